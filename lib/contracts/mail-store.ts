@@ -1,0 +1,242 @@
+import type { ServiceIdentifier } from 'inversify';
+
+/**
+ * The mail store shared by SMTP (delivery), POP3 and IMAP (access).
+ *
+ * Backends implement it (`lib/backends/memory`, `lib/backends/maildir`); protocol code only sees this
+ * interface. All methods are async so that disk or network backends fit. Methods throw
+ * {@link MailStoreError} with a closed `code` for expected refusals (unknown mailbox, already exists…);
+ * anything else is a bug in the backend.
+ *
+ * Mailbox names are Unicode strings (the IMAP layer converts modified UTF-7 / UTF-8 on the wire) and use
+ * `/` as the hierarchy separator. `INBOX` is case-insensitive (RFC 3501 §5.1), also as the first level of
+ * a longer name (`inbox/Drafts` is `INBOX/Drafts`). Stores return the canonical spelling.
+ */
+export interface MailStore {
+  /** Users and credentials. */
+  readonly users: UserDirectory;
+
+  /**
+   * Delivers one message into `INBOX` (or `options.mailbox`) of the user that owns `address` (SMTP's final step).
+   * Resolves only once the message is durably stored: after it resolves the caller may answer 250 (RFC 5321 §6.1).
+   * Emits an `exists` event before resolving.
+   * @throws MailStoreError `NO_SUCH_USER` when no local user owns the address (unless the store auto-creates users),
+   *   `NO_SUCH_MAILBOX` when `options.mailbox` does not exist.
+   */
+  deliver(address: string, raw: Buffer, options?: DeliverOptions): Promise<StoredMessage>;
+
+  /**
+   * Opens the mailboxes of one user (after authentication; the store does not check a password here).
+   * The caller must `release()` the view when the session ends.
+   * @throws MailStoreError `NO_SUCH_USER` (unless the store auto-creates users).
+   */
+  openUser(username: string): Promise<UserMailboxes>;
+
+  /**
+   * Takes the exclusive maildrop lock of a user (RFC 1939 §8: one POP3 session per maildrop).
+   * Resolves a release function (idempotent). `owner` is a free text shown in the refusal (e.g. `pop3 cid=7`).
+   * The lock only excludes other `lock()` callers; IMAP sessions and deliveries are not blocked.
+   * @throws MailStoreError `IN_USE` when someone else holds the lock, `NO_SUCH_USER` for an unknown user
+   *   (unless the store auto-creates users).
+   */
+  lock(username: string, owner: string): Promise<() => void>;
+
+  /**
+   * Subscribes to changes of any mailbox of any user (IMAP IDLE and unsolicited responses).
+   * The listener runs synchronously after the change is stored, before the changing call resolves; it must not throw
+   * (a throwing listener is reported with `process.emitWarning` and the change stands). Returns an unsubscribe function.
+   */
+  watch(listener: (event: MailboxEvent) => void): () => void;
+
+  /** Every message in every mailbox of every user, oldest first (internal date, then uid), for a test double. */
+  allMessages(): Promise<Array<{ username: string; mailbox: string; message: StoredMessage }>>;
+
+  /** Removes every message (users, mailboxes, UIDVALIDITY and UIDNEXT stay; UIDs are not reused). Emits `expunge` events. */
+  purge(): Promise<void>;
+}
+/** Injection token of {@link MailStore}. */
+export const MailStore = Symbol.for('postern.MailStore') as ServiceIdentifier<MailStore>;
+
+/** Options shared by every mail store backend. */
+export interface MailStoreOptions {
+  /**
+   * Test-double mode (GreenMail-like): delivering to an unknown address creates a user whose username is the
+   * lower-cased address (with that address, and the address itself as password), and `openUser`/`lock` of an
+   * unknown login create that user too. Off by default.
+   */
+  readonly autoCreateUsers?: boolean;
+}
+/** Injection token of {@link MailStoreOptions}. */
+export const MailStoreOptions = Symbol.for('postern.MailStoreOptions') as ServiceIdentifier<MailStoreOptions>;
+
+/** User accounts known to the store. */
+export interface UserDirectory {
+  /**
+   * Adds or replaces a user (a replaced user keeps its mailboxes). `addresses` are the e-mail addresses delivered to
+   * this user (lower-cased by the store); a username containing `@` is always one of its own addresses.
+   * @throws MailStoreError `ALREADY_EXISTS` when an address already belongs to another user.
+   */
+  add(user: { username: string; password: string; addresses?: string[] }): Promise<void>;
+  /** Checks a password. Resolves the canonical username, or undefined when the credentials are wrong. Accepts the username or any of its addresses. */
+  verify(login: string, password: string): Promise<string | undefined>;
+  /** The canonical username that owns an address (case-insensitive), or undefined. */
+  findByAddress(address: string): Promise<string | undefined>;
+  /** The canonical username for a login (username or address), or undefined. Does not check a password. */
+  find(login: string): Promise<string | undefined>;
+  /**
+   * The plaintext secret for challenge-response mechanisms (APOP, CRAM-MD5); undefined when unknown or when the
+   * backend keeps only a hash (then do not offer those mechanisms).
+   */
+  secretFor(username: string): Promise<string | undefined>;
+  /** Every canonical username, sorted. */
+  list(): Promise<string[]>;
+}
+
+/** Options of {@link MailStore.deliver}. */
+export interface DeliverOptions {
+  /** Mailbox to deliver into; `INBOX` by default. */
+  mailbox?: string;
+  /** Initial flags (system flags and keywords). */
+  flags?: string[];
+  /** Internal date (RFC 3501 §2.3.3); now by default. */
+  internalDate?: Date;
+}
+
+/**
+ * One stored message: a snapshot taken when it was returned (flags do not change under the caller's feet; re-read
+ * `messages()` after an event). `raw` holds the exact octets as delivered (normally CRLF line ends).
+ */
+export interface StoredMessage {
+  /** IMAP UID (RFC 3501 §2.3.1.1): strictly ascending in its mailbox, never reused while UIDVALIDITY stays. */
+  readonly uid: number;
+  /** Internal date (RFC 3501 §2.3.3). */
+  readonly internalDate: Date;
+  /** Size in octets of `raw()` (RFC822.SIZE, POP3 LIST). */
+  readonly size: number;
+  /** System flags in canonical spelling (`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`) and keywords. Never `\Recent`. */
+  readonly flags: ReadonlySet<string>;
+  /**
+   * Loads the raw octets.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged meanwhile (disk backends).
+   */
+  raw(): Promise<Buffer>;
+}
+
+/** Mailbox metadata for LIST/SELECT/STATUS. */
+export interface MailboxInfo {
+  /** Canonical name with `/` separators. */
+  readonly name: string;
+  /** RFC 3501 §2.3.1.1; 0 for a `noselect` entry. A recreated name gets a new, larger value. */
+  readonly uidValidity: number;
+  /** The UID the next message will get (RFC 3501 §2.3.1.1). */
+  readonly uidNext: number;
+  readonly messages: number;
+  /** Messages without `\Seen`. */
+  readonly unseen: number;
+  /**
+   * Messages that no `messages()` call has returned yet (Maildir: files still in `new/`). A hint only: the IMAP
+   * layer owns the real \Recent semantics of RFC 3501 §2.3.2.
+   */
+  readonly recent: number;
+  /** Keywords used by at least one message, sorted (for the FLAGS response). */
+  readonly keywords: readonly string[];
+  /** The name is in the user's subscription list (RFC 3501 §6.3.6). */
+  readonly subscribed: boolean;
+  /** Some other mailbox lives below this name (\HasChildren, RFC 3348). */
+  readonly hasChildren: boolean;
+  /**
+   * Only a hierarchy level, not a mailbox (\Noselect, RFC 3501 §7.2.2): it exists because children exist. Such
+   * entries appear in `list()` only; `info()` refuses them.
+   */
+  readonly noselect: boolean;
+  /** Special-use attribute (RFC 6154), e.g. `\\Sent`, if any. */
+  readonly specialUse?: string;
+}
+
+/**
+ * The view one session has on one user's mailboxes. Names use `/` as the hierarchy separator; `INBOX` is
+ * case-insensitive and always exists. Every mutating call emits the matching {@link MailboxEvent}s.
+ * Methods taking a mailbox throw MailStoreError `NO_SUCH_MAILBOX` when it does not exist (or is `noselect`).
+ */
+export interface UserMailboxes {
+  readonly username: string;
+  /** Every mailbox plus implicit `noselect` parents, sorted by name with `INBOX` first. */
+  list(): Promise<MailboxInfo[]>;
+  /** Metadata of one selectable mailbox. */
+  info(mailbox: string): Promise<MailboxInfo>;
+  /**
+   * Creates a mailbox and any missing superior levels (RFC 3501 §6.3.3).
+   * @throws MailStoreError `ALREADY_EXISTS`, or `CANNOT` for an invalid name (empty level, leading/trailing `/`).
+   */
+  create(mailbox: string): Promise<void>;
+  /**
+   * Deletes a mailbox and its messages (RFC 3501 §6.3.4). Children stay: the name then lives on as a `noselect`
+   * parent. Emits `expunge` (if it had messages) then `mailbox`/`deleted`.
+   * @throws MailStoreError `CANNOT` for INBOX, `NO_SUCH_MAILBOX` for an unknown or `noselect` name.
+   */
+  delete(mailbox: string): Promise<void>;
+  /**
+   * Renames a mailbox with all its children (RFC 3501 §6.3.5), keeping UIDVALIDITY, UIDs and subscriptions.
+   * Renaming INBOX moves its messages into a new mailbox and leaves INBOX empty; INBOX's children stay.
+   * @throws MailStoreError `NO_SUCH_MAILBOX`, `ALREADY_EXISTS` (target exists), `CANNOT` (target below source, invalid name).
+   */
+  rename(from: string, to: string): Promise<void>;
+  /** Adds or removes a name from the subscription list; the mailbox need not exist when unsubscribing. */
+  subscribe(mailbox: string, subscribed: boolean): Promise<void>;
+  /** The subscription list (names may no longer exist, RFC 3501 §6.3.6), sorted. */
+  subscriptions(): Promise<string[]>;
+  /** Messages in UID order. Clears the `recent` hint of the returned messages. */
+  messages(mailbox: string): Promise<StoredMessage[]>;
+  /** Appends one message (RFC 3501 §6.3.11). Emits `exists`. */
+  append(mailbox: string, raw: Buffer, flags?: string[], internalDate?: Date): Promise<StoredMessage>;
+  /**
+   * Changes the flags of the given UIDs (unknown UIDs are skipped); resolves the updated messages in UID order.
+   * Emits `flags` for the UIDs whose flags changed.
+   */
+  setFlags(mailbox: string, uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<StoredMessage[]>;
+  /**
+   * Copies messages with their flags and internal dates (RFC 4315 COPYUID); resolves the pairs of (source uid, new
+   * uid) in source UID order. Unknown UIDs are skipped. Emits `exists` on the target.
+   */
+  copy(from: string, uids: number[], to: string): Promise<Array<[number, number]>>;
+  /** Copies then expunges from the source (RFC 6851 MOVE); same result as {@link copy}. */
+  move(from: string, uids: number[], to: string): Promise<Array<[number, number]>>;
+  /** Removes messages permanently whatever their flags; resolves the uids actually removed, ascending. Emits `expunge`. */
+  expunge(mailbox: string, uids: number[]): Promise<number[]>;
+  /** Ends the view; later calls throw. Idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * A change notification. `username` is canonical, `mailbox` the canonical name. For `renamed`, `mailbox` is the
+ * old name and `newName` the new one (one event per renamed mailbox, children included).
+ */
+export type MailboxEvent =
+  | { type: 'exists'; username: string; mailbox: string; uid: number }
+  | { type: 'expunge'; username: string; mailbox: string; uids: number[] }
+  | { type: 'flags'; username: string; mailbox: string; uids: number[] }
+  | { type: 'mailbox'; username: string; mailbox: string; change: 'created' | 'deleted' | 'renamed'; newName?: string };
+
+/** Expected refusals from a store. */
+export type MailStoreErrorCode =
+  | 'NO_SUCH_USER'
+  | 'NO_SUCH_MAILBOX'
+  | 'NO_SUCH_MESSAGE'
+  | 'ALREADY_EXISTS'
+  | 'CANNOT'
+  | 'IN_USE'
+  | 'OVER_QUOTA';
+
+/** Thrown by stores for expected refusals; protocol layers map `code` to their own replies (e.g. IMAP `[NONEXISTENT]`, `[INUSE]`, RFC 5530). */
+export class MailStoreError extends Error {
+  /** @param code closed reason, the only thing protocol code should branch on. */
+  constructor(readonly code: MailStoreErrorCode, message: string) {
+    super(message);
+    this.name = 'MailStoreError';
+  }
+}
+
+/** True when `err` is a {@link MailStoreError}, optionally with the given code. */
+export function isMailStoreError(err: unknown, code?: MailStoreErrorCode): err is MailStoreError {
+  return err instanceof MailStoreError && (code === undefined || err.code === code);
+}
