@@ -1,0 +1,282 @@
+import { EventEmitter } from 'node:events';
+import type { X509Certificate } from 'node:crypto';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from '../log/logger.js';
+import type { ClientSecurity } from './client-security.js';
+import { SslPolicyErrors, type X509Chain } from './policy-errors.js';
+import type { ServerSecurity } from './server-security.js';
+import { clientHandshake, serverHandshake, type TlsFacts } from './tls-upgrade.js';
+import { TlsHandshakeError } from './tls-errors.js';
+
+/** The security state of a connection: one record, never a pile of booleans. */
+export interface SecurityState {
+  /** True once a TLS handshake succeeded and the policy accepted the peer. */
+  readonly tls: boolean;
+  readonly protocol?: string;
+  readonly cipher?: string;
+  /** SNI server name the client asked for (server side) or the target host (client side). */
+  readonly sni?: string;
+  /** The peer's certificate (a client certificate on the server side). */
+  readonly peerCertificate?: X509Certificate;
+  /** The peer's chain with statuses. */
+  readonly chain?: X509Chain;
+  /** Policy errors the validation saw (accepted ones included). */
+  readonly policyErrors: SslPolicyErrors;
+}
+
+/** Why a connection closed. */
+export type CloseReason = 'peer-closed' | 'closed' | 'idle-timeout' | 'error' | 'tls-failed' | 'server-shutdown' | 'refused';
+
+/** Events of a {@link Connection}. */
+export interface ConnectionEvents {
+  data: [chunk: Buffer];
+  /** The idle timer fired. Without a listener the connection closes itself with reason `idle-timeout`. */
+  timeout: [];
+  /** Emitted exactly once. */
+  close: [reason: CloseReason];
+  drain: [];
+}
+
+let nextId = 1;
+
+/**
+ * One accepted (or dialled) TCP connection that can be upgraded to TLS in place.
+ *
+ * Protocol code reads through `'data'` events and writes with {@link write}; it never sees the socket.
+ * Created by `TcpServer` (server side) or `TcpClient` (client side); whoever created it closes it when the
+ * server or client closes. `close`/`destroy` are idempotent and `'close'` is emitted exactly once.
+ */
+export class Connection extends EventEmitter<ConnectionEvents> {
+  /** Process-unique id, present in every log line about this connection (`cid`). */
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Logger with `cid` and `remote` bound. */
+  readonly log: Logger;
+  private socket: net.Socket;
+  private securityState: SecurityState = { tls: false, policyErrors: SslPolicyErrors.None };
+  private closeReason?: CloseReason;
+  private upgrading = false;
+  private idleMs = 0;
+  private readonly onData = (chunk: Buffer): void => {
+    this.emit('data', chunk);
+  };
+
+  /** Wraps an already connected socket. Attaches the error listener first, so no socket error reaches the process. */
+  constructor(socket: net.Socket, log: Logger, meta: Record<string, unknown> = {}) {
+    super();
+    this.id = `c${(nextId++).toString(36)}`;
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
+    this.log = log.child({ cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, ...meta });
+    socket.setNoDelay(true);
+    this.attach(socket);
+  }
+
+  /** True after a successful TLS handshake. */
+  get isSecure(): boolean {
+    return this.securityState.tls;
+  }
+
+  /** TLS facts (protocol, cipher, SNI, peer certificate, policy errors). */
+  get security(): SecurityState {
+    return this.securityState;
+  }
+
+  /** True once closed or closing. */
+  get isClosed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  /** Bytes waiting in the socket's write buffer (backpressure). */
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  /**
+   * Writes bytes to the peer (through TLS when secure). Returns false when the write buffer is full; wait for
+   * `'drain'`. Writing after close is ignored.
+   */
+  write(data: string | Buffer): boolean {
+    if (this.closeReason !== undefined || this.socket.destroyed) return false;
+    return this.socket.write(data);
+  }
+
+  /** Stops `'data'` events (backpressure while a command is processed). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  /** Resumes `'data'` events. */
+  resume(): void {
+    if (!this.upgrading) this.socket.resume();
+  }
+
+  /** Sets (or with 0 clears) the idle timeout: `'timeout'` fires after `ms` without traffic either way. */
+  setIdleTimeout(ms: number): void {
+    this.idleMs = ms;
+    this.socket.setTimeout(ms);
+  }
+
+  /**
+   * Upgrades this plaintext connection to TLS as the server (STARTTLS/STLS), or starts TLS right after accept
+   * (implicit TLS). Any plaintext the socket delivers from now on is never emitted as `'data'`: the protocol
+   * layer must also drop what it had buffered. The socket is wrapped synchronously, before this returns.
+   * @throws TlsHandshakeError (the connection is closed with reason `tls-failed` by then).
+   */
+  async authenticateAsServer(security: ServerSecurity): Promise<void> {
+    this.beginUpgrade();
+    if (!security.isPrepared) await security.prepare();
+    const { tlsSocket, done } = serverHandshake(this.socket, security, this);
+    await this.finishUpgrade(tlsSocket, done.then((facts) => ({ facts })));
+  }
+
+  /**
+   * Upgrades this connection to TLS as the client. `host` defaults to the address dialled; it is the name
+   * checked when `targetHost` is empty.
+   * @throws TlsHandshakeError (the connection is closed by then).
+   */
+  async authenticateAsClient(security: ClientSecurity, host = this.remoteAddress): Promise<void> {
+    this.beginUpgrade();
+    const plain = this.socket;
+    const handshake = clientHandshake(plain, security, host, this);
+    // clientHandshake creates the TLS socket after an await (certificate selection); errors surface through it.
+    const { tlsSocket, facts } = await handshake.catch((err: unknown) => {
+      this.upgrading = false;
+      this.terminate('tls-failed', err);
+      throw err;
+    });
+    await this.finishUpgrade(tlsSocket, Promise.resolve({ facts }));
+  }
+
+  /** Half-closes after flushing pending writes; resolves once the socket is fully closed. Idempotent. */
+  close(reason: CloseReason = 'closed'): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) {
+        this.markClosed(reason);
+        resolve();
+        return;
+      }
+      this.socket.once('close', () => resolve());
+      this.closeReason ??= reason;
+      this.socket.end();
+      // A peer that never closes its side must not keep us: destroy after a short grace period.
+      const t = setTimeout(() => this.socket.destroy(), 2_000);
+      t.unref();
+    });
+  }
+
+  /** Closes at once, dropping unsent data. Idempotent. */
+  destroy(reason: CloseReason = 'closed'): void {
+    this.closeReason ??= reason;
+    this.socket.destroy();
+  }
+
+  /** Waits until the write buffer has drained (or the connection closed). */
+  async drained(): Promise<void> {
+    if (this.socket.writableLength === 0 || this.isClosed) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.off('drain', done);
+        this.off('close', done);
+        resolve();
+      };
+      this.on('drain', done);
+      this.on('close', done);
+    });
+  }
+
+  private beginUpgrade(): void {
+    if (this.securityState.tls) throw new TlsHandshakeError('protocol', 'connection is already secure');
+    if (this.upgrading) throw new TlsHandshakeError('protocol', 'a TLS handshake is already in progress');
+    this.upgrading = true;
+    // From here on the plaintext socket delivers nothing to the protocol (RFC 3207 §4.2 / RFC 2595 §3.1).
+    this.detach(this.socket);
+    this.socket.pause();
+  }
+
+  private async finishUpgrade(tlsSocket: tls.TLSSocket, done: Promise<{ facts: TlsFacts }>): Promise<void> {
+    const plain = this.socket;
+    this.socket = tlsSocket;
+    tlsSocket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
+    tlsSocket.once('close', () => {
+      if (!plain.destroyed) plain.destroy();
+    });
+    try {
+      const { facts } = await done;
+      this.securityState = {
+        tls: true,
+        protocol: facts.protocol,
+        cipher: facts.cipher,
+        sni: facts.sni,
+        peerCertificate: facts.peerCertificate,
+        chain: facts.chain,
+        policyErrors: facts.policyErrors,
+      };
+      this.upgrading = false;
+      this.attach(tlsSocket);
+      if (this.idleMs > 0) tlsSocket.setTimeout(this.idleMs);
+      this.log.info('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
+    } catch (err) {
+      this.upgrading = false;
+      this.terminate('tls-failed', err);
+      throw err;
+    }
+  }
+
+  private terminate(reason: CloseReason, err: unknown): void {
+    const e = err as TlsHandshakeError;
+    this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
+    this.closeReason ??= reason;
+    this.socket.destroy();
+    if (this.socket.listenerCount('close') === 0 || !this.socket.listeners('close').includes(this.onClose)) {
+      this.socket.once('close', this.onClose);
+    }
+  }
+
+  private attach(socket: net.Socket): void {
+    if (socket.listenerCount('error') === 0 || !socket.listeners('error').includes(this.onError)) socket.on('error', this.onError);
+    socket.on('data', this.onData);
+    socket.on('timeout', this.onTimeout);
+    socket.on('drain', this.onDrain);
+    socket.once('close', this.onClose);
+  }
+
+  private detach(socket: net.Socket): void {
+    socket.off('data', this.onData);
+    socket.off('timeout', this.onTimeout);
+    socket.off('drain', this.onDrain);
+    socket.off('close', this.onClose);
+    socket.setTimeout(0);
+  }
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => this.onSocketError(err);
+  private readonly onTimeout = (): void => {
+    if (this.listenerCount('timeout') > 0) this.emit('timeout');
+    else this.destroy('idle-timeout');
+  };
+  private readonly onDrain = (): void => {
+    this.emit('drain');
+  };
+  private readonly onClose = (): void => this.markClosed(this.closeReason ?? 'peer-closed');
+
+  private onSocketError(err: NodeJS.ErrnoException): void {
+    // Resets and aborted handshakes are a peer's doing, not our bug.
+    this.log.debug('socket error', { code: err.code, error: err.message });
+    this.closeReason ??= err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'peer-closed' : 'error';
+  }
+
+  private closeEmitted = false;
+  private markClosed(reason: CloseReason): void {
+    if (this.closeEmitted) return;
+    this.closeEmitted = true;
+    this.closeReason ??= reason;
+    this.emit('close', this.closeReason);
+  }
+}

@@ -1,0 +1,294 @@
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import tls from 'node:tls';
+import { toVersionRange, DEFAULT_PROTOCOLS, type SslProtocols } from './ssl-protocols.js';
+import type { RemoteCertificateValidationCallback } from './policy-errors.js';
+
+/**
+ * Where a certificate comes from. PEM text (certificate, key, optional intermediate chain), a PKCS#12/PFX
+ * blob with passphrase, or the same as file paths (re-read on {@link ServerSecurity.reload}).
+ */
+export type CertificateSource =
+  | { cert: string | Buffer; key: string | Buffer; chain?: string | Buffer; passphrase?: string }
+  | { pfx: Buffer; passphrase?: string }
+  | { certFile: string; keyFile: string; chainFile?: string; passphrase?: string }
+  | { pfxFile: string; passphrase?: string };
+
+/** Everything a listener needs to act as a TLS server. Plain data: build a {@link ServerSecurity} from it. */
+export interface ServerSecurityOptions {
+  /** The server certificate. When absent, a self-signed one for `selfSignedHosts` is generated in memory. */
+  certificate?: CertificateSource;
+  /** Per-hostname certificates chosen by SNI; names may start with `*.`. Unknown names get `certificate`. */
+  sni?: Readonly<Record<string, CertificateSource>>;
+  /** Allowed versions, default `Tls12 | Tls13`. */
+  protocols?: SslProtocols;
+  /** OpenSSL cipher list (TLS 1.2 and below); Node's default when absent. */
+  ciphers?: string;
+  /** Ask the client for a certificate (the handshake still succeeds without one). */
+  requestClientCertificate?: boolean;
+  /** Refuse clients that present no certificate (implies request). A validation callback may still decide. */
+  requireClientCertificate?: boolean;
+  /** CA certificates (PEM) that client certificates must chain to. */
+  trustedCertificates?: string | Buffer | ReadonlyArray<string | Buffer>;
+  /**
+   * Decides on a client certificate. Receives the policy-error flags and the chain with its statuses.
+   * Without one: accept `None`, and `RemoteCertificateNotAvailable` when the certificate is not required.
+   * A callback that throws or rejects refuses the peer.
+   */
+  validationCallback?: RemoteCertificateValidationCallback;
+  /** Milliseconds a handshake may take before the connection is destroyed (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Watch certificate files and reload on change (file sources only). */
+  watchFiles?: boolean;
+  /** Names/addresses for the generated certificate when none is configured (default localhost, 127.0.0.1, ::1). */
+  selfSignedHosts?: readonly string[];
+}
+
+/** Handshake limit: a TLS handshake over loopback or the internet takes well under a second; 10 s tolerates slow links. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Thrown by {@link ServerSecurity.prepare} / reload when certificate material is missing, unreadable or inconsistent. */
+export class CertificateError extends Error {
+  override readonly name = 'CertificateError';
+}
+
+interface Material {
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  pfx?: Buffer;
+  passphrase?: string;
+}
+
+/**
+ * A prepared TLS server configuration. `SecureContext`s are built once per configuration (and per SNI name),
+ * never per connection, since building one costs about as much CPU as a handshake.
+ *
+ * Lifecycle: construct, `await prepare()` (done by `TcpServer.start()`), share among listeners; `reload()`
+ * swaps in renewed certificates for new connections only; `close()` stops file watching.
+ */
+export class ServerSecurity {
+  readonly options: Readonly<ServerSecurityOptions>;
+  private defaultContext?: tls.SecureContext;
+  private sniContexts = new Map<string, tls.SecureContext>();
+  private preparing?: Promise<void>;
+  private watchers: FSWatcher[] = [];
+  private reloadTimer?: NodeJS.Timeout;
+  private leaf?: X509Certificate;
+  private generatedPem?: { cert: string; key: string };
+  /** Called after every successful reload (for logging); errors of a watched reload go to `onReloadError`. */
+  onReload?: () => void;
+  onReloadError?: (err: unknown) => void;
+
+  constructor(options: ServerSecurityOptions = {}) {
+    this.options = { ...options };
+    toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
+  }
+
+  /** True when the client must present a certificate. */
+  get requiresClientCertificate(): boolean {
+    return this.options.requireClientCertificate === true;
+  }
+
+  /** True when the client is asked for a certificate. */
+  get requestsClientCertificate(): boolean {
+    return this.options.requestClientCertificate === true || this.requiresClientCertificate;
+  }
+
+  /** Handshake timeout in milliseconds. */
+  get handshakeTimeoutMs(): number {
+    return this.options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+  }
+
+  /** The default certificate (after prepare). */
+  get certificate(): X509Certificate | undefined {
+    return this.leaf;
+  }
+
+  /** SHA-256 fingerprint of the default certificate, `AB:CD:…` (after prepare). */
+  get fingerprint256(): string | undefined {
+    return this.leaf?.fingerprint256;
+  }
+
+  /** The PEM of the self-signed certificate generated because none was configured (clients may trust it). */
+  get generatedCertificatePem(): string | undefined {
+    return this.generatedPem?.cert;
+  }
+
+  /** True when the certificate was generated in memory. */
+  get isSelfSigned(): boolean {
+    return this.generatedPem !== undefined;
+  }
+
+  /** The trusted client CAs as X509Certificate objects (for chain checks). */
+  trustedCertificates(): X509Certificate[] {
+    return splitPemList(this.options.trustedCertificates).map((pem) => new X509Certificate(pem));
+  }
+
+  /**
+   * Loads the material and builds the contexts. Idempotent; concurrent callers share one preparation.
+   * @throws CertificateError when files are unreadable, the key does not match, or a PFX passphrase is wrong.
+   */
+  prepare(): Promise<void> {
+    this.preparing ??= this.build().then(() => this.startWatching());
+    return this.preparing;
+  }
+
+  /** True once {@link prepare} has finished: {@link contextFor} can then be called synchronously. */
+  get isPrepared(): boolean {
+    return this.defaultContext !== undefined;
+  }
+
+  /**
+   * Re-reads every certificate source and swaps the contexts atomically. Live connections keep their TLS
+   * session; new handshakes use the renewed certificate. On failure the old contexts stay in use.
+   */
+  async reload(): Promise<void> {
+    await this.build();
+    this.onReload?.();
+  }
+
+  /** The context for an SNI name (exact match, then `*.parent` wildcard), else the default. */
+  contextFor(servername?: string): tls.SecureContext {
+    if (!this.defaultContext) throw new CertificateError('ServerSecurity.prepare() has not completed');
+    if (servername) {
+      const name = servername.toLowerCase();
+      const exact = this.sniContexts.get(name);
+      if (exact) return exact;
+      const dot = name.indexOf('.');
+      if (dot > 0) {
+        const wild = this.sniContexts.get('*' + name.slice(dot));
+        if (wild) return wild;
+      }
+    }
+    return this.defaultContext;
+  }
+
+  /** Options for `new tls.TLSSocket(socket, …)` on the server side. */
+  socketOptions(): tls.TLSSocketOptions {
+    return {
+      isServer: true,
+      secureContext: this.contextFor(),
+      requestCert: this.requestsClientCertificate,
+      rejectUnauthorized: false, // our policy callback decides, with the flags
+      SNICallback: this.sniContexts.size > 0 ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
+    };
+  }
+
+  /** Stops watching files. Idempotent. */
+  close(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+  }
+
+  private async build(): Promise<void> {
+    const main = this.options.certificate ? await loadMaterial(this.options.certificate) : await this.selfSigned();
+    const defaultContext = this.createContext(main);
+    const sni = new Map<string, tls.SecureContext>();
+    for (const [name, source] of Object.entries(this.options.sni ?? {})) {
+      sni.set(name.toLowerCase(), this.createContext(await loadMaterial(source)));
+    }
+    this.leaf = leafOf(main);
+    this.defaultContext = defaultContext;
+    this.sniContexts = sni;
+  }
+
+  private async selfSigned(): Promise<Material> {
+    if (!this.generatedPem) {
+      const { generateSelfSigned } = await import('./self-signed.js');
+      this.generatedPem = await generateSelfSigned(this.options.selfSignedHosts ?? ['localhost', '127.0.0.1', '::1']);
+    }
+    return { cert: this.generatedPem.cert, key: this.generatedPem.key };
+  }
+
+  private createContext(m: Material): tls.SecureContext {
+    const { minVersion, maxVersion, legacy } = toVersionRange(this.options.protocols ?? DEFAULT_PROTOCOLS);
+    const ciphers = legacy ? `${this.options.ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=0` : this.options.ciphers;
+    const ca = splitPemList(this.options.trustedCertificates);
+    try {
+      return tls.createSecureContext({
+        cert: m.cert,
+        key: m.key,
+        pfx: m.pfx,
+        passphrase: m.passphrase,
+        minVersion,
+        maxVersion,
+        ciphers,
+        ca: ca.length > 0 ? ca : undefined,
+        honorCipherOrder: true,
+      });
+    } catch (err) {
+      // OpenSSL's own wording goes into the message for the operator; we never branch on it.
+      throw new CertificateError(`cannot use the certificate: ${(err as Error).message}`);
+    }
+  }
+
+  private startWatching(): void {
+    if (!this.options.watchFiles) return;
+    const files = [this.options.certificate, ...Object.values(this.options.sni ?? {})].flatMap((s) => (s ? filesOf(s) : []));
+    for (const file of files) {
+      const w = watch(file, () => {
+        // Editors and ACME clients write several files in a row: settle for 200 ms before reloading.
+        if (this.reloadTimer) clearTimeout(this.reloadTimer);
+        this.reloadTimer = setTimeout(() => {
+          this.reload().catch((err: unknown) => this.onReloadError?.(err));
+        }, 200);
+        this.reloadTimer.unref();
+      });
+      w.on('error', (err) => this.onReloadError?.(err));
+      w.unref();
+      this.watchers.push(w);
+    }
+  }
+}
+
+function filesOf(s: CertificateSource): string[] {
+  if ('certFile' in s) return [s.certFile, s.keyFile, ...(s.chainFile ? [s.chainFile] : [])];
+  if ('pfxFile' in s) return [s.pfxFile];
+  return [];
+}
+
+async function read(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new CertificateError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+async function loadMaterial(s: CertificateSource): Promise<Material> {
+  if ('pfx' in s) return { pfx: s.pfx, passphrase: s.passphrase };
+  if ('pfxFile' in s) return { pfx: await read(s.pfxFile), passphrase: s.passphrase };
+  if ('certFile' in s) {
+    const cert = await read(s.certFile);
+    const chain = s.chainFile ? await read(s.chainFile) : undefined;
+    return { cert: chain ? Buffer.concat([cert, Buffer.from('\n'), chain]) : cert, key: await read(s.keyFile), passphrase: s.passphrase };
+  }
+  const cert = s.chain ? `${String(s.cert)}\n${String(s.chain)}` : s.cert;
+  return { cert, key: s.key, passphrase: s.passphrase };
+}
+
+function leafOf(m: Material): X509Certificate | undefined {
+  if (!m.cert) return undefined; // PFX: read back from a throwaway context is not exposed by Node
+  const first = splitPemList(m.cert)[0];
+  return first ? new X509Certificate(first) : undefined;
+}
+
+/** Splits PEM bundles into single certificates. */
+export function splitPemList(input: string | Buffer | ReadonlyArray<string | Buffer> | undefined): string[] {
+  if (input === undefined) return [];
+  const list = Array.isArray(input) ? input : [input];
+  const out: string[] = [];
+  for (const item of list as ReadonlyArray<string | Buffer>) {
+    const text = item.toString();
+    const found = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+    if (found) out.push(...found);
+  }
+  return out;
+}
+
+/** SHA-256 of a DER certificate as `AB:CD:…` (for logs and the CLI). */
+export function fingerprintOf(der: Buffer): string {
+  return createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+}

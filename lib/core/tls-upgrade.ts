@@ -1,0 +1,177 @@
+import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { buildChain } from './certificate-chain.js';
+import { SslPolicyErrors, type LocalCertificate, type X509Chain } from './policy-errors.js';
+import type { ClientSecurity } from './client-security.js';
+import type { ServerSecurity } from './server-security.js';
+import { splitPemList } from './server-security.js';
+import { toVersionRange } from './ssl-protocols.js';
+import { TlsHandshakeError } from './tls-errors.js';
+
+/** What a finished handshake established; exposed as `Connection.security`. */
+export interface TlsFacts {
+  /** Negotiated version, e.g. `TLSv1.3`. */
+  readonly protocol: string;
+  /** Negotiated cipher suite (OpenSSL name). */
+  readonly cipher: string;
+  /** Server name the client asked for (server side), or the target host (client side). */
+  readonly sni?: string;
+  /** The peer's leaf certificate, if it presented one. */
+  readonly peerCertificate?: X509Certificate;
+  /** The peer's chain with statuses. */
+  readonly chain: X509Chain;
+  /** Policy errors computed for the peer certificate. */
+  readonly policyErrors: SslPolicyErrors;
+}
+
+/**
+ * Wraps `socket` as a TLS server socket and resolves once the handshake is done and the policy accepted it.
+ * The wrap happens synchronously (before the first await) so that a ClientHello sent right after our
+ * go-ahead reply is read by TLS, never by the plaintext reader.
+ * @throws TlsHandshakeError; the TLS socket is destroyed by then.
+ */
+export function serverHandshake(socket: net.Socket, security: ServerSecurity, sender: unknown): { tlsSocket: tls.TLSSocket; done: Promise<TlsFacts> } {
+  const tlsSocket = new tls.TLSSocket(socket, security.socketOptions());
+  const done = awaitHandshake(tlsSocket, 'secure', security.handshakeTimeoutMs).then(async () => {
+    const raw = tlsSocket.getPeerCertificate(true);
+    const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
+    const chain = buildChain({
+      peerCertificate: hasCert ? raw : undefined,
+      authorizationError: hasCert ? tlsSocket.authorizationError : null,
+      trusted: security.trustedCertificates(),
+    });
+    let policyErrors = SslPolicyErrors.None;
+    if (security.requestsClientCertificate) {
+      if (!hasCert) policyErrors |= SslPolicyErrors.RemoteCertificateNotAvailable;
+      else if (chain.chainStatus.length > 0) policyErrors |= SslPolicyErrors.RemoteCertificateChainErrors;
+    }
+    const facts = factsOf(tlsSocket, chain, policyErrors, (tlsSocket as unknown as { servername?: string | false }).servername || undefined);
+    const cb = security.options.validationCallback;
+    let accepted: boolean;
+    if (!security.requestsClientCertificate) accepted = true;
+    else if (cb) accepted = await decide(() => cb(sender, facts.peerCertificate, chain, policyErrors));
+    else accepted = policyErrors === SslPolicyErrors.None || (policyErrors === SslPolicyErrors.RemoteCertificateNotAvailable && !security.requiresClientCertificate);
+    if (!accepted) {
+      tlsSocket.destroy();
+      throw new TlsHandshakeError('rejected-by-policy', `client certificate refused (policy errors ${policyErrors})`);
+    }
+    return facts;
+  });
+  return { tlsSocket, done };
+}
+
+/**
+ * Wraps `socket` as a TLS client socket towards `host` and resolves once the handshake is done and the
+ * server certificate was accepted by the policy.
+ */
+export async function clientHandshake(
+  socket: net.Socket,
+  security: ClientSecurity,
+  host: string,
+  sender: unknown,
+): Promise<{ tlsSocket: tls.TLSSocket; facts: TlsFacts }> {
+  const o = security.options;
+  const targetHost = o.targetHost || host;
+  const { minVersion, maxVersion, legacy } = toVersionRange(security.protocols);
+  const chosen = await chooseCertificate(security, targetHost, sender);
+  const ca = splitPemList(o.trustedCertificates);
+  const tlsSocket = tls.connect({
+    socket,
+    servername: net.isIP(targetHost) ? undefined : targetHost,
+    minVersion,
+    maxVersion,
+    ciphers: legacy ? `${o.ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=0` : o.ciphers,
+    ca: ca.length > 0 ? ca : undefined,
+    rejectUnauthorized: false, // our policy decides, below
+    checkServerIdentity: () => undefined,
+    ALPNProtocols: o.alpnProtocols ? [...o.alpnProtocols] : undefined,
+    ...(chosen ?? {}),
+  });
+  await awaitHandshake(tlsSocket, 'secureConnect', o.handshakeTimeoutMs ?? 10_000);
+  const raw = tlsSocket.getPeerCertificate(true);
+  const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
+  const chain = buildChain({
+    peerCertificate: hasCert ? raw : undefined,
+    authorizationError: hasCert ? tlsSocket.authorizationError : null,
+    trusted: ca.length > 0 ? ca.map((pem) => new X509Certificate(pem)) : undefined,
+  });
+  let policyErrors = SslPolicyErrors.None;
+  if (!hasCert) policyErrors |= SslPolicyErrors.RemoteCertificateNotAvailable;
+  else {
+    if (tls.checkServerIdentity(targetHost, raw) !== undefined) policyErrors |= SslPolicyErrors.RemoteCertificateNameMismatch;
+    if (chain.chainStatus.length > 0) policyErrors |= SslPolicyErrors.RemoteCertificateChainErrors;
+  }
+  const facts = factsOf(tlsSocket, chain, policyErrors, targetHost);
+  const cb = o.validationCallback;
+  const accepted = cb ? await decide(() => cb(sender, facts.peerCertificate, chain, policyErrors)) : policyErrors === SslPolicyErrors.None;
+  if (!accepted) {
+    tlsSocket.destroy();
+    throw new TlsHandshakeError('rejected-by-policy', `server certificate refused (policy errors ${policyErrors})`);
+  }
+  return { tlsSocket, facts };
+}
+
+async function chooseCertificate(security: ClientSecurity, targetHost: string, sender: unknown): Promise<LocalCertificate | undefined> {
+  const list = security.options.certificates ?? [];
+  const select = security.options.selectionCallback;
+  if (select) return (await select(sender, targetHost, list, undefined, [])) ?? undefined;
+  return list.find(isUsableClientCertificate);
+}
+
+/** True when a local certificate is within its validity period and allowed for client authentication. PFX entries are taken as usable. */
+export function isUsableClientCertificate(c: LocalCertificate): boolean {
+  if (!('cert' in c)) return true;
+  const pem = splitPemList(c.cert)[0];
+  if (!pem) return false;
+  const x = new X509Certificate(pem);
+  const now = Date.now();
+  if (Date.parse(x.validFrom) > now || Date.parse(x.validTo) < now) return false;
+  const eku = x.keyUsage; // extended key usage OIDs, undefined when the extension is absent
+  return eku === undefined || eku.includes('1.3.6.1.5.5.7.3.2');
+}
+
+async function decide(cb: () => boolean | Promise<boolean>): Promise<boolean> {
+  try {
+    return (await cb()) === true;
+  } catch (err) {
+    throw new TlsHandshakeError('rejected-by-policy', `validation callback failed: ${(err as Error)?.message ?? String(err)}`);
+  }
+}
+
+function factsOf(s: tls.TLSSocket, chain: X509Chain, policyErrors: SslPolicyErrors, sni: string | undefined): TlsFacts {
+  return {
+    protocol: s.getProtocol() ?? 'unknown',
+    cipher: s.getCipher()?.name ?? 'unknown',
+    sni,
+    peerCertificate: chain.certificates[0],
+    chain,
+    policyErrors,
+  };
+}
+
+function awaitHandshake(s: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (err: TlsHandshakeError): void => {
+      cleanup();
+      s.destroy();
+      reject(err);
+    };
+    const onSecure = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: NodeJS.ErrnoException): void => fail(new TlsHandshakeError('protocol', `TLS handshake failed: ${err.message}`, err.code));
+    const onClose = (): void => fail(new TlsHandshakeError('peer-closed', 'peer closed the connection during the TLS handshake'));
+    const timer = setTimeout(() => fail(new TlsHandshakeError('timeout', `TLS handshake did not finish within ${timeoutMs} ms`)), timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      s.off(event, onSecure);
+      s.off('error', onError);
+      s.off('close', onClose);
+    };
+    s.once(event, onSecure);
+    s.on('error', onError);
+    s.once('close', onClose);
+  });
+}

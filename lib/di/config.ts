@@ -1,0 +1,40 @@
+import type { ServiceIdentifier } from 'inversify';
+import type { ServerSecurityOptions } from '../core/server-security.js';
+import type { LoggerOptions } from '../log/logger.js';
+
+/** One listener's settings inside {@link PosternConfig}. */
+export interface ListenerConfig {
+  /** Port (0 = any free port). */
+  port?: number;
+  /** Bind address; defaults to `PosternConfig.host`. */
+  host?: string;
+  /** Whether this listener starts (default true when its protocol is configured). */
+  enabled?: boolean;
+}
+
+/**
+ * Process-wide configuration read by the container modules. Every field is optional: `createContainer({})`
+ * gives a development server on 127.0.0.1 with the GreenMail-style ports and an in-memory store.
+ */
+export interface PosternConfig {
+  /** Default bind address for every listener (default `127.0.0.1`). */
+  host?: string;
+  /** Logging. */
+  log?: LoggerOptions;
+  /** TLS settings shared by every listener (STARTTLS/STLS and implicit). */
+  tls?: ServerSecurityOptions;
+  /** Permit AUTH/LOGIN/USER before TLS (off by default). */
+  allowInsecureAuth?: boolean;
+  /** Any login succeeds and unknown recipients get a mailbox (GreenMail's auth-disabled mode). */
+  authDisabled?: boolean;
+  /** Users to create at start. */
+  users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
+  /** Mail store: `memory` (default) or `maildir:PATH`. */
+  store?: string;
+  /** Protocol sections; omitted sections use their defaults, `false` disables the protocol. */
+  smtp?: Record<string, unknown> | false;
+  pop3?: Record<string, unknown> | false;
+  imap?: Record<string, unknown> | false;
+}
+/** DI token for the {@link PosternConfig} the container was built from. */
+export const PosternConfig = Symbol.for('postern.PosternConfig') as ServiceIdentifier<PosternConfig>;

@@ -1,0 +1,38 @@
+import { ContainerModule } from 'inversify';
+import { ServerSecurity } from '../core/server-security.js';
+import { TcpServer, type ConnectionHandler, type TcpServerOptions } from '../core/tcp-server.js';
+import { createLogger, Logger } from '../log/logger.js';
+import { PosternConfig } from './config.js';
+import type { ServiceIdentifier } from 'inversify';
+
+/** Builds a `TcpServer` for a handler and options; rebind it to decorate every listener (metrics, proxies…). */
+export type TcpServerFactory = (handler: ConnectionHandler, options: TcpServerOptions) => TcpServer;
+/** DI token of {@link TcpServerFactory}. */
+export const TcpServerFactory = Symbol.for('postern.TcpServerFactory') as ServiceIdentifier<TcpServerFactory>;
+/** DI token of the shared {@link ServerSecurity} (one per container, so contexts are built once). */
+export const ServerSecurityToken = Symbol.for('postern.ServerSecurity') as ServiceIdentifier<ServerSecurity>;
+
+/**
+ * The core layer: the root logger, the shared server security and the TcpServer factory.
+ * Requires `PosternConfig` to be bound (createContainer does it).
+ */
+export const coreModule = new ContainerModule(({ bind }) => {
+  bind(Logger)
+    .toResolvedValue((config: PosternConfig) => createLogger(config.log), [PosternConfig])
+    .inSingletonScope();
+  bind(ServerSecurityToken)
+    .toResolvedValue((config: PosternConfig, log: Logger) => {
+      const security = new ServerSecurity(config.tls ?? {});
+      security.onReload = () => log.info('certificate reloaded', { fingerprint: security.fingerprint256 });
+      security.onReloadError = (err) => log.warn('certificate reload failed', { error: (err as Error).message });
+      return security;
+    }, [PosternConfig, Logger])
+    .inSingletonScope()
+    .onDeactivation((s) => s.close());
+  bind(TcpServerFactory).toResolvedValue(
+    (log: Logger): TcpServerFactory =>
+      (handler, options) =>
+        new TcpServer(handler, options, log),
+    [Logger],
+  );
+});

@@ -1,0 +1,15 @@
+import type { AddressInfo } from 'node:net';
+import type { ServiceIdentifier } from 'inversify';
+
+/**
+ * Something that listens: every protocol module binds one per port (multi-binding), so the CLI and the test
+ * double can start and stop them all without knowing the protocols. `TcpServer` satisfies it.
+ */
+export interface Listener {
+  readonly name: string;
+  start(): Promise<AddressInfo>;
+  address(): AddressInfo;
+  close(): Promise<void>;
+}
+/** DI token of the {@link Listener} multi-binding. */
+export const Listener = Symbol.for('postern.Listener') as ServiceIdentifier<Listener>;

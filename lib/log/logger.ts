@@ -1,0 +1,66 @@
+import type { ServiceIdentifier } from 'inversify';
+import winston from 'winston';
+
+/**
+ * The logging surface Postern uses everywhere: winston's leveled methods plus `child()`.
+ *
+ * Messages are fixed phrases; values go in the metadata object (`log.info('tls established', { protocol })`).
+ * Never pass passwords, AUTH payloads, private keys or message bodies.
+ */
+export interface Logger {
+  error(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+  info(message: string, meta?: Record<string, unknown>): void;
+  debug(message: string, meta?: Record<string, unknown>): void;
+  /** A logger whose every line carries `meta` (e.g. `{ cid, proto, remote }`). */
+  child(meta: Record<string, unknown>): Logger;
+}
+/** DI token for the root {@link Logger}. */
+export const Logger = Symbol.for('postern.Logger') as ServiceIdentifier<Logger>;
+
+/** Options for {@link createLogger}. */
+export interface LoggerOptions {
+  /** `error` | `warn` | `info` | `debug` (default `info`, or `POSTERN_LOG_LEVEL`). */
+  level?: string;
+  /** `text` (readable, default) or `json` (one JSON object per line). */
+  format?: 'text' | 'json';
+  /** Send nothing anywhere (tests). */
+  silent?: boolean;
+}
+
+/** Metadata keys whose values are replaced by `[redacted]` before any transport sees them. */
+const SECRET_KEYS = new Set(['password', 'pass', 'passphrase', 'key', 'privateKey', 'secret', 'token', 'payload', 'body']);
+
+const redact = winston.format((info) => {
+  for (const k of Object.keys(info)) {
+    if (SECRET_KEYS.has(k)) (info as Record<string, unknown>)[k] = '[redacted]';
+  }
+  return info;
+});
+
+const textLine = winston.format.printf((info) => {
+  const { level, message, timestamp, ...rest } = info as Record<string, unknown>;
+  const meta = Object.entries(rest)
+    .filter(([k]) => typeof k === 'string')
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${String(timestamp)} ${String(level)} ${String(message)}${meta ? ' ' + meta : ''}`;
+});
+
+/**
+ * Creates the root winston logger. Called once per process by `createContainer` (or by you when you
+ * bind your own). Output goes to stderr so that stdout stays free for the CLI's ready lines.
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? process.env.POSTERN_LOG_LEVEL ?? 'info';
+  const format =
+    options.format === 'json'
+      ? winston.format.combine(redact(), winston.format.timestamp(), winston.format.json())
+      : winston.format.combine(redact(), winston.format.timestamp(), textLine);
+  return winston.createLogger({
+    level,
+    format,
+    silent: options.silent ?? false,
+    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] })],
+  }) as unknown as Logger;
+}

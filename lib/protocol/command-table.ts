@@ -1,0 +1,74 @@
+import type { Logger } from '../log/logger.js';
+import { ProtocolSyntaxError, ReplyError } from './reply-error.js';
+
+/** One command of a protocol: where it is allowed, what it takes, and its handler. */
+export interface CommandSpec<S extends string, C> {
+  /** States in which the command is allowed; elsewhere the protocol's "bad sequence" reply. */
+  readonly states: readonly S[];
+  /** Argument shape checked before the handler runs. */
+  readonly args: 'none' | 'optional' | 'required';
+  /** Refused in plaintext unless the session allows insecure use (AUTH, LOGIN, USER/PASS…). */
+  readonly needsTls?: true;
+  /** Refused before authentication. */
+  readonly needsAuth?: true;
+  /** The command's own logic; guards have passed. Throw a ReplyError to refuse, ProtocolSyntaxError for bad arguments. */
+  run(session: C, args: string): void | Promise<void>;
+}
+
+/** A protocol's whole command surface: read this object to know the protocol. Keys are upper-case verbs. */
+export type CommandTable<S extends string, C> = Readonly<Record<string, CommandSpec<S, C>>>;
+
+/** Why `dispatch` refused a command before (or instead of) running it. */
+export type GuardFailure = 'unknown' | 'state' | 'syntax' | 'tls' | 'auth' | 'bug';
+
+/** What `dispatch` needs from a session: its state and the protocol's wording for each refusal. */
+export interface DispatchTarget<S extends string> {
+  readonly state: S;
+  readonly isSecure: boolean;
+  readonly isAuthenticated: boolean;
+  /** True when `needsTls` commands may run in plaintext (`allowInsecureAuth`). */
+  readonly allowsInsecureAuth: boolean;
+  readonly log: Logger;
+  /** Sends the protocol's reply for a guard failure (500/503/530, -ERR, BAD/NO…). `detail` is safe to show. */
+  refuse(failure: GuardFailure, verb: string, detail?: string): void | Promise<void>;
+  /** Sends a ReplyError as-is. */
+  sendReplyError(err: ReplyError): void | Promise<void>;
+  /** Counts a client error against the budget; returns false when the budget is spent (the session then says goodbye and closes). */
+  countError(): boolean | Promise<boolean>;
+  /** Resets the consecutive-error count after a command succeeded. */
+  clearErrors(): void;
+}
+
+/**
+ * Runs one command through the guards in a fixed order — unknown verb, wrong state, argument shape, TLS
+ * required, auth required — then the handler, and maps what it throws (STYLE §6):
+ * ReplyError → sent as-is; ProtocolSyntaxError → syntax reply + error budget; anything else → logged as our
+ * bug with its stack and a generic reply (never the error's text on the wire).
+ */
+export async function dispatch<S extends string, C extends DispatchTarget<S>>(
+  table: CommandTable<S, C>,
+  session: C,
+  verb: string,
+  args: string,
+): Promise<void> {
+  const spec = Object.prototype.hasOwnProperty.call(table, verb) ? table[verb] : undefined;
+  const fail = async (failure: GuardFailure, detail?: string): Promise<void> => {
+    await session.refuse(failure, verb, detail);
+    if (failure !== 'tls' && failure !== 'auth' && failure !== 'bug') await session.countError();
+  };
+  if (!spec) return fail('unknown');
+  if (!spec.states.includes(session.state)) return fail('state');
+  if (spec.args === 'none' && args.length > 0) return fail('syntax', 'no arguments allowed');
+  if (spec.args === 'required' && args.length === 0) return fail('syntax', 'argument required');
+  if (spec.needsTls && !session.isSecure && !session.allowsInsecureAuth) return fail('tls');
+  if (spec.needsAuth && !session.isAuthenticated) return fail('auth');
+  try {
+    await spec.run(session, args);
+    session.clearErrors();
+  } catch (err) {
+    if (err instanceof ReplyError) return session.sendReplyError(err);
+    if (err instanceof ProtocolSyntaxError) return fail('syntax', err.message);
+    session.log.error('command failed', { verb, error: (err as Error)?.message, stack: (err as Error)?.stack });
+    return fail('bug');
+  }
+}

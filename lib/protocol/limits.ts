@@ -1,0 +1,22 @@
+/**
+ * Engine-wide defaults. Each protocol may narrow them (its state file says why); all are overridable in config
+ * and tiny in tests.
+ */
+
+/** RFC 5321 §4.5.3.1.4 allows 512 octets for an SMTP command line; IMAP lines carry more (RFC 7162 §4 recommends ≥ 8192). */
+export const MAX_LINE_LENGTH = 8192;
+
+/** Consecutive client errors (unknown verb, bad syntax, bad sequence) before the session is ended; Postfix's smtpd_hard_error_limit is 20, we stop earlier. */
+export const MAX_BAD_COMMANDS = 10;
+
+/** RFC 5321 §4.5.3.2.7: a server SHOULD wait at least 5 minutes for the next command. */
+export const IDLE_TIMEOUT_MS = 5 * 60_000;
+
+/** Bytes buffered from a peer before the socket is paused (bounded memory per session whatever the client sends). */
+export const READ_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * How many octets of a single over-long line are skipped before the session gives up on finding its CRLF.
+ * A real client never sends a megabyte without a line end outside a literal or DATA.
+ */
+export const MAX_SKIPPED_LINE_OCTETS = 1024 * 1024;

@@ -1,0 +1,167 @@
+import type { Connection, CloseReason } from '../core/connection.js';
+import type { ServerSecurity } from '../core/server-security.js';
+import { TlsHandshakeError } from '../core/tls-errors.js';
+import type { Logger } from '../log/logger.js';
+import { IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH } from './limits.js';
+import { LineReader, type LineResult } from './line-reader.js';
+
+/** Limits every text session honours. */
+export interface SessionLimits {
+  /** Longest command line without CRLF. */
+  maxLineLength?: number;
+  /** Client errors in a row before the session ends. */
+  maxBadCommands?: number;
+  /** Idle timeout in ms while waiting for a command. */
+  idleTimeoutMs?: number;
+}
+
+/**
+ * Base of the SMTP, POP3 and IMAP sessions (and yours): owns the connection, the line reader, the reply
+ * buffer, the error budget, idle timeouts and the one STARTTLS path.
+ *
+ * Replies are queued with {@link send} and written with one `write` per pipelined group: the queue is flushed
+ * whenever no further complete command is buffered (RFC 2920 §3.1 lets the server batch replies that way).
+ *
+ * Lifecycle: `TcpServer` calls the protocol's `handle()`, which constructs the session and awaits {@link run};
+ * `run` returns when the connection has closed. {@link end} says goodbye and closes.
+ */
+export abstract class TextSession {
+  /** Reads lines, literals and bodies from the connection. */
+  readonly reader: LineReader;
+  readonly log: Logger;
+  private out: Array<string | Buffer> = [];
+  private errors = 0;
+  private ending = false;
+  protected readonly limits: Required<SessionLimits>;
+
+  constructor(
+    readonly connection: Connection,
+    limits: SessionLimits = {},
+  ) {
+    this.limits = {
+      maxLineLength: limits.maxLineLength ?? MAX_LINE_LENGTH,
+      maxBadCommands: limits.maxBadCommands ?? MAX_BAD_COMMANDS,
+      idleTimeoutMs: limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+    };
+    this.log = connection.log;
+    this.reader = new LineReader(connection, { maxLineLength: this.limits.maxLineLength });
+    connection.setIdleTimeout(this.limits.idleTimeoutMs);
+    connection.on('timeout', () => {
+      this.log.info('idle timeout', { ms: this.limits.idleTimeoutMs });
+      void this.onIdleTimeout();
+    });
+  }
+
+  /** True after a TLS handshake. */
+  get isSecure(): boolean {
+    return this.connection.isSecure;
+  }
+
+  /** True once {@link end} was called or the connection closed. */
+  get isEnding(): boolean {
+    return this.ending || this.connection.isClosed;
+  }
+
+  /** Queues a reply (CRLF included by the caller). Logged at debug as `S:`. */
+  send(data: string | Buffer): void {
+    if (typeof data === 'string') this.log.debug('S: ' + data.replace(/\r\n$/, ''));
+    else this.log.debug('S: [bytes]', { size: data.length });
+    this.out.push(data);
+  }
+
+  /** Writes every queued reply in one write. Resolves when the socket accepted it (waits for drain if full). */
+  async flush(): Promise<void> {
+    if (this.out.length === 0) return;
+    const parts = this.out;
+    this.out = [];
+    const data = parts.length === 1 ? parts[0] : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+    if (!this.connection.write(data)) await this.connection.drained();
+  }
+
+  /**
+   * The command loop: greets, then reads one line at a time and hands it to {@link onLine} until the
+   * connection closes. Replies to pipelined commands are flushed together.
+   */
+  async run(): Promise<void> {
+    await this.greet();
+    while (!this.isEnding) {
+      if (!this.reader.hasBufferedLine()) await this.flush();
+      const r: LineResult = await this.reader.readLine();
+      if (r.kind === 'closed' || this.connection.isClosed) break;
+      if (r.kind === 'runaway') {
+        this.log.warn('line without end, closing', {});
+        await this.onLineTooLong(true);
+        break;
+      }
+      if (r.kind === 'too-long') {
+        this.log.warn('line too long', { max: this.limits.maxLineLength });
+        await this.onLineTooLong(false);
+        if (!(await this.countError())) break;
+        continue;
+      }
+      await this.onLine(r.line);
+    }
+    await this.flush();
+    await this.closed();
+  }
+
+  /** Sends the greeting (or, for a refused peer, a refusal and end()). */
+  protected abstract greet(): Promise<void>;
+  /** Handles one command line (without CRLF). */
+  protected abstract onLine(line: Buffer): Promise<void>;
+  /** Replies to an over-long line; `fatal` when the session is about to close. */
+  protected abstract onLineTooLong(fatal: boolean): Promise<void>;
+  /** Sends the protocol's goodbye for a spent error budget (421 / -ERR / BYE). */
+  protected abstract onTooManyErrors(): Promise<void>;
+  /** Sends the protocol's goodbye for an idle timeout, then the session ends. */
+  protected abstract onIdleTimeout(): Promise<void>;
+  /** Called once when the session is over (release locks, close backend sessions). */
+  protected async closed(): Promise<void> {}
+
+  /** Counts a client error. When the budget is spent, says goodbye, ends the session and returns false. */
+  async countError(): Promise<boolean> {
+    this.errors++;
+    if (this.errors < this.limits.maxBadCommands) return true;
+    this.log.warn('error budget spent, closing', { errors: this.errors });
+    await this.onTooManyErrors();
+    await this.end('closed');
+    return false;
+  }
+
+  /** Resets the consecutive-error count (called after a successful command). */
+  clearErrors(): void {
+    this.errors = 0;
+  }
+
+  /** Flushes and closes the connection. Idempotent. */
+  async end(reason: CloseReason = 'closed'): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    await this.flush();
+    await this.connection.close(reason);
+  }
+
+  /**
+   * The one STARTTLS/STLS path: flushes the go-ahead reply already queued, drops any plaintext the client sent
+   * after the command (never executed: RFC 3207 §4.2, RFC 2595 §3.1), and upgrades in place.
+   * Returns false when the handshake failed (the connection is closed by then; send nothing more).
+   */
+  async startTls(security: ServerSecurity): Promise<boolean> {
+    const dropped = this.reader.discardBuffered();
+    if (dropped > 0) this.log.warn('discarded plaintext sent after the TLS command', { octets: dropped });
+    // Write the go-ahead and wrap in the same tick: the ClientHello can then only reach the TLS socket.
+    const parts = this.out;
+    this.out = [];
+    for (const p of parts) this.connection.write(p);
+    try {
+      await this.connection.authenticateAsServer(security);
+      return true;
+    } catch (err) {
+      if (err instanceof TlsHandshakeError) {
+        this.ending = true;
+        return false;
+      }
+      throw err;
+    }
+  }
+}

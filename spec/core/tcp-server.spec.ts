@@ -1,0 +1,284 @@
+import { expect } from 'chai';
+import net from 'node:net';
+import tls from 'node:tls';
+import { TcpServer, type TcpServerOptions } from '../../lib/core/tcp-server.js';
+import { ServerSecurity, type ServerSecurityOptions } from '../../lib/core/server-security.js';
+import { SslPolicyErrors, X509ChainStatusFlags, type X509Chain } from '../../lib/core/policy-errors.js';
+import { SslProtocols } from '../../lib/core/ssl-protocols.js';
+import { createLogger } from '../../lib/log/logger.js';
+import { NoteHandler } from '../../samples/custom-protocol.js';
+import { LineClient } from '../support/line-client.js';
+import { testCertificates } from '../support/certs.js';
+import type { DevCertificates } from '../../lib/core/dev-certificates.js';
+
+const log = createLogger({ silent: true });
+
+describe('core: TcpServer, Connection and authenticateAsServer', () => {
+  let certs: DevCertificates;
+  const servers: TcpServer[] = [];
+  const clients: LineClient[] = [];
+
+  before(async () => {
+    certs = await testCertificates();
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  async function start(sec: ServerSecurityOptions = {}, opts: Partial<TcpServerOptions> & { implicit?: boolean } = {}): Promise<{ port: number; security: ServerSecurity; server: TcpServer }> {
+    const security = new ServerSecurity({ certificate: certs.server, ...sec });
+    const server = new TcpServer(new NoteHandler(security), { port: 0, ...opts, security: opts.implicit ? security : undefined }, log);
+    servers.push(server);
+    const { port } = await server.start();
+    return { port, security, server };
+  }
+
+  async function connect(port: number, tlsOptions?: tls.ConnectionOptions): Promise<LineClient> {
+    const c = await LineClient.connect(port, { tls: tlsOptions });
+    clients.push(c);
+    return c;
+  }
+
+  const trustCa = (): tls.ConnectionOptions => ({ ca: certs.ca.cert, servername: 'localhost' });
+
+  it('greets at once and answers pipelined commands in order, in one flush', async () => {
+    const { port } = await start();
+    const c = await connect(port);
+    expect(await c.readLine()).to.equal('+ NOTE ready');
+    c.send('ECHO one\r\nECHO two\r\nHELLO\r\n');
+    expect(await c.expect(/^\+ hello$/)).to.deep.equal(['+ one', '+ two', '+ hello']);
+  });
+
+  it('upgrades in place and never executes plaintext pipelined after the upgrade command', async () => {
+    const { port } = await start();
+    const c = await connect(port);
+    await c.readLine();
+    c.send('UPGRADE\r\nECHO injected\r\n');
+    expect(await c.readLine()).to.equal('+ go ahead');
+    const s = await c.startTls(trustCa());
+    expect(s.authorized).to.equal(true);
+    c.line('WHO');
+    const who = await c.readLine();
+    expect(who).to.match(/^\+ tls=true protocol=TLSv1\.3 /);
+    c.line('ECHO after');
+    expect(await c.readLine()).to.equal('+ after');
+    expect(c.pending).to.equal('');
+  });
+
+  it('refuses a second upgrade on a secure connection', async () => {
+    const { port } = await start();
+    const c = await connect(port);
+    await c.readLine();
+    c.line('UPGRADE');
+    await c.readLine();
+    await c.startTls(trustCa());
+    c.line('UPGRADE');
+    expect(await c.readLine()).to.equal('- state UPGRADE');
+  });
+
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    it(`completes an implicit-TLS handshake with ${version}`, async () => {
+      const { port } = await start({}, { implicit: true });
+      const c = await connect(port, { ...trustCa(), minVersion: version, maxVersion: version });
+      expect((c.raw as tls.TLSSocket).getProtocol()).to.equal(version);
+      expect(await c.readLine()).to.equal('+ NOTE ready');
+      c.line('WHO');
+      expect(await c.readLine()).to.contain(`protocol=${version}`);
+    });
+  }
+
+  it('refuses TLS 1.2 clients on a TLS-1.3-only listener and keeps serving others', async () => {
+    const { port } = await start({ protocols: SslProtocols.Tls13 }, { implicit: true });
+    let failed: Error | undefined;
+    try {
+      await LineClient.connect(port, { tls: { ...trustCa(), maxVersion: 'TLSv1.2' } });
+    } catch (err) {
+      failed = err as Error;
+    }
+    expect(failed, 'TLS 1.2 handshake should fail').to.be.instanceOf(Error);
+    const ok = await connect(port, trustCa());
+    expect(await ok.readLine()).to.equal('+ NOTE ready');
+  });
+
+  it('never offers TLS below 1.2 by default', async () => {
+    const { port } = await start({}, { implicit: true });
+    await expectHandshakeFailure(port, { ...trustCa(), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+  });
+
+  describe('client certificates and policy errors', () => {
+    type Seen = { flags: SslPolicyErrors; chain: X509Chain; subject?: string };
+    function recorder(answer: boolean | 'throw' = true): { seen: Seen[]; cb: ServerSecurityOptions['validationCallback'] } {
+      const seen: Seen[] = [];
+      return {
+        seen,
+        cb: (_sender, cert, chain, flags) => {
+          seen.push({ flags, chain, subject: cert?.subject });
+          if (answer === 'throw') throw new Error('policy exploded');
+          return answer;
+        },
+      };
+    }
+
+    const cases: Array<[string, () => { cert: string; key: string } | undefined, SslPolicyErrors, X509ChainStatusFlags[]]> = [
+      ['a valid certificate', () => certs.client, SslPolicyErrors.None, []],
+      ['no certificate', () => undefined, SslPolicyErrors.RemoteCertificateNotAvailable, []],
+      ['a certificate from an untrusted CA', () => certs.untrustedClient, SslPolicyErrors.RemoteCertificateChainErrors, [X509ChainStatusFlags.UntrustedRoot, X509ChainStatusFlags.PartialChain]],
+      ['an expired certificate', () => certs.expiredClient, SslPolicyErrors.RemoteCertificateChainErrors, [X509ChainStatusFlags.NotTimeValid]],
+    ];
+    for (const [name, pick, flags, statuses] of cases) {
+      it(`reports ${SslPolicyErrors[flags]} for ${name} and lets the callback decide`, async () => {
+        const { seen, cb } = recorder(true);
+        const { port } = await start({ requestClientCertificate: true, trustedCertificates: certs.ca.cert, validationCallback: cb }, { implicit: true });
+        const c = await connect(port, { ...trustCa(), ...(pick() ?? {}) });
+        expect(await c.readLine()).to.equal('+ NOTE ready');
+        expect(seen).to.have.length(1);
+        expect(seen[0].flags).to.equal(flags);
+        if (statuses.length > 0) {
+          expect(seen[0].chain.chainStatus.map((s) => s.status)).to.include.oneOf(statuses);
+          expect(seen[0].chain.chainStatus[0].statusInformation).to.be.a('string').with.length.greaterThan(0);
+        } else {
+          expect(seen[0].chain.chainStatus).to.deep.equal([]);
+        }
+        c.line('WHO');
+        expect(await c.readLine()).to.contain(`policy=${flags}`);
+      });
+    }
+
+    it('closes the connection when the callback says no', async () => {
+      const { seen, cb } = recorder(false);
+      const { port } = await start({ requestClientCertificate: true, trustedCertificates: certs.ca.cert, validationCallback: cb }, { implicit: true });
+      await expectRefused(port, { ...trustCa(), ...certs.client });
+      expect(seen).to.have.length(1);
+    });
+
+    it('refuses the peer when the callback throws, and keeps serving', async () => {
+      const { cb } = recorder('throw');
+      const { port } = await start({ requestClientCertificate: true, trustedCertificates: certs.ca.cert, validationCallback: cb }, { implicit: true });
+      await expectRefused(port, { ...trustCa(), ...certs.client });
+      await expectRefused(port, { ...trustCa(), ...certs.client });
+    });
+
+    it('without a callback accepts a missing certificate when requested but not required', async () => {
+      const { port } = await start({ requestClientCertificate: true, trustedCertificates: certs.ca.cert }, { implicit: true });
+      const c = await connect(port, trustCa());
+      expect(await c.readLine()).to.equal('+ NOTE ready');
+    });
+
+    it('without a callback refuses a missing certificate when required, and an untrusted one', async () => {
+      const { port } = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert }, { implicit: true });
+      await expectRefused(port, trustCa());
+      await expectRefused(port, { ...trustCa(), ...certs.untrustedClient });
+      const ok = await connect(port, { ...trustCa(), ...certs.client });
+      expect(await ok.readLine()).to.equal('+ NOTE ready');
+    });
+
+    it('asks for the certificate during a STARTTLS-style upgrade too', async () => {
+      const { seen, cb } = recorder(true);
+      const { port } = await start({ requestClientCertificate: true, trustedCertificates: certs.ca.cert, validationCallback: cb });
+      const c = await connect(port);
+      await c.readLine();
+      c.line('UPGRADE');
+      await c.readLine();
+      await c.startTls({ ...trustCa(), ...certs.client });
+      c.line('WHO');
+      expect(await c.readLine()).to.match(/cert=.*CN=postern-client/);
+      expect(seen[0].flags).to.equal(SslPolicyErrors.None);
+    });
+  });
+
+  it('destroys a connection whose handshake does not finish in time', async () => {
+    const { port } = await start({ handshakeTimeoutMs: 150 }, { implicit: true });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const started = Date.now();
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(Date.now() - started).to.be.lessThan(3000);
+  });
+
+  it('chooses the certificate by SNI', async () => {
+    const { port } = await start({ sni: { 'other.example': certs.wrongHostServer } }, { implicit: true });
+    const a = await connect(port, { ca: certs.ca.cert, servername: 'other.example' });
+    expect((a.raw as tls.TLSSocket).getPeerCertificate().subject.CN).to.equal('other.example');
+    const b = await connect(port, trustCa());
+    expect((b.raw as tls.TLSSocket).getPeerCertificate().subject.CN).to.equal('localhost');
+  });
+
+  it('serves a reloaded certificate to new connections only', async () => {
+    const { port, security } = await start({}, { implicit: true });
+    const before = await connect(port, trustCa());
+    const mutable = security.options as { certificate?: ServerSecurityOptions['certificate'] };
+    mutable.certificate = certs.wrongHostServer;
+    await security.reload();
+    const after = await connect(port, { ca: certs.ca.cert, servername: 'other.example', checkServerIdentity: () => undefined });
+    expect((after.raw as tls.TLSSocket).getPeerCertificate().subject.CN).to.equal('other.example');
+    before.line('HELLO');
+    expect(await before.readLine()).to.equal('+ NOTE ready');
+    expect(await before.readLine()).to.equal('+ hello');
+  });
+
+  it('generates a self-signed certificate when none is configured', async () => {
+    const security = new ServerSecurity({});
+    await security.prepare();
+    expect(security.isSelfSigned).to.equal(true);
+    expect(security.fingerprint256).to.match(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(security.certificate?.checkIP('127.0.0.1')).to.equal('127.0.0.1');
+  });
+
+  it('refuses over-long lines, then closes a client that keeps erring', async () => {
+    const { port } = await start();
+    const c = await connect(port);
+    await c.readLine();
+    c.line('ECHO ' + 'x'.repeat(5000));
+    expect(await c.readLine()).to.equal('- line too long');
+    c.line('ECHO fine');
+    expect(await c.readLine()).to.equal('+ fine');
+    for (let i = 0; i < 10; i++) c.line('BOGUS');
+    const lines = await c.expect(/too many errors/);
+    expect(lines.filter((l) => l === '- unknown BOGUS')).to.have.length(10);
+    await c.closed();
+  });
+
+  it('refuses connections over the limit with the handler line', async () => {
+    const { port } = await start({}, { maxConnections: 1 });
+    const first = await connect(port);
+    await first.readLine();
+    const second = await connect(port);
+    expect(await second.readLine()).to.equal('- busy');
+    await second.closed();
+  });
+
+  it('closes gracefully with clients still connected and leaves nothing behind', async () => {
+    const { port, server } = await start({}, { closeTimeoutMs: 300 });
+    const a = await connect(port);
+    const b = await connect(port);
+    await a.readLine();
+    await b.readLine();
+    await server.close();
+    await a.closed();
+    await b.closed();
+    expect(server.connections.size).to.equal(0);
+    await server.close(); // idempotent
+  });
+
+  async function expectRefused(port: number, options: tls.ConnectionOptions): Promise<void> {
+    // TLS 1.3: the client learns of the refusal after its handshake, when the server closes without a greeting.
+    const c = await LineClient.connect(port, { tls: options }).catch(() => undefined);
+    if (!c) return;
+    clients.push(c);
+    await c.closed();
+    expect(c.pending).to.equal('');
+  }
+
+  async function expectHandshakeFailure(port: number, options: tls.ConnectionOptions): Promise<void> {
+    const err = await LineClient.connect(port, { tls: options }).then(
+      (c) => {
+        clients.push(c);
+        return undefined;
+      },
+      (e: Error) => e,
+    );
+    expect(err, 'handshake should fail').to.be.instanceOf(Error);
+  }
+});

@@ -1,0 +1,140 @@
+import net from 'node:net';
+import tls from 'node:tls';
+
+/**
+ * A byte-exact test client for line protocols: `send` raw text, `expect` a line (or a multi-line reply ending
+ * in a line that matches), upgrade with `startTls`. Every wait is bounded by `timeoutMs`.
+ */
+export class LineClient {
+  private buf = '';
+  private waiters: Array<() => void> = [];
+  private closedFlag = false;
+  private constructor(
+    private socket: net.Socket,
+    readonly timeoutMs: number,
+  ) {
+    this.listen(socket);
+  }
+
+  /** Connects (plain, or TLS with `tlsOptions`). */
+  static async connect(port: number, opts: { host?: string; tls?: tls.ConnectionOptions; timeoutMs?: number } = {}): Promise<LineClient> {
+    const host = opts.host ?? '127.0.0.1';
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = opts.tls ? tls.connect({ host, port, ...opts.tls }, () => resolve(s)) : net.connect({ host, port }, () => resolve(s));
+      s.once('error', reject);
+    });
+    return new LineClient(socket, opts.timeoutMs ?? 5000);
+  }
+
+  /** True once the server closed the connection. */
+  get isClosed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** The underlying socket (TLS facts in tests). */
+  get raw(): net.Socket {
+    return this.socket;
+  }
+
+  /** Writes exactly these bytes. */
+  send(text: string | Buffer): void {
+    this.socket.write(text);
+  }
+
+  /** Writes a line with CRLF. */
+  line(text: string): void {
+    this.socket.write(text + '\r\n');
+  }
+
+  /** Reads the next CRLF line. */
+  async readLine(): Promise<string> {
+    for (;;) {
+      const i = this.buf.indexOf('\r\n');
+      if (i !== -1) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 2);
+        return line;
+      }
+      if (this.closedFlag) throw new Error(`connection closed; pending: ${JSON.stringify(this.buf)}`);
+      await this.wait();
+    }
+  }
+
+  /** Reads lines until one matches `last`; returns all of them. Throws on timeout with what was read. */
+  async expect(last: RegExp): Promise<string[]> {
+    const lines: string[] = [];
+    for (;;) {
+      const l = await this.readLine().catch((err: Error) => {
+        throw new Error(`${err.message}; expected ${last}, got ${JSON.stringify(lines)}`);
+      });
+      lines.push(l);
+      if (last.test(l)) return lines;
+    }
+  }
+
+  /** Sends a line and waits for the reply ending in a line that matches. */
+  async command(text: string, last: RegExp): Promise<string[]> {
+    this.line(text);
+    return this.expect(last);
+  }
+
+  /** Waits for the server to close the connection. */
+  async closed(): Promise<void> {
+    while (!this.closedFlag) await this.wait();
+  }
+
+  /** Upgrades this connection to TLS (after the server's go-ahead). Unread plaintext is kept in `pending`. */
+  async startTls(options: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+    this.socket.removeAllListeners('data');
+    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ socket: this.socket, ...options }, () => resolve(s));
+      s.once('error', reject);
+    });
+    this.socket = secure;
+    this.listen(secure);
+    return secure;
+  }
+
+  /** Plaintext that arrived and was not read (must be empty after STARTTLS). */
+  get pending(): string {
+    return this.buf;
+  }
+
+  /** Closes the socket and waits for it. */
+  async close(): Promise<void> {
+    if (this.socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.destroy();
+    });
+  }
+
+  private listen(s: net.Socket): void {
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      this.buf += d;
+      this.notify();
+    });
+    s.on('error', () => undefined);
+    s.once('close', () => {
+      this.closedFlag = true;
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private wait(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms; pending: ${JSON.stringify(this.buf)}`)), this.timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}
