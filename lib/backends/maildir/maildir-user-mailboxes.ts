@@ -1,0 +1,231 @@
+import { MailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
+import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../memory/mailbox-names.js';
+import { SEEN, isKeyword } from '../memory/message-flags.js';
+import type { MaildirFolder } from './maildir-folder.js';
+
+/** What a {@link MaildirUserMailboxes} view needs from its store (implemented by MaildirMailStore). */
+export interface MaildirUserContext {
+  /** Runs `task` after every earlier task of the same user has settled. */
+  run<T>(username: string, task: () => Promise<T>): Promise<T>;
+  /** The synced folder of a mailbox (INBOX is created on demand); throws `NO_SUCH_MAILBOX`. */
+  folder(username: string, mailbox: string): Promise<MaildirFolder>;
+  /** Every existing mailbox (canonical names), INBOX included. */
+  mailboxNames(username: string): Promise<string[]>;
+  createFolder(username: string, mailbox: string): Promise<void>;
+  deleteFolder(username: string, mailbox: string): Promise<void>;
+  /** Renames one folder directory (not its children). */
+  renameFolder(username: string, from: string, to: string): Promise<void>;
+  readSubscriptions(username: string): Promise<Set<string>>;
+  writeSubscriptions(username: string, names: Set<string>): Promise<void>;
+  emit(event: MailboxEvent): void;
+}
+
+/** One session's view of a Maildir user; every call runs in the user's queue. */
+export class MaildirUserMailboxes implements UserMailboxes {
+  private released = false;
+
+  /** @param store the owning store. @param username canonical username. */
+  constructor(
+    private readonly store: MaildirUserContext,
+    readonly username: string,
+  ) {}
+
+  async list(): Promise<MailboxInfo[]> {
+    return this.run(async () => {
+      const subscribed = await this.store.readSubscriptions(this.username);
+      const names = await this.store.mailboxNames(this.username);
+      const rows: MailboxInfo[] = [];
+      for (const entry of hierarchyOf(names)) {
+        rows.push(
+          entry.noselect
+            ? { ...entry, uidValidity: 0, uidNext: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) }
+            : await this.describe(entry.name, names, subscribed),
+        );
+      }
+      return rows;
+    });
+  }
+
+  async info(mailbox: string): Promise<MailboxInfo> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(async () => {
+      const names = await this.store.mailboxNames(this.username);
+      return this.describe(name, names, await this.store.readSubscriptions(this.username));
+    });
+  }
+
+  async create(mailbox: string): Promise<void> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(async () => {
+      const names = new Set(await this.store.mailboxNames(this.username));
+      if (names.has(name)) throw new MailStoreError('ALREADY_EXISTS', `mailbox ${name} exists`);
+      // RFC 3501 §6.3.3: superior names needed are created too.
+      for (const level of [...superiorsOf(name), name]) {
+        if (names.has(level)) continue;
+        await this.store.createFolder(this.username, level);
+        this.store.emit({ type: 'mailbox', username: this.username, mailbox: level, change: 'created' });
+      }
+    });
+  }
+
+  async delete(mailbox: string): Promise<void> {
+    const name = normalizeMailboxName(mailbox);
+    if (isInbox(name)) throw new MailStoreError('CANNOT', 'INBOX cannot be deleted');
+    return this.run(async () => {
+      const folder = await this.store.folder(this.username, name);
+      const uids = folder.list().map((entry) => entry.uid);
+      await this.store.deleteFolder(this.username, name);
+      if (uids.length > 0) this.store.emit({ type: 'expunge', username: this.username, mailbox: name, uids });
+      this.store.emit({ type: 'mailbox', username: this.username, mailbox: name, change: 'deleted' });
+    });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const source = normalizeMailboxName(from);
+    const target = normalizeMailboxName(to);
+    if (isInbox(source)) {
+      // RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name and leaves INBOX empty.
+      await this.run(async () => renamePlan(await this.store.mailboxNames(this.username), source, target));
+      await this.create(target);
+      const inbox = await this.run(() => this.store.folder(this.username, INBOX));
+      await this.move(INBOX, inbox.list().map((entry) => entry.uid), target);
+      return;
+    }
+    return this.run(async () => {
+      const names = await this.store.mailboxNames(this.username);
+      await this.store.folder(this.username, source);
+      const plan = renamePlan(names, source, target);
+      const subscriptions = await this.store.readSubscriptions(this.username);
+      for (const [oldName, newName] of plan) {
+        await this.store.renameFolder(this.username, oldName, newName);
+        if (subscriptions.delete(oldName)) subscriptions.add(newName);
+      }
+      await this.store.writeSubscriptions(this.username, subscriptions);
+      for (const [oldName, newName] of plan) {
+        this.store.emit({ type: 'mailbox', username: this.username, mailbox: oldName, change: 'renamed', newName });
+      }
+      // RFC 3501 §6.3.5: superior names needed by the new name are created.
+      const existing = new Set(await this.store.mailboxNames(this.username));
+      for (const superior of superiorsOf(target)) {
+        if (existing.has(superior)) continue;
+        await this.store.createFolder(this.username, superior);
+        this.store.emit({ type: 'mailbox', username: this.username, mailbox: superior, change: 'created' });
+      }
+    });
+  }
+
+  async subscribe(mailbox: string, subscribed: boolean): Promise<void> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(async () => {
+      if (subscribed) await this.store.folder(this.username, name);
+      const names = await this.store.readSubscriptions(this.username);
+      if (names.has(name) === subscribed) return;
+      if (subscribed) names.add(name);
+      else names.delete(name);
+      await this.store.writeSubscriptions(this.username, names);
+    });
+  }
+
+  async subscriptions(): Promise<string[]> {
+    return this.run(async () => [...(await this.store.readSubscriptions(this.username))].sort());
+  }
+
+  async messages(mailbox: string): Promise<StoredMessage[]> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(async () => {
+      const folder = await this.store.folder(this.username, name);
+      await folder.markCurrent();
+      return folder.list().map((entry) => folder.messageOf(entry));
+    });
+  }
+
+  async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate = new Date()): Promise<StoredMessage> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(async () => {
+      const folder = await this.store.folder(this.username, name);
+      const entry = await folder.add(raw, flags, internalDate);
+      this.store.emit({ type: 'exists', username: this.username, mailbox: name, uid: entry.uid });
+      return folder.messageOf(entry);
+    });
+  }
+
+  async setFlags(mailbox: string, uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<StoredMessage[]> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(async () => {
+      const folder = await this.store.folder(this.username, name);
+      const { entries, changed } = await folder.setFlags(uids, flags, mode);
+      if (changed.length > 0) this.store.emit({ type: 'flags', username: this.username, mailbox: name, uids: changed });
+      return entries.map((entry) => folder.messageOf(entry));
+    });
+  }
+
+  async copy(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {
+    const source = normalizeMailboxName(from);
+    const target = normalizeMailboxName(to);
+    return this.run(async () => {
+      const sourceFolder = await this.store.folder(this.username, source);
+      const targetFolder = await this.store.folder(this.username, target);
+      const wanted = new Set(uids);
+      const pairs: Array<[number, number]> = [];
+      for (const entry of sourceFolder.list()) {
+        if (!wanted.has(entry.uid)) continue;
+        const copied = await targetFolder.add(undefined, sourceFolder.flagsOf(entry), entry.internalDate, {
+          path: sourceFolder.pathOf(entry),
+          size: entry.size,
+        });
+        pairs.push([entry.uid, copied.uid]);
+        this.store.emit({ type: 'exists', username: this.username, mailbox: target, uid: copied.uid });
+      }
+      return pairs;
+    });
+  }
+
+  async move(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {
+    const pairs = await this.copy(from, uids, to);
+    await this.expunge(from, pairs.map(([uid]) => uid));
+    return pairs;
+  }
+
+  async expunge(mailbox: string, uids: number[]): Promise<number[]> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(async () => {
+      const folder = await this.store.folder(this.username, name);
+      const removed = await folder.remove(uids);
+      if (removed.length > 0) this.store.emit({ type: 'expunge', username: this.username, mailbox: name, uids: removed });
+      return removed;
+    });
+  }
+
+  async release(): Promise<void> {
+    this.released = true;
+  }
+
+  private run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.released) return Promise.reject(new MailStoreError('CANNOT', 'mailbox view released'));
+    return this.store.run(this.username, task);
+  }
+
+  private async describe(name: string, names: string[], subscribed: Set<string>): Promise<MailboxInfo> {
+    const folder = await this.store.folder(this.username, name);
+    const entries = folder.list();
+    const keywords = new Set<string>();
+    let unseen = 0;
+    for (const entry of entries) {
+      const flags = folder.flagsOf(entry);
+      if (!flags.has(SEEN)) unseen++;
+      for (const flag of flags) if (isKeyword(flag)) keywords.add(flag);
+    }
+    return {
+      name,
+      uidValidity: folder.uidValidity,
+      uidNext: folder.uidNext,
+      messages: entries.length,
+      unseen,
+      recent: entries.filter((entry) => entry.dir === 'new').length,
+      keywords: [...keywords].sort(),
+      subscribed: subscribed.has(name),
+      hasChildren: names.some((other) => isBelow(other, name)),
+      noselect: false,
+    };
+  }
+}
