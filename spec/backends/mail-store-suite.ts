@@ -100,6 +100,20 @@ export function mailStoreSuite(factory: StoreFactory): void {
       await view.release();
     });
 
+    it('gives concurrent deliveries distinct ascending uids', async () => {
+      const store = await open();
+      const stored = await Promise.all(Array.from({ length: 20 }, (_, n) => store.deliver('alice@example.org', message(`m${n}`))));
+      expect(stored.map((m) => m.uid).sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 20 }, (_, n) => n + 1));
+      const view = await store.openUser('alice');
+      const listed = await view.messages('INBOX');
+      expect(listed).to.have.length(20);
+      for (const m of listed) {
+        const subject = `m${stored.findIndex((s) => s.uid === m.uid)}`;
+        expect((await m.raw()).equals(message(subject))).to.equal(true);
+      }
+      await view.release();
+    });
+
     it('refuses an unknown recipient with NO_SUCH_USER', async () => {
       const store = await open();
       expect(await codeOf(store.deliver('carol@example.org', message('x')))).to.equal('NO_SUCH_USER');
@@ -398,7 +412,14 @@ export function mailStoreSuite(factory: StoreFactory): void {
 
     it('keeps the change when a listener throws', async () => {
       const store = await open();
-      const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+      const warned = new Promise<Error>((resolve) => {
+        const onWarning = (warning: Error): void => {
+          if (warning.message !== 'listener bug') return;
+          process.off('warning', onWarning);
+          resolve(warning);
+        };
+        process.on('warning', onWarning);
+      });
       const stop = store.watch(() => {
         throw new Error('listener bug');
       });
