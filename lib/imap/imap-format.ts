@@ -1,0 +1,177 @@
+/**
+ * Serialization of IMAP response data (RFC 3501 §4, RFC 9051 §4) and mailbox-name encoding.
+ *
+ * Response data is built as a small value tree ({@link ImapResponseValue}) by the FETCH/SEARCH helpers and
+ * the session, then turned into wire octets once with {@link serializeImap}. Strings choose quoted or literal
+ * form automatically, so callers never hand-escape.
+ */
+
+/** An atom written verbatim (flag names, `BODY[1]<0>`, `UID`). The caller guarantees it is a valid atom. */
+export interface ImapAtomOut {
+  readonly atom: string;
+}
+
+/** A string that must be sent as a literal `{n}\r\n…` (body sections, RFC822.*), or `~{n}` when `binary`. */
+export interface ImapLiteralOut {
+  readonly literal: Buffer | string;
+  /** RFC 3516 literal8 (`~{n}`), for BINARY[] data that may contain NUL. */
+  readonly binary?: boolean;
+}
+
+/**
+ * Response data: `null` → NIL, number → number, string/Buffer → quoted string or literal,
+ * array → parenthesized list, {@link ImapAtomOut} → atom, {@link ImapLiteralOut} → forced literal.
+ */
+export type ImapResponseValue =
+  | null
+  | number
+  | string
+  | Buffer
+  | ImapAtomOut
+  | ImapLiteralOut
+  | readonly ImapResponseValue[];
+
+/** Options for {@link serializeImap}. */
+export interface SerializeOptions {
+  /**
+   * The client enabled UTF8=ACCEPT (RFC 6855 §3) or the session is IMAP4rev2 (RFC 9051 §4.3): 8-bit UTF-8 may
+   * appear inside quoted strings. Otherwise any octet ≥ 0x80 forces a literal (RFC 3501 §4.3).
+   */
+  readonly utf8?: boolean;
+}
+
+/** Builds an {@link ImapAtomOut}. */
+export function atom(text: string): ImapAtomOut {
+  return { atom: text };
+}
+
+/** Builds an {@link ImapLiteralOut}. */
+export function literal(data: Buffer | string, binary = false): ImapLiteralOut {
+  return binary ? { literal: data, binary: true } : { literal: data };
+}
+
+/** Quoted strings longer than this are sent as literals; keeps response lines short (no RFC limit, Dovecot-like). */
+const MAX_QUOTED_LENGTH = 1024;
+
+function isAtomOut(v: ImapResponseValue): v is ImapAtomOut {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'atom' in v;
+}
+
+function isLiteralOut(v: ImapResponseValue): v is ImapLiteralOut {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'literal' in v;
+}
+
+/** True when `bytes` can be a quoted string (RFC 3501 §9 `QUOTED-CHAR`; RFC 9051 adds UTF-8). */
+function canQuote(bytes: Buffer, utf8: boolean): boolean {
+  if (bytes.length > MAX_QUOTED_LENGTH) return false;
+  for (const b of bytes) {
+    if (b === 0x00 || b === 0x0d || b === 0x0a) return false;
+    if (b >= 0x80 && !utf8) return false;
+  }
+  return !utf8 || isValidUtf8(bytes);
+}
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** True when the octets are well-formed UTF-8. */
+export function isValidUtf8(bytes: Buffer): boolean {
+  try {
+    fatalUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function quote(bytes: Buffer): Buffer {
+  const out: number[] = [0x22];
+  for (const b of bytes) {
+    if (b === 0x22 || b === 0x5c) out.push(0x5c);
+    out.push(b);
+  }
+  out.push(0x22);
+  return Buffer.from(out);
+}
+
+function literalBytes(data: Buffer, binary: boolean): Buffer[] {
+  return [Buffer.from(`${binary ? '~' : ''}{${data.length}}\r\n`, 'latin1'), data];
+}
+
+/** Serializes one string-ish value as quoted string or literal (RFC 3501 §4.3). */
+export function serializeString(value: string | Buffer, options: SerializeOptions = {}): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  return canQuote(bytes, options.utf8 === true) ? quote(bytes) : Buffer.concat(literalBytes(bytes, false));
+}
+
+function write(value: ImapResponseValue, options: SerializeOptions, out: Buffer[]): void {
+  if (value === null) {
+    out.push(Buffer.from('NIL'));
+  } else if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not an IMAP number: ${value}`);
+    out.push(Buffer.from(String(value)));
+  } else if (typeof value === 'string' || Buffer.isBuffer(value)) {
+    out.push(serializeString(value, options));
+  } else if (Array.isArray(value)) {
+    out.push(Buffer.from('('));
+    value.forEach((item: ImapResponseValue, i: number) => {
+      if (i > 0) out.push(Buffer.from(' '));
+      write(item, options, out);
+    });
+    out.push(Buffer.from(')'));
+  } else if (isAtomOut(value)) {
+    out.push(Buffer.from(value.atom, 'utf8'));
+  } else if (isLiteralOut(value)) {
+    const data = typeof value.literal === 'string' ? Buffer.from(value.literal, 'utf8') : value.literal;
+    out.push(...literalBytes(data, value.binary === true));
+  }
+}
+
+/**
+ * Serializes a value tree to wire octets (no trailing CRLF). Top-level arrays get their parentheses, so
+ * `serializeImap([atom('UID'), 7])` is `(UID 7)`; use {@link serializeImapItems} for a bare space-separated run.
+ * Throws RangeError for a negative or non-integer number (a caller bug).
+ */
+export function serializeImap(value: ImapResponseValue, options: SerializeOptions = {}): Buffer {
+  const out: Buffer[] = [];
+  write(value, options, out);
+  return Buffer.concat(out);
+}
+
+/** Serializes values separated by single spaces, without surrounding parentheses (`* SEARCH 1 2 3`). */
+export function serializeImapItems(values: readonly ImapResponseValue[], options: SerializeOptions = {}): Buffer {
+  const out: Buffer[] = [];
+  values.forEach((v, i) => {
+    if (i > 0) out.push(Buffer.from(' '));
+    write(v, options, out);
+  });
+  return Buffer.concat(out);
+}
+
+/** Formats a date as RFC 3501 `date-time` (`"17-Jul-1996 02:44:25 -0700"`, §9), in UTC (`+0000`). */
+export function formatInternalDate(date: Date): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const day = String(date.getUTCDate()).padStart(2, ' ');
+  return `${day}-${MONTHS[date.getUTCMonth()]}-${date.getUTCFullYear()} ${pad(date.getUTCHours())}:${pad(
+    date.getUTCMinutes(),
+  )}:${pad(date.getUTCSeconds())} +0000`;
+}
+
+/** Month names used by IMAP dates (RFC 3501 §9 `date-month`). */
+export const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
+
+/**
+ * Parses RFC 3501 `date-time` (APPEND internal date: `"d-Mon-yyyy hh:mm:ss +zzzz"`, day may be space-padded).
+ * Returns undefined when malformed.
+ */
+export function parseInternalDate(text: string): Date | undefined {
+  const m = /^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/.exec(text);
+  if (!m) return undefined;
+  const month = MONTHS.findIndex((name) => name.toLowerCase() === m[2].toLowerCase());
+  if (month < 0) return undefined;
+  const [day, year, hh, mm, ss, zh, zm] = [m[1], m[3], m[4], m[5], m[6], m[8], m[9]].map(Number);
+  if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || zm > 59) return undefined;
+  const offset = (m[7] === '-' ? -1 : 1) * (zh * 60 + zm);
+  const utc = Date.UTC(year, month, day, hh, mm, Math.min(ss, 59)) - offset * 60_000;
+  const date = new Date(utc);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
