@@ -14,6 +14,8 @@ export interface Logger {
   debug(message: string, meta?: Record<string, unknown>): void;
   /** A logger whose every line carries `meta` (e.g. `{ cid, proto, remote }`). */
   child(meta: Record<string, unknown>): Logger;
+  /** When false, callers may skip building debug-only strings (wire traces). Absent means "assume enabled". */
+  readonly isDebugEnabled?: boolean;
 }
 /** DI token for the root {@link Logger}. */
 export const Logger = Symbol.for('postern.Logger') as ServiceIdentifier<Logger>;
@@ -57,10 +59,45 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     options.format === 'json'
       ? winston.format.combine(redact(), winston.format.timestamp(), winston.format.json())
       : winston.format.combine(redact(), winston.format.timestamp(), textLine);
-  return winston.createLogger({
+  const root = winston.createLogger({
     level,
     format,
     silent: options.silent ?? false,
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] })],
-  }) as unknown as Logger;
+  });
+  return new LevelGate(root, options.silent === true);
+}
+
+/**
+ * winston builds and pipes an info object for every call and filters by level only in the transport; on a hot
+ * path (a `debug` wire line per command) that costs more than the command. This adapter drops disabled levels
+ * before any allocation.
+ */
+class LevelGate implements Logger {
+  constructor(
+    private readonly inner: winston.Logger,
+    private readonly silent: boolean,
+  ) {}
+  private on(level: string): boolean {
+    return !this.silent && this.inner.isLevelEnabled(level);
+  }
+  error(message: string, meta?: Record<string, unknown>): void {
+    if (this.on('error')) this.inner.error(message, meta);
+  }
+  warn(message: string, meta?: Record<string, unknown>): void {
+    if (this.on('warn')) this.inner.warn(message, meta);
+  }
+  info(message: string, meta?: Record<string, unknown>): void {
+    if (this.on('info')) this.inner.info(message, meta);
+  }
+  debug(message: string, meta?: Record<string, unknown>): void {
+    if (this.on('debug')) this.inner.debug(message, meta);
+  }
+  /** True when `debug` lines are written (lets callers skip building wire-trace strings). */
+  get isDebugEnabled(): boolean {
+    return this.on('debug');
+  }
+  child(meta: Record<string, unknown>): Logger {
+    return new LevelGate(this.inner.child(meta), this.silent);
+  }
 }

@@ -85,6 +85,19 @@ export class LineReader {
     return n;
   }
 
+  /**
+   * Returns the next line when it is already buffered, without allocating a promise (the pipelined fast path);
+   * undefined when {@link readLine} has to wait or skip.
+   */
+  tryReadLine(): LineResult | undefined {
+    if (this.skipped >= 0) return undefined;
+    const end = this.buf.indexOf(CRLF, this.scanFrom);
+    if (end === -1 || end > this.maxLine) return undefined;
+    const line = this.buf.subarray(0, end);
+    this.consume(end + 2);
+    return { kind: 'line', line };
+  }
+
   /** Reads the next CRLF-terminated line. */
   async readLine(): Promise<LineResult> {
     for (;;) {

@@ -64,8 +64,10 @@ export abstract class TextSession {
 
   /** Queues a reply (CRLF included by the caller). Logged at debug as `S:`. */
   send(data: string | Buffer): void {
-    if (typeof data === 'string') this.log.debug('S: ' + data.replace(/\r\n$/, ''));
-    else this.log.debug('S: [bytes]', { size: data.length });
+    if (this.log.isDebugEnabled !== false) {
+      if (typeof data === 'string') this.log.debug('S: ' + data.replace(/\r\n$/, ''));
+      else this.log.debug('S: [bytes]', { size: data.length });
+    }
     this.out.push(data);
   }
 
@@ -74,7 +76,12 @@ export abstract class TextSession {
     if (this.out.length === 0) return;
     const parts = this.out;
     this.out = [];
-    const data = parts.length === 1 ? parts[0] : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+    const data =
+      parts.length === 1
+        ? parts[0]
+        : parts.every((p) => typeof p === 'string')
+          ? parts.join('')
+          : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
     if (!this.connection.write(data)) await this.connection.drained();
   }
 
@@ -86,7 +93,7 @@ export abstract class TextSession {
     await this.greet();
     while (!this.isEnding) {
       if (!this.reader.hasBufferedLine()) await this.flush();
-      const r: LineResult = await this.reader.readLine();
+      const r: LineResult = this.reader.tryReadLine() ?? (await this.reader.readLine());
       if (r.kind === 'closed' || this.connection.isClosed) break;
       if (r.kind === 'runaway') {
         this.log.warn('line without end, closing', {});
