@@ -41,7 +41,7 @@ export class TcpClient {
         reject(err);
       });
     });
-    const conn = new Connection(socket, options.log ?? createLogger({ silent: true }), { side: 'client' });
+    const conn = new Connection(socket, options.log ?? createLogger({ silent: true }), { side: 'client' }, { dialledHost: options.host });
     if (options.security) {
       const sec = options.security instanceof ClientSecurity ? options.security : new ClientSecurity(options.security);
       await conn.authenticateAsClient(sec, options.host);
