@@ -54,6 +54,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  /** The host name or address a client connection was dialled with (set by `TcpClient`); undefined on accepted connections. */
+  readonly dialledHost?: string;
   /** Logger with `cid` and `remote` bound. */
   readonly log: Logger;
   private socket: net.Socket;
@@ -65,9 +67,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.emit('data', chunk);
   };
 
-  /** Wraps an already connected socket. Attaches the error listener first, so no socket error reaches the process. */
-  constructor(socket: net.Socket, log: Logger, meta: Record<string, unknown> = {}) {
+  /**
+   * Wraps an already connected socket. Attaches the error listener first, so no socket error reaches the process.
+   * `dialledHost` (client side) is the name used to connect; `authenticateAsClient` checks the certificate against it.
+   */
+  constructor(socket: net.Socket, log: Logger, meta: Record<string, unknown> = {}, options: { dialledHost?: string } = {}) {
     super();
+    this.dialledHost = options.dialledHost;
     this.id = `c${(nextId++).toString(36)}`;
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress ?? '';
@@ -138,11 +144,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
-   * Upgrades this connection to TLS as the client. `host` defaults to the address dialled; it is the name
-   * checked when `targetHost` is empty.
+   * Upgrades this connection to TLS as the client. `host` defaults to the host name or address dialled
+   * ({@link dialledHost}, else the remote address); it is the name checked when `targetHost` is empty.
    * @throws TlsHandshakeError (the connection is closed by then).
    */
-  async authenticateAsClient(security: ClientSecurity, host = this.remoteAddress): Promise<void> {
+  async authenticateAsClient(security: ClientSecurity, host = this.dialledHost ?? this.remoteAddress): Promise<void> {
     this.beginUpgrade();
     const plain = this.socket;
     const handshake = clientHandshake(plain, security, host, this);
@@ -235,9 +241,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
     this.closeReason ??= reason;
     this.socket.destroy();
-    if (this.socket.listenerCount('close') === 0 || !this.socket.listeners('close').includes(this.onClose)) {
-      this.socket.once('close', this.onClose);
-    }
+    this.watchClose(this.socket);
+  }
+
+  /**
+   * Makes sure `'close'` is emitted for `socket`. A socket can close while nobody listens (a peer resetting
+   * mid-handshake, or during an async validation callback); without this the Connection would never emit
+   * `'close'` and TcpServer would keep counting it as live.
+   */
+  private watchClose(socket: net.Socket): void {
+    if (socket.closed) this.markClosed(this.closeReason ?? 'peer-closed');
+    else if (!socket.listeners('close').includes(this.onClose)) socket.once('close', this.onClose);
   }
 
   private attach(socket: net.Socket): void {
@@ -245,7 +259,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     socket.on('data', this.onData);
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
-    socket.once('close', this.onClose);
+    this.watchClose(socket);
   }
 
   private detach(socket: net.Socket): void {
