@@ -19,8 +19,18 @@ export interface ImapLiteralOut {
 }
 
 /**
+ * Values written back to back without separating spaces. RFC 3501 §9 needs this inside lists whose grammar has
+ * no SP between elements: `body-type-mpart = 1*body SP media-subtype` and `env-from = "(" 1*address ")"`,
+ * which Dovecot and Cyrus write as `((…)(…) "mixed")` and `((…)(…))`.
+ */
+export interface ImapConcatOut {
+  readonly concat: readonly ImapResponseValue[];
+}
+
+/**
  * Response data: `null` → NIL, number → number, string/Buffer → quoted string or literal,
- * array → parenthesized list, {@link ImapAtomOut} → atom, {@link ImapLiteralOut} → forced literal.
+ * array → parenthesized list, {@link ImapAtomOut} → atom, {@link ImapLiteralOut} → forced literal,
+ * {@link ImapConcatOut} → items without spaces.
  */
 export type ImapResponseValue =
   | null
@@ -29,6 +39,7 @@ export type ImapResponseValue =
   | Buffer
   | ImapAtomOut
   | ImapLiteralOut
+  | ImapConcatOut
   | readonly ImapResponseValue[];
 
 /** Options for {@link serializeImap}. */
@@ -50,6 +61,11 @@ export function literal(data: Buffer | string, binary = false): ImapLiteralOut {
   return binary ? { literal: data, binary: true } : { literal: data };
 }
 
+/** Builds an {@link ImapConcatOut}. */
+export function concat(items: readonly ImapResponseValue[]): ImapConcatOut {
+  return { concat: items };
+}
+
 /** Quoted strings longer than this are sent as literals; keeps response lines short (no RFC limit, Dovecot-like). */
 const MAX_QUOTED_LENGTH = 1024;
 
@@ -59,6 +75,10 @@ function isAtomOut(v: ImapResponseValue): v is ImapAtomOut {
 
 function isLiteralOut(v: ImapResponseValue): v is ImapLiteralOut {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'literal' in v;
+}
+
+function isConcatOut(v: ImapResponseValue): v is ImapConcatOut {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'concat' in v;
 }
 
 /** True when `bytes` can be a quoted string (RFC 3501 §9 `QUOTED-CHAR`; RFC 9051 adds UTF-8). */
@@ -120,6 +140,8 @@ function write(value: ImapResponseValue, options: SerializeOptions, out: Buffer[
     out.push(Buffer.from(')'));
   } else if (isAtomOut(value)) {
     out.push(Buffer.from(value.atom, 'utf8'));
+  } else if (isConcatOut(value)) {
+    for (const item of value.concat) write(item, options, out);
   } else if (isLiteralOut(value)) {
     const data = typeof value.literal === 'string' ? Buffer.from(value.literal, 'utf8') : value.literal;
     out.push(...literalBytes(data, value.binary === true));
