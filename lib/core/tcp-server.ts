@@ -79,6 +79,11 @@ export class TcpServer {
     return this.options.name ?? 'tcp';
   }
 
+  /** True on an implicit-TLS listener (RFC 8314): TLS starts at connect. */
+  get implicitTls(): boolean {
+    return this.options.security !== undefined;
+  }
+
   /** Live connections (read-only view). */
   get connections(): ReadonlySet<Connection> {
     return this.live;

@@ -7,6 +7,8 @@ import type { ServiceIdentifier } from 'inversify';
  */
 export interface Listener {
   readonly name: string;
+  /** True when TLS starts at connect (smtps, pop3s, imaps); false for STARTTLS/STLS listeners. */
+  readonly implicitTls: boolean;
   start(): Promise<AddressInfo>;
   address(): AddressInfo;
   close(): Promise<void>;
