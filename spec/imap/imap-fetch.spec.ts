@@ -240,3 +240,21 @@ describe('imap-fetch', () => {
     });
   });
 });
+
+describe('imap-fetch robustness', () => {
+  it('answers BODYSTRUCTURE, ENVELOPE and every part for mangled MIME without throwing', async () => {
+    let seed = 7;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const sources = [ALTERNATIVE, NESTED, FORWARD];
+    for (let i = 0; i < 300; i++) {
+      const src = Buffer.from(sources[rand(sources.length)]);
+      for (let k = 0; k < 5; k++) src[rand(src.length)] = [0x2d, 0x0a, 0x0d, 0x3a, 0x22, 0x3b, 0xff][rand(7)];
+      const cut = src.subarray(0, rand(src.length + 1));
+      const out = await fetch(cut, '(ENVELOPE BODYSTRUCTURE BODY[1] BODY[1.1] BODY[2.HEADER] BODY[2.TEXT] BODY[1.MIME])');
+      expect(out.startsWith('(ENVELOPE (')).to.equal(true);
+    }
+  });
+});

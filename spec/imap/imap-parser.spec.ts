@@ -240,3 +240,25 @@ describe('imap-parser', () => {
     });
   });
 });
+
+describe('imap-parser robustness', () => {
+  it('turns arbitrary input into commands or ImapParseErrors, never other exceptions', () => {
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const alphabet = Buffer.from('a1 *:,$()[]<>.{}+~"\\\x00\x01\xc3\xa9%]BODY[HEADER.FIELDS FETCH UID NIL 12');
+    for (let i = 0; i < 3000; i++) {
+      const p = new ImapCommandAssembler({ maxLiteralSize: 8 });
+      const bytes = Buffer.from(Array.from({ length: rand(40) }, () => alphabet[rand(alphabet.length)]));
+      const prefix = Buffer.from(rand(2) === 0 ? 't FETCH 1 ' : 't ');
+      let result = p.pushLine(Buffer.concat([prefix, bytes]));
+      for (let guard = 0; result.kind === 'literal' && guard < 5; guard++) {
+        p.pushLiteral(Buffer.alloc(result.size, 0x41));
+        result = p.pushLine(Buffer.from(Array.from({ length: rand(10) }, () => alphabet[rand(alphabet.length)])));
+      }
+      if (result.kind === 'error') expect(result.error).to.be.instanceOf(ImapParseError);
+    }
+  });
+});
