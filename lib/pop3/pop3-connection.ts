@@ -1,0 +1,335 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Connection } from '../core/connection.js';
+import type { ServerSecurity } from '../core/server-security.js';
+import type { ListenerInfo } from '../core/tcp-server.js';
+import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
+import { isMailStoreError, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
+import type { PeerInfo } from '../contracts/peer-info.js';
+import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
+import type { ReplyError } from '../protocol/reply-error.js';
+import { TextSession } from '../protocol/text-session.js';
+import { pop3Capabilities } from './pop3-capabilities.js';
+import { POP3_COMMANDS } from './pop3-commands.js';
+import { Maildrop, POP3_MAILBOX, type MaildropEntry } from './pop3-maildrop.js';
+import { wireChunks } from './pop3-message.js';
+import type { Pop3Settings } from './pop3-options.js';
+import { END_OF_MULTILINE, errLine, okLine, Pop3Error } from './pop3-replies.js';
+import type { Pop3State } from './pop3-state.js';
+
+/** What a POP3 session needs from the server that created it. */
+export interface Pop3Context {
+  readonly store: MailStore;
+  readonly authenticator: Authenticator;
+  /** Used by STLS; the implicit-TLS listener has secured the connection before the session starts. */
+  readonly security: ServerSecurity;
+  readonly settings: Pop3Settings;
+  readonly listener: ListenerInfo;
+}
+
+/** Credentials of one login attempt, as the command decoded them. */
+export type Pop3Credentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret'>;
+
+/** Verbs whose arguments are secrets: logged as `[redacted]`. */
+const SECRET_VERBS = new Set(['PASS', 'APOP', 'AUTH']);
+
+/**
+ * One POP3 session (RFC 1939), on the STLS port or the implicit-TLS port alike.
+ *
+ * Created by `Pop3Server.handle()`, which awaits {@link run}. The maildrop lock and the user view are taken at
+ * login and released in {@link release} (called once the session is over, whatever ended it). Deletions are
+ * applied only by QUIT in the TRANSACTION state.
+ */
+export class Pop3Connection extends TextSession implements DispatchTarget<Pop3State> {
+  private current: Pop3State = 'authorization';
+  /** Login given by USER, waiting for PASS (RFC 1939 §7). */
+  pendingUser?: string;
+  /** RFC 1939 §7 APOP timestamp from the greeting; undefined when APOP is not offered. */
+  readonly apopTimestamp?: string;
+  private drop?: Maildrop;
+  private view?: UserMailboxes;
+  private unlock?: () => void;
+  private loginFailures = 0;
+  private closeAfterReply = false;
+  private streaming = false;
+  private released = false;
+  private readonly stop = new AbortController();
+
+  constructor(
+    connection: Connection,
+    private readonly ctx: Pop3Context,
+  ) {
+    super(connection, {
+      maxLineLength: ctx.settings.maxLineLength,
+      maxBadCommands: ctx.settings.maxBadCommands,
+      idleTimeoutMs: ctx.settings.idleTimeoutMs,
+    });
+    if (ctx.authenticator.supportsSharedSecrets) {
+      this.apopTimestamp = `<${process.pid}.${randomBytes(6).toString('hex')}.${Date.now()}@${ctx.settings.hostname}>`;
+    }
+    connection.once('close', () => this.stop.abort());
+  }
+
+  /** RFC 1939 state. */
+  get state(): Pop3State {
+    return this.current;
+  }
+
+  /** True once logged in (TRANSACTION or UPDATE). */
+  get isAuthenticated(): boolean {
+    return this.current !== 'authorization';
+  }
+
+  /** Global `allowInsecureAuth`: USER/PASS, APOP and AUTH permitted before TLS. */
+  get allowsInsecureAuth(): boolean {
+    return this.ctx.settings.allowInsecureAuth;
+  }
+
+  /** SASL mechanisms offered (RFC 5034); CRAM-MD5 only when the authenticator knows shared secrets. */
+  get saslMechanisms(): string[] {
+    return this.ctx.authenticator.supportsSharedSecrets ? ['PLAIN', 'LOGIN', 'CRAM-MD5'] : ['PLAIN', 'LOGIN'];
+  }
+
+  /** Host name used in APOP and CRAM-MD5 challenges. */
+  get hostname(): string {
+    return this.ctx.settings.hostname;
+  }
+
+  /** The current CAPA list (RFC 2449). */
+  capabilities(): string[] {
+    return pop3Capabilities({
+      state: this.current,
+      isSecure: this.isSecure,
+      allowInsecureAuth: this.allowsInsecureAuth,
+      saslMechanisms: this.saslMechanisms,
+    });
+  }
+
+  /** The session snapshot; only valid in TRANSACTION (the command table guarantees it for its handlers). */
+  get maildrop(): Maildrop {
+    if (!this.drop) throw new Error('no maildrop outside the TRANSACTION state');
+    return this.drop;
+  }
+
+  /** What backends may know about the peer. */
+  peer(): PeerInfo {
+    const c = this.connection;
+    return {
+      id: c.id,
+      protocol: this.ctx.listener.name,
+      remoteAddress: c.remoteAddress,
+      remotePort: c.remotePort,
+      localAddress: c.localAddress,
+      localPort: c.localPort,
+      security: c.security,
+    };
+  }
+
+  protected async greet(): Promise<void> {
+    this.send(okLine(`Postern POP3 server ready${this.apopTimestamp ? ' ' + this.apopTimestamp : ''}`));
+  }
+
+  protected async onLine(line: Buffer): Promise<void> {
+    const text = line.toString('utf8');
+    const sp = text.indexOf(' ');
+    const verb = (sp === -1 ? text : text.slice(0, sp)).toUpperCase();
+    const rest = sp === -1 ? '' : text.slice(sp + 1);
+    this.log.debug('C: ' + (SECRET_VERBS.has(verb) ? `${verb} [redacted]` : text.slice(0, 200)));
+    // RFC 1939 §7: a password may contain spaces, so PASS keeps its argument verbatim.
+    await dispatch(POP3_COMMANDS, this, verb, verb === 'PASS' ? rest : rest.trim());
+  }
+
+  /** Replies to a guard failure of `dispatch()`. */
+  refuse(failure: GuardFailure, _verb: string, detail?: string): void {
+    switch (failure) {
+      case 'unknown':
+        return this.send(errLine(undefined, 'unknown command'));
+      case 'state':
+        return this.send(errLine(undefined, 'command not valid in this state'));
+      case 'syntax':
+        return this.send(errLine(undefined, detail ?? 'syntax error'));
+      case 'tls':
+        // RFC 2595 §4 / RFC 8314: no plaintext credentials; RFC 3206 §4 [AUTH].
+        return this.send(errLine('AUTH', 'TLS required: use STLS first'));
+      case 'auth':
+        return this.send(errLine('AUTH', 'not authenticated'));
+      case 'bug':
+        return this.send(errLine('SYS/TEMP', 'internal server error'));
+    }
+  }
+
+  /** Sends a refusal thrown by a handler; closes afterwards when too many logins failed. */
+  async sendReplyError(err: ReplyError): Promise<void> {
+    this.send(err instanceof Pop3Error ? errLine(err.respCode, err.message) : errLine(undefined, err.message));
+    if (this.closeAfterReply) await this.end('closed');
+  }
+
+  protected async onLineTooLong(fatal: boolean): Promise<void> {
+    this.send(errLine(undefined, fatal ? 'line too long, closing' : 'line too long'));
+  }
+
+  protected async onTooManyErrors(): Promise<void> {
+    this.send(errLine(undefined, 'too many errors, closing'));
+  }
+
+  protected async onIdleTimeout(): Promise<void> {
+    // RFC 1939 §3: the autologout timer closes the connection without entering the UPDATE state.
+    this.send(errLine(undefined, 'autologout: idle for too long'));
+    await this.end('idle-timeout');
+  }
+
+  protected override async closed(): Promise<void> {
+    await this.release();
+  }
+
+  /**
+   * Checks credentials with the Authenticator, then locks and snapshots the maildrop and enters TRANSACTION,
+   * replying `+OK`. A failed login is answered after the configured delay (a timer: other sessions keep running).
+   * @throws Pop3Error `[AUTH]` for wrong credentials, `[IN-USE]` when the maildrop is locked, `[SYS/TEMP]` or
+   *   `[SYS/PERM]` for store problems. The state stays AUTHORIZATION then.
+   */
+  async login(mechanism: string, credentials: Pop3Credentials): Promise<void> {
+    this.pendingUser = undefined;
+    const result = await this.ctx.authenticator.authenticate({ protocol: 'pop3', mechanism, ...credentials, peer: this.peer() });
+    if (!result.ok) {
+      if (result.reason === 'temporary-failure') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
+      this.loginFailures++;
+      this.log.info('auth failed', { user: credentials.username, mechanism, failures: this.loginFailures });
+      await sleep(this.ctx.settings.failedLoginDelayMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
+      if (this.loginFailures >= this.ctx.settings.maxLoginFailures) {
+        this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
+        this.closeAfterReply = true;
+        throw new Pop3Error('AUTH', 'authentication failed, closing');
+      }
+      throw new Pop3Error('AUTH', 'authentication failed');
+    }
+    const username = result.username;
+    const unlock = await this.ctx.store.lock(username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
+      // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
+      if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
+      throw mapStoreError(err);
+    });
+    let view: UserMailboxes | undefined;
+    try {
+      view = await this.ctx.store.openUser(username);
+      this.drop = await Maildrop.snapshot(view);
+    } catch (err) {
+      unlock();
+      await view?.release().catch(() => undefined);
+      throw mapStoreError(err);
+    }
+    if (this.isEnding) {
+      unlock();
+      await view.release().catch(() => undefined);
+      return;
+    }
+    this.view = view;
+    this.unlock = unlock;
+    this.current = 'transaction';
+    const { count, octets } = this.drop.stat();
+    this.log.info('auth succeeded', { user: username, mechanism, messages: count });
+    this.send(okLine(`maildrop locked and ready, ${count} messages (${octets} octets)`));
+  }
+
+  /**
+   * Sends a `+ challenge` continuation and reads the client's SASL response (RFC 5034 §4). Resolves undefined
+   * when the connection closed meanwhile.
+   * @throws Pop3Error when the client cancels with `*` or sends an over-long line.
+   */
+  async readSaslResponse(challenge: string): Promise<string | undefined> {
+    this.send(`+ ${challenge}\r\n`);
+    await this.flush();
+    const r = await this.reader.readLine();
+    if (r.kind === 'closed' || r.kind === 'runaway') {
+      if (r.kind === 'runaway') await this.end('closed');
+      return undefined;
+    }
+    if (r.kind === 'too-long') throw new Pop3Error(undefined, 'response too long');
+    const text = r.line.toString('latin1').trim();
+    if (text === '*') throw new Pop3Error(undefined, 'authentication cancelled');
+    return text;
+  }
+
+  /**
+   * Sends `+OK`, the message (or its header plus `bodyLines` lines for TOP) byte-stuffed in chunks, each
+   * written before the next is built (waiting for drain), then the terminator (RFC 1939 §7 RETR/TOP).
+   * @throws Pop3Error when the message vanished from the store meanwhile (nothing sent then).
+   */
+  async sendMessage(entry: MaildropEntry, bodyLines?: number): Promise<void> {
+    const raw = await entry.message.raw().catch((err: unknown) => {
+      if (isMailStoreError(err, 'NO_SUCH_MESSAGE')) throw new Pop3Error(undefined, 'message was removed by another session');
+      throw err;
+    });
+    this.send(okLine(bodyLines === undefined ? `${entry.size} octets` : 'top of message follows'));
+    this.streaming = true;
+    try {
+      for (const chunk of wireChunks(raw, bodyLines)) {
+        this.send(chunk);
+        await this.flush();
+        if (this.isEnding) return;
+      }
+    } finally {
+      this.streaming = false;
+    }
+    this.send(END_OF_MULTILINE);
+  }
+
+  /** STLS (RFC 2595 §4): go-ahead, then the engine's one TLS path; a fresh AUTHORIZATION state afterwards. */
+  async upgradeTls(): Promise<void> {
+    if (this.isSecure) throw new Pop3Error(undefined, 'command not permitted when TLS active');
+    this.send(okLine('begin TLS negotiation'));
+    if (await this.startTls(this.ctx.security)) {
+      // Nothing learnt in plaintext survives the upgrade; CAPA is computed from the new security state.
+      this.pendingUser = undefined;
+    }
+  }
+
+  /**
+   * QUIT (RFC 1939 §6): in TRANSACTION enters UPDATE and applies the deletions through `expunge`, then says
+   * goodbye and closes. In AUTHORIZATION it just closes.
+   */
+  async quit(): Promise<void> {
+    if (this.current === 'transaction' && this.drop && this.view) {
+      this.current = 'update';
+      const uids = this.drop.deletedUids();
+      try {
+        if (uids.length > 0) await this.view.expunge(POP3_MAILBOX, uids);
+        this.log.info('maildrop updated', { deleted: uids.length });
+        this.send(okLine(`Postern POP3 server signing off (${uids.length} messages deleted)`));
+      } catch (err) {
+        if (isMailStoreError(err)) this.log.warn('deletions failed', { code: err.code });
+        else this.log.error('deletions failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+        this.send(errLine('SYS/TEMP', 'some deleted messages not removed'));
+      }
+    } else {
+      this.send(okLine('Postern POP3 server signing off'));
+    }
+    await this.end('closed');
+  }
+
+  /**
+   * Server shutdown: `-ERR [SYS/TEMP]` and close, no deletions applied. A message being streamed is cut
+   * (the missing terminator tells the client the reply is incomplete) rather than interleaved with the notice.
+   */
+  async shutdown(): Promise<void> {
+    if (!this.streaming && !this.isEnding) this.send(errLine('SYS/TEMP', 'server shutting down'));
+    await this.end('server-shutdown');
+  }
+
+  /** Releases the maildrop lock and the user view. Idempotent; called when the session is over. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    this.stop.abort();
+    this.unlock?.();
+    await this.view?.release().catch((err: unknown) => this.log.warn('view release failed', { error: (err as Error)?.message }));
+  }
+}
+
+/** Maps a store failure during login to a POP3 refusal (RFC 3206 §5); anything else is rethrown as a bug. */
+function mapStoreError(err: unknown): unknown {
+  if (err instanceof Pop3Error) return err;
+  if (isMailStoreError(err, 'NO_SUCH_USER') || isMailStoreError(err, 'NO_SUCH_MAILBOX')) return new Pop3Error('SYS/PERM', 'no maildrop for this user');
+  if (isMailStoreError(err)) return new Pop3Error('SYS/TEMP', 'maildrop unavailable');
+  return err;
+}

@@ -1,0 +1,68 @@
+/**
+ * Wire form of a stored message for RETR and TOP (RFC 1939 §3, §11).
+ *
+ * Messages are normally stored with CRLF line ends. A stored message may still contain bare LF line ends
+ * (or lack a final line end); on the wire every line ends in CRLF, so a bare LF becomes CRLF and a last
+ * line without a line end gets one. The size reported by STAT, LIST and `+OK n octets` is the size of this
+ * wire form before byte-stuffing (RFC 1939 §11: the octet count is of the message as transmitted, the
+ * stuffed dots and the terminating `.` not counted), so it equals what a client has after un-stuffing.
+ */
+
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+const CRLF = Buffer.from('\r\n');
+const DOT_BYTE = Buffer.from('.');
+
+/** Octets per chunk yielded by {@link wireChunks}: large enough for few writes, small enough to bound memory. */
+export const WIRE_CHUNK_OCTETS = 64 * 1024;
+
+/** Yields `[start, end]` for each line of `raw`; `end` excludes the line end (LF, or the CR LF pair). */
+function* lines(raw: Buffer): Generator<readonly [number, number], void, undefined> {
+  let pos = 0;
+  while (pos < raw.length) {
+    const lf = raw.indexOf(LF, pos);
+    let end = lf === -1 ? raw.length : lf;
+    if (lf !== -1 && end > pos && raw[end - 1] === CR) end--;
+    yield [pos, end];
+    pos = lf === -1 ? raw.length : lf + 1;
+  }
+}
+
+/** The size of `raw` in wire form (every line ending in CRLF), byte-stuffing not counted. */
+export function wireSize(raw: Buffer): number {
+  let size = 0;
+  for (const [start, end] of lines(raw)) size += end - start + 2;
+  return size;
+}
+
+/**
+ * Yields the byte-stuffed wire form of `raw` (every line CRLF-terminated, lines starting with `.` get an extra
+ * `.`), without the terminating `.CRLF`, in chunks of about {@link WIRE_CHUNK_OCTETS}: only one chunk is copied
+ * at a time, so the caller can write each and wait for drain.
+ * With `bodyLines` set (TOP, RFC 1939 §7), yields the header, the blank line after it and at most that many
+ * body lines.
+ */
+export function* wireChunks(raw: Buffer, bodyLines?: number): Generator<Buffer, void, undefined> {
+  let parts: Buffer[] = [];
+  let pending = 0;
+  let inHeader = true;
+  let bodyLeft = bodyLines ?? Infinity;
+  for (const [start, end] of lines(raw)) {
+    if (!inHeader) {
+      if (bodyLeft <= 0) break;
+      bodyLeft--;
+    } else if (start === end) {
+      inHeader = false;
+    }
+    if (end > start && raw[start] === DOT) parts.push(DOT_BYTE);
+    parts.push(raw.subarray(start, end), CRLF);
+    pending += end - start + 3;
+    if (pending >= WIRE_CHUNK_OCTETS) {
+      yield Buffer.concat(parts);
+      parts = [];
+      pending = 0;
+    }
+  }
+  if (parts.length > 0) yield Buffer.concat(parts);
+}
