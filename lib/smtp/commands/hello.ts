@@ -1,0 +1,60 @@
+import type { SmtpConnection } from '../smtp-connection.js';
+import { multiline } from '../smtp-replies.js';
+import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
+
+/** Inputs of {@link ehloKeywords}. */
+export interface CapabilityInputs {
+  readonly secure: boolean;
+  readonly allowInsecureAuth: boolean;
+  readonly maxMessageSize: number;
+  /** The Authenticator can check challenge-response mechanisms (CRAM-MD5). */
+  readonly supportsSharedSecrets: boolean;
+}
+
+/**
+ * The EHLO keywords: a pure function of security and configuration (STYLE §4). STARTTLS only in plaintext
+ * (RFC 3207 §4.2: not after the upgrade); AUTH only once secure unless `allowInsecureAuth` (like Postfix's
+ * smtpd_tls_auth_only, RFC 4954 §4).
+ */
+export function ehloKeywords(c: CapabilityInputs): string[] {
+  const keys = ['PIPELINING', `SIZE ${c.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING'];
+  if (!c.secure) keys.push('STARTTLS');
+  if (c.secure || c.allowInsecureAuth) keys.push(`AUTH PLAIN LOGIN${c.supportsSharedSecrets ? ' CRAM-MD5' : ''}`);
+  keys.push('HELP');
+  return keys;
+}
+
+// RFC 5321 §4.1.1.1: EHLO takes a domain or an address literal; be lenient on the exact form but refuse junk.
+const HELO_ARG = /^[\x21-\x7e\u0080-\u{10FFFF}]+$/u;
+
+async function greet(conn: SmtpConnection, args: string, extended: boolean): Promise<void> {
+  const domain = args.trim().split(' ')[0];
+  if (!HELO_ARG.test(domain)) throw new ProtocolSyntaxError(`${extended ? 'EHLO' : 'HELO'} needs a domain or address literal`);
+  // RFC 5321 §4.1.4: EHLO/HELO in a transaction is an implicit RSET.
+  await conn.endTransaction();
+  conn.helo = domain;
+  conn.isExtended = extended;
+  conn.enter('ready');
+  const name = conn.settings.hostname;
+  if (!extended) {
+    conn.send(`250 ${name} greets ${domain}\r\n`);
+    return;
+  }
+  const keys = ehloKeywords({
+    secure: conn.isSecure,
+    allowInsecureAuth: conn.allowsInsecureAuth,
+    maxMessageSize: conn.settings.maxMessageSize,
+    supportsSharedSecrets: conn.deps.authenticator.supportsSharedSecrets,
+  });
+  conn.send(multiline(250, [`${name} greets ${domain}`, ...keys]));
+}
+
+/** EHLO (RFC 5321 §4.1.1.1, RFC 1869): greeting plus the extension keywords. */
+export function ehlo(conn: SmtpConnection, args: string): Promise<void> {
+  return greet(conn, args, true);
+}
+
+/** HELO (RFC 5321 §4.1.1.1): plain SMTP, no keywords. */
+export function helo(conn: SmtpConnection, args: string): Promise<void> {
+  return greet(conn, args, false);
+}

@@ -1,0 +1,74 @@
+import type { Readable } from 'node:stream';
+import { isMailStoreError, type MailStore } from '../contracts/mail-store.js';
+import type { Envelope, MailParams, RcptParams, SmtpBackend, SmtpContext, SmtpSession } from './smtp-backend.js';
+import { domainOf } from './smtp-address.js';
+import type { SmtpSettings } from './smtp-options.js';
+import { SmtpReplyError } from './smtp-replies.js';
+
+/**
+ * The default {@link SmtpBackend}: final delivery into the {@link MailStore} (a message for a local user lands in
+ * that user's INBOX, where POP3 and IMAP see it).
+ *
+ * Recipient policy, in order:
+ * 1. a domain outside `acceptedDomains` (when configured) from an unauthenticated client: `550 5.7.1` relaying denied;
+ * 2. an address no local user owns: `550 5.1.1`, unless `authDisabled` (the store then creates the user).
+ * Postern has no outbound transport, so an authenticated client passes step 1 but still needs a local (or
+ * auto-created) recipient.
+ *
+ * The body is collected and handed to `MailStore.deliver` once per distinct recipient, with a `Return-Path:` header
+ * (RFC 5321 §4.4: added at final delivery) before the server's `Received:` header.
+ */
+export class MailStoreSmtpBackend implements SmtpBackend {
+  constructor(
+    private readonly store: MailStore,
+    private readonly settings: SmtpSettings,
+  ) {}
+
+  async openSession(context: SmtpContext): Promise<SmtpSession> {
+    return new MailStoreSmtpSession(this.store, this.settings, context);
+  }
+}
+
+class MailStoreSmtpSession implements SmtpSession {
+  constructor(
+    private readonly store: MailStore,
+    private readonly settings: SmtpSettings,
+    private readonly context: SmtpContext,
+  ) {}
+
+  async mailFrom(_from: string, _params: MailParams): Promise<void> {}
+
+  async rcptTo(to: string, _params: RcptParams): Promise<void> {
+    const domain = domainOf(to);
+    const accepted = this.settings.acceptedDomains;
+    if (domain !== '' && accepted.length > 0 && !accepted.includes(domain) && this.context.user === undefined) {
+      throw new SmtpReplyError(550, '5.7.1', 'Relaying denied');
+    }
+    if (this.settings.authDisabled) return;
+    if ((await this.store.users.findByAddress(to)) === undefined) throw new SmtpReplyError(550, '5.1.1', 'No such user here');
+  }
+
+  async data(body: Readable, envelope: Envelope): Promise<void> {
+    const parts: Buffer[] = [Buffer.from(`Return-Path: <${envelope.mailFrom}>\r\n`, 'utf8')];
+    for await (const chunk of body) parts.push(chunk as Buffer);
+    const raw = Buffer.concat(parts);
+    const seen = new Set<string>();
+    for (const rcpt of envelope.rcptTo) {
+      const key = rcpt.toLowerCase();
+      if (seen.has(key)) continue;
+      seen.add(key);
+      try {
+        await this.store.deliver(rcpt, raw);
+      } catch (err) {
+        // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
+        if (isMailStoreError(err, 'NO_SUCH_USER')) throw new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
+        if (isMailStoreError(err, 'OVER_QUOTA')) throw new SmtpReplyError(552, '5.2.2', 'Mailbox full');
+        throw err;
+      }
+    }
+  }
+
+  reset(): void {}
+
+  async close(): Promise<void> {}
+}

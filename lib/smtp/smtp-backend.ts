@@ -1,0 +1,118 @@
+import type { Readable } from 'node:stream';
+import type { ServiceIdentifier } from 'inversify';
+import type { PeerInfo } from '../contracts/peer-info.js';
+
+/** Parameters of MAIL FROM that the server understood (RFC 1870, RFC 6152, RFC 6531, RFC 4954 §5). */
+export interface MailParams {
+  /** Declared message size (`SIZE=`), if given. */
+  readonly size?: number;
+  /** `BODY=` (RFC 6152): `7BIT` or `8BITMIME`. */
+  readonly body?: '7BIT' | '8BITMIME';
+  /** `SMTPUTF8` was given (RFC 6531 §3.4): addresses and headers may carry UTF-8. */
+  readonly smtpUtf8: boolean;
+  /** `AUTH=` (RFC 4954 §5), xtext-decoded; `<>` when the client does not vouch for the sender. */
+  readonly auth?: string;
+}
+
+/** Parameters of RCPT TO (none are supported yet; unknown ones are refused with 555 before the backend runs). */
+export type RcptParams = Readonly<Record<string, never>>;
+
+/** The transaction a body belongs to. */
+export interface Envelope {
+  /** Reverse-path without angle brackets; `''` for the null path `<>`. */
+  readonly mailFrom: string;
+  readonly mailParams: MailParams;
+  /** Forward-paths in the order accepted (duplicates kept as the client sent them). */
+  readonly rcptTo: readonly string[];
+  /** The EHLO/HELO argument. */
+  readonly helo: string;
+  /** The authenticated user (canonical name from the Authenticator), if any. */
+  readonly user?: string;
+  /** RFC 3848 `with` keyword: `SMTP`, `ESMTP`, `ESMTPS`, `ESMTPA` or `ESMTPSA`. */
+  readonly protocol: string;
+  readonly peer: PeerInfo;
+}
+
+/** What a backend or hook may know about the session at any time (live values). */
+export interface SmtpContext {
+  /** The peer, with the current TLS facts. */
+  readonly peer: PeerInfo;
+  /** The EHLO/HELO argument, once given. */
+  readonly helo?: string;
+  /** The authenticated user, once AUTH succeeded. */
+  readonly user?: string;
+  /** This server's name (greeting, Received header). */
+  readonly hostname: string;
+}
+
+/**
+ * Business side of one SMTP connection. Parsing, state and replies stay in the session; throw
+ * `SmtpReplyError(code, enhanced, text)` from any method to refuse with a chosen reply (the state is unchanged).
+ */
+export interface SmtpSession {
+  /** Reverse-path already parsed (`''` for `<>`) with its parameters. */
+  mailFrom(from: string, params: MailParams): Promise<void>;
+  /** One forward-path already parsed. */
+  rcptTo(to: string, params: RcptParams): Promise<void>;
+  /**
+   * The message: dot-unstuffed (DATA) or concatenated chunks (BDAT), size-limited, with the server's `Received:`
+   * header first. Resolve only after the message is stored: the client gets 250 then, and we own the message
+   * (RFC 5321 §6.1). If the stream errors (client vanished, size exceeded, bare LF, a hook refused) store
+   * nothing and reject.
+   */
+  data(body: Readable, envelope: Envelope): Promise<void>;
+  /** The transaction is over or abandoned: RSET, a new EHLO/HELO, after DATA/BDAT LAST. */
+  reset(): void;
+  /** Called exactly once, when the connection ends or before a fresh session after STARTTLS. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the business sessions. Bound to {@link SmtpBackend}; the default delivers to the `MailStore`
+ * (`MailStoreSmtpBackend`). Rebind it to relay, queue or inspect mail.
+ */
+export interface SmtpBackend {
+  /** Called after the greeting is decided and again after STARTTLS (the old session is closed first). */
+  openSession(context: SmtpContext): Promise<SmtpSession>;
+}
+/** DI token of {@link SmtpBackend}. */
+export const SmtpBackend = Symbol.for('postern.SmtpBackend') as ServiceIdentifier<SmtpBackend>;
+
+/** What `onAuth` learns about a successful authentication. */
+export interface SmtpAuthInfo {
+  /** Canonical user from the Authenticator. */
+  readonly username: string;
+  /** `PLAIN`, `LOGIN` or `CRAM-MD5`. */
+  readonly mechanism: string;
+  readonly peer: PeerInfo;
+}
+
+/**
+ * Policy hooks for people building on the server. Bind any number to {@link SmtpHooks} (multi-binding; the
+ * server resolves them all and calls them in binding order). Every method is optional and async; throw
+ * `SmtpReplyError(code, enhanced, text)` to refuse. A hook that throws anything else is a bug: it is logged and
+ * the client gets `451 4.3.0`; it is never skipped silently.
+ */
+export interface SmtpHooks {
+  /** Before the greeting (after the handshake on the implicit-TLS port). A refusal is sent instead of the greeting and the connection closes. */
+  onConnect?(peer: PeerInfo): Promise<void>;
+  /**
+   * After each successful TLS handshake (implicit or STARTTLS), with `peer.security` holding the protocol, cipher,
+   * client certificate and policy errors. A refusal is sent over TLS and the connection closes.
+   */
+  onSecure?(peer: PeerInfo): Promise<void>;
+  /** After the Authenticator accepted the credentials; a refusal replaces the 235 and the session stays unauthenticated. */
+  onAuth?(info: SmtpAuthInfo): Promise<void>;
+  /** Before the backend sees MAIL FROM. */
+  onMailFrom?(from: string, params: MailParams, context: SmtpContext): Promise<void>;
+  /** Before the backend sees each RCPT TO. */
+  onRcptTo?(to: string, params: RcptParams, context: SmtpContext): Promise<void>;
+  /**
+   * Reads the message as a stream, alongside the backend. The backend's stream does not end until every
+   * `onData` has resolved, so a refusal here means nothing is stored. A hook that resolves without reading
+   * simply stops receiving chunks.
+   */
+  onData?(body: Readable, envelope: Envelope): Promise<void>;
+}
+/** DI token of the {@link SmtpHooks} multi-binding. */
+export const SmtpHooks = Symbol.for('postern.SmtpHooks') as ServiceIdentifier<SmtpHooks>;

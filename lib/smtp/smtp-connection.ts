@@ -1,0 +1,355 @@
+import type { Readable } from 'node:stream';
+import { TextDecoder } from 'node:util';
+import type { Connection } from '../core/connection.js';
+import type { ServerSecurity } from '../core/server-security.js';
+import type { ListenerInfo } from '../core/tcp-server.js';
+import type { Authenticator } from '../contracts/authenticator.js';
+import type { PeerInfo } from '../contracts/peer-info.js';
+import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
+import type { ReplyError } from '../protocol/reply-error.js';
+import { TextSession } from '../protocol/text-session.js';
+import { BodyDelivery } from './smtp-body.js';
+import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
+import { SMTP_COMMANDS } from './smtp-commands.js';
+import type { SmtpSettings } from './smtp-options.js';
+import { receivedHeader, withKeyword } from './smtp-received.js';
+import { REPLIES, reply, SmtpReplyError } from './smtp-replies.js';
+import type { SmtpState } from './smtp-state.js';
+
+/** Everything a session needs from the server, handed over by `SmtpServer`. */
+export interface SmtpConnectionDeps {
+  readonly settings: SmtpSettings;
+  /** The shared server security (STARTTLS uses it; implicit TLS is done by the listener). */
+  readonly security: ServerSecurity;
+  readonly backend: SmtpBackend;
+  readonly hooks: readonly SmtpHooks[];
+  readonly authenticator: Authenticator;
+  readonly listener: ListenerInfo;
+}
+
+/** A BDAT transfer in progress (RFC 3030): its delivery stays open across BDAT commands. */
+export interface BdatTransfer {
+  readonly delivery: BodyDelivery;
+  size: number;
+}
+
+/** The current mail transaction (RFC 5321 §3.3): from MAIL to the end of DATA/BDAT LAST, or RSET. */
+export interface Transaction {
+  readonly from: string;
+  readonly params: MailParams;
+  readonly rcptTo: string[];
+  bdat?: BdatTransfer;
+}
+
+const STATE_HINTS: Readonly<Record<string, string>> = {
+  MAIL: 'Send EHLO or HELO first',
+  RCPT: 'Need MAIL before RCPT',
+  DATA: 'Need RCPT before DATA',
+  AUTH: 'AUTH needs EHLO first and is not allowed during a transaction',
+  STARTTLS: 'Send EHLO first',
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * One SMTP session (RFC 5321) over a {@link Connection}: state, transaction, replies. Business decisions go to the
+ * {@link SmtpSession} opened from the backend and to the hooks; commands live in `smtp-commands.ts`.
+ *
+ * Created by `SmtpServer.handle` for every connection and run until the connection closes.
+ *
+ * Command-line byte rules (documented choice, issue 3):
+ * - a NUL, bare CR or bare LF inside a command line → `500 5.5.2`, counted as an error;
+ * - 8-bit bytes must be valid UTF-8 and are allowed only in MAIL/RCPT (where a non-ASCII address then needs the
+ *   SMTPUTF8 parameter, else `553 5.6.7`, RFC 6531 §3.5); anywhere else → `500 5.5.2`, counted as an error.
+ */
+export class SmtpConnection extends TextSession implements DispatchTarget<SmtpState> {
+  /** Where the session is; changed only through {@link enter}. */
+  state: SmtpState = 'connected';
+  /** The EHLO/HELO argument, once given. */
+  helo?: string;
+  /** True when the last greeting was EHLO (extensions in use). */
+  isExtended = false;
+  /** The authenticated user (canonical). */
+  user?: string;
+  /** The mail transaction in progress. */
+  tx?: Transaction;
+  /** Live view given to the backend and hooks. */
+  readonly context: SmtpContext;
+  private backendSession?: SmtpSession;
+  private readonly closedSignal: Promise<void>;
+
+  constructor(
+    connection: Connection,
+    readonly deps: SmtpConnectionDeps,
+  ) {
+    super(connection, {
+      maxLineLength: deps.settings.maxLineLength,
+      maxBadCommands: deps.settings.maxBadCommands,
+      idleTimeoutMs: deps.settings.idleTimeoutMs,
+    });
+    this.closedSignal = new Promise((resolve) => connection.once('close', () => resolve()));
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.context = {
+      get peer() {
+        return self.peer;
+      },
+      get helo() {
+        return self.helo;
+      },
+      get user() {
+        return self.user;
+      },
+      get hostname() {
+        return self.deps.settings.hostname;
+      },
+    };
+  }
+
+  /** The resolved settings. */
+  get settings(): SmtpSettings {
+    return this.deps.settings;
+  }
+
+  /** DispatchTarget: true once AUTH succeeded. */
+  get isAuthenticated(): boolean {
+    return this.user !== undefined;
+  }
+
+  /** DispatchTarget: AUTH allowed in plaintext (global `allowInsecureAuth`). */
+  get allowsInsecureAuth(): boolean {
+    return this.deps.settings.allowInsecureAuth;
+  }
+
+  /** A fresh snapshot of the peer for hooks and backends. */
+  get peer(): PeerInfo {
+    const c = this.connection;
+    return {
+      id: c.id,
+      protocol: this.deps.listener.name,
+      remoteAddress: c.remoteAddress,
+      remotePort: c.remotePort,
+      localAddress: c.localAddress,
+      localPort: c.localPort,
+      security: c.security,
+    };
+  }
+
+  /** The backend session (opened in greet, reopened after STARTTLS). */
+  get backend(): SmtpSession {
+    if (!this.backendSession) throw new Error('SMTP backend session is not open');
+    return this.backendSession;
+  }
+
+  /** The one place where the state changes. */
+  enter(state: SmtpState): void {
+    this.state = state;
+  }
+
+  /** Resolves when the connection has closed. */
+  get whenClosed(): Promise<void> {
+    return this.closedSignal;
+  }
+
+  /** Runs one hook method on every bound hook, in order; the first refusal wins. */
+  async runHooks(call: (h: SmtpHooks) => Promise<void> | undefined): Promise<void> {
+    for (const h of this.deps.hooks) await call(h);
+  }
+
+  protected async greet(): Promise<void> {
+    const ok = await this.admit(async () => {
+      await this.runHooks((h) => h.onConnect?.(this.peer));
+      if (this.isSecure) await this.runHooks((h) => h.onSecure?.(this.peer));
+      this.backendSession = await this.deps.backend.openSession(this.context);
+    });
+    if (!ok) return;
+    // RFC 5321 §4.3.1 / §3.1: greet at once, no early-talker delay.
+    this.send(`220 ${this.deps.settings.hostname} ESMTP Postern ready\r\n`);
+  }
+
+  /**
+   * Runs connection-level hooks (connect, secure) and the backend's openSession. A refusal is sent as-is and the
+   * session ends; a bug gets `421 4.3.0` and ends. Returns false when the session ended.
+   */
+  async admit(step: () => Promise<void>): Promise<boolean> {
+    try {
+      await step();
+      return true;
+    } catch (err) {
+      if (err instanceof SmtpReplyError) {
+        this.log.warn('session refused by policy', { code: err.code, enhanced: err.enhanced });
+        this.send(reply(err.code, err.enhanced, err.message));
+      } else {
+        this.log.error('session hook failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+        this.send(reply(421, '4.3.0', 'Service not available, closing connection'));
+      }
+      await this.end('refused');
+      return false;
+    }
+  }
+
+  protected async onLine(line: Buffer): Promise<void> {
+    if (line.includes(0x00) || line.includes(0x0a) || line.includes(0x0d)) {
+      this.log.debug('C: [line with NUL/CR/LF]', { size: line.length });
+      this.send(REPLIES.nul);
+      await this.countError();
+      return;
+    }
+    let text: string;
+    if (line.some((b) => b > 0x7f)) {
+      try {
+        text = utf8.decode(line);
+      } catch {
+        text = '';
+      }
+      const verb = text.slice(0, 4).toUpperCase();
+      if (text === '' || (verb !== 'MAIL' && verb !== 'RCPT') || text[4] !== ' ') {
+        this.log.debug('C: [8-bit line]', { size: line.length });
+        this.send(REPLIES.eightBit);
+        await this.countError();
+        return;
+      }
+    } else {
+      text = line.toString('latin1');
+    }
+    const sp = text.indexOf(' ');
+    const verb = (sp === -1 ? text : text.slice(0, sp)).toUpperCase();
+    const args = sp === -1 ? '' : text.slice(sp + 1).trimEnd();
+    this.log.debug(verb === 'AUTH' ? `C: AUTH ${args.split(' ')[0]} [redacted]` : `C: ${text}`);
+    await dispatch(SMTP_COMMANDS, this, verb, args);
+  }
+
+  /** DispatchTarget: the SMTP reply for a guard failure. */
+  refuse(failure: GuardFailure, verb: string, detail?: string): void {
+    switch (failure) {
+      case 'unknown':
+        this.send(REPLIES.unknown);
+        return;
+      case 'state':
+        this.send(reply(503, '5.5.1', `Bad sequence of commands${STATE_HINTS[verb] ? ': ' + STATE_HINTS[verb] : ''}`));
+        return;
+      case 'syntax':
+        this.send(reply(501, '5.5.4', `Syntax error${detail ? ': ' + detail : ''}`));
+        return;
+      case 'tls':
+        this.send(REPLIES.authRequiresTls);
+        return;
+      case 'auth':
+        this.send(REPLIES.authRequired);
+        return;
+      case 'bug':
+        this.send(REPLIES.bug);
+        return;
+    }
+  }
+
+  /** DispatchTarget: sends a refusal as-is; client errors count against the budget. */
+  async sendReplyError(err: ReplyError): Promise<void> {
+    if (!(err instanceof SmtpReplyError)) {
+      this.log.error('foreign ReplyError in SMTP', { error: err.message });
+      this.send(REPLIES.bug);
+      return;
+    }
+    this.send(reply(err.code, err.enhanced, err.message));
+    if (err.countsAsError) await this.countError();
+  }
+
+  protected async onLineTooLong(fatal: boolean): Promise<void> {
+    this.send(REPLIES.lineTooLong);
+    if (fatal) await this.end('closed');
+  }
+
+  protected async onTooManyErrors(): Promise<void> {
+    this.send(REPLIES.tooManyErrors);
+  }
+
+  protected async onIdleTimeout(): Promise<void> {
+    this.send(REPLIES.idle);
+    await this.end('idle-timeout');
+  }
+
+  /** Server shutdown: `421 4.3.2` and close (RFC 5321 §3.8). A transaction in progress is abandoned, nothing stored. */
+  async shutdown(): Promise<void> {
+    if (this.isEnding) return;
+    this.send(REPLIES.shutdown);
+    await this.end('server-shutdown');
+  }
+
+  protected override async closed(): Promise<void> {
+    await this.endTransaction();
+    const s = this.backendSession;
+    this.backendSession = undefined;
+    if (s) await s.close().catch((err: unknown) => this.log.error('backend close failed', { error: (err as Error)?.message }));
+    if (!this.connection.isClosed) await this.end('closed');
+  }
+
+  /**
+   * Reads one SASL response line after sending the `334` challenge (RFC 4954 §4). Resolves undefined when the
+   * connection closed. The line is never logged.
+   * @throws SmtpReplyError 500 5.5.6 for an over-long line, 501 5.0.0 when the client cancels with `*`.
+   */
+  async readSaslResponse(challenge: string): Promise<string | undefined> {
+    this.send(`334 ${challenge}\r\n`);
+    await this.flush();
+    const r = await this.reader.readLine();
+    if (r.kind === 'closed' || r.kind === 'runaway') return undefined;
+    if (r.kind === 'too-long') throw new SmtpReplyError(500, '5.5.6', 'Authentication exchange line is too long', true);
+    this.log.debug('C: [redacted]');
+    const text = r.line.toString('latin1');
+    if (text === '*') throw new SmtpReplyError(501, '5.0.0', 'Authentication cancelled');
+    return text;
+  }
+
+  /** Opens the backend session again (after STARTTLS: it must see the TLS facts, STYLE §4). */
+  async reopenBackend(): Promise<void> {
+    const old = this.backendSession;
+    this.backendSession = undefined;
+    await old?.close();
+    this.backendSession = await this.deps.backend.openSession(this.context);
+  }
+
+  /** Abandons the transaction (RSET, EHLO, end of DATA/BDAT, close): aborts a BDAT transfer and resets the backend. */
+  async endTransaction(): Promise<void> {
+    const tx = this.tx;
+    this.tx = undefined;
+    if (tx?.bdat) await tx.bdat.delivery.abort();
+    if (this.state === 'mail' || this.state === 'rcpt' || this.state === 'bdat') this.enter('ready');
+    if (tx) this.backendSession?.reset();
+  }
+
+  /** The envelope of the current transaction. */
+  envelope(tx: Transaction): Envelope {
+    return {
+      mailFrom: tx.from,
+      mailParams: tx.params,
+      rcptTo: [...tx.rcptTo],
+      helo: this.helo ?? '',
+      user: this.user,
+      protocol: withKeyword(this.isExtended, this.isSecure, this.isAuthenticated),
+      peer: this.peer,
+    };
+  }
+
+  /**
+   * Starts handing a body to the hooks and the backend, with the `Received:` header (RFC 5321 §4.4) written first.
+   * The caller writes the body and then calls `finish()` or `abort()`.
+   */
+  async openDelivery(tx: Transaction): Promise<BodyDelivery> {
+    const envelope = this.envelope(tx);
+    const session = this.backend;
+    const hooks = this.deps.hooks.filter((h) => h.onData).map((h) => (body: Readable) => h.onData!(body, envelope));
+    const delivery = new BodyDelivery(hooks, (body) => session.data(body, envelope), this.closedSignal);
+    const header = receivedHeader({
+      helo: envelope.helo,
+      remoteAddress: this.connection.remoteAddress,
+      hostname: this.settings.hostname,
+      protocol: envelope.protocol,
+      security: this.connection.security,
+      id: this.connection.id,
+      rcptTo: tx.rcptTo,
+      date: new Date(),
+    });
+    await delivery.write(Buffer.from(header, 'utf8'));
+    return delivery;
+  }
+}

@@ -1,0 +1,129 @@
+import os from 'node:os';
+import type { ServiceIdentifier } from 'inversify';
+
+/** GreenMail's convention (standard port + 3000): STARTTLS submission/relay port (RFC 5321 port 25 → 3025). */
+export const SMTP_PORT = 3025;
+/** Implicit-TLS submission port (RFC 8314 §3.3 port 465 → 3465). */
+export const SMTPS_PORT = 3465;
+
+/**
+ * Longest command line accepted, without CRLF. RFC 5321 §4.5.3.1.4 sets 512 octets (CRLF included) for a
+ * command line and lets extensions raise it: RFC 1870 §3 adds 26 octets for `SIZE=`, RFC 4954 §5 adds 500 for
+ * `AUTH=`, and `BODY=8BITMIME`/`SMTPUTF8` add a few more; SASL responses (RFC 4954 §4) come on their own line.
+ * 1024 covers a MAIL command carrying every parameter we support with room to spare.
+ */
+export const SMTP_MAX_LINE_LENGTH = 1024;
+
+/** Default SIZE (RFC 1870): 35 MB, a common provider limit, big enough for the 25 MB test message. */
+export const SMTP_MAX_MESSAGE_SIZE = 35 * 1024 * 1024;
+
+/** RFC 5321 §4.5.3.1.8: a server MUST accept at least 100 recipients per transaction; more get 452 4.5.3. */
+export const SMTP_MAX_RECIPIENTS = 100;
+
+/** Consecutive client errors before `421 4.7.0` and disconnect (issue 3: ten errors in a row). */
+export const SMTP_MAX_BAD_COMMANDS = 10;
+
+/** RFC 5321 §4.5.3.2.7: the server SHOULD wait at least 5 minutes for the next command (also covers DATA stalls, §4.5.3.2.6). */
+export const SMTP_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * What to do with a bare LF (an LF not preceded by CR) inside DATA. RFC 5321 §2.3.8 forbids it and SMTP
+ * smuggling abuses the disagreement between servers about it.
+ * - `reject` (default, like Postfix's `smtpd_forbid_bare_newline`): the body is read to its terminator, nothing
+ *   is stored and the client gets `550 5.6.2`; the session stays usable.
+ * - `normalize`: every bare LF becomes CRLF before the backend sees the body (lenient test doubles).
+ * Only CRLF.CRLF ever ends the body, whatever the choice.
+ */
+export type BareLfPolicy = 'reject' | 'normalize';
+
+/** One SMTP listener's settings. */
+export interface SmtpListenerOptions {
+  /** Port; 0 = any free port (tests). */
+  port?: number;
+  /** Bind address; defaults to the global `host`. */
+  host?: string;
+  /** Set false to skip this listener. */
+  enabled?: boolean;
+}
+
+/**
+ * The `smtp` section of the configuration (`PosternConfig.smtp`). Every field is optional; see the constants
+ * above for the defaults and their reasons. Global fields `allowInsecureAuth`, `authDisabled` and `tls` also apply.
+ */
+export interface SmtpOptions {
+  /** Set false to bind no SMTP listener at all. */
+  enabled?: boolean;
+  /** Name in the greeting, EHLO reply and Received header; default `os.hostname()`. */
+  hostname?: string;
+  /** The STARTTLS listener (default port {@link SMTP_PORT}). */
+  smtp?: SmtpListenerOptions;
+  /** The implicit-TLS listener (default port {@link SMTPS_PORT}). */
+  smtps?: SmtpListenerOptions;
+  /** SIZE limit in octets (RFC 1870); 0 = unlimited (advertised as `SIZE 0`). */
+  maxMessageSize?: number;
+  /** Recipients per transaction. */
+  maxRecipients?: number;
+  /** Longest command line without CRLF. */
+  maxLineLength?: number;
+  /** Consecutive client errors before the session ends. */
+  maxBadCommands?: number;
+  /** Idle timeout in ms. */
+  idleTimeoutMs?: number;
+  /** Refuse MAIL with `530 5.7.0` until the session is encrypted. */
+  requireTls?: boolean;
+  /** Refuse MAIL with `530 5.7.0` until the client authenticated. */
+  requireAuth?: boolean;
+  /**
+   * Recipient domains accepted from unauthenticated clients (case-insensitive, exact match). Others are refused
+   * as relay attempts with `550 5.7.1`. Empty or absent: every domain is accepted (test-double default).
+   */
+  acceptedDomains?: readonly string[];
+  /** Bare LF in DATA; default `reject`. */
+  bareLf?: BareLfPolicy;
+}
+
+/** Fully resolved SMTP settings: {@link SmtpOptions} with defaults plus the global switches that concern SMTP. */
+export interface SmtpSettings {
+  readonly hostname: string;
+  readonly maxMessageSize: number;
+  readonly maxRecipients: number;
+  readonly maxLineLength: number;
+  readonly maxBadCommands: number;
+  readonly idleTimeoutMs: number;
+  readonly requireTls: boolean;
+  readonly requireAuth: boolean;
+  readonly acceptedDomains: readonly string[];
+  readonly bareLf: BareLfPolicy;
+  /** Global `allowInsecureAuth`: AUTH offered and accepted before TLS. */
+  readonly allowInsecureAuth: boolean;
+  /** Global `authDisabled`: any login succeeds and unknown local recipients get a mailbox. */
+  readonly authDisabled: boolean;
+}
+/** DI token of the resolved {@link SmtpSettings}. */
+export const SmtpSettings = Symbol.for('postern.SmtpSettings') as ServiceIdentifier<SmtpSettings>;
+
+/**
+ * Applies the defaults. `globals` are the process-wide switches of `PosternConfig`.
+ * @throws RangeError for a negative or non-integer limit.
+ */
+export function resolveSmtpSettings(options: SmtpOptions = {}, globals: { allowInsecureAuth?: boolean; authDisabled?: boolean } = {}): SmtpSettings {
+  const count = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`smtp.${name} must be a non-negative integer`);
+    return v;
+  };
+  return {
+    hostname: options.hostname ?? os.hostname(),
+    maxMessageSize: count('maxMessageSize', options.maxMessageSize, SMTP_MAX_MESSAGE_SIZE),
+    maxRecipients: count('maxRecipients', options.maxRecipients, SMTP_MAX_RECIPIENTS),
+    maxLineLength: count('maxLineLength', options.maxLineLength, SMTP_MAX_LINE_LENGTH),
+    maxBadCommands: count('maxBadCommands', options.maxBadCommands, SMTP_MAX_BAD_COMMANDS),
+    idleTimeoutMs: count('idleTimeoutMs', options.idleTimeoutMs, SMTP_IDLE_TIMEOUT_MS),
+    requireTls: options.requireTls === true,
+    requireAuth: options.requireAuth === true,
+    acceptedDomains: (options.acceptedDomains ?? []).map((d) => d.toLowerCase()),
+    bareLf: options.bareLf ?? 'reject',
+    allowInsecureAuth: globals.allowInsecureAuth === true,
+    authDisabled: globals.authDisabled === true,
+  };
+}

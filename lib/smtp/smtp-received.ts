@@ -1,0 +1,51 @@
+import type { SecurityState } from '../core/connection.js';
+
+/** What the Received header says about one transaction. */
+export interface ReceivedFacts {
+  /** EHLO/HELO argument. */
+  readonly helo: string;
+  readonly remoteAddress: string;
+  /** This server's name. */
+  readonly hostname: string;
+  /** RFC 3848 `with` keyword. */
+  readonly protocol: string;
+  readonly security: SecurityState;
+  /** Connection id, as the `id` clause (log correlation). */
+  readonly id: string;
+  /** Recipients: named in the `for` clause only when there is exactly one (RFC 5321 §7.2 privacy). */
+  readonly rcptTo: readonly string[];
+  readonly date: Date;
+}
+
+/**
+ * The RFC 3848 `with` keyword: `SMTP` after HELO, `ESMTP` after EHLO, plus `S` when encrypted and `A` when
+ * authenticated (ESMTPS, ESMTPA, ESMTPSA).
+ */
+export function withKeyword(ehlo: boolean, secure: boolean, authenticated: boolean): string {
+  if (!ehlo) return 'SMTP';
+  return `ESMTP${secure ? 'S' : ''}${authenticated ? 'A' : ''}`;
+}
+
+/**
+ * Builds the trace header the server prepends to every message (RFC 5321 §4.4), folded at 78 columns with
+ * TAB continuation, CRLF-terminated. When the session is encrypted, a comment after the `with` keyword names
+ * the TLS version and cipher: `with ESMTPS (TLSv1.3:TLS_AES_256_GCM_SHA384)`.
+ */
+export function receivedHeader(f: ReceivedFacts): string {
+  const ip = f.remoteAddress.replace(/^::ffff:/, '');
+  const literal = ip.includes(':') ? `[IPv6:${ip}]` : `[${ip}]`;
+  const tls = f.security.tls ? ` (${f.security.protocol ?? 'TLS'}:${f.security.cipher ?? 'unknown'})` : '';
+  const helo = f.helo.replace(/[^\x21-\x7e]/g, '?');
+  const lines = [
+    `Received: from ${helo} (${literal})`,
+    `\tby ${f.hostname} with ${f.protocol}${tls} id ${f.id}`,
+  ];
+  if (f.rcptTo.length === 1) lines.push(`\tfor <${f.rcptTo[0]}>`);
+  lines[lines.length - 1] += `; ${rfc5322Date(f.date)}`;
+  return lines.join('\r\n') + '\r\n';
+}
+
+/** RFC 5322 §3.3 date-time in UTC with a numeric zone: `Tue, 01 Jul 2025 12:00:00 +0000`. */
+export function rfc5322Date(d: Date): string {
+  return d.toUTCString().replace(/GMT$/, '+0000');
+}
