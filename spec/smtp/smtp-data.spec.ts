@@ -1,0 +1,208 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { SmtpBackend, SmtpHooks, type Envelope, type SmtpSession } from '../../lib/smtp/smtp-backend.js';
+import { startSmtp, storedTexts, type SmtpFixture } from './smtp-harness.js';
+import type { LineClient } from '../support/line-client.js';
+
+async function envelope(c: LineClient, extra = ''): Promise<void> {
+  c.send(`MAIL FROM:<bob@remote.test>${extra}\r\nRCPT TO:<alice@example.com>\r\n`);
+  await c.expect(/^250 2\.1\.5 /);
+}
+
+/** A promise with its resolve function. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
+  let f: SmtpFixture;
+  afterEach(async () => {
+    await f?.close();
+  });
+
+  it('refuses MAIL FROM with a SIZE over the limit early (552 5.3.4, RFC 1870)', async () => {
+    f = await startSmtp({ smtp: { maxMessageSize: 1000 } });
+    const c = await f.ehlo();
+    expect(await c.command('MAIL FROM:<bob@remote.test> SIZE=1001', /^5/)).to.deep.equal(['552 5.3.4 Message size exceeds fixed maximum message size (1000)']);
+    expect(await c.command('MAIL FROM:<bob@remote.test> SIZE=x', /^5/)).to.deep.equal(['501 5.5.4 Bad SIZE value']);
+    expect(await c.command('MAIL FROM:<bob@remote.test> SIZE=1000', /^2/)).to.have.length(1);
+  });
+
+  it('answers 552 after reading an oversized body to its end, then accepts the next transaction', async () => {
+    f = await startSmtp({ smtp: { maxMessageSize: 1000 } });
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: big\r\n\r\n' + 'x'.repeat(78).concat('\r\n').repeat(100) + '.\r\n');
+    expect(await c.readLine()).to.equal('552 5.3.4 Message size exceeds fixed maximum message size (1000)');
+    expect(await storedTexts(f.store)).to.deep.equal([]);
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: small\r\n\r\nok\r\n.\r\n');
+    expect(await c.readLine()).to.match(/^250 2\.0\.0 /);
+    expect(await storedTexts(f.store)).to.have.length(1);
+  });
+
+  it('refuses a body with a bare LF with 550 5.6.2 and never lets LF.LF end it (default rule)', async () => {
+    f = await startSmtp();
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: smuggle\r\n\r\nx\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<alice@example.com>\r\n.\r\n');
+    expect(await c.readLine()).to.equal('550 5.6.2 Bare LF not allowed in message (RFC 5321 section 2.3.8)');
+    expect(await c.command('NOOP', /^2/)).to.deep.equal(['250 2.0.0 OK']);
+    expect(await c.command('RCPT TO:<alice@example.com>', /^5/)).to.match(/^503 /);
+    expect(await storedTexts(f.store)).to.deep.equal([]);
+  });
+
+  it('normalizes bare LF to CRLF with bareLf: normalize', async () => {
+    f = await startSmtp({ smtp: { bareLf: 'normalize' } });
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: lf\n\nline1\nline2\r\n.\r\n');
+    await c.expect(/^250 /);
+    const [raw] = await storedTexts(f.store);
+    expect(raw.endsWith('Subject: lf\r\n\r\nline1\r\nline2\r\n')).to.equal(true);
+  });
+
+  it('takes BDAT chunks, BDAT LAST and BDAT 0 LAST (RFC 3030)', async () => {
+    f = await startSmtp();
+    const c = await f.ehlo();
+    await envelope(c);
+    c.send('BDAT 18\r\nSubject: chunk\r\n\r\nBDAT 5\r\nhello');
+    expect(await c.expect(/^250 2\.0\.0 5 /)).to.deep.equal(['250 2.0.0 18 octets received', '250 2.0.0 5 octets received']);
+    expect(await c.command('DATA', /^5/)).to.match(/^503 /);
+    c.send('BDAT 2 LAST\r\n\r\n');
+    expect(await c.readLine()).to.match(/^250 2\.0\.0 Message accepted \(25 octets\)/);
+    await envelope(c);
+    c.send('BDAT 12\r\nSubject: z\r\nBDAT 0 LAST\r\n');
+    expect(await c.expect(/^250 2\.0\.0 Message accepted/)).to.have.length(2);
+    const texts = await storedTexts(f.store);
+    expect(texts[0].endsWith('\r\nSubject: chunk\r\n\r\nhello\r\n')).to.equal(true);
+    expect(texts[1].endsWith('\r\nSubject: z\r\n')).to.equal(true);
+  });
+
+  it('consumes an out-of-sequence BDAT chunk and answers 503, and refuses oversized BDAT with 552', async () => {
+    f = await startSmtp({ smtp: { maxMessageSize: 10 } });
+    const c = await f.ehlo();
+    c.send('BDAT 6\r\nNOOP\r\nNOOP\r\n');
+    expect(await c.expect(/^250 /)).to.deep.equal(['503 5.5.1 Bad sequence of commands: need RCPT before BDAT', '250 2.0.0 OK']);
+    await envelope(c);
+    c.send('BDAT 20\r\n' + 'y'.repeat(20) + 'BDAT 3 LAST\r\nabcRSET\r\n');
+    expect(await c.expect(/^250 /)).to.deep.equal(['552 5.3.4 Message size exceeds fixed maximum message size (10)', '503 5.5.1 Bad sequence of commands: need RCPT before BDAT', '250 2.0.0 OK']);
+    expect(await storedTexts(f.store)).to.deep.equal([]);
+  });
+
+  it('stores a 25 MB message intact and stays responsive', async function () {
+    this.timeout(60_000);
+    f = await startSmtp();
+    const c = await f.ehlo();
+    await envelope(c, ' SIZE=26214400');
+    const line = Buffer.from('x'.repeat(998) + '\r\n');
+    const body = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), ...Array<Buffer>(25 * 1024).fill(line)]);
+    await c.command('DATA', /^354 /);
+    c.send(body);
+    c.send('.\r\n');
+    expect(await c.readLine()).to.match(/^250 2\.0\.0 Message accepted \(25600016 octets\)/);
+    expect(await c.command('NOOP', /^250 /)).to.have.length(1);
+    const [m] = await f.store.allMessages();
+    const raw = await m.message.raw();
+    const start = raw.indexOf('Subject: big');
+    expect(createHash('sha256').update(raw.subarray(start)).digest('hex')).to.equal(createHash('sha256').update(body).digest('hex'));
+  });
+
+  it('streams the body to the backend while the client is still sending (bounded memory)', async function () {
+    this.timeout(30_000);
+    const progress = { bytes: 0, wake: () => undefined as void };
+    f = await startSmtp({
+      setup: (ct) =>
+        ct.bind(SmtpHooks).toConstantValue({
+          onData: async (body: Readable) => {
+            for await (const chunk of body) {
+              progress.bytes += (chunk as Buffer).length;
+              progress.wake();
+            }
+          },
+        }),
+    });
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    const mb = Buffer.from(('y'.repeat(1022) + '\r\n').repeat(1024));
+    const before = process.memoryUsage();
+    c.send(mb);
+    c.send(mb);
+    // The rest is only sent once the consumer has seen the first megabyte: a server that buffered the whole body first would hang here.
+    while (progress.bytes < 1024 * 1024) await new Promise<void>((r) => (progress.wake = r));
+    for (let i = 0; i < 8; i++) c.send(mb);
+    c.send('.\r\n');
+    expect(await c.readLine()).to.match(/^250 /);
+    const growth = process.memoryUsage().rss - before.rss;
+    expect(progress.bytes).to.be.greaterThan(10 * 1024 * 1024);
+    expect(growth).to.be.lessThan(200 * 1024 * 1024);
+  });
+
+  it('stores nothing when the client vanishes mid-DATA, and keeps serving', async () => {
+    const started = deferred();
+    f = await startSmtp({
+      setup: (ct) =>
+        ct.bind(SmtpHooks).toConstantValue({
+          onData: async (body: Readable) => {
+            for await (const chunk of body) if ((chunk as Buffer).includes('half')) started.resolve();
+          },
+        }),
+    });
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: partial\r\n\r\nhalf a message\r\n');
+    await started.promise;
+    await c.close();
+    const d = await f.ehlo();
+    await envelope(d);
+    await d.command('DATA', /^354 /);
+    d.send('Subject: second\r\n\r\nfull\r\n.\r\n');
+    await d.expect(/^250 /);
+    const texts = await storedTexts(f.store);
+    expect(texts).to.have.length(1);
+    expect(texts[0]).to.contain('Subject: second');
+  });
+
+  it('answers 250 only once the backend has stored the message', async () => {
+    const gate = deferred();
+    const reached = deferred();
+    const stored: string[] = [];
+    f = await startSmtp({
+      setup: (ct) =>
+        ct.rebind(SmtpBackend).toConstantValue({
+            openSession: async (): Promise<SmtpSession> => ({
+              mailFrom: async () => undefined,
+              rcptTo: async () => undefined,
+              data: async (body: Readable, env: Envelope) => {
+                let text = '';
+                for await (const chunk of body) text += (chunk as Buffer).toString();
+                reached.resolve();
+                await gate.promise;
+                stored.push(`${env.mailFrom}|${text.length}`);
+              },
+              reset: () => undefined,
+              close: async () => undefined,
+            }),
+          }),
+    });
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: wait\r\n\r\nx\r\n.\r\n');
+    await reached.promise;
+    await new Promise((r) => setImmediate(r));
+    expect(c.pending).to.equal('');
+    gate.resolve();
+    expect(await c.readLine()).to.match(/^250 /);
+    expect(stored).to.have.length(1);
+  });
+});
