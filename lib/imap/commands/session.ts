@@ -1,0 +1,72 @@
+import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
+import { serializeImapItems } from '../imap-format.js';
+import type { ImapConnection } from '../imap-connection.js';
+import { valueText } from '../imap-parser.js';
+import { DELIMITER } from './args.js';
+
+/** CAPABILITY (RFC 3501 §6.1.1): the list for the current state and security. */
+export async function capability(s: ImapConnection): Promise<void> {
+  s.send(`* CAPABILITY ${s.capabilities().join(' ')}\r\n`);
+  await s.ok('CAPABILITY completed');
+}
+
+/** NOOP (RFC 3501 §6.1.2) and CHECK (§6.4.1): nothing to do but report pending updates. */
+export async function noop(s: ImapConnection): Promise<void> {
+  await s.ok(`${s.command.command} completed`);
+}
+
+/** LOGOUT (RFC 3501 §6.1.3). */
+export async function logout(s: ImapConnection): Promise<void> {
+  await s.logout();
+}
+
+/** STARTTLS (RFC 3501 §6.2.1). */
+export async function starttls(s: ImapConnection): Promise<void> {
+  await s.upgradeTls();
+}
+
+/** Our RFC 2971 §3.3 identification. */
+const SERVER_ID = ['name', 'Postern', 'vendor', 'Postern', 'support-url', 'https://github.com/postern'];
+
+/**
+ * ID (RFC 2971): `ID NIL` or `ID ("key" "value" …)`; answers `* ID (…)`. The client's fields are logged at debug
+ * (RFC 2971 §3.1: at most 30 pairs, keys ≤ 30 octets, values ≤ 1024 octets).
+ */
+export async function id(s: ImapConnection): Promise<void> {
+  const [arg, ...rest] = s.command.args;
+  if (rest.length > 0 || !arg || (arg.type !== 'nil' && arg.type !== 'list')) throw new ProtocolSyntaxError('ID takes NIL or a list');
+  if (arg.type === 'list') {
+    if (arg.items.length % 2 !== 0 || arg.items.length > 60) throw new ProtocolSyntaxError('Invalid ID list');
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < arg.items.length; i += 2) {
+      const key = valueText(arg.items[i]);
+      const value = arg.items[i + 1].type === 'nil' ? '' : valueText(arg.items[i + 1]);
+      if (key === undefined || value === undefined || key.length > 30 || value.length > 1024) throw new ProtocolSyntaxError('Invalid ID field');
+      fields[key.toLowerCase()] = value;
+    }
+    s.log.debug('client id', fields);
+  }
+  s.send(`* ID ${serializeImapItems([SERVER_ID])}\r\n`);
+  await s.ok('ID completed');
+}
+
+/**
+ * ENABLE (RFC 5161): nothing this server implements needs enabling (no CONDSTORE, QRESYNC or UTF8=ACCEPT), so
+ * `* ENABLED` lists nothing; RFC 5161 §3.1 tells the server to ignore extensions it does not support.
+ */
+export async function enable(s: ImapConnection): Promise<void> {
+  for (const a of s.command.args) if (a.type !== 'atom') throw new ProtocolSyntaxError('Capability names expected');
+  s.send('* ENABLED\r\n');
+  await s.ok('ENABLE completed');
+}
+
+/** NAMESPACE (RFC 2342 §5): one personal namespace with the `/` delimiter, no other users' or shared ones. */
+export async function namespace(s: ImapConnection): Promise<void> {
+  s.send(`* NAMESPACE ${serializeImapItems([[['', DELIMITER]], null, null])}\r\n`);
+  await s.ok('NAMESPACE completed');
+}
+
+/** IDLE (RFC 2177). */
+export async function idle(s: ImapConnection): Promise<void> {
+  await s.idle();
+}

@@ -1,0 +1,44 @@
+import type { ImapState } from './imap-state.js';
+
+/** What the CAPABILITY list depends on. */
+export interface ImapCapabilityInput {
+  readonly state: ImapState;
+  /** TLS is active (implicit, or after STARTTLS). */
+  readonly isSecure: boolean;
+  /** Global `allowInsecureAuth`. */
+  readonly allowInsecureAuth: boolean;
+  /** Largest APPEND literal, advertised as APPENDLIMIT (RFC 7889). */
+  readonly maxLiteralSize: number;
+}
+
+/**
+ * The CAPABILITY list (RFC 3501 §7.2.1): a pure function of state, security and configuration.
+ *
+ * - STARTTLS (RFC 3501 §6.2.1) only before TLS and before login.
+ * - Before TLS, when logins need TLS: LOGINDISABLED (RFC 3501 §6.2.3) and no `AUTH=` (RFC 3501 §6.2.2, RFC 8314 §5.1).
+ * - `AUTH=PLAIN` and SASL-IR (RFC 4959) only before login, where AUTHENTICATE is valid.
+ * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit.
+ * - Not advertised, because not implemented: UTF8=ACCEPT (ENABLE acknowledges nothing for it), CONDSTORE,
+ *   LIST-EXTENDED (only its basic selection and RETURN options are accepted), ESEARCH, COMPRESS.
+ */
+export function imapCapabilities(input: ImapCapabilityInput): string[] {
+  const caps = ['IMAP4rev1'];
+  if (input.state === 'not-authenticated') {
+    if (!input.isSecure) caps.push('STARTTLS');
+    if (input.isSecure || input.allowInsecureAuth) caps.push('AUTH=PLAIN', 'SASL-IR');
+    else caps.push('LOGINDISABLED');
+  }
+  caps.push(
+    'LITERAL+',
+    'ID',
+    'ENABLE',
+    'IDLE',
+    'NAMESPACE',
+    'UIDPLUS',
+    'MOVE',
+    'UNSELECT',
+    'CHILDREN',
+    `APPENDLIMIT=${input.maxLiteralSize}`,
+  );
+  return caps;
+}

@@ -1,0 +1,194 @@
+import { isMailStoreError, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
+import { atom, serializeImap, type ImapResponseValue } from './imap-format.js';
+
+/** RFC 3501 §2.3.2 system flags a client may store (`\Recent` is session-only and never stored). */
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'] as const;
+
+/** Untagged responses produced by {@link SelectedMailbox.sync}, and whether the mailbox vanished. */
+export interface SyncResult {
+  /** Wire lines with CRLF, in the order to send them. */
+  readonly lines: string[];
+  /** The mailbox was deleted by someone else: the session should say BYE (RFC 3501 §7.1.5). */
+  readonly gone: boolean;
+}
+
+/**
+ * The selected-mailbox state of one IMAP session (RFC 3501 §2.3.1.2, §5.2, §7.3, §7.4): the message sequence
+ * number ↔ UID map as the client knows it, the flags the client was last told, which messages are `\Recent` for
+ * this session, and the changes still to report.
+ *
+ * The session feeds it store `watch` events with {@link note}; that only marks it dirty. At the moments
+ * RFC 3501 §5.2/§7 allow, the session calls {@link sync}, which re-reads the mailbox and turns the
+ * differences into `* n EXPUNGE`, `* n FETCH (UID … FLAGS …)`, `* n EXISTS` and `* n RECENT`. Expunges are held
+ * back while a command that uses sequence numbers runs (RFC 3501 §7.4.1: not while responding to FETCH,
+ * STORE or SEARCH), so the numbers the client uses stay valid until it can be told.
+ *
+ * `\Recent` (RFC 3501 §2.3.2) comes from the store's `recent` hint: at SELECT and at each sync, the newest
+ * `info().recent` messages not yet reported to anyone are this session's recent messages (the store clears the
+ * hint when `messages()` returns them, so another session will not claim them too). EXAMINE claims them as well:
+ * the contract gives no read-only way to list messages.
+ */
+export class SelectedMailbox {
+  private entries: StoredMessage[];
+  private readonly recent = new Set<number>();
+  private dirty = false;
+  private deleted = false;
+
+  private constructor(
+    /** Canonical name (follows a rename of the selected mailbox). */
+    public name: string,
+    /** EXAMINE (RFC 3501 §6.3.2): no flag changes, no expunge. */
+    readonly readOnly: boolean,
+    readonly uidValidity: number,
+    /** UIDNEXT at selection time (RFC 3501 §2.3.1.1). */
+    readonly uidNext: number,
+    readonly keywords: readonly string[],
+    messages: StoredMessage[],
+    recentCount: number,
+  ) {
+    this.entries = messages;
+    for (const m of messages.slice(Math.max(0, messages.length - recentCount))) this.recent.add(m.uid);
+  }
+
+  /**
+   * Selects `name` through the user's view.
+   * @throws MailStoreError `NO_SUCH_MAILBOX` (the session maps it to `NO [NONEXISTENT]`).
+   */
+  static async open(view: UserMailboxes, name: string, readOnly: boolean): Promise<SelectedMailbox> {
+    const info = await view.info(name);
+    const messages = await view.messages(info.name);
+    return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, info.recent);
+  }
+
+  /** Number of messages as the client knows it (`*` for sequence numbers). */
+  get count(): number {
+    return this.entries.length;
+  }
+
+  /** UIDs in sequence order (for `resolveUidSet`). */
+  get uids(): number[] {
+    return this.entries.map((m) => m.uid);
+  }
+
+  /** Highest UID the client knows, 0 when empty. */
+  get maxUid(): number {
+    return this.entries.length > 0 ? this.entries[this.entries.length - 1].uid : 0;
+  }
+
+  /** Number of `\Recent` messages (for `* n RECENT`). */
+  get recentCount(): number {
+    return this.recent.size;
+  }
+
+  /** True when a store event arrived since the last sync (or expunges are still held back). */
+  get isDirty(): boolean {
+    return this.dirty || this.deleted;
+  }
+
+  /** The message with sequence number `seq` (1-based). */
+  at(seq: number): StoredMessage {
+    const m = this.entries[seq - 1];
+    if (!m) throw new RangeError(`no message ${seq}`);
+    return m;
+  }
+
+  /** True when `uid` is `\Recent` for this session. */
+  isRecent(uid: number): boolean {
+    return this.recent.has(uid);
+  }
+
+  /** The flags to report for a message: its stored flags plus `\Recent` when recent for this session. */
+  flagsOf(message: StoredMessage): string[] {
+    const flags = [...message.flags];
+    if (this.recent.has(message.uid)) flags.push('\\Recent');
+    return flags;
+  }
+
+  /** Sequence number of the first message without `\Seen`, or undefined (SELECT's `[UNSEEN n]`). */
+  firstUnseen(): number | undefined {
+    const i = this.entries.findIndex((m) => !m.flags.has('\\Seen'));
+    return i < 0 ? undefined : i + 1;
+  }
+
+  /** Records a store event of this user; events of other mailboxes are ignored. Runs synchronously in the store's call. */
+  note(event: MailboxEvent): void {
+    if (event.mailbox !== this.name) return;
+    if (event.type === 'mailbox') {
+      if (event.change === 'deleted') this.deleted = true;
+      else if (event.change === 'renamed' && event.newName) this.name = event.newName;
+      return;
+    }
+    this.dirty = true;
+  }
+
+  /** Replaces the snapshots of messages whose flags this session changed itself (STORE, implicit `\Seen`). */
+  applyFlags(updated: readonly StoredMessage[]): void {
+    const byUid = new Map(updated.map((m) => [m.uid, m]));
+    this.entries = this.entries.map((m) => byUid.get(m.uid) ?? m);
+  }
+
+  /**
+   * Re-reads the mailbox when dirty and returns the untagged responses that bring the client up to date.
+   * With `allowExpunge` false, messages gone from the store stay in the map (their sequence numbers keep
+   * meaning the same message) and are reported by a later sync.
+   * @throws whatever the store throws other than `NO_SUCH_MAILBOX` (a bug; the session logs it).
+   */
+  async sync(view: UserMailboxes, allowExpunge: boolean): Promise<SyncResult> {
+    if (this.deleted) return { lines: [], gone: true };
+    if (!this.dirty) return { lines: [], gone: false };
+    this.dirty = false;
+    let latest: StoredMessage[];
+    let freshCount: number;
+    try {
+      freshCount = (await view.info(this.name)).recent;
+      latest = await view.messages(this.name);
+    } catch (err) {
+      if (isMailStoreError(err, 'NO_SUCH_MAILBOX')) return { lines: [], gone: true };
+      throw err;
+    }
+    const lines: string[] = [];
+    const current = new Map(latest.map((m) => [m.uid, m]));
+    // RFC 3501 §7.4.1: each EXPUNGE renumbers the later messages at once, so go from the highest number down.
+    let heldBack = false;
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const uid = this.entries[i].uid;
+      if (current.has(uid)) continue;
+      if (!allowExpunge) {
+        heldBack = true;
+        continue;
+      }
+      this.entries.splice(i, 1);
+      this.recent.delete(uid);
+      lines.push(`* ${i + 1} EXPUNGE\r\n`);
+    }
+    if (heldBack) this.dirty = true;
+    // RFC 3501 §7.4.2: flag changes made by others are reported with an unsolicited FETCH.
+    this.entries = this.entries.map((old, i) => {
+      const now = current.get(old.uid);
+      if (!now || sameFlags(old.flags, now.flags)) return now ?? old;
+      lines.push(this.flagsLine(i + 1, now));
+      return now;
+    });
+    const known = this.maxUid;
+    const added = latest.filter((m) => m.uid > known);
+    if (added.length > 0) {
+      const fresh = new Set(latest.slice(Math.max(0, latest.length - freshCount)).map((m) => m.uid));
+      for (const m of added) if (fresh.has(m.uid)) this.recent.add(m.uid);
+      this.entries.push(...added);
+      lines.push(`* ${this.entries.length} EXISTS\r\n`, `* ${this.recent.size} RECENT\r\n`);
+    }
+    return { lines, gone: false };
+  }
+
+  /** `* seq FETCH (UID u FLAGS (…))` for one message. */
+  flagsLine(seq: number, message: StoredMessage): string {
+    const items: ImapResponseValue[] = [atom('UID'), message.uid, atom('FLAGS'), this.flagsOf(message).map(atom)];
+    return `* ${seq} FETCH ${serializeImap(items).toString('utf8')}\r\n`;
+  }
+}
+
+function sameFlags(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const f of a) if (!b.has(f)) return false;
+  return true;
+}
