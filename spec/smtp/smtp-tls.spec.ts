@@ -95,6 +95,16 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
     expect(await c.command(`AUTH PLAIN ${plainAuth('alice', 'secret')}`, /^5/)).to.deep.equal(['503 5.5.1 Already authenticated']);
   });
 
+  it('counts failed AUTH attempts against the error budget (421 after ten)', async () => {
+    f = await startSmtp({ config: { allowInsecureAuth: true } });
+    const c = await f.ehlo();
+    c.send(`AUTH PLAIN ${plainAuth('alice', 'guess')}\r\n`.repeat(10));
+    const lines = await c.expect(/^421 /);
+    expect(lines.filter((l) => l.startsWith('535 5.7.8'))).to.have.length(10);
+    expect(lines[lines.length - 1]).to.equal('421 4.7.0 Too many errors, closing connection');
+    await c.closed();
+  });
+
   it('runs AUTH PLAIN and LOGIN through 334 challenges', async () => {
     f = await startSmtp();
     const c = await f.ehlo();

@@ -65,9 +65,8 @@ export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   if (!result.ok) {
     conn.log.warn('auth failed', { user: creds.username, mechanism, reason: result.reason });
     if (result.reason === 'temporary-failure') throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure');
-    conn.send(reply(535, '5.7.8', 'Authentication credentials invalid'));
-    await conn.countError();
-    return;
+    // Counted against the error budget: repeated guessing ends the session with 421.
+    throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', true);
   }
   await conn.runHooks((h) => h.onAuth?.({ username: result.username, mechanism, peer }));
   conn.user = result.username;
