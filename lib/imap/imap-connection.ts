@@ -184,9 +184,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (next.kind === 'closed') return;
       if (next.kind === 'runaway') {
         this.assembler.reset();
-        await this.onLineTooLong(true);
-        await this.end('closed');
-        return;
+        return this.onLineTooLong(true);
       }
       if (next.kind === 'too-long') {
         this.assembler.reset();
@@ -339,6 +337,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
 
   protected async onLineTooLong(fatal: boolean): Promise<void> {
     this.send(untaggedLine(fatal ? 'BYE' : 'BAD', undefined, 'Line too long'));
+    // The engine stops reading after a fatal line but leaves the connection open: close it here.
+    if (fatal) await this.end('closed');
   }
 
   protected async onTooManyErrors(): Promise<void> {
@@ -460,11 +460,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       this.idling = false;
       await this.updates;
       if (r.kind === 'closed') return;
-      if (r.kind === 'runaway') {
-        await this.onLineTooLong(true);
-        await this.end('closed');
-        return;
-      }
+      if (r.kind === 'runaway') return this.onLineTooLong(true);
       if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
         throw new ImapError('BAD', undefined, 'Expected DONE');
       }

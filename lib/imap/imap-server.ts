@@ -33,6 +33,7 @@ export class ImapServer implements ConnectionHandler {
     try {
       await session.run();
     } finally {
+      if (!connection.isClosed) await connection.close('closed');
       this.sessions.delete(connection);
       await session.release();
     }
