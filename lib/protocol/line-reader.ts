@@ -43,6 +43,7 @@ export class LineReader {
   private readonly maxLine: number;
   private readonly highWater: number;
   private paused = false;
+  private bodyComplete = false;
 
   constructor(
     private readonly conn: Connection,
@@ -65,6 +66,14 @@ export class LineReader {
   /** True when a complete line is already buffered (the client pipelined): replies can wait for one flush. */
   hasBufferedLine(): boolean {
     return this.buf.indexOf(CRLF, this.scanFrom > 0 ? this.scanFrom - 1 : 0) !== -1;
+  }
+
+  /**
+   * True when the last {@link readDotBody} ended at its CRLF "." CRLF terminator — as opposed to the peer
+   * vanishing first. A complete body stays complete even if the peer closes right after the dot.
+   */
+  get lastBodyComplete(): boolean {
+    return this.bodyComplete;
   }
 
   /** True once the connection closed. */
@@ -170,9 +179,10 @@ export class LineReader {
    * Yields a dot-terminated body (RFC 5321 §4.5.2): leading dots are unstuffed and the body ends at the first
    * CRLF "." CRLF — only that sequence ends it, so a bare LF "." LF cannot smuggle a second message. The final
    * CRLF before the dot belongs to the body. Yields slices of received chunks, with no per-line copies.
-   * Returns normally at the terminator; check {@link isClosed} to see whether the peer vanished first.
+   * Returns normally at the terminator or when the peer vanished; {@link lastBodyComplete} tells which.
    */
   async *readDotBody(): AsyncGenerator<Buffer, void, undefined> {
+    this.bodyComplete = false;
     let atLineStart = true;
     for (;;) {
       if (atLineStart && this.buf.length > 0 && this.buf[0] === 0x2e) {
@@ -185,6 +195,7 @@ export class LineReader {
         }
         if (this.buf.length >= 3 && this.buf[1] === 0x0d && this.buf[2] === 0x0a) {
           this.consume(3);
+          this.bodyComplete = true;
           return;
         }
         this.consume(1); // unstuff: "..x" → ".x"

@@ -172,6 +172,21 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     expect(texts[0]).to.contain('Subject: second');
   });
 
+  it('keeps a complete message whose client closes right after the final dot', async () => {
+    f = await startSmtp();
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    const stored = deferred();
+    const unwatch = f.store.watch((e) => e.type === 'exists' && stored.resolve());
+    c.raw.end('Subject: hasty\r\n\r\nbye\r\n.\r\n');
+    await stored.promise;
+    unwatch();
+    const texts = await storedTexts(f.store);
+    expect(texts).to.have.length(1);
+    expect(texts[0]).to.contain('Subject: hasty');
+  });
+
   it('answers 250 only once the backend has stored the message', async () => {
     const gate = deferred();
     const reached = deferred();

@@ -77,7 +77,7 @@ export async function receive(conn: SmtpConnection): Promise<void> {
       }
       await delivery.write(out);
     }
-    if (conn.reader.isClosed) {
+    if (!conn.reader.lastBodyComplete) {
       conn.log.warn('client vanished during DATA, message dropped', { size });
       await delivery.abort();
       return;

@@ -1,0 +1,135 @@
+import { expect } from 'chai';
+import net from 'node:net';
+import { Connection } from '../../lib/core/connection.js';
+import { TcpServer } from '../../lib/core/tcp-server.js';
+import { createLogger } from '../../lib/log/logger.js';
+import { LineReader } from '../../lib/protocol/line-reader.js';
+
+const log = createLogger({ silent: true });
+
+/** A real loopback pair: the server side wrapped in a Connection + LineReader, the client a raw socket. */
+async function pair(maxLineLength = 64): Promise<{ reader: LineReader; conn: Connection; client: net.Socket; close(): Promise<void> }> {
+  let accept!: (c: Connection) => void;
+  const accepted = new Promise<Connection>((r) => (accept = r));
+  const server = new TcpServer({ handle: (c) => accept(c) }, { port: 0, closeTimeoutMs: 100 }, log);
+  const { port } = await server.start();
+  const client = net.connect(port, '127.0.0.1');
+  client.on('error', () => undefined);
+  const conn = await accepted;
+  const reader = new LineReader(conn, { maxLineLength, highWaterMark: 256 });
+  return {
+    reader,
+    conn,
+    client,
+    close: async () => {
+      client.destroy();
+      await server.close();
+    },
+  };
+}
+
+async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const p of gen) parts.push(p);
+  return Buffer.concat(parts).toString('latin1');
+}
+
+/** Writes `text` one byte per write, awaiting each, to exercise every chunk boundary. */
+async function trickle(s: net.Socket, text: string): Promise<void> {
+  for (const ch of text) await new Promise<void>((r) => s.write(ch, () => r()));
+}
+
+describe('protocol: LineReader', () => {
+  let p: Awaited<ReturnType<typeof pair>>;
+  afterEach(async () => p?.close());
+
+  it('splits on CRLF only and keeps a bare LF inside the line', async () => {
+    p = await pair();
+    p.client.write('one\r\ntwo\nstill two\r\n');
+    expect(await p.reader.readLine()).to.deep.include({ kind: 'line' });
+    const second = await p.reader.readLine();
+    expect(second.kind === 'line' && second.line.toString()).to.equal('two\nstill two');
+  });
+
+  it('assembles lines split across many chunks', async () => {
+    p = await pair();
+    await trickle(p.client, 'HELLO there\r\n');
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('HELLO there');
+  });
+
+  it('reports an over-long line once, after skipping it to its CRLF, and goes on', async () => {
+    p = await pair(16);
+    p.client.write('x'.repeat(1000) + '\r\nnext\r\n');
+    expect((await p.reader.readLine()).kind).to.equal('too-long');
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('next');
+  });
+
+  it('gives up on a line whose CRLF never comes, with bounded buffering', async () => {
+    p = await pair(16);
+    const junk = Buffer.alloc(64 * 1024, 0x41);
+    let result: string | undefined;
+    const reading = p.reader.readLine().then((r) => (result = r.kind));
+    for (let i = 0; i < 20 && result === undefined; i++) {
+      await new Promise<void>((r) => p.client.write(junk, () => r()));
+      expect(p.reader.bufferedLength).to.be.lessThan(70 * 1024);
+    }
+    await reading;
+    expect(result).to.equal('runaway');
+  });
+
+  it('unstuffs a dot body and stops only at CRLF.CRLF, across chunk boundaries', async () => {
+    p = await pair();
+    const body = collect(p.reader.readDotBody());
+    await trickle(p.client, 'a\r\n..b\r\n.c\n.\nd\r\n.\r\nAFTER\r\n');
+    expect(await body).to.equal('a\r\n.b\r\nc\n.\nd\r\n'); // RFC 5321 §4.5.2: a line's first dot goes
+    expect(p.reader.lastBodyComplete).to.equal(true);
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('AFTER');
+  });
+
+  it('ends an empty body at a lone dot', async () => {
+    p = await pair();
+    p.client.write('.\r\nNEXT\r\n');
+    expect(await collect(p.reader.readDotBody())).to.equal('');
+    expect(p.reader.lastBodyComplete).to.equal(true);
+  });
+
+  it('keeps a body complete when the peer closes right after the dot, and not when it closes before', async () => {
+    p = await pair();
+    p.client.end('whole\r\n.\r\n');
+    expect(await collect(p.reader.readDotBody())).to.equal('whole\r\n');
+    expect(p.reader.lastBodyComplete).to.equal(true);
+    await p.close();
+    p = await pair();
+    p.client.end('half a message\r\n');
+    await collect(p.reader.readDotBody());
+    expect(p.reader.lastBodyComplete).to.equal(false);
+  });
+
+  it('reads exact byte counts, then lines again', async () => {
+    p = await pair();
+    p.client.write('12345\r\n67890LINE\r\n');
+    expect((await p.reader.readExactly(12))?.toString()).to.equal('12345\r\n67890');
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('LINE');
+  });
+
+  it('discards what is buffered (the STARTTLS rule) and reports how much', async () => {
+    p = await pair();
+    p.client.write('CMD\r\nINJECTED\r\n');
+    await p.reader.readLine();
+    await new Promise((r) => setImmediate(r));
+    expect(p.reader.discardBuffered()).to.equal('INJECTED\r\n'.length);
+    p.client.write('CLEAN\r\n');
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('CLEAN');
+  });
+
+  it('reports closed when the peer goes away', async () => {
+    p = await pair();
+    p.client.end();
+    expect((await p.reader.readLine()).kind).to.equal('closed');
+  });
+});
