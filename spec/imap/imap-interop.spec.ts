@@ -1,5 +1,9 @@
 import { expect } from 'chai';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { imapModule } from '../../lib/di/imap.module.js';
+import { memoryModule } from '../../lib/di/memory.module.js';
+import { smtpModule } from '../../lib/di/smtp.module.js';
 import { ALICE, message, startImap, type ImapHarness } from './imap-harness.js';
 
 describe('IMAP interop: imapflow', () => {
@@ -77,5 +81,36 @@ describe('IMAP interop: imapflow', () => {
     expect(await exists).to.equal(3);
     await c.noop();
     await idling;
+  });
+
+  it('is woken from IDLE by a message nodemailer sends through real SMTP', async () => {
+    await h.close();
+    h = await startImap({}, { smtp: { smtp: { port: 0 }, smtps: { port: 0 } } }, [memoryModule, smtpModule, imapModule]);
+    const smtp = h.listeners.find((l) => l.name === 'smtp');
+    if (!smtp) throw new Error('no smtp listener');
+    const c = flow(true);
+    await c.connect();
+    await c.mailboxOpen('INBOX');
+    const exists = new Promise<number>((resolve) => c.on('exists', (e: { count: number }) => resolve(e.count)));
+    const idling = c.idle();
+    for (let i = 0; i < 10_000 && !c.idling; i++) await new Promise((r) => setImmediate(r));
+    expect(c.idling).to.equal(true);
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: smtp.address().port,
+      secure: false,
+      requireTLS: true,
+      tls: { ca: [h.certs.ca.cert], servername: 'localhost' },
+    });
+    try {
+      await transport.sendMail({ from: 'bob@example.com', to: ALICE.addresses[0], subject: 'via smtp', text: 'hello over SMTP' });
+    } finally {
+      transport.close();
+    }
+    expect(await exists).to.equal(1);
+    await c.noop();
+    await idling;
+    const got = await c.fetchOne('1', { envelope: true });
+    expect(got && got.envelope?.subject).to.equal('via smtp');
   });
 });
