@@ -228,6 +228,14 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       return undefined;
     }
     if (lit.sync) {
+      // Do not invite octets for a command that will be refused anyway (unknown, wrong state, LOGIN before TLS):
+      // answer now, and the client does not send the literal (RFC 3501 §7.5).
+      const failure = this.refusedBeforeLiteral(lit);
+      if (failure) {
+        this.assembler.reset();
+        if (failure !== 'tls') await this.countError();
+        return undefined;
+      }
       // RFC 3501 §6.3.11: refuse an APPEND into a missing mailbox before the client sends the message.
       if (lit.command === 'APPEND' && lit.args.length === 1 && this.view) {
         const refusal = await this.appendTargetRefusal(lit);
@@ -243,6 +251,23 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     const data = await this.reader.readExactly(lit.size);
     if (data === undefined) this.assembler.reset();
     return data;
+  }
+
+  /** Runs the command table's guards for a command still being assembled; the failure when a refusal was sent. */
+  private refusedBeforeLiteral(lit: Extract<AssemblerResult, { kind: 'literal' }>): GuardFailure | undefined {
+    const spec = Object.prototype.hasOwnProperty.call(IMAP_COMMANDS, lit.command) ? IMAP_COMMANDS[lit.command] : undefined;
+    let failure: GuardFailure | undefined;
+    if (!spec) failure = 'unknown';
+    else if (!spec.states.includes(this.current)) failure = 'state';
+    else if (spec.needsTls && !this.isSecure && !this.allowsInsecureAuth) failure = 'tls';
+    if (!failure) return undefined;
+    this.running = { tag: lit.tag, command: lit.command, args: [] };
+    try {
+      this.refuse(failure, lit.command);
+    } finally {
+      this.running = undefined;
+    }
+    return failure;
   }
 
   private async appendTargetRefusal(lit: Extract<AssemblerResult, { kind: 'literal' }>): Promise<ImapError | undefined> {
@@ -497,7 +522,10 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    */
   async sendUpdates(): Promise<void> {
     const allowExpunge = !SEQUENCE_COMMANDS.has(this.running?.command ?? '');
-    await (this.updates = this.updates.then(() => this.sendUpdatesNow(allowExpunge)));
+    const run = this.updates.then(() => this.sendUpdatesNow(allowExpunge));
+    // Keep the chain usable after a failure; the caller still sees the error (dispatch reports it as a bug).
+    this.updates = run.catch(() => undefined);
+    await run;
   }
 
   private async sendUpdatesNow(allowExpunge: boolean): Promise<void> {

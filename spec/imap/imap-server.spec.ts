@@ -146,6 +146,16 @@ describe('IMAP session', () => {
       await c.closed();
     });
 
+    it('refuses literals of commands that would be refused anyway before "+" (LOGIN in plaintext, unknown, wrong state)', async () => {
+      h = await startImap();
+      const c = await h.connect();
+      await c.expect(/^\* OK/);
+      expect(await c.command('a LOGIN {5}', /^a /)).to.deep.equal(['a NO [PRIVACYREQUIRED] TLS required: use STARTTLS first']);
+      expect(await c.command('b FROB {5}', /^b /)).to.deep.equal(['b BAD Unknown command']);
+      expect(await c.command('c SELECT {5}', /^c /)).to.deep.equal(['c BAD Not authenticated']);
+      expect(await c.command('d NOOP', /^d /)).to.deep.equal(['d OK NOOP completed']);
+    });
+
     it('refuses an APPEND into a missing mailbox with NO [TRYCREATE] before "+"', async () => {
       h = await startImap();
       const c = await h.loginAlice();
