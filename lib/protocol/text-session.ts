@@ -108,7 +108,8 @@ export abstract class TextSession {
       }
       await this.onLine(r.line);
     }
-    await this.flush();
+    // Every way out of the loop (runaway line, spent budget, peer gone) ends the connection too.
+    await this.end(this.connection.isClosed ? 'peer-closed' : 'closed');
     await this.closed();
   }
 

@@ -240,6 +240,17 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     await c.closed();
   });
 
+  it('disconnects a client that streams a line without end, without buffering it', async () => {
+    const { port } = await start();
+    const c = await connect(port);
+    await c.readLine();
+    const junk = Buffer.alloc(256 * 1024, 0x61);
+    for (let i = 0; i < 8 && !c.isClosed; i++) c.send(junk);
+    const lines = await c.expect(/line too long/);
+    expect(lines).to.deep.equal(['- line too long']);
+    await c.closed();
+  });
+
   it('refuses connections over the limit with the handler line', async () => {
     const { port } = await start({}, { maxConnections: 1 });
     const first = await connect(port);
