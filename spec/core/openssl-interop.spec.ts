@@ -1,0 +1,204 @@
+import { expect } from 'chai';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeDevCertificates, type DevCertificates } from '../../lib/core/dev-certificates.js';
+import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
+import { ServerSecurity, type ServerSecurityOptions } from '../../lib/core/server-security.js';
+import { TcpServer } from '../../lib/core/tcp-server.js';
+import { createLogger } from '../../lib/log/logger.js';
+import { NoteHandler } from '../../samples/custom-protocol.js';
+import { testCertificates } from '../support/certs.js';
+
+const log = createLogger({ silent: true });
+/** dist/samples/implicit-tls-server.js, relative to this compiled spec (dist/spec/core). */
+const SAMPLE = fileURLToPath(new URL('../../samples/implicit-tls-server.js', import.meta.url));
+/** Upper bound for one s_client run; a loopback handshake takes milliseconds. */
+const S_CLIENT_TIMEOUT_MS = 10_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function hasOpenssl(): Promise<boolean> {
+  return new Promise((resolve) => execFile('openssl', ['version'], (err) => resolve(!err)));
+}
+
+/**
+ * Runs `openssl s_client` against 127.0.0.1:port, typing `input` (LF lines; `-crlf` turns them into CRLF).
+ * `-quiet` implies `-ign_eof` (keep reading until the server closes, so the replies to the typed lines are in
+ * stdout) and keeps s_client's session report (TLS 1.3 ticket dumps) from interleaving with the server's lines.
+ */
+async function sClient(port: number, args: string[], input = 'WHO\nQUIT\n'): Promise<Run> {
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-crlf', '-quiet', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.on('error', () => undefined); // s_client may exit before reading stdin (failed handshake)
+  child.stdin.end(input);
+  const timer = setTimeout(() => child.kill('SIGKILL'), S_CLIENT_TIMEOUT_MS);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Lines the NOTE server sent (they start with `+ ` or `- `), without s_client's own report. */
+function replies(run: Run): string[] {
+  return run.stdout.split(/\r?\n/).filter((l) => /^[+-] /.test(l));
+}
+
+describe('core: openssl s_client interop', function () {
+  let certs: DevCertificates;
+  let dir: string;
+  const servers: TcpServer[] = [];
+  const file = (name: string): string => join(dir, name);
+
+  before(async function () {
+    if (!(await hasOpenssl())) this.skip();
+    certs = await testCertificates();
+    dir = await mkdtemp(join(tmpdir(), 'postern-openssl-'));
+    await writeDevCertificates(dir, certs);
+  });
+
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  describe('against an in-process implicit-TLS listener', () => {
+    async function start(sec: ServerSecurityOptions = {}): Promise<number> {
+      const security = new ServerSecurity({ certificate: certs.server, ...sec });
+      const server = new TcpServer(new NoteHandler(security), { port: 0, security }, log);
+      servers.push(server);
+      return (await server.start()).port;
+    }
+    const verify = (): string[] => ['-CAfile', file('ca.pem'), '-verify_return_error'];
+
+    for (const [flag, version] of [
+      ['-tls1_2', 'TLSv1.2'],
+      ['-tls1_3', 'TLSv1.3'],
+    ] as const) {
+      it(`handshakes with ${flag} and shows the greeting`, async () => {
+        const port = await start();
+        const run = await sClient(port, [flag, ...verify()]);
+        expect(replies(run)).to.deep.equal(['+ NOTE ready', `+ tls=true protocol=${version} cert=- policy=0`, '+ bye']);
+        expect(run.code).to.equal(0);
+      });
+    }
+
+    it('refuses -tls1_1 (even with the client at security level 0)', async () => {
+      const port = await start();
+      const run = await sClient(port, ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', ...verify()]);
+      expect(replies(run)).to.deep.equal([]);
+      expect(run.code).to.not.equal(0);
+    });
+
+    it('greets a client presenting the dev client certificate with -cert/-key when one is required', async () => {
+      const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });
+      const run = await sClient(port, ['-tls1_3', ...verify(), '-cert', file('client.pem'), '-key', file('client-key.pem')]);
+      const lines = replies(run);
+      expect(lines[0]).to.equal('+ NOTE ready');
+      expect(lines[1]).to.match(new RegExp(`cert=.*CN=postern-client policy=${SslPolicyErrors.None}$`));
+    });
+
+    for (const flag of ['-tls1_2', '-tls1_3']) {
+      it(`closes without a greeting when the client certificate is required and missing (${flag})`, async () => {
+        const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });
+        const run = await sClient(port, [flag, ...verify()]);
+        expect(replies(run)).to.deep.equal([]);
+      });
+    }
+
+    it('closes without a greeting for a client certificate from an untrusted CA', async () => {
+      const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });
+      const run = await sClient(port, ['-tls1_3', ...verify(), '-cert', file('untrusted-client.pem'), '-key', file('untrusted-client-key.pem')]);
+      expect(replies(run)).to.deep.equal([]);
+    });
+  });
+
+  describe('against samples/implicit-tls-server.js as a child process', () => {
+    const children: ChildProcess[] = [];
+
+    afterEach(async () => {
+      await Promise.all(children.splice(0).map((c) => stop(c)));
+    });
+
+    /** Spawns the sample on port 0 and resolves with the port it printed on stdout. */
+    async function spawnSample(env: Record<string, string>, args: string[] = []): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+      const child = spawn(process.execPath, [SAMPLE, ...args], { cwd: dir, env: { ...process.env, PORT: '0', POSTERN_CERTS: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`sample did not print its port; stderr: ${err}`)), S_CLIENT_TIMEOUT_MS);
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on 127\.0\.0\.1:(\d+)\n/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(Number(m[1]));
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`sample exited with ${code}; stderr: ${err}`));
+        });
+      });
+      return { child, port, stderr: () => err };
+    }
+
+    /** SIGTERM and wait for a clean exit (status 0) within the bound. */
+    async function stop(child: ChildProcess): Promise<number | null> {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), S_CLIENT_TIMEOUT_MS);
+      const [code] = await exited;
+      clearTimeout(timer);
+      return code;
+    }
+
+    it('serves -tls1_2 and -tls1_3, refuses -tls1_1, and exits 0 on SIGTERM', async () => {
+      const { child, port, stderr } = await spawnSample({});
+      for (const [flag, version] of [
+        ['-tls1_2', 'TLSv1.2'],
+        ['-tls1_3', 'TLSv1.3'],
+      ]) {
+        const run = await sClient(port, [flag, '-CAfile', file('ca.pem'), '-verify_return_error']);
+        expect(replies(run), flag).to.deep.equal(['+ NOTE ready', `+ tls=true protocol=${version} cert=- policy=0`, '+ bye']);
+      }
+      const old = await sClient(port, ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', '-CAfile', file('ca.pem')]);
+      expect(replies(old)).to.deep.equal([]);
+      children.splice(children.indexOf(child), 1);
+      expect(await stop(child)).to.equal(0);
+      expect(stderr()).to.match(/tls established .*protocol=TLSv1\.3/);
+      expect(stderr()).to.match(/ closed listener=notes/);
+    });
+
+    it('with --require-client-cert greets -cert/-key clients and closes on the others', async () => {
+      const { port } = await spawnSample({}, ['--require-client-cert']);
+      const withCert = await sClient(port, ['-tls1_3', '-CAfile', file('ca.pem'), '-cert', file('client.pem'), '-key', file('client-key.pem')]);
+      expect(replies(withCert)[0]).to.equal('+ NOTE ready');
+      expect(replies(withCert)[1]).to.match(/CN=postern-client policy=0$/);
+      const without = await sClient(port, ['-tls1_3', '-CAfile', file('ca.pem')]);
+      expect(replies(without)).to.deep.equal([]);
+    });
+
+    it('generates a self-signed certificate when no certificate directory is given', async () => {
+      const { port, stderr } = await spawnSample({ POSTERN_CERTS: '' }, []);
+      const run = await sClient(port, ['-tls1_3']);
+      expect(replies(run)[0]).to.equal('+ NOTE ready');
+      expect(stderr()).to.match(/self-signed certificate fingerprint=([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    });
+  });
+});
