@@ -283,6 +283,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private onSocketError(err: NodeJS.ErrnoException): void {
     // Resets and aborted handshakes are a peer's doing, not our bug.
     this.log.debug('socket error', { code: err.code, error: err.message });
+    // During a handshake the upgrade reports the failure itself and closes with reason `tls-failed`.
+    if (this.upgrading) return;
     this.closeReason ??= err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'peer-closed' : 'error';
   }
 
