@@ -23,7 +23,7 @@ function pop3Section(config: PosternConfig): Pop3Options | undefined {
  * {@link isPop3ListenerEnabled} is false.
  */
 export const pop3Module = new ContainerModule(({ bind }) => {
-  bind(Pop3Settings).toResolvedValue((config: PosternConfig) => resolvePop3Settings(pop3Section(config) ?? {}, config), [PosternConfig]);
+  bind(Pop3Settings).toResolvedValue((config: PosternConfig) => resolvePop3Settings(pop3Section(config) ?? {}, config), [PosternConfig]).inSingletonScope();
   bind(Pop3Server)
     .toResolvedValue(
       (store: MailStore, authenticator: Authenticator, security: ServerSecurity, settings: Pop3Settings) => new Pop3Server(store, authenticator, security, settings),
