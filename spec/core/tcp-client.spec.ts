@@ -3,7 +3,7 @@ import type { X509Certificate } from 'node:crypto';
 import { ClientSecurity, type ClientSecurityOptions } from '../../lib/core/client-security.js';
 import { Connection } from '../../lib/core/connection.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
-import { SslPolicyErrors, type LocalCertificate, type X509Chain } from '../../lib/core/policy-errors.js';
+import { SslPolicyErrors, X509ChainStatusFlags, type LocalCertificate, type X509Chain } from '../../lib/core/policy-errors.js';
 import { ServerSecurity, type ServerSecurityOptions } from '../../lib/core/server-security.js';
 import { SslProtocols } from '../../lib/core/ssl-protocols.js';
 import { TcpClient } from '../../lib/core/tcp-client.js';
@@ -119,7 +119,18 @@ describe('core: TcpClient and authenticateAsClient', () => {
         expect(seen[0].chain.chainStatus).to.have.length.greaterThan(0);
         expect(seen[0].chain.chainStatus[0].statusInformation).to.be.a('string').with.length.greaterThan(0);
         expect(c.connection.security.policyErrors).to.equal(SslPolicyErrors.RemoteCertificateChainErrors);
+        // The server sends only its leaf: the issuer is missing from Node's roots.
+        expect(seen[0].chain.chainStatus.map((x) => x.status)).to.include(X509ChainStatusFlags.PartialChain);
         expect(await c.command('ECHO accepted')).to.equal('+ accepted');
+      });
+
+      it('reports UntrustedRoot against Node roots when the server sends its chain up to its own root', async () => {
+        const port = await start(mode, { certificate: { ...certs.server, chain: certs.ca.cert } });
+        const { seen, cb } = recorder(true);
+        await dial(mode, port, { validationCallback: cb });
+        expect(seen[0].flags).to.equal(SslPolicyErrors.RemoteCertificateChainErrors);
+        expect(seen[0].chain.chainStatus.map((x) => x.status)).to.include(X509ChainStatusFlags.UntrustedRoot);
+        expect(seen[0].chain.certificates.map((x) => x.subject)).to.have.length(2);
       });
 
       it('reports RemoteCertificateNameMismatch when targetHost does not match the certificate', async () => {
