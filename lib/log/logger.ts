@@ -33,9 +33,20 @@ export interface LoggerOptions {
 /** Metadata keys whose values are replaced by `[redacted]` before any transport sees them. */
 const SECRET_KEYS = new Set(['password', 'pass', 'passphrase', 'key', 'privateKey', 'secret', 'token', 'payload', 'body']);
 
+/** Copies plain objects and arrays with secret keys replaced, to a bounded depth; other values pass through. */
+function scrub(value: unknown, depth: number): unknown {
+  if (depth > 5 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value; // Errors, Buffers, certificates: as they are
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.has(k) ? '[redacted]' : scrub(v, depth + 1);
+  return out;
+}
+
 const redact = winston.format((info) => {
-  for (const k of Object.keys(info)) {
-    if (SECRET_KEYS.has(k)) (info as Record<string, unknown>)[k] = '[redacted]';
+  const record = info as Record<string, unknown>;
+  for (const k of Object.keys(record)) {
+    record[k] = SECRET_KEYS.has(k) ? '[redacted]' : scrub(record[k], 1);
   }
   return info;
 });
@@ -43,7 +54,7 @@ const redact = winston.format((info) => {
 const textLine = winston.format.printf((info) => {
   const { level, message, timestamp, ...rest } = info as Record<string, unknown>;
   const meta = Object.entries(rest)
-    .filter(([k]) => typeof k === 'string')
+    .filter(([k, v]) => typeof k === 'string' && v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   return `${String(timestamp)} ${String(level)} ${String(message)}${meta ? ' ' + meta : ''}`;

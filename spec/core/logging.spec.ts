@@ -32,32 +32,35 @@ const SECRETS_BODY = `
 log.info('auth probe', { user: 'bob', password: 'hunter2', key: '-----BEGIN PRIVATE KEY-----', passphrase: 'pfx-secret', size: 12 });
 log.child({ cid: 'c9', token: 'tok-secret' }).warn('child probe', { body: 'message body text' });
 log.debug('debug probe');
+log.info('nested probe', { tls: { certificate: 'public', key: 'nested-key-secret' }, users: [{ name: 'x', password: 'nested-pw-secret' }], skipped: undefined });
 `;
 
 describe('core: logging', () => {
   it('writes one JSON object per line with format json, redacting secret metadata', async () => {
     const { lines, stdout } = await runLogger({ format: 'json', level: 'info' }, SECRETS_BODY);
     expect(stdout).to.equal('');
-    expect(lines).to.have.length(2); // debug is below the level
-    const [auth, child] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).to.have.length(3); // debug is below the level
+    const [auth, child, nested] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(nested).to.deep.include({ tls: { certificate: 'public', key: '[redacted]' }, users: [{ name: 'x', password: '[redacted]' }] });
     expect(auth).to.include({ level: 'info', message: 'auth probe', user: 'bob', password: '[redacted]', key: '[redacted]', passphrase: '[redacted]', size: 12 });
     expect(auth.timestamp).to.be.a('string');
     expect(child).to.include({ level: 'warn', message: 'child probe', cid: 'c9', token: '[redacted]', body: '[redacted]' });
     const all = lines.join('\n');
-    for (const secret of ['hunter2', 'PRIVATE KEY', 'pfx-secret', 'tok-secret', 'message body text']) expect(all).to.not.contain(secret);
+    for (const secret of ['hunter2', 'PRIVATE KEY', 'pfx-secret', 'tok-secret', 'message body text', 'nested-key-secret', 'nested-pw-secret']) expect(all).to.not.contain(secret);
   });
 
   it('writes readable text by default, also redacted', async () => {
     const { lines } = await runLogger({}, SECRETS_BODY);
-    expect(lines).to.have.length(2);
+    expect(lines).to.have.length(3);
+    expect(lines[2]).to.not.contain('skipped='); // undefined values are left out
     expect(lines[0]).to.match(/^\d{4}-\d\d-\d\dT\S+ info auth probe .*user=bob password=\[redacted\] key=\[redacted\]/);
     expect(() => JSON.parse(lines[0]) as unknown).to.throw();
     expect(lines[1]).to.match(/ warn child probe .*cid=c9/);
-    expect(lines.join('\n')).to.not.match(/hunter2|PRIVATE KEY|pfx-secret|tok-secret|message body text/);
+    expect(lines.join('\n')).to.not.match(/hunter2|PRIVATE KEY|pfx-secret|tok-secret|message body text|nested-key-secret|nested-pw-secret/);
   });
 
   it('honours the level option and POSTERN_LOG_LEVEL', async () => {
-    expect((await runLogger({ level: 'debug' }, SECRETS_BODY)).lines).to.have.length(3);
+    expect((await runLogger({ level: 'debug' }, SECRETS_BODY)).lines).to.have.length(4);
     expect((await runLogger({ level: 'warn' }, SECRETS_BODY)).lines).to.have.length(1);
     expect((await runLogger({}, SECRETS_BODY, { POSTERN_LOG_LEVEL: 'error' })).lines).to.have.length(0);
   });
