@@ -245,6 +245,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       return undefined;
     }
     if (r.kind === 'too-long') throw new Pop3Error(undefined, 'response too long');
+    this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1').trim();
     if (text === '*') throw new Pop3Error(undefined, 'authentication cancelled');
     return text;

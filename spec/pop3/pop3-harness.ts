@@ -39,8 +39,13 @@ export interface Pop3Harness {
   close(): Promise<void>;
 }
 
-/** Starts POP3 with short test timeouts; `pop3` overrides options, `config` global settings. */
-export async function startPop3(pop3: Pop3Options = {}, config: PosternConfig = {}, modules = [memoryModule, pop3Module]): Promise<Pop3Harness> {
+/** Starts POP3 with short test timeouts; `pop3` overrides options, `config` global settings; `prepare` may rebind before anything resolves. */
+export async function startPop3(
+  pop3: Pop3Options = {},
+  config: PosternConfig = {},
+  modules = [memoryModule, pop3Module],
+  prepare?: (container: Container) => void,
+): Promise<Pop3Harness> {
   const certs = await testCertificates();
   const container = createContainer(
     {
@@ -51,6 +56,7 @@ export async function startPop3(pop3: Pop3Options = {}, config: PosternConfig = 
     },
     modules,
   );
+  prepare?.(container);
   const store = container.get(MailStore);
   await store.users.add({ ...ALICE, addresses: [...ALICE.addresses] });
   const listeners = container.getAll(Listener);

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
+import { Authenticator } from '../../lib/contracts/authenticator.js';
 import { LineClient } from '../support/line-client.js';
 import { ALICE, message, startPop3, type Pop3Harness } from './pop3-harness.js';
 
@@ -52,6 +53,15 @@ describe('pop3: server', () => {
       // The next reply must be to NOOP-like CAPA, not to the injected STAT.
       const lines = await c.command('CAPA', /^\.$/);
       expect(lines[0]).to.match(/^\+OK capability/);
+    });
+
+    it('closes without a plaintext reply when the STLS handshake fails', async () => {
+      const c = await h.connect();
+      await c.readLine();
+      expect(await c.command('STLS', /^[+-]/)).to.deep.equal(['+OK begin TLS negotiation']);
+      c.send('this is not a ClientHello\r\n');
+      await c.closed();
+      expect(c.pending).to.equal('');
     });
 
     it('refuses STLS once TLS is active', async () => {
@@ -193,6 +203,49 @@ describe('pop3: server', () => {
       await first.closed();
       await second.command('USER alice', /^\+OK/);
       expect((await second.command(`PASS ${ALICE.password}`, /^[+-]/))[0]).to.match(/^\+OK /);
+    });
+  });
+
+  describe('custom authenticators', () => {
+    const withAuthenticator = (authenticator: Authenticator): Promise<Pop3Harness> =>
+      startPop3({}, {}, undefined, (container) => {
+        container.rebind(Authenticator).toConstantValue(authenticator);
+      });
+
+    it('offers neither APOP nor CRAM-MD5 without shared secrets', async () => {
+      h = await withAuthenticator({ supportsSharedSecrets: false, authenticate: async (r) => ({ ok: true, username: r.username }) });
+      const c = await h.connectTls();
+      expect(await c.readLine()).to.equal('+OK Postern POP3 server ready');
+      expect(await c.command('CAPA', /^\.$/)).to.include('SASL PLAIN LOGIN');
+      expect(await c.command('APOP alice 0123456789abcdef0123456789abcdef', /^[+-]/)).to.deep.equal(['-ERR APOP not supported']);
+      expect((await c.command('AUTH CRAM-MD5', /^[+-]/))[0]).to.match(/^-ERR unsupported mechanism/);
+    });
+
+    it('answers a temporary failure with [SYS/TEMP] and an authenticator bug generically, staying usable', async () => {
+      let calls = 0;
+      h = await withAuthenticator({
+        supportsSharedSecrets: false,
+        authenticate: async () => {
+          calls++;
+          if (calls === 1) return { ok: false, reason: 'temporary-failure' };
+          throw new Error('secret backend detail');
+        },
+      });
+      const c = await h.connectTls();
+      await c.readLine();
+      await c.command('USER alice', /^\+OK/);
+      expect(await c.command('PASS x', /^[+-]/)).to.deep.equal(['-ERR [SYS/TEMP] authentication temporarily unavailable']);
+      await c.command('USER alice', /^\+OK/);
+      expect(await c.command('PASS x', /^[+-]/)).to.deep.equal(['-ERR [SYS/TEMP] internal server error']);
+      expect(await c.command('CAPA', /^\.$/)).to.include('TOP');
+    });
+
+    it('answers [SYS/PERM] when an accepted user has no maildrop', async () => {
+      h = await withAuthenticator({ supportsSharedSecrets: false, authenticate: async () => ({ ok: true, username: 'ghost' }) });
+      const c = await h.connectTls();
+      await c.readLine();
+      await c.command('USER ghost', /^\+OK/);
+      expect(await c.command('PASS x', /^[+-]/)).to.deep.equal(['-ERR [SYS/PERM] no maildrop for this user']);
     });
   });
 
