@@ -47,5 +47,48 @@ export type { LoggerOptions } from './log/logger.js';
 export { createContainer } from './di/create-container.js';
 export { coreModule, TcpServerFactory, ServerSecurityToken } from './di/core.module.js';
 export { PosternConfig } from './di/config.js';
-export type { ListenerConfig } from './di/config.js';
 export { Listener } from './di/listener.js';
+
+// SMTP (RFC 5321 + STARTTLS, AUTH, SIZE, PIPELINING, 8BITMIME, SMTPUTF8, CHUNKING).
+export { SmtpServer } from './smtp/smtp-server.js';
+export { SmtpBackend, SmtpHooks } from './smtp/smtp-backend.js';
+export type { SmtpSession, SmtpContext, Envelope, MailParams, RcptParams, SmtpAuthInfo } from './smtp/smtp-backend.js';
+export { MailStoreSmtpBackend } from './smtp/mail-store-smtp-backend.js';
+export { SmtpReplyError } from './smtp/smtp-replies.js';
+export { SmtpSettings, resolveSmtpSettings, SMTP_PORT, SMTPS_PORT } from './smtp/smtp-options.js';
+export type { SmtpOptions, SmtpListenerOptions, BareLfPolicy } from './smtp/smtp-options.js';
+export { SMTP_COMMANDS } from './smtp/smtp-commands.js';
+export type { SmtpState } from './smtp/smtp-state.js';
+export { smtpModule } from './di/smtp.module.js';
+
+// POP3 (RFC 1939 + CAPA, STLS, SASL, RESP-CODES).
+export { Pop3Server } from './pop3/pop3-server.js';
+export { Pop3Error } from './pop3/pop3-replies.js';
+export { Pop3Settings, resolvePop3Settings, POP3_PORT, POP3S_PORT } from './pop3/pop3-options.js';
+export type { Pop3Options, Pop3ListenerOptions } from './pop3/pop3-options.js';
+export { pop3Module } from './di/pop3.module.js';
+
+// IMAP (RFC 3501 / 9051 subset with IDLE, UIDPLUS, MOVE, LITERAL+, NAMESPACE, ID, ENABLE).
+export { ImapServer } from './imap/imap-server.js';
+export { ImapError } from './imap/imap-replies.js';
+export { ImapSettings, resolveImapSettings, IMAP_PORT, IMAPS_PORT } from './imap/imap-options.js';
+export type { ImapOptions, ImapListenerOptions } from './imap/imap-options.js';
+export { imapModule } from './di/imap.module.js';
+
+// Stores and authentication.
+export { MemoryMailStore } from './backends/memory/memory-mail-store.js';
+export { MaildirMailStore, MaildirMailStoreOptions } from './backends/maildir/maildir-mail-store.js';
+export { StoreAuthenticator } from './backends/store-authenticator.js';
+export { Authenticator } from './contracts/authenticator.js';
+export type { AuthRequest, AuthResult } from './contracts/authenticator.js';
+export type { PeerInfo } from './contracts/peer-info.js';
+export { memoryModule } from './di/memory.module.js';
+export { maildirModule } from './di/maildir.module.js';
+
+// The whole server, the CLI's assembly, and the embedded test double.
+export { createMailServerContainer, MailServer, storeModule, isListenerEnabled, LISTENER_NAMES, DEFAULT_PORTS } from './di/mail-server.js';
+export type { MailServerConfig, ListenerName, ReadyListener } from './di/mail-server.js';
+export { startMailServer } from './test-double/start-mail-server.js';
+export type { MailServerOptions, RunningMailServer, ReceivedMessage } from './test-double/start-mail-server.js';
+export { parseUserSpec } from './test-double/user-spec.js';
+export type { UserSpec } from './test-double/user-spec.js';

@@ -2,6 +2,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
+import type { ServiceIdentifier } from 'inversify';
 import { toVersionRange, DEFAULT_PROTOCOLS, type SslProtocols } from './ssl-protocols.js';
 import type { RemoteCertificateValidationCallback } from './policy-errors.js';
 
@@ -44,6 +45,12 @@ export interface ServerSecurityOptions {
   /** Names/addresses for the generated certificate when none is configured (default localhost, 127.0.0.1, ::1). */
   selfSignedHosts?: readonly string[];
 }
+
+/**
+ * DI token of the container's shared {@link ServerSecurity} (one per container, so contexts are built once).
+ * It lives here, beside the class, so protocol layers can inject it without importing the assembly layer.
+ */
+export const ServerSecurityToken = Symbol.for('postern.ServerSecurity') as ServiceIdentifier<ServerSecurity>;
 
 /** Handshake limit: a TLS handshake over loopback or the internet takes well under a second; 10 s tolerates slow links. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;

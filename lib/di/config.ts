@@ -1,16 +1,9 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { ServerSecurityOptions } from '../core/server-security.js';
 import type { LoggerOptions } from '../log/logger.js';
-
-/** One listener's settings inside {@link PosternConfig}. */
-export interface ListenerConfig {
-  /** Port (0 = any free port). */
-  port?: number;
-  /** Bind address; defaults to `PosternConfig.host`. */
-  host?: string;
-  /** Whether this listener starts (default true when its protocol is configured). */
-  enabled?: boolean;
-}
+import type { ImapOptions } from '../imap/imap-options.js';
+import type { Pop3Options } from '../pop3/pop3-options.js';
+import type { SmtpOptions } from '../smtp/smtp-options.js';
 
 /**
  * Process-wide configuration read by the container modules. Every field is optional: `createContainer({})`
@@ -32,9 +25,9 @@ export interface PosternConfig {
   /** Mail store: `memory` (default) or `maildir:PATH`. */
   store?: string;
   /** Protocol sections; omitted sections use their defaults, `false` disables the protocol. */
-  smtp?: Record<string, unknown> | false;
-  pop3?: Record<string, unknown> | false;
-  imap?: Record<string, unknown> | false;
+  smtp?: SmtpOptions | false;
+  pop3?: Pop3Options | false;
+  imap?: ImapOptions | false;
 }
 /** DI token for the {@link PosternConfig} the container was built from. */
 export const PosternConfig = Symbol.for('postern.PosternConfig') as ServiceIdentifier<PosternConfig>;

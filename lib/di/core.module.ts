@@ -1,5 +1,7 @@
 import { ContainerModule } from 'inversify';
-import { ServerSecurity } from '../core/server-security.js';
+import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
+
+export { ServerSecurityToken };
 import { TcpServer, type ConnectionHandler, type TcpServerOptions } from '../core/tcp-server.js';
 import { createLogger, Logger } from '../log/logger.js';
 import { PosternConfig } from './config.js';
@@ -9,8 +11,6 @@ import type { ServiceIdentifier } from 'inversify';
 export type TcpServerFactory = (handler: ConnectionHandler, options: TcpServerOptions) => TcpServer;
 /** DI token of {@link TcpServerFactory}. */
 export const TcpServerFactory = Symbol.for('postern.TcpServerFactory') as ServiceIdentifier<TcpServerFactory>;
-/** DI token of the shared {@link ServerSecurity} (one per container, so contexts are built once). */
-export const ServerSecurityToken = Symbol.for('postern.ServerSecurity') as ServiceIdentifier<ServerSecurity>;
 
 /**
  * The core layer: the root logger, the shared server security and the TcpServer factory.

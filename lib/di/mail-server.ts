@@ -1,0 +1,144 @@
+import type { AddressInfo } from 'node:net';
+import type { Container, ContainerModule } from 'inversify';
+import { MailStore } from '../contracts/mail-store.js';
+import { Logger } from '../log/logger.js';
+import { PosternConfig } from './config.js';
+import { createContainer } from './create-container.js';
+import { imapModule } from './imap.module.js';
+import { Listener } from './listener.js';
+import { maildirModule } from './maildir.module.js';
+import { memoryModule } from './memory.module.js';
+import { pop3Module } from './pop3.module.js';
+import { smtpModule } from './smtp.module.js';
+
+/** The six standard listeners. */
+export type ListenerName = 'smtp' | 'smtps' | 'pop3' | 'pop3s' | 'imap' | 'imaps';
+/** Every listener name, in start order. */
+export const LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'];
+
+/**
+ * Default ports: GreenMail's convention, the standard port plus 3000 (25 → 3025, 465 → 3465, 110 → 3110,
+ * 995 → 3995, 143 → 3143, 993 → 3993), so Postern can replace it in existing test set-ups and needs no root.
+ */
+export const DEFAULT_PORTS: Readonly<Record<ListenerName, number>> = { smtp: 3025, smtps: 3465, pop3: 3110, pop3s: 3995, imap: 3143, imaps: 3993 };
+
+/** {@link PosternConfig} plus the listener selection the CLI and the test double offer. */
+export interface MailServerConfig extends PosternConfig {
+  /** Listeners to start (default: all six). */
+  only?: readonly ListenerName[];
+  /** Per-listener ports (override `portOffset`). */
+  ports?: Partial<Record<ListenerName, number>>;
+  /** Added to every default port (`--port-offset`); ignored for ports set in `ports`. */
+  portOffset?: number;
+  /** Every listener on port 0 (any free port) unless set in `ports`: the test double's default. */
+  anyPort?: boolean;
+  /** Extra container modules loaded last (your hooks, backends, rebinding). */
+  modules?: readonly ContainerModule[];
+}
+
+/** One started listener. */
+export interface ReadyListener {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** `starttls` for the explicit ports, `implicit` for smtps/pop3s/imaps. */
+  readonly tls: 'starttls' | 'implicit';
+}
+
+/**
+ * Builds the container for a whole mail server: core, the store (`memory` or `maildir:PATH`), and SMTP, POP3 and
+ * IMAP with the selected listeners. Protocol sections in `config` are merged, never replaced.
+ */
+export function createMailServerContainer(config: MailServerConfig = {}): Container {
+  const only = new Set(config.only ?? LISTENER_NAMES);
+  const port = (name: ListenerName): number => config.ports?.[name] ?? (config.anyPort ? 0 : DEFAULT_PORTS[name] + (config.portOffset ?? 0));
+  const section = (proto: 'smtp' | 'pop3' | 'imap'): Record<string, unknown> | false => {
+    const given = config[proto];
+    if (given === false) return false;
+    const secure = `${proto}s` as ListenerName;
+    if (!only.has(proto) && !only.has(secure)) return false;
+    const base = (given ?? {}) as Record<string, Record<string, unknown> | undefined>;
+    return {
+      ...base,
+      [proto]: { ...base[proto], port: port(proto), enabled: only.has(proto) },
+      [secure]: { ...base[secure], port: port(secure), enabled: only.has(secure) },
+    };
+  };
+  const full: PosternConfig = { ...config, smtp: section('smtp'), pop3: section('pop3'), imap: section('imap') };
+  const modules: ContainerModule[] = [storeModule(config.store)];
+  if (full.smtp !== false) modules.push(smtpModule);
+  if (full.pop3 !== false) modules.push(pop3Module);
+  if (full.imap !== false) modules.push(imapModule);
+  modules.push(...(config.modules ?? []));
+  return createContainer(full, modules);
+}
+
+/**
+ * False when the listener's protocol section is `false` or says `enabled: false`, at its level or the listener's
+ * (`config.smtp.smtps.enabled`). Protocol modules bind both of their listeners; this decides which start.
+ */
+export function isListenerEnabled(config: PosternConfig, name: string): boolean {
+  const proto = name.replace(/s$/, '') as 'smtp' | 'pop3' | 'imap';
+  if (!['smtp', 'pop3', 'imap'].includes(proto)) return true;
+  const section = config[proto];
+  if (section === false) return false;
+  const s = (section ?? {}) as { enabled?: boolean } & Record<string, { enabled?: boolean } | undefined>;
+  return s.enabled !== false && s[name]?.enabled !== false;
+}
+
+/**
+ * The store module for a `--store` value.
+ * @throws Error for an unknown store kind.
+ */
+export function storeModule(store = 'memory'): ContainerModule {
+  if (store === 'memory') return memoryModule;
+  if (store.startsWith('maildir:') && store.length > 'maildir:'.length) return maildirModule(store.slice('maildir:'.length));
+  throw new Error(`unknown store "${store}" (use memory or maildir:PATH)`);
+}
+
+/**
+ * A whole mail server: every bound `Listener`, started together and stopped together. Used by the `postern`
+ * command and the embedded test double.
+ */
+export class MailServer {
+  private started: Listener[] = [];
+  constructor(readonly container: Container) {}
+
+  /** The mail store every protocol serves. */
+  get store(): MailStore {
+    return this.container.get(MailStore);
+  }
+
+  /**
+   * Starts every listener; if one fails (port in use…), the ones already started are closed again and the error
+   * is rethrown with the listener's name.
+   */
+  async start(): Promise<ReadyListener[]> {
+    const log = this.container.get(Logger);
+    const config = this.container.get(PosternConfig);
+    for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
+    const ready: ReadyListener[] = [];
+    for (const listener of this.container.getAll(Listener).filter((l) => isListenerEnabled(config, l.name))) {
+      let addr: AddressInfo;
+      try {
+        addr = await listener.start();
+      } catch (err) {
+        await this.stop();
+        const e = err as NodeJS.ErrnoException;
+        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? 'port already in use' : e.message}`, { cause: err });
+        throw Object.assign(wrapped, { code: e.code });
+      }
+      this.started.push(listener);
+      ready.push({ name: listener.name, host: addr.address, port: addr.port, tls: listener.implicitTls ? 'implicit' : 'starttls' });
+    }
+    log.debug('mail server started', { listeners: ready.length });
+    return ready;
+  }
+
+  /** Closes every listener (graceful, see TcpServer.close). Idempotent. */
+  async stop(): Promise<void> {
+    const started = this.started;
+    this.started = [];
+    await Promise.all(started.map((l) => l.close()));
+  }
+}
