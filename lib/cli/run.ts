@@ -33,9 +33,9 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   try {
     const security = container.get(ServerSecurityToken);
     await security.prepare();
+    if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
     for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : 'STARTTLS'})`);
-    if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
   } catch (err) {
     await server.stop().catch(() => undefined);
     return fail(err);

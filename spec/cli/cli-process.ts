@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** dist/lib/cli/main.js, the `postern` executable. */
+export const POSTERN_BIN = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
+
+/** A running `postern` process with its output so far. */
+export interface PosternProcess {
+  readonly child: ChildProcess;
+  readonly stdout: string[];
+  stderr: string;
+  /** name → port from the ready lines. */
+  readonly ports: Record<string, number>;
+  /** Resolves once `count` ready lines were printed (rejects if the process exits first or after `timeoutMs`). */
+  ready(count: number, timeoutMs?: number): Promise<void>;
+  /** Resolves the exit code. */
+  exited(): Promise<number | null>;
+  /** Sends a signal and resolves the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `postern` with `args`. The caller stops it (afterEach). */
+export function startPostern(args: string[]): PosternProcess {
+  const child = spawn(process.execPath, [POSTERN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  const ports: Record<string, number> = {};
+  let partial = '';
+  const waiters: Array<() => void> = [];
+  const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code))); // after stdio drained
+  const proc: PosternProcess = {
+    child,
+    stdout,
+    stderr: '',
+    ports,
+    ready: (count, timeoutMs = 15_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): boolean => {
+          if (Object.keys(ports).length >= count) {
+            resolve();
+            return true;
+          }
+          return false;
+        };
+        if (check()) return;
+        const timer = setTimeout(() => reject(new Error(`postern not ready: ${stdout.join(' | ')} ${proc.stderr}`)), timeoutMs);
+        void exit.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`postern exited with ${code}: ${proc.stderr}`));
+        });
+        waiters.push(() => {
+          if (check()) clearTimeout(timer);
+        });
+      }),
+    exited: () => exit,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exit;
+    },
+  };
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    partial += d;
+    let i: number;
+    while ((i = partial.indexOf('\n')) !== -1) {
+      const line = partial.slice(0, i);
+      partial = partial.slice(i + 1);
+      stdout.push(line);
+      const m = /^postern: (\w+) ready on .*:(\d+) /.exec(line);
+      if (m) ports[m[1]] = Number(m[2]);
+      for (const w of waiters) w();
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (proc.stderr += d));
+  return proc;
+}
+
+/** Runs `postern` to completion (for flags that exit at once) and returns its exit code and output. */
+export async function runPostern(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = startPostern(args);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const code = await p.exited();
+  clearTimeout(timer);
+  return { code, stdout: p.stdout.join('\n'), stderr: p.stderr };
+}

@@ -1,0 +1,200 @@
+import { expect } from 'chai';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { toPkcs12, type DevCertificates } from '../../lib/core/dev-certificates.js';
+import { LineClient } from '../support/line-client.js';
+import { testCertificates } from '../support/certs.js';
+import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
+
+describe('cli: the postern command', function () {
+  this.timeout(30_000);
+  let certs: DevCertificates;
+  let dir: string;
+  const running: PosternProcess[] = [];
+  const clients: LineClient[] = [];
+
+  before(async () => {
+    certs = await testCertificates();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'postern-cli-'));
+    await writeFile(path.join(dir, 'server.pem'), certs.server.cert);
+    await writeFile(path.join(dir, 'server-key.pem'), certs.server.key);
+    await writeFile(path.join(dir, 'other-key.pem'), certs.client.key);
+    await writeFile(path.join(dir, 'ca.pem'), certs.ca.cert);
+    await writeFile(path.join(dir, 'server.pfx'), toPkcs12(certs.server, 'right'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  });
+
+  /** Every listener on port 0 so parallel runs never collide. */
+  const ANY_PORTS = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+  const TLS_FILES = (): string[] => ['--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem')];
+  const trust = (): { ca: string; servername: string } => ({ ca: certs.ca.cert, servername: 'localhost' });
+
+  function start(args: string[]): PosternProcess {
+    const p = startPostern(args);
+    running.push(p);
+    return p;
+  }
+
+  async function connect(port: number, tls = false): Promise<LineClient> {
+    const c = await LineClient.connect(port, tls ? { tls: trust() } : {});
+    clients.push(c);
+    return c;
+  }
+
+  it('prints its usage with --help and its version with --version, exit 0', async () => {
+    const help = await runPostern(['--help']);
+    expect(help.code).to.equal(0);
+    for (const flag of ['--host', '--only', '--port-offset', '--user', '--auth-disabled', '--cert', '--pfx', '--ca', '--client-cert', '--tls-min', '--allow-insecure-auth', '--store', '--log-level', '--log-format']) {
+      expect(help.stdout).to.contain(flag);
+    }
+    const version = await runPostern(['--version']);
+    expect(version.code).to.equal(0);
+    expect(version.stdout).to.match(/^postern \d+\.\d+\.\d+/);
+  });
+
+  const badStarts: Array<[string, () => string[], RegExp]> = [
+    ['an unknown flag', () => ['--bogus'], /Unknown option '--bogus'/],
+    ['an unknown listener in --only', () => ['--only', 'smtp,ftp'], /--only: unknown listener "ftp"/],
+    ['a bad port', () => ['--smtp-port', '70000'], /--smtp-port: 70000 is not a port/],
+    ['a bad user spec', () => ['--user', 'nopassword'], /--user: bad user/],
+    ['an unreadable certificate', () => ['--cert', path.join(dir, 'missing.pem'), '--key', path.join(dir, 'server-key.pem')], /--cert: cannot read .*ENOENT/],
+    ['a key that does not match its certificate', () => [...ANY_PORTS, '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'other-key.pem')], /cannot use the certificate/],
+    ['a wrong PFX passphrase', () => [...ANY_PORTS, '--pfx', path.join(dir, 'server.pfx'), '--passphrase', 'wrong'], /cannot use the certificate/],
+    ['--client-cert without --ca', () => ['--client-cert', 'require'], /--client-cert needs --ca/],
+    ['an unsupported --tls-min', () => ['--tls-min', '1.0'], /--tls-min: expected 1\.2 or 1\.3/],
+    ['an unknown store', () => ['--store', 'postgres:x'], /--store: expected memory or maildir:PATH/],
+  ];
+  for (const [name, args, message] of badStarts) {
+    it(`exits 2 with one clear line for ${name}`, async () => {
+      const r = await runPostern(args());
+      expect(r.code).to.equal(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).to.have.length(1);
+      expect(lines[0]).to.match(/^postern: error: /).and.match(message);
+      expect(r.stderr).to.not.match(/\n\s+at /); // no stack trace
+    });
+  }
+
+  it('exits 2 naming the listener when its port is already in use, and starts nothing', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      const r = await runPostern([...ANY_PORTS, '--imap-port', String(taken)]);
+      expect(r.code).to.equal(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[lines.length - 1]).to.equal('postern: error: imap: port already in use');
+      expect(r.stdout).to.not.contain('ready on'); // listeners started before imap were closed again, never announced
+      expect(r.stderr).to.not.match(/\n\s+at /);
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+    }
+  });
+
+  it('starts all six listeners with one ready line each, serves them, and stops cleanly on SIGTERM', async () => {
+    const p = start([...ANY_PORTS, ...TLS_FILES(), '--user', 'alice:secret@example.test']);
+    await p.ready(6);
+    expect(Object.keys(p.ports).sort()).to.deep.equal(['imap', 'imaps', 'pop3', 'pop3s', 'smtp', 'smtps']);
+    expect(p.stdout.find((l) => l.startsWith('postern: smtps '))).to.match(/\(implicit TLS\)$/);
+    expect(p.stdout.find((l) => l.startsWith('postern: imap '))).to.match(/\(STARTTLS\)$/);
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: p.ports.smtp, requireTLS: true, tls: trust(), auth: { user: 'alice', pass: 'secret' } });
+    await transport.sendMail({ from: 'bob@remote.test', to: 'alice@example.test', subject: 'via cli', text: 'hello' });
+    transport.close();
+    const pop = await connect(p.ports.pop3s, true);
+    await pop.readLine();
+    await pop.command('USER alice', /^\+OK/);
+    await pop.command('PASS secret', /^\+OK/);
+    expect(await pop.command('STAT', /^\+OK/)).to.have.length(1).and.to.match(/^\+OK 1 \d+$/);
+    await pop.command('QUIT', /^\+OK/);
+    expect(await p.stop('SIGTERM')).to.equal(0);
+    expect(p.stdout).to.include('postern: stopped');
+  });
+
+  it('starts only the listeners named in --only', async () => {
+    const p = start([...ANY_PORTS, '--only', 'smtp,imaps']);
+    await p.ready(2);
+    expect(await p.stop('SIGTERM')).to.equal(0); // all output is in once it exited
+    expect(Object.keys(p.ports).sort()).to.deep.equal(['imaps', 'smtp']);
+    expect(p.stdout.some((l) => /self-signed certificate, SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(l))).to.equal(true);
+  });
+
+  it('keeps an accepted message across a SIGTERM and restart with --store maildir', async () => {
+    const store = path.join(dir, 'maildir');
+    const args = [...ANY_PORTS, '--only', 'smtp,pop3s', ...TLS_FILES(), '--user', 'alice:secret@example.test', '--store', `maildir:${store}`];
+    const first = start(args);
+    await first.ready(2);
+    const smtp = await connect(first.ports.smtp);
+    await smtp.expect(/^220 /);
+    await smtp.command('EHLO client.test', /^250 /);
+    smtp.send('MAIL FROM:<bob@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n');
+    await smtp.expect(/^354 /);
+    smtp.send('Subject: durable\r\n\r\nstill here\r\n.\r\n');
+    expect(await smtp.readLine()).to.match(/^250 /);
+    expect(await first.stop('SIGTERM')).to.equal(0);
+    const second = start(args);
+    await second.ready(2);
+    const pop = await connect(second.ports.pop3s, true);
+    await pop.readLine();
+    await pop.command('USER alice@example.test', /^\+OK/);
+    await pop.command('PASS secret', /^\+OK/);
+    const msg = await pop.command('RETR 1', /^\.$/);
+    expect(msg.join('\n')).to.contain('Subject: durable').and.contain('still here');
+  });
+
+  it('requires client certificates with --ca and --client-cert require', async () => {
+    const p = start([...ANY_PORTS, '--only', 'smtps', ...TLS_FILES(), '--ca', path.join(dir, 'ca.pem'), '--client-cert', 'require']);
+    await p.ready(1);
+    const withCert = await LineClient.connect(p.ports.smtps, { tls: { ...trust(), ...certs.client } });
+    clients.push(withCert);
+    expect(await withCert.readLine()).to.match(/^220 /);
+    const without = await LineClient.connect(p.ports.smtps, { tls: trust() }).catch(() => undefined);
+    if (without) {
+      clients.push(without);
+      await without.closed();
+      expect(without.pending).to.equal('');
+    }
+  });
+
+  it('refuses TLS 1.2 clients with --tls-min 1.3', async () => {
+    const p = start([...ANY_PORTS, '--only', 'imaps', ...TLS_FILES(), '--tls-min', '1.3']);
+    await p.ready(1);
+    const err = await LineClient.connect(p.ports.imaps, { tls: { ...trust(), maxVersion: 'TLSv1.2' } }).then(
+      (c) => {
+        clients.push(c);
+        return undefined;
+      },
+      (e: Error) => e,
+    );
+    expect(err).to.be.instanceOf(Error);
+    const ok = await connect(p.ports.imaps, true);
+    expect(await ok.readLine()).to.match(/^\* OK /);
+  });
+
+  it('lets any login in with --auth-disabled, and AUTH before TLS only with --allow-insecure-auth', async () => {
+    const p = start([...ANY_PORTS, '--only', 'smtp,imap', '--auth-disabled', '--allow-insecure-auth']);
+    await p.ready(2);
+    const imap = await connect(p.ports.imap);
+    await imap.readLine();
+    expect(await imap.command('a LOGIN anyone whatever', /^a /)).to.match(/^a OK/);
+    const smtp = await connect(p.ports.smtp);
+    await smtp.expect(/^220 /);
+    const ehlo = await smtp.command('EHLO client.test', /^250 /);
+    expect(ehlo.join('\n')).to.match(/AUTH .*PLAIN/);
+  });
+
+  it('writes JSON log lines to stderr with --log-format json', async () => {
+    const p = start([...ANY_PORTS, '--only', 'pop3', '--log-format', 'json', '--log-level', 'info']);
+    await p.ready(1);
+    expect(await p.stop('SIGINT')).to.equal(0);
+    const lines = p.stderr.trim().split('\n');
+    expect(lines.length).to.be.greaterThan(0);
+    for (const l of lines) expect(() => JSON.parse(l) as unknown, l).to.not.throw();
+  });
+});
