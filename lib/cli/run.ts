@@ -30,6 +30,14 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   }
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
+  const log = container.get(Logger);
+  // Listen for signals before anything starts: a SIGTERM right after the ready lines must still be graceful.
+  let onSignal!: (signal: NodeJS.Signals) => void;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (signal) => resolve(signal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
   try {
     const security = container.get(ServerSecurityToken);
     await security.prepare();
@@ -37,20 +45,14 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     const ready = await server.start();
     for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : 'STARTTLS'})`);
   } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await server.stop().catch(() => undefined);
     return fail(err);
   }
-  const log = container.get(Logger);
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info('shutting down', { signal });
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  log.info('shutting down', { signal: await stopRequested });
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   await server.stop();
   await container.unbindAllAsync();
   out('postern: stopped');
