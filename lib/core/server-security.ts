@@ -1,4 +1,4 @@
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
@@ -24,7 +24,7 @@ export interface ServerSecurityOptions {
   sni?: Readonly<Record<string, CertificateSource>>;
   /** Allowed versions, default `Tls12 | Tls13`. */
   protocols?: SslProtocols;
-  /** OpenSSL cipher list (TLS 1.2 and below); Node's default when absent. */
+  /** OpenSSL cipher list (TLS 1.2 and below); {@link DEFAULT_TLS12_CIPHERS} when absent (Node's default for legacy versions). */
   ciphers?: string;
   /** Ask the client for a certificate (the handshake still succeeds without one). */
   requestClientCertificate?: boolean;
@@ -54,6 +54,28 @@ export const ServerSecurityToken = Symbol.for('postern.ServerSecurity') as Servi
 
 /** Handshake limit: a TLS handshake over loopback or the internet takes well under a second; 10 s tolerates slow links. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * TLS 1.2 suites offered when `ciphers` is not set: ECDHE key exchange (forward secrecy) with AEAD encryption only,
+ * in the order of Mozilla's "intermediate" profile (RFC 9325 §4.2 recommends exactly these). Left out on purpose:
+ * CBC suites (Lucky13, "obsolete" in testssl.sh), static-RSA key exchange (ROBOT, no forward secrecy), CCM-8 (short
+ * tag) and DHE (Node has no default group). TLS 1.3 suites are configured separately by OpenSSL and keep Node's defaults.
+ */
+export const DEFAULT_TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * OpenSSL options of every server context. `SSL_OP_NO_RENEGOTIATION`: a TLS 1.2 client may not renegotiate (each
+ * renegotiation costs the server a full handshake, a cheap DoS; RFC 5746 secure renegotiation stays signalled and
+ * TLS 1.3 has none). `SSL_OP_NO_COMPRESSION`: CRIME (RFC 7457 §2.6); OpenSSL 3 already defaults to it.
+ */
+const SERVER_SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION;
 
 /** Thrown by {@link ServerSecurity.prepare} / reload when certificate material is missing, unreadable or inconsistent. */
 export class CertificateError extends Error {
@@ -85,6 +107,8 @@ export class ServerSecurity {
   private generatedPem?: { cert: string; key: string };
   /** Called after every successful reload (for logging); errors of a watched reload go to `onReloadError`. */
   onReload?: () => void;
+  /** Called once when a self-signed certificate was generated because none is configured (log its fingerprint). */
+  onSelfSigned?: (fingerprint256: string) => void;
   onReloadError?: (err: unknown) => void;
 
   constructor(options: ServerSecurityOptions = {}) {
@@ -137,7 +161,10 @@ export class ServerSecurity {
    * @throws CertificateError when files are unreadable, the key does not match, or a PFX passphrase is wrong.
    */
   prepare(): Promise<void> {
-    this.preparing ??= this.build().then(() => this.startWatching());
+    this.preparing ??= this.build().then(() => {
+      if (this.generatedPem && this.leaf) this.onSelfSigned?.(this.leaf.fingerprint256);
+      this.startWatching();
+    });
     return this.preparing;
   }
 
@@ -211,7 +238,7 @@ export class ServerSecurity {
 
   private createContext(m: Material): tls.SecureContext {
     const { minVersion, maxVersion, legacy } = toVersionRange(this.options.protocols ?? DEFAULT_PROTOCOLS);
-    const ciphers = legacy ? `${this.options.ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=0` : this.options.ciphers;
+    const ciphers = legacy ? `${this.options.ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=0` : (this.options.ciphers ?? DEFAULT_TLS12_CIPHERS);
     const ca = splitPemList(this.options.trustedCertificates);
     try {
       return tls.createSecureContext({
@@ -224,6 +251,7 @@ export class ServerSecurity {
         ciphers,
         ca: ca.length > 0 ? ca : undefined,
         honorCipherOrder: true,
+        secureOptions: SERVER_SECURE_OPTIONS,
       });
     } catch (err) {
       // OpenSSL's own wording goes into the message for the operator; we never branch on it.

@@ -53,6 +53,37 @@ function replies(run: Run): string[] {
   return run.stdout.split(/\r?\n/).filter((l) => /^[+-] /.test(l));
 }
 
+/**
+ * Runs `openssl s_client -tls1_2` without `-quiet` (so its `R` command letter works): waits for the greeting,
+ * types `R` (client-initiated renegotiation), waits for s_client's `RENEGOTIATING`, then types `WHO` and ends
+ * stdin. A server that allows renegotiation answers `WHO`; one that refuses it makes s_client fail first.
+ */
+async function sClientRenegotiate(port: number, caFile: string): Promise<Run> {
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-crlf', '-tls1_2', '-CAfile', caFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<() => void> = [];
+  const onData = (): void => waiters.splice(0).forEach((w) => w());
+  const waitFor = (pattern: RegExp): Promise<void> =>
+    new Promise((resolve) => {
+      const check = (): void => (pattern.test(stdout + stderr) || child.exitCode !== null ? resolve() : void waiters.push(check));
+      check();
+    });
+  child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), onData()));
+  child.stderr.on('data', (d: Buffer) => ((stderr += d.toString()), onData()));
+  child.once('exit', onData);
+  child.stdin.on('error', () => undefined);
+  const timer = setTimeout(() => child.kill('SIGKILL'), S_CLIENT_TIMEOUT_MS);
+  const closed = once(child, 'close') as Promise<[number | null]>;
+  await waitFor(/^\+ NOTE ready/m);
+  child.stdin.write('R\n');
+  await waitFor(/^RENEGOTIATING/m);
+  child.stdin.end('WHO\n');
+  const [code] = await closed;
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
 describe('core: openssl s_client interop', function () {
   let certs: DevCertificates;
   let dir: string;
@@ -99,6 +130,31 @@ describe('core: openssl s_client interop', function () {
       const port = await start();
       const run = await sClient(port, ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', ...verify()]);
       expect(replies(run)).to.deep.equal([]);
+      expect(run.code).to.not.equal(0);
+    });
+
+    it('negotiates an ECDHE AEAD suite under -tls1_2 and refuses CBC-only clients (testssl.sh "obsolete CBC", LUCKY13)', async () => {
+      const port = await start();
+      const ok = await sClient(port, ['-tls1_2', '-brief', ...verify()], 'QUIT\n');
+      expect(ok.stderr + ok.stdout).to.match(/Ciphersuite: ECDHE-ECDSA-(AES128-GCM-SHA256|AES256-GCM-SHA384|CHACHA20-POLY1305)/);
+      const cbc = await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384', ...verify()]);
+      expect(replies(cbc)).to.deep.equal([]);
+      expect(cbc.code).to.not.equal(0);
+    });
+
+    it('refuses the CCM-8 suites under -tls1_2', async () => {
+      const port = await start();
+      const run = await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES256-CCM8', ...verify()]);
+      expect(replies(run)).to.deep.equal([]);
+    });
+
+    it('refuses client-initiated renegotiation (s_client R) under TLS 1.2', async () => {
+      const port = await start();
+      const run = await sClientRenegotiate(port, file('ca.pem'));
+      expect(run.stdout).to.match(/^\+ NOTE ready/m);
+      expect(run.stdout).to.include('Secure Renegotiation IS supported');
+      expect(run.stdout + run.stderr).to.match(/no renegotiation/);
+      expect(replies(run)).to.deep.equal(['+ NOTE ready']);
       expect(run.code).to.not.equal(0);
     });
 
