@@ -155,6 +155,8 @@ export abstract class TextSession {
    * Returns false when the handshake failed (the connection is closed by then; send nothing more).
    */
   async startTls(security: ServerSecurity): Promise<boolean> {
+    // Material must be ready before the go-ahead leaves: the wrap below has to happen in the same tick.
+    if (!security.isPrepared) await security.prepare();
     const dropped = this.reader.discardBuffered();
     if (dropped > 0) this.log.warn('discarded plaintext sent after the TLS command', { octets: dropped });
     // Write the go-ahead and wrap in the same tick: the ClientHello can then only reach the TLS socket.

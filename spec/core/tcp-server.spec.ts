@@ -67,6 +67,23 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     expect(c.pending).to.equal('');
   });
 
+  it('prepares unprepared TLS material before the go-ahead, so the handshake cannot race it', async () => {
+    const security = new ServerSecurity({}); // self-signed, generated lazily on the first upgrade
+    const server = new TcpServer(new NoteHandler(security), { port: 0 }, log);
+    servers.push(server);
+    const { port } = await server.start();
+    expect(security.isPrepared).to.equal(false);
+    const c = await connect(port);
+    await c.readLine();
+    c.line('UPGRADE');
+    expect(await c.readLine()).to.equal('+ go ahead');
+    const pem = security.generatedCertificatePem;
+    expect(pem).to.be.a('string');
+    await c.startTls({ ca: pem, servername: 'localhost' });
+    c.line('HELLO');
+    expect(await c.readLine()).to.equal('+ hello');
+  });
+
   it('refuses a second upgrade on a secure connection', async () => {
     const { port } = await start();
     const c = await connect(port);
