@@ -106,6 +106,17 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     });
   }
 
+  it('listens on IPv6 loopback and verifies against the ::1 address in the certificate', async () => {
+    const { port, server } = await start({}, { implicit: true, host: '::1' });
+    expect(server.address().family).to.equal('IPv6');
+    const c = await LineClient.connect(port, { host: '::1', tls: { ca: certs.ca.cert } }); // no servername: checked against ::1
+    clients.push(c);
+    expect((c.raw as tls.TLSSocket).authorized).to.equal(true);
+    expect(await c.readLine()).to.equal('+ NOTE ready');
+    c.line('WHO');
+    expect(await c.readLine()).to.match(/^\+ tls=true /);
+  });
+
   it('refuses TLS 1.2 clients on a TLS-1.3-only listener and keeps serving others', async () => {
     const { port } = await start({ protocols: SslProtocols.Tls13 }, { implicit: true });
     let failed: Error | undefined;
