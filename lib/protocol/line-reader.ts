@@ -18,6 +18,14 @@ export interface LineReaderOptions {
   maxLineLength?: number;
   /** Buffered octets before the connection is paused. */
   highWaterMark?: number;
+  /**
+   * Milliseconds one {@link LineReader.readLine} may wait for its complete line, however the bytes trickle in
+   * (0 or absent: no limit). The socket's idle timer restarts on every byte, so without this a client sending one
+   * byte per second holds a session forever (slowloris).
+   */
+  lineTimeoutMs?: number;
+  /** Called once when `lineTimeoutMs` passes; the owner ends the session (which makes the read resolve `closed`). */
+  onLineTimeout?: () => void;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -44,6 +52,8 @@ export class LineReader {
   private readonly highWater: number;
   private paused = false;
   private bodyComplete = false;
+  private readonly lineTimeoutMs: number;
+  private readonly onLineTimeout?: () => void;
 
   constructor(
     private readonly conn: Connection,
@@ -51,6 +61,8 @@ export class LineReader {
   ) {
     this.maxLine = options.maxLineLength ?? MAX_LINE_LENGTH;
     this.highWater = Math.max(options.highWaterMark ?? READ_HIGH_WATER_MARK, this.maxLine + 2);
+    this.lineTimeoutMs = options.lineTimeoutMs ?? 0;
+    this.onLineTimeout = options.onLineTimeout;
     conn.on('data', (chunk) => this.push(chunk));
     conn.once('close', () => {
       this.closed = true;
@@ -107,8 +119,22 @@ export class LineReader {
     return { kind: 'line', line };
   }
 
-  /** Reads the next CRLF-terminated line. */
+  /**
+   * Reads the next CRLF-terminated line. When it has to wait, the `lineTimeoutMs` deadline runs from that moment
+   * until the line is complete (RFC 5321 §4.5.3.2.7 times the wait for a *command*, not the gaps between bytes).
+   */
   async readLine(): Promise<LineResult> {
+    let deadline: NodeJS.Timeout | undefined;
+    try {
+      return await this.readLineUntimed(() => {
+        if (deadline === undefined && this.lineTimeoutMs > 0 && this.onLineTimeout) deadline = setTimeout(this.onLineTimeout, this.lineTimeoutMs);
+      });
+    } finally {
+      if (deadline !== undefined) clearTimeout(deadline);
+    }
+  }
+
+  private async readLineUntimed(beforeWait: () => void): Promise<LineResult> {
     for (;;) {
       if (this.skipped >= 0) {
         const end = this.buf.indexOf(CRLF);
@@ -140,6 +166,7 @@ export class LineReader {
         this.scanFrom = Math.max(0, this.buf.length - 1);
       }
       if (this.closed) return { kind: 'closed' };
+      beforeWait();
       await this.more();
     }
   }

@@ -11,7 +11,7 @@ export interface SessionLimits {
   maxLineLength?: number;
   /** Client errors in a row before the session ends. */
   maxBadCommands?: number;
-  /** Idle timeout in ms while waiting for a command. */
+  /** Idle timeout in ms while waiting for a command: both silence and the wait for one complete line. */
   idleTimeoutMs?: number;
 }
 
@@ -32,6 +32,7 @@ export abstract class TextSession {
   private out: Array<string | Buffer> = [];
   private errors = 0;
   private ending = false;
+  private timedOut = false;
   protected readonly limits: Required<SessionLimits>;
 
   constructor(
@@ -44,12 +45,24 @@ export abstract class TextSession {
       idleTimeoutMs: limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
     };
     this.log = connection.log;
-    this.reader = new LineReader(connection, { maxLineLength: this.limits.maxLineLength });
-    connection.setIdleTimeout(this.limits.idleTimeoutMs);
-    connection.on('timeout', () => {
-      this.log.info('idle timeout', { ms: this.limits.idleTimeoutMs });
-      void this.onIdleTimeout();
+    // The same limit bounds silence (the socket timer) and the wait for one complete line (a client trickling
+    // bytes of a line that never ends), so a slowloris gets no more time than a silent peer.
+    this.reader = new LineReader(connection, {
+      maxLineLength: this.limits.maxLineLength,
+      lineTimeoutMs: this.limits.idleTimeoutMs,
+      onLineTimeout: () => this.timeOut('line'),
     });
+    connection.setIdleTimeout(this.limits.idleTimeoutMs);
+    connection.on('timeout', () => this.timeOut('idle'));
+  }
+
+  /** Runs the protocol's idle goodbye once, whichever timer fired first. */
+  private timeOut(kind: 'idle' | 'line'): void {
+    if (this.timedOut || this.isEnding) return;
+    this.timedOut = true;
+    if (kind === 'idle') this.log.info('idle timeout', { ms: this.limits.idleTimeoutMs });
+    else this.log.warn('line not completed in time, closing', { ms: this.limits.idleTimeoutMs, buffered: this.reader.bufferedLength });
+    void this.onIdleTimeout();
   }
 
   /** True after a TLS handshake. */

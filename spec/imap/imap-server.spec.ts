@@ -207,6 +207,19 @@ describe('IMAP session', () => {
       await c.closed();
     });
 
+    it('says BYE to a client trickling a command line that never ends (slowloris)', async () => {
+      h = await startImap({ idleTimeoutMs: 200 });
+      const c = await h.connect();
+      await c.expect(/^\* OK/);
+      const drip = setInterval(() => c.isClosed || c.send('a'), 20);
+      try {
+        expect(await c.readLine()).to.equal('* BYE Autologout; idle for too long');
+        await c.closed();
+      } finally {
+        clearInterval(drip);
+      }
+    });
+
     it('ends an endless stream of garbage with a disconnect', async () => {
       h = await startImap({ maxLineLength: 1024 });
       const c = await h.connect();

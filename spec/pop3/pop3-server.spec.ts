@@ -411,6 +411,19 @@ describe('pop3: server', () => {
       await c.closed();
     });
 
+    it('closes with -ERR a client trickling a command line that never ends (slowloris)', async () => {
+      h = await startPop3({ idleTimeoutMs: 200 });
+      const c = await h.connect();
+      await c.readLine();
+      const drip = setInterval(() => c.isClosed || c.send('U'), 20);
+      try {
+        expect(await c.readLine()).to.match(/^-ERR autologout/);
+        await c.closed();
+      } finally {
+        clearInterval(drip);
+      }
+    });
+
     it('closes an idle session with -ERR and deletes nothing', async () => {
       h = await startPop3({ idleTimeoutMs: 300 });
       await h.deliver(message('one'));

@@ -3,12 +3,12 @@ import net from 'node:net';
 import { Connection } from '../../lib/core/connection.js';
 import { TcpServer } from '../../lib/core/tcp-server.js';
 import { createLogger } from '../../lib/log/logger.js';
-import { LineReader } from '../../lib/protocol/line-reader.js';
+import { LineReader, type LineReaderOptions } from '../../lib/protocol/line-reader.js';
 
 const log = createLogger({ silent: true });
 
 /** A real loopback pair: the server side wrapped in a Connection + LineReader, the client a raw socket. */
-async function pair(maxLineLength = 64): Promise<{ reader: LineReader; conn: Connection; client: net.Socket; close(): Promise<void> }> {
+async function pair(maxLineLength = 64, options: LineReaderOptions = {}): Promise<{ reader: LineReader; conn: Connection; client: net.Socket; close(): Promise<void> }> {
   let accept!: (c: Connection) => void;
   const accepted = new Promise<Connection>((r) => (accept = r));
   const server = new TcpServer({ handle: (c) => accept(c) }, { port: 0, closeTimeoutMs: 100 }, log);
@@ -16,7 +16,7 @@ async function pair(maxLineLength = 64): Promise<{ reader: LineReader; conn: Con
   const client = net.connect(port, '127.0.0.1');
   client.on('error', () => undefined);
   const conn = await accepted;
-  const reader = new LineReader(conn, { maxLineLength, highWaterMark: 256 });
+  const reader = new LineReader(conn, { maxLineLength, highWaterMark: 256, ...options });
   return {
     reader,
     conn,
@@ -131,5 +131,25 @@ describe('protocol: LineReader', () => {
     p = await pair();
     p.client.end();
     expect((await p.reader.readLine()).kind).to.equal('closed');
+  });
+
+  describe('line deadline (slowloris)', () => {
+    let drip: NodeJS.Timeout | undefined;
+    afterEach(() => clearInterval(drip));
+
+    it('calls onLineTimeout when a line is still incomplete after lineTimeoutMs, although bytes keep arriving', async () => {
+      let fired!: () => void;
+      const timedOut = new Promise<void>((r) => (fired = r));
+      const started = Date.now();
+      p = await pair(64, { lineTimeoutMs: 150, onLineTimeout: () => fired() });
+      // One byte every 20 ms: the socket is never idle for 150 ms, but the line never completes.
+      drip = setInterval(() => p.client.write('x'), 20);
+      const read = p.reader.readLine();
+      await timedOut;
+      expect(Date.now() - started).to.be.at.least(140);
+      clearInterval(drip);
+      p.client.end();
+      expect(await read).to.deep.equal({ kind: 'closed' });
+    });
   });
 });

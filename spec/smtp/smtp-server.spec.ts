@@ -213,6 +213,19 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     await c.closed();
   });
 
+  it('closes with 421 4.4.2 a client trickling a command line that never ends (slowloris)', async () => {
+    f = await startSmtp({ smtp: { idleTimeoutMs: 200 } });
+    const c = await f.connect();
+    // One byte every 20 ms keeps the socket busy, so only a deadline on the whole line can end this.
+    const drip = setInterval(() => c.isClosed || c.send('N'), 20);
+    try {
+      expect(await c.readLine()).to.equal('421 4.4.2 Idle timeout, closing connection');
+      await c.closed();
+    } finally {
+      clearInterval(drip);
+    }
+  });
+
   it('says 421 4.3.2 to connected clients on shutdown', async () => {
     f = await startSmtp();
     const c = await f.ehlo();
