@@ -143,24 +143,38 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     addUser: async (u) => store.users.add(typeof u === 'string' ? parseUserSpec(u) : u),
     receivedMessages,
     waitForMessages: async (count, timeoutMs = 5_000) => {
-      let have = (await store.allMessages()).length;
-      if (have < count) {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => {
-            unwatch();
-            reject(new Error(`waitForMessages: ${have} of ${count} message(s) after ${timeoutMs} ms`));
-          }, timeoutMs);
-          const unwatch = store.watch((e: MailboxEvent) => {
-            if (e.type !== 'exists') return;
-            have++;
-            if (have >= count) {
-              clearTimeout(timer);
-              unwatch();
-              resolve();
-            }
-          });
+      // Counts stored messages, never events: a MOVE emits `exists` without adding a message, a purge removes
+      // some. The watch is set before the first count, so a delivery racing it is not missed, and each recount
+      // waits for the current store operation to finish (setImmediate), so a MOVE is not seen half done.
+      await new Promise<void>((resolve, reject) => {
+        let have = 0;
+        let done = false;
+        let pending: NodeJS.Immediate | undefined;
+        const finish = (err?: Error): void => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (pending) clearImmediate(pending);
+          unwatch();
+          if (err) reject(err);
+          else resolve();
+        };
+        const recount = (): void => {
+          pending = undefined;
+          store.allMessages().then(
+            (all) => {
+              have = all.length;
+              if (have >= count) finish();
+            },
+            (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+          );
+        };
+        const timer = setTimeout(() => finish(new Error(`waitForMessages: ${have} of ${count} message(s) after ${timeoutMs} ms`)), timeoutMs);
+        const unwatch = store.watch((e: MailboxEvent) => {
+          if (!done && !pending && (e.type === 'exists' || e.type === 'expunge')) pending = setImmediate(recount);
         });
-      }
+        recount();
+      });
       return receivedMessages();
     },
     purge: () => store.purge(),
