@@ -19,7 +19,8 @@ export interface MailStore {
   /**
    * Delivers one message into `INBOX` (or `options.mailbox`) of the user that owns `address` (SMTP's final step).
    * Resolves only once the message is durably stored: after it resolves the caller may answer 250 (RFC 5321 §6.1).
-   * Emits an `exists` event before resolving.
+   * Emits an `exists` event before resolving. The store takes ownership of `raw` and may keep that very buffer:
+   * the caller must not modify it afterwards (the same holds for `UserMailboxes.append`).
    * @throws MailStoreError `NO_SUCH_USER` when no local user owns the address (unless the store auto-creates users),
    *   `NO_SUCH_MAILBOX` when `options.mailbox` does not exist.
    */

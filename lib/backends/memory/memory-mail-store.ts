@@ -99,7 +99,7 @@ export class MemoryMailStore implements MailStore {
     const message: MemMessage = {
       uid: box.uidNext++,
       internalDate: new Date(internalDate.getTime()),
-      raw: Buffer.from(raw),
+      raw, // the contract hands ownership of `raw` to the store: no second copy of every message
       flags: new Set(normalizeFlags(flags)),
       order: this.order++,
       recent: true,
