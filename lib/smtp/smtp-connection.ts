@@ -49,6 +49,18 @@ const STATE_HINTS: Readonly<Record<string, string>> = {
   STARTTLS: 'Send EHLO first',
 };
 
+/** Hints for a command refused because a mail transaction is open (RFC 5321 §4.1.4: no nested MAIL). */
+const TRANSACTION_HINTS: Readonly<Record<string, string>> = {
+  MAIL: 'Nested MAIL command',
+  STARTTLS: 'STARTTLS is not allowed during a mail transaction',
+};
+
+/** The text after "Bad sequence of commands" for `verb` refused in `state`. */
+function stateHint(verb: string, state: SmtpState): string | undefined {
+  const inTransaction = state === 'mail' || state === 'rcpt' || state === 'bdat';
+  return (inTransaction ? TRANSACTION_HINTS[verb] : undefined) ?? STATE_HINTS[verb];
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -226,7 +238,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
         this.send(REPLIES.unknown);
         return;
       case 'state':
-        this.send(reply(503, '5.5.1', `Bad sequence of commands${STATE_HINTS[verb] ? ': ' + STATE_HINTS[verb] : ''}`));
+        const hint = stateHint(verb, this.state);
+        this.send(reply(503, '5.5.1', `Bad sequence of commands${hint ? ': ' + hint : ''}`));
         return;
       case 'syntax':
         this.send(reply(501, '5.5.4', `Syntax error${detail ? ': ' + detail : ''}`));

@@ -78,6 +78,10 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     await c.command('EHLO client.test', /^250 /);
     expect(await c.command('RCPT TO:<alice@example.com>', /^5/)).to.deep.equal(['503 5.5.1 Bad sequence of commands: Need MAIL before RCPT']);
     expect(await c.command('DATA', /^5/)).to.deep.equal(['503 5.5.1 Bad sequence of commands: Need RCPT before DATA']);
+    await c.command('MAIL FROM:<a@b.c>', /^250 /);
+    expect(await c.command('MAIL FROM:<a@b.c>', /^5/)).to.deep.equal(['503 5.5.1 Bad sequence of commands: Nested MAIL command']);
+    expect(await c.command('STARTTLS', /^5/)).to.deep.equal(['503 5.5.1 Bad sequence of commands: STARTTLS is not allowed during a mail transaction']);
+    await c.command('RSET', /^250 /);
     expect(await c.command('MAIL FROM:bob@remote.test', /^5/)).to.deep.equal(['501 5.1.7 Address must be enclosed in <>']);
     expect(await c.command('MAIL FROM:<bob@>', /^5/)).to.deep.equal(['501 5.1.7 Bad domain syntax']);
     expect(await c.command('MAIL TO:<bob@x.test>', /^5/)).to.match(/^501 5\.5\.4 /);
