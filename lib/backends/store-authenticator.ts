@@ -25,6 +25,7 @@ export class StoreAuthenticator implements Authenticator {
       return { ok: true, username: login.toLowerCase() };
     }
     if (request.password !== undefined) {
+      if (request.password === '') return { ok: false, reason: 'invalid-credentials' }; // never a valid secret
       const user = await this.store.users.verify(login, request.password);
       return user ? { ok: true, username: user } : { ok: false, reason: 'invalid-credentials' };
     }

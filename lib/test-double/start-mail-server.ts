@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import type { Container, ContainerModule } from 'inversify';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { generateDevCertificates } from '../core/dev-certificates.js';
-import type { ServerSecurityOptions } from '../core/server-security.js';
+import { readFile } from 'node:fs/promises';
+import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
 import { MailStore, type MailboxEvent } from '../contracts/mail-store.js';
 import { createMailServerContainer, MailServer, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import type { LoggerOptions } from '../log/logger.js';
@@ -35,6 +36,8 @@ export interface MailServerOptions {
   smtp?: SmtpOptions;
   pop3?: Pop3Options;
   imap?: ImapOptions;
+  /** With your own `tls.certificate`: the CA (PEM) clients should trust, reported back as `ca`. */
+  ca?: string;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
 }
@@ -63,7 +66,10 @@ export interface RunningMailServer {
   readonly host: string;
   /** The port of every started listener. */
   readonly ports: Readonly<Partial<Record<ListenerName, number>>>;
-  /** PEM to trust in clients: the generated CA (or your configured certificate). */
+  /**
+   * PEM to trust in clients: the generated CA; with your own `tls.certificate`, `options.ca` if given, else the
+   * last certificate of the configured chain (the leaf itself when it is self-signed); empty when unknown (PFX).
+   */
   readonly ca: string;
   /** The container, for `get`/`rebind` in advanced tests. */
   readonly container: Container;
@@ -95,15 +101,12 @@ export interface RunningMailServer {
  * ```
  */
 export async function startMailServer(options: MailServerOptions = {}): Promise<RunningMailServer> {
-  let ca: string;
+  let ca: string | undefined = options.ca;
   let tls = options.tls;
-  if (tls?.certificate) {
-    const c = tls.certificate;
-    ca = 'cert' in c ? String(c.cert) : '';
-  } else {
+  if (!tls?.certificate) {
     const dev = await generateDevCertificates({ hosts: ['localhost', '127.0.0.1', '::1', ...(options.host && !['127.0.0.1', '::1', 'localhost'].includes(options.host) ? [options.host] : [])] });
     tls = { ...tls, certificate: dev.server };
-    ca = dev.ca.cert;
+    ca ??= dev.ca.cert;
   }
   const config: MailServerConfig = {
     host: options.host ?? '127.0.0.1',
@@ -125,6 +128,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   const server = new MailServer(container);
   const ready = await server.start();
   const store = container.get(MailStore);
+  ca ??= await trustAnchorOf(container.get(ServerSecurityToken));
   const ports: Partial<Record<ListenerName, number>> = {};
   for (const l of ready) ports[l.name as ListenerName] = l.port;
   let stopped = false;
@@ -137,7 +141,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   return {
     host: config.host ?? '127.0.0.1',
     ports,
-    ca,
+    ca: ca ?? '',
     container,
     store,
     addUser: async (u) => store.users.add(typeof u === 'string' ? parseUserSpec(u) : u),
@@ -205,4 +209,16 @@ async function parseMessage(username: string, mailbox: string, uid: number, raw:
     headers: m.headers,
     raw,
   };
+}
+
+/** The top of the configured chain: what a client must trust to verify this server (undefined for PFX). */
+async function trustAnchorOf(security: ServerSecurity): Promise<string | undefined> {
+  const source = security.options.certificate;
+  if (!source) return undefined;
+  let pem: string;
+  if ('cert' in source) pem = `${String(source.cert)}\n${source.chain ? String(source.chain) : ''}`;
+  else if ('certFile' in source) pem = (await readFile(source.certFile, 'utf8')) + (source.chainFile ? '\n' + (await readFile(source.chainFile, 'utf8')) : '');
+  else return undefined;
+  const all = splitPemList(pem);
+  return all[all.length - 1];
 }

@@ -5,6 +5,7 @@ import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { startMailServer, type MailServerOptions, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { LineClient } from '../support/line-client.js';
+import { testCertificates } from '../support/certs.js';
 
 describe('test double: startMailServer()', () => {
   const servers: RunningMailServer[] = [];
@@ -231,5 +232,16 @@ describe('test double: startMailServer()', () => {
     } finally {
       await client.logout();
     }
+  });
+
+  it('reports the top of your own chain as ca, or the ca you name', async () => {
+    const certs = await testCertificates();
+    const chained = await start({ protocols: ['imaps'], tls: { certificate: { ...certs.server, chain: certs.ca.cert } } });
+    expect(chained.ca).to.equal(certs.ca.cert.trim());
+    const c = await LineClient.connect(chained.ports.imaps!, { tls: { ca: chained.ca, servername: 'localhost' } });
+    expect(await c.readLine()).to.match(/^\* OK /);
+    await c.close();
+    const named = await start({ protocols: ['imaps'], tls: { certificate: certs.server }, ca: certs.ca.cert });
+    expect(named.ca).to.equal(certs.ca.cert);
   });
 });
