@@ -9,7 +9,7 @@ export { Connection } from './core/connection.js';
 export type { SecurityState, CloseReason, ConnectionEvents } from './core/connection.js';
 export { TcpClient } from './core/tcp-client.js';
 export type { TcpClientOptions } from './core/tcp-client.js';
-export { ServerSecurity, CertificateError, HANDSHAKE_TIMEOUT_MS, splitPemList } from './core/server-security.js';
+export { ServerSecurity, ServerSecurityToken, CertificateError, HANDSHAKE_TIMEOUT_MS, DEFAULT_TLS12_CIPHERS, splitPemList } from './core/server-security.js';
 export type { ServerSecurityOptions, CertificateSource } from './core/server-security.js';
 export { ClientSecurity } from './core/client-security.js';
 export type { ClientSecurityOptions } from './core/client-security.js';
@@ -45,7 +45,7 @@ export type { UserMailboxes, StoredMessage, MailboxInfo, MailboxEvent, UserDirec
 export { Logger, createLogger } from './log/logger.js';
 export type { LoggerOptions } from './log/logger.js';
 export { createContainer } from './di/create-container.js';
-export { coreModule, TcpServerFactory, ServerSecurityToken } from './di/core.module.js';
+export { coreModule, TcpServerFactory } from './di/core.module.js';
 export { PosternConfig } from './di/config.js';
 export { Listener } from './di/listener.js';
 

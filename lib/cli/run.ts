@@ -43,7 +43,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     await security.prepare();
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
-    for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : 'STARTTLS'})`);
+    for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`);
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
