@@ -186,8 +186,11 @@ export interface UserMailboxes {
   subscribe(mailbox: string, subscribed: boolean): Promise<void>;
   /** The subscription list (names may no longer exist, RFC 3501 §6.3.6), sorted. */
   subscriptions(): Promise<string[]>;
-  /** Messages in UID order. Clears the `recent` hint of the returned messages. */
-  messages(mailbox: string): Promise<StoredMessage[]>;
+  /**
+   * Messages in UID order. Clears the `recent` hint of the returned messages, unless `peek` is set (a read-only
+   * look, such as IMAP EXAMINE, must not take `\Recent` away: RFC 3501 §6.3.2).
+   */
+  messages(mailbox: string, options?: { peek?: boolean }): Promise<StoredMessage[]>;
   /** Appends one message (RFC 3501 §6.3.11). Emits `exists`. */
   append(mailbox: string, raw: Buffer, flags?: string[], internalDate?: Date): Promise<StoredMessage>;
   /**

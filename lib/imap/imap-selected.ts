@@ -25,8 +25,8 @@ export interface SyncResult {
  *
  * `\Recent` (RFC 3501 §2.3.2) comes from the store's `recent` hint: at SELECT and at each sync, the newest
  * `info().recent` messages not yet reported to anyone are this session's recent messages (the store clears the
- * hint when `messages()` returns them, so another session will not claim them too). EXAMINE claims them as well:
- * the contract gives no read-only way to list messages.
+ * hint when `messages()` returns them, so another session will not claim them too). EXAMINE only peeks: it shows
+ * them as recent but leaves them recent for the next SELECT (RFC 3501 §6.3.2).
  */
 export class SelectedMailbox {
   private entries: StoredMessage[];
@@ -56,7 +56,7 @@ export class SelectedMailbox {
    */
   static async open(view: UserMailboxes, name: string, readOnly: boolean): Promise<SelectedMailbox> {
     const info = await view.info(name);
-    const messages = await view.messages(info.name);
+    const messages = await view.messages(info.name, { peek: readOnly });
     return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, info.recent);
   }
 
@@ -141,7 +141,7 @@ export class SelectedMailbox {
     let freshCount: number;
     try {
       freshCount = (await view.info(this.name)).recent;
-      latest = await view.messages(this.name);
+      latest = await view.messages(this.name, { peek: this.readOnly });
     } catch (err) {
       if (isMailStoreError(err, 'NO_SUCH_MAILBOX')) return { lines: [], gone: true };
       throw err;

@@ -377,6 +377,8 @@ export function mailStoreSuite(factory: StoreFactory): void {
       await store.deliver('alice@example.org', message('x'));
       const view = await store.openUser('alice');
       expect((await view.info('INBOX')).recent).to.equal(1);
+      await view.messages('INBOX', { peek: true });
+      expect((await view.info('INBOX')).recent, 'a peek keeps the hint').to.equal(1);
       await view.messages('INBOX');
       expect((await view.info('INBOX')).recent).to.equal(0);
       await view.release();

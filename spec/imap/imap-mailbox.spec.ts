@@ -66,6 +66,13 @@ describe('IMAP mailboxes and messages', () => {
     expect(await other.command('b SEARCH RECENT', /^b /)).to.deep.equal(['* SEARCH', 'b OK SEARCH completed']);
   });
 
+  it('leaves \\Recent in place after EXAMINE (RFC 3501 §6.3.2), so a later SELECT still gets it', async () => {
+    const examined = await c.command('e EXAMINE INBOX', /^e /);
+    expect(examined).to.include('* 6 RECENT');
+    const other = await h.loginAlice();
+    expect(await selectInbox(other)).to.include('* 6 RECENT');
+  });
+
   it('sets \\Seen on a non-PEEK body fetch and reports FLAGS, but not with BODY.PEEK', async () => {
     await selectInbox();
     const peek = await c.command('a FETCH 1 BODY.PEEK[TEXT]', /^a /);

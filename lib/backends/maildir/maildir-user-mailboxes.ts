@@ -130,11 +130,11 @@ export class MaildirUserMailboxes implements UserMailboxes {
     return this.run(async () => [...(await this.store.readSubscriptions(this.username))].sort());
   }
 
-  async messages(mailbox: string): Promise<StoredMessage[]> {
+  async messages(mailbox: string, options: { peek?: boolean } = {}): Promise<StoredMessage[]> {
     const name = normalizeMailboxName(mailbox);
     return this.run(async () => {
       const folder = await this.store.folder(this.username, name);
-      await folder.markCurrent();
+      if (!options.peek) await folder.markCurrent(); // new/ → cur/ is what clears the recent hint
       return folder.list().map((entry) => folder.messageOf(entry));
     });
   }

@@ -93,9 +93,9 @@ export class MemoryUserMailboxes implements UserMailboxes {
     return [...this.user().subscriptions].sort();
   }
 
-  async messages(mailbox: string): Promise<StoredMessage[]> {
+  async messages(mailbox: string, options: { peek?: boolean } = {}): Promise<StoredMessage[]> {
     const box = this.box(mailbox);
-    for (const message of box.messages) message.recent = false;
+    if (!options.peek) for (const message of box.messages) message.recent = false;
     return box.messages.map(snapshot);
   }
 
