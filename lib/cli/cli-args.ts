@@ -25,6 +25,7 @@ Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
   --auth-disabled           any login works; unknown recipients get a mailbox (GreenMail style)
   --store memory|maildir:PATH    where mail lives (default memory)
+  --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
 
 TLS
   --cert FILE --key FILE    PEM certificate (with chain) and key
@@ -70,6 +71,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         user: { type: 'string', multiple: true },
         'auth-disabled': { type: 'boolean' },
         store: { type: 'string' },
+        postmaster: { type: 'string' },
         cert: { type: 'string' },
         key: { type: 'string' },
         pfx: { type: 'string' },
@@ -130,6 +132,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       store,
       tls: tlsOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
+      smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
     },
   };
 }

@@ -11,7 +11,9 @@ import { SmtpReplyError } from './smtp-replies.js';
  *
  * Recipient policy, in order:
  * 1. a domain outside `acceptedDomains` (when configured) from an unauthenticated client: `550 5.7.1` relaying denied;
- * 2. an address no local user owns: `550 5.1.1`, unless `authDisabled` (the store then creates the user).
+ * 2. an address no local user owns: `550 5.1.1`, unless `authDisabled` (the store then creates the user) — except
+ *    `postmaster` (bare, or at an accepted domain), which RFC 5321 §4.5.1 says MUST be accepted: it goes to the
+ *    `postmaster` setting's user, else to the first user in name order.
  * Postern has no outbound transport, so an authenticated client passes step 1 but still needs a local (or
  * auto-created) recipient.
  *
@@ -30,6 +32,9 @@ export class MailStoreSmtpBackend implements SmtpBackend {
 }
 
 class MailStoreSmtpSession implements SmtpSession {
+  /** Recipients delivered to a user other than the address's owner (postmaster), lower-cased → username. */
+  private readonly aliases = new Map<string, string>();
+
   constructor(
     private readonly store: MailStore,
     private readonly settings: SmtpSettings,
@@ -45,20 +50,33 @@ class MailStoreSmtpSession implements SmtpSession {
       throw new SmtpReplyError(550, '5.7.1', 'Relaying denied');
     }
     if (this.settings.authDisabled) return;
-    if ((await this.store.users.findByAddress(to)) === undefined) throw new SmtpReplyError(550, '5.1.1', 'No such user here');
+    if ((await this.store.users.findByAddress(to)) !== undefined) return;
+    const postmaster = isPostmaster(to) ? await this.postmaster() : undefined;
+    if (postmaster === undefined) throw new SmtpReplyError(550, '5.1.1', 'No such user here');
+    this.aliases.set(to.toLowerCase(), postmaster);
+  }
+
+  /** The user who reads postmaster mail, if any user exists. */
+  private async postmaster(): Promise<string | undefined> {
+    const configured = this.settings.postmaster;
+    if (configured !== undefined) return this.store.users.find(configured);
+    return (await this.store.users.list())[0];
   }
 
   async data(body: Readable, envelope: Envelope): Promise<void> {
     const parts: Buffer[] = [Buffer.from(`Return-Path: <${envelope.mailFrom}>\r\n`, 'utf8')];
     for await (const chunk of body) parts.push(chunk as Buffer);
     const raw = Buffer.concat(parts);
+    // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
     const seen = new Set<string>();
     for (const rcpt of envelope.rcptTo) {
-      const key = rcpt.toLowerCase();
+      const alias = this.aliases.get(rcpt.toLowerCase());
+      const key = alias !== undefined ? `\0${alias}` : rcpt.toLowerCase();
       if (seen.has(key)) continue;
       seen.add(key);
       try {
-        await this.store.deliver(rcpt, raw);
+        if (alias !== undefined) await deliverToUser(this.store, alias, raw);
+        else await this.store.deliver(rcpt, raw);
       } catch (err) {
         // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
         if (isMailStoreError(err, 'NO_SUCH_USER')) throw new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
@@ -68,7 +86,25 @@ class MailStoreSmtpSession implements SmtpSession {
     }
   }
 
-  reset(): void {}
+  reset(): void {
+    this.aliases.clear();
+  }
 
   async close(): Promise<void> {}
+}
+
+/** `postmaster` with no domain, or at any domain (the relay check already ran). Case-insensitive (RFC 5321 §4.5.1). */
+function isPostmaster(address: string): boolean {
+  const at = address.lastIndexOf('@');
+  return (at === -1 ? address : address.slice(0, at)).toLowerCase() === 'postmaster';
+}
+
+/** Final delivery into a user's INBOX by username (for aliases whose target has no address of its own). */
+async function deliverToUser(store: MailStore, username: string, raw: Buffer): Promise<void> {
+  const view = await store.openUser(username);
+  try {
+    await view.append('INBOX', raw);
+  } finally {
+    await view.release();
+  }
 }

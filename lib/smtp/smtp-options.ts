@@ -80,6 +80,11 @@ export interface SmtpOptions {
   acceptedDomains?: readonly string[];
   /** Bare LF in DATA; default `reject`. */
   bareLf?: BareLfPolicy;
+  /**
+   * The user (login or address) who receives mail for `postmaster` when no user owns that address. RFC 5321 §4.5.1:
+   * a server MUST accept `<Postmaster>` (and `postmaster@` its domains). Default: the first user in name order.
+   */
+  postmaster?: string;
 }
 
 /** Fully resolved SMTP settings: {@link SmtpOptions} with defaults plus the global switches that concern SMTP. */
@@ -94,6 +99,8 @@ export interface SmtpSettings {
   readonly requireAuth: boolean;
   readonly acceptedDomains: readonly string[];
   readonly bareLf: BareLfPolicy;
+  /** See {@link SmtpOptions.postmaster}; undefined means the first user in name order. */
+  readonly postmaster?: string;
   /** Global `allowInsecureAuth`: AUTH offered and accepted before TLS. */
   readonly allowInsecureAuth: boolean;
   /** Global `authDisabled`: any login succeeds and unknown local recipients get a mailbox. */
@@ -123,6 +130,7 @@ export function resolveSmtpSettings(options: SmtpOptions = {}, globals: { allowI
     requireAuth: options.requireAuth === true,
     acceptedDomains: (options.acceptedDomains ?? []).map((d) => d.toLowerCase()),
     bareLf: options.bareLf ?? 'reject',
+    postmaster: options.postmaster,
     allowInsecureAuth: globals.allowInsecureAuth === true,
     authDisabled: globals.authDisabled === true,
   };

@@ -51,7 +51,7 @@ describe('cli: the postern command', function () {
   it('prints its usage with --help and its version with --version, exit 0', async () => {
     const help = await runPostern(['--help']);
     expect(help.code).to.equal(0);
-    for (const flag of ['--host', '--only', '--port-offset', '--user', '--auth-disabled', '--cert', '--pfx', '--ca', '--client-cert', '--tls-min', '--allow-insecure-auth', '--store', '--log-level', '--log-format']) {
+    for (const flag of ['--host', '--only', '--port-offset', '--user', '--auth-disabled', '--cert', '--pfx', '--ca', '--client-cert', '--tls-min', '--allow-insecure-auth', '--store', '--postmaster', '--log-level', '--log-format']) {
       expect(help.stdout).to.contain(flag);
     }
     const version = await runPostern(['--version']);

@@ -90,8 +90,33 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     expect(await c.command('RSET now', /^5/)).to.deep.equal(['501 5.5.4 Syntax error: no arguments allowed']);
     await c.command('MAIL FROM:<>', /^250 /);
     expect(await c.command('RCPT TO:<>', /^5/)).to.deep.equal(['501 5.1.3 Empty address not allowed here']);
-    expect(await c.command('RCPT TO:<Postmaster>', /^\d/)).to.deep.equal(['550 5.1.1 No such user here']); // syntax ok; no local postmaster
+    expect(await c.command('RCPT TO:<nobody@example.com>', /^\d/)).to.deep.equal(['550 5.1.1 No such user here']);
     expect(await c.command('MAIL FROM:<x@y.test>', /^5/)).to.match(/^503 5\.5\.1 /);
+  });
+
+  it('accepts <Postmaster> and postmaster@ (RFC 5321 §4.5.1) for the first user, or the configured one', async () => {
+    f = await startSmtp({ users: [{ username: 'zoe', password: 'pw', addresses: ['zoe@example.com'] }, { username: 'alice', password: 'pw' }] });
+    const c = await f.ehlo();
+    await c.command('MAIL FROM:<>', /^250 /);
+    expect(await c.command('RCPT TO:<Postmaster>', /^\d/)).to.deep.equal(['250 2.1.5 Recipient <Postmaster> OK']);
+    expect(await c.command('RCPT TO:<POSTMASTER@example.com>', /^\d/)).to.deep.equal(['250 2.1.5 Recipient <POSTMASTER@example.com> OK']);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: bounce\r\n\r\nfor the postmaster\r\n.\r\n');
+    await c.expect(/^250 /);
+    const view = await f.store.openUser('alice'); // first in name order, though it has no address
+    expect(await view.messages('INBOX')).to.have.length(1);
+    await view.release();
+    await f.close();
+    f = await startSmtp({ smtp: { postmaster: 'zoe@example.com' }, users: [{ username: 'zoe', password: 'pw', addresses: ['zoe@example.com'] }, { username: 'alice', password: 'pw' }] });
+    const d = await f.ehlo();
+    await d.command('MAIL FROM:<>', /^250 /);
+    await d.command('RCPT TO:<postmaster>', /^250 /);
+    await d.command('DATA', /^354 /);
+    d.send('Subject: bounce\r\n\r\nagain\r\n.\r\n');
+    await d.expect(/^250 /);
+    const zoe = await f.store.openUser('zoe');
+    expect(await zoe.messages('INBOX')).to.have.length(1);
+    await zoe.release();
   });
 
   it('answers RSET, NOOP, VRFY, EXPN and HELP', async () => {
