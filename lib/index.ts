@@ -34,6 +34,8 @@ export { dispatch } from './protocol/command-table.js';
 export type { CommandSpec, CommandTable, DispatchTarget, GuardFailure } from './protocol/command-table.js';
 export { ReplyError, ProtocolSyntaxError } from './protocol/reply-error.js';
 export { TextSession } from './protocol/text-session.js';
+export { SessionHandler } from './protocol/session-handler.js';
+export type { ManagedSession } from './protocol/session-handler.js';
 export type { SessionLimits } from './protocol/text-session.js';
 export * as limits from './protocol/limits.js';
 
@@ -81,6 +83,7 @@ export { MaildirMailStore, MaildirMailStoreOptions } from './backends/maildir/ma
 export { StoreAuthenticator } from './backends/store-authenticator.js';
 export { Authenticator } from './contracts/authenticator.js';
 export type { AuthRequest, AuthResult } from './contracts/authenticator.js';
+export { peerInfo } from './contracts/peer-info.js';
 export type { PeerInfo } from './contracts/peer-info.js';
 export { memoryModule } from './di/memory.module.js';
 export { maildirModule } from './di/maildir.module.js';

@@ -4,7 +4,7 @@ import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
 import type { MailboxEvent, MailStore, UserMailboxes } from '../contracts/mail-store.js';
-import type { PeerInfo } from '../contracts/peer-info.js';
+import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
@@ -149,16 +149,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
 
   /** What backends may know about the peer. */
   peer(): PeerInfo {
-    const c = this.connection;
-    return {
-      id: c.id,
-      protocol: this.ctx.listener.name,
-      remoteAddress: c.remoteAddress,
-      remotePort: c.remotePort,
-      localAddress: c.localAddress,
-      localPort: c.localPort,
-      security: c.security,
-    };
+    return peerInfo(this.connection, this.ctx.listener.name);
   }
 
   protected async greet(): Promise<void> {

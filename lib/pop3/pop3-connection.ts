@@ -5,7 +5,7 @@ import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
 import { isMailStoreError, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
-import type { PeerInfo } from '../contracts/peer-info.js';
+import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
@@ -113,16 +113,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
 
   /** What backends may know about the peer. */
   peer(): PeerInfo {
-    const c = this.connection;
-    return {
-      id: c.id,
-      protocol: this.ctx.listener.name,
-      remoteAddress: c.remoteAddress,
-      remotePort: c.remotePort,
-      localAddress: c.localAddress,
-      localPort: c.localPort,
-      security: c.security,
-    };
+    return peerInfo(this.connection, this.ctx.listener.name);
   }
 
   protected async greet(): Promise<void> {

@@ -4,7 +4,7 @@ import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator } from '../contracts/authenticator.js';
-import type { PeerInfo } from '../contracts/peer-info.js';
+import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
@@ -135,16 +135,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
 
   /** A fresh snapshot of the peer for hooks and backends. */
   get peer(): PeerInfo {
-    const c = this.connection;
-    return {
-      id: c.id,
-      protocol: this.deps.listener.name,
-      remoteAddress: c.remoteAddress,
-      remotePort: c.remotePort,
-      localAddress: c.localAddress,
-      localPort: c.localPort,
-      security: c.security,
-    };
+    return peerInfo(this.connection, this.deps.listener.name);
   }
 
   /** The backend session (opened in greet, reopened after STARTTLS). */

@@ -1,0 +1,55 @@
+import type { Connection } from '../core/connection.js';
+import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
+import type { TextSession } from './text-session.js';
+
+/** What {@link SessionHandler} needs from a protocol session beyond {@link TextSession}. */
+export interface ManagedSession extends TextSession {
+  /** Says the protocol's goodbye for a server shutdown (`421`, `-ERR [SYS/TEMP]`, `* BYE`) and closes. */
+  shutdown(): Promise<void>;
+  /** Frees what the session holds (store views, locks, watches). Idempotent; called once the session is over. */
+  release?(): Promise<void>;
+}
+
+/**
+ * The {@link ConnectionHandler} every text protocol needs: one session per connection, tracked so that a server
+ * shutdown can ask each one to say goodbye, and released when it ends however it ends. Subclasses only say how
+ * to build a session and what to tell a client refused because the listener is full.
+ */
+export abstract class SessionHandler<S extends ManagedSession> implements ConnectionHandler {
+  private readonly sessions = new Map<Connection, S>();
+
+  /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
+  protected abstract createSession(connection: Connection, listener: ListenerInfo): S;
+
+  /** The line a full plaintext listener sends before closing (an implicit-TLS peer expects a handshake: nothing there). */
+  protected abstract busyLine(): string;
+
+  /** Live sessions (read-only view). */
+  get liveSessions(): ReadonlyMap<Connection, S> {
+    return this.sessions;
+  }
+
+  /** Runs one session until its connection closes, then releases it. */
+  async handle(connection: Connection, listener: ListenerInfo): Promise<void> {
+    const session = this.createSession(connection, listener);
+    this.sessions.set(connection, session);
+    try {
+      await session.run();
+    } finally {
+      this.sessions.delete(connection);
+      await session.release?.();
+    }
+  }
+
+  /** Listener full: the busy line on plaintext listeners. TcpServer closes the connection afterwards. */
+  refuse(connection: Connection, listener: ListenerInfo): void {
+    if (!listener.implicitTls) connection.write(this.busyLine());
+  }
+
+  /** Server closing: the session's goodbye; a connection still in its implicit-TLS handshake just closes. */
+  async shutdown(connection: Connection): Promise<void> {
+    const session = this.sessions.get(connection);
+    if (session) await session.shutdown();
+    else await connection.close('server-shutdown');
+  }
+}
