@@ -14,6 +14,7 @@ import {
   type Connection,
   ConnectionHandler,
   createContainer,
+  SessionHandler,
   dispatch,
   type DispatchTarget,
   type GuardFailure,
@@ -75,6 +76,12 @@ export class NoteSession extends TextSession implements DispatchTarget<NoteState
     await this.end('idle-timeout');
   }
 
+  /** Server shutdown: say so, then close. */
+  async shutdown(): Promise<void> {
+    if (!this.isEnding) this.send('- server shutting down\r\n');
+    await this.end('server-shutdown');
+  }
+
   /** UPGRADE: go-ahead, then the shared TLS path (buffered plaintext is dropped there). */
   async upgrade(): Promise<void> {
     if (this.isSecure) throw new NoteError('already secure');
@@ -107,15 +114,20 @@ export const NOTE_COMMANDS: CommandTable<NoteState, NoteSession> = {
   },
 };
 
-/** The ConnectionHandler that TcpServer calls for each connection. */
+/**
+ * The ConnectionHandler that TcpServer calls for each connection. `SessionHandler` tracks the sessions, so a server
+ * shutdown reaches each one's `shutdown()`, and refuses clients of a full listener with the busy line.
+ */
 @injectable()
-export class NoteHandler implements ConnectionHandler {
-  constructor(@inject(ServerSecurityToken) private readonly security: ServerSecurity) {}
-  async handle(connection: Connection): Promise<void> {
-    await new NoteSession(connection, this.security).run();
+export class NoteHandler extends SessionHandler<NoteSession> {
+  constructor(@inject(ServerSecurityToken) private readonly security: ServerSecurity) {
+    super();
   }
-  refuse(connection: Connection): void {
-    connection.write('- busy\r\n');
+  protected createSession(connection: Connection): NoteSession {
+    return new NoteSession(connection, this.security);
+  }
+  protected busyLine(): string {
+    return '- busy\r\n';
   }
 }
 

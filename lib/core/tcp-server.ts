@@ -146,7 +146,13 @@ export class TcpServer {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(sessions), new Promise<void>((r) => (timer = setTimeout(r, grace)))]);
     clearTimeout(timer);
+    // Destroy what is left and wait for each Connection's own 'close' (it can trail the socket's, e.g. when a
+    // handshake in progress has to fail first), so that nothing is live once close() resolves.
+    const left = [...this.live].map((c) => new Promise<void>((r) => c.once('close', () => r())));
     for (const c of this.live) c.destroy('server-shutdown');
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(left), new Promise<void>((r) => (bound = setTimeout(r, 2_000)))]);
+    clearTimeout(bound);
     await stopped;
     this.log.info('closed');
   }
