@@ -223,7 +223,7 @@ export class ServerSecurity {
     for (const [name, source] of Object.entries(this.options.sni ?? {})) {
       sni.set(name.toLowerCase(), this.createContext(await loadMaterial(source)));
     }
-    this.leaf = leafOf(main);
+    this.leaf = leafOf(main) ?? leafOfContext(defaultContext);
     this.defaultContext = defaultContext;
     this.sniContexts = sni;
   }
@@ -305,9 +305,23 @@ async function loadMaterial(s: CertificateSource): Promise<Material> {
 }
 
 function leafOf(m: Material): X509Certificate | undefined {
-  if (!m.cert) return undefined; // PFX: read back from a throwaway context is not exposed by Node
+  if (!m.cert) return undefined; // PFX: see leafOfContext
   const first = splitPemList(m.cert)[0];
   return first ? new X509Certificate(first) : undefined;
+}
+
+/**
+ * The certificate a context serves, for PFX sources (whose PEM we never see). Node has no public API for it; its
+ * native SecureContext's `getCertificate()` (what TLSSocket uses) returns the DER. Undefined if that ever changes.
+ */
+function leafOfContext(context: tls.SecureContext): X509Certificate | undefined {
+  const native = (context as unknown as { context?: { getCertificate?: () => Buffer | undefined } }).context;
+  try {
+    const der = typeof native?.getCertificate === 'function' ? native.getCertificate() : undefined;
+    return der ? new X509Certificate(der) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Splits PEM bundles into single certificates. */

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -99,6 +100,9 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
       const pfx = toPkcs12(certs.server, 'pfx secret');
       const port = await serve({ certificate: { pfx, passphrase: 'pfx secret' } });
       expect(await servedCn(port)).to.equal('localhost');
+      const security = new ServerSecurity({ certificate: { pfx, passphrase: 'pfx secret' } });
+      await security.prepare();
+      expect(security.fingerprint256).to.equal(new X509Certificate(certs.server.cert).fingerprint256); // known for PFX too
     });
 
     it('serves a pfxFile with its passphrase', async () => {
