@@ -20,3 +20,10 @@ export const READ_HIGH_WATER_MARK = 64 * 1024;
  * A real client never sends a megabyte without a line end outside a literal or DATA.
  */
 export const MAX_SKIPPED_LINE_OCTETS = 1024 * 1024;
+
+/**
+ * Longest time one body transfer (SMTP DATA or a BDAT chunk, an IMAP literal) may take from its first octet to its
+ * end. RFC 5321 §4.5.3.2 times each TCP send (3 min) rather than the whole, which lets a client trickle forever;
+ * 30 minutes carries a 35 MB message over a 20 KB/s link and still ends a slowloris.
+ */
+export const BODY_TIMEOUT_MS = 30 * 60_000;

@@ -26,6 +26,13 @@ export interface LineReaderOptions {
   lineTimeoutMs?: number;
   /** Called once when `lineTimeoutMs` passes; the owner ends the session (which makes the read resolve `closed`). */
   onLineTimeout?: () => void;
+  /**
+   * Milliseconds one body read ({@link LineReader.readDotBody}, {@link LineReader.readBytes}) may take from start
+   * to end (0 or absent: no limit): the same slowloris bound for DATA, BDAT chunks and IMAP literals.
+   */
+  bodyTimeoutMs?: number;
+  /** Called once when `bodyTimeoutMs` passes; the owner ends the session (the read then ends as if the peer left). */
+  onBodyTimeout?: () => void;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -54,6 +61,8 @@ export class LineReader {
   private bodyComplete = false;
   private readonly lineTimeoutMs: number;
   private readonly onLineTimeout?: () => void;
+  private readonly bodyTimeoutMs: number;
+  private readonly onBodyTimeout?: () => void;
 
   constructor(
     private readonly conn: Connection,
@@ -63,6 +72,8 @@ export class LineReader {
     this.highWater = Math.max(options.highWaterMark ?? READ_HIGH_WATER_MARK, this.maxLine + 2);
     this.lineTimeoutMs = options.lineTimeoutMs ?? 0;
     this.onLineTimeout = options.onLineTimeout;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? 0;
+    this.onBodyTimeout = options.onBodyTimeout;
     conn.on('data', (chunk) => this.push(chunk));
     conn.once('close', () => {
       this.closed = true;
@@ -176,6 +187,15 @@ export class LineReader {
    * connection closes; check {@link isClosed} afterwards.
    */
   async *readBytes(count: number): AsyncGenerator<Buffer, void, undefined> {
+    const timer = this.bodyTimer();
+    try {
+      yield* this.readBytesUntimed(count);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async *readBytesUntimed(count: number): AsyncGenerator<Buffer, void, undefined> {
     let left = count;
     while (left > 0) {
       if (this.buf.length > 0) {
@@ -210,6 +230,20 @@ export class LineReader {
    */
   async *readDotBody(): AsyncGenerator<Buffer, void, undefined> {
     this.bodyComplete = false;
+    const timer = this.bodyTimer();
+    try {
+      yield* this.readDotBodyUntimed();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Arms the whole-body deadline, if configured. */
+  private bodyTimer(): NodeJS.Timeout | undefined {
+    return this.bodyTimeoutMs > 0 && this.onBodyTimeout ? setTimeout(this.onBodyTimeout, this.bodyTimeoutMs) : undefined;
+  }
+
+  private async *readDotBodyUntimed(): AsyncGenerator<Buffer, void, undefined> {
     let atLineStart = true;
     for (;;) {
       if (atLineStart && this.buf.length > 0 && this.buf[0] === 0x2e) {

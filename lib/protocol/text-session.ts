@@ -2,7 +2,7 @@ import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
 import type { Logger } from '../log/logger.js';
-import { IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH } from './limits.js';
+import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH } from './limits.js';
 import { LineReader, type LineResult } from './line-reader.js';
 
 /** Limits every text session honours. */
@@ -13,6 +13,8 @@ export interface SessionLimits {
   maxBadCommands?: number;
   /** Idle timeout in ms while waiting for a command: both silence and the wait for one complete line. */
   idleTimeoutMs?: number;
+  /** Whole-transfer bound in ms for one body or literal (DATA, a BDAT chunk, an IMAP literal). */
+  bodyTimeoutMs?: number;
 }
 
 /**
@@ -43,6 +45,7 @@ export abstract class TextSession {
       maxLineLength: limits.maxLineLength ?? MAX_LINE_LENGTH,
       maxBadCommands: limits.maxBadCommands ?? MAX_BAD_COMMANDS,
       idleTimeoutMs: limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+      bodyTimeoutMs: limits.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
     };
     this.log = connection.log;
     // The same limit bounds silence (the socket timer) and the wait for one complete line (a client trickling
@@ -51,17 +54,20 @@ export abstract class TextSession {
       maxLineLength: this.limits.maxLineLength,
       lineTimeoutMs: this.limits.idleTimeoutMs,
       onLineTimeout: () => this.timeOut('line'),
+      bodyTimeoutMs: this.limits.bodyTimeoutMs,
+      onBodyTimeout: () => this.timeOut('body'),
     });
     connection.setIdleTimeout(this.limits.idleTimeoutMs);
     connection.on('timeout', () => this.timeOut('idle'));
   }
 
   /** Runs the protocol's idle goodbye once, whichever timer fired first. */
-  private timeOut(kind: 'idle' | 'line'): void {
+  private timeOut(kind: 'idle' | 'line' | 'body'): void {
     if (this.timedOut || this.isEnding) return;
     this.timedOut = true;
     if (kind === 'idle') this.log.info('idle timeout', { ms: this.limits.idleTimeoutMs });
-    else this.log.warn('line not completed in time, closing', { ms: this.limits.idleTimeoutMs, buffered: this.reader.bufferedLength });
+    else if (kind === 'line') this.log.warn('line not completed in time, closing', { ms: this.limits.idleTimeoutMs, buffered: this.reader.bufferedLength });
+    else this.log.warn('body not completed in time, closing', { ms: this.limits.bodyTimeoutMs });
     void this.onIdleTimeout();
   }
 

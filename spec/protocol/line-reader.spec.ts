@@ -127,6 +127,39 @@ describe('protocol: LineReader', () => {
     expect(r.kind === 'line' && r.line.toString()).to.equal('CLEAN');
   });
 
+  for (const kind of ['dot body', 'byte count'] as const) {
+    it(`bounds a ${kind} that trickles in, byte after byte, with the body deadline`, async () => {
+      let fired = 0;
+      const holder: { conn?: Connection } = {};
+      p = await pair(64, {
+        bodyTimeoutMs: 150,
+        onBodyTimeout: () => {
+          fired++;
+          holder.conn?.destroy('idle-timeout');
+        },
+      });
+      holder.conn = p.conn;
+      const body = collect(kind === 'dot body' ? p.reader.readDotBody() : p.reader.readBytes(1_000_000));
+      const trickle = setInterval(() => p.client.write('x'), 10); // each byte restarts any idle timer
+      try {
+        await body;
+      } finally {
+        clearInterval(trickle);
+      }
+      expect(fired).to.equal(1);
+      expect(p.reader.lastBodyComplete).to.equal(false);
+    });
+  }
+
+  it('clears the body deadline once the body is complete', async () => {
+    let fired = 0;
+    p = await pair(64, { bodyTimeoutMs: 50, onBodyTimeout: () => fired++ });
+    p.client.write('quick\r\n.\r\n');
+    await collect(p.reader.readDotBody());
+    await new Promise((r) => setTimeout(r, 100)); // longer than the deadline: it must not fire any more
+    expect(fired).to.equal(0);
+  });
+
   it('reports closed when the peer goes away', async () => {
     p = await pair();
     p.client.end();
