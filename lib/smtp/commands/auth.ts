@@ -8,9 +8,23 @@ import { reply, SmtpReplyError } from '../smtp-replies.js';
 
 type Credentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret'>;
 
-/** Reads the client's answer to a challenge; undefined when the connection closed. `=` is an empty response (RFC 4954 §4). */
+/**
+ * RFC 4954 §4: a client response the server cannot base64-decode MUST get 501 with enhanced code 5.5.2.
+ * Counted against the error budget like any syntax error.
+ */
+function checkBase64(text: string): void {
+  try {
+    decodeBase64Strict(text);
+  } catch {
+    throw new SmtpReplyError(501, '5.5.2', 'Cannot decode response', true);
+  }
+}
+
+/** Reads the client's answer to a challenge (checked to be base64); undefined when the connection closed. */
 async function respond(conn: SmtpConnection, challenge: string): Promise<string | undefined> {
-  return conn.readSaslResponse(challenge);
+  const response = await conn.readSaslResponse(challenge);
+  if (response !== undefined) checkBase64(response);
+  return response;
 }
 
 function initial(arg: string | undefined): string | undefined {
@@ -47,7 +61,7 @@ async function cramMd5(conn: SmtpConnection, arg: string | undefined): Promise<C
  * AUTH (RFC 4954). Guards already ran: after EHLO, outside a transaction, over TLS (or `allowInsecureAuth`).
  * Mechanisms PLAIN (RFC 4616), LOGIN, and CRAM-MD5 (RFC 2195) when the Authenticator knows shared secrets.
  * Replies: 235 2.7.0 ok; 535 5.7.8 bad credentials (counted as an error); 454 4.7.0 temporary failure;
- * 504 5.5.4 unknown mechanism; 501 bad base64 or `*` cancel; 503 5.5.1 when already authenticated.
+ * 504 5.5.4 unknown mechanism; 501 5.5.2 undecodable base64, 501 `*` cancel; 503 5.5.1 when already authenticated.
  */
 export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   if (conn.isAuthenticated) throw new SmtpReplyError(503, '5.5.1', 'Already authenticated');
@@ -57,7 +71,7 @@ export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   const run =
     mechanism === 'PLAIN' ? plain : mechanism === 'LOGIN' ? login : mechanism === 'CRAM-MD5' && conn.deps.authenticator.supportsSharedSecrets ? cramMd5 : undefined;
   if (!run) throw new SmtpReplyError(504, '5.5.4', 'Unrecognized authentication type');
-  if (arg !== undefined && arg !== '=') decodeBase64Strict(arg); // 501 before any challenge
+  if (arg !== undefined && arg !== '=') checkBase64(arg); // 501 before any challenge
   const creds = await run(conn, arg);
   if (!creds) return; // connection closed mid-exchange
   const peer = conn.peer;
