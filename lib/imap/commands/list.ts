@@ -90,14 +90,31 @@ function attributes(info: MailboxInfo | undefined): string[] {
   return attrs;
 }
 
-/** LSUB reference pattern (RFC 3501 §6.3.9): the subscriptions that match, `\Noselect` for names that do not exist. */
+/**
+ * LSUB reference pattern (RFC 3501 §6.3.9): the subscriptions that match, `\Noselect` for names that do not exist.
+ * When the pattern ends in `%`, a level above a subscribed name is returned too, flagged `\Noselect`, if it
+ * matches and is not subscribed itself (RFC 3501 §6.3.9: `foo/bar` subscribed, `LSUB "" %` returns `foo`).
+ */
 export async function lsub(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   if (args.length !== 2) throw new ProtocolSyntaxError('LSUB reference mailbox');
-  const regex = listPattern(mailboxName(args[0]) + mailboxName(args[1]));
+  const pattern = mailboxName(args[0]) + mailboxName(args[1]);
+  const regex = listPattern(pattern);
   const boxes = new Map((await storeCall(() => s.mailboxes.list())).map((b) => [b.name, b]));
-  for (const name of await storeCall(() => s.mailboxes.subscriptions())) {
-    if (!regex.test(name)) continue;
+  const subscribed = await storeCall(() => s.mailboxes.subscriptions());
+  const subscribedSet = new Set(subscribed);
+  const sent = new Set<string>();
+  for (const name of subscribed) {
+    if (pattern.endsWith('%')) {
+      for (let i = name.indexOf(DELIMITER); i > 0; i = name.indexOf(DELIMITER, i + 1)) {
+        const level = name.slice(0, i);
+        if (subscribedSet.has(level) || sent.has(level) || !regex.test(level)) continue;
+        sent.add(level);
+        s.send(`* LSUB (\\Noselect) "${DELIMITER}" ${wireMailbox(level)}\r\n`);
+      }
+    }
+    if (!regex.test(name) || sent.has(name)) continue;
+    sent.add(name);
     const info = boxes.get(name);
     const attrs = !info || info.noselect ? '\\Noselect' : '';
     s.send(`* LSUB (${attrs}) "${DELIMITER}" ${wireMailbox(name)}\r\n`);
