@@ -19,11 +19,32 @@ export async function store(s: ImapConnection): Promise<void> {
   const flags = parseFlags(flagArgs);
   if (mailbox.readOnly) throw new ImapError('NO', 'CANNOT', 'Mailbox is read-only');
   const mode = item[1] === '+' ? 'add' : item[1] === '-' ? 'remove' : 'set';
-  const uids = seqs.map((n) => mailbox.at(n).uid);
-  if (uids.length > 0) {
-    const updated = await storeCall(() => s.mailboxes.setFlags(mailbox.name, uids, flags, mode));
+  const silent = item[2] !== undefined;
+  const expected = new Map(seqs.map((n) => [mailbox.at(n).uid, applyChange(mailbox.at(n).flags, flags, mode)]));
+  const changed = new Set<number>();
+  if (expected.size > 0) {
+    const updated = await storeCall(() => s.mailboxes.setFlags(mailbox.name, [...expected.keys()], flags, mode));
     mailbox.applyFlags(updated);
+    for (const m of updated) if (!sameFlags(m.flags, expected.get(m.uid) ?? m.flags)) changed.add(m.uid);
   }
-  if (!item[2]) for (const seq of seqs) s.send(mailbox.flagsLine(seq, mailbox.at(seq)));
+  for (const seq of seqs) {
+    const m = mailbox.at(seq);
+    if (!silent || changed.has(m.uid)) s.send(mailbox.flagsLine(seq, m));
+  }
   await s.ok(`${s.command.command} completed`);
+}
+
+/** The flags a client expects after its STORE: what it last knew, with the change applied. */
+function applyChange(known: ReadonlySet<string>, flags: readonly string[], mode: 'set' | 'add' | 'remove'): Set<string> {
+  if (mode === 'set') return new Set(flags);
+  const next = new Set(known);
+  for (const f of flags) {
+    if (mode === 'add') next.add(f);
+    else next.delete(f);
+  }
+  return next;
+}
+
+function sameFlags(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((f) => b.has(f));
 }
