@@ -28,7 +28,7 @@ export interface Envelope {
   readonly helo: string;
   /** The authenticated user (canonical name from the Authenticator), if any. */
   readonly user?: string;
-  /** RFC 3848 `with` keyword: `SMTP`, `ESMTP`, `ESMTPS`, `ESMTPA` or `ESMTPSA`. */
+  /** RFC 3848 `with` keyword: `SMTP`, `ESMTP`, `ESMTPS`, `ESMTPA` or `ESMTPSA`; `UTF8SMTP…` with SMTPUTF8 (RFC 6531 §3.7.3). */
   readonly protocol: string;
   readonly peer: PeerInfo;
 }

@@ -329,7 +329,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       rcptTo: [...tx.rcptTo],
       helo: this.helo ?? '',
       user: this.user,
-      protocol: withKeyword(this.isExtended, this.isSecure, this.isAuthenticated),
+      protocol: withKeyword(this.isExtended, this.isSecure, this.isAuthenticated, tx.params.smtpUtf8),
       peer: this.peer,
     };
   }

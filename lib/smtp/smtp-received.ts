@@ -7,7 +7,7 @@ export interface ReceivedFacts {
   readonly remoteAddress: string;
   /** This server's name. */
   readonly hostname: string;
-  /** RFC 3848 `with` keyword. */
+  /** RFC 3848 / RFC 6531 `with` keyword (see {@link withKeyword}). */
   readonly protocol: string;
   readonly security: SecurityState;
   /** Connection id, as the `id` clause (log correlation). */
@@ -18,12 +18,13 @@ export interface ReceivedFacts {
 }
 
 /**
- * The RFC 3848 `with` keyword: `SMTP` after HELO, `ESMTP` after EHLO, plus `S` when encrypted and `A` when
- * authenticated (ESMTPS, ESMTPA, ESMTPSA).
+ * The `with` keyword: `SMTP` after HELO, `ESMTP` after EHLO, plus `S` when encrypted and `A` when authenticated
+ * (RFC 3848: ESMTPS, ESMTPA, ESMTPSA). A transaction that used the SMTPUTF8 parameter is `UTF8SMTP` with the same
+ * suffixes (RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA).
  */
-export function withKeyword(ehlo: boolean, secure: boolean, authenticated: boolean): string {
+export function withKeyword(ehlo: boolean, secure: boolean, authenticated: boolean, smtpUtf8 = false): string {
   if (!ehlo) return 'SMTP';
-  return `ESMTP${secure ? 'S' : ''}${authenticated ? 'A' : ''}`;
+  return `${smtpUtf8 ? 'UTF8SMTP' : 'ESMTP'}${secure ? 'S' : ''}${authenticated ? 'A' : ''}`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { startSmtp, type SmtpFixture } from './smtp-harness.js';
+import { startSmtp, storedTexts, type SmtpFixture } from './smtp-harness.js';
 
 describe('smtp: commands, replies and bad input (raw socket)', () => {
   let f: SmtpFixture;
@@ -191,6 +191,21 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     await c.expect(/^250 /);
     const [raw] = await f.store.allMessages();
     expect((await raw.message.raw()).toString('utf8')).to.contain('naïve ünïcödé\r\n');
+  });
+
+  it('names UTF8SMTP in the Received header of an SMTPUTF8 transaction (RFC 6531 §3.7.3), ESMTP otherwise', async () => {
+    f = await startSmtp();
+    const c = await f.ehlo();
+    for (const param of [' SMTPUTF8', '']) {
+      await c.command(`MAIL FROM:<bob@remote.test>${param}`, /^250 /);
+      await c.command('RCPT TO:<alice@example.com>', /^250 /);
+      await c.command('DATA', /^354 /);
+      c.send('Subject: x\r\n\r\nx\r\n.\r\n');
+      await c.expect(/^250 /);
+    }
+    const [utf8, ascii] = await storedTexts(f.store);
+    expect(utf8).to.match(/\r\n\tby mx\.test with UTF8SMTP id /);
+    expect(ascii).to.match(/\r\n\tby mx\.test with ESMTP id /);
   });
 
   it('refuses NUL, bare LF and 8-bit bytes in commands with 500 5.5.2', async () => {
