@@ -16,7 +16,8 @@ export interface ImapCapabilityInput {
  *
  * - STARTTLS (RFC 3501 §6.2.1) only before TLS and before login.
  * - Before TLS, when logins need TLS: LOGINDISABLED (RFC 3501 §6.2.3) and no `AUTH=` (RFC 3501 §6.2.2, RFC 8314 §5.1).
- * - `AUTH=PLAIN` and SASL-IR (RFC 4959) only before login, where AUTHENTICATE is valid.
+ * - `AUTH=PLAIN`, `AUTH=LOGIN` (draft-murchison-sasl-login, for Outlook and older clients) and SASL-IR (RFC 4959)
+ *   only before login, where AUTHENTICATE is valid.
  * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit.
  * - Not advertised, because not implemented: UTF8=ACCEPT (ENABLE acknowledges nothing for it), CONDSTORE,
  *   LIST-EXTENDED (only its basic selection and RETURN options are accepted), ESEARCH, COMPRESS.
@@ -25,7 +26,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
   const caps = ['IMAP4rev1'];
   if (input.state === 'not-authenticated') {
     if (!input.isSecure) caps.push('STARTTLS');
-    if (input.isSecure || input.allowInsecureAuth) caps.push('AUTH=PLAIN', 'SASL-IR');
+    if (input.isSecure || input.allowInsecureAuth) caps.push('AUTH=PLAIN', 'AUTH=LOGIN', 'SASL-IR');
     else caps.push('LOGINDISABLED');
   }
   caps.push(

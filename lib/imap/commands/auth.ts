@@ -1,4 +1,5 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
+import { decodeLoginResponse, LOGIN_CHALLENGES } from '../../protocol/sasl/login.js';
 import { decodePlain } from '../../protocol/sasl/plain.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
@@ -14,25 +15,43 @@ export async function login(s: ImapConnection): Promise<void> {
 }
 
 /**
- * AUTHENTICATE PLAIN [initial-response] (RFC 3501 §6.2.2, RFC 4959 SASL-IR, RFC 4616). Without an initial
- * response the server sends `+ ` and reads one line; `=` is an empty initial response; `*` cancels (BAD).
+ * AUTHENTICATE mechanism [initial-response] (RFC 3501 §6.2.2, RFC 4959 SASL-IR) for PLAIN (RFC 4616) and LOGIN
+ * (draft-murchison-sasl-login). `=` is an empty initial response; `*` as a response cancels (BAD).
  * @throws ImapError NO for another mechanism; ProtocolSyntaxError for bad base64 or a malformed PLAIN message.
  */
 export async function authenticate(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   expectCount(args, 1, 2);
   const mechanism = stringArg(args[0], 'Mechanism').toUpperCase();
-  if (mechanism !== 'PLAIN') throw new ImapError('NO', 'CANNOT', 'Unsupported authentication mechanism');
-  let response: string | undefined;
+  if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') throw new ImapError('NO', 'CANNOT', 'Unsupported authentication mechanism');
+  let initial: string | undefined;
   if (args.length === 2) {
-    const initial = stringArg(args[1], 'Initial response');
-    if (initial === '*') throw new ImapError('BAD', undefined, 'Authentication cancelled');
-    response = initial === '=' ? '' : initial;
-  } else {
-    response = await s.readSaslResponse('');
-    if (response === undefined) return;
+    const text = stringArg(args[1], 'Initial response');
+    if (text === '*') throw new ImapError('BAD', undefined, 'Authentication cancelled');
+    initial = text === '=' ? '' : text;
   }
+  if (mechanism === 'PLAIN') return plain(s, initial);
+  return loginMechanism(s, initial);
+}
+
+/** PLAIN: one message `[authzid] NUL authcid NUL passwd`; without an initial response the server sends `+ `. */
+async function plain(s: ImapConnection, initial: string | undefined): Promise<void> {
+  const response = initial ?? (await s.readSaslResponse(''));
+  if (response === undefined) return;
   if (response === '') throw new ProtocolSyntaxError('malformed PLAIN message');
   const { authzid, authcid, password } = decodePlain(response);
   await s.login('PLAIN', { username: authcid, authzid, password });
+}
+
+/**
+ * LOGIN: the server asks `Username:` and `Password:` (base64 challenges). An initial response (SASL-IR), as
+ * Outlook and other clients send it, is the user name, so only the password is asked for.
+ */
+async function loginMechanism(s: ImapConnection, initial: string | undefined): Promise<void> {
+  const user = initial ?? (await s.readSaslResponse(LOGIN_CHALLENGES.username));
+  if (user === undefined) return;
+  const username = decodeLoginResponse(user);
+  const pass = await s.readSaslResponse(LOGIN_CHALLENGES.password);
+  if (pass === undefined) return;
+  await s.login('LOGIN', { username, password: decodeLoginResponse(pass) });
 }
