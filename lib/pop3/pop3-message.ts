@@ -40,8 +40,8 @@ export function wireSize(raw: Buffer): number {
  * Yields the byte-stuffed wire form of `raw` (every line CRLF-terminated, lines starting with `.` get an extra
  * `.`), without the terminating `.CRLF`, in chunks of about {@link WIRE_CHUNK_OCTETS}: only one chunk is copied
  * at a time, so the caller can write each and wait for drain.
- * With `bodyLines` set (TOP, RFC 1939 §7), yields the header, the blank line after it and at most that many
- * body lines.
+ * With `bodyLines` set (TOP, RFC 1939 §7), yields the header, the blank line after it (added when the stored
+ * message has no body) and at most that many body lines.
  */
 export function* wireChunks(raw: Buffer, bodyLines?: number): Generator<Buffer, void, undefined> {
   let parts: Buffer[] = [];
@@ -64,5 +64,7 @@ export function* wireChunks(raw: Buffer, bodyLines?: number): Generator<Buffer, 
       pending = 0;
     }
   }
+  // RFC 1939 §7: TOP sends the header and the blank line after it, even for a message that has no body.
+  if (bodyLines !== undefined && inHeader) parts.push(CRLF);
   if (parts.length > 0) yield Buffer.concat(parts);
 }

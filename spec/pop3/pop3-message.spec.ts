@@ -33,7 +33,12 @@ describe('pop3: wire form of messages', () => {
     expect(wire(raw, 0)).to.equal('A: 1\r\nB: 2\r\n\r\n');
     expect(wire(raw, 2)).to.equal('A: 1\r\nB: 2\r\n\r\nl1\r\n..l2\r\n');
     expect(wire(raw, 99)).to.equal('A: 1\r\nB: 2\r\n\r\nl1\r\n..l2\r\nl3\r\n');
-    expect(wire('A: 1\r\nB: 2\r\n', 1)).to.equal('A: 1\r\nB: 2\r\n');
+  });
+
+  it('TOP of a message without a body still ends the header with the blank line (RFC 1939 §7); RETR sends it as stored', () => {
+    expect(wire('A: 1\r\nB: 2\r\n', 0)).to.equal('A: 1\r\nB: 2\r\n\r\n');
+    expect(wire('A: 1\r\nB: 2', 1)).to.equal('A: 1\r\nB: 2\r\n\r\n');
+    expect(wire('A: 1\r\nB: 2\r\n')).to.equal('A: 1\r\nB: 2\r\n');
   });
 
   it('yields bounded chunks for a large message', () => {
