@@ -39,13 +39,21 @@ function clean(text: string): string {
   return text.replace(/[\r\n]+/g, ' ');
 }
 
-/** The fixed replies of the server, in one place (RFC 5321 §4.2.2/§4.2.3 codes, RFC 3463 enhanced codes). */
+/**
+ * The fixed replies of the server, in one place (RFC 5321 §4.2.2/§4.2.3 codes, RFC 3463 enhanced codes).
+ *
+ * Enhanced status codes (RFC 2034 §3) go on every reply except the greeting, the EHLO/HELO reply, `354` and the
+ * `334` challenges, whether the client said EHLO or HELO (Postfix does the same): the code is part of the text, so a
+ * HELO client loses nothing, and one rule is easier to keep than two.
+ */
 export const REPLIES = {
   ok: reply(250, '2.0.0', 'OK'),
   bye: reply(221, '2.0.0', 'Bye'),
   unknown: reply(500, '5.5.1', 'Command not recognized'),
   badSequence: reply(503, '5.5.1', 'Bad sequence of commands'),
-  lineTooLong: reply(500, '5.5.6', 'Line too long'),
+  // RFC 5321 §4.2.2: 500 covers "command line too long"; RFC 3463 X.5.2 is the syntax error. X.5.6 is registered
+  // for AUTH exchange lines only (RFC 4954 §6), which readSaslResponse uses.
+  lineTooLong: reply(500, '5.5.2', 'Line too long'),
   nul: reply(500, '5.5.2', 'NUL, bare CR or bare LF not allowed in commands'),
   eightBit: reply(500, '5.5.2', '8-bit characters allowed only in SMTPUTF8 addresses'),
   authRequiresTls: reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
