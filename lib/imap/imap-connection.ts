@@ -3,7 +3,7 @@ import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
-import type { MailboxEvent, MailStore, UserMailboxes } from '../contracts/mail-store.js';
+import type { MailStore, UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
@@ -11,11 +11,14 @@ import { TextSession } from '../protocol/text-session.js';
 import { mailboxName, mapStoreError } from './commands/args.js';
 import { imapCapabilities } from './imap-capabilities.js';
 import { IMAP_COMMANDS } from './imap-commands.js';
+import { earlyGuardFailure, guardReply } from './imap-guards.js';
 import type { ImapSettings } from './imap-options.js';
-import { ImapCommandAssembler, type AssemblerResult, type ImapCommand, type ImapParseError } from './imap-parser.js';
+import { ImapCommandReader, type LiteralRequest } from './imap-command-reader.js';
+import type { ImapCommand } from './imap-parser.js';
 import { ImapError, taggedLine, untaggedLine } from './imap-replies.js';
 import type { SelectedMailbox } from './imap-selected.js';
 import type { ImapState } from './imap-state.js';
+import { ImapUpdates } from './imap-updates.js';
 
 /** What an IMAP session needs from the server that created it. */
 export interface ImapContext {
@@ -30,9 +33,6 @@ export interface ImapContext {
 /** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */
 export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password'>;
 
-/** Commands whose arguments are secrets: logged as `[redacted]`. */
-const SECRET_COMMANDS = new Set(['LOGIN', 'AUTHENTICATE']);
-
 /**
  * Commands that use message sequence numbers: while they run, EXPUNGE responses are held back
  * (RFC 3501 §7.4.1; COPY added because its numbers must stay valid too).
@@ -40,34 +40,20 @@ const SECRET_COMMANDS = new Set(['LOGIN', 'AUTHENTICATE']);
 const SEQUENCE_COMMANDS = new Set(['FETCH', 'STORE', 'SEARCH', 'COPY']);
 
 /**
- * Literals of commands other than APPEND are capped at the line length: a LOGIN, SEARCH or mailbox name has
- * no business carrying megabytes, and this keeps memory per non-APPEND command bounded by the line limit.
- */
-/** Besides its literals, a command may carry this many lines' worth of octets (all its lines, all its small literals). */
-const COMMAND_OVERHEAD_LINES = 16;
-
-function literalLimit(command: string, settings: ImapSettings): number {
-  return command === 'APPEND' ? settings.maxLiteralSize : settings.maxLineLength;
-}
-
-/**
  * One IMAP4rev1 session (RFC 3501), on the STARTTLS port or the implicit-TLS port alike.
  *
- * Created by `ImapServer.handle()`, which awaits {@link run}. Lines are assembled into commands (with literals)
- * by {@link ImapCommandAssembler}; each complete command goes through `dispatch()` and the command table.
- * Handlers read their parsed arguments from {@link command} and finish with {@link ok}, which first sends the
- * untagged updates that are due (RFC 3501 §5.2, §7) and then the tagged OK.
- *
- * Literal limits are checked before the `+` continuation (RFC 3501 §7.5): a synchronizing literal that is too
- * big is answered `NO [TOOBIG]` (APPEND) or `BAD` and never read. A non-synchronizing literal (LITERAL+,
- * RFC 7888 §4) that is too big, or announced on a line that is otherwise refused, is already on its way: the
- * session answers, sends `* BYE` and closes rather than guessing where the client's next command starts.
+ * Created by `ImapServer.handle()`, which awaits {@link run}. Lines are assembled into commands (with literals,
+ * their limits and `+` continuations) by {@link ImapCommandReader}; each complete command goes through
+ * `dispatch()` and the command table. Handlers read their parsed arguments from {@link command} and finish with
+ * {@link ok}, which first sends the untagged updates that are due (RFC 3501 §5.2, §7; kept by
+ * {@link ImapUpdates}, which also runs IDLE) and then the tagged OK.
  *
  * The user view and the store watch are released in {@link closed}, whatever ended the session.
  */
 export class ImapConnection extends TextSession implements DispatchTarget<ImapState> {
   private current: ImapState = 'not-authenticated';
-  private readonly assembler: ImapCommandAssembler;
+  private readonly commands: ImapCommandReader;
+  private readonly updates = new ImapUpdates(this);
   private running?: ImapCommand;
   private view?: UserMailboxes;
   private user?: string;
@@ -75,8 +61,6 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   private unwatch?: () => void;
   private loginFailures = 0;
   private closeAfterReply = false;
-  private idling = false;
-  private updates: Promise<void> = Promise.resolve();
   private released = false;
   private readonly stop = new AbortController();
 
@@ -89,13 +73,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       maxBadCommands: ctx.settings.maxBadCommands,
       idleTimeoutMs: ctx.settings.idleTimeoutMs,
     });
-    // The session checks literal and command sizes itself (it knows the command), so the assembler's own
-    // limits are only the 32-bit literal bound of RFC 3501 §9.
-    this.assembler = new ImapCommandAssembler({
-      maxLiteralSize: 0xffffffff,
-      maxNonSyncLiteralSize: 0xffffffff,
-      maxCommandSize: Number.MAX_SAFE_INTEGER,
-    });
+    this.commands = new ImapCommandReader(this, ctx.settings);
     connection.once('close', () => this.stop.abort());
   }
 
@@ -156,112 +134,40 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     this.send(untaggedLine('OK', `CAPABILITY ${this.capabilities().join(' ')}`, 'Postern IMAP ready'));
   }
 
-  /** Assembles one command from this line, the literals it announces and the lines that follow them, then runs it. */
+  /** Reads the whole command this line starts (literals included) and runs it. */
   protected async onLine(line: Buffer): Promise<void> {
-    let result: AssemblerResult = this.assembler.pushLine(line);
-    let total = line.length + 2;
-    let first = true;
-    for (;;) {
-      if (first) this.logLine(line, result);
-      first = false;
-      if (result.kind === 'complete') return this.execute(result.command);
-      if (result.kind === 'error') return this.parseError(result.error);
-      if (result.kind === 'more') throw new Error('assembler wants a line after pushLine');
-      total += result.size;
-      const data = await this.readLiteral(result, total);
-      if (data === undefined) return;
-      result = this.assembler.pushLiteral(data);
-      const next = await this.reader.readLine();
-      if (next.kind === 'closed') return;
-      if (next.kind === 'runaway') {
-        this.assembler.reset();
-        return this.onLineTooLong(true);
-      }
-      if (next.kind === 'too-long') {
-        this.assembler.reset();
-        this.send(taggedLine(this.tagOf(line), 'BAD', undefined, 'Line too long'));
-        await this.countError();
-        return;
-      }
-      this.log.debug('C: [continuation]', { octets: next.line.length });
-      total += next.line.length + 2;
-      result = this.assembler.pushLine(next.line);
-    }
-  }
-
-  private tagOf(line: Buffer): string {
-    const sp = line.indexOf(0x20);
-    return line.subarray(0, sp < 0 ? line.length : sp).toString('latin1');
-  }
-
-  private logLine(line: Buffer, result: AssemblerResult): void {
-    if (this.log.isDebugEnabled === false) return;
-    const command = result.kind === 'complete' ? result.command.command : result.kind === 'literal' ? result.command : undefined;
-    if (command === undefined) this.log.debug('C: [unparsable line]', { octets: line.length });
-    else if (SECRET_COMMANDS.has(command)) this.log.debug(`C: ${this.tagOf(line)} ${command} [redacted]`);
-    else this.log.debug('C: ' + line.toString('utf8').slice(0, 200));
+    const command = await this.commands.read(line);
+    if (command) await this.execute(command);
   }
 
   /**
-   * Checks an announced literal against the limits, sends `+ Ready for literal data` for a synchronizing one and
-   * reads its octets. Resolves undefined when it was refused (reply sent, assembler reset) or the peer vanished.
+   * Called by {@link ImapCommandReader} before the `+` of a synchronizing literal: refuses a command that would
+   * be refused anyway (unknown, wrong state, LOGIN before TLS) and an APPEND into a missing mailbox
+   * (RFC 3501 §6.3.11), so the client does not send the literal (RFC 3501 §7.5). True when a refusal was sent.
    */
-  private async readLiteral(lit: Extract<AssemblerResult, { kind: 'literal' }>, total: number): Promise<Buffer | undefined> {
-    const tag = lit.tag;
-    const limit = literalLimit(lit.command, this.ctx.settings);
-    if (lit.size > limit || total > limit + COMMAND_OVERHEAD_LINES * this.ctx.settings.maxLineLength) {
-      this.assembler.reset();
-      this.log.warn('literal too big', { command: lit.command, size: lit.size });
-      if (lit.command === 'APPEND') this.send(taggedLine(tag, 'NO', 'TOOBIG', 'Message too big'));
-      else this.send(taggedLine(tag, 'BAD', 'TOOBIG', 'Literal too big'));
-      if (!lit.sync) await this.byeNonSync();
-      else await this.countError();
-      return undefined;
+  async refuseBeforeLiteral(lit: LiteralRequest): Promise<boolean> {
+    const failure = earlyGuardFailure(lit.command, this.current, this.isSecure, this.allowsInsecureAuth);
+    if (failure) {
+      this.send(guardReply(failure, lit.tag, this.current, lit.command));
+      if (failure !== 'tls') await this.countError();
+      return true;
     }
-    if (lit.sync) {
-      // Do not invite octets for a command that will be refused anyway (unknown, wrong state, LOGIN before TLS):
-      // answer now, and the client does not send the literal (RFC 3501 §7.5).
-      const failure = this.refusedBeforeLiteral(lit);
-      if (failure) {
-        this.assembler.reset();
-        if (failure !== 'tls') await this.countError();
-        return undefined;
+    if (lit.command === 'APPEND' && lit.args.length === 1 && this.view) {
+      const refusal = await this.appendTargetRefusal(lit);
+      if (refusal) {
+        this.send(taggedLine(lit.tag, 'NO', refusal.code, refusal.message));
+        return true;
       }
-      // RFC 3501 §6.3.11: refuse an APPEND into a missing mailbox before the client sends the message.
-      if (lit.command === 'APPEND' && lit.args.length === 1 && this.view) {
-        const refusal = await this.appendTargetRefusal(lit);
-        if (refusal) {
-          this.assembler.reset();
-          this.send(taggedLine(tag, 'NO', refusal.code, refusal.message));
-          return undefined;
-        }
-      }
-      this.send('+ Ready for literal data\r\n');
-      await this.flush();
     }
-    const data = await this.reader.readExactly(lit.size);
-    if (data === undefined) this.assembler.reset();
-    return data;
+    return false;
   }
 
-  /** Runs the command table's guards for a command still being assembled; the failure when a refusal was sent. */
-  private refusedBeforeLiteral(lit: Extract<AssemblerResult, { kind: 'literal' }>): GuardFailure | undefined {
-    const spec = Object.prototype.hasOwnProperty.call(IMAP_COMMANDS, lit.command) ? IMAP_COMMANDS[lit.command] : undefined;
-    let failure: GuardFailure | undefined;
-    if (!spec) failure = 'unknown';
-    else if (!spec.states.includes(this.current)) failure = 'state';
-    else if (spec.needsTls && !this.isSecure && !this.allowsInsecureAuth) failure = 'tls';
-    if (!failure) return undefined;
-    this.running = { tag: lit.tag, command: lit.command, args: [] };
-    try {
-      this.refuse(failure, lit.command);
-    } finally {
-      this.running = undefined;
-    }
-    return failure;
+  /** Called by {@link ImapCommandReader} when a continuation line never ends: BYE and close. */
+  async onRunawayLine(): Promise<void> {
+    await this.onLineTooLong(true);
   }
 
-  private async appendTargetRefusal(lit: Extract<AssemblerResult, { kind: 'literal' }>): Promise<ImapError | undefined> {
+  private async appendTargetRefusal(lit: LiteralRequest): Promise<ImapError | undefined> {
     if (!this.isAuthenticated) return undefined;
     try {
       await this.mailboxes.info(mailboxName(lit.args[0]));
@@ -270,20 +176,6 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       const mapped = mapStoreError(err, true);
       return mapped instanceof ImapError ? mapped : undefined;
     }
-  }
-
-  /** A non-synchronizing literal is on its way and will not be read: say goodbye (RFC 7888 §4 allows BYE). */
-  private async byeNonSync(): Promise<void> {
-    this.log.warn('refused a non-synchronizing literal, closing', {});
-    this.send(untaggedLine('BYE', undefined, 'Refused literal cannot be skipped, closing'));
-    await this.end('closed');
-  }
-
-  private async parseError(error: ImapParseError): Promise<void> {
-    if (error.tag === undefined) this.send(untaggedLine('BAD', undefined, error.message));
-    else this.send(taggedLine(error.tag, 'BAD', error.reason === 'too-big' ? 'TOOBIG' : undefined, error.message));
-    if (error.nonSyncLiteral !== undefined) return this.byeNonSync();
-    await this.countError();
   }
 
   private async execute(command: ImapCommand): Promise<void> {
@@ -297,33 +189,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
 
   /** Replies to a guard failure of `dispatch()`. */
   refuse(failure: GuardFailure, _verb: string, detail?: string): void {
-    const tag = this.running?.tag ?? '*';
-    switch (failure) {
-      case 'unknown':
-        return this.send(taggedLine(tag, 'BAD', undefined, 'Unknown command'));
-      case 'state':
-        return this.send(taggedLine(tag, 'BAD', undefined, this.stateRefusal()));
-      case 'syntax':
-        return this.send(taggedLine(tag, 'BAD', undefined, detail ?? 'Invalid arguments'));
-      case 'tls':
-        // RFC 3501 §6.2.3 LOGINDISABLED; RFC 5530 §3 PRIVACYREQUIRED.
-        return this.send(taggedLine(tag, 'NO', 'PRIVACYREQUIRED', 'TLS required: use STARTTLS first'));
-      case 'auth':
-        return this.send(taggedLine(tag, 'BAD', undefined, 'Not authenticated'));
-      case 'bug':
-        return this.send(taggedLine(tag, 'NO', 'SERVERBUG', 'Internal server error'));
-    }
-  }
-
-  private stateRefusal(): string {
-    switch (this.current) {
-      case 'not-authenticated':
-        return 'Not authenticated';
-      case 'authenticated':
-        return this.running?.command === 'LOGIN' || this.running?.command === 'AUTHENTICATE' ? 'Already authenticated' : 'No mailbox selected';
-      default:
-        return 'Command not valid in this state';
-    }
+    this.send(guardReply(failure, this.running?.tag ?? '*', this.current, this.running?.command, detail));
   }
 
   /** Sends a refusal thrown by a handler (BAD ones count against the budget); closes after too many failed logins. */
@@ -408,7 +274,9 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
     this.view = view;
     this.user = view.username;
-    this.unwatch = this.ctx.store.watch((event) => this.onStoreEvent(event));
+    this.unwatch = this.ctx.store.watch((event) => {
+      if (event.username === this.user) this.updates.note(event);
+    });
     this.current = 'authenticated';
     this.log.info('auth succeeded', { user: view.username, mechanism });
     await this.ok('Logged in', `CAPABILITY ${this.capabilities().join(' ')}`);
@@ -439,27 +307,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (this.isSecure) throw new ImapError('BAD', undefined, 'TLS is already active');
     // No [CAPABILITY] here: the client must re-ask after the handshake (RFC 3501 §6.2.1).
     this.send(taggedLine(this.command.tag, 'OK', undefined, 'Begin TLS negotiation now'));
-    if (await this.startTls(this.ctx.security)) this.assembler.reset();
-  }
-
-  /**
-   * Sends a SASL continuation (`+ challenge`) and reads the client's response line (RFC 3501 §6.2.2).
-   * Resolves undefined when the connection closed meanwhile.
-   * @throws ImapError BAD when the client cancels with `*` or the line is too long.
-   */
-  async readSaslResponse(challenge: string): Promise<string | undefined> {
-    this.send(`+ ${challenge}\r\n`);
-    await this.flush();
-    const r = await this.reader.readLine();
-    if (r.kind === 'closed') return undefined;
-    if (r.kind === 'runaway') {
-      await this.end('closed');
-      return undefined;
-    }
-    if (r.kind === 'too-long') throw new ImapError('BAD', undefined, 'Response too long');
-    const text = r.line.toString('latin1').trim();
-    if (text === '*') throw new ImapError('BAD', undefined, 'Authentication cancelled');
-    return text;
+    if (await this.startTls(this.ctx.security)) this.commands.reset();
   }
 
   /**
@@ -468,43 +316,19 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * @throws ImapError BAD when the client sends anything but DONE.
    */
   async idle(): Promise<void> {
-    this.send('+ idling\r\n');
-    this.idling = true;
-    try {
-      await this.pushUpdates();
-      const r = await this.reader.readLine();
-      this.idling = false;
-      await this.updates;
-      if (r.kind === 'closed') return;
-      if (r.kind === 'runaway') return this.onLineTooLong(true);
-      if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
-        throw new ImapError('BAD', undefined, 'Expected DONE');
-      }
-      this.log.debug('C: DONE');
-      await this.ok('IDLE terminated');
-    } finally {
-      this.idling = false;
+    const r = await this.updates.idle();
+    if (r.kind === 'closed') return;
+    if (r.kind === 'runaway') return this.onLineTooLong(true);
+    if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
+      throw new ImapError('BAD', undefined, 'Expected DONE');
     }
+    this.log.debug('C: DONE');
+    await this.ok('IDLE terminated');
   }
 
-  /** Store events of this user mark the selected mailbox dirty; during IDLE they are reported at once. */
-  private onStoreEvent(event: MailboxEvent): void {
-    if (event.username !== this.user || !this.mailbox) return;
-    this.mailbox.note(event);
-    if (this.idling && this.mailbox.isDirty) void this.pushUpdates();
-  }
-
-  /** Sends the due updates and flushes them now (IDLE). Serialized with {@link sendUpdates}. */
-  private pushUpdates(): Promise<void> {
-    this.updates = this.updates.then(async () => {
-      try {
-        await this.sendUpdatesNow(true);
-        await this.flush();
-      } catch (err) {
-        this.log.error('update failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
-      }
-    });
-    return this.updates;
+  /** The selected mailbox with the user's view, for {@link ImapUpdates}; undefined when none is selected. */
+  selection(): { mailbox: SelectedMailbox; view: UserMailboxes } | undefined {
+    return this.mailbox && this.view ? { mailbox: this.mailbox, view: this.view } : undefined;
   }
 
   /**
@@ -512,23 +336,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * EXPUNGE back during commands that use sequence numbers (RFC 3501 §7.4.1).
    */
   async sendUpdates(): Promise<void> {
-    const allowExpunge = !SEQUENCE_COMMANDS.has(this.running?.command ?? '');
-    const run = this.updates.then(() => this.sendUpdatesNow(allowExpunge));
-    // Keep the chain usable after a failure; the caller still sees the error (dispatch reports it as a bug).
-    this.updates = run.catch(() => undefined);
-    await run;
-  }
-
-  private async sendUpdatesNow(allowExpunge: boolean): Promise<void> {
-    const mailbox = this.mailbox;
-    if (!mailbox || !this.view || this.isEnding) return;
-    const { lines, gone } = await mailbox.sync(this.view, allowExpunge);
-    for (const l of lines) this.send(l);
-    if (gone) {
-      this.log.info('selected mailbox deleted, closing', {});
-      this.send(untaggedLine('BYE', undefined, 'Selected mailbox was deleted'));
-      await this.end('closed');
-    }
+    await this.updates.due(!SEQUENCE_COMMANDS.has(this.running?.command ?? ''));
   }
 
   /** Releases the store watch and the user view. Idempotent; called when the session is over. */

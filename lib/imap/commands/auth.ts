@@ -36,7 +36,7 @@ export async function authenticate(s: ImapConnection): Promise<void> {
 
 /** PLAIN: one message `[authzid] NUL authcid NUL passwd`; without an initial response the server sends `+ `. */
 async function plain(s: ImapConnection, initial: string | undefined): Promise<void> {
-  const response = initial ?? (await s.readSaslResponse(''));
+  const response = initial ?? (await readSaslResponse(s, ''));
   if (response === undefined) return;
   if (response === '') throw new ProtocolSyntaxError('malformed PLAIN message');
   const { authzid, authcid, password } = decodePlain(response);
@@ -48,10 +48,31 @@ async function plain(s: ImapConnection, initial: string | undefined): Promise<vo
  * Outlook and other clients send it, is the user name, so only the password is asked for.
  */
 async function loginMechanism(s: ImapConnection, initial: string | undefined): Promise<void> {
-  const user = initial ?? (await s.readSaslResponse(LOGIN_CHALLENGES.username));
+  const user = initial ?? (await readSaslResponse(s, LOGIN_CHALLENGES.username));
   if (user === undefined) return;
   const username = decodeLoginResponse(user);
-  const pass = await s.readSaslResponse(LOGIN_CHALLENGES.password);
+  const pass = await readSaslResponse(s, LOGIN_CHALLENGES.password);
   if (pass === undefined) return;
   await s.login('LOGIN', { username, password: decodeLoginResponse(pass) });
+}
+
+/**
+ * Sends a SASL continuation (`+ challenge`) and reads the client's response line (RFC 3501 §6.2.2). The line
+ * is never logged. Resolves undefined when the connection closed meanwhile (or is closed here after a line
+ * that never ended).
+ * @throws ImapError BAD when the client cancels with `*` or the line is too long.
+ */
+async function readSaslResponse(s: ImapConnection, challenge: string): Promise<string | undefined> {
+  s.send(`+ ${challenge}\r\n`);
+  await s.flush();
+  const r = await s.reader.readLine();
+  if (r.kind === 'closed') return undefined;
+  if (r.kind === 'runaway') {
+    await s.end('closed');
+    return undefined;
+  }
+  if (r.kind === 'too-long') throw new ImapError('BAD', undefined, 'Response too long');
+  const text = r.line.toString('latin1').trim();
+  if (text === '*') throw new ImapError('BAD', undefined, 'Authentication cancelled');
+  return text;
 }

@@ -1,0 +1,170 @@
+import type { CloseReason } from '../core/connection.js';
+import type { Logger } from '../log/logger.js';
+import type { LineReader } from '../protocol/line-reader.js';
+import type { ImapSettings } from './imap-options.js';
+import { ImapCommandAssembler, type AssemblerResult, type ImapCommand, type ImapParseError } from './imap-parser.js';
+import { taggedLine, untaggedLine } from './imap-replies.js';
+
+/** A literal the assembler announced and that has not been read yet. */
+export type LiteralRequest = Extract<AssemblerResult, { kind: 'literal' }>;
+
+/** What {@link ImapCommandReader} needs from its session (all of it is public on `TextSession`, plus two hooks). */
+export interface CommandReaderHost {
+  readonly reader: LineReader;
+  readonly log: Logger;
+  send(data: string | Buffer): void;
+  flush(): Promise<void>;
+  /** Counts a client error against the budget; the session ends itself when it is spent. */
+  countError(): Promise<boolean>;
+  end(reason?: CloseReason): Promise<void>;
+  /**
+   * Called before the `+` of a synchronizing literal: when the command would be refused anyway (unknown verb,
+   * wrong state, LOGIN before TLS, APPEND into a missing mailbox), sends the refusal and resolves true, so the
+   * client never sends the literal (RFC 3501 §7.5).
+   */
+  refuseBeforeLiteral(lit: LiteralRequest): Promise<boolean>;
+  /** A continuation line whose CRLF never came: say BYE and close. */
+  onRunawayLine(): Promise<void>;
+}
+
+/** Commands whose arguments are secrets: logged as `[redacted]`. */
+const SECRET_COMMANDS = new Set(['LOGIN', 'AUTHENTICATE']);
+
+/** Besides its literals, a command may carry this many lines' worth of octets (all its lines, all its small literals). */
+const COMMAND_OVERHEAD_LINES = 16;
+
+/**
+ * Literals of commands other than APPEND are capped at the line length: a LOGIN, SEARCH or mailbox name has
+ * no business carrying megabytes, and this keeps memory per non-APPEND command bounded by the line limit.
+ */
+function literalLimit(command: string, settings: ImapSettings): number {
+  return command === 'APPEND' ? settings.maxLiteralSize : settings.maxLineLength;
+}
+
+/**
+ * Reads one whole IMAP command (RFC 3501 §2.2, §7.5): its first line, each literal it announces and the lines
+ * that follow them. Owned by one `ImapConnection`, which calls {@link read} with each line the engine frames.
+ *
+ * Literal limits are checked before the `+` continuation: a synchronizing literal that is too big is answered
+ * `NO [TOOBIG]` (APPEND) or `BAD` and never read. A non-synchronizing literal (LITERAL+, RFC 7888 §4) that is
+ * too big, or announced on a line that is otherwise refused, is already on its way: the reader answers, sends
+ * `* BYE` and closes rather than guessing where the client's next command starts. Every refusal is sent here;
+ * the session only runs complete commands.
+ */
+export class ImapCommandReader {
+  // The reader checks literal and command sizes itself (it knows the command), so the assembler's own limits
+  // are only the 32-bit literal bound of RFC 3501 §9.
+  private readonly assembler = new ImapCommandAssembler({
+    maxLiteralSize: 0xffffffff,
+    maxNonSyncLiteralSize: 0xffffffff,
+    maxCommandSize: Number.MAX_SAFE_INTEGER,
+  });
+
+  constructor(
+    private readonly host: CommandReaderHost,
+    private readonly settings: ImapSettings,
+  ) {}
+
+  /** Forgets a half-assembled command (after STARTTLS: nothing read in plaintext carries over). */
+  reset(): void {
+    this.assembler.reset();
+  }
+
+  /**
+   * Assembles the command that starts with `line`. Resolves the complete command, or undefined when it was
+   * refused (the reply is sent) or the peer went away.
+   */
+  async read(line: Buffer): Promise<ImapCommand | undefined> {
+    const host = this.host;
+    let result: AssemblerResult = this.assembler.pushLine(line);
+    let total = line.length + 2;
+    this.logLine(line, result);
+    for (;;) {
+      if (result.kind === 'complete') return result.command;
+      if (result.kind === 'error') {
+        await this.parseError(result.error);
+        return undefined;
+      }
+      if (result.kind === 'more') throw new Error('assembler wants a line after pushLine');
+      total += result.size;
+      const data = await this.readLiteral(result, total);
+      if (data === undefined) return undefined;
+      result = this.assembler.pushLiteral(data);
+      const next = await host.reader.readLine();
+      if (next.kind === 'closed') return undefined;
+      if (next.kind === 'runaway') {
+        this.assembler.reset();
+        await host.onRunawayLine();
+        return undefined;
+      }
+      if (next.kind === 'too-long') {
+        this.assembler.reset();
+        host.send(taggedLine(tagOf(line), 'BAD', undefined, 'Line too long'));
+        await host.countError();
+        return undefined;
+      }
+      host.log.debug('C: [continuation]', { octets: next.line.length });
+      total += next.line.length + 2;
+      result = this.assembler.pushLine(next.line);
+    }
+  }
+
+  private logLine(line: Buffer, result: AssemblerResult): void {
+    const log = this.host.log;
+    if (log.isDebugEnabled === false) return;
+    const command = result.kind === 'complete' ? result.command.command : result.kind === 'literal' ? result.command : undefined;
+    if (command === undefined) log.debug('C: [unparsable line]', { octets: line.length });
+    else if (SECRET_COMMANDS.has(command)) log.debug(`C: ${tagOf(line)} ${command} [redacted]`);
+    else log.debug('C: ' + line.toString('utf8').slice(0, 200));
+  }
+
+  /**
+   * Checks an announced literal against the limits, sends `+ Ready for literal data` for a synchronizing one and
+   * reads its octets. Resolves undefined when it was refused (reply sent, assembler reset) or the peer vanished.
+   */
+  private async readLiteral(lit: LiteralRequest, total: number): Promise<Buffer | undefined> {
+    const host = this.host;
+    const limit = literalLimit(lit.command, this.settings);
+    if (lit.size > limit || total > limit + COMMAND_OVERHEAD_LINES * this.settings.maxLineLength) {
+      this.assembler.reset();
+      host.log.warn('literal too big', { command: lit.command, size: lit.size });
+      if (lit.command === 'APPEND') host.send(taggedLine(lit.tag, 'NO', 'TOOBIG', 'Message too big'));
+      else host.send(taggedLine(lit.tag, 'BAD', 'TOOBIG', 'Literal too big'));
+      if (!lit.sync) await this.byeNonSync();
+      else await host.countError();
+      return undefined;
+    }
+    if (lit.sync) {
+      if (await host.refuseBeforeLiteral(lit)) {
+        this.assembler.reset();
+        return undefined;
+      }
+      host.send('+ Ready for literal data\r\n');
+      await host.flush();
+    }
+    const data = await host.reader.readExactly(lit.size);
+    if (data === undefined) this.assembler.reset();
+    return data;
+  }
+
+  /** A non-synchronizing literal is on its way and will not be read: say goodbye (RFC 7888 §4 allows BYE). */
+  private async byeNonSync(): Promise<void> {
+    this.host.log.warn('refused a non-synchronizing literal, closing', {});
+    this.host.send(untaggedLine('BYE', undefined, 'Refused literal cannot be skipped, closing'));
+    await this.host.end('closed');
+  }
+
+  private async parseError(error: ImapParseError): Promise<void> {
+    const host = this.host;
+    if (error.tag === undefined) host.send(untaggedLine('BAD', undefined, error.message));
+    else host.send(taggedLine(error.tag, 'BAD', error.reason === 'too-big' ? 'TOOBIG' : undefined, error.message));
+    if (error.nonSyncLiteral !== undefined) return this.byeNonSync();
+    await host.countError();
+  }
+}
+
+/** The tag of a raw command line, for replies to lines the assembler could not finish. */
+function tagOf(line: Buffer): string {
+  const sp = line.indexOf(0x20);
+  return line.subarray(0, sp < 0 ? line.length : sp).toString('latin1');
+}

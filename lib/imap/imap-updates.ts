@@ -1,0 +1,94 @@
+import type { CloseReason } from '../core/connection.js';
+import type { MailboxEvent, UserMailboxes } from '../contracts/mail-store.js';
+import type { Logger } from '../log/logger.js';
+import type { LineReader, LineResult } from '../protocol/line-reader.js';
+import { untaggedLine } from './imap-replies.js';
+import type { SelectedMailbox } from './imap-selected.js';
+
+/** What {@link ImapUpdates} needs from its session. */
+export interface UpdatesHost {
+  readonly reader: LineReader;
+  readonly log: Logger;
+  readonly isEnding: boolean;
+  send(data: string | Buffer): void;
+  flush(): Promise<void>;
+  end(reason?: CloseReason): Promise<void>;
+  /** The selected mailbox and the user's view; undefined when none is selected. */
+  selection(): { readonly mailbox: SelectedMailbox; readonly view: UserMailboxes } | undefined;
+}
+
+/**
+ * The untagged updates of one session's selected mailbox (RFC 3501 §5.2, §7): store events mark the mailbox
+ * dirty, and the due `EXISTS`/`RECENT`/`FETCH`/`EXPUNGE` responses are sent when a command ends, or at once
+ * while the client IDLEs (RFC 2177). All sends go through one promise chain, so a push during IDLE and the
+ * sync of a command never interleave.
+ */
+export class ImapUpdates {
+  private chain: Promise<void> = Promise.resolve();
+  private idling = false;
+
+  constructor(private readonly host: UpdatesHost) {}
+
+  /** A store event of this session's user: marks the selected mailbox dirty; during IDLE it is reported at once. */
+  note(event: MailboxEvent): void {
+    const mailbox = this.host.selection()?.mailbox;
+    if (!mailbox) return;
+    mailbox.note(event);
+    if (this.idling && mailbox.isDirty) void this.push();
+  }
+
+  /**
+   * Queues the updates that are due, with EXPUNGE only when `allowExpunge` (RFC 3501 §7.4.1: not during
+   * FETCH, STORE, SEARCH or COPY). Rejects with the store's error (a bug: dispatch reports it).
+   */
+  async due(allowExpunge: boolean): Promise<void> {
+    const run = this.chain.then(() => this.sendNow(allowExpunge));
+    // Keep the chain usable after a failure; the caller still sees the error.
+    this.chain = run.catch(() => undefined);
+    await run;
+  }
+
+  /**
+   * IDLE (RFC 2177): sends `+ idling`, reports updates as they happen, and resolves with the client's next
+   * line (normally `DONE`) once every update already started has been sent.
+   */
+  async idle(): Promise<LineResult> {
+    this.host.send('+ idling\r\n');
+    this.idling = true;
+    try {
+      await this.push();
+      const r = await this.host.reader.readLine();
+      this.idling = false;
+      await this.chain;
+      return r;
+    } finally {
+      this.idling = false;
+    }
+  }
+
+  /** Sends the due updates and flushes them now (IDLE). Failures are logged: nobody awaits a push. */
+  private push(): Promise<void> {
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.sendNow(true);
+        await this.host.flush();
+      } catch (err) {
+        this.host.log.error('update failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+      }
+    });
+    return this.chain;
+  }
+
+  private async sendNow(allowExpunge: boolean): Promise<void> {
+    const host = this.host;
+    const selection = host.selection();
+    if (!selection || host.isEnding) return;
+    const { lines, gone } = await selection.mailbox.sync(selection.view, allowExpunge);
+    for (const l of lines) host.send(l);
+    if (gone) {
+      host.log.info('selected mailbox deleted, closing', {});
+      host.send(untaggedLine('BYE', undefined, 'Selected mailbox was deleted'));
+      await host.end('closed');
+    }
+  }
+}
