@@ -97,6 +97,15 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     expect(await storedTexts(f.store)).to.deep.equal([]);
   });
 
+  it('consumes the chunk of a BDAT with a size but a bad end marker before answering 501 (RFC 3030 §2)', async () => {
+    f = await startSmtp();
+    const c = await f.ehlo();
+    await envelope(c);
+    c.send('BDAT 6 LATER\r\nQUIT\r\nNOOP\r\n');
+    expect(await c.expect(/^250 /)).to.deep.equal(['501 5.5.4 Syntax error: BDAT <size> [LAST]', '250 2.0.0 OK']);
+    expect(c.isClosed).to.equal(false);
+  });
+
   it('stores a 25 MB message intact and stays responsive', async function () {
     this.timeout(60_000);
     f = await startSmtp();

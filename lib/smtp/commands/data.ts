@@ -105,7 +105,13 @@ const BDAT_ARGS = /^(\d{1,15})(?: +(LAST))?$/i;
  */
 export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
   const m = BDAT_ARGS.exec(args);
-  if (!m) throw new ProtocolSyntaxError('BDAT <size> [LAST]');
+  if (!m) {
+    // The chunk follows the command whatever we think of the rest of it: when its size can be read, consume it
+    // so that its octets are never taken for commands.
+    const size = /^(\d{1,15})(?: |$)/.exec(args);
+    if (size) await skip(conn, Number(size[1]));
+    throw new ProtocolSyntaxError('BDAT <size> [LAST]');
+  }
   const count = Number(m[1]);
   const last = m[2] !== undefined;
   const tx = conn.tx;
