@@ -6,14 +6,25 @@ import { DELIMITER, mailboxName, storeCall, wireMailbox } from './args.js';
 
 /**
  * Turns a LIST pattern into a RegExp (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the delimiter.
- * A leading `INBOX` matches in any case (RFC 3501 §5.1).
+ * Names match case-sensitively, except that `INBOX` matches in any case (RFC 3501 §5.1), also when the pattern
+ * reaches it through a wildcard (`inbox%`, `In*`): the pattern's leading letters that spell INBOX in some
+ * case are compared with the canonical `INBOX` (as Dovecot does).
  */
 export function listPattern(pattern: string): RegExp {
-  const canonical = /^inbox(?=\/|$)/i.test(pattern) ? 'INBOX' + pattern.slice(5) : pattern;
-  const body = [...canonical]
-    .map((c) => (c === '*' ? '.*' : c === '%' ? '[^/]*' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`, 's');
+  const exact = patternSource(pattern);
+  const inbox = patternSource(inboxCase(pattern));
+  return new RegExp(`^(?:${exact}|(?=INBOX(?:/|$))${inbox})$`, 's');
+}
+
+function patternSource(pattern: string): string {
+  return [...pattern].map((c) => (c === '*' ? '.*' : c === '%' ? '[^/]*' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('');
+}
+
+/** The pattern with its leading letters that spell a prefix of INBOX (in any case) upper-cased. */
+function inboxCase(pattern: string): string {
+  let i = 0;
+  while (i < 5 && i < pattern.length && pattern[i].toUpperCase() === 'INBOX'[i]) i++;
+  return 'INBOX'.slice(0, i) + pattern.slice(i);
 }
 
 /** RFC 5258 §3 options this server understands. */

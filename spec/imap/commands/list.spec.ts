@@ -22,4 +22,20 @@ describe('IMAP LIST and LSUB', () => {
     await c.command('e SUBSCRIBE Work', /^e OK/);
     expect(await c.command('f LSUB "" "%"', /^f /)).to.deep.equal(['* LSUB () "/" "Work"', 'f OK LSUB completed']);
   });
+
+  it('matches INBOX in any case also when the pattern has a wildcard (inbox%, In*), other names case-sensitively', async () => {
+    await c.command('a CREATE INBOX/Sub', /^a OK/);
+    await c.command('b CREATE inboxes', /^b OK/);
+    expect(await c.command('c LIST "" "inbox%"', /^c /)).to.deep.equal([
+      '* LIST (\\HasChildren) "/" "INBOX"',
+      '* LIST (\\HasNoChildren) "/" "inboxes"',
+      'c OK LIST completed',
+    ]);
+    expect(await c.command('d LIST "" "In*"', /^d /)).to.deep.equal([
+      '* LIST (\\HasChildren) "/" "INBOX"',
+      '* LIST (\\HasNoChildren) "/" "INBOX/Sub"',
+      'd OK LIST completed',
+    ]);
+    expect(await c.command('e LIST "" "Inbox/%"', /^e /)).to.deep.equal(['* LIST (\\HasNoChildren) "/" "INBOX/Sub"', 'e OK LIST completed']);
+  });
 });
