@@ -55,10 +55,15 @@ const TRANSACTION_HINTS: Readonly<Record<string, string>> = {
   STARTTLS: 'STARTTLS is not allowed during a mail transaction',
 };
 
+/** RFC 3030 §3: DATA and BDAT do not mix in one transaction. */
+const BDAT_HINTS: Readonly<Record<string, string>> = {
+  DATA: 'DATA not allowed after BDAT',
+};
+
 /** The text after "Bad sequence of commands" for `verb` refused in `state`. */
 function stateHint(verb: string, state: SmtpState): string | undefined {
   const inTransaction = state === 'mail' || state === 'rcpt' || state === 'bdat';
-  return (inTransaction ? TRANSACTION_HINTS[verb] : undefined) ?? STATE_HINTS[verb];
+  return (state === 'bdat' ? BDAT_HINTS[verb] : undefined) ?? (inTransaction ? TRANSACTION_HINTS[verb] : undefined) ?? STATE_HINTS[verb];
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

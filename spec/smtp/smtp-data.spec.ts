@@ -106,6 +106,14 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     expect(c.isClosed).to.equal(false);
   });
 
+  it('says "DATA after BDAT" when DATA follows a BDAT chunk (RFC 3030 §3: 503)', async () => {
+    f = await startSmtp();
+    const c = await f.ehlo();
+    await envelope(c);
+    c.send('BDAT 1\r\nxDATA\r\n');
+    expect(await c.expect(/^503 /)).to.deep.equal(['250 2.0.0 1 octets received', '503 5.5.1 Bad sequence of commands: DATA not allowed after BDAT']);
+  });
+
   it('stores a 25 MB message intact and stays responsive', async function () {
     this.timeout(60_000);
     f = await startSmtp();
