@@ -5,7 +5,7 @@
  * - `selected`: a mailbox is selected (SELECT/EXAMINE succeeded);
  * - `logout`: LOGOUT was received (or the server said BYE); the connection is closing.
  *
- * The state changes in exactly one place each: `ImapConnection.enterAuthenticated()`, `select()`, `unselect()`
+ * The state changes in exactly one place each: `ImapConnection.login()`, `enterSelected()`, `unselect()`
  * and `logout()`.
  */
 export type ImapState = 'not-authenticated' | 'authenticated' | 'selected' | 'logout';
