@@ -323,7 +323,14 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     this.tx = undefined;
     if (tx?.bdat) await tx.bdat.delivery.abort();
     if (this.state === 'mail' || this.state === 'rcpt' || this.state === 'bdat') this.enter('ready');
-    if (tx) this.backendSession?.reset();
+    if (!tx) return;
+    try {
+      this.backendSession?.reset();
+    } catch (err) {
+      // A bug of the backend, logged as one; the transaction is over either way, and the command that ended it
+      // has usually queued its reply already (250 after DATA), so a second reply would put the client out of step.
+      this.log.error('backend reset failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+    }
   }
 
   /** The envelope of the current transaction. */

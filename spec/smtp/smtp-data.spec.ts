@@ -237,4 +237,28 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     expect(await c.readLine()).to.match(/^250 /);
     expect(stored).to.have.length(1);
   });
+
+  it('sends exactly one reply to DATA when the backend reset() throws after storing (the bug is logged, not replied)', async () => {
+    f = await startSmtp({
+      setup: (ct) =>
+        ct.rebind(SmtpBackend).toConstantValue({
+          openSession: async (): Promise<SmtpSession> => ({
+            mailFrom: async () => undefined,
+            rcptTo: async () => undefined,
+            data: async (body: Readable) => {
+              for await (const chunk of body) void chunk;
+            },
+            reset: () => {
+              throw new Error('reset exploded');
+            },
+            close: async () => undefined,
+          }),
+        }),
+    });
+    const c = await f.ehlo();
+    await envelope(c);
+    await c.command('DATA', /^354 /);
+    c.send('Subject: x\r\n\r\nx\r\n.\r\nNOOP\r\n');
+    expect(await c.expect(/^250 2\.0\.0 OK/)).to.deep.equal(['250 2.0.0 Message accepted (17 octets)', '250 2.0.0 OK']);
+  });
 });
