@@ -27,3 +27,10 @@ export const MAX_SKIPPED_LINE_OCTETS = 1024 * 1024;
  * 30 minutes carries a 35 MB message over a 20 KB/s link and still ends a slowloris.
  */
 export const BODY_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * Replies queued for a pipelining client before they are written even though more commands are buffered. RFC 2920
+ * §3.1 lets a server batch replies; past this much it writes and waits for the socket to drain, so a client that
+ * pipelines without reading cannot grow our memory (16 KiB: a few hundred replies, still one write for real clients).
+ */
+export const REPLY_QUEUE_LIMIT = 16 * 1024;

@@ -2,7 +2,7 @@ import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
 import type { Logger } from '../log/logger.js';
-import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH } from './limits.js';
+import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT } from './limits.js';
 import { LineReader, type LineResult } from './line-reader.js';
 
 /** Limits every text session honours. */
@@ -32,6 +32,8 @@ export abstract class TextSession {
   readonly reader: LineReader;
   readonly log: Logger;
   private out: Array<string | Buffer> = [];
+  /** Length of `out` (string lengths approximate octets; only compared with REPLY_QUEUE_LIMIT). */
+  private queued = 0;
   private errors = 0;
   private ending = false;
   private timedOut = false;
@@ -71,6 +73,11 @@ export abstract class TextSession {
     void this.onIdleTimeout();
   }
 
+  /** Size of the replies queued and not yet written (diagnostics; bounded by REPLY_QUEUE_LIMIT plus one reply). */
+  get queuedReplyLength(): number {
+    return this.queued;
+  }
+
   /** True after a TLS handshake. */
   get isSecure(): boolean {
     return this.connection.isSecure;
@@ -88,6 +95,7 @@ export abstract class TextSession {
       else this.log.debug('S: [bytes]', { size: data.length });
     }
     this.out.push(data);
+    this.queued += data.length;
   }
 
   /** Writes every queued reply in one write. Resolves when the socket accepted it (waits for drain if full). */
@@ -95,6 +103,7 @@ export abstract class TextSession {
     if (this.out.length === 0) return;
     const parts = this.out;
     this.out = [];
+    this.queued = 0;
     const data =
       parts.length === 1
         ? parts[0]
@@ -111,7 +120,9 @@ export abstract class TextSession {
   async run(): Promise<void> {
     await this.greet();
     while (!this.isEnding) {
-      if (!this.reader.hasBufferedLine()) await this.flush();
+      // Flush when the client waits for us, or when a pipelining client has made us queue a lot: flush() waits for
+      // the socket to drain, so a peer that sends without reading stops being read (bounded memory either way).
+      if (!this.reader.hasBufferedLine() || this.queued > REPLY_QUEUE_LIMIT) await this.flush();
       const r: LineResult = this.reader.tryReadLine() ?? (await this.reader.readLine());
       if (r.kind === 'closed' || this.connection.isClosed) break;
       if (r.kind === 'runaway') {
@@ -181,6 +192,7 @@ export abstract class TextSession {
     // Write the go-ahead and wrap in the same tick: the ClientHello can then only reach the TLS socket.
     const parts = this.out;
     this.out = [];
+    this.queued = 0;
     for (const p of parts) this.connection.write(p);
     try {
       await this.connection.authenticateAsServer(security);

@@ -6,7 +6,9 @@ import { ServerSecurity, type ServerSecurityOptions } from '../../lib/core/serve
 import { SslPolicyErrors, X509ChainStatusFlags, type X509Chain } from '../../lib/core/policy-errors.js';
 import { SslProtocols } from '../../lib/core/ssl-protocols.js';
 import { createLogger } from '../../lib/log/logger.js';
-import { NoteHandler } from '../../samples/custom-protocol.js';
+import { REPLY_QUEUE_LIMIT } from '../../lib/protocol/limits.js';
+import { NoteHandler, type NoteSession } from '../../samples/custom-protocol.js';
+import type { Connection } from '../../lib/core/connection.js';
 import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
@@ -277,6 +279,50 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     const lines = await c.expect(/line too long/);
     expect(lines).to.deep.equal(['- line too long']);
     await c.closed();
+  });
+
+  it('bounds the replies it queues for a client that pipelines without reading them, and answers everything in order', async () => {
+    const security = new ServerSecurity({ certificate: certs.server });
+    let maxQueued = 0;
+    // Records how much each write carries: the reply queue's size whenever the session flushes it.
+    class MeasuredHandler extends NoteHandler {
+      protected override createSession(connection: Connection): NoteSession {
+        const session = super.createSession(connection);
+        const flush = session.flush.bind(session);
+        session.flush = async () => {
+          maxQueued = Math.max(maxQueued, session.queuedReplyLength);
+          return flush();
+        };
+        return session;
+      }
+    }
+    const server = new TcpServer(new MeasuredHandler(security), { port: 0 }, log);
+    servers.push(server);
+    const { port } = await server.start();
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.pause(); // do not read while sending
+    const sent = 40_000; // ~6 MB of commands, as much in replies
+    socket.write(('ECHO ' + 'r'.repeat(150) + '\r\n').repeat(sent));
+    let received = '';
+    let count = 0;
+    const done = new Promise<void>((resolve) => {
+      socket.on('data', (d: Buffer) => {
+        received += d.toString('latin1');
+        let i: number;
+        while ((i = received.indexOf('\r\n')) !== -1) {
+          if (received.startsWith('+ r')) count++;
+          received = received.slice(i + 2);
+          if (count === sent) resolve();
+        }
+      });
+    });
+    await new Promise((r) => setTimeout(r, 200)); // let the server fill every buffer while we do not read
+    socket.resume();
+    await done;
+    socket.destroy();
+    expect(maxQueued).to.be.greaterThan(0).and.at.most(REPLY_QUEUE_LIMIT + 200);
   });
 
   it('refuses connections over the limit with the handler line', async () => {
