@@ -72,6 +72,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       maxLineLength: ctx.settings.maxLineLength,
       maxBadCommands: ctx.settings.maxBadCommands,
       idleTimeoutMs: ctx.settings.idleTimeoutMs,
+      bodyTimeoutMs: ctx.settings.bodyTimeoutMs,
     });
     this.commands = new ImapCommandReader(this, ctx.settings);
     connection.once('close', () => this.stop.abort());

@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import { BODY_TIMEOUT_MS } from '../protocol/limits.js';
 import { DEFAULT_PARSER_LIMITS } from './imap-parser.js';
 
 /**
@@ -55,6 +56,8 @@ export interface ImapOptions {
   imaps?: ImapListenerOptions;
   /** Autologout timer in ms, default {@link IMAP_IDLE_TIMEOUT_MS}. */
   idleTimeoutMs?: number;
+  /** Longest time one literal (an APPENDed message) may take to arrive, in ms (default `BODY_TIMEOUT_MS`, 30 min). */
+  bodyTimeoutMs?: number;
   /** Longest command line, default {@link IMAP_MAX_LINE_LENGTH}. */
   maxLineLength?: number;
   /** Largest literal (APPEND size limit), default {@link IMAP_MAX_LITERAL_SIZE}. */
@@ -70,6 +73,7 @@ export interface ImapOptions {
 /** {@link ImapOptions} with every default applied, plus the global switches the IMAP server honours. */
 export interface ImapSettings {
   readonly idleTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
   readonly maxLineLength: number;
   readonly maxLiteralSize: number;
   readonly maxBadCommands: number;
@@ -85,6 +89,7 @@ export const ImapSettings = Symbol.for('postern.ImapSettings') as ServiceIdentif
 export function resolveImapSettings(options: ImapOptions = {}, global: { allowInsecureAuth?: boolean } = {}): ImapSettings {
   return {
     idleTimeoutMs: options.idleTimeoutMs ?? IMAP_IDLE_TIMEOUT_MS,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
     maxLineLength: options.maxLineLength ?? IMAP_MAX_LINE_LENGTH,
     maxLiteralSize: options.maxLiteralSize ?? IMAP_MAX_LITERAL_SIZE,
     maxBadCommands: options.maxBadCommands ?? IMAP_MAX_BAD_COMMANDS,

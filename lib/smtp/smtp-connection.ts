@@ -103,6 +103,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       maxLineLength: deps.settings.maxLineLength,
       maxBadCommands: deps.settings.maxBadCommands,
       idleTimeoutMs: deps.settings.idleTimeoutMs,
+      bodyTimeoutMs: deps.settings.bodyTimeoutMs,
     });
     this.closedSignal = new Promise((resolve) => connection.once('close', () => resolve()));
     // eslint-disable-next-line @typescript-eslint/no-this-alias

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { ServiceIdentifier } from 'inversify';
+import { BODY_TIMEOUT_MS } from '../protocol/limits.js';
 
 /** GreenMail's convention (standard port + 3000): STARTTLS submission/relay port (RFC 5321 port 25 → 3025). */
 export const SMTP_PORT = 3025;
@@ -69,6 +70,8 @@ export interface SmtpOptions {
   maxBadCommands?: number;
   /** Idle timeout in ms. */
   idleTimeoutMs?: number;
+  /** Longest time one DATA body or BDAT chunk may take to arrive, in ms (default `BODY_TIMEOUT_MS`, 30 min). */
+  bodyTimeoutMs?: number;
   /** Refuse MAIL with `530 5.7.0` until the session is encrypted. */
   requireTls?: boolean;
   /** Refuse MAIL with `530 5.7.0` until the client authenticated. */
@@ -95,6 +98,7 @@ export interface SmtpSettings {
   readonly maxLineLength: number;
   readonly maxBadCommands: number;
   readonly idleTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
   readonly requireTls: boolean;
   readonly requireAuth: boolean;
   readonly acceptedDomains: readonly string[];
@@ -126,6 +130,7 @@ export function resolveSmtpSettings(options: SmtpOptions = {}, globals: { allowI
     maxLineLength: count('maxLineLength', options.maxLineLength, SMTP_MAX_LINE_LENGTH),
     maxBadCommands: count('maxBadCommands', options.maxBadCommands, SMTP_MAX_BAD_COMMANDS),
     idleTimeoutMs: count('idleTimeoutMs', options.idleTimeoutMs, SMTP_IDLE_TIMEOUT_MS),
+    bodyTimeoutMs: count('bodyTimeoutMs', options.bodyTimeoutMs, BODY_TIMEOUT_MS),
     requireTls: options.requireTls === true,
     requireAuth: options.requireAuth === true,
     acceptedDomains: (options.acceptedDomains ?? []).map((d) => d.toLowerCase()),

@@ -220,6 +220,21 @@ describe('IMAP session', () => {
       }
     });
 
+    it('says BYE to a client trickling an APPEND literal, and appends nothing', async () => {
+      h = await startImap({ bodyTimeoutMs: 200 });
+      const c = await h.loginAlice();
+      c.line('a APPEND INBOX {100000}');
+      expect(await c.readLine()).to.match(/^\+ /);
+      const drip = setInterval(() => c.isClosed || c.send('x'), 20); // every byte restarts the idle timer
+      try {
+        expect(await c.expect(/^\* BYE/)).to.deep.equal(['* BYE Autologout; idle for too long']);
+        await c.closed();
+      } finally {
+        clearInterval(drip);
+      }
+      expect(await h.store.allMessages()).to.deep.equal([]);
+    });
+
     it('ends an endless stream of garbage with a disconnect', async () => {
       h = await startImap({ maxLineLength: 1024 });
       const c = await h.connect();

@@ -270,6 +270,21 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     }
   });
 
+  it('closes with 421 4.4.2 a client trickling a DATA body, and stores nothing', async () => {
+    f = await startSmtp({ smtp: { bodyTimeoutMs: 200 } });
+    const c = await f.ehlo();
+    c.send('MAIL FROM:<bob@remote.test>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n');
+    await c.expect(/^354 /);
+    const drip = setInterval(() => c.isClosed || c.send('x'), 20); // every byte restarts the idle timer
+    try {
+      expect(await c.readLine()).to.equal('421 4.4.2 Idle timeout, closing connection');
+      await c.closed();
+    } finally {
+      clearInterval(drip);
+    }
+    expect(await f.store.allMessages()).to.deep.equal([]);
+  });
+
   it('says 421 4.3.2 to connected clients on shutdown', async () => {
     f = await startSmtp();
     const c = await f.ehlo();
