@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
@@ -59,7 +58,6 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   private user?: string;
   private mailbox?: SelectedMailbox;
   private unwatch?: () => void;
-  private loginFailures = 0;
   private closeAfterReply = false;
   private released = false;
   private readonly stop = new AbortController();
@@ -254,13 +252,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
-      this.loginFailures++;
-      this.log.info('auth failed', { user: credentials.username, mechanism, failures: this.loginFailures });
-      await sleep(this.ctx.settings.failedLoginDelayMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
-      if (this.loginFailures >= this.ctx.settings.maxLoginFailures) {
-        this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
-        this.closeAfterReply = true;
-      }
+      const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
+      if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
     let view: UserMailboxes;

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
@@ -49,7 +48,6 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
   private drop?: Maildrop;
   private view?: UserMailboxes;
   private unlock?: () => void;
-  private loginFailures = 0;
   private closeAfterReply = false;
   private streaming = false;
   private released = false;
@@ -184,11 +182,8 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     const result = await this.ctx.authenticator.authenticate({ protocol: 'pop3', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
-      this.loginFailures++;
-      this.log.info('auth failed', { user: credentials.username, mechanism, failures: this.loginFailures });
-      await sleep(this.ctx.settings.failedLoginDelayMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
-      if (this.loginFailures >= this.ctx.settings.maxLoginFailures) {
-        this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
+      const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
+      if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) {
         this.closeAfterReply = true;
         throw new Pop3Error('AUTH', 'authentication failed, closing');
       }

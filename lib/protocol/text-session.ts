@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
@@ -35,6 +36,9 @@ export abstract class TextSession {
   /** Length of `out` (string lengths approximate octets; only compared with REPLY_QUEUE_LIMIT). */
   private queued = 0;
   private errors = 0;
+  private loginFailures = 0;
+  /** Aborted when the connection closes: cuts timers (like the failed-login delay) short. */
+  private readonly gone = new AbortController();
   private ending = false;
   private timedOut = false;
   protected readonly limits: Required<SessionLimits>;
@@ -61,6 +65,7 @@ export abstract class TextSession {
     });
     connection.setIdleTimeout(this.limits.idleTimeoutMs);
     connection.on('timeout', () => this.timeOut('idle'));
+    connection.once('close', () => this.gone.abort());
   }
 
   /** Runs the protocol's idle goodbye once, whichever timer fired first. */
@@ -164,6 +169,20 @@ export abstract class TextSession {
     await this.onTooManyErrors();
     await this.end('closed');
     return false;
+  }
+
+  /**
+   * Records a failed login (logged at info with the user name, never the secret), then waits `delayMs` — a timer,
+   * so other sessions run on; cut short if the peer leaves — to slow password guessing. Resolves true once
+   * `maxFailures` is reached: the caller sends its refusal, then ends the session.
+   */
+  async recordLoginFailure(meta: { user: string; mechanism: string }, policy: { delayMs: number; maxFailures: number }): Promise<boolean> {
+    this.loginFailures++;
+    this.log.info('auth failed', { ...meta, failures: this.loginFailures });
+    await sleep(policy.delayMs, undefined, { signal: this.gone.signal }).catch(() => undefined);
+    if (this.loginFailures < policy.maxFailures) return false;
+    this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
+    return true;
   }
 
   /** Resets the consecutive-error count (called after a successful command). */

@@ -27,6 +27,14 @@ export const SMTP_MAX_BAD_COMMANDS = 10;
 /** RFC 5321 §4.5.3.2.7: the server SHOULD wait at least 5 minutes for the next command (also covers DATA stalls, §4.5.3.2.6). */
 export const SMTP_IDLE_TIMEOUT_MS = 5 * 60_000;
 
+/** Pause before answering a failed AUTH (slows password guessing; a timer, other sessions run on). */
+export const SMTP_FAILED_LOGIN_DELAY_MS = 1_000;
+/**
+ * Failed AUTH attempts on one connection before `421 4.7.0` and close. Python's smtplib answers one wrong password by
+ * trying every advertised mechanism in turn (three here), so the limit leaves room for one such login and a retry.
+ */
+export const SMTP_MAX_LOGIN_FAILURES = 6;
+
 /**
  * What to do with a bare LF (an LF not preceded by CR) inside DATA. RFC 5321 §2.3.8 forbids it and SMTP
  * smuggling abuses the disagreement between servers about it.
@@ -70,6 +78,10 @@ export interface SmtpOptions {
   maxBadCommands?: number;
   /** Idle timeout in ms. */
   idleTimeoutMs?: number;
+  /** Delay before answering a failed AUTH, in ms (default {@link SMTP_FAILED_LOGIN_DELAY_MS}). */
+  failedLoginDelayMs?: number;
+  /** Failed AUTH attempts before `421 4.7.0` and close (default {@link SMTP_MAX_LOGIN_FAILURES}). */
+  maxLoginFailures?: number;
   /** Longest time one DATA body or BDAT chunk may take to arrive, in ms (default `BODY_TIMEOUT_MS`, 30 min). */
   bodyTimeoutMs?: number;
   /** Refuse MAIL with `530 5.7.0` until the session is encrypted. */
@@ -98,6 +110,8 @@ export interface SmtpSettings {
   readonly maxLineLength: number;
   readonly maxBadCommands: number;
   readonly idleTimeoutMs: number;
+  readonly failedLoginDelayMs: number;
+  readonly maxLoginFailures: number;
   readonly bodyTimeoutMs: number;
   readonly requireTls: boolean;
   readonly requireAuth: boolean;
@@ -130,6 +144,8 @@ export function resolveSmtpSettings(options: SmtpOptions = {}, globals: { allowI
     maxLineLength: count('maxLineLength', options.maxLineLength, SMTP_MAX_LINE_LENGTH),
     maxBadCommands: count('maxBadCommands', options.maxBadCommands, SMTP_MAX_BAD_COMMANDS),
     idleTimeoutMs: count('idleTimeoutMs', options.idleTimeoutMs, SMTP_IDLE_TIMEOUT_MS),
+    failedLoginDelayMs: count('failedLoginDelayMs', options.failedLoginDelayMs, SMTP_FAILED_LOGIN_DELAY_MS),
+    maxLoginFailures: count('maxLoginFailures', options.maxLoginFailures, SMTP_MAX_LOGIN_FAILURES),
     bodyTimeoutMs: count('bodyTimeoutMs', options.bodyTimeoutMs, BODY_TIMEOUT_MS),
     requireTls: options.requireTls === true,
     requireAuth: options.requireAuth === true,

@@ -48,7 +48,7 @@ export async function startSmtp(o: StartOptions = {}): Promise<SmtpFixture> {
     log: { silent: true },
     tls: { certificate: certs.server, ...o.tls },
     ...o.config,
-    smtp: { hostname: 'mx.test', smtp: { port: 0 }, smtps: { port: 0 }, ...o.smtp } as Record<string, unknown>,
+    smtp: { hostname: 'mx.test', failedLoginDelayMs: 5, smtp: { port: 0 }, smtps: { port: 0 }, ...o.smtp } as Record<string, unknown>,
   };
   const container = createContainer(config, [memoryModule, smtpModule]);
   o.setup?.(container);

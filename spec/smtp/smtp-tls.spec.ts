@@ -95,8 +95,24 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
     expect(await c.command(`AUTH PLAIN ${plainAuth('alice', 'secret')}`, /^5/)).to.deep.equal(['503 5.5.1 Already authenticated']);
   });
 
-  it('counts failed AUTH attempts against the error budget (421 after ten)', async () => {
-    f = await startSmtp({ config: { allowInsecureAuth: true } });
+  it('delays each failed AUTH and closes with 421 4.7.0 after maxLoginFailures', async () => {
+    f = await startSmtp({ config: { allowInsecureAuth: true }, smtp: { failedLoginDelayMs: 60, maxLoginFailures: 3 } });
+    const c = await f.ehlo();
+    const started = Date.now();
+    c.send(`AUTH PLAIN ${plainAuth('alice', 'guess')}\r\n`.repeat(5));
+    const lines = await c.expect(/^421 /);
+    expect(Date.now() - started).to.be.at.least(3 * 60 - 10); // three delays, one after another
+    expect(lines).to.deep.equal([
+      '535 5.7.8 Authentication credentials invalid',
+      '535 5.7.8 Authentication credentials invalid',
+      '535 5.7.8 Authentication credentials invalid',
+      '421 4.7.0 Too many failed authentication attempts, closing connection',
+    ]);
+    await c.closed();
+  });
+
+  it('counts failed AUTH attempts against the error budget too (421 after ten errors in a row)', async () => {
+    f = await startSmtp({ config: { allowInsecureAuth: true }, smtp: { maxLoginFailures: 100 } });
     const c = await f.ehlo();
     c.send(`AUTH PLAIN ${plainAuth('alice', 'guess')}\r\n`.repeat(10));
     const lines = await c.expect(/^421 /);

@@ -60,7 +60,8 @@ async function cramMd5(conn: SmtpConnection, arg: string | undefined): Promise<C
 /**
  * AUTH (RFC 4954). Guards already ran: after EHLO, outside a transaction, over TLS (or `allowInsecureAuth`).
  * Mechanisms PLAIN (RFC 4616), LOGIN, and CRAM-MD5 (RFC 2195) when the Authenticator knows shared secrets.
- * Replies: 235 2.7.0 ok; 535 5.7.8 bad credentials (counted as an error); 454 4.7.0 temporary failure;
+ * Replies: 235 2.7.0 ok; 535 5.7.8 bad credentials, after `failedLoginDelayMs`, and `421 4.7.0` + close at the
+ * `maxLoginFailures`th; 454 4.7.0 temporary failure;
  * 504 5.5.4 unknown mechanism; 501 5.5.2 undecodable base64, 501 `*` cancel; 503 5.5.1 when already authenticated.
  */
 export async function auth(conn: SmtpConnection, args: string): Promise<void> {
@@ -77,9 +78,19 @@ export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   const peer = conn.peer;
   const result = await conn.deps.authenticator.authenticate({ protocol: 'smtp', mechanism, peer, ...creds });
   if (!result.ok) {
-    conn.log.warn('auth failed', { user: creds.username, mechanism, reason: result.reason });
-    if (result.reason === 'temporary-failure') throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure');
-    // Counted against the error budget: repeated guessing ends the session with 421.
+    if (result.reason === 'temporary-failure') {
+      conn.log.warn('auth temporarily unavailable', { user: creds.username, mechanism });
+      throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure');
+    }
+    const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = conn.settings;
+    const last = await conn.recordLoginFailure({ user: creds.username, mechanism }, { delayMs, maxFailures });
+    if (last) {
+      conn.send(reply(535, '5.7.8', 'Authentication credentials invalid'));
+      conn.send(reply(421, '4.7.0', 'Too many failed authentication attempts, closing connection'));
+      await conn.end('closed');
+      return;
+    }
+    // Also counted against the error budget, like any refused command.
     throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', true);
   }
   await conn.runHooks((h) => h.onAuth?.({ username: result.username, mechanism, peer }));
