@@ -44,6 +44,9 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
     for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`);
+    if (!config.authDisabled && (await server.store.users.list()).length === 0) {
+      out('postern: no users yet: add --user LOGIN:PASSWORD@DOMAIN, or --auth-disabled to accept any login and recipient');
+    }
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

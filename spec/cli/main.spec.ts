@@ -122,6 +122,7 @@ describe('cli: the postern command', function () {
     await p.ready(2);
     expect(await p.stop('SIGTERM')).to.equal(0); // all output is in once it exited
     expect(Object.keys(p.ports).sort()).to.deep.equal(['imaps', 'smtp']);
+    expect(p.stdout).to.include('postern: no users yet: add --user LOGIN:PASSWORD@DOMAIN, or --auth-disabled to accept any login and recipient');
     expect(p.stdout.some((l) => /self-signed certificate, SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(l))).to.equal(true);
   });
 
