@@ -255,7 +255,8 @@ export class ServerSecurity {
       });
     } catch (err) {
       // OpenSSL's own wording goes into the message for the operator; we never branch on it.
-      throw new CertificateError(`cannot use the certificate: ${(err as Error).message}`);
+      const hint = m.pfx !== undefined || m.passphrase !== undefined ? ' (is the passphrase right?)' : '';
+      throw new CertificateError(`cannot use the certificate: ${(err as Error).message}${hint}`);
     }
   }
 

@@ -97,15 +97,15 @@ export class TcpServer {
     if (this.server) return this.address();
     await this.options.security?.prepare();
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
-    server.on('error', (err) => this.log.error('listener error', { error: err.message }));
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
+      const onError = (err: Error): void => reject(err); // EADDRINUSE and friends: the caller's to report
       server.once('error', onError);
       server.listen({ host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 }, () => {
         server.off('error', onError);
         resolve();
       });
     });
+    server.on('error', (err) => this.log.error('listener error', { error: err.message }));
     this.server = server;
     const addr = this.address();
     this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none' });

@@ -117,6 +117,10 @@ export class MailServer {
     const log = this.container.get(Logger);
     const config = this.container.get(PosternConfig);
     for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
+    const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
+    if (postmaster !== undefined && !config.authDisabled && (await this.store.users.find(postmaster)) === undefined) {
+      throw new Error(`postmaster "${postmaster}" is not a user (add it with --user or users)`);
+    }
     const ready: ReadyListener[] = [];
     for (const listener of this.container.getAll(Listener).filter((l) => isListenerEnabled(config, l.name))) {
       let addr: AddressInfo;
