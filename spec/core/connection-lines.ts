@@ -1,4 +1,5 @@
 import type { Connection } from '../../lib/core/connection.js';
+import { LineBuffer } from '../support/line-buffer.js';
 
 /**
  * Test helper: reads CRLF lines from a Postern {@link Connection} (the client side made by `TcpClient`).
@@ -6,22 +7,15 @@ import type { Connection } from '../../lib/core/connection.js';
  * Every wait is bounded by `timeoutMs`.
  */
 export class ConnectionLines {
-  private buf = '';
-  private closedFlag = false;
-  private waiters: Array<() => void> = [];
+  private readonly lines: LineBuffer;
 
   constructor(
     readonly connection: Connection,
     readonly timeoutMs = 5000,
   ) {
-    connection.on('data', (chunk: Buffer) => {
-      this.buf += chunk.toString('latin1');
-      this.notify();
-    });
-    connection.once('close', () => {
-      this.closedFlag = true;
-      this.notify();
-    });
+    this.lines = new LineBuffer(timeoutMs);
+    connection.on('data', (chunk: Buffer) => this.lines.push(chunk.toString('latin1')));
+    connection.once('close', () => this.lines.end());
   }
 
   /** Writes a line with CRLF. */
@@ -30,17 +24,8 @@ export class ConnectionLines {
   }
 
   /** Reads the next CRLF line; throws when the connection closed first or on timeout. */
-  async readLine(): Promise<string> {
-    for (;;) {
-      const i = this.buf.indexOf('\r\n');
-      if (i !== -1) {
-        const line = this.buf.slice(0, i);
-        this.buf = this.buf.slice(i + 2);
-        return line;
-      }
-      if (this.closedFlag) throw new Error(`connection closed; pending: ${JSON.stringify(this.buf)}`);
-      await this.wait();
-    }
+  readLine(): Promise<string> {
+    return this.lines.readLine();
   }
 
   /** Sends a line and returns the next line. */
@@ -50,23 +35,7 @@ export class ConnectionLines {
   }
 
   /** Waits until the connection emitted `'close'`. */
-  async closed(): Promise<void> {
-    while (!this.closedFlag) await this.wait();
-  }
-
-  private notify(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  private wait(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms; pending: ${JSON.stringify(this.buf)}`)), this.timeoutMs);
-      this.waiters.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+  closed(): Promise<void> {
+    return this.lines.closed();
   }
 }

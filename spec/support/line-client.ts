@@ -1,18 +1,18 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { LineBuffer } from './line-buffer.js';
 
 /**
  * A byte-exact test client for line protocols: `send` raw text, `expect` a line (or a multi-line reply ending
  * in a line that matches), upgrade with `startTls`. Every wait is bounded by `timeoutMs`.
  */
 export class LineClient {
-  private buf = '';
-  private waiters: Array<() => void> = [];
-  private closedFlag = false;
+  private readonly lines: LineBuffer;
   private constructor(
     private socket: net.Socket,
     readonly timeoutMs: number,
   ) {
+    this.lines = new LineBuffer(timeoutMs);
     this.listen(socket);
   }
 
@@ -28,7 +28,7 @@ export class LineClient {
 
   /** True once the server closed the connection. */
   get isClosed(): boolean {
-    return this.closedFlag;
+    return this.lines.isClosed;
   }
 
   /** The underlying socket (TLS facts in tests). */
@@ -47,17 +47,8 @@ export class LineClient {
   }
 
   /** Reads the next CRLF line. */
-  async readLine(): Promise<string> {
-    for (;;) {
-      const i = this.buf.indexOf('\r\n');
-      if (i !== -1) {
-        const line = this.buf.slice(0, i);
-        this.buf = this.buf.slice(i + 2);
-        return line;
-      }
-      if (this.closedFlag) throw new Error(`connection closed; pending: ${JSON.stringify(this.buf)}`);
-      await this.wait();
-    }
+  readLine(): Promise<string> {
+    return this.lines.readLine();
   }
 
   /** Reads lines until one matches `last`; returns all of them. Throws on timeout with what was read. */
@@ -79,8 +70,8 @@ export class LineClient {
   }
 
   /** Waits for the server to close the connection. */
-  async closed(): Promise<void> {
-    while (!this.closedFlag) await this.wait();
+  closed(): Promise<void> {
+    return this.lines.closed();
   }
 
   /** Upgrades this connection to TLS (after the server's go-ahead). Unread plaintext is kept in `pending`. */
@@ -97,7 +88,7 @@ export class LineClient {
 
   /** Plaintext that arrived and was not read (must be empty after STARTTLS). */
   get pending(): string {
-    return this.buf;
+    return this.lines.pending;
   }
 
   /** Closes the socket and waits for it. */
@@ -111,30 +102,8 @@ export class LineClient {
 
   private listen(s: net.Socket): void {
     s.setEncoding('latin1');
-    s.on('data', (d: string) => {
-      this.buf += d;
-      this.notify();
-    });
+    s.on('data', (d: string) => this.lines.push(d));
     s.on('error', () => undefined);
-    s.once('close', () => {
-      this.closedFlag = true;
-      this.notify();
-    });
-  }
-
-  private notify(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  private wait(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms; pending: ${JSON.stringify(this.buf)}`)), this.timeoutMs);
-      this.waiters.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    s.once('close', () => this.lines.end());
   }
 }
