@@ -1,7 +1,7 @@
 import { link, mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailStoreError, type StoredMessage } from '../../contracts/mail-store.js';
-import { applyFlags, isKeyword, normalizeFlags } from '../memory/message-flags.js';
+import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
 import { fsyncDir, isErrno, replaceFile, writeNewFile } from './durable-fs.js';
 import { INFO_SEPARATOR, flagsOfLetters, lettersOfFlags, parseFileName, uniqueBaseName } from './maildir-names.js';
 

@@ -11,9 +11,9 @@ import {
   type UserDirectory,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
-import { INBOX, isInbox, normalizeMailboxName } from '../memory/mailbox-names.js';
-import { MailboxEvents, MaildropLocks, nextUidValidity } from '../memory/store-events.js';
-import { UserTable, type UserRecord } from '../memory/user-table.js';
+import { INBOX, isInbox, normalizeMailboxName } from '../shared/mailbox-names.js';
+import { MailboxEvents, MaildropLocks, nextUidValidity } from '../shared/store-events.js';
+import { UserTable, type UserRecord } from '../shared/user-table.js';
 import { isErrno, replaceFile } from './durable-fs.js';
 import { MaildirFolder } from './maildir-folder.js';
 import { folderDirName, mailboxOfDirName, userDirName } from './maildir-names.js';

@@ -1,6 +1,6 @@
 import { MailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
-import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../memory/mailbox-names.js';
-import { SEEN, isKeyword } from '../memory/message-flags.js';
+import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
+import { SEEN, isKeyword } from '../shared/message-flags.js';
 import type { MaildirFolder } from './maildir-folder.js';
 
 /** What a {@link MaildirUserMailboxes} view needs from its store (implemented by MaildirMailStore). */

@@ -8,12 +8,12 @@ import {
   type StoredMessage,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
-import { INBOX, normalizeMailboxName } from './mailbox-names.js';
-import { normalizeFlags } from './message-flags.js';
+import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
+import { normalizeFlags } from '../shared/message-flags.js';
 import { newMailbox, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
 import { MemoryUserMailboxes } from './memory-user-mailboxes.js';
-import { MailboxEvents, MaildropLocks } from './store-events.js';
-import { UserTable } from './user-table.js';
+import { MailboxEvents, MaildropLocks } from '../shared/store-events.js';
+import { UserTable } from '../shared/user-table.js';
 
 /**
  * A {@link MailStore} kept entirely in memory: the test double and samples' store. Everything is lost when the

@@ -1,5 +1,5 @@
 import type { StoredMessage } from '../../contracts/mail-store.js';
-import { nextUidValidity } from './store-events.js';
+import { nextUidValidity } from '../shared/store-events.js';
 
 /** One message of the memory store. */
 export interface MemMessage {

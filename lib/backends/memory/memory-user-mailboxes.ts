@@ -1,6 +1,6 @@
 import { MailStoreError, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
-import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from './mailbox-names.js';
-import { SEEN, applyFlags, isKeyword, sameFlags } from './message-flags.js';
+import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
+import { SEEN, applyFlags, isKeyword, sameFlags } from '../shared/message-flags.js';
 import type { MemoryMailStore } from './memory-mail-store.js';
 import { newMailbox, snapshot, type MemMailbox, type MemUser } from './memory-model.js';
 
