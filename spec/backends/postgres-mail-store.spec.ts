@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
 import pg from 'pg';
+import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
+import { storeModule } from '../../lib/di/mail-server.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
 import { MIGRATIONS, migrate } from '../../lib/backends/postgres/pg-schema.js';
 import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
@@ -211,3 +213,21 @@ async function codeOfError(promise: Promise<unknown>): Promise<string> {
   }
   return 'resolved';
 }
+
+describe('postern --store postgres://…', () => {
+  it('accepts postgres:// and postgresql:// URLs, with or without a password', () => {
+    for (const url of ['postgres://u:p@db.internal:5432/mail', 'postgresql://u@127.0.0.1/mail', 'postgres://u@localhost/mail?sslmode=require']) {
+      expect(parseCliArgs(['--store', url]).config.store).to.equal(url);
+    }
+  });
+
+  it('refuses a URL without a database with a one-line usage error that hides the password', () => {
+    expect(() => parseCliArgs(['--store', 'postgres://u:hunter2@127.0.0.1:5432'])).to.throw(UsageError, /^--store: postgres URL without a database name/);
+    try {
+      parseCliArgs(['--store', 'postgres://u:hunter2@127.0.0.1:5432']);
+    } catch (err) {
+      expect((err as Error).message).to.not.include('hunter2');
+    }
+    expect(() => storeModule('mysql://u:hunter2@h/db')).to.throw(/unknown store "mysql:\/\/…@h\/db"/);
+  });
+});
