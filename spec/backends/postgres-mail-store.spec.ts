@@ -106,7 +106,7 @@ describe('PostgresMailStore', function () {
       const stored = await Promise.all(Array.from({ length: 60 }, (_, n) => (n % 2 ? a : b).deliver('alice@example.org', message(`m${n}`))));
       const uids = stored.map((m) => m.uid).sort((x, y) => x - y);
       expect(uids).to.deep.equal(Array.from({ length: 60 }, (_, n) => n + 1));
-      const modseqs = new Set(stored.map((m) => (m as unknown as { modseq: number }).modseq));
+      const modseqs = new Set(stored.map((m) => m.modseq));
       expect(modseqs.size).to.equal(60);
     });
 
@@ -150,7 +150,7 @@ describe('PostgresMailStore', function () {
       await a.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
       const release = await a.lock('alice', 'pop3 a');
       expect(await codeOf(b.lock('alice@example.org', 'pop3 b'))).to.equal('IN_USE');
-      await (release() as unknown as Promise<void>); // resolves once other nodes can take it
+      await (release() as unknown as Promise<void>); // this store's release also resolves once other nodes can take it
       const again = await b.lock('alice', 'pop3 b');
       expect(await codeOf(a.lock('alice', 'pop3 a'))).to.equal('IN_USE');
       await b.close(); // a node that goes away loses its locks with its session

@@ -122,10 +122,10 @@ describe('two Postern nodes on one PostgreSQL database', function () {
 
   it('gives 1,000 messages delivered concurrently through both nodes 1,000 distinct UIDs', async () => {
     const [one, two] = await Promise.all([node(), node()]);
-    const sessions = 20; // 10 per node, 50 messages each
+    const sessions = 40; // 20 per node, 25 messages each
     await Promise.all(
       Array.from({ length: sessions }, (_, s) =>
-        sendAll((s % 2 ? one : two).ports.smtp!, Array.from({ length: 50 }, (_, n) => `bulk-${s}-${n}`)),
+        sendAll((s % 2 ? one : two).ports.smtp!, Array.from({ length: 25 }, (_, n) => `bulk-${s}-${n}`)),
       ),
     );
     const view = await store!.openUser('alice');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MailStoreError, type StoredMessage } from '../../contracts/mail-store.js';
+import { MailStoreError, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
 import { normalizeFlags } from '../shared/message-flags.js';
 import { EVENT_CHANNEL } from './pg-events.js';
 import { sqlState, type PgDatabase, type Queryable } from './pg-database.js';
@@ -15,7 +15,7 @@ export interface MessageRow {
   readonly internal_date: Date;
   readonly size: number;
   readonly flags: string[];
-  readonly envelope: unknown;
+  readonly envelope: DeliveryEnvelope | null;
 }
 
 /** How often a delivery is retried when the body it shares was cleaned up under it (FK violation, 23503). */
@@ -28,7 +28,7 @@ const INSERT_ATTEMPTS = 3;
  */
 export function storedMessage(db: PgDatabase, row: MessageRow): StoredMessage {
   const id = row.id;
-  const message = {
+  const message: StoredMessage = {
     uid: row.uid,
     modseq: row.modseq,
     internalDate: new Date(row.internal_date.getTime()),
@@ -43,8 +43,7 @@ export function storedMessage(db: PgDatabase, row: MessageRow): StoredMessage {
       return body;
     },
   };
-  if (row.envelope !== null && row.envelope !== undefined) Object.assign(message, { envelope: row.envelope });
-  return message;
+  return row.envelope === null ? message : { ...message, envelope: row.envelope };
 }
 
 /** Everything needed to store one new message. */
@@ -55,7 +54,7 @@ export interface NewMessage {
   readonly raw: Buffer;
   readonly flags: Iterable<string>;
   readonly internalDate: Date;
-  readonly envelope?: unknown;
+  readonly envelope?: DeliveryEnvelope;
 }
 
 /**

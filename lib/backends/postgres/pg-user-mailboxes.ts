@@ -266,16 +266,17 @@ export class PgUserMailboxes implements UserMailboxes {
       [from.id, uids],
     );
     if (rows.length === 0) return [];
+    // Each copy gets its own UID and MODSEQ, both taken in one step under the target row's lock.
     const { rows: next } = await client.query<{ first: number; modseq: number }>(
-      `UPDATE postern_mailboxes SET uidnext = uidnext + $2, highest_modseq = highest_modseq + 1
-       WHERE id = $1 RETURNING uidnext - $2 AS first, highest_modseq AS modseq`,
+      `UPDATE postern_mailboxes SET uidnext = uidnext + $2, highest_modseq = highest_modseq + $2
+       WHERE id = $1 RETURNING uidnext - $2 AS first, highest_modseq - $2 + 1 AS modseq`,
       [into.id, rows.length],
     );
     const { first, modseq } = next[0]!;
-    // The body is shared, not copied: only a metadata row per message.
+    // The body is shared, not copied: only a metadata row per message. A copy carries no envelope (see StoredMessage).
     await client.query(
-      `INSERT INTO postern_messages (mailbox_id, uid, modseq, internal_date, size, body_hash, flags, envelope)
-       SELECT $1, $2 + s.ord - 1, $3, m.internal_date, m.size, m.body_hash, m.flags, m.envelope
+      `INSERT INTO postern_messages (mailbox_id, uid, modseq, internal_date, size, body_hash, flags)
+       SELECT $1, $2 + s.ord - 1, $3 + s.ord - 1, m.internal_date, m.size, m.body_hash, m.flags
        FROM unnest($4::bigint[]) WITH ORDINALITY AS s(id, ord) JOIN postern_messages m ON m.id = s.id`,
       [into.id, first, modseq, rows.map((r) => r.id)],
     );
@@ -322,7 +323,7 @@ export class PgUserMailboxes implements UserMailboxes {
     return new Set(rows.map((r) => r.name));
   }
 
-  private describe(row: MailboxRow): MailboxInfo & { highestModseq: number } {
+  private describe(row: MailboxRow): MailboxInfo {
     const info = {
       name: row.name,
       uidValidity: row.uidvalidity,

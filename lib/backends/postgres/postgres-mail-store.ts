@@ -6,6 +6,8 @@ import {
   type DeliverOptions,
   type MailStore,
   type MailStoreOptions,
+  type MailboxWatching,
+  type MaildropLocking,
   type MailboxEvent,
   type StoredMessage,
   type UserMailboxes,
@@ -15,7 +17,7 @@ import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
 import { MailboxEvents } from '../shared/store-events.js';
 import { DEFAULT_POOL_SIZE, PgDatabase } from './pg-database.js';
 import { EVENT_CHANNEL, encodeEvents } from './pg-events.js';
-import { MESSAGE_COLUMNS, insertMessage, storedMessage, type MessageRow } from './pg-messages.js';
+import { insertMessage, storedMessage } from './pg-messages.js';
 import { PgEventFeed, PgMaildropLocks } from './pg-sessions.js';
 import { PgUserDirectory, type PgUser } from './pg-user-directory.js';
 import { PgUserMailboxes, type PgUserContext } from './pg-user-mailboxes.js';
@@ -68,7 +70,7 @@ export function checkPostgresUrl(url: string): string {
  * Nothing connects until the first call; `close()` ends the pool and the two dedicated sessions.
  */
 @injectable()
-export class PostgresMailStore implements MailStore, PgUserContext {
+export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWatching, PgUserContext {
   /** {@inheritDoc MailStore.users} */
   readonly users: PgUserDirectory;
   /** @internal The node's pool. */
@@ -102,7 +104,6 @@ export class PostgresMailStore implements MailStore, PgUserContext {
   async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
     const user = await this.resolveUser(address);
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
-    const envelope = (options as { envelope?: unknown }).envelope;
     const row = await insertMessage(this.db, this.node, {
       userId: user.id,
       username: user.username,
@@ -110,7 +111,7 @@ export class PostgresMailStore implements MailStore, PgUserContext {
       raw,
       flags: options.flags ?? [],
       internalDate: options.internalDate ?? new Date(),
-      envelope,
+      envelope: options.envelope,
     });
     if (row === undefined) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
     this.emit({ type: 'exists', username: user.username, mailbox, uid: row.uid });
@@ -122,42 +123,18 @@ export class PostgresMailStore implements MailStore, PgUserContext {
     return new PgUserMailboxes(this, await this.resolveUser(username));
   }
 
-  /** {@inheritDoc MailStore.lock} */
+  /** {@inheritDoc MaildropLocking.lock} */
   async lock(username: string, owner: string): Promise<() => void> {
     const user = await this.resolveUser(username);
     return this.locks.acquire(user.id, user.username, owner);
   }
 
-  /** {@inheritDoc MailStore.watch} */
+  /** {@inheritDoc MailboxWatching.watch} */
   watch(listener: (event: MailboxEvent) => void): () => void {
     const stop = this.events.watch(listener);
     // Make sure this node LISTENs even if nothing else touched the database yet.
     this.db.ready().catch(() => undefined);
     return stop;
-  }
-
-  /** {@inheritDoc MailStore.allMessages} */
-  async allMessages(): Promise<Array<{ username: string; mailbox: string; message: StoredMessage }>> {
-    const { rows } = await this.db.query<MessageRow & { username: string; mailbox: string }>(
-      `SELECT u.username, mb.name AS mailbox, ${MESSAGE_COLUMNS} FROM postern_messages m
-       JOIN postern_mailboxes mb ON mb.id = m.mailbox_id JOIN postern_users u ON u.id = mb.user_id
-       ORDER BY m.internal_date, m.id`,
-    );
-    return rows.map((row) => ({ username: row.username, mailbox: row.mailbox, message: storedMessage(this.db, row) }));
-  }
-
-  /** {@inheritDoc MailStore.purge} */
-  async purge(): Promise<void> {
-    await this.change(async (client, events) => {
-      const { rows } = await client.query<{ username: string; mailbox: string; uids: number[] }>(
-        `WITH gone AS (DELETE FROM postern_messages RETURNING mailbox_id, uid)
-         SELECT u.username, mb.name AS mailbox, array_agg(g.uid ORDER BY g.uid) AS uids
-         FROM gone g JOIN postern_mailboxes mb ON mb.id = g.mailbox_id JOIN postern_users u ON u.id = mb.user_id
-         GROUP BY u.username, mb.name`,
-      );
-      for (const row of rows) events.push({ type: 'expunge', username: row.username, mailbox: row.mailbox, uids: row.uids.map(Number) });
-      await client.query('DELETE FROM postern_bodies');
-    });
   }
 
   /** @internal {@inheritDoc PgUserContext.change} */
