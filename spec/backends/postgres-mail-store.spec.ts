@@ -3,6 +3,8 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
 import { storeModule } from '../../lib/di/mail-server.js';
+import { startMailServer } from '../../lib/test-double/start-mail-server.js';
+import { testCertificates } from '../support/certs.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
 import { MIGRATIONS, migrate } from '../../lib/backends/postgres/pg-schema.js';
 import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
@@ -191,6 +193,22 @@ describe('PostgresMailStore', function () {
       const [stored] = await (await store.openUser('alice')).messages('INBOX');
       expect(stored!.size).to.equal(big.length);
       expect((await stored!.raw()).equals(big)).to.equal(true);
+    });
+
+    it('backs the embedded test double with store: postgres://…', async () => {
+      db = await database();
+      const server = await startMailServer({ store: db.url, users: ['alice:pw@example.org'], protocols: ['smtp'], tls: { certificate: (await testCertificates()).server } });
+      try {
+        expect(server.store).to.be.instanceOf(PostgresMailStore);
+        const waiting = server.waitForMessages(1);
+        await server.store.deliver('alice@example.org', message('via the double'));
+        const [received] = await waiting;
+        expect(received!.subject).to.equal('via the double');
+        await server.purge();
+        expect(await server.receivedMessages()).to.deep.equal([]);
+      } finally {
+        await server.stop();
+      }
     });
 
     it('refuses a URL without a database or with another scheme, never echoing the password', () => {

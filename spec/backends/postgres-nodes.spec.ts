@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
-import { startPostern, type PosternProcess } from '../cli/cli-process.js';
+import { runPostern, startPostern, type PosternProcess } from '../cli/cli-process.js';
 import { testCertificates } from '../support/certs.js';
 import { LineClient } from '../support/line-client.js';
 import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
@@ -92,6 +92,15 @@ describe('two Postern nodes on one PostgreSQL database', function () {
   after(async () => {
     await cluster?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails the start with exit 2 and one line when the database refuses the password, never printing it', async () => {
+    const wrong = url.replace(/:[^:@/]+@/, ':hunter2@');
+    const result = await runPostern(['--store', wrong, '--only', 'smtp', '--smtp-port', '0', '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem')]);
+    expect(result.code).to.equal(2);
+    expect(result.stderr.trim()).to.match(/^postern: error: password authentication failed for user "postern"$/);
+    expect(result.stdout + result.stderr).to.not.include('hunter2');
+    expect(result.stdout).to.not.match(/ready on/);
   });
 
   it('reads mail sent through node 1 over POP3 and IMAP on node 2, and IDLE on node 2 sees node 1 deliver', async () => {

@@ -22,6 +22,9 @@ import { PgEventFeed, PgMaildropLocks } from './pg-sessions.js';
 import { PgUserDirectory, type PgUser } from './pg-user-directory.js';
 import { PgUserMailboxes, type PgUserContext } from './pg-user-mailboxes.js';
 
+/** How long a new connection may take before it fails (pg's default is to wait forever on an unreachable host). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /** Options of {@link PostgresMailStore}. */
 export interface PostgresMailStoreOptions extends MailStoreOptions {
   /**
@@ -86,7 +89,11 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
     @inject(PostgresMailStoreOptions) private readonly options: PostgresMailStoreOptions,
     @inject(Logger) @optional() log?: Logger,
   ) {
-    const config: pg.ClientConfig = { connectionString: checkPostgresUrl(options.url), application_name: 'postern' };
+    const config: pg.ClientConfig = {
+      connectionString: checkPostgresUrl(options.url),
+      application_name: 'postern',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    };
     const warn = (message: string, meta: Record<string, unknown>): void => log?.warn(message, meta);
     this.feed = new PgEventFeed(config, this.node, (event) => this.events.emit(event), warn);
     this.locks = new PgMaildropLocks(config, warn);
