@@ -108,13 +108,18 @@ export class PgDatabase {
   async copyOutBytea(select: string): Promise<Buffer | undefined> {
     await this.ready();
     const client = await this.pool.connect();
+    let failure: Error | undefined;
     try {
       const stream = client.query(copyStreams.to(`COPY (${select}) TO STDOUT (FORMAT binary)`));
       const parser = new BinaryCopyValue();
       for await (const chunk of stream) parser.push(chunk as Buffer);
       return parser.value();
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+      throw err;
     } finally {
-      client.release();
+      // A COPY that failed half-way leaves the connection in an unknown protocol state: the pool drops it.
+      client.release(failure);
     }
   }
 
