@@ -159,7 +159,7 @@ export class PgUserMailboxes implements UserMailboxes {
   async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate = new Date()): Promise<StoredMessage> {
     this.check();
     const name = normalizeMailboxName(mailbox);
-    const row = await insertMessage(this.store.db, this.store.node, { userId: this.user.id, username: this.username, mailbox: name, raw, flags, internalDate });
+    const row = await insertMessage(this.store.db, this.store.node, { owner: this.user, mailbox: name, raw, flags, internalDate });
     if (row === undefined) throw noSuchMailbox(name);
     this.store.emit({ type: 'exists', username: this.username, mailbox: name, uid: row.uid });
     return storedMessage(this.store.db, row);

@@ -109,19 +109,16 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
 
   /** {@inheritDoc MailStore.deliver} */
   async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
-    const user = await this.resolveUser(address);
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
-    const row = await insertMessage(this.db, this.node, {
-      userId: user.id,
-      username: user.username,
-      mailbox,
-      raw,
-      flags: options.flags ?? [],
-      internalDate: options.internalDate ?? new Date(),
-      envelope: options.envelope,
-    });
-    if (row === undefined) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
-    this.emit({ type: 'exists', username: user.username, mailbox, uid: row.uid });
+    const message = { mailbox, raw, flags: options.flags ?? [], internalDate: options.internalDate ?? new Date(), envelope: options.envelope };
+    // The common case is one round trip: the recipient is resolved inside the storing statement.
+    let row = await insertMessage(this.db, this.node, { ...message, owner: { login: address } });
+    if (row === undefined) {
+      const user = await this.resolveUser(address); // NO_SUCH_USER, or creates the user in test-double mode
+      row = await insertMessage(this.db, this.node, { ...message, owner: user });
+      if (row === undefined) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
+    }
+    this.emit({ type: 'exists', username: row.username, mailbox, uid: row.uid });
     return storedMessage(this.db, row);
   }
 
