@@ -146,6 +146,33 @@ describe('PostgresMailStore', function () {
       await view.release();
     });
 
+    it('LISTENs again after its session is killed, and hears the other node from then on', async () => {
+      db = await database();
+      const [a, b] = [db.open(), db.open()];
+      await a.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      await b.start();
+      const seen: number[] = [];
+      let wake = (): void => undefined;
+      b.watch((event) => {
+        if (event.type === 'exists') seen.push(event.uid);
+        wake();
+      });
+      const heard = (uid: number): Promise<void> =>
+        new Promise((resolve) => {
+          wake = () => seen.includes(uid) && resolve();
+          wake();
+        });
+      const killed = await a.db.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN postern_events' AND pid <> pg_backend_pid()`,
+      );
+      expect(killed.rows[0]!.n).to.equal(2); // a's and b's LISTEN sessions
+      // Deliveries made while b is away are not replayed; b hears the first one after it is back (bounded tries).
+      for (let tries = 0; seen.length === 0 && tries < 500; tries++) await a.deliver('alice@example.org', message(`m${tries}`));
+      expect(seen).to.have.length.greaterThan(0);
+      await heard((await a.deliver('alice@example.org', message('after'))).uid);
+    });
+
     it('holds the maildrop lock across nodes and frees it when the holder closes', async () => {
       db = await database();
       const [a, b] = [db.open(), db.open()];
