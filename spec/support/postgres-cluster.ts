@@ -68,10 +68,11 @@ process.once('exit', () => {
 /**
  * initdb into a temporary directory, then starts `postgres` on a free port of 127.0.0.1 with its unix socket in
  * that directory. As root, every server command runs as the `postgres` user (PostgreSQL refuses root).
- * Durability settings are relaxed (fsync off): the tests kill Postern nodes, never the database.
+ * Durability settings are relaxed (fsync off) unless `durable` (benchmarks): the tests kill Postern nodes, never the
+ * database.
  * The caller stops it (`after` hook); check {@link postgresMissing} first.
  */
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export async function startPostgresCluster(options: { durable?: boolean } = {}): Promise<PostgresCluster> {
   const asUser = process.getuid?.() === 0 ? 'postgres' : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'postern-pg-'));
   const data = join(dir, 'data');
@@ -92,9 +93,10 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   let port = 0;
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
-    const options = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`;
+    const durability = options.durable === true ? '' : ' -c fsync=off -c full_page_writes=off';
+    const serverOptions = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c max_connections=200${durability}`;
     try {
-      await run([bin('pg_ctl'), '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', options, 'start'], asUser);
+      await run([bin('pg_ctl'), '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start'], asUser);
       break;
     } catch (err) {
       if (attempt >= 2) throw err; // another process took the port between freePort() and listen
