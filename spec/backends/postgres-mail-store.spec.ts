@@ -222,6 +222,16 @@ describe('PostgresMailStore', function () {
       expect((await stored!.raw()).equals(big)).to.equal(true);
     });
 
+    it('treats a login or address with NUL as nobody instead of failing the query', async () => {
+      db = await database();
+      const store = db.open();
+      await store.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      expect(await store.users.verify('alice\u0000', 'pw')).to.equal(undefined);
+      expect(await store.users.find('al\u0000ice')).to.equal(undefined);
+      expect(await codeOf(store.deliver('alice@example.org\u0000', message('x')))).to.equal('NO_SUCH_USER');
+      expect(await codeOf(store.users.add({ username: 'bad\u0000', password: 'x' }))).to.equal('CANNOT');
+    });
+
     it('backs the embedded test double with store: postgres://…', async () => {
       db = await database();
       const server = await startMailServer({ store: db.url, users: ['alice:pw@example.org'], protocols: ['smtp'], tls: { certificate: (await testCertificates()).server } });

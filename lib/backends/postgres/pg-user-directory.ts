@@ -17,6 +17,11 @@ export const USER_BY_LOGIN = `
   SELECT u.id, u.username FROM postern_addresses a JOIN postern_users u ON u.id = a.user_id WHERE a.address = lower($1)
   LIMIT 1`;
 
+/** PostgreSQL text cannot hold NUL: such a login or address names nobody (and must not reach a query as an error). */
+function unstorable(text: string): boolean {
+  return text.includes('\u0000');
+}
+
 function sameText(a: string, b: string): boolean {
   const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
   return timingSafeEqual(digest(a), digest(b));
@@ -38,6 +43,7 @@ export class PgUserDirectory implements UserDirectory {
   /** {@inheritDoc UserDirectory.add} */
   async add(user: { username: string; password: string; addresses?: string[] }): Promise<void> {
     if (user.username.length === 0) throw new MailStoreError('CANNOT', 'empty username');
+    if ([user.username, ...(user.addresses ?? [])].some(unstorable)) throw new MailStoreError('CANNOT', 'NUL in a username or address');
     const addresses = new Set((user.addresses ?? []).map((a) => a.toLowerCase()));
     if (user.username.includes('@')) addresses.add(user.username.toLowerCase());
     const wanted = [...addresses].sort();
@@ -68,6 +74,7 @@ export class PgUserDirectory implements UserDirectory {
 
   /** {@inheritDoc UserDirectory.verify} */
   async verify(login: string, password: string): Promise<string | undefined> {
+    if (unstorable(login)) return undefined;
     const { rows } = await this.db.query<{ username: string; scrypt: string | null; password: string | null }>(
       `SELECT u.username, u.scrypt, u.password FROM (${USER_BY_LOGIN}) l JOIN postern_users u ON u.id = l.id`,
       [login],
@@ -81,6 +88,7 @@ export class PgUserDirectory implements UserDirectory {
 
   /** {@inheritDoc UserDirectory.findByAddress} */
   async findByAddress(address: string): Promise<string | undefined> {
+    if (unstorable(address)) return undefined;
     const { rows } = await this.db.query<{ username: string }>(
       'SELECT u.username FROM postern_addresses a JOIN postern_users u ON u.id = a.user_id WHERE a.address = lower($1)',
       [address],
@@ -95,6 +103,7 @@ export class PgUserDirectory implements UserDirectory {
 
   /** {@inheritDoc UserDirectory.secretFor} */
   async secretFor(username: string): Promise<string | undefined> {
+    if (unstorable(username)) return undefined;
     const { rows } = await this.db.query<{ password: string | null }>(
       `SELECT u.password FROM (${USER_BY_LOGIN}) l JOIN postern_users u ON u.id = l.id`,
       [username],
@@ -110,6 +119,7 @@ export class PgUserDirectory implements UserDirectory {
 
   /** The user a login (username or address) names, or undefined. */
   async resolve(db: Queryable, login: string): Promise<PgUser | undefined> {
+    if (unstorable(login)) return undefined;
     const { rows } = await db.query<{ id: number; username: string }>(USER_BY_LOGIN, [login]);
     const row = rows[0];
     return row === undefined ? undefined : { id: row.id, username: row.username };

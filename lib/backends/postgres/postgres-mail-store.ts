@@ -112,7 +112,7 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
     const message = { mailbox, raw, flags: options.flags ?? [], internalDate: options.internalDate ?? new Date(), envelope: options.envelope };
     // The common case is one round trip: the recipient is resolved inside the storing statement.
-    let row = await insertMessage(this.db, this.node, { ...message, owner: { login: address } });
+    let row = address.includes('\u0000') ? undefined : await insertMessage(this.db, this.node, { ...message, owner: { login: address } });
     if (row === undefined) {
       const user = await this.resolveUser(address); // NO_SUCH_USER, or creates the user in test-double mode
       row = await insertMessage(this.db, this.node, { ...message, owner: user });
