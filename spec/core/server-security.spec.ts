@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,32 @@ import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 
 const log = createLogger({ silent: true });
+
+/** Debian's `nobody`/`nogroup`: a user that root's privileges do not follow. */
+const NOBODY = 65534;
+
+/**
+ * Runs `new ServerSecurity({ certificate: { certFile, keyFile } }).prepare()` in a child node process, as `nobody`
+ * when we are root (so file modes apply), and returns the error's name and message (or `ok`).
+ */
+function prepareAsUnprivileged(certFile: string, keyFile: string): Promise<{ name: string; message: string } | 'ok'> {
+  const module = new URL('../../lib/core/server-security.js', import.meta.url).href;
+  const script = `
+    const { ServerSecurity } = await import(${JSON.stringify(module)});
+    const s = new ServerSecurity({ certificate: { certFile: ${JSON.stringify(certFile)}, keyFile: ${JSON.stringify(keyFile)} } });
+    try { await s.prepare(); console.log(JSON.stringify('ok')); }
+    catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }
+    s.close();`;
+  const asRoot = process.getuid?.() === 0;
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      { timeout: 15_000, ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}) },
+      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as { name: string; message: string } | 'ok')),
+    );
+  });
+}
 
 describe('core: ServerSecurity certificate sources and protocols', () => {
   let certs: DevCertificates;
@@ -127,13 +154,21 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
       expect((err as Error).message).to.contain('missing.pem').and.contain('ENOENT');
     });
 
-    it('refuses an unreadable key file at prepare()', async function () {
-      if (process.getuid?.() === 0) this.skip(); // root reads mode-000 files
-      const certFile = await file('unreadable-cert.pem', certs.server.cert);
-      const keyFile = await file('unreadable-key.pem', certs.server.key);
-      await chmod(keyFile, 0o000);
-      const err = await prepareError({ certificate: { certFile, keyFile } });
-      expect(err).to.be.instanceOf(CertificateError);
+    it('refuses an unreadable key file at prepare() with EACCES (run as an unprivileged user when we are root)', async () => {
+      // Root reads mode-000 files, so as root the check runs in a child process that has dropped to nobody (65534).
+      const readable = await mkdtemp(join(tmpdir(), 'postern-eacces-'));
+      try {
+        await chmod(readable, 0o755);
+        const certFile = join(readable, 'cert.pem');
+        const keyFile = join(readable, 'key.pem');
+        await writeFile(certFile, certs.server.cert, { mode: 0o644 });
+        await writeFile(keyFile, certs.server.key, { mode: 0o000 });
+        await chmod(keyFile, 0o000);
+        const outcome = await prepareAsUnprivileged(certFile, keyFile);
+        expect(outcome).to.deep.equal({ name: 'CertificateError', message: `cannot read ${keyFile}: EACCES` });
+      } finally {
+        await rm(readable, { recursive: true, force: true });
+      }
     });
 
     it('refuses a directory given as a certificate file at prepare()', async () => {
