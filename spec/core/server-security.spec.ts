@@ -20,24 +20,23 @@ const log = createLogger({ silent: true });
 const NOBODY = 65534;
 
 /**
- * Runs `new ServerSecurity({ certificate: { certFile, keyFile } }).prepare()` in a child node process, as `nobody`
- * when we are root (so file modes apply), and returns the error's name and message (or `ok`).
+ * Runs `new ServerSecurity({ certificate: { certFile, keyFile } }).prepare()` in a child node process that first drops
+ * to `nobody` when it runs as root (so file modes apply to it), and returns the error's name and message (or `ok`).
+ * The module is imported before privileges are dropped: its path need not be readable by nobody.
  */
 function prepareAsUnprivileged(certFile: string, keyFile: string): Promise<{ name: string; message: string } | 'ok'> {
   const module = new URL('../../lib/core/server-security.js', import.meta.url).href;
   const script = `
     const { ServerSecurity } = await import(${JSON.stringify(module)});
+    if (process.getuid() === 0) { process.setgid(${NOBODY}); process.setuid(${NOBODY}); }
+    if (process.getuid() === 0) throw new Error('still root');
     const s = new ServerSecurity({ certificate: { certFile: ${JSON.stringify(certFile)}, keyFile: ${JSON.stringify(keyFile)} } });
     try { await s.prepare(); console.log(JSON.stringify('ok')); }
     catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }
     s.close();`;
-  const asRoot = process.getuid?.() === 0;
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--input-type=module', '-e', script],
-      { timeout: 15_000, ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}) },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as { name: string; message: string } | 'ok')),
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 15_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(JSON.parse(stdout) as { name: string; message: string } | 'ok'),
     );
   });
 }
