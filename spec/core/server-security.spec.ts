@@ -140,11 +140,13 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
     it('refuses a PFX with the wrong passphrase at prepare()', async () => {
       const err = await prepareError({ certificate: { pfx: toPkcs12(certs.server, 'right'), passphrase: 'wrong' } });
       expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.equal('cannot use the certificate: mac verify failure (is the passphrase right?)');
     });
 
     it('refuses a key that does not match its certificate at prepare()', async () => {
       const err = await prepareError({ certificate: { cert: certs.server.cert, key: certs.client.key } });
       expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.match(/^cannot use the certificate: .*key values mismatch$/);
     });
 
     it('refuses a missing certificate file at prepare(), naming the path but no content', async () => {
@@ -173,6 +175,7 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
     it('refuses a directory given as a certificate file at prepare()', async () => {
       const err = await prepareError({ certificate: { certFile: dir, keyFile: dir } });
       expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.equal(`cannot read ${dir}: EISDIR`);
     });
 
     it('makes TcpServer.start() fail with CertificateError for bad material', async () => {
@@ -254,13 +257,15 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
 
     const legacyClient: tls.ConnectionOptions = { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' };
 
-    it('refuses a TLS 1.0 client by default', async () => {
+    it('refuses a TLS 1.0 client by default with a protocol_version alert, and keeps serving', async () => {
       const port = await serve({ certificate: certs.server });
       const err = await servedCn(port, legacyClient).then(
         () => undefined,
-        (e: unknown) => e,
+        (e: NodeJS.ErrnoException) => e,
       );
-      expect(err).to.be.instanceOf(Error);
+      expect(err?.code).to.equal('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION'); // RFC 8446 §6.2 protocol_version(70)
+      expect(await servedCn(port)).to.equal('localhost');
+      expect((clients[0].raw as tls.TLSSocket).getProtocol()).to.equal('TLSv1.3');
     });
 
     it('negotiates TLS 1.0 only when Tls is enabled explicitly', async () => {

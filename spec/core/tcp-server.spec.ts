@@ -5,7 +5,7 @@ import { TcpServer, type TcpServerOptions } from '../../lib/core/tcp-server.js';
 import { ServerSecurity, type ServerSecurityOptions } from '../../lib/core/server-security.js';
 import { SslPolicyErrors, X509ChainStatusFlags, type X509Chain } from '../../lib/core/policy-errors.js';
 import { SslProtocols } from '../../lib/core/ssl-protocols.js';
-import { createLogger } from '../../lib/log/logger.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { REPLY_QUEUE_LIMIT } from '../../lib/protocol/limits.js';
 import { NoteHandler, type NoteSession } from '../../samples/custom-protocol.js';
 import type { Connection } from '../../lib/core/connection.js';
@@ -13,15 +13,18 @@ import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 
-const log = createLogger({ silent: true });
-
 describe('core: TcpServer, Connection and authenticateAsServer', () => {
   let certs: DevCertificates;
   const servers: TcpServer[] = [];
   const clients: LineClient[] = [];
+  /** Every server of a test logs here: the reason and code of refused handshakes. */
+  let log: RecordingLogger;
 
   before(async () => {
     certs = await testCertificates();
+  });
+  beforeEach(() => {
+    log = new RecordingLogger();
   });
 
   afterEach(async () => {
@@ -119,20 +122,14 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     expect(await c.readLine()).to.match(/^\+ tls=true /);
   });
 
-  it('refuses TLS 1.2 clients on a TLS-1.3-only listener and keeps serving others', async () => {
+  it('refuses TLS 1.2 clients on a TLS-1.3-only listener with protocol_version, and keeps serving others', async () => {
     const { port } = await start({ protocols: SslProtocols.Tls13 }, { implicit: true });
-    let failed: Error | undefined;
-    try {
-      await LineClient.connect(port, { tls: { ...trustCa(), maxVersion: 'TLSv1.2' } });
-    } catch (err) {
-      failed = err as Error;
-    }
-    expect(failed, 'TLS 1.2 handshake should fail').to.be.instanceOf(Error);
+    await expectHandshakeFailure(port, { ...trustCa(), maxVersion: 'TLSv1.2' });
     const ok = await connect(port, trustCa());
     expect(await ok.readLine()).to.equal('+ NOTE ready');
   });
 
-  it('never offers TLS below 1.2 by default', async () => {
+  it('never offers TLS below 1.2 by default: protocol_version alert', async () => {
     const { port } = await start({}, { implicit: true });
     await expectHandshakeFailure(port, { ...trustCa(), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
   });
@@ -183,15 +180,27 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     it('closes the connection when the callback says no', async () => {
       const { seen, cb } = recorder(false);
       const { port } = await start({ requestClientCertificate: true, trustedCertificates: certs.ca.cert, validationCallback: cb }, { implicit: true });
-      await expectRefused(port, { ...trustCa(), ...certs.client });
+      await expectRefused(port, { ...trustCa(), ...certs.client }, 'client certificate refused (policy errors 0)');
       expect(seen).to.have.length(1);
     });
 
     it('refuses the peer when the callback throws, and keeps serving', async () => {
-      const { cb } = recorder('throw');
-      const { port } = await start({ requestClientCertificate: true, trustedCertificates: certs.ca.cert, validationCallback: cb }, { implicit: true });
-      await expectRefused(port, { ...trustCa(), ...certs.client });
-      await expectRefused(port, { ...trustCa(), ...certs.client });
+      let calls = 0;
+      const { port } = await start(
+        {
+          requestClientCertificate: true,
+          trustedCertificates: certs.ca.cert,
+          validationCallback: () => {
+            if (++calls === 1) throw new Error('policy exploded');
+            return true;
+          },
+        },
+        { implicit: true },
+      );
+      await expectRefused(port, { ...trustCa(), ...certs.client }, 'validation callback failed: policy exploded');
+      const ok = await connect(port, { ...trustCa(), ...certs.client });
+      expect(await ok.readLine()).to.equal('+ NOTE ready');
+      expect(calls).to.equal(2);
     });
 
     it('without a callback accepts a missing certificate when requested but not required', async () => {
@@ -202,8 +211,8 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
 
     it('without a callback refuses a missing certificate when required, and an untrusted one', async () => {
       const { port } = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert }, { implicit: true });
-      await expectRefused(port, trustCa());
-      await expectRefused(port, { ...trustCa(), ...certs.untrustedClient });
+      await expectRefused(port, trustCa(), `client certificate refused (policy errors ${SslPolicyErrors.RemoteCertificateNotAvailable})`);
+      await expectRefused(port, { ...trustCa(), ...certs.untrustedClient }, `client certificate refused (policy errors ${SslPolicyErrors.RemoteCertificateChainErrors})`);
       const ok = await connect(port, { ...trustCa(), ...certs.client });
       expect(await ok.readLine()).to.equal('+ NOTE ready');
     });
@@ -226,9 +235,9 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     const { port } = await start({ handshakeTimeoutMs: 150 }, { implicit: true });
     const socket = net.connect(port, '127.0.0.1');
     socket.on('error', () => undefined);
-    const started = Date.now();
+    // No wall clock: the close must come from our handshake timer (reason `timeout`), not from anything else.
     await new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    expect(Date.now() - started).to.be.lessThan(3000);
+    expect((await log.next('tls handshake failed')).meta).to.include({ reason: 'timeout', error: 'TLS handshake did not finish within 150 ms' });
   });
 
   it('chooses the certificate by SNI', async () => {
@@ -351,23 +360,32 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     await server.close(); // idempotent
   });
 
-  async function expectRefused(port: number, options: tls.ConnectionOptions): Promise<void> {
-    // TLS 1.3: the client learns of the refusal after its handshake, when the server closes without a greeting.
-    const c = await LineClient.connect(port, { tls: options }).catch(() => undefined);
-    if (!c) return;
-    clients.push(c);
+  /**
+   * A refusal by policy. TLS 1.3: the client finishes its side of the handshake (so connecting succeeds), then the
+   * server closes without a greeting; the server logs `rejected-by-policy` with `error`. A connect error (a dead
+   * server, a refused port) fails the test.
+   */
+  async function expectRefused(port: number, options: tls.ConnectionOptions, error: string): Promise<void> {
+    const from = log.records.length;
+    const c = await connect(port, options);
     await c.closed();
     expect(c.pending).to.equal('');
+    const failed = log.records.slice(from).filter((r) => r.message === 'tls handshake failed');
+    expect(failed.map((r) => r.meta)).to.have.length(1);
+    expect(failed[0].meta).to.include({ reason: 'rejected-by-policy', error });
   }
 
+  /** The server refuses the client's versions: the client gets alert protocol_version(70), the server logs why. */
   async function expectHandshakeFailure(port: number, options: tls.ConnectionOptions): Promise<void> {
     const err = await LineClient.connect(port, { tls: options }).then(
       (c) => {
         clients.push(c);
         return undefined;
       },
-      (e: Error) => e,
+      (e: NodeJS.ErrnoException) => e,
     );
-    expect(err, 'handshake should fail').to.be.instanceOf(Error);
+    expect(err?.code, 'handshake should fail with an alert').to.equal('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
+    const failed = await log.next('tls handshake failed');
+    expect(failed.meta).to.include({ reason: 'protocol', code: 'ERR_SSL_UNSUPPORTED_PROTOCOL' });
   }
 });
