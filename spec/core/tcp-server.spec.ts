@@ -72,6 +72,32 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     expect(c.pending).to.equal('');
   });
 
+  for (const [how, act] of [
+    ['drops the connection', (s: net.Socket) => s.destroy()],
+    ['sends half a ClientHello and drops', (s: net.Socket) => s.end(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))],
+  ] as const) {
+    it(`detaches the plaintext socket at the upgrade: a client that ${how} mid-handshake is a failed handshake, not a plain close`, async () => {
+      // Were the plaintext socket still attached, its close would end the Connection as 'peer-closed' before the
+      // handshake could report, and the failure would never be logged.
+      const { port } = await start();
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      let received = '';
+      socket.setEncoding('latin1');
+      await new Promise<void>((resolve) => {
+        socket.on('data', (d: string) => {
+          received += d;
+          if (received.includes('+ go ahead\r\n')) resolve();
+        });
+        socket.write('UPGRADE\r\n');
+      });
+      act(socket);
+      const closed = await log.next('connection closed');
+      expect(closed.meta.reason).to.equal('tls-failed');
+      expect(log.find('tls handshake failed').map((r) => r.meta.reason)).to.deep.equal(['peer-closed']);
+    });
+  }
+
   it('prepares unprepared TLS material before the go-ahead, so the handshake cannot race it', async () => {
     const security = new ServerSecurity({}); // self-signed, generated lazily on the first upgrade
     const server = new TcpServer(new NoteHandler(security), { port: 0 }, log);
