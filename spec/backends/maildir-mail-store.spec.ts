@@ -54,7 +54,7 @@ describe('MaildirMailStore', () => {
       await view.create('Sent/2024');
       await view.create('a.b');
       for (const dir of ['.Sent', '.Sent.2024']) {
-        expect((await readdir(join(aliceDir(), dir))).sort()).to.include.members(['cur', 'maildirfolder', 'new', 'postern-uidlist', 'tmp']);
+        expect((await readdir(join(aliceDir(), dir))).sort()).to.include.members(['cur', 'maildirfolder', 'new', 'postern-log', 'tmp']);
       }
       expect((await stat(join(aliceDir(), '.a&AC4-b'))).isDirectory()).to.equal(true);
       await view.release();
