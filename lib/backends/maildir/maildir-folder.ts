@@ -67,6 +67,8 @@ export class MaildirFolder {
   private chain: Promise<unknown> = Promise.resolve();
   private pending: Op[] = [];
   private scheduled = false;
+  /** Message files being written to `tmp/` right now: a commit waits for these to join its group. */
+  private readonly preparing = new Set<Promise<unknown>>();
   private deleted = false;
   private lastScanStart = 0;
   private lastScanEnd = 0;
@@ -164,7 +166,7 @@ export class MaildirFolder {
     return this.exclusive(async () => {
       const changes = noChanges();
       const hasLog = await this.catchUp(changes);
-      if (!hasLog || (await this.dirsNeedScan())) await this.withLock(changes, () => this.scanLocked(changes));
+      if (!hasLog || (await this.dirsNeedScan(true))) await this.withLock(changes, () => this.scanLocked(changes));
       this.report(changes);
       return changes;
     });
@@ -184,7 +186,15 @@ export class MaildirFolder {
 
   /** Several {@link add}s: files written in parallel, committed in one group in the given order (UIDs ascend with it). */
   async addMany(items: readonly NewMessage[]): Promise<Array<PromiseSettledResult<Entry>>> {
-    const written = await Promise.allSettled(items.map((item) => this.prepare(item)));
+    const written = await Promise.allSettled(
+      items.map((item) => {
+        const prepared = this.prepare(item);
+        const tracked = prepared.catch(() => undefined);
+        this.preparing.add(tracked);
+        void tracked.then(() => this.preparing.delete(tracked));
+        return prepared;
+      }),
+    );
     return Promise.allSettled(
       written.map((w) => (w.status === 'rejected' ? Promise.reject(w.reason as Error) : this.enqueue<Entry>((done) => ({ ...w.value, done })))),
     );
@@ -380,15 +390,16 @@ export class MaildirFolder {
   }
 
   /**
-   * Whether `new/`/`cur/` must be rescanned: their mtimes differ from the last stamp, or the stamp is too fresh to
-   * prove that nothing else changed in the same timestamp tick (Dovecot's "dirty mtime"). Confirming scans of a busy
-   * folder are rate-limited to a tenth of the time, so their cost stays a bounded share whatever the folder size.
+   * Whether `new/`/`cur/` must be rescanned: their mtimes differ from the last stamp, or (`confirm`) the stamp is
+   * too fresh to prove that no other tool changed them in the same timestamp tick (Dovecot's "dirty mtime").
+   * Confirming scans run on reads only (commits keep the stamp unconfirmed until then: {@link lastScanStart} only
+   * moves with a full scan) and are rate-limited to a tenth of the time, so their cost stays a bounded share.
    */
-  private async dirsNeedScan(): Promise<boolean> {
+  private async dirsNeedScan(confirm: boolean): Promise<boolean> {
     const now = await stampDirs(this.path);
     const known = this.state.dirStamp;
     if (known === undefined || now.n !== known.n || now.c !== known.c) return true;
-    if (stampMs(known) + 1000 <= this.lastScanStart) return false;
+    if (!confirm || stampMs(known) + 1000 <= this.lastScanStart) return false;
     return Date.now() - this.lastScanEnd >= CONFIRM_SCAN_FACTOR * this.lastScanMs;
   }
 
@@ -407,13 +418,16 @@ export class MaildirFolder {
   }
 
   private async commitPending(): Promise<void> {
+    // Group commit: files whose fsync is running now join this group rather than wait for a whole next commit.
+    // Only those already in flight are awaited, so a steady stream cannot hold a commit back indefinitely.
+    if (this.preparing.size > 0) await Promise.all([...this.preparing]);
     this.scheduled = false;
     const batch = this.pending.splice(0);
     const changes = noChanges();
     const results = new Map<Op, unknown>();
     try {
       await this.withLock(changes, async () => {
-        if (await this.dirsNeedScan()) await this.scanLocked(changes);
+        if (await this.dirsNeedScan(false)) await this.scanLocked(changes);
         const records: LogRecord[] = [];
         const touched = new Set<'new' | 'cur'>();
         for (const op of batch) {

@@ -96,7 +96,8 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
   async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
     const username = await this.resolveUser(address);
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
-    const folder = await this.run(username, () => this.folder(username, mailbox));
+    // No refresh: the commit catches up with the log under the lock anyway, and readers report others' changes.
+    const folder = await this.run(username, () => this.folder(username, mailbox, false));
     const entry = await folder.add(raw, options.flags ?? [], options.internalDate ?? new Date());
     this.emit({ type: 'exists', username, mailbox, uid: entry.uid });
     return folder.messageOf(entry);
@@ -197,7 +198,7 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
   }
 
   /** @internal {@inheritDoc MaildirUserContext.folder} */
-  async folder(username: string, mailbox: string): Promise<MaildirFolder> {
+  async folder(username: string, mailbox: string, refresh = true): Promise<MaildirFolder> {
     const key = this.key(username, mailbox);
     let folder = this.folders.get(key);
     if (folder === undefined) {
@@ -214,7 +215,7 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
       return folder;
     }
     try {
-      await folder.refresh();
+      if (refresh) await folder.refresh();
     } catch (err) {
       if (err instanceof MailStoreError && err.code === 'NO_SUCH_MAILBOX') {
         this.folders.delete(key);

@@ -6,8 +6,11 @@ import type { MaildirFolder } from './maildir-folder.js';
 export interface MaildirUserContext {
   /** Runs `task` after every earlier task of the same user has settled. */
   run<T>(username: string, task: () => Promise<T>): Promise<T>;
-  /** The synced folder of a mailbox (INBOX is created on demand); throws `NO_SUCH_MAILBOX`. */
-  folder(username: string, mailbox: string): Promise<MaildirFolder>;
+  /**
+   * The folder of a mailbox (INBOX is created on demand), caught up with changes by others unless `refresh` is false;
+   * throws `NO_SUCH_MAILBOX`.
+   */
+  folder(username: string, mailbox: string, refresh?: boolean): Promise<MaildirFolder>;
   /** Every existing mailbox (canonical names), INBOX included. */
   mailboxNames(username: string): Promise<string[]>;
   createFolder(username: string, mailbox: string): Promise<void>;
