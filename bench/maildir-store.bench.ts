@@ -53,7 +53,7 @@ export async function maildirStore(): Promise<BenchResult[]> {
         console.log(`  messages() + raw() of ${all.length}: ${read.toFixed(3)} ms per message`);
         await view.release();
       }
-      store.close();
+      await store.close();
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -11,7 +11,14 @@ import { mailStoreSuite, message } from './mail-store-suite.js';
 describe('MaildirMailStore', () => {
   mailStoreSuite(async (options) => {
     const root = await mkdtemp(join(tmpdir(), 'postern-maildir-'));
-    return { store: new MaildirMailStore({ ...options, root }), dispose: () => rm(root, { recursive: true, force: true }) };
+    const store = new MaildirMailStore({ ...options, root });
+    return {
+      store,
+      dispose: async () => {
+        await store.close();
+        await rm(root, { recursive: true, force: true });
+      },
+    };
   });
 
   describe('on disk', () => {

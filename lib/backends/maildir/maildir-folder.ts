@@ -165,6 +165,7 @@ export class MaildirFolder {
   refresh(): Promise<FolderChanges> {
     return this.exclusive(async () => {
       const changes = noChanges();
+      if (this.deleted) return changes;
       const hasLog = await this.catchUp(changes);
       if (!hasLog || (await this.dirsNeedScan(true))) await this.withLock(changes, () => this.scanLocked(changes));
       this.report(changes);
@@ -279,11 +280,17 @@ export class MaildirFolder {
     }
   }
 
-  /** Marks the folder as deleted: snapshots can no longer be read. */
+  /** Marks the folder as deleted: snapshots can no longer be read, queued work stops touching the directory. */
   markDeleted(): void {
     this.deleted = true;
     this.unwatch();
     this.state = new FolderState();
+  }
+
+  /** Stops watching and resolves once no task of this folder runs (before its directory is removed, or at close). */
+  async idle(): Promise<void> {
+    this.unwatch();
+    await this.chain;
   }
 
   /**
@@ -418,6 +425,11 @@ export class MaildirFolder {
   }
 
   private async commitPending(): Promise<void> {
+    if (this.deleted) {
+      for (const op of this.pending.splice(0)) op.done.reject(new MailStoreError('NO_SUCH_MAILBOX', 'mailbox deleted'));
+      this.scheduled = false;
+      return;
+    }
     // Group commit: files whose fsync is running now join this group rather than wait for a whole next commit.
     // Only those already in flight are awaited, so a steady stream cannot hold a commit back indefinitely.
     if (this.preparing.size > 0) await Promise.all([...this.preparing]);

@@ -145,10 +145,13 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
     };
   }
 
-  /** Stops watching folders (timers and fs.watch handles). Idempotent; runs on container teardown. */
+  /**
+   * Stops watching folders (timers and fs.watch handles) and waits for their running commits. Idempotent; runs on
+   * container teardown. Calls made afterwards still work (without change notifications from other processes).
+   */
   @preDestroy()
-  close(): void {
-    for (const folder of this.folders.values()) folder.unwatch();
+  async close(): Promise<void> {
+    await Promise.all([...this.folders.values()].map((folder) => folder.idle()));
   }
 
   /** {@inheritDoc MailStore.allMessages} */
@@ -281,8 +284,9 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
   /** @internal {@inheritDoc MaildirUserContext.deleteFolder} */
   async deleteFolder(username: string, mailbox: string): Promise<void> {
     const folder = await this.folder(username, mailbox);
-    await rm(folder.path, { recursive: true, force: true });
+    await folder.idle();
     folder.markDeleted();
+    await rm(folder.path, { recursive: true, force: true });
     this.folders.delete(this.key(username, mailbox));
   }
 
