@@ -1,6 +1,6 @@
 import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError } from '../../contracts/mail-store.js';
+import { MailStoreError, type DeliveryEnvelope } from '../../contracts/mail-store.js';
 import { isErrno } from './durable-fs.js';
 import { FOLDER_LOG_FILE, fileNameOf, type Entry, type FolderChanges, type FolderState, type LogRecord } from './folder-state.js';
 import { parseFileName } from './maildir-names.js';
@@ -126,12 +126,13 @@ export async function migrateUidList(path: string): Promise<LogRecord[] | undefi
     throw err;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const old = parsed as { uidValidity?: unknown; uidNext?: unknown; messages?: unknown };
+  const old = parsed as { uidValidity?: unknown; uidNext?: unknown; highestModseq?: unknown; messages?: unknown };
   if (typeof old.uidValidity !== 'number' || typeof old.uidNext !== 'number' || !Array.isArray(old.messages)) return undefined;
   const found = await listMessageFiles(path);
   const records: LogRecord[] = [];
-  let modseq = 0;
-  for (const item of old.messages as Array<{ uid?: unknown; base?: unknown; keywords?: unknown }>) {
+  // Files written before MODSEQ support have none: every message then counts as modseq 1.
+  let highest = typeof old.highestModseq === 'number' ? old.highestModseq : 0;
+  for (const item of old.messages as Array<{ uid?: unknown; base?: unknown; keywords?: unknown; modseq?: unknown; envelope?: unknown }>) {
     if (typeof item.uid !== 'number' || typeof item.base !== 'string') continue;
     const seen = found.get(item.base);
     if (seen === undefined) continue;
@@ -142,19 +143,23 @@ export async function migrateUidList(path: string): Promise<LogRecord[] | undefi
       continue;
     }
     const keywords = Array.isArray(item.keywords) ? item.keywords.filter((k): k is string => typeof k === 'string') : [];
+    const modseq = typeof item.modseq === 'number' && item.modseq > 0 ? item.modseq : 1;
+    highest = Math.max(highest, modseq);
+    const envelope = typeof item.envelope === 'object' && item.envelope !== null ? (item.envelope as DeliveryEnvelope) : undefined;
     records.push({
       t: 'a',
       u: item.uid,
-      m: ++modseq,
+      m: modseq,
       b: item.base,
       d: Math.floor(info.mtimeMs),
       s: info.size,
       ...(seen.dir === 'new' ? { n: 1 as const } : { l: seen.letters }),
       ...(keywords.length > 0 ? { k: keywords } : {}),
+      ...(envelope === undefined ? {} : { e: envelope }),
     });
   }
   records.sort((a, b) => (a.t === 'a' && b.t === 'a' ? a.u - b.u : 0));
-  return [{ t: 'h', v: 2, uv: old.uidValidity, un: old.uidNext, hm: modseq }, ...records];
+  return [{ t: 'h', v: 2, uv: old.uidValidity, un: old.uidNext, hm: highest }, ...records];
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { DeliveryEnvelope } from '../../contracts/mail-store.js';
 import { INFO_SEPARATOR, flagsOfLetters } from './maildir-names.js';
 
 /**
@@ -15,7 +16,7 @@ import { INFO_SEPARATOR, flagsOfLetters } from './maildir-names.js';
  */
 export type LogRecord =
   | { t: 'h'; v: 2; uv: number; un: number; hm: number }
-  | { t: 'a'; u: number; m: number; b: string; d: number; s: number; l?: string; n?: 1; k?: string[]; e?: unknown }
+  | { t: 'a'; u: number; m: number; b: string; d: number; s: number; l?: string; n?: 1; k?: string[]; e?: DeliveryEnvelope }
   | { t: 'f'; u: number; m: number; l: string; k?: string[] }
   | { t: 'c'; u: number[] }
   | { t: 'x'; u: number[]; m: number }
@@ -38,8 +39,8 @@ export interface Entry {
   readonly internalDate: number;
   /** RFC 7162 MODSEQ of the last change. */
   modseq: number;
-  /** Opaque delivery envelope (JSON), as given at delivery. */
-  readonly envelope?: unknown;
+  /** The delivery envelope (JSON), as given at delivery. */
+  readonly envelope?: DeliveryEnvelope;
 }
 
 /** Changes found while applying records or scanning directories, by UID (for change events). */
@@ -261,7 +262,8 @@ export function parseRecord(line: string): LogRecord | undefined {
     case 'h':
       return int(r.uv) && int(r.un) && int(r.hm) ? (r as LogRecord) : undefined;
     case 'a':
-      return int(r.u) && int(r.m) && typeof r.b === 'string' && int(r.d) && int(r.s) && (r.l === undefined || typeof r.l === 'string') && strings(r.k)
+      return int(r.u) && int(r.m) && typeof r.b === 'string' && int(r.d) && int(r.s) && (r.l === undefined || typeof r.l === 'string') && strings(r.k) &&
+        (r.e === undefined || (typeof r.e === 'object' && r.e !== null))
         ? (r as LogRecord)
         : undefined;
     case 'f':

@@ -1,8 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError, type StoredMessage } from '../../contracts/mail-store.js';
-import { applyFlags, isKeyword, normalizeFlags } from '../memory/message-flags.js';
+import { MailStoreError, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
 import { acquireDotLock } from './dot-lock.js';
 import { fsyncDir, isErrno } from './durable-fs.js';
 import { FolderLog } from './folder-log.js';
@@ -37,8 +37,8 @@ export interface NewMessage {
   readonly source?: { path: string; size: number } | undefined;
   readonly flags: Iterable<string>;
   readonly internalDate: Date;
-  /** Opaque JSON stored with the message (the delivery envelope). */
-  readonly envelope?: unknown;
+  /** The delivery envelope, stored with the message. */
+  readonly envelope?: DeliveryEnvelope | undefined;
 }
 
 interface Deferred<T> {
@@ -150,15 +150,15 @@ export class MaildirFolder {
   /** A snapshot whose `raw()` follows later renames of the file. */
   messageOf(entry: Entry): StoredMessage {
     const base = entry.base;
-    const message = {
+    return {
       uid: entry.uid,
       internalDate: new Date(entry.internalDate),
       size: entry.size,
       modseq: entry.modseq,
       flags: flagsOfEntry(entry),
+      ...(entry.envelope === undefined ? {} : { envelope: entry.envelope }),
       raw: () => this.read(base),
     };
-    return message;
   }
 
   /** Catches up with changes by other processes and tools (cheap when there are none); reports and resolves them. */
@@ -179,7 +179,13 @@ export class MaildirFolder {
    * @param source hard-link this existing file instead of writing `raw` (COPY); falls back to writing.
    * @throws MailStoreError `NO_SUCH_MESSAGE` when `source` vanished; file-system errors.
    */
-  async add(raw: Buffer | undefined, flags: Iterable<string>, internalDate: Date, source?: { path: string; size: number }, envelope?: unknown): Promise<Entry> {
+  async add(
+    raw: Buffer | undefined,
+    flags: Iterable<string>,
+    internalDate: Date,
+    source?: { path: string; size: number },
+    envelope?: DeliveryEnvelope,
+  ): Promise<Entry> {
     const [result] = await this.addMany([{ raw, flags, internalDate, source, envelope }]);
     if (result!.status === 'rejected') throw result!.reason;
     return result!.value;

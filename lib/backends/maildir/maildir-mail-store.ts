@@ -7,13 +7,15 @@ import {
   type MailStore,
   type MailStoreOptions,
   type MailboxEvent,
+  type MailboxWatching,
+  type MaildropLocking,
   type StoredMessage,
   type UserDirectory,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
-import { INBOX, isInbox, normalizeMailboxName } from '../memory/mailbox-names.js';
-import { MailboxEvents, nextUidValidity } from '../memory/store-events.js';
-import { UserTable, type UserRecord } from '../memory/user-table.js';
+import { INBOX, isInbox, normalizeMailboxName } from '../shared/mailbox-names.js';
+import { MailboxEvents, nextUidValidity } from '../shared/store-events.js';
+import { UserTable, type UserRecord } from '../shared/user-table.js';
 import { acquireDotLock, DotLockBusyError } from './dot-lock.js';
 import { isErrno, replaceFile } from './durable-fs.js';
 import { removeLeftovers } from './folder-scan.js';
@@ -62,7 +64,7 @@ interface UsersFile {
  * All changes of one user are serialized in-process; the maildrop lock is in-process only.
  */
 @injectable()
-export class MaildirMailStore implements MailStore, MaildirUserContext {
+export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, MaildirUserContext {
   /** {@inheritDoc MailStore.users} */
   readonly users: UserDirectory;
   private loading: Promise<UserTable> | undefined;
@@ -98,7 +100,7 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
     // No refresh: the commit catches up with the log under the lock anyway, and readers report others' changes.
     const folder = await this.run(username, () => this.folder(username, mailbox, false));
-    const entry = await folder.add(raw, options.flags ?? [], options.internalDate ?? new Date());
+    const entry = await folder.add(raw, options.flags ?? [], options.internalDate ?? new Date(), undefined, options.envelope);
     this.emit({ type: 'exists', username, mailbox, uid: entry.uid });
     return folder.messageOf(entry);
   }
@@ -109,7 +111,7 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
   }
 
   /**
-   * {@inheritDoc MailStore.lock}
+   * {@inheritDoc MaildropLocking.lock}
    * The lock is the file `postern-maildrop.lock` in the user's Maildir (O_EXCL, stale when its process is gone), so
    * it holds across processes sharing the root.
    */
@@ -129,7 +131,7 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
   }
 
   /**
-   * {@inheritDoc MailStore.watch}
+   * {@inheritDoc MailboxWatching.watch}
    * While someone watches, every open folder also notices changes made by other processes on the same root (fs.watch
    * on the folder plus a one-second poll) and reports them as events.
    */
@@ -152,40 +154,6 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
   @preDestroy()
   async close(): Promise<void> {
     await Promise.all([...this.folders.values()].map((folder) => folder.idle()));
-  }
-
-  /** {@inheritDoc MailStore.allMessages} */
-  async allMessages(): Promise<Array<{ username: string; mailbox: string; message: StoredMessage }>> {
-    const rows: Array<{ username: string; mailbox: string; message: StoredMessage }> = [];
-    for (const username of await this.users.list()) {
-      await this.run(username, async () => {
-        for (const mailbox of await this.mailboxNames(username)) {
-          const folder = await this.folder(username, mailbox);
-          for (const entry of folder.list()) rows.push({ username, mailbox, message: folder.messageOf(entry) });
-        }
-      });
-    }
-    const order = (a: string, b: string): number => (a === b ? 0 : a < b ? -1 : 1);
-    return rows.sort(
-      (a, b) =>
-        a.message.internalDate.getTime() - b.message.internalDate.getTime() ||
-        order(a.username, b.username) ||
-        order(a.mailbox, b.mailbox) ||
-        a.message.uid - b.message.uid,
-    );
-  }
-
-  /** {@inheritDoc MailStore.purge} */
-  async purge(): Promise<void> {
-    for (const username of await this.users.list()) {
-      await this.run(username, async () => {
-        for (const mailbox of await this.mailboxNames(username)) {
-          const folder = await this.folder(username, mailbox);
-          const uids = await folder.remove(folder.list().map((entry) => entry.uid));
-          if (uids.length > 0) this.emit({ type: 'expunge', username, mailbox, uids });
-        }
-      });
-    }
   }
 
   /** @internal {@inheritDoc MaildirUserContext.run} */

@@ -1,5 +1,5 @@
 import { MailStoreError, isMailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
-import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../memory/mailbox-names.js';
+import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
 import type { MaildirFolder } from './maildir-folder.js';
 
 /** What a {@link MaildirUserMailboxes} view needs from its store (implemented by MaildirMailStore). */
@@ -40,7 +40,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
       for (const entry of hierarchyOf(names)) {
         rows.push(
           entry.noselect
-            ? { ...entry, uidValidity: 0, uidNext: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) }
+            ? { ...entry, uidValidity: 0, uidNext: 0, highestModseq: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) }
             : await this.describe(entry.name, names, subscribed),
         );
       }
@@ -214,6 +214,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
       name,
       uidValidity: folder.uidValidity,
       uidNext: folder.uidNext,
+      highestModseq: folder.highestModseq,
       messages: counts.messages,
       unseen: counts.unseen,
       recent: counts.recent,
