@@ -1,10 +1,13 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import { parseMime, type MimePart } from '../../mime/mime-parse.js';
+import { pruneStructure } from '../../mime/mime-structure.js';
 import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
 import { acquireDotLock } from './dot-lock.js';
 import { fsyncDir, isErrno } from './durable-fs.js';
+import { FolderCache } from './folder-cache.js';
 import { FolderLog } from './folder-log.js';
 import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE } from './folder-scan.js';
 import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
@@ -64,6 +67,7 @@ type Op = AddOp | FlagsOp | ExpungeOp | CurrentOp;
 export class MaildirFolder {
   private state = new FolderState();
   private log: FolderLog;
+  private readonly cache: FolderCache;
   private chain: Promise<unknown> = Promise.resolve();
   private pending: Op[] = [];
   private scheduled = false;
@@ -83,6 +87,7 @@ export class MaildirFolder {
     private readonly options: FolderOptions,
   ) {
     this.log = new FolderLog(logPathOf(path), options.durable);
+    this.cache = new FolderCache(path);
   }
 
   /** True when `path` looks like a Maildir (has `cur/`). */
@@ -147,10 +152,11 @@ export class MaildirFolder {
     return flagsOfEntry(entry);
   }
 
-  /** A snapshot whose `raw()` follows later renames of the file. */
-  messageOf(entry: Entry): StoredMessage {
+  /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
+  messageOf(entry: Entry): StoredMessage & CachedStructure {
     const base = entry.base;
     return {
+      structure: () => this.structureOf(base),
       uid: entry.uid,
       internalDate: new Date(entry.internalDate),
       size: entry.size,
@@ -224,6 +230,8 @@ export class MaildirFolder {
       }
     }
     if (!linked) await this.writeTmp(tmp, raw ?? (await readFile(source!.path)), internalDate);
+    // Fill the index cache on delivery (the octets are at hand): later FETCH ENVELOPE/BODYSTRUCTURE read no file.
+    if (raw !== undefined) this.cache.put(base, pruneStructure(parseMime(raw)));
     const entry: Omit<Entry, 'uid' | 'modseq'> = {
       base,
       dir: letters.length > 0 ? 'cur' : 'new',
@@ -250,6 +258,18 @@ export class MaildirFolder {
   /** Deletes the files of the given UIDs; resolves the UIDs removed, ascending. */
   remove(uids: number[]): Promise<number[]> {
     return this.enqueue((done) => ({ kind: 'expunge', uids, done }));
+  }
+
+  /**
+   * The MIME structure of a message from the index cache; parsed from the file (then cached) the first time.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when it is gone and was not cached.
+   */
+  async structureOf(base: string): Promise<MimePart> {
+    const cached = await this.cache.get(base);
+    if (cached !== undefined) return cached;
+    const structure = pruneStructure(parseMime(await this.read(base)));
+    this.cache.put(base, structure);
+    return structure;
   }
 
   /** Current path of a message file. */
@@ -279,6 +299,7 @@ export class MaildirFolder {
   moveTo(path: string): void {
     this.path = path;
     this.log = new FolderLog(logPathOf(path), this.options.durable);
+    this.cache.moveTo(path);
     this.state.dirStamp = undefined;
     if (this.watcher !== undefined || this.poller !== undefined) {
       this.unwatch();
@@ -297,6 +318,7 @@ export class MaildirFolder {
   async idle(): Promise<void> {
     this.unwatch();
     await this.chain;
+    await this.cache.settled();
   }
 
   /**
@@ -486,6 +508,7 @@ export class MaildirFolder {
       if (this.log.records > 2 * this.state.size + COMPACT_SLACK) await this.log.rewrite(this.state.snapshot());
     });
     this.report(changes);
+    await this.cache.compact(new Set(this.state.list().map((entry) => entry.base))).catch(() => undefined);
   }
 
   /** Does one queued change on disk, applies its record to the state and collects it. */
