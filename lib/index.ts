@@ -97,6 +97,7 @@ export { imapModule } from './di/imap.module.js';
 // Stores and authentication.
 export { MemoryMailStore } from './backends/memory/memory-mail-store.js';
 export { MaildirMailStore, MaildirMailStoreOptions } from './backends/maildir/maildir-mail-store.js';
+export { PostgresMailStore, PostgresMailStoreOptions } from './backends/postgres/postgres-mail-store.js';
 export { StoreAuthenticator } from './backends/store-authenticator.js';
 export { Authenticator } from './contracts/authenticator.js';
 export type { AuthRequest, AuthResult } from './contracts/authenticator.js';
@@ -104,6 +105,7 @@ export { peerInfo } from './contracts/peer-info.js';
 export type { PeerInfo } from './contracts/peer-info.js';
 export { memoryModule } from './di/memory.module.js';
 export { maildirModule } from './di/maildir.module.js';
+export { postgresModule } from './di/postgres.module.js';
 
 // The whole server, the CLI's assembly, and the embedded test double.
 export { createMailServerContainer, MailServer, storeModule, isListenerEnabled, LISTENER_NAMES, DEFAULT_PORTS } from './di/mail-server.js';

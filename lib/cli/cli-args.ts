@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 
 /** A bad command line: printed as one line, exit code 2. */
@@ -26,6 +27,8 @@ Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
   --auth-disabled           any login works; unknown recipients get a mailbox (GreenMail style)
   --store memory|maildir:PATH    where mail lives (default memory)
+  --store postgres://USER:PASSWORD@HOST:PORT/DB  PostgreSQL, shared by every node on that database
+                            (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
 
 TLS
@@ -123,7 +126,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (logFormat && logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format: expected text or json, got "${logFormat}"`);
 
   const store = str('store') ?? 'memory';
-  if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) throw new UsageError(`--store: expected memory or maildir:PATH, got "${store}"`);
+  if (isPostgresUrl(store)) {
+    try {
+      checkPostgresUrl(store);
+    } catch (err) {
+      throw new UsageError(`--store: ${(err as Error).message}`);
+    }
+  } else if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) {
+    throw new UsageError(`--store: expected memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got "${store}"`);
+  }
 
   let users;
   try {

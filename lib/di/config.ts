@@ -28,7 +28,7 @@ export interface PosternConfig {
   authDisabled?: boolean;
   /** Users to create at start. */
   users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
-  /** Mail store: `memory` (default) or `maildir:PATH`. */
+  /** Mail store: `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (also `postgresql://`). */
   store?: string;
   /** Protocol sections; omitted sections use their defaults, `false` disables the protocol. */
   smtp?: SmtpOptions | false;

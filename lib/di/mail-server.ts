@@ -11,6 +11,7 @@ import { Listener } from './listener.js';
 import { maildirModule } from './maildir.module.js';
 import { memoryModule } from './memory.module.js';
 import { pop3Module } from './pop3.module.js';
+import { postgresModule } from './postgres.module.js';
 import { smtpModule } from './smtp.module.js';
 
 /** The six standard listeners. */
@@ -88,6 +89,11 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
   return s.enabled !== false && s[name]?.enabled !== false;
 }
 
+/** True for a `postgres://` or `postgresql://` store URL. */
+export function isPostgresUrl(store: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(store);
+}
+
 /**
  * The store module for a `--store` value.
  * @throws Error for an unknown store kind.
@@ -95,7 +101,8 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
 export function storeModule(store = 'memory'): ContainerModule {
   if (store === 'memory') return memoryModule;
   if (store.startsWith('maildir:') && store.length > 'maildir:'.length) return maildirModule(store.slice('maildir:'.length));
-  throw new Error(`unknown store "${store}" (use memory or maildir:PATH)`);
+  if (isPostgresUrl(store)) return postgresModule(store);
+  throw new Error(`unknown store "${store.replace(/\/\/[^@/]*@/, '//…@')}" (use memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB)`);
 }
 
 /**
@@ -125,6 +132,8 @@ export class MailServer {
     const log = this.container.get(Logger);
     const config = this.container.get(PosternConfig);
     if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
+    // A store with a start step (PostgreSQL: connect and migrate) fails here, before any listener, not at first use.
+    await (this.store as { start?: () => Promise<void> }).start?.();
     for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
     const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
     if (postmaster !== undefined && !config.authDisabled && (await this.store.users.find(postmaster)) === undefined) {

@@ -29,7 +29,7 @@ export interface MailServerOptions {
   allowInsecureAuth?: boolean;
   /** TLS settings; by default a fresh development CA and a localhost certificate signed by it (see `ca`). */
   tls?: ServerSecurityOptions;
-  /** `memory` (default) or `maildir:PATH`. */
+  /** `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (shared with other nodes). */
   store?: string;
   /** Logging (default: silent). */
   log?: LoggerOptions;

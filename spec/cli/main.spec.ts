@@ -69,7 +69,7 @@ describe('cli: the postern command', function () {
     ['a wrong PFX passphrase', () => [...ANY_PORTS, '--pfx', path.join(dir, 'server.pfx'), '--passphrase', 'wrong'], /cannot use the certificate: .*\(is the passphrase right\?\)$/],
     ['--client-cert without --ca', () => ['--client-cert', 'require'], /--client-cert needs --ca/],
     ['an unsupported --tls-min', () => ['--tls-min', '1.0'], /--tls-min: expected 1\.2 or 1\.3/],
-    ['an unknown store', () => ['--store', 'postgres:x'], /--store: expected memory or maildir:PATH/],
+    ['an unknown store', () => ['--store', 'postgres:x'], /--store: expected memory, maildir:PATH or postgres:\/\/USER:PASSWORD@HOST:PORT\/DB/],
     ['a postmaster who is not a user', () => [...ANY_PORTS, ...TLS_FILES(), '--postmaster', 'nobody'], /postmaster "nobody" is not a user/],
   ];
   for (const [name, args, message] of badStarts) {
