@@ -222,6 +222,16 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (fatal) await this.end('closed');
   }
 
+  /** A `{N+}` literal announced at the end of a dropped line is dropped too (see ImapCommandReader). */
+  protected override octetsAfterDroppedLine(tail: Buffer): number | 'end' | undefined {
+    return this.commands.octetsAfterDroppedLine(tail);
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    // RFC 9051 §2.2: lines end with CRLF. The tag is not known without parsing a line that is not run: untagged.
+    this.send(untaggedLine('BAD', undefined, 'Bare LF not allowed, lines end with CRLF'));
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(untaggedLine('BYE', undefined, 'Too many errors'));
   }
@@ -313,7 +323,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     const r = await this.updates.idle();
     if (r.kind === 'closed') return;
     if (r.kind === 'runaway') return this.onLineTooLong(true);
-    if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
+    if (r.kind !== 'line' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
       throw new ImapError('BAD', undefined, 'Expected DONE');
     }
     this.log.debug('C: DONE');

@@ -157,6 +157,11 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     this.send(errLine(undefined, fatal ? 'line too long, closing' : 'line too long'));
   }
 
+  protected override async onBareLf(): Promise<void> {
+    // RFC 1939 §3: commands are terminated by CRLF.
+    this.send(errLine(undefined, 'bare LF not allowed, lines end with CRLF'));
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(errLine(undefined, 'too many errors, closing'));
   }
@@ -231,6 +236,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       return undefined;
     }
     if (r.kind === 'too-long') throw new Pop3Error(undefined, 'response too long');
+    if (r.kind === 'bare-lf') throw new Pop3Error(undefined, 'bare LF not allowed, lines end with CRLF');
     this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1').trim();
     if (text === '*') throw new Pop3Error(undefined, 'authentication cancelled');

@@ -62,6 +62,7 @@ export abstract class TextSession {
       onLineTimeout: () => this.timeOut('line'),
       bodyTimeoutMs: this.limits.bodyTimeoutMs,
       onBodyTimeout: () => this.timeOut('body'),
+      octetsAfterDroppedLine: (tail) => this.octetsAfterDroppedLine(tail),
     });
     connection.setIdleTimeout(this.limits.idleTimeoutMs);
     connection.on('timeout', () => this.timeOut('idle'));
@@ -136,8 +137,15 @@ export abstract class TextSession {
         break;
       }
       if (r.kind === 'too-long') {
+        // Answered as soon as the limit is crossed; the reader skips the rest of the line on the next read.
         this.log.warn('line too long', { max: this.limits.maxLineLength });
         await this.onLineTooLong(false);
+        if (!(await this.countError())) break;
+        continue;
+      }
+      if (r.kind === 'bare-lf') {
+        this.log.warn('bare LF in a command line', {});
+        await this.onBareLf();
         if (!(await this.countError())) break;
         continue;
       }
@@ -152,8 +160,26 @@ export abstract class TextSession {
   protected abstract greet(): Promise<void>;
   /** Handles one command line (without CRLF). */
   protected abstract onLine(line: Buffer): Promise<void>;
-  /** Replies to an over-long line; `fatal` when the session is about to close. */
+  /**
+   * Replies to an over-long line, sent as soon as the line crosses the limit (its rest is skipped); `fatal` when
+   * the rest ran past the hard limit without a line end and the session is about to close (421 / -ERR / BYE).
+   */
   protected abstract onLineTooLong(fatal: boolean): Promise<void>;
+  /**
+   * Replies to a command line ended by a bare LF (the line is dropped, never run). The default answers like an
+   * over-long line; the built-in protocols send their own syntax error.
+   */
+  protected async onBareLf(): Promise<void> {
+    await this.onLineTooLong(false);
+  }
+  /**
+   * Says how many octets of data follow a line the reader dropped (over-long or ended by a bare LF), judging by its
+   * last octets: see `LineReaderOptions.octetsAfterDroppedLine`. Line-only protocols keep the default (none); IMAP
+   * answers for a `{N+}` literal announced at the end of the line.
+   */
+  protected octetsAfterDroppedLine(_tail: Buffer): number | 'end' | undefined {
+    return undefined;
+  }
   /** Sends the protocol's goodbye for a spent error budget (421 / -ERR / BYE). */
   protected abstract onTooManyErrors(): Promise<void>;
   /** Sends the protocol's goodbye for an idle timeout, then the session ends. */

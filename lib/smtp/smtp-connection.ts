@@ -265,8 +265,12 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   }
 
   protected async onLineTooLong(fatal: boolean): Promise<void> {
-    this.send(REPLIES.lineTooLong);
+    this.send(fatal ? REPLIES.lineRunaway : REPLIES.lineTooLong);
     if (fatal) await this.end('closed');
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    this.send(REPLIES.nul);
   }
 
   protected async onTooManyErrors(): Promise<void> {
@@ -304,6 +308,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     const r = await this.reader.readLine();
     if (r.kind === 'closed' || r.kind === 'runaway') return undefined;
     if (r.kind === 'too-long') throw new SmtpReplyError(500, '5.5.6', 'Authentication exchange line is too long', true);
+    if (r.kind === 'bare-lf') throw new SmtpReplyError(500, '5.5.2', 'NUL, bare CR or bare LF not allowed in commands', true);
     this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1');
     if (text === '*') throw new SmtpReplyError(501, '5.0.0', 'Authentication cancelled');
