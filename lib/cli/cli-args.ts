@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { ServerLimits } from '../core/connection-limits.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
@@ -35,6 +36,14 @@ TLS
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
+
+Limits (0 turns one off)
+  --max-connections N       connections per listener (default 1000)
+  --max-connections-per-address N         per client address and listener (default 100)
+  --max-connections-per-address-total N   per client address, all listeners (default 300)
+  --max-connections-total N               all listeners together (default 6000)
+  --pre-auth-timeout SECONDS    end sessions not logged in by then; SMTP: no login and no MAIL (default 120)
+  --command-timeout SECONDS     longest time one command line may trickle in (default 60)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -80,6 +89,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-connections-per-address-total': { type: 'string' },
+        'max-connections-total': { type: 'string' },
+        'pre-auth-timeout': { type: 'string' },
+        'command-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -133,8 +148,32 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       tls: tlsOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      limits: limitOptions(str),
     },
   };
+}
+
+/** `--max-connections*`, `--pre-auth-timeout`, `--command-timeout` → `limits` (only the flags given). */
+function limitOptions(str: (k: string) => string | undefined): ServerLimits {
+  const count = (flag: string): number | undefined => {
+    const v = str(flag);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
+    return Number(v);
+  };
+  const seconds = (flag: string): number | undefined => {
+    const v = count(flag);
+    return v === undefined ? undefined : v * 1000;
+  };
+  const limits: ServerLimits = {
+    maxConnections: count('max-connections'),
+    maxConnectionsPerAddress: count('max-connections-per-address'),
+    maxConnectionsPerAddressTotal: count('max-connections-per-address-total'),
+    maxConnectionsTotal: count('max-connections-total'),
+    preAuthTimeoutMs: seconds('pre-auth-timeout'),
+    commandTimeoutMs: seconds('command-timeout'),
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
 function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptions {

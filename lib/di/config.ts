@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { ServerLimits } from '../core/connection-limits.js';
 import type { ServerSecurityOptions } from '../core/server-security.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
@@ -20,6 +21,8 @@ export interface PosternConfig {
   allowInsecureAuth?: boolean;
   /** Any login succeeds and unknown recipients get a mailbox (GreenMail's auth-disabled mode). */
   authDisabled?: boolean;
+  /** Connection caps (per listener, per client address, in total) and pre-auth/command deadlines for every listener. */
+  limits?: ServerLimits;
   /** Users to create at start. */
   users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
   /** Mail store: `memory` (default) or `maildir:PATH`. */

@@ -2,6 +2,7 @@ import { ContainerModule } from 'inversify';
 import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
 
 export { ServerSecurityToken };
+import { ConnectionLimits, ConnectionLimitsToken, listenerLimits } from '../core/connection-limits.js';
 import { TcpServer, type ConnectionHandler, type TcpServerOptions } from '../core/tcp-server.js';
 import { createLogger, Logger } from '../log/logger.js';
 import { PosternConfig } from './config.js';
@@ -30,10 +31,14 @@ export const coreModule = new ContainerModule(({ bind }) => {
     }, [PosternConfig, Logger])
     .inSingletonScope()
     .onDeactivation((s) => s.close());
+  bind(ConnectionLimitsToken)
+    .toResolvedValue((config: PosternConfig) => new ConnectionLimits(config.limits), [PosternConfig])
+    .inSingletonScope();
+  // config.limits fills what a protocol module leaves unset; one ConnectionLimits is shared by every listener.
   bind(TcpServerFactory).toResolvedValue(
-    (log: Logger): TcpServerFactory =>
+    (log: Logger, config: PosternConfig, limits: ConnectionLimits): TcpServerFactory =>
       (handler, options) =>
-        new TcpServer(handler, options, log),
-    [Logger],
+        new TcpServer(handler, { ...listenerLimits(config.limits), ...options }, log, limits),
+    [Logger, PosternConfig, ConnectionLimitsToken],
   );
 });

@@ -232,6 +232,15 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     this.send(untaggedLine('BAD', undefined, 'Bare LF not allowed, lines end with CRLF'));
   }
 
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(untaggedLine('BYE', undefined, 'Autologout; not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(untaggedLine('BYE', undefined, 'Too many errors'));
   }

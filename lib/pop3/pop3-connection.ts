@@ -162,6 +162,15 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     this.send(errLine(undefined, 'bare LF not allowed, lines end with CRLF'));
   }
 
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(errLine(undefined, 'autologout: not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(errLine(undefined, 'too many errors, closing'));
   }

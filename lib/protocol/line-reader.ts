@@ -30,9 +30,10 @@ export interface LineReaderOptions {
   /** Buffered octets before the connection is paused. */
   highWaterMark?: number;
   /**
-   * Milliseconds one {@link LineReader.readLine} may wait for its complete line, however the bytes trickle in
-   * (0 or absent: no limit). The socket's idle timer restarts on every byte, so without this a client sending one
-   * byte per second holds a session forever (slowloris).
+   * Milliseconds one line may take from its first octet to its CRLF, however the bytes trickle in (0 or absent: no
+   * limit). The socket's idle timer restarts on every byte, so without this a client sending one byte per second
+   * holds a session forever (slowloris). Silence before the first octet is the idle timer's business, so a client
+   * in IMAP IDLE is not cut off.
    */
   lineTimeoutMs?: number;
   /** Called once when `lineTimeoutMs` passes; the owner ends the session (which makes the read resolve `closed`). */
@@ -89,7 +90,7 @@ export class LineReader {
   private readonly highWater: number;
   private paused = false;
   private bodyComplete = false;
-  private readonly lineTimeoutMs: number;
+  private lineTimeoutMs: number;
   private readonly onLineTimeout?: () => void;
   private readonly bodyTimeoutMs: number;
   private readonly onBodyTimeout?: () => void;
@@ -110,6 +111,11 @@ export class LineReader {
       this.closed = true;
       this.notify();
     });
+  }
+
+  /** Changes the whole-line deadline (see {@link LineReaderOptions.lineTimeoutMs}); applies from the next read. */
+  setLineTimeout(ms: number): void {
+    this.lineTimeoutMs = ms;
   }
 
   /** Octets received and not yet consumed. */
@@ -160,14 +166,15 @@ export class LineReader {
   }
 
   /**
-   * Reads the next CRLF-terminated line. When it has to wait, the `lineTimeoutMs` deadline runs from that moment
-   * until the line is complete (RFC 5321 §4.5.3.2.7 times the wait for a *command*, not the gaps between bytes).
+   * Reads the next CRLF-terminated line. Once part of it has arrived, the `lineTimeoutMs` deadline runs until the
+   * line is complete (RFC 5321 §4.5.3.2.7 times the wait for a *command*, not the gaps between bytes).
    */
   async readLine(): Promise<LineResult> {
     let deadline: NodeJS.Timeout | undefined;
     try {
       return await this.readLineUntimed(() => {
-        if (deadline === undefined && this.lineTimeoutMs > 0 && this.onLineTimeout) deadline = setTimeout(this.onLineTimeout, this.lineTimeoutMs);
+        const started = this.buf.length > 0 || this.isDropping;
+        if (deadline === undefined && started && this.lineTimeoutMs > 0 && this.onLineTimeout) deadline = setTimeout(this.onLineTimeout, this.lineTimeoutMs);
       });
     } finally {
       if (deadline !== undefined) clearTimeout(deadline);

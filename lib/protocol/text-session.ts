@@ -16,6 +16,16 @@ export interface SessionLimits {
   idleTimeoutMs?: number;
   /** Whole-transfer bound in ms for one body or literal (DATA, a BDAT chunk, an IMAP literal). */
   bodyTimeoutMs?: number;
+  /**
+   * Longest time in ms one command line may take from its first octet to its CRLF (default: `idleTimeoutMs`; the
+   * smaller of the two applies).
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Longest time in ms a session may stay before authentication ({@link TextSession.isPastPreAuth}) from its
+   * greeting; then the protocol's goodbye (0 or absent: none). Dovecot closes an unauthenticated login after 3 min.
+   */
+  preAuthTimeoutMs?: number;
 }
 
 /**
@@ -52,13 +62,15 @@ export abstract class TextSession {
       maxBadCommands: limits.maxBadCommands ?? MAX_BAD_COMMANDS,
       idleTimeoutMs: limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
       bodyTimeoutMs: limits.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
+      commandTimeoutMs: limits.commandTimeoutMs ?? 0,
+      preAuthTimeoutMs: limits.preAuthTimeoutMs ?? 0,
     };
     this.log = connection.log;
     // The same limit bounds silence (the socket timer) and the wait for one complete line (a client trickling
     // bytes of a line that never ends), so a slowloris gets no more time than a silent peer.
     this.reader = new LineReader(connection, {
       maxLineLength: this.limits.maxLineLength,
-      lineTimeoutMs: this.limits.idleTimeoutMs,
+      lineTimeoutMs: lineDeadline(this.limits),
       onLineTimeout: () => this.timeOut('line'),
       bodyTimeoutMs: this.limits.bodyTimeoutMs,
       onBodyTimeout: () => this.timeOut('body'),
@@ -69,14 +81,46 @@ export abstract class TextSession {
     connection.once('close', () => this.gone.abort());
   }
 
+  /**
+   * Applies a listener's pre-authentication and whole-command deadlines (`TcpServerOptions`) where the session's own
+   * limits set none. Called by `SessionHandler` before {@link run}.
+   */
+  applyListenerLimits(listener: { preAuthTimeoutMs?: number; commandTimeoutMs?: number }): void {
+    if (this.limits.preAuthTimeoutMs === 0 && listener.preAuthTimeoutMs) this.limits.preAuthTimeoutMs = listener.preAuthTimeoutMs;
+    if (this.limits.commandTimeoutMs === 0 && listener.commandTimeoutMs) {
+      this.limits.commandTimeoutMs = listener.commandTimeoutMs;
+      this.reader.setLineTimeout(lineDeadline(this.limits));
+    }
+  }
+
+  /**
+   * True once the session is past the pre-authentication deadline's reach: logged in (POP3, IMAP), or
+   * authenticated or in a mail transaction (SMTP, where an unauthenticated client delivering mail is normal).
+   * The default is false; a protocol without logins should leave `preAuthTimeoutMs` unset.
+   */
+  protected isPastPreAuth(): boolean {
+    return false;
+  }
+
   /** Runs the protocol's idle goodbye once, whichever timer fired first. */
-  private timeOut(kind: 'idle' | 'line' | 'body'): void {
+  private timeOut(kind: 'idle' | 'line' | 'body' | 'pre-auth'): void {
     if (this.timedOut || this.isEnding) return;
     this.timedOut = true;
     if (kind === 'idle') this.log.info('idle timeout', { ms: this.limits.idleTimeoutMs });
-    else if (kind === 'line') this.log.warn('line not completed in time, closing', { ms: this.limits.idleTimeoutMs, buffered: this.reader.bufferedLength });
+    else if (kind === 'line') this.log.warn('line not completed in time, closing', { ms: lineDeadline(this.limits), buffered: this.reader.bufferedLength });
+    else if (kind === 'pre-auth') this.log.warn('not authenticated in time, closing', { ms: this.limits.preAuthTimeoutMs });
     else this.log.warn('body not completed in time, closing', { ms: this.limits.bodyTimeoutMs });
-    void this.onIdleTimeout();
+    void (kind === 'pre-auth' ? this.onPreAuthTimeout() : this.onIdleTimeout());
+  }
+
+  /** Arms the pre-authentication deadline (from the greeting); it does nothing if the session got past it. */
+  private armPreAuthDeadline(): void {
+    const ms = this.limits.preAuthTimeoutMs;
+    if (ms <= 0) return;
+    const timer = setTimeout(() => {
+      if (!this.isPastPreAuth()) this.timeOut('pre-auth');
+    }, ms);
+    this.connection.once('close', () => clearTimeout(timer));
   }
 
   /** Size of the replies queued and not yet written (diagnostics; bounded by REPLY_QUEUE_LIMIT plus one reply). */
@@ -124,6 +168,7 @@ export abstract class TextSession {
    * connection closes. Replies to pipelined commands are flushed together.
    */
   async run(): Promise<void> {
+    this.armPreAuthDeadline();
     await this.greet();
     while (!this.isEnding) {
       // Flush when the client waits for us, or when a pipelining client has made us queue a lot: flush() waits for
@@ -184,6 +229,10 @@ export abstract class TextSession {
   protected abstract onTooManyErrors(): Promise<void>;
   /** Sends the protocol's goodbye for an idle timeout, then the session ends. */
   protected abstract onIdleTimeout(): Promise<void>;
+  /** Sends the protocol's goodbye when the pre-authentication deadline passed, then ends; defaults to the idle one. */
+  protected async onPreAuthTimeout(): Promise<void> {
+    await this.onIdleTimeout();
+  }
   /** Called once when the session is over (release locks, close backend sessions). */
   protected async closed(): Promise<void> {}
 
@@ -250,4 +299,10 @@ export abstract class TextSession {
       throw err;
     }
   }
+}
+
+/** The whole-line deadline: the command timeout when set and shorter, else the idle timeout. */
+function lineDeadline(limits: Required<SessionLimits>): number {
+  const { idleTimeoutMs: idle, commandTimeoutMs: command } = limits;
+  return command > 0 && (idle === 0 || command < idle) ? command : idle;
 }

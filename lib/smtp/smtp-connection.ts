@@ -93,6 +93,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   /** Live view given to the backend and hooks. */
   readonly context: SmtpContext;
   private backendSession?: SmtpSession;
+  /** Set by the first MAIL accepted: the session is doing what an unauthenticated SMTP client may do. */
+  private hadTransaction = false;
   private readonly closedSignal: Promise<void>;
 
   constructor(
@@ -153,6 +155,17 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   /** The one place where the state changes. */
   enter(state: SmtpState): void {
     this.state = state;
+    if (state === 'mail') this.hadTransaction = true;
+  }
+
+  /** Past the pre-authentication deadline once authenticated or once a mail transaction began (RFC 5321 relays never log in). */
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated || this.hadTransaction;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(REPLIES.preAuthTimeout);
+    await this.end('idle-timeout');
   }
 
   /** Resolves when the connection has closed. */

@@ -65,6 +65,7 @@ export const REPLIES = {
   bug: reply(451, '4.3.0', 'Internal error, try again later'),
   tooManyErrors: reply(421, '4.7.0', 'Too many errors, closing connection'),
   idle: reply(421, '4.4.2', 'Idle timeout, closing connection'),
+  preAuthTimeout: reply(421, '4.4.2', 'No mail transaction or login in time, closing connection'),
   shutdown: reply(421, '4.3.2', 'Service shutting down, closing connection'),
   vrfy: reply(252, '2.0.0', 'Cannot VRFY user, but will accept message and attempt delivery'),
   expn: reply(502, '5.5.1', 'EXPN not implemented'),
