@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ServerLimits } from '../core/connection-limits.js';
+import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
@@ -44,6 +45,8 @@ Limits (0 turns one off)
   --max-connections-total N               all listeners together (default 6000)
   --pre-auth-timeout SECONDS    end sessions not logged in by then; SMTP: no login and no MAIL (default 120)
   --command-timeout SECONDS     longest time one command line may trickle in (default 60)
+  --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
+  --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -95,6 +98,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'max-connections-total': { type: 'string' },
         'pre-auth-timeout': { type: 'string' },
         'command-timeout': { type: 'string' },
+        'auth-failures-per-address': { type: 'string' },
+        'auth-failures-per-account': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -149,18 +154,31 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
       limits: limitOptions(str),
+      authThrottle: throttleOptions(str),
     },
   };
 }
 
+/** A whole-number flag, undefined when absent. */
+function wholeNumber(str: (k: string) => string | undefined, flag: string): number | undefined {
+  const v = str(flag);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** `--auth-failures-per-*` → `authThrottle` (only the flags given). */
+function throttleOptions(str: (k: string) => string | undefined): AuthThrottleOptions {
+  const o: AuthThrottleOptions = {
+    maxFailuresPerAddress: wholeNumber(str, 'auth-failures-per-address'),
+    maxFailuresPerAccount: wholeNumber(str, 'auth-failures-per-account'),
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
 /** `--max-connections*`, `--pre-auth-timeout`, `--command-timeout` → `limits` (only the flags given). */
 function limitOptions(str: (k: string) => string | undefined): ServerLimits {
-  const count = (flag: string): number | undefined => {
-    const v = str(flag);
-    if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
-    return Number(v);
-  };
+  const count = (flag: string): number | undefined => wholeNumber(str, flag);
   const seconds = (flag: string): number | undefined => {
     const v = count(flag);
     return v === undefined ? undefined : v * 1000;

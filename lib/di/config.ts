@@ -1,5 +1,6 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { ServerLimits } from '../core/connection-limits.js';
+import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import type { ServerSecurityOptions } from '../core/server-security.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
@@ -23,6 +24,8 @@ export interface PosternConfig {
   authDisabled?: boolean;
   /** Connection caps (per listener, per client address, in total) and pre-auth/command deadlines for every listener. */
   limits?: ServerLimits;
+  /** Failed-login throttling across connections (per client address and per account); see `AuthThrottleOptions`. */
+  authThrottle?: AuthThrottleOptions;
   /** Users to create at start. */
   users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
   /** Mail store: `memory` (default) or `maildir:PATH`. */

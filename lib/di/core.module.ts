@@ -1,4 +1,6 @@
-import { ContainerModule } from 'inversify';
+import { ContainerModule, type ResolutionContext } from 'inversify';
+import { AuthThrottle, AuthThrottleToken } from '../protocol/auth-throttle.js';
+import type { SessionHandler, ManagedSession } from '../protocol/session-handler.js';
 import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
 
 export { ServerSecurityToken };
@@ -31,6 +33,9 @@ export const coreModule = new ContainerModule(({ bind }) => {
     }, [PosternConfig, Logger])
     .inSingletonScope()
     .onDeactivation((s) => s.close());
+  bind(AuthThrottleToken)
+    .toResolvedValue((config: PosternConfig) => new AuthThrottle(config.authThrottle), [PosternConfig])
+    .inSingletonScope();
   bind(ConnectionLimitsToken)
     .toResolvedValue((config: PosternConfig) => new ConnectionLimits(config.limits), [PosternConfig])
     .inSingletonScope();
@@ -42,3 +47,12 @@ export const coreModule = new ContainerModule(({ bind }) => {
     [Logger, PosternConfig, ConnectionLimitsToken],
   );
 });
+
+/**
+ * Activation hook for a protocol server binding: hands it the container's shared {@link AuthThrottle}, so failed
+ * logins count across every connection and protocol (`.onActivation(withAuthThrottle)`).
+ */
+export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
+  handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
+  return handler;
+}

@@ -268,6 +268,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
    */
   async login(mechanism: string, credentials: ImapCredentials): Promise<void> {
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
@@ -275,6 +276,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
+    this.recordLoginSuccess(credentials.username);
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(result.username);

@@ -193,6 +193,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
    */
   async login(mechanism: string, credentials: Pop3Credentials): Promise<void> {
     this.pendingUser = undefined;
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new Pop3Error('AUTH', 'too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'pop3', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
@@ -204,6 +205,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = result.username;
+    this.recordLoginSuccess(credentials.username);
     const unlock = await this.ctx.store.lock(username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');

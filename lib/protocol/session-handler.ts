@@ -1,5 +1,6 @@
 import type { Connection } from '../core/connection.js';
 import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
+import type { AuthThrottle } from './auth-throttle.js';
 import type { TextSession } from './text-session.js';
 
 /** What {@link SessionHandler} needs from a protocol session beyond {@link TextSession}. */
@@ -17,6 +18,8 @@ export interface ManagedSession extends TextSession {
  */
 export abstract class SessionHandler<S extends ManagedSession> implements ConnectionHandler {
   private readonly sessions = new Map<Connection, S>();
+  /** Shared failed-login counters handed to every session (the protocol modules set it from the `AuthThrottle` token). */
+  authThrottle?: AuthThrottle;
 
   /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
   protected abstract createSession(connection: Connection, listener: ListenerInfo): S;
@@ -33,6 +36,7 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   async handle(connection: Connection, listener: ListenerInfo): Promise<void> {
     const session = this.createSession(connection, listener);
     session.applyListenerLimits(listener);
+    session.authThrottle = this.authThrottle;
     this.sessions.set(connection, session);
     try {
       await session.run();

@@ -4,6 +4,7 @@ import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
 import type { Logger } from '../log/logger.js';
 import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT } from './limits.js';
+import type { AuthThrottle } from './auth-throttle.js';
 import { LineReader, type LineResult } from './line-reader.js';
 
 /** Limits every text session honours. */
@@ -52,6 +53,8 @@ export abstract class TextSession {
   private ending = false;
   private timedOut = false;
   protected readonly limits: Required<SessionLimits>;
+  /** Failed-login counters shared across connections (set by `SessionHandler`); none: per-connection delays only. */
+  authThrottle?: AuthThrottle;
 
   constructor(
     readonly connection: Connection,
@@ -253,11 +256,30 @@ export abstract class TextSession {
    */
   async recordLoginFailure(meta: { user: string; mechanism: string }, policy: { delayMs: number; maxFailures: number }): Promise<boolean> {
     this.loginFailures++;
-    this.log.info('auth failed', { ...meta, failures: this.loginFailures });
-    await sleep(policy.delayMs, undefined, { signal: this.gone.signal }).catch(() => undefined);
+    // Across connections the delay grows with the address's (or account's) failures: see AuthThrottle.failure.
+    const delayMs = this.authThrottle ? this.authThrottle.failure(this.connection.remoteAddress, meta.user, policy.delayMs) : policy.delayMs;
+    this.log.info('auth failed', { ...meta, failures: this.loginFailures, delayMs });
+    await sleep(delayMs, undefined, { signal: this.gone.signal }).catch(() => undefined);
     if (this.loginFailures < policy.maxFailures) return false;
     this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
     return true;
+  }
+
+  /**
+   * Asks the shared throttle, before any credential is checked, whether this login attempt is refused for now (too
+   * many failures from this address, or on this account from addresses it never logged in from). Logs the refusal
+   * at warn; the caller sends its protocol's temporary refusal (`454 4.7.0`, `-ERR [AUTH]`, `NO [UNAVAILABLE]`).
+   */
+  isLoginThrottled(meta: { user: string; mechanism: string }): boolean {
+    const why = this.authThrottle?.isRefused(this.connection.remoteAddress, meta.user);
+    if (why === undefined) return false;
+    this.log.warn('login refused: too many failed logins', { ...meta, by: why });
+    return true;
+  }
+
+  /** Records a successful login with the shared throttle (never delayed). */
+  recordLoginSuccess(user: string): void {
+    this.authThrottle?.success(this.connection.remoteAddress, user);
   }
 
   /** Resets the consecutive-error count (called after a successful command). */

@@ -20,6 +20,10 @@ describe('cli: limit flags', () => {
       commandTimeoutMs: 30_000,
     });
     expect(parseCliArgs([]).config.limits).to.deep.equal({});
+    expect(parseCliArgs(['--auth-failures-per-address', '5', '--auth-failures-per-account', '0']).config.authThrottle).to.deep.equal({
+      maxFailuresPerAddress: 5,
+      maxFailuresPerAccount: 0,
+    });
   });
 
   it('refuses a limit that is not a whole number with one clear line', () => {

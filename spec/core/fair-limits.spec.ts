@@ -4,64 +4,13 @@
  * deadline and the whole-command deadline.
  */
 import { expect } from 'chai';
-import type tls from 'node:tls';
-import type { Container } from 'inversify';
 import type { ServerLimits } from '../../lib/core/connection-limits.js';
-import { createContainer } from '../../lib/di/create-container.js';
-import { imapModule } from '../../lib/di/imap.module.js';
-import { Listener } from '../../lib/di/listener.js';
-import { memoryModule } from '../../lib/di/memory.module.js';
-import { pop3Module } from '../../lib/di/pop3.module.js';
-import { smtpModule } from '../../lib/di/smtp.module.js';
-import { Logger } from '../../lib/log/logger.js';
-import { MailStore } from '../../lib/contracts/mail-store.js';
-import { LineClient } from '../support/line-client.js';
-import { testCertificates } from '../support/certs.js';
-import { RecordingLogger } from '../support/recording-logger.js';
+import { startAll, type AllProtocols } from '../support/all-protocols.js';
 
-interface Fixture {
-  readonly log: RecordingLogger;
-  port(name: string): number;
-  connect(name: string, opts?: { localAddress?: string; tls?: boolean }): Promise<LineClient>;
-  close(): Promise<void>;
-}
+type Fixture = AllProtocols;
 
-const PASSWORD = 'open sesame';
-
-async function start(limits: ServerLimits, idleTimeoutMs = 10_000): Promise<Fixture> {
-  const certs = await testCertificates();
-  const log = new RecordingLogger();
-  const container: Container = createContainer(
-    {
-      tls: { certificate: certs.server },
-      limits,
-      smtp: { hostname: 'mx.test', idleTimeoutMs, smtp: { port: 0 }, smtps: { port: 0 } },
-      pop3: { idleTimeoutMs, failedLoginDelayMs: 5, pop3: { port: 0 }, pop3s: { port: 0 } },
-      imap: { idleTimeoutMs, failedLoginDelayMs: 5, imap: { port: 0 }, imaps: { port: 0 } },
-    },
-    [memoryModule, smtpModule, pop3Module, imapModule],
-  );
-  container.rebind(Logger).toConstantValue(log);
-  await container.get(MailStore).users.add({ username: 'alice', password: PASSWORD, addresses: ['alice@example.com'] });
-  const listeners = container.getAll(Listener);
-  for (const l of listeners) await l.start();
-  const clients: LineClient[] = [];
-  const trust: tls.ConnectionOptions = { ca: certs.ca.cert, servername: 'localhost' };
-  const port = (name: string): number => listeners.find((l) => l.name === name)!.address().port;
-  return {
-    log,
-    port,
-    async connect(name, opts = {}) {
-      const c = await LineClient.connect(port(name), { localAddress: opts.localAddress, tls: opts.tls ? trust : undefined });
-      clients.push(c);
-      return c;
-    },
-    async close() {
-      await Promise.all(clients.map((c) => c.close()));
-      for (const l of listeners) await l.close();
-      await container.unbindAllAsync();
-    },
-  };
+function start(limits: ServerLimits, idleTimeoutMs = 10_000): Promise<Fixture> {
+  return startAll({ limits }, idleTimeoutMs);
 }
 
 describe('core: fair limits', () => {
