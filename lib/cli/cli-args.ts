@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AcmeOptions } from '../core/acme-certificates.js';
+import type { ServerLimits } from '../core/connection-limits.js';
+import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
@@ -47,6 +49,15 @@ Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
                             implicit-TLS listeners (it connects to port 443: forward it to one of them)
   --acme-state DIR          account key and certificates (default ./postern-acme)
   --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+Limits (0 turns one off)
+  --max-connections N       connections per listener (default 1000)
+  --max-connections-per-address N         per client address and listener (default 100)
+  --max-connections-per-address-total N   per client address, all listeners (default 300)
+  --max-connections-total N               all listeners together (default 6000)
+  --pre-auth-timeout SECONDS    end sessions not logged in by then; SMTP: no login and no MAIL (default 120)
+  --command-timeout SECONDS     longest time one command line may trickle in (default 60)
+  --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
+  --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -97,6 +108,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'acme-domain': { type: 'string' },
         'acme-state': { type: 'string' },
         'acme-ca': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-connections-per-address-total': { type: 'string' },
+        'max-connections-total': { type: 'string' },
+        'pre-auth-timeout': { type: 'string' },
+        'command-timeout': { type: 'string' },
+        'auth-failures-per-address': { type: 'string' },
+        'auth-failures-per-account': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -159,8 +178,45 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      limits: limitOptions(str),
+      authThrottle: throttleOptions(str),
     },
   };
+}
+
+/** A whole-number flag, undefined when absent. */
+function wholeNumber(str: (k: string) => string | undefined, flag: string): number | undefined {
+  const v = str(flag);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** `--auth-failures-per-*` → `authThrottle` (only the flags given). */
+function throttleOptions(str: (k: string) => string | undefined): AuthThrottleOptions {
+  const o: AuthThrottleOptions = {
+    maxFailuresPerAddress: wholeNumber(str, 'auth-failures-per-address'),
+    maxFailuresPerAccount: wholeNumber(str, 'auth-failures-per-account'),
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** `--max-connections*`, `--pre-auth-timeout`, `--command-timeout` → `limits` (only the flags given). */
+function limitOptions(str: (k: string) => string | undefined): ServerLimits {
+  const count = (flag: string): number | undefined => wholeNumber(str, flag);
+  const seconds = (flag: string): number | undefined => {
+    const v = count(flag);
+    return v === undefined ? undefined : v * 1000;
+  };
+  const limits: ServerLimits = {
+    maxConnections: count('max-connections'),
+    maxConnectionsPerAddress: count('max-connections-per-address'),
+    maxConnectionsPerAddressTotal: count('max-connections-per-address-total'),
+    maxConnectionsTotal: count('max-connections-total'),
+    preAuthTimeoutMs: seconds('pre-auth-timeout'),
+    commandTimeoutMs: seconds('command-timeout'),
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
 function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptions {

@@ -1,5 +1,7 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { AcmeOptions } from '../core/acme-certificates.js';
+import type { ServerLimits } from '../core/connection-limits.js';
+import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import type { ServerSecurityOptions } from '../core/server-security.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
@@ -26,6 +28,10 @@ export interface PosternConfig {
   allowInsecureAuth?: boolean;
   /** Any login succeeds and unknown recipients get a mailbox (GreenMail's auth-disabled mode). */
   authDisabled?: boolean;
+  /** Connection caps (per listener, per client address, in total) and pre-auth/command deadlines for every listener. */
+  limits?: ServerLimits;
+  /** Failed-login throttling across connections (per client address and per account); see `AuthThrottleOptions`. */
+  authThrottle?: AuthThrottleOptions;
   /** Users to create at start. */
   users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
   /** Mail store: `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (also `postgresql://`). */

@@ -146,8 +146,8 @@ export class MailServer {
         addr = await listener.start();
       } catch (err) {
         await this.stop();
-        const e = err as NodeJS.ErrnoException;
-        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? 'port already in use' : e.message}`, { cause: err });
+        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? `${hostPort(e.address, e.port)} is already in use` : e.message}`, { cause: err });
         throw Object.assign(wrapped, { code: e.code });
       }
       this.started.push(listener);
@@ -170,4 +170,10 @@ export class MailServer {
     this.started = [];
     await Promise.all(started.map((l) => l.close()));
   }
+}
+
+/** `127.0.0.1:3525`, `[::1]:3525` — the address and port a listen error names (the port alone when the address is unknown). */
+function hostPort(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return `port ${port ?? '?'}`;
+  return `${address.includes(':') ? `[${address}]` : address}:${port ?? '?'}`;
 }

@@ -91,7 +91,7 @@ describe('cli: the postern command', function () {
       const r = await runPostern([...ANY_PORTS, '--imap-port', String(taken)]);
       expect(r.code).to.equal(2);
       const lines = r.stderr.trim().split('\n');
-      expect(lines[lines.length - 1]).to.equal('postern: error: imap: port already in use');
+      expect(lines[lines.length - 1]).to.equal(`postern: error: imap: 127.0.0.1:${taken} is already in use`);
       expect(r.stderr).to.not.contain('listener error'); // not logged as our bug
       expect(r.stdout).to.not.contain('ready on'); // listeners started before imap were closed again, never announced
       expect(r.stderr).to.not.match(/\n\s+at /);
