@@ -1,7 +1,9 @@
 import net from 'node:net';
 import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
 import { Logger } from '../log/logger.js';
-import { Connection, type CloseReason } from './connection.js';
+import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
+import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';
+import { ProxyTrust } from './proxy-protocol.js';
 import type { ServerSecurity } from './server-security.js';
 import { TlsHandshakeError } from './tls-errors.js';
 
@@ -36,6 +38,22 @@ export interface TcpServerOptions {
   idleTimeoutMs?: number;
   /** How long `close()` lets live sessions finish before destroying them (ms). Default 5 s. */
   closeTimeoutMs?: number;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) on every connection, before the greeting and before implicit TLS; the
+   * client address it names replaces the peer's everywhere (logs, hooks, PeerInfo, Received). Peers outside
+   * `trusted` are closed before any greeting. See {@link ProxyProtocolOptions}.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
+  /** Prefix of connection ids (`w2-`), so ids stay unique across cluster workers. */
+  connectionIdPrefix?: string;
+}
+
+/** PROXY protocol settings of a listener (HAProxy's proxy-protocol.txt, v1 and v2). */
+export interface ProxyProtocolOptions {
+  /** CIDR blocks (or single addresses) of the proxies allowed to connect; required, never empty. */
+  readonly trusted: readonly string[];
+  /** Deadline for the complete header after accept (default {@link PROXY_HEADER_TIMEOUT_MS}). */
+  readonly headerTimeoutMs?: number;
 }
 /** DI token for {@link TcpServerOptions}. */
 export const TcpServerOptions = Symbol.for('postern.TcpServerOptions') as ServiceIdentifier<TcpServerOptions>;
@@ -65,6 +83,9 @@ export class TcpServer {
   private readonly live = new Set<Connection>();
   private closing?: Promise<void>;
   private readonly log: Logger;
+  /** Sockets still sending their PROXY header (not yet Connections). */
+  private readonly pending = new Set<net.Socket>();
+  private readonly proxyTrust?: ProxyTrust;
 
   constructor(
     @inject(ConnectionHandler) private readonly handler: ConnectionHandler,
@@ -72,6 +93,8 @@ export class TcpServer {
     @inject(Logger) log: Logger,
   ) {
     this.log = log.child({ listener: options.name ?? 'tcp' });
+    // Fails at construction (container resolution), before anything listens.
+    if (options.proxyProtocol) this.proxyTrust = new ProxyTrust(options.proxyProtocol.trusted);
   }
 
   /** Name used in logs. */
@@ -108,7 +131,7 @@ export class TcpServer {
     server.on('error', (err) => this.log.error('listener error', { error: err.message }));
     this.server = server;
     const addr = this.address();
-    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none' });
+    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     return addr;
   }
 
@@ -133,6 +156,7 @@ export class TcpServer {
     const server = this.server;
     if (!server) return;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.pending) socket.destroy(); // no session yet: nobody to say goodbye to
     const sessions = [...this.live].map(async (c) => {
       try {
         if (this.handler.shutdown) await this.handler.shutdown(c);
@@ -164,8 +188,50 @@ export class TcpServer {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.log, { proto: this.name });
-    const info: ListenerInfo = { name: this.name, implicitTls: this.options.security !== undefined, port: conn.localPort };
+    if (this.proxyTrust) void this.acceptProxied(socket, this.proxyTrust);
+    else this.admit(socket, {});
+  }
+
+  /**
+   * PROXY protocol: only trusted peers may speak, and only after a complete, valid header within the deadline.
+   * Everything else is closed before any byte is written (no greeting), logged at warn.
+   */
+  private async acceptProxied(socket: net.Socket, trust: ProxyTrust): Promise<void> {
+    const peer = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
+    const max = this.options.maxConnections ?? MAX_CONNECTIONS;
+    if (!trust.isTrusted(socket.remoteAddress)) {
+      this.log.warn('connection refused: peer is not a trusted proxy', { peer });
+      socket.destroy();
+      return;
+    }
+    if (this.pending.size >= max) {
+      this.log.warn('connection refused: too many pending PROXY headers', { peer, max });
+      socket.destroy();
+      return;
+    }
+    this.pending.add(socket);
+    const forget = (): boolean => this.pending.delete(socket);
+    socket.once('close', forget);
+    try {
+      const header = await readProxyHeader(socket, this.options.proxyProtocol?.headerTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS);
+      this.pending.delete(socket);
+      socket.off('close', forget);
+      if (this.closing || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      this.admit(socket, header.command === 'proxy' && header.source ? { proxied: { source: header.source, destination: header.destination } } : {});
+    } catch (err) {
+      const reason = err instanceof ProxyHeaderError ? err.reason : 'error';
+      this.log.warn('connection refused: bad PROXY header', { peer, reason, error: (err as Error).message });
+      closeQuietly(socket);
+    }
+  }
+
+  private admit(socket: net.Socket, options: ConnectionOptions): void {
+    const realLocalPort = socket.localPort ?? 0;
+    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
+    const info: ListenerInfo = { name: this.name, implicitTls: this.options.security !== undefined, port: realLocalPort };
     const max = this.options.maxConnections ?? MAX_CONNECTIONS;
     if (this.live.size >= max) {
       this.log.warn('connection refused: listener full', { cid: conn.id, max });
@@ -196,4 +262,18 @@ export class TcpServer {
       conn.destroy('error');
     }
   }
+}
+
+/**
+ * Closes a socket that never became a session: FIN after discarding whatever the peer still sends (an unread
+ * receive buffer would turn the close into a reset), destroyed if the peer does not close within 2 s.
+ */
+function closeQuietly(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.on('data', () => undefined);
+  socket.resume();
+  socket.end();
+  const t = setTimeout(() => socket.destroy(), 2_000);
+  t.unref();
+  socket.once('close', () => clearTimeout(t));
 }

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { ContainerModule } from 'inversify';
 import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
 
@@ -31,9 +32,22 @@ export const coreModule = new ContainerModule(({ bind }) => {
     .inSingletonScope()
     .onDeactivation((s) => s.close());
   bind(TcpServerFactory).toResolvedValue(
-    (log: Logger): TcpServerFactory =>
+    (log: Logger, config: PosternConfig): TcpServerFactory =>
       (handler, options) =>
-        new TcpServer(handler, options, log),
-    [Logger],
+        new TcpServer(handler, { ...listenerDefaults(config, options.name), ...options }, log),
+    [Logger, PosternConfig],
   );
 });
+
+/**
+ * What every listener gets from the process-wide config: the PROXY protocol when `config.proxyProtocol` covers
+ * the listener, and, in a cluster worker, a connection-id prefix naming the worker (`w2-c1f`).
+ */
+function listenerDefaults(config: PosternConfig, name: string | undefined): Partial<TcpServerOptions> {
+  const proxy = config.proxyProtocol;
+  const covered = proxy !== undefined && (proxy.listeners === undefined || (name !== undefined && proxy.listeners.includes(name)));
+  return {
+    proxyProtocol: covered ? { trusted: proxy.trusted, headerTimeoutMs: proxy.headerTimeoutMs } : undefined,
+    connectionIdPrefix: cluster.isWorker && cluster.worker ? `w${cluster.worker.id}-` : undefined,
+  };
+}
