@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
@@ -35,6 +37,14 @@ TLS
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
+
+Scaling out
+  --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
+                            Needs a store shared between processes (maildir:PATH, postgres://…), not memory
+  --proxy-protocol          expect a PROXY protocol v1/v2 header (HAProxy send-proxy/send-proxy-v2) first on
+                            every connection; the client address in it is the one logged and recorded
+  --proxy-trusted CIDR[,CIDR…]   the proxies allowed to send it (required with --proxy-protocol)
+  --proxy-listeners LIST    only these listeners expect the header (default: every listener)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -80,6 +90,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
+        workers: { type: 'string' },
+        'proxy-protocol': { type: 'boolean' },
+        'proxy-trusted': { type: 'string' },
+        'proxy-listeners': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -111,6 +125,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   const store = str('store') ?? 'memory';
   if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) throw new UsageError(`--store: expected memory or maildir:PATH, got "${store}"`);
 
+  const workers = parseWorkers(str('workers'));
+  if (workers !== undefined && workers !== 1 && store === 'memory') {
+    throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
+  }
+  const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
+
   let users;
   try {
     users = ((values.user as string[] | undefined) ?? []).map(parseUserSpec);
@@ -133,6 +153,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       tls: tlsOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      ...(workers !== undefined ? { workers } : {}),
+      ...(proxyProtocol ? { proxyProtocol } : {}),
     },
   };
 }
@@ -166,6 +188,41 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };
+}
+
+/** `--workers N|auto`: 1..{@link MAX_WORKERS}, or `auto` (one per core). */
+function parseWorkers(v: string | undefined): number | 'auto' | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'auto') return 'auto';
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_WORKERS) throw new UsageError(`--workers: expected a number from 1 to ${MAX_WORKERS} or auto, got "${v}"`);
+  return Number(v);
+}
+
+/** More workers than this is a typo, not a plan: the largest common servers have 256 hardware threads. */
+export const MAX_WORKERS = 256;
+
+/** Resolves `workers` (a number or `auto`) to a process count. */
+export function workerCount(workers: number | 'auto' | undefined): number {
+  return workers === 'auto' ? availableParallelism() : (workers ?? 1);
+}
+
+function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: string | undefined): MailServerConfig['proxyProtocol'] {
+  if (!enabled) {
+    if (trusted !== undefined) throw new UsageError('--proxy-trusted needs --proxy-protocol');
+    if (listeners !== undefined) throw new UsageError('--proxy-listeners needs --proxy-protocol');
+    return undefined;
+  }
+  if (trusted === undefined) throw new UsageError('--proxy-protocol needs --proxy-trusted CIDR[,CIDR…] (the addresses of your proxies)');
+  const cidrs = trusted.split(',').map((c) => c.trim()).filter(Boolean);
+  try {
+    new ProxyTrust(cidrs);
+  } catch (err) {
+    if (err instanceof ProxyConfigError) throw new UsageError(`--proxy-trusted: ${err.message}`);
+    throw err;
+  }
+  const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const n of names ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
+  return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {
