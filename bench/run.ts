@@ -15,6 +15,7 @@ import { smtpBody } from './smtp-body.bench.js';
 import { imapFetch } from './imap-fetch.bench.js';
 import { maildirStore } from './maildir-store.bench.js';
 import { postgresIdle } from './postgres-idle.bench.js';
+import { workersThroughput } from './workers.bench.js';
 
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
 const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
@@ -26,6 +27,7 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   imapFetch,
   maildirStore,
   postgresIdle,
+  workersThroughput,
 ];
 
 async function main(): Promise<void> {

@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { ServerLimits } from '../core/connection-limits.js';
 import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
+import { availableParallelism } from 'node:os';
+import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
@@ -49,6 +51,7 @@ Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
                             implicit-TLS listeners (it connects to port 443: forward it to one of them)
   --acme-state DIR          account key and certificates (default ./postern-acme)
   --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+
 Limits (0 turns one off)
   --max-connections N       connections per listener (default 1000)
   --max-connections-per-address N         per client address and listener (default 100)
@@ -58,6 +61,14 @@ Limits (0 turns one off)
   --command-timeout SECONDS     longest time one command line may trickle in (default 60)
   --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
   --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
+
+Scaling out
+  --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
+                            Needs a store shared between processes (maildir:PATH, postgres://…), not memory
+  --proxy-protocol          expect a PROXY protocol v1/v2 header (HAProxy send-proxy/send-proxy-v2) first on
+                            every connection; the client address in it is the one logged and recorded
+  --proxy-trusted CIDR[,CIDR…]   the proxies allowed to send it (required with --proxy-protocol)
+  --proxy-listeners LIST    only these listeners expect the header (default: every listener)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -116,6 +127,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'command-timeout': { type: 'string' },
         'auth-failures-per-address': { type: 'string' },
         'auth-failures-per-account': { type: 'string' },
+        workers: { type: 'string' },
+        'proxy-protocol': { type: 'boolean' },
+        'proxy-trusted': { type: 'string' },
+        'proxy-listeners': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -155,6 +170,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--store: expected memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got "${store}"`);
   }
 
+  const workers = parseWorkers(str('workers'));
+  if (workers !== undefined && workers !== 1 && store === 'memory') {
+    throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
+  }
+  const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
+
   let users;
   try {
     users = ((values.user as string[] | undefined) ?? []).map(parseUserSpec);
@@ -180,6 +201,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(proxyProtocol ? { proxyProtocol } : {}),
     },
   };
 }
@@ -261,6 +284,41 @@ function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | unde
   if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
   const ca = str('acme-ca');
   return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
+}
+
+/** `--workers N|auto`: 1..{@link MAX_WORKERS}, or `auto` (one per core). */
+function parseWorkers(v: string | undefined): number | 'auto' | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'auto') return 'auto';
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_WORKERS) throw new UsageError(`--workers: expected a number from 1 to ${MAX_WORKERS} or auto, got "${v}"`);
+  return Number(v);
+}
+
+/** More workers than this is a typo, not a plan: the largest common servers have 256 hardware threads. */
+export const MAX_WORKERS = 256;
+
+/** Resolves `workers` (a number or `auto`) to a process count. */
+export function workerCount(workers: number | 'auto' | undefined): number {
+  return workers === 'auto' ? availableParallelism() : (workers ?? 1);
+}
+
+function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: string | undefined): MailServerConfig['proxyProtocol'] {
+  if (!enabled) {
+    if (trusted !== undefined) throw new UsageError('--proxy-trusted needs --proxy-protocol');
+    if (listeners !== undefined) throw new UsageError('--proxy-listeners needs --proxy-protocol');
+    return undefined;
+  }
+  if (trusted === undefined) throw new UsageError('--proxy-protocol needs --proxy-trusted CIDR[,CIDR…] (the addresses of your proxies)');
+  const cidrs = trusted.split(',').map((c) => c.trim()).filter(Boolean);
+  try {
+    new ProxyTrust(cidrs);
+  } catch (err) {
+    if (err instanceof ProxyConfigError) throw new UsageError(`--proxy-trusted: ${err.message}`);
+    throw err;
+  }
+  const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const n of names ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
+  return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

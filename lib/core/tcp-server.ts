@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
 import { Logger } from '../log/logger.js';
-import { Connection, type CloseReason } from './connection.js';
+import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
+import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';
+import { ProxyTrust } from './proxy-protocol.js';
 import { ConnectionLimits, ConnectionLimitsToken, MAX_CONNECTIONS_PER_ADDRESS, type RefusalReason } from './connection-limits.js';
 import type { ServerSecurity } from './server-security.js';
 import { TlsHandshakeError } from './tls-errors.js';
@@ -54,6 +56,22 @@ export interface TcpServerOptions {
   idleTimeoutMs?: number;
   /** How long `close()` lets live sessions finish before destroying them (ms). Default 5 s. */
   closeTimeoutMs?: number;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) on every connection, before the greeting and before implicit TLS; the
+   * client address it names replaces the peer's everywhere (logs, hooks, PeerInfo, Received). Peers outside
+   * `trusted` are closed before any greeting. See {@link ProxyProtocolOptions}.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
+  /** Prefix of connection ids (`w2-`), so ids stay unique across cluster workers. */
+  connectionIdPrefix?: string;
+}
+
+/** PROXY protocol settings of a listener (HAProxy's proxy-protocol.txt, v1 and v2). */
+export interface ProxyProtocolOptions {
+  /** CIDR blocks (or single addresses) of the proxies allowed to connect; required, never empty. */
+  readonly trusted: readonly string[];
+  /** Deadline for the complete header after accept (default {@link PROXY_HEADER_TIMEOUT_MS}). */
+  readonly headerTimeoutMs?: number;
 }
 /** DI token for {@link TcpServerOptions}. */
 export const TcpServerOptions = Symbol.for('postern.TcpServerOptions') as ServiceIdentifier<TcpServerOptions>;
@@ -108,6 +126,9 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private closing?: Promise<void>;
   private readonly log: Logger;
   private readonly limits: ConnectionLimits;
+  /** Sockets still sending their PROXY header (not yet Connections). */
+  private readonly pending = new Set<net.Socket>();
+  private readonly proxyTrust?: ProxyTrust;
 
   /**
    * @param limits process-wide caps shared with the other listeners; a private, default-capped one when absent.
@@ -121,6 +142,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     super();
     this.log = log.child({ listener: options.name ?? 'tcp' });
     this.limits = limits ?? new ConnectionLimits();
+    // Fails at construction (container resolution), before anything listens.
+    if (options.proxyProtocol) this.proxyTrust = new ProxyTrust(options.proxyProtocol.trusted);
   }
 
   /** Name used in logs. */
@@ -157,7 +180,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     this.server = server;
     const addr = this.address();
-    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none' });
+    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     return addr;
   }
 
@@ -182,6 +205,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     const server = this.server;
     if (!server) return;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.pending) socket.destroy(); // no session yet: nobody to say goodbye to
     const sessions = [...this.live].map(async (c) => {
       try {
         if (this.handler.shutdown) await this.handler.shutdown(c);
@@ -247,11 +271,55 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.log, { proto: this.name });
+    if (this.proxyTrust) void this.acceptProxied(socket, this.proxyTrust);
+    else this.startSession(socket, {});
+  }
+
+  /**
+   * PROXY protocol: only trusted peers may speak, and only after a complete, valid header within the deadline.
+   * Everything else is closed before any byte is written (no greeting), logged at warn. The connection caps then
+   * apply to the client address the header names.
+   */
+  private async acceptProxied(socket: net.Socket, trust: ProxyTrust): Promise<void> {
+    const peer = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
+    const max = this.options.maxConnections ?? MAX_CONNECTIONS;
+    if (!trust.isTrusted(socket.remoteAddress)) {
+      this.log.warn('connection refused: peer is not a trusted proxy', { peer });
+      socket.destroy();
+      return;
+    }
+    if (max > 0 && this.pending.size >= max) {
+      this.log.warn('connection refused: too many pending PROXY headers', { peer, max });
+      socket.destroy();
+      return;
+    }
+    this.pending.add(socket);
+    const forget = (): boolean => this.pending.delete(socket);
+    socket.once('close', forget);
+    try {
+      const header = await readProxyHeader(socket, this.options.proxyProtocol?.headerTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS);
+      this.pending.delete(socket);
+      socket.off('close', forget);
+      if (this.closing || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      this.startSession(socket, header.command === 'proxy' && header.source ? { proxied: { source: header.source, destination: header.destination } } : {});
+    } catch (err) {
+      const reason = err instanceof ProxyHeaderError ? err.reason : 'error';
+      this.log.warn('connection refused: bad PROXY header', { peer, reason, error: (err as Error).message });
+      closeQuietly(socket);
+    }
+  }
+
+  /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
+  private startSession(socket: net.Socket, options: ConnectionOptions): void {
+    const realLocalPort = socket.localPort ?? 0;
+    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
     const info: ListenerInfo = {
       name: this.name,
       implicitTls: this.options.security !== undefined,
-      port: conn.localPort,
+      port: realLocalPort,
       preAuthTimeoutMs: this.options.preAuthTimeoutMs,
       commandTimeoutMs: this.options.commandTimeoutMs,
     };
@@ -313,4 +381,18 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       conn.destroy('error');
     }
   }
+}
+
+/**
+ * Closes a socket that never became a session: FIN after discarding whatever the peer still sends (an unread
+ * receive buffer would turn the close into a reset), destroyed if the peer does not close within 2 s.
+ */
+function closeQuietly(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.on('data', () => undefined);
+  socket.resume();
+  socket.end();
+  const t = setTimeout(() => socket.destroy(), 2_000);
+  t.unref();
+  socket.once('close', () => clearTimeout(t));
 }

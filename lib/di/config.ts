@@ -40,6 +40,17 @@ export interface PosternConfig {
   smtp?: SmtpOptions | false;
   pop3?: Pop3Options | false;
   imap?: ImapOptions | false;
+  /**
+   * PROXY protocol (v1 and v2) in front of the listeners, e.g. behind HAProxy's `send-proxy-v2`: every connection
+   * must start with a header, only from `trusted` peers; the client address it names is the one logs, hooks,
+   * PeerInfo, the `Received:` header and the authenticator see. `listeners` narrows it (default: every listener).
+   */
+  proxyProtocol?: { readonly trusted: readonly string[]; readonly listeners?: readonly string[]; readonly headerTimeoutMs?: number };
+  /**
+   * Worker processes (`postern --workers`): a number, or `auto` for one per CPU core. Read by the CLI, which forks
+   * them with node:cluster; a container always serves in one process. Default 1 (no cluster).
+   */
+  workers?: number | 'auto';
 }
 /** DI token for the {@link PosternConfig} the container was built from. */
 export const PosternConfig = Symbol.for('postern.PosternConfig') as ServiceIdentifier<PosternConfig>;

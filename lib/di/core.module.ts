@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { ContainerModule, type ResolutionContext } from 'inversify';
 import { AuthThrottle, AuthThrottleToken } from '../protocol/auth-throttle.js';
 import type { SessionHandler, ManagedSession } from '../protocol/session-handler.js';
@@ -44,7 +45,7 @@ export const coreModule = new ContainerModule(({ bind }) => {
   bind(TcpServerFactory).toResolvedValue(
     (log: Logger, config: PosternConfig, limits: ConnectionLimits): TcpServerFactory =>
       (handler, options) =>
-        new TcpServer(handler, { ...listenerLimits(config.limits), ...options }, log, limits),
+        new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options }, log, limits),
     [Logger, PosternConfig, ConnectionLimitsToken],
   );
 });
@@ -56,4 +57,17 @@ export const coreModule = new ContainerModule(({ bind }) => {
 export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
   handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
   return handler;
+}
+
+/**
+ * What every listener gets from the process-wide config: the PROXY protocol when `config.proxyProtocol` covers
+ * the listener, and, in a cluster worker, a connection-id prefix naming the worker (`w2-c1f`).
+ */
+function listenerDefaults(config: PosternConfig, name: string | undefined): Partial<TcpServerOptions> {
+  const proxy = config.proxyProtocol;
+  const covered = proxy !== undefined && (proxy.listeners === undefined || (name !== undefined && proxy.listeners.includes(name)));
+  return {
+    proxyProtocol: covered ? { trusted: proxy.trusted, headerTimeoutMs: proxy.headerTimeoutMs } : undefined,
+    connectionIdPrefix: cluster.isWorker && cluster.worker ? `w${cluster.worker.id}-` : undefined,
+  };
 }
