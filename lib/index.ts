@@ -26,6 +26,19 @@ export { buildChain, hasChainErrors } from './core/certificate-chain.js';
 export { TlsHandshakeError } from './core/tls-errors.js';
 export type { TlsHandshakeFailure } from './core/tls-errors.js';
 export { generateDevCertificates, writeDevCertificates } from './core/dev-certificates.js';
+export { AcmeCertificateManager } from './core/acme-certificates.js';
+export type { AcmeOptions, AcmeChallengeType } from './core/acme-certificates.js';
+export { TlsAlpnChallenges, ACME_TLS_ALPN_PROTOCOL } from './core/tls-alpn-challenges.js';
+export { OcspStapler } from './core/ocsp-stapler.js';
+export { buildOcspRequest, parseOcspResponse, fetchOcspResponse, ocspResponderUrl, OcspError } from './core/ocsp.js';
+export type { OcspStatus, OcspCertStatus } from './core/ocsp.js';
+export { parseProxyHeader, formatProxyV1, formatProxyV2, ProxyTrust, ProxyConfigError, PROXY_V1_MAX_BYTES, PROXY_V2_MAX_BYTES } from './core/proxy-protocol.js';
+export type { ProxyHeader, ProxyEndpoint, ProxyParseResult, ProxyHeaderErrorReason } from './core/proxy-protocol.js';
+export { readProxyHeader, ProxyHeaderError, PROXY_HEADER_TIMEOUT_MS } from './core/proxy-header-reader.js';
+export type { ProxyReadFailure } from './core/proxy-header-reader.js';
+export type { ProxyProtocolOptions } from './core/tcp-server.js';
+export type { ConnectionOptions } from './core/connection.js';
+export { TicketKeyRotation, generateTicketKeys, TICKET_KEY_BYTES, TICKET_KEY_ROTATION_MS } from './core/ticket-keys.js';
 
 // Engine: line framing, command tables, errors, SASL.
 export { LineReader } from './protocol/line-reader.js';

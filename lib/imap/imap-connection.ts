@@ -222,6 +222,25 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (fatal) await this.end('closed');
   }
 
+  /** A `{N+}` literal announced at the end of a dropped line is dropped too (see ImapCommandReader). */
+  protected override octetsAfterDroppedLine(tail: Buffer): number | 'end' | undefined {
+    return this.commands.octetsAfterDroppedLine(tail);
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    // RFC 9051 §2.2: lines end with CRLF. The tag is not known without parsing a line that is not run: untagged.
+    this.send(untaggedLine('BAD', undefined, 'Bare LF not allowed, lines end with CRLF'));
+  }
+
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(untaggedLine('BYE', undefined, 'Autologout; not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(untaggedLine('BYE', undefined, 'Too many errors'));
   }
@@ -249,6 +268,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
    */
   async login(mechanism: string, credentials: ImapCredentials): Promise<void> {
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
@@ -256,6 +276,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
+    this.recordLoginSuccess(credentials.username);
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(result.username);
@@ -317,7 +338,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     const r = await this.updates.idle();
     if (r.kind === 'closed') return;
     if (r.kind === 'runaway') return this.onLineTooLong(true);
-    if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
+    if (r.kind !== 'line' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
       throw new ImapError('BAD', undefined, 'Expected DONE');
     }
     this.log.debug('C: DONE');

@@ -41,6 +41,8 @@ export interface MailServerOptions {
   ca?: string;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
+  /** PROXY protocol on the listeners (see `PosternConfig.proxyProtocol`): `{ trusted: ['127.0.0.1/32'] }`. */
+  proxyProtocol?: MailServerConfig['proxyProtocol'];
 }
 
 /** A message as a test sees it: parsed by mailparser, with the raw source. */
@@ -124,6 +126,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     pop3: options.pop3,
     imap: options.imap,
     modules: options.modules,
+    proxyProtocol: options.proxyProtocol,
   };
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
