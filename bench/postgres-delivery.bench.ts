@@ -30,6 +30,7 @@ const SENDERS = 32;
  * another benchmark module that was not on main when this was written.
  *
  * Goal ≤ 1.5: the store that scales out may cost a little more per message than local files, not much more.
+ * Measured on a loaded 2-core VM: postgres ~290 messages/s, Maildir (with its group commit) ~300, ratio ~1.0.
  */
 export async function postgresDelivery(certs: DevCertificates): Promise<readonly NotedResult[]> {
   const missing = postgresMissing();

@@ -54,8 +54,9 @@ describe('two Postern nodes on one PostgreSQL database', function () {
   let store: PostgresMailStore | undefined;
 
   /** Starts `postern` on the shared database with plaintext listeners on free ports. */
-  async function node(): Promise<PosternProcess> {
+  async function node(extra: string[] = []): Promise<PosternProcess> {
     const p = startPostern([
+      ...extra,
       '--store', url,
       '--user', 'alice:secret@example.org',
       '--only', 'smtp,pop3,imap',
@@ -145,6 +146,17 @@ describe('two Postern nodes on one PostgreSQL database', function () {
     expect(Math.max(...uids)).to.equal(1000);
     expect((await view.info('INBOX')).uidNext).to.equal(1001);
     await view.release();
+  });
+
+  it('runs --workers 2 on the database: 200 deliveries through the shared port get distinct UIDs, SIGTERM drains the workers', async () => {
+    const cluster2 = await node(['--workers', '2']);
+    await Promise.all(Array.from({ length: 8 }, (_, s) => sendAll(cluster2.ports.smtp!, Array.from({ length: 25 }, (_, n) => `w-${s}-${n}`))));
+    const view = await store!.openUser('alice');
+    const uids = (await view.messages('INBOX', { peek: true })).map((m) => m.uid);
+    expect(new Set(uids).size).to.equal(200);
+    expect(Math.max(...uids)).to.equal(200);
+    await view.release();
+    expect(await cluster2.stop('SIGTERM')).to.equal(0);
   });
 
   it('keeps every message answered 250 exactly once when a node is killed during delivery', async () => {
