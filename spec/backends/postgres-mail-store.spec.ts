@@ -28,7 +28,7 @@ describe('PostgresMailStore', function () {
   let shared: string | undefined;
   /**
    * An empty store database. Creating a database costs about a second here, so tests share one per file, migrated
-   * once and emptied with TRUNCATE; `fresh` gives a new, unmigrated database instead. `dispose` closes the stores.
+   * once and emptied between tests; `fresh` gives a new, unmigrated database instead. `dispose` closes the stores.
    */
   async function database(fresh = false): Promise<{ url: string; stores: PostgresMailStore[]; open(options?: object): PostgresMailStore; dispose(): Promise<void> }> {
     let url: string;
@@ -41,7 +41,8 @@ describe('PostgresMailStore', function () {
       await client.connect();
       try {
         await migrate(client);
-        await client.query('TRUNCATE postern_users, postern_addresses, postern_mailboxes, postern_subscriptions, postern_messages, postern_bodies RESTART IDENTITY');
+        // DELETE, not TRUNCATE: on tables this small it avoids new relation files and is several times faster.
+        await client.query('DELETE FROM postern_messages; DELETE FROM postern_bodies; DELETE FROM postern_users');
       } finally {
         await client.end();
       }
