@@ -38,14 +38,16 @@ export class PgDatabase {
   /**
    * @param config connection settings (`connectionString`, `max`…); nothing connects until the first query.
    * @param afterStart runs once the schema is in place, before {@link ready} resolves (the store starts LISTEN).
+   * @param onIdleError told when an idle pooled connection fails (the store logs it at warn).
    */
   constructor(
     readonly config: pg.PoolConfig,
     private readonly afterStart: () => Promise<void> = async () => undefined,
+    private readonly onIdleError: (err: Error) => void = () => undefined,
   ) {
     this.pool = new pg.Pool({ ...config, types: TYPES });
     // An idle client losing its server emits on the pool; the pool drops it and the next query reconnects.
-    this.pool.on('error', () => undefined);
+    this.pool.on('error', (err) => this.onIdleError(err));
   }
 
   /** Connects and migrates once; later calls share the result. */

@@ -98,7 +98,11 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
     this.feed = new PgEventFeed(config, this.node, (event) => this.events.emit(event), warn);
     this.locks = new PgMaildropLocks(config, warn);
     // LISTEN starts with the pool: a node that has served anything also hears every other node's changes.
-    this.db = new PgDatabase({ ...config, max: options.poolSize ?? DEFAULT_POOL_SIZE }, () => this.feed.start());
+    this.db = new PgDatabase(
+      { ...config, max: options.poolSize ?? DEFAULT_POOL_SIZE },
+      () => this.feed.start(),
+      (err) => warn('postgres pool connection lost', { reason: err.message }),
+    );
     this.users = new PgUserDirectory(this.db, options.keepPlaintextPasswords === true);
   }
 
