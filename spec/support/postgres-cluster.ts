@@ -86,21 +86,26 @@ export async function startPostgresCluster(options: { durable?: boolean } = {}):
     for (const path of [dir, socketDir, join(dir, 'pwfile')]) await chown(path, uid, gid);
   }
   const bin = (name: string): string => join(PG_BIN, name);
-  await run(
-    [bin('initdb'), '-D', data, '-U', ROLE, `--pwfile=${join(dir, 'pwfile')}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
-    asUser,
-  );
   let port = 0;
-  for (let attempt = 0; ; attempt++) {
-    port = await freePort();
-    const durability = options.durable === true ? '' : ' -c fsync=off -c full_page_writes=off';
-    const serverOptions = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c max_connections=200${durability}`;
-    try {
-      await run([bin('pg_ctl'), '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start'], asUser);
-      break;
-    } catch (err) {
-      if (attempt >= 2) throw err; // another process took the port between freePort() and listen
+  try {
+    await run(
+      [bin('initdb'), '-D', data, '-U', ROLE, `--pwfile=${join(dir, 'pwfile')}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+      asUser,
+    );
+    for (let attempt = 0; ; attempt++) {
+      port = await freePort();
+      const durability = options.durable === true ? '' : ' -c fsync=off -c full_page_writes=off';
+      const serverOptions = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c max_connections=200${durability}`;
+      try {
+        await run([bin('pg_ctl'), '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start'], asUser);
+        break;
+      } catch (err) {
+        if (attempt >= 2) throw err; // another process took the port between freePort() and listen
+      }
     }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true }); // nothing runs yet: a failed start leaves no directory behind
+    throw err;
   }
   const stopCmd = `${asUser ? `runuser -u ${asUser} -- ` : ''}${bin('pg_ctl')} -D ${data} -m immediate stop; rm -rf ${dir}`;
   live.add(stopCmd);
