@@ -5,6 +5,7 @@
  * (transfer encoding and charset) text of the body's text parts. Message content is loaded only when a key needs it.
  */
 import { decodedBodyText, decodeHeaderWords } from './imap-decode.js';
+import { addressSearchText } from './imap-envelope.js';
 import { MONTHS } from './imap-format.js';
 import { parseMime, type MimePart } from './imap-mime.js';
 import { valueText, type ImapValue } from './imap-parser.js';
@@ -51,6 +52,8 @@ const FLAG_KEYS: Readonly<Record<string, [string, boolean]>> = {
   FLAGGED: ['\\Flagged', true], UNFLAGGED: ['\\Flagged', false],
   SEEN: ['\\Seen', true], UNSEEN: ['\\Seen', false],
 };
+/** Header fields holding addresses: also matched in their parsed form (RFC 5322 §3.4 without comments). */
+const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'sender', 'reply-to']);
 const HEADER_KEYS: Readonly<Record<string, string>> = { BCC: 'bcc', CC: 'cc', FROM: 'from', SUBJECT: 'subject', TO: 'to' };
 const DATE_KEYS: Readonly<Record<string, ['internal' | 'sent', 'before' | 'on' | 'since']>> = {
   BEFORE: ['internal', 'before'], ON: ['internal', 'on'], SINCE: ['internal', 'since'],
@@ -286,7 +289,8 @@ async function evaluate(key: SearchKey, c: SearchCandidate, ctx: SearchContext, 
     }
     case 'header': {
       const values = await content.headers(key.field);
-      return values.some((v) => contains(v, key.value));
+      const isAddress = ADDRESS_FIELDS.has(key.field);
+      return values.some((v) => contains(v, key.value) || (isAddress && contains(addressSearchText(v), key.value)));
     }
     case 'body':
       return contains(await content.bodyText(), key.value);

@@ -2,7 +2,7 @@ import type { MailboxInfo } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { isAtomNamed, type ImapValue } from '../imap-parser.js';
-import { DELIMITER, mailboxName, storeCall, wireMailbox } from './args.js';
+import { DELIMITER, listPatternArg, storeCall, wireMailbox } from './args.js';
 
 /**
  * Turns a LIST pattern into a RegExp (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the delimiter.
@@ -65,8 +65,8 @@ export async function list(s: ImapConnection): Promise<void> {
     args.length = 2;
   }
   if (args.length !== 2) throw new ProtocolSyntaxError('LIST reference mailbox');
-  const reference = mailboxName(args[0]);
-  const patterns = args[1].type === 'list' ? args[1].items.map(mailboxName) : [mailboxName(args[1])];
+  const reference = listPatternArg(args[0]);
+  const patterns = args[1].type === 'list' ? args[1].items.map(listPatternArg) : [listPatternArg(args[1])];
   if (patterns.length === 0) throw new ProtocolSyntaxError('Pattern expected');
   if (patterns.length === 1 && patterns[0] === '') {
     // RFC 3501 §6.3.8: an empty pattern asks for the delimiter and the root of the reference.
@@ -109,7 +109,7 @@ function attributes(info: MailboxInfo | undefined): string[] {
 export async function lsub(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   if (args.length !== 2) throw new ProtocolSyntaxError('LSUB reference mailbox');
-  const pattern = mailboxName(args[0]) + mailboxName(args[1]);
+  const pattern = listPatternArg(args[0]) + listPatternArg(args[1]);
   const regex = listPattern(pattern);
   const boxes = new Map((await storeCall(() => s.mailboxes.list())).map((b) => [b.name, b]));
   const subscribed = await storeCall(() => s.mailboxes.subscriptions());
