@@ -135,13 +135,15 @@ async function scripted(bin: string, testsDir: string, targets: Target[], only?:
   return failures.length === 0;
 }
 
-async function stress(bin: string, targets: Target[]): Promise<boolean> {
+async function stress(bin: string, testsDir: string, targets: Target[]): Promise<boolean> {
   const extra = (process.env.IMAPTEST_ARGS ?? 'clients=10 secs=30').split(/\s+/).filter(Boolean);
   let clean = true;
   for (const target of targets) {
     const server = await startPostern(target);
     try {
-      const args = [...baseArgs(server.port, target).filter((a) => !a.startsWith('user2=')), 'box=INBOX', ...extra];
+      // The messages APPENDed come from an mbox: IMAPTEST_MBOX, else the scripted tests' default.mbox.
+      const mbox = process.env.IMAPTEST_MBOX ?? join(testsDir, 'default.mbox');
+      const args = [...baseArgs(server.port, target).filter((a) => !a.startsWith('user2=')), 'box=INBOX', `mbox=${mbox}`, ...extra];
       const secs = Number(/secs=(\d+)/.exec(extra.join(' '))?.[1] ?? 30);
       const r = await runImaptest(bin, args, (secs + 60) * 1000);
       const errors = r.out.split('\n').filter((l) => /Error:|Panic:|Fatal:/.test(l));
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
   console.log(`imaptest ${basename(bin)} against Postern (${targets.map((t) => `${t.store}/${t.tls}`).join(', ')})`);
   const probe = await runImaptest(bin, ['--help'], TEST_TIMEOUT_MS);
   if (/error while loading shared libraries|not found/i.test(probe.out)) throw new Error(`cannot run ${bin}: ${probe.out.trim()}`);
-  const ok = process.argv.includes('--stress') ? await stress(bin, targets) : await scripted(bin, testsDir, targets, only);
+  const ok = process.argv.includes('--stress') ? await stress(bin, testsDir, targets) : await scripted(bin, testsDir, targets, only);
   process.exitCode = ok ? 0 : 1;
 }
 

@@ -14,6 +14,7 @@ import { earlyGuardFailure, guardReply } from './imap-guards.js';
 import type { ImapSettings } from './imap-options.js';
 import { ImapCommandReader, type LiteralRequest } from './imap-command-reader.js';
 import type { ImapCommand } from './imap-parser.js';
+import type { RecentTracker } from './imap-recent.js';
 import { ImapError, taggedLine, untaggedLine } from './imap-replies.js';
 import type { SelectedMailbox } from './imap-selected.js';
 import type { ImapState } from './imap-state.js';
@@ -27,6 +28,8 @@ export interface ImapContext {
   readonly security: ServerSecurity;
   readonly settings: ImapSettings;
   readonly listener: ListenerInfo;
+  /** Who has seen which message first: `\Recent` across this server's sessions (RFC 3501 §2.3.2). */
+  readonly recent: RecentTracker;
 }
 
 /** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */

@@ -2,7 +2,7 @@ import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { atom, parseInternalDate, serializeImapItems, type ImapResponseValue } from '../imap-format.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
-import { SelectedMailbox, SYSTEM_FLAGS } from '../imap-selected.js';
+import { SelectedMailbox } from '../imap-selected.js';
 import { expectCount, mailboxName, parseFlags, storeCall, wireMailbox } from './args.js';
 
 /**
@@ -20,13 +20,9 @@ export async function select(s: ImapConnection): Promise<void> {
     s.unselect();
     s.send('* OK [CLOSED] Previous mailbox closed\r\n');
   }
-  const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly));
+  const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly, s.ctx.recent));
   s.enterSelected(mailbox);
-  const flags = [...SYSTEM_FLAGS, ...mailbox.keywords].map(atom);
-  s.send(`* FLAGS ${serializeImapItems([flags])}\r\n`);
-  // RFC 3501 §7.1: `\*` says new keywords may be created.
-  const permanent = readOnly ? [] : [...flags, atom('\\*')];
-  s.send(`* OK [PERMANENTFLAGS ${serializeImapItems([permanent])}] Flags permitted\r\n`);
+  for (const line of mailbox.flagsResponses()) s.send(line);
   s.send(`* ${mailbox.count} EXISTS\r\n* ${mailbox.recentCount} RECENT\r\n`);
   const unseen = mailbox.firstUnseen();
   if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);

@@ -25,6 +25,8 @@ export async function store(s: ImapConnection): Promise<void> {
   if (expected.size > 0) {
     const updated = await storeCall(() => s.mailboxes.setFlags(mailbox.name, [...expected.keys()], flags, mode));
     mailbox.applyFlags(updated);
+    // RFC 3501 §7.2.6: a keyword new to the client is announced in FLAGS before a FETCH shows it.
+    for (const line of mailbox.announceKeywords(updated)) s.send(line);
     for (const m of updated) if (!sameFlags(m.flags, expected.get(m.uid) ?? m.flags)) changed.add(m.uid);
   }
   for (const seq of seqs) {
