@@ -1,6 +1,7 @@
 import { isMailStoreError, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
 import type { RecentTracker } from './imap-recent.js';
+import { formatSequenceSet } from './imap-sequence.js';
 
 /** RFC 3501 §2.3.2 system flags a client may store (`\Recent` is session-only and never stored). */
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'] as const;
@@ -38,6 +39,12 @@ export class SelectedMailbox {
   private readonly knownKeywords: Set<string>;
   private dirty = false;
   private deleted = false;
+  /** CONDSTORE is on for the session (RFC 7162 §3.1): FETCH responses with FLAGS carry MODSEQ. */
+  condstore = false;
+  /** QRESYNC is on (RFC 7162 §3.2.10): expunges are reported as `* VANISHED uid-set`, not `* n EXPUNGE`. */
+  qresync = false;
+  /** HIGHESTMODSEQ as last read from the store (RFC 7162 §3.1.2.1). */
+  highestModseq: number;
 
   private constructor(
     /** Canonical name (follows a rename of the selected mailbox). */
@@ -52,7 +59,9 @@ export class SelectedMailbox {
     private readonly tracker: RecentTracker,
     private readonly username: string,
     recentHint: number,
+    highestModseq: number,
   ) {
+    this.highestModseq = highestModseq;
     this.entries = messages;
     this.knownKeywords = new Set(keywords);
     for (const m of messages) for (const f of m.flags) if (!f.startsWith('\\')) this.knownKeywords.add(f);
@@ -66,7 +75,7 @@ export class SelectedMailbox {
   static async open(view: UserMailboxes, name: string, readOnly: boolean, tracker: RecentTracker): Promise<SelectedMailbox> {
     const info = await view.info(name);
     const messages = await view.messages(info.name, { peek: readOnly });
-    return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, tracker, view.username, info.recent);
+    return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, tracker, view.username, info.recent, info.highestModseq);
   }
 
   /** Keywords the client has been told in `* FLAGS` (RFC 3501 §7.2.6), in the order announced. */
@@ -164,6 +173,7 @@ export class SelectedMailbox {
   /** Replaces the snapshots of messages whose flags this session changed itself (STORE, implicit `\Seen`). */
   applyFlags(updated: readonly StoredMessage[]): void {
     const byUid = new Map(updated.map((m) => [m.uid, m]));
+    for (const m of updated) this.highestModseq = Math.max(this.highestModseq, m.modseq);
     this.entries = this.entries.map((m) => byUid.get(m.uid) ?? m);
   }
 
@@ -180,7 +190,9 @@ export class SelectedMailbox {
     let latest: StoredMessage[];
     let hint: number;
     try {
-      hint = (await view.info(this.name)).recent;
+      const info = await view.info(this.name);
+      hint = info.recent;
+      this.highestModseq = Math.max(this.highestModseq, info.highestModseq);
       latest = await view.messages(this.name, { peek: this.readOnly });
     } catch (err) {
       if (isMailStoreError(err, 'NO_SUCH_MAILBOX')) return { lines: [], gone: true };
@@ -190,6 +202,7 @@ export class SelectedMailbox {
     const current = new Map(latest.map((m) => [m.uid, m]));
     // RFC 3501 §7.4.1: each EXPUNGE renumbers the later messages at once, so go from the highest number down.
     let heldBack = false;
+    const vanished: number[] = [];
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const uid = this.entries[i].uid;
       if (current.has(uid)) continue;
@@ -199,14 +212,17 @@ export class SelectedMailbox {
       }
       this.entries.splice(i, 1);
       this.recent.delete(uid);
-      lines.push(`* ${i + 1} EXPUNGE\r\n`);
+      if (this.qresync) vanished.push(uid);
+      else lines.push(`* ${i + 1} EXPUNGE\r\n`);
     }
+    // RFC 7162 §3.2.10: with QRESYNC, one VANISHED response replaces the EXPUNGEs.
+    if (vanished.length > 0) lines.push(`* VANISHED ${formatSequenceSet(vanished)}\r\n`);
     if (heldBack) this.dirty = true;
     lines.push(...this.announceKeywords(latest));
     // RFC 3501 §7.4.2: flag changes made by others are reported with an unsolicited FETCH.
     this.entries = this.entries.map((old, i) => {
       const now = current.get(old.uid);
-      if (!now || sameFlags(old.flags, now.flags)) return now ?? old;
+      if (!now || (sameFlags(old.flags, now.flags) && (!this.condstore || old.modseq === now.modseq))) return now ?? old;
       lines.push(this.flagsLine(i + 1, now));
       return now;
     });
@@ -220,9 +236,20 @@ export class SelectedMailbox {
     return { lines, gone: false };
   }
 
-  /** `* seq FETCH (UID u FLAGS (…))` for one message. */
-  flagsLine(seq: number, message: StoredMessage): string {
-    const items: ImapResponseValue[] = [atom('UID'), message.uid, atom('FLAGS'), this.flagsOf(message).map(atom)];
+  /** Messages whose modseq is above `modseq` (RFC 7162 §3.1.4.1 CHANGEDSINCE), as sequence numbers. */
+  changedSince(modseq: number): number[] {
+    const out: number[] = [];
+    this.entries.forEach((m, i) => {
+      if (m.modseq > modseq) out.push(i + 1);
+    });
+    return out;
+  }
+
+  /** `* seq FETCH (UID u FLAGS (…))` for one message, with `MODSEQ (n)` under CONDSTORE (RFC 7162 §3.1.4). */
+  flagsLine(seq: number, message: StoredMessage, withFlags = true): string {
+    const items: ImapResponseValue[] = [atom('UID'), message.uid];
+    if (withFlags) items.push(atom('FLAGS'), this.flagsOf(message).map(atom));
+    if (this.condstore) items.push(atom('MODSEQ'), [message.modseq]);
     return `* ${seq} FETCH ${serializeImap(items).toString('utf8')}\r\n`;
   }
 }

@@ -2,24 +2,31 @@ import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { atom, parseInternalDate, serializeImapItems, type ImapResponseValue } from '../imap-format.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
+import { parseSelectParams } from '../imap-condstore.js';
 import { SelectedMailbox } from '../imap-selected.js';
+import { missingFromSet } from '../imap-sequence.js';
 import { expectCount, mailboxName, parseFlags, storeCall, wireMailbox } from './args.js';
 
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
  * §7.1); a failed SELECT leaves none selected. Sends FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS,
- * UIDVALIDITY and UIDNEXT, then `OK [READ-WRITE]` or `OK [READ-ONLY]`.
+ * UIDVALIDITY and UIDNEXT, then `OK [READ-WRITE]` or `OK [READ-ONLY]`. With CONDSTORE on (or the CONDSTORE
+ * parameter, which turns it on: RFC 7162 §3.1.8) also `OK [HIGHESTMODSEQ n]`; the QRESYNC parameter (§3.2.5,
+ * only after ENABLE QRESYNC) adds `* VANISHED (EARLIER)` for known UIDs that are gone and a FETCH for every
+ * message changed since the client's modseq.
  */
 export async function select(s: ImapConnection): Promise<void> {
   const args = s.command.args;
-  // Select parameters (RFC 4466 §2.4, e.g. CONDSTORE) are not supported.
-  expectCount(args, 1);
+  expectCount(args, 1, 2);
   const readOnly = s.command.command === 'EXAMINE';
   const name = mailboxName(args[0]);
+  const params = parseSelectParams(args[1]);
+  if (params.qresync && !s.isEnabled('QRESYNC')) throw new ProtocolSyntaxError('QRESYNC is not enabled');
   if (s.state === 'selected') {
     s.unselect();
     s.send('* OK [CLOSED] Previous mailbox closed\r\n');
   }
+  if (params.condstore) s.enableExtension('CONDSTORE');
   const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly, s.ctx.recent));
   s.enterSelected(mailbox);
   for (const line of mailbox.flagsResponses()) s.send(line);
@@ -28,6 +35,15 @@ export async function select(s: ImapConnection): Promise<void> {
   if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);
   s.send(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid\r\n`);
   s.send(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID\r\n`);
+  if (mailbox.condstore) s.send(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest\r\n`);
+  const q = params.qresync;
+  if (q && q.uidValidity === mailbox.uidValidity) {
+    // RFC 7162 §3.2.5.1: VANISHED may name UIDs expunged long ago; we compute it from the client's known range.
+    const known = q.knownUids ?? { ranges: [{ start: 1, end: Math.max(1, mailbox.uidNext - 1) }], searchResult: false };
+    const gone = missingFromSet(known, mailbox.maxUid, mailbox.uids, mailbox.uidNext - 1);
+    if (gone) s.send(`* VANISHED (EARLIER) ${gone}\r\n`);
+    for (const seq of mailbox.changedSince(q.modseq)) s.send(mailbox.flagsLine(seq, mailbox.at(seq)));
+  }
   await s.ok(`${s.command.command} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 }
 
@@ -70,9 +86,9 @@ export async function subscribe(s: ImapConnection): Promise<void> {
 }
 
 /** STATUS items we answer (RFC 3501 §6.3.10). */
-const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN'] as const;
+const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ'] as const;
 
-/** STATUS mailbox (items) (RFC 3501 §6.3.10). SIZE (RFC 8438) is not offered. */
+/** STATUS mailbox (items) (RFC 3501 §6.3.10), with HIGHESTMODSEQ (RFC 7162 §3.1.9, which also enables CONDSTORE). */
 export async function status(s: ImapConnection): Promise<void> {
   const [box, list, ...rest] = s.command.args;
   if (!list || list.type !== 'list' || list.items.length === 0 || rest.length > 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
@@ -88,7 +104,9 @@ export async function status(s: ImapConnection): Promise<void> {
     UIDNEXT: info.uidNext,
     UIDVALIDITY: info.uidValidity,
     UNSEEN: info.unseen,
+    HIGHESTMODSEQ: info.highestModseq,
   };
+  if (wanted.includes('HIGHESTMODSEQ')) s.enableExtension('CONDSTORE');
   const out: ImapResponseValue[] = wanted.flatMap((w) => [atom(w), values[w]]);
   s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([out])}\r\n`);
   await s.ok('STATUS completed');
