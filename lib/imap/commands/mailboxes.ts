@@ -1,11 +1,11 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
-import { atom, parseInternalDate, serializeImapItems, type ImapResponseValue } from '../imap-format.js';
+import { parseInternalDate } from '../imap-format.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
 import { parseSelectParams } from '../imap-condstore.js';
 import { SelectedMailbox } from '../imap-selected.js';
 import { missingFromSet } from '../imap-sequence.js';
-import { expectCount, mailboxName, parseFlags, storeCall, wireMailbox } from './args.js';
+import { expectCount, mailboxName, parseFlags, storeCall } from './args.js';
 
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
@@ -83,33 +83,6 @@ export async function subscribe(s: ImapConnection): Promise<void> {
   if (on) name = (await storeCall(() => s.mailboxes.info(name))).name;
   await storeCall(() => s.mailboxes.subscribe(name, on));
   await s.ok(`${s.command.command} completed`);
-}
-
-/** STATUS items we answer (RFC 3501 §6.3.10). */
-const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ'] as const;
-
-/** STATUS mailbox (items) (RFC 3501 §6.3.10), with HIGHESTMODSEQ (RFC 7162 §3.1.9, which also enables CONDSTORE). */
-export async function status(s: ImapConnection): Promise<void> {
-  const [box, list, ...rest] = s.command.args;
-  if (!list || list.type !== 'list' || list.items.length === 0 || rest.length > 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
-  const wanted = list.items.map((item) => {
-    const name = item.type === 'atom' ? STATUS_ITEMS.find((i) => i === item.value.toUpperCase()) : undefined;
-    if (!name) throw new ProtocolSyntaxError('Unknown status item');
-    return name;
-  });
-  const info = await storeCall(() => s.mailboxes.info(mailboxName(box)));
-  const values: Record<(typeof STATUS_ITEMS)[number], number> = {
-    MESSAGES: info.messages,
-    RECENT: info.recent,
-    UIDNEXT: info.uidNext,
-    UIDVALIDITY: info.uidValidity,
-    UNSEEN: info.unseen,
-    HIGHESTMODSEQ: info.highestModseq,
-  };
-  if (wanted.includes('HIGHESTMODSEQ')) s.enableExtension('CONDSTORE');
-  const out: ImapResponseValue[] = wanted.flatMap((w) => [atom(w), values[w]]);
-  s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([out])}\r\n`);
-  await s.ok('STATUS completed');
 }
 
 /**
