@@ -46,6 +46,9 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'LIST-EXTENDED',
     'LIST-STATUS',
     'SPECIAL-USE',
+    'MULTIAPPEND',
+    'CATENATE',
+    'BINARY',
     `APPENDLIMIT=${input.maxLiteralSize}`,
   );
   return caps;

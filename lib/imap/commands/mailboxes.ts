@@ -1,11 +1,10 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
-import { parseInternalDate } from '../imap-format.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
 import { parseSelectParams } from '../imap-condstore.js';
 import { SelectedMailbox } from '../imap-selected.js';
 import { missingFromSet } from '../imap-sequence.js';
-import { expectCount, mailboxName, parseFlags, storeCall } from './args.js';
+import { expectCount, mailboxName, storeCall } from './args.js';
 
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
@@ -83,29 +82,4 @@ export async function subscribe(s: ImapConnection): Promise<void> {
   if (on) name = (await storeCall(() => s.mailboxes.info(name))).name;
   await storeCall(() => s.mailboxes.subscribe(name, on));
   await s.ok(`${s.command.command} completed`);
-}
-
-/**
- * APPEND mailbox [(flags)] [date-time] literal (RFC 3501 §6.3.11), answered `OK [APPENDUID v uid]` (RFC 4315 §3).
- * A missing mailbox gives `NO [TRYCREATE]` (checked before the `+` continuation when possible).
- */
-export async function append(s: ImapConnection): Promise<void> {
-  const args = [...s.command.args];
-  if (args.length < 2 || args.length > 4) throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal');
-  const message = args.pop();
-  if (message?.type !== 'literal') throw new ProtocolSyntaxError('Message literal expected');
-  const name = mailboxName(args[0]);
-  let flags: string[] = [];
-  let date: Date | undefined;
-  for (const extra of args.slice(1)) {
-    if (extra.type === 'list' && flags.length === 0 && date === undefined) flags = parseFlags([extra]);
-    else if (extra.type === 'quoted' && date === undefined) {
-      date = parseInternalDate(extra.value);
-      if (!date) throw new ProtocolSyntaxError('Invalid date-time');
-    } else throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal');
-  }
-  const stored = await storeCall(() => s.mailboxes.append(name, message.value, flags, date), true);
-  const info = await storeCall(() => s.mailboxes.info(name));
-  s.log.info('message appended', { mailbox: info.name, size: stored.size, uid: stored.uid });
-  await s.ok('APPEND completed', `APPENDUID ${info.uidValidity} ${stored.uid}`);
 }
