@@ -49,6 +49,11 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'MULTIAPPEND',
     'CATENATE',
     'BINARY',
+    'SORT',
+    'SORT=DISPLAY',
+    'ESORT',
+    'THREAD=ORDEREDSUBJECT',
+    'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,
   );
   return caps;

@@ -42,7 +42,7 @@ export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'passwo
  * Commands that use message sequence numbers: while they run, EXPUNGE responses are held back
  * (RFC 3501 §7.4.1; COPY added because its numbers must stay valid too).
  */
-const SEQUENCE_COMMANDS = new Set(['FETCH', 'STORE', 'SEARCH', 'COPY']);
+const SEQUENCE_COMMANDS = new Set(['FETCH', 'STORE', 'SEARCH', 'COPY', 'SORT', 'THREAD']);
 
 /**
  * One IMAP4rev1 session (RFC 3501), on the STARTTLS port or the implicit-TLS port alike.
