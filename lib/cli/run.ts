@@ -10,6 +10,7 @@ import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
 import { Logger } from '../log/logger.js';
 import { parseCliArgs, UsageError, HELP } from './cli-args.js';
+import { createDefaultFolders } from './default-folders.js';
 
 /** Runs the command with `argv` (without node and script); resolves the exit code. */
 export async function runCli(argv: readonly string[], out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<number> {
@@ -43,6 +44,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     await security.prepare();
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
+    await createDefaultFolders(server.store, (config.users ?? []).map((u) => u.username));
     for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`);
     if (!config.authDisabled && (await server.store.users.list()).length === 0) {
       out('postern: no users yet: add --user LOGIN:PASSWORD@DOMAIN, or --auth-disabled to accept any login and recipient');
