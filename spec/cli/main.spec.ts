@@ -167,6 +167,22 @@ describe('cli: the postern command', function () {
     expect(p.stderr).to.match(/ warn tls handshake failed .*reason=rejected-by-policy .*error=client certificate refused \(policy errors 1\)/);
   });
 
+  it("gives every --user the special-use folders Drafts, Sent, Junk, Trash and Archive (RFC 6154)", async () => {
+    const p = start([...ANY_PORTS, '--only', 'imaps', ...TLS_FILES(), '--user', 'alice:secret@example.test']);
+    await p.ready(1);
+    const c = await connect(p.ports.imaps, true);
+    await c.expect(/^\* OK /);
+    await c.command('a LOGIN alice secret', /^a OK/);
+    expect(await c.command('b LIST (SPECIAL-USE) "" "*"', /^b /)).to.deep.equal([
+      '* LIST (\\Archive) "/" "Archive"',
+      '* LIST (\\Drafts) "/" "Drafts"',
+      '* LIST (\\Junk) "/" "Junk"',
+      '* LIST (\\Sent) "/" "Sent"',
+      '* LIST (\\Trash) "/" "Trash"',
+      'b OK LIST completed',
+    ]);
+  });
+
   it('refuses TLS 1.2 clients with --tls-min 1.3', async () => {
     const p = start([...ANY_PORTS, '--only', 'imaps', ...TLS_FILES(), '--tls-min', '1.3']);
     await p.ready(1);
