@@ -160,7 +160,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     return this.closedSignal;
   }
 
-  /** Runs one hook method on every bound hook, in order; the first refusal wins. */
+  /** Runs one hook method on every current hook (bound ones, then runtime ones), in order; the first refusal wins. */
   async runHooks(call: (h: SmtpHooks) => Promise<void> | undefined): Promise<void> {
     for (const h of this.deps.hooks) await call(h);
   }
@@ -261,6 +261,12 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       return;
     }
     this.send(reply(err.code, err.enhanced, err.message));
+    // RFC 5321 §3.8: a 421 means the server closes the transmission channel; a hook or rule saying 421 gets that.
+    if (err.code === 421) {
+      this.log.warn('closing after 421', { enhanced: err.enhanced });
+      await this.end('refused');
+      return;
+    }
     if (err.countsAsError) await this.countError();
   }
 

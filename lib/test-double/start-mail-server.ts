@@ -10,6 +10,8 @@ import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
 import type { Pop3Options } from '../pop3/pop3-options.js';
 import type { SmtpOptions } from '../smtp/smtp-options.js';
+import type { SmtpHooks } from '../smtp/smtp-backend.js';
+import { SmtpServer } from '../smtp/smtp-server.js';
 import { parseUserSpec, type UserSpec } from './user-spec.js';
 
 /** Options of {@link startMailServer}. Everything is optional. */
@@ -40,6 +42,8 @@ export interface MailServerOptions {
   ca?: string;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
+  /** SMTP hooks that {@link RunningMailServer.setSmtpHooks} can replace later (run after hooks bound in `modules`). */
+  smtpHooks?: readonly SmtpHooks[];
 }
 
 /** A message as a test sees it: parsed by mailparser, with the raw source. */
@@ -75,6 +79,11 @@ export interface RunningMailServer {
   readonly container: Container;
   /** The mail store all protocols share. */
   readonly store: MailStore;
+  /**
+   * Replaces the runtime SMTP hooks (those of `options.smtpHooks`) while the server runs: live sessions use the new
+   * list from their next command on. `[]` removes them; hooks bound through `modules` stay.
+   */
+  setSmtpHooks(hooks: readonly SmtpHooks[]): void;
   /** Adds a user (`"login:password@domain"` or an object). */
   addUser(user: string | UserSpec): Promise<void>;
   /** Every stored message, parsed, oldest first. */
@@ -126,6 +135,8 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   };
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
+  const smtpServer = container.isBound(SmtpServer) ? container.get(SmtpServer) : undefined;
+  smtpServer?.setRuntimeHooks(options.smtpHooks ?? []);
   const ready = await server.start();
   const store = container.get(MailStore);
   ca ??= await trustAnchorOf(container.get(ServerSecurityToken));
@@ -144,6 +155,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     ca: ca ?? '',
     container,
     store,
+    setSmtpHooks: (hooks) => smtpServer?.setRuntimeHooks(hooks),
     addUser: async (u) => store.users.add(typeof u === 'string' ? parseUserSpec(u) : u),
     receivedMessages,
     waitForMessages: async (count, timeoutMs = 5_000) => {
