@@ -93,5 +93,7 @@ export { createMailServerContainer, MailServer, storeModule, isListenerEnabled, 
 export type { MailServerConfig, ListenerName, ReadyListener } from './di/mail-server.js';
 export { startMailServer } from './test-double/start-mail-server.js';
 export type { MailServerOptions, RunningMailServer, ReceivedMessage } from './test-double/start-mail-server.js';
+export { MessageCatalog, describeMessage } from './test-double/received-message.js';
+export type { MailAddress, ReceivedAttachment } from './test-double/received-message.js';
 export { parseUserSpec } from './test-double/user-spec.js';
 export type { UserSpec } from './test-double/user-spec.js';

@@ -1,10 +1,8 @@
 import 'reflect-metadata';
 import type { Container, ContainerModule } from 'inversify';
-import { simpleParser, type AddressObject } from 'mailparser';
-import { generateDevCertificates } from '../core/dev-certificates.js';
 import { readFile } from 'node:fs/promises';
 import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
-import { MailStore, type MailboxEvent } from '../contracts/mail-store.js';
+import { MailStore } from '../contracts/mail-store.js';
 import { createMailServerContainer, MailServer, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
@@ -13,6 +11,10 @@ import type { SmtpOptions } from '../smtp/smtp-options.js';
 import type { SmtpHooks } from '../smtp/smtp-backend.js';
 import { SmtpServer } from '../smtp/smtp-server.js';
 import { parseUserSpec, type UserSpec } from './user-spec.js';
+import { MessageCatalog, type ReceivedMessage } from './received-message.js';
+import { testDoubleCertificates } from './dev-tls.js';
+
+export type { ReceivedMessage, MailAddress, ReceivedAttachment } from './received-message.js';
 
 /** Options of {@link startMailServer}. Everything is optional. */
 export interface MailServerOptions {
@@ -28,7 +30,10 @@ export interface MailServerOptions {
   authDisabled?: boolean;
   /** Allow AUTH/LOGIN/USER before TLS (default false: tests exercise TLS like production). */
   allowInsecureAuth?: boolean;
-  /** TLS settings; by default a fresh development CA and a localhost certificate signed by it (see `ca`). */
+  /**
+   * TLS settings; by default the process's development CA (made once per process and cached, so later servers
+   * start fast) and a localhost certificate signed by it (see `ca`).
+   */
   tls?: ServerSecurityOptions;
   /** `memory` (default) or `maildir:PATH`. */
   store?: string;
@@ -44,24 +49,6 @@ export interface MailServerOptions {
   modules?: readonly ContainerModule[];
   /** SMTP hooks that {@link RunningMailServer.setSmtpHooks} can replace later (run after hooks bound in `modules`). */
   smtpHooks?: readonly SmtpHooks[];
-}
-
-/** A message as a test sees it: parsed by mailparser, with the raw source. */
-export interface ReceivedMessage {
-  /** The mailbox owner. */
-  readonly username: string;
-  readonly mailbox: string;
-  readonly uid: number;
-  readonly from?: string;
-  readonly to: string[];
-  readonly cc: string[];
-  readonly subject?: string;
-  readonly text?: string;
-  readonly html?: string;
-  readonly attachments: ReadonlyArray<{ filename?: string; contentType: string; size: number; content: Buffer }>;
-  readonly headers: ReadonlyMap<string, unknown>;
-  /** The exact octets stored. */
-  readonly raw: Buffer;
 }
 
 /** A running test double. */
@@ -86,8 +73,17 @@ export interface RunningMailServer {
   setSmtpHooks(hooks: readonly SmtpHooks[]): void;
   /** Adds a user (`"login:password@domain"` or an object). */
   addUser(user: string | UserSpec): Promise<void>;
-  /** Every stored message, parsed, oldest first. */
+  /**
+   * Every stored message, oldest first, parsed once (later calls reuse the parse; flags are read fresh), with display
+   * names, `messageId`, `date`, `flags`, typed `headers` and the raw octets.
+   */
   receivedMessages(): Promise<ReceivedMessage[]>;
+  /**
+   * Resolves with the first message (oldest first) for which `predicate` is true, already stored or arriving within
+   * `timeoutMs` (default 5 s).
+   * @throws Error on timeout, naming every message seen (`waitForMessage: no message matched after 200 ms; saw 1 message(s): alice/INBOX uid 1 "Hi" from …`).
+   */
+  waitForMessage(predicate: (message: ReceivedMessage) => boolean, timeoutMs?: number): Promise<ReceivedMessage>;
   /**
    * Resolves once at least `count` messages are stored (by SMTP, APPEND or anything else), with all of them.
    * @throws Error after `timeoutMs` (default 5 s) saying how many arrived.
@@ -113,7 +109,8 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   let ca: string | undefined = options.ca;
   let tls = options.tls;
   if (!tls?.certificate) {
-    const dev = await generateDevCertificates({ hosts: ['localhost', '127.0.0.1', '::1', ...(options.host && !['127.0.0.1', '::1', 'localhost'].includes(options.host) ? [options.host] : [])] });
+    const extra = options.host && !['127.0.0.1', '::1', 'localhost'].includes(options.host) ? [options.host] : [];
+    const dev = await testDoubleCertificates(['localhost', '127.0.0.1', '::1', ...extra]);
     tls = { ...tls, certificate: dev.server };
     ca ??= dev.ca.cert;
   }
@@ -144,10 +141,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   for (const l of ready) ports[l.name as ListenerName] = l.port;
   let stopped = false;
 
-  const receivedMessages = async (): Promise<ReceivedMessage[]> => {
-    const all = await store.allMessages();
-    return Promise.all(all.map(async ({ username, mailbox, message }) => parseMessage(username, mailbox, message.uid, await message.raw())));
-  };
+  const catalog = new MessageCatalog(store);
 
   return {
     host: config.host ?? '127.0.0.1',
@@ -157,69 +151,18 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     store,
     setSmtpHooks: (hooks) => smtpServer?.setRuntimeHooks(hooks),
     addUser: async (u) => store.users.add(typeof u === 'string' ? parseUserSpec(u) : u),
-    receivedMessages,
-    waitForMessages: async (count, timeoutMs = 5_000) => {
-      // Counts stored messages, never events: a MOVE emits `exists` without adding a message, a purge removes
-      // some. The watch is set before the first count, so a delivery racing it is not missed, and each recount
-      // waits for the current store operation to finish (setImmediate), so a MOVE is not seen half done.
-      await new Promise<void>((resolve, reject) => {
-        let have = 0;
-        let done = false;
-        let pending: NodeJS.Immediate | undefined;
-        const finish = (err?: Error): void => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          if (pending) clearImmediate(pending);
-          unwatch();
-          if (err) reject(err);
-          else resolve();
-        };
-        const recount = (): void => {
-          pending = undefined;
-          store.allMessages().then(
-            (all) => {
-              have = all.length;
-              if (have >= count) finish();
-            },
-            (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
-          );
-        };
-        const timer = setTimeout(() => finish(new Error(`waitForMessages: ${have} of ${count} message(s) after ${timeoutMs} ms`)), timeoutMs);
-        const unwatch = store.watch((e: MailboxEvent) => {
-          if (!done && !pending && (e.type === 'exists' || e.type === 'expunge')) pending = setImmediate(recount);
-        });
-        recount();
-      });
-      return receivedMessages();
+    receivedMessages: () => catalog.list(),
+    waitForMessage: (predicate, timeoutMs = 5_000) => catalog.waitFor(predicate, timeoutMs),
+    waitForMessages: (count, timeoutMs = 5_000) => catalog.waitForCount(count, timeoutMs),
+    purge: async () => {
+      await catalog.purge();
     },
-    purge: () => store.purge(),
     stop: async () => {
       if (stopped) return;
       stopped = true;
       await server.stop();
       await container.unbindAllAsync();
     },
-  };
-}
-
-async function parseMessage(username: string, mailbox: string, uid: number, raw: Buffer): Promise<ReceivedMessage> {
-  const m = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
-  const addresses = (a: AddressObject | AddressObject[] | undefined): string[] =>
-    (Array.isArray(a) ? a : a ? [a] : []).flatMap((o) => o.value.map((v) => v.address ?? '')).filter(Boolean);
-  return {
-    username,
-    mailbox,
-    uid,
-    from: addresses(m.from)[0],
-    to: addresses(m.to),
-    cc: addresses(m.cc),
-    subject: m.subject,
-    text: m.text,
-    html: m.html === false ? undefined : m.html,
-    attachments: m.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.size, content: a.content })),
-    headers: m.headers,
-    raw,
   };
 }
 
