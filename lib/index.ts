@@ -40,8 +40,19 @@ export type { SessionLimits } from './protocol/text-session.js';
 export * as limits from './protocol/limits.js';
 
 // Contracts.
-export { MailStore, MailStoreError, MailStoreOptions } from './contracts/mail-store.js';
-export type { UserMailboxes, StoredMessage, MailboxInfo, MailboxEvent, UserDirectory } from './contracts/mail-store.js';
+export { MailStore, MailStoreError, MailStoreOptions, isMailStoreError, supportsMaildropLock, supportsWatch } from './contracts/mail-store.js';
+export type {
+  UserMailboxes,
+  StoredMessage,
+  MailboxInfo,
+  MailboxEvent,
+  UserDirectory,
+  DeliverOptions,
+  DeliveryEnvelope,
+  MaildropLocking,
+  MailboxWatching,
+  MailStoreErrorCode,
+} from './contracts/mail-store.js';
 
 // Logging and assembly.
 export { Logger, createLogger } from './log/logger.js';
@@ -95,5 +106,7 @@ export { startMailServer } from './test-double/start-mail-server.js';
 export type { MailServerOptions, RunningMailServer, ReceivedMessage } from './test-double/start-mail-server.js';
 export { MessageCatalog, describeMessage } from './test-double/received-message.js';
 export type { MailAddress, ReceivedAttachment } from './test-double/received-message.js';
+export { allMessages, purgeMessages } from './test-double/store-queries.js';
+export type { StoredMessageRow } from './test-double/store-queries.js';
 export { parseUserSpec } from './test-double/user-spec.js';
 export type { UserSpec } from './test-double/user-spec.js';

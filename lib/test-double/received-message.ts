@@ -1,5 +1,5 @@
 import type { AddressObject, ParsedMail } from 'mailparser';
-import type { MailboxEvent, MailStore } from '../contracts/mail-store.js';
+import { supportsWatch, type DeliveryEnvelope, type MailStore } from '../contracts/mail-store.js';
 import { listStoredMessages, purgeStoredMessages, deleteStoredMessage, type StoredEntry } from './store-queries.js';
 
 /** A mailbox with its display name (`"Alice" <alice@example.test>` → `{ name: 'Alice', address: 'alice@example.test' }`). */
@@ -32,6 +32,11 @@ export interface ReceivedMessage {
   readonly size: number;
   /** When the store received it (IMAP internal date). */
   readonly internalDate: Date;
+  /**
+   * How it arrived over SMTP: MAIL FROM, every RCPT TO (Bcc recipients included), HELO, authenticated user, client
+   * address and port, TLS protocol/cipher/client certificate subject, time. Absent for APPEND, COPY or direct deliveries.
+   */
+  readonly envelope?: DeliveryEnvelope;
   /** Flags now (`\Seen`, keywords…), read fresh on every call. */
   readonly flags: readonly string[];
   /** `Message-ID` without angle brackets. */
@@ -58,7 +63,7 @@ export interface ReceivedMessage {
 }
 
 /** What is parsed once per stored message and cached. */
-type Parsed = Omit<ReceivedMessage, 'id' | 'username' | 'mailbox' | 'uid' | 'size' | 'internalDate' | 'flags' | 'raw'> & { raw: Buffer };
+type Parsed = Omit<ReceivedMessage, 'id' | 'username' | 'mailbox' | 'uid' | 'size' | 'internalDate' | 'flags' | 'envelope' | 'raw'> & { raw: Buffer };
 
 /** mailparser, loaded on first parse so that `import 'postern'` stays fast. */
 let parser: Promise<typeof import('mailparser')> | undefined;
@@ -153,8 +158,8 @@ export class MessageCatalog {
         listener();
       });
     };
-    const store = this.store as MailStore & { watch?: (l: (e: MailboxEvent) => void) => () => void };
-    if (typeof store.watch === 'function') {
+    const store = this.store;
+    if (supportsWatch(store)) {
       const unwatch = store.watch((e) => {
         if (e.type === 'exists' || e.type === 'expunge' || e.type === 'flags') fire();
       });
@@ -258,6 +263,7 @@ export class MessageCatalog {
       size: e.message.size,
       internalDate: e.message.internalDate,
       flags: [...e.message.flags],
+      ...(e.message.envelope ? { envelope: e.message.envelope } : {}),
     };
   }
 }

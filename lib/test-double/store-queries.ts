@@ -1,14 +1,19 @@
 import type { MailStore, StoredMessage } from '../contracts/mail-store.js';
 
-/** One stored message with where it lives: the test double's view of a store (GreenMail keeps this above its store too). */
-export interface StoredEntry {
+/** One stored message with where it lives, as {@link allMessages} returns it. */
+export interface StoredMessageRow {
+  /** Canonical username of the owner. */
+  readonly username: string;
+  /** Canonical mailbox name. */
+  readonly mailbox: string;
+  readonly message: StoredMessage;
+}
+
+/** A {@link StoredMessageRow} with an id: the test double's view of a store (GreenMail keeps this above its store too). */
+export interface StoredEntry extends StoredMessageRow {
   /** Opaque, URL-safe, stable while the message exists (see {@link entryId}). */
   readonly id: string;
-  /** The mailbox owner (canonical username). */
-  readonly username: string;
-  readonly mailbox: string;
   readonly uidValidity: number;
-  readonly message: StoredMessage;
 }
 
 /** Where an id points. */
@@ -42,9 +47,24 @@ export function parseEntryId(id: string): EntryAddress | undefined {
 }
 
 /**
- * Every message in every selectable mailbox of every user, oldest first (internal date, then id order), built
- * only from the public store methods (`users.list`, `openUser`, `list`, `messages` with `peek`, so IMAP's
- * \Recent is left alone). Users or mailboxes that vanish while listing are skipped.
+ * Every message in every mailbox of every user, oldest first (internal date, then username, mailbox and UID), read
+ * through the store's public methods only, so it works on every {@link MailStore}. A read-only look: `\Recent` is
+ * not taken away. Meant for test doubles and tools; it reads every mailbox, so it costs what the store holds.
+ */
+export async function allMessages(store: MailStore): Promise<StoredMessageRow[]> {
+  return listStoredMessages(store);
+}
+
+/**
+ * Removes every message of every user through `expunge` (users, mailboxes, UIDVALIDITY and UIDNEXT stay; UIDs are
+ * not reused). Stores with change notifications emit their `expunge` events as for any expunge.
+ */
+export async function purgeMessages(store: MailStore): Promise<void> {
+  await purgeStoredMessages(store);
+}
+
+/**
+ * {@link allMessages} with ids and UIDVALIDITY. Users or mailboxes that vanish while listing are skipped.
  */
 export async function listStoredMessages(store: MailStore): Promise<StoredEntry[]> {
   const out: StoredEntry[] = [];
@@ -56,14 +76,21 @@ export async function listStoredMessages(store: MailStore): Promise<StoredEntry[
         if (box.noselect) continue;
         const messages = await view.messages(box.name, { peek: true }).catch(() => []);
         for (const message of messages) {
-          out.push({ id: entryId({ username, mailbox: box.name, uidValidity: box.uidValidity, uid: message.uid }), username, mailbox: box.name, uidValidity: box.uidValidity, message });
+          out.push({ id: entryId({ username: view.username, mailbox: box.name, uidValidity: box.uidValidity, uid: message.uid }), username: view.username, mailbox: box.name, uidValidity: box.uidValidity, message });
         }
       }
     } finally {
       await view.release();
     }
   }
-  return out.sort((a, b) => a.message.internalDate.getTime() - b.message.internalDate.getTime() || a.message.uid - b.message.uid);
+  const order = (a: string, b: string): number => (a === b ? 0 : a < b ? -1 : 1);
+  return out.sort(
+    (a, b) =>
+      a.message.internalDate.getTime() - b.message.internalDate.getTime() ||
+      order(a.username, b.username) ||
+      order(a.mailbox, b.mailbox) ||
+      a.message.uid - b.message.uid,
+  );
 }
 
 /** Expunges every message of every user (users, mailboxes, UIDVALIDITY and UIDNEXT stay). Resolves how many went. */

@@ -167,6 +167,25 @@ describe('test double: startMailServer()', () => {
     expect(again?.id).to.equal(m.id);
   });
 
+  it('keeps the SMTP envelope on every message: MAIL FROM, every RCPT TO (Bcc too), HELO, user, client, TLS, time', async () => {
+    const server = await start({ protocols: ['smtp'], users: ['alice:pw@example.test', 'bob:pw@example.test'] });
+    const before = Date.now();
+    await send(server, { from: 'alice@example.test', to: 'alice@example.test', bcc: 'bob@example.test', subject: 'env', text: 'x' }, { user: 'alice', pass: 'pw' });
+    const m = await server.waitForMessage((x) => x.username === 'bob');
+    expect(m.to.map((t) => t.address)).to.deep.equal(['alice@example.test']); // no Bcc header …
+    const env = m.envelope!;
+    expect(env).to.include({ mailFrom: 'alice@example.test', authUser: 'alice', clientAddress: '127.0.0.1', protocol: 'smtp' });
+    expect(env.rcptTo).to.deep.equal(['alice@example.test', 'bob@example.test']); // … but the envelope shows it
+    expect(env.helo).to.be.a('string').and.not.equal('');
+    expect(env.clientPort).to.be.a('number');
+    expect(env.tls?.protocol).to.match(/^TLSv1\.[23]$/);
+    expect(env.tls?.cipher).to.match(/^TLS_|^ECDHE/);
+    expect(env.tls?.clientCertSubject).to.equal(undefined);
+    expect(Date.parse(env.receivedAt)).to.be.at.least(before - 1000);
+    await server.store.deliver('alice@example.test', Buffer.from('Subject: direct\r\n\r\n'));
+    expect((await server.waitForMessage((x) => x.subject === 'direct')).envelope).to.equal(undefined);
+  });
+
   it('waitForMessage resolves with the first match, later arrivals included, and rejects saying what it saw', async () => {
     const server = await start({ protocols: ['smtp'], users: ['alice:pw@example.test'] });
     await send(server, { from: 'x@example.test', to: 'alice@example.test', subject: 'first', text: '1' });

@@ -1,7 +1,7 @@
 import { link, mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError, type StoredMessage } from '../../contracts/mail-store.js';
-import { applyFlags, isKeyword, normalizeFlags } from '../memory/message-flags.js';
+import { MailStoreError, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
 import { fsyncDir, isErrno, replaceFile, writeNewFile } from './durable-fs.js';
 import { INFO_SEPARATOR, flagsOfLetters, lettersOfFlags, parseFileName, uniqueBaseName } from './maildir-names.js';
 
@@ -19,13 +19,18 @@ interface Entry {
   keywords: string[];
   readonly size: number;
   readonly internalDate: Date;
+  /** RFC 7162 modification sequence. */
+  modseq: number;
+  readonly envelope?: DeliveryEnvelope;
 }
 
 interface UidListFile {
   version: 1;
   uidValidity: number;
   uidNext: number;
-  messages: Array<{ uid: number; base: string; keywords?: string[] }>;
+  /** Absent in files written before MODSEQ support: then every message counts as modseq 1. */
+  highestModseq?: number;
+  messages: Array<{ uid: number; base: string; keywords?: string[]; modseq?: number; envelope?: DeliveryEnvelope }>;
 }
 
 /** What a {@link MaildirFolder.sync} found changed by someone else on disk. */
@@ -62,6 +67,7 @@ export class MaildirFolder {
     private readonly durable: boolean,
     public uidValidity: number,
     public uidNext: number,
+    public highestModseq = 0,
   ) {}
 
   /** True when `path` looks like a Maildir (has `cur/`). */
@@ -96,10 +102,11 @@ export class MaildirFolder {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
     if (state === undefined) return MaildirFolder.create(path, durable, fallbackUidValidity(), false);
-    const folder = new MaildirFolder(path, durable, state.uidValidity, state.uidNext);
+    const folder = new MaildirFolder(path, durable, state.uidValidity, state.uidNext, Math.max(state.highestModseq ?? 0, state.messages.length > 0 ? 1 : 0));
     for (const m of state.messages) {
       // Placeholders until sync() finds the file; size and date come from the file itself.
-      folder.entries.set(m.base, { uid: m.uid, base: m.base, dir: 'new', letters: '', keywords: m.keywords ?? [], size: -1, internalDate: new Date(0) });
+      const modseq = m.modseq ?? 1;
+      folder.entries.set(m.base, { uid: m.uid, base: m.base, dir: 'new', letters: '', keywords: m.keywords ?? [], size: -1, internalDate: new Date(0), modseq, ...(m.envelope === undefined ? {} : { envelope: m.envelope }) });
     }
     await folder.sync();
     return folder;
@@ -122,6 +129,8 @@ export class MaildirFolder {
       internalDate: new Date(entry.internalDate.getTime()),
       size: entry.size,
       flags: this.flagsOf(entry),
+      modseq: entry.modseq,
+      ...(entry.envelope === undefined ? {} : { envelope: entry.envelope }),
       raw: () => this.read(entry.base),
     };
   }
@@ -158,22 +167,26 @@ export class MaildirFolder {
         this.entries.set(entry.base, { ...entry, dir: seen.dir, letters: seen.letters, size: info.size, internalDate: info.mtime });
         continue;
       }
-      if (seen.letters !== entry.letters) flagged.push(entry.uid);
+      if (seen.letters !== entry.letters) {
+        flagged.push(entry.uid);
+        entry.modseq = ++this.highestModseq;
+      }
       entry.dir = seen.dir;
       entry.letters = seen.letters;
     }
     const fresh: Entry[] = [];
     for (const [base, seen] of found) {
       const info = await stat(join(this.path, seen.dir, seen.file));
-      fresh.push({ uid: 0, base, dir: seen.dir, letters: seen.letters, keywords: [], size: info.size, internalDate: info.mtime });
+      fresh.push({ uid: 0, base, dir: seen.dir, letters: seen.letters, keywords: [], size: info.size, internalDate: info.mtime, modseq: 0 });
     }
     fresh.sort((a, b) => a.internalDate.getTime() - b.internalDate.getTime() || (a.base < b.base ? -1 : 1));
     const added = fresh.map((entry) => {
       const uid = this.uidNext++;
-      this.entries.set(entry.base, { ...entry, uid });
+      this.entries.set(entry.base, { ...entry, uid, modseq: ++this.highestModseq });
       return uid;
     });
-    if (added.length > 0 || expunged.length > 0) await this.save();
+    if (expunged.length > 0) this.highestModseq++;
+    if (added.length > 0 || expunged.length > 0 || flagged.length > 0) await this.save();
     return { added, expunged, flagged };
   }
 
@@ -182,7 +195,13 @@ export class MaildirFolder {
    * flags), fsync the directory, then record its UID.
    * @param source hard-link this existing file instead of writing `raw` (COPY); falls back to writing.
    */
-  async add(raw: Buffer | undefined, flags: Iterable<string>, internalDate: Date, source?: { path: string; size: number }): Promise<Entry> {
+  async add(
+    raw: Buffer | undefined,
+    flags: Iterable<string>,
+    internalDate: Date,
+    source?: { path: string; size: number },
+    envelope?: DeliveryEnvelope,
+  ): Promise<Entry> {
     const size = source?.size ?? raw!.length;
     const normalized = normalizeFlags(flags);
     const base = uniqueBaseName(size);
@@ -195,6 +214,8 @@ export class MaildirFolder {
       keywords: normalized.filter(isKeyword),
       size,
       internalDate: new Date(internalDate.getTime()),
+      modseq: 0,
+      ...(envelope === undefined ? {} : { envelope }),
     };
     const target = join(this.path, entry.dir, fileName(entry));
     let linked = false;
@@ -214,7 +235,7 @@ export class MaildirFolder {
       await rename(temporary, target);
     }
     if (this.durable) await fsyncDir(join(this.path, entry.dir));
-    const stored = { ...entry, uid: this.uidNext++ };
+    const stored = { ...entry, uid: this.uidNext++, modseq: ++this.highestModseq };
     this.entries.set(base, stored);
     await this.save();
     return stored;
@@ -225,7 +246,6 @@ export class MaildirFolder {
     const wanted = new Set(uids);
     const entries: Entry[] = [];
     const changed: number[] = [];
-    let keywordsChanged = false;
     for (const entry of this.list()) {
       if (!wanted.has(entry.uid)) continue;
       const next = [...applyFlags(this.flagsOf(entry), flags, mode)];
@@ -242,12 +262,14 @@ export class MaildirFolder {
       }
       if (keywordsDiffer) {
         entry.keywords = keywords;
-        keywordsChanged = true;
       }
-      if (lettersDiffer || keywordsDiffer) changed.push(entry.uid);
+      if (lettersDiffer || keywordsDiffer) {
+        changed.push(entry.uid);
+        entry.modseq = ++this.highestModseq;
+      }
       entries.push(entry);
     }
-    if (keywordsChanged) await this.save();
+    if (changed.length > 0) await this.save();
     return { entries, changed };
   }
 
@@ -274,7 +296,10 @@ export class MaildirFolder {
       this.entries.delete(entry.base);
       removed.push(entry.uid);
     }
-    if (removed.length > 0) await this.save();
+    if (removed.length > 0) {
+      this.highestModseq++;
+      await this.save();
+    }
     return removed;
   }
 
@@ -316,7 +341,14 @@ export class MaildirFolder {
       version: 1,
       uidValidity: this.uidValidity,
       uidNext: this.uidNext,
-      messages: this.list().map((e) => (e.keywords.length > 0 ? { uid: e.uid, base: e.base, keywords: e.keywords } : { uid: e.uid, base: e.base })),
+      highestModseq: this.highestModseq,
+      messages: this.list().map((e) => ({
+        uid: e.uid,
+        base: e.base,
+        modseq: e.modseq,
+        ...(e.keywords.length > 0 ? { keywords: e.keywords } : {}),
+        ...(e.envelope === undefined ? {} : { envelope: e.envelope }),
+      })),
     };
     await replaceFile(join(this.path, UIDLIST_FILE), JSON.stringify(state, null, 1) + '\n', this.durable);
   }

@@ -7,13 +7,15 @@ import {
   type MailStore,
   type MailStoreOptions,
   type MailboxEvent,
+  type MailboxWatching,
+  type MaildropLocking,
   type StoredMessage,
   type UserDirectory,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
-import { INBOX, isInbox, normalizeMailboxName } from '../memory/mailbox-names.js';
-import { MailboxEvents, MaildropLocks, nextUidValidity } from '../memory/store-events.js';
-import { UserTable, type UserRecord } from '../memory/user-table.js';
+import { INBOX, isInbox, normalizeMailboxName } from '../shared/mailbox-names.js';
+import { MailboxEvents, MaildropLocks, nextUidValidity } from '../shared/store-events.js';
+import { UserTable, type UserRecord } from '../shared/user-table.js';
 import { isErrno, replaceFile } from './durable-fs.js';
 import { MaildirFolder } from './maildir-folder.js';
 import { folderDirName, mailboxOfDirName, userDirName } from './maildir-names.js';
@@ -58,7 +60,7 @@ interface UsersFile {
  * All changes of one user are serialized in-process; the maildrop lock is in-process only.
  */
 @injectable()
-export class MaildirMailStore implements MailStore, MaildirUserContext {
+export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, MaildirUserContext {
   /** {@inheritDoc MailStore.users} */
   readonly users: UserDirectory;
   private loading: Promise<UserTable> | undefined;
@@ -91,7 +93,7 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
     return this.run(username, async () => {
       const folder = await this.folder(username, mailbox);
-      const entry = await folder.add(raw, options.flags ?? [], options.internalDate ?? new Date());
+      const entry = await folder.add(raw, options.flags ?? [], options.internalDate ?? new Date(), undefined, options.envelope);
       this.emit({ type: 'exists', username, mailbox, uid: entry.uid });
       return folder.messageOf(entry);
     });
@@ -102,48 +104,14 @@ export class MaildirMailStore implements MailStore, MaildirUserContext {
     return new MaildirUserMailboxes(this, await this.resolveUser(username));
   }
 
-  /** {@inheritDoc MailStore.lock} */
+  /** {@inheritDoc MaildropLocking.lock} */
   async lock(username: string, owner: string): Promise<() => void> {
     return this.locks.acquire(await this.resolveUser(username), owner);
   }
 
-  /** {@inheritDoc MailStore.watch} */
+  /** {@inheritDoc MailboxWatching.watch} */
   watch(listener: (event: MailboxEvent) => void): () => void {
     return this.events.watch(listener);
-  }
-
-  /** {@inheritDoc MailStore.allMessages} */
-  async allMessages(): Promise<Array<{ username: string; mailbox: string; message: StoredMessage }>> {
-    const rows: Array<{ username: string; mailbox: string; message: StoredMessage }> = [];
-    for (const username of await this.users.list()) {
-      await this.run(username, async () => {
-        for (const mailbox of await this.mailboxNames(username)) {
-          const folder = await this.folder(username, mailbox);
-          for (const entry of folder.list()) rows.push({ username, mailbox, message: folder.messageOf(entry) });
-        }
-      });
-    }
-    const order = (a: string, b: string): number => (a === b ? 0 : a < b ? -1 : 1);
-    return rows.sort(
-      (a, b) =>
-        a.message.internalDate.getTime() - b.message.internalDate.getTime() ||
-        order(a.username, b.username) ||
-        order(a.mailbox, b.mailbox) ||
-        a.message.uid - b.message.uid,
-    );
-  }
-
-  /** {@inheritDoc MailStore.purge} */
-  async purge(): Promise<void> {
-    for (const username of await this.users.list()) {
-      await this.run(username, async () => {
-        for (const mailbox of await this.mailboxNames(username)) {
-          const folder = await this.folder(username, mailbox);
-          const uids = await folder.remove(folder.list().map((entry) => entry.uid));
-          if (uids.length > 0) this.emit({ type: 'expunge', username, mailbox, uids });
-        }
-      });
-    }
   }
 
   /** @internal {@inheritDoc MaildirUserContext.run} */

@@ -1,6 +1,6 @@
 import { MailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
-import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../memory/mailbox-names.js';
-import { SEEN, isKeyword } from '../memory/message-flags.js';
+import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
+import { SEEN, isKeyword } from '../shared/message-flags.js';
 import type { MaildirFolder } from './maildir-folder.js';
 
 /** What a {@link MaildirUserMailboxes} view needs from its store (implemented by MaildirMailStore). */
@@ -38,7 +38,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
       for (const entry of hierarchyOf(names)) {
         rows.push(
           entry.noselect
-            ? { ...entry, uidValidity: 0, uidNext: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) }
+            ? { ...entry, uidValidity: 0, uidNext: 0, highestModseq: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) }
             : await this.describe(entry.name, names, subscribed),
         );
       }
@@ -219,6 +219,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
       name,
       uidValidity: folder.uidValidity,
       uidNext: folder.uidNext,
+      highestModseq: folder.highestModseq,
       messages: entries.length,
       unseen,
       recent: entries.filter((entry) => entry.dir === 'new').length,
