@@ -3,6 +3,7 @@ import type { Container, ContainerModule } from 'inversify';
 import { MailStore } from '../contracts/mail-store.js';
 import { Logger } from '../log/logger.js';
 import { PosternConfig } from './config.js';
+import { chaosModule } from './chaos.module.js';
 import { createContainer } from './create-container.js';
 import { imapModule } from './imap.module.js';
 import { Listener } from './listener.js';
@@ -34,6 +35,8 @@ export interface MailServerConfig extends PosternConfig {
   anyPort?: boolean;
   /** Extra container modules loaded last (your hooks, backends, rebinding). */
   modules?: readonly ContainerModule[];
+  /** Fault-injection rules to start with (a `ChaosConfig`; validated, changeable at run time through `ChaosToken`). */
+  chaos?: unknown;
 }
 
 /** One started listener. */
@@ -69,6 +72,7 @@ export function createMailServerContainer(config: MailServerConfig = {}): Contai
   if (full.smtp !== false) modules.push(smtpModule);
   if (full.pop3 !== false) modules.push(pop3Module);
   if (full.imap !== false) modules.push(imapModule);
+  modules.push(chaosModule(config.chaos));
   modules.push(...(config.modules ?? []));
   return createContainer(full, modules);
 }

@@ -1,5 +1,6 @@
 import type { Connection } from '../core/connection.js';
 import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
+import type { FaultInjector } from './faults.js';
 import type { TextSession } from './text-session.js';
 
 /** What {@link SessionHandler} needs from a protocol session beyond {@link TextSession}. */
@@ -17,6 +18,8 @@ export interface ManagedSession extends TextSession {
  */
 export abstract class SessionHandler<S extends ManagedSession> implements ConnectionHandler {
   private readonly sessions = new Map<Connection, S>();
+  /** Fault injection for new sessions (the test double's chaos); set by the assembly, none by default. */
+  faults?: FaultInjector;
 
   /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
   protected abstract createSession(connection: Connection, listener: ListenerInfo): S;
@@ -32,6 +35,8 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   /** Runs one session until its connection closes, then releases it. */
   async handle(connection: Connection, listener: ListenerInfo): Promise<void> {
     const session = this.createSession(connection, listener);
+    // smtps → smtp: a rule names the protocol; both of its listeners follow it.
+    if (this.faults) session.faults = { injector: this.faults, protocol: listener.name.replace(/s$/, '') };
     this.sessions.set(connection, session);
     try {
       await session.run();

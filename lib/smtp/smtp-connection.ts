@@ -8,6 +8,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { BodyDelivery } from './smtp-body.js';
 import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
 import { SMTP_COMMANDS } from './smtp-commands.js';
@@ -250,6 +251,29 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       case 'bug':
         this.send(REPLIES.bug);
         return;
+    }
+  }
+
+  /** A fault's reply (the rule's own line); `421` closes the session, like a 421 from a hook (RFC 5321 §3.8). */
+  protected override async sendFaultReply(text: string): Promise<void> {
+    this.send(text + '\r\n');
+    if (text.startsWith('421') && !this.isEnding) await this.end('refused');
+  }
+
+  /** Fault stages of SMTP commands; MAIL and RCPT carry their address for a rule's pattern. */
+  protected override faultStage(verb: string, args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STARTTLS':
+        return { stage: 'starttls' };
+      case 'AUTH':
+        return { stage: 'auth' };
+      case 'MAIL':
+      case 'RCPT': {
+        const path = /<([^>]*)>/.exec(args);
+        return { stage: verb === 'MAIL' ? 'mail' : 'rcpt', subjects: path ? [path[1]] : [] };
+      }
+      default:
+        return undefined;
     }
   }
 

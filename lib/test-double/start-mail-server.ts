@@ -10,6 +10,7 @@ import type { Pop3Options } from '../pop3/pop3-options.js';
 import type { SmtpOptions } from '../smtp/smtp-options.js';
 import type { SmtpHooks } from '../smtp/smtp-backend.js';
 import { SmtpServer } from '../smtp/smtp-server.js';
+import { ChaosToken, type Chaos, type ChaosConfig } from '../chaos/chaos.js';
 import { parseUserSpec, type UserSpec } from './user-spec.js';
 import { MessageCatalog, type ReceivedMessage } from './received-message.js';
 import { testDoubleCertificates } from './dev-tls.js';
@@ -47,6 +48,11 @@ export interface MailServerOptions {
   ca?: string;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
+  /**
+   * Fault injection to start with: `{ rules: [{ protocol: 'smtp', stage: 'rcpt', reply: '451 4.3.0 try later', times: 1 }], seed: 7 }`
+   * (see `ChaosRule`); change it later with `server.chaos.set(…)` / `clear()`.
+   */
+  chaos?: ChaosConfig;
   /** SMTP hooks that {@link RunningMailServer.setSmtpHooks} can replace later (run after hooks bound in `modules`). */
   smtpHooks?: readonly SmtpHooks[];
 }
@@ -71,6 +77,8 @@ export interface RunningMailServer {
    * list from their next command on. `[]` removes them; hooks bound through `modules` stay.
    */
   setSmtpHooks(hooks: readonly SmtpHooks[]): void;
+  /** The fault injector: `set(config)` replaces the rules (throws `ChaosConfigError`), `clear()`, `state` (with counts). */
+  readonly chaos: Chaos;
   /** Adds a user (`"login:password@domain"` or an object). */
   addUser(user: string | UserSpec): Promise<void>;
   /**
@@ -129,6 +137,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     pop3: options.pop3,
     imap: options.imap,
     modules: options.modules,
+    chaos: options.chaos,
   };
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
@@ -149,6 +158,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     ca: ca ?? '',
     container,
     store,
+    chaos: container.get(ChaosToken),
     setSmtpHooks: (hooks) => smtpServer?.setRuntimeHooks(hooks),
     addUser: async (u) => store.users.add(typeof u === 'string' ? parseUserSpec(u) : u),
     receivedMessages: () => catalog.list(),
