@@ -4,6 +4,7 @@ import type { CertificateSource, ServerSecurityOptions } from '../core/server-se
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
+import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -35,6 +36,14 @@ TLS
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
+
+HTTP API and web inbox (listener "http", see README "HTTP API")
+  --http-auth USER:PASSWORD require HTTP Basic authentication (all but /healthz)
+  --http-cors ORIGIN        allow browser calls to /api/v1 from ORIGIN (none by default)
+
+Fault injection (see README "Fault injection")
+  --chaos JSON|@FILE        rules to start with, as for PUT /api/v1/chaos:
+                            '{"rules":[{"protocol":"smtp","stage":"rcpt","reply":"451 4.3.0 try later"}],"seed":7}'
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -80,6 +89,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
+        'http-auth': { type: 'string' },
+        'http-cors': { type: 'string' },
+        chaos: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -111,6 +123,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   const store = str('store') ?? 'memory';
   if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) throw new UsageError(`--store: expected memory or maildir:PATH, got "${store}"`);
 
+  const httpAuth = str('http-auth');
+  if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
+  const chaos = chaosOption(str('chaos'));
+
   let users;
   try {
     users = ((values.user as string[] | undefined) ?? []).map(parseUserSpec);
@@ -133,6 +149,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       tls: tlsOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      http: { auth: httpAuth, cors: str('http-cors') },
+      chaos,
     },
   };
 }
@@ -166,6 +184,23 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };
+}
+
+/** `--chaos JSON` or `--chaos @FILE`, validated like `PUT /api/v1/chaos`. */
+function chaosOption(value: string | undefined): ChaosConfig | undefined {
+  if (value === undefined) return undefined;
+  const text = value.startsWith('@') ? readFile(value.slice(1), '--chaos') : value;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UsageError('--chaos: not valid JSON');
+  }
+  try {
+    return parseChaosConfig(json);
+  } catch (err) {
+    throw new UsageError(`--chaos: ${(err as Error).message}`);
+  }
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { CertificateError } from '../core/server-security.js';
 import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
-import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
+import { createMailServerContainer, MailServer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
 import { Logger } from '../log/logger.js';
 import { parseCliArgs, UsageError, HELP } from './cli-args.js';
 
@@ -43,7 +43,9 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     await security.prepare();
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
-    for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`);
+    const kind = (l: ReadyListener): string =>
+      l.name === 'http' ? 'HTTP API and web inbox' : l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS';
+    for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${kind(l)})`);
     if (!config.authDisabled && (await server.store.users.list()).length === 0) {
       out('postern: no users yet: add --user LOGIN:PASSWORD@DOMAIN, or --auth-disabled to accept any login and recipient');
     }

@@ -3,7 +3,7 @@ import type { Container, ContainerModule } from 'inversify';
 import { readFile } from 'node:fs/promises';
 import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
 import { MailStore } from '../contracts/mail-store.js';
-import { createMailServerContainer, MailServer, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { createMailServerContainer, MailServer, MAIL_LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
 import type { Pop3Options } from '../pop3/pop3-options.js';
@@ -11,6 +11,8 @@ import type { SmtpOptions } from '../smtp/smtp-options.js';
 import type { SmtpHooks } from '../smtp/smtp-backend.js';
 import { SmtpServer } from '../smtp/smtp-server.js';
 import { ChaosToken, type Chaos, type ChaosConfig } from '../chaos/chaos.js';
+import { HttpListener } from '../http/http-listener.js';
+import type { HttpOptions } from '../http/http-options.js';
 import { parseUserSpec, type UserSpec } from './user-spec.js';
 import { MessageCatalog, type ReceivedMessage } from './received-message.js';
 import { testDoubleCertificates } from './dev-tls.js';
@@ -19,7 +21,7 @@ export type { ReceivedMessage, MailAddress, ReceivedAttachment } from './receive
 
 /** Options of {@link startMailServer}. Everything is optional. */
 export interface MailServerOptions {
-  /** Listeners to start (default all six: smtp, smtps, pop3, pop3s, imap, imaps). */
+  /** Listeners to start (default the six mail ones: smtp, smtps, pop3, pop3s, imap, imaps; add `http` or set `http`). */
   protocols?: readonly ListenerName[];
   /** Bind address (default 127.0.0.1). */
   host?: string;
@@ -53,6 +55,11 @@ export interface MailServerOptions {
    * (see `ChaosRule`); change it later with `server.chaos.set(…)` / `clear()`.
    */
   chaos?: ChaosConfig;
+  /**
+   * Also start the HTTP API and web inbox (`server.ports.http`, on a free port unless `ports.http`): `true`, or its
+   * options (`{ auth: 'user:password', cors: 'http://localhost:3000' }`).
+   */
+  http?: boolean | HttpOptions;
   /** SMTP hooks that {@link RunningMailServer.setSmtpHooks} can replace later (run after hooks bound in `modules`). */
   smtpHooks?: readonly SmtpHooks[];
 }
@@ -124,7 +131,8 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   }
   const config: MailServerConfig = {
     host: options.host ?? '127.0.0.1',
-    only: options.protocols ?? LISTENER_NAMES,
+    only: [...new Set([...(options.protocols ?? MAIL_LISTENER_NAMES), ...(options.http ? (['http'] as const) : [])])],
+    http: typeof options.http === 'object' ? options.http : undefined,
     ports: options.ports,
     anyPort: true,
     authDisabled: options.authDisabled,
@@ -141,6 +149,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   };
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
+  const httpListener = container.isBound(HttpListener) ? container.get(HttpListener) : undefined;
   const smtpServer = container.isBound(SmtpServer) ? container.get(SmtpServer) : undefined;
   smtpServer?.setRuntimeHooks(options.smtpHooks ?? []);
   const ready = await server.start();
@@ -150,7 +159,8 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   for (const l of ready) ports[l.name as ListenerName] = l.port;
   let stopped = false;
 
-  const catalog = new MessageCatalog(store);
+  // One parse cache for receivedMessages() and the HTTP API.
+  const catalog = httpListener?.catalog ?? new MessageCatalog(store);
 
   return {
     host: config.host ?? '127.0.0.1',
