@@ -26,6 +26,12 @@ export { buildChain, hasChainErrors } from './core/certificate-chain.js';
 export { TlsHandshakeError } from './core/tls-errors.js';
 export type { TlsHandshakeFailure } from './core/tls-errors.js';
 export { generateDevCertificates, writeDevCertificates } from './core/dev-certificates.js';
+export { AcmeCertificateManager } from './core/acme-certificates.js';
+export type { AcmeOptions, AcmeChallengeType } from './core/acme-certificates.js';
+export { TlsAlpnChallenges, ACME_TLS_ALPN_PROTOCOL } from './core/tls-alpn-challenges.js';
+export { OcspStapler } from './core/ocsp-stapler.js';
+export { buildOcspRequest, parseOcspResponse, fetchOcspResponse, ocspResponderUrl, OcspError } from './core/ocsp.js';
+export type { OcspStatus, OcspCertStatus } from './core/ocsp.js';
 
 // Engine: line framing, command tables, errors, SASL.
 export { LineReader } from './protocol/line-reader.js';

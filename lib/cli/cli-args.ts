@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
@@ -44,6 +45,13 @@ HTTP API and web inbox (listener "http", see README "HTTP API")
 Fault injection (see README "Fault injection")
   --chaos JSON|@FILE        rules to start with, as for PUT /api/v1/chaos:
                             '{"rules":[{"protocol":"smtp","stage":"rcpt","reply":"451 4.3.0 try later"}],"seed":7}'
+Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
+  --acme-directory URL      the CA's directory, e.g. https://acme-v02.api.letsencrypt.org/directory
+  --acme-email ADDR         account contact (expiry notices); you agree to the CA's terms of service
+  --acme-domain NAME[,NAME…]     names on the certificate; the CA validates them over TLS-ALPN-01 on the
+                            implicit-TLS listeners (it connects to port 443: forward it to one of them)
+  --acme-state DIR          account key and certificates (default ./postern-acme)
+  --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -92,6 +100,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'http-auth': { type: 'string' },
         'http-cors': { type: 'string' },
         chaos: { type: 'string' },
+        'acme-directory': { type: 'string' },
+        'acme-email': { type: 'string' },
+        'acme-domain': { type: 'string' },
+        'acme-state': { type: 'string' },
+        'acme-ca': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -147,6 +160,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       allowInsecureAuth: values['allow-insecure-auth'] === true,
       store,
       tls: tlsOptions(str),
+      acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
       http: { auth: httpAuth, cors: str('http-cors') },
@@ -201,6 +215,19 @@ function chaosOption(value: string | undefined): ChaosConfig | undefined {
   } catch (err) {
     throw new UsageError(`--chaos: ${(err as Error).message}`);
   }
+}
+
+function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | undefined {
+  const directoryUrl = str('acme-directory');
+  const email = str('acme-email');
+  const domains = str('acme-domain')?.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca'].filter((k) => str(k) !== undefined);
+  if (given.length === 0) return undefined;
+  if (!directoryUrl || !email || !domains || domains.length === 0) throw new UsageError('--acme-directory, --acme-email and --acme-domain go together');
+  if (!/^https?:\/\//.test(directoryUrl)) throw new UsageError(`--acme-directory: expected an http(s) URL, got "${directoryUrl}"`);
+  if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
+  const ca = str('acme-ca');
+  return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

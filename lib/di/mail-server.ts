@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Container, ContainerModule } from 'inversify';
 import { MailStore } from '../contracts/mail-store.js';
+import { AcmeCertificateManager } from '../core/acme-certificates.js';
+import { ServerSecurityToken } from '../core/server-security.js';
 import { Logger } from '../log/logger.js';
 import { PosternConfig } from './config.js';
 import { chaosModule } from './chaos.module.js';
@@ -114,7 +116,13 @@ export function storeModule(store = 'memory'): ContainerModule {
  */
 export class MailServer {
   private started: Listener[] = [];
+  private acmeManager?: AcmeCertificateManager;
   constructor(readonly container: Container) {}
+
+  /** The ACME certificate manager when `config.acme` is set (after {@link start}). */
+  get acme(): AcmeCertificateManager | undefined {
+    return this.acmeManager;
+  }
 
   /** The mail store every protocol serves. */
   get store(): MailStore {
@@ -128,6 +136,7 @@ export class MailServer {
   async start(): Promise<ReadyListener[]> {
     const log = this.container.get(Logger);
     const config = this.container.get(PosternConfig);
+    if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
     for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
     const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
     if (postmaster !== undefined && !config.authDisabled && (await this.store.users.find(postmaster)) === undefined) {
@@ -148,11 +157,18 @@ export class MailServer {
       ready.push({ name: listener.name, host: addr.address, port: addr.port, tls: listener.implicitTls ? 'implicit' : 'starttls' });
     }
     log.debug('mail server started', { listeners: ready.length });
+    if (config.acme) {
+      // After the listeners: the CA's TLS-ALPN-01 validation connects to them. Failures are logged and retried;
+      // until a certificate arrives the listeners serve the one they have (the generated one at first start).
+      this.acmeManager = new AcmeCertificateManager(config.acme, this.container.get(ServerSecurityToken), log.child({ proto: 'acme' }));
+      this.acmeManager.start().catch(() => undefined);
+    }
     return ready;
   }
 
   /** Closes every listener (graceful, see TcpServer.close). Idempotent. */
   async stop(): Promise<void> {
+    this.acmeManager?.stop();
     const started = this.started;
     this.started = [];
     await Promise.all(started.map((l) => l.close()));
