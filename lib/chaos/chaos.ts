@@ -186,10 +186,11 @@ export class Chaos implements FaultInjector {
     return { rules: this.rules.map((l) => ({ ...l.rule, fired: l.fired })), ...(this.seed !== undefined ? { seed: this.seed } : {}) };
   }
 
-  decide(protocol: string, stage: FaultStage, subjects: readonly string[]): FaultAction | undefined {
+  decide(protocol: string, stage: FaultStage, subjects: readonly string[], applies?: (action: FaultAction) => boolean): FaultAction | undefined {
     for (const l of this.rules) {
       const r = l.rule;
       if (r.protocol !== protocol || r.stage !== stage) continue;
+      if (applies && !applies(toAction(r))) continue;
       if (r.times !== undefined && l.fired >= r.times) continue;
       if (l.pattern && !subjects.some((s) => l.pattern!.test(s))) continue;
       // A draw only for rules that may fire, so a seeded run repeats whatever else the sessions do.

@@ -1,7 +1,8 @@
 import type { ServiceIdentifier } from 'inversify';
 
 /**
- * Where in a session a fault may be injected. `connect` and `greeting` come before the greeting (a reply there
+ * Where in a session a fault may be injected (`starttls` also covers the handshake of an implicit-TLS listener, where
+ * only `tls-abort` applies). `connect` and `greeting` come before the greeting (a reply there
  * replaces the greeting and the session ends); `starttls` is the TLS command (STARTTLS/STLS); `auth` is SMTP AUTH;
  * `mail`, `rcpt` are SMTP MAIL FROM / RCPT TO; `data` is the end of an SMTP body (DATA's dot or BDAT LAST), before
  * the message is stored; `login` is POP3 USER/PASS/APOP/AUTH and IMAP LOGIN/AUTHENTICATE; `fetch` is POP3
@@ -34,8 +35,9 @@ export interface FaultInjector {
    * @param protocol `smtp`, `pop3` or `imap` (the listener name without its trailing `s`).
    * @param subjects what an address pattern is matched against: the MAIL/RCPT address, the login name, the
    *   recipients of a body; empty when the stage has none.
+   * @param applies when given, only actions it accepts are considered (a rule it refuses neither fires nor counts).
    */
-  decide(protocol: string, stage: FaultStage, subjects: readonly string[]): FaultAction | undefined;
+  decide(protocol: string, stage: FaultStage, subjects: readonly string[], applies?: (action: FaultAction) => boolean): FaultAction | undefined;
 }
 /** DI token of the {@link FaultInjector} (optional: without a binding no fault is ever injected). */
 export const FaultInjector = Symbol.for('postern.FaultInjector') as ServiceIdentifier<FaultInjector>;

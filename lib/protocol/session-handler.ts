@@ -46,6 +46,12 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     }
   }
 
+  /** Implicit-TLS accept: a `tls-abort` rule at stage `starttls` cuts the handshake off before it starts. */
+  beforeHandshake(_connection: Connection, listener: ListenerInfo): boolean {
+    if (!this.faults) return true;
+    return this.faults.decide(listener.name.replace(/s$/, ''), 'starttls', [], (a) => a.kind === 'tls-abort') === undefined;
+  }
+
   /** Listener full: the busy line on plaintext listeners. TcpServer closes the connection afterwards. */
   refuse(connection: Connection, listener: ListenerInfo): void {
     if (!listener.implicitTls) connection.write(this.busyLine());

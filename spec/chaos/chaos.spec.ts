@@ -84,6 +84,26 @@ describe('chaos: fault injection for every protocol', () => {
     expect(err.code).to.be.oneOf(['ECONNRESET', 'EPIPE']);
   });
 
+  it('imaps: tls-abort drops the implicit-TLS connection before the handshake; other stages are not consumed by it', async () => {
+    const s = await start({
+      chaos: {
+        rules: [
+          { protocol: 'imap', stage: 'starttls', reply: 'NO [UNAVAILABLE] no tls today', times: 1 },
+          { protocol: 'imap', stage: 'starttls', action: 'tls-abort', times: 1 },
+        ],
+      },
+    });
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      const t = tls.connect({ host: '127.0.0.1', port: s.ports.imaps!, ca: s.ca, servername: 'localhost' }, () => resolve(new Error('handshake completed')));
+      t.once('error', resolve);
+    });
+    expect(err.code).to.be.oneOf(['ECONNRESET', 'EPIPE']);
+    expect(s.chaos.state.rules.map((r) => r.fired)).to.deep.equal([0, 1]);
+    const c = await LineClient.connect(s.ports.imaps!, { tls: { ca: s.ca, servername: 'localhost' } }); // times: 1 spent
+    expect(await c.readLine()).to.match(/^\* OK /);
+    await c.close();
+  });
+
   it('smtp rcpt: delay holds the reply at least that long, then answers normally', async () => {
     const s = await start({ chaos: { rules: [{ protocol: 'smtp', stage: 'rcpt', action: 'delay', delayMs: 300 }] } });
     const c = await smtp(s);
