@@ -152,7 +152,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     version: values.version === true,
     config: {
       host: str('host') ?? '127.0.0.1',
-      only: only as ListenerName[] | undefined,
+      only: (only as ListenerName[] | undefined) ?? LISTENER_NAMES, // the command also serves the HTTP API and inbox unless --only says otherwise
       ports,
       portOffset: offset,
       users,

@@ -32,7 +32,7 @@ export const DEFAULT_PORTS: Readonly<Record<ListenerName, number>> = { smtp: 302
 
 /** {@link PosternConfig} plus the listener selection the CLI and the test double offer. */
 export interface MailServerConfig extends PosternConfig {
-  /** Listeners to start (default: all six). */
+  /** Listeners to start (default: the six mail listeners; add `http` for the HTTP API and web inbox). */
   only?: readonly ListenerName[];
   /** Per-listener ports (override `portOffset`). */
   ports?: Partial<Record<ListenerName, number>>;
@@ -62,7 +62,7 @@ export interface ReadyListener {
  * IMAP with the selected listeners. Protocol sections in `config` are merged, never replaced.
  */
 export function createMailServerContainer(config: MailServerConfig = {}): Container {
-  const only = new Set(config.only ?? LISTENER_NAMES);
+  const only = new Set(config.only ?? MAIL_LISTENER_NAMES);
   const port = (name: ListenerName): number => config.ports?.[name] ?? (config.anyPort ? 0 : DEFAULT_PORTS[name] + (config.portOffset ?? 0));
   const section = (proto: 'smtp' | 'pop3' | 'imap'): Record<string, unknown> | false => {
     const given = config[proto];

@@ -71,6 +71,9 @@ describe('cli: the postern command', function () {
     ['an unsupported --tls-min', () => ['--tls-min', '1.0'], /--tls-min: expected 1\.2 or 1\.3/],
     ['an unknown store', () => ['--store', 'postgres:x'], /--store: expected memory or maildir:PATH/],
     ['a postmaster who is not a user', () => [...ANY_PORTS, ...TLS_FILES(), '--postmaster', 'nobody'], /postmaster "nobody" is not a user/],
+    ['--chaos that is not JSON', () => ['--chaos', '{rules'], /--chaos: not valid JSON/],
+    ['a bad --chaos rule', () => ['--chaos', '{"rules":[{"protocol":"pop3","stage":"login","reply":"550 no"}]}'], /--chaos: rules\[0\]\.reply: not a pop3 refusal/],
+    ['--http-auth without a password', () => ['--http-auth', 'admin'], /--http-auth: expected USER:PASSWORD/],
   ];
   for (const [name, args, message] of badStarts) {
     it(`exits 2 with one clear line for ${name}`, async () => {
