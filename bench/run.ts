@@ -16,6 +16,7 @@ import { imapFetch } from './imap-fetch.bench.js';
 import { maildirStore } from './maildir-store.bench.js';
 import { postgresIdle } from './postgres-idle.bench.js';
 import { workersThroughput } from './workers.bench.js';
+import { startImport, startSecondServer, receivedMessagesRepeat } from './start.bench.js';
 
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
 const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
@@ -28,6 +29,9 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   maildirStore,
   postgresIdle,
   workersThroughput,
+  startImport,
+  startSecondServer,
+  receivedMessagesRepeat,
 ];
 
 async function main(): Promise<void> {

@@ -7,6 +7,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { mailboxName, mapStoreError } from './commands/args.js';
 import { imapCapabilities } from './imap-capabilities.js';
 import { IMAP_COMMANDS } from './imap-commands.js';
@@ -191,6 +192,31 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     } finally {
       this.running = undefined;
     }
+  }
+
+  /** Fault stages of IMAP commands; LOGIN carries its user name for a rule's pattern. */
+  protected override faultStage(verb: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STARTTLS':
+        return { stage: 'starttls' };
+      case 'LOGIN': {
+        const user = this.running?.args[0];
+        return { stage: 'login', subjects: typeof user === 'string' ? [user] : user instanceof Buffer ? [user.toString('utf8')] : [] };
+      }
+      case 'AUTHENTICATE':
+        return { stage: 'login' };
+      case 'FETCH':
+      case 'UID FETCH':
+        return { stage: 'fetch' };
+      default:
+        return undefined;
+    }
+  }
+
+  /** A fault's reply: tagged for a command (`a1 NO …`), untagged before the greeting (`* BYE …`). */
+  protected override async sendFaultReply(text: string, stage: FaultStage): Promise<void> {
+    const tag = stage === 'connect' || stage === 'greeting' ? '*' : (this.running?.tag ?? '*');
+    this.send(`${tag} ${text}\r\n`);
   }
 
   /** Replies to a guard failure of `dispatch()`. */
