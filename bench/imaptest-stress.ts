@@ -31,12 +31,15 @@ export interface StressResult {
   readonly commands: number;
   /** Server CPU ms per counted command. */
   readonly cpuPerCommand: number;
-  /** Distinct `Error:` lines with how often each appeared. */
-  readonly errors: ReadonlyArray<{ line: string; count: number }>;
+  /** `Error:` lines by kind, with how often each appeared and one example. */
+  readonly errors: ReadonlyArray<{ kind: string; count: number; example: string }>;
 }
 
-/** Parses the `Totals:` block (a row of counter names, then a row of numbers) and the `Error:` lines. */
-export function parseImaptest(output: string): { totals: Record<string, number>; errors: Array<{ line: string; count: number }> } {
+/**
+ * Parses the `Totals:` block (a row of counter names, then a row of numbers) and the `Error:` lines, grouped by
+ * kind (the text before the first colon, e.g. "Keyword used without being in FLAGS") with one example each.
+ */
+export function parseImaptest(output: string): { totals: Record<string, number>; errors: Array<{ kind: string; count: number; example: string }> } {
   const totals: Record<string, number> = {};
   const lines = output.split('\n');
   const at = lines.findIndex((l) => l.trim() === 'Totals:');
@@ -48,20 +51,18 @@ export function parseImaptest(output: string): { totals: Record<string, number>;
       if (values[i] !== undefined) totals[n] = values[i];
     });
   }
-  const counts = new Map<string, number>();
+  const kinds = new Map<string, { count: number; example: string }>();
   for (const l of lines) {
     const i = l.indexOf('Error: ');
     if (i === -1) continue;
-    // Strip the client/sequence prefix so the same failure in several clients counts as one line.
-    const text = l
-      .slice(i)
-      .replace(/^Error: [^\s[]+\[\d+\]: /, 'Error: ')
-      .replace(/\s+/g, ' ')
-      .trim()
-      .slice(0, 160);
-    counts.set(text, (counts.get(text) ?? 0) + 1);
+    // "Error: alice[12]: Keyword used without being in FLAGS: $Label2: * 1 FETCH …": drop the client prefix.
+    const text = l.slice(i + 7).replace(/^[^\s[]+\[\d+\]: /, '').replace(/\s+/g, ' ').trim();
+    const kind = text.split(':')[0];
+    const k = kinds.get(kind) ?? { count: 0, example: text.slice(0, 160) };
+    k.count++;
+    kinds.set(kind, k);
   }
-  return { totals, errors: [...counts].map(([line, count]) => ({ line, count })) };
+  return { totals, errors: [...kinds].map(([kind, k]) => ({ kind, ...k })) };
 }
 
 /** Runs imaptest once; resolves its combined output (it exits 0 even when it reported errors). */
@@ -156,9 +157,9 @@ async function main(): Promise<void> {
           results.push(r);
           const cols = Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(', ');
           console.log(`${`${target}, ${tls ? 'TLS' : 'plain'}`.padEnd(24)} ${String(commands).padStart(7)} commands (${(commands / secs).toFixed(0)}/s), CPU ${r.cpuPerCommand.toFixed(2)} ms/command; ${cols}`);
-          if (errors.length === 0) console.log('  no Error: lines');
-          for (const e of errors.slice(0, 12)) console.log(`  ${e.count} x ${e.line.slice(0, 200)}`);
-          if (errors.length > 12) console.log(`  … ${errors.length - 12} more distinct Error: lines`);
+          const errorCount = errors.reduce((a, e) => a + e.count, 0);
+          console.log(errorCount === 0 ? '  no Error: lines' : `  ${errorCount} Error: lines`);
+          for (const e of errors) console.log(`  ${e.count} x ${e.kind}, e.g. ${e.example}`);
         } finally {
           await stop();
         }
