@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 
 /** A bad command line: printed as one line, exit code 2. */
@@ -25,6 +27,8 @@ Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
   --auth-disabled           any login works; unknown recipients get a mailbox (GreenMail style)
   --store memory|maildir:PATH    where mail lives (default memory)
+  --store postgres://USER:PASSWORD@HOST:PORT/DB  PostgreSQL, shared by every node on that database
+                            (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
 
 TLS
@@ -35,6 +39,14 @@ TLS
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
+
+Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
+  --acme-directory URL      the CA's directory, e.g. https://acme-v02.api.letsencrypt.org/directory
+  --acme-email ADDR         account contact (expiry notices); you agree to the CA's terms of service
+  --acme-domain NAME[,NAME…]     names on the certificate; the CA validates them over TLS-ALPN-01 on the
+                            implicit-TLS listeners (it connects to port 443: forward it to one of them)
+  --acme-state DIR          account key and certificates (default ./postern-acme)
+  --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -80,6 +92,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
+        'acme-directory': { type: 'string' },
+        'acme-email': { type: 'string' },
+        'acme-domain': { type: 'string' },
+        'acme-state': { type: 'string' },
+        'acme-ca': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -109,7 +126,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (logFormat && logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format: expected text or json, got "${logFormat}"`);
 
   const store = str('store') ?? 'memory';
-  if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) throw new UsageError(`--store: expected memory or maildir:PATH, got "${store}"`);
+  if (isPostgresUrl(store)) {
+    try {
+      checkPostgresUrl(store);
+    } catch (err) {
+      throw new UsageError(`--store: ${(err as Error).message}`);
+    }
+  } else if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) {
+    throw new UsageError(`--store: expected memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got "${store}"`);
+  }
 
   let users;
   try {
@@ -131,6 +156,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       allowInsecureAuth: values['allow-insecure-auth'] === true,
       store,
       tls: tlsOptions(str),
+      acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
     },
@@ -166,6 +192,19 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };
+}
+
+function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | undefined {
+  const directoryUrl = str('acme-directory');
+  const email = str('acme-email');
+  const domains = str('acme-domain')?.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca'].filter((k) => str(k) !== undefined);
+  if (given.length === 0) return undefined;
+  if (!directoryUrl || !email || !domains || domains.length === 0) throw new UsageError('--acme-directory, --acme-email and --acme-domain go together');
+  if (!/^https?:\/\//.test(directoryUrl)) throw new UsageError(`--acme-directory: expected an http(s) URL, got "${directoryUrl}"`);
+  if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
+  const ca = str('acme-ca');
+  return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

@@ -2,7 +2,7 @@ import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
-import type { MailStore, UserMailboxes } from '../contracts/mail-store.js';
+import { supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
@@ -268,9 +268,13 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
     this.view = view;
     this.user = view.username;
-    this.unwatch = this.ctx.store.watch((event) => {
-      if (event.username === this.user) this.updates.note(event);
-    });
+    // Without MailboxWatching the session sees other sessions' changes only when it re-reads the mailbox.
+    const store = this.ctx.store;
+    this.unwatch = supportsWatch(store)
+      ? store.watch((event) => {
+          if (event.username === this.user) this.updates.note(event);
+        })
+      : undefined;
     this.current = 'authenticated';
     this.log.info('auth succeeded', { user: view.username, mechanism });
     await this.ok('Logged in', `CAPABILITY ${this.capabilities().join(' ')}`);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { lockMaildrop } from './pop3-maildrop-lock.js';
 import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
@@ -190,7 +191,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = result.username;
-    const unlock = await this.ctx.store.lock(username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
+    const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
       throw mapStoreError(err);
