@@ -17,6 +17,9 @@ import { maildirStore } from './maildir-store.bench.js';
 import { postgresIdle } from './postgres-idle.bench.js';
 import { postgresDelivery } from './postgres-delivery.bench.js';
 import { workersThroughput } from './workers.bench.js';
+import { startImport, startSecondServer, receivedMessagesRepeat } from './start.bench.js';
+import { refsDelivery } from './maildir-delivery.bench.js';
+import { refsMailbox } from './maildir-mailbox.bench.js';
 
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
 const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
@@ -30,6 +33,11 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   postgresIdle,
   postgresDelivery,
   workersThroughput,
+  startImport,
+  startSecondServer,
+  receivedMessagesRepeat,
+  refsDelivery,
+  refsMailbox,
 ];
 
 async function main(): Promise<void> {

@@ -116,9 +116,24 @@ export { postgresModule } from './di/postgres.module.js';
 
 // The whole server, the CLI's assembly, and the embedded test double.
 export { createMailServerContainer, MailServer, storeModule, isListenerEnabled, LISTENER_NAMES, DEFAULT_PORTS } from './di/mail-server.js';
+export { MAIL_LISTENER_NAMES } from './di/mail-server.js';
+
+// Fault injection and the HTTP API / web inbox.
+export { Chaos, ChaosToken, ChaosConfigError, parseChaosConfig, MAX_CHAOS_DELAY_MS, MAX_CHAOS_RULES } from './chaos/chaos.js';
+export type { ChaosConfig, ChaosRule, ChaosRuleState, ChaosProtocol, ChaosActionName } from './chaos/chaos.js';
+export { FaultInjector, FAULT_STAGES } from './protocol/faults.js';
+export type { FaultAction, FaultStage } from './protocol/faults.js';
+export { chaosModule } from './di/chaos.module.js';
+export { httpModule } from './di/http.module.js';
+export { HttpListener } from './http/http-listener.js';
+export type { HttpListenerDeps } from './http/http-listener.js';
+export { HTTP_PORT } from './http/http-options.js';
+export type { HttpOptions } from './http/http-options.js';
 export type { MailServerConfig, ListenerName, ReadyListener } from './di/mail-server.js';
 export { startMailServer } from './test-double/start-mail-server.js';
 export type { MailServerOptions, RunningMailServer, ReceivedMessage } from './test-double/start-mail-server.js';
+export { MessageCatalog, describeMessage } from './test-double/received-message.js';
+export type { MailAddress, ReceivedAttachment } from './test-double/received-message.js';
 export { allMessages, purgeMessages } from './test-double/store-queries.js';
 export type { StoredMessageRow } from './test-double/store-queries.js';
 export { parseUserSpec } from './test-double/user-spec.js';

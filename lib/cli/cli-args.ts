@@ -10,6 +10,7 @@ import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
+import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -44,6 +45,13 @@ TLS
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
 
+HTTP API and web inbox (listener "http", see README "HTTP API")
+  --http-auth USER:PASSWORD require HTTP Basic authentication (all but /healthz)
+  --http-cors ORIGIN        allow browser calls to /api/v1 from ORIGIN (none by default)
+
+Fault injection (see README "Fault injection")
+  --chaos JSON|@FILE        rules to start with, as for PUT /api/v1/chaos:
+                            '{"rules":[{"protocol":"smtp","stage":"rcpt","reply":"451 4.3.0 try later"}],"seed":7}'
 Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
   --acme-directory URL      the CA's directory, e.g. https://acme-v02.api.letsencrypt.org/directory
   --acme-email ADDR         account contact (expiry notices); you agree to the CA's terms of service
@@ -114,6 +122,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
+        'http-auth': { type: 'string' },
+        'http-cors': { type: 'string' },
+        chaos: { type: 'string' },
         'acme-directory': { type: 'string' },
         'acme-email': { type: 'string' },
         'acme-domain': { type: 'string' },
@@ -176,6 +187,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   }
   const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
 
+  const httpAuth = str('http-auth');
+  if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
+  const chaos = chaosOption(str('chaos'));
+
   let users;
   try {
     users = ((values.user as string[] | undefined) ?? []).map(parseUserSpec);
@@ -188,7 +203,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     version: values.version === true,
     config: {
       host: str('host') ?? '127.0.0.1',
-      only: only as ListenerName[] | undefined,
+      only: (only as ListenerName[] | undefined) ?? LISTENER_NAMES, // the command also serves the HTTP API and inbox unless --only says otherwise
       ports,
       portOffset: offset,
       users,
@@ -203,6 +218,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       authThrottle: throttleOptions(str),
       ...(workers !== undefined ? { workers } : {}),
       ...(proxyProtocol ? { proxyProtocol } : {}),
+      http: { auth: httpAuth, cors: str('http-cors') },
+      chaos,
     },
   };
 }
@@ -271,6 +288,23 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };
+}
+
+/** `--chaos JSON` or `--chaos @FILE`, validated like `PUT /api/v1/chaos`. */
+function chaosOption(value: string | undefined): ChaosConfig | undefined {
+  if (value === undefined) return undefined;
+  const text = value.startsWith('@') ? readFile(value.slice(1), '--chaos') : value;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UsageError('--chaos: not valid JSON');
+  }
+  try {
+    return parseChaosConfig(json);
+  } catch (err) {
+    throw new UsageError(`--chaos: ${(err as Error).message}`);
+  }
 }
 
 function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | undefined {

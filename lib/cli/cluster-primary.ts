@@ -32,7 +32,8 @@ export const WORKER_STOP_TIMEOUT_MS = 15_000;
 
 /** Prints a ready line the way the single-process command does. */
 export function readyLine(l: ReadyListener): string {
-  return `postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`;
+  const kind = l.name === 'http' ? 'HTTP API and web inbox' : l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS';
+  return `postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${kind})`;
 }
 
 /**

@@ -22,6 +22,11 @@ export interface ConnectionHandler {
    * encrypted. The server closes the connection afterwards.
    */
   refuse?(connection: Connection, listener: ListenerInfo): void;
+  /**
+   * Implicit-TLS listeners only: asked right after accept, before the handshake. Returning false aborts it (the
+   * connection is dropped before any TLS record is answered): fault injection's `tls-abort`.
+   */
+  beforeHandshake?(connection: Connection, listener: ListenerInfo): boolean;
   /** Called for each live session when the server closes: say goodbye (e.g. `421 shutting down`) and close. The server destroys what is left after the grace period. */
   shutdown?(connection: Connection): void | Promise<void>;
 }
@@ -373,7 +378,14 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   private async run(conn: Connection, info: ListenerInfo): Promise<void> {
     try {
-      if (this.options.security) await conn.authenticateAsServer(this.options.security);
+      if (this.options.security) {
+        if (this.handler.beforeHandshake?.(conn, info) === false) {
+          conn.log.info('tls handshake aborted by fault injection');
+          conn.destroy('tls-failed');
+          return;
+        }
+        await conn.authenticateAsServer(this.options.security);
+      }
       await this.handler.handle(conn, info);
     } catch (err) {
       if (err instanceof TlsHandshakeError) return; // logged by the connection, which is closed already
