@@ -201,11 +201,16 @@ describe('PostgresMailStore', function () {
       await view.copy('INBOX', [1], 'Copies');
       const count = async (): Promise<number> => Number((await store.db.query<{ n: number }>('SELECT count(*) AS n FROM postern_bodies')).rows[0]!.n);
       expect(await count()).to.equal(1);
+      // Concurrent identical deliveries share one statement (group commit) and still one body row.
+      const burst = await Promise.all(Array.from({ length: 10 }, () => store.deliver('bob@example.org', Buffer.from(raw))));
+      expect(burst.map((m) => m.uid)).to.deep.equal(Array.from({ length: 10 }, (_, n) => n + 2));
+      expect(new Set(burst.map((m) => m.modseq)).size).to.equal(10);
+      expect(await count()).to.equal(1);
       await view.expunge('INBOX', [1]);
       await view.delete('Copies');
       expect(await count(), 'bob still has it').to.equal(1);
       const bob = await store.openUser('bob');
-      await bob.expunge('INBOX', [1]);
+      await bob.expunge('INBOX', Array.from({ length: 11 }, (_, n) => n + 1));
       expect(await count()).to.equal(0);
       await view.release();
       await bob.release();

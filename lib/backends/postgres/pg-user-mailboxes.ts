@@ -3,7 +3,8 @@ import { MailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage
 import { INBOX, hierarchyOf, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
 import { applyFlags, sameFlags } from '../shared/message-flags.js';
 import type { PgDatabase } from './pg-database.js';
-import { MESSAGE_COLUMNS, collectBodies, insertMessage, storedMessage, type MessageRow } from './pg-messages.js';
+import { MESSAGE_COLUMNS, collectBodies, storedMessage, type MessageRow } from './pg-messages.js';
+import type { MessageInserter } from './pg-insert.js';
 import type { PgUser } from './pg-user-directory.js';
 import { MAILBOX_INFO, bumpModseq, copyMessages, describeMailbox, expungeMessages, lockMailbox, noSuchMailbox, type MailboxRow } from './pg-mailbox-sql.js';
 
@@ -11,6 +12,8 @@ import { MAILBOX_INFO, bumpModseq, copyMessages, describeMailbox, expungeMessage
 export interface PgUserContext {
   readonly db: PgDatabase;
   readonly node: string;
+  /** Stores new messages (group commit per mailbox). */
+  readonly inserter: MessageInserter;
   /** Runs `task` in a transaction that NOTIFYs the events it collects, then emits them locally after COMMIT. */
   change<T>(task: (client: pg.PoolClient, events: MailboxEvent[]) => Promise<T>): Promise<T>;
   /** Emits events of a change already committed (and NOTIFYed) by a single statement. */
@@ -159,7 +162,7 @@ export class PgUserMailboxes implements UserMailboxes {
   async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate = new Date()): Promise<StoredMessage> {
     this.check();
     const name = normalizeMailboxName(mailbox);
-    const row = await insertMessage(this.store.db, this.store.node, { owner: this.user, mailbox: name, raw, flags, internalDate });
+    const row = await this.store.inserter.insert({ owner: this.user, mailbox: name, raw, flags, internalDate });
     if (row === undefined) throw noSuchMailbox(name);
     this.store.emit({ type: 'exists', username: this.username, mailbox: name, uid: row.uid });
     return storedMessage(this.store.db, row);

@@ -17,7 +17,8 @@ import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
 import { MailboxEvents } from '../shared/store-events.js';
 import { DEFAULT_POOL_SIZE, PgDatabase } from './pg-database.js';
 import { EVENT_CHANNEL, encodeEvents } from './pg-events.js';
-import { insertMessage, storedMessage } from './pg-messages.js';
+import { MessageInserter } from './pg-insert.js';
+import { storedMessage } from './pg-messages.js';
 import { PgEventFeed, PgMaildropLocks } from './pg-sessions.js';
 import { PgUserDirectory, type PgUser } from './pg-user-directory.js';
 import { PgUserMailboxes, type PgUserContext } from './pg-user-mailboxes.js';
@@ -83,6 +84,8 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
   private readonly events = new MailboxEvents();
   private readonly feed: PgEventFeed;
   private readonly locks: PgMaildropLocks;
+  /** @internal Group commit of new messages per mailbox. */
+  readonly inserter: MessageInserter;
 
   /** Stores options only; the database is reached on first use. */
   constructor(
@@ -104,6 +107,7 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
       (err) => warn('postgres pool connection lost', { reason: err.message }),
     );
     this.users = new PgUserDirectory(this.db, options.keepPlaintextPasswords === true);
+    this.inserter = new MessageInserter(this.db, this.node);
   }
 
   /** Connects, migrates the schema and starts listening for other nodes' changes. Optional: every call does it. */
@@ -116,10 +120,10 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
     const message = { mailbox, raw, flags: options.flags ?? [], internalDate: options.internalDate ?? new Date(), envelope: options.envelope };
     // The common case is one round trip: the recipient is resolved inside the storing statement.
-    let row = address.includes('\u0000') ? undefined : await insertMessage(this.db, this.node, { ...message, owner: { login: address } });
+    let row = address.includes('\u0000') ? undefined : await this.inserter.insert({ ...message, owner: { login: address } });
     if (row === undefined) {
       const user = await this.resolveUser(address); // NO_SUCH_USER, or creates the user in test-double mode
-      row = await insertMessage(this.db, this.node, { ...message, owner: user });
+      row = await this.inserter.insert({ ...message, owner: user });
       if (row === undefined) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
     }
     this.emit({ type: 'exists', username: row.username, mailbox, uid: row.uid });
