@@ -48,6 +48,9 @@ Limits (0 turns one off)
   --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
   --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
 
+Metrics
+  --metrics-port PORT       serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP on --host)
+
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
   --log-format text|json    (default text)
@@ -99,6 +102,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'pre-auth-timeout': { type: 'string' },
         'command-timeout': { type: 'string' },
         'auth-failures-per-address': { type: 'string' },
+        'metrics-port': { type: 'string' },
         'auth-failures-per-account': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
@@ -155,6 +159,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
+      metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
     },
   };
 }

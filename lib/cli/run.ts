@@ -9,6 +9,8 @@ import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
 import { Logger } from '../log/logger.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
+import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { parseCliArgs, UsageError, HELP } from './cli-args.js';
 
 /** Runs the command with `argv` (without node and script); resolves the exit code. */
@@ -31,6 +33,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
   const log = container.get(Logger);
+  let metrics: MetricsServer | undefined;
   // Listen for signals before anything starts: a SIGTERM right after the ready lines must still be graceful.
   let onSignal!: (signal: NodeJS.Signals) => void;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
@@ -43,6 +46,13 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     await security.prepare();
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
+    if (config.metricsPort !== undefined) {
+      metrics = new MetricsServer(container.get(MetricsRegistry), log, { host: config.host, port: config.metricsPort });
+      const addr = await metrics.start().catch((err: NodeJS.ErrnoException) => {
+        throw Object.assign(new Error(`metrics: ${err.code === 'EADDRINUSE' ? `${config.host ?? '127.0.0.1'}:${config.metricsPort} is already in use` : err.message}`), { code: err.code });
+      });
+      out(`postern: metrics ready on http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}/metrics`);
+    }
     for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`);
     if (!config.authDisabled && (await server.store.users.list()).length === 0) {
       out('postern: no users yet: add --user LOGIN:PASSWORD@DOMAIN, or --auth-disabled to accept any login and recipient');
@@ -50,12 +60,14 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await metrics?.close();
     await server.stop().catch(() => undefined);
     return fail(err);
   }
   log.info('shutting down', { signal: await stopRequested });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  await metrics?.close();
   await server.stop();
   await container.unbindAllAsync();
   out('postern: stopped');

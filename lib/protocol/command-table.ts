@@ -37,6 +37,8 @@ export interface DispatchTarget<S extends string> {
   countError(): boolean | Promise<boolean>;
   /** Resets the consecutive-error count after a command succeeded. */
   clearErrors(): void;
+  /** Called after each known command with its verb and duration (metrics); optional. */
+  observeCommand?(verb: string, seconds: number): void;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function dispatch<S extends string, C extends DispatchTarget<S>>(
   if (spec.args === 'required' && args.length === 0) return fail('syntax', 'argument required');
   if (spec.needsTls && !session.isSecure && !session.allowsInsecureAuth) return fail('tls');
   if (spec.needsAuth && !session.isAuthenticated) return fail('auth');
+  const started = session.observeCommand ? process.hrtime.bigint() : 0n;
   try {
     await spec.run(session, args);
     session.clearErrors();
@@ -70,5 +73,7 @@ export async function dispatch<S extends string, C extends DispatchTarget<S>>(
     if (err instanceof ProtocolSyntaxError) return fail('syntax', err.message);
     session.log.error('command failed', { verb, error: (err as Error)?.message, stack: (err as Error)?.stack });
     return fail('bug');
+  } finally {
+    session.observeCommand?.(verb, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }

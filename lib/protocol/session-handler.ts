@@ -1,6 +1,7 @@
 import type { Connection } from '../core/connection.js';
 import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
 import type { AuthThrottle } from './auth-throttle.js';
+import type { SessionMetrics } from './session-metrics.js';
 import type { TextSession } from './text-session.js';
 
 /** What {@link SessionHandler} needs from a protocol session beyond {@link TextSession}. */
@@ -20,6 +21,8 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   private readonly sessions = new Map<Connection, S>();
   /** Shared failed-login counters handed to every session (the protocol modules set it from the `AuthThrottle` token). */
   authThrottle?: AuthThrottle;
+  /** Metrics handed to every session (the protocol modules set it from the `PosternMetrics` token). */
+  metrics?: SessionMetrics;
 
   /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
   protected abstract createSession(connection: Connection, listener: ListenerInfo): S;
@@ -37,6 +40,7 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     const session = this.createSession(connection, listener);
     session.applyListenerLimits(listener);
     session.authThrottle = this.authThrottle;
+    session.metrics = this.metrics;
     this.sessions.set(connection, session);
     try {
       await session.run();
