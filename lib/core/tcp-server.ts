@@ -3,6 +3,7 @@ import net from 'node:net';
 import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
 import { Logger } from '../log/logger.js';
 import { Connection, type CloseReason } from './connection.js';
+import { FdMonitor } from './fd-monitor.js';
 import { ConnectionLimits, ConnectionLimitsToken, MAX_CONNECTIONS_PER_ADDRESS, type RefusalReason } from './connection-limits.js';
 import type { ServerSecurity } from './server-security.js';
 import { TlsHandshakeError } from './tls-errors.js';
@@ -158,6 +159,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.server = server;
     const addr = this.address();
     this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none' });
+    FdMonitor.acquire(this, this.log);
     return addr;
   }
 
@@ -181,6 +183,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private async doClose(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    FdMonitor.release(this);
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     const sessions = [...this.live].map(async (c) => {
       try {
@@ -208,9 +211,9 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   /**
    * An accept failed. Out of file descriptors (EMFILE/ENFILE) is an operator's problem, not our bug: warned with a
-   * growing pause between warnings. libuv closes the connections it could not hand over (its reserve-descriptor
-   * trick), so those clients see a close rather than a silent wait, and accepting resumes by itself as soon as
-   * descriptors are free again.
+   * growing pause between warnings, and accepting resumes by itself as soon as descriptors are free again. Usually
+   * libuv does not even report it — it closes the connections it cannot hand over (its reserve-descriptor trick), so
+   * those clients see a close rather than a silent wait — which is why {@link FdMonitor} also watches the count.
    */
   private onAcceptError(err: NodeJS.ErrnoException): void {
     if (err.code !== 'EMFILE' && err.code !== 'ENFILE') {
