@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
 import { Logger } from '../log/logger.js';
-import { Connection, type CloseReason } from './connection.js';
+import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
+import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';
+import { ProxyTrust } from './proxy-protocol.js';
 import { FdMonitor } from './fd-monitor.js';
 import { ConnectionLimits, ConnectionLimitsToken, MAX_CONNECTIONS_PER_ADDRESS, type RefusalReason } from './connection-limits.js';
 import type { ServerSecurity } from './server-security.js';
@@ -21,6 +23,11 @@ export interface ConnectionHandler {
    * encrypted. The server closes the connection afterwards.
    */
   refuse?(connection: Connection, listener: ListenerInfo): void;
+  /**
+   * Implicit-TLS listeners only: asked right after accept, before the handshake. Returning false aborts it (the
+   * connection is dropped before any TLS record is answered): fault injection's `tls-abort`.
+   */
+  beforeHandshake?(connection: Connection, listener: ListenerInfo): boolean;
   /** Called for each live session when the server closes: say goodbye (e.g. `421 shutting down`) and close. The server destroys what is left after the grace period. */
   shutdown?(connection: Connection): void | Promise<void>;
 }
@@ -55,6 +62,22 @@ export interface TcpServerOptions {
   idleTimeoutMs?: number;
   /** How long `close()` lets live sessions finish before destroying them (ms). Default 5 s. */
   closeTimeoutMs?: number;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) on every connection, before the greeting and before implicit TLS; the
+   * client address it names replaces the peer's everywhere (logs, hooks, PeerInfo, Received). Peers outside
+   * `trusted` are closed before any greeting. See {@link ProxyProtocolOptions}.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
+  /** Prefix of connection ids (`w2-`), so ids stay unique across cluster workers. */
+  connectionIdPrefix?: string;
+}
+
+/** PROXY protocol settings of a listener (HAProxy's proxy-protocol.txt, v1 and v2). */
+export interface ProxyProtocolOptions {
+  /** CIDR blocks (or single addresses) of the proxies allowed to connect; required, never empty. */
+  readonly trusted: readonly string[];
+  /** Deadline for the complete header after accept (default {@link PROXY_HEADER_TIMEOUT_MS}). */
+  readonly headerTimeoutMs?: number;
 }
 /** DI token for {@link TcpServerOptions}. */
 export const TcpServerOptions = Symbol.for('postern.TcpServerOptions') as ServiceIdentifier<TcpServerOptions>;
@@ -109,6 +132,9 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private closing?: Promise<void>;
   private readonly log: Logger;
   private readonly limits: ConnectionLimits;
+  /** Sockets still sending their PROXY header (not yet Connections). */
+  private readonly pending = new Set<net.Socket>();
+  private readonly proxyTrust?: ProxyTrust;
 
   /**
    * @param limits process-wide caps shared with the other listeners; a private, default-capped one when absent.
@@ -122,6 +148,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     super();
     this.log = log.child({ listener: options.name ?? 'tcp' });
     this.limits = limits ?? new ConnectionLimits();
+    // Fails at construction (container resolution), before anything listens.
+    if (options.proxyProtocol) this.proxyTrust = new ProxyTrust(options.proxyProtocol.trusted);
   }
 
   /** Name used in logs. */
@@ -158,7 +186,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     this.server = server;
     const addr = this.address();
-    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none' });
+    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     FdMonitor.acquire(this, this.log);
     return addr;
   }
@@ -185,6 +213,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     if (!server) return;
     FdMonitor.release(this);
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.pending) socket.destroy(); // no session yet: nobody to say goodbye to
     const sessions = [...this.live].map(async (c) => {
       try {
         if (this.handler.shutdown) await this.handler.shutdown(c);
@@ -250,11 +279,55 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.log, { proto: this.name });
+    if (this.proxyTrust) void this.acceptProxied(socket, this.proxyTrust);
+    else this.startSession(socket, {});
+  }
+
+  /**
+   * PROXY protocol: only trusted peers may speak, and only after a complete, valid header within the deadline.
+   * Everything else is closed before any byte is written (no greeting), logged at warn. The connection caps then
+   * apply to the client address the header names.
+   */
+  private async acceptProxied(socket: net.Socket, trust: ProxyTrust): Promise<void> {
+    const peer = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
+    const max = this.options.maxConnections ?? MAX_CONNECTIONS;
+    if (!trust.isTrusted(socket.remoteAddress)) {
+      this.log.warn('connection refused: peer is not a trusted proxy', { peer });
+      socket.destroy();
+      return;
+    }
+    if (max > 0 && this.pending.size >= max) {
+      this.log.warn('connection refused: too many pending PROXY headers', { peer, max });
+      socket.destroy();
+      return;
+    }
+    this.pending.add(socket);
+    const forget = (): boolean => this.pending.delete(socket);
+    socket.once('close', forget);
+    try {
+      const header = await readProxyHeader(socket, this.options.proxyProtocol?.headerTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS);
+      this.pending.delete(socket);
+      socket.off('close', forget);
+      if (this.closing || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      this.startSession(socket, header.command === 'proxy' && header.source ? { proxied: { source: header.source, destination: header.destination } } : {});
+    } catch (err) {
+      const reason = err instanceof ProxyHeaderError ? err.reason : 'error';
+      this.log.warn('connection refused: bad PROXY header', { peer, reason, error: (err as Error).message });
+      closeQuietly(socket);
+    }
+  }
+
+  /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
+  private startSession(socket: net.Socket, options: ConnectionOptions): void {
+    const realLocalPort = socket.localPort ?? 0;
+    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
     const info: ListenerInfo = {
       name: this.name,
       implicitTls: this.options.security !== undefined,
-      port: conn.localPort,
+      port: realLocalPort,
       preAuthTimeoutMs: this.options.preAuthTimeoutMs,
       commandTimeoutMs: this.options.commandTimeoutMs,
     };
@@ -308,7 +381,14 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   private async run(conn: Connection, info: ListenerInfo): Promise<void> {
     try {
-      if (this.options.security) await conn.authenticateAsServer(this.options.security);
+      if (this.options.security) {
+        if (this.handler.beforeHandshake?.(conn, info) === false) {
+          conn.log.info('tls handshake aborted by fault injection');
+          conn.destroy('tls-failed');
+          return;
+        }
+        await conn.authenticateAsServer(this.options.security);
+      }
       await this.handler.handle(conn, info);
     } catch (err) {
       if (err instanceof TlsHandshakeError) return; // logged by the connection, which is closed already
@@ -316,4 +396,18 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       conn.destroy('error');
     }
   }
+}
+
+/**
+ * Closes a socket that never became a session: FIN after discarding whatever the peer still sends (an unread
+ * receive buffer would turn the close into a reset), destroyed if the peer does not close within 2 s.
+ */
+function closeQuietly(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.on('data', () => undefined);
+  socket.resume();
+  socket.end();
+  const t = setTimeout(() => socket.destroy(), 2_000);
+  t.unref();
+  socket.once('close', () => clearTimeout(t));
 }

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { ContainerModule, type ResolutionContext } from 'inversify';
 import { MailStore } from '../contracts/mail-store.js';
 import { instrumentStore, MetricsRegistry, PosternMetrics, PosternMetricsToken } from '../metrics/postern-metrics.js';
@@ -30,6 +31,7 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
       const security = new ServerSecurity(config.tls ?? {});
       security.onReload = () => log.info('certificate reloaded', { fingerprint: security.fingerprint256 });
       security.onReloadError = (err) => log.warn('certificate reload failed', { error: (err as Error).message });
+      security.ocspEvents = log.child({ proto: 'ocsp' });
       security.onSelfSigned = (fingerprint) => log.warn('no certificate configured: using a generated self-signed one', { fingerprint });
       return security;
     }, [PosternConfig, Logger])
@@ -50,7 +52,7 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
   bind(TcpServerFactory).toResolvedValue(
     (log: Logger, config: PosternConfig, limits: ConnectionLimits, metrics: PosternMetrics): TcpServerFactory =>
       (handler, options) => {
-        const server = new TcpServer(handler, { ...listenerLimits(config.limits), ...options }, log, limits);
+        const server = new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options }, log, limits);
         metrics.observe(server);
         return server;
       },
@@ -81,3 +83,16 @@ export function withStoreMetrics<T extends object>(context: ResolutionContext, s
   return wrapped;
 }
 const instrumented = new WeakSet<object>();
+
+/**
+ * What every listener gets from the process-wide config: the PROXY protocol when `config.proxyProtocol` covers
+ * the listener, and, in a cluster worker, a connection-id prefix naming the worker (`w2-c1f`).
+ */
+function listenerDefaults(config: PosternConfig, name: string | undefined): Partial<TcpServerOptions> {
+  const proxy = config.proxyProtocol;
+  const covered = proxy !== undefined && (proxy.listeners === undefined || (name !== undefined && proxy.listeners.includes(name)));
+  return {
+    proxyProtocol: covered ? { trusted: proxy.trusted, headerTimeoutMs: proxy.headerTimeoutMs } : undefined,
+    connectionIdPrefix: cluster.isWorker && cluster.worker ? `w${cluster.worker.id}-` : undefined,
+  };
+}

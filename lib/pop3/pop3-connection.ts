@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { lockMaildrop } from './pop3-maildrop-lock.js';
 import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
@@ -8,6 +9,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { pop3Capabilities } from './pop3-capabilities.js';
 import { POP3_COMMANDS } from './pop3-commands.js';
 import { Maildrop, POP3_MAILBOX, type MaildropEntry } from './pop3-maildrop.js';
@@ -128,6 +130,26 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     await dispatch(POP3_COMMANDS, this, verb, verb === 'PASS' ? rest : rest.trim());
   }
 
+  /** Fault stages of POP3 commands: the login steps carry the user name for a rule's pattern. */
+  protected override faultStage(verb: string, args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STLS':
+        return { stage: 'starttls' };
+      case 'USER':
+      case 'APOP':
+        return { stage: 'login', subjects: [args.split(' ')[0] ?? ''] };
+      case 'PASS':
+        return { stage: 'login', subjects: this.pendingUser ? [this.pendingUser] : [] };
+      case 'AUTH':
+        return { stage: 'login' };
+      case 'RETR':
+      case 'TOP':
+        return { stage: 'fetch' };
+      default:
+        return undefined;
+    }
+  }
+
   /** Replies to a guard failure of `dispatch()`. */
   refuse(failure: GuardFailure, _verb: string, detail?: string): void {
     switch (failure) {
@@ -206,7 +228,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     }
     const username = result.username;
     this.recordLoginSuccess(credentials.username, mechanism);
-    const unlock = await this.ctx.store.lock(username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
+    const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
       throw mapStoreError(err);

@@ -39,6 +39,8 @@ export interface DispatchTarget<S extends string> {
   clearErrors(): void;
   /** Called after each known command with its verb and duration (metrics); optional. */
   observeCommand?(verb: string, seconds: number): void;
+  /** Runs after the guards passed, before the handler (fault injection); true when the command must not run. */
+  beforeCommand?(verb: string, args: string): Promise<boolean>;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function dispatch<S extends string, C extends DispatchTarget<S>>(
   if (spec.needsTls && !session.isSecure && !session.allowsInsecureAuth) return fail('tls');
   if (spec.needsAuth && !session.isAuthenticated) return fail('auth');
   const started = session.observeCommand ? process.hrtime.bigint() : 0n;
+  if (session.beforeCommand && (await session.beforeCommand(verb, args))) return;
   try {
     await spec.run(session, args);
     session.clearErrors();

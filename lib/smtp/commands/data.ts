@@ -88,6 +88,11 @@ export async function receive(conn: SmtpConnection): Promise<void> {
       await delivery.abort();
       throw refusal;
     }
+    // A `data` fault: the body is in, the reply is the rule's (or comes late); a refused body is never stored.
+    if (await conn.injectFault('data', tx.rcptTo)) {
+      await delivery.abort();
+      return;
+    }
     await delivery.finish().catch((err: unknown) => {
       conn.metrics?.message('refused', size);
       throw err;
@@ -161,6 +166,10 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
     return;
   }
   try {
+    if (await conn.injectFault('data', tx.rcptTo)) {
+      await t.delivery.abort();
+      return;
+    }
     await t.delivery.finish().catch((err: unknown) => {
       conn.metrics?.message('refused', t.size);
       throw err;
