@@ -113,6 +113,8 @@ export const CLOSE_TIMEOUT_MS = 5_000;
  * encrypted). Past this a refused connection is closed without one: a flood must not buy TLS handshakes.
  */
 export const MAX_REFUSAL_HANDSHAKES = 16;
+/** At most one `connection refused` warn line per client address and reason in this many ms (the rest are counted). */
+export const REFUSAL_LOG_INTERVAL_MS = 1_000;
 /** First and longest pause between two warnings about running out of file descriptors on accept. */
 export const ACCEPT_ERROR_BACKOFF_MS = { first: 100, max: 30_000 } as const;
 
@@ -128,6 +130,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private readonly live = new Set<Connection>();
   private readonly perAddress = new Map<string, number>();
   private refusalHandshakes = 0;
+  private readonly refusalLog = new Map<string, { at: number; folded: number }>();
   private acceptErrors = { count: 0, backoffMs: 0, lastWarn: 0 };
   private closing?: Promise<void>;
   private readonly log: Logger;
@@ -360,7 +363,16 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
    * connections at a time; past that the connection is simply closed.
    */
   private refuse(conn: Connection, info: ListenerInfo, reason: RefusalReason, max: number): void {
-    this.log.warn('connection refused', { cid: conn.id, reason, address: conn.remoteAddress, max });
+    // A flood must not turn into a log flood: one warn line per address and reason per second, with the count of
+    // the refusals folded into it since the last one.
+    const key = `${conn.remoteAddress} ${reason}`;
+    const now = Date.now();
+    const seen = this.refusalLog.get(key);
+    if (!seen || now - seen.at >= REFUSAL_LOG_INTERVAL_MS) {
+      this.log.warn('connection refused', { cid: conn.id, reason, address: conn.remoteAddress, max, alsoRefused: seen?.folded ?? 0 });
+      if (this.refusalLog.size >= 1024) this.refusalLog.clear();
+      this.refusalLog.set(key, { at: now, folded: 0 });
+    } else seen.folded++;
     this.emit('refused', reason);
     const goodbye = (): void => {
       try {
