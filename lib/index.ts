@@ -33,6 +33,12 @@ export type { ProxyReadFailure } from './core/proxy-header-reader.js';
 export type { ProxyProtocolOptions } from './core/tcp-server.js';
 export type { ConnectionOptions } from './core/connection.js';
 export { TicketKeyRotation, generateTicketKeys, TICKET_KEY_BYTES, TICKET_KEY_ROTATION_MS } from './core/ticket-keys.js';
+export { AcmeCertificateManager } from './core/acme-certificates.js';
+export type { AcmeOptions, AcmeChallengeType } from './core/acme-certificates.js';
+export { TlsAlpnChallenges, ACME_TLS_ALPN_PROTOCOL } from './core/tls-alpn-challenges.js';
+export { OcspStapler } from './core/ocsp-stapler.js';
+export { buildOcspRequest, parseOcspResponse, fetchOcspResponse, ocspResponderUrl, OcspError } from './core/ocsp.js';
+export type { OcspStatus, OcspCertStatus } from './core/ocsp.js';
 
 // Engine: line framing, command tables, errors, SASL.
 export { LineReader } from './protocol/line-reader.js';
@@ -47,8 +53,19 @@ export type { SessionLimits } from './protocol/text-session.js';
 export * as limits from './protocol/limits.js';
 
 // Contracts.
-export { MailStore, MailStoreError, MailStoreOptions } from './contracts/mail-store.js';
-export type { UserMailboxes, StoredMessage, MailboxInfo, MailboxEvent, UserDirectory } from './contracts/mail-store.js';
+export { MailStore, MailStoreError, MailStoreOptions, isMailStoreError, supportsMaildropLock, supportsWatch } from './contracts/mail-store.js';
+export type {
+  UserMailboxes,
+  StoredMessage,
+  MailboxInfo,
+  MailboxEvent,
+  UserDirectory,
+  DeliverOptions,
+  DeliveryEnvelope,
+  MaildropLocking,
+  MailboxWatching,
+  MailStoreErrorCode,
+} from './contracts/mail-store.js';
 
 // Logging and assembly.
 export { Logger, createLogger } from './log/logger.js';
@@ -87,6 +104,7 @@ export { imapModule } from './di/imap.module.js';
 // Stores and authentication.
 export { MemoryMailStore } from './backends/memory/memory-mail-store.js';
 export { MaildirMailStore, MaildirMailStoreOptions } from './backends/maildir/maildir-mail-store.js';
+export { PostgresMailStore, PostgresMailStoreOptions } from './backends/postgres/postgres-mail-store.js';
 export { StoreAuthenticator } from './backends/store-authenticator.js';
 export { Authenticator } from './contracts/authenticator.js';
 export type { AuthRequest, AuthResult } from './contracts/authenticator.js';
@@ -94,11 +112,14 @@ export { peerInfo } from './contracts/peer-info.js';
 export type { PeerInfo } from './contracts/peer-info.js';
 export { memoryModule } from './di/memory.module.js';
 export { maildirModule } from './di/maildir.module.js';
+export { postgresModule } from './di/postgres.module.js';
 
 // The whole server, the CLI's assembly, and the embedded test double.
 export { createMailServerContainer, MailServer, storeModule, isListenerEnabled, LISTENER_NAMES, DEFAULT_PORTS } from './di/mail-server.js';
 export type { MailServerConfig, ListenerName, ReadyListener } from './di/mail-server.js';
 export { startMailServer } from './test-double/start-mail-server.js';
 export type { MailServerOptions, RunningMailServer, ReceivedMessage } from './test-double/start-mail-server.js';
+export { allMessages, purgeMessages } from './test-double/store-queries.js';
+export type { StoredMessageRow } from './test-double/store-queries.js';
 export { parseUserSpec } from './test-double/user-spec.js';
 export type { UserSpec } from './test-double/user-spec.js';

@@ -2,9 +2,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
+import type { AcmeOptions } from '../core/acme-certificates.js';
+import type { ServerLimits } from '../core/connection-limits.js';
+import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 
 /** A bad command line: printed as one line, exit code 2. */
@@ -27,6 +31,8 @@ Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
   --auth-disabled           any login works; unknown recipients get a mailbox (GreenMail style)
   --store memory|maildir:PATH    where mail lives (default memory)
+  --store postgres://USER:PASSWORD@HOST:PORT/DB  PostgreSQL, shared by every node on that database
+                            (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
 
 TLS
@@ -38,6 +44,22 @@ TLS
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
 
+Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
+  --acme-directory URL      the CA's directory, e.g. https://acme-v02.api.letsencrypt.org/directory
+  --acme-email ADDR         account contact (expiry notices); you agree to the CA's terms of service
+  --acme-domain NAME[,NAME…]     names on the certificate; the CA validates them over TLS-ALPN-01 on the
+                            implicit-TLS listeners (it connects to port 443: forward it to one of them)
+  --acme-state DIR          account key and certificates (default ./postern-acme)
+  --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+Limits (0 turns one off)
+  --max-connections N       connections per listener (default 1000)
+  --max-connections-per-address N         per client address and listener (default 100)
+  --max-connections-per-address-total N   per client address, all listeners (default 300)
+  --max-connections-total N               all listeners together (default 6000)
+  --pre-auth-timeout SECONDS    end sessions not logged in by then; SMTP: no login and no MAIL (default 120)
+  --command-timeout SECONDS     longest time one command line may trickle in (default 60)
+  --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
+  --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
 Scaling out
   --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
                             Needs a store shared between processes (maildir:PATH, postgres://…), not memory
@@ -94,6 +116,19 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'proxy-protocol': { type: 'boolean' },
         'proxy-trusted': { type: 'string' },
         'proxy-listeners': { type: 'string' },
+        'acme-directory': { type: 'string' },
+        'acme-email': { type: 'string' },
+        'acme-domain': { type: 'string' },
+        'acme-state': { type: 'string' },
+        'acme-ca': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-connections-per-address-total': { type: 'string' },
+        'max-connections-total': { type: 'string' },
+        'pre-auth-timeout': { type: 'string' },
+        'command-timeout': { type: 'string' },
+        'auth-failures-per-address': { type: 'string' },
+        'auth-failures-per-account': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -123,13 +158,25 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (logFormat && logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format: expected text or json, got "${logFormat}"`);
 
   const store = str('store') ?? 'memory';
-  if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) throw new UsageError(`--store: expected memory or maildir:PATH, got "${store}"`);
+  if (isPostgresUrl(store)) {
+    try {
+      checkPostgresUrl(store);
+    } catch (err) {
+      throw new UsageError(`--store: ${(err as Error).message}`);
+    }
+  } else if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) {
+    throw new UsageError(`--store: expected memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got "${store}"`);
+  }
 
   const workers = parseWorkers(str('workers'));
   if (workers !== undefined && workers !== 1 && store === 'memory') {
     throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
   }
   const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
+  if (workers !== undefined && workers !== 1 && str('acme-directory') !== undefined) {
+    // Each worker would order and renew its own certificate; ACME belongs in the primary (not built yet).
+    throw new UsageError(`--workers ${str('workers')} and --acme-* do not go together yet: use --cert/--key (renewed by an external ACME client)`);
+  }
 
   let users;
   try {
@@ -151,12 +198,50 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       allowInsecureAuth: values['allow-insecure-auth'] === true,
       store,
       tls: tlsOptions(str),
+      acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
       ...(workers !== undefined ? { workers } : {}),
       ...(proxyProtocol ? { proxyProtocol } : {}),
+      limits: limitOptions(str),
+      authThrottle: throttleOptions(str),
     },
   };
+}
+
+/** A whole-number flag, undefined when absent. */
+function wholeNumber(str: (k: string) => string | undefined, flag: string): number | undefined {
+  const v = str(flag);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** `--auth-failures-per-*` → `authThrottle` (only the flags given). */
+function throttleOptions(str: (k: string) => string | undefined): AuthThrottleOptions {
+  const o: AuthThrottleOptions = {
+    maxFailuresPerAddress: wholeNumber(str, 'auth-failures-per-address'),
+    maxFailuresPerAccount: wholeNumber(str, 'auth-failures-per-account'),
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** `--max-connections*`, `--pre-auth-timeout`, `--command-timeout` → `limits` (only the flags given). */
+function limitOptions(str: (k: string) => string | undefined): ServerLimits {
+  const count = (flag: string): number | undefined => wholeNumber(str, flag);
+  const seconds = (flag: string): number | undefined => {
+    const v = count(flag);
+    return v === undefined ? undefined : v * 1000;
+  };
+  const limits: ServerLimits = {
+    maxConnections: count('max-connections'),
+    maxConnectionsPerAddress: count('max-connections-per-address'),
+    maxConnectionsPerAddressTotal: count('max-connections-per-address-total'),
+    maxConnectionsTotal: count('max-connections-total'),
+    preAuthTimeoutMs: seconds('pre-auth-timeout'),
+    commandTimeoutMs: seconds('command-timeout'),
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
 function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptions {
@@ -223,6 +308,19 @@ function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: 
   const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const n of names ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
   return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
+}
+
+function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | undefined {
+  const directoryUrl = str('acme-directory');
+  const email = str('acme-email');
+  const domains = str('acme-domain')?.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca'].filter((k) => str(k) !== undefined);
+  if (given.length === 0) return undefined;
+  if (!directoryUrl || !email || !domains || domains.length === 0) throw new UsageError('--acme-directory, --acme-email and --acme-domain go together');
+  if (!/^https?:\/\//.test(directoryUrl)) throw new UsageError(`--acme-directory: expected an http(s) URL, got "${directoryUrl}"`);
+  if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
+  const ca = str('acme-ca');
+  return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

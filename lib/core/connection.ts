@@ -258,7 +258,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private terminate(reason: CloseReason, err: unknown): void {
     const e = err as TlsHandshakeError;
-    this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
+    if (e.reason === 'acme-challenge') this.log.info('acme tls-alpn-01 validation answered');
+    else this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
     this.closeReason ??= reason;
     this.socket.destroy();
     this.watchClose(this.socket);

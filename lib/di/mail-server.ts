@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Container, ContainerModule } from 'inversify';
 import { MailStore } from '../contracts/mail-store.js';
+import { AcmeCertificateManager } from '../core/acme-certificates.js';
+import { ServerSecurityToken } from '../core/server-security.js';
 import { Logger } from '../log/logger.js';
 import { PosternConfig } from './config.js';
 import { createContainer } from './create-container.js';
@@ -9,6 +11,7 @@ import { Listener } from './listener.js';
 import { maildirModule } from './maildir.module.js';
 import { memoryModule } from './memory.module.js';
 import { pop3Module } from './pop3.module.js';
+import { postgresModule } from './postgres.module.js';
 import { smtpModule } from './smtp.module.js';
 
 /** The six standard listeners. */
@@ -86,6 +89,11 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
   return s.enabled !== false && s[name]?.enabled !== false;
 }
 
+/** True for a `postgres://` or `postgresql://` store URL. */
+export function isPostgresUrl(store: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(store);
+}
+
 /**
  * The store module for a `--store` value.
  * @throws Error for an unknown store kind.
@@ -93,7 +101,8 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
 export function storeModule(store = 'memory'): ContainerModule {
   if (store === 'memory') return memoryModule;
   if (store.startsWith('maildir:') && store.length > 'maildir:'.length) return maildirModule(store.slice('maildir:'.length));
-  throw new Error(`unknown store "${store}" (use memory or maildir:PATH)`);
+  if (isPostgresUrl(store)) return postgresModule(store);
+  throw new Error(`unknown store "${store.replace(/\/\/[^@/]*@/, '//…@')}" (use memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB)`);
 }
 
 /**
@@ -102,7 +111,13 @@ export function storeModule(store = 'memory'): ContainerModule {
  */
 export class MailServer {
   private started: Listener[] = [];
+  private acmeManager?: AcmeCertificateManager;
   constructor(readonly container: Container) {}
+
+  /** The ACME certificate manager when `config.acme` is set (after {@link start}). */
+  get acme(): AcmeCertificateManager | undefined {
+    return this.acmeManager;
+  }
 
   /** The mail store every protocol serves. */
   get store(): MailStore {
@@ -116,6 +131,9 @@ export class MailServer {
   async start(): Promise<ReadyListener[]> {
     const log = this.container.get(Logger);
     const config = this.container.get(PosternConfig);
+    if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
+    // A store with a start step (PostgreSQL: connect and migrate) fails here, before any listener, not at first use.
+    await (this.store as { start?: () => Promise<void> }).start?.();
     for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
     const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
     if (postmaster !== undefined && !config.authDisabled && (await this.store.users.find(postmaster)) === undefined) {
@@ -128,21 +146,34 @@ export class MailServer {
         addr = await listener.start();
       } catch (err) {
         await this.stop();
-        const e = err as NodeJS.ErrnoException;
-        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? 'port already in use' : e.message}`, { cause: err });
+        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? `${hostPort(e.address, e.port)} is already in use` : e.message}`, { cause: err });
         throw Object.assign(wrapped, { code: e.code });
       }
       this.started.push(listener);
       ready.push({ name: listener.name, host: addr.address, port: addr.port, tls: listener.implicitTls ? 'implicit' : 'starttls' });
     }
     log.debug('mail server started', { listeners: ready.length });
+    if (config.acme) {
+      // After the listeners: the CA's TLS-ALPN-01 validation connects to them. Failures are logged and retried;
+      // until a certificate arrives the listeners serve the one they have (the generated one at first start).
+      this.acmeManager = new AcmeCertificateManager(config.acme, this.container.get(ServerSecurityToken), log.child({ proto: 'acme' }));
+      this.acmeManager.start().catch(() => undefined);
+    }
     return ready;
   }
 
   /** Closes every listener (graceful, see TcpServer.close). Idempotent. */
   async stop(): Promise<void> {
+    this.acmeManager?.stop();
     const started = this.started;
     this.started = [];
     await Promise.all(started.map((l) => l.close()));
   }
+}
+
+/** `127.0.0.1:3525`, `[::1]:3525` — the address and port a listen error names (the port alone when the address is unknown). */
+function hostPort(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return `port ${port ?? '?'}`;
+  return `${address.includes(':') ? `[${address}]` : address}:${port ?? '?'}`;
 }

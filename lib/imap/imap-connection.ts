@@ -2,7 +2,7 @@ import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
-import type { MailStore, UserMailboxes } from '../contracts/mail-store.js';
+import { supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
@@ -222,6 +222,25 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (fatal) await this.end('closed');
   }
 
+  /** A `{N+}` literal announced at the end of a dropped line is dropped too (see ImapCommandReader). */
+  protected override octetsAfterDroppedLine(tail: Buffer): number | 'end' | undefined {
+    return this.commands.octetsAfterDroppedLine(tail);
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    // RFC 9051 §2.2: lines end with CRLF. The tag is not known without parsing a line that is not run: untagged.
+    this.send(untaggedLine('BAD', undefined, 'Bare LF not allowed, lines end with CRLF'));
+  }
+
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(untaggedLine('BYE', undefined, 'Autologout; not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(untaggedLine('BYE', undefined, 'Too many errors'));
   }
@@ -249,6 +268,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
    */
   async login(mechanism: string, credentials: ImapCredentials): Promise<void> {
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
@@ -256,6 +276,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
+    this.recordLoginSuccess(credentials.username);
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(result.username);
@@ -268,9 +289,13 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
     this.view = view;
     this.user = view.username;
-    this.unwatch = this.ctx.store.watch((event) => {
-      if (event.username === this.user) this.updates.note(event);
-    });
+    // Without MailboxWatching the session sees other sessions' changes only when it re-reads the mailbox.
+    const store = this.ctx.store;
+    this.unwatch = supportsWatch(store)
+      ? store.watch((event) => {
+          if (event.username === this.user) this.updates.note(event);
+        })
+      : undefined;
     this.current = 'authenticated';
     this.log.info('auth succeeded', { user: view.username, mechanism });
     await this.ok('Logged in', `CAPABILITY ${this.capabilities().join(' ')}`);
@@ -313,7 +338,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     const r = await this.updates.idle();
     if (r.kind === 'closed') return;
     if (r.kind === 'runaway') return this.onLineTooLong(true);
-    if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
+    if (r.kind !== 'line' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
       throw new ImapError('BAD', undefined, 'Expected DONE');
     }
     this.log.debug('C: DONE');

@@ -4,12 +4,13 @@ import { simpleParser, type AddressObject } from 'mailparser';
 import { generateDevCertificates } from '../core/dev-certificates.js';
 import { readFile } from 'node:fs/promises';
 import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
-import { MailStore, type MailboxEvent } from '../contracts/mail-store.js';
+import { MailStore, supportsWatch, type MailboxEvent } from '../contracts/mail-store.js';
 import { createMailServerContainer, MailServer, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
 import type { Pop3Options } from '../pop3/pop3-options.js';
 import type { SmtpOptions } from '../smtp/smtp-options.js';
+import { allMessages, purgeMessages } from './store-queries.js';
 import { parseUserSpec, type UserSpec } from './user-spec.js';
 
 /** Options of {@link startMailServer}. Everything is optional. */
@@ -28,7 +29,7 @@ export interface MailServerOptions {
   allowInsecureAuth?: boolean;
   /** TLS settings; by default a fresh development CA and a localhost certificate signed by it (see `ca`). */
   tls?: ServerSecurityOptions;
-  /** `memory` (default) or `maildir:PATH`. */
+  /** `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (shared with other nodes). */
   store?: string;
   /** Logging (default: silent). */
   log?: LoggerOptions;
@@ -137,7 +138,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   let stopped = false;
 
   const receivedMessages = async (): Promise<ReceivedMessage[]> => {
-    const all = await store.allMessages();
+    const all = await allMessages(store);
     return Promise.all(all.map(async ({ username, mailbox, message }) => parseMessage(username, mailbox, message.uid, await message.raw())));
   };
 
@@ -168,7 +169,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
         };
         const recount = (): void => {
           pending = undefined;
-          store.allMessages().then(
+          allMessages(store).then(
             (all) => {
               have = all.length;
               if (have >= count) finish();
@@ -177,14 +178,23 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
           );
         };
         const timer = setTimeout(() => finish(new Error(`waitForMessages: ${have} of ${count} message(s) after ${timeoutMs} ms`)), timeoutMs);
-        const unwatch = store.watch((e: MailboxEvent) => {
-          if (!done && !pending && (e.type === 'exists' || e.type === 'expunge')) pending = setImmediate(recount);
-        });
+        let unwatch: () => void;
+        if (supportsWatch(store)) {
+          unwatch = store.watch((e: MailboxEvent) => {
+            if (!done && !pending && (e.type === 'exists' || e.type === 'expunge')) pending = setImmediate(recount);
+          });
+        } else {
+          // A store without change notifications is polled instead.
+          const poll = setInterval(() => {
+            if (!done && !pending) pending = setImmediate(recount);
+          }, 50);
+          unwatch = () => clearInterval(poll);
+        }
         recount();
       });
       return receivedMessages();
     },
-    purge: () => store.purge(),
+    purge: () => purgeMessages(store),
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -132,6 +132,10 @@ describe('cli: postern --workers', function () {
     expect(workerCount(undefined)).to.equal(1);
     expect(() => parseCliArgs(['--workers', 'auto'])).to.throw(UsageError, '--workers auto: the memory store lives inside one process');
     expect(parseCliArgs(['--workers', '1']).config.workers).to.equal(1); // one process is fine on any store
+    expect(() => parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test'])).to.throw(
+      UsageError,
+      '--workers 2 and --acme-* do not go together yet',
+    );
     for (const bad of ['0', '257', 'two', '1.5']) {
       expect(() => parseCliArgs(['--workers', bad, ...md]), bad).to.throw(UsageError, `--workers: expected a number from 1 to 256 or auto, got "${bad}"`);
     }
