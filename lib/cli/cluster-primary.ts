@@ -140,14 +140,18 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     log.info('shutting down', { signal, workers: live.size });
     stopAll();
   };
+  // SIGUSR2: new ticket keys now (e.g. after a suspected key leak), pushed to every worker like a scheduled rotation.
+  const onRotate = (): void => void tickets?.rotate();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGUSR2', onRotate);
   for (let i = 0; i < count; i++) fork();
   tickets?.start();
   await done;
   clearTimeout(killTimer);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  process.off('SIGUSR2', onRotate);
   cluster.off('exit', onExit);
   if (failed) {
     process.stderr.write('postern: error: a worker failed to start\n');

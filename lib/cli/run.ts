@@ -55,6 +55,10 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   const log = container.get(Logger);
   // Listen for signals before anything starts: a SIGTERM right after the ready lines must still be graceful.
   let onSignal!: (signal: NodeJS.Signals) => void;
+  const onRotate = (): void => {
+    container.get(ServerSecurityToken).rotateTicketKeys();
+    log.info('session ticket keys rotated');
+  };
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (signal) => resolve(signal);
     process.on('SIGINT', onSignal);
@@ -64,7 +68,12 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   try {
     const security = container.get(ServerSecurityToken);
     await security.prepare();
-    worker?.onTicketKeys((keys) => security.setTicketKeys(keys));
+    worker?.onTicketKeys((keys) => {
+      security.setTicketKeys(keys);
+      log.info('session ticket keys replaced', { pid: process.pid });
+    });
+    // SIGUSR2: new ticket keys now (a cluster's primary does this for all its workers, see cluster-primary.ts).
+    if (!worker) process.on('SIGUSR2', onRotate);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
     if (worker) {
@@ -77,6 +86,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGUSR2', onRotate);
     worker?.detach();
     await server.stop().catch(() => undefined);
     return fail(err);
@@ -84,6 +94,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   log.info('shutting down', { signal: await stopRequested });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  process.off('SIGUSR2', onRotate);
   await server.stop();
   await container.unbindAllAsync();
   worker?.detach();

@@ -132,6 +132,7 @@ describe('cli: postern --workers', function () {
     expect(workerCount(undefined)).to.equal(1);
     expect(() => parseCliArgs(['--workers', 'auto'])).to.throw(UsageError, '--workers auto: the memory store lives inside one process');
     expect(parseCliArgs(['--workers', '1']).config.workers).to.equal(1); // one process is fine on any store
+    expect(parseCliArgs(['--workers', '2', '--store', 'postgres://u:p@127.0.0.1:5432/mail']).config.workers).to.equal(2);
     expect(() => parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test'])).to.throw(
       UsageError,
       '--workers 2 and --acme-* do not go together yet',
@@ -173,6 +174,22 @@ describe('cli: postern --workers', function () {
     expect(resumed).to.deep.equal([true, true, true, true]);
     const secured = since(mark).filter((r) => r.message === 'tls established');
     expect(secured).to.have.length(5);
+    expect(new Set(secured.map((r) => workerOf(r.cid)))).to.have.length(2);
+  });
+
+  it('SIGUSR2 to the primary rotates the ticket keys of every worker: old tickets stop resuming, new ones resume anywhere', async () => {
+    const old = await handshake(p.ports.smtps!, certs.ca.cert);
+    const mark = records(p).length;
+    p.child.kill('SIGUSR2');
+    await logged(p, (r) => r.message === 'session ticket keys rotated' && r.role === 'primary');
+    for (const pid of pids) await logged(p, (r) => r.message === 'session ticket keys replaced' && r.pid === pid);
+    const stale = [await handshake(p.ports.smtps!, certs.ca.cert, old.session), await handshake(p.ports.smtps!, certs.ca.cert, old.session)];
+    expect(stale.map((h) => h.reused)).to.deep.equal([false, false]);
+    const fresh = await handshake(p.ports.smtps!, certs.ca.cert);
+    const resumed: boolean[] = [];
+    for (let i = 0; i < 4; i++) resumed.push((await handshake(p.ports.smtps!, certs.ca.cert, fresh.session)).reused);
+    expect(resumed).to.deep.equal([true, true, true, true]);
+    const secured = since(mark).filter((r) => r.message === 'tls established');
     expect(new Set(secured.map((r) => workerOf(r.cid)))).to.have.length(2);
   });
 
