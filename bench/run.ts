@@ -13,9 +13,12 @@ import { sessionMemory } from './session-memory.bench.js';
 import { smtpTransaction } from './smtp-transaction.bench.js';
 import { smtpBody } from './smtp-body.bench.js';
 import { imapFetch } from './imap-fetch.bench.js';
-import { workersThroughput } from './workers.bench.js';
 import { maildirStore } from './maildir-store.bench.js';
 import { postgresIdle } from './postgres-idle.bench.js';
+import { workersThroughput } from './workers.bench.js';
+import { startImport, startSecondServer, receivedMessagesRepeat } from './start.bench.js';
+import { refsDelivery } from './maildir-delivery.bench.js';
+import { refsMailbox } from './maildir-mailbox.bench.js';
 
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
 const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
@@ -28,6 +31,11 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   maildirStore,
   postgresIdle,
   workersThroughput,
+  startImport,
+  startSecondServer,
+  receivedMessagesRepeat,
+  refsDelivery,
+  refsMailbox,
 ];
 
 async function main(): Promise<void> {

@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { availableParallelism } from 'node:os';
-import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { ServerLimits } from '../core/connection-limits.js';
 import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
+import { availableParallelism } from 'node:os';
+import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
+import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -44,6 +45,13 @@ TLS
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
 
+HTTP API and web inbox (listener "http", see README "HTTP API")
+  --http-auth USER:PASSWORD require HTTP Basic authentication (all but /healthz)
+  --http-cors ORIGIN        allow browser calls to /api/v1 from ORIGIN (none by default)
+
+Fault injection (see README "Fault injection")
+  --chaos JSON|@FILE        rules to start with, as for PUT /api/v1/chaos:
+                            '{"rules":[{"protocol":"smtp","stage":"rcpt","reply":"451 4.3.0 try later"}],"seed":7}'
 Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
   --acme-directory URL      the CA's directory, e.g. https://acme-v02.api.letsencrypt.org/directory
   --acme-email ADDR         account contact (expiry notices); you agree to the CA's terms of service
@@ -51,6 +59,7 @@ Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
                             implicit-TLS listeners (it connects to port 443: forward it to one of them)
   --acme-state DIR          account key and certificates (default ./postern-acme)
   --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+
 Limits (0 turns one off)
   --max-connections N       connections per listener (default 1000)
   --max-connections-per-address N         per client address and listener (default 100)
@@ -60,6 +69,7 @@ Limits (0 turns one off)
   --command-timeout SECONDS     longest time one command line may trickle in (default 60)
   --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
   --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
+
 Scaling out
   --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
                             Needs a store shared between processes (maildir:PATH, postgres://…), not memory
@@ -112,10 +122,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
-        workers: { type: 'string' },
-        'proxy-protocol': { type: 'boolean' },
-        'proxy-trusted': { type: 'string' },
-        'proxy-listeners': { type: 'string' },
+        'http-auth': { type: 'string' },
+        'http-cors': { type: 'string' },
+        chaos: { type: 'string' },
         'acme-directory': { type: 'string' },
         'acme-email': { type: 'string' },
         'acme-domain': { type: 'string' },
@@ -129,6 +138,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'command-timeout': { type: 'string' },
         'auth-failures-per-address': { type: 'string' },
         'auth-failures-per-account': { type: 'string' },
+        workers: { type: 'string' },
+        'proxy-protocol': { type: 'boolean' },
+        'proxy-trusted': { type: 'string' },
+        'proxy-listeners': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -178,6 +191,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--workers ${str('workers')} and --acme-* do not go together yet: use --cert/--key (renewed by an external ACME client)`);
   }
 
+  const httpAuth = str('http-auth');
+  if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
+  const chaos = chaosOption(str('chaos'));
+
   let users;
   try {
     users = ((values.user as string[] | undefined) ?? []).map(parseUserSpec);
@@ -190,7 +207,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     version: values.version === true,
     config: {
       host: str('host') ?? '127.0.0.1',
-      only: only as ListenerName[] | undefined,
+      only: (only as ListenerName[] | undefined) ?? LISTENER_NAMES, // the command also serves the HTTP API and inbox unless --only says otherwise
       ports,
       portOffset: offset,
       users,
@@ -201,10 +218,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
-      ...(workers !== undefined ? { workers } : {}),
-      ...(proxyProtocol ? { proxyProtocol } : {}),
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(proxyProtocol ? { proxyProtocol } : {}),
+      http: { auth: httpAuth, cors: str('http-cors') },
+      chaos,
     },
   };
 }
@@ -275,6 +294,36 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
   };
 }
 
+/** `--chaos JSON` or `--chaos @FILE`, validated like `PUT /api/v1/chaos`. */
+function chaosOption(value: string | undefined): ChaosConfig | undefined {
+  if (value === undefined) return undefined;
+  const text = value.startsWith('@') ? readFile(value.slice(1), '--chaos') : value;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UsageError('--chaos: not valid JSON');
+  }
+  try {
+    return parseChaosConfig(json);
+  } catch (err) {
+    throw new UsageError(`--chaos: ${(err as Error).message}`);
+  }
+}
+
+function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | undefined {
+  const directoryUrl = str('acme-directory');
+  const email = str('acme-email');
+  const domains = str('acme-domain')?.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca'].filter((k) => str(k) !== undefined);
+  if (given.length === 0) return undefined;
+  if (!directoryUrl || !email || !domains || domains.length === 0) throw new UsageError('--acme-directory, --acme-email and --acme-domain go together');
+  if (!/^https?:\/\//.test(directoryUrl)) throw new UsageError(`--acme-directory: expected an http(s) URL, got "${directoryUrl}"`);
+  if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
+  const ca = str('acme-ca');
+  return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
+}
+
 /** `--workers N|auto`: 1..{@link MAX_WORKERS}, or `auto` (one per core). */
 function parseWorkers(v: string | undefined): number | 'auto' | undefined {
   if (v === undefined) return undefined;
@@ -306,21 +355,9 @@ function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: 
     throw err;
   }
   const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  for (const n of names ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
+  // The mail listeners only: the HTTP API is not a TcpServer and reads no PROXY header.
+  for (const n of names ?? []) if (!MAIL_LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${MAIL_LISTENER_NAMES.join(', ')})`);
   return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
-}
-
-function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | undefined {
-  const directoryUrl = str('acme-directory');
-  const email = str('acme-email');
-  const domains = str('acme-domain')?.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
-  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca'].filter((k) => str(k) !== undefined);
-  if (given.length === 0) return undefined;
-  if (!directoryUrl || !email || !domains || domains.length === 0) throw new UsageError('--acme-directory, --acme-email and --acme-domain go together');
-  if (!/^https?:\/\//.test(directoryUrl)) throw new UsageError(`--acme-directory: expected an http(s) URL, got "${directoryUrl}"`);
-  if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
-  const ca = str('acme-ca');
-  return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

@@ -17,6 +17,7 @@ import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.j
 import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
 import { createLogger } from '../log/logger.js';
 import { isClusterMessage, type InitMessage } from './cluster-worker.js';
+import { createDefaultFolders } from './default-folders.js';
 
 /** The executable every worker runs (this package's `postern`), whatever script started the primary. */
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -32,7 +33,8 @@ export const WORKER_STOP_TIMEOUT_MS = 15_000;
 
 /** Prints a ready line the way the single-process command does. */
 export function readyLine(l: ReadyListener): string {
-  return `postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`;
+  const kind = l.name === 'http' ? 'HTTP API and web inbox' : l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS';
+  return `postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${kind})`;
 }
 
 /**
@@ -170,6 +172,7 @@ async function prepareShared(config: MailServerConfig, out: (line: string) => vo
   try {
     const store = container.get(MailStore);
     for (const user of config.users ?? []) await store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
+    await createDefaultFolders(store, (config.users ?? []).map((u) => u.username)); // workers get no --user list
     const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
     if (postmaster !== undefined && !config.authDisabled && (await store.users.find(postmaster)) === undefined) {
       throw new Error(`postmaster "${postmaster}" is not a user (add it with --user or users)`);

@@ -14,6 +14,7 @@ import { Logger } from '../log/logger.js';
 import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
 import { runPrimary, readyLine } from './cluster-primary.js';
 import { joinCluster } from './cluster-worker.js';
+import { createDefaultFolders } from './default-folders.js';
 
 /** Runs the command with `argv` (without node and script); resolves the exit code. */
 export async function runCli(argv: readonly string[], out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<number> {
@@ -76,6 +77,8 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     if (!worker) process.on('SIGUSR2', onRotate);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
+    // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
+    await createDefaultFolders(server.store, (config.users ?? []).map((u) => u.username));
     if (worker) {
       log.info('worker listening', { pid: process.pid, listeners: ready.length });
       worker.ready(ready);

@@ -48,6 +48,11 @@ export interface ServerSecurityOptions {
   /** Names/addresses for the generated certificate when none is configured (default localhost, 127.0.0.1, ::1). */
   selfSignedHosts?: readonly string[];
   /**
+   * Staple OCSP responses (RFC 6066 §8) for certificates whose issuer runs a responder (default true). Needs the
+   * issuer in the configured chain; fetched after prepare/reload and refreshed half-way to `nextUpdate`.
+   */
+  ocspStapling?: boolean;
+  /**
    * Session tickets (RFC 5077, RFC 8446 §4.6.1), default on: clients resume with a ticket sealed under the ticket
    * keys. There is no server-side session cache, so TLS 1.2 session-ID resumption never happens either way.
    */
@@ -59,11 +64,6 @@ export interface ServerSecurityOptions {
    * the schedule off, for processes whose keys are pushed with {@link ServerSecurity.setTicketKeys} (cluster workers).
    */
   ticketKeyRotationMs?: number;
-  /**
-   * Staple OCSP responses (RFC 6066 §8) for certificates whose issuer runs a responder (default true). Needs the
-   * issuer in the configured chain; fetched after prepare/reload and refreshed half-way to `nextUpdate`.
-   */
-  ocspStapling?: boolean;
 }
 
 /**

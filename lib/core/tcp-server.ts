@@ -22,6 +22,11 @@ export interface ConnectionHandler {
    * encrypted. The server closes the connection afterwards.
    */
   refuse?(connection: Connection, listener: ListenerInfo): void;
+  /**
+   * Implicit-TLS listeners only: asked right after accept, before the handshake. Returning false aborts it (the
+   * connection is dropped before any TLS record is answered): fault injection's `tls-abort`.
+   */
+  beforeHandshake?(connection: Connection, listener: ListenerInfo): boolean;
   /** Called for each live session when the server closes: say goodbye (e.g. `421 shutting down`) and close. The server destroys what is left after the grace period. */
   shutdown?(connection: Connection): void | Promise<void>;
 }
@@ -125,10 +130,10 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private acceptErrors = { count: 0, backoffMs: 0, lastWarn: 0 };
   private closing?: Promise<void>;
   private readonly log: Logger;
+  private readonly limits: ConnectionLimits;
   /** Sockets still sending their PROXY header (not yet Connections). */
   private readonly pending = new Set<net.Socket>();
   private readonly proxyTrust?: ProxyTrust;
-  private readonly limits: ConnectionLimits;
 
   /**
    * @param limits process-wide caps shared with the other listeners; a private, default-capped one when absent.
@@ -272,12 +277,13 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       return;
     }
     if (this.proxyTrust) void this.acceptProxied(socket, this.proxyTrust);
-    else this.open(socket, {});
+    else this.startSession(socket, {});
   }
 
   /**
    * PROXY protocol: only trusted peers may speak, and only after a complete, valid header within the deadline.
-   * Everything else is closed before any byte is written (no greeting), logged at warn.
+   * Everything else is closed before any byte is written (no greeting), logged at warn. The connection caps then
+   * apply to the client address the header names.
    */
   private async acceptProxied(socket: net.Socket, trust: ProxyTrust): Promise<void> {
     const peer = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
@@ -303,7 +309,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
         socket.destroy();
         return;
       }
-      this.open(socket, header.command === 'proxy' && header.source ? { proxied: { source: header.source, destination: header.destination } } : {});
+      this.startSession(socket, header.command === 'proxy' && header.source ? { proxied: { source: header.source, destination: header.destination } } : {});
     } catch (err) {
       const reason = err instanceof ProxyHeaderError ? err.reason : 'error';
       this.log.warn('connection refused: bad PROXY header', { peer, reason, error: (err as Error).message });
@@ -311,8 +317,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     }
   }
 
-  /** Wraps an admitted socket (after its PROXY header, if any) and takes a connection slot for its client's address. */
-  private open(socket: net.Socket, options: ConnectionOptions): void {
+  /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
+  private startSession(socket: net.Socket, options: ConnectionOptions): void {
     const realLocalPort = socket.localPort ?? 0;
     const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
     const info: ListenerInfo = {
@@ -322,7 +328,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       preAuthTimeoutMs: this.options.preAuthTimeoutMs,
       commandTimeoutMs: this.options.commandTimeoutMs,
     };
-    const address = conn.remoteAddress; // the client's, from a trusted PROXY header when there is one
+    const address = conn.remoteAddress;
     const slot = this.admit(address);
     if ('refused' in slot) {
       this.refuse(conn, info, slot.refused, slot.max);
@@ -372,7 +378,14 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   private async run(conn: Connection, info: ListenerInfo): Promise<void> {
     try {
-      if (this.options.security) await conn.authenticateAsServer(this.options.security);
+      if (this.options.security) {
+        if (this.handler.beforeHandshake?.(conn, info) === false) {
+          conn.log.info('tls handshake aborted by fault injection');
+          conn.destroy('tls-failed');
+          return;
+        }
+        await conn.authenticateAsServer(this.options.security);
+      }
       await this.handler.handle(conn, info);
     } catch (err) {
       if (err instanceof TlsHandshakeError) return; // logged by the connection, which is closed already

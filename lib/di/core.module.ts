@@ -51,6 +51,15 @@ export const coreModule = new ContainerModule(({ bind }) => {
 });
 
 /**
+ * Activation hook for a protocol server binding: hands it the container's shared {@link AuthThrottle}, so failed
+ * logins count across every connection and protocol (`.onActivation(withAuthThrottle)`).
+ */
+export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
+  handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
+  return handler;
+}
+
+/**
  * What every listener gets from the process-wide config: the PROXY protocol when `config.proxyProtocol` covers
  * the listener, and, in a cluster worker, a connection-id prefix naming the worker (`w2-c1f`).
  */
@@ -61,13 +70,4 @@ function listenerDefaults(config: PosternConfig, name: string | undefined): Part
     proxyProtocol: covered ? { trusted: proxy.trusted, headerTimeoutMs: proxy.headerTimeoutMs } : undefined,
     connectionIdPrefix: cluster.isWorker && cluster.worker ? `w${cluster.worker.id}-` : undefined,
   };
-}
-
-/**
- * Activation hook for a protocol server binding: hands it the container's shared {@link AuthThrottle}, so failed
- * logins count across every connection and protocol (`.onActivation(withAuthThrottle)`).
- */
-export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
-  handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
-  return handler;
 }

@@ -459,7 +459,9 @@ export function parseCommandText(wire: string | Buffer, limits: Partial<ImapPars
 
 /**
  * The text of an `astring`/`string` argument (atom, number, sequence, quoted, literal as UTF-8), or undefined for
- * NIL, lists and sections. Use for mailbox names, user names, header names, search strings.
+ * lists and sections. Use for mailbox names, user names, header names, search strings. The atom NIL is the
+ * string `NIL` here: RFC 3501 §9 `astring` includes every atom, so `SEARCH SUBJECT NIL` searches for "NIL";
+ * callers where the grammar has `nil` (ID, APPEND's date) check `type === 'nil'` first.
  */
 export function valueText(value: ImapValue | undefined): string | undefined {
   switch (value?.type) {
@@ -469,6 +471,8 @@ export function valueText(value: ImapValue | undefined): string | undefined {
       return value.value;
     case 'number':
       return String(value.value);
+    case 'nil':
+      return 'NIL';
     case 'literal':
       return value.value.toString('utf8');
     default:

@@ -9,6 +9,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { pop3Capabilities } from './pop3-capabilities.js';
 import { POP3_COMMANDS } from './pop3-commands.js';
 import { Maildrop, POP3_MAILBOX, type MaildropEntry } from './pop3-maildrop.js';
@@ -127,6 +128,26 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     this.log.debug('C: ' + (SECRET_VERBS.has(verb) ? `${verb} [redacted]` : text.slice(0, 200)));
     // RFC 1939 §7: a password may contain spaces, so PASS keeps its argument verbatim.
     await dispatch(POP3_COMMANDS, this, verb, verb === 'PASS' ? rest : rest.trim());
+  }
+
+  /** Fault stages of POP3 commands: the login steps carry the user name for a rule's pattern. */
+  protected override faultStage(verb: string, args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STLS':
+        return { stage: 'starttls' };
+      case 'USER':
+      case 'APOP':
+        return { stage: 'login', subjects: [args.split(' ')[0] ?? ''] };
+      case 'PASS':
+        return { stage: 'login', subjects: this.pendingUser ? [this.pendingUser] : [] };
+      case 'AUTH':
+        return { stage: 'login' };
+      case 'RETR':
+      case 'TOP':
+        return { stage: 'fetch' };
+      default:
+        return undefined;
+    }
   }
 
   /** Replies to a guard failure of `dispatch()`. */

@@ -1,6 +1,7 @@
 import type { Connection } from '../core/connection.js';
 import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
 import type { AuthThrottle } from './auth-throttle.js';
+import type { FaultInjector } from './faults.js';
 import type { TextSession } from './text-session.js';
 
 /** What {@link SessionHandler} needs from a protocol session beyond {@link TextSession}. */
@@ -20,6 +21,8 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   private readonly sessions = new Map<Connection, S>();
   /** Shared failed-login counters handed to every session (the protocol modules set it from the `AuthThrottle` token). */
   authThrottle?: AuthThrottle;
+  /** Fault injection for new sessions (the test double's chaos); set by the assembly, none by default. */
+  faults?: FaultInjector;
 
   /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
   protected abstract createSession(connection: Connection, listener: ListenerInfo): S;
@@ -37,6 +40,8 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     const session = this.createSession(connection, listener);
     session.applyListenerLimits(listener);
     session.authThrottle = this.authThrottle;
+    // smtps → smtp: a rule names the protocol; both of its listeners follow it.
+    if (this.faults) session.faults = { injector: this.faults, protocol: listener.name.replace(/s$/, '') };
     this.sessions.set(connection, session);
     try {
       await session.run();
@@ -44,6 +49,12 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
       this.sessions.delete(connection);
       await session.release?.();
     }
+  }
+
+  /** Implicit-TLS accept: a `tls-abort` rule at stage `starttls` cuts the handshake off before it starts. */
+  beforeHandshake(_connection: Connection, listener: ListenerInfo): boolean {
+    if (!this.faults) return true;
+    return this.faults.decide(listener.name.replace(/s$/, ''), 'starttls', [], (a) => a.kind === 'tls-abort') === undefined;
   }
 
   /** Over a connection cap: the busy line (after the handshake on implicit-TLS listeners). TcpServer closes the connection afterwards. */

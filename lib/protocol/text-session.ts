@@ -3,9 +3,10 @@ import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
 import type { Logger } from '../log/logger.js';
-import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT } from './limits.js';
+import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT, THROTTLE_TICK_MS } from './limits.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { LineReader, type LineResult } from './line-reader.js';
+import type { FaultAction, FaultInjector, FaultStage } from './faults.js';
 
 /** Limits every text session honours. */
 export interface SessionLimits {
@@ -55,6 +56,12 @@ export abstract class TextSession {
   protected readonly limits: Required<SessionLimits>;
   /** Failed-login counters shared across connections (set by `SessionHandler`); none: per-connection delays only. */
   authThrottle?: AuthThrottle;
+  /** Fault injection ("chaos"), set by the SessionHandler before {@link run}; none by default. */
+  faults?: { readonly injector: FaultInjector; readonly protocol: string };
+  /** Output limit set by a `throttle` fault, in octets per second; 0 = unlimited. */
+  private throttleBps = 0;
+  /** Set by a `tls-abort` fault: the next STARTTLS/STLS handshake is cut off. */
+  private abortNextHandshake = false;
 
   constructor(
     readonly connection: Connection,
@@ -163,7 +170,74 @@ export abstract class TextSession {
         : parts.every((p) => typeof p === 'string')
           ? parts.join('')
           : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+    if (this.throttleBps > 0) return this.writeThrottled(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     if (!this.connection.write(data)) await this.connection.drained();
+  }
+
+  /** Writes in slices of a tenth of the allowed rate, one slice per 100 ms (a `throttle` fault: a slow link). */
+  private async writeThrottled(data: Buffer): Promise<void> {
+    const slice = Math.max(1, Math.floor(this.throttleBps / 10));
+    for (let i = 0; i < data.length && !this.connection.isClosed; i += slice) {
+      if (i > 0) await sleep(THROTTLE_TICK_MS, undefined, { signal: this.gone.signal }).catch(() => undefined);
+      if (!this.connection.write(data.subarray(i, i + slice))) await this.connection.drained();
+    }
+  }
+
+  /**
+   * Asks the fault injector about `stage` and applies its answer. Resolves true when the stage was consumed (a
+   * reply was sent instead, or the connection is gone): the caller then does nothing more for it.
+   */
+  async injectFault(stage: FaultStage, subjects: readonly string[] = []): Promise<boolean> {
+    if (!this.faults) return false;
+    const action = this.faults.injector.decide(this.faults.protocol, stage, subjects);
+    if (!action) return false;
+    this.log.info('fault injected', { stage, action: action.kind });
+    return this.applyFault(stage, action);
+  }
+
+  private async applyFault(stage: FaultStage, action: FaultAction): Promise<boolean> {
+    switch (action.kind) {
+      case 'delay':
+        await this.flush();
+        await sleep(action.ms, undefined, { signal: this.gone.signal }).catch(() => undefined);
+        return this.isEnding;
+      case 'throttle':
+        this.throttleBps = action.bytesPerSecond;
+        return false;
+      case 'tls-abort':
+        this.abortNextHandshake = true;
+        return false;
+      case 'disconnect':
+        this.out = [];
+        this.queued = 0;
+        this.ending = true;
+        this.connection.destroy('refused');
+        return true;
+      case 'reply':
+        await this.sendFaultReply(action.text, stage);
+        if (stage === 'connect' || stage === 'greeting') await this.end('refused');
+        return true;
+    }
+  }
+
+  /**
+   * Sends a fault's reply line in the protocol's framing (IMAP adds the command's tag) and applies the protocol's
+   * rule for it (SMTP closes after `421`). The default sends the line as it is.
+   */
+  protected async sendFaultReply(text: string, _stage: FaultStage): Promise<void> {
+    this.send(text + '\r\n');
+  }
+
+  /** The fault stage of a command about to run (and what an address pattern matches), or undefined. */
+  protected faultStage(_verb: string, _args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    return undefined;
+  }
+
+  /** DispatchTarget: runs the fault stage of a command whose guards passed; true when the command must not run. */
+  async beforeCommand(verb: string, args: string): Promise<boolean> {
+    if (!this.faults) return false;
+    const s = this.faultStage(verb, args);
+    return s ? this.injectFault(s.stage, s.subjects) : false;
   }
 
   /**
@@ -172,6 +246,11 @@ export abstract class TextSession {
    */
   async run(): Promise<void> {
     this.armPreAuthDeadline();
+    if (this.faults && ((await this.injectFault('connect')) || (await this.injectFault('greeting')))) {
+      await this.end(this.connection.isClosed ? 'peer-closed' : 'refused');
+      await this.closed();
+      return;
+    }
     await this.greet();
     while (!this.isEnding) {
       // Flush when the client waits for us, or when a pipelining client has made us queue a lot: flush() waits for
@@ -310,6 +389,14 @@ export abstract class TextSession {
     this.out = [];
     this.queued = 0;
     for (const p of parts) this.connection.write(p);
+    if (this.abortNextHandshake) {
+      // A `tls-abort` fault: the go-ahead is out, and the handshake the client starts is cut off.
+      this.abortNextHandshake = false;
+      this.ending = true;
+      await this.connection.drained();
+      this.connection.destroy('tls-failed');
+      return false;
+    }
     try {
       await this.connection.authenticateAsServer(security);
       return true;

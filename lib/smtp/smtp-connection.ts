@@ -8,6 +8,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { BodyDelivery } from './smtp-body.js';
 import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
 import { SMTP_COMMANDS } from './smtp-commands.js';
@@ -173,7 +174,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     return this.closedSignal;
   }
 
-  /** Runs one hook method on every bound hook, in order; the first refusal wins. */
+  /** Runs one hook method on every current hook (bound ones, then runtime ones), in order; the first refusal wins. */
   async runHooks(call: (h: SmtpHooks) => Promise<void> | undefined): Promise<void> {
     for (const h of this.deps.hooks) await call(h);
   }
@@ -266,6 +267,29 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     }
   }
 
+  /** A fault's reply (the rule's own line); `421` closes the session, like a 421 from a hook (RFC 5321 §3.8). */
+  protected override async sendFaultReply(text: string): Promise<void> {
+    this.send(text + '\r\n');
+    if (text.startsWith('421') && !this.isEnding) await this.end('refused');
+  }
+
+  /** Fault stages of SMTP commands; MAIL and RCPT carry their address for a rule's pattern. */
+  protected override faultStage(verb: string, args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STARTTLS':
+        return { stage: 'starttls' };
+      case 'AUTH':
+        return { stage: 'auth' };
+      case 'MAIL':
+      case 'RCPT': {
+        const path = /<([^>]*)>/.exec(args);
+        return { stage: verb === 'MAIL' ? 'mail' : 'rcpt', subjects: path ? [path[1]] : [] };
+      }
+      default:
+        return undefined;
+    }
+  }
+
   /** DispatchTarget: sends a refusal as-is; client errors count against the budget. */
   async sendReplyError(err: ReplyError): Promise<void> {
     if (!(err instanceof SmtpReplyError)) {
@@ -274,6 +298,12 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       return;
     }
     this.send(reply(err.code, err.enhanced, err.message));
+    // RFC 5321 §3.8: a 421 means the server closes the transmission channel; a hook or rule saying 421 gets that.
+    if (err.code === 421) {
+      this.log.warn('closing after 421', { enhanced: err.enhanced });
+      await this.end('refused');
+      return;
+    }
     if (err.countsAsError) await this.countError();
   }
 
