@@ -57,6 +57,8 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   const live = new Set<Worker>();
   let stopping = false;
   let failed = false;
+  /** The first start-up error a worker reported. */
+  let failure: string | undefined;
   let started = false;
   let crashes = 0;
   const restartTimers = new Set<NodeJS.Timeout>();
@@ -72,8 +74,10 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     bornAt.set(w.id, Date.now());
     w.on('message', (m: unknown) => {
       if (!isClusterMessage(m)) return;
-      if (m.postern === 'hello') w.send({ ...init, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage);
+      // A worker still loading when the stop order went out missed it: answer its hello with the order instead.
+      if (m.postern === 'hello') w.send(stopping ? { postern: 'stop' } : ({ ...init, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage));
       else if (m.postern === 'ready') onReady(w, m.pid, m.listeners);
+      else if (m.postern === 'failed') failure ??= m.message;
     });
     return w;
   };
@@ -156,7 +160,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   process.off('SIGUSR2', onRotate);
   cluster.off('exit', onExit);
   if (failed) {
-    process.stderr.write('postern: error: a worker failed to start\n');
+    process.stderr.write(`postern: error: ${failure ?? 'a worker failed to start'}\n`);
     return 2;
   }
   out('postern: stopped');

@@ -90,8 +90,13 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGUSR2', onRotate);
-    worker?.detach();
     await server.stop().catch(() => undefined);
+    if (worker) {
+      // Every worker fails the same way (a port in use…): the primary prints the first reason, once.
+      await worker.failed((err as Error)?.message ?? String(err));
+      worker.detach();
+      return 2;
+    }
     return fail(err);
   }
   log.info('shutting down', { signal: await stopRequested });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -121,6 +122,22 @@ describe('cli: postern --workers', function () {
     const r = await runPostern(['--workers', '2']);
     expect(r.code).to.equal(2);
     expect(r.stderr).to.equal('postern: error: --workers 2: the memory store lives inside one process; use --store maildir:PATH (or another shared store) (see postern --help)\n');
+  });
+
+  it('fails the start with one line and exit 2 when the workers cannot listen (port taken)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const store = await mkdtemp(path.join(dir, 'maildir-'));
+      const r = await runPostern(['--workers', '2', '--store', `maildir:${store}`, '--only', 'smtp', '--smtp-port', String(port), '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem'), '--log-level', 'error', '--log-format', 'json']);
+      expect(r.code).to.equal(2);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('postern:'));
+      expect(lines).to.deep.equal([`postern: error: smtp: 127.0.0.1:${port} is already in use`]);
+      expect(r.stdout).to.not.match(/ready on/);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 
   it('parses --workers N|auto and refuses nonsense', () => {
