@@ -15,8 +15,17 @@ export interface Logger {
   debug(message: string, meta?: Record<string, unknown>): void;
   /** A logger whose every line carries `meta` (e.g. `{ cid, proto, remote }`). */
   child(meta: Record<string, unknown>): Logger;
-  /** When false, callers may skip building debug-only strings (wire traces). Absent means "assume enabled". */
-  readonly isDebugEnabled?: boolean;
+  /**
+   * Whether `debug` lines are written, so callers may skip building wire traces: a boolean, or a method as on a
+   * winston `Logger` (which can be bound as is). Absent means "assume enabled". Read it with {@link debugEnabled}.
+   */
+  readonly isDebugEnabled?: boolean | (() => boolean);
+}
+
+/** True unless `log` says its `debug` lines are dropped (works for Postern's loggers and winston's alike). */
+export function debugEnabled(log: Logger): boolean {
+  const flag = log.isDebugEnabled;
+  return typeof flag === 'function' ? flag.call(log) : flag !== false;
 }
 /** DI token for the root {@link Logger}. */
 export const Logger = Symbol.for('postern.Logger') as ServiceIdentifier<Logger>;
