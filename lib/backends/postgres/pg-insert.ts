@@ -13,6 +13,8 @@ const INSERT_ATTEMPTS = 3;
  * until COMMIT); up to this many then share the next statement and its WAL flush.
  */
 const MAX_BATCH = 64;
+/** A batch also stops growing at this many body octets, so large messages go (nearly) one per statement. */
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 /** Everything needed to store one new message. */
 export interface NewMessage {
@@ -126,7 +128,10 @@ export class MessageInserter {
 
   private async drain(key: string, queue: Waiting[]): Promise<void> {
     while (queue.length > 0) {
-      const batch = queue.splice(0, MAX_BATCH);
+      let take = 1;
+      let bytes = queue[0]!.message.raw.length;
+      while (take < queue.length && take < MAX_BATCH && bytes + queue[take]!.message.raw.length <= MAX_BATCH_BYTES) bytes += queue[take++]!.message.raw.length;
+      const batch = queue.splice(0, take);
       try {
         const rows = await insertMessages(this.db, this.node, batch.map((w) => w.message));
         batch.forEach((w, i) => w.resolve(rows?.[i]));
