@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { Authenticator } from '../../lib/contracts/authenticator.js';
-import { LineClient } from '../support/line-client.js';
+import { DEFAULT_WAIT_MS, LineClient } from '../support/line-client.js';
 import { ALICE, message, startPop3, type Pop3Harness } from './pop3-harness.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -136,7 +136,7 @@ describe('pop3: server', () => {
       await h.close();
       // Event order, not a stopwatch: a whole other session is served while the failed login waits. The delay is
       // long enough for a loaded machine to do that first; timers never fire early, so the lower bound holds too.
-      const delayMs = 2000;
+      const delayMs = DEFAULT_WAIT_MS * 0.4; // 2 s, and within the client's wait for the reply
       h = await startPop3({ failedLoginDelayMs: delayMs });
       const slow = await ready();
       await slow.command('USER alice', /^\+OK/);
