@@ -11,6 +11,7 @@ import { smtpModule } from '../lib/di/smtp.module.js';
 import { SMTP_MAX_MESSAGE_SIZE } from '../lib/smtp/smtp-options.js';
 import { iterations, type BenchResult } from './harness.js';
 import type { DevCertificates } from '../lib/core/dev-certificates.js';
+import { allMessages, purgeMessages } from '../lib/test-double/store-queries.js';
 
 /** A result with one extra line for people (absolute numbers that the ratio hides). */
 export interface NotedResult extends BenchResult {
@@ -114,8 +115,8 @@ export async function startPosternSmtp(certs: DevCertificates): Promise<RunningS
   const { port } = await listener.start();
   return {
     port,
-    stored: async () => (await store.allMessages()).length,
-    purge: () => store.purge(),
+    stored: async () => (await allMessages(store)).length,
+    purge: () => purgeMessages(store),
     stop: async () => {
       await listener.close();
       await container.unbindAllAsync();

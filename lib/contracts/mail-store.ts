@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { MimePart } from '../mime/mime-parse.js';
 
 /**
  * The mail store shared by SMTP (delivery), POP3 and IMAP (access).
@@ -19,10 +20,11 @@ export interface MailStore {
   /**
    * Delivers one message into `INBOX` (or `options.mailbox`) of the user that owns `address` (SMTP's final step).
    * Resolves only once the message is durably stored: after it resolves the caller may answer 250 (RFC 5321 §6.1).
-   * Emits an `exists` event before resolving. The store takes ownership of `raw` and may keep that very buffer:
-   * the caller must not modify it afterwards (the same holds for `UserMailboxes.append`).
+   * A store that supports {@link MailboxWatching} emits an `exists` event before resolving. The store takes ownership
+   * of `raw` and may keep that very buffer: the caller must not modify it afterwards (the same holds for
+   * `UserMailboxes.append`).
    * @throws MailStoreError `NO_SUCH_USER` when no local user owns the address (unless the store auto-creates users),
-   *   `NO_SUCH_MAILBOX` when `options.mailbox` does not exist.
+   *   `NO_SUCH_MAILBOX` when `options.mailbox` does not exist, `OVER_QUOTA` when the store enforces a quota.
    */
   deliver(address: string, raw: Buffer, options?: DeliverOptions): Promise<StoredMessage>;
 
@@ -32,28 +34,45 @@ export interface MailStore {
    * @throws MailStoreError `NO_SUCH_USER` (unless the store auto-creates users).
    */
   openUser(username: string): Promise<UserMailboxes>;
+}
 
+/**
+ * Optional capability: the exclusive maildrop lock of RFC 1939 §8 (one POP3 session per maildrop), held across every
+ * process that shares the store. A store without it still works; POP3 then locks within its own process only.
+ */
+export interface MaildropLocking {
   /**
-   * Takes the exclusive maildrop lock of a user (RFC 1939 §8: one POP3 session per maildrop).
-   * Resolves a release function (idempotent). `owner` is a free text shown in the refusal (e.g. `pop3 cid=7`).
-   * The lock only excludes other `lock()` callers; IMAP sessions and deliveries are not blocked.
+   * Takes the exclusive maildrop lock of a user. Resolves a release function (idempotent). `owner` is a free text
+   * shown in the refusal (e.g. `pop3 cid=7`). The lock only excludes other `lock()` callers; IMAP sessions and
+   * deliveries are not blocked.
    * @throws MailStoreError `IN_USE` when someone else holds the lock, `NO_SUCH_USER` for an unknown user
    *   (unless the store auto-creates users).
    */
   lock(username: string, owner: string): Promise<() => void>;
+}
 
+/** True when `store` offers {@link MaildropLocking}. */
+export function supportsMaildropLock<S extends MailStore>(store: S): store is S & MaildropLocking {
+  return typeof (store as Partial<MaildropLocking>).lock === 'function';
+}
+
+/**
+ * Optional capability: change notifications for every mailbox of every user (IMAP IDLE and unsolicited responses),
+ * including changes made by other processes or nodes that share the store (within about a second). Without it,
+ * IMAP sessions see other sessions' changes only when they re-read the mailbox.
+ */
+export interface MailboxWatching {
   /**
-   * Subscribes to changes of any mailbox of any user (IMAP IDLE and unsolicited responses).
-   * The listener runs synchronously after the change is stored, before the changing call resolves; it must not throw
-   * (a throwing listener is reported with `process.emitWarning` and the change stands). Returns an unsubscribe function.
+   * Subscribes to changes. For changes made through this process, the listener runs synchronously after the change
+   * is stored, before the changing call resolves; it must not throw (a throwing listener is reported with
+   * `process.emitWarning` and the change stands). Returns an unsubscribe function.
    */
   watch(listener: (event: MailboxEvent) => void): () => void;
+}
 
-  /** Every message in every mailbox of every user, oldest first (internal date, then uid), for a test double. */
-  allMessages(): Promise<Array<{ username: string; mailbox: string; message: StoredMessage }>>;
-
-  /** Removes every message (users, mailboxes, UIDVALIDITY and UIDNEXT stay; UIDs are not reused). Emits `expunge` events. */
-  purge(): Promise<void>;
+/** True when `store` offers {@link MailboxWatching}. */
+export function supportsWatch<S extends MailStore>(store: S): store is S & MailboxWatching {
+  return typeof (store as Partial<MailboxWatching>).watch === 'function';
 }
 /** Injection token of {@link MailStore}. */
 export const MailStore = Symbol.for('postern.MailStore') as ServiceIdentifier<MailStore>;
@@ -101,6 +120,37 @@ export interface DeliverOptions {
   flags?: string[];
   /** Internal date (RFC 3501 §2.3.3); now by default. */
   internalDate?: Date;
+  /** How the message arrived (SMTP envelope and session facts); stored with the message and returned on it. */
+  envelope?: DeliveryEnvelope;
+}
+
+/**
+ * The SMTP (or LMTP) envelope and session facts of one delivery, as the receiving session saw them. Plain JSON
+ * values only, so that every store can persist it as is. Bcc recipients are visible here and nowhere else.
+ */
+export interface DeliveryEnvelope {
+  /** Reverse-path of MAIL FROM without angle brackets; `''` for the null reverse-path `<>`. */
+  readonly mailFrom: string;
+  /** Every accepted RCPT TO forward-path of the transaction, in order (not only this copy's recipient). */
+  readonly rcptTo: readonly string[];
+  /** The HELO/EHLO/LHLO argument. */
+  readonly helo?: string;
+  /** The authenticated login, if the client authenticated. */
+  readonly authUser?: string;
+  /** The client's address and port (after a PROXY protocol header, the proxied client's). */
+  readonly clientAddress?: string;
+  readonly clientPort?: number;
+  /** TLS facts of the session, when it was encrypted. */
+  readonly tls?: {
+    readonly protocol: string;
+    readonly cipher: string;
+    /** Subject of the client certificate, when one was presented (RFC 4514-like text). */
+    readonly clientCertSubject?: string;
+  };
+  /** The protocol that received it, e.g. `smtp`, `lmtp`. */
+  readonly protocol?: string;
+  /** When the transaction ended (ISO 8601). */
+  readonly receivedAt: string;
 }
 
 /**
@@ -117,10 +167,35 @@ export interface StoredMessage {
   /** System flags in canonical spelling (`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`) and keywords. Never `\Recent`. */
   readonly flags: ReadonlySet<string>;
   /**
+   * Modification sequence (RFC 7162 §3.1): positive, strictly increasing within the mailbox each time a message is
+   * added or its flags change, and never reused while UIDVALIDITY stays (persisted by durable stores).
+   */
+  readonly modseq: number;
+  /** The envelope given to {@link MailStore.deliver}, when there was one (not for APPEND or COPY). */
+  readonly envelope?: DeliveryEnvelope;
+  /**
    * Loads the raw octets.
    * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged meanwhile (disk backends).
    */
   raw(): Promise<Buffer>;
+}
+
+/**
+ * Optional capability of a {@link StoredMessage}: its MIME structure from the store's index cache, so that IMAP
+ * ENVELOPE, BODY and BODYSTRUCTURE are built without reading the message file. Offsets refer to `raw()`; header
+ * fields are at least those of `STRUCTURE_FIELDS` (`lib/mime/mime-structure.ts`), so use it only for those items.
+ */
+export interface CachedStructure {
+  /**
+   * The structure, parsed on delivery or on first call and then cached by the store.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged and was not cached yet.
+   */
+  structure(): Promise<MimePart>;
+}
+
+/** True when `message` offers {@link CachedStructure}. */
+export function hasCachedStructure(message: StoredMessage): message is StoredMessage & CachedStructure {
+  return typeof (message as Partial<CachedStructure>).structure === 'function';
 }
 
 /** Mailbox metadata for LIST/SELECT/STATUS. */
@@ -139,6 +214,11 @@ export interface MailboxInfo {
    * layer owns the real \Recent semantics of RFC 3501 §2.3.2.
    */
   readonly recent: number;
+  /**
+   * The largest modseq ever given in this mailbox (RFC 7162 §3.1.2.1), expunges included: an expunge also takes a new
+   * modseq, so this grows after EXPUNGE though no remaining message carries it. 0 for a `noselect` entry.
+   */
+  readonly highestModseq: number;
   /** Keywords used by at least one message, sorted (for the FLAGS response). */
   readonly keywords: readonly string[];
   /** The name is in the user's subscription list (RFC 3501 §6.3.6). */
@@ -158,6 +238,7 @@ export interface MailboxInfo {
  * The view one session has on one user's mailboxes. Names use `/` as the hierarchy separator; `INBOX` is
  * case-insensitive and always exists. Every mutating call emits the matching {@link MailboxEvent}s.
  * Methods taking a mailbox throw MailStoreError `NO_SUCH_MAILBOX` when it does not exist (or is `noselect`).
+ * Events are emitted only by stores that support {@link MailboxWatching}.
  */
 export interface UserMailboxes {
   readonly username: string;

@@ -1,5 +1,16 @@
 import { expect } from 'chai';
-import { MailStoreError, type MailStore, type MailStoreOptions, type MailboxEvent } from '../../lib/contracts/mail-store.js';
+import {
+  MailStoreError,
+  supportsMaildropLock,
+  supportsWatch,
+  type DeliveryEnvelope,
+  type MailStore,
+  type MailStoreOptions,
+  type MailboxEvent,
+  type MailboxWatching,
+  type MaildropLocking,
+} from '../../lib/contracts/mail-store.js';
+import { allMessages, purgeMessages } from '../../lib/test-double/store-queries.js';
 
 /** One store under test plus how to dispose of it. */
 export interface StoreFixture {
@@ -385,9 +396,70 @@ export function mailStoreSuite(factory: StoreFactory): void {
     });
   });
 
+  /** Every store we ship offers both capabilities; the suite checks it rather than skipping. */
+  const watching = async (): Promise<MailStore & MailboxWatching> => {
+    const store = await open();
+    expect(supportsWatch(store), 'the store offers MailboxWatching').to.equal(true);
+    return store as MailStore & MailboxWatching;
+  };
+  const locking = async (): Promise<MailStore & MaildropLocking> => {
+    const store = await open();
+    expect(supportsMaildropLock(store), 'the store offers MaildropLocking').to.equal(true);
+    return store as MailStore & MaildropLocking;
+  };
+
+  describe('modseq (RFC 7162)', () => {
+    it('gives every append and every real flag change a new, larger modseq; an expunge raises HIGHESTMODSEQ', async () => {
+      const store = await open();
+      const view = await store.openUser('alice');
+      const first = await store.deliver('alice@example.org', message('1'));
+      const second = await view.append('INBOX', message('2'));
+      expect(first.modseq).to.be.greaterThan(0);
+      expect(second.modseq).to.be.greaterThan(first.modseq);
+      expect((await view.info('INBOX')).highestModseq).to.equal(second.modseq);
+      const [changed] = await view.setFlags('INBOX', [first.uid], ['\\Seen'], 'add');
+      expect(changed!.modseq).to.be.greaterThan(second.modseq);
+      const [same] = await view.setFlags('INBOX', [first.uid], ['\\Seen'], 'add');
+      expect(same!.modseq, 'no change, no new modseq').to.equal(changed!.modseq);
+      expect((await view.messages('INBOX')).map((m) => m.modseq)).to.deep.equal([changed!.modseq, second.modseq]);
+      const before = (await view.info('INBOX')).highestModseq;
+      expect(before).to.equal(changed!.modseq);
+      await view.expunge('INBOX', [second.uid]);
+      expect((await view.info('INBOX')).highestModseq).to.be.greaterThan(before);
+      const other = (await view.list()).find((box) => box.name === 'INBOX');
+      expect(other!.highestModseq).to.equal((await view.info('INBOX')).highestModseq);
+      await view.release();
+    });
+  });
+
+  describe('delivery envelope', () => {
+    it('keeps the envelope given to deliver and returns it on the message', async () => {
+      const store = await open();
+      const envelope: DeliveryEnvelope = {
+        mailFrom: 'sender@example.net',
+        rcptTo: ['alice@example.org', 'hidden@example.org'],
+        helo: 'client.example.net',
+        authUser: 'sender',
+        clientAddress: '127.0.0.5',
+        clientPort: 40000,
+        tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' },
+        protocol: 'smtp',
+        receivedAt: '2024-01-01T00:00:00.000Z',
+      };
+      const stored = await store.deliver('alice@example.org', message('x'), { envelope });
+      expect(stored.envelope).to.deep.equal(envelope);
+      const view = await store.openUser('alice');
+      const [listed] = await view.messages('INBOX');
+      expect(listed!.envelope).to.deep.equal(envelope);
+      const appended = await view.append('INBOX', message('y'));
+      expect(appended.envelope).to.equal(undefined);
+      await view.release();
+    });
+  });
+
   describe('watch', () => {
     it('announces deliveries, flag changes, expunges and mailbox changes before the call resolves', async () => {
-      const store = await open();
+      const store = await watching();
       const events: MailboxEvent[] = [];
       const stop = store.watch((event) => events.push(event));
       const view = await store.openUser('alice');
@@ -413,7 +485,7 @@ export function mailStoreSuite(factory: StoreFactory): void {
     });
 
     it('keeps the change when a listener throws', async () => {
-      const store = await open();
+      const store = await watching();
       const warned = new Promise<Error>((resolve) => {
         const onWarning = (warning: Error): void => {
           if (warning.message !== 'listener bug') return;
@@ -433,7 +505,7 @@ export function mailStoreSuite(factory: StoreFactory): void {
 
   describe('maildrop lock', () => {
     it('refuses a second lock with IN_USE until the first is released', async () => {
-      const store = await open();
+      const store = await locking();
       const release = await store.lock('alice', 'pop3 #1');
       expect(await codeOf(store.lock('al@example.org', 'pop3 #2'))).to.equal('IN_USE');
       const other = await store.lock('bob@example.org', 'pop3 #3');
@@ -449,11 +521,11 @@ export function mailStoreSuite(factory: StoreFactory): void {
 
   describe('test double helpers', () => {
     it('lists all messages oldest first and purges them without reusing UIDs', async () => {
-      const store = await open();
+      const store = await watching();
       await store.deliver('bob@example.org', message('1'), { internalDate: new Date('2024-01-01T00:00:01Z') });
       await store.deliver('alice@example.org', message('2'), { internalDate: new Date('2024-01-01T00:00:02Z') });
       await store.deliver('bob@example.org', message('3'), { internalDate: new Date('2024-01-01T00:00:03Z') });
-      const all = await store.allMessages();
+      const all = await allMessages(store);
       expect(all.map((row) => [row.username, row.mailbox, row.message.uid])).to.deep.equal([
         ['bob@example.org', 'INBOX', 1],
         ['alice', 'INBOX', 1],
@@ -462,9 +534,9 @@ export function mailStoreSuite(factory: StoreFactory): void {
       expect((await all[1]!.message.raw()).equals(message('2'))).to.equal(true);
       const events: MailboxEvent[] = [];
       const stop = store.watch((event) => events.push(event));
-      await store.purge();
+      await purgeMessages(store);
       stop();
-      expect(await store.allMessages()).to.deep.equal([]);
+      expect(await allMessages(store)).to.deep.equal([]);
       expect(events.filter((e) => e.type === 'expunge')).to.have.length(2);
       expect(await store.users.list()).to.deep.equal(['alice', 'bob@example.org']);
       expect((await store.deliver('bob@example.org', message('4'))).uid).to.equal(3);

@@ -8,7 +8,7 @@ export function crlf(...lines: string[]): Buffer {
 
 /** A StoredMessage over fixed octets. */
 export function stored(raw: Buffer, uid = 1, flags: string[] = [], internalDate = new Date(Date.UTC(2024, 0, 15, 10, 0, 0))): StoredMessage {
-  return { uid, internalDate, size: raw.length, flags: new Set(flags), raw: () => Promise.resolve(raw) };
+  return { uid, internalDate, size: raw.length, flags: new Set(flags), modseq: uid, raw: () => Promise.resolve(raw) };
 }
 
 /** No Content-Type: text/plain; us-ascii; body "Hi Bob,\r\nbye\r\n" (14 octets, 2 lines). */

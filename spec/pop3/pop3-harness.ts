@@ -1,4 +1,5 @@
 /** Shared POP3 test harness: a real container with the memory store, both POP3 listeners on port 0, and clients. */
+import { lockMaildrop } from '../../lib/pop3/pop3-maildrop-lock.js';
 import type { Container } from 'inversify';
 import type { PosternConfig } from '../../lib/di/config.js';
 import { memoryModule } from '../../lib/di/memory.module.js';
@@ -51,7 +52,7 @@ export async function startPop3(
     },
     async lockReleased(username) {
       for (let i = 0; i < 1000; i++) {
-        const release = await store.lock(username, 'spec').catch(() => undefined);
+        const release = await lockMaildrop(store, username, 'spec').catch(() => undefined);
         if (release) return release();
         await new Promise((r) => setTimeout(r, 5));
       }

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ALICE, message, startPop3, type Pop3Harness } from './pop3-harness.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 
 interface Run {
   code: number | null;
@@ -43,7 +44,7 @@ describe('pop3: real clients', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const stored = async (i: number): Promise<Buffer> => (await h.store.allMessages())[i].message.raw();
+  const stored = async (i: number): Promise<Buffer> => (await allMessages(h.store))[i].message.raw();
 
   describe('python poplib', () => {
     const script = (connect: string): string => `
@@ -72,7 +73,7 @@ p.quit()
       expect(count).to.equal(2);
       expect(octets).to.be.at.least(raw.length);
       expect(out.subarray(nl + 1).equals(raw)).to.equal(true);
-      expect(await h.store.allMessages()).to.have.length(1);
+      expect(await allMessages(h.store)).to.have.length(1);
     }
 
     it('stls(), user/pass_, retr byte for byte, dele + quit', async function () {
@@ -94,7 +95,7 @@ p.quit()
       const list = await run('curl', ['-sS', '--ssl-reqd', ...auth, caFile, base]);
       if (!list) this.skip();
       expect(list.stderr).to.equal('');
-      const sizes = (await h.store.allMessages()).map((m) => m.message.size);
+      const sizes = (await allMessages(h.store)).map((m) => m.message.size);
       expect(list.stdout.toString()).to.equal(`1 ${sizes[0]}\r\n2 ${sizes[1]}\r\n`);
       const retr = await run('curl', ['-sS', '--ssl-reqd', ...auth, caFile, base + '1']);
       expect(retr?.stderr).to.equal('');

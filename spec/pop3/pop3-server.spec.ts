@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { Authenticator } from '../../lib/contracts/authenticator.js';
 import { DEFAULT_WAIT_MS, LineClient } from '../support/line-client.js';
 import { ALICE, message, startPop3, type Pop3Harness } from './pop3-harness.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -263,7 +264,7 @@ describe('pop3: server', () => {
 
     it('STAT, LIST and LIST n give exact octet counts', async () => {
       const c = await h.loginAlice();
-      const sizes = (await h.store.allMessages()).map((m) => m.message.size);
+      const sizes = (await allMessages(h.store)).map((m) => m.message.size);
       const total = sizes.reduce((a, b) => a + b, 0);
       expect(await c.command('STAT', /^[+-]/)).to.deep.equal([`+OK 3 ${total}`]);
       expect(await c.command('LIST', /^\.$/)).to.deep.equal([`+OK 3 messages (${total} octets)`, `1 ${sizes[0]}`, `2 ${sizes[1]}`, `3 ${sizes[2]}`, '.']);
@@ -273,7 +274,7 @@ describe('pop3: server', () => {
     it('RETR sends the message byte-stuffed, byte for byte after un-stuffing', async () => {
       const c = await h.loginAlice();
       const lines = await c.command('RETR 2', /^\.$/);
-      const stored = (await (await h.store.allMessages())[1].message.raw()).toString('latin1');
+      const stored = (await (await allMessages(h.store))[1].message.raw()).toString('latin1');
       expect(lines[0]).to.equal(`+OK ${Buffer.byteLength(stored)} octets`);
       expect(lines).to.include('..starts with a dot').and.include('...two dots').and.include('..');
       const unstuffed = lines.slice(1, -1).map((l) => (l.startsWith('.') ? l.slice(1) : l)).join('\r\n') + '\r\n';
@@ -312,16 +313,16 @@ describe('pop3: server', () => {
       expect(await c.command('LIST', /^\.$/)).to.have.length(4);
       expect((await c.command('RSET', /^[+-]/))[0]).to.match(/^\+OK maildrop has 3 messages/);
       await c.command('QUIT', /^\+OK .*0 messages deleted/);
-      expect(await h.store.allMessages()).to.have.length(3);
+      expect(await allMessages(h.store)).to.have.length(3);
     });
 
     it('applies DELE only at QUIT (UPDATE state)', async () => {
       const c = await h.loginAlice();
       await c.command('DELE 2', /^\+OK/);
-      expect(await h.store.allMessages()).to.have.length(3);
+      expect(await allMessages(h.store)).to.have.length(3);
       expect(await c.command('QUIT', /^[+-]/)).to.deep.equal(['+OK Postern POP3 server signing off (1 messages deleted)']);
       await c.closed();
-      const left = await h.store.allMessages();
+      const left = await allMessages(h.store);
       expect(left).to.have.length(2);
       expect((await left[1].message.raw()).toString()).to.contain('Subject: three');
     });
@@ -435,7 +436,7 @@ describe('pop3: server', () => {
       await c.command('DELE 1', /^\+OK/);
       expect(await c.readLine()).to.match(/^-ERR autologout/);
       await c.closed();
-      expect(await h.store.allMessages()).to.have.length(1);
+      expect(await allMessages(h.store)).to.have.length(1);
     });
 
     it('says -ERR [SYS/TEMP] to live sessions on shutdown and applies no deletions', async () => {
@@ -447,7 +448,7 @@ describe('pop3: server', () => {
       expect(await c.readLine()).to.equal('-ERR [SYS/TEMP] server shutting down');
       await c.closed();
       await closing;
-      expect(await h.store.allMessages()).to.have.length(1);
+      expect(await allMessages(h.store)).to.have.length(1);
     });
 
     it('streams a large message with bare LF line ends as CRLF, with the LIST size matching the octets sent', async () => {

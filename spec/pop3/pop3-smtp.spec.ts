@@ -4,6 +4,7 @@ import { memoryModule } from '../../lib/di/memory.module.js';
 import { pop3Module } from '../../lib/di/pop3.module.js';
 import { smtpModule } from '../../lib/di/smtp.module.js';
 import { ALICE, startPop3, type Pop3Harness } from './pop3-harness.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 
 describe('pop3: a message delivered by SMTP', () => {
   let h: Pop3Harness;
@@ -29,7 +30,7 @@ describe('pop3: a message delivered by SMTP', () => {
     } finally {
       transport.close();
     }
-    const [stored] = await h.store.allMessages();
+    const [stored] = await allMessages(h.store);
     const raw = await stored.message.raw();
     // The SMTP layer prepends trace headers (RFC 5321 §4.4); the rest is the client's message unchanged.
     expect(raw.toString('latin1').endsWith(sent)).to.equal(true);

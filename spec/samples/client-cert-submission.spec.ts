@@ -6,6 +6,7 @@ import type { DevCertificates, PemPair } from '../../lib/core/dev-certificates.j
 import { startSubmissionServer, type CertificateUsers } from '../../samples/client-cert-submission.js';
 import { testCertificates } from '../support/certs.js';
 import { LineClient } from '../support/line-client.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 
 type SmtpFailure = Error & { responseCode?: number; response?: string; code?: string };
 
@@ -48,7 +49,7 @@ describe('samples: client-cert-submission.ts (the client certificate is the logi
   }
 
   async function delivered(): Promise<string[]> {
-    const all = await running!.store.allMessages();
+    const all = await allMessages(running!.store);
     return Promise.all(all.map(async (m) => `${m.username}: ${(await m.message.raw()).toString('latin1')}`));
   }
 

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import { SmtpBackend, SmtpHooks, type Envelope, type SmtpSession } from '../../lib/smtp/smtp-backend.js';
 import { startSmtp, storedTexts, type SmtpFixture } from './smtp-harness.js';
 import type { LineClient } from '../support/line-client.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
+import { supportsWatch } from '../../lib/contracts/mail-store.js';
 
 async function envelope(c: LineClient, extra = ''): Promise<void> {
   c.send(`MAIL FROM:<bob@remote.test>${extra}\r\nRCPT TO:<alice@example.com>\r\n`);
@@ -126,7 +128,7 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     c.send('.\r\n');
     expect(await c.readLine()).to.match(/^250 2\.0\.0 Message accepted \(25600016 octets\)/);
     expect(await c.command('NOOP', /^250 /)).to.have.length(1);
-    const [m] = await f.store.allMessages();
+    const [m] = await allMessages(f.store);
     const raw = await m.message.raw();
     const start = raw.indexOf('Subject: big');
     expect(createHash('sha256').update(raw.subarray(start)).digest('hex')).to.equal(createHash('sha256').update(body).digest('hex'));
@@ -195,7 +197,9 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     await envelope(c);
     await c.command('DATA', /^354 /);
     const stored = deferred();
-    const unwatch = f.store.watch((e) => e.type === 'exists' && stored.resolve());
+    const store = f.store;
+    if (!supportsWatch(store)) throw new Error('the harness store offers MailboxWatching');
+    const unwatch = store.watch((e) => e.type === 'exists' && stored.resolve());
     c.raw.end('Subject: hasty\r\n\r\nbye\r\n.\r\n');
     await stored.promise;
     unwatch();

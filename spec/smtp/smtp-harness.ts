@@ -11,6 +11,7 @@ import { smtpModule } from '../../lib/di/smtp.module.js';
 import type { SmtpOptions } from '../../lib/smtp/smtp-options.js';
 import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 
 /** A running SMTP server pair for one test. */
 export interface SmtpFixture {
@@ -108,6 +109,6 @@ export function plainAuth(user: string, pass: string): string {
 
 /** The raw messages in the store, as latin1 text, oldest first. */
 export async function storedTexts(store: MailStore): Promise<string[]> {
-  const all = await store.allMessages();
+  const all = await allMessages(store);
   return Promise.all(all.map(async (m) => (await m.message.raw()).toString('latin1')));
 }

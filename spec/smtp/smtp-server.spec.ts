@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { Connection } from '../../lib/core/connection.js';
 import { startSmtp, storedTexts, type SmtpFixture } from './smtp-harness.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 
 describe('smtp: commands, replies and bad input (raw socket)', () => {
   let f: SmtpFixture;
@@ -48,7 +49,7 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     expect(await c.command('DATA', /^354 /)).to.have.length(1);
     c.send('Subject: hi\r\n\r\n..dot line\r\nbody\r\n.\r\n');
     expect(await c.readLine()).to.match(/^250 2\.0\.0 Message accepted/);
-    const all = await f.store.allMessages();
+    const all = await allMessages(f.store);
     expect(all).to.have.length(1);
     expect(all[0].username).to.equal('alice');
     expect(all[0].mailbox).to.equal('INBOX');
@@ -155,7 +156,7 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     await c.command('DATA', /^354 /);
     c.send('x\r\n.\r\n');
     await c.expect(/^250 /);
-    expect(await f.store.allMessages()).to.have.length(1); // duplicates delivered once
+    expect(await allMessages(f.store)).to.have.length(1); // duplicates delivered once
   });
 
   it('refuses relaying outside acceptedDomains with 550 5.7.1', async () => {
@@ -174,7 +175,7 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     await c.command('DATA', /^354 /);
     c.send('Subject: auto\r\n\r\nx\r\n.\r\n');
     await c.expect(/^250 /);
-    const all = await f.store.allMessages();
+    const all = await allMessages(f.store);
     expect(all.map((m) => m.username)).to.deep.equal(['new@anywhere.test']);
   });
 
@@ -200,7 +201,7 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     await c.command('DATA', /^354 /);
     c.send(Buffer.from('Subject: café\r\n\r\nnaïve ünïcödé\r\n.\r\n', 'utf8'));
     await c.expect(/^250 /);
-    const [raw] = await f.store.allMessages();
+    const [raw] = await allMessages(f.store);
     expect((await raw.message.raw()).toString('utf8')).to.contain('naïve ünïcödé\r\n');
   });
 
@@ -293,7 +294,7 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     } finally {
       clearInterval(drip);
     }
-    expect(await f.store.allMessages()).to.deep.equal([]);
+    expect(await allMessages(f.store)).to.deep.equal([]);
   });
 
   it('says 421 4.3.2 to connected clients on shutdown', async () => {

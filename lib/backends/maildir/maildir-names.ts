@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { INBOX, SEPARATOR } from '../memory/mailbox-names.js';
+import { INBOX, SEPARATOR } from '../shared/mailbox-names.js';
 
 /**
  * Encodes one hierarchy level as a Maildir++ folder component: modified UTF-7 (RFC 3501 §5.1.3), as Courier and

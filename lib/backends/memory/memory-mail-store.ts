@@ -3,17 +3,20 @@ import {
   MailStoreError,
   MailStoreOptions,
   type DeliverOptions,
+  type DeliveryEnvelope,
   type MailStore,
   type MailboxEvent,
+  type MailboxWatching,
+  type MaildropLocking,
   type StoredMessage,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
-import { INBOX, normalizeMailboxName } from './mailbox-names.js';
-import { normalizeFlags } from './message-flags.js';
-import { newMailbox, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
+import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
+import { normalizeFlags } from '../shared/message-flags.js';
+import { newMailbox, nextModseq, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
 import { MemoryUserMailboxes } from './memory-user-mailboxes.js';
-import { MailboxEvents, MaildropLocks } from './store-events.js';
-import { UserTable } from './user-table.js';
+import { MailboxEvents, MaildropLocks } from '../shared/store-events.js';
+import { UserTable } from '../shared/user-table.js';
 
 /**
  * A {@link MailStore} kept entirely in memory: the test double and samples' store. Everything is lost when the
@@ -21,13 +24,12 @@ import { UserTable } from './user-table.js';
  * Passwords are kept as plaintext (it is a test double), so `secretFor` supports APOP and CRAM-MD5.
  */
 @injectable()
-export class MemoryMailStore implements MailStore {
+export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatching {
   /** {@inheritDoc MailStore.users} */
   readonly users = new UserTable({ hashPasswords: false, keepPlaintext: true });
   private readonly data = new Map<string, MemUser>();
   private readonly events = new MailboxEvents();
   private readonly locks = new MaildropLocks();
-  private order = 0;
 
   /** @param options store options; `new MemoryMailStore()` uses the defaults. */
   constructor(@inject(MailStoreOptions) @optional() private readonly options: MailStoreOptions = {}) {}
@@ -36,7 +38,7 @@ export class MemoryMailStore implements MailStore {
   async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
     const username = await this.resolveUser(address);
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
-    return this.insert(username, mailbox, raw, options.flags ?? [], options.internalDate ?? new Date());
+    return this.insert(username, mailbox, raw, options.flags ?? [], options.internalDate ?? new Date(), options.envelope);
   }
 
   /** {@inheritDoc MailStore.openUser} */
@@ -44,36 +46,14 @@ export class MemoryMailStore implements MailStore {
     return new MemoryUserMailboxes(this, await this.resolveUser(username));
   }
 
-  /** {@inheritDoc MailStore.lock} */
+  /** {@inheritDoc MaildropLocking.lock} */
   async lock(username: string, owner: string): Promise<() => void> {
     return this.locks.acquire(await this.resolveUser(username), owner);
   }
 
-  /** {@inheritDoc MailStore.watch} */
+  /** {@inheritDoc MailboxWatching.watch} */
   watch(listener: (event: MailboxEvent) => void): () => void {
     return this.events.watch(listener);
-  }
-
-  /** {@inheritDoc MailStore.allMessages} */
-  async allMessages(): Promise<Array<{ username: string; mailbox: string; message: StoredMessage }>> {
-    const rows: Array<{ username: string; mailbox: string; message: MemMessage }> = [];
-    for (const [username, user] of this.data) {
-      for (const [mailbox, box] of user.mailboxes) for (const message of box.messages) rows.push({ username, mailbox, message });
-    }
-    rows.sort((a, b) => a.message.internalDate.getTime() - b.message.internalDate.getTime() || a.message.order - b.message.order);
-    return rows.map((row) => ({ username: row.username, mailbox: row.mailbox, message: snapshot(row.message) }));
-  }
-
-  /** {@inheritDoc MailStore.purge} */
-  async purge(): Promise<void> {
-    for (const [username, user] of this.data) {
-      for (const [mailbox, box] of user.mailboxes) {
-        if (box.messages.length === 0) continue;
-        const uids = box.messages.map((m) => m.uid);
-        box.messages = [];
-        this.emit({ type: 'expunge', username, mailbox, uids });
-      }
-    }
   }
 
   /** @internal The mailboxes of a known user, created with INBOX on first use. */
@@ -94,14 +74,15 @@ export class MemoryMailStore implements MailStore {
   }
 
   /** @internal Stores one message and emits `exists`. */
-  insert(username: string, mailbox: string, raw: Buffer, flags: Iterable<string>, internalDate: Date): StoredMessage {
+  insert(username: string, mailbox: string, raw: Buffer, flags: Iterable<string>, internalDate: Date, envelope?: DeliveryEnvelope): StoredMessage {
     const box = this.mailbox(username, mailbox);
     const message: MemMessage = {
       uid: box.uidNext++,
       internalDate: new Date(internalDate.getTime()),
       raw, // the contract hands ownership of `raw` to the store: no second copy of every message
       flags: new Set(normalizeFlags(flags)),
-      order: this.order++,
+      modseq: nextModseq(box),
+      ...(envelope === undefined ? {} : { envelope }),
       recent: true,
     };
     box.messages.push(message);

@@ -1,5 +1,5 @@
-import type { StoredMessage } from '../../contracts/mail-store.js';
-import { nextUidValidity } from './store-events.js';
+import type { DeliveryEnvelope, StoredMessage } from '../../contracts/mail-store.js';
+import { nextUidValidity } from '../shared/store-events.js';
 
 /** One message of the memory store. */
 export interface MemMessage {
@@ -7,8 +7,9 @@ export interface MemMessage {
   readonly internalDate: Date;
   readonly raw: Buffer;
   flags: Set<string>;
-  /** Global insertion order, breaks internal-date ties in allMessages(). */
-  readonly order: number;
+  /** RFC 7162 modification sequence, renewed on every flag change. */
+  modseq: number;
+  readonly envelope?: DeliveryEnvelope;
   /** Not yet returned by messages(). */
   recent: boolean;
 }
@@ -17,6 +18,8 @@ export interface MemMessage {
 export interface MemMailbox {
   readonly uidValidity: number;
   uidNext: number;
+  /** Largest modseq handed out in this mailbox (expunges included). */
+  highestModseq: number;
   /** Ascending UID order. */
   messages: MemMessage[];
 }
@@ -27,9 +30,14 @@ export interface MemUser {
   readonly subscriptions: Set<string>;
 }
 
+/** The next modseq of a mailbox (RFC 7162 §3.1: strictly increasing). */
+export function nextModseq(box: MemMailbox): number {
+  return ++box.highestModseq;
+}
+
 /** An empty mailbox with a fresh UIDVALIDITY. */
 export function newMailbox(): MemMailbox {
-  return { uidValidity: nextUidValidity(), uidNext: 1, messages: [] };
+  return { uidValidity: nextUidValidity(), uidNext: 1, highestModseq: 0, messages: [] };
 }
 
 /** The caller-owned {@link StoredMessage} view of a message. */
@@ -40,6 +48,8 @@ export function snapshot(message: MemMessage): StoredMessage {
     internalDate: new Date(message.internalDate.getTime()),
     size: raw.length,
     flags: new Set(message.flags),
+    modseq: message.modseq,
+    ...(message.envelope === undefined ? {} : { envelope: message.envelope }),
     raw: async () => Buffer.from(raw),
   };
 }

@@ -1,8 +1,8 @@
 import { MailStoreError, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
-import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from './mailbox-names.js';
-import { SEEN, applyFlags, isKeyword, sameFlags } from './message-flags.js';
+import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
+import { SEEN, applyFlags, isKeyword, sameFlags } from '../shared/message-flags.js';
 import type { MemoryMailStore } from './memory-mail-store.js';
-import { newMailbox, snapshot, type MemMailbox, type MemUser } from './memory-model.js';
+import { newMailbox, nextModseq, snapshot, type MemMailbox, type MemUser } from './memory-model.js';
 
 /** One session's view of a {@link MemoryMailStore} user. */
 export class MemoryUserMailboxes implements UserMailboxes {
@@ -109,10 +109,14 @@ export class MemoryUserMailboxes implements UserMailboxes {
     const wanted = new Set(uids);
     const changed: number[] = [];
     const result: StoredMessage[] = [];
-    for (const message of this.box(name).messages) {
+    const box = this.box(name);
+    for (const message of box.messages) {
       if (!wanted.has(message.uid)) continue;
       const next = applyFlags(message.flags, flags, mode);
-      if (!sameFlags(next, message.flags)) changed.push(message.uid);
+      if (!sameFlags(next, message.flags)) {
+        changed.push(message.uid);
+        message.modseq = nextModseq(box);
+      }
       message.flags = next;
       result.push(snapshot(message));
     }
@@ -143,6 +147,7 @@ export class MemoryUserMailboxes implements UserMailboxes {
     const removed = box.messages.filter((m) => wanted.has(m.uid)).map((m) => m.uid);
     if (removed.length === 0) return [];
     box.messages = box.messages.filter((m) => !wanted.has(m.uid));
+    nextModseq(box);
     this.store.emit({ type: 'expunge', username: this.username, mailbox: name, uids: removed });
     return removed;
   }
@@ -169,6 +174,7 @@ export class MemoryUserMailboxes implements UserMailboxes {
       name,
       uidValidity: box.uidValidity,
       uidNext: box.uidNext,
+      highestModseq: box.highestModseq,
       messages: box.messages.length,
       unseen: box.messages.filter((m) => !m.flags.has(SEEN)).length,
       recent: box.messages.filter((m) => m.recent).length,
@@ -180,6 +186,6 @@ export class MemoryUserMailboxes implements UserMailboxes {
   }
 
   private emptyInfo(): Omit<MailboxInfo, 'name' | 'subscribed' | 'hasChildren' | 'noselect'> {
-    return { uidValidity: 0, uidNext: 0, messages: 0, unseen: 0, recent: 0, keywords: [] };
+    return { uidValidity: 0, uidNext: 0, highestModseq: 0, messages: 0, unseen: 0, recent: 0, keywords: [] };
   }
 }
