@@ -39,7 +39,7 @@ const TABLE: CommandTable<State, Target> = {
   SYNTAX: { states: ['ready'], args: 'optional', run: () => Promise.reject(new ProtocolSyntaxError('bad date')) },
   REFUSE: { states: ['ready'], args: 'none', run: () => Promise.reject(new TestReplyError('no such thing')) },
   BUG: { states: ['ready'], args: 'none', run: () => Promise.reject(new Error('secret internals')) },
-  NULL: { states: ['ready'], args: 'none', run: () => Promise.reject(null) }, // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors
+  NULL: { states: ['ready'], args: 'none', run: () => Promise.reject(null) },
 };
 
 async function run(verb: string, args = '', setup: (t: Target) => void = () => undefined): Promise<Target> {
