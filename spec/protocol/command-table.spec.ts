@@ -26,6 +26,7 @@ class Target implements DispatchTarget<State> {
   clearErrors(): void {
     this.events.push('clear');
   }
+  beforeCommand?: (verb: string, args: string) => Promise<boolean>;
 }
 
 class TestReplyError extends ReplyError {}
@@ -78,6 +79,15 @@ describe('protocol: dispatch through the command table', () => {
   it('checks the guards in order: state before arguments before TLS', async () => {
     expect((await run('LOGIN', '', (t) => (t.state = 'start'))).events).to.deep.equal(['refuse state LOGIN', 'count']);
     expect((await run('LOGIN', '')).events).to.deep.equal(['refuse syntax LOGIN (argument required)', 'count']);
+  });
+
+  it('lets beforeCommand stop a command whose guards passed, and runs it when beforeCommand says go', async () => {
+    const stop = await run('ECHO', 'hi', (t) => (t.beforeCommand = async (verb, args) => (t.events.push(`before ${verb} ${args}`), true)));
+    expect(stop.events).to.deep.equal(['before ECHO hi']);
+    const go = await run('ECHO', 'hi', (t) => (t.beforeCommand = async () => false));
+    expect(go.events).to.deep.equal(['ran ECHO hi', 'clear']);
+    const guarded = await run('FOO', '', (t) => (t.beforeCommand = async () => (t.events.push('before'), false)));
+    expect(guarded.events).to.deep.equal(['refuse unknown FOO', 'count']); // only after the guards
   });
 
   it('sends a ReplyError as-is, without counting or clearing', async () => {
