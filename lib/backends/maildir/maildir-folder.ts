@@ -9,6 +9,7 @@ import { acquireDotLock } from './dot-lock.js';
 import { fsyncDir, isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
 import { FolderLog } from './folder-log.js';
+import { maildirFs } from './maildir-fs.js';
 import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE } from './folder-scan.js';
 import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
 import { lettersOfFlags, uniqueBaseName } from './maildir-names.js';
@@ -520,7 +521,7 @@ export class MaildirFolder {
     switch (op.kind) {
       case 'add': {
         try {
-          await rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry)));
+          await maildirFs.rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry)));
         } catch (err) {
           await unlink(op.tmp).catch(() => undefined);
           throw err;
