@@ -191,6 +191,11 @@ export interface CachedStructure {
    * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged and was not cached yet.
    */
   structure(): Promise<MimePart>;
+  /**
+   * The size with every line ending in CRLF (`canonicalSize` in `lib/mime/mime-structure.ts`; POP3 LIST/STAT),
+   * cached with the structure. Same errors as {@link structure}.
+   */
+  canonicalSize(): Promise<number>;
 }
 
 /** True when `message` offers {@link CachedStructure}. */

@@ -2,8 +2,9 @@ import { watch, type FSWatcher } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
-import { parseMime, type MimePart } from '../../mime/mime-parse.js';
-import { pruneStructure } from '../../mime/mime-structure.js';
+import { parseMime } from '../../mime/mime-parse.js';
+import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
+import type { CachedMessage } from './folder-cache.js';
 import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
 import { acquireDotLock } from './dot-lock.js';
 import { fsyncDir, isErrno } from './durable-fs.js';
@@ -33,6 +34,11 @@ export interface FolderOptions {
   readonly durable: boolean;
   /** Told about changes made by other processes or tools (not the folder's own calls). Must not throw. */
   readonly notify: (changes: FolderChanges, folder: MaildirFolder) => void;
+}
+
+/** What the index cache keeps of a message. */
+function cacheEntryOf(raw: Buffer): CachedMessage {
+  return { structure: pruneStructure(parseMime(raw)), canonicalSize: canonicalSize(raw) };
 }
 
 /** One message for {@link MaildirFolder.addMany}: `raw` octets, or an existing file to hard-link (COPY). */
@@ -157,7 +163,8 @@ export class MaildirFolder {
   messageOf(entry: Entry): StoredMessage & CachedStructure {
     const base = entry.base;
     return {
-      structure: () => this.structureOf(base),
+      structure: async () => (await this.cachedOf(base)).structure,
+      canonicalSize: async () => (await this.cachedOf(base)).canonicalSize,
       uid: entry.uid,
       internalDate: new Date(entry.internalDate),
       size: entry.size,
@@ -232,7 +239,7 @@ export class MaildirFolder {
     }
     if (!linked) await this.writeTmp(tmp, raw ?? (await readFile(source!.path)), internalDate);
     // Fill the index cache on delivery (the octets are at hand): later FETCH ENVELOPE/BODYSTRUCTURE read no file.
-    if (raw !== undefined) this.cache.put(base, pruneStructure(parseMime(raw)));
+    if (raw !== undefined) this.cache.put(base, cacheEntryOf(raw));
     const entry: Omit<Entry, 'uid' | 'modseq'> = {
       base,
       dir: letters.length > 0 ? 'cur' : 'new',
@@ -262,15 +269,15 @@ export class MaildirFolder {
   }
 
   /**
-   * The MIME structure of a message from the index cache; parsed from the file (then cached) the first time.
+   * The MIME structure and canonical size of a message from the index cache; from the file (then cached) the first time.
    * @throws MailStoreError `NO_SUCH_MESSAGE` when it is gone and was not cached.
    */
-  async structureOf(base: string): Promise<MimePart> {
+  async cachedOf(base: string): Promise<CachedMessage> {
     const cached = await this.cache.get(base);
     if (cached !== undefined) return cached;
-    const structure = pruneStructure(parseMime(await this.read(base)));
-    this.cache.put(base, structure);
-    return structure;
+    const fresh = cacheEntryOf(await this.read(base));
+    this.cache.put(base, fresh);
+    return fresh;
   }
 
   /** Current path of a message file. */
