@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { Readable } from 'node:stream';
 import type { MimePart } from '../mime/mime-parse.js';
 
 /**
@@ -201,6 +202,23 @@ export interface CachedStructure {
 /** True when `message` offers {@link CachedStructure}. */
 export function hasCachedStructure(message: StoredMessage): message is StoredMessage & CachedStructure {
   return typeof (message as Partial<CachedStructure>).structure === 'function';
+}
+
+/**
+ * Optional capability of a {@link StoredMessage}: its octets as a stream of chunks, so that a large message is sent
+ * without being held whole in memory (POP3 RETR).
+ */
+export interface StreamableMessage {
+  /**
+   * Opens the message for reading; the caller consumes or destroys the stream.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged meanwhile.
+   */
+  openStream(): Promise<Readable>;
+}
+
+/** True when `message` offers {@link StreamableMessage}. */
+export function isStreamable(message: StoredMessage): message is StoredMessage & StreamableMessage {
+  return typeof (message as Partial<StreamableMessage>).openStream === 'function';
 }
 
 /** Mailbox metadata for LIST/SELECT/STATUS. */

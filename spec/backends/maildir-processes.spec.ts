@@ -105,9 +105,13 @@ describe('MaildirMailStore: two postern processes on one root', function () {
     expect(await second.command(`PASS ${ALICE.password}`, /^-ERR/)).to.deep.equal(['-ERR [IN-USE] maildrop already locked by another session']);
     await first.command('QUIT', /^\+OK/);
     await first.closed();
+    const transport = smtpTo(a.ports.smtp!, certs);
+    await sendTo(transport, 'fetched over there');
+    transport.close();
     const third = await pop3(b);
     await third.command(`USER ${ALICE.login}`, /^\+OK/);
     await third.command(`PASS ${ALICE.password}`, /^\+OK/);
+    expect((await third.command('RETR 1', /^\.$/)).join('\n')).to.contain('Subject: fetched over there');
   });
 
   it('frees the maildrop lock of a process killed with SIGKILL', async () => {

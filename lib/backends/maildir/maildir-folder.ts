@@ -1,7 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import type { Readable } from 'node:stream';
+import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
 import { parseMime } from '../../mime/mime-parse.js';
 import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
 import type { CachedMessage } from './folder-cache.js';
@@ -25,6 +26,8 @@ const LOCK_WAIT_MS = 30_000;
 const COMPACT_SLACK = 1000;
 /** Polling period for changes by other processes and tools (fs.watch makes Postern's own writers faster). */
 export const WATCH_POLL_MS = 1000;
+/** Chunk size of {@link MaildirFolder.openStream}. */
+const STREAM_CHUNK_OCTETS = 64 * 1024;
 /** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
 const CONFIRM_SCAN_FACTOR = 10;
 
@@ -160,7 +163,7 @@ export class MaildirFolder {
   }
 
   /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
-  messageOf(entry: Entry): StoredMessage & CachedStructure {
+  messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage {
     const base = entry.base;
     return {
       structure: async () => (await this.cachedOf(base)).structure,
@@ -172,6 +175,7 @@ export class MaildirFolder {
       flags: flagsOfEntry(entry),
       ...(entry.envelope === undefined ? {} : { envelope: entry.envelope }),
       raw: () => this.read(base),
+      openStream: () => this.openStream(base),
     };
   }
 
@@ -295,6 +299,26 @@ export class MaildirFolder {
       if (entry === undefined || this.deleted) break;
       try {
         return await readFile(this.pathOf(entry));
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+      await this.refresh().catch(() => undefined);
+    }
+    throw new MailStoreError('NO_SUCH_MESSAGE', 'message no longer exists');
+  }
+
+  /**
+   * Opens a message for streaming (64 KiB chunks), following concurrent renames; once open, a rename or expunge
+   * does not disturb the reader.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
+   */
+  async openStream(base: string): Promise<Readable> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const entry = this.state.byBase(base);
+      if (entry === undefined || this.deleted) break;
+      try {
+        const handle = await open(this.pathOf(entry), 'r');
+        return handle.createReadStream({ highWaterMark: STREAM_CHUNK_OCTETS });
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }
