@@ -16,6 +16,6 @@ describe('MaildirMailStore crash safety (SIGKILL under load; `npm run crash:mail
     const certs = await testCertificates();
     const summary = await crashRounds({ root: path.join(dir, 'root'), tls: await tlsArgs(dir, certs), certs, rounds: 2, senders: 4, maxLoadMs: 500 });
     expect(summary.problems).to.deep.equal([]);
-    expect(summary.acked).to.be.above(2); // the load really delivered something before the kills
+    expect(summary.acked).to.be.at.least(4); // each round delivered under load before its kill, plus the probes
   });
 });

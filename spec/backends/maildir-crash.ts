@@ -57,6 +57,8 @@ export async function crashRounds(options: CrashOptions): Promise<CrashSummary> 
     for (let round = 1; round <= options.rounds && problems.length === 0; round++) {
       const current: PosternProcess = child;
       let killed = false;
+      let firstAck: () => void = () => undefined;
+      const loaded = new Promise<void>((resolve) => (firstAck = resolve));
       const sender = async (id: number): Promise<void> => {
         const transport = smtpTo(current.ports.smtp!, certs);
         try {
@@ -65,6 +67,7 @@ export async function crashRounds(options: CrashOptions): Promise<CrashSummary> 
             try {
               await sendTo(transport, subject);
               acked.add(subject);
+              firstAck();
             } catch {
               maybe.add(subject);
               return;
@@ -111,12 +114,16 @@ export async function crashRounds(options: CrashOptions): Promise<CrashSummary> 
         }
       };
       const loads = [...Array.from({ length: options.senders ?? 8 }, (_, i) => sender(i)), imapLoad()];
-      const delay = 100 + Math.random() * ((options.maxLoadMs ?? 600) - 100);
+      // The kill comes at a random moment once the load is flowing (TLS set-up takes a while on a busy machine).
+      const ready = setTimeout(firstAck, 20_000);
+      await loaded;
+      clearTimeout(ready);
+      const delay = Math.random() * (options.maxLoadMs ?? 600);
       await new Promise((resolve) => setTimeout(resolve, delay));
       killed = true;
       await current.stop('SIGKILL');
       await Promise.all(loads);
-      log(`round ${round}: killed after ${delay.toFixed(0)} ms; ${acked.size} acked so far, ${expunged.size} expunged`);
+      log(`round ${round}: killed ${delay.toFixed(0)} ms after the first 250; ${acked.size} acked so far, ${expunged.size} expunged`);
 
       child = await startOnRoot(root, tls);
       // One delivery through the new process opens the folder there: start-up cleaning and lock recovery happen.
