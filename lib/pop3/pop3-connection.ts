@@ -18,6 +18,9 @@ import type { Pop3Settings } from './pop3-options.js';
 import { END_OF_MULTILINE, errLine, okLine, Pop3Error } from './pop3-replies.js';
 import type { Pop3State } from './pop3-state.js';
 
+/** RETR streams messages from this size on (when the store can): below it one read of the whole file is cheaper. */
+const STREAM_FROM_OCTETS = 256 * 1024;
+
 /** What a POP3 session needs from the server that created it. */
 export interface Pop3Context {
   readonly store: MailStore;
@@ -286,9 +289,11 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       if (isMailStoreError(err, 'NO_SUCH_MESSAGE')) throw new Pop3Error(undefined, 'message was removed by another session');
       throw err;
     };
-    // RETR of a store that can stream: the message is never held whole in memory.
-    const stream = bodyLines === undefined && isStreamable(entry.message) ? await entry.message.openStream().catch(removed) : undefined;
-    const chunks = stream !== undefined ? wireChunksOf(stream) : wireChunks(await entry.message.raw().catch(removed), bodyLines);
+    // RETR of a large message from a store that can stream: it is never held whole in memory. Small messages are
+    // read whole, which costs fewer system calls than a stream.
+    const message = entry.message;
+    const stream = bodyLines === undefined && entry.size >= STREAM_FROM_OCTETS && isStreamable(message) ? await message.openStream().catch(removed) : undefined;
+    const chunks = stream !== undefined ? wireChunksOf(stream) : wireChunks(await message.raw().catch(removed), bodyLines);
     this.send(okLine(bodyLines === undefined ? `${entry.size} octets` : 'top of message follows'));
     this.streaming = true;
     try {
