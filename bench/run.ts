@@ -15,6 +15,8 @@ import { smtpBody } from './smtp-body.bench.js';
 import { imapFetch } from './imap-fetch.bench.js';
 import { maildirStore } from './maildir-store.bench.js';
 import { postgresIdle } from './postgres-idle.bench.js';
+import { workersThroughput } from './workers.bench.js';
+import { startImport, startSecondServer, receivedMessagesRepeat } from './start.bench.js';
 import { refsDelivery } from './maildir-delivery.bench.js';
 import { refsMailbox } from './maildir-mailbox.bench.js';
 
@@ -28,6 +30,10 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   imapFetch,
   maildirStore,
   postgresIdle,
+  workersThroughput,
+  startImport,
+  startSecondServer,
+  receivedMessagesRepeat,
   refsDelivery,
   refsMailbox,
 ];

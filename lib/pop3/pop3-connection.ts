@@ -4,18 +4,22 @@ import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
-import { isMailStoreError, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
+import { isMailStoreError, isStreamable, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { pop3Capabilities } from './pop3-capabilities.js';
 import { POP3_COMMANDS } from './pop3-commands.js';
 import { Maildrop, POP3_MAILBOX, type MaildropEntry } from './pop3-maildrop.js';
-import { wireChunks } from './pop3-message.js';
+import { wireChunks, wireChunksOf } from './pop3-message.js';
 import type { Pop3Settings } from './pop3-options.js';
 import { END_OF_MULTILINE, errLine, okLine, Pop3Error } from './pop3-replies.js';
 import type { Pop3State } from './pop3-state.js';
+
+/** RETR streams messages from this size on (when the store can): below it one read of the whole file is cheaper. */
+const STREAM_FROM_OCTETS = 256 * 1024;
 
 /** What a POP3 session needs from the server that created it. */
 export interface Pop3Context {
@@ -129,6 +133,26 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     await dispatch(POP3_COMMANDS, this, verb, verb === 'PASS' ? rest : rest.trim());
   }
 
+  /** Fault stages of POP3 commands: the login steps carry the user name for a rule's pattern. */
+  protected override faultStage(verb: string, args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STLS':
+        return { stage: 'starttls' };
+      case 'USER':
+      case 'APOP':
+        return { stage: 'login', subjects: [args.split(' ')[0] ?? ''] };
+      case 'PASS':
+        return { stage: 'login', subjects: this.pendingUser ? [this.pendingUser] : [] };
+      case 'AUTH':
+        return { stage: 'login' };
+      case 'RETR':
+      case 'TOP':
+        return { stage: 'fetch' };
+      default:
+        return undefined;
+    }
+  }
+
   /** Replies to a guard failure of `dispatch()`. */
   refuse(failure: GuardFailure, _verb: string, detail?: string): void {
     switch (failure) {
@@ -158,6 +182,20 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     this.send(errLine(undefined, fatal ? 'line too long, closing' : 'line too long'));
   }
 
+  protected override async onBareLf(): Promise<void> {
+    // RFC 1939 §3: commands are terminated by CRLF.
+    this.send(errLine(undefined, 'bare LF not allowed, lines end with CRLF'));
+  }
+
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(errLine(undefined, 'autologout: not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(errLine(undefined, 'too many errors, closing'));
   }
@@ -180,6 +218,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
    */
   async login(mechanism: string, credentials: Pop3Credentials): Promise<void> {
     this.pendingUser = undefined;
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new Pop3Error('AUTH', 'too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'pop3', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
@@ -191,6 +230,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = result.username;
+    this.recordLoginSuccess(credentials.username);
     const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
@@ -232,6 +272,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       return undefined;
     }
     if (r.kind === 'too-long') throw new Pop3Error(undefined, 'response too long');
+    if (r.kind === 'bare-lf') throw new Pop3Error(undefined, 'bare LF not allowed, lines end with CRLF');
     this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1').trim();
     if (text === '*') throw new Pop3Error(undefined, 'authentication cancelled');
@@ -244,20 +285,26 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
    * @throws Pop3Error when the message vanished from the store meanwhile (nothing sent then).
    */
   async sendMessage(entry: MaildropEntry, bodyLines?: number): Promise<void> {
-    const raw = await entry.message.raw().catch((err: unknown) => {
+    const removed = (err: unknown): never => {
       if (isMailStoreError(err, 'NO_SUCH_MESSAGE')) throw new Pop3Error(undefined, 'message was removed by another session');
       throw err;
-    });
+    };
+    // RETR of a large message from a store that can stream: it is never held whole in memory. Small messages are
+    // read whole, which costs fewer system calls than a stream.
+    const message = entry.message;
+    const stream = bodyLines === undefined && entry.size >= STREAM_FROM_OCTETS && isStreamable(message) ? await message.openStream().catch(removed) : undefined;
+    const chunks = stream !== undefined ? wireChunksOf(stream) : wireChunks(await message.raw().catch(removed), bodyLines);
     this.send(okLine(bodyLines === undefined ? `${entry.size} octets` : 'top of message follows'));
     this.streaming = true;
     try {
-      for (const chunk of wireChunks(raw, bodyLines)) {
+      for await (const chunk of chunks) {
         this.send(chunk);
         await this.flush();
         if (this.isEnding) return;
       }
     } finally {
       this.streaming = false;
+      stream?.destroy();
     }
     this.send(END_OF_MULTILINE);
   }

@@ -32,7 +32,7 @@ describe('cli: the postern command', function () {
   });
 
   /** Every listener on port 0 so parallel runs never collide. */
-  const ANY_PORTS = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+  const ANY_PORTS = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps', 'http'].flatMap((n) => [`--${n}-port`, '0']);
   const TLS_FILES = (): string[] => ['--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem')];
   const trust = (): { ca: string; servername: string } => ({ ca: certs.ca.cert, servername: 'localhost' });
 
@@ -51,7 +51,7 @@ describe('cli: the postern command', function () {
   it('prints its usage with --help and its version with --version, exit 0', async () => {
     const help = await runPostern(['--help']);
     expect(help.code).to.equal(0);
-    for (const flag of ['--host', '--only', '--port-offset', '--user', '--auth-disabled', '--cert', '--pfx', '--ca', '--client-cert', '--tls-min', '--allow-insecure-auth', '--store', '--postmaster', '--log-level', '--log-format']) {
+    for (const flag of ['--host', '--only', '--port-offset', '--user', '--auth-disabled', '--cert', '--pfx', '--ca', '--client-cert', '--tls-min', '--allow-insecure-auth', '--store', '--postmaster', '--log-level', '--log-format', '--http-port', '--http-auth', '--http-cors', '--chaos']) {
       expect(help.stdout).to.contain(flag);
     }
     const version = await runPostern(['--version']);
@@ -71,6 +71,9 @@ describe('cli: the postern command', function () {
     ['an unsupported --tls-min', () => ['--tls-min', '1.0'], /--tls-min: expected 1\.2 or 1\.3/],
     ['an unknown store', () => ['--store', 'postgres:x'], /--store: expected memory, maildir:PATH or postgres:\/\/USER:PASSWORD@HOST:PORT\/DB/],
     ['a postmaster who is not a user', () => [...ANY_PORTS, ...TLS_FILES(), '--postmaster', 'nobody'], /postmaster "nobody" is not a user/],
+    ['--chaos that is not JSON', () => ['--chaos', '{rules'], /--chaos: not valid JSON/],
+    ['a bad --chaos rule', () => ['--chaos', '{"rules":[{"protocol":"pop3","stage":"login","reply":"550 no"}]}'], /--chaos: rules\[0\]\.reply: not a pop3 refusal/],
+    ['--http-auth without a password', () => ['--http-auth', 'admin'], /--http-auth: expected USER:PASSWORD/],
   ];
   for (const [name, args, message] of badStarts) {
     it(`exits 2 with one clear line for ${name}`, async () => {
@@ -91,7 +94,7 @@ describe('cli: the postern command', function () {
       const r = await runPostern([...ANY_PORTS, '--imap-port', String(taken)]);
       expect(r.code).to.equal(2);
       const lines = r.stderr.trim().split('\n');
-      expect(lines[lines.length - 1]).to.equal('postern: error: imap: port already in use');
+      expect(lines[lines.length - 1]).to.equal(`postern: error: imap: 127.0.0.1:${taken} is already in use`);
       expect(r.stderr).to.not.contain('listener error'); // not logged as our bug
       expect(r.stdout).to.not.contain('ready on'); // listeners started before imap were closed again, never announced
       expect(r.stderr).to.not.match(/\n\s+at /);
@@ -100,10 +103,11 @@ describe('cli: the postern command', function () {
     }
   });
 
-  it('starts all six listeners with one ready line each, serves them, and stops cleanly on SIGTERM', async () => {
+  it('starts all seven listeners (six mail, one HTTP) with one ready line each, serves them, and stops cleanly on SIGTERM', async () => {
     const p = start([...ANY_PORTS, ...TLS_FILES(), '--user', 'alice:secret@example.test']);
-    await p.ready(6);
-    expect(Object.keys(p.ports).sort()).to.deep.equal(['imap', 'imaps', 'pop3', 'pop3s', 'smtp', 'smtps']);
+    await p.ready(7);
+    expect(Object.keys(p.ports).sort()).to.deep.equal(['http', 'imap', 'imaps', 'pop3', 'pop3s', 'smtp', 'smtps']);
+    expect(p.stdout.find((l) => l.startsWith('postern: http '))).to.match(/\(HTTP API and web inbox\)$/);
     expect(p.stdout.find((l) => l.startsWith('postern: smtps '))).to.match(/\(implicit TLS\)$/);
     expect(p.stdout.find((l) => l.startsWith('postern: imap '))).to.match(/\(STARTTLS\)$/);
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port: p.ports.smtp, requireTLS: true, tls: trust(), auth: { user: 'alice', pass: 'secret' } });
@@ -165,6 +169,22 @@ describe('cli: the postern command', function () {
     expect(await withCert.readLine()).to.match(/^220 /);
     expect(await p.stop('SIGTERM')).to.equal(0);
     expect(p.stderr).to.match(/ warn tls handshake failed .*reason=rejected-by-policy .*error=client certificate refused \(policy errors 1\)/);
+  });
+
+  it("gives every --user the special-use folders Drafts, Sent, Junk, Trash and Archive (RFC 6154)", async () => {
+    const p = start([...ANY_PORTS, '--only', 'imaps', ...TLS_FILES(), '--user', 'alice:secret@example.test']);
+    await p.ready(1);
+    const c = await connect(p.ports.imaps, true);
+    await c.expect(/^\* OK /);
+    await c.command('a LOGIN alice secret', /^a OK/);
+    expect(await c.command('b LIST (SPECIAL-USE) "" "*"', /^b /)).to.deep.equal([
+      '* LIST (\\Archive) "/" "Archive"',
+      '* LIST (\\Drafts) "/" "Drafts"',
+      '* LIST (\\Junk) "/" "Junk"',
+      '* LIST (\\Sent) "/" "Sent"',
+      '* LIST (\\Trash) "/" "Trash"',
+      'b OK LIST completed',
+    ]);
   });
 
   it('refuses TLS 1.2 clients with --tls-min 1.3', async () => {

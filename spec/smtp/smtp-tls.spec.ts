@@ -143,7 +143,7 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
   });
 
   it('counts failed AUTH attempts against the error budget too (421 after ten errors in a row)', async () => {
-    f = await startSmtp({ config: { allowInsecureAuth: true }, smtp: { maxLoginFailures: 100 } });
+    f = await startSmtp({ config: { allowInsecureAuth: true, authThrottle: { maxDelayMs: 0 } }, smtp: { maxLoginFailures: 100 } });
     const c = await f.ehlo();
     c.send(`AUTH PLAIN ${plainAuth('alice', 'guess')}\r\n`.repeat(10));
     const lines = await c.expect(/^421 /);

@@ -37,9 +37,12 @@ export class RecordingLogger implements Logger {
     return new RecordingLogger(this.records, { ...this.bound, ...meta }, this.root ?? this);
   }
 
-  /** Records with this message, in order. */
-  find(message: string): LogRecord[] {
-    return this.records.filter((r) => r.message === message);
+  /** Records with this message (at this level, when given), in order. */
+  find(message: string): LogRecord[];
+  find(level: LogRecord['level'], message: string): LogRecord[];
+  find(levelOrMessage: string, message?: string): LogRecord[] {
+    if (message === undefined) return this.records.filter((r) => r.message === levelOrMessage);
+    return this.records.filter((r) => r.level === levelOrMessage && r.message === message);
   }
 
   /** Resolves with the first record with this message, waiting for it (bounded by `timeoutMs`). */
