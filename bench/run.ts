@@ -13,10 +13,26 @@ import { sessionMemory } from './session-memory.bench.js';
 import { smtpTransaction } from './smtp-transaction.bench.js';
 import { smtpBody } from './smtp-body.bench.js';
 import { imapFetch } from './imap-fetch.bench.js';
+import { maildirStore } from './maildir-store.bench.js';
+import { postgresIdle } from './postgres-idle.bench.js';
+import { workersThroughput } from './workers.bench.js';
 import { startImport, startSecondServer, receivedMessagesRepeat } from './start.bench.js';
 
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
-const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [tlsHandshake, pipelining, sessionMemory, smtpTransaction, smtpBody, imapFetch, startImport, startSecondServer, receivedMessagesRepeat];
+const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
+  tlsHandshake,
+  pipelining,
+  sessionMemory,
+  smtpTransaction,
+  smtpBody,
+  imapFetch,
+  maildirStore,
+  postgresIdle,
+  workersThroughput,
+  startImport,
+  startSecondServer,
+  receivedMessagesRepeat,
+];
 
 async function main(): Promise<void> {
   const certs = await generateDevCertificates();

@@ -32,6 +32,13 @@ export { TlsAlpnChallenges, ACME_TLS_ALPN_PROTOCOL } from './core/tls-alpn-chall
 export { OcspStapler } from './core/ocsp-stapler.js';
 export { buildOcspRequest, parseOcspResponse, fetchOcspResponse, ocspResponderUrl, OcspError } from './core/ocsp.js';
 export type { OcspStatus, OcspCertStatus } from './core/ocsp.js';
+export { parseProxyHeader, formatProxyV1, formatProxyV2, ProxyTrust, ProxyConfigError, PROXY_V1_MAX_BYTES, PROXY_V2_MAX_BYTES } from './core/proxy-protocol.js';
+export type { ProxyHeader, ProxyEndpoint, ProxyParseResult, ProxyHeaderErrorReason } from './core/proxy-protocol.js';
+export { readProxyHeader, ProxyHeaderError, PROXY_HEADER_TIMEOUT_MS } from './core/proxy-header-reader.js';
+export type { ProxyReadFailure } from './core/proxy-header-reader.js';
+export type { ProxyProtocolOptions } from './core/tcp-server.js';
+export type { ConnectionOptions } from './core/connection.js';
+export { TicketKeyRotation, generateTicketKeys, TICKET_KEY_BYTES, TICKET_KEY_ROTATION_MS } from './core/ticket-keys.js';
 
 // Engine: line framing, command tables, errors, SASL.
 export { LineReader } from './protocol/line-reader.js';
@@ -97,6 +104,7 @@ export { imapModule } from './di/imap.module.js';
 // Stores and authentication.
 export { MemoryMailStore } from './backends/memory/memory-mail-store.js';
 export { MaildirMailStore, MaildirMailStoreOptions } from './backends/maildir/maildir-mail-store.js';
+export { PostgresMailStore, PostgresMailStoreOptions } from './backends/postgres/postgres-mail-store.js';
 export { StoreAuthenticator } from './backends/store-authenticator.js';
 export { Authenticator } from './contracts/authenticator.js';
 export type { AuthRequest, AuthResult } from './contracts/authenticator.js';
@@ -104,6 +112,7 @@ export { peerInfo } from './contracts/peer-info.js';
 export type { PeerInfo } from './contracts/peer-info.js';
 export { memoryModule } from './di/memory.module.js';
 export { maildirModule } from './di/maildir.module.js';
+export { postgresModule } from './di/postgres.module.js';
 
 // The whole server, the CLI's assembly, and the embedded test double.
 export { createMailServerContainer, MailServer, storeModule, isListenerEnabled, LISTENER_NAMES, DEFAULT_PORTS } from './di/mail-server.js';

@@ -1,9 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AcmeOptions } from '../core/acme-certificates.js';
+import type { ServerLimits } from '../core/connection-limits.js';
+import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
+import { availableParallelism } from 'node:os';
+import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 
@@ -27,6 +32,8 @@ Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
   --auth-disabled           any login works; unknown recipients get a mailbox (GreenMail style)
   --store memory|maildir:PATH    where mail lives (default memory)
+  --store postgres://USER:PASSWORD@HOST:PORT/DB  PostgreSQL, shared by every node on that database
+                            (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
 
 TLS
@@ -52,6 +59,24 @@ Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
                             implicit-TLS listeners (it connects to port 443: forward it to one of them)
   --acme-state DIR          account key and certificates (default ./postern-acme)
   --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+
+Limits (0 turns one off)
+  --max-connections N       connections per listener (default 1000)
+  --max-connections-per-address N         per client address and listener (default 100)
+  --max-connections-per-address-total N   per client address, all listeners (default 300)
+  --max-connections-total N               all listeners together (default 6000)
+  --pre-auth-timeout SECONDS    end sessions not logged in by then; SMTP: no login and no MAIL (default 120)
+  --command-timeout SECONDS     longest time one command line may trickle in (default 60)
+  --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
+  --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
+
+Scaling out
+  --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
+                            Needs a store shared between processes (maildir:PATH, postgres://…), not memory
+  --proxy-protocol          expect a PROXY protocol v1/v2 header (HAProxy send-proxy/send-proxy-v2) first on
+                            every connection; the client address in it is the one logged and recorded
+  --proxy-trusted CIDR[,CIDR…]   the proxies allowed to send it (required with --proxy-protocol)
+  --proxy-listeners LIST    only these listeners expect the header (default: every listener)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -105,6 +130,18 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'acme-domain': { type: 'string' },
         'acme-state': { type: 'string' },
         'acme-ca': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-connections-per-address-total': { type: 'string' },
+        'max-connections-total': { type: 'string' },
+        'pre-auth-timeout': { type: 'string' },
+        'command-timeout': { type: 'string' },
+        'auth-failures-per-address': { type: 'string' },
+        'auth-failures-per-account': { type: 'string' },
+        workers: { type: 'string' },
+        'proxy-protocol': { type: 'boolean' },
+        'proxy-trusted': { type: 'string' },
+        'proxy-listeners': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -134,7 +171,21 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (logFormat && logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format: expected text or json, got "${logFormat}"`);
 
   const store = str('store') ?? 'memory';
-  if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) throw new UsageError(`--store: expected memory or maildir:PATH, got "${store}"`);
+  if (isPostgresUrl(store)) {
+    try {
+      checkPostgresUrl(store);
+    } catch (err) {
+      throw new UsageError(`--store: ${(err as Error).message}`);
+    }
+  } else if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) {
+    throw new UsageError(`--store: expected memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got "${store}"`);
+  }
+
+  const workers = parseWorkers(str('workers'));
+  if (workers !== undefined && workers !== 1 && store === 'memory') {
+    throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
+  }
+  const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
 
   const httpAuth = str('http-auth');
   if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
@@ -163,10 +214,49 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      limits: limitOptions(str),
+      authThrottle: throttleOptions(str),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(proxyProtocol ? { proxyProtocol } : {}),
       http: { auth: httpAuth, cors: str('http-cors') },
       chaos,
     },
   };
+}
+
+/** A whole-number flag, undefined when absent. */
+function wholeNumber(str: (k: string) => string | undefined, flag: string): number | undefined {
+  const v = str(flag);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** `--auth-failures-per-*` → `authThrottle` (only the flags given). */
+function throttleOptions(str: (k: string) => string | undefined): AuthThrottleOptions {
+  const o: AuthThrottleOptions = {
+    maxFailuresPerAddress: wholeNumber(str, 'auth-failures-per-address'),
+    maxFailuresPerAccount: wholeNumber(str, 'auth-failures-per-account'),
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** `--max-connections*`, `--pre-auth-timeout`, `--command-timeout` → `limits` (only the flags given). */
+function limitOptions(str: (k: string) => string | undefined): ServerLimits {
+  const count = (flag: string): number | undefined => wholeNumber(str, flag);
+  const seconds = (flag: string): number | undefined => {
+    const v = count(flag);
+    return v === undefined ? undefined : v * 1000;
+  };
+  const limits: ServerLimits = {
+    maxConnections: count('max-connections'),
+    maxConnectionsPerAddress: count('max-connections-per-address'),
+    maxConnectionsPerAddressTotal: count('max-connections-per-address-total'),
+    maxConnectionsTotal: count('max-connections-total'),
+    preAuthTimeoutMs: seconds('pre-auth-timeout'),
+    commandTimeoutMs: seconds('command-timeout'),
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
 function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptions {
@@ -228,6 +318,41 @@ function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | unde
   if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
   const ca = str('acme-ca');
   return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
+}
+
+/** `--workers N|auto`: 1..{@link MAX_WORKERS}, or `auto` (one per core). */
+function parseWorkers(v: string | undefined): number | 'auto' | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'auto') return 'auto';
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_WORKERS) throw new UsageError(`--workers: expected a number from 1 to ${MAX_WORKERS} or auto, got "${v}"`);
+  return Number(v);
+}
+
+/** More workers than this is a typo, not a plan: the largest common servers have 256 hardware threads. */
+export const MAX_WORKERS = 256;
+
+/** Resolves `workers` (a number or `auto`) to a process count. */
+export function workerCount(workers: number | 'auto' | undefined): number {
+  return workers === 'auto' ? availableParallelism() : (workers ?? 1);
+}
+
+function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: string | undefined): MailServerConfig['proxyProtocol'] {
+  if (!enabled) {
+    if (trusted !== undefined) throw new UsageError('--proxy-trusted needs --proxy-protocol');
+    if (listeners !== undefined) throw new UsageError('--proxy-listeners needs --proxy-protocol');
+    return undefined;
+  }
+  if (trusted === undefined) throw new UsageError('--proxy-protocol needs --proxy-trusted CIDR[,CIDR…] (the addresses of your proxies)');
+  const cidrs = trusted.split(',').map((c) => c.trim()).filter(Boolean);
+  try {
+    new ProxyTrust(cidrs);
+  } catch (err) {
+    if (err instanceof ProxyConfigError) throw new UsageError(`--proxy-trusted: ${err.message}`);
+    throw err;
+  }
+  const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const n of names ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
+  return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

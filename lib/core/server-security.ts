@@ -7,6 +7,7 @@ import { toVersionRange, DEFAULT_PROTOCOLS, type SslProtocols } from './ssl-prot
 import { ACME_TLS_ALPN_PROTOCOL, TlsAlpnChallenges } from './tls-alpn-challenges.js';
 import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
 import type { RemoteCertificateValidationCallback } from './policy-errors.js';
+import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
 
 /**
  * Where a certificate comes from. PEM text (certificate, key, optional intermediate chain), a PKCS#12/PFX
@@ -51,6 +52,18 @@ export interface ServerSecurityOptions {
    * issuer in the configured chain; fetched after prepare/reload and refreshed half-way to `nextUpdate`.
    */
   ocspStapling?: boolean;
+  /**
+   * Session tickets (RFC 5077, RFC 8446 §4.6.1), default on: clients resume with a ticket sealed under the ticket
+   * keys. There is no server-side session cache, so TLS 1.2 session-ID resumption never happens either way.
+   */
+  sessionTickets?: boolean;
+  /** The first ticket key set (48 bytes); share it between processes that must resume each other's tickets. Default: random. */
+  ticketKeys?: Buffer;
+  /**
+   * Replace the ticket keys with fresh random ones this often (ms, default {@link TICKET_KEY_ROTATION_MS}); 0 turns
+   * the schedule off, for processes whose keys are pushed with {@link ServerSecurity.setTicketKeys} (cluster workers).
+   */
+  ticketKeyRotationMs?: number;
 }
 
 /**
@@ -122,6 +135,7 @@ export class ServerSecurity {
   private reloadTimer?: NodeJS.Timeout;
   private leaf?: X509Certificate;
   private generatedPem?: { cert: string; key: string };
+  private readonly rotation?: TicketKeyRotation;
   /** Called after every successful reload (for logging); errors of a watched reload go to `onReloadError`. */
   onReload?: () => void;
   /** Called once when a self-signed certificate was generated because none is configured (log its fingerprint). */
@@ -131,6 +145,30 @@ export class ServerSecurity {
   constructor(options: ServerSecurityOptions = {}) {
     this.options = { ...options };
     toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
+    if (options.sessionTickets !== false) {
+      this.rotation = new TicketKeyRotation(options.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS, (keys) => this.applyTicketKeys(keys), options.ticketKeys);
+    }
+  }
+
+  /**
+   * Replaces the session-ticket keys of every context now (and of contexts built later by {@link reload}). New
+   * tickets are sealed with them; tickets sealed with the previous keys no longer resume (Node's contexts hold one
+   * key set), so those clients make one full handshake. Called by a cluster worker when its primary rotates.
+   * @throws RangeError unless 48 bytes; Error when session tickets are off.
+   */
+  setTicketKeys(keys: Buffer): void {
+    if (!this.rotation) throw new Error('session tickets are off (sessionTickets: false)');
+    assertTicketKeys(keys);
+    this.applyTicketKeys(keys);
+  }
+
+  private ticketKeys?: Buffer;
+  private applyTicketKeys(keys: Buffer): void {
+    this.ticketKeys = Buffer.from(keys);
+    for (const context of [this.defaultContext, ...this.sniContexts.values()]) {
+      // tls.Server#setTicketKeys does exactly this on its own context; our contexts serve TLSSockets directly.
+      (context as unknown as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(this.ticketKeys);
+    }
   }
 
   /** True when the client must present a certificate. */
@@ -181,6 +219,7 @@ export class ServerSecurity {
     this.preparing ??= this.build().then(() => {
       if (this.generatedPem && this.leaf) this.onSelfSigned?.(this.leaf.fingerprint256);
       this.startWatching();
+      this.rotation?.start();
     });
     return this.preparing;
   }
@@ -277,8 +316,9 @@ export class ServerSecurity {
     };
   }
 
-  /** Stops watching files. Idempotent. */
+  /** Stops watching files and the ticket-key schedule. Idempotent. */
   close(): void {
+    this.rotation?.stop();
     for (const w of this.watchers) w.close();
     this.watchers = [];
     this.stapler.close();
@@ -331,7 +371,8 @@ export class ServerSecurity {
         ciphers,
         ca: ca.length > 0 ? ca : undefined,
         honorCipherOrder: true,
-        secureOptions: SERVER_SECURE_OPTIONS,
+        secureOptions: SERVER_SECURE_OPTIONS | (this.rotation ? 0 : cryptoConstants.SSL_OP_NO_TICKET),
+        ticketKeys: this.rotation ? (this.ticketKeys ?? this.rotation.current) : undefined,
       });
     } catch (err) {
       // OpenSSL's own wording goes into the message for the operator; we never branch on it.

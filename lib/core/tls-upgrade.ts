@@ -45,7 +45,7 @@ export function serverHandshake(socket: net.Socket, security: ServerSecurity, se
     const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
     const chain = buildChain({
       peerCertificate: hasCert ? raw : undefined,
-      authorizationError: hasCert ? tlsSocket.authorizationError : null,
+      authorizationError: hasCert ? serverVerifyError(tlsSocket) : null,
       trusted: security.trustedCertificates(),
     });
     let policyErrors = SslPolicyErrors.None;
@@ -142,6 +142,18 @@ function stapleStatus(staple: Buffer | undefined, presented: readonly X509Certif
   } catch (err) {
     return unknown(`unusable stapled OCSP response: ${(err as Error).message}`);
   }
+}
+
+/**
+ * OpenSSL's verify result for the client's certificate (expired, untrusted, not for client use, …). Node fills in
+ * `authorizationError` only on sockets a `tls.Server` accepted; on a socket wrapped by hand, as both our implicit-TLS
+ * and STARTTLS paths do, it stays null, and so would every verify error only OpenSSL sees (the purpose check, for one).
+ * So ask the native handle, as Node's own server path does (`_tls_wrap.js`, onServerSocketSecure: `_handle.verifyError()`).
+ */
+function serverVerifyError(s: tls.TLSSocket): Error | null {
+  if (s.authorizationError) return s.authorizationError;
+  const handle = (s as unknown as { _handle?: { verifyError?: () => Error | null | undefined } })._handle;
+  return typeof handle?.verifyError === 'function' ? (handle.verifyError() ?? null) : null;
 }
 
 async function chooseCertificate(security: ClientSecurity, targetHost: string, sender: unknown): Promise<LocalCertificate | undefined> {

@@ -14,6 +14,7 @@ import { Listener } from './listener.js';
 import { maildirModule } from './maildir.module.js';
 import { memoryModule } from './memory.module.js';
 import { pop3Module } from './pop3.module.js';
+import { postgresModule } from './postgres.module.js';
 import { smtpModule } from './smtp.module.js';
 
 /** The six standard mail listeners, plus `http` (the HTTP API and web inbox). */
@@ -100,6 +101,11 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
   return s.enabled !== false && s[name]?.enabled !== false;
 }
 
+/** True for a `postgres://` or `postgresql://` store URL. */
+export function isPostgresUrl(store: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(store);
+}
+
 /**
  * The store module for a `--store` value.
  * @throws Error for an unknown store kind.
@@ -107,7 +113,8 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
 export function storeModule(store = 'memory'): ContainerModule {
   if (store === 'memory') return memoryModule;
   if (store.startsWith('maildir:') && store.length > 'maildir:'.length) return maildirModule(store.slice('maildir:'.length));
-  throw new Error(`unknown store "${store}" (use memory or maildir:PATH)`);
+  if (isPostgresUrl(store)) return postgresModule(store);
+  throw new Error(`unknown store "${store.replace(/\/\/[^@/]*@/, '//…@')}" (use memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB)`);
 }
 
 /**
@@ -137,6 +144,8 @@ export class MailServer {
     const log = this.container.get(Logger);
     const config = this.container.get(PosternConfig);
     if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
+    // A store with a start step (PostgreSQL: connect and migrate) fails here, before any listener, not at first use.
+    await (this.store as { start?: () => Promise<void> }).start?.();
     for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
     const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
     if (postmaster !== undefined && !config.authDisabled && (await this.store.users.find(postmaster)) === undefined) {
@@ -149,8 +158,8 @@ export class MailServer {
         addr = await listener.start();
       } catch (err) {
         await this.stop();
-        const e = err as NodeJS.ErrnoException;
-        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? 'port already in use' : e.message}`, { cause: err });
+        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? `${hostPort(e.address, e.port)} is already in use` : e.message}`, { cause: err });
         throw Object.assign(wrapped, { code: e.code });
       }
       this.started.push(listener);
@@ -173,4 +182,10 @@ export class MailServer {
     this.started = [];
     await Promise.all(started.map((l) => l.close()));
   }
+}
+
+/** `127.0.0.1:3525`, `[::1]:3525` — the address and port a listen error names (the port alone when the address is unknown). */
+function hostPort(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return `port ${port ?? '?'}`;
+  return `${address.includes(':') ? `[${address}]` : address}:${port ?? '?'}`;
 }

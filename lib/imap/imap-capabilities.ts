@@ -19,8 +19,9 @@ export interface ImapCapabilityInput {
  * - `AUTH=PLAIN`, `AUTH=LOGIN` (draft-murchison-sasl-login, for Outlook and older clients) and SASL-IR (RFC 4959)
  *   only before login, where AUTHENTICATE is valid.
  * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit.
- * - Not advertised, because not implemented: UTF8=ACCEPT (ENABLE acknowledges nothing for it), CONDSTORE,
- *   LIST-EXTENDED (only its basic selection and RETURN options are accepted), ESEARCH, COMPRESS.
+ * - CONDSTORE and QRESYNC (RFC 7162, enabled with ENABLE or a CONDSTORE-enabling command), ESEARCH (RFC 4731),
+ *   LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154; CREATE-SPECIAL-USE is not offered:
+ *   the store contract cannot record a use yet).
  */
 export function imapCapabilities(input: ImapCapabilityInput): string[] {
   const caps = ['IMAP4rev1'];
@@ -39,6 +40,20 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'MOVE',
     'UNSELECT',
     'CHILDREN',
+    'CONDSTORE',
+    'QRESYNC',
+    'ESEARCH',
+    'LIST-EXTENDED',
+    'LIST-STATUS',
+    'SPECIAL-USE',
+    'MULTIAPPEND',
+    'CATENATE',
+    'BINARY',
+    'SORT',
+    'SORT=DISPLAY',
+    'ESORT',
+    'THREAD=ORDEREDSUBJECT',
+    'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,
   );
   return caps;

@@ -3,8 +3,11 @@ import { authenticate, login } from './commands/auth.js';
 import { copy } from './commands/copy.js';
 import { fetch } from './commands/fetch.js';
 import { list, lsub } from './commands/list.js';
-import { append, create, deleteMailbox, rename, select, status, subscribe } from './commands/mailboxes.js';
+import { append } from './commands/append.js';
+import { create, deleteMailbox, rename, select, subscribe } from './commands/mailboxes.js';
+import { status } from './commands/status.js';
 import { search } from './commands/search.js';
+import { sort, thread } from './commands/sort.js';
 import { check, close, expunge, unselect } from './commands/selected.js';
 import { capability, enable, id, idle, logout, namespace, noop, starttls } from './commands/session.js';
 import { store } from './commands/store.js';
@@ -50,6 +53,10 @@ export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
   'UID EXPUNGE': { states: SELECTED, args: 'required', run: expunge }, // RFC 4315 §2.1
   SEARCH: { states: SELECTED, args: 'required', run: search },
   'UID SEARCH': { states: SELECTED, args: 'required', run: search },
+  SORT: { states: SELECTED, args: 'required', run: sort }, // RFC 5256 §3
+  'UID SORT': { states: SELECTED, args: 'required', run: sort },
+  THREAD: { states: SELECTED, args: 'required', run: thread }, // RFC 5256 §4
+  'UID THREAD': { states: SELECTED, args: 'required', run: thread },
   FETCH: { states: SELECTED, args: 'required', run: fetch },
   'UID FETCH': { states: SELECTED, args: 'required', run: fetch },
   STORE: { states: SELECTED, args: 'required', run: store },

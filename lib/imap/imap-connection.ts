@@ -15,6 +15,7 @@ import { earlyGuardFailure, guardReply } from './imap-guards.js';
 import type { ImapSettings } from './imap-options.js';
 import { ImapCommandReader, type LiteralRequest } from './imap-command-reader.js';
 import type { ImapCommand } from './imap-parser.js';
+import type { RecentTracker } from './imap-recent.js';
 import { ImapError, taggedLine, untaggedLine } from './imap-replies.js';
 import type { SelectedMailbox } from './imap-selected.js';
 import type { ImapState } from './imap-state.js';
@@ -28,7 +29,12 @@ export interface ImapContext {
   readonly security: ServerSecurity;
   readonly settings: ImapSettings;
   readonly listener: ListenerInfo;
+  /** Who has seen which message first: `\Recent` across this server's sessions (RFC 3501 §2.3.2). */
+  readonly recent: RecentTracker;
 }
+
+/** Extensions a client turns on for its session (RFC 5161 ENABLE, RFC 7162 §3.1 CONDSTORE-enabling commands). */
+export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT';
 
 /** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */
 export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password'>;
@@ -37,7 +43,7 @@ export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'passwo
  * Commands that use message sequence numbers: while they run, EXPUNGE responses are held back
  * (RFC 3501 §7.4.1; COPY added because its numbers must stay valid too).
  */
-const SEQUENCE_COMMANDS = new Set(['FETCH', 'STORE', 'SEARCH', 'COPY']);
+const SEQUENCE_COMMANDS = new Set(['FETCH', 'STORE', 'SEARCH', 'COPY', 'SORT', 'THREAD']);
 
 /**
  * One IMAP4rev1 session (RFC 3501), on the STARTTLS port or the implicit-TLS port alike.
@@ -60,6 +66,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   private mailbox?: SelectedMailbox;
   private unwatch?: () => void;
   private closeAfterReply = false;
+  private readonly enabledExtensions = new Set<EnableableExtension>();
   private released = false;
   private readonly stop = new AbortController();
 
@@ -249,6 +256,25 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (fatal) await this.end('closed');
   }
 
+  /** A `{N+}` literal announced at the end of a dropped line is dropped too (see ImapCommandReader). */
+  protected override octetsAfterDroppedLine(tail: Buffer): number | 'end' | undefined {
+    return this.commands.octetsAfterDroppedLine(tail);
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    // RFC 9051 §2.2: lines end with CRLF. The tag is not known without parsing a line that is not run: untagged.
+    this.send(untaggedLine('BAD', undefined, 'Bare LF not allowed, lines end with CRLF'));
+  }
+
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(untaggedLine('BYE', undefined, 'Autologout; not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(untaggedLine('BYE', undefined, 'Too many errors'));
   }
@@ -276,6 +302,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
    */
   async login(mechanism: string, credentials: ImapCredentials): Promise<void> {
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
@@ -283,6 +310,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
+    this.recordLoginSuccess(credentials.username);
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(result.username);
@@ -311,6 +339,35 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   enterSelected(mailbox: SelectedMailbox): void {
     this.mailbox = mailbox;
     this.current = 'selected';
+    this.applyExtensions();
+  }
+
+  /** True once `name` was enabled (ENABLE, RFC 5161; or a CONDSTORE-enabling command, RFC 7162 §3.1). */
+  isEnabled(name: EnableableExtension): boolean {
+    return this.enabledExtensions.has(name);
+  }
+
+  /**
+   * Turns an extension on for the rest of the session. QRESYNC implies CONDSTORE (RFC 7162 §3.2.3). Returns the
+   * names newly enabled (for `* ENABLED`, RFC 5161 §3.2).
+   */
+  enableExtension(name: EnableableExtension): EnableableExtension[] {
+    const added: EnableableExtension[] = [];
+    for (const n of name === 'QRESYNC' ? (['CONDSTORE', 'QRESYNC'] as const) : [name]) {
+      if (this.enabledExtensions.has(n)) continue;
+      this.enabledExtensions.add(n);
+      added.push(n);
+    }
+    this.applyExtensions();
+    // RFC 7162 §3.1: CONDSTORE turned on with a mailbox selected reports its HIGHESTMODSEQ at once.
+    if (added.includes('CONDSTORE') && this.mailbox) this.send(`* OK [HIGHESTMODSEQ ${this.mailbox.highestModseq}] Highest\r\n`);
+    return added;
+  }
+
+  private applyExtensions(): void {
+    if (!this.mailbox) return;
+    this.mailbox.condstore = this.enabledExtensions.has('CONDSTORE');
+    this.mailbox.qresync = this.enabledExtensions.has('QRESYNC');
   }
 
   /** CLOSE, UNSELECT, a failed SELECT: back to the authenticated state. */
@@ -344,7 +401,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     const r = await this.updates.idle();
     if (r.kind === 'closed') return;
     if (r.kind === 'runaway') return this.onLineTooLong(true);
-    if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
+    if (r.kind !== 'line' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
       throw new ImapError('BAD', undefined, 'Expected DONE');
     }
     this.log.debug('C: DONE');

@@ -8,8 +8,8 @@
 import { concat, type ImapResponseValue } from './imap-format.js';
 import { headerValue, type HeaderField } from './imap-mime.js';
 
-/** One address: `name`, `adl` (source route, always NIL here), `mailbox`, `host`. Groups use NIL markers. */
-export type EnvelopeAddress = readonly [string | null, null, string | null, string | null];
+/** One address: `name`, `adl` (source route, RFC 5322 §4.4 obs-route, e.g. `@route`), `mailbox`, `host`. Groups use NIL markers. */
+export type EnvelopeAddress = readonly [string | null, string | null, string | null, string | null];
 
 interface Token {
   readonly kind: 'atom' | 'quoted' | 'comment' | 'angle' | 'special';
@@ -69,19 +69,29 @@ function phrase(tokens: readonly Token[]): string | null {
   return words.length > 0 ? words.join(' ') : null;
 }
 
-function splitAddrSpec(spec: string): [string, string] {
-  const route = spec.lastIndexOf(':');
+/** Splits `[@route,@route:]local@domain` into source route (or null), local part and domain. */
+function splitAddrSpec(spec: string): [string | null, string, string] {
+  const route = spec.startsWith('@') ? spec.lastIndexOf(':') : -1;
   const bare = route >= 0 ? spec.slice(route + 1) : spec;
   const at = bare.lastIndexOf('@');
-  return at < 0 ? [bare, ''] : [bare.slice(0, at), bare.slice(at + 1)];
+  const adl = route > 0 ? spec.slice(0, route) : null;
+  return at < 0 ? [adl, bare, ''] : [adl, bare.slice(0, at), bare.slice(at + 1)];
+}
+
+/** The text inside `<…>` without comments and folding white space (`<user (c)@ (c) host>` is `user@host`). */
+function angleSpec(inner: string): string {
+  return lexAddresses(inner)
+    .filter((t) => t.kind !== 'comment')
+    .map((t) => (t.kind === 'quoted' ? `"${t.text.replace(/(["\\])/g, '\\$1')}"` : t.text))
+    .join('');
 }
 
 function toAddress(tokens: readonly Token[]): EnvelopeAddress | undefined {
   if (tokens.length === 0) return undefined;
   const angleAt = tokens.findIndex((t) => t.kind === 'angle');
   if (angleAt >= 0) {
-    const [mailbox, host] = splitAddrSpec(tokens[angleAt].text);
-    return [phrase(tokens.slice(0, angleAt)), null, mailbox, host];
+    const [adl, mailbox, host] = splitAddrSpec(angleSpec(tokens[angleAt].text));
+    return [phrase(tokens.slice(0, angleAt)), adl, mailbox, host];
   }
   const spec = tokens
     .filter((t) => t.kind !== 'comment')
@@ -89,8 +99,8 @@ function toAddress(tokens: readonly Token[]): EnvelopeAddress | undefined {
     .join('');
   if (spec === '') return undefined;
   const comment = tokens.find((t) => t.kind === 'comment');
-  const [mailbox, host] = splitAddrSpec(spec);
-  return [comment && comment.text.trim() !== '' ? comment.text.trim() : null, null, mailbox, host];
+  const [adl, mailbox, host] = splitAddrSpec(spec);
+  return [comment && comment.text.trim() !== '' ? comment.text.trim() : null, adl, mailbox, host];
 }
 
 /**
@@ -124,6 +134,17 @@ export function parseAddressList(value: string): EnvelopeAddress[] {
   flush();
   if (inGroup) out.push([null, null, null, null]);
   return out;
+}
+
+/**
+ * The addresses of a header value as searchable text, one `name <mailbox@host>` per address: SEARCH FROM/TO/CC/BCC
+ * match these too, so comments and white space inside an address do not hide it (as Dovecot does).
+ */
+export function addressSearchText(value: string): string {
+  return parseAddressList(value)
+    .filter((a) => a[2] !== null && a[3] !== null)
+    .map((a) => `${a[0] ?? ''} <${a[2]}@${a[3]}>`)
+    .join(', ');
 }
 
 /** `env-from` etc.: `((…)(…))` with no space between addresses (RFC 3501 §9), or NIL. */

@@ -21,7 +21,11 @@ export type ImapResponseCode =
   | 'TOOBIG'
   | 'EXPUNGEISSUED'
   | 'BADCHARSET (UTF-8 US-ASCII)'
-  | 'UNKNOWN-CTE';
+  | 'UNKNOWN-CTE'
+  /** RFC 4469 §6: a CATENATE URL that cannot be resolved, with the URL. */
+  | `BADURL ${string}`
+  /** RFC 7162 §3.1.3: messages a conditional STORE left alone. */
+  | `MODIFIED ${string}`;
 
 /**
  * An IMAP refusal thrown by handlers: `dispatch()` sends it as `tag NO [code] text` (or `tag BAD …`) with the

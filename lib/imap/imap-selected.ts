@@ -1,5 +1,7 @@
 import { isMailStoreError, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
-import { atom, serializeImap, type ImapResponseValue } from './imap-format.js';
+import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
+import type { RecentTracker } from './imap-recent.js';
+import { formatSequenceSet } from './imap-sequence.js';
 
 /** RFC 3501 §2.3.2 system flags a client may store (`\Recent` is session-only and never stored). */
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'] as const;
@@ -23,16 +25,26 @@ export interface SyncResult {
  * back while a command that uses sequence numbers runs (RFC 3501 §7.4.1: not while responding to FETCH,
  * STORE or SEARCH), so the numbers the client uses stay valid until it can be told.
  *
- * `\Recent` (RFC 3501 §2.3.2) comes from the store's `recent` hint: at SELECT and at each sync, the newest
- * `info().recent` messages not yet reported to anyone are this session's recent messages (the store clears the
- * hint when `messages()` returns them, so another session will not claim them too). EXAMINE only peeks: it shows
- * them as recent but leaves them recent for the next SELECT (RFC 3501 §6.3.2).
+ * `\Recent` (RFC 3501 §2.3.2) comes from the server's {@link RecentTracker}: at SELECT and at each sync, the UIDs
+ * no session has been told about yet are this session's recent messages. EXAMINE only peeks: it shows them as
+ * recent but leaves them recent for the next SELECT (RFC 3501 §6.3.2).
+ *
+ * Keywords: the client is told every keyword in `* FLAGS` before a FETCH shows it (RFC 3501 §7.2.6), so a
+ * keyword that appears later (this session's STORE, or another session's) is announced with new `* FLAGS` and
+ * `* OK [PERMANENTFLAGS …]` responses first ({@link announceKeywords}).
  */
 export class SelectedMailbox {
   private entries: StoredMessage[];
   private readonly recent = new Set<number>();
+  private readonly knownKeywords: Set<string>;
   private dirty = false;
   private deleted = false;
+  /** CONDSTORE is on for the session (RFC 7162 §3.1): FETCH responses with FLAGS carry MODSEQ. */
+  condstore = false;
+  /** QRESYNC is on (RFC 7162 §3.2.10): expunges are reported as `* VANISHED uid-set`, not `* n EXPUNGE`. */
+  qresync = false;
+  /** HIGHESTMODSEQ as last read from the store (RFC 7162 §3.1.2.1). */
+  highestModseq: number;
 
   private constructor(
     /** Canonical name (follows a rename of the selected mailbox). */
@@ -42,22 +54,59 @@ export class SelectedMailbox {
     readonly uidValidity: number,
     /** UIDNEXT at selection time (RFC 3501 §2.3.1.1). */
     readonly uidNext: number,
-    readonly keywords: readonly string[],
+    keywords: readonly string[],
     messages: StoredMessage[],
-    recentCount: number,
+    private readonly tracker: RecentTracker,
+    private readonly username: string,
+    recentHint: number,
+    highestModseq: number,
   ) {
+    this.highestModseq = highestModseq;
     this.entries = messages;
-    for (const m of messages.slice(Math.max(0, messages.length - recentCount))) this.recent.add(m.uid);
+    this.knownKeywords = new Set(keywords);
+    for (const m of messages) for (const f of m.flags) if (!f.startsWith('\\')) this.knownKeywords.add(f);
+    this.claimRecent(recentHint);
   }
 
   /**
-   * Selects `name` through the user's view.
+   * Selects `name` through the user's view; `tracker` decides `\Recent` across sessions.
    * @throws MailStoreError `NO_SUCH_MAILBOX` (the session maps it to `NO [NONEXISTENT]`).
    */
-  static async open(view: UserMailboxes, name: string, readOnly: boolean): Promise<SelectedMailbox> {
+  static async open(view: UserMailboxes, name: string, readOnly: boolean, tracker: RecentTracker): Promise<SelectedMailbox> {
     const info = await view.info(name);
     const messages = await view.messages(info.name, { peek: readOnly });
-    return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, info.recent);
+    return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, tracker, view.username, info.recent, info.highestModseq);
+  }
+
+  /** Keywords the client has been told in `* FLAGS` (RFC 3501 §7.2.6), in the order announced. */
+  get keywords(): string[] {
+    return [...this.knownKeywords];
+  }
+
+  /** `* FLAGS (…)` and `* OK [PERMANENTFLAGS (…)]` (RFC 3501 §7.2.6, §7.1): at SELECT and when keywords appear. */
+  flagsResponses(): string[] {
+    const flags = [...SYSTEM_FLAGS, ...this.knownKeywords].map(atom);
+    // RFC 3501 §7.1: `\*` says new keywords may be created; EXAMINE allows no change at all.
+    const permanent = this.readOnly ? [] : [...flags, atom('\\*')];
+    return [`* FLAGS ${serializeImapItems([flags])}\r\n`, `* OK [PERMANENTFLAGS ${serializeImapItems([permanent])}] Flags permitted\r\n`];
+  }
+
+  /** New `* FLAGS`/`PERMANENTFLAGS` lines when `messages` carry keywords the client was not told yet, else none. */
+  announceKeywords(messages: Iterable<StoredMessage>): string[] {
+    let added = false;
+    for (const m of messages) {
+      for (const f of m.flags) {
+        if (f.startsWith('\\') || this.knownKeywords.has(f)) continue;
+        this.knownKeywords.add(f);
+        added = true;
+      }
+    }
+    return added ? this.flagsResponses() : [];
+  }
+
+  private claimRecent(hint: number): void {
+    const key = { username: this.username, mailbox: this.name, uidValidity: this.uidValidity };
+    for (const uid of this.tracker.claim(key, this.uids, hint, this.readOnly)) this.recent.add(uid);
   }
 
   /** Number of messages as the client knows it (`*` for sequence numbers). */
@@ -124,6 +173,7 @@ export class SelectedMailbox {
   /** Replaces the snapshots of messages whose flags this session changed itself (STORE, implicit `\Seen`). */
   applyFlags(updated: readonly StoredMessage[]): void {
     const byUid = new Map(updated.map((m) => [m.uid, m]));
+    for (const m of updated) this.highestModseq = Math.max(this.highestModseq, m.modseq);
     this.entries = this.entries.map((m) => byUid.get(m.uid) ?? m);
   }
 
@@ -138,9 +188,11 @@ export class SelectedMailbox {
     if (!this.dirty) return { lines: [], gone: false };
     this.dirty = false;
     let latest: StoredMessage[];
-    let freshCount: number;
+    let hint: number;
     try {
-      freshCount = (await view.info(this.name)).recent;
+      const info = await view.info(this.name);
+      hint = info.recent;
+      this.highestModseq = Math.max(this.highestModseq, info.highestModseq);
       latest = await view.messages(this.name, { peek: this.readOnly });
     } catch (err) {
       if (isMailStoreError(err, 'NO_SUCH_MAILBOX')) return { lines: [], gone: true };
@@ -150,6 +202,7 @@ export class SelectedMailbox {
     const current = new Map(latest.map((m) => [m.uid, m]));
     // RFC 3501 §7.4.1: each EXPUNGE renumbers the later messages at once, so go from the highest number down.
     let heldBack = false;
+    const vanished: number[] = [];
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const uid = this.entries[i].uid;
       if (current.has(uid)) continue;
@@ -159,30 +212,44 @@ export class SelectedMailbox {
       }
       this.entries.splice(i, 1);
       this.recent.delete(uid);
-      lines.push(`* ${i + 1} EXPUNGE\r\n`);
+      if (this.qresync) vanished.push(uid);
+      else lines.push(`* ${i + 1} EXPUNGE\r\n`);
     }
+    // RFC 7162 §3.2.10: with QRESYNC, one VANISHED response replaces the EXPUNGEs.
+    if (vanished.length > 0) lines.push(`* VANISHED ${formatSequenceSet(vanished)}\r\n`);
     if (heldBack) this.dirty = true;
+    lines.push(...this.announceKeywords(latest));
     // RFC 3501 §7.4.2: flag changes made by others are reported with an unsolicited FETCH.
     this.entries = this.entries.map((old, i) => {
       const now = current.get(old.uid);
-      if (!now || sameFlags(old.flags, now.flags)) return now ?? old;
+      if (!now || (sameFlags(old.flags, now.flags) && (!this.condstore || old.modseq === now.modseq))) return now ?? old;
       lines.push(this.flagsLine(i + 1, now));
       return now;
     });
     const known = this.maxUid;
     const added = latest.filter((m) => m.uid > known);
     if (added.length > 0) {
-      const fresh = new Set(latest.slice(Math.max(0, latest.length - freshCount)).map((m) => m.uid));
-      for (const m of added) if (fresh.has(m.uid)) this.recent.add(m.uid);
       this.entries.push(...added);
+      this.claimRecent(hint);
       lines.push(`* ${this.entries.length} EXISTS\r\n`, `* ${this.recent.size} RECENT\r\n`);
     }
     return { lines, gone: false };
   }
 
-  /** `* seq FETCH (UID u FLAGS (…))` for one message. */
-  flagsLine(seq: number, message: StoredMessage): string {
-    const items: ImapResponseValue[] = [atom('UID'), message.uid, atom('FLAGS'), this.flagsOf(message).map(atom)];
+  /** Messages whose modseq is above `modseq` (RFC 7162 §3.1.4.1 CHANGEDSINCE), as sequence numbers. */
+  changedSince(modseq: number): number[] {
+    const out: number[] = [];
+    this.entries.forEach((m, i) => {
+      if (m.modseq > modseq) out.push(i + 1);
+    });
+    return out;
+  }
+
+  /** `* seq FETCH (UID u FLAGS (…))` for one message, with `MODSEQ (n)` under CONDSTORE (RFC 7162 §3.1.4). */
+  flagsLine(seq: number, message: StoredMessage, withFlags = true): string {
+    const items: ImapResponseValue[] = [atom('UID'), message.uid];
+    if (withFlags) items.push(atom('FLAGS'), this.flagsOf(message).map(atom));
+    if (this.condstore) items.push(atom('MODSEQ'), [message.modseq]);
     return `* ${seq} FETCH ${serializeImap(items).toString('utf8')}\r\n`;
   }
 }

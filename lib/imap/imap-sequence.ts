@@ -165,3 +165,26 @@ export function formatSequenceSet(numbers: Iterable<number>, options: { keepOrde
   }
   return parts.join(',');
 }
+
+/**
+ * The numbers of `set` (with `*` = `star`, none above `max`) that are not in `present` (ascending), as
+ * sequence-set text, or `''`.
+ * Works on ranges, so a set like `1:4294967295` costs no more than the messages present: used for QRESYNC's
+ * `VANISHED (EARLIER)` (RFC 7162 §3.2.5.1, §3.2.6), computed from the UIDs the client says it knows.
+ */
+export function missingFromSet(set: SequenceSet, star: number, present: readonly number[], max = Number.MAX_SAFE_INTEGER): string {
+  const parts: string[] = [];
+  const push = (lo: number, hi: number): void => {
+    if (lo <= hi) parts.push(lo === hi ? String(lo) : `${lo}:${hi}`);
+  };
+  for (const [lo, top] of intervals(set, star)) {
+    const hi = Math.min(top, max);
+    let next = lo;
+    for (let i = lowerBound(present, lo); i < present.length && present[i] <= hi; i++) {
+      push(next, present[i] - 1);
+      next = present[i] + 1;
+    }
+    push(next, hi);
+  }
+  return parts.join(',');
+}

@@ -5,6 +5,7 @@ import type { Authenticator } from '../contracts/authenticator.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import { SessionHandler } from '../protocol/session-handler.js';
 import { ImapConnection } from './imap-connection.js';
+import { RecentTracker } from './imap-recent.js';
 import type { ImapSettings } from './imap-options.js';
 
 /**
@@ -13,6 +14,8 @@ import type { ImapSettings } from './imap-options.js';
  * ends. Shutdown says `* BYE Server shutting down`. Built by `imapModule` (a singleton).
  */
 export class ImapServer extends SessionHandler<ImapConnection> {
+  private readonly recent = new RecentTracker();
+
   constructor(
     private readonly store: MailStore,
     private readonly authenticator: Authenticator,
@@ -23,7 +26,7 @@ export class ImapServer extends SessionHandler<ImapConnection> {
   }
 
   protected createSession(connection: Connection, listener: ListenerInfo): ImapConnection {
-    return new ImapConnection(connection, { store: this.store, authenticator: this.authenticator, security: this.security, settings: this.settings, listener });
+    return new ImapConnection(connection, { store: this.store, authenticator: this.authenticator, security: this.security, settings: this.settings, listener, recent: this.recent });
   }
 
   /** RFC 3501 §7.1.5: BYE for a refused connection. */

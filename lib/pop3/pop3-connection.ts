@@ -179,6 +179,20 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     this.send(errLine(undefined, fatal ? 'line too long, closing' : 'line too long'));
   }
 
+  protected override async onBareLf(): Promise<void> {
+    // RFC 1939 §3: commands are terminated by CRLF.
+    this.send(errLine(undefined, 'bare LF not allowed, lines end with CRLF'));
+  }
+
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(errLine(undefined, 'autologout: not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(errLine(undefined, 'too many errors, closing'));
   }
@@ -201,6 +215,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
    */
   async login(mechanism: string, credentials: Pop3Credentials): Promise<void> {
     this.pendingUser = undefined;
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new Pop3Error('AUTH', 'too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'pop3', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
@@ -212,6 +227,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = result.username;
+    this.recordLoginSuccess(credentials.username);
     const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
@@ -253,6 +269,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       return undefined;
     }
     if (r.kind === 'too-long') throw new Pop3Error(undefined, 'response too long');
+    if (r.kind === 'bare-lf') throw new Pop3Error(undefined, 'bare LF not allowed, lines end with CRLF');
     this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1').trim();
     if (text === '*') throw new Pop3Error(undefined, 'authentication cancelled');

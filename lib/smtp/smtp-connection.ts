@@ -94,6 +94,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   /** Live view given to the backend and hooks. */
   readonly context: SmtpContext;
   private backendSession?: SmtpSession;
+  /** Set by the first MAIL accepted: the session is doing what an unauthenticated SMTP client may do. */
+  private hadTransaction = false;
   private readonly closedSignal: Promise<void>;
 
   constructor(
@@ -154,6 +156,17 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   /** The one place where the state changes. */
   enter(state: SmtpState): void {
     this.state = state;
+    if (state === 'mail') this.hadTransaction = true;
+  }
+
+  /** Past the pre-authentication deadline once authenticated or once a mail transaction began (RFC 5321 relays never log in). */
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated || this.hadTransaction;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(REPLIES.preAuthTimeout);
+    await this.end('idle-timeout');
   }
 
   /** Resolves when the connection has closed. */
@@ -295,8 +308,12 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   }
 
   protected async onLineTooLong(fatal: boolean): Promise<void> {
-    this.send(REPLIES.lineTooLong);
+    this.send(fatal ? REPLIES.lineRunaway : REPLIES.lineTooLong);
     if (fatal) await this.end('closed');
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    this.send(REPLIES.nul);
   }
 
   protected async onTooManyErrors(): Promise<void> {
@@ -334,6 +351,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     const r = await this.reader.readLine();
     if (r.kind === 'closed' || r.kind === 'runaway') return undefined;
     if (r.kind === 'too-long') throw new SmtpReplyError(500, '5.5.6', 'Authentication exchange line is too long', true);
+    if (r.kind === 'bare-lf') throw new SmtpReplyError(500, '5.5.2', 'NUL, bare CR or bare LF not allowed in commands', true);
     this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1');
     if (text === '*') throw new SmtpReplyError(501, '5.0.0', 'Authentication cancelled');

@@ -38,7 +38,7 @@ export interface MailServerOptions {
    * start fast) and a localhost certificate signed by it (see `ca`).
    */
   tls?: ServerSecurityOptions;
-  /** `memory` (default) or `maildir:PATH`. */
+  /** `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (shared with other nodes). */
   store?: string;
   /** Logging (default: silent). */
   log?: LoggerOptions;
@@ -50,6 +50,8 @@ export interface MailServerOptions {
   ca?: string;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
+  /** PROXY protocol on the listeners (see `PosternConfig.proxyProtocol`): `{ trusted: ['127.0.0.1/32'] }`. */
+  proxyProtocol?: MailServerConfig['proxyProtocol'];
   /**
    * Fault injection to start with: `{ rules: [{ protocol: 'smtp', stage: 'rcpt', reply: '451 4.3.0 try later', times: 1 }], seed: 7 }`
    * (see `ChaosRule`); change it later with `server.chaos.set(…)` / `clear()`.
@@ -145,6 +147,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     pop3: options.pop3,
     imap: options.imap,
     modules: options.modules,
+    proxyProtocol: options.proxyProtocol,
     chaos: options.chaos,
   };
   const container = createMailServerContainer(config);

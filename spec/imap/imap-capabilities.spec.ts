@@ -32,7 +32,8 @@ describe('imapCapabilities', () => {
 
   it('does not advertise extensions the server does not implement', () => {
     const caps = imapCapabilities({ ...base, state: 'authenticated', isSecure: true });
-    expect(caps).not.to.include.oneOf(['UTF8=ACCEPT', 'CONDSTORE', 'LIST-EXTENDED', 'ESEARCH', 'IMAP4rev2', 'COMPRESS=DEFLATE']);
+    expect(caps).not.to.include.oneOf(['UTF8=ACCEPT', 'IMAP4rev2', 'COMPRESS=DEFLATE', 'CREATE-SPECIAL-USE']);
+    expect(caps).to.include.members(['CONDSTORE', 'QRESYNC', 'ESEARCH', 'LIST-EXTENDED', 'LIST-STATUS', 'SPECIAL-USE']);
   });
 });
 

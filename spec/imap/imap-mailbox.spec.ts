@@ -86,6 +86,9 @@ describe('IMAP mailboxes and messages', () => {
   it('stores flags with +FLAGS, -FLAGS, FLAGS and .SILENT', async () => {
     await selectInbox();
     expect(await c.command('a STORE 1:2 +FLAGS (\\Flagged $Work)', /^a /)).to.deep.equal([
+      // RFC 3501 §7.2.6: the new keyword is announced before a FETCH shows it.
+      '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)',
+      '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] Flags permitted',
       '* 1 FETCH (UID 1 FLAGS (\\Flagged $Work \\Recent))',
       '* 2 FETCH (UID 2 FLAGS (\\Flagged $Work \\Recent))',
       'a OK STORE completed',

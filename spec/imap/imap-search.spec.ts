@@ -1,14 +1,7 @@
 import { expect } from 'chai';
 import { parseCommandText } from '../../lib/imap/imap-parser.js';
-import {
-  matchesSearch,
-  parseSearch,
-  parseSearchDate,
-  SearchError,
-  type SearchCandidate,
-  type SearchContext,
-  type SearchProgram,
-} from '../../lib/imap/imap-search.js';
+import { parseSearch, parseSearchDate, SearchError, type SearchProgram } from '../../lib/imap/imap-search.js';
+import { matchesSearch, type SearchCandidate, type SearchContext } from '../../lib/imap/imap-search-match.js';
 import { ALTERNATIVE, crlf, FORWARD, NESTED, SIMPLE } from './imap-messages.js';
 
 interface Fixture {

@@ -14,7 +14,8 @@ export const DELIMITER = '/';
 /**
  * Decodes a mailbox argument (astring, modified UTF-7, RFC 3501 §5.1.3) to the store's Unicode name.
  * `INBOX` in any case stays for the store to canonicalize (RFC 3501 §5.1).
- * @throws ProtocolSyntaxError for a missing or malformed name.
+ * @throws ProtocolSyntaxError (BAD) when no string is there; ImapError `NO [CANNOT]` for a string that is not valid
+ *   modified UTF-7: the syntax is right, the name cannot exist (Dovecot answers NO too).
  */
 export function mailboxName(value: ImapValue | undefined): string {
   const text = valueText(value);
@@ -22,7 +23,23 @@ export function mailboxName(value: ImapValue | undefined): string {
   try {
     return decodeMailboxName(text);
   } catch (err) {
-    if (err instanceof MailboxNameError) throw new ProtocolSyntaxError('Invalid mailbox name encoding');
+    if (err instanceof MailboxNameError) throw new ImapError('NO', 'CANNOT', 'Invalid mailbox name encoding');
+    throw err;
+  }
+}
+
+/**
+ * A LIST/LSUB reference or pattern: decoded like {@link mailboxName}, but a string that is not valid modified
+ * UTF-7 is kept as it is (it then matches no mailbox, and LIST answers OK, RFC 3501 §6.3.8).
+ * @throws ProtocolSyntaxError when no string is there.
+ */
+export function listPatternArg(value: ImapValue | undefined): string {
+  const text = valueText(value);
+  if (text === undefined) throw new ProtocolSyntaxError('Mailbox name expected');
+  try {
+    return decodeMailboxName(text);
+  } catch (err) {
+    if (err instanceof MailboxNameError) return text;
     throw err;
   }
 }
@@ -72,8 +89,9 @@ export function resolveSet(value: ImapValue | undefined, mailbox: SelectedMailbo
 export function parseFlags(values: readonly ImapValue[]): string[] {
   const items = values.length === 1 && values[0].type === 'list' ? values[0].items : values;
   return items.map((item) => {
-    if (item.type !== 'atom') throw new ProtocolSyntaxError('Invalid flag');
-    const name = item.value;
+    // RFC 3501 §9: a keyword is an atom, and NIL is an atom where the grammar has no nil (`STORE 1 +FLAGS NIL`).
+    if (item.type !== 'atom' && item.type !== 'nil') throw new ProtocolSyntaxError('Invalid flag');
+    const name = item.type === 'nil' ? 'NIL' : item.value;
     if (name.startsWith('\\')) {
       const system = SYSTEM_FLAGS.find((f) => f.toLowerCase() === name.toLowerCase());
       if (!system) throw new ProtocolSyntaxError('Invalid system flag');

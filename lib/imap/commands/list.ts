@@ -2,7 +2,9 @@ import type { MailboxInfo } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { isAtomNamed, type ImapValue } from '../imap-parser.js';
-import { DELIMITER, mailboxName, storeCall, wireMailbox } from './args.js';
+import { serializeImapItems } from '../imap-format.js';
+import { DELIMITER, listPatternArg, storeCall, wireMailbox } from './args.js';
+import { parseStatusItems, statusValues } from './status.js';
 
 /**
  * Turns a LIST pattern into a RegExp (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the delimiter.
@@ -27,48 +29,79 @@ function inboxCase(pattern: string): string {
   return 'INBOX'.slice(0, i) + pattern.slice(i);
 }
 
-/** RFC 5258 §3 options this server understands. */
+/** RFC 5258 §3 options as given. */
 interface ListOptions {
   /** Selection SUBSCRIBED: list subscriptions (existing or not). */
   subscribedOnly: boolean;
   /** Selection SPECIAL-USE (RFC 6154 §3): only mailboxes with a special use. */
   specialUseOnly: boolean;
+  /** Selection RECURSIVEMATCH (RFC 5258 §3.1): also names whose non-matching descendants are selected (CHILDINFO). */
+  recursive: boolean;
   /** RETURN SUBSCRIBED (or implied by the selection). */
   returnSubscribed: boolean;
+  /** RETURN CHILDREN (always on for a plain LIST). */
+  returnChildren: boolean;
+  /** RETURN STATUS (items) (RFC 5819). */
+  status?: ImapValue;
 }
 
-function readOptions(value: ImapValue | undefined, allowed: readonly string[]): string[] {
+function readOptions(value: ImapValue | undefined, allowed: readonly string[]): Array<{ name: string; arg?: ImapValue }> {
   if (value?.type !== 'list') throw new ProtocolSyntaxError('Option list expected');
-  return value.items.map((item) => {
+  const out: Array<{ name: string; arg?: ImapValue }> = [];
+  for (let i = 0; i < value.items.length; i++) {
+    const item = value.items[i];
     const name = item.type === 'atom' ? item.value.toUpperCase() : '';
     if (!allowed.includes(name)) throw new ProtocolSyntaxError('Unsupported LIST option');
-    return name;
-  });
+    if (name === 'STATUS') {
+      const arg = value.items[++i];
+      if (arg?.type !== 'list') throw new ProtocolSyntaxError('STATUS (items) expected');
+      out.push({ name, arg });
+    } else out.push({ name });
+  }
+  return out;
 }
 
-/**
- * LIST (RFC 3501 §6.3.8) with the RFC 5258 basics: selection options SUBSCRIBED, REMOTE (no remote mailboxes
- * here), SPECIAL-USE; several patterns; RETURN (SUBSCRIBED CHILDREN SPECIAL-USE). `\HasChildren`/`\HasNoChildren`
- * (RFC 3348) are always sent, `\Noselect` for hierarchy-only levels, special-use attributes when the store has them.
- */
-export async function list(s: ImapConnection): Promise<void> {
-  const args = [...s.command.args];
-  const options: ListOptions = { subscribedOnly: false, specialUseOnly: false, returnSubscribed: false };
+/** Parses selection options, patterns and RETURN options (RFC 5258 §3). @throws ProtocolSyntaxError */
+function parseList(all: readonly ImapValue[]): { options: ListOptions; reference: ImapValue; patterns: ImapValue[] } {
+  const args = [...all];
+  const extended = args[0]?.type === 'list' || isAtomNamed(args[args.length - 2], 'RETURN');
+  const options: ListOptions = { subscribedOnly: false, specialUseOnly: false, recursive: false, returnSubscribed: false, returnChildren: !extended };
   if (args[0]?.type === 'list') {
-    for (const o of readOptions(args.shift(), ['SUBSCRIBED', 'REMOTE', 'RECURSIVEMATCH', 'SPECIAL-USE'])) {
-      if (o === 'SUBSCRIBED') options.subscribedOnly = options.returnSubscribed = true;
-      if (o === 'SPECIAL-USE') options.specialUseOnly = true;
-    }
+    const selection = readOptions(args.shift(), ['SUBSCRIBED', 'REMOTE', 'RECURSIVEMATCH', 'SPECIAL-USE']).map((o) => o.name);
+    options.subscribedOnly = options.returnSubscribed = selection.includes('SUBSCRIBED');
+    options.specialUseOnly = selection.includes('SPECIAL-USE');
+    options.recursive = selection.includes('RECURSIVEMATCH');
+    // RFC 5258 §3.1: RECURSIVEMATCH needs another selection option that is not only REMOTE.
+    if (options.recursive && !options.subscribedOnly && !options.specialUseOnly) throw new ProtocolSyntaxError('RECURSIVEMATCH needs a selection option');
   }
   if (args.length === 4 && isAtomNamed(args[2], 'RETURN')) {
-    for (const o of readOptions(args[3], ['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE'])) if (o === 'SUBSCRIBED') options.returnSubscribed = true;
+    for (const o of readOptions(args[3], ['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE', 'STATUS'])) {
+      if (o.name === 'SUBSCRIBED') options.returnSubscribed = true;
+      if (o.name === 'CHILDREN') options.returnChildren = true;
+      if (o.name === 'STATUS') options.status = o.arg;
+    }
     args.length = 2;
   }
   if (args.length !== 2) throw new ProtocolSyntaxError('LIST reference mailbox');
-  const reference = mailboxName(args[0]);
-  const patterns = args[1].type === 'list' ? args[1].items.map(mailboxName) : [mailboxName(args[1])];
+  const patterns = args[1].type === 'list' ? [...args[1].items] : [args[1]];
   if (patterns.length === 0) throw new ProtocolSyntaxError('Pattern expected');
-  if (patterns.length === 1 && patterns[0] === '') {
+  return { options, reference: args[0], patterns };
+}
+
+/**
+ * LIST (RFC 3501 §6.3.8) with LIST-EXTENDED (RFC 5258): selection options SUBSCRIBED, REMOTE (no remote mailboxes
+ * here), RECURSIVEMATCH (CHILDINFO), SPECIAL-USE (RFC 6154 §3); several patterns; RETURN (SUBSCRIBED CHILDREN
+ * SPECIAL-USE STATUS (…)), the last from LIST-STATUS (RFC 5819: a `* STATUS` after each selectable mailbox).
+ * A plain LIST sends `\HasChildren`/`\HasNoChildren` (RFC 3348); an extended one only with RETURN (CHILDREN).
+ * `\Noselect` for hierarchy-only levels, `\NonExistent` for subscribed names that do not exist, special-use
+ * attributes from the store or, failing that, from the conventional top-level names ({@link specialUseOf}).
+ */
+export async function list(s: ImapConnection): Promise<void> {
+  const { options, reference: refArg, patterns: patternArgs } = parseList(s.command.args);
+  const statusItems = options.status ? parseStatusItems(options.status) : undefined;
+  const reference = listPatternArg(refArg);
+  const patterns = patternArgs.map(listPatternArg);
+  if (patterns.length === 1 && patterns[0] === '' && options.returnChildren && !options.subscribedOnly) {
     // RFC 3501 §6.3.8: an empty pattern asks for the delimiter and the root of the reference.
     const root = reference.includes(DELIMITER) ? reference.slice(0, reference.indexOf(DELIMITER) + 1) : '';
     s.send(`* LIST (\\Noselect) "${DELIMITER}" ${wireMailbox(root)}\r\n`);
@@ -79,25 +112,51 @@ export async function list(s: ImapConnection): Promise<void> {
   const boxes = await storeCall(() => s.mailboxes.list());
   const subscriptions = new Set(options.returnSubscribed || options.subscribedOnly ? await storeCall(() => s.mailboxes.subscriptions()) : []);
   const byName = new Map(boxes.map((b) => [b.name, b]));
-  const names = options.subscribedOnly ? [...subscriptions] : boxes.map((b) => b.name);
-  for (const name of names) {
+  const selected = (name: string): boolean =>
+    (!options.subscribedOnly || subscriptions.has(name)) && (!options.specialUseOnly || specialUseOf(byName.get(name)) !== undefined);
+  const candidates = options.subscribedOnly ? [...new Set([...subscriptions, ...boxes.map((b) => b.name)])].sort() : boxes.map((b) => b.name);
+  for (const name of candidates) {
     if (!matches(name)) continue;
     const info = byName.get(name);
-    if (options.specialUseOnly && !info?.specialUse) continue;
-    const attrs = attributes(info);
+    const isSelected = selected(name);
+    // RFC 5258 §3.5: with RECURSIVEMATCH, a name whose selected descendants do not match the pattern themselves.
+    const childInfo = options.recursive && candidates.some((c) => c.startsWith(`${name}${DELIMITER}`) && selected(c) && !matches(c));
+    if (!isSelected && !childInfo) continue;
+    if (!info && !isSelected) continue;
+    const attrs = attributes(info, options.returnChildren);
     if (options.returnSubscribed && subscriptions.has(name)) attrs.push('\\Subscribed');
-    s.send(`* LIST (${attrs.join(' ')}) "${DELIMITER}" ${wireMailbox(name)}\r\n`);
+    const extra = childInfo ? ` (CHILDINFO (${options.subscribedOnly ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))` : '';
+    s.send(`* LIST (${attrs.join(' ')}) "${DELIMITER}" ${wireMailbox(name)}${extra}\r\n`);
+    if (statusItems && info && !info.noselect && isSelected) {
+      s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([statusValues(statusItems, info)])}\r\n`);
+    }
   }
   await s.ok('LIST completed');
 }
 
-function attributes(info: MailboxInfo | undefined): string[] {
+/** RFC 6154 §2 attributes for the conventional top-level names, when the store records none itself. */
+const CONVENTIONAL_SPECIAL_USE: Readonly<Record<string, string>> = {
+  Drafts: '\\Drafts',
+  Sent: '\\Sent',
+  Junk: '\\Junk',
+  Trash: '\\Trash',
+  Archive: '\\Archive',
+};
+
+/** The special-use attribute of a mailbox (RFC 6154 §2): the store's, else the conventional one for its name. */
+export function specialUseOf(info: MailboxInfo | undefined): string | undefined {
+  if (!info || info.noselect) return undefined;
+  return info.specialUse ?? (Object.hasOwn(CONVENTIONAL_SPECIAL_USE, info.name) ? CONVENTIONAL_SPECIAL_USE[info.name] : undefined);
+}
+
+function attributes(info: MailboxInfo | undefined, children: boolean): string[] {
   // RFC 5258 §3.4: a subscribed name that does not exist is \NonExistent (which implies \Noselect).
-  if (!info) return ['\\NonExistent', '\\Noselect'];
+  if (!info) return ['\\NonExistent'];
   const attrs: string[] = [];
   if (info.noselect) attrs.push('\\Noselect');
-  attrs.push(info.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
-  if (info.specialUse) attrs.push(info.specialUse);
+  if (children) attrs.push(info.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+  const use = specialUseOf(info);
+  if (use) attrs.push(use);
   return attrs;
 }
 
@@ -109,7 +168,7 @@ function attributes(info: MailboxInfo | undefined): string[] {
 export async function lsub(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   if (args.length !== 2) throw new ProtocolSyntaxError('LSUB reference mailbox');
-  const pattern = mailboxName(args[0]) + mailboxName(args[1]);
+  const pattern = listPatternArg(args[0]) + listPatternArg(args[1]);
   const regex = listPattern(pattern);
   const boxes = new Map((await storeCall(() => s.mailboxes.list())).map((b) => [b.name, b]));
   const subscribed = await storeCall(() => s.mailboxes.subscriptions());

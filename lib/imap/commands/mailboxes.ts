@@ -1,37 +1,48 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
-import { atom, parseInternalDate, serializeImapItems, type ImapResponseValue } from '../imap-format.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
-import { SelectedMailbox, SYSTEM_FLAGS } from '../imap-selected.js';
-import { expectCount, mailboxName, parseFlags, storeCall, wireMailbox } from './args.js';
+import { parseSelectParams } from '../imap-condstore.js';
+import { SelectedMailbox } from '../imap-selected.js';
+import { missingFromSet } from '../imap-sequence.js';
+import { expectCount, mailboxName, storeCall } from './args.js';
 
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
  * §7.1); a failed SELECT leaves none selected. Sends FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS,
- * UIDVALIDITY and UIDNEXT, then `OK [READ-WRITE]` or `OK [READ-ONLY]`.
+ * UIDVALIDITY and UIDNEXT, then `OK [READ-WRITE]` or `OK [READ-ONLY]`. With CONDSTORE on (or the CONDSTORE
+ * parameter, which turns it on: RFC 7162 §3.1.8) also `OK [HIGHESTMODSEQ n]`; the QRESYNC parameter (§3.2.5,
+ * only after ENABLE QRESYNC) adds `* VANISHED (EARLIER)` for known UIDs that are gone and a FETCH for every
+ * message changed since the client's modseq.
  */
 export async function select(s: ImapConnection): Promise<void> {
   const args = s.command.args;
-  // Select parameters (RFC 4466 §2.4, e.g. CONDSTORE) are not supported.
-  expectCount(args, 1);
+  expectCount(args, 1, 2);
   const readOnly = s.command.command === 'EXAMINE';
   const name = mailboxName(args[0]);
+  const params = parseSelectParams(args[1]);
+  if (params.qresync && !s.isEnabled('QRESYNC')) throw new ProtocolSyntaxError('QRESYNC is not enabled');
   if (s.state === 'selected') {
     s.unselect();
     s.send('* OK [CLOSED] Previous mailbox closed\r\n');
   }
-  const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly));
+  if (params.condstore) s.enableExtension('CONDSTORE');
+  const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly, s.ctx.recent));
   s.enterSelected(mailbox);
-  const flags = [...SYSTEM_FLAGS, ...mailbox.keywords].map(atom);
-  s.send(`* FLAGS ${serializeImapItems([flags])}\r\n`);
-  // RFC 3501 §7.1: `\*` says new keywords may be created.
-  const permanent = readOnly ? [] : [...flags, atom('\\*')];
-  s.send(`* OK [PERMANENTFLAGS ${serializeImapItems([permanent])}] Flags permitted\r\n`);
+  for (const line of mailbox.flagsResponses()) s.send(line);
   s.send(`* ${mailbox.count} EXISTS\r\n* ${mailbox.recentCount} RECENT\r\n`);
   const unseen = mailbox.firstUnseen();
   if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);
   s.send(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid\r\n`);
   s.send(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID\r\n`);
+  if (mailbox.condstore) s.send(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest\r\n`);
+  const q = params.qresync;
+  if (q && q.uidValidity === mailbox.uidValidity) {
+    // RFC 7162 §3.2.5.1: VANISHED may name UIDs expunged long ago; we compute it from the client's known range.
+    const known = q.knownUids ?? { ranges: [{ start: 1, end: Math.max(1, mailbox.uidNext - 1) }], searchResult: false };
+    const gone = missingFromSet(known, mailbox.maxUid, mailbox.uids, mailbox.uidNext - 1);
+    if (gone) s.send(`* VANISHED (EARLIER) ${gone}\r\n`);
+    for (const seq of mailbox.changedSince(q.modseq)) s.send(mailbox.flagsLine(seq, mailbox.at(seq)));
+  }
   await s.ok(`${s.command.command} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 }
 
@@ -71,54 +82,4 @@ export async function subscribe(s: ImapConnection): Promise<void> {
   if (on) name = (await storeCall(() => s.mailboxes.info(name))).name;
   await storeCall(() => s.mailboxes.subscribe(name, on));
   await s.ok(`${s.command.command} completed`);
-}
-
-/** STATUS items we answer (RFC 3501 §6.3.10). */
-const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN'] as const;
-
-/** STATUS mailbox (items) (RFC 3501 §6.3.10). SIZE (RFC 8438) is not offered. */
-export async function status(s: ImapConnection): Promise<void> {
-  const [box, list, ...rest] = s.command.args;
-  if (!list || list.type !== 'list' || list.items.length === 0 || rest.length > 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
-  const wanted = list.items.map((item) => {
-    const name = item.type === 'atom' ? STATUS_ITEMS.find((i) => i === item.value.toUpperCase()) : undefined;
-    if (!name) throw new ProtocolSyntaxError('Unknown status item');
-    return name;
-  });
-  const info = await storeCall(() => s.mailboxes.info(mailboxName(box)));
-  const values: Record<(typeof STATUS_ITEMS)[number], number> = {
-    MESSAGES: info.messages,
-    RECENT: info.recent,
-    UIDNEXT: info.uidNext,
-    UIDVALIDITY: info.uidValidity,
-    UNSEEN: info.unseen,
-  };
-  const out: ImapResponseValue[] = wanted.flatMap((w) => [atom(w), values[w]]);
-  s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([out])}\r\n`);
-  await s.ok('STATUS completed');
-}
-
-/**
- * APPEND mailbox [(flags)] [date-time] literal (RFC 3501 §6.3.11), answered `OK [APPENDUID v uid]` (RFC 4315 §3).
- * A missing mailbox gives `NO [TRYCREATE]` (checked before the `+` continuation when possible).
- */
-export async function append(s: ImapConnection): Promise<void> {
-  const args = [...s.command.args];
-  if (args.length < 2 || args.length > 4) throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal');
-  const message = args.pop();
-  if (message?.type !== 'literal') throw new ProtocolSyntaxError('Message literal expected');
-  const name = mailboxName(args[0]);
-  let flags: string[] = [];
-  let date: Date | undefined;
-  for (const extra of args.slice(1)) {
-    if (extra.type === 'list' && flags.length === 0 && date === undefined) flags = parseFlags([extra]);
-    else if (extra.type === 'quoted' && date === undefined) {
-      date = parseInternalDate(extra.value);
-      if (!date) throw new ProtocolSyntaxError('Invalid date-time');
-    } else throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal');
-  }
-  const stored = await storeCall(() => s.mailboxes.append(name, message.value, flags, date), true);
-  const info = await storeCall(() => s.mailboxes.info(name));
-  s.log.info('message appended', { mailbox: info.name, size: stored.size, uid: stored.uid });
-  await s.ok('APPEND completed', `APPENDUID ${info.uidValidity} ${stored.uid}`);
 }

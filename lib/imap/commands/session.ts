@@ -1,6 +1,6 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { serializeImapItems } from '../imap-format.js';
-import type { ImapConnection } from '../imap-connection.js';
+import type { EnableableExtension, ImapConnection } from '../imap-connection.js';
 import { valueText } from '../imap-parser.js';
 import { DELIMITER } from './args.js';
 
@@ -50,13 +50,21 @@ export async function id(s: ImapConnection): Promise<void> {
   await s.ok('ID completed');
 }
 
+/** What ENABLE can turn on (RFC 5161 §4: only extensions that say they may be enabled). */
+const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC'];
+
 /**
- * ENABLE (RFC 5161): nothing this server implements needs enabling (no CONDSTORE, QRESYNC or UTF8=ACCEPT), so
- * `* ENABLED` lists nothing; RFC 5161 §3.1 tells the server to ignore extensions it does not support.
+ * ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE) and answers
+ * `* ENABLED` with the names newly enabled; unknown names are ignored (RFC 5161 §3.1).
  */
 export async function enable(s: ImapConnection): Promise<void> {
-  for (const a of s.command.args) if (a.type !== 'atom') throw new ProtocolSyntaxError('Capability names expected');
-  s.send('* ENABLED\r\n');
+  const enabled: string[] = [];
+  for (const a of s.command.args) {
+    if (a.type !== 'atom') throw new ProtocolSyntaxError('Capability names expected');
+    const name = ENABLEABLE.find((e) => e === a.value.toUpperCase());
+    if (name) enabled.push(...s.enableExtension(name));
+  }
+  s.send(`* ENABLED${enabled.map((e) => ` ${e}`).join('')}\r\n`);
   await s.ok('ENABLE completed');
 }
 

@@ -39,3 +39,56 @@ describe('IMAP LIST and LSUB', () => {
     expect(await c.command('e LIST "" "Inbox/%"', /^e /)).to.deep.equal(['* LIST (\\HasNoChildren) "/" "INBOX/Sub"', 'e OK LIST completed']);
   });
 });
+
+describe('IMAP LIST-EXTENDED, LIST-STATUS and SPECIAL-USE', () => {
+  let h: ImapHarness;
+  let c: LineClient;
+
+  beforeEach(async () => {
+    h = await startImap();
+    c = await h.loginAlice();
+    for (const box of ['Work', 'Work/A', 'Work/B', 'Sent', 'Trash']) await c.command(`m CREATE ${box}`, /^m OK/);
+    await c.command('s SUBSCRIBE Work/A', /^s OK/);
+    await c.command('t SUBSCRIBE Gone', /^t /);
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('lists subscriptions with \\NonExistent and, with RECURSIVEMATCH, parents with CHILDINFO (RFC 5258 §3.5)', async () => {
+    await c.command('u SUBSCRIBE Trash', /^u OK/);
+    await c.command('v DELETE Trash', /^v OK/);
+    expect(await c.command('a LIST (SUBSCRIBED) "" "*"', /^a /)).to.deep.equal([
+      '* LIST (\\NonExistent \\Subscribed) "/" "Trash"',
+      '* LIST (\\Subscribed) "/" "Work/A"',
+      'a OK LIST completed',
+    ]);
+    expect(await c.command('b LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (CHILDREN)', /^b /)).to.deep.equal([
+      '* LIST (\\NonExistent \\Subscribed) "/" "Trash"',
+      '* LIST (\\HasChildren) "/" "Work" (CHILDINFO ("SUBSCRIBED"))',
+      'b OK LIST completed',
+    ]);
+    expect((await c.command('c LIST (RECURSIVEMATCH) "" "*"', /^c /))[0]).to.equal('c BAD RECURSIVEMATCH needs a selection option');
+    expect((await c.command('d LIST "" "*" RETURN (FOO)', /^d /))[0]).to.equal('d BAD Unsupported LIST option');
+  });
+
+  it('answers RETURN (STATUS (…)) with a STATUS after each selectable mailbox (RFC 5819)', async () => {
+    await h.deliver('Subject: x\r\n\r\nx\r\n');
+    expect(await c.command('a LIST "" (INBOX Work) RETURN (STATUS (MESSAGES UNSEEN))', /^a /)).to.deep.equal([
+      '* LIST () "/" "INBOX"',
+      '* STATUS "INBOX" (MESSAGES 1 UNSEEN 1)',
+      '* LIST () "/" "Work"',
+      '* STATUS "Work" (MESSAGES 0 UNSEEN 0)',
+      'a OK LIST completed',
+    ]);
+  });
+
+  it('marks the conventional folders with RFC 6154 attributes and selects them with (SPECIAL-USE)', async () => {
+    expect(await c.command('a LIST (SPECIAL-USE) "" "*" RETURN (SPECIAL-USE)', /^a /)).to.deep.equal([
+      '* LIST (\\Sent) "/" "Sent"',
+      '* LIST (\\Trash) "/" "Trash"',
+      'a OK LIST completed',
+    ]);
+    expect(await c.command('b LIST "" Sent', /^b /)).to.deep.equal(['* LIST (\\HasNoChildren \\Sent) "/" "Sent"', 'b OK LIST completed']);
+  });
+});
