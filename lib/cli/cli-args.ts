@@ -8,7 +8,7 @@ import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 
@@ -351,7 +351,7 @@ function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: 
     throw err;
   }
   const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  for (const n of names ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
+  for (const n of names ?? []) if (!MAIL_LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${MAIL_LISTENER_NAMES.join(', ')})`);
   return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 
