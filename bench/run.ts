@@ -17,6 +17,8 @@ import { maildirStore } from './maildir-store.bench.js';
 import { postgresIdle } from './postgres-idle.bench.js';
 import { workersThroughput } from './workers.bench.js';
 import { startImport, startSecondServer, receivedMessagesRepeat } from './start.bench.js';
+import { refsDelivery } from './maildir-delivery.bench.js';
+import { refsMailbox } from './maildir-mailbox.bench.js';
 
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
 const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
@@ -32,6 +34,8 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   startImport,
   startSecondServer,
   receivedMessagesRepeat,
+  refsDelivery,
+  refsMailbox,
 ];
 
 async function main(): Promise<void> {

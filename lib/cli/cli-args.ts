@@ -351,6 +351,7 @@ function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: 
     throw err;
   }
   const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  // The HTTP listener is not a TcpServer: the PROXY protocol applies to the mail listeners only.
   for (const n of names ?? []) if (!MAIL_LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${MAIL_LISTENER_NAMES.join(', ')})`);
   return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
