@@ -68,7 +68,7 @@ export type {
 } from './contracts/mail-store.js';
 
 // Logging and assembly.
-export { Logger, createLogger } from './log/logger.js';
+export { Logger, createLogger, debugEnabled } from './log/logger.js';
 export type { LoggerOptions } from './log/logger.js';
 export { createContainer } from './di/create-container.js';
 export { coreModule, TcpServerFactory } from './di/core.module.js';
