@@ -4,6 +4,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { startMailServer, type MailServerOptions, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
+import { MessageCatalog } from '../../lib/test-double/received-message.js';
 import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 
@@ -199,6 +200,17 @@ describe('test double: startMailServer()', () => {
       'waitForMessage: no message matched after 50 ms; saw 2 message(s): alice/INBOX uid 1 "first" from x@example.test to alice@example.test; ' +
         'alice/INBOX uid 2 "second" from x@example.test to alice@example.test',
     );
+  });
+
+  it('waitForMessage also works on a store without change notifications (it polls)', async () => {
+    const server = await start({ protocols: [], users: ['alice:pw@example.test'] });
+    const store = server.store;
+    // Only the required store methods: no `watch` capability.
+    const bare = { users: store.users, deliver: store.deliver.bind(store), openUser: store.openUser.bind(store) };
+    const catalog = new MessageCatalog(bare);
+    const waiting = catalog.waitFor((m) => m.subject === 'polled', 5000);
+    await store.deliver('alice@example.test', Buffer.from('Subject: polled\r\n\r\nx\r\n'));
+    expect((await waiting).subject).to.equal('polled');
   });
 
   it('waitForMessages resolves on delivery, counts messages stored any way, and rejects clearly on timeout', async () => {
