@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { QuotaOptions } from '../contracts/quota.js';
 import type { ServerSecurityOptions } from '../core/server-security.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
@@ -24,6 +25,8 @@ export interface PosternConfig {
   users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
   /** Mail store: `memory` (default) or `maildir:PATH`. */
   store?: string;
+  /** Storage quota per user (RFC 9208), enforced around whatever store is bound. */
+  quota?: QuotaOptions;
   /** Protocol sections; omitted sections use their defaults, `false` disables the protocol. */
   smtp?: SmtpOptions | false;
   pop3?: Pop3Options | false;

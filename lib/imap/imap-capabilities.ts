@@ -9,6 +9,8 @@ export interface ImapCapabilityInput {
   readonly allowInsecureAuth: boolean;
   /** Largest APPEND literal, advertised as APPENDLIMIT (RFC 7889). */
   readonly maxLiteralSize: number;
+  /** The store enforces a quota (RFC 9208): QUOTA and QUOTA=RES-STORAGE. */
+  readonly hasQuota?: boolean;
 }
 
 /**
@@ -55,6 +57,8 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'THREAD=ORDEREDSUBJECT',
     'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,
+    'STATUS=SIZE',
   );
+  if (input.hasQuota) caps.push('QUOTA', 'QUOTA=RES-STORAGE');
   return caps;
 }

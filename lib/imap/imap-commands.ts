@@ -6,6 +6,7 @@ import { list, lsub } from './commands/list.js';
 import { append } from './commands/append.js';
 import { create, deleteMailbox, rename, select, subscribe } from './commands/mailboxes.js';
 import { status } from './commands/status.js';
+import { getQuota, getQuotaRoot } from './commands/quota.js';
 import { search } from './commands/search.js';
 import { sort, thread } from './commands/sort.js';
 import { check, close, expunge, unselect } from './commands/selected.js';
@@ -45,6 +46,8 @@ export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
   STATUS: { states: AUTHENTICATED, args: 'required', run: status },
   APPEND: { states: AUTHENTICATED, args: 'required', run: append },
   IDLE: { states: AUTHENTICATED, args: 'none', run: idle }, // RFC 2177
+  GETQUOTA: { states: AUTHENTICATED, args: 'required', run: getQuota }, // RFC 9208 §4.2
+  GETQUOTAROOT: { states: AUTHENTICATED, args: 'required', run: getQuotaRoot }, // RFC 9208 §4.3
   // RFC 3501 §6.4: selected
   CHECK: { states: SELECTED, args: 'none', run: check },
   CLOSE: { states: SELECTED, args: 'none', run: close },

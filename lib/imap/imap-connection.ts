@@ -4,6 +4,7 @@ import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
 import { supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
+import { supportsQuota } from '../contracts/quota.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
@@ -128,6 +129,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       isSecure: this.isSecure,
       allowInsecureAuth: this.allowsInsecureAuth,
       maxLiteralSize: this.ctx.settings.maxLiteralSize,
+      hasQuota: supportsQuota(this.ctx.store),
     });
   }
 

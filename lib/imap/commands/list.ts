@@ -4,7 +4,7 @@ import type { ImapConnection } from '../imap-connection.js';
 import { isAtomNamed, type ImapValue } from '../imap-parser.js';
 import { serializeImapItems } from '../imap-format.js';
 import { DELIMITER, listPatternArg, storeCall, wireMailbox } from './args.js';
-import { parseStatusItems, statusValues } from './status.js';
+import { messageTotals, parseStatusItems, statusValues } from './status.js';
 
 /**
  * Turns a LIST pattern into a RegExp (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the delimiter.
@@ -128,7 +128,8 @@ export async function list(s: ImapConnection): Promise<void> {
     const extra = childInfo ? ` (CHILDINFO (${options.subscribedOnly ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))` : '';
     s.send(`* LIST (${attrs.join(' ')}) "${DELIMITER}" ${wireMailbox(name)}${extra}\r\n`);
     if (statusItems && info && !info.noselect && isSelected) {
-      s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([statusValues(statusItems, info)])}\r\n`);
+      const totals = await messageTotals(s, statusItems, info.name);
+      s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([statusValues(statusItems, info, totals)])}\r\n`);
     }
   }
   await s.ok('LIST completed');
