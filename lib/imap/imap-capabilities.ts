@@ -54,6 +54,8 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'SORT',
     'SORT=DISPLAY',
     'ESORT',
+    'CONTEXT=SEARCH',
+    'PARTIAL',
     'THREAD=ORDEREDSUBJECT',
     'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,

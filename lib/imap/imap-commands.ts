@@ -7,7 +7,7 @@ import { append } from './commands/append.js';
 import { create, deleteMailbox, rename, select, subscribe } from './commands/mailboxes.js';
 import { status } from './commands/status.js';
 import { getQuota, getQuotaRoot } from './commands/quota.js';
-import { search } from './commands/search.js';
+import { cancelUpdate, search } from './commands/search.js';
 import { sort, thread } from './commands/sort.js';
 import { check, close, expunge, unselect } from './commands/selected.js';
 import { capability, enable, id, idle, logout, namespace, noop, starttls } from './commands/session.js';
@@ -56,6 +56,7 @@ export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
   'UID EXPUNGE': { states: SELECTED, args: 'required', run: expunge }, // RFC 4315 §2.1
   SEARCH: { states: SELECTED, args: 'required', run: search },
   'UID SEARCH': { states: SELECTED, args: 'required', run: search },
+  CANCELUPDATE: { states: SELECTED, args: 'required', run: cancelUpdate }, // RFC 5267 §4.3
   SORT: { states: SELECTED, args: 'required', run: sort }, // RFC 5256 §3
   'UID SORT': { states: SELECTED, args: 'required', run: sort },
   THREAD: { states: SELECTED, args: 'required', run: thread }, // RFC 5256 §4

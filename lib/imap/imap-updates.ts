@@ -85,6 +85,8 @@ export class ImapUpdates {
     if (!selection || host.isEnding) return;
     const { lines, gone } = await selection.mailbox.sync(selection.view, allowExpunge);
     for (const l of lines) host.send(l);
+    // RFC 5267 §4.3: live searches report how their result changed.
+    if (!gone && selection.mailbox.contexts.isActive) for (const l of await selection.mailbox.contexts.refresh(selection.mailbox)) host.send(l);
     if (gone) {
       host.log.info('selected mailbox deleted, closing', {});
       host.send(untaggedLine('BYE', undefined, 'Selected mailbox was deleted'));
