@@ -56,6 +56,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'ESORT',
     'CONTEXT=SEARCH',
     'PARTIAL',
+    'NOTIFY',
     'THREAD=ORDEREDSUBJECT',
     'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,

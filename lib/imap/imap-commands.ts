@@ -12,6 +12,7 @@ import { sort, thread } from './commands/sort.js';
 import { check, close, expunge, unselect } from './commands/selected.js';
 import { capability, enable, id, idle, logout, namespace, noop, starttls } from './commands/session.js';
 import { store } from './commands/store.js';
+import { notify } from './commands/notify.js';
 import type { ImapConnection } from './imap-connection.js';
 import { ANY_STATE, AUTHENTICATED, NOT_AUTHENTICATED, SELECTED, type ImapState } from './imap-state.js';
 
@@ -46,6 +47,7 @@ export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
   STATUS: { states: AUTHENTICATED, args: 'required', run: status },
   APPEND: { states: AUTHENTICATED, args: 'required', run: append },
   IDLE: { states: AUTHENTICATED, args: 'none', run: idle }, // RFC 2177
+  NOTIFY: { states: AUTHENTICATED, args: 'required', run: notify }, // RFC 5465
   GETQUOTA: { states: AUTHENTICATED, args: 'required', run: getQuota }, // RFC 9208 §4.2
   GETQUOTAROOT: { states: AUTHENTICATED, args: 'required', run: getQuotaRoot }, // RFC 9208 §4.3
   // RFC 3501 §6.4: selected

@@ -14,6 +14,7 @@ import { IMAP_COMMANDS } from './imap-commands.js';
 import { earlyGuardFailure, guardReply } from './imap-guards.js';
 import type { ImapSettings } from './imap-options.js';
 import { ImapCommandReader, type LiteralRequest } from './imap-command-reader.js';
+import type { NotifySpec } from './imap-notify.js';
 import type { ImapCommand } from './imap-parser.js';
 import type { RecentTracker } from './imap-recent.js';
 import { ImapError, taggedLine, untaggedLine } from './imap-replies.js';
@@ -360,6 +361,21 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
     this.log.debug('C: DONE');
     await this.ok('IDLE terminated');
+  }
+
+  /** The user's view after login, for {@link ImapUpdates} (NOTIFY). */
+  get userView(): UserMailboxes | undefined {
+    return this.view;
+  }
+
+  /** A command is running (unsolicited NOTIFY responses wait for its end). */
+  get isBusy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** NOTIFY (RFC 5465): the new event selection, or undefined for NOTIFY NONE. */
+  setNotify(spec: NotifySpec | undefined): void {
+    this.updates.notify = spec;
   }
 
   /** The selected mailbox with the user's view, for {@link ImapUpdates}; undefined when none is selected. */
