@@ -23,7 +23,10 @@ export interface ImapCapabilityInput {
  * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit.
  * - CONDSTORE and QRESYNC (RFC 7162, enabled with ENABLE or a CONDSTORE-enabling command), ESEARCH (RFC 4731),
  *   LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154; CREATE-SPECIAL-USE is not offered:
- *   the store contract cannot record a use yet).
+ *   the store contract cannot record a use yet), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), BINARY (RFC 3516),
+ *   SORT, SORT=DISPLAY, ESORT, THREAD (RFC 5256, 5957, 5267), CONTEXT=SEARCH (RFC 5267), PARTIAL (RFC 9394),
+ *   NOTIFY (RFC 5465), UTF8=ACCEPT (RFC 6855), STATUS=SIZE (RFC 8438); QUOTA (RFC 9208) only with a quota.
+ * - Not offered: COMPRESS=DEFLATE, OBJECTID, SAVEDATE, IMAP4rev2 (not all of RFC 9051 holds yet).
  */
 export function imapCapabilities(input: ImapCapabilityInput): string[] {
   const caps = ['IMAP4rev1'];
@@ -57,6 +60,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'CONTEXT=SEARCH',
     'PARTIAL',
     'NOTIFY',
+    'UTF8=ACCEPT',
     'THREAD=ORDEREDSUBJECT',
     'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,

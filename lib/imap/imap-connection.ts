@@ -179,7 +179,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   private async appendTargetRefusal(lit: LiteralRequest): Promise<ImapError | undefined> {
     if (!this.isAuthenticated) return undefined;
     try {
-      await this.mailboxes.info(mailboxName(lit.args[0]));
+      await this.mailboxes.info(mailboxName(lit.args[0], this.utf8));
       return undefined;
     } catch (err) {
       const mapped = mapStoreError(err, true);
@@ -361,6 +361,11 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
     this.log.debug('C: DONE');
     await this.ok('IDLE terminated');
+  }
+
+  /** UTF8=ACCEPT is on (RFC 6855 §3): mailbox names travel as UTF-8, not modified UTF-7. */
+  get utf8(): boolean {
+    return this.enabledExtensions.has('UTF8=ACCEPT');
   }
 
   /** The user's view after login, for {@link ImapUpdates} (NOTIFY). */

@@ -21,6 +21,8 @@ export interface UpdatesHost {
   readonly userView: UserMailboxes | undefined;
   /** A command is running: unsolicited responses wait for its end. */
   readonly isBusy: boolean;
+  /** UTF8=ACCEPT is on: mailbox names in UTF-8 (RFC 6855 §3). */
+  readonly utf8: boolean;
 }
 
 /**
@@ -62,9 +64,9 @@ export class ImapUpdates {
       return true;
     }
     // RFC 5465 §5.4: MailboxName events are LIST responses (with OLDNAME for a rename, RFC 5258 §3.2.2.1).
-    if (event.change === 'created') this.pendingLines.push(`* LIST () "/" ${wireMailbox(event.mailbox)}\r\n`);
-    else if (event.change === 'deleted') this.pendingLines.push(`* LIST (\\NonExistent) "/" ${wireMailbox(event.mailbox)}\r\n`);
-    else if (event.newName) this.pendingLines.push(`* LIST () "/" ${wireMailbox(event.newName)} ("OLDNAME" (${wireMailbox(event.mailbox)}))\r\n`);
+    if (event.change === 'created') this.pendingLines.push(`* LIST () "/" ${wireMailbox(event.mailbox, this.host.utf8)}\r\n`);
+    else if (event.change === 'deleted') this.pendingLines.push(`* LIST (\\NonExistent) "/" ${wireMailbox(event.mailbox, this.host.utf8)}\r\n`);
+    else if (event.newName) this.pendingLines.push(`* LIST () "/" ${wireMailbox(event.newName, this.host.utf8)} ("OLDNAME" (${wireMailbox(event.mailbox, this.host.utf8)}))\r\n`);
     return true;
   }
 
@@ -75,7 +77,7 @@ export class ImapUpdates {
     this.pendingStatus.clear();
     for (const [name, events] of pending) {
       const info = await view?.info(name).catch(() => undefined);
-      if (info) this.host.send(statusLine(wireMailbox(info.name), notifyStatusItems(events, info)));
+      if (info) this.host.send(statusLine(wireMailbox(info.name, this.host.utf8), notifyStatusItems(events, info)));
     }
     for (const line of this.pendingLines.splice(0)) this.host.send(line);
   }

@@ -18,7 +18,7 @@ export async function select(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   expectCount(args, 1, 2);
   const readOnly = s.command.command === 'EXAMINE';
-  const name = mailboxName(args[0]);
+  const name = mailboxName(args[0], s.utf8);
   const params = parseSelectParams(args[1]);
   if (params.qresync && !s.isEnabled('QRESYNC')) throw new ProtocolSyntaxError('QRESYNC is not enabled');
   if (s.state === 'selected') {
@@ -49,7 +49,7 @@ export async function select(s: ImapConnection): Promise<void> {
 /** CREATE (RFC 3501 §6.3.3): a trailing delimiter only declares the intent to create children. */
 export async function create(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 1);
-  const name = mailboxName(s.command.args[0]).replace(/\/$/, '');
+  const name = mailboxName(s.command.args[0], s.utf8).replace(/\/$/, '');
   if (name.toUpperCase() === 'INBOX') throw new ImapError('NO', 'ALREADYEXISTS', 'INBOX always exists');
   await storeCall(() => s.mailboxes.create(name));
   await s.ok('CREATE completed');
@@ -58,7 +58,7 @@ export async function create(s: ImapConnection): Promise<void> {
 /** DELETE (RFC 3501 §6.3.4). Deleting the selected mailbox unselects it first. */
 export async function deleteMailbox(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 1);
-  const name = mailboxName(s.command.args[0]);
+  const name = mailboxName(s.command.args[0], s.utf8);
   const info = await storeCall(() => s.mailboxes.info(name));
   if (s.selectedOrUndefined?.name === info.name) s.unselect();
   await storeCall(() => s.mailboxes.delete(info.name));
@@ -68,8 +68,8 @@ export async function deleteMailbox(s: ImapConnection): Promise<void> {
 /** RENAME (RFC 3501 §6.3.5). */
 export async function rename(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 2);
-  const from = mailboxName(s.command.args[0]);
-  const to = mailboxName(s.command.args[1]).replace(/\/$/, '');
+  const from = mailboxName(s.command.args[0], s.utf8);
+  const to = mailboxName(s.command.args[1], s.utf8).replace(/\/$/, '');
   await storeCall(() => s.mailboxes.rename(from, to));
   await s.ok('RENAME completed');
 }
@@ -77,7 +77,7 @@ export async function rename(s: ImapConnection): Promise<void> {
 /** SUBSCRIBE and UNSUBSCRIBE (RFC 3501 §6.3.6–7). SUBSCRIBE needs an existing mailbox. */
 export async function subscribe(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 1);
-  let name = mailboxName(s.command.args[0]);
+  let name = mailboxName(s.command.args[0], s.utf8);
   const on = s.command.command === 'SUBSCRIBE';
   if (on) name = (await storeCall(() => s.mailboxes.info(name))).name;
   await storeCall(() => s.mailboxes.subscribe(name, on));

@@ -15,7 +15,7 @@ export async function notify(s: ImapConnection): Promise<void> {
       const info = await s.mailboxes.info(name).catch(() => undefined);
       if (!info || info.name === s.selectedOrUndefined?.name) continue;
       const items = notifyStatusItems(eventsFor(spec, info.name), info);
-      if (items.length > 0) s.send(statusLine(wireMailbox(info.name), items));
+      if (items.length > 0) s.send(statusLine(wireMailbox(info.name, s.utf8), items));
     }
   }
   await s.ok('NOTIFY completed');

@@ -21,9 +21,9 @@ async function usage(s: ImapConnection): Promise<QuotaUsage | undefined> {
 /** GETQUOTAROOT mailbox (RFC 9208 §4.3): `* QUOTAROOT mailbox ""` and, when the user has a limit, its QUOTA. */
 export async function getQuotaRoot(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 1);
-  const info = await storeCall(() => s.mailboxes.info(mailboxName(s.command.args[0])));
+  const info = await storeCall(() => s.mailboxes.info(mailboxName(s.command.args[0], s.utf8)));
   const q = await usage(s);
-  s.send(`* QUOTAROOT ${wireMailbox(info.name)}${q ? ` ${ROOT}` : ''}\r\n`);
+  s.send(`* QUOTAROOT ${wireMailbox(info.name, s.utf8)}${q ? ` ${ROOT}` : ''}\r\n`);
   if (q) s.send(quotaLine(q));
   await s.ok('GETQUOTAROOT completed');
 }

@@ -51,10 +51,11 @@ export async function id(s: ImapConnection): Promise<void> {
 }
 
 /** What ENABLE can turn on (RFC 5161 §4: only extensions that say they may be enabled). */
-const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC'];
+const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT'];
 
 /**
- * ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE) and answers
+ * ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE) and UTF8=ACCEPT
+ * (RFC 6855 §3: UTF-8 mailbox names and quoted strings from then on), and answers
  * `* ENABLED` with the names newly enabled; unknown names are ignored (RFC 5161 §3.1).
  */
 export async function enable(s: ImapConnection): Promise<void> {

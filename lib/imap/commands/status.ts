@@ -67,9 +67,9 @@ export async function status(s: ImapConnection): Promise<void> {
   const [box, list, ...rest] = s.command.args;
   if (rest.length > 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
   const wanted = parseStatusItems(list);
-  const info = await storeCall(() => s.mailboxes.info(mailboxName(box)));
+  const info = await storeCall(() => s.mailboxes.info(mailboxName(box, s.utf8)));
   if (wanted.includes('HIGHESTMODSEQ')) s.enableExtension('CONDSTORE');
   const totals = await messageTotals(s, wanted, info.name);
-  s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([statusValues(wanted, info, totals)])}\r\n`);
+  s.send(`* STATUS ${wireMailbox(info.name, s.utf8)} ${serializeImapItems([statusValues(wanted, info, totals)])}\r\n`);
   await s.ok('STATUS completed');
 }
