@@ -13,9 +13,30 @@ import { sessionMemory } from './session-memory.bench.js';
 import { smtpTransaction } from './smtp-transaction.bench.js';
 import { smtpBody } from './smtp-body.bench.js';
 import { imapFetch } from './imap-fetch.bench.js';
+import { maildirStore } from './maildir-store.bench.js';
+import { postgresIdle } from './postgres-idle.bench.js';
+import { workersThroughput } from './workers.bench.js';
+import { startImport, startSecondServer, receivedMessagesRepeat } from './start.bench.js';
+import { refsDelivery } from './maildir-delivery.bench.js';
+import { refsMailbox } from './maildir-mailbox.bench.js';
 
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
-const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [tlsHandshake, pipelining, sessionMemory, smtpTransaction, smtpBody, imapFetch];
+const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
+  tlsHandshake,
+  pipelining,
+  sessionMemory,
+  smtpTransaction,
+  smtpBody,
+  imapFetch,
+  maildirStore,
+  postgresIdle,
+  workersThroughput,
+  startImport,
+  startSecondServer,
+  receivedMessagesRepeat,
+  refsDelivery,
+  refsMailbox,
+];
 
 async function main(): Promise<void> {
   const certs = await generateDevCertificates();

@@ -26,6 +26,19 @@ export { buildChain, hasChainErrors } from './core/certificate-chain.js';
 export { TlsHandshakeError } from './core/tls-errors.js';
 export type { TlsHandshakeFailure } from './core/tls-errors.js';
 export { generateDevCertificates, writeDevCertificates } from './core/dev-certificates.js';
+export { AcmeCertificateManager } from './core/acme-certificates.js';
+export type { AcmeOptions, AcmeChallengeType } from './core/acme-certificates.js';
+export { TlsAlpnChallenges, ACME_TLS_ALPN_PROTOCOL } from './core/tls-alpn-challenges.js';
+export { OcspStapler } from './core/ocsp-stapler.js';
+export { buildOcspRequest, parseOcspResponse, fetchOcspResponse, ocspResponderUrl, OcspError } from './core/ocsp.js';
+export type { OcspStatus, OcspCertStatus } from './core/ocsp.js';
+export { parseProxyHeader, formatProxyV1, formatProxyV2, ProxyTrust, ProxyConfigError, PROXY_V1_MAX_BYTES, PROXY_V2_MAX_BYTES } from './core/proxy-protocol.js';
+export type { ProxyHeader, ProxyEndpoint, ProxyParseResult, ProxyHeaderErrorReason } from './core/proxy-protocol.js';
+export { readProxyHeader, ProxyHeaderError, PROXY_HEADER_TIMEOUT_MS } from './core/proxy-header-reader.js';
+export type { ProxyReadFailure } from './core/proxy-header-reader.js';
+export type { ProxyProtocolOptions } from './core/tcp-server.js';
+export type { ConnectionOptions } from './core/connection.js';
+export { TicketKeyRotation, generateTicketKeys, TICKET_KEY_BYTES, TICKET_KEY_ROTATION_MS } from './core/ticket-keys.js';
 
 // Engine: line framing, command tables, errors, SASL.
 export { LineReader } from './protocol/line-reader.js';
@@ -93,6 +106,7 @@ export { imapModule } from './di/imap.module.js';
 // Stores and authentication.
 export { MemoryMailStore } from './backends/memory/memory-mail-store.js';
 export { MaildirMailStore, MaildirMailStoreOptions } from './backends/maildir/maildir-mail-store.js';
+export { PostgresMailStore, PostgresMailStoreOptions } from './backends/postgres/postgres-mail-store.js';
 export { StoreAuthenticator } from './backends/store-authenticator.js';
 export { withQuota } from './backends/quota/quota-mail-store.js';
 export { Authenticator } from './contracts/authenticator.js';
@@ -101,12 +115,28 @@ export { peerInfo } from './contracts/peer-info.js';
 export type { PeerInfo } from './contracts/peer-info.js';
 export { memoryModule } from './di/memory.module.js';
 export { maildirModule } from './di/maildir.module.js';
+export { postgresModule } from './di/postgres.module.js';
 
 // The whole server, the CLI's assembly, and the embedded test double.
 export { createMailServerContainer, MailServer, storeModule, isListenerEnabled, LISTENER_NAMES, DEFAULT_PORTS } from './di/mail-server.js';
+export { MAIL_LISTENER_NAMES } from './di/mail-server.js';
+
+// Fault injection and the HTTP API / web inbox.
+export { Chaos, ChaosToken, ChaosConfigError, parseChaosConfig, MAX_CHAOS_DELAY_MS, MAX_CHAOS_RULES } from './chaos/chaos.js';
+export type { ChaosConfig, ChaosRule, ChaosRuleState, ChaosProtocol, ChaosActionName } from './chaos/chaos.js';
+export { FaultInjector, FAULT_STAGES } from './protocol/faults.js';
+export type { FaultAction, FaultStage } from './protocol/faults.js';
+export { chaosModule } from './di/chaos.module.js';
+export { httpModule } from './di/http.module.js';
+export { HttpListener } from './http/http-listener.js';
+export type { HttpListenerDeps } from './http/http-listener.js';
+export { HTTP_PORT } from './http/http-options.js';
+export type { HttpOptions } from './http/http-options.js';
 export type { MailServerConfig, ListenerName, ReadyListener } from './di/mail-server.js';
 export { startMailServer } from './test-double/start-mail-server.js';
 export type { MailServerOptions, RunningMailServer, ReceivedMessage } from './test-double/start-mail-server.js';
+export { MessageCatalog, describeMessage } from './test-double/received-message.js';
+export type { MailAddress, ReceivedAttachment } from './test-double/received-message.js';
 export { allMessages, purgeMessages } from './test-double/store-queries.js';
 export type { StoredMessageRow } from './test-double/store-queries.js';
 export { parseUserSpec } from './test-double/user-spec.js';

@@ -56,8 +56,8 @@ describe('sample: testing an application that sends mail, with the Postern test 
 
     const [message] = await server.waitForMessages(1, 5000);
     expect(message?.username).to.equal('alice');
-    expect(message?.from).to.equal('app@example.test');
-    expect(message?.to).to.deep.equal(['alice@example.test']);
+    expect(message?.from?.address).to.equal('app@example.test');
+    expect(message?.to.map((t) => t.address)).to.deep.equal(['alice@example.test']);
     expect(message?.subject).to.equal('Welcome aboard');
     expect(message?.text?.trim()).to.equal('Hello! Your account is ready.');
     expect(message?.html).to.contain('<b>ready</b>');

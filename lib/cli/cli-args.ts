@@ -1,9 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { AcmeOptions } from '../core/acme-certificates.js';
+import type { ServerLimits } from '../core/connection-limits.js';
+import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
+import { availableParallelism } from 'node:os';
+import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
+import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -25,6 +32,8 @@ Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
   --auth-disabled           any login works; unknown recipients get a mailbox (GreenMail style)
   --store memory|maildir:PATH    where mail lives (default memory)
+  --store postgres://USER:PASSWORD@HOST:PORT/DB  PostgreSQL, shared by every node on that database
+                            (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
 
 TLS
@@ -35,6 +44,39 @@ TLS
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
+
+HTTP API and web inbox (listener "http", see README "HTTP API")
+  --http-auth USER:PASSWORD require HTTP Basic authentication (all but /healthz)
+  --http-cors ORIGIN        allow browser calls to /api/v1 from ORIGIN (none by default)
+
+Fault injection (see README "Fault injection")
+  --chaos JSON|@FILE        rules to start with, as for PUT /api/v1/chaos:
+                            '{"rules":[{"protocol":"smtp","stage":"rcpt","reply":"451 4.3.0 try later"}],"seed":7}'
+Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
+  --acme-directory URL      the CA's directory, e.g. https://acme-v02.api.letsencrypt.org/directory
+  --acme-email ADDR         account contact (expiry notices); you agree to the CA's terms of service
+  --acme-domain NAME[,NAME…]     names on the certificate; the CA validates them over TLS-ALPN-01 on the
+                            implicit-TLS listeners (it connects to port 443: forward it to one of them)
+  --acme-state DIR          account key and certificates (default ./postern-acme)
+  --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+
+Limits (0 turns one off)
+  --max-connections N       connections per listener (default 1000)
+  --max-connections-per-address N         per client address and listener (default 100)
+  --max-connections-per-address-total N   per client address, all listeners (default 300)
+  --max-connections-total N               all listeners together (default 6000)
+  --pre-auth-timeout SECONDS    end sessions not logged in by then; SMTP: no login and no MAIL (default 120)
+  --command-timeout SECONDS     longest time one command line may trickle in (default 60)
+  --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
+  --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
+
+Scaling out
+  --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
+                            Needs a store shared between processes (maildir:PATH, postgres://…), not memory
+  --proxy-protocol          expect a PROXY protocol v1/v2 header (HAProxy send-proxy/send-proxy-v2) first on
+                            every connection; the client address in it is the one logged and recorded
+  --proxy-trusted CIDR[,CIDR…]   the proxies allowed to send it (required with --proxy-protocol)
+  --proxy-listeners LIST    only these listeners expect the header (default: every listener)
 
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
@@ -80,6 +122,26 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
+        'http-auth': { type: 'string' },
+        'http-cors': { type: 'string' },
+        chaos: { type: 'string' },
+        'acme-directory': { type: 'string' },
+        'acme-email': { type: 'string' },
+        'acme-domain': { type: 'string' },
+        'acme-state': { type: 'string' },
+        'acme-ca': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-connections-per-address-total': { type: 'string' },
+        'max-connections-total': { type: 'string' },
+        'pre-auth-timeout': { type: 'string' },
+        'command-timeout': { type: 'string' },
+        'auth-failures-per-address': { type: 'string' },
+        'auth-failures-per-account': { type: 'string' },
+        workers: { type: 'string' },
+        'proxy-protocol': { type: 'boolean' },
+        'proxy-trusted': { type: 'string' },
+        'proxy-listeners': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -109,7 +171,25 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (logFormat && logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format: expected text or json, got "${logFormat}"`);
 
   const store = str('store') ?? 'memory';
-  if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) throw new UsageError(`--store: expected memory or maildir:PATH, got "${store}"`);
+  if (isPostgresUrl(store)) {
+    try {
+      checkPostgresUrl(store);
+    } catch (err) {
+      throw new UsageError(`--store: ${(err as Error).message}`);
+    }
+  } else if (store !== 'memory' && !(store.startsWith('maildir:') && store.length > 8)) {
+    throw new UsageError(`--store: expected memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got "${store}"`);
+  }
+
+  const workers = parseWorkers(str('workers'));
+  if (workers !== undefined && workers !== 1 && store === 'memory') {
+    throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
+  }
+  const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
+
+  const httpAuth = str('http-auth');
+  if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
+  const chaos = chaosOption(str('chaos'));
 
   let users;
   try {
@@ -123,7 +203,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     version: values.version === true,
     config: {
       host: str('host') ?? '127.0.0.1',
-      only: only as ListenerName[] | undefined,
+      only: (only as ListenerName[] | undefined) ?? LISTENER_NAMES, // the command also serves the HTTP API and inbox unless --only says otherwise
       ports,
       portOffset: offset,
       users,
@@ -131,10 +211,52 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       allowInsecureAuth: values['allow-insecure-auth'] === true,
       store,
       tls: tlsOptions(str),
+      acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      limits: limitOptions(str),
+      authThrottle: throttleOptions(str),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(proxyProtocol ? { proxyProtocol } : {}),
+      http: { auth: httpAuth, cors: str('http-cors') },
+      chaos,
     },
   };
+}
+
+/** A whole-number flag, undefined when absent. */
+function wholeNumber(str: (k: string) => string | undefined, flag: string): number | undefined {
+  const v = str(flag);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** `--auth-failures-per-*` → `authThrottle` (only the flags given). */
+function throttleOptions(str: (k: string) => string | undefined): AuthThrottleOptions {
+  const o: AuthThrottleOptions = {
+    maxFailuresPerAddress: wholeNumber(str, 'auth-failures-per-address'),
+    maxFailuresPerAccount: wholeNumber(str, 'auth-failures-per-account'),
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** `--max-connections*`, `--pre-auth-timeout`, `--command-timeout` → `limits` (only the flags given). */
+function limitOptions(str: (k: string) => string | undefined): ServerLimits {
+  const count = (flag: string): number | undefined => wholeNumber(str, flag);
+  const seconds = (flag: string): number | undefined => {
+    const v = count(flag);
+    return v === undefined ? undefined : v * 1000;
+  };
+  const limits: ServerLimits = {
+    maxConnections: count('max-connections'),
+    maxConnectionsPerAddress: count('max-connections-per-address'),
+    maxConnectionsPerAddressTotal: count('max-connections-per-address-total'),
+    maxConnectionsTotal: count('max-connections-total'),
+    preAuthTimeoutMs: seconds('pre-auth-timeout'),
+    commandTimeoutMs: seconds('command-timeout'),
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
 function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptions {
@@ -166,6 +288,72 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };
+}
+
+/** `--chaos JSON` or `--chaos @FILE`, validated like `PUT /api/v1/chaos`. */
+function chaosOption(value: string | undefined): ChaosConfig | undefined {
+  if (value === undefined) return undefined;
+  const text = value.startsWith('@') ? readFile(value.slice(1), '--chaos') : value;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UsageError('--chaos: not valid JSON');
+  }
+  try {
+    return parseChaosConfig(json);
+  } catch (err) {
+    throw new UsageError(`--chaos: ${(err as Error).message}`);
+  }
+}
+
+function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | undefined {
+  const directoryUrl = str('acme-directory');
+  const email = str('acme-email');
+  const domains = str('acme-domain')?.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca'].filter((k) => str(k) !== undefined);
+  if (given.length === 0) return undefined;
+  if (!directoryUrl || !email || !domains || domains.length === 0) throw new UsageError('--acme-directory, --acme-email and --acme-domain go together');
+  if (!/^https?:\/\//.test(directoryUrl)) throw new UsageError(`--acme-directory: expected an http(s) URL, got "${directoryUrl}"`);
+  if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
+  const ca = str('acme-ca');
+  return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
+}
+
+/** `--workers N|auto`: 1..{@link MAX_WORKERS}, or `auto` (one per core). */
+function parseWorkers(v: string | undefined): number | 'auto' | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'auto') return 'auto';
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_WORKERS) throw new UsageError(`--workers: expected a number from 1 to ${MAX_WORKERS} or auto, got "${v}"`);
+  return Number(v);
+}
+
+/** More workers than this is a typo, not a plan: the largest common servers have 256 hardware threads. */
+export const MAX_WORKERS = 256;
+
+/** Resolves `workers` (a number or `auto`) to a process count. */
+export function workerCount(workers: number | 'auto' | undefined): number {
+  return workers === 'auto' ? availableParallelism() : (workers ?? 1);
+}
+
+function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: string | undefined): MailServerConfig['proxyProtocol'] {
+  if (!enabled) {
+    if (trusted !== undefined) throw new UsageError('--proxy-trusted needs --proxy-protocol');
+    if (listeners !== undefined) throw new UsageError('--proxy-listeners needs --proxy-protocol');
+    return undefined;
+  }
+  if (trusted === undefined) throw new UsageError('--proxy-protocol needs --proxy-trusted CIDR[,CIDR…] (the addresses of your proxies)');
+  const cidrs = trusted.split(',').map((c) => c.trim()).filter(Boolean);
+  try {
+    new ProxyTrust(cidrs);
+  } catch (err) {
+    if (err instanceof ProxyConfigError) throw new UsageError(`--proxy-trusted: ${err.message}`);
+    throw err;
+  }
+  const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  // The HTTP listener is not a TcpServer: the PROXY protocol applies to the mail listeners only.
+  for (const n of names ?? []) if (!MAIL_LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${MAIL_LISTENER_NAMES.join(', ')})`);
+  return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 
 function parsePort(v: string, flag: string, allowZeroBase = false): number {

@@ -3,13 +3,17 @@
  * `postern --help` lists the options. Exit codes: 0 after a clean shutdown, 2 for a usage or start-up error.
  * `lib/cli/main.ts` is the executable that calls {@link runCli}.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { ProxyConfigError } from '../core/proxy-protocol.js';
 import { CertificateError } from '../core/server-security.js';
 import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
 import { Logger } from '../log/logger.js';
-import { parseCliArgs, UsageError, HELP } from './cli-args.js';
+import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
+import { runPrimary, readyLine } from './cluster-primary.js';
+import { joinCluster } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
 
 /** Runs the command with `argv` (without node and script); resolves the exit code. */
@@ -29,6 +33,24 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   } catch (err) {
     return fail(err);
   }
+  // --workers N: this process becomes the primary and forks N copies of this command (they find out below).
+  if (cluster.isPrimary && workerCount(config.workers) > 1) {
+    try {
+      return await runPrimary(config, workerCount(config.workers), argv, out);
+    } catch (err) {
+      return fail(err);
+    }
+  }
+  const worker = await joinCluster();
+  if (worker) {
+    // The primary created the users, and shares its certificate and session-ticket keys.
+    const { certificate, ticketKeys } = worker.init;
+    config = {
+      ...config,
+      users: [],
+      tls: { ...config.tls, ...(certificate ? { certificate } : {}), ...(ticketKeys ? { ticketKeys: Buffer.from(ticketKeys, 'base64'), ticketKeyRotationMs: 0 } : {}) },
+    };
+  }
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
   const log = container.get(Logger);
@@ -38,20 +60,27 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     onSignal = (signal) => resolve(signal);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    void worker?.stopRequested.then(() => resolve('SIGTERM'));
   });
   try {
     const security = container.get(ServerSecurityToken);
     await security.prepare();
+    worker?.onTicketKeys((keys) => security.setTicketKeys(keys));
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
+    // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
     await createDefaultFolders(server.store, (config.users ?? []).map((u) => u.username));
-    for (const l of ready) out(`postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS'})`);
-    if (!config.authDisabled && (await server.store.users.list()).length === 0) {
+    if (worker) {
+      log.info('worker listening', { pid: process.pid, listeners: ready.length });
+      worker.ready(ready);
+    } else for (const l of ready) out(readyLine(l));
+    if (!worker && !config.authDisabled && (await server.store.users.list()).length === 0) {
       out('postern: no users yet: add --user LOGIN:PASSWORD@DOMAIN, or --auth-disabled to accept any login and recipient');
     }
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    worker?.detach();
     await server.stop().catch(() => undefined);
     return fail(err);
   }
@@ -60,14 +89,15 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   process.off('SIGTERM', onSignal);
   await server.stop();
   await container.unbindAllAsync();
-  out('postern: stopped');
+  worker?.detach();
+  if (!worker) out('postern: stopped'); // the primary says it once for all workers
   return 0;
 }
 
 /** Prints a one-line error (no stack unless POSTERN_DEBUG is set) and returns exit code 2. */
 export function fail(err: unknown): number {
   const e = err as NodeJS.ErrnoException;
-  const known = err instanceof UsageError || err instanceof CertificateError || err instanceof SslProtocolsError || typeof e?.code === 'string';
+  const known = err instanceof UsageError || err instanceof CertificateError || err instanceof SslProtocolsError || err instanceof ProxyConfigError || typeof e?.code === 'string';
   process.stderr.write(`postern: error: ${e?.message ?? String(err)}${err instanceof UsageError ? ' (see postern --help)' : ''}\n`);
   if (!known && process.env.POSTERN_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   return 2;

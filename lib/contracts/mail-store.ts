@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { MimePart } from '../mime/mime-parse.js';
 
 /**
  * The mail store shared by SMTP (delivery), POP3 and IMAP (access).
@@ -177,6 +178,24 @@ export interface StoredMessage {
    * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged meanwhile (disk backends).
    */
   raw(): Promise<Buffer>;
+}
+
+/**
+ * Optional capability of a {@link StoredMessage}: its MIME structure from the store's index cache, so that IMAP
+ * ENVELOPE, BODY and BODYSTRUCTURE are built without reading the message file. Offsets refer to `raw()`; header
+ * fields are at least those of `STRUCTURE_FIELDS` (`lib/mime/mime-structure.ts`), so use it only for those items.
+ */
+export interface CachedStructure {
+  /**
+   * The structure, parsed on delivery or on first call and then cached by the store.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged and was not cached yet.
+   */
+  structure(): Promise<MimePart>;
+}
+
+/** True when `message` offers {@link CachedStructure}. */
+export function hasCachedStructure(message: StoredMessage): message is StoredMessage & CachedStructure {
+  return typeof (message as Partial<CachedStructure>).structure === 'function';
 }
 
 /** Mailbox metadata for LIST/SELECT/STATUS. */

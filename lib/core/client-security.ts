@@ -34,6 +34,13 @@ export interface ClientSecurityOptions {
   handshakeTimeoutMs?: number;
   /** ALPN protocol names to offer. */
   alpnProtocols?: readonly string[];
+  /**
+   * Ask for a stapled OCSP response (RFC 6066 §8) and require one that says `good`, signed by the certificate's
+   * issuer. A missing, unverifiable or `unknown` response adds `RevocationStatusUnknown` to the chain status, a
+   * `revoked` one adds `Revoked`; either way `RemoteCertificateChainErrors` is set and the validation callback (or
+   * the default policy, which refuses) decides. Like .NET's `X509RevocationMode.Online`, but from the staple only.
+   */
+  requireOcspStaple?: boolean;
 }
 
 /** Immutable client security settings. */

@@ -40,6 +40,16 @@ export interface ConnectionEvents {
 
 let nextId = 1;
 
+/** Options of the {@link Connection} constructor. */
+export interface ConnectionOptions {
+  /** Client side: the host name or address dialled. */
+  dialledHost?: string;
+  /** Server side: the client's endpoints from a trusted PROXY protocol header (see `TcpServerOptions.proxyProtocol`). */
+  proxied?: { readonly source: { address: string; port: number }; readonly destination?: { address: string; port: number } };
+  /** Prepended to the id (`w2-` gives `w2-c1f`), so ids stay unique when several processes serve one listener. */
+  idPrefix?: string;
+}
+
 /**
  * One accepted (or dialled) TCP connection that can be upgraded to TLS in place.
  *
@@ -56,6 +66,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly localPort: number;
   /** The host name or address a client connection was dialled with (set by `TcpClient`); undefined on accepted connections. */
   readonly dialledHost?: string;
+  /**
+   * The proxy's own address when the client's came from a PROXY protocol header (then `remoteAddress`/`remotePort`
+   * are the client's and `localAddress`/`localPort` the address the client dialled); undefined for direct peers.
+   */
+  readonly proxy?: { readonly address: string; readonly port: number };
   /** Logger with `cid` and `remote` bound. */
   readonly log: Logger;
   private socket: net.Socket;
@@ -70,17 +85,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /**
    * Wraps an already connected socket. Attaches the error listener first, so no socket error reaches the process.
    * `dialledHost` (client side) is the name used to connect; `authenticateAsClient` checks the certificate against it.
+   * `proxied` (server side) carries the endpoints a trusted PROXY protocol header named; `idPrefix` makes ids unique
+   * across processes (cluster workers).
    */
-  constructor(socket: net.Socket, log: Logger, meta: Record<string, unknown> = {}, options: { dialledHost?: string } = {}) {
+  constructor(socket: net.Socket, log: Logger, meta: Record<string, unknown> = {}, options: ConnectionOptions = {}) {
     super();
     this.dialledHost = options.dialledHost;
-    this.id = `c${(nextId++).toString(36)}`;
+    this.id = `${options.idPrefix ?? ''}c${(nextId++).toString(36)}`;
     this.socket = socket;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = socket.localAddress ?? '';
-    this.localPort = socket.localPort ?? 0;
-    this.log = log.child({ cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, ...meta });
+    const via = options.proxied;
+    this.remoteAddress = via?.source.address ?? socket.remoteAddress ?? '';
+    this.remotePort = via?.source.port ?? socket.remotePort ?? 0;
+    this.localAddress = via?.destination?.address ?? socket.localAddress ?? '';
+    this.localPort = via?.destination?.port ?? socket.localPort ?? 0;
+    if (via) this.proxy = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const proxyMeta = this.proxy ? { proxy: `${this.proxy.address}:${this.proxy.port}` } : {};
+    this.log = log.child({ cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, ...proxyMeta, ...meta });
     socket.setNoDelay(true);
     this.attach(socket);
   }
@@ -238,7 +258,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private terminate(reason: CloseReason, err: unknown): void {
     const e = err as TlsHandshakeError;
-    this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
+    if (e.reason === 'acme-challenge') this.log.info('acme tls-alpn-01 validation answered');
+    else this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
     this.closeReason ??= reason;
     this.socket.destroy();
     this.watchClose(this.socket);

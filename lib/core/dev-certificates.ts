@@ -10,7 +10,7 @@ import { createHash, createHmac, createPrivateKey, randomBytes, X509Certificate 
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
+import type { generate as Generate } from 'selfsigned';
 
 /** A PEM certificate and its unencrypted PKCS#8 PEM private key. */
 export interface PemPair {
@@ -56,7 +56,7 @@ const DAY_MS = 86_400_000;
 /** Backdate notBefore by an hour so peers with a slightly slow clock accept the certificates. */
 const CLOCK_SKEW_MS = 3_600_000;
 
-type Extensions = NonNullable<NonNullable<Parameters<typeof generate>[1]>['extensions']>;
+type Extensions = NonNullable<NonNullable<Parameters<typeof Generate>[1]>['extensions']>;
 type SubjectAltName = Extract<Extensions[number], { name: 'subjectAltName' }>['altNames'][number];
 
 interface LeafSpec {
@@ -99,6 +99,25 @@ export async function generateDevCertificates(options: DevCertificateOptions = {
     makeLeaf({ cn: 'other.example', issuer: ca, usage: 'serverAuth', altNames: [altName('other.example')], ...valid }),
   ]);
   return { ca, server, client, untrustedCa, untrustedClient, expiredClient, selfSignedClient, wrongHostServer };
+}
+
+/**
+ * Generates a development CA alone ("Postern Dev CA" unless `cn` is given), valid `days` from an hour ago. For
+ * callers that sign many server certificates with one CA (the test double caches one per process).
+ */
+export async function generateDevCa(cn = 'Postern Dev CA', days: number = DEV_CERT_DAYS): Promise<PemPair> {
+  const now = Date.now();
+  return makeCa(cn, new Date(now - CLOCK_SKEW_MS), new Date(now + days * DAY_MS));
+}
+
+/**
+ * Generates a server certificate (serverAuth, SANs from `hosts`, the first is the CN) signed by `ca`, valid `days`
+ * from an hour ago.
+ */
+export async function generateServerCertificate(ca: PemPair, hosts: readonly string[] = DEV_HOSTS, days: number = DEV_CERT_DAYS): Promise<PemPair> {
+  const now = Date.now();
+  const list = hosts.length > 0 ? [...hosts] : [...DEV_HOSTS];
+  return makeLeaf({ cn: list[0], issuer: ca, usage: 'serverAuth', altNames: list.map(altName), notBefore: new Date(now - CLOCK_SKEW_MS), notAfter: new Date(now + days * DAY_MS) });
 }
 
 /** The files {@link writeDevCertificates} writes, by name, with the pair and part each holds. */
@@ -156,7 +175,7 @@ function altName(host: string): SubjectAltName {
 }
 
 async function makeCa(cn: string, notBefore: Date, notAfter: Date): Promise<PemPair> {
-  const out = await generate([{ name: 'commonName', value: cn }], {
+  const out = await (await import('selfsigned')).generate([{ name: 'commonName', value: cn }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',
@@ -178,7 +197,7 @@ async function makeLeaf(spec: LeafSpec): Promise<PemPair> {
     { name: 'extKeyUsage', [spec.usage]: true },
   ];
   if (spec.altNames !== undefined) extensions.push({ name: 'subjectAltName', altNames: spec.altNames });
-  const out = await generate([{ name: 'commonName', value: spec.cn }], {
+  const out = await (await import('selfsigned')).generate([{ name: 'commonName', value: spec.cn }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',

@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { generate } from 'selfsigned';
 
 /**
  * Generates a self-signed server certificate in memory for `hosts` (DNS names and IP addresses go into the
@@ -8,7 +7,7 @@ import { generate } from 'selfsigned';
 export async function generateSelfSigned(hosts: readonly string[]): Promise<{ cert: string; key: string }> {
   const cn = hosts.find((h) => isIP(h) === 0) ?? hosts[0] ?? 'localhost';
   const notBeforeDate = new Date(Date.now() - 60_000);
-  const result = await generate([{ name: 'commonName', value: cn }, { name: 'organizationName', value: 'Postern self-signed' }], {
+  const result = await (await import('selfsigned')).generate([{ name: 'commonName', value: cn }, { name: 'organizationName', value: 'Postern self-signed' }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',

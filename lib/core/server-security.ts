@@ -4,7 +4,10 @@ import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
 import type { ServiceIdentifier } from 'inversify';
 import { toVersionRange, DEFAULT_PROTOCOLS, type SslProtocols } from './ssl-protocols.js';
+import { ACME_TLS_ALPN_PROTOCOL, TlsAlpnChallenges } from './tls-alpn-challenges.js';
+import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
 import type { RemoteCertificateValidationCallback } from './policy-errors.js';
+import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
 
 /**
  * Where a certificate comes from. PEM text (certificate, key, optional intermediate chain), a PKCS#12/PFX
@@ -44,6 +47,23 @@ export interface ServerSecurityOptions {
   watchFiles?: boolean;
   /** Names/addresses for the generated certificate when none is configured (default localhost, 127.0.0.1, ::1). */
   selfSignedHosts?: readonly string[];
+  /**
+   * Staple OCSP responses (RFC 6066 §8) for certificates whose issuer runs a responder (default true). Needs the
+   * issuer in the configured chain; fetched after prepare/reload and refreshed half-way to `nextUpdate`.
+   */
+  ocspStapling?: boolean;
+  /**
+   * Session tickets (RFC 5077, RFC 8446 §4.6.1), default on: clients resume with a ticket sealed under the ticket
+   * keys. There is no server-side session cache, so TLS 1.2 session-ID resumption never happens either way.
+   */
+  sessionTickets?: boolean;
+  /** The first ticket key set (48 bytes); share it between processes that must resume each other's tickets. Default: random. */
+  ticketKeys?: Buffer;
+  /**
+   * Replace the ticket keys with fresh random ones this often (ms, default {@link TICKET_KEY_ROTATION_MS}); 0 turns
+   * the schedule off, for processes whose keys are pushed with {@link ServerSecurity.setTicketKeys} (cluster workers).
+   */
+  ticketKeyRotationMs?: number;
 }
 
 /**
@@ -97,7 +117,17 @@ interface Material {
  * swaps in renewed certificates for new connections only; `close()` stops file watching.
  */
 export class ServerSecurity {
-  readonly options: Readonly<ServerSecurityOptions>;
+  /** The configuration; `certificate` changes only through {@link useCertificate}. */
+  options: Readonly<ServerSecurityOptions>;
+  /** ACME TLS-ALPN-01 validations answered by this configuration's handshakes (RFC 8737). */
+  readonly acmeChallenges = new TlsAlpnChallenges();
+  /** Where OCSP stapling reports fetches and failures (set by the assembly to the logger). */
+  ocspEvents?: OcspStaplerEvents;
+  private readonly stapler = new OcspStapler({
+    info: (message, meta) => this.ocspEvents?.info(message, meta),
+    warn: (message, meta) => this.ocspEvents?.warn(message, meta),
+  });
+  private stapling: Promise<void> = Promise.resolve();
   private defaultContext?: tls.SecureContext;
   private sniContexts = new Map<string, tls.SecureContext>();
   private preparing?: Promise<void>;
@@ -105,6 +135,7 @@ export class ServerSecurity {
   private reloadTimer?: NodeJS.Timeout;
   private leaf?: X509Certificate;
   private generatedPem?: { cert: string; key: string };
+  private readonly rotation?: TicketKeyRotation;
   /** Called after every successful reload (for logging); errors of a watched reload go to `onReloadError`. */
   onReload?: () => void;
   /** Called once when a self-signed certificate was generated because none is configured (log its fingerprint). */
@@ -114,6 +145,30 @@ export class ServerSecurity {
   constructor(options: ServerSecurityOptions = {}) {
     this.options = { ...options };
     toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
+    if (options.sessionTickets !== false) {
+      this.rotation = new TicketKeyRotation(options.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS, (keys) => this.applyTicketKeys(keys), options.ticketKeys);
+    }
+  }
+
+  /**
+   * Replaces the session-ticket keys of every context now (and of contexts built later by {@link reload}). New
+   * tickets are sealed with them; tickets sealed with the previous keys no longer resume (Node's contexts hold one
+   * key set), so those clients make one full handshake. Called by a cluster worker when its primary rotates.
+   * @throws RangeError unless 48 bytes; Error when session tickets are off.
+   */
+  setTicketKeys(keys: Buffer): void {
+    if (!this.rotation) throw new Error('session tickets are off (sessionTickets: false)');
+    assertTicketKeys(keys);
+    this.applyTicketKeys(keys);
+  }
+
+  private ticketKeys?: Buffer;
+  private applyTicketKeys(keys: Buffer): void {
+    this.ticketKeys = Buffer.from(keys);
+    for (const context of [this.defaultContext, ...this.sniContexts.values()]) {
+      // tls.Server#setTicketKeys does exactly this on its own context; our contexts serve TLSSockets directly.
+      (context as unknown as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(this.ticketKeys);
+    }
   }
 
   /** True when the client must present a certificate. */
@@ -164,8 +219,22 @@ export class ServerSecurity {
     this.preparing ??= this.build().then(() => {
       if (this.generatedPem && this.leaf) this.onSelfSigned?.(this.leaf.fingerprint256);
       this.startWatching();
+      this.rotation?.start();
     });
     return this.preparing;
+  }
+
+  /**
+   * Resolves once the OCSP responses of the last prepare/reload were fetched (or failed and were scheduled for a
+   * retry). Handshakes do not wait for it: until then they go without a staple.
+   */
+  whenStapled(): Promise<void> {
+    return this.stapling;
+  }
+
+  /** The OCSP response currently stapled for the default certificate (DER), if any. */
+  get stapledResponse(): Buffer | undefined {
+    return this.stapler.responseFor(null);
   }
 
   /** True once {@link prepare} has finished: {@link contextFor} can then be called synchronously. */
@@ -180,6 +249,22 @@ export class ServerSecurity {
   async reload(): Promise<void> {
     await this.build();
     this.onReload?.();
+  }
+
+  /**
+   * Switches the default certificate to `source` (e.g. one an ACME CA just issued) and rebuilds the contexts: new
+   * handshakes use it, live sessions keep theirs. A file source is then also what {@link reload} re-reads.
+   * @throws CertificateError when the material is unusable; the previous certificate then stays in use.
+   */
+  async useCertificate(source: CertificateSource): Promise<void> {
+    const previous = this.options;
+    this.options = { ...previous, certificate: source };
+    try {
+      await this.reload();
+    } catch (err) {
+      this.options = previous;
+      throw err;
+    }
   }
 
   /** The context for an SNI name (exact match, then `*.parent` wildcard), else the default. */
@@ -200,19 +285,43 @@ export class ServerSecurity {
 
   /** Options for `new tls.TLSSocket(socket, …)` on the server side. */
   socketOptions(): tls.TLSSocketOptions {
-    return {
+    const options: tls.TLSSocketOptions = {
       isServer: true,
       secureContext: this.contextFor(),
       requestCert: this.requestsClientCertificate,
       rejectUnauthorized: false, // our policy callback decides, with the flags
       SNICallback: this.sniContexts.size > 0 ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
+      // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand.
+      ...(this.stapler.isActive ? { server: this.stapler.carrier } : {}),
+    };
+    return this.acmeChallenges.isActive ? this.withAcmeChallenges(options) : options;
+  }
+
+  /**
+   * RFC 8737 §3: a validation server offers only `acme-tls/1` with the domain as SNI and must be shown the challenge
+   * certificate. OpenSSL asks for ALPN before it picks the certificate (SNI callback), so the ALPN choice of this
+   * handshake is remembered and the SNI callback then returns the challenge context. Only while a validation is
+   * pending, because an ALPN callback must accept one of the client's protocols: it then echoes the client's first
+   * one, as the mail protocols define no ALPN behaviour of their own.
+   */
+  private withAcmeChallenges(options: tls.TLSSocketOptions): tls.TLSSocketOptions {
+    let validating = false;
+    return {
+      ...options,
+      ALPNCallback: ({ servername, protocols }) => {
+        validating = protocols.includes(ACME_TLS_ALPN_PROTOCOL) && this.acmeChallenges.contextFor(servername) !== undefined;
+        return validating ? ACME_TLS_ALPN_PROTOCOL : protocols[0];
+      },
+      SNICallback: (name, cb) => cb(null, (validating ? this.acmeChallenges.contextFor(name) : undefined) ?? this.contextFor(name)),
     };
   }
 
-  /** Stops watching files. Idempotent. */
+  /** Stops watching files and the ticket-key schedule. Idempotent. */
   close(): void {
+    this.rotation?.stop();
     for (const w of this.watchers) w.close();
     this.watchers = [];
+    this.stapler.close();
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
   }
 
@@ -220,12 +329,23 @@ export class ServerSecurity {
     const main = this.options.certificate ? await loadMaterial(this.options.certificate) : await this.selfSigned();
     const defaultContext = this.createContext(main);
     const sni = new Map<string, tls.SecureContext>();
+    const sniMaterials: Material[] = [];
     for (const [name, source] of Object.entries(this.options.sni ?? {})) {
-      sni.set(name.toLowerCase(), this.createContext(await loadMaterial(source)));
+      const material = await loadMaterial(source);
+      sniMaterials.push(material);
+      sni.set(name.toLowerCase(), this.createContext(material));
     }
     this.leaf = leafOf(main) ?? leafOfContext(defaultContext);
     this.defaultContext = defaultContext;
     this.sniContexts = sni;
+    if (this.options.ocspStapling !== false && this.leaf) {
+      const entries = [{ leaf: this.leaf, issuer: issuerOf(main) }];
+      for (const material of sniMaterials) {
+        const leaf = leafOf(material);
+        if (leaf) entries.push({ leaf, issuer: issuerOf(material) });
+      }
+      this.stapling = this.stapler.track(entries);
+    }
   }
 
   private async selfSigned(): Promise<Material> {
@@ -251,7 +371,8 @@ export class ServerSecurity {
         ciphers,
         ca: ca.length > 0 ? ca : undefined,
         honorCipherOrder: true,
-        secureOptions: SERVER_SECURE_OPTIONS,
+        secureOptions: SERVER_SECURE_OPTIONS | (this.rotation ? 0 : cryptoConstants.SSL_OP_NO_TICKET),
+        ticketKeys: this.rotation ? (this.ticketKeys ?? this.rotation.current) : undefined,
       });
     } catch (err) {
       // OpenSSL's own wording goes into the message for the operator; we never branch on it.
@@ -309,6 +430,18 @@ function leafOf(m: Material): X509Certificate | undefined {
   if (!m.cert) return undefined; // PFX: see leafOfContext
   const first = splitPemList(m.cert)[0];
   return first ? new X509Certificate(first) : undefined;
+}
+
+/** The issuer of a PEM source's leaf, when the configured chain carries it (RFC 5246 §7.4.2 order: leaf first). */
+function issuerOf(m: Material): X509Certificate | undefined {
+  const [leafPem, ...rest] = m.cert ? splitPemList(m.cert) : [];
+  if (!leafPem) return undefined;
+  const leaf = new X509Certificate(leafPem);
+  for (const pem of rest) {
+    const candidate = new X509Certificate(pem);
+    if (leaf.checkIssued(candidate)) return candidate;
+  }
+  return undefined;
 }
 
 /**

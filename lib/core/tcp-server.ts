@@ -1,7 +1,11 @@
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
 import { Logger } from '../log/logger.js';
-import { Connection, type CloseReason } from './connection.js';
+import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
+import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';
+import { ProxyTrust } from './proxy-protocol.js';
+import { ConnectionLimits, ConnectionLimitsToken, MAX_CONNECTIONS_PER_ADDRESS, type RefusalReason } from './connection-limits.js';
 import type { ServerSecurity } from './server-security.js';
 import { TlsHandshakeError } from './tls-errors.js';
 
@@ -12,8 +16,17 @@ import { TlsHandshakeError } from './tls-errors.js';
 export interface ConnectionHandler {
   /** Runs one session. Called once per accepted (and, on implicit-TLS listeners, secured) connection. The returned promise settling is not awaited for anything but error logging. */
   handle(connection: Connection, listener: ListenerInfo): void | Promise<void>;
-  /** Called instead of `handle` when the listener is full: write a refusal line (e.g. `421`) if the protocol has one. The server closes the connection afterwards. */
+  /**
+   * Called instead of `handle` when a connection cap refuses the connection: write a refusal line (e.g. `421`) if
+   * the protocol has one. On an implicit-TLS listener the handshake has completed by then, so the line goes out
+   * encrypted. The server closes the connection afterwards.
+   */
   refuse?(connection: Connection, listener: ListenerInfo): void;
+  /**
+   * Implicit-TLS listeners only: asked right after accept, before the handshake. Returning false aborts it (the
+   * connection is dropped before any TLS record is answered): fault injection's `tls-abort`.
+   */
+  beforeHandshake?(connection: Connection, listener: ListenerInfo): boolean;
   /** Called for each live session when the server closes: say goodbye (e.g. `421 shutting down`) and close. The server destroys what is left after the grace period. */
   shutdown?(connection: Connection): void | Promise<void>;
 }
@@ -32,10 +45,38 @@ export interface TcpServerOptions {
   security?: ServerSecurity;
   /** Concurrent connections allowed; further ones are refused through `ConnectionHandler.refuse`. Default 1000. */
   maxConnections?: number;
+  /**
+   * Concurrent connections one client address may hold on this listener (default {@link MAX_CONNECTIONS_PER_ADDRESS},
+   * 0 = no cap). Keep it below `maxConnections` so one address cannot lock others out.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Longest time (ms) a session may stay unauthenticated before the protocol says goodbye (0 or absent: none).
+   * Handed to the handler in {@link ListenerInfo}; protocol sessions enforce it.
+   */
+  preAuthTimeoutMs?: number;
+  /** Longest time (ms) one command line may take from its first octet to its CRLF (slowloris bound; see {@link ListenerInfo}). */
+  commandTimeoutMs?: number;
   /** Idle timeout set on every connection before the handler runs (ms, 0 = none). Protocols usually set their own. */
   idleTimeoutMs?: number;
   /** How long `close()` lets live sessions finish before destroying them (ms). Default 5 s. */
   closeTimeoutMs?: number;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) on every connection, before the greeting and before implicit TLS; the
+   * client address it names replaces the peer's everywhere (logs, hooks, PeerInfo, Received). Peers outside
+   * `trusted` are closed before any greeting. See {@link ProxyProtocolOptions}.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
+  /** Prefix of connection ids (`w2-`), so ids stay unique across cluster workers. */
+  connectionIdPrefix?: string;
+}
+
+/** PROXY protocol settings of a listener (HAProxy's proxy-protocol.txt, v1 and v2). */
+export interface ProxyProtocolOptions {
+  /** CIDR blocks (or single addresses) of the proxies allowed to connect; required, never empty. */
+  readonly trusted: readonly string[];
+  /** Deadline for the complete header after accept (default {@link PROXY_HEADER_TIMEOUT_MS}). */
+  readonly headerTimeoutMs?: number;
 }
 /** DI token for {@link TcpServerOptions}. */
 export const TcpServerOptions = Symbol.for('postern.TcpServerOptions') as ServiceIdentifier<TcpServerOptions>;
@@ -46,12 +87,33 @@ export interface ListenerInfo {
   /** True on an implicit-TLS listener. */
   readonly implicitTls: boolean;
   readonly port: number;
+  /** The listener's pre-authentication deadline in ms, when set (see {@link TcpServerOptions.preAuthTimeoutMs}). */
+  readonly preAuthTimeoutMs?: number;
+  /** The listener's whole-command deadline in ms, when set (see {@link TcpServerOptions.commandTimeoutMs}). */
+  readonly commandTimeoutMs?: number;
+}
+
+/** Events of a {@link TcpServer}, for observers such as metrics. */
+export interface TcpServerEvents {
+  /** A connection was accepted and handed to the handler (before any implicit-TLS handshake). */
+  accepted: [connection: Connection];
+  /** A connection was refused by a cap. */
+  refused: [reason: RefusalReason];
+  /** An accepted connection closed. */
+  closed: [connection: Connection, reason: CloseReason];
 }
 
 /** Default connection ceiling: enough for a busy test run, small enough to bound memory (a few KB each). */
 export const MAX_CONNECTIONS = 1000;
 /** Default time `close()` waits for sessions to say goodbye. */
 export const CLOSE_TIMEOUT_MS = 5_000;
+/**
+ * Refused connections on an implicit-TLS listener that may be in their handshake at once (to send the goodbye
+ * encrypted). Past this a refused connection is closed without one: a flood must not buy TLS handshakes.
+ */
+export const MAX_REFUSAL_HANDSHAKES = 16;
+/** First and longest pause between two warnings about running out of file descriptors on accept. */
+export const ACCEPT_ERROR_BACKOFF_MS = { first: 100, max: 30_000 } as const;
 
 /**
  * Accepts TCP connections on one address and hands each to a {@link ConnectionHandler}.
@@ -60,18 +122,33 @@ export const CLOSE_TIMEOUT_MS = 5_000;
  * `@preDestroy`). Several instances live happily in one process, one per listener.
  */
 @injectable()
-export class TcpServer {
+export class TcpServer extends EventEmitter<TcpServerEvents> {
   private server?: net.Server;
   private readonly live = new Set<Connection>();
+  private readonly perAddress = new Map<string, number>();
+  private refusalHandshakes = 0;
+  private acceptErrors = { count: 0, backoffMs: 0, lastWarn: 0 };
   private closing?: Promise<void>;
   private readonly log: Logger;
+  private readonly limits: ConnectionLimits;
+  /** Sockets still sending their PROXY header (not yet Connections). */
+  private readonly pending = new Set<net.Socket>();
+  private readonly proxyTrust?: ProxyTrust;
 
+  /**
+   * @param limits process-wide caps shared with the other listeners; a private, default-capped one when absent.
+   */
   constructor(
     @inject(ConnectionHandler) private readonly handler: ConnectionHandler,
     @inject(TcpServerOptions) readonly options: TcpServerOptions,
     @inject(Logger) log: Logger,
+    @inject(ConnectionLimitsToken) @optional() limits?: ConnectionLimits,
   ) {
+    super();
     this.log = log.child({ listener: options.name ?? 'tcp' });
+    this.limits = limits ?? new ConnectionLimits();
+    // Fails at construction (container resolution), before anything listens.
+    if (options.proxyProtocol) this.proxyTrust = new ProxyTrust(options.proxyProtocol.trusted);
   }
 
   /** Name used in logs. */
@@ -105,10 +182,10 @@ export class TcpServer {
         resolve();
       });
     });
-    server.on('error', (err) => this.log.error('listener error', { error: err.message }));
+    server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     this.server = server;
     const addr = this.address();
-    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none' });
+    this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     return addr;
   }
 
@@ -133,6 +210,7 @@ export class TcpServer {
     const server = this.server;
     if (!server) return;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.pending) socket.destroy(); // no session yet: nobody to say goodbye to
     const sessions = [...this.live].map(async (c) => {
       try {
         if (this.handler.shutdown) await this.handler.shutdown(c);
@@ -157,6 +235,40 @@ export class TcpServer {
     this.log.info('closed');
   }
 
+  /**
+   * An accept failed. Out of file descriptors (EMFILE/ENFILE) is an operator's problem, not our bug: warned with a
+   * growing pause between warnings. libuv closes the connections it could not hand over (its reserve-descriptor
+   * trick), so those clients see a close rather than a silent wait, and accepting resumes by itself as soon as
+   * descriptors are free again.
+   */
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') {
+      this.log.error('listener error', { error: err.message, code: err.code });
+      return;
+    }
+    const now = Date.now();
+    const e = this.acceptErrors;
+    e.count++;
+    if (now - e.lastWarn < e.backoffMs) return;
+    this.log.warn('accept failed: out of file descriptors', { code: err.code, failures: e.count, live: this.live.size, nextWarnMs: e.backoffMs });
+    e.backoffMs = e.backoffMs === 0 ? ACCEPT_ERROR_BACKOFF_MS.first : Math.min(e.backoffMs * 2, ACCEPT_ERROR_BACKOFF_MS.max);
+    e.lastWarn = now;
+  }
+
+  /** Accept failures for lack of file descriptors since start (diagnostics). */
+  get acceptFailures(): number {
+    return this.acceptErrors.count;
+  }
+
+  /** Which cap, if any, refuses one more connection from `address`; takes the shared slot when none does. */
+  private admit(address: string): { release: () => void } | { refused: RefusalReason; max: number } {
+    const max = this.options.maxConnections ?? MAX_CONNECTIONS;
+    if (max > 0 && this.live.size >= max) return { refused: 'listener-full', max };
+    const perAddress = this.options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
+    if (perAddress > 0 && (this.perAddress.get(address) ?? 0) >= perAddress) return { refused: 'address-limit', max: perAddress };
+    return this.limits.acquire(address);
+  }
+
   private accept(socket: net.Socket): void {
     // Attach the error listener before anything else can fail (STYLE §6).
     socket.on('error', () => undefined);
@@ -164,31 +276,116 @@ export class TcpServer {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.log, { proto: this.name });
-    const info: ListenerInfo = { name: this.name, implicitTls: this.options.security !== undefined, port: conn.localPort };
+    if (this.proxyTrust) void this.acceptProxied(socket, this.proxyTrust);
+    else this.startSession(socket, {});
+  }
+
+  /**
+   * PROXY protocol: only trusted peers may speak, and only after a complete, valid header within the deadline.
+   * Everything else is closed before any byte is written (no greeting), logged at warn. The connection caps then
+   * apply to the client address the header names.
+   */
+  private async acceptProxied(socket: net.Socket, trust: ProxyTrust): Promise<void> {
+    const peer = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
     const max = this.options.maxConnections ?? MAX_CONNECTIONS;
-    if (this.live.size >= max) {
-      this.log.warn('connection refused: listener full', { cid: conn.id, max });
-      try {
-        this.handler.refuse?.(conn, info);
-      } finally {
-        void conn.close('refused');
+    if (!trust.isTrusted(socket.remoteAddress)) {
+      this.log.warn('connection refused: peer is not a trusted proxy', { peer });
+      socket.destroy();
+      return;
+    }
+    if (max > 0 && this.pending.size >= max) {
+      this.log.warn('connection refused: too many pending PROXY headers', { peer, max });
+      socket.destroy();
+      return;
+    }
+    this.pending.add(socket);
+    const forget = (): boolean => this.pending.delete(socket);
+    socket.once('close', forget);
+    try {
+      const header = await readProxyHeader(socket, this.options.proxyProtocol?.headerTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS);
+      this.pending.delete(socket);
+      socket.off('close', forget);
+      if (this.closing || socket.destroyed) {
+        socket.destroy();
+        return;
       }
+      this.startSession(socket, header.command === 'proxy' && header.source ? { proxied: { source: header.source, destination: header.destination } } : {});
+    } catch (err) {
+      const reason = err instanceof ProxyHeaderError ? err.reason : 'error';
+      this.log.warn('connection refused: bad PROXY header', { peer, reason, error: (err as Error).message });
+      closeQuietly(socket);
+    }
+  }
+
+  /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
+  private startSession(socket: net.Socket, options: ConnectionOptions): void {
+    const realLocalPort = socket.localPort ?? 0;
+    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
+    const info: ListenerInfo = {
+      name: this.name,
+      implicitTls: this.options.security !== undefined,
+      port: realLocalPort,
+      preAuthTimeoutMs: this.options.preAuthTimeoutMs,
+      commandTimeoutMs: this.options.commandTimeoutMs,
+    };
+    const address = conn.remoteAddress;
+    const slot = this.admit(address);
+    if ('refused' in slot) {
+      this.refuse(conn, info, slot.refused, slot.max);
       return;
     }
     this.live.add(conn);
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+    this.emit('accepted', conn);
     conn.once('close', (reason: CloseReason) => {
       this.live.delete(conn);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
+      slot.release();
       conn.log.info('connection closed', { reason });
+      this.emit('closed', conn, reason);
     });
     conn.log.info('connection accepted');
     if (this.options.idleTimeoutMs) conn.setIdleTimeout(this.options.idleTimeoutMs);
     void this.run(conn, info);
   }
 
+  /**
+   * Refuses a connection over a cap with the protocol's goodbye (`ConnectionHandler.refuse`). On an implicit-TLS
+   * listener the goodbye needs TLS, so the handshake is completed first — for at most MAX_REFUSAL_HANDSHAKES
+   * connections at a time; past that the connection is simply closed.
+   */
+  private refuse(conn: Connection, info: ListenerInfo, reason: RefusalReason, max: number): void {
+    this.log.warn('connection refused', { cid: conn.id, reason, address: conn.remoteAddress, max });
+    this.emit('refused', reason);
+    const goodbye = (): void => {
+      try {
+        this.handler.refuse?.(conn, info);
+      } finally {
+        void conn.close('refused');
+      }
+    };
+    const security = this.options.security;
+    if (!security) return goodbye();
+    if (this.refusalHandshakes >= MAX_REFUSAL_HANDSHAKES || !this.handler.refuse) {
+      conn.destroy('refused');
+      return;
+    }
+    this.refusalHandshakes++;
+    conn.authenticateAsServer(security).then(goodbye, () => undefined).finally(() => this.refusalHandshakes--);
+  }
+
   private async run(conn: Connection, info: ListenerInfo): Promise<void> {
     try {
-      if (this.options.security) await conn.authenticateAsServer(this.options.security);
+      if (this.options.security) {
+        if (this.handler.beforeHandshake?.(conn, info) === false) {
+          conn.log.info('tls handshake aborted by fault injection');
+          conn.destroy('tls-failed');
+          return;
+        }
+        await conn.authenticateAsServer(this.options.security);
+      }
       await this.handler.handle(conn, info);
     } catch (err) {
       if (err instanceof TlsHandshakeError) return; // logged by the connection, which is closed already
@@ -196,4 +393,18 @@ export class TcpServer {
       conn.destroy('error');
     }
   }
+}
+
+/**
+ * Closes a socket that never became a session: FIN after discarding whatever the peer still sends (an unread
+ * receive buffer would turn the close into a reset), destroyed if the peer does not close within 2 s.
+ */
+function closeQuietly(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.on('data', () => undefined);
+  socket.resume();
+  socket.end();
+  const t = setTimeout(() => socket.destroy(), 2_000);
+  t.unref();
+  socket.once('close', () => clearTimeout(t));
 }

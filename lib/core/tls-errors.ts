@@ -1,5 +1,8 @@
-/** Why a TLS handshake did not produce a usable session. */
-export type TlsHandshakeFailure = 'timeout' | 'protocol' | 'rejected-by-policy' | 'peer-closed';
+/**
+ * Why a TLS handshake did not produce a usable session. `acme-challenge`: the peer was an ACME CA validating a
+ * TLS-ALPN-01 challenge (RFC 8737), answered and closed without a protocol session.
+ */
+export type TlsHandshakeFailure = 'timeout' | 'protocol' | 'rejected-by-policy' | 'peer-closed' | 'acme-challenge';
 
 /**
  * Thrown by `authenticateAsServer` / `authenticateAsClient`. The connection is already destroyed when it is

@@ -2,11 +2,13 @@ import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { buildChain } from './certificate-chain.js';
-import { SslPolicyErrors, type LocalCertificate, type X509Chain } from './policy-errors.js';
+import { SslPolicyErrors, X509ChainStatusFlags, type LocalCertificate, type X509Chain, type X509ChainStatus } from './policy-errors.js';
+import { parseOcspResponse } from './ocsp.js';
 import type { ClientSecurity } from './client-security.js';
 import type { ServerSecurity } from './server-security.js';
 import { splitPemList } from './server-security.js';
 import { toVersionRange } from './ssl-protocols.js';
+import { ACME_TLS_ALPN_PROTOCOL } from './tls-alpn-challenges.js';
 import { TlsHandshakeError } from './tls-errors.js';
 
 /** What a finished handshake established; exposed as `Connection.security`. */
@@ -34,11 +36,16 @@ export interface TlsFacts {
 export function serverHandshake(socket: net.Socket, security: ServerSecurity, sender: unknown): { tlsSocket: tls.TLSSocket; done: Promise<TlsFacts> } {
   const tlsSocket = new tls.TLSSocket(socket, security.socketOptions());
   const done = awaitHandshake(tlsSocket, 'secure', security.handshakeTimeoutMs).then(async () => {
+    if (tlsSocket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
+      // RFC 8737 §3: the validation needs only the handshake; no protocol session follows.
+      tlsSocket.end();
+      throw new TlsHandshakeError('acme-challenge', 'answered an ACME TLS-ALPN-01 validation');
+    }
     const raw = tlsSocket.getPeerCertificate(true);
     const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
     const chain = buildChain({
       peerCertificate: hasCert ? raw : undefined,
-      authorizationError: hasCert ? tlsSocket.authorizationError : null,
+      authorizationError: hasCert ? serverVerifyError(tlsSocket) : null,
       trusted: security.trustedCertificates(),
     });
     let policyErrors = SslPolicyErrors.None;
@@ -76,7 +83,8 @@ export async function clientHandshake(
   const { minVersion, maxVersion, legacy } = toVersionRange(security.protocols);
   const chosen = await chooseCertificate(security, targetHost, sender);
   const ca = splitPemList(o.trustedCertificates);
-  const tlsSocket = tls.connect({
+  // `requestOCSP` is a TLSSocket option that tls.connect passes on, missing from ConnectionOptions' type.
+  const connectOptions: tls.ConnectionOptions & Pick<tls.TLSSocketOptions, 'requestOCSP'> = {
     socket,
     servername: net.isIP(targetHost) ? undefined : targetHost,
     minVersion,
@@ -86,8 +94,12 @@ export async function clientHandshake(
     rejectUnauthorized: false, // our policy decides, below
     checkServerIdentity: () => undefined,
     ALPNProtocols: o.alpnProtocols ? [...o.alpnProtocols] : undefined,
+    requestOCSP: o.requireOcspStaple === true,
     ...(chosen ?? {}),
-  });
+  };
+  const tlsSocket = tls.connect(connectOptions);
+  let staple: Buffer | undefined;
+  if (o.requireOcspStaple) tlsSocket.once('OCSPResponse', (response: Buffer) => (staple = response));
   await awaitHandshake(tlsSocket, 'secureConnect', o.handshakeTimeoutMs ?? 10_000);
   const raw = tlsSocket.getPeerCertificate(true);
   const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
@@ -96,6 +108,10 @@ export async function clientHandshake(
     authorizationError: hasCert ? tlsSocket.authorizationError : null,
     trusted: ca.length > 0 ? ca.map((pem) => new X509Certificate(pem)) : undefined,
   });
+  if (o.requireOcspStaple && hasCert) {
+    const revocation = stapleStatus(staple, chain.certificates, ca);
+    if (revocation) chain.chainStatus.push(revocation);
+  }
   let policyErrors = SslPolicyErrors.None;
   if (!hasCert) policyErrors |= SslPolicyErrors.RemoteCertificateNotAvailable;
   else {
@@ -110,6 +126,34 @@ export async function clientHandshake(
     throw new TlsHandshakeError('rejected-by-policy', `server certificate refused (policy errors ${policyErrors})`);
   }
   return { tlsSocket, facts };
+}
+
+/** The chain status a stapled OCSP response calls for (RFC 6960), or undefined when it says `good`. */
+function stapleStatus(staple: Buffer | undefined, presented: readonly X509Certificate[], trusted: readonly string[]): X509ChainStatus | undefined {
+  const unknown = (why: string): X509ChainStatus => ({ status: X509ChainStatusFlags.RevocationStatusUnknown, statusInformation: why });
+  if (!staple || staple.length === 0) return unknown('no OCSP response was stapled');
+  const leaf = presented[0]!;
+  const issuer = [...presented.slice(1), ...trusted.map((pem) => new X509Certificate(pem))].find((c) => leaf.checkIssued(c));
+  if (!issuer) return unknown('the issuer needed to check the stapled OCSP response is unknown');
+  try {
+    const { status } = parseOcspResponse(staple, leaf, issuer);
+    if (status === 'revoked') return { status: X509ChainStatusFlags.Revoked, statusInformation: 'the stapled OCSP response says revoked' };
+    return status === 'good' ? undefined : unknown('the stapled OCSP response says unknown');
+  } catch (err) {
+    return unknown(`unusable stapled OCSP response: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * OpenSSL's verify result for the client's certificate (expired, untrusted, not for client use, …). Node fills in
+ * `authorizationError` only on sockets a `tls.Server` accepted; on a socket wrapped by hand, as both our implicit-TLS
+ * and STARTTLS paths do, it stays null, and so would every verify error only OpenSSL sees (the purpose check, for one).
+ * So ask the native handle, as Node's own server path does (`_tls_wrap.js`, onServerSocketSecure: `_handle.verifyError()`).
+ */
+function serverVerifyError(s: tls.TLSSocket): Error | null {
+  if (s.authorizationError) return s.authorizationError;
+  const handle = (s as unknown as { _handle?: { verifyError?: () => Error | null | undefined } })._handle;
+  return typeof handle?.verifyError === 'function' ? (handle.verifyError() ?? null) : null;
 }
 
 async function chooseCertificate(security: ClientSecurity, targetHost: string, sender: unknown): Promise<LocalCertificate | undefined> {

@@ -5,7 +5,7 @@ import { MailStore } from '../contracts/mail-store.js';
 import { IMAP_PORT, IMAPS_PORT, ImapSettings, resolveImapSettings, type ImapListenerOptions, type ImapOptions } from '../imap/imap-options.js';
 import { ImapServer } from '../imap/imap-server.js';
 import { PosternConfig } from './config.js';
-import { ServerSecurityToken, TcpServerFactory } from './core.module.js';
+import { ServerSecurityToken, TcpServerFactory, withAuthThrottle } from './core.module.js';
 import { Listener } from './listener.js';
 
 /** The `imap` section of a config, typed (`false` gives undefined, absent gives `{}`). */
@@ -30,7 +30,8 @@ export const imapModule = new ContainerModule(({ bind }) => {
       (store: MailStore, authenticator: Authenticator, security: ServerSecurity, settings: ImapSettings) => new ImapServer(store, authenticator, security, settings),
       [MailStore, Authenticator, ServerSecurityToken, ImapSettings],
     )
-    .inSingletonScope();
+    .inSingletonScope()
+    .onActivation(withAuthThrottle);
   for (const [name, defaultPort, implicitTls] of [
     ['imap', IMAP_PORT, false],
     ['imaps', IMAPS_PORT, true],

@@ -1,30 +1,39 @@
 import type { AddressInfo } from 'node:net';
 import type { Container, ContainerModule } from 'inversify';
 import { MailStore } from '../contracts/mail-store.js';
+import { AcmeCertificateManager } from '../core/acme-certificates.js';
+import { ServerSecurityToken } from '../core/server-security.js';
 import { Logger } from '../log/logger.js';
 import { PosternConfig } from './config.js';
+import { chaosModule } from './chaos.module.js';
+import { httpModule } from './http.module.js';
+import { HTTP_PORT, type HttpOptions } from '../http/http-options.js';
 import { createContainer } from './create-container.js';
 import { imapModule } from './imap.module.js';
 import { Listener } from './listener.js';
 import { maildirModule } from './maildir.module.js';
 import { memoryModule } from './memory.module.js';
 import { pop3Module } from './pop3.module.js';
+import { postgresModule } from './postgres.module.js';
 import { smtpModule } from './smtp.module.js';
 
-/** The six standard listeners. */
-export type ListenerName = 'smtp' | 'smtps' | 'pop3' | 'pop3s' | 'imap' | 'imaps';
-/** Every listener name, in start order. */
-export const LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'];
+/** The six standard mail listeners, plus `http` (the HTTP API and web inbox). */
+export type ListenerName = 'smtp' | 'smtps' | 'pop3' | 'pop3s' | 'imap' | 'imaps' | 'http';
+/** Every listener name, in start order (`http` last, so `/healthz` is up only after the mail listeners). */
+export const LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps', 'http'];
+/** The six mail listeners (the test double's default: `http` only with `http: true`). */
+export const MAIL_LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'];
 
 /**
  * Default ports: GreenMail's convention, the standard port plus 3000 (25 → 3025, 465 → 3465, 110 → 3110,
- * 995 → 3995, 143 → 3143, 993 → 3993), so Postern can replace it in existing test set-ups and needs no root.
+ * 995 → 3995, 143 → 3143, 993 → 3993), so Postern can replace it in existing test set-ups and needs no root; the
+ * HTTP API and web inbox use 8025, Mailpit's and MailHog's web port.
  */
-export const DEFAULT_PORTS: Readonly<Record<ListenerName, number>> = { smtp: 3025, smtps: 3465, pop3: 3110, pop3s: 3995, imap: 3143, imaps: 3993 };
+export const DEFAULT_PORTS: Readonly<Record<ListenerName, number>> = { smtp: 3025, smtps: 3465, pop3: 3110, pop3s: 3995, imap: 3143, imaps: 3993, http: HTTP_PORT };
 
 /** {@link PosternConfig} plus the listener selection the CLI and the test double offer. */
 export interface MailServerConfig extends PosternConfig {
-  /** Listeners to start (default: all six). */
+  /** Listeners to start (default: the six mail listeners; add `http` for the HTTP API and web inbox). */
   only?: readonly ListenerName[];
   /** Per-listener ports (override `portOffset`). */
   ports?: Partial<Record<ListenerName, number>>;
@@ -34,6 +43,10 @@ export interface MailServerConfig extends PosternConfig {
   anyPort?: boolean;
   /** Extra container modules loaded last (your hooks, backends, rebinding). */
   modules?: readonly ContainerModule[];
+  /** The HTTP API and web inbox (when `http` is among the listeners): auth, CORS, own host. */
+  http?: HttpOptions;
+  /** Fault-injection rules to start with (a `ChaosConfig`; validated, changeable at run time through `ChaosToken`). */
+  chaos?: unknown;
 }
 
 /** One started listener. */
@@ -50,7 +63,7 @@ export interface ReadyListener {
  * IMAP with the selected listeners. Protocol sections in `config` are merged, never replaced.
  */
 export function createMailServerContainer(config: MailServerConfig = {}): Container {
-  const only = new Set(config.only ?? LISTENER_NAMES);
+  const only = new Set(config.only ?? MAIL_LISTENER_NAMES);
   const port = (name: ListenerName): number => config.ports?.[name] ?? (config.anyPort ? 0 : DEFAULT_PORTS[name] + (config.portOffset ?? 0));
   const section = (proto: 'smtp' | 'pop3' | 'imap'): Record<string, unknown> | false => {
     const given = config[proto];
@@ -69,6 +82,8 @@ export function createMailServerContainer(config: MailServerConfig = {}): Contai
   if (full.smtp !== false) modules.push(smtpModule);
   if (full.pop3 !== false) modules.push(pop3Module);
   if (full.imap !== false) modules.push(imapModule);
+  modules.push(chaosModule(config.chaos));
+  if (only.has('http')) modules.push(httpModule(port('http'), config.http, isListenerEnabled));
   modules.push(...(config.modules ?? []));
   return createContainer(full, modules);
 }
@@ -86,6 +101,11 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
   return s.enabled !== false && s[name]?.enabled !== false;
 }
 
+/** True for a `postgres://` or `postgresql://` store URL. */
+export function isPostgresUrl(store: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(store);
+}
+
 /**
  * The store module for a `--store` value.
  * @throws Error for an unknown store kind.
@@ -93,7 +113,8 @@ export function isListenerEnabled(config: PosternConfig, name: string): boolean 
 export function storeModule(store = 'memory'): ContainerModule {
   if (store === 'memory') return memoryModule;
   if (store.startsWith('maildir:') && store.length > 'maildir:'.length) return maildirModule(store.slice('maildir:'.length));
-  throw new Error(`unknown store "${store}" (use memory or maildir:PATH)`);
+  if (isPostgresUrl(store)) return postgresModule(store);
+  throw new Error(`unknown store "${store.replace(/\/\/[^@/]*@/, '//…@')}" (use memory, maildir:PATH or postgres://USER:PASSWORD@HOST:PORT/DB)`);
 }
 
 /**
@@ -102,7 +123,13 @@ export function storeModule(store = 'memory'): ContainerModule {
  */
 export class MailServer {
   private started: Listener[] = [];
+  private acmeManager?: AcmeCertificateManager;
   constructor(readonly container: Container) {}
+
+  /** The ACME certificate manager when `config.acme` is set (after {@link start}). */
+  get acme(): AcmeCertificateManager | undefined {
+    return this.acmeManager;
+  }
 
   /** The mail store every protocol serves. */
   get store(): MailStore {
@@ -116,6 +143,9 @@ export class MailServer {
   async start(): Promise<ReadyListener[]> {
     const log = this.container.get(Logger);
     const config = this.container.get(PosternConfig);
+    if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
+    // A store with a start step (PostgreSQL: connect and migrate) fails here, before any listener, not at first use.
+    await (this.store as { start?: () => Promise<void> }).start?.();
     for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
     const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
     if (postmaster !== undefined && !config.authDisabled && (await this.store.users.find(postmaster)) === undefined) {
@@ -128,21 +158,34 @@ export class MailServer {
         addr = await listener.start();
       } catch (err) {
         await this.stop();
-        const e = err as NodeJS.ErrnoException;
-        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? 'port already in use' : e.message}`, { cause: err });
+        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        const wrapped = new Error(`${listener.name}: ${e.code === 'EADDRINUSE' ? `${hostPort(e.address, e.port)} is already in use` : e.message}`, { cause: err });
         throw Object.assign(wrapped, { code: e.code });
       }
       this.started.push(listener);
       ready.push({ name: listener.name, host: addr.address, port: addr.port, tls: listener.implicitTls ? 'implicit' : 'starttls' });
     }
     log.debug('mail server started', { listeners: ready.length });
+    if (config.acme) {
+      // After the listeners: the CA's TLS-ALPN-01 validation connects to them. Failures are logged and retried;
+      // until a certificate arrives the listeners serve the one they have (the generated one at first start).
+      this.acmeManager = new AcmeCertificateManager(config.acme, this.container.get(ServerSecurityToken), log.child({ proto: 'acme' }));
+      this.acmeManager.start().catch(() => undefined);
+    }
     return ready;
   }
 
   /** Closes every listener (graceful, see TcpServer.close). Idempotent. */
   async stop(): Promise<void> {
+    this.acmeManager?.stop();
     const started = this.started;
     this.started = [];
     await Promise.all(started.map((l) => l.close()));
   }
+}
+
+/** `127.0.0.1:3525`, `[::1]:3525` — the address and port a listen error names (the port alone when the address is unknown). */
+function hostPort(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return `port ${port ?? '?'}`;
+  return `${address.includes(':') ? `[${address}]` : address}:${port ?? '?'}`;
 }

@@ -5,7 +5,7 @@ import { MailStore } from '../contracts/mail-store.js';
 import { POP3_PORT, POP3S_PORT, Pop3Settings, resolvePop3Settings, type Pop3ListenerOptions, type Pop3Options } from '../pop3/pop3-options.js';
 import { Pop3Server } from '../pop3/pop3-server.js';
 import { PosternConfig } from './config.js';
-import { ServerSecurityToken, TcpServerFactory } from './core.module.js';
+import { ServerSecurityToken, TcpServerFactory, withAuthThrottle } from './core.module.js';
 import { Listener } from './listener.js';
 
 /** The `pop3` section of a config, typed (`false` or absent sections give `{}` / disabled). */
@@ -29,7 +29,8 @@ export const pop3Module = new ContainerModule(({ bind }) => {
       (store: MailStore, authenticator: Authenticator, security: ServerSecurity, settings: Pop3Settings) => new Pop3Server(store, authenticator, security, settings),
       [MailStore, Authenticator, ServerSecurityToken, Pop3Settings],
     )
-    .inSingletonScope();
+    .inSingletonScope()
+    .onActivation(withAuthThrottle);
   for (const [name, defaultPort, implicitTls] of [
     ['pop3', POP3_PORT, false],
     ['pop3s', POP3S_PORT, true],

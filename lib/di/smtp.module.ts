@@ -7,7 +7,7 @@ import { SmtpBackend, SmtpHooks } from '../smtp/smtp-backend.js';
 import { resolveSmtpSettings, SMTP_PORT, SmtpSettings, SMTPS_PORT, type SmtpListenerOptions, type SmtpOptions } from '../smtp/smtp-options.js';
 import { SmtpServer } from '../smtp/smtp-server.js';
 import { PosternConfig } from './config.js';
-import { ServerSecurityToken, TcpServerFactory } from './core.module.js';
+import { ServerSecurityToken, TcpServerFactory, withAuthThrottle } from './core.module.js';
 import { Listener } from './listener.js';
 
 /** The `smtp` section of a config, typed (`false` gives undefined). */
@@ -36,7 +36,8 @@ export const smtpModule = new ContainerModule(({ bind }) => {
         new SmtpServer(settings, security, backend, authenticator, hooks ?? []),
       [SmtpSettings, ServerSecurityToken, SmtpBackend, Authenticator, { serviceIdentifier: SmtpHooks, isMultiple: true, optional: true }],
     )
-    .inSingletonScope();
+    .inSingletonScope()
+    .onActivation(withAuthThrottle);
   for (const [name, defaultPort, implicitTls] of [
     ['smtp', SMTP_PORT, false],
     ['smtps', SMTPS_PORT, true],

@@ -2,7 +2,7 @@ import type { CloseReason } from '../core/connection.js';
 import type { Logger } from '../log/logger.js';
 import type { LineReader } from '../protocol/line-reader.js';
 import type { ImapSettings } from './imap-options.js';
-import { ImapCommandAssembler, type AssemblerResult, type ImapCommand, type ImapParseError } from './imap-parser.js';
+import { announcedLiteral, ImapCommandAssembler, type AssemblerResult, type ImapCommand, type ImapParseError } from './imap-parser.js';
 import { taggedLine, untaggedLine } from './imap-replies.js';
 
 /** A literal the assembler announced and that has not been read yet. */
@@ -47,9 +47,10 @@ function literalLimit(command: string, settings: ImapSettings): number {
  *
  * Literal limits are checked before the `+` continuation: a synchronizing literal that is too big is answered
  * `NO [TOOBIG]` (APPEND) or `BAD` and never read. A non-synchronizing literal (LITERAL+, RFC 7888 §4) that is
- * too big, or announced on a line that is otherwise refused, is already on its way: the reader answers, sends
- * `* BYE` and closes rather than guessing where the client's next command starts. Every refusal is sent here;
- * the session only runs complete commands.
+ * too big, or announced on a line that is otherwise refused, is already on its way: the reader answers and has
+ * the engine drop its octets and the rest of the command unread, or — when the count is unknown (`{5 +}`,
+ * beyond 32 bits) or above the APPEND limit — sends `* BYE` and closes. Refused literal data is never read as
+ * commands. Every refusal is sent here; the session only runs complete commands.
  */
 export class ImapCommandReader {
   // The reader checks literal and command sizes itself (it knows the command), so the assembler's own limits
@@ -97,9 +98,9 @@ export class ImapCommandReader {
         await host.onRunawayLine();
         return undefined;
       }
-      if (next.kind === 'too-long') {
+      if (next.kind === 'too-long' || next.kind === 'bare-lf') {
         this.assembler.reset();
-        host.send(taggedLine(tagOf(line), 'BAD', undefined, 'Line too long'));
+        host.send(taggedLine(tagOf(line), 'BAD', undefined, next.kind === 'too-long' ? 'Line too long' : 'Bare LF not allowed, lines end with CRLF'));
         await host.countError();
         return undefined;
       }
@@ -130,7 +131,7 @@ export class ImapCommandReader {
       host.log.warn('literal too big', { command: lit.command, size: lit.size });
       if (lit.command === 'APPEND') host.send(taggedLine(lit.tag, 'NO', 'TOOBIG', 'Message too big'));
       else host.send(taggedLine(lit.tag, 'BAD', 'TOOBIG', 'Literal too big'));
-      if (!lit.sync) await this.byeNonSync();
+      if (!lit.sync) await this.dropNonSync(lit.size);
       else await host.countError();
       return undefined;
     }
@@ -147,6 +148,42 @@ export class ImapCommandReader {
     return data;
   }
 
+  /**
+   * A refused non-synchronizing literal is on its way (RFC 7888 §4): its octets and the rest of the command are
+   * dropped unread when the count is known and within {@link ImapCommandReader.droppableOctets}; otherwise the
+   * session says BYE and closes. Either way they are never read as commands.
+   */
+  private async dropNonSync(size: number): Promise<void> {
+    if (size <= this.droppableOctets) {
+      this.host.log.warn('dropping a refused non-synchronizing literal', { size });
+      this.host.reader.dropCommandRest(size);
+      await this.host.countError();
+      return;
+    }
+    await this.byeNonSync();
+  }
+
+  /**
+   * Most octets of refused literal data the session drops to stay in step rather than closing: the APPEND limit,
+   * so a client that announced a message it may send gets its answer and can go on.
+   */
+  get droppableOctets(): number {
+    return this.settings.maxLiteralSize;
+  }
+
+  /**
+   * What follows a line the engine dropped (over-long, or ended by a bare LF): the octets of a `{N+}` literal
+   * announced at its end, `'end'` when that count is unknown or too big to drop, else nothing (a synchronizing
+   * literal is only sent after a `+` that never comes).
+   */
+  octetsAfterDroppedLine(tail: Buffer): number | 'end' | undefined {
+    const lit = announcedLiteral(tail);
+    if (!lit || lit.sync) return undefined;
+    if (lit.size <= this.droppableOctets) return lit.size;
+    this.host.log.warn('a dropped line announced a literal that cannot be skipped, closing', {});
+    return 'end';
+  }
+
   /** A non-synchronizing literal is on its way and will not be read: say goodbye (RFC 7888 §4 allows BYE). */
   private async byeNonSync(): Promise<void> {
     this.host.log.warn('refused a non-synchronizing literal, closing', {});
@@ -158,7 +195,7 @@ export class ImapCommandReader {
     const host = this.host;
     if (error.tag === undefined) host.send(untaggedLine('BAD', undefined, error.message));
     else host.send(taggedLine(error.tag, 'BAD', error.reason === 'too-big' ? 'TOOBIG' : undefined, error.message));
-    if (error.nonSyncLiteral !== undefined) return this.byeNonSync();
+    if (error.nonSyncLiteral !== undefined) return this.dropNonSync(error.nonSyncLiteral);
     await host.countError();
   }
 }

@@ -8,6 +8,7 @@ import { supportsQuota } from '../contracts/quota.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { mailboxName, mapStoreError } from './commands/args.js';
 import { imapCapabilities } from './imap-capabilities.js';
 import { IMAP_COMMANDS } from './imap-commands.js';
@@ -196,6 +197,31 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
   }
 
+  /** Fault stages of IMAP commands; LOGIN carries its user name for a rule's pattern. */
+  protected override faultStage(verb: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STARTTLS':
+        return { stage: 'starttls' };
+      case 'LOGIN': {
+        const user = this.running?.args[0];
+        return { stage: 'login', subjects: typeof user === 'string' ? [user] : user instanceof Buffer ? [user.toString('utf8')] : [] };
+      }
+      case 'AUTHENTICATE':
+        return { stage: 'login' };
+      case 'FETCH':
+      case 'UID FETCH':
+        return { stage: 'fetch' };
+      default:
+        return undefined;
+    }
+  }
+
+  /** A fault's reply: tagged for a command (`a1 NO …`), untagged before the greeting (`* BYE …`). */
+  protected override async sendFaultReply(text: string, stage: FaultStage): Promise<void> {
+    const tag = stage === 'connect' || stage === 'greeting' ? '*' : (this.running?.tag ?? '*');
+    this.send(`${tag} ${text}\r\n`);
+  }
+
   /** Replies to a guard failure of `dispatch()`. */
   refuse(failure: GuardFailure, _verb: string, detail?: string): void {
     this.send(guardReply(failure, this.running?.tag ?? '*', this.current, this.running?.command, detail));
@@ -232,6 +258,25 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (fatal) await this.end('closed');
   }
 
+  /** A `{N+}` literal announced at the end of a dropped line is dropped too (see ImapCommandReader). */
+  protected override octetsAfterDroppedLine(tail: Buffer): number | 'end' | undefined {
+    return this.commands.octetsAfterDroppedLine(tail);
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    // RFC 9051 §2.2: lines end with CRLF. The tag is not known without parsing a line that is not run: untagged.
+    this.send(untaggedLine('BAD', undefined, 'Bare LF not allowed, lines end with CRLF'));
+  }
+
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(untaggedLine('BYE', undefined, 'Autologout; not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(untaggedLine('BYE', undefined, 'Too many errors'));
   }
@@ -259,6 +304,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
    */
   async login(mechanism: string, credentials: ImapCredentials): Promise<void> {
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
@@ -266,6 +312,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
+    this.recordLoginSuccess(credentials.username);
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(result.username);
@@ -356,7 +403,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     const r = await this.updates.idle();
     if (r.kind === 'closed') return;
     if (r.kind === 'runaway') return this.onLineTooLong(true);
-    if (r.kind === 'too-long' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
+    if (r.kind !== 'line' || r.line.toString('latin1').toUpperCase() !== 'DONE') {
       throw new ImapError('BAD', undefined, 'Expected DONE');
     }
     this.log.debug('C: DONE');

@@ -2,7 +2,7 @@
  * Content decoding for SEARCH text matching and FETCH BINARY: transfer encodings (RFC 2045 §6), charsets, and
  * RFC 2047 encoded-words (via libmime, which nodemailer and mailparser use for the same job).
  */
-import libmime from 'libmime';
+import { createRequire } from 'node:module';
 import { headerValue, type MimePart } from './imap-mime.js';
 
 /**
@@ -72,9 +72,14 @@ export function decodeCharset(data: Buffer, charset: string | undefined): string
   }
 }
 
+/** libmime, loaded on first use (synchronously, its CommonJS build): `import 'postern'` stays fast. */
+let libmime: { decodeWords(value: string): string } | undefined;
+
 /** Decodes RFC 2047 encoded-words in an unfolded header value. Never throws; undecodable words stay as written. */
 export function decodeHeaderWords(value: string): string {
+  if (!value.includes('=?')) return value; // RFC 2047 §2: every encoded-word starts with "=?"
   try {
+    libmime ??= createRequire(import.meta.url)('libmime') as { decodeWords(value: string): string };
     return libmime.decodeWords(value);
   } catch {
     return value;

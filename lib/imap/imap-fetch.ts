@@ -6,7 +6,7 @@
  * if `req.setsSeen` and the mailbox is read-write, add `\Seen` first; then
  * `serializeImap(await buildFetchItems(msg, req, { flags }))` after `* n FETCH `.
  */
-import type { StoredMessage } from '../contracts/mail-store.js';
+import { hasCachedStructure, type StoredMessage } from '../contracts/mail-store.js';
 import { buildBodyStructure } from './imap-bodystructure.js';
 import { decodeTransferEncoding } from './imap-decode.js';
 import { buildEnvelope } from './imap-envelope.js';
@@ -249,8 +249,11 @@ export async function buildFetchItems(
   request: FetchRequest,
   options: FetchBuildOptions = {},
 ): Promise<ImapResponseValue[]> {
-  const raw = request.needsContent ? await message.raw() : Buffer.alloc(0);
-  let tree: MimePart | undefined;
+  // ENVELOPE, BODY and BODYSTRUCTURE alone can come from the store's cached structure: no message file is read.
+  const structureOnly = request.attributes.every((a) => a.kind === 'simple' && !['RFC822', 'RFC822.HEADER', 'RFC822.TEXT'].includes(a.name));
+  const cached = request.needsContent && structureOnly && hasCachedStructure(message) ? await message.structure() : undefined;
+  const raw = request.needsContent && cached === undefined ? await message.raw() : Buffer.alloc(0);
+  let tree: MimePart | undefined = cached;
   const mime = (): MimePart => (tree ??= parseMime(raw));
   const flags = [...(options.flags ?? message.flags)].map(atom);
   const out: ImapResponseValue[] = [];

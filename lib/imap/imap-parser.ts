@@ -102,8 +102,9 @@ export type ImapParseErrorReason = 'syntax' | 'too-big' | 'limit';
  * A client error in a command. `message` is a fixed phrase safe to put on the wire. `tag` is set once the
  * tag was read (answer `tag BAD …`), else undefined (answer `* BAD …`).
  * `nonSyncLiteral` is set when the refused line announced a `{N+}` literal: the client sends those N octets
- * (and the rest of its command) without waiting, so the session cannot resynchronize reliably and should
- * answer and then close the connection (RFC 7888 §4 allows BYE).
+ * (and the rest of its command) without waiting, so the session must drop them before reading commands again,
+ * or close the connection (RFC 7888 §4 allows BYE). It is `Infinity` when the announcement is malformed
+ * (`{5 +}`) or beyond 32 bits: the octet count is unknown and only closing keeps the connection safe.
  */
 export class ImapParseError extends Error {
   constructor(
@@ -228,8 +229,8 @@ export class ImapCommandAssembler {
   }
 
   private fail(err: Fail, line: Buffer): AssemblerResult {
-    const m = /\{(\d{1,10})\+\}$/.exec(line.subarray(Math.max(0, line.length - 14)).toString('latin1'));
-    const nonSync = m && !this.pending ? Number(m[1]) : undefined;
+    const announced = this.pending ? undefined : announcedLiteral(line);
+    const nonSync = announced && !announced.sync ? announced.size : undefined;
     const error = new ImapParseError(err.message, this.tag, err.reason, nonSync);
     this.reset();
     return { kind: 'error', error };
@@ -374,9 +375,9 @@ export class ImapCommandAssembler {
 
   /** `literal = "{" number ["+"] "}" CRLF` (RFC 3501 §9, RFC 7888 §3), `literal8 = "~{" …` (RFC 3516 §4.2). */
   private readLiteralHead(line: Buffer, pos: number): number {
-    const m = /^(~?)\{(\d{1,10})(\+?)\}$/.exec(line.subarray(pos).toString('latin1'));
+    const m = /^(~?)\{(\d+)(\+?)\}$/.exec(line.subarray(pos).toString('latin1'));
     if (!m) throw new Fail('Invalid literal');
-    const size = Number(m[2]);
+    const size = literalSize(m[2]);
     const sync = m[3] === '';
     const max = sync ? this.limits.maxLiteralSize : this.limits.maxNonSyncLiteralSize;
     if (size > 0xffffffff || size > max || this.total + size > this.limits.maxCommandSize) {
@@ -489,4 +490,34 @@ export function valueBytes(value: ImapValue | undefined): Buffer | undefined {
 /** True when `value` is an atom equal to `name` ignoring case. */
 export function isAtomNamed(value: ImapValue | undefined, name: string): boolean {
   return value?.type === 'atom' && value.value.toUpperCase() === name.toUpperCase();
+}
+
+/** A literal announced at the end of a line, as far as it can be read. See {@link announcedLiteral}. */
+export interface AnnouncedLiteral {
+  /** False for `{N+}` (RFC 7888): the client sends the octets without waiting for `+`. */
+  readonly sync: boolean;
+  /** The octet count; `Infinity` when malformed or beyond 2^32 - 1 (RFC 3501 §9 `number`). */
+  readonly size: number;
+}
+
+/**
+ * Reads a literal announcement (`{N}`, `{N+}`, `~{N}`, and malformed look-alikes such as `{5 +}`) at the end
+ * of `line` (CRLF excluded), for a line that is refused rather than parsed. Anything between braces that holds a
+ * `+` counts as non-synchronizing: a client that wrote it may be sending data now, so the caller must drop it or
+ * close. Undefined when the line does not end in `}` after a `{`.
+ */
+export function announcedLiteral(line: Buffer): AnnouncedLiteral | undefined {
+  if (line.length < 2 || line[line.length - 1] !== 0x7d) return undefined;
+  const open = line.lastIndexOf(0x7b);
+  if (open < 0) return undefined;
+  const inner = line.subarray(open + 1, line.length - 1).toString('latin1');
+  const m = /^(\d+)(\+?)$/.exec(inner);
+  if (m) return { sync: m[2] === '', size: literalSize(m[1]) };
+  return { sync: !inner.includes('+'), size: Number.POSITIVE_INFINITY };
+}
+
+/** RFC 3501 §9 `number`: digits, leading zeros allowed, at most 2^32 - 1; larger counts are `Infinity`. */
+function literalSize(digits: string): number {
+  const significant = digits.replace(/^0+(?=\d)/, '');
+  return significant.length > 10 ? Number.POSITIVE_INFINITY : Number(significant);
 }

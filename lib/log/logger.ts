@@ -1,5 +1,6 @@
 import type { ServiceIdentifier } from 'inversify';
-import winston from 'winston';
+import { createRequire } from 'node:module';
+import type winston from 'winston';
 
 /**
  * The logging surface Postern uses everywhere: winston's leveled methods plus `child()`.
@@ -43,40 +44,51 @@ function scrub(value: unknown, depth: number): unknown {
   return out;
 }
 
-const redact = winston.format((info) => {
-  const record = info as Record<string, unknown>;
-  for (const k of Object.keys(record)) {
-    record[k] = SECRET_KEYS.has(k) ? '[redacted]' : scrub(record[k], 1);
-  }
-  return info;
-});
+/** winston (CommonJS), loaded on the first non-silent logger so that `import 'postern'` and silent test doubles skip it. */
+let loaded: { w: typeof winston; redact: () => winston.Logform.Format; textLine: winston.Logform.Format } | undefined;
 
-const textLine = winston.format.printf((info) => {
+function loadWinston(): NonNullable<typeof loaded> {
+  if (loaded) return loaded;
+  const w = createRequire(import.meta.url)('winston') as typeof winston;
+  const redact = w.format((info) => {
+  const record = info as Record<string, unknown>;
+    for (const k of Object.keys(record)) {
+      record[k] = SECRET_KEYS.has(k) ? '[redacted]' : scrub(record[k], 1);
+    }
+    return info;
+  });
+
+  const textLine = w.format.printf((info) => {
   const { level, message, timestamp, ...rest } = info as Record<string, unknown>;
   const meta = Object.entries(rest)
-    .filter(([k, v]) => typeof k === 'string' && v !== undefined)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-  return `${String(timestamp)} ${String(level)} ${String(message)}${meta ? ' ' + meta : ''}`;
-});
+      .filter(([k, v]) => typeof k === 'string' && v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    return `${String(timestamp)} ${String(level)} ${String(message)}${meta ? ' ' + meta : ''}`;
+  });
+  loaded = { w, redact, textLine };
+  return loaded;
+}
 
 /**
  * Creates the root winston logger. Called once per process by `createContainer` (or by you when you
  * bind your own). Output goes to stderr so that stdout stays free for the CLI's ready lines.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  if (options.silent === true) return SILENT;
+  const { w, redact, textLine } = loadWinston();
   const level = options.level ?? process.env.POSTERN_LOG_LEVEL ?? 'info';
   const format =
     options.format === 'json'
-      ? winston.format.combine(redact(), winston.format.timestamp(), winston.format.json())
-      : winston.format.combine(redact(), winston.format.timestamp(), textLine);
-  const root = winston.createLogger({
+      ? w.format.combine(redact(), w.format.timestamp(), w.format.json())
+      : w.format.combine(redact(), w.format.timestamp(), textLine);
+  const root = w.createLogger({
     level,
     format,
-    silent: options.silent ?? false,
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] })],
+    silent: false,
+    transports: [new w.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] })],
   });
-  return new LevelGate(root, options.silent === true);
+  return new LevelGate(root, false);
 }
 
 /**
@@ -112,3 +124,13 @@ class LevelGate implements Logger {
     return new LevelGate(this.inner.child(meta), this.silent);
   }
 }
+
+/** The logger of `silent: true`: drops everything without loading winston. */
+const SILENT: Logger = {
+  error: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+  debug: () => undefined,
+  isDebugEnabled: false,
+  child: () => SILENT,
+};

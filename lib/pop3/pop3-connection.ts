@@ -9,6 +9,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { pop3Capabilities } from './pop3-capabilities.js';
 import { POP3_COMMANDS } from './pop3-commands.js';
 import { Maildrop, POP3_MAILBOX, type MaildropEntry } from './pop3-maildrop.js';
@@ -129,6 +130,26 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     await dispatch(POP3_COMMANDS, this, verb, verb === 'PASS' ? rest : rest.trim());
   }
 
+  /** Fault stages of POP3 commands: the login steps carry the user name for a rule's pattern. */
+  protected override faultStage(verb: string, args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STLS':
+        return { stage: 'starttls' };
+      case 'USER':
+      case 'APOP':
+        return { stage: 'login', subjects: [args.split(' ')[0] ?? ''] };
+      case 'PASS':
+        return { stage: 'login', subjects: this.pendingUser ? [this.pendingUser] : [] };
+      case 'AUTH':
+        return { stage: 'login' };
+      case 'RETR':
+      case 'TOP':
+        return { stage: 'fetch' };
+      default:
+        return undefined;
+    }
+  }
+
   /** Replies to a guard failure of `dispatch()`. */
   refuse(failure: GuardFailure, _verb: string, detail?: string): void {
     switch (failure) {
@@ -158,6 +179,20 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     this.send(errLine(undefined, fatal ? 'line too long, closing' : 'line too long'));
   }
 
+  protected override async onBareLf(): Promise<void> {
+    // RFC 1939 §3: commands are terminated by CRLF.
+    this.send(errLine(undefined, 'bare LF not allowed, lines end with CRLF'));
+  }
+
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(errLine(undefined, 'autologout: not logged in in time'));
+    await this.end('idle-timeout');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(errLine(undefined, 'too many errors, closing'));
   }
@@ -180,6 +215,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
    */
   async login(mechanism: string, credentials: Pop3Credentials): Promise<void> {
     this.pendingUser = undefined;
+    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new Pop3Error('AUTH', 'too many failed logins, try again later');
     const result = await this.ctx.authenticator.authenticate({ protocol: 'pop3', mechanism, ...credentials, peer: this.peer() });
     if (!result.ok) {
       if (result.reason === 'temporary-failure') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
@@ -191,6 +227,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = result.username;
+    this.recordLoginSuccess(credentials.username);
     const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
@@ -232,6 +269,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       return undefined;
     }
     if (r.kind === 'too-long') throw new Pop3Error(undefined, 'response too long');
+    if (r.kind === 'bare-lf') throw new Pop3Error(undefined, 'bare LF not allowed, lines end with CRLF');
     this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1').trim();
     if (text === '*') throw new Pop3Error(undefined, 'authentication cancelled');

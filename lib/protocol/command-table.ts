@@ -37,6 +37,8 @@ export interface DispatchTarget<S extends string> {
   countError(): boolean | Promise<boolean>;
   /** Resets the consecutive-error count after a command succeeded. */
   clearErrors(): void;
+  /** Runs after the guards passed, before the handler (fault injection); true when the command must not run. */
+  beforeCommand?(verb: string, args: string): Promise<boolean>;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function dispatch<S extends string, C extends DispatchTarget<S>>(
   if (spec.args === 'required' && args.length === 0) return fail('syntax', 'argument required');
   if (spec.needsTls && !session.isSecure && !session.allowsInsecureAuth) return fail('tls');
   if (spec.needsAuth && !session.isAuthenticated) return fail('auth');
+  if (session.beforeCommand && (await session.beforeCommand(verb, args))) return;
   try {
     await spec.run(session, args);
     session.clearErrors();

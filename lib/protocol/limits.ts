@@ -34,3 +34,6 @@ export const BODY_TIMEOUT_MS = 30 * 60_000;
  * pipelines without reading cannot grow our memory (16 KiB: a few hundred replies, still one write for real clients).
  */
 export const REPLY_QUEUE_LIMIT = 16 * 1024;
+
+/** A `throttle` fault writes one slice per tick: a tenth of a second keeps the rate smooth without a timer storm. */
+export const THROTTLE_TICK_MS = 100;

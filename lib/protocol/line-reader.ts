@@ -3,11 +3,22 @@ import { MAX_LINE_LENGTH, MAX_SKIPPED_LINE_OCTETS, READ_HIGH_WATER_MARK } from '
 
 /** One result of {@link LineReader.readLine}. */
 export type LineResult =
-  /** A complete line without its CRLF. Lines split on CRLF only: a bare LF stays inside the line. */
+  /** A complete line without its CRLF. Lines end at CRLF only. */
   | { readonly kind: 'line'; readonly line: Buffer }
-  /** A line longer than the limit; it has been skipped up to and including its CRLF. */
+  /**
+   * A line longer than the limit, reported as soon as the limit is crossed (RFC 5321 §4.5.3.1.4 lets the server
+   * answer a too-long line with 500; Postfix and Dovecot do so without waiting for its end). The next read first
+   * skips the rest of that line, up to its line end, without reporting it again.
+   */
   | { readonly kind: 'too-long' }
-  /** A line so long that its CRLF never came within {@link MAX_SKIPPED_LINE_OCTETS}: end the session. */
+  /**
+   * A bare LF (no CR before it) in a line, reported as soon as it arrives. Lines end at CRLF only, so the whole
+   * line is dropped: the octets up to the LF now, the rest up to its CRLF by the next read (nothing after a bare
+   * LF is ever executed: no command smuggling). No protocol here allows a bare LF in a command line (RFC 5321
+   * §2.3.8, RFC 1939 §3, RFC 9051 §2.2); answering at once spares an `EHLO x\n` client a wait until a timeout.
+   */
+  | { readonly kind: 'bare-lf' }
+  /** The rest of an over-long line went on past {@link MAX_SKIPPED_LINE_OCTETS} without a line end: end the session. */
   | { readonly kind: 'runaway' }
   /** The connection closed (or the reader was stopped). */
   | { readonly kind: 'closed' };
@@ -19,9 +30,10 @@ export interface LineReaderOptions {
   /** Buffered octets before the connection is paused. */
   highWaterMark?: number;
   /**
-   * Milliseconds one {@link LineReader.readLine} may wait for its complete line, however the bytes trickle in
-   * (0 or absent: no limit). The socket's idle timer restarts on every byte, so without this a client sending one
-   * byte per second holds a session forever (slowloris).
+   * Milliseconds one line may take from its first octet to its CRLF, however the bytes trickle in (0 or absent: no
+   * limit). The socket's idle timer restarts on every byte, so without this a client sending one byte per second
+   * holds a session forever (slowloris). Silence before the first octet is the idle timer's business, so a client
+   * in IMAP IDLE is not cut off.
    */
   lineTimeoutMs?: number;
   /** Called once when `lineTimeoutMs` passes; the owner ends the session (which makes the read resolve `closed`). */
@@ -33,10 +45,22 @@ export interface LineReaderOptions {
   bodyTimeoutMs?: number;
   /** Called once when `bodyTimeoutMs` passes; the owner ends the session (the read then ends as if the peer left). */
   onBodyTimeout?: () => void;
+  /**
+   * Called with the last octets (up to {@link DROPPED_TAIL_OCTETS}, line end excluded) of every line the reader
+   * drops — over-long, or ended by a bare LF. Returns how many octets follow that line as data rather than lines
+   * (an IMAP literal announced at its end, RFC 7888 `{N+}`, which the client sends without waiting): the reader
+   * drops them too, then the rest of the line after them, and asks again at that line's end. `'end'` means the
+   * octets cannot be told apart from commands: the next read reports `runaway` and the session ends.
+   * Absent or undefined: nothing follows, the next line is a command.
+   */
+  octetsAfterDroppedLine?: (tail: Buffer) => number | 'end' | undefined;
 }
 
-const CRLF = Buffer.from('\r\n');
+/** Octets kept from the end of a dropped line for {@link LineReaderOptions.octetsAfterDroppedLine}. */
+export const DROPPED_TAIL_OCTETS = 64;
+
 const CRLF_DOT = Buffer.from('\r\n.');
+const CRLF = Buffer.from('\r\n');
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -50,16 +74,23 @@ const EMPTY = Buffer.alloc(0);
  */
 export class LineReader {
   private buf: Buffer = EMPTY;
-  /** Offset from which to search for the next CRLF (the part before it has been searched). */
+  /** Offset from which to search for the next LF (the part before it has been searched). */
   private scanFrom = 0;
-  private skipped = -1; // ≥ 0 while skipping an over-long line
+  private skipped = -1; // ≥ 0 while dropping the rest of a line (over-long, or after dropped octets)
+  /** Raw octets still to drop before {@link skipped} applies (a refused literal's data). */
+  private skipOctets = 0;
+  /** The last octets of the line being dropped, for `octetsAfterDroppedLine`. */
+  private tail: Buffer = EMPTY;
+  /** Set once a dropped line could not be resynchronized: every further read reports `runaway`. */
+  private runaway = false;
+  private readonly octetsAfterDropped?: (tail: Buffer) => number | 'end' | undefined;
   private closed = false;
   private wake?: () => void;
   private readonly maxLine: number;
   private readonly highWater: number;
   private paused = false;
   private bodyComplete = false;
-  private readonly lineTimeoutMs: number;
+  private lineTimeoutMs: number;
   private readonly onLineTimeout?: () => void;
   private readonly bodyTimeoutMs: number;
   private readonly onBodyTimeout?: () => void;
@@ -74,11 +105,17 @@ export class LineReader {
     this.onLineTimeout = options.onLineTimeout;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? 0;
     this.onBodyTimeout = options.onBodyTimeout;
+    this.octetsAfterDropped = options.octetsAfterDroppedLine;
     conn.on('data', (chunk) => this.push(chunk));
     conn.once('close', () => {
       this.closed = true;
       this.notify();
     });
+  }
+
+  /** Changes the whole-line deadline (see {@link LineReaderOptions.lineTimeoutMs}); applies from the next read. */
+  setLineTimeout(ms: number): void {
+    this.lineTimeoutMs = ms;
   }
 
   /** Octets received and not yet consumed. */
@@ -88,7 +125,7 @@ export class LineReader {
 
   /** True when a complete line is already buffered (the client pipelined): replies can wait for one flush. */
   hasBufferedLine(): boolean {
-    return this.buf.indexOf(CRLF, this.scanFrom > 0 ? this.scanFrom - 1 : 0) !== -1;
+    return !this.isDropping && this.buf.indexOf(0x0a, this.scanFrom) !== -1;
   }
 
   /**
@@ -113,6 +150,8 @@ export class LineReader {
     this.buf = EMPTY;
     this.scanFrom = 0;
     this.skipped = -1;
+    this.skipOctets = 0;
+    this.tail = EMPTY;
     this.resumeIfLow();
     return n;
   }
@@ -122,23 +161,20 @@ export class LineReader {
    * undefined when {@link readLine} has to wait or skip.
    */
   tryReadLine(): LineResult | undefined {
-    if (this.skipped >= 0) return undefined;
-    const end = this.buf.indexOf(CRLF, this.scanFrom);
-    if (end === -1 || end > this.maxLine) return undefined;
-    const line = this.buf.subarray(0, end);
-    this.consume(end + 2);
-    return { kind: 'line', line };
+    if (this.isDropping || this.runaway) return undefined;
+    return this.scan();
   }
 
   /**
-   * Reads the next CRLF-terminated line. When it has to wait, the `lineTimeoutMs` deadline runs from that moment
-   * until the line is complete (RFC 5321 §4.5.3.2.7 times the wait for a *command*, not the gaps between bytes).
+   * Reads the next CRLF-terminated line. Once part of it has arrived, the `lineTimeoutMs` deadline runs until the
+   * line is complete (RFC 5321 §4.5.3.2.7 times the wait for a *command*, not the gaps between bytes).
    */
   async readLine(): Promise<LineResult> {
     let deadline: NodeJS.Timeout | undefined;
     try {
       return await this.readLineUntimed(() => {
-        if (deadline === undefined && this.lineTimeoutMs > 0 && this.onLineTimeout) deadline = setTimeout(this.onLineTimeout, this.lineTimeoutMs);
+        const started = this.buf.length > 0 || this.isDropping;
+        if (deadline === undefined && started && this.lineTimeoutMs > 0 && this.onLineTimeout) deadline = setTimeout(this.onLineTimeout, this.lineTimeoutMs);
       });
     } finally {
       if (deadline !== undefined) clearTimeout(deadline);
@@ -147,38 +183,111 @@ export class LineReader {
 
   private async readLineUntimed(beforeWait: () => void): Promise<LineResult> {
     for (;;) {
-      if (this.skipped >= 0) {
+      if (this.runaway) return { kind: 'runaway' };
+      if (this.skipOctets > 0) {
+        const n = Math.min(this.skipOctets, this.buf.length);
+        this.consume(n);
+        this.skipOctets -= n;
+        if (this.skipOctets === 0) continue;
+      } else if (this.skipped >= 0) {
+        // The rest of a line already answered: drop it up to its CRLF, silently.
         const end = this.buf.indexOf(CRLF);
         if (end !== -1) {
+          this.keepTail(this.buf.subarray(0, end));
           this.consume(end + 2);
           this.skipped = -1;
-          return { kind: 'too-long' };
-        }
-        // Keep a trailing CR: its LF may arrive in the next chunk.
-        const keep = this.buf.length > 0 && this.buf[this.buf.length - 1] === 0x0d ? 1 : 0;
-        this.skipped += this.buf.length - keep;
-        this.consume(this.buf.length - keep);
-        if (this.skipped > MAX_SKIPPED_LINE_OCTETS) return { kind: 'runaway' };
-      } else {
-        const end = this.buf.indexOf(CRLF, this.scanFrom);
-        if (end !== -1) {
-          if (end > this.maxLine) {
-            this.consume(end + 2);
-            return { kind: 'too-long' };
-          }
-          const line = this.buf.subarray(0, end);
-          this.consume(end + 2);
-          return { kind: 'line', line };
-        }
-        if (this.buf.length > this.maxLine + 1) {
-          this.skipped = 0;
+          this.afterDroppedLine();
           continue;
         }
-        this.scanFrom = Math.max(0, this.buf.length - 1);
+        // Keep a trailing CR: its LF may come in the next chunk.
+        const n = this.buf.length - (this.buf.length > 0 && this.buf[this.buf.length - 1] === 0x0d ? 1 : 0);
+        this.keepTail(this.buf.subarray(0, n));
+        this.skipped += n;
+        this.consume(n);
+        if (this.skipped > MAX_SKIPPED_LINE_OCTETS) {
+          this.skipped = -1;
+          this.runaway = true;
+          return { kind: 'runaway' };
+        }
+      } else {
+        const r = this.scan();
+        if (r) return r;
       }
       if (this.closed) return { kind: 'closed' };
       beforeWait();
       await this.more();
+    }
+  }
+
+  /**
+   * Decides the buffered line, if it can be decided yet: a complete line, a bare LF, or a line that is already
+   * over the limit (answered at once; its rest is skipped by the next read, so the client hears about it while
+   * it is still sending).
+   */
+  private scan(): LineResult | undefined {
+    const lf = this.buf.indexOf(0x0a, this.scanFrom);
+    if (lf !== -1) {
+      const crlf = lf > 0 && this.buf[lf - 1] === 0x0d;
+      const length = crlf ? lf - 1 : lf;
+      this.tail = EMPTY;
+      if (!crlf) {
+        // Answered now; the rest of the line, up to its CRLF, is dropped by the next read.
+        this.consume(lf + 1);
+        this.skipped = 0;
+        return { kind: length > this.maxLine ? 'too-long' : 'bare-lf' };
+      }
+      if (length > this.maxLine) {
+        this.keepTail(this.buf.subarray(0, length));
+        this.consume(lf + 1);
+        this.afterDroppedLine();
+        return { kind: 'too-long' };
+      }
+      const line = this.buf.subarray(0, length);
+      this.consume(lf + 1);
+      return { kind: 'line', line };
+    }
+    // maxLine octets and one more that is not the CR of a CRLF right after them: over the limit already.
+    if (this.buf.length > this.maxLine + 1 || (this.buf.length === this.maxLine + 1 && this.buf[this.maxLine] !== 0x0d)) {
+      this.skipped = 0;
+      this.tail = EMPTY;
+      return { kind: 'too-long' };
+    }
+    this.scanFrom = this.buf.length;
+    return undefined;
+  }
+
+  /**
+   * Drops the next `octets` raw octets and then the rest of the line they are part of, without reporting either
+   * (at that line's end `octetsAfterDroppedLine` is asked again). Used after a refused command whose data is
+   * already on its way: an IMAP `{N+}` literal (RFC 7888 §4) announced on a line that was answered `BAD`.
+   */
+  dropCommandRest(octets: number): void {
+    this.skipOctets = octets;
+    this.skipped = 0;
+    this.tail = EMPTY;
+  }
+
+  /** True while the reader is dropping a refused line's rest or its data. */
+  private get isDropping(): boolean {
+    return this.skipped >= 0 || this.skipOctets > 0;
+  }
+
+  /** Remembers the last DROPPED_TAIL_OCTETS octets of the line being dropped. */
+  private keepTail(part: Buffer): void {
+    if (!this.octetsAfterDropped || part.length === 0) return;
+    const joined = part.length >= DROPPED_TAIL_OCTETS ? part.subarray(part.length - DROPPED_TAIL_OCTETS) : Buffer.concat([this.tail, part]);
+    this.tail = Buffer.from(joined.subarray(Math.max(0, joined.length - DROPPED_TAIL_OCTETS)));
+  }
+
+  /** A dropped line ended: asks whether data follows it, and arranges to drop it (or to end the session). */
+  private afterDroppedLine(): void {
+    const tail = this.tail;
+    this.tail = EMPTY;
+    const after = this.octetsAfterDropped?.(tail);
+    if (after === 'end') this.runaway = true;
+    else if (after !== undefined && after > 0) {
+      this.skipOctets = after;
+      this.skipped = 0;
     }
   }
 
@@ -289,14 +398,11 @@ export class LineReader {
   }
 
   private push(chunk: Buffer): void {
-    if (this.skipped >= 0 && this.buf.length === 0) {
-      // Skipping an over-long line: look for its end without keeping the chunk around.
-      const end = chunk.indexOf(CRLF);
-      if (end === -1) {
-        const keep = chunk[chunk.length - 1] === 0x0d ? 1 : 0;
-        this.skipped += chunk.length - keep;
-        chunk = keep ? chunk.subarray(chunk.length - 1) : EMPTY;
-      }
+    if (this.skipped >= 0 && this.skipOctets === 0 && this.buf.length === 0 && chunk.indexOf(0x0a) === -1 && chunk[chunk.length - 1] !== 0x0d) {
+      // Dropping an over-long line: look for its end without keeping the chunk around.
+      this.keepTail(chunk);
+      this.skipped += chunk.length;
+      chunk = EMPTY;
     }
     if (chunk.length > 0) this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     if (this.buf.length > this.highWater && !this.paused) {

@@ -1,5 +1,7 @@
 import type { Connection } from '../core/connection.js';
 import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import type { FaultInjector } from './faults.js';
 import type { TextSession } from './text-session.js';
 
 /** What {@link SessionHandler} needs from a protocol session beyond {@link TextSession}. */
@@ -17,11 +19,15 @@ export interface ManagedSession extends TextSession {
  */
 export abstract class SessionHandler<S extends ManagedSession> implements ConnectionHandler {
   private readonly sessions = new Map<Connection, S>();
+  /** Shared failed-login counters handed to every session (the protocol modules set it from the `AuthThrottle` token). */
+  authThrottle?: AuthThrottle;
+  /** Fault injection for new sessions (the test double's chaos); set by the assembly, none by default. */
+  faults?: FaultInjector;
 
   /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
   protected abstract createSession(connection: Connection, listener: ListenerInfo): S;
 
-  /** The line a full plaintext listener sends before closing (an implicit-TLS peer expects a handshake: nothing there). */
+  /** The line a connection refused by a cap gets before the close (on implicit-TLS listeners, after the handshake). */
   protected abstract busyLine(): string;
 
   /** Live sessions (read-only view). */
@@ -32,6 +38,10 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   /** Runs one session until its connection closes, then releases it. */
   async handle(connection: Connection, listener: ListenerInfo): Promise<void> {
     const session = this.createSession(connection, listener);
+    session.applyListenerLimits(listener);
+    session.authThrottle = this.authThrottle;
+    // smtps → smtp: a rule names the protocol; both of its listeners follow it.
+    if (this.faults) session.faults = { injector: this.faults, protocol: listener.name.replace(/s$/, '') };
     this.sessions.set(connection, session);
     try {
       await session.run();
@@ -41,9 +51,15 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     }
   }
 
-  /** Listener full: the busy line on plaintext listeners. TcpServer closes the connection afterwards. */
-  refuse(connection: Connection, listener: ListenerInfo): void {
-    if (!listener.implicitTls) connection.write(this.busyLine());
+  /** Implicit-TLS accept: a `tls-abort` rule at stage `starttls` cuts the handshake off before it starts. */
+  beforeHandshake(_connection: Connection, listener: ListenerInfo): boolean {
+    if (!this.faults) return true;
+    return this.faults.decide(listener.name.replace(/s$/, ''), 'starttls', [], (a) => a.kind === 'tls-abort') === undefined;
+  }
+
+  /** Over a connection cap: the busy line (after the handshake on implicit-TLS listeners). TcpServer closes the connection afterwards. */
+  refuse(connection: Connection, _listener: ListenerInfo): void {
+    connection.write(this.busyLine());
   }
 
   /** Server closing: the session's goodbye; a connection still in its implicit-TLS handshake just closes. */

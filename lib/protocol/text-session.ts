@@ -3,8 +3,10 @@ import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
 import type { Logger } from '../log/logger.js';
-import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT } from './limits.js';
+import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT, THROTTLE_TICK_MS } from './limits.js';
+import type { AuthThrottle } from './auth-throttle.js';
 import { LineReader, type LineResult } from './line-reader.js';
+import type { FaultAction, FaultInjector, FaultStage } from './faults.js';
 
 /** Limits every text session honours. */
 export interface SessionLimits {
@@ -16,6 +18,16 @@ export interface SessionLimits {
   idleTimeoutMs?: number;
   /** Whole-transfer bound in ms for one body or literal (DATA, a BDAT chunk, an IMAP literal). */
   bodyTimeoutMs?: number;
+  /**
+   * Longest time in ms one command line may take from its first octet to its CRLF (default: `idleTimeoutMs`; the
+   * smaller of the two applies).
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Longest time in ms a session may stay before authentication ({@link TextSession.isPastPreAuth}) from its
+   * greeting; then the protocol's goodbye (0 or absent: none). Dovecot closes an unauthenticated login after 3 min.
+   */
+  preAuthTimeoutMs?: number;
 }
 
 /**
@@ -42,6 +54,14 @@ export abstract class TextSession {
   private ending = false;
   private timedOut = false;
   protected readonly limits: Required<SessionLimits>;
+  /** Failed-login counters shared across connections (set by `SessionHandler`); none: per-connection delays only. */
+  authThrottle?: AuthThrottle;
+  /** Fault injection ("chaos"), set by the SessionHandler before {@link run}; none by default. */
+  faults?: { readonly injector: FaultInjector; readonly protocol: string };
+  /** Output limit set by a `throttle` fault, in octets per second; 0 = unlimited. */
+  private throttleBps = 0;
+  /** Set by a `tls-abort` fault: the next STARTTLS/STLS handshake is cut off. */
+  private abortNextHandshake = false;
 
   constructor(
     readonly connection: Connection,
@@ -52,30 +72,65 @@ export abstract class TextSession {
       maxBadCommands: limits.maxBadCommands ?? MAX_BAD_COMMANDS,
       idleTimeoutMs: limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
       bodyTimeoutMs: limits.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
+      commandTimeoutMs: limits.commandTimeoutMs ?? 0,
+      preAuthTimeoutMs: limits.preAuthTimeoutMs ?? 0,
     };
     this.log = connection.log;
     // The same limit bounds silence (the socket timer) and the wait for one complete line (a client trickling
     // bytes of a line that never ends), so a slowloris gets no more time than a silent peer.
     this.reader = new LineReader(connection, {
       maxLineLength: this.limits.maxLineLength,
-      lineTimeoutMs: this.limits.idleTimeoutMs,
+      lineTimeoutMs: lineDeadline(this.limits),
       onLineTimeout: () => this.timeOut('line'),
       bodyTimeoutMs: this.limits.bodyTimeoutMs,
       onBodyTimeout: () => this.timeOut('body'),
+      octetsAfterDroppedLine: (tail) => this.octetsAfterDroppedLine(tail),
     });
     connection.setIdleTimeout(this.limits.idleTimeoutMs);
     connection.on('timeout', () => this.timeOut('idle'));
     connection.once('close', () => this.gone.abort());
   }
 
+  /**
+   * Applies a listener's pre-authentication and whole-command deadlines (`TcpServerOptions`) where the session's own
+   * limits set none. Called by `SessionHandler` before {@link run}.
+   */
+  applyListenerLimits(listener: { preAuthTimeoutMs?: number; commandTimeoutMs?: number }): void {
+    if (this.limits.preAuthTimeoutMs === 0 && listener.preAuthTimeoutMs) this.limits.preAuthTimeoutMs = listener.preAuthTimeoutMs;
+    if (this.limits.commandTimeoutMs === 0 && listener.commandTimeoutMs) {
+      this.limits.commandTimeoutMs = listener.commandTimeoutMs;
+      this.reader.setLineTimeout(lineDeadline(this.limits));
+    }
+  }
+
+  /**
+   * True once the session is past the pre-authentication deadline's reach: logged in (POP3, IMAP), or
+   * authenticated or in a mail transaction (SMTP, where an unauthenticated client delivering mail is normal).
+   * The default is false; a protocol without logins should leave `preAuthTimeoutMs` unset.
+   */
+  protected isPastPreAuth(): boolean {
+    return false;
+  }
+
   /** Runs the protocol's idle goodbye once, whichever timer fired first. */
-  private timeOut(kind: 'idle' | 'line' | 'body'): void {
+  private timeOut(kind: 'idle' | 'line' | 'body' | 'pre-auth'): void {
     if (this.timedOut || this.isEnding) return;
     this.timedOut = true;
     if (kind === 'idle') this.log.info('idle timeout', { ms: this.limits.idleTimeoutMs });
-    else if (kind === 'line') this.log.warn('line not completed in time, closing', { ms: this.limits.idleTimeoutMs, buffered: this.reader.bufferedLength });
+    else if (kind === 'line') this.log.warn('line not completed in time, closing', { ms: lineDeadline(this.limits), buffered: this.reader.bufferedLength });
+    else if (kind === 'pre-auth') this.log.warn('not authenticated in time, closing', { ms: this.limits.preAuthTimeoutMs });
     else this.log.warn('body not completed in time, closing', { ms: this.limits.bodyTimeoutMs });
-    void this.onIdleTimeout();
+    void (kind === 'pre-auth' ? this.onPreAuthTimeout() : this.onIdleTimeout());
+  }
+
+  /** Arms the pre-authentication deadline (from the greeting); it does nothing if the session got past it. */
+  private armPreAuthDeadline(): void {
+    const ms = this.limits.preAuthTimeoutMs;
+    if (ms <= 0) return;
+    const timer = setTimeout(() => {
+      if (!this.isPastPreAuth()) this.timeOut('pre-auth');
+    }, ms);
+    this.connection.once('close', () => clearTimeout(timer));
   }
 
   /** Size of the replies queued and not yet written (diagnostics; bounded by REPLY_QUEUE_LIMIT plus one reply). */
@@ -115,7 +170,74 @@ export abstract class TextSession {
         : parts.every((p) => typeof p === 'string')
           ? parts.join('')
           : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+    if (this.throttleBps > 0) return this.writeThrottled(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     if (!this.connection.write(data)) await this.connection.drained();
+  }
+
+  /** Writes in slices of a tenth of the allowed rate, one slice per 100 ms (a `throttle` fault: a slow link). */
+  private async writeThrottled(data: Buffer): Promise<void> {
+    const slice = Math.max(1, Math.floor(this.throttleBps / 10));
+    for (let i = 0; i < data.length && !this.connection.isClosed; i += slice) {
+      if (i > 0) await sleep(THROTTLE_TICK_MS, undefined, { signal: this.gone.signal }).catch(() => undefined);
+      if (!this.connection.write(data.subarray(i, i + slice))) await this.connection.drained();
+    }
+  }
+
+  /**
+   * Asks the fault injector about `stage` and applies its answer. Resolves true when the stage was consumed (a
+   * reply was sent instead, or the connection is gone): the caller then does nothing more for it.
+   */
+  async injectFault(stage: FaultStage, subjects: readonly string[] = []): Promise<boolean> {
+    if (!this.faults) return false;
+    const action = this.faults.injector.decide(this.faults.protocol, stage, subjects);
+    if (!action) return false;
+    this.log.info('fault injected', { stage, action: action.kind });
+    return this.applyFault(stage, action);
+  }
+
+  private async applyFault(stage: FaultStage, action: FaultAction): Promise<boolean> {
+    switch (action.kind) {
+      case 'delay':
+        await this.flush();
+        await sleep(action.ms, undefined, { signal: this.gone.signal }).catch(() => undefined);
+        return this.isEnding;
+      case 'throttle':
+        this.throttleBps = action.bytesPerSecond;
+        return false;
+      case 'tls-abort':
+        this.abortNextHandshake = true;
+        return false;
+      case 'disconnect':
+        this.out = [];
+        this.queued = 0;
+        this.ending = true;
+        this.connection.destroy('refused');
+        return true;
+      case 'reply':
+        await this.sendFaultReply(action.text, stage);
+        if (stage === 'connect' || stage === 'greeting') await this.end('refused');
+        return true;
+    }
+  }
+
+  /**
+   * Sends a fault's reply line in the protocol's framing (IMAP adds the command's tag) and applies the protocol's
+   * rule for it (SMTP closes after `421`). The default sends the line as it is.
+   */
+  protected async sendFaultReply(text: string, _stage: FaultStage): Promise<void> {
+    this.send(text + '\r\n');
+  }
+
+  /** The fault stage of a command about to run (and what an address pattern matches), or undefined. */
+  protected faultStage(_verb: string, _args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    return undefined;
+  }
+
+  /** DispatchTarget: runs the fault stage of a command whose guards passed; true when the command must not run. */
+  async beforeCommand(verb: string, args: string): Promise<boolean> {
+    if (!this.faults) return false;
+    const s = this.faultStage(verb, args);
+    return s ? this.injectFault(s.stage, s.subjects) : false;
   }
 
   /**
@@ -123,6 +245,12 @@ export abstract class TextSession {
    * connection closes. Replies to pipelined commands are flushed together.
    */
   async run(): Promise<void> {
+    this.armPreAuthDeadline();
+    if (this.faults && ((await this.injectFault('connect')) || (await this.injectFault('greeting')))) {
+      await this.end(this.connection.isClosed ? 'peer-closed' : 'refused');
+      await this.closed();
+      return;
+    }
     await this.greet();
     while (!this.isEnding) {
       // Flush when the client waits for us, or when a pipelining client has made us queue a lot: flush() waits for
@@ -136,8 +264,15 @@ export abstract class TextSession {
         break;
       }
       if (r.kind === 'too-long') {
+        // Answered as soon as the limit is crossed; the reader skips the rest of the line on the next read.
         this.log.warn('line too long', { max: this.limits.maxLineLength });
         await this.onLineTooLong(false);
+        if (!(await this.countError())) break;
+        continue;
+      }
+      if (r.kind === 'bare-lf') {
+        this.log.warn('bare LF in a command line', {});
+        await this.onBareLf();
         if (!(await this.countError())) break;
         continue;
       }
@@ -152,12 +287,34 @@ export abstract class TextSession {
   protected abstract greet(): Promise<void>;
   /** Handles one command line (without CRLF). */
   protected abstract onLine(line: Buffer): Promise<void>;
-  /** Replies to an over-long line; `fatal` when the session is about to close. */
+  /**
+   * Replies to an over-long line, sent as soon as the line crosses the limit (its rest is skipped); `fatal` when
+   * the rest ran past the hard limit without a line end and the session is about to close (421 / -ERR / BYE).
+   */
   protected abstract onLineTooLong(fatal: boolean): Promise<void>;
+  /**
+   * Replies to a command line ended by a bare LF (the line is dropped, never run). The default answers like an
+   * over-long line; the built-in protocols send their own syntax error.
+   */
+  protected async onBareLf(): Promise<void> {
+    await this.onLineTooLong(false);
+  }
+  /**
+   * Says how many octets of data follow a line the reader dropped (over-long or ended by a bare LF), judging by its
+   * last octets: see `LineReaderOptions.octetsAfterDroppedLine`. Line-only protocols keep the default (none); IMAP
+   * answers for a `{N+}` literal announced at the end of the line.
+   */
+  protected octetsAfterDroppedLine(_tail: Buffer): number | 'end' | undefined {
+    return undefined;
+  }
   /** Sends the protocol's goodbye for a spent error budget (421 / -ERR / BYE). */
   protected abstract onTooManyErrors(): Promise<void>;
   /** Sends the protocol's goodbye for an idle timeout, then the session ends. */
   protected abstract onIdleTimeout(): Promise<void>;
+  /** Sends the protocol's goodbye when the pre-authentication deadline passed, then ends; defaults to the idle one. */
+  protected async onPreAuthTimeout(): Promise<void> {
+    await this.onIdleTimeout();
+  }
   /** Called once when the session is over (release locks, close backend sessions). */
   protected async closed(): Promise<void> {}
 
@@ -178,11 +335,30 @@ export abstract class TextSession {
    */
   async recordLoginFailure(meta: { user: string; mechanism: string }, policy: { delayMs: number; maxFailures: number }): Promise<boolean> {
     this.loginFailures++;
-    this.log.info('auth failed', { ...meta, failures: this.loginFailures });
-    await sleep(policy.delayMs, undefined, { signal: this.gone.signal }).catch(() => undefined);
+    // Across connections the delay grows with the address's (or account's) failures: see AuthThrottle.failure.
+    const delayMs = this.authThrottle ? this.authThrottle.failure(this.connection.remoteAddress, meta.user, policy.delayMs) : policy.delayMs;
+    this.log.info('auth failed', { ...meta, failures: this.loginFailures, delayMs });
+    await sleep(delayMs, undefined, { signal: this.gone.signal }).catch(() => undefined);
     if (this.loginFailures < policy.maxFailures) return false;
     this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
     return true;
+  }
+
+  /**
+   * Asks the shared throttle, before any credential is checked, whether this login attempt is refused for now (too
+   * many failures from this address, or on this account from addresses it never logged in from). Logs the refusal
+   * at warn; the caller sends its protocol's temporary refusal (`454 4.7.0`, `-ERR [AUTH]`, `NO [UNAVAILABLE]`).
+   */
+  isLoginThrottled(meta: { user: string; mechanism: string }): boolean {
+    const why = this.authThrottle?.isRefused(this.connection.remoteAddress, meta.user);
+    if (why === undefined) return false;
+    this.log.warn('login refused: too many failed logins', { ...meta, by: why });
+    return true;
+  }
+
+  /** Records a successful login with the shared throttle (never delayed). */
+  recordLoginSuccess(user: string): void {
+    this.authThrottle?.success(this.connection.remoteAddress, user);
   }
 
   /** Resets the consecutive-error count (called after a successful command). */
@@ -213,6 +389,14 @@ export abstract class TextSession {
     this.out = [];
     this.queued = 0;
     for (const p of parts) this.connection.write(p);
+    if (this.abortNextHandshake) {
+      // A `tls-abort` fault: the go-ahead is out, and the handshake the client starts is cut off.
+      this.abortNextHandshake = false;
+      this.ending = true;
+      await this.connection.drained();
+      this.connection.destroy('tls-failed');
+      return false;
+    }
     try {
       await this.connection.authenticateAsServer(security);
       return true;
@@ -224,4 +408,10 @@ export abstract class TextSession {
       throw err;
     }
   }
+}
+
+/** The whole-line deadline: the command timeout when set and shorter, else the idle timeout. */
+function lineDeadline(limits: Required<SessionLimits>): number {
+  const { idleTimeoutMs: idle, commandTimeoutMs: command } = limits;
+  return command > 0 && (idle === 0 || command < idle) ? command : idle;
 }

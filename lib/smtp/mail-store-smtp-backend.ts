@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { isMailStoreError, type MailStore } from '../contracts/mail-store.js';
+import { isMailStoreError, type DeliveryEnvelope, type MailStore } from '../contracts/mail-store.js';
 import type { Envelope, MailParams, RcptParams, SmtpBackend, SmtpContext, SmtpSession } from './smtp-backend.js';
 import { domainOf } from './smtp-address.js';
 import type { SmtpSettings } from './smtp-options.js';
@@ -18,7 +18,8 @@ import { SmtpReplyError } from './smtp-replies.js';
  * auto-created) recipient.
  *
  * The body is collected and handed to `MailStore.deliver` once per distinct recipient, with a `Return-Path:` header
- * (RFC 5321 §4.4: added at final delivery) before the server's `Received:` header.
+ * (RFC 5321 §4.4: added at final delivery) before the server's `Received:` header, and with the transaction's
+ * {@link DeliveryEnvelope} (every RCPT TO, so Bcc recipients stay visible; HELO, user, client, TLS facts, time).
  */
 export class MailStoreSmtpBackend implements SmtpBackend {
   constructor(
@@ -67,6 +68,7 @@ class MailStoreSmtpSession implements SmtpSession {
     const parts: Buffer[] = [Buffer.from(`Return-Path: <${envelope.mailFrom}>\r\n`, 'utf8')];
     for await (const chunk of body) parts.push(chunk as Buffer);
     const raw = Buffer.concat(parts);
+    const facts = deliveryEnvelope(envelope, new Date());
     // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
     const seen = new Set<string>();
     for (const rcpt of envelope.rcptTo) {
@@ -76,7 +78,7 @@ class MailStoreSmtpSession implements SmtpSession {
       seen.add(key);
       try {
         if (alias !== undefined) await deliverToUser(this.store, alias, raw);
-        else await this.store.deliver(rcpt, raw);
+        else await this.store.deliver(rcpt, raw, { envelope: facts });
       } catch (err) {
         // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
         if (isMailStoreError(err, 'NO_SUCH_USER')) throw new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
@@ -107,4 +109,33 @@ async function deliverToUser(store: MailStore, username: string, raw: Buffer): P
   } finally {
     await view.release();
   }
+}
+
+/**
+ * The store's record of an SMTP transaction: the envelope plus the session facts a test or the web inbox shows (no
+ * other mail test tool keeps the TLS facts). `receivedAt` is when the body was complete.
+ */
+export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
+  const security = envelope.peer.security;
+  const subject = security.peerCertificate?.subject;
+  return {
+    mailFrom: envelope.mailFrom,
+    rcptTo: [...envelope.rcptTo],
+    helo: envelope.helo,
+    ...(envelope.user !== undefined ? { authUser: envelope.user } : {}),
+    clientAddress: envelope.peer.remoteAddress,
+    clientPort: envelope.peer.remotePort,
+    ...(security.tls
+      ? {
+          tls: {
+            protocol: security.protocol ?? '',
+            cipher: security.cipher ?? '',
+            // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
+            ...(subject ? { clientCertSubject: subject.split('\n').join(', ') } : {}),
+          },
+        }
+      : {}),
+    protocol: 'smtp',
+    receivedAt: receivedAt.toISOString(),
+  };
 }

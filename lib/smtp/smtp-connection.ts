@@ -8,6 +8,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { FaultStage } from '../protocol/faults.js';
 import { BodyDelivery } from './smtp-body.js';
 import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
 import { SMTP_COMMANDS } from './smtp-commands.js';
@@ -93,6 +94,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   /** Live view given to the backend and hooks. */
   readonly context: SmtpContext;
   private backendSession?: SmtpSession;
+  /** Set by the first MAIL accepted: the session is doing what an unauthenticated SMTP client may do. */
+  private hadTransaction = false;
   private readonly closedSignal: Promise<void>;
 
   constructor(
@@ -153,6 +156,17 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   /** The one place where the state changes. */
   enter(state: SmtpState): void {
     this.state = state;
+    if (state === 'mail') this.hadTransaction = true;
+  }
+
+  /** Past the pre-authentication deadline once authenticated or once a mail transaction began (RFC 5321 relays never log in). */
+  protected override isPastPreAuth(): boolean {
+    return this.isAuthenticated || this.hadTransaction;
+  }
+
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send(REPLIES.preAuthTimeout);
+    await this.end('idle-timeout');
   }
 
   /** Resolves when the connection has closed. */
@@ -160,7 +174,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     return this.closedSignal;
   }
 
-  /** Runs one hook method on every bound hook, in order; the first refusal wins. */
+  /** Runs one hook method on every current hook (bound ones, then runtime ones), in order; the first refusal wins. */
   async runHooks(call: (h: SmtpHooks) => Promise<void> | undefined): Promise<void> {
     for (const h of this.deps.hooks) await call(h);
   }
@@ -253,6 +267,29 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     }
   }
 
+  /** A fault's reply (the rule's own line); `421` closes the session, like a 421 from a hook (RFC 5321 §3.8). */
+  protected override async sendFaultReply(text: string): Promise<void> {
+    this.send(text + '\r\n');
+    if (text.startsWith('421') && !this.isEnding) await this.end('refused');
+  }
+
+  /** Fault stages of SMTP commands; MAIL and RCPT carry their address for a rule's pattern. */
+  protected override faultStage(verb: string, args: string): { stage: FaultStage; subjects?: string[] } | undefined {
+    switch (verb) {
+      case 'STARTTLS':
+        return { stage: 'starttls' };
+      case 'AUTH':
+        return { stage: 'auth' };
+      case 'MAIL':
+      case 'RCPT': {
+        const path = /<([^>]*)>/.exec(args);
+        return { stage: verb === 'MAIL' ? 'mail' : 'rcpt', subjects: path ? [path[1]] : [] };
+      }
+      default:
+        return undefined;
+    }
+  }
+
   /** DispatchTarget: sends a refusal as-is; client errors count against the budget. */
   async sendReplyError(err: ReplyError): Promise<void> {
     if (!(err instanceof SmtpReplyError)) {
@@ -261,12 +298,22 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       return;
     }
     this.send(reply(err.code, err.enhanced, err.message));
+    // RFC 5321 §3.8: a 421 means the server closes the transmission channel; a hook or rule saying 421 gets that.
+    if (err.code === 421) {
+      this.log.warn('closing after 421', { enhanced: err.enhanced });
+      await this.end('refused');
+      return;
+    }
     if (err.countsAsError) await this.countError();
   }
 
   protected async onLineTooLong(fatal: boolean): Promise<void> {
-    this.send(REPLIES.lineTooLong);
+    this.send(fatal ? REPLIES.lineRunaway : REPLIES.lineTooLong);
     if (fatal) await this.end('closed');
+  }
+
+  protected override async onBareLf(): Promise<void> {
+    this.send(REPLIES.nul);
   }
 
   protected async onTooManyErrors(): Promise<void> {
@@ -304,6 +351,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     const r = await this.reader.readLine();
     if (r.kind === 'closed' || r.kind === 'runaway') return undefined;
     if (r.kind === 'too-long') throw new SmtpReplyError(500, '5.5.6', 'Authentication exchange line is too long', true);
+    if (r.kind === 'bare-lf') throw new SmtpReplyError(500, '5.5.2', 'NUL, bare CR or bare LF not allowed in commands', true);
     this.log.debug('C: [redacted]');
     const text = r.line.toString('latin1');
     if (text === '*') throw new SmtpReplyError(501, '5.0.0', 'Authentication cancelled');

@@ -55,6 +55,9 @@ export const REPLIES = {
   // for AUTH exchange lines only (RFC 4954 §6), which readSaslResponse uses.
   lineTooLong: reply(500, '5.5.2', 'Line too long'),
   nul: reply(500, '5.5.2', 'NUL, bare CR or bare LF not allowed in commands'),
+  // Past MAX_SKIPPED_LINE_OCTETS without a line end the session gives up: 421 closes it (RFC 5321 §3.8), where
+  // a 5xx would tell the client the connection goes on.
+  lineRunaway: reply(421, '4.7.0', 'Line too long, closing connection'),
   eightBit: reply(500, '5.5.2', '8-bit characters allowed only in SMTPUTF8 addresses'),
   authRequiresTls: reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
   authRequired: reply(530, '5.7.0', 'Authentication required'),
@@ -62,6 +65,7 @@ export const REPLIES = {
   bug: reply(451, '4.3.0', 'Internal error, try again later'),
   tooManyErrors: reply(421, '4.7.0', 'Too many errors, closing connection'),
   idle: reply(421, '4.4.2', 'Idle timeout, closing connection'),
+  preAuthTimeout: reply(421, '4.4.2', 'No mail transaction or login in time, closing connection'),
   shutdown: reply(421, '4.3.2', 'Service shutting down, closing connection'),
   vrfy: reply(252, '2.0.0', 'Cannot VRFY user, but will accept message and attempt delivery'),
   expn: reply(502, '5.5.1', 'EXPN not implemented'),

@@ -10,25 +10,45 @@ import type { SmtpSettings } from './smtp-options.js';
 /**
  * The SMTP `ConnectionHandler`: one instance serves both listeners (STARTTLS and implicit TLS); each
  * connection gets its own {@link SmtpConnection}. Shutdown says `421 4.3.2`. Built as a singleton by
- * `smtpModule` (hooks are resolved once, when the server is first resolved: bind them before getting the listeners).
+ * `smtpModule`: bound hooks are resolved once, when the server is first resolved (bind them before getting the
+ * listeners); hooks that change while the server runs go through {@link setRuntimeHooks}.
  */
 export class SmtpServer extends SessionHandler<SmtpConnection> {
+  private runtimeHooks: readonly SmtpHooks[] = [];
+
   constructor(
     readonly settings: SmtpSettings,
     private readonly security: ServerSecurity,
     private readonly backend: SmtpBackend,
     private readonly authenticator: Authenticator,
-    private readonly hooks: readonly SmtpHooks[] = [],
+    private readonly boundHooks: readonly SmtpHooks[] = [],
   ) {
     super();
   }
 
+  /** The hooks every session runs now: the bound ones in binding order, then the runtime ones. */
+  get hooks(): readonly SmtpHooks[] {
+    return this.runtimeHooks.length === 0 ? this.boundHooks : [...this.boundHooks, ...this.runtimeHooks];
+  }
+
+  /**
+   * Replaces the runtime hooks (run after the bound ones). Takes effect at the next hook call of every session,
+   * live ones included; an empty list removes them. Used by the test double's `setSmtpHooks`.
+   */
+  setRuntimeHooks(hooks: readonly SmtpHooks[]): void {
+    this.runtimeHooks = [...hooks];
+  }
+
   protected createSession(connection: Connection, listener: ListenerInfo): SmtpConnection {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const server = this;
     return new SmtpConnection(connection, {
       settings: this.settings,
       security: this.security,
       backend: this.backend,
-      hooks: this.hooks,
+      get hooks() {
+        return server.hooks;
+      },
       authenticator: this.authenticator,
       listener,
     });

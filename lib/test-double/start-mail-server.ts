@@ -1,21 +1,27 @@
 import 'reflect-metadata';
 import type { Container, ContainerModule } from 'inversify';
-import { simpleParser, type AddressObject } from 'mailparser';
-import { generateDevCertificates } from '../core/dev-certificates.js';
 import { readFile } from 'node:fs/promises';
 import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
-import { MailStore, supportsWatch, type MailboxEvent } from '../contracts/mail-store.js';
-import { createMailServerContainer, MailServer, LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { MailStore } from '../contracts/mail-store.js';
+import { createMailServerContainer, MailServer, MAIL_LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
 import type { Pop3Options } from '../pop3/pop3-options.js';
 import type { SmtpOptions } from '../smtp/smtp-options.js';
-import { allMessages, purgeMessages } from './store-queries.js';
+import type { SmtpHooks } from '../smtp/smtp-backend.js';
+import { SmtpServer } from '../smtp/smtp-server.js';
+import { ChaosToken, type Chaos, type ChaosConfig } from '../chaos/chaos.js';
+import { HttpListener } from '../http/http-listener.js';
+import type { HttpOptions } from '../http/http-options.js';
 import { parseUserSpec, type UserSpec } from './user-spec.js';
+import { MessageCatalog, type ReceivedMessage } from './received-message.js';
+import { testDoubleCertificates } from './dev-tls.js';
+
+export type { ReceivedMessage, MailAddress, ReceivedAttachment } from './received-message.js';
 
 /** Options of {@link startMailServer}. Everything is optional. */
 export interface MailServerOptions {
-  /** Listeners to start (default all six: smtp, smtps, pop3, pop3s, imap, imaps). */
+  /** Listeners to start (default the six mail ones: smtp, smtps, pop3, pop3s, imap, imaps; add `http` or set `http`). */
   protocols?: readonly ListenerName[];
   /** Bind address (default 127.0.0.1). */
   host?: string;
@@ -27,9 +33,12 @@ export interface MailServerOptions {
   authDisabled?: boolean;
   /** Allow AUTH/LOGIN/USER before TLS (default false: tests exercise TLS like production). */
   allowInsecureAuth?: boolean;
-  /** TLS settings; by default a fresh development CA and a localhost certificate signed by it (see `ca`). */
+  /**
+   * TLS settings; by default the process's development CA (made once per process and cached, so later servers
+   * start fast) and a localhost certificate signed by it (see `ca`).
+   */
   tls?: ServerSecurityOptions;
-  /** `memory` (default) or `maildir:PATH`. */
+  /** `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (shared with other nodes). */
   store?: string;
   /** Logging (default: silent). */
   log?: LoggerOptions;
@@ -41,24 +50,20 @@ export interface MailServerOptions {
   ca?: string;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
-}
-
-/** A message as a test sees it: parsed by mailparser, with the raw source. */
-export interface ReceivedMessage {
-  /** The mailbox owner. */
-  readonly username: string;
-  readonly mailbox: string;
-  readonly uid: number;
-  readonly from?: string;
-  readonly to: string[];
-  readonly cc: string[];
-  readonly subject?: string;
-  readonly text?: string;
-  readonly html?: string;
-  readonly attachments: ReadonlyArray<{ filename?: string; contentType: string; size: number; content: Buffer }>;
-  readonly headers: ReadonlyMap<string, unknown>;
-  /** The exact octets stored. */
-  readonly raw: Buffer;
+  /** PROXY protocol on the listeners (see `PosternConfig.proxyProtocol`): `{ trusted: ['127.0.0.1/32'] }`. */
+  proxyProtocol?: MailServerConfig['proxyProtocol'];
+  /**
+   * Fault injection to start with: `{ rules: [{ protocol: 'smtp', stage: 'rcpt', reply: '451 4.3.0 try later', times: 1 }], seed: 7 }`
+   * (see `ChaosRule`); change it later with `server.chaos.set(…)` / `clear()`.
+   */
+  chaos?: ChaosConfig;
+  /**
+   * Also start the HTTP API and web inbox (`server.ports.http`, on a free port unless `ports.http`): `true`, or its
+   * options (`{ auth: 'user:password', cors: 'http://localhost:3000' }`).
+   */
+  http?: boolean | HttpOptions;
+  /** SMTP hooks that {@link RunningMailServer.setSmtpHooks} can replace later (run after hooks bound in `modules`). */
+  smtpHooks?: readonly SmtpHooks[];
 }
 
 /** A running test double. */
@@ -76,10 +81,26 @@ export interface RunningMailServer {
   readonly container: Container;
   /** The mail store all protocols share. */
   readonly store: MailStore;
+  /**
+   * Replaces the runtime SMTP hooks (those of `options.smtpHooks`) while the server runs: live sessions use the new
+   * list from their next command on. `[]` removes them; hooks bound through `modules` stay.
+   */
+  setSmtpHooks(hooks: readonly SmtpHooks[]): void;
+  /** The fault injector: `set(config)` replaces the rules (throws `ChaosConfigError`), `clear()`, `state` (with counts). */
+  readonly chaos: Chaos;
   /** Adds a user (`"login:password@domain"` or an object). */
   addUser(user: string | UserSpec): Promise<void>;
-  /** Every stored message, parsed, oldest first. */
+  /**
+   * Every stored message, oldest first, parsed once (later calls reuse the parse; flags are read fresh), with display
+   * names, `messageId`, `date`, `flags`, typed `headers` and the raw octets.
+   */
   receivedMessages(): Promise<ReceivedMessage[]>;
+  /**
+   * Resolves with the first message (oldest first) for which `predicate` is true, already stored or arriving within
+   * `timeoutMs` (default 5 s).
+   * @throws Error on timeout, naming every message seen (`waitForMessage: no message matched after 200 ms; saw 1 message(s): alice/INBOX uid 1 "Hi" from …`).
+   */
+  waitForMessage(predicate: (message: ReceivedMessage) => boolean, timeoutMs?: number): Promise<ReceivedMessage>;
   /**
    * Resolves once at least `count` messages are stored (by SMTP, APPEND or anything else), with all of them.
    * @throws Error after `timeoutMs` (default 5 s) saying how many arrived.
@@ -105,13 +126,15 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   let ca: string | undefined = options.ca;
   let tls = options.tls;
   if (!tls?.certificate) {
-    const dev = await generateDevCertificates({ hosts: ['localhost', '127.0.0.1', '::1', ...(options.host && !['127.0.0.1', '::1', 'localhost'].includes(options.host) ? [options.host] : [])] });
+    const extra = options.host && !['127.0.0.1', '::1', 'localhost'].includes(options.host) ? [options.host] : [];
+    const dev = await testDoubleCertificates(['localhost', '127.0.0.1', '::1', ...extra]);
     tls = { ...tls, certificate: dev.server };
     ca ??= dev.ca.cert;
   }
   const config: MailServerConfig = {
     host: options.host ?? '127.0.0.1',
-    only: options.protocols ?? LISTENER_NAMES,
+    only: [...new Set([...(options.protocols ?? MAIL_LISTENER_NAMES), ...(options.http ? (['http'] as const) : [])])],
+    http: typeof options.http === 'object' ? options.http : undefined,
     ports: options.ports,
     anyPort: true,
     authDisabled: options.authDisabled,
@@ -124,9 +147,14 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     pop3: options.pop3,
     imap: options.imap,
     modules: options.modules,
+    proxyProtocol: options.proxyProtocol,
+    chaos: options.chaos,
   };
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
+  const httpListener = container.isBound(HttpListener) ? container.get(HttpListener) : undefined;
+  const smtpServer = container.isBound(SmtpServer) ? container.get(SmtpServer) : undefined;
+  smtpServer?.setRuntimeHooks(options.smtpHooks ?? []);
   const ready = await server.start();
   const store = container.get(MailStore);
   ca ??= await trustAnchorOf(container.get(ServerSecurityToken));
@@ -134,10 +162,8 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   for (const l of ready) ports[l.name as ListenerName] = l.port;
   let stopped = false;
 
-  const receivedMessages = async (): Promise<ReceivedMessage[]> => {
-    const all = await allMessages(store);
-    return Promise.all(all.map(async ({ username, mailbox, message }) => parseMessage(username, mailbox, message.uid, await message.raw())));
-  };
+  // One parse cache for receivedMessages() and the HTTP API.
+  const catalog = httpListener?.catalog ?? new MessageCatalog(store);
 
   return {
     host: config.host ?? '127.0.0.1',
@@ -145,79 +171,21 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     ca: ca ?? '',
     container,
     store,
+    chaos: container.get(ChaosToken),
+    setSmtpHooks: (hooks) => smtpServer?.setRuntimeHooks(hooks),
     addUser: async (u) => store.users.add(typeof u === 'string' ? parseUserSpec(u) : u),
-    receivedMessages,
-    waitForMessages: async (count, timeoutMs = 5_000) => {
-      // Counts stored messages, never events: a MOVE emits `exists` without adding a message, a purge removes
-      // some. The watch is set before the first count, so a delivery racing it is not missed, and each recount
-      // waits for the current store operation to finish (setImmediate), so a MOVE is not seen half done.
-      await new Promise<void>((resolve, reject) => {
-        let have = 0;
-        let done = false;
-        let pending: NodeJS.Immediate | undefined;
-        const finish = (err?: Error): void => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          if (pending) clearImmediate(pending);
-          unwatch();
-          if (err) reject(err);
-          else resolve();
-        };
-        const recount = (): void => {
-          pending = undefined;
-          allMessages(store).then(
-            (all) => {
-              have = all.length;
-              if (have >= count) finish();
-            },
-            (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
-          );
-        };
-        const timer = setTimeout(() => finish(new Error(`waitForMessages: ${have} of ${count} message(s) after ${timeoutMs} ms`)), timeoutMs);
-        let unwatch: () => void;
-        if (supportsWatch(store)) {
-          unwatch = store.watch((e: MailboxEvent) => {
-            if (!done && !pending && (e.type === 'exists' || e.type === 'expunge')) pending = setImmediate(recount);
-          });
-        } else {
-          // A store without change notifications is polled instead.
-          const poll = setInterval(() => {
-            if (!done && !pending) pending = setImmediate(recount);
-          }, 50);
-          unwatch = () => clearInterval(poll);
-        }
-        recount();
-      });
-      return receivedMessages();
+    receivedMessages: () => catalog.list(),
+    waitForMessage: (predicate, timeoutMs = 5_000) => catalog.waitFor(predicate, timeoutMs),
+    waitForMessages: (count, timeoutMs = 5_000) => catalog.waitForCount(count, timeoutMs),
+    purge: async () => {
+      await catalog.purge();
     },
-    purge: () => purgeMessages(store),
     stop: async () => {
       if (stopped) return;
       stopped = true;
       await server.stop();
       await container.unbindAllAsync();
     },
-  };
-}
-
-async function parseMessage(username: string, mailbox: string, uid: number, raw: Buffer): Promise<ReceivedMessage> {
-  const m = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
-  const addresses = (a: AddressObject | AddressObject[] | undefined): string[] =>
-    (Array.isArray(a) ? a : a ? [a] : []).flatMap((o) => o.value.map((v) => v.address ?? '')).filter(Boolean);
-  return {
-    username,
-    mailbox,
-    uid,
-    from: addresses(m.from)[0],
-    to: addresses(m.to),
-    cc: addresses(m.cc),
-    subject: m.subject,
-    text: m.text,
-    html: m.html === false ? undefined : m.html,
-    attachments: m.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.size, content: a.content })),
-    headers: m.headers,
-    raw,
   };
 }
 

@@ -11,7 +11,14 @@ import { mailStoreSuite, message } from './mail-store-suite.js';
 describe('MaildirMailStore', () => {
   mailStoreSuite(async (options) => {
     const root = await mkdtemp(join(tmpdir(), 'postern-maildir-'));
-    return { store: new MaildirMailStore({ ...options, root }), dispose: () => rm(root, { recursive: true, force: true }) };
+    const store = new MaildirMailStore({ ...options, root });
+    return {
+      store,
+      dispose: async () => {
+        await store.close();
+        await rm(root, { recursive: true, force: true });
+      },
+    };
   });
 
   describe('on disk', () => {
@@ -54,7 +61,7 @@ describe('MaildirMailStore', () => {
       await view.create('Sent/2024');
       await view.create('a.b');
       for (const dir of ['.Sent', '.Sent.2024']) {
-        expect((await readdir(join(aliceDir(), dir))).sort()).to.include.members(['cur', 'maildirfolder', 'new', 'postern-uidlist', 'tmp']);
+        expect((await readdir(join(aliceDir(), dir))).sort()).to.include.members(['cur', 'maildirfolder', 'new', 'postern-log', 'tmp']);
       }
       expect((await stat(join(aliceDir(), '.a&AC4-b'))).isDirectory()).to.equal(true);
       await view.release();

@@ -32,7 +32,7 @@ describe('cli: the postern command', function () {
   });
 
   /** Every listener on port 0 so parallel runs never collide. */
-  const ANY_PORTS = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+  const ANY_PORTS = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps', 'http'].flatMap((n) => [`--${n}-port`, '0']);
   const TLS_FILES = (): string[] => ['--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem')];
   const trust = (): { ca: string; servername: string } => ({ ca: certs.ca.cert, servername: 'localhost' });
 
@@ -51,7 +51,7 @@ describe('cli: the postern command', function () {
   it('prints its usage with --help and its version with --version, exit 0', async () => {
     const help = await runPostern(['--help']);
     expect(help.code).to.equal(0);
-    for (const flag of ['--host', '--only', '--port-offset', '--user', '--auth-disabled', '--cert', '--pfx', '--ca', '--client-cert', '--tls-min', '--allow-insecure-auth', '--store', '--postmaster', '--log-level', '--log-format']) {
+    for (const flag of ['--host', '--only', '--port-offset', '--user', '--auth-disabled', '--cert', '--pfx', '--ca', '--client-cert', '--tls-min', '--allow-insecure-auth', '--store', '--postmaster', '--log-level', '--log-format', '--http-port', '--http-auth', '--http-cors', '--chaos']) {
       expect(help.stdout).to.contain(flag);
     }
     const version = await runPostern(['--version']);
@@ -69,8 +69,11 @@ describe('cli: the postern command', function () {
     ['a wrong PFX passphrase', () => [...ANY_PORTS, '--pfx', path.join(dir, 'server.pfx'), '--passphrase', 'wrong'], /cannot use the certificate: .*\(is the passphrase right\?\)$/],
     ['--client-cert without --ca', () => ['--client-cert', 'require'], /--client-cert needs --ca/],
     ['an unsupported --tls-min', () => ['--tls-min', '1.0'], /--tls-min: expected 1\.2 or 1\.3/],
-    ['an unknown store', () => ['--store', 'postgres:x'], /--store: expected memory or maildir:PATH/],
+    ['an unknown store', () => ['--store', 'postgres:x'], /--store: expected memory, maildir:PATH or postgres:\/\/USER:PASSWORD@HOST:PORT\/DB/],
     ['a postmaster who is not a user', () => [...ANY_PORTS, ...TLS_FILES(), '--postmaster', 'nobody'], /postmaster "nobody" is not a user/],
+    ['--chaos that is not JSON', () => ['--chaos', '{rules'], /--chaos: not valid JSON/],
+    ['a bad --chaos rule', () => ['--chaos', '{"rules":[{"protocol":"pop3","stage":"login","reply":"550 no"}]}'], /--chaos: rules\[0\]\.reply: not a pop3 refusal/],
+    ['--http-auth without a password', () => ['--http-auth', 'admin'], /--http-auth: expected USER:PASSWORD/],
   ];
   for (const [name, args, message] of badStarts) {
     it(`exits 2 with one clear line for ${name}`, async () => {
@@ -91,7 +94,7 @@ describe('cli: the postern command', function () {
       const r = await runPostern([...ANY_PORTS, '--imap-port', String(taken)]);
       expect(r.code).to.equal(2);
       const lines = r.stderr.trim().split('\n');
-      expect(lines[lines.length - 1]).to.equal('postern: error: imap: port already in use');
+      expect(lines[lines.length - 1]).to.equal(`postern: error: imap: 127.0.0.1:${taken} is already in use`);
       expect(r.stderr).to.not.contain('listener error'); // not logged as our bug
       expect(r.stdout).to.not.contain('ready on'); // listeners started before imap were closed again, never announced
       expect(r.stderr).to.not.match(/\n\s+at /);
@@ -100,10 +103,11 @@ describe('cli: the postern command', function () {
     }
   });
 
-  it('starts all six listeners with one ready line each, serves them, and stops cleanly on SIGTERM', async () => {
+  it('starts all seven listeners (six mail, one HTTP) with one ready line each, serves them, and stops cleanly on SIGTERM', async () => {
     const p = start([...ANY_PORTS, ...TLS_FILES(), '--user', 'alice:secret@example.test']);
-    await p.ready(6);
-    expect(Object.keys(p.ports).sort()).to.deep.equal(['imap', 'imaps', 'pop3', 'pop3s', 'smtp', 'smtps']);
+    await p.ready(7);
+    expect(Object.keys(p.ports).sort()).to.deep.equal(['http', 'imap', 'imaps', 'pop3', 'pop3s', 'smtp', 'smtps']);
+    expect(p.stdout.find((l) => l.startsWith('postern: http '))).to.match(/\(HTTP API and web inbox\)$/);
     expect(p.stdout.find((l) => l.startsWith('postern: smtps '))).to.match(/\(implicit TLS\)$/);
     expect(p.stdout.find((l) => l.startsWith('postern: imap '))).to.match(/\(STARTTLS\)$/);
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port: p.ports.smtp, requireTLS: true, tls: trust(), auth: { user: 'alice', pass: 'secret' } });
@@ -154,15 +158,17 @@ describe('cli: the postern command', function () {
   it('requires client certificates with --ca and --client-cert require', async () => {
     const p = start([...ANY_PORTS, '--only', 'smtps', ...TLS_FILES(), '--ca', path.join(dir, 'ca.pem'), '--client-cert', 'require']);
     await p.ready(1);
+    // TLS 1.3: the client without a certificate finishes its side of the handshake, then gets closed unanswered.
+    const without = await LineClient.connect(p.ports.smtps, { tls: trust() });
+    clients.push(without);
+    await without.closed();
+    expect(without.pending).to.equal('');
+    // The listener keeps serving, and a client with the dev client certificate gets a session.
     const withCert = await LineClient.connect(p.ports.smtps, { tls: { ...trust(), ...certs.client } });
     clients.push(withCert);
     expect(await withCert.readLine()).to.match(/^220 /);
-    const without = await LineClient.connect(p.ports.smtps, { tls: trust() }).catch(() => undefined);
-    if (without) {
-      clients.push(without);
-      await without.closed();
-      expect(without.pending).to.equal('');
-    }
+    expect(await p.stop('SIGTERM')).to.equal(0);
+    expect(p.stderr).to.match(/ warn tls handshake failed .*reason=rejected-by-policy .*error=client certificate refused \(policy errors 1\)/);
   });
 
   it("gives every --user the special-use folders Drafts, Sent, Junk, Trash and Archive (RFC 6154)", async () => {
@@ -191,9 +197,10 @@ describe('cli: the postern command', function () {
       },
       (e: Error) => e,
     );
-    expect(err).to.be.instanceOf(Error);
+    expect((err as NodeJS.ErrnoException | undefined)?.code).to.equal('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION'); // alert 70
     const ok = await connect(p.ports.imaps, true);
     expect(await ok.readLine()).to.match(/^\* OK /);
+    expect((ok.raw as import('node:tls').TLSSocket).getProtocol()).to.equal('TLSv1.3');
   });
 
   it('lets any login in with --auth-disabled, and AUTH before TLS only with --allow-insecure-auth', async () => {
@@ -206,6 +213,52 @@ describe('cli: the postern command', function () {
     await smtp.expect(/^220 /);
     const ehlo = await smtp.command('EHLO client.test', /^250 /);
     expect(ehlo.join('\n')).to.match(/AUTH .*PLAIN/);
+    expect(await smtp.command(`AUTH PLAIN ${Buffer.from('\0anyone\0whatever').toString('base64')}`, /^\d{3} /)).to.deep.equal(['235 2.7.0 Authentication successful']);
+
+    // Without --allow-insecure-auth, the same --auth-disabled server keeps logins behind TLS.
+    const strict = start([...ANY_PORTS, '--only', 'smtp,imap', '--auth-disabled']);
+    await strict.ready(2);
+    const imap2 = await connect(strict.ports.imap);
+    expect(await imap2.readLine()).to.match(/^\* OK \[CAPABILITY [^\]]*LOGINDISABLED/);
+    expect(await imap2.command('a LOGIN anyone whatever', /^a /)).to.deep.equal(['a NO [PRIVACYREQUIRED] TLS required: use STARTTLS first']);
+    const smtp2 = await connect(strict.ports.smtp);
+    await smtp2.expect(/^220 /);
+    const ehlo2 = await smtp2.command('EHLO client.test', /^250 /);
+    expect(ehlo2.join('\n')).to.not.match(/AUTH/);
+    expect(await smtp2.command(`AUTH PLAIN ${Buffer.from('\0anyone\0whatever').toString('base64')}`, /^\d{3} /)).to.deep.equal([
+      '538 5.7.11 Encryption required for requested authentication mechanism',
+    ]);
+  });
+
+  it('says goodbye to every live session on SIGTERM (421, -ERR [SYS/TEMP], * BYE) and exits 0', async () => {
+    const p = start([...ANY_PORTS, ...TLS_FILES(), '--user', 'alice:secret@example.test']);
+    await p.ready(6);
+    const sessions: Array<[LineClient, string]> = [];
+    for (const secure of [false, true]) {
+      const smtp = await connect(p.ports[secure ? 'smtps' : 'smtp'], secure);
+      await smtp.expect(/^220 /);
+      await smtp.command('EHLO client.test', /^250 /);
+      sessions.push([smtp, '421 4.3.2 Service shutting down, closing connection']);
+      const pop = await connect(p.ports[secure ? 'pop3s' : 'pop3'], secure);
+      await pop.readLine();
+      if (secure) {
+        await pop.command('USER alice', /^\+OK/); // one session in TRANSACTION, one in AUTHORIZATION
+        await pop.command('PASS secret', /^\+OK/);
+      }
+      sessions.push([pop, '-ERR [SYS/TEMP] server shutting down']);
+      const imap = await connect(p.ports[secure ? 'imaps' : 'imap'], secure);
+      await imap.readLine();
+      if (secure) await imap.command('a LOGIN alice secret', /^a OK/);
+      sessions.push([imap, '* BYE Server shutting down']);
+    }
+    const exit = p.stop('SIGTERM');
+    for (const [client, goodbye] of sessions) {
+      expect(await client.readLine()).to.equal(goodbye);
+      await client.closed();
+      expect(client.pending).to.equal('');
+    }
+    expect(await exit).to.equal(0);
+    expect(p.stdout).to.include('postern: stopped');
   });
 
   it('writes JSON log lines to stderr with --log-format json', async () => {

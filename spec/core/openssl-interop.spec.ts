@@ -9,11 +9,10 @@ import { writeDevCertificates, type DevCertificates } from '../../lib/core/dev-c
 import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
 import { ServerSecurity, type ServerSecurityOptions } from '../../lib/core/server-security.js';
 import { TcpServer } from '../../lib/core/tcp-server.js';
-import { createLogger } from '../../lib/log/logger.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
 
-const log = createLogger({ silent: true });
 /** dist/samples/implicit-tls-server.js, relative to this compiled spec (dist/spec/core). */
 const SAMPLE = fileURLToPath(new URL('../../samples/implicit-tls-server.js', import.meta.url));
 /** Upper bound for one s_client run; a loopback handshake takes milliseconds. */
@@ -106,9 +105,12 @@ describe('core: openssl s_client interop', function () {
   });
 
   describe('against an in-process implicit-TLS listener', () => {
+    /** What the listener logged (the reason and code of a refused handshake). */
+    let seen: RecordingLogger;
     async function start(sec: ServerSecurityOptions = {}): Promise<number> {
       const security = new ServerSecurity({ certificate: certs.server, ...sec });
-      const server = new TcpServer(new NoteHandler(security), { port: 0, security }, log);
+      seen = new RecordingLogger();
+      const server = new TcpServer(new NoteHandler(security), { port: 0, security }, seen);
       servers.push(server);
       return (await server.start()).port;
     }
@@ -126,11 +128,21 @@ describe('core: openssl s_client interop', function () {
       });
     }
 
-    it('refuses -tls1_1 (even with the client at security level 0)', async () => {
+    /** The server's record of the one failed handshake: reason and OpenSSL code, no session. */
+    async function refusal(sessions = 0): Promise<Record<string, unknown>> {
+      const failed = await seen.next('tls handshake failed');
+      expect(seen.find('tls handshake failed')).to.have.length(1);
+      expect(seen.find('tls established')).to.have.length(sessions);
+      return failed.meta;
+    }
+
+    it('refuses -tls1_1 (even with the client at security level 0) with a protocol_version alert', async () => {
       const port = await start();
       const run = await sClient(port, ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', ...verify()]);
       expect(replies(run)).to.deep.equal([]);
-      expect(run.code).to.not.equal(0);
+      expect(run.code).to.equal(1);
+      expect(run.stderr).to.match(/tlsv1 alert protocol version.*SSL alert number 70/); // RFC 8446 §6.2 protocol_version(70)
+      expect(await refusal()).to.include({ reason: 'protocol', code: 'ERR_SSL_UNSUPPORTED_PROTOCOL' });
     });
 
     it('negotiates an ECDHE AEAD suite under -tls1_2 and refuses CBC-only clients (testssl.sh "obsolete CBC", LUCKY13)', async () => {
@@ -139,13 +151,17 @@ describe('core: openssl s_client interop', function () {
       expect(ok.stderr + ok.stdout).to.match(/Ciphersuite: ECDHE-ECDSA-(AES128-GCM-SHA256|AES256-GCM-SHA384|CHACHA20-POLY1305)/);
       const cbc = await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384', ...verify()]);
       expect(replies(cbc)).to.deep.equal([]);
-      expect(cbc.code).to.not.equal(0);
+      expect(cbc.code).to.equal(1);
+      expect(cbc.stderr).to.match(/alert handshake failure.*SSL alert number 40/); // handshake_failure(40): no shared suite
+      expect(await refusal(1)).to.include({ reason: 'protocol', code: 'ERR_SSL_NO_SHARED_CIPHER' });
     });
 
     it('refuses the CCM-8 suites under -tls1_2', async () => {
       const port = await start();
       const run = await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES256-CCM8', ...verify()]);
       expect(replies(run)).to.deep.equal([]);
+      expect(run.stderr).to.match(/alert handshake failure.*SSL alert number 40/);
+      expect(await refusal()).to.include({ reason: 'protocol', code: 'ERR_SSL_NO_SHARED_CIPHER' });
     });
 
     it('refuses client-initiated renegotiation (s_client R) under TLS 1.2', async () => {
@@ -166,18 +182,32 @@ describe('core: openssl s_client interop', function () {
       expect(lines[1]).to.match(new RegExp(`cert=.*CN=postern-client policy=${SslPolicyErrors.None}$`));
     });
 
+    /**
+     * A refused client certificate: the client verified our certificate and finished its side of the handshake
+     * (`verify return:1` at depth 0), then the server closed without a greeting: s_client reads an unexpected EOF, or
+     * a reset (errno 104, ECONNRESET) when the server's close found client bytes (a TLS 1.3 certificate) unread.
+     */
+    function expectClosedAfterHandshake(run: Run): void {
+      expect(replies(run)).to.deep.equal([]);
+      expect(run.stderr).to.match(/depth=0 CN = localhost\nverify return:1\n/);
+      expect(run.stderr, run.stderr).to.match(/unexpected eof while reading|read:errno=104/);
+      expect(run.code).to.equal(1);
+    }
+
     for (const flag of ['-tls1_2', '-tls1_3']) {
       it(`closes without a greeting when the client certificate is required and missing (${flag})`, async () => {
         const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });
         const run = await sClient(port, [flag, ...verify()]);
-        expect(replies(run)).to.deep.equal([]);
+        expectClosedAfterHandshake(run);
+        expect(await refusal()).to.include({ reason: 'rejected-by-policy', error: `client certificate refused (policy errors ${SslPolicyErrors.RemoteCertificateNotAvailable})` });
       });
     }
 
     it('closes without a greeting for a client certificate from an untrusted CA', async () => {
       const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });
       const run = await sClient(port, ['-tls1_3', ...verify(), '-cert', file('untrusted-client.pem'), '-key', file('untrusted-client-key.pem')]);
-      expect(replies(run)).to.deep.equal([]);
+      expectClosedAfterHandshake(run);
+      expect(await refusal()).to.include({ reason: 'rejected-by-policy', error: `client certificate refused (policy errors ${SslPolicyErrors.RemoteCertificateChainErrors})` });
     });
   });
 

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,31 @@ import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 
 const log = createLogger({ silent: true });
+
+/** Debian's `nobody`/`nogroup`: a user that root's privileges do not follow. */
+const NOBODY = 65534;
+
+/**
+ * Runs `new ServerSecurity({ certificate: { certFile, keyFile } }).prepare()` in a child node process that first drops
+ * to `nobody` when it runs as root (so file modes apply to it), and returns the error's name and message (or `ok`).
+ * The module is imported before privileges are dropped: its path need not be readable by nobody.
+ */
+function prepareAsUnprivileged(certFile: string, keyFile: string): Promise<{ name: string; message: string } | 'ok'> {
+  const module = new URL('../../lib/core/server-security.js', import.meta.url).href;
+  const script = `
+    const { ServerSecurity } = await import(${JSON.stringify(module)});
+    if (process.getuid() === 0) { process.setgid(${NOBODY}); process.setuid(${NOBODY}); }
+    if (process.getuid() === 0) throw new Error('still root');
+    const s = new ServerSecurity({ certificate: { certFile: ${JSON.stringify(certFile)}, keyFile: ${JSON.stringify(keyFile)} } });
+    try { await s.prepare(); console.log(JSON.stringify('ok')); }
+    catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }
+    s.close();`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 15_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(JSON.parse(stdout) as { name: string; message: string } | 'ok'),
+    );
+  });
+}
 
 describe('core: ServerSecurity certificate sources and protocols', () => {
   let certs: DevCertificates;
@@ -114,11 +140,13 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
     it('refuses a PFX with the wrong passphrase at prepare()', async () => {
       const err = await prepareError({ certificate: { pfx: toPkcs12(certs.server, 'right'), passphrase: 'wrong' } });
       expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.equal('cannot use the certificate: mac verify failure (is the passphrase right?)');
     });
 
     it('refuses a key that does not match its certificate at prepare()', async () => {
       const err = await prepareError({ certificate: { cert: certs.server.cert, key: certs.client.key } });
       expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.match(/^cannot use the certificate: .*key values mismatch$/);
     });
 
     it('refuses a missing certificate file at prepare(), naming the path but no content', async () => {
@@ -127,18 +155,27 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
       expect((err as Error).message).to.contain('missing.pem').and.contain('ENOENT');
     });
 
-    it('refuses an unreadable key file at prepare()', async function () {
-      if (process.getuid?.() === 0) this.skip(); // root reads mode-000 files
-      const certFile = await file('unreadable-cert.pem', certs.server.cert);
-      const keyFile = await file('unreadable-key.pem', certs.server.key);
-      await chmod(keyFile, 0o000);
-      const err = await prepareError({ certificate: { certFile, keyFile } });
-      expect(err).to.be.instanceOf(CertificateError);
+    it('refuses an unreadable key file at prepare() with EACCES (run as an unprivileged user when we are root)', async () => {
+      // Root reads mode-000 files, so as root the check runs in a child process that has dropped to nobody (65534).
+      const readable = await mkdtemp(join(tmpdir(), 'postern-eacces-'));
+      try {
+        await chmod(readable, 0o755);
+        const certFile = join(readable, 'cert.pem');
+        const keyFile = join(readable, 'key.pem');
+        await writeFile(certFile, certs.server.cert, { mode: 0o644 });
+        await writeFile(keyFile, certs.server.key, { mode: 0o000 });
+        await chmod(keyFile, 0o000);
+        const outcome = await prepareAsUnprivileged(certFile, keyFile);
+        expect(outcome).to.deep.equal({ name: 'CertificateError', message: `cannot read ${keyFile}: EACCES` });
+      } finally {
+        await rm(readable, { recursive: true, force: true });
+      }
     });
 
     it('refuses a directory given as a certificate file at prepare()', async () => {
       const err = await prepareError({ certificate: { certFile: dir, keyFile: dir } });
       expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.equal(`cannot read ${dir}: EISDIR`);
     });
 
     it('makes TcpServer.start() fail with CertificateError for bad material', async () => {
@@ -220,13 +257,15 @@ describe('core: ServerSecurity certificate sources and protocols', () => {
 
     const legacyClient: tls.ConnectionOptions = { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' };
 
-    it('refuses a TLS 1.0 client by default', async () => {
+    it('refuses a TLS 1.0 client by default with a protocol_version alert, and keeps serving', async () => {
       const port = await serve({ certificate: certs.server });
       const err = await servedCn(port, legacyClient).then(
         () => undefined,
-        (e: unknown) => e,
+        (e: NodeJS.ErrnoException) => e,
       );
-      expect(err).to.be.instanceOf(Error);
+      expect(err?.code).to.equal('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION'); // RFC 8446 §6.2 protocol_version(70)
+      expect(await servedCn(port)).to.equal('localhost');
+      expect((clients[0].raw as tls.TLSSocket).getProtocol()).to.equal('TLSv1.3');
     });
 
     it('negotiates TLS 1.0 only when Tls is enabled explicitly', async () => {

@@ -49,12 +49,12 @@ describe('IMAP session', () => {
       h = await startImap();
       const c = await h.connect();
       await c.expect(/^\* OK/);
-      c.send('a STARTTLS\r\nb CAPABILITY\r\n');
+      // The injected command would log in: run in plaintext or after the upgrade, it would show.
+      c.send(`a STARTTLS\r\nb LOGIN alice "${ALICE.password}"\r\n`);
       expect(await c.expect(/^a /)).to.deep.equal(['a OK Begin TLS negotiation now']);
-      expect(c.pending).to.equal('');
       await c.startTls(h.trust());
-      const lines = await c.command('c NOOP', /^c /);
-      expect(lines).to.deep.equal(['c OK NOOP completed']);
+      expect(await c.command('c SELECT INBOX', /^c /)).to.deep.equal(['c BAD Not authenticated']); // first reply over TLS is ours
+      expect(c.pending).to.equal(''); // no plaintext reply to b arrived either
     });
 
     it('serves implicit TLS with AUTHENTICATE PLAIN (SASL-IR and continuation) and * to cancel', async () => {

@@ -112,10 +112,13 @@ p.quit()
       }
     });
 
-    it('pop3:// without --ssl-reqd cannot log in in plaintext', async function () {
-      const r = await run('curl', ['-sS', ...auth, caFile, `pop3://127.0.0.1:${h.port}/1`]);
+    it('pop3:// without --ssl-reqd cannot log in in plaintext: -ERR [AUTH] to its APOP, curl exit 67', async function () {
+      const r = await run('curl', ['-sS', '-v', ...auth, caFile, `pop3://127.0.0.1:${h.port}/1`]);
       if (!r) this.skip();
-      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.contain('< -ERR [AUTH] TLS required: use STLS first'); // RFC 3206 AUTH response code
+      expect(r.stderr).to.not.match(/^< \+OK (?!Postern POP3 server ready|capability)/m); // nothing else accepted
+      expect(r.stdout.length).to.equal(0);
+      expect(r.code).to.equal(67); // CURLE_LOGIN_DENIED
     });
   });
 

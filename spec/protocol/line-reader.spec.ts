@@ -43,12 +43,64 @@ describe('protocol: LineReader', () => {
   let p: Awaited<ReturnType<typeof pair>>;
   afterEach(async () => p?.close());
 
-  it('splits on CRLF only and keeps a bare LF inside the line', async () => {
+  it('splits on CRLF only: a bare LF is reported at once and its whole line (to the CRLF) is dropped', async () => {
     p = await pair();
-    p.client.write('one\r\ntwo\nstill two\r\n');
+    p.client.write('one\r\ntwo\n');
     expect(await p.reader.readLine()).to.deep.include({ kind: 'line' });
-    const second = await p.reader.readLine();
-    expect(second.kind === 'line' && second.line.toString()).to.equal('two\nstill two');
+    // Reported while the client has sent no CRLF after the bare LF.
+    expect(await p.reader.readLine()).to.deep.equal({ kind: 'bare-lf' });
+    p.client.write('RSET, never a command\r\nthree\r\n');
+    const third = await p.reader.readLine();
+    expect(third.kind === 'line' && third.line.toString()).to.equal('three');
+  });
+
+  it('reports an over-long line as soon as it crosses the limit, before its CRLF, then drops its rest', async () => {
+    p = await pair(16);
+    p.client.write('x'.repeat(17));
+    expect(await p.reader.readLine()).to.deep.equal({ kind: 'too-long' });
+    p.client.write('y'.repeat(5000) + '\r');
+    p.client.write('\nnext\r\n');
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('next');
+  });
+
+  it('accepts a line of exactly the limit whose CR and LF come one at a time', async () => {
+    p = await pair(16);
+    p.client.write('x'.repeat(16));
+    const reading = p.reader.readLine();
+    await trickle(p.client, '\r\n');
+    const r = await reading;
+    expect(r.kind === 'line' && r.line.length).to.equal(16);
+  });
+
+  it('asks octetsAfterDroppedLine at the end of a dropped line and drops the data it names, then the rest of that line', async () => {
+    const tails: string[] = [];
+    p = await pair(16, {
+      octetsAfterDroppedLine: (tail) => {
+        tails.push(tail.toString());
+        return tail.toString().endsWith('{5+}') ? 5 : undefined;
+      },
+    });
+    p.client.write('a APPEND INBOX xxxxxxxxx {5+}\r\nb NOOP rest\r\nc NOOP\r\n');
+    expect(await p.reader.readLine()).to.deep.equal({ kind: 'too-long' });
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('c NOOP');
+    expect(tails).to.deep.equal(['a APPEND INBOX xxxxxxxxx {5+}'.slice(-64), 'P rest']);
+  });
+
+  it("reports runaway when octetsAfterDroppedLine answers 'end'", async () => {
+    p = await pair(16, { octetsAfterDroppedLine: () => 'end' });
+    p.client.write('x'.repeat(20) + '{99999999999+}\r\nb NOOP\r\n');
+    expect(await p.reader.readLine()).to.deep.equal({ kind: 'too-long' });
+    expect(await p.reader.readLine()).to.deep.equal({ kind: 'runaway' });
+  });
+
+  it('dropCommandRest drops raw octets, CRLFs included, then the rest of their line', async () => {
+    p = await pair();
+    p.reader.dropCommandRest(8);
+    p.client.write('b NOOP\r\n tail\r\nc NOOP\r\n');
+    const r = await p.reader.readLine();
+    expect(r.kind === 'line' && r.line.toString()).to.equal('c NOOP');
   });
 
   it('assembles lines split across many chunks', async () => {
@@ -58,7 +110,7 @@ describe('protocol: LineReader', () => {
     expect(r.kind === 'line' && r.line.toString()).to.equal('HELLO there');
   });
 
-  it('reports an over-long line once, after skipping it to its CRLF, and goes on', async () => {
+  it('reports an over-long line once, skips it to its CRLF, and goes on', async () => {
     p = await pair(16);
     p.client.write('x'.repeat(1000) + '\r\nnext\r\n');
     expect((await p.reader.readLine()).kind).to.equal('too-long');
@@ -76,6 +128,14 @@ describe('protocol: LineReader', () => {
       expect(p.reader.bufferedLength).to.be.lessThan(70 * 1024);
     }
     await reading;
+    expect(result).to.equal('too-long');
+    result = undefined;
+    const dropping = p.reader.readLine().then((r) => (result = r.kind));
+    for (let i = 0; i < 40 && result === undefined; i++) {
+      await new Promise<void>((r) => p.client.write(junk, () => r()));
+      expect(p.reader.bufferedLength).to.be.lessThan(70 * 1024);
+    }
+    await dropping;
     expect(result).to.equal('runaway');
   });
 

@@ -103,7 +103,7 @@ describe('test double: startMailServer()', () => {
     const open = await start({ protocols: ['smtp', 'pop3s'], authDisabled: true });
     await send(open, { from: 'x@example.test', to: 'nobody@example.test', subject: 'auto', text: 'created on delivery' }, { user: 'whoever', pass: 'whatever' });
     const [message] = await open.waitForMessages(1);
-    expect(message?.to).to.deep.equal(['nobody@example.test']);
+    expect(message?.to).to.deep.equal([{ name: '', address: 'nobody@example.test' }]);
     expect(message?.subject).to.equal('auto');
     expect(await pop3Login(open, 'anyone', 'anything')).to.match(/^\+OK/);
   });
@@ -122,9 +122,10 @@ describe('test double: startMailServer()', () => {
     const messages = await server.waitForMessages(2);
     expect(messages.map((m) => m.username).sort()).to.deep.equal(['alice', 'bob']);
     for (const m of messages) {
-      expect(m).to.include({ mailbox: 'INBOX', from: 'sender@example.test', subject: 'Grüße', uid: 1 });
-      expect(m.to).to.deep.equal(['alice@example.test']);
-      expect(m.cc).to.deep.equal(['bob@example.test']);
+      expect(m).to.include({ mailbox: 'INBOX', subject: 'Grüße', uid: 1 });
+      expect(m.from).to.deep.equal({ name: 'Sender', address: 'sender@example.test' });
+      expect(m.to).to.deep.equal([{ name: '', address: 'alice@example.test' }]);
+      expect(m.cc).to.deep.equal([{ name: '', address: 'bob@example.test' }]);
       expect(m.text?.trim()).to.equal('plain body');
       expect(m.html).to.equal('<p>html body</p>');
       expect(m.attachments).to.have.length(1);
@@ -134,6 +135,70 @@ describe('test double: startMailServer()', () => {
       expect(Buffer.isBuffer(m.raw)).to.equal(true);
       expect(m.raw.toString('latin1')).to.match(/^Return-Path: <sender@example\.test>\r\nReceived: from /);
     }
+  });
+
+  it('receivedMessages keeps display names and adds messageId, date, flags, typed headers and header lines', async () => {
+    const server = await start({ protocols: ['smtp'], users: ['alice:pw@example.test'] });
+    await send(server, {
+      from: '"Zoë Sender" <sender@example.test>',
+      to: '"Alice A." <alice@example.test>',
+      replyTo: 'replies@example.test',
+      subject: 'typed',
+      text: 'x',
+      messageId: '<abc.123@example.test>',
+      date: new Date('2026-01-02T03:04:05Z'),
+    });
+    const m = await server.waitForMessage((x) => x.subject === 'typed');
+    expect(m.from).to.deep.equal({ name: 'Zoë Sender', address: 'sender@example.test' });
+    expect(m.to).to.deep.equal([{ name: 'Alice A.', address: 'alice@example.test' }]);
+    expect(m.replyTo).to.deep.equal([{ name: '', address: 'replies@example.test' }]);
+    expect(m.messageId).to.equal('abc.123@example.test');
+    expect(m.date?.toISOString()).to.equal('2026-01-02T03:04:05.000Z');
+    expect(m.headers.get('date')).to.be.instanceOf(Date);
+    expect(m.headerLines.find((h) => h.key === 'subject')?.line).to.equal('Subject: typed');
+    expect(m.flags).to.deep.equal([]);
+    expect(m.size).to.equal(m.raw.length);
+    const alice = await server.store.openUser('alice');
+    await alice.setFlags('INBOX', [m.uid], ['\\Seen'], 'add');
+    await alice.release();
+    const [again] = await server.receivedMessages();
+    expect(again?.flags).to.deep.equal(['\\Seen']); // flags are read fresh …
+    expect(again?.headers).to.equal(m.headers); // … the parse is cached (same object)
+    expect(again?.id).to.equal(m.id);
+  });
+
+  it('keeps the SMTP envelope on every message: MAIL FROM, every RCPT TO (Bcc too), HELO, user, client, TLS, time', async () => {
+    const server = await start({ protocols: ['smtp'], users: ['alice:pw@example.test', 'bob:pw@example.test'] });
+    const before = Date.now();
+    await send(server, { from: 'alice@example.test', to: 'alice@example.test', bcc: 'bob@example.test', subject: 'env', text: 'x' }, { user: 'alice', pass: 'pw' });
+    const m = await server.waitForMessage((x) => x.username === 'bob');
+    expect(m.to.map((t) => t.address)).to.deep.equal(['alice@example.test']); // no Bcc header …
+    const env = m.envelope!;
+    expect(env).to.include({ mailFrom: 'alice@example.test', authUser: 'alice', clientAddress: '127.0.0.1', protocol: 'smtp' });
+    expect(env.rcptTo).to.deep.equal(['alice@example.test', 'bob@example.test']); // … but the envelope shows it
+    expect(env.helo).to.be.a('string').and.not.equal('');
+    expect(env.clientPort).to.be.a('number');
+    expect(env.tls?.protocol).to.match(/^TLSv1\.[23]$/);
+    expect(env.tls?.cipher).to.match(/^TLS_|^ECDHE/);
+    expect(env.tls?.clientCertSubject).to.equal(undefined);
+    expect(Date.parse(env.receivedAt)).to.be.at.least(before - 1000);
+    await server.store.deliver('alice@example.test', Buffer.from('Subject: direct\r\n\r\n'));
+    expect((await server.waitForMessage((x) => x.subject === 'direct')).envelope).to.equal(undefined);
+  });
+
+  it('waitForMessage resolves with the first match, later arrivals included, and rejects saying what it saw', async () => {
+    const server = await start({ protocols: ['smtp'], users: ['alice:pw@example.test'] });
+    await send(server, { from: 'x@example.test', to: 'alice@example.test', subject: 'first', text: '1' });
+    const waiting = server.waitForMessage((m) => m.subject === 'second', 5000);
+    await send(server, { from: 'x@example.test', to: 'alice@example.test', subject: 'second', text: '2' });
+    expect((await waiting).subject).to.equal('second');
+    expect((await server.waitForMessage((m) => m.subject === 'first', 10)).uid).to.equal(1);
+    let error: Error | undefined;
+    await server.waitForMessage((m) => m.subject === 'third', 50).catch((err: Error) => (error = err));
+    expect(error?.message).to.equal(
+      'waitForMessage: no message matched after 50 ms; saw 2 message(s): alice/INBOX uid 1 "first" from x@example.test to alice@example.test; ' +
+        'alice/INBOX uid 2 "second" from x@example.test to alice@example.test',
+    );
   });
 
   it('waitForMessages resolves on delivery, counts messages stored any way, and rejects clearly on timeout', async () => {
@@ -205,7 +270,7 @@ describe('test double: startMailServer()', () => {
     const [a, b] = await Promise.all([start({ users: ['alice:pw@example.test'] }), start({ users: ['alice:pw@example.test'] })]);
     const portsA = new Set(Object.values(a.ports));
     expect(Object.values(b.ports).filter((p) => portsA.has(p))).to.deep.equal([]);
-    expect(a.ca).to.not.equal(b.ca);
+    expect(a.ca).to.equal(b.ca); // one development CA per process
     await send(a, { from: 'x@example.test', to: 'alice@example.test', subject: 'only a', text: 'a' });
     expect((await a.waitForMessages(1)).map((m) => m.subject)).to.deep.equal(['only a']);
     expect(await b.receivedMessages()).to.deep.equal([]);

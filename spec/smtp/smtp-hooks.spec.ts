@@ -4,6 +4,7 @@ import type { Container } from 'inversify';
 import type { PeerInfo } from '../../lib/contracts/peer-info.js';
 import { SmtpHooks, type SmtpAuthInfo, type SmtpHooks as Hooks } from '../../lib/smtp/smtp-backend.js';
 import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
+import { SmtpServer } from '../../lib/smtp/smtp-server.js';
 import { LineClient } from '../support/line-client.js';
 import { plainAuth, startSmtp, storedTexts, upgrade, type SmtpFixture } from './smtp-harness.js';
 
@@ -87,6 +88,45 @@ describe('smtp: hooks refuse with their own codes', () => {
     expect(await storedTexts(f.store)).to.deep.equal([]);
     expect(await send('Subject: hello\r\n\r\nhi')).to.match(/^250 /);
     expect(await storedTexts(f.store)).to.have.length(1);
+  });
+
+  it('a 421 from onMailFrom is sent and the session closes (RFC 5321 §3.8)', async () => {
+    f = await startSmtp(withHooks({ onMailFrom: async () => Promise.reject(new SmtpReplyError(421, '4.3.2', 'Going down')) }));
+    const c = await f.ehlo();
+    expect(await c.command('MAIL FROM:<bob@x.test>', /^\d/)).to.deep.equal(['421 4.3.2 Going down']);
+    await c.closed();
+  });
+
+  it('a 421 from onRcptTo closes the session with nothing stored', async () => {
+    f = await startSmtp(withHooks({ onRcptTo: async () => Promise.reject(new SmtpReplyError(421, '4.7.0', 'Try again later')) }));
+    const c = await f.ehlo();
+    c.send('MAIL FROM:<bob@x.test>\r\nRCPT TO:<alice@example.com>\r\n');
+    expect(await c.readLine()).to.match(/^250 /);
+    expect(await c.readLine()).to.equal('421 4.7.0 Try again later');
+    await c.closed();
+    expect(await storedTexts(f.store)).to.deep.equal([]);
+  });
+
+  it('a 421 from onData after the body closes the session with nothing stored', async () => {
+    f = await startSmtp(withHooks({ onData: async () => Promise.reject(new SmtpReplyError(421, '4.3.0', 'Queue full')) }));
+    const c = await f.ehlo();
+    c.send('MAIL FROM:<bob@x.test>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n');
+    await c.expect(/^354 /);
+    c.send('Subject: x\r\n\r\nhi\r\n.\r\n');
+    expect(await c.readLine()).to.equal('421 4.3.0 Queue full');
+    await c.closed();
+    expect(await storedTexts(f.store)).to.deep.equal([]);
+  });
+
+  it('hooks set at run time apply to a live session at its next command, and can be removed', async () => {
+    f = await startSmtp();
+    const server = f.container.get(SmtpServer);
+    const c = await f.ehlo();
+    expect(await c.command('MAIL FROM:<bob@x.test>', /^\d/)).to.match(/^250 /);
+    server.setRuntimeHooks([{ onRcptTo: async () => Promise.reject(new SmtpReplyError(550, '5.7.1', 'Switched off')) }]);
+    expect(await c.command('RCPT TO:<alice@example.com>', /^\d/)).to.deep.equal(['550 5.7.1 Switched off']);
+    server.setRuntimeHooks([]);
+    expect(await c.command('RCPT TO:<alice@example.com>', /^\d/)).to.match(/^250 2\.1\.5 /);
   });
 
   it('a hook that throws a plain Error is a bug: 451 4.3.0, its text never on the wire', async () => {

@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { Container } from 'inversify';
 import type { PeerInfo } from '../../lib/contracts/peer-info.js';
 import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
-import { SmtpHooks } from '../../lib/smtp/smtp-backend.js';
+import { SmtpBackend, SmtpHooks, type SmtpContext, type SmtpSession } from '../../lib/smtp/smtp-backend.js';
 import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
 import { testCertificates } from '../support/certs.js';
 import { plainAuth, startSmtp, storedTexts, upgrade, type SmtpFixture } from './smtp-harness.js';
@@ -32,6 +32,37 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
     await c.command('STARTTLS', /^220 2\.0\.0 /);
     await c.startTls(f.trust());
     expect(await c.command('MAIL FROM:<bob@remote.test>', /^5/)).to.match(/^503 5\.5\.1 /);
+  });
+
+  it('forgets the EHLO name at STARTTLS: the session reopened over TLS sees none until the next EHLO (RFC 3207 §4.2)', async () => {
+    const opened: Array<{ helo?: string; tls: boolean }> = [];
+    const seenAtMail: Array<string | undefined> = [];
+    f = await startSmtp({
+      setup: (ct) =>
+        ct.rebind(SmtpBackend).toConstantValue({
+          openSession: async (context: SmtpContext): Promise<SmtpSession> => {
+            opened.push({ helo: context.helo, tls: context.peer.security.tls });
+            return {
+              mailFrom: async () => void seenAtMail.push(context.helo),
+              rcptTo: async () => undefined,
+              data: async () => undefined,
+              reset: () => undefined,
+              close: async () => undefined,
+            };
+          },
+        }),
+    });
+    const c = await f.connect();
+    await c.command('EHLO plaintext.test', /^250 /);
+    await c.command('STARTTLS', /^220 /);
+    await c.startTls(f.trust());
+    await c.command('EHLO secure.test', /^250 /);
+    expect(await c.command('MAIL FROM:<bob@remote.test>', /^\d{3} /)).to.deep.equal(['250 2.1.0 Sender <bob@remote.test> OK']);
+    expect(opened).to.deep.equal([
+      { helo: undefined, tls: false },
+      { helo: undefined, tls: true }, // not 'plaintext.test': nothing said before TLS carries over
+    ]);
+    expect(seenAtMail).to.deep.equal(['secure.test']);
   });
 
   for (const injected of ['RSET', 'MAIL FROM:<x@y.test>']) {
@@ -112,7 +143,7 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
   });
 
   it('counts failed AUTH attempts against the error budget too (421 after ten errors in a row)', async () => {
-    f = await startSmtp({ config: { allowInsecureAuth: true }, smtp: { maxLoginFailures: 100 } });
+    f = await startSmtp({ config: { allowInsecureAuth: true, authThrottle: { maxDelayMs: 0 } }, smtp: { maxLoginFailures: 100 } });
     const c = await f.ehlo();
     c.send(`AUTH PLAIN ${plainAuth('alice', 'guess')}\r\n`.repeat(10));
     const lines = await c.expect(/^421 /);

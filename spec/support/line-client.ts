@@ -17,10 +17,13 @@ export class LineClient {
   }
 
   /** Connects (plain, or TLS with `tlsOptions`). */
-  static async connect(port: number, opts: { host?: string; tls?: tls.ConnectionOptions; timeoutMs?: number } = {}): Promise<LineClient> {
+  static async connect(port: number, opts: { host?: string; tls?: tls.ConnectionOptions; timeoutMs?: number; localAddress?: string } = {}): Promise<LineClient> {
     const host = opts.host ?? '127.0.0.1';
+    const localAddress = opts.localAddress;
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = opts.tls ? tls.connect({ host, port, ...opts.tls }, () => resolve(s)) : net.connect({ host, port }, () => resolve(s));
+      const s = opts.tls
+        ? tls.connect({ host, port, ...(localAddress ? { localAddress } : {}), ...opts.tls } as tls.ConnectionOptions, () => resolve(s))
+        : net.connect({ host, port, localAddress }, () => resolve(s));
       s.once('error', reject);
     });
     return new LineClient(socket, opts.timeoutMs ?? 5000);

@@ -1,74 +1,94 @@
-import { link, mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import { parseMime, type MimePart } from '../../mime/mime-parse.js';
+import { pruneStructure } from '../../mime/mime-structure.js';
 import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
-import { fsyncDir, isErrno, replaceFile, writeNewFile } from './durable-fs.js';
-import { INFO_SEPARATOR, flagsOfLetters, lettersOfFlags, parseFileName, uniqueBaseName } from './maildir-names.js';
+import { acquireDotLock } from './dot-lock.js';
+import { fsyncDir, isErrno } from './durable-fs.js';
+import { FolderCache } from './folder-cache.js';
+import { FolderLog } from './folder-log.js';
+import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE } from './folder-scan.js';
+import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
+import { lettersOfFlags, uniqueBaseName } from './maildir-names.js';
 
-/** Per-folder state file: UIDVALIDITY, UIDNEXT, the UID and keywords of each message (like dovecot-uidlist). */
-export const UIDLIST_FILE = 'postern-uidlist';
+export type { Entry, FolderChanges } from './folder-state.js';
 
-/** One message as the folder index knows it. */
-interface Entry {
-  readonly uid: number;
-  /** Unique Maildir name, stable across flag changes. */
-  readonly base: string;
-  dir: 'new' | 'cur';
-  /** Info letters after `:2,` (only in cur/). */
-  letters: string;
-  keywords: string[];
-  readonly size: number;
+/** The folder lock file (O_EXCL dotlock) held around log appends, UID allocation and directory scans. */
+export const FOLDER_LOCK_FILE = 'postern-log.lock';
+/** How long a writer waits for another process's folder lock (held for milliseconds normally) before failing. */
+const LOCK_WAIT_MS = 30_000;
+/** Compaction runs when the log holds more than twice the live messages plus this many records. */
+const COMPACT_SLACK = 1000;
+/** Polling period for changes by other processes and tools (fs.watch makes Postern's own writers faster). */
+export const WATCH_POLL_MS = 1000;
+/** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
+const CONFIRM_SCAN_FACTOR = 10;
+
+/** Options of a {@link MaildirFolder}. */
+export interface FolderOptions {
+  /** fsync message files, directories and the log (false only for throwaway tests). */
+  readonly durable: boolean;
+  /** Told about changes made by other processes or tools (not the folder's own calls). Must not throw. */
+  readonly notify: (changes: FolderChanges, folder: MaildirFolder) => void;
+}
+
+/** One message for {@link MaildirFolder.addMany}: `raw` octets, or an existing file to hard-link (COPY). */
+export interface NewMessage {
+  readonly raw?: Buffer | undefined;
+  readonly source?: { path: string; size: number } | undefined;
+  readonly flags: Iterable<string>;
   readonly internalDate: Date;
-  /** RFC 7162 modification sequence. */
-  modseq: number;
-  readonly envelope?: DeliveryEnvelope;
+  /** The delivery envelope, stored with the message. */
+  readonly envelope?: DeliveryEnvelope | undefined;
 }
 
-interface UidListFile {
-  version: 1;
-  uidValidity: number;
-  uidNext: number;
-  /** Absent in files written before MODSEQ support: then every message counts as modseq 1. */
-  highestModseq?: number;
-  messages: Array<{ uid: number; base: string; keywords?: string[]; modseq?: number; envelope?: DeliveryEnvelope }>;
+interface Deferred<T> {
+  resolve(value: T): void;
+  reject(err: unknown): void;
 }
-
-/** What a {@link MaildirFolder.sync} found changed by someone else on disk. */
-export interface SyncResult {
-  readonly added: number[];
-  readonly expunged: number[];
-  readonly flagged: number[];
-}
-
-function fileName(entry: Entry): string {
-  return entry.dir === 'new' ? entry.base : entry.base + INFO_SEPARATOR + entry.letters;
-}
-
-function parseUidList(text: string): UidListFile | undefined {
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const file = parsed as Partial<UidListFile>;
-  if (typeof file.uidValidity !== 'number' || typeof file.uidNext !== 'number' || !Array.isArray(file.messages)) return undefined;
-  return file as UidListFile;
-}
+type AddOp = { kind: 'add'; tmp: string; entry: Omit<Entry, 'uid' | 'modseq'>; done: Deferred<Entry> };
+type FlagsOp = { kind: 'flags'; uids: number[]; flags: string[]; mode: 'set' | 'add' | 'remove'; done: Deferred<{ entries: Entry[]; changed: number[] }> };
+type ExpungeOp = { kind: 'expunge'; uids: number[]; done: Deferred<number[]> };
+type CurrentOp = { kind: 'current'; done: Deferred<void> };
+type Op = AddOp | FlagsOp | ExpungeOp | CurrentOp;
 
 /**
- * One Maildir (INBOX) or Maildir++ folder: `cur/ new/ tmp/` plus {@link UIDLIST_FILE}. The index of messages is
- * kept in memory and reconciled with the directories by {@link sync}, so files added, renamed or removed by other
- * Maildir tools are picked up. Callers serialize mutations (the store holds a per-user queue).
+ * One Maildir (INBOX) or Maildir++ folder: `cur/ new/ tmp/`, the state log ({@link FOLDER_LOG_FILE}) and its lock.
+ *
+ * - State (UIDs, flags, modseqs) is a {@link FolderState} rebuilt from the log at open and kept current by reading only
+ *   the log's new records; `new/` and `cur/` are rescanned only when their mtimes say another tool touched them.
+ * - Changes are queued and committed in groups: message files are written and fsynced in `tmp/` by each caller in
+ *   parallel; one commit then takes the lock, catches up with the log, renames the whole group into `new/`/`cur/`,
+ *   fsyncs each touched directory once and appends + fsyncs the group's records once. Calls resolve after that.
+ * - Several processes may share the folder: every writer holds the lock file and reads the log tail first.
  */
 export class MaildirFolder {
-  private entries = new Map<string, Entry>();
+  private state = new FolderState();
+  private log: FolderLog;
+  private readonly cache: FolderCache;
+  private chain: Promise<unknown> = Promise.resolve();
+  private pending: Op[] = [];
+  private scheduled = false;
+  /** Message files being written to `tmp/` right now: a commit waits for these to join its group. */
+  private readonly preparing = new Set<Promise<unknown>>();
   private deleted = false;
+  private lastScanStart = 0;
+  private lastScanEnd = 0;
+  private lastScanMs = 0;
+  private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private kicked = false;
 
   private constructor(
     /** Directory of the folder; updated by {@link moveTo} when the mailbox is renamed. */
     public path: string,
-    private readonly durable: boolean,
-    public uidValidity: number,
-    public uidNext: number,
-    public highestModseq = 0,
-  ) {}
+    private readonly options: FolderOptions,
+  ) {
+    this.log = new FolderLog(logPathOf(path), options.durable);
+    this.cache = new FolderCache(path);
+  }
 
   /** True when `path` looks like a Maildir (has `cur/`). */
   static async exists(path: string): Promise<boolean> {
@@ -80,120 +100,90 @@ export class MaildirFolder {
     }
   }
 
-  /**
-   * Creates the directories (and Maildir++'s `maildirfolder` marker for a sub-folder) and an empty state file.
-   * Existing directories are kept (an existing Maildir without a state file is adopted).
-   */
-  static async create(path: string, durable: boolean, uidValidity: number, isSubFolder: boolean): Promise<MaildirFolder> {
+  /** Creates the directories (and Maildir++'s `maildirfolder` marker for a sub-folder), then {@link open}s it. */
+  static async create(path: string, options: FolderOptions, uidValidity: number, isSubFolder: boolean): Promise<MaildirFolder> {
     for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(path, sub), { recursive: true, mode: 0o700 });
     if (isSubFolder) await writeFile(join(path, 'maildirfolder'), '');
-    const folder = new MaildirFolder(path, durable, uidValidity, 1);
-    await folder.sync();
-    await folder.save();
+    return MaildirFolder.open(path, options, () => uidValidity);
+  }
+
+  /**
+   * Opens a folder: removes leftovers of dead processes, loads the log (migrating a v0.1 `postern-uidlist`, or
+   * starting a new log with `fallbackUidValidity()` when there is neither), and adopts files other tools left.
+   */
+  static async open(path: string, options: FolderOptions, fallbackUidValidity: () => number): Promise<MaildirFolder> {
+    const folder = new MaildirFolder(path, options);
+    await removeLeftovers(path);
+    await folder.exclusive(() =>
+      folder.withLock(noChanges(), async (hasLog) => {
+        if (!hasLog) {
+          const records = (await migrateUidList(path)) ?? [{ t: 'h', v: 2, uv: fallbackUidValidity(), un: 1, hm: 0 }];
+          await folder.log.rewrite(records);
+          for (const record of records) folder.state.apply(record);
+          await unlink(join(path, UIDLIST_FILE)).catch(() => undefined);
+        }
+        await folder.scanLocked(noChanges());
+      }),
+    );
     return folder;
   }
 
-  /** Loads the state file (creating one with `fallbackUidValidity()` if missing) and syncs with the directories. */
-  static async open(path: string, durable: boolean, fallbackUidValidity: () => number): Promise<MaildirFolder> {
-    let state: UidListFile | undefined;
-    try {
-      state = parseUidList(await readFile(join(path, UIDLIST_FILE), 'utf8'));
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
-    if (state === undefined) return MaildirFolder.create(path, durable, fallbackUidValidity(), false);
-    const folder = new MaildirFolder(path, durable, state.uidValidity, state.uidNext, Math.max(state.highestModseq ?? 0, state.messages.length > 0 ? 1 : 0));
-    for (const m of state.messages) {
-      // Placeholders until sync() finds the file; size and date come from the file itself.
-      const modseq = m.modseq ?? 1;
-      folder.entries.set(m.base, { uid: m.uid, base: m.base, dir: 'new', letters: '', keywords: m.keywords ?? [], size: -1, internalDate: new Date(0), modseq, ...(m.envelope === undefined ? {} : { envelope: m.envelope }) });
-    }
-    await folder.sync();
-    return folder;
+  get uidValidity(): number {
+    return this.state.uidValidity;
+  }
+  get uidNext(): number {
+    return this.state.uidNext;
+  }
+  get highestModseq(): number {
+    return this.state.highestModseq;
+  }
+  /** Counters for STATUS/SELECT, kept up to date without walking the messages. */
+  get counts(): { messages: number; unseen: number; recent: number; keywords: string[] } {
+    return { messages: this.state.size, unseen: this.state.unseen, recent: this.state.recent, keywords: this.state.keywords() };
   }
 
   /** The messages in UID order. */
   list(): Entry[] {
-    return [...this.entries.values()].sort((a, b) => a.uid - b.uid);
+    return this.state.list();
   }
 
   /** IMAP flags of an entry. */
   flagsOf(entry: Entry): Set<string> {
-    return new Set([...flagsOfLetters(entry.letters), ...entry.keywords]);
+    return flagsOfEntry(entry);
   }
 
-  /** A snapshot whose `raw()` follows later renames of the file. */
-  messageOf(entry: Entry): StoredMessage {
+  /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
+  messageOf(entry: Entry): StoredMessage & CachedStructure {
+    const base = entry.base;
     return {
+      structure: () => this.structureOf(base),
       uid: entry.uid,
-      internalDate: new Date(entry.internalDate.getTime()),
+      internalDate: new Date(entry.internalDate),
       size: entry.size,
-      flags: this.flagsOf(entry),
       modseq: entry.modseq,
+      flags: flagsOfEntry(entry),
       ...(entry.envelope === undefined ? {} : { envelope: entry.envelope }),
-      raw: () => this.read(entry.base),
+      raw: () => this.read(base),
     };
   }
 
-  /** Reconciles the index with `new/` and `cur/`; new files get UIDs in (mtime, name) order. */
-  async sync(): Promise<SyncResult> {
-    const found = new Map<string, { dir: 'new' | 'cur'; letters: string; file: string }>();
-    for (const dir of ['new', 'cur'] as const) {
-      let files: string[];
-      try {
-        files = await readdir(join(this.path, dir));
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MAILBOX', 'mailbox vanished');
-        throw err;
-      }
-      for (const file of files) {
-        if (file.startsWith('.')) continue;
-        const { base, letters } = parseFileName(file);
-        found.set(base, { dir, letters: dir === 'new' ? '' : letters, file });
-      }
-    }
-    const expunged: number[] = [];
-    const flagged: number[] = [];
-    for (const entry of [...this.entries.values()]) {
-      const seen = found.get(entry.base);
-      if (seen === undefined) {
-        this.entries.delete(entry.base);
-        expunged.push(entry.uid);
-        continue;
-      }
-      found.delete(entry.base);
-      if (entry.size < 0) {
-        const info = await stat(join(this.path, seen.dir, seen.file));
-        this.entries.set(entry.base, { ...entry, dir: seen.dir, letters: seen.letters, size: info.size, internalDate: info.mtime });
-        continue;
-      }
-      if (seen.letters !== entry.letters) {
-        flagged.push(entry.uid);
-        entry.modseq = ++this.highestModseq;
-      }
-      entry.dir = seen.dir;
-      entry.letters = seen.letters;
-    }
-    const fresh: Entry[] = [];
-    for (const [base, seen] of found) {
-      const info = await stat(join(this.path, seen.dir, seen.file));
-      fresh.push({ uid: 0, base, dir: seen.dir, letters: seen.letters, keywords: [], size: info.size, internalDate: info.mtime, modseq: 0 });
-    }
-    fresh.sort((a, b) => a.internalDate.getTime() - b.internalDate.getTime() || (a.base < b.base ? -1 : 1));
-    const added = fresh.map((entry) => {
-      const uid = this.uidNext++;
-      this.entries.set(entry.base, { ...entry, uid, modseq: ++this.highestModseq });
-      return uid;
+  /** Catches up with changes by other processes and tools (cheap when there are none); reports and resolves them. */
+  refresh(): Promise<FolderChanges> {
+    return this.exclusive(async () => {
+      const changes = noChanges();
+      if (this.deleted) return changes;
+      const hasLog = await this.catchUp(changes);
+      if (!hasLog || (await this.dirsNeedScan(true))) await this.withLock(changes, () => this.scanLocked(changes));
+      this.report(changes);
+      return changes;
     });
-    if (expunged.length > 0) this.highestModseq++;
-    if (added.length > 0 || expunged.length > 0 || flagged.length > 0) await this.save();
-    return { added, expunged, flagged };
   }
 
   /**
-   * Stores a message the Maildir way: write to `tmp/`, fsync, rename into `new/` (or `cur/` when it has system
-   * flags), fsync the directory, then record its UID.
+   * Stores a message the Maildir way: the caller writes it to `tmp/` and fsyncs it; the group commit renames it into
+   * `new/` (or `cur/` when it has system flags), fsyncs the directory and appends its UID to the log.
    * @param source hard-link this existing file instead of writing `raw` (COPY); falls back to writing.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when `source` vanished; file-system errors.
    */
   async add(
     raw: Buffer | undefined,
@@ -202,110 +192,89 @@ export class MaildirFolder {
     source?: { path: string; size: number },
     envelope?: DeliveryEnvelope,
   ): Promise<Entry> {
+    const [result] = await this.addMany([{ raw, flags, internalDate, source, envelope }]);
+    if (result!.status === 'rejected') throw result!.reason;
+    return result!.value;
+  }
+
+  /** Several {@link add}s: files written in parallel, committed in one group in the given order (UIDs ascend with it). */
+  async addMany(items: readonly NewMessage[]): Promise<Array<PromiseSettledResult<Entry>>> {
+    const written = await Promise.allSettled(
+      items.map((item) => {
+        const prepared = this.prepare(item);
+        const tracked = prepared.catch(() => undefined);
+        this.preparing.add(tracked);
+        void tracked.then(() => this.preparing.delete(tracked));
+        return prepared;
+      }),
+    );
+    return Promise.allSettled(
+      written.map((w) => (w.status === 'rejected' ? Promise.reject(w.reason as Error) : this.enqueue<Entry>((done) => ({ ...w.value, done })))),
+    );
+  }
+
+  private async prepare(item: NewMessage): Promise<Omit<AddOp, 'done'>> {
+    const { raw, source, internalDate } = item;
     const size = source?.size ?? raw!.length;
-    const normalized = normalizeFlags(flags);
+    const normalized = normalizeFlags(item.flags);
     const base = uniqueBaseName(size);
     const letters = lettersOfFlags(normalized);
-    const entry: Entry = {
-      uid: 0,
-      base,
-      dir: letters.length > 0 ? 'cur' : 'new',
-      letters,
-      keywords: normalized.filter(isKeyword),
-      size,
-      internalDate: new Date(internalDate.getTime()),
-      modseq: 0,
-      ...(envelope === undefined ? {} : { envelope }),
-    };
-    const target = join(this.path, entry.dir, fileName(entry));
+    const tmp = join(this.path, 'tmp', base);
     let linked = false;
     if (source !== undefined) {
       try {
-        await link(source.path, target);
+        await link(source.path, tmp);
         linked = true;
       } catch (err) {
         if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MESSAGE', 'message vanished');
       }
     }
-    if (!linked) {
-      const data = raw ?? (await readFile(source!.path));
-      const temporary = join(this.path, 'tmp', base);
-      await writeNewFile(temporary, data, this.durable);
-      await utimes(temporary, entry.internalDate, entry.internalDate);
-      await rename(temporary, target);
-    }
-    if (this.durable) await fsyncDir(join(this.path, entry.dir));
-    const stored = { ...entry, uid: this.uidNext++, modseq: ++this.highestModseq };
-    this.entries.set(base, stored);
-    await this.save();
-    return stored;
+    if (!linked) await this.writeTmp(tmp, raw ?? (await readFile(source!.path)), internalDate);
+    // Fill the index cache on delivery (the octets are at hand): later FETCH ENVELOPE/BODYSTRUCTURE read no file.
+    if (raw !== undefined) this.cache.put(base, pruneStructure(parseMime(raw)));
+    const entry: Omit<Entry, 'uid' | 'modseq'> = {
+      base,
+      dir: letters.length > 0 ? 'cur' : 'new',
+      letters,
+      keywords: normalized.filter(isKeyword),
+      size,
+      internalDate: internalDate.getTime(),
+      ...(item.envelope === undefined ? {} : { envelope: item.envelope }),
+    };
+    return { kind: 'add', tmp, entry };
   }
 
-  /** Changes flags (renaming files for system flags, the state file for keywords); resolves updated entries and changed UIDs. */
-  async setFlags(uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<{ entries: Entry[]; changed: number[] }> {
-    const wanted = new Set(uids);
-    const entries: Entry[] = [];
-    const changed: number[] = [];
-    for (const entry of this.list()) {
-      if (!wanted.has(entry.uid)) continue;
-      const next = [...applyFlags(this.flagsOf(entry), flags, mode)];
-      const letters = lettersOfFlags(next, entry.letters);
-      const keywords = next.filter(isKeyword);
-      const lettersDiffer = letters !== entry.letters;
-      const keywordsDiffer = keywords.join('\n') !== entry.keywords.join('\n');
-      if (lettersDiffer) {
-        const from = join(this.path, entry.dir, fileName(entry));
-        const moved: Entry = { ...entry, dir: 'cur', letters };
-        await rename(from, join(this.path, 'cur', fileName(moved)));
-        entry.dir = 'cur';
-        entry.letters = letters;
-      }
-      if (keywordsDiffer) {
-        entry.keywords = keywords;
-      }
-      if (lettersDiffer || keywordsDiffer) {
-        changed.push(entry.uid);
-        entry.modseq = ++this.highestModseq;
-      }
-      entries.push(entry);
-    }
-    if (changed.length > 0) await this.save();
-    return { entries, changed };
+  /** Changes flags (renaming files for system flags, the log for all); resolves updated entries and changed UIDs. */
+  setFlags(uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<{ entries: Entry[]; changed: number[] }> {
+    return this.enqueue((done) => ({ kind: 'flags', uids, flags, mode, done }));
   }
 
   /** Moves `new/` files to `cur/` (a client has now seen them), as Maildir readers do. */
   async markCurrent(): Promise<void> {
-    for (const entry of this.entries.values()) {
-      if (entry.dir !== 'new') continue;
-      await rename(join(this.path, 'new', entry.base), join(this.path, 'cur', entry.base + INFO_SEPARATOR));
-      entry.dir = 'cur';
-    }
+    if (this.state.recent === 0) return;
+    return this.enqueue((done) => ({ kind: 'current', done }));
   }
 
   /** Deletes the files of the given UIDs; resolves the UIDs removed, ascending. */
-  async remove(uids: number[]): Promise<number[]> {
-    const wanted = new Set(uids);
-    const removed: number[] = [];
-    for (const entry of this.list()) {
-      if (!wanted.has(entry.uid)) continue;
-      try {
-        await unlink(join(this.path, entry.dir, fileName(entry)));
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
-      }
-      this.entries.delete(entry.base);
-      removed.push(entry.uid);
-    }
-    if (removed.length > 0) {
-      this.highestModseq++;
-      await this.save();
-    }
-    return removed;
+  remove(uids: number[]): Promise<number[]> {
+    return this.enqueue((done) => ({ kind: 'expunge', uids, done }));
+  }
+
+  /**
+   * The MIME structure of a message from the index cache; parsed from the file (then cached) the first time.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when it is gone and was not cached.
+   */
+  async structureOf(base: string): Promise<MimePart> {
+    const cached = await this.cache.get(base);
+    if (cached !== undefined) return cached;
+    const structure = pruneStructure(parseMime(await this.read(base)));
+    this.cache.put(base, structure);
+    return structure;
   }
 
   /** Current path of a message file. */
   pathOf(entry: Entry): string {
-    return join(this.path, entry.dir, fileName(entry));
+    return messagePath(this.path, entry);
   }
 
   /**
@@ -314,13 +283,14 @@ export class MaildirFolder {
    */
   async read(base: string): Promise<Buffer> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const entry = this.entries.get(base);
+      const entry = this.state.byBase(base);
       if (entry === undefined || this.deleted) break;
       try {
         return await readFile(this.pathOf(entry));
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }
+      await this.refresh().catch(() => undefined);
     }
     throw new MailStoreError('NO_SUCH_MESSAGE', 'message no longer exists');
   }
@@ -328,28 +298,314 @@ export class MaildirFolder {
   /** Follows a rename of the folder directory. */
   moveTo(path: string): void {
     this.path = path;
+    this.log = new FolderLog(logPathOf(path), this.options.durable);
+    this.cache.moveTo(path);
+    this.state.dirStamp = undefined;
+    if (this.watcher !== undefined || this.poller !== undefined) {
+      this.unwatch();
+      this.watch();
+    }
   }
 
-  /** Marks the folder as deleted: snapshots can no longer be read. */
+  /** Marks the folder as deleted: snapshots can no longer be read, queued work stops touching the directory. */
   markDeleted(): void {
     this.deleted = true;
-    this.entries.clear();
+    this.unwatch();
+    this.state = new FolderState();
   }
 
-  private async save(): Promise<void> {
-    const state: UidListFile = {
-      version: 1,
-      uidValidity: this.uidValidity,
-      uidNext: this.uidNext,
-      highestModseq: this.highestModseq,
-      messages: this.list().map((e) => ({
-        uid: e.uid,
-        base: e.base,
-        modseq: e.modseq,
-        ...(e.keywords.length > 0 ? { keywords: e.keywords } : {}),
-        ...(e.envelope === undefined ? {} : { envelope: e.envelope }),
-      })),
+  /** Stops watching and resolves once no task of this folder runs (before its directory is removed, or at close). */
+  async idle(): Promise<void> {
+    this.unwatch();
+    await this.chain;
+    await this.cache.settled();
+  }
+
+  /**
+   * Starts noticing changes by other processes within about a second: fs.watch on the folder directory (the log is
+   * appended there) plus a {@link WATCH_POLL_MS} poll that also catches tools that only touch `new/` and `cur/`.
+   * Neither keeps the process alive. Idempotent.
+   */
+  watch(): void {
+    if (this.deleted || this.poller !== undefined) return;
+    try {
+      this.watcher = watch(this.path, { persistent: false }, (_type, name) => {
+        if (name === null || name === FOLDER_LOG_FILE) this.kick();
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      this.watcher = undefined; // no inotify here: the poll alone does it
+    }
+    this.poller = setInterval(() => this.kick(), WATCH_POLL_MS);
+    this.poller.unref();
+  }
+
+  /** Stops {@link watch}. Idempotent. */
+  unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.poller !== undefined) clearInterval(this.poller);
+    this.poller = undefined;
+  }
+
+  private kick(): void {
+    if (this.kicked || this.deleted) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      this.refresh().catch(() => undefined); // a vanished folder is noticed by the next access
+    });
+  }
+
+  private async writeTmp(tmp: string, data: Buffer, internalDate: Date): Promise<void> {
+    const handle = await open(tmp, 'wx', 0o600);
+    try {
+      await handle.writeFile(data);
+      // The internal date is in the log; the mtime carries it too for other Maildir tools.
+      await handle.utimes(internalDate, internalDate);
+      if (this.options.durable) await handle.sync();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await handle.close();
+  }
+
+  /** Runs `task` after every earlier state-changing task of this folder (in-process order). */
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(task);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  private enqueue<T>(make: (done: Deferred<T>) => Op): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.deleted) {
+        reject(new MailStoreError('NO_SUCH_MAILBOX', 'mailbox deleted'));
+        return;
+      }
+      this.pending.push(make({ resolve, reject }));
+      if (this.scheduled) return;
+      this.scheduled = true;
+      void this.exclusive(() => this.commitPending());
+    });
+  }
+
+  /** Takes the folder lock, catches up with the log (and the directories when needed), runs `task`, unlocks. */
+  private async withLock<T>(changes: FolderChanges, task: (hasLog: boolean) => Promise<T>): Promise<T> {
+    const lock = await acquireDotLock(join(this.path, FOLDER_LOCK_FILE), 'folder', LOCK_WAIT_MS);
+    try {
+      const hasLog = await this.catchUp(changes);
+      return await task(hasLog);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Applies the log's new records; a replaced (compacted) log rebuilds the state. Resolves false when there is no log. */
+  private async catchUp(changes: FolderChanges): Promise<boolean> {
+    const read = await this.log.readNew();
+    if (read === undefined) return false;
+    if (!read.replaced) {
+      for (const record of read.records) this.state.apply(record, changes);
+      return true;
+    }
+    const fresh = new FolderState();
+    for (const record of read.records) fresh.apply(record);
+    for (const entry of fresh.list()) {
+      const old = this.state.get(entry.uid);
+      if (old === undefined) changes.added.push(entry.uid);
+      else if (old.modseq !== entry.modseq) changes.flagged.push(entry.uid);
+    }
+    for (const old of this.state.list()) if (fresh.get(old.uid) === undefined) changes.expunged.push(old.uid);
+    fresh.uidNext = Math.max(fresh.uidNext, this.state.uidNext);
+    this.state = fresh;
+    return true;
+  }
+
+  /**
+   * Whether `new/`/`cur/` must be rescanned: their mtimes differ from the last stamp, or (`confirm`) the stamp is
+   * too fresh to prove that no other tool changed them in the same timestamp tick (Dovecot's "dirty mtime").
+   * Confirming scans run on reads only (commits keep the stamp unconfirmed until then: {@link lastScanStart} only
+   * moves with a full scan) and are rate-limited to a tenth of the time, so their cost stays a bounded share.
+   */
+  private async dirsNeedScan(confirm: boolean): Promise<boolean> {
+    const now = await stampDirs(this.path);
+    const known = this.state.dirStamp;
+    if (known === undefined || now.n !== known.n || now.c !== known.c) return true;
+    if (!confirm || stampMs(known) + 1000 <= this.lastScanStart) return false;
+    return Date.now() - this.lastScanEnd >= CONFIRM_SCAN_FACTOR * this.lastScanMs;
+  }
+
+  /** Brings the log in line with the directories (caller holds the lock and has caught up). */
+  private async scanLocked(changes: FolderChanges): Promise<void> {
+    const started = Date.now();
+    const stamp = await stampDirs(this.path);
+    const records = await diffWithDirs(this.path, this.state);
+    const known = this.state.dirStamp;
+    if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
+    await this.log.append(records);
+    for (const record of records) this.state.apply(record, changes);
+    this.lastScanStart = started;
+    this.lastScanEnd = Date.now();
+    this.lastScanMs = this.lastScanEnd - started;
+  }
+
+  private async commitPending(): Promise<void> {
+    if (this.deleted) {
+      for (const op of this.pending.splice(0)) op.done.reject(new MailStoreError('NO_SUCH_MAILBOX', 'mailbox deleted'));
+      this.scheduled = false;
+      return;
+    }
+    // Group commit: files whose fsync is running now join this group rather than wait for a whole next commit.
+    // Only those already in flight are awaited, so a steady stream cannot hold a commit back indefinitely.
+    if (this.preparing.size > 0) await Promise.all([...this.preparing]);
+    this.scheduled = false;
+    const batch = this.pending.splice(0);
+    const changes = noChanges();
+    const results = new Map<Op, unknown>();
+    try {
+      await this.withLock(changes, async () => {
+        if (await this.dirsNeedScan(false)) await this.scanLocked(changes);
+        const records: LogRecord[] = [];
+        const touched = new Set<'new' | 'cur'>();
+        for (const op of batch) {
+          try {
+            results.set(op, await this.perform(op, records, touched));
+          } catch (err) {
+            op.done.reject(err);
+          }
+        }
+        if (this.options.durable) await Promise.all([...touched].map((dir) => fsyncDir(join(this.path, dir))));
+        if (touched.size > 0) {
+          const stamp: LogRecord = { t: 's', ...(await stampDirs(this.path)) };
+          this.state.apply(stamp);
+          records.push(stamp);
+        }
+        await this.log.append(records);
+      });
+    } catch (err) {
+      // The disk and the log may now disagree: reload both on next access. No call of the batch resolves.
+      this.log = new FolderLog(logPathOf(this.path), this.options.durable);
+      this.state.dirStamp = undefined;
+      for (const op of batch) op.done.reject(err);
+      this.report(changes);
+      return;
+    }
+    for (const [op, value] of results) (op.done as Deferred<unknown>).resolve(value);
+    this.report(changes);
+    if (this.log.records > 2 * this.state.size + COMPACT_SLACK) {
+      this.exclusive(() => this.compact()).catch((err: unknown) => process.emitWarning(err instanceof Error ? err : String(err), 'MaildirCompactionWarning'));
+    }
+  }
+
+  /** Rewrites the log as one record per live message (O(messages), once per as many changes: amortized O(1)). */
+  private async compact(): Promise<void> {
+    if (this.deleted) return;
+    const changes = noChanges();
+    await this.withLock(changes, async () => {
+      if (this.log.records > 2 * this.state.size + COMPACT_SLACK) await this.log.rewrite(this.state.snapshot());
+    });
+    this.report(changes);
+    await this.cache.compact(new Set(this.state.list().map((entry) => entry.base))).catch(() => undefined);
+  }
+
+  /** Does one queued change on disk, applies its record to the state and collects it. */
+  private async perform(op: Op, records: LogRecord[], touched: Set<'new' | 'cur'>): Promise<unknown> {
+    const record = (r: LogRecord): void => {
+      this.state.apply(r);
+      records.push(r);
     };
-    await replaceFile(join(this.path, UIDLIST_FILE), JSON.stringify(state, null, 1) + '\n', this.durable);
+    switch (op.kind) {
+      case 'add': {
+        try {
+          await rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry)));
+        } catch (err) {
+          await unlink(op.tmp).catch(() => undefined);
+          throw err;
+        }
+        touched.add(op.entry.dir);
+        const uid = this.state.allocateUid();
+        const { base, dir, letters, keywords, size, internalDate, envelope } = op.entry;
+        record({
+          t: 'a',
+          u: uid,
+          m: this.state.allocateModseq(),
+          b: base,
+          d: internalDate,
+          s: size,
+          ...(dir === 'new' ? { n: 1 as const } : { l: letters }),
+          ...(keywords.length > 0 ? { k: [...keywords] } : {}),
+          ...(envelope === undefined ? {} : { e: envelope }),
+        });
+        return { ...this.state.get(uid)! };
+      }
+      case 'flags': {
+        const entries: Entry[] = [];
+        const changed: number[] = [];
+        for (const uid of [...new Set(op.uids)].sort((a, b) => a - b)) {
+          const entry = this.state.get(uid);
+          if (entry === undefined) continue;
+          const next = [...applyFlags(flagsOfEntry(entry), op.flags, op.mode)];
+          const letters = lettersOfFlags(next, entry.letters);
+          const keywords = next.filter(isKeyword);
+          if (letters !== entry.letters || keywords.join('\n') !== entry.keywords.join('\n')) {
+            if (letters !== entry.letters || entry.dir === 'new') {
+              try {
+                await rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters })));
+              } catch (err) {
+                if (isErrno(err, 'ENOENT')) continue; // removed by another tool: the next scan expunges it
+                throw err;
+              }
+              touched.add('cur');
+              if (entry.dir === 'new') touched.add('new');
+            }
+            record({ t: 'f', u: uid, m: this.state.allocateModseq(), l: letters, ...(keywords.length > 0 ? { k: keywords } : {}) });
+            changed.push(uid);
+          }
+          entries.push({ ...this.state.get(uid)! });
+        }
+        return { entries, changed };
+      }
+      case 'expunge': {
+        const removed: number[] = [];
+        for (const uid of [...new Set(op.uids)].sort((a, b) => a - b)) {
+          const entry = this.state.get(uid);
+          if (entry === undefined) continue;
+          try {
+            await unlink(this.pathOf(entry));
+          } catch (err) {
+            if (!isErrno(err, 'ENOENT')) throw err;
+          }
+          touched.add(entry.dir);
+          removed.push(uid);
+        }
+        if (removed.length > 0) record({ t: 'x', u: removed, m: this.state.allocateModseq() });
+        return removed;
+      }
+      case 'current': {
+        const moved: number[] = [];
+        for (const uid of this.state.inNew()) {
+          const entry = this.state.get(uid)!;
+          try {
+            await rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters: '' })));
+          } catch (err) {
+            if (isErrno(err, 'ENOENT')) continue;
+            throw err;
+          }
+          moved.push(uid);
+        }
+        if (moved.length > 0) {
+          touched.add('new').add('cur');
+          record({ t: 'c', u: moved });
+        }
+        return undefined;
+      }
+    }
+  }
+
+  private report(changes: FolderChanges): void {
+    if (changes.added.length + changes.expunged.length + changes.flagged.length > 0) this.options.notify(changes, this);
   }
 }

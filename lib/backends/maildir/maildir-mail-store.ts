@@ -1,4 +1,4 @@
-import { inject, injectable, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -14,10 +14,12 @@ import {
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
 import { INBOX, isInbox, normalizeMailboxName } from '../shared/mailbox-names.js';
-import { MailboxEvents, MaildropLocks, nextUidValidity } from '../shared/store-events.js';
+import { MailboxEvents, nextUidValidity } from '../shared/store-events.js';
 import { UserTable, type UserRecord } from '../shared/user-table.js';
+import { acquireDotLock, DotLockBusyError } from './dot-lock.js';
 import { isErrno, replaceFile } from './durable-fs.js';
-import { MaildirFolder } from './maildir-folder.js';
+import { removeLeftovers } from './folder-scan.js';
+import { MaildirFolder, type FolderChanges, type FolderOptions } from './maildir-folder.js';
 import { folderDirName, mailboxOfDirName, userDirName } from './maildir-names.js';
 import { MaildirUserMailboxes, type MaildirUserContext } from './maildir-user-mailboxes.js';
 
@@ -40,6 +42,8 @@ export const MaildirMailStoreOptions = Symbol.for('postern.MaildirMailStoreOptio
 export const USERS_FILE = 'users.json';
 /** Per-user subscription list (one UTF-8 mailbox name per line) in the user's Maildir. */
 export const SUBSCRIPTIONS_FILE = 'postern-subscriptions';
+/** The POP3 maildrop lock file (RFC 1939 §8) in the user's Maildir. */
+export const MAILDROP_LOCK_FILE = 'postern-maildrop.lock';
 
 interface UsersFile {
   version: 1;
@@ -67,7 +71,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   private readonly folders = new Map<string, MaildirFolder>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly events = new MailboxEvents();
-  private readonly locks = new MaildropLocks();
+  private watchers = 0;
   private uidValidityFloor = 0;
 
   /** Stores options only; the root is read on first use. */
@@ -87,16 +91,18 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     return this.options.fsync !== false;
   }
 
-  /** {@inheritDoc MailStore.deliver} */
+  /**
+   * {@inheritDoc MailStore.deliver}
+   * Concurrent deliveries into one folder share their directory and log fsyncs (group commit).
+   */
   async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
     const username = await this.resolveUser(address);
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
-    return this.run(username, async () => {
-      const folder = await this.folder(username, mailbox);
-      const entry = await folder.add(raw, options.flags ?? [], options.internalDate ?? new Date(), undefined, options.envelope);
-      this.emit({ type: 'exists', username, mailbox, uid: entry.uid });
-      return folder.messageOf(entry);
-    });
+    // No refresh: the commit catches up with the log under the lock anyway, and readers report others' changes.
+    const folder = await this.run(username, () => this.folder(username, mailbox, false));
+    const entry = await folder.add(raw, options.flags ?? [], options.internalDate ?? new Date(), undefined, options.envelope);
+    this.emit({ type: 'exists', username, mailbox, uid: entry.uid });
+    return folder.messageOf(entry);
   }
 
   /** {@inheritDoc MailStore.openUser} */
@@ -104,14 +110,50 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     return new MaildirUserMailboxes(this, await this.resolveUser(username));
   }
 
-  /** {@inheritDoc MaildropLocking.lock} */
+  /**
+   * {@inheritDoc MaildropLocking.lock}
+   * The lock is the file `postern-maildrop.lock` in the user's Maildir (O_EXCL, stale when its process is gone), so
+   * it holds across processes sharing the root.
+   */
   async lock(username: string, owner: string): Promise<() => void> {
-    return this.locks.acquire(await this.resolveUser(username), owner);
+    const canonical = await this.resolveUser(username);
+    await mkdir(this.userRoot(canonical), { recursive: true, mode: 0o700 });
+    let held;
+    try {
+      held = await acquireDotLock(join(this.userRoot(canonical), MAILDROP_LOCK_FILE), owner, 0, true);
+    } catch (err) {
+      if (err instanceof DotLockBusyError) throw new MailStoreError('IN_USE', `maildrop of ${canonical} is locked`);
+      throw err;
+    }
+    return () => {
+      held.release().catch(() => undefined);
+    };
   }
 
-  /** {@inheritDoc MailboxWatching.watch} */
+  /**
+   * {@inheritDoc MailboxWatching.watch}
+   * While someone watches, every open folder also notices changes made by other processes on the same root (fs.watch
+   * on the folder plus a one-second poll) and reports them as events.
+   */
   watch(listener: (event: MailboxEvent) => void): () => void {
-    return this.events.watch(listener);
+    const stop = this.events.watch(listener);
+    if (++this.watchers === 1) for (const folder of this.folders.values()) folder.watch();
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      stop();
+      if (--this.watchers === 0) for (const folder of this.folders.values()) folder.unwatch();
+    };
+  }
+
+  /**
+   * Stops watching folders (timers and fs.watch handles) and waits for their running commits. Idempotent; runs on
+   * container teardown. Calls made afterwards still work (without change notifications from other processes).
+   */
+  @preDestroy()
+  async close(): Promise<void> {
+    await Promise.all([...this.folders.values()].map((folder) => folder.idle()));
   }
 
   /** @internal {@inheritDoc MaildirUserContext.run} */
@@ -127,26 +169,24 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   }
 
   /** @internal {@inheritDoc MaildirUserContext.folder} */
-  async folder(username: string, mailbox: string): Promise<MaildirFolder> {
+  async folder(username: string, mailbox: string, refresh = true): Promise<MaildirFolder> {
     const key = this.key(username, mailbox);
     let folder = this.folders.get(key);
     if (folder === undefined) {
       const path = this.folderPath(username, mailbox);
+      const options = this.folderOptions(username, mailbox);
       if (!(await MaildirFolder.exists(path))) {
         if (!isInbox(mailbox)) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
-        folder = await MaildirFolder.create(path, this.durable, nextUidValidity(this.uidValidityFloor), false);
+        folder = await MaildirFolder.create(path, options, nextUidValidity(this.uidValidityFloor), false);
       } else {
-        folder = await MaildirFolder.open(path, this.durable, () => nextUidValidity(this.uidValidityFloor));
+        folder = await MaildirFolder.open(path, options, () => nextUidValidity(this.uidValidityFloor));
       }
       this.uidValidityFloor = Math.max(this.uidValidityFloor, folder.uidValidity);
-      this.folders.set(key, folder);
+      this.adopt(key, folder);
       return folder;
     }
     try {
-      const changes = await folder.sync();
-      if (changes.expunged.length > 0) this.emit({ type: 'expunge', username, mailbox, uids: changes.expunged });
-      if (changes.flagged.length > 0) this.emit({ type: 'flags', username, mailbox, uids: changes.flagged });
-      for (const uid of changes.added) this.emit({ type: 'exists', username, mailbox, uid });
+      if (refresh) await folder.refresh();
     } catch (err) {
       if (err instanceof MailStoreError && err.code === 'NO_SUCH_MAILBOX') {
         this.folders.delete(key);
@@ -156,6 +196,23 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       throw err;
     }
     return folder;
+  }
+
+  /** Options of one folder: durability, and its changes by others reported as events of `mailbox`. */
+  private folderOptions(username: string, mailbox: string): FolderOptions {
+    const notify = (changes: FolderChanges, folder: MaildirFolder): void => {
+      // The folder may have been renamed since: report under its current name.
+      const current = [...this.folders.entries()].find(([, f]) => f === folder)?.[0].split('\u0000')[1] ?? mailbox;
+      if (changes.expunged.length > 0) this.emit({ type: 'expunge', username, mailbox: current, uids: changes.expunged });
+      if (changes.flagged.length > 0) this.emit({ type: 'flags', username, mailbox: current, uids: changes.flagged });
+      for (const uid of changes.added) this.emit({ type: 'exists', username, mailbox: current, uid });
+    };
+    return { durable: this.durable, notify };
+  }
+
+  private adopt(key: string, folder: MaildirFolder): void {
+    this.folders.set(key, folder);
+    if (this.watchers > 0) folder.watch();
   }
 
   /** @internal {@inheritDoc MaildirUserContext.mailboxNames} */
@@ -186,16 +243,18 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
 
   /** @internal {@inheritDoc MaildirUserContext.createFolder} */
   async createFolder(username: string, mailbox: string): Promise<void> {
-    const folder = await MaildirFolder.create(this.folderPath(username, mailbox), this.durable, nextUidValidity(this.uidValidityFloor), true);
+    const options = this.folderOptions(username, mailbox);
+    const folder = await MaildirFolder.create(this.folderPath(username, mailbox), options, nextUidValidity(this.uidValidityFloor), true);
     this.uidValidityFloor = Math.max(this.uidValidityFloor, folder.uidValidity);
-    this.folders.set(this.key(username, mailbox), folder);
+    this.adopt(this.key(username, mailbox), folder);
   }
 
   /** @internal {@inheritDoc MaildirUserContext.deleteFolder} */
   async deleteFolder(username: string, mailbox: string): Promise<void> {
     const folder = await this.folder(username, mailbox);
-    await rm(folder.path, { recursive: true, force: true });
+    await folder.idle();
     folder.markDeleted();
+    await rm(folder.path, { recursive: true, force: true });
     this.folders.delete(this.key(username, mailbox));
   }
 
@@ -206,7 +265,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     await rename(folder.path, target);
     folder.moveTo(target);
     this.folders.delete(this.key(username, from));
-    this.folders.set(this.key(username, to), folder);
+    this.adopt(this.key(username, to), folder);
   }
 
   /** @internal {@inheritDoc MaildirUserContext.readSubscriptions} */
@@ -261,6 +320,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
 
   private async loadUsers(): Promise<UserTable> {
     await mkdir(join(this.options.root, 'mail'), { recursive: true, mode: 0o700 });
+    await removeLeftovers(this.options.root);
     const path = join(this.options.root, USERS_FILE);
     let records: UserRecord[] = [];
     try {

@@ -1,14 +1,16 @@
-import { MailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
+import { MailStoreError, isMailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
 import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
-import { SEEN, isKeyword } from '../shared/message-flags.js';
 import type { MaildirFolder } from './maildir-folder.js';
 
 /** What a {@link MaildirUserMailboxes} view needs from its store (implemented by MaildirMailStore). */
 export interface MaildirUserContext {
   /** Runs `task` after every earlier task of the same user has settled. */
   run<T>(username: string, task: () => Promise<T>): Promise<T>;
-  /** The synced folder of a mailbox (INBOX is created on demand); throws `NO_SUCH_MAILBOX`. */
-  folder(username: string, mailbox: string): Promise<MaildirFolder>;
+  /**
+   * The folder of a mailbox (INBOX is created on demand), caught up with changes by others unless `refresh` is false;
+   * throws `NO_SUCH_MAILBOX`.
+   */
+  folder(username: string, mailbox: string, refresh?: boolean): Promise<MaildirFolder>;
   /** Every existing mailbox (canonical names), INBOX included. */
   mailboxNames(username: string): Promise<string[]>;
   createFolder(username: string, mailbox: string): Promise<void>;
@@ -131,53 +133,49 @@ export class MaildirUserMailboxes implements UserMailboxes {
   }
 
   async messages(mailbox: string, options: { peek?: boolean } = {}): Promise<StoredMessage[]> {
-    const name = normalizeMailboxName(mailbox);
-    return this.run(async () => {
-      const folder = await this.store.folder(this.username, name);
-      if (!options.peek) await folder.markCurrent(); // new/ → cur/ is what clears the recent hint
-      return folder.list().map((entry) => folder.messageOf(entry));
-    });
+    const folder = await this.folderOf(mailbox);
+    if (!options.peek) await folder.markCurrent(); // new/ → cur/ is what clears the recent hint
+    return folder.list().map((entry) => folder.messageOf(entry));
   }
 
   async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate = new Date()): Promise<StoredMessage> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(async () => {
-      const folder = await this.store.folder(this.username, name);
-      const entry = await folder.add(raw, flags, internalDate);
-      this.store.emit({ type: 'exists', username: this.username, mailbox: name, uid: entry.uid });
-      return folder.messageOf(entry);
-    });
+    const folder = await this.folderOf(name);
+    const entry = await folder.add(raw, flags, internalDate);
+    this.store.emit({ type: 'exists', username: this.username, mailbox: name, uid: entry.uid });
+    return folder.messageOf(entry);
   }
 
   async setFlags(mailbox: string, uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<StoredMessage[]> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(async () => {
-      const folder = await this.store.folder(this.username, name);
-      const { entries, changed } = await folder.setFlags(uids, flags, mode);
-      if (changed.length > 0) this.store.emit({ type: 'flags', username: this.username, mailbox: name, uids: changed });
-      return entries.map((entry) => folder.messageOf(entry));
-    });
+    const folder = await this.folderOf(name);
+    const { entries, changed } = await folder.setFlags(uids, flags, mode);
+    if (changed.length > 0) this.store.emit({ type: 'flags', username: this.username, mailbox: name, uids: changed });
+    return entries.map((entry) => folder.messageOf(entry));
   }
 
   async copy(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {
-    const source = normalizeMailboxName(from);
     const target = normalizeMailboxName(to);
-    return this.run(async () => {
-      const sourceFolder = await this.store.folder(this.username, source);
-      const targetFolder = await this.store.folder(this.username, target);
-      const wanted = new Set(uids);
-      const pairs: Array<[number, number]> = [];
-      for (const entry of sourceFolder.list()) {
-        if (!wanted.has(entry.uid)) continue;
-        const copied = await targetFolder.add(undefined, sourceFolder.flagsOf(entry), entry.internalDate, {
-          path: sourceFolder.pathOf(entry),
-          size: entry.size,
-        });
-        pairs.push([entry.uid, copied.uid]);
-        this.store.emit({ type: 'exists', username: this.username, mailbox: target, uid: copied.uid });
-      }
-      return pairs;
+    const sourceFolder = await this.folderOf(from);
+    const targetFolder = await this.folderOf(target);
+    const wanted = new Set(uids);
+    const sources = sourceFolder.list().filter((entry) => wanted.has(entry.uid));
+    // All files are linked (or written) in parallel and committed as one group, in source order.
+    const copies = await targetFolder.addMany(
+      sources.map((entry) => ({
+        flags: sourceFolder.flagsOf(entry),
+        internalDate: new Date(entry.internalDate),
+        source: { path: sourceFolder.pathOf(entry), size: entry.size },
+      })),
+    );
+    const pairs: Array<[number, number]> = [];
+    copies.forEach((copied, i) => {
+      if (copied.status === 'fulfilled') pairs.push([sources[i]!.uid, copied.value.uid]);
     });
+    for (const [, uid] of pairs) this.store.emit({ type: 'exists', username: this.username, mailbox: target, uid });
+    const failed = copies.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed !== undefined && !isMailStoreError(failed.reason, 'NO_SUCH_MESSAGE')) throw failed.reason;
+    return pairs.sort((a, b) => a[0] - b[0]);
   }
 
   async move(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {
@@ -188,16 +186,20 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async expunge(mailbox: string, uids: number[]): Promise<number[]> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(async () => {
-      const folder = await this.store.folder(this.username, name);
-      const removed = await folder.remove(uids);
-      if (removed.length > 0) this.store.emit({ type: 'expunge', username: this.username, mailbox: name, uids: removed });
-      return removed;
-    });
+    const folder = await this.folderOf(name);
+    const removed = await folder.remove(uids);
+    if (removed.length > 0) this.store.emit({ type: 'expunge', username: this.username, mailbox: name, uids: removed });
+    return removed;
   }
 
   async release(): Promise<void> {
     this.released = true;
+  }
+
+  /** The (refreshed) folder; message-level calls then run on the folder's own group-commit queue, not the user's. */
+  private folderOf(mailbox: string): Promise<MaildirFolder> {
+    const name = normalizeMailboxName(mailbox);
+    return this.run(() => this.store.folder(this.username, name));
   }
 
   private run<T>(task: () => Promise<T>): Promise<T> {
@@ -207,23 +209,16 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   private async describe(name: string, names: string[], subscribed: Set<string>): Promise<MailboxInfo> {
     const folder = await this.store.folder(this.username, name);
-    const entries = folder.list();
-    const keywords = new Set<string>();
-    let unseen = 0;
-    for (const entry of entries) {
-      const flags = folder.flagsOf(entry);
-      if (!flags.has(SEEN)) unseen++;
-      for (const flag of flags) if (isKeyword(flag)) keywords.add(flag);
-    }
+    const counts = folder.counts;
     return {
       name,
       uidValidity: folder.uidValidity,
       uidNext: folder.uidNext,
       highestModseq: folder.highestModseq,
-      messages: entries.length,
-      unseen,
-      recent: entries.filter((entry) => entry.dir === 'new').length,
-      keywords: [...keywords].sort(),
+      messages: counts.messages,
+      unseen: counts.unseen,
+      recent: counts.recent,
+      keywords: counts.keywords,
       subscribed: subscribed.has(name),
       hasChildren: names.some((other) => isBelow(other, name)),
       noselect: false,

@@ -118,6 +118,16 @@ export class UserTable implements UserDirectory {
     return [...this.byName.keys()].sort();
   }
 
+  /**
+   * Removes a user by canonical username (its addresses go with it; its mailboxes stay in the store until purged).
+   * Resolves false when there is no such user. Used by the test double's `DELETE /api/v1/users/{login}`.
+   */
+  async remove(username: string): Promise<boolean> {
+    if (!this.byName.delete(username)) return false;
+    await this.save();
+    return true;
+  }
+
   /** Synchronous lookup of a username or address (for the stores). */
   recordFor(login: string): UserRecord | undefined {
     return this.byName.get(login) ?? this.ownerOf(login.toLowerCase());

@@ -72,6 +72,7 @@ async function readSaslResponse(s: ImapConnection, challenge: string): Promise<s
     return undefined;
   }
   if (r.kind === 'too-long') throw new ImapError('BAD', undefined, 'Response too long');
+  if (r.kind === 'bare-lf') throw new ImapError('BAD', undefined, 'Bare LF not allowed, lines end with CRLF');
   const text = r.line.toString('latin1').trim();
   if (text === '*') throw new ImapError('BAD', undefined, 'Authentication cancelled');
   return text;

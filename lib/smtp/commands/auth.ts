@@ -76,6 +76,7 @@ export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   const creds = await run(conn, arg);
   if (!creds) return; // connection closed mid-exchange
   const peer = conn.peer;
+  if (conn.isLoginThrottled({ user: creds.username, mechanism })) throw new SmtpReplyError(454, '4.7.0', 'Too many failed logins, try again later');
   const result = await conn.deps.authenticator.authenticate({ protocol: 'smtp', mechanism, peer, ...creds });
   if (!result.ok) {
     if (result.reason === 'temporary-failure') {
@@ -95,6 +96,7 @@ export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   }
   await conn.runHooks((h) => h.onAuth?.({ username: result.username, mechanism, peer }));
   conn.user = result.username;
+  conn.recordLoginSuccess(creds.username);
   conn.log.info('auth succeeded', { user: result.username, mechanism });
   conn.send(reply(235, '2.7.0', 'Authentication successful'));
 }

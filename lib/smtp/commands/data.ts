@@ -87,6 +87,11 @@ export async function receive(conn: SmtpConnection): Promise<void> {
       await delivery.abort();
       throw refusal;
     }
+    // A `data` fault: the body is in, the reply is the rule's (or comes late); a refused body is never stored.
+    if (await conn.injectFault('data', tx.rcptTo)) {
+      await delivery.abort();
+      return;
+    }
     await delivery.finish();
     conn.log.info('message accepted', { size, rcpts: tx.rcptTo.length });
     conn.send(reply(250, '2.0.0', `Message accepted (${size} octets)`));
@@ -156,6 +161,10 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
     return;
   }
   try {
+    if (await conn.injectFault('data', tx.rcptTo)) {
+      await t.delivery.abort();
+      return;
+    }
     await t.delivery.finish();
     conn.log.info('message accepted', { size: t.size, rcpts: tx.rcptTo.length });
     conn.send(reply(250, '2.0.0', `Message accepted (${t.size} octets)`));

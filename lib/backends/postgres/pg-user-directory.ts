@@ -1,0 +1,117 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { MailStoreError, type UserDirectory } from '../../contracts/mail-store.js';
+import { INBOX } from '../shared/mailbox-names.js';
+import { checkPassword, hashPassword } from '../shared/user-table.js';
+import type { PgDatabase, Queryable } from './pg-database.js';
+
+/** A user row as the store needs it. */
+export interface PgUser {
+  readonly id: number;
+  readonly username: string;
+}
+
+/** SQL matching a login: the exact username, or any of the user's addresses (lower-cased). `$1` is the login. */
+export const USER_BY_LOGIN = `
+  SELECT id, username FROM postern_users WHERE username = $1
+  UNION ALL
+  SELECT u.id, u.username FROM postern_addresses a JOIN postern_users u ON u.id = a.user_id WHERE a.address = lower($1)
+  LIMIT 1`;
+
+function sameText(a: string, b: string): boolean {
+  const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/**
+ * The {@link UserDirectory} of the PostgreSQL store: one table of users and one of addresses, shared by every node.
+ * Same semantics as the memory and Maildir stores' `UserTable` (login by username or any address, addresses
+ * lower-cased, a username with `@` is its own address), with scrypt hashes and plaintext only when asked for.
+ * `add` is an idempotent upsert: nodes started with the same users do not conflict.
+ */
+export class PgUserDirectory implements UserDirectory {
+  /** @param db the node's pool. @param keepPlaintext also store the password, for `secretFor` (APOP, CRAM-MD5). */
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly keepPlaintext: boolean,
+  ) {}
+
+  /** {@inheritDoc UserDirectory.add} */
+  async add(user: { username: string; password: string; addresses?: string[] }): Promise<void> {
+    if (user.username.length === 0) throw new MailStoreError('CANNOT', 'empty username');
+    const addresses = new Set((user.addresses ?? []).map((a) => a.toLowerCase()));
+    if (user.username.includes('@')) addresses.add(user.username.toLowerCase());
+    const wanted = [...addresses].sort();
+    // An unchanged password keeps its hash: restarting a node with the same --user flags writes nothing new.
+    const current = await this.db.query<{ scrypt: string | null; password: string | null }>(
+      'SELECT scrypt, password FROM postern_users WHERE username = $1',
+      [user.username],
+    );
+    const row = current.rows[0];
+    const same = row?.scrypt ? await checkPassword(user.password, row.scrypt) : false;
+    const scrypt = same ? row!.scrypt! : await hashPassword(user.password);
+    const plaintext = this.keepPlaintext ? user.password : null;
+    await this.db.tx(async (client) => {
+      const { rows } = await client.query<{ id: number }>(
+        `INSERT INTO postern_users (username, scrypt, password) VALUES ($1, $2, $3)
+         ON CONFLICT (username) DO UPDATE SET scrypt = EXCLUDED.scrypt, password = EXCLUDED.password
+         RETURNING id`,
+        [user.username, scrypt, plaintext],
+      );
+      const id = rows[0]!.id;
+      await client.query('INSERT INTO postern_addresses (address, user_id) SELECT unnest($1::text[]), $2 ON CONFLICT (address) DO NOTHING', [wanted, id]);
+      const taken = await client.query('SELECT address FROM postern_addresses WHERE address = ANY($1) AND user_id <> $2 LIMIT 1', [wanted, id]);
+      if (taken.rowCount !== 0) throw new MailStoreError('ALREADY_EXISTS', `address ${String(taken.rows[0].address)} belongs to another user`);
+      await client.query('DELETE FROM postern_addresses WHERE user_id = $1 AND NOT (address = ANY($2))', [id, wanted]);
+      await client.query('INSERT INTO postern_mailboxes (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING', [id, INBOX]);
+    });
+  }
+
+  /** {@inheritDoc UserDirectory.verify} */
+  async verify(login: string, password: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ username: string; scrypt: string | null; password: string | null }>(
+      `SELECT u.username, u.scrypt, u.password FROM (${USER_BY_LOGIN}) l JOIN postern_users u ON u.id = l.id`,
+      [login],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    if (row.scrypt !== null) return (await checkPassword(password, row.scrypt)) ? row.username : undefined;
+    if (row.password !== null) return sameText(password, row.password) ? row.username : undefined;
+    return undefined;
+  }
+
+  /** {@inheritDoc UserDirectory.findByAddress} */
+  async findByAddress(address: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ username: string }>(
+      'SELECT u.username FROM postern_addresses a JOIN postern_users u ON u.id = a.user_id WHERE a.address = lower($1)',
+      [address],
+    );
+    return rows[0]?.username;
+  }
+
+  /** {@inheritDoc UserDirectory.find} */
+  async find(login: string): Promise<string | undefined> {
+    return (await this.resolve(this.db, login))?.username;
+  }
+
+  /** {@inheritDoc UserDirectory.secretFor} */
+  async secretFor(username: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ password: string | null }>(
+      `SELECT u.password FROM (${USER_BY_LOGIN}) l JOIN postern_users u ON u.id = l.id`,
+      [username],
+    );
+    return rows[0]?.password ?? undefined;
+  }
+
+  /** {@inheritDoc UserDirectory.list} */
+  async list(): Promise<string[]> {
+    const { rows } = await this.db.query<{ username: string }>('SELECT username FROM postern_users');
+    return rows.map((r) => r.username).sort();
+  }
+
+  /** The user a login (username or address) names, or undefined. */
+  async resolve(db: Queryable, login: string): Promise<PgUser | undefined> {
+    const { rows } = await db.query<{ id: number; username: string }>(USER_BY_LOGIN, [login]);
+    const row = rows[0];
+    return row === undefined ? undefined : { id: row.id, username: row.username };
+  }
+}

@@ -1,0 +1,182 @@
+import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import {
+  MailStoreError,
+  type DeliverOptions,
+  type MailStore,
+  type MailStoreOptions,
+  type MailboxWatching,
+  type MaildropLocking,
+  type MailboxEvent,
+  type StoredMessage,
+  type UserMailboxes,
+} from '../../contracts/mail-store.js';
+import { Logger } from '../../log/logger.js';
+import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
+import { MailboxEvents } from '../shared/store-events.js';
+import { DEFAULT_POOL_SIZE, PgDatabase } from './pg-database.js';
+import { EVENT_CHANNEL, encodeEvents } from './pg-events.js';
+import { insertMessage, storedMessage } from './pg-messages.js';
+import { PgEventFeed, PgMaildropLocks } from './pg-sessions.js';
+import { PgUserDirectory, type PgUser } from './pg-user-directory.js';
+import { PgUserMailboxes, type PgUserContext } from './pg-user-mailboxes.js';
+
+/** How long a new connection may take before it fails (pg's default is to wait forever on an unreachable host). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Options of {@link PostgresMailStore}. */
+export interface PostgresMailStoreOptions extends MailStoreOptions {
+  /**
+   * `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (or `postgresql://`). Without a password in the URL, `PGPASSWORD`
+   * (then `~/.pgpass`) is used, as by libpq. Query parameters such as `?sslmode=require` or
+   * `?host=/run/postgresql` (unix socket) pass through to the driver.
+   */
+  readonly url: string;
+  /** Connections in this node's pool (default {@link DEFAULT_POOL_SIZE}); LISTEN and the maildrop locks use two more. */
+  readonly poolSize?: number;
+  /** Also store plaintext passwords so that `secretFor` serves APOP and CRAM-MD5 (default false: scrypt only). */
+  readonly keepPlaintextPasswords?: boolean;
+}
+/** Injection token of {@link PostgresMailStoreOptions}. */
+export const PostgresMailStoreOptions = Symbol.for('postern.PostgresMailStoreOptions') as ServiceIdentifier<PostgresMailStoreOptions>;
+
+/**
+ * Checks a `postgres://` / `postgresql://` URL and returns it; the message never repeats the password.
+ * @throws Error naming what is wrong (scheme, host, database).
+ */
+export function checkPostgresUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error('expected postgres://USER:PASSWORD@HOST:PORT/DATABASE');
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new Error(`unknown scheme "${parsed.protocol}" (use postgres:// or postgresql://)`);
+  if (parsed.hostname === '' && !parsed.searchParams.has('host')) throw new Error('postgres URL without a host');
+  if (parsed.pathname.length <= 1) throw new Error('postgres URL without a database name (…/DATABASE)');
+  return url;
+}
+
+/**
+ * A {@link MailStore} in PostgreSQL, shared by any number of Postern nodes (processes or machines) on one database.
+ *
+ * - The schema is created and migrated on first use (versioned steps under an advisory lock, see `pg-schema.ts`).
+ * - Users, addresses and scrypt hashes live in the database, so every node and its authenticator see them.
+ * - A delivery is one statement: when `deliver` resolves, the message is committed (RFC 5321 §6.1).
+ * - UIDs and MODSEQs are allocated under the mailbox row's lock: unique and ascending across nodes.
+ * - Bodies are stored once per SHA-256 and shared by COPY; listings read metadata only and `raw()` one body.
+ * - Changes are NOTIFYed to every node (IMAP IDLE on node B sees node A's delivery); `watch` listeners also get
+ *   this node's own changes synchronously, before the changing call resolves.
+ * - The POP3 maildrop lock is a session-level advisory lock, so it holds across nodes.
+ *
+ * Nothing connects until the first call; `close()` ends the pool and the two dedicated sessions.
+ */
+@injectable()
+export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWatching, PgUserContext {
+  /** {@inheritDoc MailStore.users} */
+  readonly users: PgUserDirectory;
+  /** @internal The node's pool. */
+  readonly db: PgDatabase;
+  /** @internal This process's id in NOTIFY payloads. */
+  readonly node = randomUUID();
+  private readonly events = new MailboxEvents();
+  private readonly feed: PgEventFeed;
+  private readonly locks: PgMaildropLocks;
+
+  /** Stores options only; the database is reached on first use. */
+  constructor(
+    @inject(PostgresMailStoreOptions) private readonly options: PostgresMailStoreOptions,
+    @inject(Logger) @optional() log?: Logger,
+  ) {
+    const config: pg.ClientConfig = {
+      connectionString: checkPostgresUrl(options.url),
+      application_name: 'postern',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    };
+    const warn = (message: string, meta: Record<string, unknown>): void => log?.warn(message, meta);
+    this.feed = new PgEventFeed(config, this.node, (event) => this.events.emit(event), warn);
+    this.locks = new PgMaildropLocks(config, warn);
+    // LISTEN starts with the pool: a node that has served anything also hears every other node's changes.
+    this.db = new PgDatabase({ ...config, max: options.poolSize ?? DEFAULT_POOL_SIZE }, () => this.feed.start());
+    this.users = new PgUserDirectory(this.db, options.keepPlaintextPasswords === true);
+  }
+
+  /** Connects, migrates the schema and starts listening for other nodes' changes. Optional: every call does it. */
+  async start(): Promise<void> {
+    await this.db.ready();
+  }
+
+  /** {@inheritDoc MailStore.deliver} */
+  async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
+    const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
+    const message = { mailbox, raw, flags: options.flags ?? [], internalDate: options.internalDate ?? new Date(), envelope: options.envelope };
+    // The common case is one round trip: the recipient is resolved inside the storing statement.
+    let row = await insertMessage(this.db, this.node, { ...message, owner: { login: address } });
+    if (row === undefined) {
+      const user = await this.resolveUser(address); // NO_SUCH_USER, or creates the user in test-double mode
+      row = await insertMessage(this.db, this.node, { ...message, owner: user });
+      if (row === undefined) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
+    }
+    this.emit({ type: 'exists', username: row.username, mailbox, uid: row.uid });
+    return storedMessage(this.db, row);
+  }
+
+  /** {@inheritDoc MailStore.openUser} */
+  async openUser(username: string): Promise<UserMailboxes> {
+    return new PgUserMailboxes(this, await this.resolveUser(username));
+  }
+
+  /** {@inheritDoc MaildropLocking.lock} */
+  async lock(username: string, owner: string): Promise<() => void> {
+    const user = await this.resolveUser(username);
+    return this.locks.acquire(user.id, user.username, owner);
+  }
+
+  /** {@inheritDoc MailboxWatching.watch} */
+  watch(listener: (event: MailboxEvent) => void): () => void {
+    const stop = this.events.watch(listener);
+    // Make sure this node LISTENs even if nothing else touched the database yet.
+    this.db.ready().catch(() => undefined);
+    return stop;
+  }
+
+  /** @internal {@inheritDoc PgUserContext.change} */
+  async change<T>(task: (client: pg.PoolClient, events: MailboxEvent[]) => Promise<T>): Promise<T> {
+    let events: MailboxEvent[] = [];
+    const result = await this.db.tx(async (client) => {
+      events = [];
+      const value = await task(client, events);
+      const payloads = encodeEvents(this.node, events);
+      // NOTIFY inside the transaction: PostgreSQL delivers it on COMMIT, and never for a rollback.
+      if (payloads.length > 0) await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [EVENT_CHANNEL, payloads]);
+      return value;
+    });
+    for (const event of events) this.emit(event);
+    return result;
+  }
+
+  /** @internal {@inheritDoc PgUserContext.emit} */
+  emit(event: MailboxEvent): void {
+    this.events.emit(event);
+  }
+
+  /** Ends the pool and the LISTEN and lock sessions (held maildrop locks are released by the server). Idempotent. */
+  @preDestroy()
+  async close(): Promise<void> {
+    await Promise.all([this.feed.close(), this.locks.close()]);
+    await this.db.close();
+  }
+
+  private async resolveUser(login: string): Promise<PgUser> {
+    const known = await this.users.resolve(this.db, login);
+    if (known !== undefined) return known;
+    if (this.options.autoCreateUsers !== true) throw new MailStoreError('NO_SUCH_USER', 'no such user');
+    // GreenMail convention: the address is the username and the password.
+    const username = login.includes('@') ? login.toLowerCase() : login;
+    await this.users.add({ username, password: login });
+    const created = await this.users.resolve(this.db, username);
+    if (created === undefined) throw new MailStoreError('NO_SUCH_USER', 'no such user');
+    return created;
+  }
+}

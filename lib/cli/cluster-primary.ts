@@ -1,0 +1,189 @@
+/**
+ * The primary of `postern --workers N`: forks N node:cluster workers that share the listening sockets (the
+ * primary accepts and hands connections out round-robin), keeps them alive, and stops them together.
+ *
+ * The primary never serves mail. Before forking it does what must happen once: create the `--user` accounts in the
+ * shared store, generate the self-signed certificate when none is configured (so all workers serve the same one),
+ * and make the session-ticket keys, which it rotates and pushes to every worker over IPC so that a ticket issued
+ * by one worker resumes on any other.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { X509Certificate } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { MailStore } from '../contracts/mail-store.js';
+import { generateSelfSigned } from '../core/self-signed.js';
+import { ServerSecurity } from '../core/server-security.js';
+import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.js';
+import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
+import { createLogger } from '../log/logger.js';
+import { isClusterMessage, type InitMessage } from './cluster-worker.js';
+
+/** The executable every worker runs (this package's `postern`), whatever script started the primary. */
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** First restart delay after a crash; doubles per crash in a row. */
+export const RESTART_DELAY_MS = 100;
+/** Longest restart delay, so a crash loop costs one fork every 30 s. */
+export const MAX_RESTART_DELAY_MS = 30_000;
+/** A worker that lived this long before crashing was healthy: its restart starts the back-off over. */
+export const HEALTHY_UPTIME_MS = 30_000;
+/** After the stop order, workers get their own drain time (TcpServer's 5 s grace plus slack) before SIGKILL. */
+export const WORKER_STOP_TIMEOUT_MS = 15_000;
+
+/** Prints a ready line the way the single-process command does. */
+export function readyLine(l: ReadyListener): string {
+  const kind = l.name === 'http' ? 'HTTP API and web inbox' : l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS';
+  return `postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${kind})`;
+}
+
+/**
+ * Runs the primary until SIGTERM/SIGINT (then every worker drains and the promise resolves 0) or until the
+ * first start fails (a worker exits before all are ready: the others are stopped, resolves 2).
+ * `argv` is passed to every worker unchanged; workers detect that they are workers.
+ */
+export async function runPrimary(config: MailServerConfig, count: number, argv: readonly string[], out: (line: string) => void): Promise<number> {
+  const log = createLogger(config.log).child({ role: 'primary' });
+  const init = await prepareShared(config, out);
+  const tickets =
+    config.tls?.sessionTickets === false
+      ? undefined
+      : new TicketKeyRotation(config.tls?.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS, (keys) => {
+          log.info('session ticket keys rotated', { workers: live.size });
+          for (const w of live) if (w.isConnected()) w.send({ postern: 'ticket-keys', ticketKeys: keys.toString('base64') });
+        }, config.tls?.ticketKeys);
+
+  cluster.setupPrimary({ exec: MAIN, args: [...argv] });
+  const live = new Set<Worker>();
+  let stopping = false;
+  let failed = false;
+  let started = false;
+  let crashes = 0;
+  const restartTimers = new Set<NodeJS.Timeout>();
+  const bornAt = new Map<number, number>();
+  const readyPids = new Set<number>();
+  let firstReady: readonly ReadyListener[] | undefined;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  const fork = (): Worker => {
+    const w = cluster.fork();
+    live.add(w);
+    bornAt.set(w.id, Date.now());
+    w.on('message', (m: unknown) => {
+      if (!isClusterMessage(m)) return;
+      if (m.postern === 'hello') w.send({ ...init, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage);
+      else if (m.postern === 'ready') onReady(w, m.pid, m.listeners);
+    });
+    return w;
+  };
+
+  const onReady = (w: Worker, pid: number, listeners: readonly ReadyListener[]): void => {
+    if (started) {
+      log.info('worker restarted', { worker: w.id, pid });
+      return;
+    }
+    firstReady ??= listeners;
+    readyPids.add(pid);
+    if (readyPids.size < count) return;
+    started = true;
+    for (const l of firstReady) out(readyLine(l));
+    out(`postern: ${count} workers ready (pids ${[...readyPids].join(', ')})`);
+  };
+
+  const onExit = (w: Worker, code: number | null, signal: string | null): void => {
+    const lived = Date.now() - (bornAt.get(w.id) ?? Date.now());
+    bornAt.delete(w.id);
+    live.delete(w);
+    if (stopping) {
+      if (live.size === 0) resolveDone(0);
+      return;
+    }
+    if (!started) {
+      // A worker could not start (its own error line is on stderr): stop the rest and fail like one process would.
+      log.error('worker failed to start', { worker: w.id, pid: w.process.pid, code, signal });
+      failed = true;
+      stopAll();
+      return;
+    }
+    crashes = lived >= HEALTHY_UPTIME_MS ? 1 : crashes + 1;
+    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** (crashes - 1));
+    log.error('worker exited unexpectedly: restarting', { worker: w.id, pid: w.process.pid, code, signal, restartInMs: delay });
+    const t = setTimeout(() => {
+      restartTimers.delete(t);
+      if (!stopping) fork();
+    }, delay);
+    restartTimers.add(t);
+  };
+  cluster.on('exit', onExit);
+
+  let killTimer: NodeJS.Timeout | undefined;
+  const stopAll = (): void => {
+    if (stopping) return;
+    stopping = true;
+    tickets?.stop();
+    for (const t of restartTimers) clearTimeout(t);
+    restartTimers.clear();
+    if (live.size === 0) {
+      resolveDone(0);
+      return;
+    }
+    for (const w of live) if (w.isConnected()) w.send({ postern: 'stop' });
+    killTimer = setTimeout(() => {
+      for (const w of live) {
+        log.warn('worker did not stop in time: killing it', { worker: w.id, pid: w.process.pid });
+        w.process.kill('SIGKILL');
+      }
+    }, WORKER_STOP_TIMEOUT_MS);
+    killTimer.unref();
+  };
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info('shutting down', { signal, workers: live.size });
+    stopAll();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  for (let i = 0; i < count; i++) fork();
+  tickets?.start();
+  await done;
+  clearTimeout(killTimer);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  cluster.off('exit', onExit);
+  if (failed) {
+    process.stderr.write('postern: error: a worker failed to start\n');
+    return 2;
+  }
+  out('postern: stopped');
+  return 0;
+}
+
+/**
+ * What the primary does once for all workers: users into the shared store, the postmaster check, the certificate
+ * (checked, or generated and printed), so that errors surface as one line before anything forks.
+ */
+async function prepareShared(config: MailServerConfig, out: (line: string) => void): Promise<Omit<InitMessage, 'ticketKeys'>> {
+  const container = createMailServerContainer(config);
+  try {
+    const store = container.get(MailStore);
+    for (const user of config.users ?? []) await store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
+    const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
+    if (postmaster !== undefined && !config.authDisabled && (await store.users.find(postmaster)) === undefined) {
+      throw new Error(`postmaster "${postmaster}" is not a user (add it with --user or users)`);
+    }
+    if (!config.authDisabled && (await store.users.list()).length === 0) {
+      out('postern: no users yet: add --user LOGIN:PASSWORD@DOMAIN, or --auth-disabled to accept any login and recipient');
+    }
+  } finally {
+    await container.unbindAllAsync();
+  }
+  const generated = config.tls?.certificate ? undefined : await generateSelfSigned(config.tls?.selfSignedHosts ?? ['localhost', '127.0.0.1', '::1']);
+  const check = new ServerSecurity({ ...config.tls, ...(generated ? { certificate: generated } : {}), sessionTickets: false });
+  try {
+    await check.prepare(); // a bad certificate or passphrase: CertificateError, exit 2 before any fork
+  } finally {
+    check.close();
+  }
+  if (generated) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${new X509Certificate(generated.cert).fingerprint256}`);
+  return { postern: 'init', certificate: generated };
+}

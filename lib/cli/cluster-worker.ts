@@ -1,0 +1,94 @@
+/**
+ * The worker side of `postern --workers N`: the IPC messages between the primary (`cluster-primary.ts`) and its
+ * workers, and what a worker does with them. A worker is the ordinary single-process server (`runCli`) that takes
+ * its certificate, session-ticket keys and stop order from the primary instead of making its own.
+ */
+import cluster from 'node:cluster';
+import type { ReadyListener } from '../di/mail-server.js';
+
+/** Primary → worker: what every worker must share (sent in answer to `hello`). */
+export interface InitMessage {
+  readonly postern: 'init';
+  /** The certificate the primary generated when none is configured, so every worker serves the same one. */
+  readonly certificate?: { readonly cert: string; readonly key: string };
+  /** Current session-ticket keys, base64 (absent when tickets are off). */
+  readonly ticketKeys?: string;
+}
+/** Primary → worker: new session-ticket keys (base64). */
+export interface TicketKeysMessage {
+  readonly postern: 'ticket-keys';
+  readonly ticketKeys: string;
+}
+/** Primary → worker: drain and exit, as on SIGTERM. */
+export interface StopMessage {
+  readonly postern: 'stop';
+}
+/** Worker → primary: ask for {@link InitMessage}. */
+export interface HelloMessage {
+  readonly postern: 'hello';
+}
+/** Worker → primary: every listener of this worker is listening. */
+export interface ReadyMessage {
+  readonly postern: 'ready';
+  readonly pid: number;
+  readonly listeners: readonly ReadyListener[];
+}
+/** Any message of the protocol. */
+export type ClusterMessage = InitMessage | TicketKeysMessage | StopMessage | HelloMessage | ReadyMessage;
+
+/** True for our IPC messages (Node's own cluster traffic and foreign messages are ignored). */
+export function isClusterMessage(m: unknown): m is ClusterMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { postern?: unknown }).postern === 'string';
+}
+
+/** A worker's link to its primary. */
+export interface WorkerLink {
+  /** What the primary shares with every worker. */
+  readonly init: InitMessage;
+  /** Tells the primary this worker listens (it prints the ready lines once every worker has). */
+  ready(listeners: readonly ReadyListener[]): void;
+  /** Calls `apply` with each new ticket key set the primary sends. */
+  onTicketKeys(apply: (keys: Buffer) => void): void;
+  /** Resolves when the primary asks to stop or goes away (its IPC channel closes). */
+  readonly stopRequested: Promise<'primary'>;
+  /** Removes the IPC listeners (after the drain), so the process can exit. */
+  detach(): void;
+}
+
+/**
+ * In a cluster worker: says hello to the primary and resolves once it answered with the shared init data.
+ * Returns undefined in a process that is not a cluster worker.
+ */
+export async function joinCluster(): Promise<WorkerLink | undefined> {
+  if (!cluster.isWorker || !process.send) return undefined;
+  const keyHandlers: Array<(keys: Buffer) => void> = [];
+  let resolveStop!: (v: 'primary') => void;
+  const stopRequested = new Promise<'primary'>((r) => (resolveStop = r));
+  let resolveInit!: (m: InitMessage) => void;
+  const initialised = new Promise<InitMessage>((r) => (resolveInit = r));
+  const onMessage = (m: unknown): void => {
+    if (!isClusterMessage(m)) return;
+    if (m.postern === 'init') resolveInit(m);
+    else if (m.postern === 'ticket-keys') for (const h of keyHandlers) h(Buffer.from(m.ticketKeys, 'base64'));
+    else if (m.postern === 'stop') resolveStop('primary');
+  };
+  const onDisconnect = (): void => resolveStop('primary');
+  process.on('message', onMessage);
+  process.once('disconnect', onDisconnect);
+  send({ postern: 'hello' });
+  const init = await Promise.race([initialised, stopRequested.then(() => ({ postern: 'init' }) as InitMessage)]);
+  return {
+    init,
+    ready: (listeners) => send({ postern: 'ready', pid: process.pid, listeners }),
+    onTicketKeys: (apply) => void keyHandlers.push(apply),
+    stopRequested,
+    detach: () => {
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+    },
+  };
+}
+
+function send(m: HelloMessage | ReadyMessage): void {
+  if (process.connected) process.send?.(m);
+}

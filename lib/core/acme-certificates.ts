@@ -1,0 +1,265 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import type { ServerSecurity } from './server-security.js';
+
+/** ACME challenge types Postern can answer (RFC 8555 §8.3, RFC 8737). */
+export type AcmeChallengeType = 'tls-alpn-01' | 'http-01';
+
+/** Settings of automatic certificates over ACME (RFC 8555). Plain data, from the CLI or code. */
+export interface AcmeOptions {
+  /** The CA's directory URL, e.g. Let's Encrypt's production or staging directory, or a local Pebble. */
+  readonly directoryUrl: string;
+  /** Contact address of the ACME account (`mailto:`); the CA mails expiry warnings there. */
+  readonly email: string;
+  /** The names the certificate covers; the first is its common name. */
+  readonly domains: readonly string[];
+  /** Where the account key, the certificate and its key are kept across restarts (created with mode 0700). */
+  readonly stateDir: string;
+  /**
+   * Extra CA certificates (PEM) trusted for the directory's own HTTPS, for a private or test CA such as Pebble.
+   * acme-client uses one HTTP client per process, so this applies to every ACME client in the process.
+   */
+  readonly directoryCa?: string | Buffer;
+  /** Challenge types in order of preference (default `['tls-alpn-01', 'http-01']`; http-01 needs an HTTP listener). */
+  readonly challenges?: readonly AcmeChallengeType[];
+  /** Renew this many days before expiry (default 30, like certbot; capped at a third of a short certificate's life). */
+  readonly renewBeforeDays?: number;
+  /** First retry delay after a failed order, doubled up to an hour (default 60 s). */
+  readonly retryDelayMs?: number;
+}
+
+/** File names under {@link AcmeOptions.stateDir}. */
+const ACCOUNT_KEY = 'account-key.pem';
+const CERT_FILE = 'cert.pem';
+const KEY_FILE = 'key.pem';
+
+/** setTimeout's limit (2^31 − 1 ms, ~24.8 days): longer waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const DAY_MS = 86_400_000;
+const MAX_RETRY_MS = 3_600_000;
+
+type AcmeModule = typeof import('acme-client');
+
+/**
+ * Obtains and renews the default certificate of a {@link ServerSecurity} from an ACME CA (RFC 8555), with
+ * acme-client doing the protocol. Challenges are answered by Postern itself: TLS-ALPN-01 (RFC 8737) on every
+ * implicit-TLS listener that shares the `ServerSecurity`, HTTP-01 through {@link httpChallengeResponse} when an HTTP
+ * listener serves it. A stored certificate that is still fresh is used at once after a restart. A new certificate
+ * is swapped in with `useCertificate` (live sessions keep theirs), so renewal drops no connection.
+ *
+ * Lifecycle: construct, `start()` after the listeners listen (validation connects to them), `stop()` on shutdown.
+ */
+export class AcmeCertificateManager {
+  private readonly httpTokens = new Map<string, string>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private running?: Promise<X509Certificate>;
+  private failures = 0;
+
+  /** Stores its inputs; nothing happens before {@link start} or {@link ensureCertificate}. */
+  constructor(
+    readonly options: AcmeOptions,
+    private readonly security: ServerSecurity,
+    private readonly log: Logger,
+  ) {
+    if (options.domains.length === 0) throw new Error('ACME needs at least one domain');
+  }
+
+  /** Paths of the stored certificate and key (PEM), whether or not they exist yet. */
+  get files(): { certFile: string; keyFile: string } {
+    return { certFile: join(this.options.stateDir, CERT_FILE), keyFile: join(this.options.stateDir, KEY_FILE) };
+  }
+
+  /**
+   * Gets a certificate in use: the stored one while it is fresh, else a new one from the CA, then keeps it renewed
+   * in the background. Failures are logged (with the CA's problem text) and retried with back-off; the listeners keep
+   * serving the certificate they have. Resolves with the first certificate in use, or rejects with the first error
+   * (renewal still goes on): callers that must not start without it await it, others ignore it.
+   */
+  start(): Promise<X509Certificate> {
+    this.stopped = false;
+    const first = this.ensureCertificate();
+    first.then(
+      (cert) => this.scheduleRenewal(cert),
+      (err: unknown) => this.scheduleRetry(err),
+    );
+    return first;
+  }
+
+  /** Stops renewing and answering challenges. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * The body an HTTP listener must answer for `GET /.well-known/acme-challenge/<token>` (RFC 8555 §8.3), or
+   * undefined when no such validation is pending (answer 404).
+   */
+  httpChallengeResponse(path: string): string | undefined {
+    const prefix = '/.well-known/acme-challenge/';
+    return path.startsWith(prefix) ? this.httpTokens.get(path.slice(prefix.length)) : undefined;
+  }
+
+  /**
+   * Installs the stored certificate if it covers the domains and is not due for renewal, else orders a new one.
+   * Concurrent calls share one order.
+   * @throws Error with the CA's problem detail when the order fails.
+   */
+  ensureCertificate(): Promise<X509Certificate> {
+    this.running ??= this.obtain().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async obtain(): Promise<X509Certificate> {
+    await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
+    const stored = await this.storedCertificate();
+    if (stored !== undefined && !this.isDue(stored)) {
+      await this.install();
+      this.log.info('acme certificate loaded', { subject: stored.subject, validTo: stored.validTo });
+      return stored;
+    }
+    return this.order();
+  }
+
+  private async order(): Promise<X509Certificate> {
+    const acme = await loadAcme();
+    if (this.options.directoryCa !== undefined) {
+      acme.axios.defaults.httpsAgent = new https.Agent({ ca: this.options.directoryCa, keepAlive: false });
+    }
+    const client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey: await this.accountKey(acme) });
+    const [key, csr] = await acme.crypto.createCsr(
+      { commonName: this.options.domains[0], altNames: [...this.options.domains] },
+      await acme.crypto.createPrivateEcdsaKey('P-256'),
+    );
+    this.log.info('acme order started', { domains: this.options.domains, directory: this.options.directoryUrl });
+    const pem = await client.auto({
+      csr,
+      email: this.options.email,
+      termsOfServiceAgreed: true,
+      // We answer the challenge ourselves and know it is in place; acme-client's own pre-check would dial port 443/80.
+      skipChallengeVerification: true,
+      challengePriority: [...(this.options.challenges ?? ['tls-alpn-01', 'http-01'])],
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        const domain = authz.identifier.value;
+        const type: string = challenge.type; // acme-client's type union predates RFC 8737
+        if (type === 'tls-alpn-01') {
+          // OpenSSL keeps one certificate per key type in a handshake: a challenge certificate of another type than the
+          // default one would sit beside it instead of replacing it, and the default one could still be chosen.
+          const rsa = this.security.certificate?.publicKey.asymmetricKeyType === 'rsa';
+          const challengeKeyPem = rsa ? await acme.crypto.createPrivateRsaKey() : await acme.crypto.createPrivateEcdsaKey('P-256');
+          const [challengeKey, challengeCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, challengeKeyPem);
+          this.security.acmeChallenges.add(domain, challengeKey, challengeCert);
+        } else if (type === 'http-01') {
+          this.httpTokens.set(challenge.token, keyAuthorization);
+        }
+        this.log.info('acme challenge ready', { domain, type });
+      },
+      challengeRemoveFn: async (authz, challenge) => {
+        const type: string = challenge.type;
+        if (type === 'tls-alpn-01') this.security.acmeChallenges.remove(authz.identifier.value);
+        else if (type === 'http-01') this.httpTokens.delete(challenge.token);
+      },
+    });
+    await writePrivate(join(this.options.stateDir, KEY_FILE), key);
+    await writePrivate(join(this.options.stateDir, CERT_FILE), pem);
+    await this.install();
+    const cert = new X509Certificate(pem);
+    this.log.info('acme certificate installed', { subject: cert.subject, issuer: cert.issuer, validTo: cert.validTo });
+    return cert;
+  }
+
+  private install(): Promise<void> {
+    return this.security.useCertificate(this.files);
+  }
+
+  private async accountKey(acme: AcmeModule): Promise<Buffer> {
+    const path = join(this.options.stateDir, ACCOUNT_KEY);
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const key = await acme.crypto.createPrivateEcdsaKey('P-256');
+    await writePrivate(path, key);
+    return key;
+  }
+
+  private async storedCertificate(): Promise<X509Certificate | undefined> {
+    try {
+      const cert = new X509Certificate(await readFile(this.files.certFile));
+      await readFile(this.files.keyFile);
+      return this.covers(cert) ? cert : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      this.log.warn('acme stored certificate unusable, ordering a new one', { error: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  private covers(cert: X509Certificate): boolean {
+    const names = (cert.subjectAltName ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry.startsWith('DNS:'))
+      .map((entry) => entry.slice(4).toLowerCase());
+    return this.options.domains.every((domain) => names.includes(domain.toLowerCase()));
+  }
+
+  /** When renewal is due: `renewBeforeDays` before expiry, but at most a third of the certificate's lifetime. */
+  private renewAt(cert: X509Certificate): number {
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    const before = Math.min((this.options.renewBeforeDays ?? 30) * DAY_MS, (to - from) / 3);
+    return to - before;
+  }
+
+  private isDue(cert: X509Certificate): boolean {
+    return Date.now() >= this.renewAt(cert);
+  }
+
+  private scheduleRenewal(cert: X509Certificate): void {
+    this.failures = 0;
+    this.wakeAt(this.renewAt(cert));
+  }
+
+  private scheduleRetry(err: unknown): void {
+    this.failures++;
+    const delay = Math.min((this.options.retryDelayMs ?? 60_000) * 2 ** (this.failures - 1), MAX_RETRY_MS);
+    this.log.error('acme certificate order failed', { error: err instanceof Error ? err.message : String(err), retryInMs: delay });
+    this.wakeAt(Date.now() + delay);
+  }
+
+  private wakeAt(when: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    const wait = Math.max(0, when - Date.now());
+    this.timer = setTimeout(() => {
+      if (wait > MAX_TIMER_MS) return this.wakeAt(when);
+      this.ensureCertificate().then(
+        (cert) => this.scheduleRenewal(cert),
+        (err: unknown) => this.scheduleRetry(err),
+      );
+    }, Math.min(wait, MAX_TIMER_MS));
+    this.timer.unref();
+  }
+}
+
+/** acme-client (and its crypto and HTTP stack) loads only when ACME is configured, to keep `import 'postern'` fast. */
+async function loadAcme(): Promise<AcmeModule> {
+  const mod = (await import('acme-client')) as AcmeModule & { default?: AcmeModule };
+  return mod.default ?? mod;
+}
+
+/** Writes a secret file atomically with mode 0600 (temp file + rename). */
+async function writePrivate(path: string, data: string | Buffer): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`;
+  await writeFile(temporary, data, { mode: 0o600 });
+  await rename(temporary, path);
+}

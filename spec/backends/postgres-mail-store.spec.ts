@@ -1,0 +1,251 @@
+import 'reflect-metadata';
+import { expect } from 'chai';
+import pg from 'pg';
+import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
+import { storeModule } from '../../lib/di/mail-server.js';
+import { startMailServer } from '../../lib/test-double/start-mail-server.js';
+import { testCertificates } from '../support/certs.js';
+import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
+import { MIGRATIONS, migrate } from '../../lib/backends/postgres/pg-schema.js';
+import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
+import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
+import { codeOf, mailStoreSuite, message } from './mail-store-suite.js';
+
+describe('PostgresMailStore', function () {
+  this.timeout(30_000);
+  let cluster: PostgresCluster | undefined;
+
+  before(async function () {
+    const missing = postgresMissing();
+    if (missing !== undefined) this.skip();
+    cluster = await startPostgresCluster();
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  let shared: string | undefined;
+  /**
+   * An empty store database. Creating a database costs about a second here, so tests share one per file, migrated
+   * once and emptied with TRUNCATE; `fresh` gives a new, unmigrated database instead. `dispose` closes the stores.
+   */
+  async function database(fresh = false): Promise<{ url: string; stores: PostgresMailStore[]; open(options?: object): PostgresMailStore; dispose(): Promise<void> }> {
+    let url: string;
+    if (fresh) {
+      url = await cluster!.createDatabase();
+    } else {
+      shared ??= await cluster!.createDatabase();
+      url = shared;
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await migrate(client);
+        await client.query('TRUNCATE postern_users, postern_addresses, postern_mailboxes, postern_subscriptions, postern_messages, postern_bodies RESTART IDENTITY');
+      } finally {
+        await client.end();
+      }
+    }
+    const stores: PostgresMailStore[] = [];
+    return {
+      url,
+      stores,
+      open: (options = {}) => {
+        const store = new PostgresMailStore({ url, ...options });
+        stores.push(store);
+        return store;
+      },
+      dispose: async () => {
+        await Promise.all(stores.map((s) => s.close()));
+        if (fresh) await cluster!.dropDatabase(url);
+      },
+    };
+  }
+
+  mailStoreSuite(async (options) => {
+    const db = await database();
+    return { store: db.open(options), dispose: db.dispose };
+  });
+
+  describe('shared by several nodes', () => {
+    let db: Awaited<ReturnType<typeof database>> | undefined;
+    afterEach(async () => {
+      await db?.dispose();
+      db = undefined;
+    });
+
+    it('migrates once when two nodes start at the same time', async () => {
+      db = await database(true);
+      const clients = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
+      await Promise.all(clients.map((c) => c.connect()));
+      try {
+        const versions = await Promise.all(clients.map((c) => migrate(c)));
+        expect(versions).to.deep.equal([MIGRATIONS.length, MIGRATIONS.length]);
+        const { rows } = await clients[0]!.query('SELECT version FROM postern_schema ORDER BY version');
+        expect(rows.map((r: { version: number }) => r.version)).to.deep.equal(MIGRATIONS.map((m) => m.version));
+        expect(await codeOfError(migrate(clients[0]!, [...MIGRATIONS.slice(0, -1)]))).to.match(/newer than this Postern/);
+      } finally {
+        await Promise.all(clients.map((c) => c.end()));
+      }
+    });
+
+    it('shares users: adding the same user on two nodes never fails, a taken address does', async () => {
+      db = await database();
+      const [a, b] = [db.open(), db.open()];
+      const alice = { username: 'alice', password: 'pw', addresses: ['alice@example.org'] };
+      await Promise.all([a.users.add(alice), b.users.add(alice), a.users.add(alice)]);
+      expect(await b.users.verify('alice@example.org', 'pw')).to.equal('alice');
+      expect(await a.users.list()).to.deep.equal(['alice']);
+      expect(await codeOf(b.users.add({ username: 'eve', password: 'x', addresses: ['ALICE@example.org'] }))).to.equal('ALREADY_EXISTS');
+      expect(await a.users.findByAddress('alice@example.org')).to.equal('alice');
+      expect(await a.users.secretFor('alice'), 'scrypt only by default').to.equal(undefined);
+    });
+
+    it('gives concurrent deliveries from two nodes distinct ascending UIDs and one MODSEQ each', async () => {
+      db = await database();
+      const [a, b] = [db.open(), db.open()];
+      await a.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      const stored = await Promise.all(Array.from({ length: 60 }, (_, n) => (n % 2 ? a : b).deliver('alice@example.org', message(`m${n}`))));
+      const uids = stored.map((m) => m.uid).sort((x, y) => x - y);
+      expect(uids).to.deep.equal(Array.from({ length: 60 }, (_, n) => n + 1));
+      const modseqs = new Set(stored.map((m) => m.modseq));
+      expect(modseqs.size).to.equal(60);
+    });
+
+    it('tells another node about deliveries, flag changes, expunges and mailbox changes', async () => {
+      db = await database();
+      const [a, b] = [db.open(), db.open()];
+      await a.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      await b.start();
+      const seen: MailboxEvent[] = [];
+      let wake: () => void = () => undefined;
+      b.watch((event) => {
+        seen.push(event);
+        wake();
+      });
+      const until = (count: number): Promise<void> =>
+        new Promise((resolve) => {
+          wake = () => seen.length >= count && resolve();
+          wake();
+        });
+      await a.deliver('alice@example.org', message('x'));
+      await until(1);
+      const view = await a.openUser('alice');
+      await view.setFlags('INBOX', [1], ['\\Seen'], 'add');
+      await view.create('Box');
+      await view.copy('INBOX', [1], 'Box');
+      await view.expunge('INBOX', [1]);
+      await until(5);
+      expect(seen).to.deep.equal([
+        { type: 'exists', username: 'alice', mailbox: 'INBOX', uid: 1 },
+        { type: 'flags', username: 'alice', mailbox: 'INBOX', uids: [1] },
+        { type: 'mailbox', username: 'alice', mailbox: 'Box', change: 'created' },
+        { type: 'exists', username: 'alice', mailbox: 'Box', uid: 1 },
+        { type: 'expunge', username: 'alice', mailbox: 'INBOX', uids: [1] },
+      ]);
+      await view.release();
+    });
+
+    it('holds the maildrop lock across nodes and frees it when the holder closes', async () => {
+      db = await database();
+      const [a, b] = [db.open(), db.open()];
+      await a.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      const release = await a.lock('alice', 'pop3 a');
+      expect(await codeOf(b.lock('alice@example.org', 'pop3 b'))).to.equal('IN_USE');
+      await (release() as unknown as Promise<void>); // this store's release also resolves once other nodes can take it
+      const again = await b.lock('alice', 'pop3 b');
+      expect(await codeOf(a.lock('alice', 'pop3 a'))).to.equal('IN_USE');
+      await b.close(); // a node that goes away loses its locks with its session
+      (await a.lock('alice', 'pop3 a'))();
+      again();
+    });
+
+    it('stores a body once for identical deliveries and copies, and removes it with the last message', async () => {
+      db = await database();
+      const store = db.open();
+      await store.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      await store.users.add({ username: 'bob', password: 'pw', addresses: ['bob@example.org'] });
+      const raw = message('same');
+      await store.deliver('alice@example.org', raw);
+      await store.deliver('bob@example.org', Buffer.from(raw));
+      const view = await store.openUser('alice');
+      await view.create('Copies');
+      await view.copy('INBOX', [1], 'Copies');
+      const count = async (): Promise<number> => Number((await store.db.query<{ n: number }>('SELECT count(*) AS n FROM postern_bodies')).rows[0]!.n);
+      expect(await count()).to.equal(1);
+      await view.expunge('INBOX', [1]);
+      await view.delete('Copies');
+      expect(await count(), 'bob still has it').to.equal(1);
+      const bob = await store.openUser('bob');
+      await bob.expunge('INBOX', [1]);
+      expect(await count()).to.equal(0);
+      await view.release();
+      await bob.release();
+    });
+
+    it('reads a large body byte-exact through the binary COPY path', async () => {
+      db = await database();
+      const store = db.open();
+      await store.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      const big = Buffer.alloc(6 * 1024 * 1024 + 7);
+      for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
+      await store.deliver('alice@example.org', big);
+      const [stored] = await (await store.openUser('alice')).messages('INBOX');
+      expect(stored!.size).to.equal(big.length);
+      expect((await stored!.raw()).equals(big)).to.equal(true);
+    });
+
+    it('backs the embedded test double with store: postgres://…', async () => {
+      db = await database();
+      const server = await startMailServer({ store: db.url, users: ['alice:pw@example.org'], protocols: ['smtp'], tls: { certificate: (await testCertificates()).server } });
+      try {
+        expect(server.store).to.be.instanceOf(PostgresMailStore);
+        const waiting = server.waitForMessages(1);
+        await server.store.deliver('alice@example.org', message('via the double'));
+        const [received] = await waiting;
+        expect(received!.subject).to.equal('via the double');
+        await server.purge();
+        expect(await server.receivedMessages()).to.deep.equal([]);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('refuses a URL without a database or with another scheme, never echoing the password', () => {
+      expect(() => new PostgresMailStore({ url: 'postgres://u:hunter2@127.0.0.1:5432' })).to.throw(/without a database name/);
+      expect(() => new PostgresMailStore({ url: 'mysql://u:hunter2@127.0.0.1/db' })).to.throw(/unknown scheme "mysql:"/);
+      try {
+        new PostgresMailStore({ url: 'postgres://u:hunter2@127.0.0.1:5432' });
+      } catch (err) {
+        expect((err as Error).message).to.not.include('hunter2');
+      }
+    });
+  });
+});
+
+async function codeOfError(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return 'resolved';
+}
+
+describe('postern --store postgres://…', () => {
+  it('accepts postgres:// and postgresql:// URLs, with or without a password', () => {
+    for (const url of ['postgres://u:p@db.internal:5432/mail', 'postgresql://u@127.0.0.1/mail', 'postgres://u@localhost/mail?sslmode=require']) {
+      expect(parseCliArgs(['--store', url]).config.store).to.equal(url);
+    }
+  });
+
+  it('refuses a URL without a database with a one-line usage error that hides the password', () => {
+    expect(() => parseCliArgs(['--store', 'postgres://u:hunter2@127.0.0.1:5432'])).to.throw(UsageError, /^--store: postgres URL without a database name/);
+    try {
+      parseCliArgs(['--store', 'postgres://u:hunter2@127.0.0.1:5432']);
+    } catch (err) {
+      expect((err as Error).message).to.not.include('hunter2');
+    }
+    expect(() => storeModule('mysql://u:hunter2@h/db')).to.throw(/unknown store "mysql:\/\/…@h\/db"/);
+  });
+});

@@ -1,0 +1,209 @@
+import { expect } from 'chai';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import type { DevCertificates } from '../../lib/core/dev-certificates.js';
+import { LineClient } from '../support/line-client.js';
+import { testCertificates } from '../support/certs.js';
+import { parseCliArgs, UsageError, workerCount } from '../../lib/cli/cli-args.js';
+import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
+
+/** JSON log records the process has written to stderr so far. */
+function records(p: PosternProcess): Array<Record<string, unknown>> {
+  return p.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Resolves once a stderr JSON record matches (bounded by `timeoutMs`). */
+async function logged(p: PosternProcess, match: (r: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+  const found = records(p).find(match);
+  if (found) return found;
+  return new Promise((resolve, reject) => {
+    const onData = (): void => {
+      const r = records(p).find(match);
+      if (r) {
+        cleanup();
+        resolve(r);
+      }
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`not logged within ${timeoutMs} ms: ${p.stderr.slice(-2000)}`));
+    }, timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      p.child.stderr!.off('data', onData);
+    };
+    p.child.stderr!.on('data', onData);
+  });
+}
+
+/** The worker prefix (`w2`) of a connection id (`w2-c1f`). */
+const workerOf = (cid: unknown): string => String(cid).split('-')[0]!;
+
+/** An implicit-TLS handshake that offers `session`; resolves whether it was resumed and the session the server handed out. */
+function handshake(port: number, ca: string, session?: Buffer): Promise<{ reused: boolean; session?: Buffer; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    let next: Buffer | undefined;
+    const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', session });
+    s.on('session', (b: Buffer) => (next = b));
+    s.once('error', reject);
+    s.once('data', () => {
+      const reused = s.isSessionReused();
+      const localPort = s.localPort ?? 0;
+      s.once('close', () => resolve({ reused, session: next, localPort }));
+      s.end('QUIT\r\n');
+    });
+  });
+}
+
+describe('cli: postern --workers', function () {
+  this.timeout(60_000);
+  let certs: DevCertificates;
+  let dir: string;
+  const running: PosternProcess[] = [];
+  const clients: LineClient[] = [];
+
+  before(async () => {
+    certs = await testCertificates();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'postern-workers-'));
+    await writeFile(path.join(dir, 'server.pem'), certs.server.cert);
+    await writeFile(path.join(dir, 'server-key.pem'), certs.server.key);
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+  after(async () => {
+    // SIGTERM: the primary drains its workers; a primary killed outright would leave them to notice on their own.
+    await Promise.all(running.splice(0).map((p) => p.stop('SIGTERM')));
+  });
+
+  async function startCluster(extra: string[] = []): Promise<{ p: PosternProcess; pids: number[] }> {
+    const store = await mkdtemp(path.join(dir, 'maildir-'));
+    const p = startPostern([
+      '--workers', '2', '--store', `maildir:${store}`, '--user', 'alice:secret@example.com',
+      '--only', 'smtp,smtps', '--smtp-port', '0', '--smtps-port', '0',
+      '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem'),
+      '--log-format', 'json', '--log-level', 'info', ...extra,
+    ]);
+    running.push(p);
+    await p.ready(2, 30_000);
+    const line = await new Promise<string>((resolve, reject) => {
+      const find = (): string | undefined => p.stdout.find((l) => / workers ready /.test(l));
+      const t = setInterval(() => {
+        const l = find();
+        if (l) {
+          clearInterval(t);
+          resolve(l);
+        }
+      }, 20);
+      void p.exited().then((code) => {
+        clearInterval(t);
+        reject(new Error(`exited ${code}: ${p.stderr}`));
+      });
+    });
+    const m = /^postern: 2 workers ready \(pids (\d+), (\d+)\)$/.exec(line);
+    expect(m, line).to.not.equal(null);
+    return { p, pids: [Number(m![1]), Number(m![2])] };
+  }
+
+  async function connect(port: number): Promise<LineClient> {
+    const c = await LineClient.connect(port);
+    clients.push(c);
+    return c;
+  }
+
+  it('refuses workers on the memory store with one line and exit 2', async () => {
+    const r = await runPostern(['--workers', '2']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.equal('postern: error: --workers 2: the memory store lives inside one process; use --store maildir:PATH (or another shared store) (see postern --help)\n');
+  });
+
+  it('parses --workers N|auto and refuses nonsense', () => {
+    const md = ['--store', 'maildir:/tmp/x'];
+    expect(parseCliArgs(md).config.workers).to.equal(undefined);
+    expect(parseCliArgs(['--workers', 'auto', ...md]).config.workers).to.equal('auto');
+    expect(parseCliArgs(['--workers', '3', ...md]).config.workers).to.equal(3);
+    expect(workerCount('auto')).to.equal(os.availableParallelism());
+    expect(workerCount(undefined)).to.equal(1);
+    expect(() => parseCliArgs(['--workers', 'auto'])).to.throw(UsageError, '--workers auto: the memory store lives inside one process');
+    expect(parseCliArgs(['--workers', '1']).config.workers).to.equal(1); // one process is fine on any store
+    for (const bad of ['0', '257', 'two', '1.5']) {
+      expect(() => parseCliArgs(['--workers', bad, ...md]), bad).to.throw(UsageError, `--workers: expected a number from 1 to 256 or auto, got "${bad}"`);
+    }
+  });
+
+  // One cluster for the rest, in order (starting one costs seconds): serve, resume, survive a crash, drain.
+  let p: PosternProcess;
+  let pids: number[];
+  /** Records logged since `mark` (the count of records at some earlier point). */
+  const since = (mark: number): Array<Record<string, unknown>> => records(p).slice(mark);
+
+  it('serves from two processes sharing the ports, with worker-unique connection ids', async () => {
+    ({ p, pids } = await startCluster());
+    expect(new Set(pids).size).to.equal(2);
+    expect(pids).to.not.include(p.child.pid);
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(p.ports.smtp!);
+      expect(await c.readLine()).to.match(/^220 /);
+      await c.command('QUIT', /^221 /);
+    }
+    const accepted = records(p).filter((r) => r.message === 'connection accepted');
+    expect(accepted).to.have.length(4);
+    expect(records(p).filter((r) => r.message === 'worker listening').map((r) => r.pid)).to.have.members(pids);
+    // Round-robin: both workers took connections, and ids say which one.
+    expect(new Set(accepted.map((r) => workerOf(r.cid)))).to.have.length(2);
+    for (const r of accepted) expect(String(r.cid)).to.match(/^w\d+-c[0-9a-z]+$/);
+  });
+
+  it('resumes a TLS session on whichever worker answers: the primary shares the ticket keys', async () => {
+    const mark = records(p).length;
+    const first = await handshake(p.ports.smtps!, certs.ca.cert);
+    expect(first.reused).to.equal(false);
+    const resumed: boolean[] = [];
+    for (let i = 0; i < 4; i++) resumed.push((await handshake(p.ports.smtps!, certs.ca.cert, first.session)).reused);
+    expect(resumed).to.deep.equal([true, true, true, true]);
+    const secured = since(mark).filter((r) => r.message === 'tls established');
+    expect(secured).to.have.length(5);
+    expect(new Set(secured.map((r) => workerOf(r.cid)))).to.have.length(2);
+  });
+
+  it('restarts a worker killed with SIGKILL and keeps serving', async () => {
+    process.kill(pids[0]!, 'SIGKILL');
+    const crash = await logged(p, (r) => r.message === 'worker exited unexpectedly: restarting');
+    expect(crash).to.include({ level: 'error', pid: pids[0], signal: 'SIGKILL', restartInMs: 100 });
+    const back = await logged(p, (r) => r.message === 'worker restarted');
+    expect(back.pid).to.be.a('number').and.not.oneOf(pids);
+    const mark = records(p).length;
+    for (let i = 0; i < 2; i++) {
+      const c = await connect(p.ports.smtp!);
+      expect(await c.readLine()).to.match(/^220 /);
+      await c.command('QUIT', /^221 /);
+    }
+    // Both the survivor and the new worker take connections again.
+    expect(new Set(since(mark).filter((r) => r.message === 'connection accepted').map((r) => workerOf(r.cid)))).to.have.length(2);
+  });
+
+  it('drains every worker on SIGTERM: live sessions get their 421 goodbye, exit 0', async () => {
+    const mark = records(p).length;
+    const sessions = [await connect(p.ports.smtp!), await connect(p.ports.smtp!)];
+    for (const c of sessions) {
+      await c.readLine();
+      await c.command('EHLO client.example', /^250 /);
+    }
+    const workers = new Set(since(mark).filter((r) => r.message === 'connection accepted').map((r) => workerOf(r.cid)));
+    expect(workers).to.have.length(2);
+    const code = p.stop('SIGTERM');
+    for (const c of sessions) {
+      expect(await c.readLine()).to.equal('421 4.3.2 Service shutting down, closing connection');
+      await c.closed();
+    }
+    expect(await code).to.equal(0);
+    expect(p.stdout.at(-1)).to.equal('postern: stopped');
+    running.splice(running.indexOf(p), 1);
+  });
+});
