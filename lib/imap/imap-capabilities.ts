@@ -22,8 +22,8 @@ export interface ImapCapabilityInput {
  *   only before login, where AUTHENTICATE is valid.
  * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit.
  * - CONDSTORE and QRESYNC (RFC 7162, enabled with ENABLE or a CONDSTORE-enabling command), ESEARCH (RFC 4731),
- *   LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154; CREATE-SPECIAL-USE is not offered:
- *   the store contract cannot record a use yet), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), BINARY (RFC 3516),
+ *   LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154; a
+ *   CREATE may ask only for the use the name conventionally has, the store contract cannot record others yet), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), BINARY (RFC 3516),
  *   SORT, SORT=DISPLAY, ESORT, THREAD (RFC 5256, 5957, 5267), CONTEXT=SEARCH (RFC 5267), PARTIAL (RFC 9394),
  *   NOTIFY (RFC 5465), UTF8=ACCEPT (RFC 6855), STATUS=SIZE (RFC 8438); QUOTA (RFC 9208) only with a quota.
  * - Not offered: COMPRESS=DEFLATE, OBJECTID, SAVEDATE, IMAP4rev2 (not all of RFC 9051 holds yet).
@@ -51,6 +51,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'LIST-EXTENDED',
     'LIST-STATUS',
     'SPECIAL-USE',
+    'CREATE-SPECIAL-USE',
     'MULTIAPPEND',
     'CATENATE',
     'BINARY',

@@ -144,10 +144,15 @@ const CONVENTIONAL_SPECIAL_USE: Readonly<Record<string, string>> = {
   Archive: '\\Archive',
 };
 
+/** The conventional special use of a top-level name (`Sent` → `\\Sent`), or undefined. */
+export function conventionalUse(name: string): string | undefined {
+  return Object.hasOwn(CONVENTIONAL_SPECIAL_USE, name) ? CONVENTIONAL_SPECIAL_USE[name] : undefined;
+}
+
 /** The special-use attribute of a mailbox (RFC 6154 §2): the store's, else the conventional one for its name. */
 export function specialUseOf(info: MailboxInfo | undefined): string | undefined {
   if (!info || info.noselect) return undefined;
-  return info.specialUse ?? (Object.hasOwn(CONVENTIONAL_SPECIAL_USE, info.name) ? CONVENTIONAL_SPECIAL_USE[info.name] : undefined);
+  return info.specialUse ?? conventionalUse(info.name);
 }
 
 function attributes(info: MailboxInfo | undefined, children: boolean): string[] {
