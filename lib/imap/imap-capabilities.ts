@@ -11,6 +11,8 @@ export interface ImapCapabilityInput {
   readonly maxLiteralSize: number;
   /** The store enforces a quota (RFC 9208): QUOTA and QUOTA=RES-STORAGE. */
   readonly hasQuota?: boolean;
+  /** COMPRESS is already active: COMPRESS=DEFLATE is no longer offered (RFC 4978 §3). */
+  readonly isCompressed?: boolean;
 }
 
 /**
@@ -26,7 +28,8 @@ export interface ImapCapabilityInput {
  *   CREATE may ask only for the use the name conventionally has, the store contract cannot record others yet), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), BINARY (RFC 3516),
  *   SORT, SORT=DISPLAY, ESORT, THREAD (RFC 5256, 5957, 5267), CONTEXT=SEARCH (RFC 5267), PARTIAL (RFC 9394),
  *   NOTIFY (RFC 5465), UTF8=ACCEPT (RFC 6855), STATUS=SIZE (RFC 8438); QUOTA (RFC 9208) only with a quota.
- * - Not offered: COMPRESS=DEFLATE, OBJECTID, SAVEDATE, IMAP4rev2 (not all of RFC 9051 holds yet).
+ * - COMPRESS=DEFLATE (RFC 4978) after login, until it is active.
+ * - Not offered: OBJECTID, SAVEDATE, IMAP4rev2 (not all of RFC 9051 holds yet).
  */
 export function imapCapabilities(input: ImapCapabilityInput): string[] {
   const caps = ['IMAP4rev1'];
@@ -68,5 +71,6 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'STATUS=SIZE',
   );
   if (input.hasQuota) caps.push('QUOTA', 'QUOTA=RES-STORAGE');
+  if (input.state !== 'not-authenticated' && !input.isCompressed) caps.push('COMPRESS=DEFLATE');
   return caps;
 }

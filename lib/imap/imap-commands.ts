@@ -10,7 +10,7 @@ import { getQuota, getQuotaRoot } from './commands/quota.js';
 import { cancelUpdate, search } from './commands/search.js';
 import { sort, thread } from './commands/sort.js';
 import { check, close, expunge, unselect } from './commands/selected.js';
-import { capability, enable, id, idle, logout, namespace, noop, starttls } from './commands/session.js';
+import { capability, compress, enable, id, idle, logout, namespace, noop, starttls } from './commands/session.js';
 import { store } from './commands/store.js';
 import { notify } from './commands/notify.js';
 import type { ImapConnection } from './imap-connection.js';
@@ -47,6 +47,7 @@ export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
   STATUS: { states: AUTHENTICATED, args: 'required', run: status },
   APPEND: { states: AUTHENTICATED, args: 'required', run: append },
   IDLE: { states: AUTHENTICATED, args: 'none', run: idle }, // RFC 2177
+  COMPRESS: { states: AUTHENTICATED, args: 'required', run: compress }, // RFC 4978
   NOTIFY: { states: AUTHENTICATED, args: 'required', run: notify }, // RFC 5465
   GETQUOTA: { states: AUTHENTICATED, args: 'required', run: getQuota }, // RFC 9208 §4.2
   GETQUOTAROOT: { states: AUTHENTICATED, args: 'required', run: getQuotaRoot }, // RFC 9208 §4.3

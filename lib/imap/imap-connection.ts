@@ -132,6 +132,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       allowInsecureAuth: this.allowsInsecureAuth,
       maxLiteralSize: this.ctx.settings.maxLiteralSize,
       hasQuota: supportsQuota(this.ctx.store),
+      isCompressed: this.connection.isCompressed,
     });
   }
 
@@ -408,6 +409,11 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
     this.log.debug('C: DONE');
     await this.ok('IDLE terminated');
+  }
+
+  /** COMPRESS DEFLATE is active (RFC 4978). */
+  get isCompressed(): boolean {
+    return this.connection.isCompressed;
   }
 
   /** UTF8=ACCEPT is on (RFC 6855 §3): mailbox names travel as UTF-8, not modified UTF-7. */

@@ -22,6 +22,8 @@ export type ImapResponseCode =
   | 'EXPUNGEISSUED'
   | 'BADCHARSET (UTF-8 US-ASCII)'
   | 'UNKNOWN-CTE'
+  /** RFC 4978 §3: COMPRESS while compression is active. */
+  | 'COMPRESSIONACTIVE'
   /** RFC 6154 §6: CREATE with a special use the server cannot give. */
   | 'USEATTR'
   /** RFC 4469 §6: a CATENATE URL that cannot be resolved, with the URL. */
