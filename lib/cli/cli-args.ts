@@ -186,6 +186,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
   }
   const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
+  if (workers !== undefined && workers !== 1 && str('acme-directory') !== undefined) {
+    // Each worker would order and renew its own certificate; ACME belongs in the primary (not built yet).
+    throw new UsageError(`--workers ${str('workers')} and --acme-* do not go together yet: use --cert/--key (renewed by an external ACME client)`);
+  }
 
   const httpAuth = str('http-auth');
   if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');

@@ -56,6 +56,10 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   const log = container.get(Logger);
   // Listen for signals before anything starts: a SIGTERM right after the ready lines must still be graceful.
   let onSignal!: (signal: NodeJS.Signals) => void;
+  const onRotate = (): void => {
+    container.get(ServerSecurityToken).rotateTicketKeys();
+    log.info('session ticket keys rotated');
+  };
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (signal) => resolve(signal);
     process.on('SIGINT', onSignal);
@@ -65,7 +69,12 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   try {
     const security = container.get(ServerSecurityToken);
     await security.prepare();
-    worker?.onTicketKeys((keys) => security.setTicketKeys(keys));
+    worker?.onTicketKeys((keys) => {
+      security.setTicketKeys(keys);
+      log.info('session ticket keys replaced', { pid: process.pid });
+    });
+    // SIGUSR2: new ticket keys now (a cluster's primary does this for all its workers, see cluster-primary.ts).
+    if (!worker) process.on('SIGUSR2', onRotate);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
     // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
@@ -80,13 +89,20 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    worker?.detach();
+    process.off('SIGUSR2', onRotate);
     await server.stop().catch(() => undefined);
+    if (worker) {
+      // Every worker fails the same way (a port in use…): the primary prints the first reason, once.
+      await worker.failed((err as Error)?.message ?? String(err));
+      worker.detach();
+      return 2;
+    }
     return fail(err);
   }
   log.info('shutting down', { signal: await stopRequested });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  process.off('SIGUSR2', onRotate);
   await server.stop();
   await container.unbindAllAsync();
   worker?.detach();

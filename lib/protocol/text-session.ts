@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
-import type { Logger } from '../log/logger.js';
+import { debugEnabled, type Logger } from '../log/logger.js';
 import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT, THROTTLE_TICK_MS } from './limits.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { LineReader, type LineResult } from './line-reader.js';
@@ -150,7 +150,7 @@ export abstract class TextSession {
 
   /** Queues a reply (CRLF included by the caller). Logged at debug as `S:`. */
   send(data: string | Buffer): void {
-    if (this.log.isDebugEnabled !== false) {
+    if (debugEnabled(this.log)) {
       if (typeof data === 'string') this.log.debug('S: ' + data.replace(/\r\n$/, ''));
       else this.log.debug('S: [bytes]', { size: data.length });
     }
