@@ -70,6 +70,9 @@ Limits (0 turns one off)
   --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
   --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
 
+Metrics
+  --metrics-port PORT       serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP on --host)
+
 Scaling out
   --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
                             Needs a store shared between processes (maildir:PATH, postgres://…), not memory
@@ -137,6 +140,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'pre-auth-timeout': { type: 'string' },
         'command-timeout': { type: 'string' },
         'auth-failures-per-address': { type: 'string' },
+        'metrics-port': { type: 'string' },
         'auth-failures-per-account': { type: 'string' },
         workers: { type: 'string' },
         'proxy-protocol': { type: 'boolean' },
@@ -220,6 +224,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
+      metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
       ...(workers !== undefined ? { workers } : {}),
       ...(proxyProtocol ? { proxyProtocol } : {}),
       http: { auth: httpAuth, cors: str('http-cors') },

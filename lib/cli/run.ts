@@ -11,6 +11,8 @@ import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
 import { Logger } from '../log/logger.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
+import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
 import { runPrimary, readyLine } from './cluster-primary.js';
 import { joinCluster } from './cluster-worker.js';
@@ -54,6 +56,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
   const log = container.get(Logger);
+  let metrics: MetricsServer | undefined;
   // Listen for signals before anything starts: a SIGTERM right after the ready lines must still be graceful.
   let onSignal!: (signal: NodeJS.Signals) => void;
   const onRotate = (): void => {
@@ -79,6 +82,14 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     const ready = await server.start();
     // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
     await createDefaultFolders(server.store, (config.users ?? []).map((u) => u.username));
+    // One registry per process: with --workers the counters stay per worker and are not served (see README).
+    if (config.metricsPort !== undefined && !worker) {
+      metrics = new MetricsServer(container.get(MetricsRegistry), log, { host: config.host, port: config.metricsPort });
+      const addr = await metrics.start().catch((err: NodeJS.ErrnoException) => {
+        throw Object.assign(new Error(`metrics: ${err.code === 'EADDRINUSE' ? `${config.host ?? '127.0.0.1'}:${config.metricsPort} is already in use` : err.message}`), { code: err.code });
+      });
+      out(`postern: metrics ready on http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}/metrics`);
+    }
     if (worker) {
       log.info('worker listening', { pid: process.pid, listeners: ready.length });
       worker.ready(ready);
@@ -89,6 +100,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await metrics?.close();
     process.off('SIGUSR2', onRotate);
     await server.stop().catch(() => undefined);
     if (worker) {
@@ -102,6 +114,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   log.info('shutting down', { signal: await stopRequested });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  await metrics?.close();
   process.off('SIGUSR2', onRotate);
   await server.stop();
   await container.unbindAllAsync();

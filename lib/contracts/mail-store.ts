@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { Readable } from 'node:stream';
 import type { MimePart } from '../mime/mime-parse.js';
 
 /**
@@ -191,11 +192,33 @@ export interface CachedStructure {
    * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged and was not cached yet.
    */
   structure(): Promise<MimePart>;
+  /**
+   * The size with every line ending in CRLF (`canonicalSize` in `lib/mime/mime-structure.ts`; POP3 LIST/STAT),
+   * cached with the structure. Same errors as {@link structure}.
+   */
+  canonicalSize(): Promise<number>;
 }
 
 /** True when `message` offers {@link CachedStructure}. */
 export function hasCachedStructure(message: StoredMessage): message is StoredMessage & CachedStructure {
   return typeof (message as Partial<CachedStructure>).structure === 'function';
+}
+
+/**
+ * Optional capability of a {@link StoredMessage}: its octets as a stream of chunks, so that a large message is sent
+ * without being held whole in memory (POP3 RETR).
+ */
+export interface StreamableMessage {
+  /**
+   * Opens the message for reading; the caller consumes or destroys the stream.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged meanwhile.
+   */
+  openStream(): Promise<Readable>;
+}
+
+/** True when `message` offers {@link StreamableMessage}. */
+export function isStreamable(message: StoredMessage): message is StoredMessage & StreamableMessage {
+  return typeof (message as Partial<StreamableMessage>).openStream === 'function';
 }
 
 /** Mailbox metadata for LIST/SELECT/STATUS. */

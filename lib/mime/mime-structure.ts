@@ -44,3 +44,20 @@ export function pruneStructure(part: MimePart): MimePart {
     bodyLines: part.bodyLines,
   };
 }
+
+/**
+ * The size of a message in canonical form, every line ending in CRLF (RFC 5322 §2.1, RFC 1939 §3): a bare LF counts
+ * as CRLF and a last line without a line end gets one. POP3 reports this size (before byte-stuffing).
+ */
+export function canonicalSize(raw: Buffer): number {
+  let size = 0;
+  let pos = 0;
+  while (pos < raw.length) {
+    const lf = raw.indexOf(0x0a, pos);
+    let end = lf === -1 ? raw.length : lf;
+    if (lf !== -1 && end > pos && raw[end - 1] === 0x0d) end--;
+    size += end - pos + 2;
+    pos = lf === -1 ? raw.length : lf + 1;
+  }
+  return size;
+}

@@ -1,5 +1,5 @@
 import { ProtocolSyntaxError } from '../protocol/reply-error.js';
-import type { StoredMessage, UserMailboxes } from '../contracts/mail-store.js';
+import { hasCachedStructure, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { wireSize } from './pop3-message.js';
 import { Pop3Error } from './pop3-replies.js';
 
@@ -30,14 +30,15 @@ export class Maildrop {
 
   /**
    * Snapshots INBOX of an opened user view. Loads each message once to compute its wire size (a message stored
-   * with bare LF grows on the wire); the octets are not kept.
+   * with bare LF grows on the wire), unless the store caches that size; the octets are not kept.
    */
   static async snapshot(view: UserMailboxes): Promise<Maildrop> {
     const info = await view.info(POP3_MAILBOX);
     const messages = await view.messages(POP3_MAILBOX);
     const entries: MaildropEntry[] = [];
     for (const message of messages) {
-      const size = wireSize(await message.raw());
+      // A store's index cache knows the size with CRLF line ends: then no message file is read at login.
+      const size = hasCachedStructure(message) ? await message.canonicalSize() : wireSize(await message.raw());
       entries.push({ number: entries.length + 1, uidl: `${info.uidValidity}.${message.uid}`, size, message, deleted: false });
     }
     return new Maildrop(entries);

@@ -68,3 +68,22 @@ export function* wireChunks(raw: Buffer, bodyLines?: number): Generator<Buffer, 
   if (bodyLines !== undefined && inHeader) parts.push(CRLF);
   if (parts.length > 0) yield Buffer.concat(parts);
 }
+
+/**
+ * {@link wireChunks} of a whole message (RETR) read from a stream: the stream's chunks are cut after their last line
+ * end, so that only about one chunk plus one line is held at a time whatever the message size.
+ */
+export async function* wireChunksOf(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+  let carry: Buffer = Buffer.alloc(0);
+  for await (const chunk of stream) {
+    const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
+    const last = data.lastIndexOf(LF);
+    if (last < 0) {
+      carry = data;
+      continue;
+    }
+    yield* wireChunks(data.subarray(0, last + 1));
+    carry = data.subarray(last + 1);
+  }
+  if (carry.length > 0) yield* wireChunks(carry);
+}

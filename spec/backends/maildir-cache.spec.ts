@@ -9,6 +9,8 @@ import { buildFetchItems, parseFetchAttributes } from '../../lib/imap/imap-fetch
 import { serializeImapItems } from '../../lib/imap/imap-format.js';
 import { parseCommandText } from '../../lib/imap/imap-parser.js';
 import { NESTED, crlf } from '../imap/imap-messages.js';
+import { Maildrop } from '../../lib/pop3/pop3-maildrop.js';
+import { wireSize } from '../../lib/pop3/pop3-message.js';
 
 /** What `FETCH 1 <atts>` answers for one message, built by the IMAP layer. */
 async function fetch(message: StoredMessage, atts: string): Promise<string> {
@@ -76,4 +78,22 @@ describe('MaildirMailStore index cache', () => {
     expect(await readFile(join(inbox(), FOLDER_CACHE_FILE), 'utf8')).to.include('"first"');
     await view.release();
   });
+
+  it('gives POP3 the CRLF size of each message from the cache: LIST and STAT read no message file', async () => {
+    const store = await withAlice();
+    const bareLf = Buffer.from('Subject: bare\nFrom: a@example.org\n\nline one\nlast line without end');
+    await store.deliver('alice@example.org', bareLf);
+    await store.deliver('alice@example.org', crlf('Subject: fine', '', 'body'));
+    await scribbleAll();
+    const view = await store.openUser('alice');
+    const drop = await Maildrop.snapshot(view);
+    expect(drop.live.map((e) => e.size)).to.deep.equal([wireSize(bareLf), wireSize(crlf('Subject: fine', '', 'body'))]);
+    await view.release();
+  });
+
+  async function scribbleAll(): Promise<void> {
+    for (const dir of ['new', 'cur']) {
+      for (const file of await readdir(join(inbox(), dir))) await writeFile(join(inbox(), dir, file), 'x');
+    }
+  }
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirMailStore } from '../../lib/backends/maildir/maildir-mail-store.js';
@@ -49,6 +49,26 @@ describe('MaildirMailStore state log', () => {
       ['x', [2], 4],
     ]);
     expect(changes[2]).to.include({ l: 'S' }).and.to.have.deep.property('k', ['Work']);
+    await view.release();
+  });
+
+  it('picks up flags another Maildir tool set by renaming the file, with a new modseq and a flags event', async () => {
+    const store = await withAlice();
+    await store.deliver('alice@example.org', message('one'));
+    const view = await store.openUser('alice');
+    const [before] = await view.messages('INBOX'); // moves it to cur/ with an empty info
+    const [file] = await readdir(join(inbox(), 'cur'));
+    const events: unknown[] = [];
+    const stop = store.watch((event) => events.push(event));
+    // mutt marks it read and replied: a rename within cur/, with an unknown letter kept as is
+    await rename(join(inbox(), 'cur', file!), join(inbox(), 'cur', file!.replace(/:2,$/, ':2,RSa')));
+    const [after] = await view.messages('INBOX');
+    expect([...after!.flags].sort()).to.deep.equal(['\\Answered', '\\Seen']);
+    expect(after!.modseq).to.be.above(before!.modseq);
+    expect(events).to.deep.equal([{ type: 'flags', username: 'alice', mailbox: 'INBOX', uids: [1] }]);
+    await view.setFlags('INBOX', [1], ['\\Flagged'], 'add');
+    expect(await readdir(join(inbox(), 'cur'))).to.deep.equal([file!.replace(/:2,$/, ':2,FRSa')]);
+    stop();
     await view.release();
   });
 

@@ -105,9 +105,19 @@ describe('MaildirMailStore: two postern processes on one root', function () {
     expect(await second.command(`PASS ${ALICE.password}`, /^-ERR/)).to.deep.equal(['-ERR [IN-USE] maildrop already locked by another session']);
     await first.command('QUIT', /^\+OK/);
     await first.closed();
+    const transport = smtpTo(a.ports.smtp!, certs);
+    await sendTo(transport, 'fetched over there');
+    // Large enough for RETR to stream it from the store: 20,000 lines, some starting with a dot.
+    const lines = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? `.dotted ${i}` : `line ${i} ${'w'.repeat(20)}`));
+    await transport.sendMail({ from: 'bob@remote.test', to: ALICE.address, subject: 'big one', text: lines.join('\r\n') + '\r\n' });
+    transport.close();
     const third = await pop3(b);
     await third.command(`USER ${ALICE.login}`, /^\+OK/);
     await third.command(`PASS ${ALICE.password}`, /^\+OK/);
+    expect((await third.command('RETR 1', /^\.$/)).join('\n')).to.contain('Subject: fetched over there');
+    const big = await third.command('RETR 2', /^\.$/);
+    const body = big.slice(big.indexOf('') + 1, -1).map((line) => (line.startsWith('..') ? line.slice(1) : line));
+    expect(body.filter((line) => /^\.?(dotted|line) \d+/.test(line))).to.deep.equal(lines);
   });
 
   it('frees the maildrop lock of a process killed with SIGKILL', async () => {

@@ -16,6 +16,9 @@ const MAX_RETRY_MS = 50;
 const HOST = hostname();
 /** Lock files this process holds (several stores in one process, e.g. tests, must not break each other's locks). */
 const heldHere = new Set<string>();
+let tmpCounter = 0;
+/** An empty lock file older than this is stale (only foreign tools create them empty; ours are written whole). */
+const EMPTY_STALE_MS = 10_000;
 
 /** Why {@link acquireDotLock} gave up. */
 export class DotLockBusyError extends Error {
@@ -36,7 +39,7 @@ export interface DotLock {
 }
 
 /**
- * Takes a lock file the way Dovecot's dotlocks do: create `path` with O_EXCL holding `pid host owner`; when it
+ * Takes a lock file the way Dovecot's dotlocks do: create `path` exclusively holding `pid host owner`; when it
  * exists, it is broken if its writer is gone (same host and the pid no longer runs, or the pid is our own but we
  * do not hold it, i.e. it survived a crash of an earlier process with our pid) or if its mtime is older than
  * {@link STALE_LOCK_MS}. Breaking renames the file aside first so that two breakers cannot both win.
@@ -50,17 +53,23 @@ export async function acquireDotLock(path: string, owner: string, waitMs: number
   let delay = FIRST_RETRY_MS;
   const content = `${process.pid} ${HOST} ${owner.replace(/\s+/g, '_')}\n`;
   for (;;) {
+    // Written whole under a private name, then hard-linked into place: link() fails with EEXIST if the lock exists,
+    // and a holder killed at any moment leaves either no lock or a complete one (Dovecot's dotlocks do the same).
+    const temporary = `${path}.tmp-${process.pid}-${++tmpCounter}`;
+    const handle = await open(temporary, 'wx', 0o600);
     try {
-      const handle = await open(path, 'wx', 0o600);
-      try {
-        await handle.writeFile(content);
-      } finally {
-        await handle.close();
-      }
+      await handle.writeFile(content);
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temporary, path);
       heldHere.add(path);
       return heldLock(path, keepFresh);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
+    } finally {
+      await unlink(temporary).catch(() => undefined);
     }
     const holder = await breakIfStale(path);
     if (holder === undefined) continue;
@@ -108,9 +117,9 @@ async function breakIfStale(path: string): Promise<string | undefined> {
   }
   const [pidText, host] = text.trim().split(' ');
   const pid = Number(pidText);
-  // An empty file is a holder that crashed between create and write, or one writing right now: only age breaks it.
+  // An empty file comes from another tool (ours are linked into place complete): only age breaks it.
   const writerGone = text.length > 0 && host === HOST && Number.isInteger(pid) && pid > 0 && !isRunning(pid, path);
-  const tooOld = Date.now() - mtimeMs > STALE_LOCK_MS;
+  const tooOld = Date.now() - mtimeMs > (text.length === 0 ? EMPTY_STALE_MS : STALE_LOCK_MS);
   if (!writerGone && !tooOld) return text.trim() || 'an unknown holder';
   const aside = `${path}.stale-${process.pid}-${Date.now()}`;
   try {

@@ -1,6 +1,13 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MimePart } from '../../mime/mime-parse.js';
+
+/** What the cache keeps per message. */
+export interface CachedMessage {
+  readonly structure: MimePart;
+  /** Size with CRLF line ends. */
+  readonly canonicalSize: number;
+}
 import { isErrno } from './durable-fs.js';
 
 /** Name of the per-folder index cache (like dovecot.index.cache): parsed structures by message base name. */
@@ -11,14 +18,14 @@ const CACHE_SLACK = 1000;
 let tmpCounter = 0;
 
 /**
- * The index cache of one folder: one JSON line `{"b": base, "s": structure}` per message, appended when a
+ * The index cache of one folder: one JSON line `{"b": base, "s": structure, "w": canonical size}` per message, appended when a
  * structure is first computed (on delivery, or on first FETCH of an older message). It is only a cache: never
  * fsynced, torn or foreign lines are skipped, and a lost file is rebuilt from the messages. Several processes may
  * append to it (each line is one `write` in append mode); each keeps its own copy loaded on first use.
  */
 export class FolderCache {
-  private map: Map<string, MimePart> | undefined;
-  private loading: Promise<Map<string, MimePart>> | undefined;
+  private map: Map<string, CachedMessage> | undefined;
+  private loading: Promise<Map<string, CachedMessage>> | undefined;
   private lines = 0;
   private queue: string[] = [];
   private writing: Promise<void> = Promise.resolve();
@@ -32,14 +39,14 @@ export class FolderCache {
   }
 
   /** The cached structure of a message, loading the file on first use. */
-  async get(base: string): Promise<MimePart | undefined> {
+  async get(base: string): Promise<CachedMessage | undefined> {
     return (await this.load()).get(base);
   }
 
   /** Remembers a structure and appends it to the file in the background. */
-  put(base: string, structure: MimePart): void {
-    this.map?.set(base, structure);
-    this.queue.push(JSON.stringify({ b: base, s: structure }) + '\n');
+  put(base: string, cached: CachedMessage): void {
+    this.map?.set(base, cached);
+    this.queue.push(JSON.stringify({ b: base, s: cached.structure, w: cached.canonicalSize }) + '\n');
     if (this.queue.length === 1) this.writing = this.writing.then(() => this.flush());
   }
 
@@ -59,7 +66,7 @@ export class FolderCache {
     for (const base of [...map.keys()]) if (!live.has(base)) map.delete(base);
     const path = join(this.dir, FOLDER_CACHE_FILE);
     const temporary = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-    const text = [...map].map(([b, s]) => JSON.stringify({ b, s }) + '\n').join('');
+    const text = [...map].map(([b, c]) => JSON.stringify({ b, s: c.structure, w: c.canonicalSize }) + '\n').join('');
     const handle = await open(temporary, 'wx', 0o600);
     try {
       await handle.writeFile(text);
@@ -70,10 +77,10 @@ export class FolderCache {
     this.lines = map.size;
   }
 
-  private load(): Promise<Map<string, MimePart>> {
+  private load(): Promise<Map<string, CachedMessage>> {
     if (this.map !== undefined) return Promise.resolve(this.map);
     this.loading ??= (async () => {
-      const map = new Map<string, MimePart>();
+      const map = new Map<string, CachedMessage>();
       let text = '';
       try {
         text = await readFile(join(this.dir, FOLDER_CACHE_FILE), 'utf8');
@@ -84,8 +91,10 @@ export class FolderCache {
         if (line.length === 0) continue;
         this.lines++;
         try {
-          const item = JSON.parse(line) as { b?: unknown; s?: unknown };
-          if (typeof item.b === 'string' && typeof item.s === 'object' && item.s !== null) map.set(item.b, item.s as MimePart);
+          const item = JSON.parse(line) as { b?: unknown; s?: unknown; w?: unknown };
+          if (typeof item.b === 'string' && typeof item.s === 'object' && item.s !== null && Number.isSafeInteger(item.w)) {
+            map.set(item.b, { structure: item.s as MimePart, canonicalSize: item.w as number });
+          }
         } catch {
           // a torn line of a crashed writer: that message is parsed again when asked
         }

@@ -1,6 +1,7 @@
 import { open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDir, isErrno } from './durable-fs.js';
+import { maildirFs } from './maildir-fs.js';
 import { parseRecord, type LogRecord } from './folder-state.js';
 
 /** What {@link FolderLog.readNew} found. */
@@ -90,11 +91,7 @@ export class FolderLog {
       const info = await handle.stat();
       if (info.ino !== this.ino) throw new Error('folder log replaced while locked');
       if (info.size !== this.offset) await handle.truncate(this.offset);
-      let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await handle.write(data, written, data.length - written, this.offset + written);
-        written += bytesWritten;
-      }
+      await maildirFs.writeAt(handle, data, this.offset);
       if (this.durable) await handle.sync();
     } finally {
       await handle.close();

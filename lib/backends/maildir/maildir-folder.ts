@@ -1,14 +1,17 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
-import { parseMime, type MimePart } from '../../mime/mime-parse.js';
-import { pruneStructure } from '../../mime/mime-structure.js';
+import type { Readable } from 'node:stream';
+import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
+import { parseMime } from '../../mime/mime-parse.js';
+import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
+import type { CachedMessage } from './folder-cache.js';
 import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
 import { acquireDotLock } from './dot-lock.js';
 import { fsyncDir, isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
 import { FolderLog } from './folder-log.js';
+import { maildirFs } from './maildir-fs.js';
 import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE } from './folder-scan.js';
 import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
 import { lettersOfFlags, uniqueBaseName } from './maildir-names.js';
@@ -23,6 +26,8 @@ const LOCK_WAIT_MS = 30_000;
 const COMPACT_SLACK = 1000;
 /** Polling period for changes by other processes and tools (fs.watch makes Postern's own writers faster). */
 export const WATCH_POLL_MS = 1000;
+/** Chunk size of {@link MaildirFolder.openStream}. */
+const STREAM_CHUNK_OCTETS = 64 * 1024;
 /** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
 const CONFIRM_SCAN_FACTOR = 10;
 
@@ -32,6 +37,11 @@ export interface FolderOptions {
   readonly durable: boolean;
   /** Told about changes made by other processes or tools (not the folder's own calls). Must not throw. */
   readonly notify: (changes: FolderChanges, folder: MaildirFolder) => void;
+}
+
+/** What the index cache keeps of a message. */
+function cacheEntryOf(raw: Buffer): CachedMessage {
+  return { structure: pruneStructure(parseMime(raw)), canonicalSize: canonicalSize(raw) };
 }
 
 /** One message for {@link MaildirFolder.addMany}: `raw` octets, or an existing file to hard-link (COPY). */
@@ -153,10 +163,11 @@ export class MaildirFolder {
   }
 
   /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
-  messageOf(entry: Entry): StoredMessage & CachedStructure {
+  messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage {
     const base = entry.base;
     return {
-      structure: () => this.structureOf(base),
+      structure: async () => (await this.cachedOf(base)).structure,
+      canonicalSize: async () => (await this.cachedOf(base)).canonicalSize,
       uid: entry.uid,
       internalDate: new Date(entry.internalDate),
       size: entry.size,
@@ -164,6 +175,7 @@ export class MaildirFolder {
       flags: flagsOfEntry(entry),
       ...(entry.envelope === undefined ? {} : { envelope: entry.envelope }),
       raw: () => this.read(base),
+      openStream: () => this.openStream(base),
     };
   }
 
@@ -231,7 +243,7 @@ export class MaildirFolder {
     }
     if (!linked) await this.writeTmp(tmp, raw ?? (await readFile(source!.path)), internalDate);
     // Fill the index cache on delivery (the octets are at hand): later FETCH ENVELOPE/BODYSTRUCTURE read no file.
-    if (raw !== undefined) this.cache.put(base, pruneStructure(parseMime(raw)));
+    if (raw !== undefined) this.cache.put(base, cacheEntryOf(raw));
     const entry: Omit<Entry, 'uid' | 'modseq'> = {
       base,
       dir: letters.length > 0 ? 'cur' : 'new',
@@ -261,15 +273,15 @@ export class MaildirFolder {
   }
 
   /**
-   * The MIME structure of a message from the index cache; parsed from the file (then cached) the first time.
+   * The MIME structure and canonical size of a message from the index cache; from the file (then cached) the first time.
    * @throws MailStoreError `NO_SUCH_MESSAGE` when it is gone and was not cached.
    */
-  async structureOf(base: string): Promise<MimePart> {
+  async cachedOf(base: string): Promise<CachedMessage> {
     const cached = await this.cache.get(base);
     if (cached !== undefined) return cached;
-    const structure = pruneStructure(parseMime(await this.read(base)));
-    this.cache.put(base, structure);
-    return structure;
+    const fresh = cacheEntryOf(await this.read(base));
+    this.cache.put(base, fresh);
+    return fresh;
   }
 
   /** Current path of a message file. */
@@ -287,6 +299,26 @@ export class MaildirFolder {
       if (entry === undefined || this.deleted) break;
       try {
         return await readFile(this.pathOf(entry));
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+      await this.refresh().catch(() => undefined);
+    }
+    throw new MailStoreError('NO_SUCH_MESSAGE', 'message no longer exists');
+  }
+
+  /**
+   * Opens a message for streaming (64 KiB chunks), following concurrent renames; once open, a rename or expunge
+   * does not disturb the reader.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
+   */
+  async openStream(base: string): Promise<Readable> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const entry = this.state.byBase(base);
+      if (entry === undefined || this.deleted) break;
+      try {
+        const handle = await open(this.pathOf(entry), 'r');
+        return handle.createReadStream({ highWaterMark: STREAM_CHUNK_OCTETS });
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }
@@ -520,7 +552,7 @@ export class MaildirFolder {
     switch (op.kind) {
       case 'add': {
         try {
-          await rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry)));
+          await maildirFs.rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry)));
         } catch (err) {
           await unlink(op.tmp).catch(() => undefined);
           throw err;

@@ -11,6 +11,8 @@ import { resolveSet, storeCall } from './args.js';
 
 /** Responses above this size are written out before the next message is loaded (bounded memory per FETCH). */
 const FETCH_FLUSH_OCTETS = 64 * 1024;
+/** Messages loaded ahead while one FETCH response is written (a bound on concurrent reads and on memory). */
+const FETCH_WINDOW = 8;
 
 /** Takes the MODSEQ attribute (RFC 7162 §3.1.5) out of the list; imap-fetch knows the RFC 3501 ones. */
 function splitModseq(arg: ImapValue | undefined): { rest: ImapValue | undefined; modseq: boolean } {
@@ -66,15 +68,23 @@ export async function fetch(s: ImapConnection): Promise<void> {
       for (const m of updated) seen.add(m.uid);
     }
   }
-  for (const seq of seqs) {
+  // Up to FETCH_WINDOW messages are loaded ahead of the one being written, so that file reads overlap (bounded
+  // concurrency, bounded memory); responses still leave in order.
+  const build = (seq: number): Promise<{ items?: ImapResponseValue[]; err?: unknown }> => {
+    const m = mailbox.at(seq);
+    return buildFetchItems(m, request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) }).then((items) => ({ items }), (err: unknown) => ({ err }));
+  };
+  const ahead = seqs.slice(0, FETCH_WINDOW).map(build);
+  for (const [index, seq] of seqs.entries()) {
     const message = mailbox.at(seq);
-    let items;
-    try {
-      items = await buildFetchItems(message, request, { flags: mailbox.flagsOf(message), includeFlags: seen.has(message.uid) });
-    } catch (err) {
-      if (isMailStoreError(err, 'NO_SUCH_MESSAGE')) continue;
-      if (err instanceof UnknownTransferEncodingError) throw new ImapError('NO', 'UNKNOWN-CTE', 'Unknown Content-Transfer-Encoding');
-      throw err;
+    const next = seqs[index + FETCH_WINDOW];
+    if (next !== undefined) ahead.push(build(next));
+    const built = await ahead.shift()!;
+    const items = built.items;
+    if (items === undefined) {
+      if (isMailStoreError(built.err, 'NO_SUCH_MESSAGE')) continue;
+      if (built.err instanceof UnknownTransferEncodingError) throw new ImapError('NO', 'UNKNOWN-CTE', 'Unknown Content-Transfer-Encoding');
+      throw built.err;
     }
     if (withModseq || (mailbox.condstore && items.some((i) => isAtomOut(i, 'FLAGS')))) items.push(atom('MODSEQ'), [message.modseq]);
     const data = serializeImap(items);
