@@ -1,9 +1,16 @@
 import type { ServiceIdentifier } from 'inversify';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Connection, SecurityState } from '../core/connection.js';
 import type { RefusalReason } from '../core/connection-limits.js';
 import type { TcpServer } from '../core/tcp-server.js';
 import type { SessionMetrics } from '../protocol/session-metrics.js';
+
+let client: typeof import('prom-client') | undefined;
+/** prom-client (CommonJS), loaded when the first metrics object is made, so that `import 'postern'` does not pay for it. */
+function promClient(): typeof import('prom-client') {
+  return (client ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client'));
+}
 
 /** DI token of the prom-client `Registry` that holds Postern's metrics (serve `registry.metrics()` on any HTTP route). */
 export const MetricsRegistry = Symbol.for('postern.MetricsRegistry') as ServiceIdentifier<Registry>;
@@ -33,9 +40,10 @@ export class PosternMetrics implements SessionMetrics {
   private readonly commands: Histogram<'protocol' | 'command'>;
   private readonly storeOps: Histogram<'operation' | 'outcome'>;
 
-  constructor(registry = new Registry()) {
-    this.registry = registry;
-    const registers = [registry];
+  constructor(registry?: Registry) {
+    const { Counter, Gauge, Histogram, Registry } = promClient();
+    this.registry = registry ?? new Registry();
+    const registers = [this.registry];
     this.open = new Gauge({ name: 'postern_connections_open', help: 'Connections open now, per listener.', labelNames: ['listener'], registers });
     this.accepted = new Counter({ name: 'postern_connections_accepted_total', help: 'Connections accepted, per listener.', labelNames: ['listener'], registers });
     this.refused = new Counter({
