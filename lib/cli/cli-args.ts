@@ -197,6 +197,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
 
   const httpAuth = str('http-auth');
   if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
+  // The HTTP API and web inbox show every stored message: safe by default means never open to the network unguarded.
+  const host = str('host') ?? '127.0.0.1';
+  if ((only === undefined || only.includes('http')) && httpAuth === undefined && !isLoopbackHost(host)) {
+    throw new UsageError(`http: the HTTP API and web inbox show every message; on --host ${host} they need --http-auth USER:PASSWORD (or leave http out with --only)`);
+  }
   const chaos = chaosOption(str('chaos'));
 
   let users;
@@ -382,4 +387,9 @@ function readFileBuffer(path: string, flag: string): Buffer {
   } catch (err) {
     throw new UsageError(`${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+}
+
+/** True for names and addresses that only this machine can reach (127.0.0.0/8, ::1, localhost). */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -74,6 +74,11 @@ describe('cli: the postern command', function () {
     ['--chaos that is not JSON', () => ['--chaos', '{rules'], /--chaos: not valid JSON/],
     ['a bad --chaos rule', () => ['--chaos', '{"rules":[{"protocol":"pop3","stage":"login","reply":"550 no"}]}'], /--chaos: rules\[0\]\.reply: not a pop3 refusal/],
     ['--http-auth without a password', () => ['--http-auth', 'admin'], /--http-auth: expected USER:PASSWORD/],
+    [
+      'the HTTP API on a non-loopback host without --http-auth',
+      () => ['--host', '0.0.0.0'],
+      /^postern: error: http: the HTTP API and web inbox show every message; on --host 0\.0\.0\.0 they need --http-auth USER:PASSWORD \(or leave http out with --only\) \(see postern --help\)$/,
+    ],
   ];
   for (const [name, args, message] of badStarts) {
     it(`exits 2 with one clear line for ${name}`, async () => {
