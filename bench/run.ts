@@ -8,6 +8,7 @@ import 'reflect-metadata';
 import { generateDevCertificates, type DevCertificates } from '../lib/core/dev-certificates.js';
 import { format, SMOKE, type BenchResult } from './harness.js';
 import { tlsHandshake } from './tls-handshake.bench.js';
+import { tlsCost } from './tls-cost.bench.js';
 import { pipelining } from './pipelining.bench.js';
 import { sessionMemory } from './session-memory.bench.js';
 import { smtpTransaction } from './smtp-transaction.bench.js';
@@ -23,6 +24,7 @@ import { refsMailbox } from './maildir-mailbox.bench.js';
 /** Each benchmark gives one result, or several when one run measures more than one thing. */
 const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
   tlsHandshake,
+  tlsCost,
   pipelining,
   sessionMemory,
   smtpTransaction,

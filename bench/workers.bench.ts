@@ -24,9 +24,10 @@ const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
  * give on a machine where the clients are elsewhere. Goal ≤ 0.625 (≥ 1.6x transactions/s with two workers, issue
  * #10); on the 2-core CI VM shared with other jobs the client's own CPU makes that hard to reach.
  *
- * Measured here (2 cores, load average ~24 from other jobs, so each run got about a quarter of one core): 8–11
- * tx/s with either worker count, ratio 0.91–1.09; on a disk-backed Maildir the same (fsync-bound). The numbers
- * say nothing about scaling until the machine is quiet; rerun `BENCH_ONLY=workers npm run bench` on an idle host.
+ * Measured here (2 cores, load average 13–24 from other jobs): 8–16 tx/s with two workers, 8–20 with one, ratio
+ * 0.89–1.09 over three runs (the two single-process runs of one bench differed by 2x); on a disk-backed Maildir
+ * ~9 tx/s either way (fsync-bound). The numbers say nothing about scaling until the machine is quiet; rerun
+ * `BENCH_ONLY=workers npm run bench` on an idle host.
  */
 export async function workersThroughput(certs: DevCertificates): Promise<NotedResult> {
   const total = iterations(400, 6);

@@ -68,7 +68,7 @@ export type {
 } from './contracts/mail-store.js';
 
 // Logging and assembly.
-export { Logger, createLogger } from './log/logger.js';
+export { Logger, createLogger, debugEnabled } from './log/logger.js';
 export type { LoggerOptions } from './log/logger.js';
 export { createContainer } from './di/create-container.js';
 export { coreModule, TcpServerFactory } from './di/core.module.js';
@@ -138,3 +138,12 @@ export { allMessages, purgeMessages } from './test-double/store-queries.js';
 export type { StoredMessageRow } from './test-double/store-queries.js';
 export { parseUserSpec } from './test-double/user-spec.js';
 export type { UserSpec } from './test-double/user-spec.js';
+
+// Hardening and operations (issue 14): connection caps, login throttling, metrics.
+export { ConnectionLimits, ConnectionLimitsToken, listenerLimits, MAX_CONNECTIONS_PER_ADDRESS, MAX_CONNECTIONS_PER_ADDRESS_TOTAL, MAX_CONNECTIONS_TOTAL, PRE_AUTH_TIMEOUT_MS, COMMAND_TIMEOUT_MS } from './core/connection-limits.js';
+export type { ServerLimits, ConnectionLimitsOptions, RefusalReason } from './core/connection-limits.js';
+export { AuthThrottle, AuthThrottleToken } from './protocol/auth-throttle.js';
+export type { AuthThrottleOptions } from './protocol/auth-throttle.js';
+export type { SessionMetrics } from './protocol/session-metrics.js';
+export { PosternMetrics, PosternMetricsToken, MetricsRegistry, instrumentStore } from './metrics/postern-metrics.js';
+export { MetricsServer } from './metrics/metrics-server.js';

@@ -8,7 +8,7 @@ import { ProxyConfigError, ProxyTrust } from '../core/proxy-protocol.js';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
-import { DEFAULT_PORTS, LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
+import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 
@@ -69,6 +69,9 @@ Limits (0 turns one off)
   --command-timeout SECONDS     longest time one command line may trickle in (default 60)
   --auth-failures-per-address N   failed logins from one address before it is refused for a while (default 30)
   --auth-failures-per-account N   failed logins on one account before it is refused (default 10)
+
+Metrics
+  --metrics-port PORT       serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP on --host)
 
 Scaling out
   --workers N|auto          serve with N processes sharing the ports (auto: one per CPU core; default 1).
@@ -137,6 +140,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'pre-auth-timeout': { type: 'string' },
         'command-timeout': { type: 'string' },
         'auth-failures-per-address': { type: 'string' },
+        'metrics-port': { type: 'string' },
         'auth-failures-per-account': { type: 'string' },
         workers: { type: 'string' },
         'proxy-protocol': { type: 'boolean' },
@@ -186,6 +190,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
   }
   const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
+  if (workers !== undefined && workers !== 1 && str('acme-directory') !== undefined) {
+    // Each worker would order and renew its own certificate; ACME belongs in the primary (not built yet).
+    throw new UsageError(`--workers ${str('workers')} and --acme-* do not go together yet: use --cert/--key (renewed by an external ACME client)`);
+  }
 
   const httpAuth = str('http-auth');
   if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
@@ -216,6 +224,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
+      metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
       ...(workers !== undefined ? { workers } : {}),
       ...(proxyProtocol ? { proxyProtocol } : {}),
       http: { auth: httpAuth, cors: str('http-cors') },
@@ -351,7 +360,8 @@ function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: 
     throw err;
   }
   const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  for (const n of names ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
+  // The HTTP listener is not a TcpServer: the PROXY protocol applies to the mail listeners only.
+  for (const n of names ?? []) if (!MAIL_LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${MAIL_LISTENER_NAMES.join(', ')})`);
   return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 

@@ -17,6 +17,7 @@ import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.j
 import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
 import { createLogger } from '../log/logger.js';
 import { isClusterMessage, type InitMessage } from './cluster-worker.js';
+import { createDefaultFolders } from './default-folders.js';
 
 /** The executable every worker runs (this package's `postern`), whatever script started the primary. */
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -56,6 +57,8 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   const live = new Set<Worker>();
   let stopping = false;
   let failed = false;
+  /** The first start-up error a worker reported. */
+  let failure: string | undefined;
   let started = false;
   let crashes = 0;
   const restartTimers = new Set<NodeJS.Timeout>();
@@ -71,8 +74,10 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     bornAt.set(w.id, Date.now());
     w.on('message', (m: unknown) => {
       if (!isClusterMessage(m)) return;
-      if (m.postern === 'hello') w.send({ ...init, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage);
+      // A worker still loading when the stop order went out missed it: answer its hello with the order instead.
+      if (m.postern === 'hello') w.send(stopping ? { postern: 'stop' } : ({ ...init, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage));
       else if (m.postern === 'ready') onReady(w, m.pid, m.listeners);
+      else if (m.postern === 'failed') failure ??= m.message;
     });
     return w;
   };
@@ -141,17 +146,21 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     log.info('shutting down', { signal, workers: live.size });
     stopAll();
   };
+  // SIGUSR2: new ticket keys now (e.g. after a suspected key leak), pushed to every worker like a scheduled rotation.
+  const onRotate = (): void => void tickets?.rotate();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGUSR2', onRotate);
   for (let i = 0; i < count; i++) fork();
   tickets?.start();
   await done;
   clearTimeout(killTimer);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  process.off('SIGUSR2', onRotate);
   cluster.off('exit', onExit);
   if (failed) {
-    process.stderr.write('postern: error: a worker failed to start\n');
+    process.stderr.write(`postern: error: ${failure ?? 'a worker failed to start'}\n`);
     return 2;
   }
   out('postern: stopped');
@@ -167,6 +176,7 @@ async function prepareShared(config: MailServerConfig, out: (line: string) => vo
   try {
     const store = container.get(MailStore);
     for (const user of config.users ?? []) await store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
+    await createDefaultFolders(store, (config.users ?? []).map((u) => u.username)); // workers get no --user list
     const postmaster = config.smtp === false ? undefined : config.smtp?.postmaster;
     if (postmaster !== undefined && !config.authDisabled && (await store.users.find(postmaster)) === undefined) {
       throw new Error(`postmaster "${postmaster}" is not a user (add it with --user or users)`);

@@ -33,8 +33,13 @@ export interface ReadyMessage {
   readonly pid: number;
   readonly listeners: readonly ReadyListener[];
 }
+/** Worker → primary: start-up failed for this reason (the worker exits 2 without printing it). */
+export interface FailedMessage {
+  readonly postern: 'failed';
+  readonly message: string;
+}
 /** Any message of the protocol. */
-export type ClusterMessage = InitMessage | TicketKeysMessage | StopMessage | HelloMessage | ReadyMessage;
+export type ClusterMessage = InitMessage | TicketKeysMessage | StopMessage | HelloMessage | ReadyMessage | FailedMessage;
 
 /** True for our IPC messages (Node's own cluster traffic and foreign messages are ignored). */
 export function isClusterMessage(m: unknown): m is ClusterMessage {
@@ -47,6 +52,8 @@ export interface WorkerLink {
   readonly init: InitMessage;
   /** Tells the primary this worker listens (it prints the ready lines once every worker has). */
   ready(listeners: readonly ReadyListener[]): void;
+  /** Tells the primary why this worker could not start (it prints one line for all workers); resolves once sent. */
+  failed(message: string): Promise<void>;
   /** Calls `apply` with each new ticket key set the primary sends. */
   onTicketKeys(apply: (keys: Buffer) => void): void;
   /** Resolves when the primary asks to stop or goes away (its IPC channel closes). */
@@ -80,6 +87,12 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   return {
     init,
     ready: (listeners) => send({ postern: 'ready', pid: process.pid, listeners }),
+    failed: (message) =>
+      new Promise<void>((resolve) => {
+        // Wait for the write: the worker exits right after, which would drop a message still queued.
+        if (!process.connected || !process.send) resolve();
+        else process.send({ postern: 'failed', message } satisfies FailedMessage, undefined, {}, () => resolve());
+      }),
     onTicketKeys: (apply) => void keyHandlers.push(apply),
     stopRequested,
     detach: () => {

@@ -11,6 +11,8 @@ import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
 import { Logger } from '../log/logger.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
+import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
 import { runPrimary, readyLine } from './cluster-primary.js';
 import { joinCluster } from './cluster-worker.js';
@@ -54,8 +56,13 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
   const log = container.get(Logger);
+  let metrics: MetricsServer | undefined;
   // Listen for signals before anything starts: a SIGTERM right after the ready lines must still be graceful.
   let onSignal!: (signal: NodeJS.Signals) => void;
+  const onRotate = (): void => {
+    container.get(ServerSecurityToken).rotateTicketKeys();
+    log.info('session ticket keys rotated');
+  };
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (signal) => resolve(signal);
     process.on('SIGINT', onSignal);
@@ -65,11 +72,24 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   try {
     const security = container.get(ServerSecurityToken);
     await security.prepare();
-    worker?.onTicketKeys((keys) => security.setTicketKeys(keys));
+    worker?.onTicketKeys((keys) => {
+      security.setTicketKeys(keys);
+      log.info('session ticket keys replaced', { pid: process.pid });
+    });
+    // SIGUSR2: new ticket keys now (a cluster's primary does this for all its workers, see cluster-primary.ts).
+    if (!worker) process.on('SIGUSR2', onRotate);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
     // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
     await createDefaultFolders(server.store, (config.users ?? []).map((u) => u.username));
+    // One registry per process: with --workers the counters stay per worker and are not served (see README).
+    if (config.metricsPort !== undefined && !worker) {
+      metrics = new MetricsServer(container.get(MetricsRegistry), log, { host: config.host, port: config.metricsPort });
+      const addr = await metrics.start().catch((err: NodeJS.ErrnoException) => {
+        throw Object.assign(new Error(`metrics: ${err.code === 'EADDRINUSE' ? `${config.host ?? '127.0.0.1'}:${config.metricsPort} is already in use` : err.message}`), { code: err.code });
+      });
+      out(`postern: metrics ready on http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}/metrics`);
+    }
     if (worker) {
       log.info('worker listening', { pid: process.pid, listeners: ready.length });
       worker.ready(ready);
@@ -80,13 +100,22 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    worker?.detach();
+    await metrics?.close();
+    process.off('SIGUSR2', onRotate);
     await server.stop().catch(() => undefined);
+    if (worker) {
+      // Every worker fails the same way (a port in use…): the primary prints the first reason, once.
+      await worker.failed((err as Error)?.message ?? String(err));
+      worker.detach();
+      return 2;
+    }
     return fail(err);
   }
   log.info('shutting down', { signal: await stopRequested });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  await metrics?.close();
+  process.off('SIGUSR2', onRotate);
   await server.stop();
   await container.unbindAllAsync();
   worker?.detach();

@@ -35,6 +35,10 @@ export interface ConnectionEvents {
   timeout: [];
   /** Emitted exactly once. */
   close: [reason: CloseReason];
+  /** A TLS handshake succeeded (implicit TLS or STARTTLS) and the policy accepted the peer. */
+  secured: [security: SecurityState];
+  /** A TLS handshake failed; `reason` is the `TlsHandshakeError` reason. */
+  'tls-failed': [reason: string];
   drain: [];
 }
 
@@ -249,6 +253,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.attach(tlsSocket);
       if (this.idleMs > 0) tlsSocket.setTimeout(this.idleMs);
       this.log.info('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
+      this.emit('secured', this.securityState);
     } catch (err) {
       this.upgrading = false;
       this.terminate('tls-failed', err);
@@ -259,7 +264,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private terminate(reason: CloseReason, err: unknown): void {
     const e = err as TlsHandshakeError;
     if (e.reason === 'acme-challenge') this.log.info('acme tls-alpn-01 validation answered');
-    else this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
+    else {
+      this.log.warn('tls handshake failed', { reason: e.reason ?? 'protocol', code: e.code, error: e.message });
+      this.emit('tls-failed', e.reason ?? 'protocol');
+    }
     this.closeReason ??= reason;
     this.socket.destroy();
     this.watchClose(this.socket);

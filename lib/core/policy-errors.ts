@@ -6,6 +6,7 @@
  * The names mirror .NET's `System.Net.Security` / `System.Security.Cryptography.X509Certificates`
  * so that people porting code recognise them; the values of `SslPolicyErrors` are the .NET values.
  */
+import type { Connection } from './connection.js';
 import type { X509Certificate } from 'node:crypto';
 
 /**
@@ -115,9 +116,10 @@ export interface X509Chain {
  * `policyErrors` flags are computed; returning (or resolving) `false` fails the handshake with
  * reason `'rejected-by-policy'`. A throw or rejection is treated as `false`.
  * Without a callback, only `SslPolicyErrors.None` is accepted (when a certificate is required).
+ * `sender` is the {@link Connection} being secured (server side: the accepted connection; client side: the dialled one).
  */
 export type RemoteCertificateValidationCallback = (
-  sender: unknown,
+  sender: Connection,
   certificate: X509Certificate | undefined,
   chain: X509Chain,
   policyErrors: SslPolicyErrors,
@@ -135,7 +137,8 @@ export type LocalCertificate =
  * Returning `undefined` presents no certificate.
  */
 export type LocalCertificateSelectionCallback = (
-  sender: unknown,
+  /** The {@link Connection} being secured. */
+  sender: Connection,
   targetHost: string,
   localCertificates: readonly LocalCertificate[],
   remoteCertificate: X509Certificate | undefined,

@@ -162,6 +162,11 @@ export class ServerSecurity {
     this.applyTicketKeys(keys);
   }
 
+  /** Replaces the ticket keys with fresh random ones now (as the schedule does); a no-op when tickets are off. */
+  rotateTicketKeys(): void {
+    this.rotation?.rotate();
+  }
+
   private ticketKeys?: Buffer;
   private applyTicketKeys(keys: Buffer): void {
     this.ticketKeys = Buffer.from(keys);

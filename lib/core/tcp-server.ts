@@ -5,6 +5,7 @@ import { Logger } from '../log/logger.js';
 import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
 import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';
 import { ProxyTrust } from './proxy-protocol.js';
+import { FdMonitor } from './fd-monitor.js';
 import { ConnectionLimits, ConnectionLimitsToken, MAX_CONNECTIONS_PER_ADDRESS, type RefusalReason } from './connection-limits.js';
 import type { ServerSecurity } from './server-security.js';
 import { TlsHandshakeError } from './tls-errors.js';
@@ -112,6 +113,8 @@ export const CLOSE_TIMEOUT_MS = 5_000;
  * encrypted). Past this a refused connection is closed without one: a flood must not buy TLS handshakes.
  */
 export const MAX_REFUSAL_HANDSHAKES = 16;
+/** At most one `connection refused` warn line per client address and reason in this many ms (the rest are counted). */
+export const REFUSAL_LOG_INTERVAL_MS = 1_000;
 /** First and longest pause between two warnings about running out of file descriptors on accept. */
 export const ACCEPT_ERROR_BACKOFF_MS = { first: 100, max: 30_000 } as const;
 
@@ -127,6 +130,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private readonly live = new Set<Connection>();
   private readonly perAddress = new Map<string, number>();
   private refusalHandshakes = 0;
+  private readonly refusalLog = new Map<string, { at: number; folded: number }>();
   private acceptErrors = { count: 0, backoffMs: 0, lastWarn: 0 };
   private closing?: Promise<void>;
   private readonly log: Logger;
@@ -186,6 +190,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.server = server;
     const addr = this.address();
     this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
+    FdMonitor.acquire(this, this.log);
     return addr;
   }
 
@@ -209,6 +214,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private async doClose(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    FdMonitor.release(this);
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of this.pending) socket.destroy(); // no session yet: nobody to say goodbye to
     const sessions = [...this.live].map(async (c) => {
@@ -237,9 +243,9 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   /**
    * An accept failed. Out of file descriptors (EMFILE/ENFILE) is an operator's problem, not our bug: warned with a
-   * growing pause between warnings. libuv closes the connections it could not hand over (its reserve-descriptor
-   * trick), so those clients see a close rather than a silent wait, and accepting resumes by itself as soon as
-   * descriptors are free again.
+   * growing pause between warnings, and accepting resumes by itself as soon as descriptors are free again. Usually
+   * libuv does not even report it — it closes the connections it cannot hand over (its reserve-descriptor trick), so
+   * those clients see a close rather than a silent wait — which is why {@link FdMonitor} also watches the count.
    */
   private onAcceptError(err: NodeJS.ErrnoException): void {
     if (err.code !== 'EMFILE' && err.code !== 'ENFILE') {
@@ -357,7 +363,16 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
    * connections at a time; past that the connection is simply closed.
    */
   private refuse(conn: Connection, info: ListenerInfo, reason: RefusalReason, max: number): void {
-    this.log.warn('connection refused', { cid: conn.id, reason, address: conn.remoteAddress, max });
+    // A flood must not turn into a log flood: one warn line per address and reason per second, with the count of
+    // the refusals folded into it since the last one.
+    const key = `${conn.remoteAddress} ${reason}`;
+    const now = Date.now();
+    const seen = this.refusalLog.get(key);
+    if (!seen || now - seen.at >= REFUSAL_LOG_INTERVAL_MS) {
+      this.log.warn('connection refused', { cid: conn.id, reason, address: conn.remoteAddress, max, alsoRefused: seen?.folded ?? 0 });
+      if (this.refusalLog.size >= 1024) this.refusalLog.clear();
+      this.refusalLog.set(key, { at: now, folded: 0 });
+    } else seen.folded++;
     this.emit('refused', reason);
     const goodbye = (): void => {
       try {

@@ -1,3 +1,4 @@
+import type { Connection } from './connection.js';
 import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -33,7 +34,7 @@ export interface TlsFacts {
  * go-ahead reply is read by TLS, never by the plaintext reader.
  * @throws TlsHandshakeError; the TLS socket is destroyed by then.
  */
-export function serverHandshake(socket: net.Socket, security: ServerSecurity, sender: unknown): { tlsSocket: tls.TLSSocket; done: Promise<TlsFacts> } {
+export function serverHandshake(socket: net.Socket, security: ServerSecurity, sender: Connection): { tlsSocket: tls.TLSSocket; done: Promise<TlsFacts> } {
   const tlsSocket = new tls.TLSSocket(socket, security.socketOptions());
   const done = awaitHandshake(tlsSocket, 'secure', security.handshakeTimeoutMs).then(async () => {
     if (tlsSocket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
@@ -76,7 +77,7 @@ export async function clientHandshake(
   socket: net.Socket,
   security: ClientSecurity,
   host: string,
-  sender: unknown,
+  sender: Connection,
 ): Promise<{ tlsSocket: tls.TLSSocket; facts: TlsFacts }> {
   const o = security.options;
   const targetHost = o.targetHost || host;
@@ -156,7 +157,7 @@ function serverVerifyError(s: tls.TLSSocket): Error | null {
   return typeof handle?.verifyError === 'function' ? (handle.verifyError() ?? null) : null;
 }
 
-async function chooseCertificate(security: ClientSecurity, targetHost: string, sender: unknown): Promise<LocalCertificate | undefined> {
+async function chooseCertificate(security: ClientSecurity, targetHost: string, sender: Connection): Promise<LocalCertificate | undefined> {
   const list = security.options.certificates ?? [];
   const select = security.options.selectionCallback;
   if (select) return (await select(sender, targetHost, list, undefined, [])) ?? undefined;

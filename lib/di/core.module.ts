@@ -1,5 +1,7 @@
 import cluster from 'node:cluster';
 import { ContainerModule, type ResolutionContext } from 'inversify';
+import { MailStore } from '../contracts/mail-store.js';
+import { instrumentStore, MetricsRegistry, PosternMetrics, PosternMetricsToken } from '../metrics/postern-metrics.js';
 import { AuthThrottle, AuthThrottleToken } from '../protocol/auth-throttle.js';
 import type { SessionHandler, ManagedSession } from '../protocol/session-handler.js';
 import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
@@ -20,7 +22,7 @@ export const TcpServerFactory = Symbol.for('postern.TcpServerFactory') as Servic
  * The core layer: the root logger, the shared server security and the TcpServer factory.
  * Requires `PosternConfig` to be bound (createContainer does it).
  */
-export const coreModule = new ContainerModule(({ bind }) => {
+export const coreModule = new ContainerModule(({ bind, onActivation }) => {
   bind(Logger)
     .toResolvedValue((config: PosternConfig) => createLogger(config.log), [PosternConfig])
     .inSingletonScope();
@@ -35,6 +37,11 @@ export const coreModule = new ContainerModule(({ bind }) => {
     }, [PosternConfig, Logger])
     .inSingletonScope()
     .onDeactivation((s) => s.close());
+  bind(PosternMetricsToken).toConstantValue(new PosternMetrics());
+  bind(MetricsRegistry).toResolvedValue((m: PosternMetrics) => m.registry, [PosternMetricsToken]);
+  // Store operations are timed by a decorator around a MailStore bound directly; a store bound with toService
+  // (memory, maildir) adds `.onActivation(withStoreMetrics)` to its own binding, since activation follows the binding.
+  onActivation(MailStore, withStoreMetrics);
   bind(AuthThrottleToken)
     .toResolvedValue((config: PosternConfig) => new AuthThrottle(config.authThrottle), [PosternConfig])
     .inSingletonScope();
@@ -43,21 +50,39 @@ export const coreModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
   // config.limits fills what a protocol module leaves unset; one ConnectionLimits is shared by every listener.
   bind(TcpServerFactory).toResolvedValue(
-    (log: Logger, config: PosternConfig, limits: ConnectionLimits): TcpServerFactory =>
-      (handler, options) =>
-        new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options }, log, limits),
-    [Logger, PosternConfig, ConnectionLimitsToken],
+    (log: Logger, config: PosternConfig, limits: ConnectionLimits, metrics: PosternMetrics): TcpServerFactory =>
+      (handler, options) => {
+        const server = new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options }, log, limits);
+        metrics.observe(server);
+        return server;
+      },
+    [Logger, PosternConfig, ConnectionLimitsToken, PosternMetricsToken],
   );
 });
 
 /**
  * Activation hook for a protocol server binding: hands it the container's shared {@link AuthThrottle}, so failed
- * logins count across every connection and protocol (`.onActivation(withAuthThrottle)`).
+ * logins count across every connection and protocol, and the container's metrics (`.onActivation(withAuthThrottle)`).
  */
 export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
   handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
+  handler.metrics = context.get(PosternMetricsToken, { optional: true });
   return handler;
 }
+
+/**
+ * Activation hook for a mail store binding: wraps the store so that its operations are timed into the container's
+ * metrics (`postern_store_operation_duration_seconds`, see {@link instrumentStore}). Idempotent per store.
+ */
+export function withStoreMetrics<T extends object>(context: ResolutionContext, store: T): T {
+  if (instrumented.has(store)) return store;
+  const metrics = context.get(PosternMetricsToken, { optional: true });
+  if (!metrics) return store;
+  const wrapped = instrumentStore(store, metrics);
+  instrumented.add(wrapped);
+  return wrapped;
+}
+const instrumented = new WeakSet<object>();
 
 /**
  * What every listener gets from the process-wide config: the PROXY protocol when `config.proxyProtocol` covers

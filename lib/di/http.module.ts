@@ -4,6 +4,7 @@ import { MailStore } from '../contracts/mail-store.js';
 import { HttpListener } from '../http/http-listener.js';
 import type { HttpOptions } from '../http/http-options.js';
 import { Logger } from '../log/logger.js';
+import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { PosternConfig } from './config.js';
 import { Listener } from './listener.js';
 
@@ -24,6 +25,7 @@ export function httpModule(port: number, options: HttpOptions = {}, isEnabled: (
           port: options.port ?? port,
           options,
           listeners: () => ctx.getAll(Listener).filter((l) => isEnabled(config, l.name)),
+          registry: ctx.get(MetricsRegistry, { optional: true }),
         });
       })
       .inSingletonScope()

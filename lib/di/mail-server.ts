@@ -41,6 +41,8 @@ export interface MailServerConfig extends PosternConfig {
   portOffset?: number;
   /** Every listener on port 0 (any free port) unless set in `ports`: the test double's default. */
   anyPort?: boolean;
+  /** Port of a plain-HTTP `/metrics` listener on `host` (Prometheus; see `MetricsServer`); absent: none. `postern --metrics-port`. */
+  metricsPort?: number;
   /** Extra container modules loaded last (your hooks, backends, rebinding). */
   modules?: readonly ContainerModule[];
   /** The HTTP API and web inbox (when `http` is among the listeners): auth, CORS, own host. */

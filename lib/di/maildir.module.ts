@@ -4,6 +4,7 @@ import { MailStore } from '../contracts/mail-store.js';
 import { MaildirMailStore, MaildirMailStoreOptions } from '../backends/maildir/maildir-mail-store.js';
 import { StoreAuthenticator } from '../backends/store-authenticator.js';
 import { PosternConfig } from './config.js';
+import { withStoreMetrics } from './core.module.js';
 
 /**
  * The persistent Maildir store rooted at `root` (`--store maildir:PATH`) and the store-backed authenticator.
@@ -15,7 +16,7 @@ export function maildirModule(root: string, options: { keepPlaintextPasswords?: 
       (config: PosternConfig) => ({ root, autoCreateUsers: config.authDisabled === true, keepPlaintextPasswords: options.keepPlaintextPasswords }),
       [PosternConfig],
     );
-    bind(MaildirMailStore).toSelf().inSingletonScope();
+    bind(MaildirMailStore).toSelf().inSingletonScope().onActivation(withStoreMetrics);
     bind(MailStore).toService(MaildirMailStore);
     bind(Authenticator).to(StoreAuthenticator).inSingletonScope();
   });

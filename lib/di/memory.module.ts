@@ -4,6 +4,7 @@ import { MailStore, MailStoreOptions } from '../contracts/mail-store.js';
 import { MemoryMailStore } from '../backends/memory/memory-mail-store.js';
 import { StoreAuthenticator } from '../backends/store-authenticator.js';
 import { PosternConfig } from './config.js';
+import { withStoreMetrics } from './core.module.js';
 
 /**
  * The in-memory store (test doubles, `npm start`) and the store-backed authenticator. With
@@ -11,7 +12,7 @@ import { PosternConfig } from './config.js';
  */
 export const memoryModule = new ContainerModule(({ bind }) => {
   bind(MailStoreOptions).toResolvedValue((config: PosternConfig) => ({ autoCreateUsers: config.authDisabled === true }), [PosternConfig]);
-  bind(MemoryMailStore).toSelf().inSingletonScope();
+  bind(MemoryMailStore).toSelf().inSingletonScope().onActivation(withStoreMetrics);
   bind(MailStore).toService(MemoryMailStore);
   bind(Authenticator).to(StoreAuthenticator).inSingletonScope();
 });

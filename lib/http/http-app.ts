@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { Registry } from 'prom-client';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChaosConfigError, type Chaos } from '../chaos/chaos.js';
@@ -23,6 +24,8 @@ export interface HttpAppDeps {
   readonly auth?: string;
   /** CORS origin to allow. */
   readonly cors?: string;
+  /** The container's prom-client registry, appended to `/metrics` (see README "Metrics"). */
+  readonly registry?: Registry;
 }
 
 /** The web inbox's files (shipped in the package under `lib/http/inbox/`), by URL path. */
@@ -157,7 +160,7 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyIns
         { name: 'postern_chaos_rules', help: 'Fault-injection rules set now.', type: 'gauge', value: chaos.state.rules.length },
         { name: 'postern_chaos_faults_injected_total', help: 'Faults injected by the current rules.', type: 'counter', value: fired },
         { name: 'postern_http_event_clients', help: 'Clients on /api/v1/events now.', type: 'gauge', value: events.size },
-      ]),
+      ]) + (deps.registry ? await deps.registry.metrics() : ''),
     );
   });
 

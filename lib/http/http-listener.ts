@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Chaos } from '../chaos/chaos.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import type { Listener } from '../di/listener.js';
@@ -20,6 +21,8 @@ export interface HttpListenerDeps {
   readonly listeners: () => readonly Listener[];
   /** The catalog to share with the test double (one parse cache); a new one otherwise. */
   readonly catalog?: MessageCatalog;
+  /** The container's prom-client registry (connections, TLS, logins, commands…), appended to `/metrics`. */
+  readonly registry?: Registry;
 }
 
 /**
@@ -47,6 +50,7 @@ export class HttpListener implements Listener {
       auth: this.deps.options.auth,
       cors: this.deps.options.cors,
       isReady: () => this.isReady(),
+      registry: this.deps.registry,
     });
     this.app = app;
     try {

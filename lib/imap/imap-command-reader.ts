@@ -1,5 +1,5 @@
 import type { CloseReason } from '../core/connection.js';
-import type { Logger } from '../log/logger.js';
+import { debugEnabled, type Logger } from '../log/logger.js';
 import type { LineReader } from '../protocol/line-reader.js';
 import type { ImapSettings } from './imap-options.js';
 import { announcedLiteral, ImapCommandAssembler, type AssemblerResult, type ImapCommand, type ImapParseError } from './imap-parser.js';
@@ -112,7 +112,7 @@ export class ImapCommandReader {
 
   private logLine(line: Buffer, result: AssemblerResult): void {
     const log = this.host.log;
-    if (log.isDebugEnabled === false) return;
+    if (!debugEnabled(log)) return;
     const command = result.kind === 'complete' ? result.command.command : result.kind === 'literal' ? result.command : undefined;
     if (command === undefined) log.debug('C: [unparsable line]', { octets: line.length });
     else if (SECRET_COMMANDS.has(command)) log.debug(`C: ${tagOf(line)} ${command} [redacted]`);

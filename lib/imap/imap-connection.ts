@@ -309,7 +309,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
-    this.recordLoginSuccess(credentials.username);
+    this.recordLoginSuccess(credentials.username, mechanism);
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(result.username);

@@ -15,8 +15,17 @@ export interface Logger {
   debug(message: string, meta?: Record<string, unknown>): void;
   /** A logger whose every line carries `meta` (e.g. `{ cid, proto, remote }`). */
   child(meta: Record<string, unknown>): Logger;
-  /** When false, callers may skip building debug-only strings (wire traces). Absent means "assume enabled". */
-  readonly isDebugEnabled?: boolean;
+  /**
+   * Whether `debug` lines are written, so callers may skip building wire traces: a boolean, or a method as on a
+   * winston `Logger` (which can be bound as is). Absent means "assume enabled". Read it with {@link debugEnabled}.
+   */
+  readonly isDebugEnabled?: boolean | (() => boolean);
+}
+
+/** True unless `log` says its `debug` lines are dropped (works for Postern's loggers and winston's alike). */
+export function debugEnabled(log: Logger): boolean {
+  const flag = log.isDebugEnabled;
+  return typeof flag === 'function' ? flag.call(log) : flag !== false;
 }
 /** DI token for the root {@link Logger}. */
 export const Logger = Symbol.for('postern.Logger') as ServiceIdentifier<Logger>;
@@ -71,7 +80,7 @@ function loadWinston(): NonNullable<typeof loaded> {
 }
 
 /**
- * Creates the root winston logger. Called once per process by `createContainer` (or by you when you
+ * Creates the root logger (winston formats and its Console transport). Called once per process by `createContainer` (or by you when you
  * bind your own). Output goes to stderr so that stdout stays free for the CLI's ready lines.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -82,46 +91,63 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     options.format === 'json'
       ? w.format.combine(redact(), w.format.timestamp(), w.format.json())
       : w.format.combine(redact(), w.format.timestamp(), textLine);
-  const root = w.createLogger({
-    level,
-    format,
-    silent: false,
-    transports: [new w.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] })],
-  });
-  return new LevelGate(root, false);
+  const transport = new w.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] });
+  const threshold = LEVELS[level] ?? LEVELS.info!;
+  const sink: Sink = {
+    enabled: (lvl) => LEVELS[lvl]! <= threshold,
+    write: (lvl, message, meta) => {
+      // winston's own formats and Console transport, called directly: a winston Logger would pass every line through
+      // two object-mode streams (its Transform and the transport's Writable), which cost several times the
+      // formatting itself on a per-connection line (issue 15's profile of accept → handshake → greeting).
+      const info = format.transform({ ...meta, level: lvl, message, [LEVEL]: lvl } as winston.Logform.TransformableInfo, format.options);
+      if (info !== false) transport.log!(info, noop);
+    },
+  };
+  return new LevelGate(sink, {});
+}
+
+/** winston's npm levels that Postern uses. */
+const LEVELS: Readonly<Record<string, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
+/** triple-beam's key for the level a transport filters on (what winston's logger sets on every info object). */
+const LEVEL = Symbol.for('level');
+const noop = (): void => undefined;
+
+/** Where a {@link LevelGate} sends enabled lines. */
+interface Sink {
+  enabled(level: string): boolean;
+  write(level: string, message: string, meta: Record<string, unknown>): void;
 }
 
 /**
- * winston builds and pipes an info object for every call and filters by level only in the transport; on a hot
- * path (a `debug` wire line per command) that costs more than the command. This adapter drops disabled levels
- * before any allocation.
+ * The Logger over a {@link Sink}: disabled levels are dropped before any allocation, and `child()` only remembers its
+ * metadata (merged into each line when one is written), so a per-connection child costs one small object.
  */
 class LevelGate implements Logger {
   constructor(
-    private readonly inner: winston.Logger,
-    private readonly silent: boolean,
+    private readonly sink: Sink,
+    private readonly bound: Readonly<Record<string, unknown>>,
   ) {}
-  private on(level: string): boolean {
-    return !this.silent && this.inner.isLevelEnabled(level);
+  private write(level: string, message: string, meta: Record<string, unknown> | undefined): void {
+    if (this.sink.enabled(level)) this.sink.write(level, message, meta === undefined ? { ...this.bound } : { ...this.bound, ...meta });
   }
   error(message: string, meta?: Record<string, unknown>): void {
-    if (this.on('error')) this.inner.error(message, meta);
+    this.write('error', message, meta);
   }
   warn(message: string, meta?: Record<string, unknown>): void {
-    if (this.on('warn')) this.inner.warn(message, meta);
+    this.write('warn', message, meta);
   }
   info(message: string, meta?: Record<string, unknown>): void {
-    if (this.on('info')) this.inner.info(message, meta);
+    this.write('info', message, meta);
   }
   debug(message: string, meta?: Record<string, unknown>): void {
-    if (this.on('debug')) this.inner.debug(message, meta);
+    this.write('debug', message, meta);
   }
   /** True when `debug` lines are written (lets callers skip building wire-trace strings). */
   get isDebugEnabled(): boolean {
-    return this.on('debug');
+    return this.sink.enabled('debug');
   }
   child(meta: Record<string, unknown>): Logger {
-    return new LevelGate(this.inner.child(meta), this.silent);
+    return new LevelGate(this.sink, { ...this.bound, ...meta });
   }
 }
 

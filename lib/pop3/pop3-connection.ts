@@ -230,7 +230,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = result.username;
-    this.recordLoginSuccess(credentials.username);
+    this.recordLoginSuccess(credentials.username, mechanism);
     const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');

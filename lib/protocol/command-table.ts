@@ -37,6 +37,8 @@ export interface DispatchTarget<S extends string> {
   countError(): boolean | Promise<boolean>;
   /** Resets the consecutive-error count after a command succeeded. */
   clearErrors(): void;
+  /** Called after each known command with its verb and duration (metrics); optional. */
+  observeCommand?(verb: string, seconds: number): void;
   /** Runs after the guards passed, before the handler (fault injection); true when the command must not run. */
   beforeCommand?(verb: string, args: string): Promise<boolean>;
 }
@@ -64,6 +66,7 @@ export async function dispatch<S extends string, C extends DispatchTarget<S>>(
   if (spec.args === 'required' && args.length === 0) return fail('syntax', 'argument required');
   if (spec.needsTls && !session.isSecure && !session.allowsInsecureAuth) return fail('tls');
   if (spec.needsAuth && !session.isAuthenticated) return fail('auth');
+  const started = session.observeCommand ? process.hrtime.bigint() : 0n;
   if (session.beforeCommand && (await session.beforeCommand(verb, args))) return;
   try {
     await spec.run(session, args);
@@ -73,5 +76,7 @@ export async function dispatch<S extends string, C extends DispatchTarget<S>>(
     if (err instanceof ProtocolSyntaxError) return fail('syntax', err.message);
     session.log.error('command failed', { verb, error: (err as Error)?.message, stack: (err as Error)?.stack });
     return fail('bug');
+  } finally {
+    session.observeCommand?.(verb, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }

@@ -1,6 +1,7 @@
 import type { Connection } from '../core/connection.js';
 import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
 import type { AuthThrottle } from './auth-throttle.js';
+import type { SessionMetrics } from './session-metrics.js';
 import type { FaultInjector } from './faults.js';
 import type { TextSession } from './text-session.js';
 
@@ -21,6 +22,8 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   private readonly sessions = new Map<Connection, S>();
   /** Shared failed-login counters handed to every session (the protocol modules set it from the `AuthThrottle` token). */
   authThrottle?: AuthThrottle;
+  /** Metrics handed to every session (the protocol modules set it from the `PosternMetrics` token). */
+  metrics?: SessionMetrics;
   /** Fault injection for new sessions (the test double's chaos); set by the assembly, none by default. */
   faults?: FaultInjector;
 
@@ -40,6 +43,7 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     const session = this.createSession(connection, listener);
     session.applyListenerLimits(listener);
     session.authThrottle = this.authThrottle;
+    session.metrics = this.metrics;
     // smtps → smtp: a rule names the protocol; both of its listeners follow it.
     if (this.faults) session.faults = { injector: this.faults, protocol: listener.name.replace(/s$/, '') };
     this.sessions.set(connection, session);

@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
-import type { Logger } from '../log/logger.js';
+import { debugEnabled, type Logger } from '../log/logger.js';
 import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT, THROTTLE_TICK_MS } from './limits.js';
 import type { AuthThrottle } from './auth-throttle.js';
+import type { SessionMetrics } from './session-metrics.js';
 import { LineReader, type LineResult } from './line-reader.js';
 import type { FaultAction, FaultInjector, FaultStage } from './faults.js';
 
@@ -56,6 +57,10 @@ export abstract class TextSession {
   protected readonly limits: Required<SessionLimits>;
   /** Failed-login counters shared across connections (set by `SessionHandler`); none: per-connection delays only. */
   authThrottle?: AuthThrottle;
+  /** Where commands, logins and messages are counted (set by `SessionHandler`); none: not counted. */
+  metrics?: SessionMetrics;
+  /** Protocol name for metrics labels: the listener's name without its `s` (`smtps` → `smtp`). */
+  private protocolLabel = 'unknown';
   /** Fault injection ("chaos"), set by the SessionHandler before {@link run}; none by default. */
   faults?: { readonly injector: FaultInjector; readonly protocol: string };
   /** Output limit set by a `throttle` fault, in octets per second; 0 = unlimited. */
@@ -95,7 +100,8 @@ export abstract class TextSession {
    * Applies a listener's pre-authentication and whole-command deadlines (`TcpServerOptions`) where the session's own
    * limits set none. Called by `SessionHandler` before {@link run}.
    */
-  applyListenerLimits(listener: { preAuthTimeoutMs?: number; commandTimeoutMs?: number }): void {
+  applyListenerLimits(listener: { name?: string; preAuthTimeoutMs?: number; commandTimeoutMs?: number }): void {
+    if (listener.name) this.protocolLabel = listener.name.replace(/s$/, '');
     if (this.limits.preAuthTimeoutMs === 0 && listener.preAuthTimeoutMs) this.limits.preAuthTimeoutMs = listener.preAuthTimeoutMs;
     if (this.limits.commandTimeoutMs === 0 && listener.commandTimeoutMs) {
       this.limits.commandTimeoutMs = listener.commandTimeoutMs;
@@ -150,7 +156,7 @@ export abstract class TextSession {
 
   /** Queues a reply (CRLF included by the caller). Logged at debug as `S:`. */
   send(data: string | Buffer): void {
-    if (this.log.isDebugEnabled !== false) {
+    if (debugEnabled(this.log)) {
       if (typeof data === 'string') this.log.debug('S: ' + data.replace(/\r\n$/, ''));
       else this.log.debug('S: [bytes]', { size: data.length });
     }
@@ -338,6 +344,7 @@ export abstract class TextSession {
     // Across connections the delay grows with the address's (or account's) failures: see AuthThrottle.failure.
     const delayMs = this.authThrottle ? this.authThrottle.failure(this.connection.remoteAddress, meta.user, policy.delayMs) : policy.delayMs;
     this.log.info('auth failed', { ...meta, failures: this.loginFailures, delayMs });
+    this.metrics?.auth(this.protocolLabel, meta.mechanism, 'failure');
     await sleep(delayMs, undefined, { signal: this.gone.signal }).catch(() => undefined);
     if (this.loginFailures < policy.maxFailures) return false;
     this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
@@ -353,12 +360,19 @@ export abstract class TextSession {
     const why = this.authThrottle?.isRefused(this.connection.remoteAddress, meta.user);
     if (why === undefined) return false;
     this.log.warn('login refused: too many failed logins', { ...meta, by: why });
+    this.metrics?.auth(this.protocolLabel, meta.mechanism, 'throttled');
     return true;
   }
 
-  /** Records a successful login with the shared throttle (never delayed). */
-  recordLoginSuccess(user: string): void {
+  /** Records a successful login with the shared throttle (never delayed) and the metrics. */
+  recordLoginSuccess(user: string, mechanism: string): void {
     this.authThrottle?.success(this.connection.remoteAddress, user);
+    this.metrics?.auth(this.protocolLabel, mechanism, 'success');
+  }
+
+  /** Dispatch hook: the command's duration, into the metrics. */
+  observeCommand(verb: string, seconds: number): void {
+    this.metrics?.command(this.protocolLabel, verb, seconds);
   }
 
   /** Resets the consecutive-error count (called after a successful command). */

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -123,6 +124,22 @@ describe('cli: postern --workers', function () {
     expect(r.stderr).to.equal('postern: error: --workers 2: the memory store lives inside one process; use --store maildir:PATH (or another shared store) (see postern --help)\n');
   });
 
+  it('fails the start with one line and exit 2 when the workers cannot listen (port taken)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const store = await mkdtemp(path.join(dir, 'maildir-'));
+      const r = await runPostern(['--workers', '2', '--store', `maildir:${store}`, '--only', 'smtp', '--smtp-port', String(port), '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem'), '--log-level', 'error', '--log-format', 'json']);
+      expect(r.code).to.equal(2);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('postern:'));
+      expect(lines).to.deep.equal([`postern: error: smtp: 127.0.0.1:${port} is already in use`]);
+      expect(r.stdout).to.not.match(/ready on/);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
   it('parses --workers N|auto and refuses nonsense', () => {
     const md = ['--store', 'maildir:/tmp/x'];
     expect(parseCliArgs(md).config.workers).to.equal(undefined);
@@ -132,6 +149,11 @@ describe('cli: postern --workers', function () {
     expect(workerCount(undefined)).to.equal(1);
     expect(() => parseCliArgs(['--workers', 'auto'])).to.throw(UsageError, '--workers auto: the memory store lives inside one process');
     expect(parseCliArgs(['--workers', '1']).config.workers).to.equal(1); // one process is fine on any store
+    expect(parseCliArgs(['--workers', '2', '--store', 'postgres://u:p@127.0.0.1:5432/mail']).config.workers).to.equal(2);
+    expect(() => parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test'])).to.throw(
+      UsageError,
+      '--workers 2 and --acme-* do not go together yet',
+    );
     for (const bad of ['0', '257', 'two', '1.5']) {
       expect(() => parseCliArgs(['--workers', bad, ...md]), bad).to.throw(UsageError, `--workers: expected a number from 1 to 256 or auto, got "${bad}"`);
     }
@@ -169,6 +191,22 @@ describe('cli: postern --workers', function () {
     expect(resumed).to.deep.equal([true, true, true, true]);
     const secured = since(mark).filter((r) => r.message === 'tls established');
     expect(secured).to.have.length(5);
+    expect(new Set(secured.map((r) => workerOf(r.cid)))).to.have.length(2);
+  });
+
+  it('SIGUSR2 to the primary rotates the ticket keys of every worker: old tickets stop resuming, new ones resume anywhere', async () => {
+    const old = await handshake(p.ports.smtps!, certs.ca.cert);
+    const mark = records(p).length;
+    p.child.kill('SIGUSR2');
+    await logged(p, (r) => r.message === 'session ticket keys rotated' && r.role === 'primary');
+    for (const pid of pids) await logged(p, (r) => r.message === 'session ticket keys replaced' && r.pid === pid);
+    const stale = [await handshake(p.ports.smtps!, certs.ca.cert, old.session), await handshake(p.ports.smtps!, certs.ca.cert, old.session)];
+    expect(stale.map((h) => h.reused)).to.deep.equal([false, false]);
+    const fresh = await handshake(p.ports.smtps!, certs.ca.cert);
+    const resumed: boolean[] = [];
+    for (let i = 0; i < 4; i++) resumed.push((await handshake(p.ports.smtps!, certs.ca.cert, fresh.session)).reused);
+    expect(resumed).to.deep.equal([true, true, true, true]);
+    const secured = since(mark).filter((r) => r.message === 'tls established');
     expect(new Set(secured.map((r) => workerOf(r.cid)))).to.have.length(2);
   });
 

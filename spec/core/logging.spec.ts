@@ -6,7 +6,7 @@ import winston from 'winston';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { ServerSecurity } from '../../lib/core/server-security.js';
 import { TcpServer } from '../../lib/core/tcp-server.js';
-import type { Logger } from '../../lib/log/logger.js';
+import { debugEnabled, type Logger } from '../../lib/log/logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
@@ -65,6 +65,16 @@ describe('core: logging', () => {
     expect((await runLogger({}, SECRETS_BODY, { POSTERN_LOG_LEVEL: 'error' })).lines).to.have.length(0);
   });
 
+  it("reads isDebugEnabled as a flag on Postern's loggers and as a method on winston's", () => {
+    const quiet: Logger = winston.createLogger({ level: 'info', transports: [new winston.transports.Console({ silent: true })] });
+    const chatty: Logger = winston.createLogger({ level: 'debug', transports: [new winston.transports.Console({ silent: true })] });
+    expect(debugEnabled(quiet)).to.equal(false);
+    expect(debugEnabled(chatty)).to.equal(true);
+    const flagged: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined, child: () => flagged, isDebugEnabled: false };
+    expect(debugEnabled(flagged)).to.equal(false);
+    expect(debugEnabled({ ...flagged, isDebugEnabled: undefined }), 'absent means enabled').to.equal(true);
+  });
+
   it('does not modify the metadata object the caller passed', async () => {
     const { stdout } = await runLogger({ silent: true }, `const meta = { password: 'p' }; log.info('x', meta); process.stdout.write(meta.password);`);
     expect(stdout).to.equal('p');
@@ -90,7 +100,8 @@ describe('core: logging', () => {
           done();
         },
       });
-      log = winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream: sink })] }) as unknown as Logger;
+      // A winston Logger is a Logger as it is: no cast, no adapter (issue 12).
+      log = winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream: sink })] });
     });
 
     afterEach(async () => {

@@ -96,7 +96,7 @@ export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   }
   await conn.runHooks((h) => h.onAuth?.({ username: result.username, mechanism, peer }));
   conn.user = result.username;
-  conn.recordLoginSuccess(creds.username);
+  conn.recordLoginSuccess(creds.username, mechanism);
   conn.log.info('auth succeeded', { user: result.username, mechanism });
   conn.send(reply(235, '2.7.0', 'Authentication successful'));
 }

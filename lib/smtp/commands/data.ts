@@ -84,6 +84,7 @@ export async function receive(conn: SmtpConnection): Promise<void> {
     }
     if (refusal) {
       conn.log.warn('message refused', { code: refusal.code, size });
+      conn.metrics?.message('refused', size);
       await delivery.abort();
       throw refusal;
     }
@@ -92,8 +93,12 @@ export async function receive(conn: SmtpConnection): Promise<void> {
       await delivery.abort();
       return;
     }
-    await delivery.finish();
+    await delivery.finish().catch((err: unknown) => {
+      conn.metrics?.message('refused', size);
+      throw err;
+    });
     conn.log.info('message accepted', { size, rcpts: tx.rcptTo.length });
+    conn.metrics?.message('accepted', size);
     conn.send(reply(250, '2.0.0', `Message accepted (${size} octets)`));
   } finally {
     await conn.endTransaction();
@@ -165,8 +170,12 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
       await t.delivery.abort();
       return;
     }
-    await t.delivery.finish();
+    await t.delivery.finish().catch((err: unknown) => {
+      conn.metrics?.message('refused', t.size);
+      throw err;
+    });
     conn.log.info('message accepted', { size: t.size, rcpts: tx.rcptTo.length });
+    conn.metrics?.message('accepted', t.size);
     conn.send(reply(250, '2.0.0', `Message accepted (${t.size} octets)`));
   } finally {
     tx.bdat = undefined;

@@ -1,0 +1,133 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import type { DevCertificates } from '../lib/core/dev-certificates.js';
+import { iterations, type BenchResult } from './harness.js';
+import { freePort, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
+import { median } from './refs/ref-messages.js';
+
+const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
+
+/** The reference: a bare `tls.createServer` that sends the same greeting, in its own process. */
+const BARE_SERVER = `
+const tls = require('node:tls'), fs = require('node:fs');
+const [cert, key, port] = process.argv.slice(1);
+const server = tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key), minVersion: 'TLSv1.2' }, (s) => {
+  s.on('error', () => {});
+  s.write('220 localhost ESMTP ready\\r\\n');
+});
+server.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly port: number;
+}
+
+async function startChild(args: string[], ready: RegExp, port: number): Promise<Server> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${seen}`)), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (ready.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${seen}`)));
+  });
+  child.stdout!.resume();
+  return { child, port };
+}
+
+async function stopChild(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * One TLS connection that waits for the greeting line, then closes. With `wantTicket`, also waits for the TLS 1.3
+ * session ticket (it arrives after the greeting) and resolves it for resumption.
+ */
+function greetOnce(port: number, ca: string, options: { session?: Buffer; wantTicket?: boolean } = {}): Promise<{ session?: Buffer; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    let ticket: Buffer | undefined;
+    let reused: boolean | undefined;
+    const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', session: options.session, maxVersion: 'TLSv1.3' });
+    const finish = (): void => {
+      if (reused === undefined || (options.wantTicket && !ticket)) return;
+      socket.destroy();
+      resolve({ session: ticket, reused });
+    };
+    socket.on('session', (s: Buffer) => {
+      ticket = s;
+      finish();
+    });
+    socket.once('data', () => {
+      reused = socket.isSessionReused();
+      finish();
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** Server CPU milliseconds per connection for `n` connections (full handshakes, or resumed with one ticket). */
+async function cpuPerConnection(server: Server, ca: string, n: number, resume: boolean): Promise<number> {
+  let session: Buffer | undefined;
+  if (resume) session = (await greetOnce(server.port, ca, { wantTicket: true })).session;
+  const before = treeCpuMs(server.child.pid!);
+  for (let i = 0; i < n; i++) {
+    const r = await greetOnce(server.port, ca, { session: resume ? session : undefined });
+    if (resume && !r.reused) throw new Error('a resumed handshake was expected');
+  }
+  return (treeCpuMs(server.child.pid!) - before) / n;
+}
+
+/**
+ * Issue 15's handshake cost: server CPU per TLS 1.3 connection (accept, handshake, greeting, close) of the `postern`
+ * command (smtps listener, default log level, ECDSA P-256 certificate) against a bare `tls.createServer` sending the
+ * same greeting, each in its own process, read from /proc. Full and resumed (session ticket) handshakes, three
+ * interleaved rounds, medians. Goal (issue 15): ≤ 1.1x for both.
+ */
+export async function tlsCost(certs: DevCertificates): Promise<BenchResult[]> {
+  const n = iterations(600, 20);
+  const dir = await workDir('postern-tls-cost-');
+  try {
+    const { certFile, keyFile } = await writeServerPem(dir.path, certs);
+    const [barePort, posternPort] = await Promise.all([freePort(), freePort()]);
+    const bare = await startChild(['-e', BARE_SERVER, certFile, keyFile, String(barePort)], /ready/, barePort);
+    const postern = await startChild(
+      [POSTERN, '--only', 'smtps', '--smtps-port', String(posternPort), '--cert', certFile, '--key', keyFile, '--auth-disabled'],
+      /smtps ready/,
+      posternPort,
+    );
+    try {
+      const rows = { full: { subject: [] as number[], reference: [] as number[] }, resumed: { subject: [] as number[], reference: [] as number[] } };
+      await cpuPerConnection(bare, certs.ca.cert, Math.min(n, 50), false); // warm both up (JIT, first contexts)
+      await cpuPerConnection(postern, certs.ca.cert, Math.min(n, 50), false);
+      for (let round = 0; round < 3; round++) {
+        for (const kind of ['full', 'resumed'] as const) {
+          rows[kind].reference.push(await cpuPerConnection(bare, certs.ca.cert, n, kind === 'resumed'));
+          rows[kind].subject.push(await cpuPerConnection(postern, certs.ca.cert, n, kind === 'resumed'));
+        }
+      }
+      return (['full', 'resumed'] as const).map((kind) => ({
+        name: `TLS 1.3 ${kind} handshake + greeting, server CPU (postern command, default log level)`,
+        unit: 'connection (ms CPU)',
+        subject: median(rows[kind].subject),
+        reference: median(rows[kind].reference),
+        referenceName: 'bare node:tls server process',
+        goal: 1.1,
+      }));
+    } finally {
+      await Promise.all([stopChild(bare), stopChild(postern)]);
+    }
+  } finally {
+    await dir.remove();
+  }
+}

@@ -1,0 +1,153 @@
+import type { ServiceIdentifier } from 'inversify';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Connection, SecurityState } from '../core/connection.js';
+import type { RefusalReason } from '../core/connection-limits.js';
+import type { TcpServer } from '../core/tcp-server.js';
+import type { SessionMetrics } from '../protocol/session-metrics.js';
+
+/** DI token of the prom-client `Registry` that holds Postern's metrics (serve `registry.metrics()` on any HTTP route). */
+export const MetricsRegistry = Symbol.for('postern.MetricsRegistry') as ServiceIdentifier<Registry>;
+
+/** Seconds buckets for command latency: 0.5 ms to 10 s (a NOOP takes µs, a FETCH of a big mailbox seconds). */
+const COMMAND_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+/** Seconds buckets for store operations: fsync-bound Maildir writes take milliseconds. */
+const STORE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
+
+/**
+ * Postern's Prometheus metrics (prom-client) in their own {@link Registry} — never the global one, so two containers
+ * in one process keep separate counts. One instance per container (`coreModule` binds it as a singleton under
+ * {@link PosternMetrics}); it observes every `TcpServer` the factory builds, the protocol sessions (commands,
+ * logins, messages) and the mail store (through {@link instrumentStore}).
+ */
+export class PosternMetrics implements SessionMetrics {
+  readonly registry: Registry;
+  private readonly open: Gauge<'listener'>;
+  private readonly accepted: Counter<'listener'>;
+  private readonly refused: Counter<'listener' | 'reason'>;
+  private readonly handshakes: Counter<'listener' | 'version' | 'cipher'>;
+  private readonly handshakeFailures: Counter<'listener' | 'reason'>;
+  private readonly upgrades: Counter<'listener'>;
+  private readonly auths: Counter<'protocol' | 'mechanism' | 'result'>;
+  private readonly messages: Counter<'result'>;
+  private readonly messageBytes: Counter<'result'>;
+  private readonly commands: Histogram<'protocol' | 'command'>;
+  private readonly storeOps: Histogram<'operation' | 'outcome'>;
+
+  constructor(registry = new Registry()) {
+    this.registry = registry;
+    const registers = [registry];
+    this.open = new Gauge({ name: 'postern_connections_open', help: 'Connections open now, per listener.', labelNames: ['listener'], registers });
+    this.accepted = new Counter({ name: 'postern_connections_accepted_total', help: 'Connections accepted, per listener.', labelNames: ['listener'], registers });
+    this.refused = new Counter({
+      name: 'postern_connections_refused_total',
+      help: 'Connections refused by a cap (listener-full, address-limit, address-total-limit, total-limit).',
+      labelNames: ['listener', 'reason'],
+      registers,
+    });
+    this.handshakes = new Counter({
+      name: 'postern_tls_handshakes_total',
+      help: 'TLS handshakes completed (implicit TLS and STARTTLS), by version and cipher.',
+      labelNames: ['listener', 'version', 'cipher'],
+      registers,
+    });
+    this.handshakeFailures = new Counter({
+      name: 'postern_tls_handshake_failures_total',
+      help: 'TLS handshakes that failed, by reason (timeout, protocol, rejected-by-policy, peer-closed).',
+      labelNames: ['listener', 'reason'],
+      registers,
+    });
+    this.upgrades = new Counter({ name: 'postern_starttls_upgrades_total', help: 'STARTTLS/STLS upgrades completed.', labelNames: ['listener'], registers });
+    this.auths = new Counter({
+      name: 'postern_auth_attempts_total',
+      help: 'Login attempts by protocol, mechanism and result (success, failure, throttled).',
+      labelNames: ['protocol', 'mechanism', 'result'],
+      registers,
+    });
+    this.messages = new Counter({ name: 'postern_messages_total', help: 'SMTP messages accepted (250) or refused.', labelNames: ['result'], registers });
+    this.messageBytes = new Counter({ name: 'postern_message_bytes_total', help: 'Octets of SMTP messages accepted or refused.', labelNames: ['result'], registers });
+    this.commands = new Histogram({
+      name: 'postern_command_duration_seconds',
+      help: 'Time from a command line to its reply being queued, by protocol and command.',
+      labelNames: ['protocol', 'command'],
+      buckets: COMMAND_BUCKETS,
+      registers,
+    });
+    this.storeOps = new Histogram({
+      name: 'postern_store_operation_duration_seconds',
+      help: 'Mail store operations (deliver, openUser, lock, mailbox calls), by operation and outcome (ok, error).',
+      labelNames: ['operation', 'outcome'],
+      buckets: STORE_BUCKETS,
+      registers,
+    });
+  }
+
+  /** Follows one listener: accepted, refused and open connections, TLS handshakes and STARTTLS upgrades. */
+  observe(server: TcpServer): void {
+    const listener = server.name;
+    this.open.inc({ listener }, 0); // the series exists from the start
+    this.accepted.inc({ listener }, 0);
+    server.on('accepted', (conn: Connection) => {
+      this.accepted.inc({ listener });
+      this.open.inc({ listener });
+      conn.on('secured', (s: SecurityState) => {
+        this.handshakes.inc({ listener, version: s.protocol ?? 'unknown', cipher: s.cipher ?? 'unknown' });
+        if (!server.implicitTls) this.upgrades.inc({ listener });
+      });
+      conn.on('tls-failed', (reason: string) => this.handshakeFailures.inc({ listener, reason }));
+    });
+    server.on('closed', () => this.open.dec({ listener }));
+    server.on('refused', (reason: RefusalReason) => this.refused.inc({ listener, reason }));
+  }
+
+  command(protocol: string, command: string, seconds: number): void {
+    this.commands.observe({ protocol, command }, seconds);
+  }
+
+  auth(protocol: string, mechanism: string, result: 'success' | 'failure' | 'throttled'): void {
+    this.auths.inc({ protocol, mechanism, result });
+  }
+
+  message(result: 'accepted' | 'refused', octets: number): void {
+    this.messages.inc({ result });
+    if (octets > 0) this.messageBytes.inc({ result }, octets);
+  }
+
+  /** One store operation's duration (see {@link instrumentStore}). */
+  storeOperation(operation: string, outcome: 'ok' | 'error', seconds: number): void {
+    this.storeOps.observe({ operation, outcome }, seconds);
+  }
+}
+/** DI token of the container's {@link PosternMetrics}. */
+export const PosternMetricsToken = Symbol.for('postern.PosternMetrics') as ServiceIdentifier<PosternMetrics>;
+
+/**
+ * Wraps a mail store (or any object with async methods) so that every method returning a promise is timed into
+ * `postern_store_operation_duration_seconds` as `<prefix><method>`; `openUser`'s result (the user's mailboxes) is
+ * wrapped too, as `mailboxes.<method>`. Methods run on the real object (private fields keep working); other
+ * properties pass through.
+ */
+export function instrumentStore<T extends object>(target: T, metrics: PosternMetrics, prefix = ''): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value: unknown = Reflect.get(t, prop, t);
+      if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
+      const name = prefix + prop;
+      return (...args: unknown[]): unknown => {
+        const started = process.hrtime.bigint();
+        const result: unknown = Reflect.apply(value as (...a: unknown[]) => unknown, t, args);
+        if (!(result instanceof Promise)) return result;
+        const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+        return result.then(
+          (v: unknown) => {
+            metrics.storeOperation(name, 'ok', seconds());
+            return prop === 'openUser' && v !== null && typeof v === 'object' ? instrumentStore(v, metrics, 'mailboxes.') : v;
+          },
+          (err: unknown) => {
+            metrics.storeOperation(name, 'error', seconds());
+            throw err;
+          },
+        );
+      };
+    },
+  });
+}
