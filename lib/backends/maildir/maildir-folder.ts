@@ -517,8 +517,11 @@ export class MaildirFolder {
         // The directories and the log are fsynced at the same time: no call resolves before both are durable, and
         // after a power loss between the two the next scan reconciles them (a record without its file is expunged,
         // a file without its record adopted) for changes nobody was told about yet.
-        const syncDirs = this.options.durable ? [...touched].map((dir) => fsyncDir(join(this.path, dir))) : [];
-        await Promise.all([...syncDirs, this.log.append(records)]);
+        // A group of only new/ → cur/ moves (a client saw the messages) is not fsynced: after a power loss those
+        // messages would merely look recent again.
+        const durable = this.options.durable && batch.some((op) => op.kind !== 'current');
+        const syncDirs = durable ? [...touched].map((dir) => fsyncDir(join(this.path, dir))) : [];
+        await Promise.all([...syncDirs, this.log.append(records, durable)]);
       });
     } catch (err) {
       // The disk and the log may now disagree: reload both on next access. No call of the batch resolves.
