@@ -55,6 +55,11 @@ export async function startPosternProcess(options: PosternProcessOptions): Promi
     `${REF_USER.username}:${REF_USER.password}@${REF_USER.address.split('@')[1]}`,
     '--log-level',
     'error',
+    // Every bench client comes from 127.0.0.1; Postfix exempts $mynetworks from its per-client limits the same way.
+    '--max-connections-per-address',
+    '0',
+    '--max-connections-per-address-total',
+    '0',
     ...(options.allowInsecureAuth ? ['--allow-insecure-auth'] : []),
   ];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -158,6 +158,7 @@ export class Chaos implements FaultInjector {
   private rules: LiveRule[] = [];
   private seed?: number;
   private random: () => number = Math.random;
+  private total = 0;
 
   /** @param initial a configuration to start with (validated). */
   constructor(initial?: unknown) {
@@ -181,6 +182,11 @@ export class Chaos implements FaultInjector {
     this.set({ rules: [] });
   }
 
+  /** Faults injected since this instance was made, across every configuration (a Prometheus counter). */
+  get injectedTotal(): number {
+    return this.total;
+  }
+
   /** The rules with how often each fired, and the seed. */
   get state(): { rules: ChaosRuleState[]; seed?: number } {
     return { rules: this.rules.map((l) => ({ ...l.rule, fired: l.fired })), ...(this.seed !== undefined ? { seed: this.seed } : {}) };
@@ -196,6 +202,7 @@ export class Chaos implements FaultInjector {
       // A draw only for rules that may fire, so a seeded run repeats whatever else the sessions do.
       if (r.probability !== undefined && r.probability < 1 && this.random() >= r.probability) continue;
       l.fired++;
+      this.total++;
       return toAction(r);
     }
     return undefined;

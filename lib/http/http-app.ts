@@ -152,13 +152,12 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyIns
 
   app.get('/metrics', { schema: { summary: 'Prometheus text format 0.0.4', tags: ['server'] } }, async (_req, reply) => {
     const messages = (await catalog.list()).length;
-    const fired = chaos.state.rules.reduce((n, r) => n + r.fired, 0);
     return reply.type(PROMETHEUS_CONTENT_TYPE).send(
       prometheusText([
         { name: 'postern_messages_stored', help: 'Messages in the store now.', type: 'gauge', value: messages },
         { name: 'postern_users', help: 'Users in the store now.', type: 'gauge', value: (await store.users.list()).length },
         { name: 'postern_chaos_rules', help: 'Fault-injection rules set now.', type: 'gauge', value: chaos.state.rules.length },
-        { name: 'postern_chaos_faults_injected_total', help: 'Faults injected by the current rules.', type: 'counter', value: fired },
+        { name: 'postern_chaos_faults_injected_total', help: 'Faults injected since start.', type: 'counter', value: chaos.injectedTotal },
         { name: 'postern_http_event_clients', help: 'Clients on /api/v1/events now.', type: 'gauge', value: events.size },
       ]) + (deps.registry ? await deps.registry.metrics() : ''),
     );

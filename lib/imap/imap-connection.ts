@@ -201,7 +201,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
         return { stage: 'starttls' };
       case 'LOGIN': {
         const user = this.running?.args[0];
-        return { stage: 'login', subjects: typeof user === 'string' ? [user] : user instanceof Buffer ? [user.toString('utf8')] : [] };
+        const name = user?.type === 'atom' || user?.type === 'quoted' ? user.value : user?.type === 'literal' ? user.value.toString('utf8') : undefined;
+        return { stage: 'login', subjects: name !== undefined ? [name] : [] };
       }
       case 'AUTHENTICATE':
         return { stage: 'login' };

@@ -153,9 +153,16 @@ describe('chaos: fault injection for every protocol', () => {
       (e: { responseText?: string }) => e,
     );
     expect(failed?.responseText).to.equal('chaos login');
+    s.chaos.set({
+      rules: [
+        { protocol: 'imap', stage: 'login', reply: 'NO [UNAVAILABLE] not you', match: 'BOB*' },
+        { protocol: 'imap', stage: 'fetch', reply: 'NO [UNAVAILABLE] chaos fetch' },
+      ],
+    });
     const c = await LineClient.connect(s.ports.imap!);
     await c.expect(/^\* OK/);
-    await c.command('a1 LOGIN alice pw', /^a1 /);
+    expect(await c.command('a0 LOGIN "bob" pw', /^a0 /)).to.deep.equal(['a0 NO [UNAVAILABLE] not you']); // LOGIN's user name is matched
+    expect(await c.command('a1 LOGIN alice pw', /^a1 /)).to.match(/^a1 OK /);
     await c.command('a2 SELECT INBOX', /^a2 /);
     expect(await c.command('a3 FETCH 1 BODY[]', /^a3 /)).to.deep.equal(['a3 NO [UNAVAILABLE] chaos fetch']);
     await c.close();

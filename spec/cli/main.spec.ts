@@ -187,6 +187,22 @@ describe('cli: the postern command', function () {
     ]);
   });
 
+  it('starts with --chaos rules and serves the HTTP API behind --http-auth', async () => {
+    const chaos = JSON.stringify({ rules: [{ protocol: 'smtp', stage: 'rcpt', reply: '451 4.3.0 chaos from the command line', times: 1 }] });
+    const p = start([...ANY_PORTS, '--only', 'smtp,http', ...TLS_FILES(), '--user', 'alice:secret@example.test', '--chaos', chaos, '--http-auth', 'admin:pw']);
+    await p.ready(2);
+    const c = await connect(p.ports.smtp);
+    await c.readLine();
+    await c.command('EHLO client.test', /^250 /);
+    await c.command('MAIL FROM:<a@b.test>', /^250 /);
+    expect(await c.command('RCPT TO:<alice@example.test>', /^\d/)).to.deep.equal(['451 4.3.0 chaos from the command line']);
+    const base = `http://127.0.0.1:${p.ports.http}`;
+    expect((await fetch(`${base}/api/v1/chaos`)).status).to.equal(401);
+    const state = (await (await fetch(`${base}/api/v1/chaos`, { headers: { authorization: `Basic ${Buffer.from('admin:pw').toString('base64')}` } })).json()) as { rules: Array<{ fired: number }> };
+    expect(state.rules.map((r) => r.fired)).to.deep.equal([1]);
+    expect(await p.stop('SIGTERM')).to.equal(0);
+  });
+
   it('refuses TLS 1.2 clients with --tls-min 1.3', async () => {
     const p = start([...ANY_PORTS, '--only', 'imaps', ...TLS_FILES(), '--tls-min', '1.3']);
     await p.ready(1);

@@ -81,17 +81,16 @@ describe('core: Connection lifecycle around TLS handshakes', () => {
   }
 
   it('closes gracefully while implicit-TLS handshakes are in progress', async () => {
-    const { port, server } = await start({}, { implicit: true, closeTimeoutMs: 300 });
+    // The handshakes could last ten minutes: a close that waited for them would outlast the test's timeout.
+    const { port, server } = await start({ handshakeTimeoutMs: 600_000 }, { implicit: true, closeTimeoutMs: 300 });
     const silent = await rawConnect(port); // never sends a ClientHello
     const partial = await rawConnect(port); // sends half a ClientHello
     sockets.push(silent, partial);
     const hello = await clientHello();
     partial.write(hello.subarray(0, Math.floor(hello.length / 2)));
     await eventually(() => server.connections.size === 2, 'both connections accepted');
-    const started = Date.now();
     await server.close();
     await Promise.all([closeOf(silent), closeOf(partial)]);
-    expect(Date.now() - started).to.be.lessThan(3000);
     expect(server.connections.size).to.equal(0);
   });
 

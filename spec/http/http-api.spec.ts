@@ -114,9 +114,26 @@ describe('http: the HTTP API (/api/v1) over real HTTP', () => {
     await until(/^retry: \d+\n\n/);
     await send(s, { from: 'ann@sender.test', to: 'alice@example.test', subject: 'live one', text: 'x' });
     const m = await until(/event: message\ndata: (.*)\n\n/);
-    expect(JSON.parse(m[1]!)).to.include({ subject: 'live one', user: 'alice' });
+    const sent = JSON.parse(m[1]!) as { id: string };
+    expect(sent).to.include({ subject: 'live one', user: 'alice' });
+    await fetch(`${base}/api/v1/messages`, { method: 'DELETE' });
+    expect(JSON.parse((await until(/event: deleted\ndata: (.*)\n\n/))[1]!)).to.deep.equal({ id: sent.id });
     ac.abort();
     await reader.cancel().catch(() => undefined);
+  });
+
+  it('stops promptly with an event stream still open', async () => {
+    const { s, base } = await start();
+    const res = await fetch(`${base}/api/v1/events`);
+    const reader = res.body!.getReader();
+    await reader.read(); // the stream is live
+    await s.stop();
+    servers.splice(servers.indexOf(s), 1);
+    const end = await reader.read().then(
+      (r) => (r.done ? 'ended' : 'data'),
+      () => 'ended',
+    );
+    expect(end).to.equal('ended');
   });
 
   it('manages users: list, add (object or spec), refuse bad input, remove', async () => {

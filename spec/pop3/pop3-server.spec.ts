@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { Authenticator } from '../../lib/contracts/authenticator.js';
-import { LineClient } from '../support/line-client.js';
+import { DEFAULT_WAIT_MS, LineClient } from '../support/line-client.js';
 import { ALICE, message, startPop3, type Pop3Harness } from './pop3-harness.js';
 import { allMessages } from '../../lib/test-double/store-queries.js';
 
@@ -135,16 +135,20 @@ describe('pop3: server', () => {
 
     it('delays a failed login without blocking other sessions', async () => {
       await h.close();
-      h = await startPop3({ failedLoginDelayMs: 400 });
+      // Event order, not a stopwatch: a whole other session is served while the failed login waits. The delay is
+      // long enough for a loaded machine to do that first; timers never fire early, so the lower bound holds too.
+      const delayMs = DEFAULT_WAIT_MS * 0.4; // 2 s, and within the client's wait for the reply
+      h = await startPop3({ failedLoginDelayMs: delayMs });
       const slow = await ready();
       await slow.command('USER alice', /^\+OK/);
       const started = Date.now();
       slow.line('PASS wrong');
       const fast = await ready();
-      await fast.command('CAPA', /^\.$/);
-      expect(Date.now() - started).to.be.lessThan(300);
-      expect(await slow.readLine()).to.match(/^-ERR \[AUTH\]/);
-      expect(Date.now() - started).to.be.at.least(390);
+      await fast.command('USER alice', /^\+OK/);
+      expect(await fast.command(`PASS ${ALICE.password}`, /^[+-]/)).to.have.length(1).and.to.match(/^\+OK/);
+      expect(slow.pending).to.equal(''); // the failed login is still waiting
+      expect(await slow.readLine()).to.equal('-ERR [AUTH] authentication failed');
+      expect(Date.now() - started).to.be.at.least(delayMs - 10);
     });
 
     it('refuses PASS without USER', async () => {

@@ -54,6 +54,38 @@ describe('protocol: LineReader', () => {
     expect(third.kind === 'line' && third.line.toString()).to.equal('three');
   });
 
+  /** Reads `count` results as plain values (lines as latin1 text). */
+  async function results(reader: LineReader, count: number): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const r = await reader.readLine();
+      out.push(r.kind === 'line' ? `line ${JSON.stringify(r.line.toString('latin1'))}` : r.kind);
+    }
+    return out;
+  }
+
+  // The same bytes in one write and one byte per write must read the same: every chunk boundary (a CR at the end of a
+  // chunk, an over-long line whose CR and LF arrive apart, a line of exactly the limit) is crossed by the trickle.
+  const boundaryCases: Array<[string, string, string[]]> = [
+    ['CRs inside and at the end of lines', 'a\rb\r\n\r\r\nc\r\n', ['line "a\\rb"', 'line "\\r"', 'line "c"']],
+    ['an over-long line then short ones', `${'x'.repeat(20)}\r\nok\r\n${'y'.repeat(16)}\r\nz\r\n`, ['too-long', 'line "ok"', `line "${'y'.repeat(16)}"`, 'line "z"']],
+    ['an over-long line ending in CR CR LF', `${'x'.repeat(17)}\r\r\nnext\r\n`, ['too-long', 'line "next"']],
+    ['a line of exactly the limit plus a CR', `${'w'.repeat(16)}\r\r\nv\r\n`, ['too-long', 'line "v"']],
+    ['a bare LF', 'p\nq\r\nr\r\n', ['bare-lf', 'line "r"']],
+  ];
+  for (const [name, input, expected] of boundaryCases) {
+    it(`reads ${name} the same in one write and one byte at a time`, async () => {
+      p = await pair(16);
+      p.client.write(input);
+      expect(await results(p.reader, expected.length)).to.deep.equal(expected);
+      await p.close();
+      p = await pair(16);
+      const reading = results(p.reader, expected.length);
+      await trickle(p.client, input);
+      expect(await reading).to.deep.equal(expected);
+    });
+  }
+
   it('reports an over-long line as soon as it crosses the limit, before its CRLF, then drops its rest', async () => {
     p = await pair(16);
     p.client.write('x'.repeat(17));

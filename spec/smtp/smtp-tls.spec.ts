@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import type { Container } from 'inversify';
 import type { PeerInfo } from '../../lib/contracts/peer-info.js';
-import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
+import { SslPolicyErrors, X509ChainStatusFlags } from '../../lib/core/policy-errors.js';
 import { SmtpBackend, SmtpHooks, type SmtpContext, type SmtpSession } from '../../lib/smtp/smtp-backend.js';
 import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
 import { testCertificates } from '../support/certs.js';
@@ -257,7 +257,8 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
       await c.startTls({ ...f.trust(), ...untrustedClient });
       expect(await c.readLine()).to.equal('554 5.7.1 Client certificate not acceptable');
       await c.closed();
-      expect(seen[0].security.policyErrors & SslPolicyErrors.RemoteCertificateChainErrors).to.not.equal(0);
+      expect(seen[0].security.policyErrors).to.equal(SslPolicyErrors.RemoteCertificateChainErrors);
+      expect(seen[0].security.chain?.chainStatus[0]).to.include({ status: X509ChainStatusFlags.PartialChain, code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
       expect(seen[0].security.peerCertificate?.subject).to.contain('postern-untrusted-client');
     });
 

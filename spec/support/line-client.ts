@@ -3,6 +3,12 @@ import tls from 'node:tls';
 import { LineBuffer } from './line-buffer.js';
 
 /**
+ * How long a client waits for a line by default. 5 s is far beyond any loopback reply; mutation runs
+ * (`npm run mutate`) lower it with `POSTERN_SPEC_WAIT_MS`, since a mutant that stops replies costs this wait.
+ */
+export const DEFAULT_WAIT_MS = Number(process.env.POSTERN_SPEC_WAIT_MS) || 5000;
+
+/**
  * A byte-exact test client for line protocols: `send` raw text, `expect` a line (or a multi-line reply ending
  * in a line that matches), upgrade with `startTls`. Every wait is bounded by `timeoutMs`.
  */
@@ -26,7 +32,7 @@ export class LineClient {
         : net.connect({ host, port, localAddress }, () => resolve(s));
       s.once('error', reject);
     });
-    return new LineClient(socket, opts.timeoutMs ?? 5000);
+    return new LineClient(socket, opts.timeoutMs ?? DEFAULT_WAIT_MS);
   }
 
   /** True once the server closed the connection. */

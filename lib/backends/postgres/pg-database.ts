@@ -1,5 +1,5 @@
-import pg from 'pg';
-import copyStreams from 'pg-copy-streams';
+import type pg from 'pg';
+import { copyStreamsDriver, pgDriver } from './pg-driver.js';
 import { migrate } from './pg-schema.js';
 
 /** SQLSTATEs worth retrying a whole transaction for: serialization failure and deadlock (PostgreSQL Appendix A). */
@@ -12,7 +12,7 @@ export const DEFAULT_POOL_SIZE = 10;
 /** int8 (OID 20) as a JS number: ids, UIDs and MODSEQs stay far below 2^53. Everything else as `pg` parses it. */
 export const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: string) =>
-    oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+    oid === 20 ? (value: string) => Number(value) : pgDriver().types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 /** SQLSTATE of a `pg` error, if any. */
@@ -43,7 +43,7 @@ export class PgDatabase {
     readonly config: pg.PoolConfig,
     private readonly afterStart: () => Promise<void> = async () => undefined,
   ) {
-    this.pool = new pg.Pool({ ...config, types: TYPES });
+    this.pool = new (pgDriver().Pool)({ ...config, types: TYPES });
     // An idle client losing its server emits on the pool; the pool drops it and the next query reconnects.
     this.pool.on('error', () => undefined);
   }
@@ -110,7 +110,7 @@ export class PgDatabase {
     const client = await this.pool.connect();
     let failure: Error | undefined;
     try {
-      const stream = client.query(copyStreams.to(`COPY (${select}) TO STDOUT (FORMAT binary)`));
+      const stream = client.query(copyStreamsDriver().to(`COPY (${select}) TO STDOUT (FORMAT binary)`));
       const parser = new BinaryCopyValue();
       for await (const chunk of stream) parser.push(chunk as Buffer);
       return parser.value();

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { pgDriver } from './pg-driver.js';
 import { MailStoreError, type MailboxEvent } from '../../contracts/mail-store.js';
 import { MaildropLocks } from '../shared/store-events.js';
 import { TYPES } from './pg-database.js';
@@ -44,7 +45,7 @@ class DedicatedSession {
   }
 
   private async connect(): Promise<pg.Client> {
-    const client = new pg.Client({ ...this.config, types: TYPES });
+    const client = new (pgDriver().Client)({ ...this.config, types: TYPES });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, new Error('connection ended')));
     await client.connect();

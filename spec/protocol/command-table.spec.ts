@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { dispatch, type CommandTable, type DispatchTarget, type GuardFailure } from '../../lib/protocol/command-table.js';
+import { ProtocolSyntaxError, ReplyError } from '../../lib/protocol/reply-error.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+
+type State = 'start' | 'ready';
+
+/** A session as `dispatch` sees it, recording what it was asked to do. */
+class Target implements DispatchTarget<State> {
+  state: State = 'ready';
+  isSecure = false;
+  isAuthenticated = false;
+  allowsInsecureAuth = false;
+  readonly log = new RecordingLogger();
+  readonly events: string[] = [];
+  refuse(failure: GuardFailure, verb: string, detail?: string): void {
+    this.events.push(`refuse ${failure} ${verb}${detail ? ` (${detail})` : ''}`);
+  }
+  sendReplyError(err: ReplyError): void {
+    this.events.push(`reply ${err.message}`);
+  }
+  countError(): boolean {
+    this.events.push('count');
+    return true;
+  }
+  clearErrors(): void {
+    this.events.push('clear');
+  }
+  beforeCommand?: (verb: string, args: string) => Promise<boolean>;
+}
+
+class TestReplyError extends ReplyError {}
+
+const TABLE: CommandTable<State, Target> = {
+  NOOP: { states: ['start', 'ready'], args: 'none', run: (s) => void s.events.push('ran NOOP') },
+  ECHO: { states: ['ready'], args: 'required', run: (s, a) => void s.events.push(`ran ECHO ${a}`) },
+  LIST: { states: ['ready'], args: 'optional', run: (s, a) => void s.events.push(`ran LIST ${a}`) },
+  LOGIN: { states: ['ready'], args: 'required', needsTls: true, run: (s) => void s.events.push('ran LOGIN') },
+  READ: { states: ['ready'], args: 'none', needsAuth: true, run: (s) => void s.events.push('ran READ') },
+  SYNTAX: { states: ['ready'], args: 'optional', run: () => Promise.reject(new ProtocolSyntaxError('bad date')) },
+  REFUSE: { states: ['ready'], args: 'none', run: () => Promise.reject(new TestReplyError('no such thing')) },
+  BUG: { states: ['ready'], args: 'none', run: () => Promise.reject(new Error('secret internals')) },
+  NULL: { states: ['ready'], args: 'none', run: () => Promise.reject(null) },
+};
+
+async function run(verb: string, args = '', setup: (t: Target) => void = () => undefined): Promise<Target> {
+  const t = new Target();
+  setup(t);
+  await dispatch(TABLE, t, verb, args);
+  return t;
+}
+
+describe('protocol: dispatch through the command table', () => {
+  it('runs a command whose guards pass and clears the error count', async () => {
+    expect((await run('ECHO', 'hi')).events).to.deep.equal(['ran ECHO hi', 'clear']);
+    expect((await run('LIST')).events).to.deep.equal(['ran LIST ', 'clear']);
+  });
+
+  it('refuses client errors and counts each against the budget: unknown verb, wrong state, argument shape, syntax', async () => {
+    expect((await run('FOO')).events).to.deep.equal(['refuse unknown FOO', 'count']);
+    expect((await run('toString')).events).to.deep.equal(['refuse unknown toString', 'count']); // not an inherited key
+    expect((await run('ECHO', 'x', (t) => (t.state = 'start'))).events).to.deep.equal(['refuse state ECHO', 'count']);
+    expect((await run('NOOP', 'x')).events).to.deep.equal(['refuse syntax NOOP (no arguments allowed)', 'count']);
+    expect((await run('ECHO')).events).to.deep.equal(['refuse syntax ECHO (argument required)', 'count']);
+    expect((await run('SYNTAX')).events).to.deep.equal(['refuse syntax SYNTAX (bad date)', 'count']);
+  });
+
+  it('refuses needsTls in plaintext without counting an error, and runs it when secure or when insecure auth is allowed', async () => {
+    expect((await run('LOGIN', 'a b')).events).to.deep.equal(['refuse tls LOGIN']);
+    expect((await run('LOGIN', 'a b', (t) => (t.isSecure = true))).events).to.deep.equal(['ran LOGIN', 'clear']);
+    expect((await run('LOGIN', 'a b', (t) => (t.allowsInsecureAuth = true))).events).to.deep.equal(['ran LOGIN', 'clear']);
+  });
+
+  it('refuses needsAuth before authentication without counting an error, and runs it after', async () => {
+    expect((await run('READ')).events).to.deep.equal(['refuse auth READ']);
+    expect((await run('READ', '', (t) => (t.isAuthenticated = true))).events).to.deep.equal(['ran READ', 'clear']);
+  });
+
+  it('checks the guards in order: state before arguments before TLS', async () => {
+    expect((await run('LOGIN', '', (t) => (t.state = 'start'))).events).to.deep.equal(['refuse state LOGIN', 'count']);
+    expect((await run('LOGIN', '')).events).to.deep.equal(['refuse syntax LOGIN (argument required)', 'count']);
+  });
+
+  it('lets beforeCommand stop a command whose guards passed, and runs it when beforeCommand says go', async () => {
+    const stop = await run('ECHO', 'hi', (t) => (t.beforeCommand = async (verb, args) => (t.events.push(`before ${verb} ${args}`), true)));
+    expect(stop.events).to.deep.equal(['before ECHO hi']);
+    const go = await run('ECHO', 'hi', (t) => (t.beforeCommand = async () => false));
+    expect(go.events).to.deep.equal(['ran ECHO hi', 'clear']);
+    const guarded = await run('FOO', '', (t) => (t.beforeCommand = async () => (t.events.push('before'), false)));
+    expect(guarded.events).to.deep.equal(['refuse unknown FOO', 'count']); // only after the guards
+  });
+
+  it('sends a ReplyError as-is, without counting or clearing', async () => {
+    expect((await run('REFUSE')).events).to.deep.equal(['reply no such thing']);
+  });
+
+  it('logs any other throw as our bug with verb, message and stack, replies generically and counts nothing', async () => {
+    const t = await run('BUG');
+    expect(t.events).to.deep.equal(['refuse bug BUG']); // no detail: the text never reaches the wire
+    const [logged] = t.log.find('command failed');
+    expect(logged.level).to.equal('error');
+    expect(logged.meta).to.include({ verb: 'BUG', error: 'secret internals' });
+    expect(logged.meta.stack).to.match(/^Error: secret internals\n\s+at /);
+  });
+
+  it('survives a handler that throws null', async () => {
+    const t = await run('NULL');
+    expect(t.events).to.deep.equal(['refuse bug NULL']);
+    expect(t.log.find('command failed').map((r) => r.meta)).to.deep.equal([{ verb: 'NULL', error: undefined, stack: undefined }]);
+  });
+});
