@@ -66,6 +66,8 @@ export type {
   MailboxWatching,
   MailStoreErrorCode,
 } from './contracts/mail-store.js';
+export { supportsQuota } from './contracts/quota.js';
+export type { QuotaOptions, QuotaReporting, QuotaUsage } from './contracts/quota.js';
 
 // Logging and assembly.
 export { Logger, createLogger, debugEnabled } from './log/logger.js';
@@ -106,6 +108,7 @@ export { MemoryMailStore } from './backends/memory/memory-mail-store.js';
 export { MaildirMailStore, MaildirMailStoreOptions } from './backends/maildir/maildir-mail-store.js';
 export { PostgresMailStore, PostgresMailStoreOptions } from './backends/postgres/postgres-mail-store.js';
 export { StoreAuthenticator } from './backends/store-authenticator.js';
+export { withQuota } from './backends/quota/quota-mail-store.js';
 export { Authenticator } from './contracts/authenticator.js';
 export type { AuthRequest, AuthResult } from './contracts/authenticator.js';
 export { peerInfo } from './contracts/peer-info.js';

@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
@@ -53,6 +54,9 @@ export interface ConnectionOptions {
   /** Prepended to the id (`w2-` gives `w2-c1f`), so ids stay unique when several processes serve one listener. */
   idPrefix?: string;
 }
+
+/** Socket write buffer above which a compressed write reports backpressure (as `socket.write` would). */
+const COMPRESSED_WRITE_HIGH_WATER = 64 * 1024;
 
 /**
  * One accepted (or dialled) TCP connection that can be upgraded to TLS in place.
@@ -135,16 +139,68 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   write(data: string | Buffer): boolean {
     if (this.closeReason !== undefined || this.socket.destroyed) return false;
+    if (this.deflater) {
+      this.deflater.write(data);
+      // Each write is a complete unit for the peer (a reply): flush it out of the compressor (RFC 4978 §4).
+      this.deflater.flush(zlib.constants.Z_SYNC_FLUSH);
+      return this.socket.writableLength < COMPRESSED_WRITE_HIGH_WATER;
+    }
     return this.socket.write(data);
   }
 
+  /** True once {@link startCompression} ran. */
+  get isCompressed(): boolean {
+    return this.deflater !== undefined;
+  }
+
+  /**
+   * From now on, inflates what arrives and deflates what leaves (raw DEFLATE, RFC 1951), as IMAP COMPRESS=DEFLATE
+   * (RFC 4978) needs. Call right after writing the last uncompressed reply. Inflated data goes through the same
+   * `'data'` path, so line and literal limits apply to it unchanged; {@link pause} also stops the inflater, and a
+   * full inflater pauses the socket, so a small compressed input cannot grow into unbounded memory. Corrupt input
+   * closes the connection (reason `error`).
+   */
+  startCompression(): void {
+    if (this.deflater) return;
+    const inflater = zlib.createInflateRaw();
+    const deflater = zlib.createDeflateRaw();
+    this.inflater = inflater;
+    this.deflater = deflater;
+    this.socket.off('data', this.onData);
+    this.socket.on('data', this.onCompressed);
+    inflater.on('data', this.onData);
+    inflater.on('drain', () => {
+      if (!this.userPaused && !this.upgrading) this.socket.resume();
+    });
+    deflater.on('data', (chunk: Buffer) => {
+      if (!this.socket.destroyed) this.socket.write(chunk);
+    });
+    const fail = (err: Error): void => {
+      this.log.debug('compression error', { error: err.message });
+      this.destroy('error');
+    };
+    inflater.on('error', fail);
+    deflater.on('error', fail);
+  }
+
+  private userPaused = false;
+  private inflater?: zlib.InflateRaw;
+  private deflater?: zlib.DeflateRaw;
+  private readonly onCompressed = (chunk: Buffer): void => {
+    if (this.inflater && !this.inflater.write(chunk)) this.socket.pause();
+  };
+
   /** Stops `'data'` events (backpressure while a command is processed). */
   pause(): void {
+    this.userPaused = true;
     this.socket.pause();
+    this.inflater?.pause();
   }
 
   /** Resumes `'data'` events. */
   resume(): void {
+    this.userPaused = false;
+    this.inflater?.resume();
     if (!this.upgrading) this.socket.resume();
   }
 
@@ -195,7 +251,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       }
       this.socket.once('close', () => resolve());
       this.closeReason ??= reason;
-      this.socket.end();
+      // Compressed: the last replies may still be in the deflater; end the socket once it has emitted them.
+      if (this.deflater && !this.deflater.writableEnded) {
+        this.deflater.once('end', () => this.socket.end());
+        this.deflater.end();
+        this.deflater.resume();
+      } else this.socket.end();
       // A peer that never closes its side must not keep us: destroy after a short grace period.
       const t = setTimeout(() => this.socket.destroy(), 2_000);
       t.unref();

@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { QuotaOptions } from '../contracts/quota.js';
 import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { ServerLimits } from '../core/connection-limits.js';
 import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
@@ -36,6 +37,8 @@ export interface PosternConfig {
   users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
   /** Mail store: `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (also `postgresql://`). */
   store?: string;
+  /** Storage quota per user (RFC 9208), enforced around whatever store is bound. */
+  quota?: QuotaOptions;
   /** Protocol sections; omitted sections use their defaults, `false` disables the protocol. */
   smtp?: SmtpOptions | false;
   pop3?: Pop3Options | false;

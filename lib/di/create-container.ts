@@ -1,4 +1,6 @@
 import { Container, type ContainerModule } from 'inversify';
+import { withQuota } from '../backends/quota/quota-mail-store.js';
+import { MailStore } from '../contracts/mail-store.js';
 import { coreModule } from './core.module.js';
 import { PosternConfig } from './config.js';
 
@@ -13,5 +15,11 @@ export function createContainer(config: PosternConfig = {}, modules: readonly Co
   const container = new Container();
   container.bind(PosternConfig).toConstantValue(config);
   container.load(coreModule, ...modules);
+  if (config.quota && container.isBound(MailStore)) {
+    // RFC 9208 storage quota: the bound store, wrapped once, serves every protocol (SMTP answers 552 5.2.2).
+    const store = withQuota(container.get(MailStore), config.quota);
+    container.unbind(MailStore);
+    container.bind(MailStore).toConstantValue(store);
+  }
   return container;
 }

@@ -9,6 +9,10 @@ export interface ImapCapabilityInput {
   readonly allowInsecureAuth: boolean;
   /** Largest APPEND literal, advertised as APPENDLIMIT (RFC 7889). */
   readonly maxLiteralSize: number;
+  /** The store enforces a quota (RFC 9208): QUOTA and QUOTA=RES-STORAGE. */
+  readonly hasQuota?: boolean;
+  /** COMPRESS is already active: COMPRESS=DEFLATE is no longer offered (RFC 4978 §3). */
+  readonly isCompressed?: boolean;
 }
 
 /**
@@ -20,8 +24,12 @@ export interface ImapCapabilityInput {
  *   only before login, where AUTHENTICATE is valid.
  * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit.
  * - CONDSTORE and QRESYNC (RFC 7162, enabled with ENABLE or a CONDSTORE-enabling command), ESEARCH (RFC 4731),
- *   LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154; CREATE-SPECIAL-USE is not offered:
- *   the store contract cannot record a use yet).
+ *   LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154; a
+ *   CREATE may ask only for the use the name conventionally has, the store contract cannot record others yet), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), BINARY (RFC 3516),
+ *   SORT, SORT=DISPLAY, ESORT, THREAD (RFC 5256, 5957, 5267), CONTEXT=SEARCH (RFC 5267), PARTIAL (RFC 9394),
+ *   NOTIFY (RFC 5465), UTF8=ACCEPT (RFC 6855), STATUS=SIZE (RFC 8438); QUOTA (RFC 9208) only with a quota.
+ * - COMPRESS=DEFLATE (RFC 4978) after login, until it is active.
+ * - Not offered: OBJECTID, SAVEDATE, IMAP4rev2 (not all of RFC 9051 holds yet).
  */
 export function imapCapabilities(input: ImapCapabilityInput): string[] {
   const caps = ['IMAP4rev1'];
@@ -46,15 +54,23 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'LIST-EXTENDED',
     'LIST-STATUS',
     'SPECIAL-USE',
+    'CREATE-SPECIAL-USE',
     'MULTIAPPEND',
     'CATENATE',
     'BINARY',
     'SORT',
     'SORT=DISPLAY',
     'ESORT',
+    'CONTEXT=SEARCH',
+    'PARTIAL',
+    'NOTIFY',
+    'UTF8=ACCEPT',
     'THREAD=ORDEREDSUBJECT',
     'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,
+    'STATUS=SIZE',
   );
+  if (input.hasQuota) caps.push('QUOTA', 'QUOTA=RES-STORAGE');
+  if (input.state !== 'not-authenticated' && !input.isCompressed) caps.push('COMPRESS=DEFLATE');
   return caps;
 }

@@ -6,11 +6,13 @@ import { list, lsub } from './commands/list.js';
 import { append } from './commands/append.js';
 import { create, deleteMailbox, rename, select, subscribe } from './commands/mailboxes.js';
 import { status } from './commands/status.js';
-import { search } from './commands/search.js';
+import { getQuota, getQuotaRoot } from './commands/quota.js';
+import { cancelUpdate, search } from './commands/search.js';
 import { sort, thread } from './commands/sort.js';
 import { check, close, expunge, unselect } from './commands/selected.js';
-import { capability, enable, id, idle, logout, namespace, noop, starttls } from './commands/session.js';
+import { capability, compress, enable, id, idle, logout, namespace, noop, starttls } from './commands/session.js';
 import { store } from './commands/store.js';
+import { notify } from './commands/notify.js';
 import type { ImapConnection } from './imap-connection.js';
 import { ANY_STATE, AUTHENTICATED, NOT_AUTHENTICATED, SELECTED, type ImapState } from './imap-state.js';
 
@@ -45,6 +47,10 @@ export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
   STATUS: { states: AUTHENTICATED, args: 'required', run: status },
   APPEND: { states: AUTHENTICATED, args: 'required', run: append },
   IDLE: { states: AUTHENTICATED, args: 'none', run: idle }, // RFC 2177
+  COMPRESS: { states: AUTHENTICATED, args: 'required', run: compress }, // RFC 4978
+  NOTIFY: { states: AUTHENTICATED, args: 'required', run: notify }, // RFC 5465
+  GETQUOTA: { states: AUTHENTICATED, args: 'required', run: getQuota }, // RFC 9208 §4.2
+  GETQUOTAROOT: { states: AUTHENTICATED, args: 'required', run: getQuotaRoot }, // RFC 9208 §4.3
   // RFC 3501 §6.4: selected
   CHECK: { states: SELECTED, args: 'none', run: check },
   CLOSE: { states: SELECTED, args: 'none', run: close },
@@ -53,6 +59,7 @@ export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
   'UID EXPUNGE': { states: SELECTED, args: 'required', run: expunge }, // RFC 4315 §2.1
   SEARCH: { states: SELECTED, args: 'required', run: search },
   'UID SEARCH': { states: SELECTED, args: 'required', run: search },
+  CANCELUPDATE: { states: SELECTED, args: 'required', run: cancelUpdate }, // RFC 5267 §4.3
   SORT: { states: SELECTED, args: 'required', run: sort }, // RFC 5256 §3
   'UID SORT': { states: SELECTED, args: 'required', run: sort },
   THREAD: { states: SELECTED, args: 'required', run: thread }, // RFC 5256 §4

@@ -4,6 +4,7 @@ import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
 import { supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
+import { supportsQuota } from '../contracts/quota.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
@@ -14,6 +15,7 @@ import { IMAP_COMMANDS } from './imap-commands.js';
 import { earlyGuardFailure, guardReply } from './imap-guards.js';
 import type { ImapSettings } from './imap-options.js';
 import { ImapCommandReader, type LiteralRequest } from './imap-command-reader.js';
+import type { NotifySpec } from './imap-notify.js';
 import type { ImapCommand } from './imap-parser.js';
 import type { RecentTracker } from './imap-recent.js';
 import { ImapError, taggedLine, untaggedLine } from './imap-replies.js';
@@ -129,6 +131,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       isSecure: this.isSecure,
       allowInsecureAuth: this.allowsInsecureAuth,
       maxLiteralSize: this.ctx.settings.maxLiteralSize,
+      hasQuota: supportsQuota(this.ctx.store),
+      isCompressed: this.connection.isCompressed,
     });
   }
 
@@ -177,7 +181,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   private async appendTargetRefusal(lit: LiteralRequest): Promise<ImapError | undefined> {
     if (!this.isAuthenticated) return undefined;
     try {
-      await this.mailboxes.info(mailboxName(lit.args[0]));
+      await this.mailboxes.info(mailboxName(lit.args[0], this.utf8));
       return undefined;
     } catch (err) {
       const mapped = mapStoreError(err, true);
@@ -406,6 +410,31 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     }
     this.log.debug('C: DONE');
     await this.ok('IDLE terminated');
+  }
+
+  /** COMPRESS DEFLATE is active (RFC 4978). */
+  get isCompressed(): boolean {
+    return this.connection.isCompressed;
+  }
+
+  /** UTF8=ACCEPT is on (RFC 6855 §3): mailbox names travel as UTF-8, not modified UTF-7. */
+  get utf8(): boolean {
+    return this.enabledExtensions.has('UTF8=ACCEPT');
+  }
+
+  /** The user's view after login, for {@link ImapUpdates} (NOTIFY). */
+  get userView(): UserMailboxes | undefined {
+    return this.view;
+  }
+
+  /** A command is running (unsolicited NOTIFY responses wait for its end). */
+  get isBusy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** NOTIFY (RFC 5465): the new event selection, or undefined for NOTIFY NONE. */
+  setNotify(spec: NotifySpec | undefined): void {
+    this.updates.notify = spec;
   }
 
   /** The selected mailbox with the user's view, for {@link ImapUpdates}; undefined when none is selected. */

@@ -22,6 +22,10 @@ export type ImapResponseCode =
   | 'EXPUNGEISSUED'
   | 'BADCHARSET (UTF-8 US-ASCII)'
   | 'UNKNOWN-CTE'
+  /** RFC 4978 §3: COMPRESS while compression is active. */
+  | 'COMPRESSIONACTIVE'
+  /** RFC 6154 §6: CREATE with a special use the server cannot give. */
+  | 'USEATTR'
   /** RFC 4469 §6: a CATENATE URL that cannot be resolved, with the URL. */
   | `BADURL ${string}`
   /** RFC 7162 §3.1.3: messages a conditional STORE left alone. */

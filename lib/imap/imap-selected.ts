@@ -1,6 +1,8 @@
 import { isMailStoreError, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
+import { ContextSearches } from './imap-context-search.js';
 import type { RecentTracker } from './imap-recent.js';
+import type { SearchCandidate } from './imap-search-match.js';
 import { formatSequenceSet } from './imap-sequence.js';
 
 /** RFC 3501 §2.3.2 system flags a client may store (`\Recent` is session-only and never stored). */
@@ -45,6 +47,8 @@ export class SelectedMailbox {
   qresync = false;
   /** HIGHESTMODSEQ as last read from the store (RFC 7162 §3.1.2.1). */
   highestModseq: number;
+  /** Live `SEARCH RETURN (UPDATE)` searches (RFC 5267 §4). */
+  readonly contexts = new ContextSearches();
 
   private constructor(
     /** Canonical name (follows a rename of the selected mailbox). */
@@ -203,6 +207,11 @@ export class SelectedMailbox {
     // RFC 3501 §7.4.1: each EXPUNGE renumbers the later messages at once, so go from the highest number down.
     let heldBack = false;
     const vanished: number[] = [];
+    if (allowExpunge && this.contexts.isActive) {
+      const gone = new Set(this.entries.filter((m) => !current.has(m.uid)).map((m) => m.uid));
+      const seqs = new Map(this.entries.map((m, i) => [m.uid, i + 1]));
+      if (gone.size > 0) lines.push(...this.contexts.expunged(gone, (uid) => seqs.get(uid) ?? 0));
+    }
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const uid = this.entries[i].uid;
       if (current.has(uid)) continue;
@@ -234,6 +243,12 @@ export class SelectedMailbox {
       lines.push(`* ${this.entries.length} EXISTS\r\n`, `* ${this.recent.size} RECENT\r\n`);
     }
     return { lines, gone: false };
+  }
+
+  /** Message `seq` as SEARCH sees it. */
+  candidate(seq: number): SearchCandidate {
+    const m = this.at(seq);
+    return { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, raw: () => m.raw() };
   }
 
   /** Messages whose modseq is above `modseq` (RFC 7162 §3.1.4.1 CHANGEDSINCE), as sequence numbers. */

@@ -2,6 +2,8 @@ import type { CloseReason } from '../core/connection.js';
 import type { MailboxEvent, UserMailboxes } from '../contracts/mail-store.js';
 import type { Logger } from '../log/logger.js';
 import type { LineReader, LineResult } from '../protocol/line-reader.js';
+import { wireMailbox } from './commands/args.js';
+import { eventsFor, notifyStatusItems, statusLine, wants, type NotifyEvent, type NotifySpec } from './imap-notify.js';
 import { untaggedLine } from './imap-replies.js';
 import type { SelectedMailbox } from './imap-selected.js';
 
@@ -15,6 +17,12 @@ export interface UpdatesHost {
   end(reason?: CloseReason): Promise<void>;
   /** The selected mailbox and the user's view; undefined when none is selected. */
   selection(): { readonly mailbox: SelectedMailbox; readonly view: UserMailboxes } | undefined;
+  /** The user's view after login (NOTIFY reads other mailboxes through it). */
+  readonly userView: UserMailboxes | undefined;
+  /** A command is running: unsolicited responses wait for its end. */
+  readonly isBusy: boolean;
+  /** UTF8=ACCEPT is on: mailbox names in UTF-8 (RFC 6855 §3). */
+  readonly utf8: boolean;
 }
 
 /**
@@ -26,15 +34,52 @@ export interface UpdatesHost {
 export class ImapUpdates {
   private chain: Promise<void> = Promise.resolve();
   private idling = false;
+  /** NOTIFY SET (RFC 5465), or undefined for NOTIFY NONE / never set. */
+  notify?: NotifySpec;
+  private readonly pendingStatus = new Map<string, Set<NotifyEvent>>();
+  private readonly pendingLines: string[] = [];
 
   constructor(private readonly host: UpdatesHost) {}
 
   /** A store event of this session's user: marks the selected mailbox dirty; during IDLE it is reported at once. */
   note(event: MailboxEvent): void {
     const mailbox = this.host.selection()?.mailbox;
+    if (this.notify && event.mailbox !== mailbox?.name && this.noteOther(event, this.notify)) {
+      if (this.idling || !this.host.isBusy) void this.push();
+    }
     if (!mailbox) return;
     mailbox.note(event);
     if (this.idling && mailbox.isDirty) void this.push();
+  }
+
+  /** RFC 5465 §5: queues the notification for a mailbox other than the selected one; true when one was queued. */
+  private noteOther(event: MailboxEvent, spec: NotifySpec): boolean {
+    const events = eventsFor(spec, event.mailbox);
+    if (event.type === 'mailbox' && event.change === 'renamed' && event.newName) {
+      for (const e of eventsFor(spec, event.newName)) events.add(e);
+    }
+    if (!wants(events, event)) return false;
+    if (event.type !== 'mailbox') {
+      this.pendingStatus.set(event.mailbox, events);
+      return true;
+    }
+    // RFC 5465 §5.4: MailboxName events are LIST responses (with OLDNAME for a rename, RFC 5258 §3.2.2.1).
+    if (event.change === 'created') this.pendingLines.push(`* LIST () "/" ${wireMailbox(event.mailbox, this.host.utf8)}\r\n`);
+    else if (event.change === 'deleted') this.pendingLines.push(`* LIST (\\NonExistent) "/" ${wireMailbox(event.mailbox, this.host.utf8)}\r\n`);
+    else if (event.newName) this.pendingLines.push(`* LIST () "/" ${wireMailbox(event.newName, this.host.utf8)} ("OLDNAME" (${wireMailbox(event.mailbox, this.host.utf8)}))\r\n`);
+    return true;
+  }
+
+  /** Sends the queued NOTIFY responses: one fresh STATUS per mailbox, then the LIST lines. */
+  private async sendNotifications(): Promise<void> {
+    const view = this.host.userView;
+    const pending = [...this.pendingStatus];
+    this.pendingStatus.clear();
+    for (const [name, events] of pending) {
+      const info = await view?.info(name).catch(() => undefined);
+      if (info) this.host.send(statusLine(wireMailbox(info.name, this.host.utf8), notifyStatusItems(events, info)));
+    }
+    for (const line of this.pendingLines.splice(0)) this.host.send(line);
   }
 
   /**
@@ -81,10 +126,14 @@ export class ImapUpdates {
 
   private async sendNow(allowExpunge: boolean): Promise<void> {
     const host = this.host;
+    if (host.isEnding) return;
+    await this.sendNotifications();
     const selection = host.selection();
-    if (!selection || host.isEnding) return;
+    if (!selection) return;
     const { lines, gone } = await selection.mailbox.sync(selection.view, allowExpunge);
     for (const l of lines) host.send(l);
+    // RFC 5267 §4.3: live searches report how their result changed.
+    if (!gone && selection.mailbox.contexts.isActive) for (const l of await selection.mailbox.contexts.refresh(selection.mailbox)) host.send(l);
     if (gone) {
       host.log.info('selected mailbox deleted, closing', {});
       host.send(untaggedLine('BYE', undefined, 'Selected mailbox was deleted'));

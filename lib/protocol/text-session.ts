@@ -389,6 +389,21 @@ export abstract class TextSession {
   }
 
   /**
+   * Starts compression (IMAP COMPRESS=DEFLATE, RFC 4978 §3): writes the replies already queued (the go-ahead) as they
+   * are, drops anything the client sent after the command (it must wait for the go-ahead), and compresses both
+   * directions from then on. Limits and timeouts are unchanged; they apply to the inflated data.
+   */
+  startCompression(): void {
+    const dropped = this.reader.discardBuffered();
+    if (dropped > 0) this.log.warn('discarded data sent before compression started', { octets: dropped });
+    const parts = this.out;
+    this.out = [];
+    this.queued = 0;
+    for (const p of parts) this.connection.write(p);
+    this.connection.startCompression();
+  }
+
+  /**
    * The one STARTTLS/STLS path: flushes the go-ahead reply already queued, drops any plaintext the client sent
    * after the command (never executed: RFC 3207 §4.2, RFC 2595 §3.1), and upgrades in place.
    * Returns false when the handshake failed (the connection is closed by then; send nothing more).

@@ -20,7 +20,7 @@ interface AppendItem {
 const MAX_CATENATE_PARTS = 64;
 
 /** RFC 3502 §6.3.11 / RFC 4469 §5: `1*(SP [flag-list] [SP date-time] SP (literal / CATENATE (parts)))`. */
-function parseItems(args: readonly ImapValue[]): AppendItem[] {
+function parseItems(args: readonly ImapValue[], utf8: boolean): AppendItem[] {
   const items: AppendItem[] = [];
   let i = 0;
   while (i < args.length) {
@@ -33,7 +33,13 @@ function parseItems(args: readonly ImapValue[]): AppendItem[] {
       if (!date) throw new ProtocolSyntaxError('Invalid date-time');
       i++;
     }
-    const data = args[i++];
+    let data = args[i++];
+    // RFC 6855 §4: `UTF8 (literal8)` carries a message with UTF-8 headers; accepted only after ENABLE UTF8=ACCEPT.
+    if (utf8 && isAtomNamed(data, 'UTF8') && args[i]?.type === 'list') {
+      const inner = args[i++] as Extract<ImapValue, { type: 'list' }>;
+      if (inner.items.length !== 1 || inner.items[0].type !== 'literal') throw new ProtocolSyntaxError('UTF8 (literal8) expected');
+      data = inner.items[0];
+    }
     if (data?.type === 'literal') items.push({ flags, date, parts: [{ text: data.value, binary: data.binary }] });
     else if (isAtomNamed(data, 'CATENATE') && args[i]?.type === 'list') items.push({ flags, date, parts: catenateParts(args[i++]) });
     else throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal …');
@@ -94,15 +100,16 @@ function octets(value: ImapResponseValue | undefined): Buffer | undefined {
 /**
  * APPEND (RFC 3501 §6.3.11) with MULTIAPPEND (RFC 3502: several messages, all or none), CATENATE (RFC 4469: a
  * message built from TEXT literals and URLs of messages or sections on this server) and BINARY (RFC 3516
- * `literal8`: binary parts are stored base64-encoded, see `encodeBinaryParts`). Answers `OK [APPENDUID v uids]`
+ * `literal8`: binary parts are stored base64-encoded, see `encodeBinaryParts`) and, after ENABLE UTF8=ACCEPT, the
+ * `UTF8 (literal8)` form of RFC 6855 §4. Answers `OK [APPENDUID v uids]`
  * (RFC 4315 §3). A missing mailbox gives `NO [TRYCREATE]` (checked before the first `+` continuation when
  * possible). The assembled message is bounded by the literal size limit.
  */
 export async function append(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   if (args.length < 2) throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal');
-  const name = mailboxName(args[0]);
-  const items = parseItems(args.slice(1));
+  const name = mailboxName(args[0], s.utf8);
+  const items = parseItems(args.slice(1), s.utf8);
   const target = await storeCall(() => s.mailboxes.info(name), true);
   const messages: Buffer[] = [];
   for (const item of items) {

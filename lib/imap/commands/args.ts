@@ -17,9 +17,11 @@ export const DELIMITER = '/';
  * @throws ProtocolSyntaxError (BAD) when no string is there; ImapError `NO [CANNOT]` for a string that is not valid
  *   modified UTF-7: the syntax is right, the name cannot exist (Dovecot answers NO too).
  */
-export function mailboxName(value: ImapValue | undefined): string {
+export function mailboxName(value: ImapValue | undefined, utf8 = false): string {
   const text = valueText(value);
   if (text === undefined) throw new ProtocolSyntaxError('Mailbox name expected');
+  // RFC 6855 §3: after ENABLE UTF8=ACCEPT names are UTF-8 as they are, no modified UTF-7.
+  if (utf8) return text;
   try {
     return decodeMailboxName(text);
   } catch (err) {
@@ -33,9 +35,10 @@ export function mailboxName(value: ImapValue | undefined): string {
  * UTF-7 is kept as it is (it then matches no mailbox, and LIST answers OK, RFC 3501 §6.3.8).
  * @throws ProtocolSyntaxError when no string is there.
  */
-export function listPatternArg(value: ImapValue | undefined): string {
+export function listPatternArg(value: ImapValue | undefined, utf8 = false): string {
   const text = valueText(value);
   if (text === undefined) throw new ProtocolSyntaxError('Mailbox name expected');
+  if (utf8) return text;
   try {
     return decodeMailboxName(text);
   } catch (err) {
@@ -44,9 +47,9 @@ export function listPatternArg(value: ImapValue | undefined): string {
   }
 }
 
-/** A mailbox name as wire octets (modified UTF-7, quoted or literal). */
-export function wireMailbox(name: string): string {
-  return serializeString(encodeMailboxName(name)).toString('latin1');
+/** A mailbox name as wire text: modified UTF-7, or UTF-8 after ENABLE UTF8=ACCEPT (RFC 6855 §3); quoted or literal. */
+export function wireMailbox(name: string, utf8 = false): string {
+  return utf8 ? serializeString(name, { utf8 }).toString('utf8') : serializeString(encodeMailboxName(name)).toString('latin1');
 }
 
 /** The text of a string argument. @throws ProtocolSyntaxError when it is missing or not a string. */

@@ -15,7 +15,7 @@ export async function copy(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 2);
   const mailbox = s.selected;
   const seqs = resolveSet(s.command.args[0], mailbox, uid);
-  const target = mailboxName(s.command.args[1]);
+  const target = mailboxName(s.command.args[1], s.utf8);
   if (isMove && mailbox.readOnly) throw new ImapError('NO', 'CANNOT', 'Mailbox is read-only');
   const info = await storeCall(() => s.mailboxes.info(target), true);
   const uids = seqs.map((n) => mailbox.at(n).uid);

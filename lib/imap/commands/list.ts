@@ -4,7 +4,7 @@ import type { ImapConnection } from '../imap-connection.js';
 import { isAtomNamed, type ImapValue } from '../imap-parser.js';
 import { serializeImapItems } from '../imap-format.js';
 import { DELIMITER, listPatternArg, storeCall, wireMailbox } from './args.js';
-import { parseStatusItems, statusValues } from './status.js';
+import { messageTotals, parseStatusItems, statusValues } from './status.js';
 
 /**
  * Turns a LIST pattern into a RegExp (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the delimiter.
@@ -99,12 +99,12 @@ function parseList(all: readonly ImapValue[]): { options: ListOptions; reference
 export async function list(s: ImapConnection): Promise<void> {
   const { options, reference: refArg, patterns: patternArgs } = parseList(s.command.args);
   const statusItems = options.status ? parseStatusItems(options.status) : undefined;
-  const reference = listPatternArg(refArg);
-  const patterns = patternArgs.map(listPatternArg);
+  const reference = listPatternArg(refArg, s.utf8);
+  const patterns = patternArgs.map((v) => listPatternArg(v, s.utf8));
   if (patterns.length === 1 && patterns[0] === '' && options.returnChildren && !options.subscribedOnly) {
     // RFC 3501 §6.3.8: an empty pattern asks for the delimiter and the root of the reference.
     const root = reference.includes(DELIMITER) ? reference.slice(0, reference.indexOf(DELIMITER) + 1) : '';
-    s.send(`* LIST (\\Noselect) "${DELIMITER}" ${wireMailbox(root)}\r\n`);
+    s.send(`* LIST (\\Noselect) "${DELIMITER}" ${wireMailbox(root, s.utf8)}\r\n`);
     return s.ok('LIST completed');
   }
   const regexes = patterns.map((p) => listPattern(reference + p));
@@ -126,9 +126,10 @@ export async function list(s: ImapConnection): Promise<void> {
     const attrs = attributes(info, options.returnChildren);
     if (options.returnSubscribed && subscriptions.has(name)) attrs.push('\\Subscribed');
     const extra = childInfo ? ` (CHILDINFO (${options.subscribedOnly ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))` : '';
-    s.send(`* LIST (${attrs.join(' ')}) "${DELIMITER}" ${wireMailbox(name)}${extra}\r\n`);
+    s.send(`* LIST (${attrs.join(' ')}) "${DELIMITER}" ${wireMailbox(name, s.utf8)}${extra}\r\n`);
     if (statusItems && info && !info.noselect && isSelected) {
-      s.send(`* STATUS ${wireMailbox(info.name)} ${serializeImapItems([statusValues(statusItems, info)])}\r\n`);
+      const totals = await messageTotals(s, statusItems, info.name);
+      s.send(`* STATUS ${wireMailbox(info.name, s.utf8)} ${serializeImapItems([statusValues(statusItems, info, totals)])}\r\n`);
     }
   }
   await s.ok('LIST completed');
@@ -143,10 +144,15 @@ const CONVENTIONAL_SPECIAL_USE: Readonly<Record<string, string>> = {
   Archive: '\\Archive',
 };
 
+/** The conventional special use of a top-level name (`Sent` → `\\Sent`), or undefined. */
+export function conventionalUse(name: string): string | undefined {
+  return Object.hasOwn(CONVENTIONAL_SPECIAL_USE, name) ? CONVENTIONAL_SPECIAL_USE[name] : undefined;
+}
+
 /** The special-use attribute of a mailbox (RFC 6154 §2): the store's, else the conventional one for its name. */
 export function specialUseOf(info: MailboxInfo | undefined): string | undefined {
   if (!info || info.noselect) return undefined;
-  return info.specialUse ?? (Object.hasOwn(CONVENTIONAL_SPECIAL_USE, info.name) ? CONVENTIONAL_SPECIAL_USE[info.name] : undefined);
+  return info.specialUse ?? conventionalUse(info.name);
 }
 
 function attributes(info: MailboxInfo | undefined, children: boolean): string[] {
@@ -168,7 +174,7 @@ function attributes(info: MailboxInfo | undefined, children: boolean): string[] 
 export async function lsub(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   if (args.length !== 2) throw new ProtocolSyntaxError('LSUB reference mailbox');
-  const pattern = listPatternArg(args[0]) + listPatternArg(args[1]);
+  const pattern = listPatternArg(args[0], s.utf8) + listPatternArg(args[1], s.utf8);
   const regex = listPattern(pattern);
   const boxes = new Map((await storeCall(() => s.mailboxes.list())).map((b) => [b.name, b]));
   const subscribed = await storeCall(() => s.mailboxes.subscriptions());
@@ -180,14 +186,14 @@ export async function lsub(s: ImapConnection): Promise<void> {
         const level = name.slice(0, i);
         if (subscribedSet.has(level) || sent.has(level) || !regex.test(level)) continue;
         sent.add(level);
-        s.send(`* LSUB (\\Noselect) "${DELIMITER}" ${wireMailbox(level)}\r\n`);
+        s.send(`* LSUB (\\Noselect) "${DELIMITER}" ${wireMailbox(level, s.utf8)}\r\n`);
       }
     }
     if (!regex.test(name) || sent.has(name)) continue;
     sent.add(name);
     const info = boxes.get(name);
     const attrs = !info || info.noselect ? '\\Noselect' : '';
-    s.send(`* LSUB (${attrs}) "${DELIMITER}" ${wireMailbox(name)}\r\n`);
+    s.send(`* LSUB (${attrs}) "${DELIMITER}" ${wireMailbox(name, s.utf8)}\r\n`);
   }
   await s.ok('LSUB completed');
 }

@@ -2,7 +2,9 @@ import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
 import { parseSelectParams } from '../imap-condstore.js';
+import { isAtomNamed, type ImapValue } from '../imap-parser.js';
 import { SelectedMailbox } from '../imap-selected.js';
+import { conventionalUse } from './list.js';
 import { missingFromSet } from '../imap-sequence.js';
 import { expectCount, mailboxName, storeCall } from './args.js';
 
@@ -18,7 +20,7 @@ export async function select(s: ImapConnection): Promise<void> {
   const args = s.command.args;
   expectCount(args, 1, 2);
   const readOnly = s.command.command === 'EXAMINE';
-  const name = mailboxName(args[0]);
+  const name = mailboxName(args[0], s.utf8);
   const params = parseSelectParams(args[1]);
   if (params.qresync && !s.isEnabled('QRESYNC')) throw new ProtocolSyntaxError('QRESYNC is not enabled');
   if (s.state === 'selected') {
@@ -46,19 +48,38 @@ export async function select(s: ImapConnection): Promise<void> {
   await s.ok(`${s.command.command} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 }
 
-/** CREATE (RFC 3501 §6.3.3): a trailing delimiter only declares the intent to create children. */
+/**
+ * CREATE (RFC 3501 §6.3.3): a trailing delimiter only declares the intent to create children. CREATE-SPECIAL-USE
+ * (RFC 6154 §3): `CREATE name (USE (\\Sent))` is honoured when the use is the one the name carries here (the
+ * conventional top-level names, see `specialUseOf`); any other use gets `NO [USEATTR]` and nothing is created, as
+ * §3 requires of a server that cannot give a mailbox that use.
+ */
 export async function create(s: ImapConnection): Promise<void> {
-  expectCount(s.command.args, 1);
-  const name = mailboxName(s.command.args[0]).replace(/\/$/, '');
+  expectCount(s.command.args, 1, 2);
+  const name = mailboxName(s.command.args[0], s.utf8).replace(/\/$/, '');
   if (name.toUpperCase() === 'INBOX') throw new ImapError('NO', 'ALREADYEXISTS', 'INBOX always exists');
+  const uses = createUses(s.command.args[1]);
+  const granted = conventionalUse(name);
+  if (uses.some((u) => u.toLowerCase() !== granted?.toLowerCase())) throw new ImapError('NO', 'USEATTR', 'This name cannot have that special use');
   await storeCall(() => s.mailboxes.create(name));
   await s.ok('CREATE completed');
+}
+
+/** The special-use attributes of `(USE (…))` (RFC 6154 §3, RFC 4466 create-param). @throws ProtocolSyntaxError */
+function createUses(value: ImapValue | undefined): string[] {
+  if (value === undefined) return [];
+  const [key, list, ...rest] = value.type === 'list' ? value.items : [];
+  if (!isAtomNamed(key, 'USE') || list?.type !== 'list' || rest.length > 0) throw new ProtocolSyntaxError('CREATE name [(USE (attributes))]');
+  return list.items.map((i) => {
+    if (i.type !== 'atom' || !i.value.startsWith('\\')) throw new ProtocolSyntaxError('Special-use attribute expected');
+    return i.value;
+  });
 }
 
 /** DELETE (RFC 3501 §6.3.4). Deleting the selected mailbox unselects it first. */
 export async function deleteMailbox(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 1);
-  const name = mailboxName(s.command.args[0]);
+  const name = mailboxName(s.command.args[0], s.utf8);
   const info = await storeCall(() => s.mailboxes.info(name));
   if (s.selectedOrUndefined?.name === info.name) s.unselect();
   await storeCall(() => s.mailboxes.delete(info.name));
@@ -68,8 +89,8 @@ export async function deleteMailbox(s: ImapConnection): Promise<void> {
 /** RENAME (RFC 3501 §6.3.5). */
 export async function rename(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 2);
-  const from = mailboxName(s.command.args[0]);
-  const to = mailboxName(s.command.args[1]).replace(/\/$/, '');
+  const from = mailboxName(s.command.args[0], s.utf8);
+  const to = mailboxName(s.command.args[1], s.utf8).replace(/\/$/, '');
   await storeCall(() => s.mailboxes.rename(from, to));
   await s.ok('RENAME completed');
 }
@@ -77,7 +98,7 @@ export async function rename(s: ImapConnection): Promise<void> {
 /** SUBSCRIBE and UNSUBSCRIBE (RFC 3501 §6.3.6–7). SUBSCRIBE needs an existing mailbox. */
 export async function subscribe(s: ImapConnection): Promise<void> {
   expectCount(s.command.args, 1);
-  let name = mailboxName(s.command.args[0]);
+  let name = mailboxName(s.command.args[0], s.utf8);
   const on = s.command.command === 'SUBSCRIBE';
   if (on) name = (await storeCall(() => s.mailboxes.info(name))).name;
   await storeCall(() => s.mailboxes.subscribe(name, on));

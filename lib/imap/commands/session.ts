@@ -2,6 +2,7 @@ import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { serializeImapItems } from '../imap-format.js';
 import type { EnableableExtension, ImapConnection } from '../imap-connection.js';
 import { valueText } from '../imap-parser.js';
+import { ImapError } from '../imap-replies.js';
 import { DELIMITER } from './args.js';
 
 /** CAPABILITY (RFC 3501 §6.1.1): the list for the current state and security. */
@@ -51,10 +52,11 @@ export async function id(s: ImapConnection): Promise<void> {
 }
 
 /** What ENABLE can turn on (RFC 5161 §4: only extensions that say they may be enabled). */
-const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC'];
+const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT'];
 
 /**
- * ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE) and answers
+ * ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE) and UTF8=ACCEPT
+ * (RFC 6855 §3: UTF-8 mailbox names and quoted strings from then on), and answers
  * `* ENABLED` with the names newly enabled; unknown names are ignored (RFC 5161 §3.1).
  */
 export async function enable(s: ImapConnection): Promise<void> {
@@ -77,4 +79,16 @@ export async function namespace(s: ImapConnection): Promise<void> {
 /** IDLE (RFC 2177). */
 export async function idle(s: ImapConnection): Promise<void> {
   await s.idle();
+}
+
+/**
+ * COMPRESS DEFLATE (RFC 4978): `OK` in the clear, then both directions are raw DEFLATE. A second COMPRESS gets
+ * `NO [COMPRESSIONACTIVE]` (RFC 4978 §3); another mechanism is a syntax error.
+ */
+export async function compress(s: ImapConnection): Promise<void> {
+  const [mechanism, ...rest] = s.command.args;
+  if (rest.length > 0 || mechanism?.type !== 'atom' || mechanism.value.toUpperCase() !== 'DEFLATE') throw new ProtocolSyntaxError('COMPRESS DEFLATE');
+  if (s.isCompressed) throw new ImapError('NO', 'COMPRESSIONACTIVE', 'Compression is already active');
+  await s.ok('DEFLATE active');
+  s.startCompression();
 }

@@ -91,4 +91,11 @@ describe('IMAP LIST-EXTENDED, LIST-STATUS and SPECIAL-USE', () => {
     ]);
     expect(await c.command('b LIST "" Sent', /^b /)).to.deep.equal(['* LIST (\\HasNoChildren \\Sent) "/" "Sent"', 'b OK LIST completed']);
   });
+
+  it('creates a mailbox with the special use its name carries, and refuses any other use with [USEATTR] (RFC 6154 §3)', async () => {
+    expect(await c.command('a CREATE Junk (USE (\\Junk))', /^a /)).to.deep.equal(['a OK CREATE completed']);
+    expect(await c.command('b CREATE Spam (USE (\\Junk))', /^b /)).to.deep.equal(['b NO [USEATTR] This name cannot have that special use']);
+    expect(await c.command('c LIST "" Spam', /^c /)).to.deep.equal(['c OK LIST completed']);
+    expect((await c.command('d CREATE X (USE Junk)', /^d /))[0]).to.equal('d BAD CREATE name [(USE (attributes))]');
+  });
 });
