@@ -166,6 +166,17 @@ describe('MaildirMailStore state log', () => {
     await view.release();
   });
 
+  it('answers a repeated login from its cache, never a wrong password, and forgets it when the user is replaced', async () => {
+    const store = await withAlice();
+    expect(await store.users.verify('alice@example.org', 'secret-a')).to.equal('alice');
+    expect(await store.users.verify('alice@example.org', 'secret-a')).to.equal('alice');
+    expect(await store.users.verify('alice@example.org', 'secret-b')).to.equal(undefined);
+    expect(await store.users.verify('alice', 'secret-a')).to.equal('alice');
+    await store.users.add({ username: 'alice', password: 'changed', addresses: ['alice@example.org'] });
+    expect(await store.users.verify('alice@example.org', 'secret-a')).to.equal(undefined);
+    expect(await store.users.verify('alice@example.org', 'changed')).to.equal('alice');
+  });
+
   it('breaks a lock file left by a dead process, and refuses one held by a live process with DotLockBusyError', async () => {
     const path = join(root, 'x.lock');
     await writeFile(path, `${2 ** 22 + 17} ${(await import('node:os')).hostname()} crashed\n`);

@@ -80,10 +80,10 @@ export class FolderLog {
   }
 
   /**
-   * Appends records and (durable) fsyncs the file. The caller holds the folder lock and has just called
+   * Appends records and fsyncs the file (when `sync`; by default when the log is durable). The caller holds the folder lock and has just called
    * {@link readNew}, so anything past our offset is a torn record of a crashed writer: it is cut off first.
    */
-  async append(records: readonly LogRecord[]): Promise<void> {
+  async append(records: readonly LogRecord[], sync = this.durable): Promise<void> {
     if (records.length === 0) return;
     const data = Buffer.from(records.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8');
     const handle = await open(this.path, 'r+');
@@ -92,7 +92,7 @@ export class FolderLog {
       if (info.ino !== this.ino) throw new Error('folder log replaced while locked');
       if (info.size !== this.offset) await handle.truncate(this.offset);
       await maildirFs.writeAt(handle, data, this.offset);
-      if (this.durable) await handle.sync();
+      if (sync) await handle.sync();
     } finally {
       await handle.close();
     }

@@ -509,13 +509,19 @@ export class MaildirFolder {
             op.done.reject(err);
           }
         }
-        if (this.options.durable) await Promise.all([...touched].map((dir) => fsyncDir(join(this.path, dir))));
         if (touched.size > 0) {
           const stamp: LogRecord = { t: 's', ...(await stampDirs(this.path)) };
           this.state.apply(stamp);
           records.push(stamp);
         }
-        await this.log.append(records);
+        // The directories and the log are fsynced at the same time: no call resolves before both are durable, and
+        // after a power loss between the two the next scan reconciles them (a record without its file is expunged,
+        // a file without its record adopted) for changes nobody was told about yet.
+        // A group of only new/ → cur/ moves (a client saw the messages) is not fsynced: after a power loss those
+        // messages would merely look recent again.
+        const durable = this.options.durable && batch.some((op) => op.kind !== 'current');
+        const syncDirs = durable ? [...touched].map((dir) => fsyncDir(join(this.path, dir))) : [];
+        await Promise.all([...syncDirs, this.log.append(records, durable)]);
       });
     } catch (err) {
       // The disk and the log may now disagree: reload both on next access. No call of the batch resolves.

@@ -1,5 +1,6 @@
 import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
   MailStoreError,
@@ -42,6 +43,8 @@ export const MaildirMailStoreOptions = Symbol.for('postern.MaildirMailStoreOptio
 export const USERS_FILE = 'users.json';
 /** Per-user subscription list (one UTF-8 mailbox name per line) in the user's Maildir. */
 export const SUBSCRIPTIONS_FILE = 'postern-subscriptions';
+/** Bound of the successful-login cache (cleared whole when reached; a user table change clears it too). */
+const VERIFY_CACHE_ENTRIES = 10_000;
 /** The POP3 maildrop lock file (RFC 1939 §8) in the user's Maildir. */
 export const MAILDROP_LOCK_FILE = 'postern-maildrop.lock';
 
@@ -72,14 +75,32 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly events = new MailboxEvents();
   private watchers = 0;
+  /** Successful logins: HMAC(login, password) under a per-process random key → canonical username. */
+  private readonly verified = new Map<string, string>();
+  private readonly verifyKey = randomBytes(32);
   private uidValidityFloor = 0;
 
   /** Stores options only; the root is read on first use. */
   constructor(@inject(MaildirMailStoreOptions) private readonly options: MaildirMailStoreOptions) {
     const table = (): Promise<UserTable> => this.userTable();
     this.users = {
-      add: async (user) => (await table()).add(user),
-      verify: async (login, password) => (await table()).verify(login, password),
+      add: async (user) => {
+        await (await table()).add(user);
+        this.verified.clear(); // a changed password or address must not be answered from the cache
+      },
+      verify: async (login, password) => {
+        // Like Dovecot's auth cache: a login that succeeded before with the same password skips scrypt (tens of ms
+        // of CPU) when it comes again. The cache holds keyed digests, never passwords, and only successes.
+        const digest = createHmac('sha256', this.verifyKey).update(login).update('\u0000').update(password).digest('base64');
+        const known = this.verified.get(digest);
+        if (known !== undefined) return known;
+        const username = await (await table()).verify(login, password);
+        if (username !== undefined) {
+          if (this.verified.size >= VERIFY_CACHE_ENTRIES) this.verified.clear();
+          this.verified.set(digest, username);
+        }
+        return username;
+      },
       findByAddress: async (address) => (await table()).findByAddress(address),
       find: async (login) => (await table()).find(login),
       secretFor: async (username) => (await table()).secretFor(username),
