@@ -1,15 +1,13 @@
 import { expect } from 'chai';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import type { Connection } from '../../lib/core/connection.js';
 import { formatProxyV1, formatProxyV2, PROXY_V2_SIGNATURE } from '../../lib/core/proxy-protocol.js';
 import { ServerSecurity } from '../../lib/core/server-security.js';
 import { TcpServer, type ConnectionHandler, type TcpServerOptions } from '../../lib/core/tcp-server.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
-import type { Logger } from '../../lib/log/logger.js';
 import { testCertificates } from '../support/certs.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 
 /** Greets with what the connection believes about its peer, echoes lines, closes on QUIT. */
 class PeerEcho implements ConnectionHandler {
@@ -62,23 +60,16 @@ const dialled = { address: '198.51.100.1', port: 25 };
 describe('core: PROXY protocol on a listener', () => {
   let certs: DevCertificates;
   const servers: TcpServer[] = [];
-  let records: Array<Record<string, unknown>>;
-  let log: Logger;
+  let log: RecordingLogger;
+  /** Every line so far, flat as a log transport sees it: `{ level, message, ...meta }`. */
+  const records = (): Array<Record<string, unknown>> => log.records.map((r) => ({ ...r.meta, level: r.level, message: r.message }));
 
   before(async () => {
     certs = await testCertificates();
   });
 
   beforeEach(() => {
-    records = [];
-    const sink = new Writable({
-      objectMode: true,
-      write(info: Record<string, unknown>, _enc, done) {
-        records.push({ ...info });
-        done();
-      },
-    });
-    log = winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream: sink })] }) as unknown as Logger;
+    log = new RecordingLogger();
   });
 
   afterEach(async () => {
@@ -102,13 +93,13 @@ describe('core: PROXY protocol on a listener', () => {
     expect(out.data).to.equal('hello 192.0.2.7:40001 to 198.51.100.1:25 via 127.0.0.1 tls=false\r\n');
   }
 
-  const warnings = (): Array<Record<string, unknown>> => records.filter((r) => r.level === 'warn');
+  const warnings = (): Array<Record<string, unknown>> => records().filter((r) => r.level === 'warn');
 
   it('v1: the client address from the header is the connection\'s, in logs too, and bytes in the same segment reach the protocol', async () => {
     const port = await start();
     const out = await exchange(port, [Buffer.concat([formatProxyV1(client, dialled), Buffer.from('ping\r\nQUIT\r\n')])]);
     expect(out.data).to.equal('hello 192.0.2.7:40001 to 198.51.100.1:25 via 127.0.0.1 tls=false\r\necho ping\r\n');
-    const accepted = records.find((r) => r.message === 'connection accepted');
+    const accepted = records().find((r) => r.message === 'connection accepted');
     expect(accepted).to.include({ remote: '192.0.2.7:40001' });
     expect(String(accepted?.proxy)).to.match(/^127\.0\.0\.1:\d+$/);
   });
@@ -189,7 +180,7 @@ describe('core: PROXY protocol on a listener', () => {
       const w = warnings();
       expect(w.map((r) => [r.message, r.reason])).to.deep.equal([['connection refused: bad PROXY header', reason]]);
       await stillServes(port);
-      expect(records.some((r) => r.level === 'error')).to.equal(false);
+      expect(records().some((r) => r.level === 'error')).to.equal(false);
     });
   }
 

@@ -18,16 +18,9 @@ export const DELIMITER = '/';
  *   modified UTF-7: the syntax is right, the name cannot exist (Dovecot answers NO too).
  */
 export function mailboxName(value: ImapValue | undefined, utf8 = false): string {
-  const text = valueText(value);
-  if (text === undefined) throw new ProtocolSyntaxError('Mailbox name expected');
-  // RFC 6855 §3: after ENABLE UTF8=ACCEPT names are UTF-8 as they are, no modified UTF-7.
-  if (utf8) return text;
-  try {
-    return decodeMailboxName(text);
-  } catch (err) {
-    if (err instanceof MailboxNameError) throw new ImapError('NO', 'CANNOT', 'Invalid mailbox name encoding');
-    throw err;
-  }
+  return decodedName(value, utf8, () => {
+    throw new ImapError('NO', 'CANNOT', 'Invalid mailbox name encoding');
+  });
 }
 
 /**
@@ -36,13 +29,22 @@ export function mailboxName(value: ImapValue | undefined, utf8 = false): string 
  * @throws ProtocolSyntaxError when no string is there.
  */
 export function listPatternArg(value: ImapValue | undefined, utf8 = false): string {
+  return decodedName(value, utf8, (text) => text);
+}
+
+/**
+ * The Unicode name of a mailbox argument: UTF-8 as it is after ENABLE UTF8=ACCEPT (RFC 6855 §3), else decoded from
+ * modified UTF-7; `onBadEncoding` decides about a string that is not valid modified UTF-7.
+ * @throws ProtocolSyntaxError when no string is there.
+ */
+function decodedName(value: ImapValue | undefined, utf8: boolean, onBadEncoding: (text: string) => string): string {
   const text = valueText(value);
   if (text === undefined) throw new ProtocolSyntaxError('Mailbox name expected');
   if (utf8) return text;
   try {
     return decodeMailboxName(text);
   } catch (err) {
-    if (err instanceof MailboxNameError) return text;
+    if (err instanceof MailboxNameError) return onBadEncoding(text);
     throw err;
   }
 }
