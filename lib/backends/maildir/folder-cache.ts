@@ -1,6 +1,7 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MimePart } from '../../mime/mime-parse.js';
+import { isErrno } from './durable-fs.js';
 
 /** What the cache keeps per message. */
 export interface CachedMessage {
@@ -8,7 +9,6 @@ export interface CachedMessage {
   /** Size with CRLF line ends. */
   readonly canonicalSize: number;
 }
-import { isErrno } from './durable-fs.js';
 
 /** Name of the per-folder index cache (like dovecot.index.cache): parsed structures by message base name. */
 export const FOLDER_CACHE_FILE = 'postern-cache';
