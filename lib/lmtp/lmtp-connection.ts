@@ -33,6 +33,10 @@ export class LmtpConnection extends SmtpConnection {
     return LMTP_COMMANDS;
   }
 
+  protected override get helloVerbs(): string {
+    return 'LHLO';
+  }
+
   /** RFC 2033 §4: the greeting names LMTP. */
   protected override greetingLine(): string {
     return `220 ${this.settings.hostname} LMTP Postern ready\r\n`;

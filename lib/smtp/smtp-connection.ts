@@ -63,9 +63,10 @@ const BDAT_HINTS: Readonly<Record<string, string>> = {
 };
 
 /** The text after "Bad sequence of commands" for `verb` refused in `state`. */
-function stateHint(verb: string, state: SmtpState): string | undefined {
+function stateHint(verb: string, state: SmtpState, hello: string): string | undefined {
   const inTransaction = state === 'mail' || state === 'rcpt' || state === 'bdat';
-  return (state === 'bdat' ? BDAT_HINTS[verb] : undefined) ?? (inTransaction ? TRANSACTION_HINTS[verb] : undefined) ?? STATE_HINTS[verb];
+  const hint = (state === 'bdat' ? BDAT_HINTS[verb] : undefined) ?? (inTransaction ? TRANSACTION_HINTS[verb] : undefined) ?? STATE_HINTS[verb];
+  return hello === 'EHLO or HELO' ? hint : hint?.replace(/EHLO( or HELO)?/, hello);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -196,6 +197,11 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     return `220 ${this.deps.settings.hostname} ESMTP Postern ready\r\n`;
   }
 
+  /** The greeting verbs named in "bad sequence" hints (`Send EHLO or HELO first`); LMTP says `LHLO`. */
+  protected get helloVerbs(): string {
+    return 'EHLO or HELO';
+  }
+
   /** The command table this session dispatches on: {@link SMTP_COMMANDS}; a protocol built on SMTP (LMTP) returns its own. */
   protected get commands(): CommandTable<SmtpState, SmtpConnection> {
     return SMTP_COMMANDS;
@@ -260,7 +266,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
         this.send(REPLIES.unknown);
         return;
       case 'state':
-        const hint = stateHint(verb, this.state);
+        const hint = stateHint(verb, this.state, this.helloVerbs);
         this.send(reply(503, '5.5.1', `Bad sequence of commands${hint ? ': ' + hint : ''}`));
         return;
       case 'syntax':
