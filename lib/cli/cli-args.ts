@@ -30,6 +30,7 @@ Listeners (default: all six on 127.0.0.1)
 ${LISTENER_NAMES.map((n) => `  --${n}-port PORT`.padEnd(28) + `default ${DEFAULT_PORTS[n]}`).join('\n')}
                             (--lmtp-port also turns LMTP on; RFC 2033, LHLO, one reply per recipient)
   --lmtp-socket PATH        also serve LMTP on this Unix socket (Postfix: mailbox_transport = lmtp:unix:PATH)
+  --lmtp-socket-mode MODE   the socket's file mode, octal (e.g. 660; default 777 less the umask)
 
 Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
@@ -117,6 +118,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'port-offset': { type: 'string' },
         ...portOptions,
         'lmtp-socket': { type: 'string' },
+        'lmtp-socket-mode': { type: 'string' },
         user: { type: 'string', multiple: true },
         'auth-disabled': { type: 'boolean' },
         store: { type: 'string' },
@@ -232,7 +234,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
-      ...lmtpOptions(str('lmtp-socket'), str('postmaster')),
+      ...lmtpOptions(str('lmtp-socket'), str('lmtp-socket-mode'), str('postmaster')),
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
       metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
@@ -245,10 +247,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
 }
 
 /** `--lmtp-socket PATH` (and the postmaster, which LMTP's default backend needs when SMTP is off) → `lmtp`. */
-function lmtpOptions(socket: string | undefined, postmaster: string | undefined): Pick<MailServerConfig, 'lmtp'> {
+function lmtpOptions(socket: string | undefined, mode: string | undefined, postmaster: string | undefined): Pick<MailServerConfig, 'lmtp'> {
+  if (mode !== undefined && socket === undefined) throw new UsageError('--lmtp-socket-mode needs --lmtp-socket');
+  if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) throw new UsageError(`--lmtp-socket-mode: expected an octal file mode such as 660, got "${mode}"`);
   if (socket === undefined) return postmaster !== undefined ? { lmtp: { postmaster } } : {};
   if (socket === '' || socket.includes('\0')) throw new UsageError('--lmtp-socket: expected a file path');
-  return { lmtp: { socket, ...(postmaster !== undefined ? { postmaster } : {}) } };
+  return { lmtp: { socket, ...(mode !== undefined ? { socketMode: parseInt(mode, 8) } : {}), ...(postmaster !== undefined ? { postmaster } : {}) } };
 }
 
 /** A whole-number flag, undefined when absent. */

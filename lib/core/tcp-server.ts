@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { lstat, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
 import { Logger } from '../log/logger.js';
@@ -49,6 +49,8 @@ export interface TcpServerOptions {
    * have no address (`remoteAddress` is `''`): the per-address caps count them together.
    */
   path?: string;
+  /** File mode of the `path` socket, set right after listening (e.g. `0o660`); default: 0777 less the umask. */
+  pathMode?: number;
   /** When set, the listener speaks implicit TLS (RFC 8314): the handshake runs right after accept. */
   security?: ServerSecurity;
   /** Concurrent connections allowed; further ones are refused through `ConnectionHandler.refuse`. Default 1000. */
@@ -197,6 +199,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     });
     server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     this.server = server;
+    if (this.options.path !== undefined && this.options.pathMode !== undefined) await chmod(this.options.path, this.options.pathMode);
     const addr = this.address();
     this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     FdMonitor.acquire(this, this.log);

@@ -48,7 +48,8 @@ export interface ProtocolDescriptor {
   readonly onByDefault: boolean;
   /**
    * Name of an extra listener on a Unix domain socket, bound when the section has `socket: PATH` (LMTP: Postfix's
-   * `lmtp:unix:PATH`). It speaks the protocol's plaintext mode (STARTTLS still offered).
+   * `lmtp:unix:PATH`), with the file mode `socketMode` when set. It speaks the protocol's plaintext mode (STARTTLS
+   * still offered).
    */
   readonly unixSocketListener?: string;
   /** The container module (see {@link ProtocolModule}). */
@@ -127,11 +128,12 @@ export class ProtocolModule extends ContainerModule {
     }
     const socketName = d.unixSocketListener;
     const path = typeof section.socket === 'string' ? section.socket : undefined;
+    const pathMode = typeof section.socketMode === 'number' ? section.socketMode : undefined;
     if (socketName !== undefined && path !== undefined) {
       options
         .bind(Listener)
         .toResolvedValue(
-          (factory: TcpServerFactory, handler: ConnectionHandler) => factory(handler, { ...extra(handler), name: socketName, path }),
+          (factory: TcpServerFactory, handler: ConnectionHandler) => factory(handler, { ...extra(handler), name: socketName, path, pathMode }),
           [TcpServerFactory, server],
         )
         .inSingletonScope()

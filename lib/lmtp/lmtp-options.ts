@@ -21,6 +21,11 @@ export interface LmtpOptions extends Omit<SmtpOptions, 'smtp' | 'smtps'> {
    * an error at start.
    */
   socket?: string;
+  /**
+   * File mode of the socket (e.g. `0o666`, or `0o660` with a shared group): the connecting process needs write
+   * permission on it (Postfix's lmtp(8) runs as the `postfix` user). Default: 0777 less the process umask.
+   */
+  socketMode?: number;
 }
 
 /** LMTP's resolved settings: the same shape as SMTP's. */

@@ -17,6 +17,8 @@ export interface LmtpFixture {
   port(name: string): number;
   /** A temp dir removed by {@link close} (for socket paths). */
   readonly dir: string;
+  /** `<dir>/lmtp.sock`: where the socket listens when started `withSocket`. */
+  readonly socketPath: string;
   /** Connects to `lmtp` (TCP) and reads the greeting. */
   connect(): Promise<LineClient>;
   close(): Promise<void>;
@@ -28,8 +30,11 @@ export const USERS = [
   { username: 'carol', password: 'secret', addresses: ['carol@example.com'] },
 ];
 
-/** Starts the server: LMTP on a free port; bob's quota is 10 octets, so any message to bob is over quota. */
-export async function startLmtp(config: MailServerConfig = {}, modules: readonly ContainerModule[] = []): Promise<LmtpFixture> {
+/**
+ * Starts the server: LMTP on a free port; bob's quota is 10 octets, so any message to bob is over quota. With
+ * `withSocket`, also on the Unix socket `<dir>/lmtp.sock` (see {@link LmtpFixture.socketPath}).
+ */
+export async function startLmtp(config: MailServerConfig = {}, modules: readonly ContainerModule[] = [], withSocket = false): Promise<LmtpFixture> {
   const certs = await testCertificates();
   const dir = await mkdtemp(join(tmpdir(), 'postern-lmtp-'));
   const container = createMailServerContainer({
@@ -40,7 +45,7 @@ export async function startLmtp(config: MailServerConfig = {}, modules: readonly
     users: USERS,
     quota: { users: { bob: 10 } },
     ...config,
-    lmtp: { hostname: 'lmtp.test', ...(config.lmtp || {}) },
+    lmtp: { hostname: 'lmtp.test', ...(withSocket ? { socket: join(dir, 'lmtp.sock') } : {}), ...(config.lmtp || {}) },
     modules,
   });
   const server = new MailServer(container);
@@ -64,6 +69,7 @@ export async function startLmtp(config: MailServerConfig = {}, modules: readonly
     ready,
     port,
     dir,
+    socketPath: join(dir, 'lmtp.sock'),
     async connect() {
       const c = await LineClient.connect(port('lmtp'));
       clients.push(c);
