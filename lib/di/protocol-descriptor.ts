@@ -49,7 +49,7 @@ export interface ProtocolDescriptor {
   /**
    * Name of an extra listener on a Unix domain socket, bound when the section has `socket: PATH` (LMTP: Postfix's
    * `lmtp:unix:PATH`), with the file mode `socketMode` when set. It speaks the protocol's plaintext mode (STARTTLS
-   * still offered).
+   * still offered) and never expects a PROXY protocol header (its peers are local processes).
    */
   readonly unixSocketListener?: string;
   /** The container module (see {@link ProtocolModule}). */
@@ -133,7 +133,7 @@ export class ProtocolModule extends ContainerModule {
       options
         .bind(Listener)
         .toResolvedValue(
-          (factory: TcpServerFactory, handler: ConnectionHandler) => factory(handler, { ...extra(handler), name: socketName, path, pathMode }),
+          (factory: TcpServerFactory, handler: ConnectionHandler) => factory(handler, { ...extra(handler), name: socketName, path, pathMode, proxyProtocol: undefined }),
           [TcpServerFactory, server],
         )
         .inSingletonScope()
