@@ -111,6 +111,12 @@ export interface UserDirectory {
   secretFor(username: string): Promise<string | undefined>;
   /** Every canonical username, sorted. */
   list(): Promise<string[]>;
+  /**
+   * Optional: removes a user by canonical username, with its addresses. Resolves false when there is no such user.
+   * The memory and Maildir stores keep the user's mailboxes (adding the user again finds them); the PostgreSQL store
+   * deletes them with the user (its rows reference the user). Used by the test double's `DELETE /api/v1/users/{login}`.
+   */
+  remove?(username: string): Promise<boolean>;
 }
 
 /** Options of {@link MailStore.deliver}. */
