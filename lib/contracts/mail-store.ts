@@ -323,7 +323,9 @@ export interface UserMailboxes {
 
 /**
  * A change notification. `username` is canonical, `mailbox` the canonical name. For `renamed`, `mailbox` is the
- * old name and `newName` the new one (one event per renamed mailbox, children included).
+ * old name and `newName` the new one (one event per renamed mailbox, children included). A `flags` event with no
+ * UIDs means "changes may have been missed here: re-read the mailbox" (the PostgreSQL store sends it for the
+ * mailboxes of open views after its LISTEN session came back).
  */
 export type MailboxEvent =
   | { type: 'exists'; username: string; mailbox: string; uid: number }
