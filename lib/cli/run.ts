@@ -13,6 +13,7 @@ import { createMailServerContainer, MailServer, type MailServerConfig } from '..
 import { Logger } from '../log/logger.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { MetricsRegistry } from '../metrics/postern-metrics.js';
+import { AuthThrottleToken } from '../protocol/auth-throttle.js';
 import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
 import { runPrimary, readyLine } from './cluster-primary.js';
 import { joinCluster } from './cluster-worker.js';
@@ -76,6 +77,12 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
       security.setTicketKeys(keys);
       log.info('session ticket keys replaced', { pid: process.pid });
     });
+    if (worker) {
+      // Failed-login limits count the whole cluster: each worker's failures and successes reach every other one.
+      const throttle = container.get(AuthThrottleToken);
+      throttle.onEvent((event) => worker.sendAuthEvent(event));
+      worker.onAuthEvent((event) => throttle.apply(event));
+    }
     // SIGUSR2: new ticket keys now (a cluster's primary does this for all its workers, see cluster-primary.ts).
     if (!worker) process.on('SIGUSR2', onRotate);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
