@@ -4,7 +4,8 @@
  * Runs StrykerJS one source file at a time (`npm run mutate:each -- lib/core lib/protocol/line-reader.ts …`), each with
  * only the specs that import that file (or, for a file no spec imports, the directory's list in stryker.config.mjs), so
  * each run's initial test pass and each mutant's tests stay short on a shared 2-core machine. Runs under `nice -n 10`
- * with one worker. After each file it prints a score line; at the end a Markdown table of every file that has a report
+ * with one worker, incrementally (a second run of a file re-tests only the mutants whose code or covering tests
+ * changed; delete reports/mutation/<file>/ for a fresh run). After each file it prints a score line; at the end a Markdown table of every file that has a report
  * under reports/mutation/ (also from earlier runs) with the total of those files.
  *
  * `--summary` only prints the table from the reports already there; `--survivors` also lists each surviving or
@@ -63,7 +64,10 @@ if (!summaryOnly) {
     const specs = process.env.MUTATE_SPECS ?? specsImporting(file).join(',');
     const env = { ...process.env, MUTATE_DIR: file, ...(specs ? { MUTATE_SPECS: specs } : {}) };
     console.log(`mutate: ${file} (specs: ${specs || 'the directory list'})`);
-    const r = spawnSync('nice', ['-n', '10', 'npx', 'stryker', 'run', '--reporters', 'clear-text,html,json,progress-append-only'], { env, stdio: 'inherit' });
+    // Incremental per file: a later run re-tests only mutants whose code or covering tests changed.
+    const incremental = ['--incremental', '--incrementalFile', `reports/mutation/${file}/stryker-incremental.json`];
+    const reporters = ['--reporters', 'clear-text,html,json,progress-append-only'];
+    const r = spawnSync('nice', ['-n', '10', 'npx', 'stryker', 'run', ...incremental, ...reporters], { env, stdio: 'inherit' });
     if (r.status !== 0) {
       failed = true;
       console.error(`mutate: ${file}: stryker exited ${r.status}`);
