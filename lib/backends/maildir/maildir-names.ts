@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { decodeMailboxNameLenient, encodeMailboxName } from '../../imap/imap-utf7.js';
 import { INBOX, SEPARATOR } from '../shared/mailbox-names.js';
 
 /**
@@ -8,35 +9,12 @@ import { INBOX, SEPARATOR } from '../shared/mailbox-names.js';
  * any IMAP name round-trips.
  */
 export function encodeLevel(level: string): string {
-  let out = '';
-  let pending = '';
-  const flush = (): void => {
-    if (pending.length === 0) return;
-    const utf16be = Buffer.from(pending, 'utf16le').swap16();
-    out += '&' + utf16be.toString('base64').replace(/=+$/, '').replace(/\//g, ',') + '-';
-    pending = '';
-  };
-  for (const ch of level) {
-    const code = ch.codePointAt(0)!;
-    if (code >= 0x20 && code <= 0x7e && ch !== '.') {
-      flush();
-      out += ch === '&' ? '&-' : ch;
-    } else {
-      pending += ch;
-    }
-  }
-  flush();
-  return out;
+  return encodeMailboxName(level, '.');
 }
 
 /** Inverse of {@link encodeLevel}; undecodable runs are kept verbatim. */
 export function decodeLevel(encoded: string): string {
-  return encoded.replace(/&([^-]*)-/g, (whole, run: string) => {
-    if (run.length === 0) return '&';
-    const bytes = Buffer.from(run.replace(/,/g, '/'), 'base64');
-    if (bytes.length % 2 !== 0) return whole;
-    return Buffer.from(bytes).swap16().toString('utf16le');
-  });
+  return decodeMailboxNameLenient(encoded);
 }
 
 /** The folder directory name of a mailbox below the user's Maildir (`''` for INBOX, `.Sent`, `.Work.2024`…). */
