@@ -155,6 +155,12 @@ export interface DeliveryEnvelope {
 }
 
 /**
+ * The system flags a message may carry, in canonical spelling (RFC 3501 §2.3.2, RFC 9051 §2.3.2): stores keep
+ * these and keywords; `\\Recent` is session-only and never stored. The order is the one IMAP lists them in.
+ */
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'] as const;
+
+/**
  * One stored message: a snapshot taken when it was returned (flags do not change under the caller's feet; re-read
  * `messages()` after an event). `raw` holds the exact octets as delivered (normally CRLF line ends).
  */
