@@ -131,6 +131,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       isSecure: this.isSecure,
       allowInsecureAuth: this.allowsInsecureAuth,
       maxLiteralSize: this.ctx.settings.maxLiteralSize,
+      literalPlus: this.ctx.settings.literalPlus,
       hasQuota: supportsQuota(this.ctx.store),
       isCompressed: this.connection.isCompressed,
     });

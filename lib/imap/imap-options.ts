@@ -96,6 +96,13 @@ export interface ImapOptions {
   failedLoginDelayMs?: number;
   /** Failed logins before the connection is closed, default {@link IMAP_MAX_LOGIN_FAILURES}. */
   maxLoginFailures?: number;
+  /**
+   * Non-synchronizing literals (RFC 7888). `true` (default): LITERAL+ is advertised, `{N+}` literals are read up to
+   * the same limits as synchronizing ones. `false`: LITERAL- is advertised instead and a `{N+}` literal over
+   * {@link IMAP_LITERAL_MINUS_MAX} octets is refused with `BAD [TOOBIG]` (RFC 7888 §5). Either way IMAP4rev2
+   * (RFC 9051 §4.3: non-synchronizing literals of up to 4096 octets) holds.
+   */
+  literalPlus?: boolean;
 }
 
 /** {@link ImapOptions} with every default applied, plus the global switches the IMAP server honours. */
@@ -107,6 +114,8 @@ export interface ImapSettings {
   readonly maxBadCommands: number;
   readonly failedLoginDelayMs: number;
   readonly maxLoginFailures: number;
+  /** LITERAL+ (true) or LITERAL- (false), see {@link ImapOptions.literalPlus}. */
+  readonly literalPlus: boolean;
   /** Global `allowInsecureAuth`: LOGIN and AUTHENTICATE permitted before TLS. */
   readonly allowInsecureAuth: boolean;
 }
@@ -123,6 +132,7 @@ export function resolveImapSettings(options: ImapOptions = {}, global: { allowIn
     maxBadCommands: options.maxBadCommands ?? IMAP_MAX_BAD_COMMANDS,
     failedLoginDelayMs: options.failedLoginDelayMs ?? IMAP_FAILED_LOGIN_DELAY_MS,
     maxLoginFailures: options.maxLoginFailures ?? IMAP_MAX_LOGIN_FAILURES,
+    literalPlus: options.literalPlus ?? true,
     allowInsecureAuth: global.allowInsecureAuth === true,
   };
 }
