@@ -96,3 +96,14 @@ export function uniqueBaseName(size: number, now = Date.now()): string {
   const rand = randomBytes(4).toString('hex');
   return `${seconds}.M${micros}P${process.pid}Q${++counter}R${rand}.${HOST},S=${size}`;
 }
+
+/**
+ * When a message file was saved (RFC 8514 SAVEDATE): the time its unique base name starts with
+ * (`<sec>.M<usec>…` from {@link uniqueBaseName}, or `<sec>.…` as other Maildir writers name files); undefined when the
+ * name does not start with a time.
+ */
+export function saveDateOfBaseName(base: string): Date | undefined {
+  const m = /^(\d{1,12})\.(?:M(\d{1,6})P)?/.exec(base);
+  if (!m) return undefined;
+  return new Date(Number(m[1]) * 1000 + (m[2] === undefined ? 0 : Math.floor(Number(m[2]) / 1000)));
+}
