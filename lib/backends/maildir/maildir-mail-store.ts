@@ -10,6 +10,7 @@ import {
   type MailboxEvent,
   type MailboxWatching,
   type MaildropLocking,
+  type ObjectIdentity,
   type StoredMessage,
   type UserDirectory,
   type UserMailboxes,
@@ -67,7 +68,9 @@ interface UsersFile {
  * All changes of one user are serialized in-process; the maildrop lock is in-process only.
  */
 @injectable()
-export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, MaildirUserContext {
+export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity, MaildirUserContext {
+  /** {@inheritDoc ObjectIdentity.hasObjectIdentity} */
+  readonly hasObjectIdentity = true;
   /** {@inheritDoc MailStore.users} */
   readonly users: UserDirectory;
   private loading: Promise<UserTable> | undefined;

@@ -9,6 +9,7 @@ import {
   type MailboxWatching,
   type MaildropLocking,
   type MailboxEvent,
+  type ObjectIdentity,
   type StoredMessage,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
@@ -74,7 +75,9 @@ export function checkPostgresUrl(url: string): string {
  * Nothing connects until the first call; `close()` ends the pool and the two dedicated sessions.
  */
 @injectable()
-export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWatching, PgUserContext {
+export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity, PgUserContext {
+  /** {@inheritDoc ObjectIdentity.hasObjectIdentity} */
+  readonly hasObjectIdentity = true;
   /** {@inheritDoc MailStore.users} */
   readonly users: PgUserDirectory;
   /** @internal The node's pool. */
