@@ -15,7 +15,7 @@ import { generateSelfSigned } from '../core/self-signed.js';
 import { ServerSecurity } from '../core/server-security.js';
 import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.js';
 import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, flushLogOutput } from '../log/logger.js';
 import { isAuthEvent, isClusterMessage, type AuthEventMessage, type InitMessage } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
 
@@ -163,6 +163,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   process.off('SIGUSR2', onRotate);
   cluster.off('exit', onExit);
   if (failed) {
+    flushLogOutput();
     process.stderr.write(`postern: error: ${failure ?? 'a worker failed to start'}\n`);
     return 2;
   }

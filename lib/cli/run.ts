@@ -10,7 +10,7 @@ import { CertificateError } from '../core/server-security.js';
 import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
-import { Logger } from '../log/logger.js';
+import { flushLogOutput, Logger } from '../log/logger.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { AuthThrottleToken } from '../protocol/auth-throttle.js';
@@ -134,6 +134,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
 export function fail(err: unknown): number {
   const e = err as NodeJS.ErrnoException;
   const known = err instanceof UsageError || err instanceof CertificateError || err instanceof SslProtocolsError || err instanceof ProxyConfigError || typeof e?.code === 'string';
+  flushLogOutput(); // the log lines of the failed start come first, the one-line reason last
   process.stderr.write(`postern: error: ${e?.message ?? String(err)}${err instanceof UsageError ? ' (see postern --help)' : ''}\n`);
   if (!known && process.env.POSTERN_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   return 2;

@@ -211,7 +211,7 @@ describe('cli: postern --workers', function () {
   });
 
   it('counts failed logins across workers: once the cluster saw the cap, every worker refuses with 454 4.7.0', async () => {
-    ({ p } = await startCluster(['--allow-insecure-auth', '--auth-failures-per-account', '2']));
+    const { p } = await startCluster(['--allow-insecure-auth', '--auth-failures-per-account', '2']);
     const wrong = `AUTH PLAIN ${Buffer.from('\0alice\0wrong').toString('base64')}`;
     const attempt = async (): Promise<string> => {
       const c = await connect(p.ports.smtp!);
@@ -230,6 +230,7 @@ describe('cli: postern --workers', function () {
     expect(refusals).to.deep.equal(Array(4).fill('454 4.7.0 Too many failed logins, try again later'));
     const refusedBy = records(p).filter((r) => r.message === 'login refused: too many failed logins').map((r) => workerOf(r.cid));
     expect(new Set(refusedBy).size, 'both workers refused').to.equal(2);
+    await p.stop('SIGTERM');
   });
 
   it('restarts a worker killed with SIGKILL and keeps serving', async () => {
