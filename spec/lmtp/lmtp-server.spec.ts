@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { SmtpHooks } from '../../lib/smtp/smtp-backend.js';
+import { SmtpBackend, SmtpHooks, type Envelope, type RecipientStatus } from '../../lib/smtp/smtp-backend.js';
 import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
 import { testCertificates } from '../support/certs.js';
 import { LineBuffer } from '../support/line-buffer.js';
@@ -100,6 +100,56 @@ describe('lmtp: server (RFC 2033)', () => {
       '552 5.3.4 <carol@example.com> Message size exceeds fixed maximum message size (2000)',
     ]);
     expect(await storedByUser(f.store)).to.deep.equal({});
+  });
+
+  it('maps the per-recipient statuses of a backend: unset ones take the outcome of lmtpData, a plain Error is 451 4.3.0', async () => {
+    const backend = new ContainerModule(({ rebind }) => {
+      rebind(SmtpBackend).toConstantValue({
+        openSession: async () => ({
+          mailFrom: async () => undefined,
+          rcptTo: async () => undefined,
+          data: async () => undefined,
+          lmtpData: async (body: Readable, _env: Envelope, status: RecipientStatus) => {
+            for await (const chunk of body) void chunk;
+            status.set('ALICE@example.com'); // case-insensitive
+            status.set('carol@example.com', new Error('disk on fire'));
+            throw new SmtpReplyError(451, '4.2.0', 'Later'); // bob has no status: he gets this
+          },
+          reset: () => undefined,
+          close: async () => undefined,
+        }),
+      });
+    });
+    f = await startLmtp({}, [backend]);
+    const c = await f.connect();
+    await c.command('LHLO client.test', /^250 /);
+    const replies = await transaction(c, ['alice@example.com', 'bob@example.com', 'carol@example.com'], 'Subject: s\r\n\r\nx', 3);
+    expect(replies[0]).to.match(/^250 2\.0\.0 <alice@example\.com> Message accepted/);
+    expect(replies.slice(1)).to.deep.equal(['451 4.2.0 <bob@example.com> Later', '451 4.3.0 Internal error, try again later']);
+  });
+
+  it('gives a backend without lmtpData one outcome for every recipient (its data() refusal)', async () => {
+    const backend = new ContainerModule(({ rebind }) => {
+      rebind(SmtpBackend).toConstantValue({
+        openSession: async () => ({
+          mailFrom: async () => undefined,
+          rcptTo: async () => undefined,
+          data: async (body: Readable) => {
+            for await (const chunk of body) void chunk;
+            throw new SmtpReplyError(554, '5.6.0', 'Refused');
+          },
+          reset: () => undefined,
+          close: async () => undefined,
+        }),
+      });
+    });
+    f = await startLmtp({}, [backend]);
+    const c = await f.connect();
+    await c.command('LHLO client.test', /^250 /);
+    expect(await transaction(c, ['alice@example.com', 'carol@example.com'], 'Subject: s\r\n\r\nx', 2)).to.deep.equal([
+      '554 5.6.0 <alice@example.com> Refused',
+      '554 5.6.0 <carol@example.com> Refused',
+    ]);
   });
 
   it('upgrades with STARTTLS; the mail then says with LMTPS', async () => {
