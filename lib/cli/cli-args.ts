@@ -20,7 +20,7 @@ export class UsageError extends Error {
 /** `postern --help`. */
 export const HELP = `Usage: postern [options]
 
-Runs an SMTP, POP3 and IMAP server (STARTTLS and implicit TLS) over one mail store.
+Runs an SMTP, POP3 and IMAP server (STARTTLS and implicit TLS), and LMTP when asked, over one mail store.
 
 Listeners (default: all six on 127.0.0.1)
   --host ADDR               bind address (default 127.0.0.1; :: or 0.0.0.0 for all)
