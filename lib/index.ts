@@ -116,7 +116,7 @@ export { peerInfo } from './contracts/peer-info.js';
 export type { PeerInfo } from './contracts/peer-info.js';
 export { memoryModule } from './di/memory.module.js';
 export { DefaultAuthenticator } from './contracts/authenticator.js';
-export { withUserDirectory } from './backends/store-authenticator.js';
+export { ensureStoreUser } from './backends/store-authenticator.js';
 
 // SASL: one engine for SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE; EXTERNAL from client certificates.
 export { SaslMechanism, SaslMalformedError, availableMechanisms, findMechanism } from './protocol/sasl/sasl-mechanism.js';
@@ -139,7 +139,7 @@ export {
   subjectEmailAddresses,
 } from './backends/certificate-login-mappers.js';
 export type { CertificateLoginOption, FingerprintEntry } from './backends/certificate-login-mappers.js';
-export { saslModule } from './di/sasl.module.js';
+export { saslModule, withSasl } from './di/sasl.module.js';
 export { maildirModule } from './di/maildir.module.js';
 export { postgresModule } from './di/postgres.module.js';
 

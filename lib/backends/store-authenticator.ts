@@ -48,32 +48,13 @@ export class StoreAuthenticator implements Authenticator {
 }
 
 /**
- * The bridge that keeps the store the one user directory whatever Authenticator is bound: wraps `inner` so that a
- * login it accepts for a user the store does not know creates that user (no usable password: 32 random bytes; the
- * login as its address when it is one). So a user who can log in always has mailboxes, and IMAP/POP3 never
- * answer `NO_SUCH_USER` for them. The container applies it to whatever is bound as `Authenticator`; the default
- * `StoreAuthenticator` is returned as is (its users are the store's).
+ * The bridge that keeps the store the one user directory whatever Authenticator is bound: called after every
+ * successful login (the container hands it to the protocol servers unless the bound Authenticator is the store's
+ * own), it creates a user the store does not know yet (no usable password: 32 random bytes; the login as its
+ * address when it is one). So a user who can log in always has mailboxes: IMAP and POP3 never answer "no such user"
+ * for them, and mail to a login that is an address is accepted from then on.
  */
-export function withUserDirectory(inner: Authenticator, store: MailStore): Authenticator {
-  if (inner instanceof StoreAuthenticator || bridged.has(inner)) return inner;
-  const bridge: Authenticator = {
-    get supportsSharedSecrets() {
-      return inner.supportsSharedSecrets;
-    },
-    async authenticate(request) {
-      const result = await inner.authenticate(request);
-      if (result.ok) await ensureUser(store, result.username);
-      return result;
-    },
-  };
-  bridged.add(bridge);
-  return bridge;
-}
-
-const bridged = new WeakSet<Authenticator>();
-
-/** Creates `username` in the store unless it (or an address of that name) exists already. */
-async function ensureUser(store: MailStore, username: string): Promise<void> {
+export async function ensureStoreUser(store: MailStore, username: string): Promise<void> {
   if ((await store.users.find(username)) !== undefined) return;
   const password = randomBytes(32).toString('base64url');
   const addresses = username.includes('@') ? [username] : [];

@@ -27,6 +27,8 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   metrics?: SessionMetrics;
   /** The SASL registry handed to every session (the protocol modules set it from the `SaslMechanism` multi-binding). */
   saslMechanisms?: readonly SaslMechanism[];
+  /** Run after every successful login (the container's user-directory bridge); handed to every session. */
+  userDirectory?: (username: string) => Promise<void>;
   /** Fault injection for new sessions (the test double's chaos); set by the assembly, none by default. */
   faults?: FaultInjector;
 
@@ -48,6 +50,7 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     session.authThrottle = this.authThrottle;
     session.metrics = this.metrics;
     if (this.saslMechanisms && this.saslMechanisms.length > 0) session.saslMechanisms = this.saslMechanisms;
+    session.userDirectory = this.userDirectory;
     // smtps → smtp: a rule names the protocol; both of its listeners follow it.
     if (this.faults) session.faults = { injector: this.faults, protocol: listener.name.replace(/s$/, '') };
     this.sessions.set(connection, session);

@@ -80,6 +80,11 @@ export abstract class TextSession {
   metrics?: SessionMetrics;
   /** The SASL registry (set by `SessionHandler` from the `SaslMechanism` multi-binding); the built-ins otherwise. */
   saslMechanisms: readonly SaslMechanism[] = BUILTIN_SASL_MECHANISMS;
+  /**
+   * Run after every successful login, before the session counts as authenticated: the container's bridge that makes
+   * sure the user exists in the store (set by `SessionHandler`); none: nothing runs.
+   */
+  userDirectory?: (username: string) => Promise<void>;
   /** Protocol name for metrics labels: the listener's name without its `s` (`smtps` → `smtp`). */
   private protocolLabel = 'unknown';
   /** Fault injection ("chaos"), set by the SessionHandler before {@link run}; none by default. */
@@ -397,6 +402,7 @@ export abstract class TextSession {
     if (this.isLoginThrottled(meta)) return { ok: false, why: 'throttled', isLast: false };
     const result = rejected ? ({ ok: false, reason: 'invalid-credentials' } as const) : await authenticator.authenticate(request);
     if (result.ok) {
+      await this.userDirectory?.(result.username);
       this.recordLoginSuccess(request.username, request.mechanism);
       return { ok: true, username: result.username };
     }
