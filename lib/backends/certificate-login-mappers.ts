@@ -62,10 +62,10 @@ export function normalizeFingerprint(text: string): string | undefined {
 export function parseFingerprintTable(text: string): Map<string, FingerprintEntry> {
   const table = new Map<string, FingerprintEntry>();
   text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
+    const line = raw.trim().replace(/^sha256 Fingerprint=/i, '');
     if (line === '' || line.startsWith('#')) return;
     const [first, login, ...mayActAs] = line.split(/\s+/);
-    const fingerprint = normalizeFingerprint(first.replace(/^sha256 Fingerprint=/i, ''));
+    const fingerprint = normalizeFingerprint(first);
     if (!fingerprint || !login) throw new Error(`line ${i + 1}: expected "SHA256-FINGERPRINT LOGIN [AUTHZID…]"`);
     if (table.has(fingerprint)) throw new Error(`line ${i + 1}: fingerprint listed twice`);
     table.set(fingerprint, { login, mayActAs });
