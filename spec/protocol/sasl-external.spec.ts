@@ -7,6 +7,8 @@ import { generateClientCertificate, fingerprint256, type DevCertificates, type P
 import type { CertificateLoginOption } from '../../lib/backends/certificate-login-mappers.js';
 import { startAll, type AllProtocols } from '../support/all-protocols.js';
 import { testCertificates } from '../support/certs.js';
+import { LineClient } from '../support/line-client.js';
+import { startMailServer } from '../../lib/test-double/start-mail-server.js';
 
 /**
  * A client in Python's standard library (smtplib, imaplib, poplib) over implicit TLS with a client-certificate SSL
@@ -181,6 +183,24 @@ describe('protocol: SASL EXTERNAL from TLS client certificates (RFC 4422 appendi
     // The validation callback lets an expired certificate through, but its policy errors keep EXTERNAL away.
     await start('cn', true);
     expect(await python('imap', '', 'expired')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5', 'ERR error [CANNOT] Unsupported authentication mechanism']);
+  });
+
+  it('works in the test double too (startMailServer({ certLogin }))', async () => {
+    const server = await startMailServer({
+      protocols: ['imaps'],
+      users: ['alice:secret@example.com'],
+      tls: { certificate: certs.server, requestClientCertificate: true, trustedCertificates: certs.ca.cert },
+      ca: certs.ca.cert,
+      certLogin: 'cn',
+    });
+    const c = await LineClient.connect(server.ports.imaps!, { tls: { ca: server.ca, servername: 'localhost', cert: alice.cert, key: alice.key } });
+    try {
+      await c.expect(/^\* OK .*AUTH=EXTERNAL/);
+      expect((await c.command('a AUTHENTICATE EXTERNAL =', /^a /)).at(-1)).to.match(/^a OK \[CAPABILITY [^\]]+\] Logged in$/);
+    } finally {
+      await c.close();
+      await server.stop();
+    }
   });
 
   describe('openssl s_client on the STARTTLS ports', () => {
