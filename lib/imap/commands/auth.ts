@@ -1,13 +1,14 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { runSaslExchange } from '../../protocol/sasl/sasl-engine.js';
 import { findMechanism } from '../../protocol/sasl/sasl-mechanism.js';
+import type { ImapCommand } from '../imap-parser.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
 import { expectCount, stringArg } from './args.js';
 
 /** LOGIN user password (RFC 3501 §6.2.3); guarded by `needsTls` (LOGINDISABLED before TLS). */
-export async function login(s: ImapConnection): Promise<void> {
-  const args = s.command.args;
+export async function login(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const args = cmd.args;
   expectCount(args, 2);
   const username = stringArg(args[0], 'User name');
   const password = stringArg(args[1], 'Password');
@@ -22,8 +23,8 @@ export async function login(s: ImapConnection): Promise<void> {
  * @throws ImapError NO [CANNOT] for a mechanism not offered, BAD for cancel, an over-long or bare-LF response;
  *   ProtocolSyntaxError for bad base64 or a malformed message.
  */
-export async function authenticate(s: ImapConnection): Promise<void> {
-  const args = s.command.args;
+export async function authenticate(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const args = cmd.args;
   expectCount(args, 1, 2);
   const session = s.saslSession;
   const mechanism = findMechanism(s.saslMechanisms, session, stringArg(args[0], 'Mechanism'));
