@@ -4,6 +4,7 @@ import { MailStore } from '../contracts/mail-store.js';
 import { coreModule } from './core.module.js';
 import { PosternConfig } from './config.js';
 import { isProtocolModule } from './protocol-descriptor.js';
+import { saslModule } from './sasl.module.js';
 
 /**
  * Builds an inversify container with the core layer bound to `config`, plus `modules` (protocol and store
@@ -19,7 +20,7 @@ import { isProtocolModule } from './protocol-descriptor.js';
 export function createContainer(config: PosternConfig = {}, modules: readonly ContainerModule[] = []): Container {
   const container = new Container();
   container.bind(PosternConfig).toConstantValue(config);
-  container.load(coreModule, ...modules.map((m) => (isProtocolModule(m) ? m.forConfig(config) : m)));
+  container.load(coreModule, saslModule(config), ...modules.map((m) => (isProtocolModule(m) ? m.forConfig(config) : m)));
   if (config.quota && container.isBound(MailStore)) {
     // RFC 9208 storage quota: the bound store, wrapped once, serves every protocol (SMTP answers 552 5.2.2).
     const store = withQuota(container.get(MailStore), config.quota);
