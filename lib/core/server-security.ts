@@ -119,8 +119,8 @@ interface Material {
 export class ServerSecurity {
   /** The configuration; `certificate` changes only through {@link useCertificate}. */
   options: Readonly<ServerSecurityOptions>;
-  /** ACME TLS-ALPN-01 validations answered by this configuration's handshakes (RFC 8737). */
-  readonly acmeChallenges = new TlsAlpnChallenges();
+  /** ACME TLS-ALPN-01 validations answered by this configuration's handshakes (RFC 8737); shared with derived ones. */
+  readonly acmeChallenges: TlsAlpnChallenges;
   /** Where OCSP stapling reports fetches and failures (set by the assembly to the logger). */
   ocspEvents?: OcspStaplerEvents;
   private readonly stapler = new OcspStapler({
@@ -136,15 +136,28 @@ export class ServerSecurity {
   private leaf?: X509Certificate;
   private generatedPem?: { cert: string; key: string };
   private readonly rotation?: TicketKeyRotation;
+  /** The configuration this one was made from by {@link derive}. */
+  private readonly parent?: ServerSecurity;
+  /** True when made by {@link derive} without a certificate of its own: it serves the parent's. */
+  private inheritsCertificate = false;
+  private readonly derived = new Set<ServerSecurity>();
+  private mainMaterial?: Material;
   /** Called after every successful reload (for logging); errors of a watched reload go to `onReloadError`. */
   onReload?: () => void;
   /** Called once when a self-signed certificate was generated because none is configured (log its fingerprint). */
   onSelfSigned?: (fingerprint256: string) => void;
   onReloadError?: (err: unknown) => void;
 
-  constructor(options: ServerSecurityOptions = {}) {
+  /**
+   * @param options the configuration.
+   * @param parent internal to {@link derive}: the configuration whose ACME challenges (and, unless overridden, certificate)
+   *   this one follows.
+   */
+  constructor(options: ServerSecurityOptions = {}, parent?: ServerSecurity) {
     this.options = { ...options };
     toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
+    this.acmeChallenges = parent?.acmeChallenges ?? new TlsAlpnChallenges();
+    this.parent = parent;
     if (options.sessionTickets !== false) {
       this.rotation = new TicketKeyRotation(options.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS, (keys) => this.applyTicketKeys(keys), options.ticketKeys);
     }
@@ -167,9 +180,30 @@ export class ServerSecurity {
     this.rotation?.rotate();
   }
 
+  /**
+   * A configuration for one listener: `overrides` on top of this one's options (a field given replaces this one's,
+   * an absent field is inherited). When `overrides` has no `certificate`, the new configuration serves this one's
+   * certificate and follows it (a generated one, {@link useCertificate} by ACME, a watched file's {@link reload});
+   * it also answers this one's ACME challenges and uses its session-ticket keys. Close it with {@link close}.
+   * @throws SslProtocolsError for an impossible `protocols` range.
+   */
+  derive(overrides: ServerSecurityOptions): ServerSecurity {
+    const inherits = overrides.certificate === undefined;
+    const options: ServerSecurityOptions = { ...this.options, ...overrides };
+    if (this.rotation && options.sessionTickets !== false) Object.assign(options, { ticketKeyRotationMs: 0, ticketKeys: this.ticketKeys ?? this.rotation.current });
+    const child = new ServerSecurity(options, this);
+    child.inheritsCertificate = inherits;
+    child.onReload = this.onReload;
+    child.onReloadError = this.onReloadError;
+    child.ocspEvents = this.ocspEvents;
+    this.derived.add(child);
+    return child;
+  }
+
   private ticketKeys?: Buffer;
   private applyTicketKeys(keys: Buffer): void {
     this.ticketKeys = Buffer.from(keys);
+    for (const child of this.derived) if (child.rotation) child.applyTicketKeys(keys);
     for (const context of [this.defaultContext, ...this.sniContexts.values()]) {
       // tls.Server#setTicketKeys does exactly this on its own context; our contexts serve TLSSockets directly.
       (context as unknown as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(this.ticketKeys);
@@ -203,12 +237,13 @@ export class ServerSecurity {
 
   /** The PEM of the self-signed certificate generated because none was configured (clients may trust it). */
   get generatedCertificatePem(): string | undefined {
-    return this.generatedPem?.cert;
+    return this.generatedPem?.cert ?? (this.inheritsCertificate ? this.parent?.generatedCertificatePem : undefined);
   }
 
-  /** True when the certificate was generated in memory. */
+  /** True while the certificate served is the one generated in memory (here, or by the configuration it inherits it from). */
   get isSelfSigned(): boolean {
-    return this.generatedPem !== undefined;
+    if (this.inheritsCertificate && this.parent) return this.parent.isSelfSigned;
+    return this.generatedPem !== undefined && this.options.certificate === undefined;
   }
 
   /** The trusted client CAs as X509Certificate objects (for chain checks). */
@@ -323,6 +358,7 @@ export class ServerSecurity {
 
   /** Stops watching files and the ticket-key schedule. Idempotent. */
   close(): void {
+    this.parent?.derived.delete(this);
     this.rotation?.stop();
     for (const w of this.watchers) w.close();
     this.watchers = [];
@@ -331,7 +367,7 @@ export class ServerSecurity {
   }
 
   private async build(): Promise<void> {
-    const main = this.options.certificate ? await loadMaterial(this.options.certificate) : await this.selfSigned();
+    const main = await this.loadMain();
     const defaultContext = this.createContext(main);
     const sni = new Map<string, tls.SecureContext>();
     const sniMaterials: Material[] = [];
@@ -343,6 +379,11 @@ export class ServerSecurity {
     this.leaf = leafOf(main) ?? leafOfContext(defaultContext);
     this.defaultContext = defaultContext;
     this.sniContexts = sni;
+    this.mainMaterial = main;
+    for (const child of this.derived) {
+      // A derived configuration that serves this certificate follows it; its own failure is its own to report.
+      if (child.inheritsCertificate && child.isPrepared) child.reload().catch((err: unknown) => child.onReloadError?.(err));
+    }
     if (this.options.ocspStapling !== false && this.leaf) {
       const entries = [{ leaf: this.leaf, issuer: issuerOf(main) }];
       for (const material of sniMaterials) {
@@ -351,6 +392,15 @@ export class ServerSecurity {
       }
       this.stapling = this.stapler.track(entries);
     }
+  }
+
+  private async loadMain(): Promise<Material> {
+    const parent = this.parent;
+    if (parent && this.inheritsCertificate) {
+      await parent.prepare();
+      return parent.mainMaterial!;
+    }
+    return this.options.certificate ? await loadMaterial(this.options.certificate) : await this.selfSigned();
   }
 
   private async selfSigned(): Promise<Material> {
@@ -388,7 +438,9 @@ export class ServerSecurity {
 
   private startWatching(): void {
     if (!this.options.watchFiles) return;
-    const files = [this.options.certificate, ...Object.values(this.options.sni ?? {})].flatMap((s) => (s ? filesOf(s) : []));
+    // An inherited certificate is watched (and reloaded) by the configuration it comes from.
+    const main = this.inheritsCertificate ? undefined : this.options.certificate;
+    const files = [main, ...Object.values(this.options.sni ?? {})].flatMap((s) => (s ? filesOf(s) : []));
     for (const file of files) {
       const w = watch(file, () => {
         // Editors and ACME clients write several files in a row: settle for 200 ms before reloading.

@@ -7,6 +7,8 @@ import type { SessionHandler, ManagedSession } from '../protocol/session-handler
 import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
 
 export { ServerSecurityToken };
+import { ListenerSecurities, ListenerSecuritiesToken } from '../core/listener-securities.js';
+import { listenerSecurityOverrides } from './listener-security.js';
 import { ConnectionLimits, ConnectionLimitsToken, listenerLimits } from '../core/connection-limits.js';
 import { TcpServer, type ConnectionHandler, type TcpServerOptions } from '../core/tcp-server.js';
 import { createLogger, Logger } from '../log/logger.js';
@@ -37,6 +39,10 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
     }, [PosternConfig, Logger])
     .inSingletonScope()
     .onDeactivation((s) => s.close());
+  bind(ListenerSecuritiesToken)
+    .toResolvedValue((config: PosternConfig, shared: ServerSecurity) => new ListenerSecurities(shared, listenerSecurityOverrides(config)), [PosternConfig, ServerSecurityToken])
+    .inSingletonScope()
+    .onDeactivation((s) => s.close());
   bind(PosternMetricsToken).toConstantValue(new PosternMetrics());
   bind(MetricsRegistry).toResolvedValue((m: PosternMetrics) => m.registry, [PosternMetricsToken]);
   // Store operations are timed by a decorator around a MailStore bound directly; a store bound with toService
@@ -49,24 +55,28 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
     .toResolvedValue((config: PosternConfig) => new ConnectionLimits(config.limits), [PosternConfig])
     .inSingletonScope();
   // config.limits fills what a protocol module leaves unset; one ConnectionLimits is shared by every listener.
+  // An implicit-TLS listener with its own `security` in the config handshakes with that one (ListenerSecurities).
   bind(TcpServerFactory).toResolvedValue(
-    (log: Logger, config: PosternConfig, limits: ConnectionLimits, metrics: PosternMetrics): TcpServerFactory =>
+    (log: Logger, config: PosternConfig, limits: ConnectionLimits, metrics: PosternMetrics, securities: ListenerSecurities): TcpServerFactory =>
       (handler, options) => {
-        const server = new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options }, log, limits);
+        const own = options.security && options.name !== undefined && securities.hasOwnSecurity(options.name) ? { security: securities.securityFor(options.name) } : {};
+        const server = new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options, ...own }, log, limits);
         metrics.observe(server);
         return server;
       },
-    [Logger, PosternConfig, ConnectionLimitsToken, PosternMetricsToken],
+    [Logger, PosternConfig, ConnectionLimitsToken, PosternMetricsToken, ListenerSecuritiesToken],
   );
 });
 
 /**
  * Activation hook for a protocol server binding: hands it the container's shared {@link AuthThrottle}, so failed
- * logins count across every connection and protocol, and the container's metrics (`.onActivation(withAuthThrottle)`).
+ * logins count across every connection and protocol, the container's metrics, and the per-listener TLS
+ * configurations that STARTTLS/STLS use ({@link ListenerSecurities}) (`.onActivation(withAuthThrottle)`).
  */
 export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
   handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
   handler.metrics = context.get(PosternMetricsToken, { optional: true });
+  handler.securities = context.get(ListenerSecuritiesToken, { optional: true });
   return handler;
 }
 

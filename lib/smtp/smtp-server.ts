@@ -44,7 +44,7 @@ export class SmtpServer extends SessionHandler<SmtpConnection> {
     const server = this;
     return new SmtpConnection(connection, {
       settings: this.settings,
-      security: this.security,
+      security: this.listenerSecurity(listener, this.security),
       backend: this.backend,
       get hooks() {
         return server.hooks;
