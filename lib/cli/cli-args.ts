@@ -11,6 +11,7 @@ import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
+import { isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -43,6 +44,8 @@ TLS
   --ca FILE                 CA bundle for client certificates
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
+  VALUE@LISTENER            any of the TLS flags above for one listener only, e.g. --client-cert require@imaps,
+                            --cert FILE@smtps --key FILE@smtps (--client-cert none@LISTENER turns it off there)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
 
 HTTP API and web inbox (listener "http", see README "HTTP API")
@@ -117,13 +120,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'auth-disabled': { type: 'boolean' },
         store: { type: 'string' },
         postmaster: { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        pfx: { type: 'string' },
-        passphrase: { type: 'string' },
-        ca: { type: 'string' },
-        'client-cert': { type: 'string' },
-        'tls-min': { type: 'string' },
+        cert: { type: 'string', multiple: true },
+        key: { type: 'string', multiple: true },
+        pfx: { type: 'string', multiple: true },
+        passphrase: { type: 'string', multiple: true },
+        ca: { type: 'string', multiple: true },
+        'client-cert': { type: 'string', multiple: true },
+        'tls-min': { type: 'string', multiple: true },
         'allow-insecure-auth': { type: 'boolean' },
         'http-auth': { type: 'string' },
         'http-cors': { type: 'string' },
@@ -155,11 +158,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0]);
   }
-  const str = (k: string): string | undefined => values[k] as string | undefined;
+  // The TLS flags may be given once per listener (`VALUE@LISTENER`); `str` reads their shared value.
+  let tlsFlags: SplitTlsFlags = { shared: {}, listeners: {} };
+  const str = (k: string): string | undefined => (isTlsFlag(k) ? tlsFlags.shared[k] : (values[k] as string | undefined));
 
   const only = str('only')?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const n of only ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--only: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
   if (only && only.length === 0) throw new UsageError('--only: no listener named');
+  tlsFlags = asUsage(() => splitTlsFlags(values, MAIL_LISTENER_NAMES, only ?? LISTENER_NAMES));
 
   const offset = str('port-offset') === undefined ? 0 : parsePort(str('port-offset')!, '--port-offset', true);
   const ports: Partial<Record<ListenerName, number>> = {};
@@ -211,6 +217,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--user: ${(err as Error).message}`);
   }
 
+  const tls = tlsOptions(str);
+  const listenerTls = asUsage(() => listenerTlsSections(tlsFlags, tls));
+  const smtpSection = { ...(str('postmaster') !== undefined ? { postmaster: str('postmaster') } : {}), ...listenerTls.smtp };
+
   return {
     help: values.help === true,
     version: values.version === true,
@@ -223,10 +233,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       authDisabled: values['auth-disabled'] === true,
       allowInsecureAuth: values['allow-insecure-auth'] === true,
       store,
-      tls: tlsOptions(str),
+      tls,
       acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
-      smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      smtp: Object.keys(smtpSection).length > 0 ? smtpSection : undefined,
+      ...(listenerTls.pop3 ? { pop3: listenerTls.pop3 } : {}),
+      ...(listenerTls.imap ? { imap: listenerTls.imap } : {}),
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
       metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
@@ -375,6 +387,15 @@ function parsePort(v: string, flag: string, allowZeroBase = false): number {
   const n = Number(v);
   if (n > 65535 || (!allowZeroBase && n < 0)) throw new UsageError(`${flag}: ${v} is not a port number`);
   return n;
+}
+
+/** Runs `fn`, turning its Error into a {@link UsageError} with the same message. */
+function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function readFile(path: string, flag: string): string {

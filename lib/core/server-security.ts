@@ -188,8 +188,9 @@ export class ServerSecurity {
    * @throws SslProtocolsError for an impossible `protocols` range.
    */
   derive(overrides: ServerSecurityOptions): ServerSecurity {
-    const inherits = overrides.certificate === undefined;
-    const options: ServerSecurityOptions = { ...this.options, ...overrides };
+    const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as ServerSecurityOptions;
+    const inherits = given.certificate === undefined;
+    const options: ServerSecurityOptions = { ...this.options, ...given };
     if (this.rotation && options.sessionTickets !== false) Object.assign(options, { ticketKeyRotationMs: 0, ticketKeys: this.ticketKeys ?? this.rotation.current });
     const child = new ServerSecurity(options, this);
     child.inheritsCertificate = inherits;
