@@ -8,6 +8,8 @@ import { ACME_TLS_ALPN_PROTOCOL, TlsAlpnChallenges } from './tls-alpn-challenges
 import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
 import type { RemoteCertificateValidationCallback } from './policy-errors.js';
 import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
+import { CertificateStore, type CertificateStoreOptions } from './certificate-store.js';
+import { certificateOfContext } from './certificate-store-loader.js';
 
 /**
  * Where a certificate comes from. PEM text (certificate, key, optional intermediate chain), a PKCS#12/PFX
@@ -25,6 +27,13 @@ export interface ServerSecurityOptions {
   certificate?: CertificateSource;
   /** Per-hostname certificates chosen by SNI; names may start with `*.`. Unknown names get `certificate`. */
   sni?: Readonly<Record<string, CertificateSource>>;
+  /**
+   * Server certificates per SNI name from a {@link CertificateStore}: a name the client sends picks the store's
+   * certificate for it (`serverCertificateFor`) when `sni` has no entry for it; unknown names and clients without SNI
+   * get `certificate`. An open store (yours to close), or `{ directory, passphrase? }` to open one in `prepare()`
+   * (watched, closed by `close()`). Changes in the store apply to the next handshakes.
+   */
+  certificateStore?: CertificateStore | CertificateStoreOptions;
   /** Allowed versions, default `Tls12 | Tls13`. */
   protocols?: SslProtocols;
   /** OpenSSL cipher list (TLS 1.2 and below); {@link DEFAULT_TLS12_CIPHERS} when absent (Node's default for legacy versions). */
@@ -123,6 +132,13 @@ export class ServerSecurity {
   readonly acmeChallenges: TlsAlpnChallenges;
   /** Where OCSP stapling reports fetches and failures (set by the assembly to the logger). */
   ocspEvents?: OcspStaplerEvents;
+  /** Where a store opened from `certificateStore` options reports reloads and skipped files (set by the assembly). */
+  certificateStoreEvents?: OcspStaplerEvents;
+  private store?: CertificateStore;
+  private ownsStore = false;
+  private unsubscribeStore?: () => void;
+  /** Contexts for store certificates, by SHA-256 thumbprint (bounded by the store's size, not by client-chosen names). */
+  private storeContexts = new Map<string, tls.SecureContext>();
   private readonly stapler = new OcspStapler({
     info: (message, meta) => this.ocspEvents?.info(message, meta),
     warn: (message, meta) => this.ocspEvents?.warn(message, meta),
@@ -197,6 +213,7 @@ export class ServerSecurity {
     child.onReload = this.onReload;
     child.onReloadError = this.onReloadError;
     child.ocspEvents = this.ocspEvents;
+    child.certificateStoreEvents = this.certificateStoreEvents;
     this.derived.add(child);
     return child;
   }
@@ -320,8 +337,51 @@ export class ServerSecurity {
         const wild = this.sniContexts.get('*' + name.slice(dot));
         if (wild) return wild;
       }
+      const stored = this.store ? this.storeContextFor(name) : undefined;
+      if (stored) return stored;
     }
     return this.defaultContext;
+  }
+
+  /** The certificate store serving SNI names (after prepare), if one is configured. */
+  get certificateStore(): CertificateStore | undefined {
+    return this.store;
+  }
+
+  private storeContextFor(name: string): tls.SecureContext | undefined {
+    const entry = this.store?.serverCertificateFor(name);
+    if (!entry?.localCertificate) return undefined;
+    let context = this.storeContexts.get(entry.thumbprint256);
+    if (!context) {
+      try {
+        context = this.createContext(entry.localCertificate);
+      } catch (err) {
+        this.onReloadError?.(err);
+        return undefined;
+      }
+      this.storeContexts.set(entry.thumbprint256, context);
+    }
+    return context;
+  }
+
+  /** Opens (or adopts) the configured certificate store once; its changes drop the contexts built from it. */
+  private async openStore(): Promise<void> {
+    const o = this.options.certificateStore;
+    if (!o || this.store) return;
+    if (o instanceof CertificateStore) {
+      this.store = o;
+    } else if (this.parent && this.parent.options.certificateStore === o) {
+      await this.parent.prepare();
+      this.store = this.parent.store;
+    } else {
+      try {
+        this.store = await CertificateStore.open({ ...o, log: o.log ?? this.certificateStoreEvents });
+      } catch (err) {
+        throw new CertificateError((err as Error).message);
+      }
+      this.ownsStore = true;
+    }
+    this.unsubscribeStore = this.store?.onChange(() => this.storeContexts.clear());
   }
 
   /** Options for `new tls.TLSSocket(socket, …)` on the server side. */
@@ -331,7 +391,7 @@ export class ServerSecurity {
       secureContext: this.contextFor(),
       requestCert: this.requestsClientCertificate,
       rejectUnauthorized: false, // our policy callback decides, with the flags
-      SNICallback: this.sniContexts.size > 0 ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
+      SNICallback: this.sniContexts.size > 0 || this.store ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
       // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand.
       ...(this.stapler.isActive ? { server: this.stapler.carrier } : {}),
     };
@@ -360,6 +420,8 @@ export class ServerSecurity {
   /** Stops watching files and the ticket-key schedule. Idempotent. */
   close(): void {
     this.parent?.derived.delete(this);
+    this.unsubscribeStore?.();
+    if (this.ownsStore) this.store?.close();
     this.rotation?.stop();
     for (const w of this.watchers) w.close();
     this.watchers = [];
@@ -368,6 +430,7 @@ export class ServerSecurity {
   }
 
   private async build(): Promise<void> {
+    await this.openStore();
     const main = await this.loadMain();
     const defaultContext = this.createContext(main);
     const sni = new Map<string, tls.SecureContext>();
@@ -377,10 +440,11 @@ export class ServerSecurity {
       sniMaterials.push(material);
       sni.set(name.toLowerCase(), this.createContext(material));
     }
-    this.leaf = leafOf(main) ?? leafOfContext(defaultContext);
+    this.leaf = leafOf(main) ?? certificateOfContext(defaultContext);
     this.defaultContext = defaultContext;
     this.sniContexts = sni;
     this.mainMaterial = main;
+    this.storeContexts = new Map();
     for (const child of this.derived) {
       // A derived configuration that serves this certificate follows it; its own failure is its own to report.
       if (child.inheritsCertificate && child.isPrepared) child.reload().catch((err: unknown) => child.onReloadError?.(err));
@@ -485,7 +549,7 @@ async function loadMaterial(s: CertificateSource): Promise<Material> {
 }
 
 function leafOf(m: Material): X509Certificate | undefined {
-  if (!m.cert) return undefined; // PFX: see leafOfContext
+  if (!m.cert) return undefined; // PFX: see certificateOfContext
   const first = splitPemList(m.cert)[0];
   return first ? new X509Certificate(first) : undefined;
 }
@@ -500,20 +564,6 @@ function issuerOf(m: Material): X509Certificate | undefined {
     if (leaf.checkIssued(candidate)) return candidate;
   }
   return undefined;
-}
-
-/**
- * The certificate a context serves, for PFX sources (whose PEM we never see). Node has no public API for it; its
- * native SecureContext's `getCertificate()` (what TLSSocket uses) returns the DER. Undefined if that ever changes.
- */
-function leafOfContext(context: tls.SecureContext): X509Certificate | undefined {
-  const native = (context as unknown as { context?: { getCertificate?: () => Buffer | undefined } }).context;
-  try {
-    const der = typeof native?.getCertificate === 'function' ? native.getCertificate() : undefined;
-    return der ? new X509Certificate(der) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Splits PEM bundles into single certificates. */
