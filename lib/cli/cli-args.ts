@@ -11,7 +11,7 @@ import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
-import { isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
+import { certificateDirectory, isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -44,6 +44,8 @@ TLS
   --ca FILE                 CA bundle for client certificates
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
+  --cert-dir DIR            certificates per SNI name from a directory of PEM/PFX files (watched; --passphrase
+                            opens encrypted ones); names it has no certificate for get --cert/--pfx's
   VALUE@LISTENER            any of the TLS flags above for one listener only, e.g. --client-cert require@imaps,
                             --cert FILE@smtps --key FILE@smtps (--client-cert none@LISTENER turns it off there)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
@@ -127,6 +129,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         ca: { type: 'string', multiple: true },
         'client-cert': { type: 'string', multiple: true },
         'tls-min': { type: 'string', multiple: true },
+        'cert-dir': { type: 'string', multiple: true },
         'allow-insecure-auth': { type: 'boolean' },
         'http-auth': { type: 'string' },
         'http-cors': { type: 'string' },
@@ -291,7 +294,7 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
   const pfx = str('pfx');
   if ((cert && !key) || (key && !cert)) throw new UsageError('--cert and --key go together');
   if (pfx && cert) throw new UsageError('use either --cert/--key or --pfx, not both');
-  if (str('passphrase') !== undefined && !pfx && !key) throw new UsageError('--passphrase needs --pfx or --key');
+  if (str('passphrase') !== undefined && !pfx && !key && str('cert-dir') === undefined) throw new UsageError('--passphrase needs --pfx, --key or --cert-dir');
   let certificate: CertificateSource | undefined;
   if (cert && key) certificate = { cert: readFile(cert, '--cert'), key: readFile(key, '--key'), passphrase: str('passphrase') };
   else if (pfx) certificate = { pfx: readFileBuffer(pfx, '--pfx'), passphrase: str('passphrase') };
@@ -311,6 +314,7 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     certificate,
     protocols,
     trustedCertificates: ca ? readFile(ca, '--ca') : undefined,
+    ...(str('cert-dir') !== undefined ? { certificateStore: asUsage(() => certificateDirectory(str('cert-dir')!, '--cert-dir', str('passphrase'))) } : {}),
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };

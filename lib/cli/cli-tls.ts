@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 
@@ -7,7 +7,7 @@ import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
  * Without `@LISTENER` a flag sets the shared TLS configuration; a value that itself contains `@` ends with a bare `@`
  * (`--passphrase 'p@ss@'`).
  */
-export const TARGETABLE_TLS_FLAGS = ['cert', 'key', 'pfx', 'passphrase', 'ca', 'client-cert', 'tls-min'] as const;
+export const TARGETABLE_TLS_FLAGS = ['cert', 'key', 'pfx', 'passphrase', 'ca', 'client-cert', 'tls-min', 'cert-dir'] as const;
 /** One of {@link TARGETABLE_TLS_FLAGS}. */
 export type TlsFlag = (typeof TARGETABLE_TLS_FLAGS)[number];
 /** The values of the TLS flags, at most one per flag. */
@@ -70,12 +70,13 @@ export function listenerTlsOptions(flags: TlsFlagValues, listener: string, share
   const { cert, key, pfx, passphrase } = flags;
   if ((cert && !key) || (key && !cert)) throw new Error(`--cert${at} and --key${at} go together`);
   if (pfx && cert) throw new Error(`use either --cert/--key or --pfx for ${listener}, not both`);
-  if (passphrase !== undefined && !pfx && !key) throw new Error(`--passphrase${at} needs --pfx${at} or --key${at}`);
+  if (passphrase !== undefined && !pfx && !key && !flags['cert-dir']) throw new Error(`--passphrase${at} needs --pfx${at}, --key${at} or --cert-dir${at}`);
   const out: ServerSecurityOptions = {};
   let certificate: CertificateSource | undefined;
   if (cert && key) certificate = { cert: read(cert, `--cert${at}`).toString('utf8'), key: read(key, `--key${at}`).toString('utf8'), passphrase };
   else if (pfx) certificate = { pfx: read(pfx, `--pfx${at}`), passphrase };
   if (certificate) out.certificate = certificate;
+  if (flags['cert-dir'] !== undefined) out.certificateStore = certificateDirectory(flags['cert-dir'], `--cert-dir${at}`, passphrase);
   if (flags.ca !== undefined) out.trustedCertificates = read(flags.ca, `--ca${at}`).toString('utf8');
   const clientCert = flags['client-cert'];
   if (clientCert !== undefined) {
@@ -105,6 +106,22 @@ export function listenerTlsSections(split: SplitTlsFlags, shared: ServerSecurity
     (sections[section] ??= {})[listener] = { security: listenerTlsOptions(flags, listener, shared) };
   }
   return sections;
+}
+
+/**
+ * `--cert-dir DIR`: the certificate store options for a directory that exists (checked now, so a typo is a usage
+ * error rather than a failed listener).
+ * @throws Error naming the flag when DIR is not a readable directory.
+ */
+export function certificateDirectory(directory: string, flag: string, passphrase: string | undefined): { directory: string; passphrase?: string } {
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(directory).isDirectory();
+  } catch (err) {
+    throw new Error(`${flag}: cannot read ${directory} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!isDirectory) throw new Error(`${flag}: ${directory} is not a directory`);
+  return passphrase === undefined ? { directory } : { directory, passphrase };
 }
 
 function read(path: string, flag: string): Buffer {

@@ -34,6 +34,7 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
       security.onReload = () => log.info('certificate reloaded', { fingerprint: security.fingerprint256 });
       security.onReloadError = (err) => log.warn('certificate reload failed', { error: (err as Error).message });
       security.ocspEvents = log.child({ proto: 'ocsp' });
+      security.certificateStoreEvents = log.child({ proto: 'certs' });
       security.onSelfSigned = (fingerprint) => log.warn('no certificate configured: using a generated self-signed one', { fingerprint });
       return security;
     }, [PosternConfig, Logger])

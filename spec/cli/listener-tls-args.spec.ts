@@ -6,7 +6,10 @@ import path from 'node:path';
 import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
 import type { ServerSecurityOptions } from '../../lib/core/server-security.js';
 import { SslProtocols } from '../../lib/core/ssl-protocols.js';
-import type { DevCertificates } from '../../lib/core/dev-certificates.js';
+import { X509Certificate } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import tls from 'node:tls';
+import { generateServerCertificate, type DevCertificates } from '../../lib/core/dev-certificates.js';
 import { LineClient } from '../support/line-client.js';
 import { hasOpenssl, sClient } from '../support/s-client.js';
 import { testCertificates } from '../support/certs.js';
@@ -102,5 +105,42 @@ describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
     const withCert = await LineClient.connect(p.ports.imaps!, { tls: { ca: certs.ca.cert, servername: 'localhost', ...certs.client } });
     clients.push(withCert);
     expect(await withCert.readLine()).to.match(/^\* OK /);
+  });
+
+  describe('--cert-dir DIR', () => {
+    it('puts a certificate directory in the shared or one listener\'s settings, with --passphrase for its encrypted files', async () => {
+      const certDir = file('dir');
+      await mkdir(certDir, { recursive: true });
+      expect(parseCliArgs(['--cert-dir', certDir]).config.tls?.certificateStore).to.deep.equal({ directory: certDir });
+      expect(parseCliArgs(['--cert-dir', certDir, '--passphrase', 'pw']).config.tls?.certificateStore).to.deep.equal({ directory: certDir, passphrase: 'pw' });
+      expect(security(['--cert-dir', `${certDir}@smtps`], 'smtp', 'smtps')).to.deep.equal({ certificateStore: { directory: certDir } });
+      expect(parseCliArgs(['--cert-dir', `${certDir}@smtps`]).config.tls?.certificateStore).to.equal(undefined);
+    });
+
+    it('refuses a directory that does not exist or is a file', () => {
+      expect(() => parseCliArgs(['--cert-dir', file('nope')])).to.throw(UsageError).with.property('message', `--cert-dir: cannot read ${file('nope')} (ENOENT)`);
+      expect(() => parseCliArgs(['--cert-dir', file('ca.pem')])).to.throw(UsageError).with.property('message', `--cert-dir: ${file('ca.pem')} is not a directory`);
+      expect(() => parseCliArgs(['--cert-dir', `${file('nope')}@imaps`])).to.throw(UsageError).with.property('message', `--cert-dir@imaps: cannot read ${file('nope')} (ENOENT)`);
+    });
+
+    it('serves the certificate for the SNI name from the directory and --cert for other names (postern process)', async () => {
+      const certDir = file('sni');
+      await mkdir(certDir, { recursive: true });
+      const mail = await generateServerCertificate(certs.ca, ['mail.example.test']);
+      await writeFile(path.join(certDir, 'mail.pem'), mail.cert + mail.key);
+      const p = startPostern(['--smtps-port', '0', '--only', 'smtps', '--cert', file('server.pem'), '--key', file('server-key.pem'), '--cert-dir', certDir]);
+      running.push(p);
+      await p.ready(1);
+      const served = (servername: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const s = tls.connect({ host: '127.0.0.1', port: p.ports.smtps!, servername, ca: certs.ca.cert }, () => {
+            resolve(s.getPeerCertificate().fingerprint256);
+            s.destroy();
+          });
+          s.on('error', reject);
+        });
+      expect(await served('mail.example.test')).to.equal(new X509Certificate(mail.cert).fingerprint256);
+      expect(await served('localhost')).to.equal(new X509Certificate(certs.server.cert).fingerprint256);
+    });
   });
 });
