@@ -22,6 +22,7 @@ import { memoryModule } from '../../lib/di/memory.module.js';
 import { smtpModule } from '../../lib/di/smtp.module.js';
 import { hasOpenssl, sClient } from '../support/s-client.js';
 import { testCertificates } from '../support/certs.js';
+import { atomicWrite } from '../support/atomic-write.js';
 
 describe('core: CertificateStore as the source of TLS certificates', function () {
   this.timeout(20_000);
@@ -96,7 +97,7 @@ describe('core: CertificateStore as the source of TLS certificates', function ()
     const store = container!.get(ServerSecurityToken).certificateStore!;
     const renewed = await generateServerCertificate(certs.ca, ['a.test']);
     const changed = new Promise<void>((resolve) => store.onChange(resolve));
-    await writeFile(file('a.pem'), renewed.cert + renewed.key);
+    await atomicWrite(file('a.pem'), renewed.cert + renewed.key);
     await changed;
     expect(await served(port, 'a.test')).to.equal(sha256(renewed.cert));
   });

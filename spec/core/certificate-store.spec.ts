@@ -2,7 +2,7 @@
  * CertificateStore: a directory of PEM and PFX files, searched by thumbprint, subject and SAN, watched for changes.
  * Real files in a temporary directory, real fs.watch events (awaited through onChange, never slept on).
  */
-import { mkdtemp, rm, writeFile, unlink, rename } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { CertificateStore } from '../../lib/core/certificate-store.js';
 import { generateServerCertificate, toPkcs12, type DevCertificates, type PemPair } from '../../lib/core/dev-certificates.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { testCertificates } from '../support/certs.js';
+import { atomicWrite } from '../support/atomic-write.js';
 
 describe('core: CertificateStore', function () {
   this.timeout(20_000);
@@ -129,16 +130,15 @@ describe('core: CertificateStore', function () {
         resolve();
       });
     });
-    // added (written elsewhere, then moved in, as deployment tools do)
+    // added (written to a temporary name, then renamed, as deployment tools do)
     let next = changed();
-    await writeFile(path.join(os.tmpdir(), `wild-${process.pid}.pem`), wild.cert + wild.key);
-    await rename(path.join(os.tmpdir(), `wild-${process.pid}.pem`), file('wild.pem'));
+    await atomicWrite(file('wild.pem'), wild.cert + wild.key);
     await next;
     expect(s.serverCertificateFor('mail.wild.test')?.thumbprint256).to.equal(sha256(wild.cert));
     // replaced: a.pem gets a renewed certificate for the same name (its key file too)
     const renewed = await generateServerCertificate(certs.ca, ['a.test']);
     next = changed();
-    await writeFile(file('a.pem'), renewed.cert + renewed.key);
+    await atomicWrite(file('a.pem'), renewed.cert + renewed.key);
     await unlink(file('a-key.pem'));
     await next;
     expect(s.serverCertificateFor('a.test')?.thumbprint256).to.equal(sha256(renewed.cert));
@@ -148,7 +148,7 @@ describe('core: CertificateStore', function () {
     await next;
     expect(s.findBySan('b.test')).to.deep.equal([]);
     // a bad file: logged, skipped, the rest stays
-    await writeFile(file('zz-garbage.pem'), 'garbage');
+    await atomicWrite(file('zz-garbage.pem'), 'garbage');
     await log.next('certificate file skipped');
     expect(s.serverCertificateFor('a.test')?.thumbprint256).to.equal(sha256(renewed.cert));
     expect(s.problems.map((p) => path.basename(p.file))).to.deep.equal(['zz-garbage.pem']);
