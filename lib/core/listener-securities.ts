@@ -34,7 +34,7 @@ export class ListenerSecurities {
       if (override instanceof ServerSecurity) {
         this.own.set(name, override);
       } else {
-        const derived = shared.derive(override);
+        const derived = shared.derive(override, name);
         this.made.push(derived);
         this.own.set(name, derived);
       }

@@ -1,4 +1,4 @@
-import { X509Certificate, constants as cryptoConstants, createHash } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants, createHash, hkdfSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
@@ -200,17 +200,23 @@ export class ServerSecurity {
    * A configuration for one listener: `overrides` on top of this one's options (a field given replaces this one's,
    * an absent field is inherited). When `overrides` has no `certificate`, the new configuration serves this one's
    * certificate and follows it (a generated one, {@link useCertificate} by ACME, a watched file's {@link reload});
-   * it also answers this one's ACME challenges and uses its session-ticket keys. Close it with {@link close}.
+   * it also answers this one's ACME challenges. Its session-ticket keys are derived from this one's and `label` (HKDF),
+   * so a ticket issued under one configuration never resumes under another (whose client-certificate policy may
+   * differ), while processes sharing this one's keys (cluster workers) still share the derived ones; they follow
+   * {@link setTicketKeys} and rotation. Close it with {@link close}.
+   * @param label distinguishes configurations derived from one parent (ListenerSecurities passes the listener name).
    * @throws SslProtocolsError for an impossible `protocols` range.
    */
-  derive(overrides: ServerSecurityOptions): ServerSecurity {
+  derive(overrides: ServerSecurityOptions, label = `derived-${this.derived.size}`): ServerSecurity {
     const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as ServerSecurityOptions;
     const inherits = given.certificate === undefined;
     const options: ServerSecurityOptions = { ...this.options, ...given };
-    if (this.rotation && options.sessionTickets !== false) Object.assign(options, { ticketKeyRotationMs: 0, ticketKeys: this.ticketKeys ?? this.rotation.current });
+    if (this.rotation && options.sessionTickets !== false) {
+      Object.assign(options, { ticketKeyRotationMs: 0, ticketKeys: derivedTicketKeys(this.ticketKeys ?? this.rotation.current, label) });
+    }
     const child = new ServerSecurity(options, this);
     child.inheritsCertificate = inherits;
-    child.onReload = this.onReload;
+    child.ticketLabel = label;
     child.onReloadError = this.onReloadError;
     child.ocspEvents = this.ocspEvents;
     child.certificateStoreEvents = this.certificateStoreEvents;
@@ -219,9 +225,10 @@ export class ServerSecurity {
   }
 
   private ticketKeys?: Buffer;
+  private ticketLabel = '';
   private applyTicketKeys(keys: Buffer): void {
     this.ticketKeys = Buffer.from(keys);
-    for (const child of this.derived) if (child.rotation) child.applyTicketKeys(keys);
+    for (const child of this.derived) if (child.rotation) child.applyTicketKeys(derivedTicketKeys(keys, child.ticketLabel));
     for (const context of [this.defaultContext, ...this.sniContexts.values()]) {
       // tls.Server#setTicketKeys does exactly this on its own context; our contexts serve TLSSockets directly.
       (context as unknown as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(this.ticketKeys);
@@ -520,6 +527,11 @@ export class ServerSecurity {
       this.watchers.push(w);
     }
   }
+}
+
+/** Ticket keys of a derived configuration: HKDF-SHA256 (RFC 5869) of the parent's keys, labelled. */
+function derivedTicketKeys(parent: Buffer, label: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', parent, Buffer.alloc(0), `postern ticket keys ${label}`, parent.length));
 }
 
 function filesOf(s: CertificateSource): string[] {

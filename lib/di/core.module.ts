@@ -41,7 +41,17 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
     .inSingletonScope()
     .onDeactivation((s) => s.close());
   bind(ListenerSecuritiesToken)
-    .toResolvedValue((config: PosternConfig, shared: ServerSecurity) => new ListenerSecurities(shared, listenerSecurityOverrides(config)), [PosternConfig, ServerSecurityToken])
+    .toResolvedValue(
+      (config: PosternConfig, shared: ServerSecurity, log: Logger) => {
+        const securities = new ListenerSecurities(shared, listenerSecurityOverrides(config));
+        for (const listener of securities.listenerNames) {
+          const own = securities.securityFor(listener);
+          own.onReload ??= () => log.info('certificate reloaded', { listener, fingerprint: own.fingerprint256 });
+        }
+        return securities;
+      },
+      [PosternConfig, ServerSecurityToken, Logger],
+    )
     .inSingletonScope()
     .onDeactivation((s) => s.close());
   bind(PosternMetricsToken).toConstantValue(new PosternMetrics());

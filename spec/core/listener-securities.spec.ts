@@ -141,6 +141,29 @@ describe('core: per-listener TLS (ListenerSecurities)', function () {
     own.close();
   });
 
+  it("never resumes a listener's session ticket on a listener with another configuration", async () => {
+    // smtps has its own configuration (TLS 1.3 only); imaps needs a client certificate; both serve the shared certificate.
+    const ports = await start({ smtp: { hostname: 'mx.test', smtp: { port: 0 }, smtps: { port: 0, security: { protocols: SslProtocols.Tls13 } } } });
+    /** One handshake to `port` offering `session`; resolves whether it was resumed and the ticket to offer next. */
+    const handshake = (port: number, session?: Buffer): Promise<{ reused: boolean; session?: Buffer }> =>
+      new Promise((resolve, reject) => {
+        let next: Buffer | undefined;
+        const s = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost', session, ...certs.client });
+        s.on('session', (b: Buffer) => (next = b));
+        s.once('error', reject);
+        // The greeting arrives after the server sent its TLS 1.3 tickets.
+        s.once('data', () => {
+          const reused = s.isSessionReused();
+          s.once('close', () => resolve({ reused, session: next }));
+          s.destroy();
+        });
+      });
+    const first = await handshake(ports.smtps!);
+    expect(first.session).to.be.instanceOf(Buffer);
+    expect((await handshake(ports.smtps!, first.session)).reused, 'same listener').to.equal(true);
+    expect((await handshake(ports.imaps!, first.session)).reused, 'other listener').to.equal(false);
+  });
+
   it('resolves listeners without their own security to the shared one, and derived ones inherit its certificate', async () => {
     await start();
     const securities = container!.get(ListenerSecuritiesToken);
