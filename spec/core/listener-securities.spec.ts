@@ -177,6 +177,25 @@ describe('core: per-listener TLS (ListenerSecurities)', function () {
     expect(securities.securityFor('imaps').fingerprint256).to.equal(shared.fingerprint256);
   });
 
+  it('uses a ServerSecurity given as it is for every listener it is given to', async () => {
+    const shared = new ServerSecurity({ certificate: certs.server });
+    const mine = new ServerSecurity({ certificate: certs.wrongHostServer, requireClientCertificate: true, trustedCertificates: certs.ca.cert });
+    const securities = new ListenerSecurities(shared, { imaps: mine, pop3s: mine, smtp: undefined });
+    try {
+      expect(securities.securityFor('imaps')).to.equal(mine);
+      expect(securities.securityFor('pop3s')).to.equal(mine);
+      expect(securities.securityFor('smtp')).to.equal(shared);
+      expect(securities.hasOwnSecurity('smtp')).to.equal(false);
+      expect(securities.all()).to.deep.equal([shared, mine]);
+      await securities.prepare();
+      expect(mine.fingerprint256).to.not.equal(shared.fingerprint256);
+    } finally {
+      securities.close();
+      mine.close();
+      shared.close();
+    }
+  });
+
   it('makes a derived configuration follow the shared generated certificate and its replacement', async () => {
     const shared = new ServerSecurity({});
     const securities = new ListenerSecurities(shared, { imaps: { requestClientCertificate: true } });
