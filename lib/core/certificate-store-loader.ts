@@ -11,6 +11,8 @@ export interface StoredCertificate {
   readonly certificate: X509Certificate;
   /** Issuers found in the store above it, nearest first, without the self-signed root (what a server sends). */
   readonly chain: readonly X509Certificate[];
+  /** Its direct issuer when the store holds it, the root included (what OCSP stapling needs). */
+  readonly issuer?: X509Certificate;
   /** The file it came from (absolute path). */
   readonly file: string;
   /** True when the store holds its private key (same file, another PEM file, or the PFX). */
@@ -86,7 +88,7 @@ export async function scanDirectory(directory: string, passphrase: (file: string
     if (match) entry.key = { pem: match.pem, passphrase: match.passphrase };
   }
   const all = loose.map((l) => l.certificate);
-  return { certificates: loose.map((l) => stored(l, chainOf(l.certificate, all))), problems };
+  return { certificates: loose.map((l) => stored(l, chainOf(l.certificate, all), issuerOf(l.certificate, all))), problems };
 }
 
 function readPfx(file: string, data: Buffer, passphrase: string | undefined): Loose {
@@ -135,11 +137,16 @@ function chainOf(leaf: X509Certificate, all: readonly X509Certificate[]): X509Ce
   return chain;
 }
 
+function issuerOf(c: X509Certificate, all: readonly X509Certificate[]): X509Certificate | undefined {
+  if (isSelfIssued(c)) return undefined;
+  return all.find((i) => i !== c && c.checkIssued(i) && c.verify(i.publicKey));
+}
+
 function isSelfIssued(c: X509Certificate): boolean {
   return c.checkIssued(c);
 }
 
-function stored(l: Loose, chain: X509Certificate[]): StoredCertificate {
+function stored(l: Loose, chain: X509Certificate[], issuer: X509Certificate | undefined): StoredCertificate {
   const hex = (colons: string): string => colons.replace(/:/g, '').toUpperCase();
   let localCertificate: LocalCertificate | undefined;
   if (l.pfx) localCertificate = { pfx: l.pfx.data, passphrase: l.pfx.passphrase };
@@ -147,6 +154,7 @@ function stored(l: Loose, chain: X509Certificate[]): StoredCertificate {
   return {
     certificate: l.certificate,
     chain,
+    issuer,
     file: l.file,
     hasPrivateKey: localCertificate !== undefined,
     thumbprint: hex(l.certificate.fingerprint),

@@ -388,7 +388,10 @@ export class ServerSecurity {
       }
       this.ownsStore = true;
     }
-    this.unsubscribeStore = this.store?.onChange(() => this.storeContexts.clear());
+    this.unsubscribeStore = this.store?.onChange(() => {
+      this.storeContexts.clear();
+      if (this.options.ocspStapling !== false && this.staplingEntries.length > 0) this.trackStapling();
+    });
   }
 
   /** Options for `new tls.TLSSocket(socket, …)` on the server side. */
@@ -462,8 +465,19 @@ export class ServerSecurity {
         const leaf = leafOf(material);
         if (leaf) entries.push({ leaf, issuer: issuerOf(material) });
       }
-      this.stapling = this.stapler.track(entries);
+      this.staplingEntries = entries;
+      this.trackStapling();
     }
+  }
+
+  /** The configured certificates to staple for (default first), without the store's. */
+  private staplingEntries: Array<{ leaf: X509Certificate; issuer?: X509Certificate }> = [];
+
+  /** Staples for the configured certificates and for the store's server certificates (issuer found in the store). */
+  private trackStapling(): void {
+    const serves = (c: X509Certificate): boolean => c.keyUsage === undefined || c.keyUsage.includes('1.3.6.1.5.5.7.3.1'); // EKU serverAuth
+    const fromStore = (this.store?.certificates ?? []).filter((e) => e.hasPrivateKey && e.issuer && serves(e.certificate)).map((e) => ({ leaf: e.certificate, issuer: e.issuer }));
+    this.stapling = this.stapler.track([...this.staplingEntries, ...fromStore]);
   }
 
   private async loadMain(): Promise<Material> {
