@@ -64,6 +64,11 @@ describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
     expect(parseCliArgs(['--client-cert', 'request@pop3', '--ca', `${file('ca.pem')}@pop3`]).config.tls?.trustedCertificates).to.equal(undefined);
   });
 
+  it('takes a client certificate asked for on one listener as enough for --cert-login', () => {
+    expect(parseCliArgs(['--ca', file('ca.pem'), '--client-cert', 'require@imaps', '--cert-login', 'cn']).config.certLogin).to.equal('cn');
+    expect(() => parseCliArgs(['--ca', file('ca.pem'), '--client-cert', 'none@imaps', '--cert-login', 'cn'])).to.throw(UsageError, /^--cert-login needs --client-cert/);
+  });
+
   it('reads a value ending in a bare @ as untargeted, so values may contain @', () => {
     expect(() => parseCliArgs(['--cert', `${file('server.pem')}`, '--key', file('server-key.pem'), '--passphrase', 'p@ss@'])).to.not.throw();
     const tls = parseCliArgs(['--cert', file('server.pem'), '--key', file('server-key.pem'), '--passphrase', 'p@ss@']).config.tls;
