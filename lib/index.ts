@@ -24,6 +24,10 @@ export type {
 } from './core/policy-errors.js';
 export { buildChain, hasChainErrors } from './core/certificate-chain.js';
 export { TlsHandshakeError } from './core/tls-errors.js';
+export { CertificateStore, CERTIFICATE_STORE_DEBOUNCE_MS } from './core/certificate-store.js';
+export type { CertificateStoreOptions, StoredCertificate, CertificateFileProblem } from './core/certificate-store.js';
+export { ListenerSecurities, ListenerSecuritiesToken } from './core/listener-securities.js';
+export type { ListenerSecurityOverride } from './core/listener-securities.js';
 export type { TlsHandshakeFailure } from './core/tls-errors.js';
 export { generateDevCertificates, writeDevCertificates } from './core/dev-certificates.js';
 export { AcmeCertificateManager } from './core/acme-certificates.js';

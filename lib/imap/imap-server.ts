@@ -26,7 +26,7 @@ export class ImapServer extends SessionHandler<ImapConnection> {
   }
 
   protected createSession(connection: Connection, listener: ListenerInfo): ImapConnection {
-    return new ImapConnection(connection, { store: this.store, authenticator: this.authenticator, security: this.security, settings: this.settings, listener, recent: this.recent });
+    return new ImapConnection(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener, recent: this.recent });
   }
 
   /** RFC 3501 §7.1.5: BYE for a refused connection. */

@@ -24,7 +24,7 @@ export class Pop3Server extends SessionHandler<Pop3Connection> {
   }
 
   protected createSession(connection: Connection, listener: ListenerInfo): Pop3Connection {
-    return new Pop3Connection(connection, { store: this.store, authenticator: this.authenticator, security: this.security, settings: this.settings, listener });
+    return new Pop3Connection(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener });
   }
 
   /** RFC 2449 §8.1.2: SYS/TEMP for a transient refusal. */

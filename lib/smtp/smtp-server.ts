@@ -52,7 +52,7 @@ export class SmtpServer extends SessionHandler<SmtpConnection> {
     const server = this;
     return {
       settings: this.settings,
-      security: this.security,
+      security: this.listenerSecurity(listener, this.security),
       backend: this.backend,
       get hooks() {
         return server.hooks;
