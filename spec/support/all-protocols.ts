@@ -28,8 +28,11 @@ export interface AllProtocols {
   close(): Promise<void>;
 }
 
-/** Starts every listener; `config` is merged over test defaults (idle timeouts, 5 ms failed-login delays). */
-export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_000): Promise<AllProtocols> {
+/**
+ * Starts every listener; `config` is merged over test defaults (idle timeouts, 5 ms failed-login delays). `setup`
+ * runs on the container before anything is resolved (bind hooks there).
+ */
+export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_000, setup?: (container: Container) => void): Promise<AllProtocols> {
   const certs = await testCertificates();
   const log = new RecordingLogger();
   const container = createContainer(
@@ -43,6 +46,7 @@ export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_00
     [memoryModule, smtpModule, pop3Module, imapModule],
   );
   container.rebind(Logger).toConstantValue(log);
+  setup?.(container);
   const store = container.get(MailStore);
   await store.users.add({ username: 'alice', password: PASSWORD, addresses: ['alice@example.com'] });
   await store.users.add({ username: 'bob', password: 'bob secret', addresses: ['bob@example.com'] });
