@@ -17,6 +17,7 @@ export async function copy(s: ImapConnection): Promise<void> {
   const seqs = resolveSet(s.command.args[0], mailbox, uid);
   const target = mailboxName(s.command.args[1], s.utf8);
   if (isMove && mailbox.readOnly) throw new ImapError('NO', 'CANNOT', 'Mailbox is read-only');
+  await s.checkMailbox(isMove ? 'move' : 'copy', target);
   const info = await storeCall(() => s.mailboxes.info(target), true);
   const uids = seqs.map((n) => mailbox.at(n).uid);
   const pairs = uids.length === 0 ? [] : await storeCall(() => (isMove ? s.mailboxes.move(mailbox.name, uids, info.name) : s.mailboxes.copy(mailbox.name, uids, info.name)), true);
