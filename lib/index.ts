@@ -88,6 +88,9 @@ export type { SmtpOptions, SmtpListenerOptions, BareLfPolicy } from './smtp/smtp
 export { SMTP_COMMANDS } from './smtp/smtp-commands.js';
 export type { SmtpState } from './smtp/smtp-state.js';
 export { smtpModule } from './di/smtp.module.js';
+export { MessageHeader } from './smtp/message-header.js';
+export { MAX_HEADER_OCTETS } from './smtp/message-editor.js';
+export type { MessageChange } from './smtp/message-editor.js';
 
 // POP3 (RFC 1939 + CAPA, STLS, SASL, RESP-CODES).
 export { Pop3Server } from './pop3/pop3-server.js';
@@ -95,6 +98,8 @@ export { Pop3Error } from './pop3/pop3-replies.js';
 export { Pop3Settings, resolvePop3Settings, POP3_PORT, POP3S_PORT } from './pop3/pop3-options.js';
 export type { Pop3Options, Pop3ListenerOptions } from './pop3/pop3-options.js';
 export { pop3Module } from './di/pop3.module.js';
+export { Pop3Hooks } from './pop3/pop3-hooks.js';
+export type { Pop3LoginInfo, Pop3MaildropAccess } from './pop3/pop3-hooks.js';
 
 // IMAP (RFC 3501 / 9051 subset with IDLE, UIDPLUS, MOVE, LITERAL+, NAMESPACE, ID, ENABLE).
 export { ImapServer } from './imap/imap-server.js';
@@ -102,6 +107,8 @@ export { ImapError } from './imap/imap-replies.js';
 export { ImapSettings, resolveImapSettings, IMAP_PORT, IMAPS_PORT } from './imap/imap-options.js';
 export type { ImapOptions, ImapListenerOptions } from './imap/imap-options.js';
 export { imapModule } from './di/imap.module.js';
+export { ImapHooks } from './imap/imap-hooks.js';
+export type { ImapLoginInfo, ImapMailboxAccess, ImapMailboxAccessKind } from './imap/imap-hooks.js';
 
 // Stores and authentication.
 export { MemoryMailStore } from './backends/memory/memory-mail-store.js';
