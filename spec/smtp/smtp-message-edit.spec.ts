@@ -36,7 +36,7 @@ const upperCase = (): Transform =>
     },
   });
 
-/** The spam-score hook of the README: reads the whole body (`scan`), then sets the header. */
+/** A spam-score hook like the README's: reads the whole body (`scan`), then sets the header. */
 const spamScore: Hooks = {
   async onHeader(header: MessageHeader) {
     return {
