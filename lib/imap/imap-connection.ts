@@ -162,6 +162,20 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   }
 
   /**
+   * `onMailbox` for a `* STATUS` the client did not ask for by name (LIST-STATUS, NOTIFY): false when a hook refused,
+   * and then the line is left out. A hook bug is logged and also leaves it out (there is no reply to put it in).
+   */
+  async statusAllowed(mailbox: string): Promise<boolean> {
+    try {
+      await this.checkMailbox('status', mailbox);
+      return true;
+    } catch (err) {
+      if (!(err instanceof ImapError)) this.log.error('mailbox hook failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+      return false;
+    }
+  }
+
+  /**
    * Asks the `onMailbox` hooks whether the logged-in user may use `mailbox` this way (see `ImapHooks`).
    * @throws the hook's refusal (an `ImapError` is sent as it is).
    */

@@ -12,7 +12,7 @@ export interface ImapLoginInfo {
 
 /**
  * How a command uses a mailbox: `select` / `examine` (SELECT, EXAMINE; `examine` also for a CATENATE URL that reads
- * another mailbox's message), `status` (STATUS, and each mailbox of LIST … RETURN (STATUS)), `append` (APPEND
+ * another mailbox's message), `status` (STATUS, each mailbox of LIST … RETURN (STATUS), NOTIFY's `* STATUS`), `append` (APPEND
  * target), `copy` / `move` (COPY, MOVE target; the source is the selected mailbox, already checked at SELECT).
  */
 export type ImapMailboxAccessKind = 'select' | 'examine' | 'status' | 'append' | 'copy' | 'move';
@@ -54,8 +54,8 @@ export interface ImapHooks {
    * Before a command uses a mailbox (see {@link ImapMailboxAccessKind}), before the store is asked whether it
    * exists. A refusal is the tagged reply (`ImapError('NO', 'NOPERM', …)`, RFC 5530 §3); a refused SELECT leaves no
    * mailbox selected, as any failed SELECT does. For an APPEND with a synchronizing literal it runs before the `+`
-   * continuation, so a refused client never sends the message. In LIST-STATUS a refusal just omits that
-   * mailbox's `* STATUS` line.
+   * continuation, so a refused client never sends the message. For LIST-STATUS and NOTIFY a refusal just leaves
+   * out that mailbox's `* STATUS` line.
    */
   onMailbox?(access: ImapMailboxAccess): Promise<void>;
 }

@@ -199,6 +199,23 @@ for user, pw in (('alice', sys.argv[3]), ('bob', 'bob pw')):
       expect(list.some((l) => l.startsWith('* LIST') && l.endsWith(' "Secret"'))).to.equal(true);
     });
 
+    it('NOTIFY: a refused mailbox gets no * STATUS, neither at NOTIFY SET STATUS nor on its events', async () => {
+      const c = await h.loginAlice();
+      const first = await c.command('n NOTIFY SET STATUS (MAILBOXES (Secret Open) (MessageNew))', /^n /);
+      expect(first).to.have.length(2);
+      expect(first[0]).to.match(/^\* STATUS "Open" /);
+      const view = await h.store.openUser('alice');
+      try {
+        await view.append('Secret', Buffer.from(message('hidden')));
+        await view.append('Open', Buffer.from(message('shown')));
+      } finally {
+        await view.release();
+      }
+      // Were Secret's event reported, its STATUS would come first.
+      expect(await c.readLine()).to.match(/^\* STATUS "Open" \(MESSAGES 1 /);
+      expect(asked.filter((a) => a.startsWith('status '))).to.deep.equal(['status Secret', 'status Open', 'status Secret', 'status Open']);
+    });
+
     it('imapflow: opening a refused mailbox fails with the server text, others work', async () => {
       const client = new ImapFlow({ host: '127.0.0.1', port: h.securePort, secure: true, tls: h.trust(), auth: { user: 'alice', pass: ALICE.password }, logger: false });
       await client.connect();

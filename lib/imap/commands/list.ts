@@ -2,7 +2,6 @@ import type { MailboxInfo } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { isAtomNamed, type ImapValue } from '../imap-parser.js';
-import { ImapError } from '../imap-replies.js';
 import { serializeImapItems } from '../imap-format.js';
 import { DELIMITER, listPatternArg, storeCall, wireMailbox } from './args.js';
 import { messageTotals, parseStatusItems, statusValues } from './status.js';
@@ -128,23 +127,12 @@ export async function list(s: ImapConnection): Promise<void> {
     if (options.returnSubscribed && subscriptions.has(name)) attrs.push('\\Subscribed');
     const extra = childInfo ? ` (CHILDINFO (${options.subscribedOnly ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))` : '';
     s.send(`* LIST (${attrs.join(' ')}) "${DELIMITER}" ${wireMailbox(name, s.utf8)}${extra}\r\n`);
-    if (statusItems && info && !info.noselect && isSelected && (await statusAllowed(s, info.name))) {
+    if (statusItems && info && !info.noselect && isSelected && (await s.statusAllowed(info.name))) {
       const totals = await messageTotals(s, statusItems, info.name);
       s.send(`* STATUS ${wireMailbox(info.name, s.utf8)} ${serializeImapItems([statusValues(statusItems, info, totals)])}\r\n`);
     }
   }
   await s.ok('LIST completed');
-}
-
-/** `onMailbox` for LIST-STATUS: a refusal (an `ImapError`) omits that mailbox's `* STATUS` line; a bug propagates. */
-async function statusAllowed(s: ImapConnection, name: string): Promise<boolean> {
-  try {
-    await s.checkMailbox('status', name);
-    return true;
-  } catch (err) {
-    if (err instanceof ImapError) return false;
-    throw err;
-  }
 }
 
 /** RFC 6154 §2 attributes for the conventional top-level names, when the store records none itself. */
