@@ -210,7 +210,7 @@ export class MessageEditor {
     if (this.failed || this.aborted || !this.counted(chunk)) return false;
     if (this.transformed && isBody) {
       this.bodyOut += chunk.length;
-      this.tail = Buffer.concat([this.tail, chunk]).subarray(-2);
+      this.tail = chunk.length >= 2 ? Buffer.from(chunk.subarray(-2)) : Buffer.concat([this.tail, chunk]).subarray(-2);
     }
     if (this.scans.length === 0) return this.output.write(chunk);
     this.held.push(chunk);
