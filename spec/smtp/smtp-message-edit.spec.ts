@@ -8,6 +8,7 @@ import type { MessageChange } from '../../lib/smtp/message-editor.js';
 import type { MessageHeader } from '../../lib/smtp/message-header.js';
 import { SmtpBackend, SmtpHooks, type Envelope, type SmtpHooks as Hooks, type SmtpSession } from '../../lib/smtp/smtp-backend.js';
 import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
+import { SmtpServer } from '../../lib/smtp/smtp-server.js';
 import { PASSWORD, startAll, type AllProtocols } from '../support/all-protocols.js';
 import { startSmtp, storedTexts, type SmtpFixture } from './smtp-harness.js';
 
@@ -298,6 +299,14 @@ sys.stdout.buffer.write(b'\\r\\n'.join(lines) + b'\\r\\n' + b'=====' + data[0][1
       c.send('second part\r\n.\r\n');
       expect(await c.readLine()).to.match(/^250 /);
       expect(Buffer.concat(seen).toString()).to.match(/\r\n\r\nFIRST PART\r\nSECOND PART\r\n$/);
+    });
+
+    it('runtime hooks (the test double\'s setSmtpHooks) edit too, from the next message on', async () => {
+      f = await startSmtp();
+      expect(await sendData(f, 'Subject: a\r\n\r\nbody')).to.match(/^250 /);
+      f.container.get(SmtpServer).setRuntimeHooks([{ onHeader: async (h) => void h.set('Subject', 'b') }]);
+      expect(await sendData(f, 'Subject: a\r\n\r\nbody')).to.match(/^250 /);
+      expect((await storedTexts(f.store)).map((t) => /\r\nSubject: (\w)/.exec(t)?.[1])).to.deep.equal(['a', 'b']);
     });
 
     it('onData sees the edited message, as stored', async () => {
