@@ -9,6 +9,7 @@ import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/co
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
 import { admitSession, runHooks } from '../protocol/session-hooks.js';
+import { availableMechanisms, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { mailboxName, mapStoreError } from './commands/args.js';
 import { imapCapabilities } from './imap-capabilities.js';
@@ -43,7 +44,7 @@ export interface ImapContext {
 export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT';
 
 /** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */
-export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password'>;
+export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret' | 'external'>;
 
 /**
  * Commands that use message sequence numbers: while they run, EXPUNGE responses are held back
@@ -140,7 +141,13 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       literalPlus: this.ctx.settings.literalPlus,
       hasQuota: supportsQuota(this.ctx.store),
       isCompressed: this.connection.isCompressed,
+      saslMechanisms: this.current === 'not-authenticated' ? availableMechanisms(this.saslMechanisms, this.saslSession) : [],
     });
+  }
+
+  /** What the SASL mechanisms see of this session (IMAP has no host name setting: CRAM-MD5 challenges say `localhost`). */
+  get saslSession(): SaslSessionInfo {
+    return { peer: this.peer(), hostname: 'localhost', supportsSharedSecrets: this.ctx.authenticator.supportsSharedSecrets };
   }
 
   /** What backends may know about the peer. */
@@ -368,23 +375,23 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   /**
    * Checks credentials with the Authenticator, opens the user's mailboxes, starts watching the store and
    * enters the authenticated state, replying `OK [CAPABILITY …]`. A failed login is answered after the
-   * configured delay.
+   * configured delay. LOGIN and every AUTHENTICATE mechanism end here, IMAP's one completion point; the one
+   * failed-login policy ({@link TextSession.checkLogin}) runs first (`rejected`: the SASL mechanism refused already).
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
    */
-  async login(mechanism: string, credentials: ImapCredentials): Promise<void> {
-    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
-    const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
-    if (!result.ok) {
-      if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
-      const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
-      if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
+  async login(mechanism: string, credentials: ImapCredentials, rejected = false): Promise<void> {
+    const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
+    const check = await this.checkLogin(this.ctx.authenticator, { protocol: 'imap', mechanism, ...credentials, peer: this.peer() }, { delayMs, maxFailures }, rejected);
+    if (!check.ok) {
+      if (check.why === 'throttled') throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
+      if (check.why === 'temporary') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
+      if (check.isLast) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
-    await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username: result.username, mechanism, peer: this.peer() }));
-    this.recordLoginSuccess(credentials.username, mechanism);
+    await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username: check.username, mechanism, peer: this.peer() }));
     let view: UserMailboxes;
     try {
-      view = await this.ctx.store.openUser(result.username);
+      view = await this.ctx.store.openUser(check.username);
     } catch (err) {
       throw mapStoreError(err);
     }

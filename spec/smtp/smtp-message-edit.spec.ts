@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { Transform, type Readable } from 'node:stream';
-import type { Container } from 'inversify';
+import { ContainerModule, type Container } from 'inversify';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type { MessageChange } from '../../lib/smtp/message-editor.js';
@@ -28,6 +28,13 @@ const bind =
   (ct: Container): void => {
     for (const h of hooks) ct.bind(SmtpHooks).toConstantValue(h);
   };
+
+/** The same hooks as a module (for `startAll`). */
+const hooksModule = (...hooks: Hooks[]): ContainerModule[] => [
+  new ContainerModule(({ bind: b }) => {
+    for (const h of hooks) b(SmtpHooks).toConstantValue(h);
+  }),
+];
 
 /** A body transform that upper-cases ASCII letters (chunk by chunk: streaming). */
 const upperCase = (): Transform =>
@@ -73,7 +80,7 @@ describe('smtp: onHeader hooks change the message before it is stored', function
     });
 
     it('nodemailer → a spam score added after scanning and the Subject replaced, seen by imapflow', async () => {
-      all = await startAll({}, 10_000, bind(spamScore));
+      all = await startAll({}, 10_000, hooksModule(spamScore));
       const t = nodemailer.createTransport({ host: '127.0.0.1', port: all.port('smtp'), secure: false, tls: { ...all.trust } });
       try {
         await t.sendMail({ from: 'bob@x.test', to: 'alice@example.com', subject: 'cheap', text: 'viagra viagra\nviagra' });
@@ -116,7 +123,7 @@ describe('smtp: onHeader hooks change the message before it is stored', function
           }),
         }),
       };
-      all = await startAll({}, 10_000, bind(upper, footer));
+      all = await startAll({}, 10_000, hooksModule(upper, footer));
       const script = `
 import smtplib, poplib, imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=None)

@@ -1,6 +1,6 @@
 /** A container with SMTP, POP3 and IMAP (all six listeners on port 0), the memory store, a recording logger and alice. */
 import type tls from 'node:tls';
-import type { Container } from 'inversify';
+import type { Container, ContainerModule } from 'inversify';
 import { MailStore } from '../../lib/contracts/mail-store.js';
 import type { PosternConfig } from '../../lib/di/config.js';
 import { createContainer } from '../../lib/di/create-container.js';
@@ -29,10 +29,10 @@ export interface AllProtocols {
 }
 
 /**
- * Starts every listener; `config` is merged over test defaults (idle timeouts, 5 ms failed-login delays). `setup`
- * runs on the container before anything is resolved (bind hooks there).
+ * Starts every listener; `config` is merged over test defaults (idle timeouts, 5 ms failed-login delays); `modules`
+ * are loaded after the built-in ones.
  */
-export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_000, setup?: (container: Container) => void): Promise<AllProtocols> {
+export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_000, modules: readonly ContainerModule[] = []): Promise<AllProtocols> {
   const certs = await testCertificates();
   const log = new RecordingLogger();
   const container = createContainer(
@@ -43,10 +43,9 @@ export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_00
       pop3: { idleTimeoutMs, failedLoginDelayMs: 5, pop3: { port: 0 }, pop3s: { port: 0 } },
       imap: { idleTimeoutMs, failedLoginDelayMs: 5, imap: { port: 0 }, imaps: { port: 0 } },
     },
-    [memoryModule, smtpModule, pop3Module, imapModule],
+    [memoryModule, smtpModule, pop3Module, imapModule, ...modules],
   );
   container.rebind(Logger).toConstantValue(log);
-  setup?.(container);
   const store = container.get(MailStore);
   await store.users.add({ username: 'alice', password: PASSWORD, addresses: ['alice@example.com'] });
   await store.users.add({ username: 'bob', password: 'bob secret', addresses: ['bob@example.com'] });
