@@ -124,6 +124,9 @@ export { lmtpModule, LMTP_PROTOCOL } from './di/lmtp.module.js';
 export { ProtocolModule, protocolSection, listenerSection, isProtocolModule } from './di/protocol-descriptor.js';
 export type { ProtocolDescriptor, ListenerDescriptor, ListenerSectionOptions, ProtocolBinding, ProtocolShape } from './di/protocol-descriptor.js';
 export { PROTOCOLS, protocolListeners, listenerDescriptor } from './di/protocols.js';
+export { MessageHeader } from './smtp/message-header.js';
+export { MAX_HEADER_OCTETS } from './smtp/message-editor.js';
+export type { MessageChange } from './smtp/message-editor.js';
 
 // POP3 (RFC 1939 + CAPA, STLS, SASL, RESP-CODES).
 export { Pop3Server } from './pop3/pop3-server.js';
@@ -132,6 +135,8 @@ export { Pop3Settings, resolvePop3Settings, POP3_PORT, POP3S_PORT } from './pop3
 export type { Pop3Options, Pop3ListenerOptions } from './pop3/pop3-options.js';
 export { pop3Module } from './di/pop3.module.js';
 export { POP3_PROTOCOL } from './di/pop3.module.js';
+export { Pop3Hooks } from './pop3/pop3-hooks.js';
+export type { Pop3LoginInfo, Pop3MaildropAccess } from './pop3/pop3-hooks.js';
 
 // IMAP (RFC 3501 / 9051 subset with IDLE, UIDPLUS, MOVE, LITERAL+, NAMESPACE, ID, ENABLE).
 export { ImapServer } from './imap/imap-server.js';
@@ -140,6 +145,8 @@ export { ImapSettings, resolveImapSettings, IMAP_PORT, IMAPS_PORT } from './imap
 export type { ImapOptions, ImapListenerOptions } from './imap/imap-options.js';
 export { imapModule } from './di/imap.module.js';
 export { IMAP_PROTOCOL } from './di/imap.module.js';
+export { ImapHooks } from './imap/imap-hooks.js';
+export type { ImapLoginInfo, ImapMailboxAccess, ImapMailboxAccessKind } from './imap/imap-hooks.js';
 
 // Stores and authentication.
 export { MemoryMailStore } from './backends/memory/memory-mail-store.js';

@@ -2,6 +2,7 @@ import type { ServerSecurity } from '../core/server-security.js';
 import { Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { IMAP_PORT, IMAPS_PORT, ImapSettings, resolveImapSettings, type ImapOptions } from '../imap/imap-options.js';
+import { ImapHooks } from '../imap/imap-hooks.js';
 import { ImapServer } from '../imap/imap-server.js';
 import { PosternConfig } from './config.js';
 import { ServerSecurityToken, withAuthThrottle } from './core.module.js';
@@ -32,8 +33,9 @@ export const imapModule = new ProtocolModule(
       bind(ImapSettings).toResolvedValue((config: PosternConfig) => resolveImapSettings(imapSection(config) ?? {}, config), [PosternConfig]);
       bind(ImapServer)
         .toResolvedValue(
-          (store: MailStore, authenticator: Authenticator, security: ServerSecurity, settings: ImapSettings) => new ImapServer(store, authenticator, security, settings),
-          [MailStore, Authenticator, ServerSecurityToken, ImapSettings],
+          (store: MailStore, authenticator: Authenticator, security: ServerSecurity, settings: ImapSettings, hooks: ImapHooks[] | undefined) =>
+            new ImapServer(store, authenticator, security, settings, hooks ?? []),
+          [MailStore, Authenticator, ServerSecurityToken, ImapSettings, { serviceIdentifier: ImapHooks, isMultiple: true, optional: true }],
         )
         .inSingletonScope()
         .onActivation(withAuthThrottle);

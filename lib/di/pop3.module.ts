@@ -2,6 +2,7 @@ import type { ServerSecurity } from '../core/server-security.js';
 import { Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { POP3_PORT, POP3S_PORT, Pop3Settings, resolvePop3Settings, type Pop3Options } from '../pop3/pop3-options.js';
+import { Pop3Hooks } from '../pop3/pop3-hooks.js';
 import { Pop3Server } from '../pop3/pop3-server.js';
 import { PosternConfig } from './config.js';
 import { ServerSecurityToken, withAuthThrottle } from './core.module.js';
@@ -32,8 +33,9 @@ export const pop3Module = new ProtocolModule(
       bind(Pop3Settings).toResolvedValue((config: PosternConfig) => resolvePop3Settings(pop3Section(config) ?? {}, config), [PosternConfig]).inSingletonScope();
       bind(Pop3Server)
         .toResolvedValue(
-          (store: MailStore, authenticator: Authenticator, security: ServerSecurity, settings: Pop3Settings) => new Pop3Server(store, authenticator, security, settings),
-          [MailStore, Authenticator, ServerSecurityToken, Pop3Settings],
+          (store: MailStore, authenticator: Authenticator, security: ServerSecurity, settings: Pop3Settings, hooks: Pop3Hooks[] | undefined) =>
+            new Pop3Server(store, authenticator, security, settings, hooks ?? []),
+          [MailStore, Authenticator, ServerSecurityToken, Pop3Settings, { serviceIdentifier: Pop3Hooks, isMultiple: true, optional: true }],
         )
         .inSingletonScope()
         .onActivation(withAuthThrottle);

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { ServiceIdentifier } from 'inversify';
 import type { PeerInfo } from '../contracts/peer-info.js';
+import type { MessageChange } from './message-editor.js';
+import type { MessageHeader } from './message-header.js';
 
 /** Parameters of MAIL FROM that the server understood (RFC 1870, RFC 6152, RFC 6531, RFC 4954 §5). */
 export interface MailParams {
@@ -108,9 +110,21 @@ export interface SmtpHooks {
   /** Before the backend sees each RCPT TO. */
   onRcptTo?(to: string, params: RcptParams, context: SmtpContext): Promise<void>;
   /**
-   * Reads the message as a stream, alongside the backend. The backend's stream does not end until every
-   * `onData` has resolved, so a refusal here means nothing is stored. A hook that resolves without reading
-   * simply stops receiving chunks.
+   * Changes the message before it is stored. Called once per message (DATA, BDAT, LMTP alike) as soon as its header
+   * block has arrived, before any octet reaches `onData` or the backend, with the parsed header (the server's
+   * `Received:` field first). Edit `header` in place (`add`, `prepend`, `set`, `remove`); later hooks see earlier
+   * hooks' edits. Return a {@link MessageChange} to pipe the body through a stream (`body`) or to read the whole
+   * body before the header is written (`scan`, e.g. to add `X-Spam-Score`; the body is then held in memory).
+   * Without `scan`, only the header block is held: the body streams through. Fields no hook touched keep their
+   * exact octets. The edited message is held to `maxMessageSize` (`552 5.3.4`). A refusal (here, in `scan`, or a
+   * body stream destroyed with an `SmtpReplyError`) means nothing is stored and the client gets that reply.
+   */
+  onHeader?(header: MessageHeader, envelope: Envelope): Promise<MessageChange | void>;
+  /**
+   * Reads the message as a stream, alongside the backend, as it will be stored (after the `onHeader` edits). The
+   * backend's stream does not end until every `onData` has resolved, so a refusal here means nothing is stored. A
+   * hook that resolves without reading simply stops receiving chunks. It cannot change the message: use
+   * `onHeader` for that.
    */
   onData?(body: Readable, envelope: Envelope): Promise<void>;
 }

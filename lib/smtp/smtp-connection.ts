@@ -10,6 +10,7 @@ import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
 import type { SaslCredentials, SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
+import type { MessageHeader } from './message-header.js';
 import { BodyDelivery } from './smtp-body.js';
 import type { BodyConsumer } from './smtp-body.js';
 import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
@@ -431,13 +432,13 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
 
   /**
    * Starts handing a body to the hooks and the backend, with the `Received:` header (RFC 5321 §4.4) written first.
+   * The `onHeader` hooks' edits apply inside the returned delivery, so every caller (DATA, BDAT, LMTP) gets them.
    * The caller writes the body and then calls `finish()` or `abort()`.
    */
   async openDelivery(tx: Transaction): Promise<BodyDelivery> {
     const envelope = this.envelope(tx);
     const session = this.backend;
     const hooks = this.deps.hooks.filter((h) => h.onData).map((h) => (body: Readable) => h.onData!(body, envelope));
-    const delivery = new BodyDelivery(hooks, this.storeBody(session, envelope), this.whenClosed);
     const header = receivedHeader({
       helo: envelope.helo,
       remoteAddress: this.connection.remoteAddress,
@@ -448,7 +449,14 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       rcptTo: tx.rcptTo,
       date: new Date(),
     });
-    await delivery.write(Buffer.from(header, 'utf8'));
+    const received = Buffer.from(header, 'utf8');
+    const edits = this.deps.hooks.filter((h) => h.onHeader).map((h) => (fields: MessageHeader) => h.onHeader!(fields, envelope));
+    const delivery = new BodyDelivery(hooks, this.storeBody(session, envelope), this.whenClosed, {
+      hooks: edits,
+      maxSize: this.settings.maxMessageSize,
+      exemptOctets: received.length,
+    });
+    await delivery.write(received);
     return delivery;
   }
 

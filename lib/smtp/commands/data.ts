@@ -41,7 +41,7 @@ export class BareLfFilter {
 }
 
 /** The 552 of RFC 1870 §6.3 / RFC 5321 §4.5.3.1.10 for a body over the SIZE limit. */
-function tooBig(max: number): SmtpReplyError {
+export function tooBig(max: number): SmtpReplyError {
   return new SmtpReplyError(552, '5.3.4', `Message size exceeds fixed maximum message size (${max})`);
 }
 
