@@ -2,7 +2,7 @@ import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
-import { supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
+import { supportsObjectIdentity, supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { supportsQuota } from '../contracts/quota.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
@@ -124,6 +124,11 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     return this.mailbox;
   }
 
+  /** The store offers MAILBOXID/EMAILID/save dates: OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) are on. */
+  get hasObjectIds(): boolean {
+    return supportsObjectIdentity(this.ctx.store);
+  }
+
   /** The current CAPABILITY list (RFC 3501 §7.2.1). */
   capabilities(): string[] {
     return imapCapabilities({
@@ -133,6 +138,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       maxLiteralSize: this.ctx.settings.maxLiteralSize,
       literalPlus: this.ctx.settings.literalPlus,
       hasQuota: supportsQuota(this.ctx.store),
+      hasObjectIds: this.hasObjectIds,
       isCompressed: this.connection.isCompressed,
     });
   }

@@ -1,4 +1,4 @@
-import { isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
+import { hasMailboxIdentity, hasMessageIdentity, isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
 import { ContextSearches } from './imap-context-search.js';
 import type { RecentTracker } from './imap-recent.js';
@@ -46,6 +46,8 @@ export class SelectedMailbox {
   highestModseq: number;
   /** Live `SEARCH RETURN (UPDATE)` searches (RFC 5267 §4). */
   readonly contexts = new ContextSearches();
+  /** MAILBOXID (RFC 8474 §4) when the store has object identity. */
+  mailboxId?: string;
 
   private constructor(
     /** Canonical name (follows a rename of the selected mailbox). */
@@ -76,7 +78,9 @@ export class SelectedMailbox {
   static async open(view: UserMailboxes, name: string, readOnly: boolean, tracker: RecentTracker): Promise<SelectedMailbox> {
     const info = await view.info(name);
     const messages = await view.messages(info.name, { peek: readOnly });
-    return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, tracker, view.username, info.recent, info.highestModseq);
+    const selected = new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, tracker, view.username, info.recent, info.highestModseq);
+    if (hasMailboxIdentity(info)) selected.mailboxId = info.mailboxId;
+    return selected;
   }
 
   /** Keywords the client has been told in `* FLAGS` (RFC 3501 §7.2.6), in the order announced. */
@@ -245,7 +249,8 @@ export class SelectedMailbox {
   /** Message `seq` as SEARCH sees it. */
   candidate(seq: number): SearchCandidate {
     const m = this.at(seq);
-    return { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, raw: () => m.raw() };
+    const identity = hasMessageIdentity(m) ? m : undefined;
+    return { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, identity, raw: () => m.raw() };
   }
 
   /** Messages whose modseq is above `modseq` (RFC 7162 §3.1.4.1 CHANGEDSINCE), as sequence numbers. */

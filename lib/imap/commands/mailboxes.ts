@@ -1,3 +1,4 @@
+import { hasMailboxIdentity } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
@@ -11,7 +12,7 @@ import { expectCount, mailboxName, storeCall } from './args.js';
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
  * §7.1); a failed SELECT leaves none selected. Sends FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS,
- * UIDVALIDITY and UIDNEXT, then `OK [READ-WRITE]` or `OK [READ-ONLY]`. With CONDSTORE on (or the CONDSTORE
+ * UIDVALIDITY, UIDNEXT and (OBJECTID, RFC 8474 §4.1) MAILBOXID, then `OK [READ-WRITE]` or `OK [READ-ONLY]`. With CONDSTORE on (or the CONDSTORE
  * parameter, which turns it on: RFC 7162 §3.1.8) also `OK [HIGHESTMODSEQ n]`; the QRESYNC parameter (§3.2.5,
  * only after ENABLE QRESYNC) adds `* VANISHED (EARLIER)` for known UIDs that are gone and a FETCH for every
  * message changed since the client's modseq.
@@ -36,6 +37,7 @@ export async function select(s: ImapConnection, cmd: ImapCommand): Promise<void>
   if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);
   s.send(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid\r\n`);
   s.send(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID\r\n`);
+  if (mailbox.mailboxId !== undefined) s.send(`* OK [MAILBOXID (${mailbox.mailboxId})] Ok\r\n`); // RFC 8474 §4.1
   if (mailbox.condstore) s.send(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest\r\n`);
   const q = params.qresync;
   if (q && q.uidValidity === mailbox.uidValidity) {
@@ -62,7 +64,9 @@ export async function create(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const granted = conventionalUse(name);
   if (uses.some((u) => u.toLowerCase() !== granted?.toLowerCase())) throw new ImapError('NO', 'USEATTR', 'This name cannot have that special use');
   await storeCall(() => s.mailboxes.create(name));
-  await s.ok('CREATE completed');
+  // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+  const info = s.hasObjectIds ? await storeCall(() => s.mailboxes.info(name)).catch(() => undefined) : undefined;
+  await s.ok('CREATE completed', info && hasMailboxIdentity(info) ? `MAILBOXID (${info.mailboxId})` : undefined);
 }
 
 /** The special-use attributes of `(USE (…))` (RFC 6154 §3, RFC 4466 create-param). @throws ProtocolSyntaxError */

@@ -53,7 +53,7 @@ export async function search(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const options = spec?.options;
   let program: SearchProgram;
   try {
-    program = parseSearch(args);
+    program = parseSearch(args, { objectIds: s.hasObjectIds });
   } catch (err) {
     if (err instanceof SearchError) {
       if (err.code === 'BADCHARSET') throw new ImapError('NO', 'BADCHARSET (UTF-8 US-ASCII)', 'Unsupported charset');
@@ -64,21 +64,12 @@ export async function search(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const withModseq = usesModseq(program.key);
   if (withModseq) s.enableExtension('CONDSTORE');
   const mailbox = s.selected;
-  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid };
+  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid, saveDates: s.hasObjectIds };
   const found: number[] = [];
   const modseqs: number[] = [];
   for (let seq = 1; seq <= mailbox.count; seq++) {
     const m = mailbox.at(seq);
-    const candidate = {
-      seq,
-      uid: m.uid,
-      flags: m.flags,
-      recent: mailbox.isRecent(m.uid),
-      internalDate: m.internalDate,
-      size: m.size,
-      modseq: m.modseq,
-      raw: () => m.raw(),
-    };
+    const candidate = mailbox.candidate(seq);
     // A message expunged by another session meanwhile (its octets gone) simply does not match.
     const hit = await matchesSearch(program.key, candidate, context).catch(() => false);
     if (!hit) continue;
