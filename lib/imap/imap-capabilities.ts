@@ -35,10 +35,11 @@ export interface ImapCapabilityInput {
  *   NOTIFY (RFC 5465), UTF8=ACCEPT (RFC 6855), STATUS=SIZE (RFC 8438); QUOTA (RFC 9208) only with a quota.
  * - COMPRESS=DEFLATE (RFC 4978) after login, until it is active.
  * - OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) when the store offers `ObjectIdentity`.
- * - Not offered: IMAP4rev2 (not all of RFC 9051 holds yet).
+ * - IMAP4rev2 (RFC 9051) beside IMAP4rev1: the session is IMAP4rev1 until `ENABLE IMAP4rev2` (§6.3.1). SEARCHRES
+ *   (RFC 5182), which IMAP4rev2 includes.
  */
 export function imapCapabilities(input: ImapCapabilityInput): string[] {
-  const caps = ['IMAP4rev1'];
+  const caps = ['IMAP4rev1', 'IMAP4rev2'];
   if (input.state === 'not-authenticated') {
     if (!input.isSecure) caps.push('STARTTLS');
     if (input.isSecure || input.allowInsecureAuth) caps.push('AUTH=PLAIN', 'AUTH=LOGIN', 'SASL-IR');
@@ -57,6 +58,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'CONDSTORE',
     'QRESYNC',
     'ESEARCH',
+    'SEARCHRES',
     'LIST-EXTENDED',
     'LIST-STATUS',
     'SPECIAL-USE',

@@ -35,8 +35,11 @@ export interface ImapContext {
   readonly recent: RecentTracker;
 }
 
-/** Extensions a client turns on for its session (RFC 5161 ENABLE, RFC 7162 §3.1 CONDSTORE-enabling commands). */
-export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT';
+/**
+ * Extensions a client turns on for its session (RFC 5161 ENABLE, RFC 7162 §3.1 CONDSTORE-enabling commands), and
+ * IMAP4rev2 itself (RFC 9051 §6.3.1: a server offering both revisions acts as IMAP4rev1 until `ENABLE IMAP4rev2`).
+ */
+export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT' | 'IMAP4rev2';
 
 /** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */
 export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password'>;
@@ -379,6 +382,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (!this.mailbox) return;
     this.mailbox.condstore = this.enabledExtensions.has('CONDSTORE');
     this.mailbox.qresync = this.enabledExtensions.has('QRESYNC');
+    this.mailbox.rev2 = this.enabledExtensions.has('IMAP4rev2');
   }
 
   /** CLOSE, UNSELECT, a failed SELECT: back to the authenticated state. */
@@ -424,9 +428,17 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     return this.connection.isCompressed;
   }
 
-  /** UTF8=ACCEPT is on (RFC 6855 §3): mailbox names travel as UTF-8, not modified UTF-7. */
+  /**
+   * UTF8=ACCEPT (RFC 6855 §3) or IMAP4rev2 (RFC 9051 §5.1: mailbox names are UTF-8; §4.3: quoted strings may hold
+   * UTF-8) is on: mailbox names travel as UTF-8, not modified UTF-7.
+   */
   get utf8(): boolean {
-    return this.enabledExtensions.has('UTF8=ACCEPT');
+    return this.enabledExtensions.has('UTF8=ACCEPT') || this.enabledExtensions.has('IMAP4rev2');
+  }
+
+  /** The client enabled IMAP4rev2 (RFC 9051): ESEARCH answers SEARCH, no `\Recent`/RECENT, LIST in SELECT. */
+  get isRev2(): boolean {
+    return this.enabledExtensions.has('IMAP4rev2');
   }
 
   /** The user's view after login, for {@link ImapUpdates} (NOTIFY). */

@@ -42,12 +42,16 @@ export class SelectedMailbox {
   condstore = false;
   /** QRESYNC is on (RFC 7162 §3.2.10): expunges are reported as `* VANISHED uid-set`, not `* n EXPUNGE`. */
   qresync = false;
+  /** IMAP4rev2 is on (RFC 9051 Appendix E): no `\Recent` flag and no `* n RECENT` responses. */
+  rev2 = false;
   /** HIGHESTMODSEQ as last read from the store (RFC 7162 §3.1.2.1). */
   highestModseq: number;
   /** Live `SEARCH RETURN (UPDATE)` searches (RFC 5267 §4). */
   readonly contexts = new ContextSearches();
   /** MAILBOXID (RFC 8474 §4) when the store has object identity. */
   mailboxId?: string;
+  /** UIDs saved by `SEARCH RETURN (SAVE)` for `$` (RFC 5182 §2.1); empty after SELECT. */
+  searchResult: ReadonlySet<number> = new Set();
 
   private constructor(
     /** Canonical name (follows a rename of the selected mailbox). */
@@ -154,7 +158,7 @@ export class SelectedMailbox {
   /** The flags to report for a message: its stored flags plus `\Recent` when recent for this session. */
   flagsOf(message: StoredMessage): string[] {
     const flags = [...message.flags];
-    if (this.recent.has(message.uid)) flags.push('\\Recent');
+    if (!this.rev2 && this.recent.has(message.uid)) flags.push('\\Recent');
     return flags;
   }
 
@@ -241,7 +245,8 @@ export class SelectedMailbox {
     if (added.length > 0) {
       this.entries.push(...added);
       this.claimRecent(hint);
-      lines.push(`* ${this.entries.length} EXISTS\r\n`, `* ${this.recent.size} RECENT\r\n`);
+      lines.push(`* ${this.entries.length} EXISTS\r\n`);
+      if (!this.rev2) lines.push(`* ${this.recent.size} RECENT\r\n`);
     }
     return { lines, gone: false };
   }

@@ -7,7 +7,7 @@ import { isAtomNamed, type ImapValue, type ImapCommand } from '../imap-parser.js
 import { SelectedMailbox } from '../imap-selected.js';
 import { conventionalUse } from './list.js';
 import { missingFromSet } from '../imap-sequence.js';
-import { expectCount, mailboxName, storeCall } from './args.js';
+import { DELIMITER, expectCount, mailboxName, storeCall, wireMailbox } from './args.js';
 
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
@@ -32,9 +32,14 @@ export async function select(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly, s.ctx.recent));
   s.enterSelected(mailbox);
   for (const line of mailbox.flagsResponses()) s.send(line);
-  s.send(`* ${mailbox.count} EXISTS\r\n* ${mailbox.recentCount} RECENT\r\n`);
-  const unseen = mailbox.firstUnseen();
-  if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);
+  if (s.isRev2) {
+    // RFC 9051 §6.3.2: EXISTS and a LIST of the mailbox's canonical name; RECENT and [UNSEEN] are gone (Appendix E).
+    s.send(`* ${mailbox.count} EXISTS\r\n* LIST () "${DELIMITER}" ${wireMailbox(mailbox.name, true)}\r\n`);
+  } else {
+    s.send(`* ${mailbox.count} EXISTS\r\n* ${mailbox.recentCount} RECENT\r\n`);
+    const unseen = mailbox.firstUnseen();
+    if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);
+  }
   s.send(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid\r\n`);
   s.send(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID\r\n`);
   if (mailbox.mailboxId !== undefined) s.send(`* OK [MAILBOXID (${mailbox.mailboxId})] Ok\r\n`); // RFC 8474 §4.1

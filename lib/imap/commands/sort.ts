@@ -42,7 +42,7 @@ async function matching(s: ImapConnection, charsetArg: ImapValue | undefined, ke
     throw err;
   }
   const mailbox = s.selected;
-  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid, saveDates: s.hasObjectIds };
+  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid, saveDates: s.hasObjectIds, savedUids: mailbox.searchResult };
   const items: SortItem[] = [];
   for (let seq = 1; seq <= mailbox.count; seq++) {
     const m = mailbox.at(seq);
