@@ -102,4 +102,13 @@ c.logout()
     const fetched = await run('curl', [...auth, `imaps://127.0.0.1:${h.securePort}/INBOX;UID=2`]);
     expect(fetched.stdout).to.equal(message('second', 'two\r\n'));
   });
+
+  it('works with curl custom requests: STATUS MAILBOXID and SEARCH SAVEDATESUPPORTED', async function () {
+    if (!(await hasBinary('curl'))) this.skip();
+    const auth = ['--user', `${ALICE.username}:${ALICE.password}`, '--cacert', caFile, '--silent', '--show-error', '--max-time', '10'];
+    const status = await run('curl', [...auth, `imaps://127.0.0.1:${h.securePort}/`, '-X', 'STATUS INBOX (MAILBOXID MESSAGES)']);
+    expect(status.stdout).to.match(/^\* STATUS "INBOX" \(MAILBOXID \(F[0-9a-f]+\) MESSAGES 2\)\r\n$/);
+    const search = await run('curl', [...auth, `imaps://127.0.0.1:${h.securePort}/INBOX`, '-X', 'SEARCH SAVEDATESUPPORTED']);
+    expect(search.stdout).to.equal('* SEARCH 1 2\r\n');
+  });
 });
