@@ -111,6 +111,12 @@ export interface UserDirectory {
   secretFor(username: string): Promise<string | undefined>;
   /** Every canonical username, sorted. */
   list(): Promise<string[]>;
+  /**
+   * Optional: removes a user by canonical username, with its addresses. Resolves false when there is no such user.
+   * The memory and Maildir stores keep the user's mailboxes (adding the user again finds them); the PostgreSQL store
+   * deletes them with the user (its rows reference the user). Used by the test double's `DELETE /api/v1/users/{login}`.
+   */
+  remove?(username: string): Promise<boolean>;
 }
 
 /** Options of {@link MailStore.deliver}. */
@@ -372,7 +378,9 @@ export interface UserMailboxes {
 
 /**
  * A change notification. `username` is canonical, `mailbox` the canonical name. For `renamed`, `mailbox` is the
- * old name and `newName` the new one (one event per renamed mailbox, children included).
+ * old name and `newName` the new one (one event per renamed mailbox, children included). A `flags` event with no
+ * UIDs means "changes may have been missed here: re-read the mailbox" (the PostgreSQL store sends it for the
+ * mailboxes of open views after its LISTEN session came back).
  */
 export type MailboxEvent =
   | { type: 'exists'; username: string; mailbox: string; uid: number }

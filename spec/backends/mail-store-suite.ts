@@ -94,6 +94,23 @@ export function mailStoreSuite(factory: StoreFactory): void {
       expect(await view.messages('INBOX')).to.have.length(1);
       await view.release();
     });
+
+    it('removes a user with its addresses: no login, no delivery, a second remove resolves false', async () => {
+      const store = await open();
+      expect(store.users.remove, 'every Postern store can remove users').to.be.a('function');
+      expect(await store.users.verify('alice', 'secret-a')).to.equal('alice'); // warms any login cache
+      expect(await store.users.remove!('alice')).to.equal(true);
+      expect(await store.users.find('alice')).to.equal(undefined);
+      expect(await store.users.findByAddress('al@example.org')).to.equal(undefined);
+      expect(await store.users.verify('alice', 'secret-a')).to.equal(undefined);
+      expect(await store.users.list()).to.deep.equal(['bob@example.org']);
+      expect(await codeOf(store.deliver('al@example.org', message('gone')))).to.equal('NO_SUCH_USER');
+      expect(await store.users.remove!('alice')).to.equal(false);
+      expect(await store.users.remove!('nobody')).to.equal(false);
+      // The address is free again for someone else.
+      await store.users.add({ username: 'carol', password: 'pw', addresses: ['al@example.org'] });
+      expect(await store.users.findByAddress('AL@example.org')).to.equal('carol');
+    });
   });
 
   describe('delivery', () => {

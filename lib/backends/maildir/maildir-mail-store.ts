@@ -108,6 +108,11 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       find: async (login) => (await table()).find(login),
       secretFor: async (username) => (await table()).secretFor(username),
       list: async () => (await table()).list(),
+      remove: async (username) => {
+        const removed = await (await table()).remove(username);
+        this.verified.clear(); // a removed user must not log in from the cache
+        return removed;
+      },
     };
   }
 
