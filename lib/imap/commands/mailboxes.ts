@@ -12,7 +12,8 @@ import { DELIMITER, expectCount, mailboxName, storeCall, wireMailbox } from './a
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
  * §7.1); a failed SELECT leaves none selected. Sends FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS,
- * UIDVALIDITY, UIDNEXT and (OBJECTID, RFC 8474 §4.1) MAILBOXID, then `OK [READ-WRITE]` or `OK [READ-ONLY]`. With CONDSTORE on (or the CONDSTORE
+ * UIDVALIDITY, UIDNEXT and (OBJECTID, RFC 8474 §4.1) MAILBOXID, then `OK [READ-WRITE]` or `OK [READ-ONLY]`; an
+ * IMAP4rev2 session gets `* LIST () "/" name` instead of RECENT and UNSEEN (RFC 9051 §6.3.2). With CONDSTORE on (or the CONDSTORE
  * parameter, which turns it on: RFC 7162 §3.1.8) also `OK [HIGHESTMODSEQ n]`; the QRESYNC parameter (§3.2.5,
  * only after ENABLE QRESYNC) adds `* VANISHED (EARLIER)` for known UIDs that are gone and a FETCH for every
  * message changed since the client's modseq.
