@@ -13,6 +13,8 @@ export interface ImapCapabilityInput {
   readonly hasQuota?: boolean;
   /** LITERAL+ (true, the default) or LITERAL- (false) (RFC 7888). */
   readonly literalPlus?: boolean;
+  /** The store has object identity: OBJECTID (RFC 8474) and SAVEDATE (RFC 8514). */
+  readonly hasObjectIds?: boolean;
   /** COMPRESS is already active: COMPRESS=DEFLATE is no longer offered (RFC 4978 §3). */
   readonly isCompressed?: boolean;
   /** SASL mechanisms available on this session, in order, from the registry (default: PLAIN and LOGIN). */
@@ -35,10 +37,12 @@ export interface ImapCapabilityInput {
  *   SORT, SORT=DISPLAY, ESORT, THREAD (RFC 5256, 5957, 5267), CONTEXT=SEARCH (RFC 5267), PARTIAL (RFC 9394),
  *   NOTIFY (RFC 5465), UTF8=ACCEPT (RFC 6855), STATUS=SIZE (RFC 8438); QUOTA (RFC 9208) only with a quota.
  * - COMPRESS=DEFLATE (RFC 4978) after login, until it is active.
- * - Not offered: OBJECTID, SAVEDATE, IMAP4rev2 (not all of RFC 9051 holds yet).
+ * - OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) when the store offers `ObjectIdentity`.
+ * - IMAP4rev2 (RFC 9051) beside IMAP4rev1: the session is IMAP4rev1 until `ENABLE IMAP4rev2` (§6.3.1). SEARCHRES
+ *   (RFC 5182), which IMAP4rev2 includes.
  */
 export function imapCapabilities(input: ImapCapabilityInput): string[] {
-  const caps = ['IMAP4rev1'];
+  const caps = ['IMAP4rev1', 'IMAP4rev2'];
   if (input.state === 'not-authenticated') {
     if (!input.isSecure) caps.push('STARTTLS');
     if (input.isSecure || input.allowInsecureAuth) caps.push(...(input.saslMechanisms ?? ['PLAIN', 'LOGIN']).map((m) => `AUTH=${m}`), 'SASL-IR');
@@ -57,6 +61,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'CONDSTORE',
     'QRESYNC',
     'ESEARCH',
+    'SEARCHRES',
     'LIST-EXTENDED',
     'LIST-STATUS',
     'SPECIAL-USE',
@@ -77,6 +82,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'STATUS=SIZE',
   );
   if (input.hasQuota) caps.push('QUOTA', 'QUOTA=RES-STORAGE');
+  if (input.hasObjectIds) caps.push('OBJECTID', 'SAVEDATE');
   if (input.state !== 'not-authenticated' && !input.isCompressed) caps.push('COMPRESS=DEFLATE');
   return caps;
 }

@@ -2,7 +2,7 @@ import type { Connection } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator, AuthRequest } from '../contracts/authenticator.js';
-import { supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
+import { supportsObjectIdentity, supportsWatch, type MailStore, type UserMailboxes } from '../contracts/mail-store.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { supportsQuota } from '../contracts/quota.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
@@ -40,8 +40,11 @@ export interface ImapContext {
   readonly hooks?: readonly ImapHooks[];
 }
 
-/** Extensions a client turns on for its session (RFC 5161 ENABLE, RFC 7162 §3.1 CONDSTORE-enabling commands). */
-export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT';
+/**
+ * Extensions a client turns on for its session (RFC 5161 ENABLE, RFC 7162 §3.1 CONDSTORE-enabling commands), and
+ * IMAP4rev2 itself (RFC 9051 §6.3.1: a server offering both revisions acts as IMAP4rev1 until `ENABLE IMAP4rev2`).
+ */
+export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT' | 'IMAP4rev2';
 
 /** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */
 export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret' | 'external'>;
@@ -131,6 +134,11 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     return this.mailbox;
   }
 
+  /** The store offers MAILBOXID/EMAILID/save dates: OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) are on. */
+  get hasObjectIds(): boolean {
+    return supportsObjectIdentity(this.ctx.store);
+  }
+
   /** The current CAPABILITY list (RFC 3501 §7.2.1). */
   capabilities(): string[] {
     return imapCapabilities({
@@ -140,6 +148,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       maxLiteralSize: this.ctx.settings.maxLiteralSize,
       literalPlus: this.ctx.settings.literalPlus,
       hasQuota: supportsQuota(this.ctx.store),
+      hasObjectIds: this.hasObjectIds,
       isCompressed: this.connection.isCompressed,
       saslMechanisms: this.current === 'not-authenticated' ? availableMechanisms(this.saslMechanisms, this.saslSession) : [],
     });
@@ -446,6 +455,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (!this.mailbox) return;
     this.mailbox.condstore = this.enabledExtensions.has('CONDSTORE');
     this.mailbox.qresync = this.enabledExtensions.has('QRESYNC');
+    this.mailbox.rev2 = this.enabledExtensions.has('IMAP4rev2');
   }
 
   /** CLOSE, UNSELECT, a failed SELECT: back to the authenticated state. */
@@ -493,9 +503,17 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     return this.connection.isCompressed;
   }
 
-  /** UTF8=ACCEPT is on (RFC 6855 §3): mailbox names travel as UTF-8, not modified UTF-7. */
+  /**
+   * UTF8=ACCEPT (RFC 6855 §3) or IMAP4rev2 (RFC 9051 §5.1: mailbox names are UTF-8; §4.3: quoted strings may hold
+   * UTF-8) is on: mailbox names travel as UTF-8, not modified UTF-7.
+   */
   get utf8(): boolean {
-    return this.enabledExtensions.has('UTF8=ACCEPT');
+    return this.enabledExtensions.has('UTF8=ACCEPT') || this.enabledExtensions.has('IMAP4rev2');
+  }
+
+  /** The client enabled IMAP4rev2 (RFC 9051): ESEARCH answers SEARCH, no `\Recent`/RECENT, LIST in SELECT. */
+  get isRev2(): boolean {
+    return this.enabledExtensions.has('IMAP4rev2');
   }
 
   /** The user's view after login, for {@link ImapUpdates} (NOTIFY). */

@@ -4,6 +4,7 @@
  * String keys match case-insensitively as substrings of RFC 2047-decoded header values and of the decoded
  * (transfer encoding and charset) text of the body's text parts. Message content is loaded only when a key needs it.
  */
+import type { MessageIdentity } from '../contracts/mail-store.js';
 import { decodedBodyText, decodeHeaderWords } from './imap-decode.js';
 import { addressSearchText } from './imap-envelope.js';
 import { parseMime, type MimePart } from './imap-mime.js';
@@ -24,6 +25,8 @@ export interface SearchCandidate {
   readonly size: number;
   /** RFC 7162 modseq, for the MODSEQ key (0 when unknown). */
   readonly modseq?: number;
+  /** EMAILID, THREADID and save date (RFC 8474, RFC 8514) when the store keeps them. */
+  readonly identity?: MessageIdentity;
   raw(): Promise<Buffer>;
 }
 
@@ -35,6 +38,8 @@ export interface SearchContext {
   readonly maxUid: number;
   /** UIDs saved by SEARCHRES (RFC 5182) for `$`; empty when none. */
   readonly savedUids?: ReadonlySet<number>;
+  /** The mailbox keeps save dates (RFC 8514 §4 SAVEDATESUPPORTED). */
+  readonly saveDates?: boolean;
 }
 
 /** Lazily loaded content of one candidate. */
@@ -114,9 +119,19 @@ async function evaluate(key: SearchKey, c: SearchCandidate, ctx: SearchContext, 
     case 'modseq':
       return (c.modseq ?? 0) >= key.modseq;
     case 'date': {
-      const day = key.field === 'internal' ? isoDay(c.internalDate) : sentDay((await content.headers('date'))[0]);
+      // A message without a save date is compared by its internal date (SAVEDBEFORE/ON/SINCE, RFC 8514 §4).
+      const day =
+        key.field === 'internal' ? isoDay(c.internalDate)
+        : key.field === 'saved' ? isoDay(c.identity?.saveDate ?? c.internalDate)
+        : sentDay((await content.headers('date'))[0]);
       return day !== undefined && compareDay(day, key.cmp, key.day);
     }
+    case 'emailid':
+      return c.identity?.emailId === key.id;
+    case 'threadid':
+      return c.identity?.threadId !== undefined && c.identity.threadId === key.id;
+    case 'savedatesupported':
+      return ctx.saveDates === true;
     case 'header': {
       const values = await content.headers(key.field);
       const isAddress = ADDRESS_FIELDS.has(key.field);

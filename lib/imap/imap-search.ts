@@ -16,10 +16,12 @@ export type SearchKey =
   | { readonly op: 'recent' | 'new' | 'old' }
   | { readonly op: 'header'; readonly field: string; readonly value: string }
   | { readonly op: 'body' | 'text'; readonly value: string }
-  | { readonly op: 'date'; readonly field: 'internal' | 'sent'; readonly cmp: 'before' | 'on' | 'since'; readonly day: SearchDay }
+  | { readonly op: 'date'; readonly field: 'internal' | 'sent' | 'saved'; readonly cmp: 'before' | 'on' | 'since'; readonly day: SearchDay }
   | { readonly op: 'size'; readonly cmp: 'larger' | 'smaller'; readonly size: number }
   | { readonly op: 'seq' | 'uid'; readonly set: SequenceSet }
   | { readonly op: 'modseq'; readonly modseq: number }
+  | { readonly op: 'emailid' | 'threadid'; readonly id: string }
+  | { readonly op: 'savedatesupported' }
   | { readonly op: 'not'; readonly key: SearchKey }
   | { readonly op: 'or'; readonly left: SearchKey; readonly right: SearchKey }
   | { readonly op: 'and'; readonly keys: readonly SearchKey[] };
@@ -49,10 +51,20 @@ const FLAG_KEYS: Readonly<Record<string, [string, boolean]>> = {
   SEEN: ['\\Seen', true], UNSEEN: ['\\Seen', false],
 };
 const HEADER_KEYS: Readonly<Record<string, string>> = { BCC: 'bcc', CC: 'cc', FROM: 'from', SUBJECT: 'subject', TO: 'to' };
-const DATE_KEYS: Readonly<Record<string, ['internal' | 'sent', 'before' | 'on' | 'since']>> = {
+const DATE_KEYS: Readonly<Record<string, ['internal' | 'sent' | 'saved', 'before' | 'on' | 'since']>> = {
   BEFORE: ['internal', 'before'], ON: ['internal', 'on'], SINCE: ['internal', 'since'],
   SENTBEFORE: ['sent', 'before'], SENTON: ['sent', 'on'], SENTSINCE: ['sent', 'since'],
 };
+/** RFC 8514 §4 save-date keys (only with SAVEDATE). */
+const SAVED_DATE_KEYS: Readonly<Record<string, 'before' | 'on' | 'since'>> = { SAVEDBEFORE: 'before', SAVEDON: 'on', SAVEDSINCE: 'since' };
+/** RFC 8474 §7 `objectid`. */
+const OBJECT_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+/** Extensions whose keys {@link parseSearch} accepts only when the session offers them. */
+export interface SearchOptions {
+  /** OBJECTID (RFC 8474 §6: EMAILID, THREADID) and SAVEDATE (RFC 8514 §4: SAVEDBEFORE/ON/SINCE, SAVEDATESUPPORTED). */
+  readonly objectIds?: boolean;
+}
 /** Bound on NOT/OR/list nesting while parsing, against stack exhaustion. */
 const MAX_SEARCH_DEPTH = 64;
 
@@ -68,7 +80,10 @@ export function parseSearchDate(text: string): SearchDay | undefined {
 
 class KeyReader {
   private pos = 0;
-  constructor(private readonly args: readonly ImapValue[]) {}
+  constructor(
+    private readonly args: readonly ImapValue[],
+    private readonly options: SearchOptions = {},
+  ) {}
 
   get done(): boolean {
     return this.pos >= this.args.length;
@@ -96,7 +111,7 @@ class KeyReader {
     if (depth > MAX_SEARCH_DEPTH) throw new SearchError('Search too deeply nested');
     const v = this.next();
     if (v.type === 'list') {
-      const inner = new KeyReader(v.items);
+      const inner = new KeyReader(v.items, this.options);
       const keys: SearchKey[] = [];
       while (!inner.done) keys.push(inner.key(depth + 1));
       if (keys.length === 0) throw new SearchError('Empty search list');
@@ -115,6 +130,18 @@ class KeyReader {
       if (!day) throw new SearchError('Invalid date');
       return { op: 'date', field: date[0], cmp: date[1], day };
     }
+    const saved = this.options.objectIds ? SAVED_DATE_KEYS[name] : undefined;
+    if (saved) {
+      const day = parseSearchDate(this.string());
+      if (!day) throw new SearchError('Invalid date');
+      return { op: 'date', field: 'saved', cmp: saved, day };
+    }
+    if (this.options.objectIds && (name === 'EMAILID' || name === 'THREADID')) {
+      const id = this.string();
+      if (!OBJECT_ID.test(id)) throw new SearchError('Invalid object id');
+      return { op: name === 'EMAILID' ? 'emailid' : 'threadid', id };
+    }
+    if (this.options.objectIds && name === 'SAVEDATESUPPORTED') return { op: 'savedatesupported' };
     switch (name) {
       case 'ALL':
         return { op: 'all' };
@@ -172,10 +199,10 @@ export interface SearchProgram {
 
 /**
  * Parses the SEARCH arguments (after any ESEARCH `RETURN (…)`, which the session strips): optional
- * `CHARSET name`, then one or more keys (implicitly ANDed). Throws {@link SearchError}.
+ * `CHARSET name`, then one or more keys (implicitly ANDed); `options` turns on extension keys. Throws {@link SearchError}.
  */
-export function parseSearch(args: readonly ImapValue[]): SearchProgram {
-  const reader = new KeyReader(args);
+export function parseSearch(args: readonly ImapValue[], options: SearchOptions = {}): SearchProgram {
+  const reader = new KeyReader(args, options);
   let charset: string | undefined;
   const first = args[0];
   if (first?.type === 'atom' && first.value.toUpperCase() === 'CHARSET') {

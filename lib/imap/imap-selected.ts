@@ -1,4 +1,4 @@
-import { isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
+import { hasMailboxIdentity, hasMessageIdentity, isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
 import { ContextSearches } from './imap-context-search.js';
 import type { RecentTracker } from './imap-recent.js';
@@ -42,10 +42,16 @@ export class SelectedMailbox {
   condstore = false;
   /** QRESYNC is on (RFC 7162 §3.2.10): expunges are reported as `* VANISHED uid-set`, not `* n EXPUNGE`. */
   qresync = false;
+  /** IMAP4rev2 is on (RFC 9051 Appendix E): no `\Recent` flag and no `* n RECENT` responses. */
+  rev2 = false;
   /** HIGHESTMODSEQ as last read from the store (RFC 7162 §3.1.2.1). */
   highestModseq: number;
   /** Live `SEARCH RETURN (UPDATE)` searches (RFC 5267 §4). */
   readonly contexts = new ContextSearches();
+  /** MAILBOXID (RFC 8474 §4) when the store has object identity. */
+  mailboxId?: string;
+  /** UIDs saved by `SEARCH RETURN (SAVE)` for `$` (RFC 5182 §2.1); empty after SELECT. */
+  searchResult: ReadonlySet<number> = new Set();
 
   private constructor(
     /** Canonical name (follows a rename of the selected mailbox). */
@@ -76,7 +82,9 @@ export class SelectedMailbox {
   static async open(view: UserMailboxes, name: string, readOnly: boolean, tracker: RecentTracker): Promise<SelectedMailbox> {
     const info = await view.info(name);
     const messages = await view.messages(info.name, { peek: readOnly });
-    return new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, tracker, view.username, info.recent, info.highestModseq);
+    const selected = new SelectedMailbox(info.name, readOnly, info.uidValidity, info.uidNext, info.keywords, messages, tracker, view.username, info.recent, info.highestModseq);
+    if (hasMailboxIdentity(info)) selected.mailboxId = info.mailboxId;
+    return selected;
   }
 
   /** Keywords the client has been told in `* FLAGS` (RFC 3501 §7.2.6), in the order announced. */
@@ -150,7 +158,7 @@ export class SelectedMailbox {
   /** The flags to report for a message: its stored flags plus `\Recent` when recent for this session. */
   flagsOf(message: StoredMessage): string[] {
     const flags = [...message.flags];
-    if (this.recent.has(message.uid)) flags.push('\\Recent');
+    if (!this.rev2 && this.recent.has(message.uid)) flags.push('\\Recent');
     return flags;
   }
 
@@ -237,7 +245,8 @@ export class SelectedMailbox {
     if (added.length > 0) {
       this.entries.push(...added);
       this.claimRecent(hint);
-      lines.push(`* ${this.entries.length} EXISTS\r\n`, `* ${this.recent.size} RECENT\r\n`);
+      lines.push(`* ${this.entries.length} EXISTS\r\n`);
+      if (!this.rev2) lines.push(`* ${this.recent.size} RECENT\r\n`);
     }
     return { lines, gone: false };
   }
@@ -245,7 +254,8 @@ export class SelectedMailbox {
   /** Message `seq` as SEARCH sees it. */
   candidate(seq: number): SearchCandidate {
     const m = this.at(seq);
-    return { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, raw: () => m.raw() };
+    const identity = hasMessageIdentity(m) ? m : undefined;
+    return { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, identity, raw: () => m.raw() };
   }
 
   /** Messages whose modseq is above `modseq` (RFC 7162 §3.1.4.1 CHANGEDSINCE), as sequence numbers. */

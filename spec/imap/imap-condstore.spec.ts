@@ -116,7 +116,9 @@ for (const kind of STORES) {
       ]);
       expect(await c.command('B SEARCH RETURN () 1:3', /^B /)).to.deep.equal(['* ESEARCH (TAG "B") ALL 1:3', 'B OK SEARCH completed']);
       expect(await c.command('C SEARCH RETURN (COUNT MIN) DELETED', /^C /)).to.deep.equal(['* ESEARCH (TAG "C") COUNT 0', 'C OK SEARCH completed']);
-      expect((await c.command('D SEARCH RETURN (SAVE) ALL', /^D /))[0]).to.equal('D BAD Unknown SEARCH RETURN option');
+      // SEARCHRES (RFC 5182 §2.4): SAVE alone answers no ESEARCH; `$` then names the saved messages.
+      expect(await c.command('D SEARCH RETURN (SAVE) SEEN', /^D /)).to.deep.equal(['D OK SEARCH completed']);
+      expect(await c.command('E FETCH $ (UID)', /^E /)).to.deep.equal(['* 2 FETCH (UID 2)', '* 4 FETCH (UID 4)', 'E OK FETCH completed']);
     });
 
     it('lets imapflow resynchronize with QRESYNC and fetch changes since a modseq', async () => {

@@ -60,7 +60,9 @@ describe('IMAP interop: imapflow', () => {
     expect(await c.search({ seen: true })).to.deep.equal([1]);
     await c.messageFlagsRemove('1', ['\\Flagged']);
     const [first] = await Promise.all([c.fetchOne('1', { flags: true })]);
-    expect(first && [...(first.flags ?? [])].sort()).to.deep.equal(['\\Recent', '\\Seen']);
+    // imapflow sends ENABLE IMAP4rev2 when offered; RFC 9051 has no \Recent flag.
+    expect(c.enabled.has('IMAP4REV2')).to.equal(true);
+    expect(first && [...(first.flags ?? [])].sort()).to.deep.equal(['\\Seen']);
     const moved = await c.messageMove('2', 'Archive');
     expect(moved && moved.uidMap?.get(2)).to.equal(1);
     const status = await c.status('Archive', { messages: true });
@@ -112,5 +114,16 @@ describe('IMAP interop: imapflow', () => {
     await idling;
     const got = await c.fetchOne('1', { envelope: true });
     expect(got && got.envelope?.subject).to.equal('via smtp');
+  });
+
+  it('gets EMAILID from OBJECTID (RFC 8474) on every fetch and finds a message by it', async () => {
+    const c = flow(true);
+    await c.connect();
+    expect(c.capabilities.has('OBJECTID')).to.equal(true);
+    await c.mailboxOpen('INBOX');
+    const got = await c.fetchOne('2', { uid: true, threadId: true });
+    expect(got && got.emailId).to.match(/^M[0-9a-f]{24}$/);
+    expect(got && got.threadId).to.equal(undefined);
+    expect(await c.search({ emailId: got ? got.emailId : 'none' })).to.deep.equal([2]);
   });
 });

@@ -69,10 +69,20 @@ export function expectCount(args: readonly ImapValue[], min: number, max = min):
  * Resolves a sequence set (or UID set for UID commands) to sequence numbers of the selected mailbox.
  * RFC 9051 §9 `seq-number`: a message number beyond the mailbox (or `*` on an empty one) is a client error (BAD);
  * UIDs beyond the highest one are simply not there (RFC 3501 §6.4.8), and `N:*` still matches the last message.
+ * `$` is the result saved by `SEARCH RETURN (SAVE)` (RFC 5182).
  * @throws ProtocolSyntaxError for a malformed set or a number beyond the mailbox.
  */
 export function resolveSet(value: ImapValue | undefined, mailbox: SelectedMailbox, uid: boolean): number[] {
   if (value?.type !== 'number' && value?.type !== 'sequence') throw new ProtocolSyntaxError('Invalid sequence set');
+  if (value.type === 'sequence' && value.value === '$') {
+    // RFC 5182 §2.1: `$` is the saved search result, UIDs that are still there (expunged ones drop out).
+    const saved = mailbox.searchResult;
+    const seqs: number[] = [];
+    mailbox.uids.forEach((u, i) => {
+      if (saved.has(u)) seqs.push(i + 1);
+    });
+    return seqs;
+  }
   let set;
   try {
     set = parseSequenceSet(valueText(value) ?? '');

@@ -1,4 +1,5 @@
 import { isMailStoreError } from '../../contracts/mail-store.js';
+import { OBJECT_FETCH_ITEMS, objectFetchValues, type ObjectFetchItem } from '../imap-objectid.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTransferEncodingError, type FetchRequest } from '../imap-fetch.js';
 import { parseFetchModifiers } from '../imap-condstore.js';
@@ -14,12 +15,30 @@ const FETCH_FLUSH_OCTETS = 64 * 1024;
 /** Messages loaded ahead while one FETCH response is written (a bound on concurrent reads and on memory). */
 const FETCH_WINDOW = 8;
 
-/** Takes the MODSEQ attribute (RFC 7162 §3.1.5) out of the list; imap-fetch knows the RFC 3501 ones. */
-function splitModseq(arg: ImapValue | undefined): { rest: ImapValue | undefined; modseq: boolean } {
-  if (isAtomNamed(arg, 'MODSEQ')) return { rest: undefined, modseq: true };
-  if (arg?.type !== 'list' || !arg.items.some((i) => isAtomNamed(i, 'MODSEQ'))) return { rest: arg, modseq: false };
-  const items = arg.items.filter((i) => !isAtomNamed(i, 'MODSEQ'));
-  return { rest: items.length > 0 ? { type: 'list', items } : undefined, modseq: true };
+/** Attributes the FETCH command answers itself, outside `imap-fetch.ts`: MODSEQ and, with OBJECTID, the object ones. */
+interface SplitAttributes {
+  /** The RFC 3501 attributes left for `imap-fetch.ts` (undefined when none). */
+  readonly rest: ImapValue | undefined;
+  /** MODSEQ was asked for (RFC 7162 §3.1.5). */
+  readonly modseq: boolean;
+  /** EMAILID, THREADID, SAVEDATE in request order (RFC 8474 §5, RFC 8514 §3). */
+  readonly objects: ObjectFetchItem[];
+}
+
+/** Takes MODSEQ, and the object items when `objectIds`, out of the attribute list; unknown names stay for imap-fetch to refuse. */
+function splitAttributes(arg: ImapValue | undefined, objectIds: boolean): SplitAttributes {
+  const objectOf = (v: ImapValue): ObjectFetchItem | undefined =>
+    objectIds && v.type === 'atom' ? OBJECT_FETCH_ITEMS.find((name) => name === v.value.toUpperCase()) : undefined;
+  const isOwn = (v: ImapValue): boolean => isAtomNamed(v, 'MODSEQ') || objectOf(v) !== undefined;
+  const single = arg !== undefined && arg.type !== 'list' ? [arg] : undefined;
+  const items = single ?? (arg?.type === 'list' ? arg.items : []);
+  if (!items.some(isOwn)) return { rest: arg, modseq: false, objects: [] };
+  const rest = items.filter((i) => !isOwn(i));
+  return {
+    rest: rest.length > 0 ? { type: 'list', items: rest } : undefined,
+    modseq: items.some((i) => isAtomNamed(i, 'MODSEQ')),
+    objects: items.map(objectOf).filter((o): o is ObjectFetchItem => o !== undefined),
+  };
 }
 
 /**
@@ -29,7 +48,8 @@ function splitModseq(arg: ImapValue | undefined): { rest: ImapValue | undefined;
  *
  * CONDSTORE (RFC 7162 §3.1.4–5): the MODSEQ attribute and the CHANGEDSINCE modifier turn CONDSTORE on; once on,
  * every FETCH response that carries FLAGS carries MODSEQ too. QRESYNC (§3.2.6): `UID FETCH … (CHANGEDSINCE n
- * VANISHED)` first reports the UIDs of the set that no longer exist in `* VANISHED (EARLIER)`.
+ * VANISHED)` first reports the UIDs of the set that no longer exist in `* VANISHED (EARLIER)`. With OBJECTID and
+ * SAVEDATE (the store has object identity), EMAILID, THREADID and SAVEDATE are answered after the other items.
  */
 export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const uid = cmd.command === 'UID FETCH';
@@ -39,7 +59,7 @@ export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> 
   let seqs = resolveSet(setArg, mailbox, uid);
   const modifiers = parseFetchModifiers(modifierArg);
   if (modifiers.vanished && (!uid || !s.isEnabled('QRESYNC'))) throw new ProtocolSyntaxError('VANISHED needs UID FETCH and QRESYNC');
-  const split = splitModseq(attArg);
+  const split = splitAttributes(attArg, s.hasObjectIds);
   if (attArg === undefined) throw new ProtocolSyntaxError('Missing fetch attributes');
   let request: FetchRequest;
   try {
@@ -86,6 +106,7 @@ export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> 
       if (built.err instanceof UnknownTransferEncodingError) throw new ImapError('NO', 'UNKNOWN-CTE', 'Unknown Content-Transfer-Encoding');
       throw built.err;
     }
+    if (split.objects.length > 0) items.push(...objectFetchValues(message, split.objects));
     if (withModseq || (mailbox.condstore && items.some((i) => isAtomOut(i, 'FLAGS')))) items.push(atom('MODSEQ'), [message.modseq]);
     const data = serializeImap(items);
     s.send(Buffer.concat([Buffer.from(`* ${seq} FETCH `), data, Buffer.from('\r\n')]));

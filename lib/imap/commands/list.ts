@@ -98,7 +98,7 @@ function parseList(all: readonly ImapValue[]): { options: ListOptions; reference
  */
 export async function list(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const { options, reference: refArg, patterns: patternArgs } = parseList(cmd.args);
-  const statusItems = options.status ? parseStatusItems(options.status) : undefined;
+  const statusItems = options.status ? parseStatusItems(options.status, s.hasObjectIds) : undefined;
   const reference = listPatternArg(refArg, s.utf8);
   const patterns = patternArgs.map((v) => listPatternArg(v, s.utf8));
   if (patterns.length === 1 && patterns[0] === '' && options.returnChildren && !options.subscribedOnly) {

@@ -1,3 +1,4 @@
+import { hasMailboxIdentity } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
@@ -6,12 +7,13 @@ import { isAtomNamed, type ImapValue, type ImapCommand } from '../imap-parser.js
 import { SelectedMailbox } from '../imap-selected.js';
 import { conventionalUse } from './list.js';
 import { missingFromSet } from '../imap-sequence.js';
-import { expectCount, mailboxName, storeCall } from './args.js';
+import { DELIMITER, expectCount, mailboxName, storeCall, wireMailbox } from './args.js';
 
 /**
  * SELECT and EXAMINE (RFC 3501 §6.3.1–2): any selected mailbox is closed first (`* OK [CLOSED]`, RFC 9051
  * §7.1); a failed SELECT leaves none selected. Sends FLAGS, EXISTS, RECENT, UNSEEN, PERMANENTFLAGS,
- * UIDVALIDITY and UIDNEXT, then `OK [READ-WRITE]` or `OK [READ-ONLY]`. With CONDSTORE on (or the CONDSTORE
+ * UIDVALIDITY, UIDNEXT and (OBJECTID, RFC 8474 §4.1) MAILBOXID, then `OK [READ-WRITE]` or `OK [READ-ONLY]`; an
+ * IMAP4rev2 session gets `* LIST () "/" name` instead of RECENT and UNSEEN (RFC 9051 §6.3.2). With CONDSTORE on (or the CONDSTORE
  * parameter, which turns it on: RFC 7162 §3.1.8) also `OK [HIGHESTMODSEQ n]`; the QRESYNC parameter (§3.2.5,
  * only after ENABLE QRESYNC) adds `* VANISHED (EARLIER)` for known UIDs that are gone and a FETCH for every
  * message changed since the client's modseq.
@@ -32,11 +34,17 @@ export async function select(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly, s.ctx.recent));
   s.enterSelected(mailbox);
   for (const line of mailbox.flagsResponses()) s.send(line);
-  s.send(`* ${mailbox.count} EXISTS\r\n* ${mailbox.recentCount} RECENT\r\n`);
-  const unseen = mailbox.firstUnseen();
-  if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);
+  if (s.isRev2) {
+    // RFC 9051 §6.3.2: EXISTS and a LIST of the mailbox's canonical name; RECENT and [UNSEEN] are gone (Appendix E).
+    s.send(`* ${mailbox.count} EXISTS\r\n* LIST () "${DELIMITER}" ${wireMailbox(mailbox.name, true)}\r\n`);
+  } else {
+    s.send(`* ${mailbox.count} EXISTS\r\n* ${mailbox.recentCount} RECENT\r\n`);
+    const unseen = mailbox.firstUnseen();
+    if (unseen !== undefined) s.send(`* OK [UNSEEN ${unseen}] First unseen message\r\n`);
+  }
   s.send(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid\r\n`);
   s.send(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID\r\n`);
+  if (mailbox.mailboxId !== undefined) s.send(`* OK [MAILBOXID (${mailbox.mailboxId})] Ok\r\n`); // RFC 8474 §4.1
   if (mailbox.condstore) s.send(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest\r\n`);
   const q = params.qresync;
   if (q && q.uidValidity === mailbox.uidValidity) {
@@ -63,7 +71,9 @@ export async function create(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const granted = conventionalUse(name);
   if (uses.some((u) => u.toLowerCase() !== granted?.toLowerCase())) throw new ImapError('NO', 'USEATTR', 'This name cannot have that special use');
   await storeCall(() => s.mailboxes.create(name));
-  await s.ok('CREATE completed');
+  // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+  const info = s.hasObjectIds ? await storeCall(() => s.mailboxes.info(name)).catch(() => undefined) : undefined;
+  await s.ok('CREATE completed', info && hasMailboxIdentity(info) ? `MAILBOXID (${info.mailboxId})` : undefined);
 }
 
 /** The special-use attributes of `(USE (…))` (RFC 6154 §3, RFC 4466 create-param). @throws ProtocolSyntaxError */

@@ -6,8 +6,11 @@ import { parseSearch, SearchError, usesModseq, type SearchProgram } from '../ima
 import { matchesSearch } from '../imap-search-match.js';
 import { formatSequenceSet } from '../imap-sequence.js';
 
-/** ESEARCH result options (RFC 4731 §3.1), UPDATE and CONTEXT (RFC 5267 §4.1), PARTIAL (RFC 9394 §3.1). */
-const RETURN_OPTIONS = ['MIN', 'MAX', 'ALL', 'COUNT', 'UPDATE', 'CONTEXT', 'PARTIAL'] as const;
+/**
+ * ESEARCH result options (RFC 4731 §3.1), UPDATE and CONTEXT (RFC 5267 §4.1), PARTIAL (RFC 9394 §3.1), SAVE
+ * (RFC 5182 §2.1).
+ */
+const RETURN_OPTIONS = ['MIN', 'MAX', 'ALL', 'COUNT', 'UPDATE', 'CONTEXT', 'PARTIAL', 'SAVE'] as const;
 type ReturnOption = (typeof RETURN_OPTIONS)[number];
 
 /** `RETURN (…)`: the options and PARTIAL's range (1-based positions; negative ones count from the end). */
@@ -49,11 +52,15 @@ function returnOptions(args: ImapValue[]): ReturnSpec | undefined {
 export async function search(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const uid = cmd.command === 'UID SEARCH';
   const args = [...cmd.args];
-  const spec = returnOptions(args);
+  // RFC 9051 §6.4.4: an IMAP4rev2 session gets ESEARCH for every SEARCH; without RETURN that is RETURN (ALL).
+  const spec = returnOptions(args) ?? (s.isRev2 ? { options: new Set<ReturnOption>(['ALL']) } : undefined);
   const options = spec?.options;
+  // RFC 5182 §2.1: `$` in this SEARCH is the previous result; a SEARCH with SAVE that fails leaves `$` empty.
+  const previous = s.selected.searchResult;
+  if (options?.has('SAVE')) s.selected.searchResult = new Set();
   let program: SearchProgram;
   try {
-    program = parseSearch(args);
+    program = parseSearch(args, { objectIds: s.hasObjectIds });
   } catch (err) {
     if (err instanceof SearchError) {
       if (err.code === 'BADCHARSET') throw new ImapError('NO', 'BADCHARSET (UTF-8 US-ASCII)', 'Unsupported charset');
@@ -64,21 +71,12 @@ export async function search(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const withModseq = usesModseq(program.key);
   if (withModseq) s.enableExtension('CONDSTORE');
   const mailbox = s.selected;
-  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid };
+  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid, saveDates: s.hasObjectIds, savedUids: previous };
   const found: number[] = [];
   const modseqs: number[] = [];
   for (let seq = 1; seq <= mailbox.count; seq++) {
     const m = mailbox.at(seq);
-    const candidate = {
-      seq,
-      uid: m.uid,
-      flags: m.flags,
-      recent: mailbox.isRecent(m.uid),
-      internalDate: m.internalDate,
-      size: m.size,
-      modseq: m.modseq,
-      raw: () => m.raw(),
-    };
+    const candidate = mailbox.candidate(seq);
     // A message expunged by another session meanwhile (its octets gone) simply does not match.
     const hit = await matchesSearch(program.key, candidate, context).catch(() => false);
     if (!hit) continue;
@@ -91,7 +89,14 @@ export async function search(s: ImapConnection, cmd: ImapCommand): Promise<void>
     // RFC 4731 §3.2: with only MIN and/or MAX, MODSEQ is that of the messages returned, else of every match.
     const onlyEnds = !options.has('ALL') && !options.has('COUNT');
     const ends = [...(options.has('MIN') ? [0] : []), ...(options.has('MAX') ? [found.length - 1] : [])].filter((i) => i >= 0);
-    s.send(esearchLine(cmd.tag, uid, spec as ReturnSpec, found, highest(onlyEnds ? ends : all)));
+    if (options.has('SAVE')) {
+      // RFC 5182 §2.4: with only MIN and/or MAX besides SAVE, only those messages are saved.
+      const saved = onlyEnds && (options.has('MIN') || options.has('MAX')) ? ends.map((i) => found[i]) : found;
+      mailbox.searchResult = new Set(saved.map((n) => (uid ? n : mailbox.at(n).uid)));
+    }
+    // RFC 5182 §2.4: SAVE alone returns no ESEARCH response.
+    const resultOptions = [...options].filter((o) => o !== 'SAVE' && o !== 'UPDATE' && o !== 'CONTEXT');
+    if (resultOptions.length > 0 || !options.has('SAVE')) s.send(esearchLine(cmd.tag, uid, spec as ReturnSpec, found, highest(onlyEnds ? ends : all)));
     if (options.has('UPDATE') && !mailbox.contexts.add(cmd.tag, uid, program.key, found.map((n) => (uid ? n : mailbox.at(n).uid)))) {
       throw new ImapError('NO', 'LIMIT', 'Too many searches with UPDATE');
     }

@@ -52,18 +52,18 @@ export async function id(s: ImapConnection, cmd: ImapCommand): Promise<void> {
 }
 
 /** What ENABLE can turn on (RFC 5161 §4: only extensions that say they may be enabled). */
-const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT'];
+const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT', 'IMAP4rev2'];
 
 /**
- * ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE) and UTF8=ACCEPT
- * (RFC 6855 §3: UTF-8 mailbox names and quoted strings from then on), and answers
+ * ENABLE (RFC 5161): turns on CONDSTORE and QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE), UTF8=ACCEPT
+ * (RFC 6855 §3: UTF-8 mailbox names and quoted strings from then on) and IMAP4rev2 (RFC 9051 §6.3.1), and answers
  * `* ENABLED` with the names newly enabled; unknown names are ignored (RFC 5161 §3.1).
  */
 export async function enable(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const enabled: string[] = [];
   for (const a of cmd.args) {
     if (a.type !== 'atom') throw new ProtocolSyntaxError('Capability names expected');
-    const name = ENABLEABLE.find((e) => e === a.value.toUpperCase());
+    const name = ENABLEABLE.find((e) => e.toUpperCase() === a.value.toUpperCase());
     if (name) enabled.push(...s.enableExtension(name));
   }
   s.send(`* ENABLED${enabled.map((e) => ` ${e}`).join('')}\r\n`);

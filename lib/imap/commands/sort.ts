@@ -36,17 +36,17 @@ async function matching(s: ImapConnection, charsetArg: ImapValue | undefined, ke
   if (!charset || !SEARCH_CHARSETS.some((c) => c === charset)) throw new ImapError('NO', 'BADCHARSET (UTF-8 US-ASCII)', 'Unsupported charset');
   let key;
   try {
-    key = parseSearch(keys).key;
+    key = parseSearch(keys, { objectIds: s.hasObjectIds }).key;
   } catch (err) {
     if (err instanceof SearchError) throw new ProtocolSyntaxError(err.message);
     throw err;
   }
   const mailbox = s.selected;
-  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid };
+  const context = { messageCount: mailbox.count, maxUid: mailbox.maxUid, saveDates: s.hasObjectIds, savedUids: mailbox.searchResult };
   const items: SortItem[] = [];
   for (let seq = 1; seq <= mailbox.count; seq++) {
     const m = mailbox.at(seq);
-    const candidate = { seq, uid: m.uid, flags: m.flags, recent: mailbox.isRecent(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, raw: () => m.raw() };
+    const candidate = mailbox.candidate(seq);
     try {
       if (!(await matchesSearch(key, candidate, context))) continue;
       items.push({ seq, internalDate: m.internalDate, size: m.size, fields: headerFields(await m.raw()) });

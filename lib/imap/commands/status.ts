@@ -1,4 +1,4 @@
-import type { MailboxInfo } from '../../contracts/mail-store.js';
+import { hasMailboxIdentity, type MailboxInfo } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { atom, serializeImapItems, type ImapResponseValue } from '../imap-format.js';
 import type { ImapConnection } from '../imap-connection.js';
@@ -7,20 +7,24 @@ import { mailboxName, storeCall, wireMailbox } from './args.js';
 
 /**
  * STATUS items we answer (RFC 3501 §6.3.10; RFC 7162 §3.1.9 HIGHESTMODSEQ; RFC 8438 SIZE, the octets of all
- * messages; RFC 9208 §4.1.4–5 DELETED and DELETED-STORAGE, messages with `\Deleted` and their octets in KiB).
+ * messages; RFC 9208 §4.1.4–5 DELETED and DELETED-STORAGE, messages with `\Deleted` and their octets in KiB;
+ * RFC 8474 §4.2 MAILBOXID, `(id)`, refused as unknown when the store has no `MailboxIdentity`).
  */
-const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'DELETED', 'DELETED-STORAGE'] as const;
+const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'DELETED', 'DELETED-STORAGE', 'MAILBOXID'] as const;
 /** Items that need the message list, not just the mailbox info. */
 const COUNTED: readonly StatusItem[] = ['SIZE', 'DELETED', 'DELETED-STORAGE'];
 /** One STATUS item name. */
 export type StatusItem = (typeof STATUS_ITEMS)[number];
 
-/** Parses `(item …)`. @throws ProtocolSyntaxError for an empty list or an unknown item. */
-export function parseStatusItems(list: ImapValue | undefined): StatusItem[] {
+/**
+ * Parses `(item …)`; MAILBOXID only when `objectIds` (the store offers OBJECTID).
+ * @throws ProtocolSyntaxError for an empty list or an unknown item.
+ */
+export function parseStatusItems(list: ImapValue | undefined, objectIds = false): StatusItem[] {
   if (!list || list.type !== 'list' || list.items.length === 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
   return list.items.map((item) => {
     const name = item.type === 'atom' ? STATUS_ITEMS.find((i) => i === item.value.toUpperCase()) : undefined;
-    if (!name) throw new ProtocolSyntaxError('Unknown status item');
+    if (!name || (name === 'MAILBOXID' && !objectIds)) throw new ProtocolSyntaxError('Unknown status item');
     return name;
   });
 }
@@ -48,7 +52,8 @@ export async function messageTotals(s: ImapConnection, wanted: readonly StatusIt
 
 /** `(NAME value …)` for the wanted items of one mailbox. */
 export function statusValues(wanted: readonly StatusItem[], info: MailboxInfo, totals?: MessageTotals): ImapResponseValue[] {
-  const values: Record<StatusItem, number> = {
+  const values: Record<StatusItem, ImapResponseValue> = {
+    MAILBOXID: hasMailboxIdentity(info) ? [atom(info.mailboxId)] : null,
     SIZE: totals?.size ?? 0,
     DELETED: totals?.deleted ?? 0,
     'DELETED-STORAGE': Math.ceil((totals?.deletedSize ?? 0) / 1024),
@@ -66,7 +71,7 @@ export function statusValues(wanted: readonly StatusItem[], info: MailboxInfo, t
 export async function status(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const [box, list, ...rest] = cmd.args;
   if (rest.length > 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
-  const wanted = parseStatusItems(list);
+  const wanted = parseStatusItems(list, s.hasObjectIds);
   await s.checkMailbox('status', mailboxName(box, s.utf8));
   const info = await storeCall(() => s.mailboxes.info(mailboxName(box, s.utf8)));
   if (wanted.includes('HIGHESTMODSEQ')) s.enableExtension('CONDSTORE');

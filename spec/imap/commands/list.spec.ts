@@ -93,7 +93,9 @@ describe('IMAP LIST-EXTENDED, LIST-STATUS and SPECIAL-USE', () => {
   });
 
   it('creates a mailbox with the special use its name carries, and refuses any other use with [USEATTR] (RFC 6154 §3)', async () => {
-    expect(await c.command('a CREATE Junk (USE (\\Junk))', /^a /)).to.deep.equal(['a OK CREATE completed']);
+    const created = await c.command('a CREATE Junk (USE (\\Junk))', /^a /);
+    expect(created).to.have.lengthOf(1);
+    expect(created[0]).to.match(/^a OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed$/);
     expect(await c.command('b CREATE Spam (USE (\\Junk))', /^b /)).to.deep.equal(['b NO [USEATTR] This name cannot have that special use']);
     expect(await c.command('c LIST "" Spam', /^c /)).to.deep.equal(['c OK LIST completed']);
     expect((await c.command('d CREATE X (USE Junk)', /^d /))[0]).to.equal('d BAD CREATE name [(USE (attributes))]');
