@@ -2,7 +2,7 @@ import { isMailStoreError } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTransferEncodingError, type FetchRequest } from '../imap-fetch.js';
 import { parseFetchModifiers } from '../imap-condstore.js';
-import { atom, serializeImap, type ImapResponseValue } from '../imap-format.js';
+import { atom, ImapWireBuilder, type ImapResponseValue } from '../imap-format.js';
 import { isAtomNamed, valueText, type ImapValue } from '../imap-parser.js';
 import { missingFromSet, parseSequenceSet } from '../imap-sequence.js';
 import type { ImapConnection } from '../imap-connection.js';
@@ -75,6 +75,12 @@ export async function fetch(s: ImapConnection): Promise<void> {
     return buildFetchItems(m, request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) }).then((items) => ({ items }), (err: unknown) => ({ err }));
   };
   const ahead = seqs.slice(0, FETCH_WINDOW).map(build);
+  // Responses accumulate in one builder (text as one string, literals uncopied) and leave in chunks of about
+  // FETCH_FLUSH_OCTETS: few allocations per message, bounded memory per FETCH.
+  const wire = new ImapWireBuilder();
+  const sendWire = (): void => {
+    for (const chunk of wire.take()) s.send(chunk);
+  };
   for (const [index, seq] of seqs.entries()) {
     const message = mailbox.at(seq);
     const next = seqs[index + FETCH_WINDOW];
@@ -83,15 +89,19 @@ export async function fetch(s: ImapConnection): Promise<void> {
     const items = built.items;
     if (items === undefined) {
       if (isMailStoreError(built.err, 'NO_SUCH_MESSAGE')) continue;
+      sendWire(); // the responses before the failing message still leave, in order
       if (built.err instanceof UnknownTransferEncodingError) throw new ImapError('NO', 'UNKNOWN-CTE', 'Unknown Content-Transfer-Encoding');
       throw built.err;
     }
     if (withModseq || (mailbox.condstore && items.some((i) => isAtomOut(i, 'FLAGS')))) items.push(atom('MODSEQ'), [message.modseq]);
-    const data = serializeImap(items);
-    s.send(Buffer.concat([Buffer.from(`* ${seq} FETCH `), data, Buffer.from('\r\n')]));
-    if (data.length >= FETCH_FLUSH_OCTETS) await s.flush();
+    wire.ascii(`* ${seq} FETCH `).value(items).ascii('\r\n');
+    if (wire.size >= FETCH_FLUSH_OCTETS) {
+      sendWire();
+      await s.flush();
+    }
     if (s.isEnding) return;
   }
+  sendWire();
   await s.ok(`${s.command.command} completed`);
 }
 
