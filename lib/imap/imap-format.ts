@@ -28,6 +28,14 @@ export interface ImapConcatOut {
 }
 
 /**
+ * Response data serialized beforehand (latin1: one char per octet), written as it is; made by {@link preserialized}
+ * for data a caller caches (a message's ENVELOPE).
+ */
+export interface ImapWireOut {
+  readonly wire: string;
+}
+
+/**
  * Response data: `null` → NIL, number → number, string/Buffer → quoted string or literal,
  * array → parenthesized list, {@link ImapAtomOut} → atom, {@link ImapLiteralOut} → forced literal,
  * {@link ImapConcatOut} → items without spaces.
@@ -40,6 +48,7 @@ export type ImapResponseValue =
   | ImapAtomOut
   | ImapLiteralOut
   | ImapConcatOut
+  | ImapWireOut
   | readonly ImapResponseValue[];
 
 /** Options for {@link serializeImap}. */
@@ -68,6 +77,15 @@ export function concat(items: readonly ImapResponseValue[]): ImapConcatOut {
 
 /** Quoted strings longer than this are sent as literals; keeps response lines short (no RFC limit, Dovecot-like). */
 const MAX_QUOTED_LENGTH = 1024;
+
+/** Serializes `value` once (default options: 8-bit text goes in literals, valid for every session). */
+export function preserialized(value: ImapResponseValue): ImapWireOut {
+  return { wire: serializeImap(value).toString('latin1') };
+}
+
+function isWireOut(v: ImapResponseValue): v is ImapWireOut {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'wire' in v;
+}
 
 function isAtomOut(v: ImapResponseValue): v is ImapAtomOut {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'atom' in v;
@@ -221,6 +239,8 @@ export class ImapWireBuilder {
       this.text += NON_ASCII.test(value.atom) ? Buffer.from(value.atom, 'utf8').toString('latin1') : value.atom;
     } else if (isConcatOut(value)) {
       for (const item of value.concat) this.write(item);
+    } else if (isWireOut(value)) {
+      this.text += value.wire;
     } else if (isLiteralOut(value)) {
       this.literal(typeof value.literal === 'string' ? Buffer.from(value.literal, 'utf8') : value.literal, value.binary === true);
     }
