@@ -1,7 +1,9 @@
+import type { Readable } from 'node:stream';
 import { isMailStoreError } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTransferEncodingError, type FetchRequest } from '../imap-fetch.js';
 import { parseFetchModifiers } from '../imap-condstore.js';
+import { pumpLiteral, shouldStream, streamedFetch } from '../imap-fetch-stream.js';
 import { atom, ImapWireBuilder, type ImapResponseValue } from '../imap-format.js';
 import { isAtomNamed, valueText, type ImapValue } from '../imap-parser.js';
 import { missingFromSet, parseSequenceSet } from '../imap-sequence.js';
@@ -70,9 +72,15 @@ export async function fetch(s: ImapConnection): Promise<void> {
   }
   // Up to FETCH_WINDOW messages are loaded ahead of the one being written, so that file reads overlap (bounded
   // concurrency, bounded memory); responses still leave in order.
-  const build = (seq: number): Promise<{ items?: ImapResponseValue[]; err?: unknown }> => {
+  // A large whole message (BODY[], RFC822) is streamed as its literal is written; the rest is built as usual.
+  const streamed = streamedFetch(request);
+  const build = (seq: number): Promise<{ items?: ImapResponseValue[]; err?: unknown; stream?: boolean }> => {
     const m = mailbox.at(seq);
-    return buildFetchItems(m, request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) }).then((items) => ({ items }), (err: unknown) => ({ err }));
+    const stream = streamed !== undefined && shouldStream(m);
+    return buildFetchItems(m, stream ? streamed.rest : request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) }).then(
+      (items) => ({ items, stream }),
+      (err: unknown) => ({ err }),
+    );
   };
   const ahead = seqs.slice(0, FETCH_WINDOW).map(build);
   // Responses accumulate in one builder (text as one string, literals uncopied) and leave in chunks of about
@@ -94,7 +102,30 @@ export async function fetch(s: ImapConnection): Promise<void> {
       throw built.err;
     }
     if (withModseq || (mailbox.condstore && items.some((i) => isAtomOut(i, 'FLAGS')))) items.push(atom('MODSEQ'), [message.modseq]);
-    wire.ascii(`* ${seq} FETCH `).value(items).ascii('\r\n');
+    if (built.stream && streamed !== undefined && shouldStream(message)) {
+      let file: Readable;
+      try {
+        file = await message.openStream(); // before `{size}` goes out: a vanished message is skipped cleanly
+      } catch (err) {
+        if (isMailStoreError(err, 'NO_SUCH_MESSAGE')) continue;
+        sendWire();
+        throw err;
+      }
+      const before = items.slice(0, streamed.itemIndex);
+      const after = items.slice(streamed.itemIndex);
+      wire.ascii(`* ${seq} FETCH (`).items(before).ascii(`${before.length > 0 ? ' ' : ''}${streamed.name} {${message.size}}\r\n`);
+      sendWire();
+      await s.flush();
+      if (!(await pumpLiteral(file, message.size, s))) {
+        // The file does not hold the size announced: the literal cannot be completed in step with the client.
+        s.log.warn('message size changed while streamed', { uid: message.uid });
+        await s.end('error');
+        return;
+      }
+      wire.ascii(after.length > 0 ? ' ' : '').items(after).ascii(')\r\n');
+    } else {
+      wire.ascii(`* ${seq} FETCH `).value(items).ascii('\r\n');
+    }
     if (wire.size >= FETCH_FLUSH_OCTETS) {
       sendWire();
       await s.flush();
