@@ -5,7 +5,7 @@ import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTran
 import { parseFetchModifiers } from '../imap-condstore.js';
 import { pumpLiteral, shouldStream, streamedFetch } from '../imap-fetch-stream.js';
 import { atom, ImapWireBuilder, type ImapResponseValue } from '../imap-format.js';
-import { isAtomNamed, valueText, type ImapValue } from '../imap-parser.js';
+import { isAtomNamed, valueText, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { missingFromSet, parseSequenceSet } from '../imap-sequence.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
@@ -33,9 +33,9 @@ function splitModseq(arg: ImapValue | undefined): { rest: ImapValue | undefined;
  * every FETCH response that carries FLAGS carries MODSEQ too. QRESYNC (§3.2.6): `UID FETCH … (CHANGEDSINCE n
  * VANISHED)` first reports the UIDs of the set that no longer exist in `* VANISHED (EARLIER)`.
  */
-export async function fetch(s: ImapConnection): Promise<void> {
-  const uid = s.command.command === 'UID FETCH';
-  const [setArg, attArg, modifierArg, ...rest] = s.command.args;
+export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const uid = cmd.command === 'UID FETCH';
+  const [setArg, attArg, modifierArg, ...rest] = cmd.args;
   if (rest.length > 0) throw new ProtocolSyntaxError('FETCH sequence-set attributes [(modifiers)]');
   const mailbox = s.selected;
   let seqs = resolveSet(setArg, mailbox, uid);
@@ -133,7 +133,7 @@ export async function fetch(s: ImapConnection): Promise<void> {
     if (s.isEnding) return;
   }
   sendWire();
-  await s.ok(`${s.command.command} completed`);
+  await s.ok(`${cmd.command} completed`);
 }
 
 function isAtomOut(value: ImapResponseValue, name: string): boolean {
