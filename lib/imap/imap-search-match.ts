@@ -4,6 +4,7 @@
  * String keys match case-insensitively as substrings of RFC 2047-decoded header values and of the decoded
  * (transfer encoding and charset) text of the body's text parts. Message content is loaded only when a key needs it.
  */
+import { STRUCTURE_FIELDS } from '../mime/mime-structure.js';
 import { decodedBodyText, decodeHeaderWords } from './imap-decode.js';
 import { addressSearchText } from './imap-envelope.js';
 import { parseMime, type MimePart } from './imap-mime.js';
@@ -25,6 +26,11 @@ export interface SearchCandidate {
   /** RFC 7162 modseq, for the MODSEQ key (0 when unknown). */
   readonly modseq?: number;
   raw(): Promise<Buffer>;
+  /**
+   * The store's cached structure, when it keeps one (`CachedStructure`): header keys on the fields it holds
+   * ({@link STRUCTURE_FIELDS}: FROM, TO, CC, BCC, SUBJECT, the sent date…) are answered from it without reading the message.
+   */
+  structure?(): Promise<MimePart>;
 }
 
 /** Mailbox facts for `*` and `$`. */
@@ -49,7 +55,7 @@ class Content {
   }
 
   async headers(field: string): Promise<string[]> {
-    const { root } = await this.parsed();
+    const root = this.candidate.structure && STRUCTURE_FIELDS.has(field) ? await this.candidate.structure() : (await this.parsed()).root;
     return root.fields.filter((f) => f.name.toLowerCase() === field).map((f) => decodeHeaderWords(f.value));
   }
 

@@ -69,16 +69,7 @@ export async function search(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const modseqs: number[] = [];
   for (let seq = 1; seq <= mailbox.count; seq++) {
     const m = mailbox.at(seq);
-    const candidate = {
-      seq,
-      uid: m.uid,
-      flags: m.flags,
-      recent: mailbox.isRecent(m.uid),
-      internalDate: m.internalDate,
-      size: m.size,
-      modseq: m.modseq,
-      raw: () => m.raw(),
-    };
+    const candidate = mailbox.candidate(seq);
     // A message expunged by another session meanwhile (its octets gone) simply does not match.
     const hit = await matchesSearch(program.key, candidate, context).catch(() => false);
     if (!hit) continue;

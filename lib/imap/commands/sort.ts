@@ -46,7 +46,7 @@ async function matching(s: ImapConnection, charsetArg: ImapValue | undefined, ke
   const items: SortItem[] = [];
   for (let seq = 1; seq <= mailbox.count; seq++) {
     const m = mailbox.at(seq);
-    const candidate = { seq, uid: m.uid, flags: m.flags, recent: mailbox.isRecent(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, raw: () => m.raw() };
+    const candidate = mailbox.candidate(seq);
     try {
       if (!(await matchesSearch(key, candidate, context))) continue;
       items.push({ seq, internalDate: m.internalDate, size: m.size, fields: headerFields(await m.raw()) });
