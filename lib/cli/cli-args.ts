@@ -12,6 +12,7 @@ import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
+import { certificateDirectory, isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -21,13 +22,17 @@ export class UsageError extends Error {
 /** `postern --help`. */
 export const HELP = `Usage: postern [options]
 
-Runs an SMTP, POP3 and IMAP server (STARTTLS and implicit TLS) over one mail store.
+Runs an SMTP, POP3 and IMAP server (STARTTLS and implicit TLS), and LMTP when asked, over one mail store.
 
 Listeners (default: all six on 127.0.0.1)
   --host ADDR               bind address (default 127.0.0.1; :: or 0.0.0.0 for all)
   --only LIST               comma-separated subset of: ${LISTENER_NAMES.join(',')}
+                            (default: all but lmtp)
   --port-offset N           add N to every default port
 ${LISTENER_NAMES.map((n) => `  --${n}-port PORT`.padEnd(28) + `default ${DEFAULT_PORTS[n]}`).join('\n')}
+                            (--lmtp-port also turns LMTP on; RFC 2033, LHLO, one reply per recipient)
+  --lmtp-socket PATH        also serve LMTP on this Unix socket (Postfix: mailbox_transport = lmtp:unix:PATH)
+  --lmtp-socket-mode MODE   the socket's file mode, octal (e.g. 660; default 777 less the umask)
 
 Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
@@ -47,6 +52,10 @@ TLS
                             SAN e-mail address, or the login FILE maps its SHA-256 fingerprint to (lines
                             "FINGERPRINT LOGIN [AUTHZID...]"); needs --client-cert
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
+  --cert-dir DIR            certificates per SNI name from a directory of PEM/PFX files (watched; --passphrase
+                            opens encrypted ones); names it has no certificate for get --cert/--pfx's
+  VALUE@LISTENER            any of the TLS flags above for one listener only, e.g. --client-cert require@imaps,
+                            --cert FILE@smtps --key FILE@smtps (--client-cert none@LISTENER turns it off there)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
 
 HTTP API and web inbox (listener "http", see README "HTTP API")
@@ -117,18 +126,21 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         only: { type: 'string' },
         'port-offset': { type: 'string' },
         ...portOptions,
+        'lmtp-socket': { type: 'string' },
+        'lmtp-socket-mode': { type: 'string' },
         user: { type: 'string', multiple: true },
         'auth-disabled': { type: 'boolean' },
         store: { type: 'string' },
         postmaster: { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        pfx: { type: 'string' },
-        passphrase: { type: 'string' },
-        ca: { type: 'string' },
-        'client-cert': { type: 'string' },
+        cert: { type: 'string', multiple: true },
+        key: { type: 'string', multiple: true },
+        pfx: { type: 'string', multiple: true },
+        passphrase: { type: 'string', multiple: true },
+        ca: { type: 'string', multiple: true },
+        'client-cert': { type: 'string', multiple: true },
         'cert-login': { type: 'string' },
-        'tls-min': { type: 'string' },
+        'tls-min': { type: 'string', multiple: true },
+        'cert-dir': { type: 'string', multiple: true },
         'allow-insecure-auth': { type: 'boolean' },
         'http-auth': { type: 'string' },
         'http-cors': { type: 'string' },
@@ -160,11 +172,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0]);
   }
-  const str = (k: string): string | undefined => values[k] as string | undefined;
+  // The TLS flags may be given once per listener (`VALUE@LISTENER`); `str` reads their shared value.
+  let tlsFlags: SplitTlsFlags = { shared: {}, listeners: {} };
+  const str = (k: string): string | undefined => (isTlsFlag(k) ? tlsFlags.shared[k] : (values[k] as string | undefined));
 
   const only = str('only')?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const n of only ?? []) if (!LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--only: unknown listener "${n}" (use ${LISTENER_NAMES.join(', ')})`);
   if (only && only.length === 0) throw new UsageError('--only: no listener named');
+  tlsFlags = asUsage(() => splitTlsFlags(values, MAIL_LISTENER_NAMES, only ?? LISTENER_NAMES));
 
   const offset = str('port-offset') === undefined ? 0 : parsePort(str('port-offset')!, '--port-offset', true);
   const ports: Partial<Record<ListenerName, number>> = {};
@@ -216,23 +231,31 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--user: ${(err as Error).message}`);
   }
 
+  const tls = tlsOptions(str);
+  const listenerTls = asUsage(() => listenerTlsSections(tlsFlags, tls));
+  const smtpSection = { ...(str('postmaster') !== undefined ? { postmaster: str('postmaster') } : {}), ...listenerTls.smtp };
+
   return {
     help: values.help === true,
     version: values.version === true,
     config: {
       host: str('host') ?? '127.0.0.1',
-      only: (only as ListenerName[] | undefined) ?? LISTENER_NAMES, // the command also serves the HTTP API and inbox unless --only says otherwise
+      // The command also serves the HTTP API and inbox unless --only says otherwise; LMTP when --lmtp-port asks for it.
+      only: (only as ListenerName[] | undefined) ?? [...MAIL_LISTENER_NAMES, ...(ports.lmtp !== undefined ? ['lmtp'] : []), 'http'],
       ports,
       portOffset: offset,
       users,
       authDisabled: values['auth-disabled'] === true,
-      ...certLoginOption(str),
+      // A client certificate asked for on one listener only (`--client-cert require@imaps`) is enough for EXTERNAL there.
+      ...certLoginOption((k) => (k === 'client-cert' ? (str(k) ?? Object.values(tlsFlags.listeners).map((f) => f[k]).find((v) => v !== undefined && v !== 'none')) : str(k))),
       allowInsecureAuth: values['allow-insecure-auth'] === true,
       store,
-      tls: tlsOptions(str),
+      tls,
       acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
-      smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      ...listenerTls,
+      smtp: Object.keys(smtpSection).length > 0 ? smtpSection : undefined,
+      ...withListenerTls(lmtpOptions(str('lmtp-socket'), str('lmtp-socket-mode'), str('postmaster')), listenerTls.lmtp),
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
       metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
@@ -242,6 +265,21 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       chaos,
     },
   };
+}
+
+/** The LMTP section with the `security` of an `…@lmtp` TLS flag added. */
+function withListenerTls(options: Pick<MailServerConfig, 'lmtp'>, tls: Record<string, unknown> | undefined): Pick<MailServerConfig, 'lmtp'> {
+  if (tls === undefined) return options;
+  return { lmtp: { ...options.lmtp, ...tls } as MailServerConfig['lmtp'] };
+}
+
+/** `--lmtp-socket PATH` (and the postmaster, which LMTP's default backend needs when SMTP is off) → `lmtp`. */
+function lmtpOptions(socket: string | undefined, mode: string | undefined, postmaster: string | undefined): Pick<MailServerConfig, 'lmtp'> {
+  if (mode !== undefined && socket === undefined) throw new UsageError('--lmtp-socket-mode needs --lmtp-socket');
+  if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) throw new UsageError(`--lmtp-socket-mode: expected an octal file mode such as 660, got "${mode}"`);
+  if (socket === undefined) return postmaster !== undefined ? { lmtp: { postmaster } } : {};
+  if (socket === '' || socket.includes('\0')) throw new UsageError('--lmtp-socket: expected a file path');
+  return { lmtp: { socket, ...(mode !== undefined ? { socketMode: parseInt(mode, 8) } : {}), ...(postmaster !== undefined ? { postmaster } : {}) } };
 }
 
 /** A whole-number flag, undefined when absent. */
@@ -285,7 +323,7 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
   const pfx = str('pfx');
   if ((cert && !key) || (key && !cert)) throw new UsageError('--cert and --key go together');
   if (pfx && cert) throw new UsageError('use either --cert/--key or --pfx, not both');
-  if (str('passphrase') !== undefined && !pfx && !key) throw new UsageError('--passphrase needs --pfx or --key');
+  if (str('passphrase') !== undefined && !pfx && !key && str('cert-dir') === undefined) throw new UsageError('--passphrase needs --pfx, --key or --cert-dir');
   let certificate: CertificateSource | undefined;
   if (cert && key) certificate = { cert: readFile(cert, '--cert'), key: readFile(key, '--key'), passphrase: str('passphrase') };
   else if (pfx) certificate = { pfx: readFileBuffer(pfx, '--pfx'), passphrase: str('passphrase') };
@@ -305,6 +343,7 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     certificate,
     protocols,
     trustedCertificates: ca ? readFile(ca, '--ca') : undefined,
+    ...(str('cert-dir') !== undefined ? { certificateStore: asUsage(() => certificateDirectory(str('cert-dir')!, '--cert-dir', str('passphrase'))) } : {}),
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };
@@ -386,7 +425,8 @@ function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: 
   }
   const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   // The HTTP listener is not a TcpServer: the PROXY protocol applies to the mail listeners only.
-  for (const n of names ?? []) if (!MAIL_LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${MAIL_LISTENER_NAMES.join(', ')})`);
+  const mail = LISTENER_NAMES.filter((n) => n !== 'http');
+  for (const n of names ?? []) if (!mail.includes(n)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${mail.join(', ')})`);
   return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 
@@ -395,6 +435,15 @@ function parsePort(v: string, flag: string, allowZeroBase = false): number {
   const n = Number(v);
   if (n > 65535 || (!allowZeroBase && n < 0)) throw new UsageError(`${flag}: ${v} is not a port number`);
   return n;
+}
+
+/** Runs `fn`, turning its Error into a {@link UsageError} with the same message. */
+function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function readFile(path: string, flag: string): string {

@@ -1,5 +1,6 @@
 import type { LocalCertificate, LocalCertificateSelectionCallback, RemoteCertificateValidationCallback } from './policy-errors.js';
 import { DEFAULT_PROTOCOLS, type SslProtocols } from './ssl-protocols.js';
+import type { CertificateStore } from './certificate-store.js';
 
 /**
  * Client-side TLS settings for {@link Connection.authenticateAsClient} (tests, proxies, tools).
@@ -24,6 +25,12 @@ export interface ClientSecurityOptions {
    * client authentication (extendedKeyUsage clientAuth, or no EKU) is presented.
    */
   certificates?: readonly LocalCertificate[];
+  /**
+   * More client certificates: the store's certificates with keys that are valid now and allowed for client
+   * authentication (`CertificateStore.clientCertificates()`), read at each handshake and offered after `certificates`
+   * (to the selection callback as `localCertificates`, or the first one when there is no callback).
+   */
+  certificateStore?: CertificateStore;
   /**
    * Chooses the certificate to present. Node's TLS client fixes its certificate before the handshake and has no
    * hook when the server's CertificateRequest arrives, so this is called once, before the handshake, with

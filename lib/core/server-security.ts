@@ -1,4 +1,4 @@
-import { X509Certificate, constants as cryptoConstants, createHash } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants, createHash, hkdfSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
@@ -8,6 +8,8 @@ import { ACME_TLS_ALPN_PROTOCOL, TlsAlpnChallenges } from './tls-alpn-challenges
 import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
 import type { RemoteCertificateValidationCallback } from './policy-errors.js';
 import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
+import { CertificateStore, type CertificateStoreOptions } from './certificate-store.js';
+import { certificateOfContext } from './certificate-store-loader.js';
 
 /**
  * Where a certificate comes from. PEM text (certificate, key, optional intermediate chain), a PKCS#12/PFX
@@ -25,6 +27,13 @@ export interface ServerSecurityOptions {
   certificate?: CertificateSource;
   /** Per-hostname certificates chosen by SNI; names may start with `*.`. Unknown names get `certificate`. */
   sni?: Readonly<Record<string, CertificateSource>>;
+  /**
+   * Server certificates per SNI name from a {@link CertificateStore}: a name the client sends picks the store's
+   * certificate for it (`serverCertificateFor`) when `sni` has no entry for it; unknown names and clients without SNI
+   * get `certificate`. An open store (yours to close), or `{ directory, passphrase? }` to open one in `prepare()`
+   * (watched, closed by `close()`). Changes in the store apply to the next handshakes.
+   */
+  certificateStore?: CertificateStore | CertificateStoreOptions;
   /** Allowed versions, default `Tls12 | Tls13`. */
   protocols?: SslProtocols;
   /** OpenSSL cipher list (TLS 1.2 and below); {@link DEFAULT_TLS12_CIPHERS} when absent (Node's default for legacy versions). */
@@ -119,10 +128,17 @@ interface Material {
 export class ServerSecurity {
   /** The configuration; `certificate` changes only through {@link useCertificate}. */
   options: Readonly<ServerSecurityOptions>;
-  /** ACME TLS-ALPN-01 validations answered by this configuration's handshakes (RFC 8737). */
-  readonly acmeChallenges = new TlsAlpnChallenges();
+  /** ACME TLS-ALPN-01 validations answered by this configuration's handshakes (RFC 8737); shared with derived ones. */
+  readonly acmeChallenges: TlsAlpnChallenges;
   /** Where OCSP stapling reports fetches and failures (set by the assembly to the logger). */
   ocspEvents?: OcspStaplerEvents;
+  /** Where a store opened from `certificateStore` options reports reloads and skipped files (set by the assembly). */
+  certificateStoreEvents?: OcspStaplerEvents;
+  private store?: CertificateStore;
+  private ownsStore = false;
+  private unsubscribeStore?: () => void;
+  /** Contexts for store certificates, by SHA-256 thumbprint (bounded by the store's size, not by client-chosen names). */
+  private storeContexts = new Map<string, tls.SecureContext>();
   private readonly stapler = new OcspStapler({
     info: (message, meta) => this.ocspEvents?.info(message, meta),
     warn: (message, meta) => this.ocspEvents?.warn(message, meta),
@@ -136,15 +152,28 @@ export class ServerSecurity {
   private leaf?: X509Certificate;
   private generatedPem?: { cert: string; key: string };
   private readonly rotation?: TicketKeyRotation;
+  /** The configuration this one was made from by {@link derive}. */
+  private readonly parent?: ServerSecurity;
+  /** True when made by {@link derive} without a certificate of its own: it serves the parent's. */
+  private inheritsCertificate = false;
+  private readonly derived = new Set<ServerSecurity>();
+  private mainMaterial?: Material;
   /** Called after every successful reload (for logging); errors of a watched reload go to `onReloadError`. */
   onReload?: () => void;
   /** Called once when a self-signed certificate was generated because none is configured (log its fingerprint). */
   onSelfSigned?: (fingerprint256: string) => void;
   onReloadError?: (err: unknown) => void;
 
-  constructor(options: ServerSecurityOptions = {}) {
+  /**
+   * @param options the configuration.
+   * @param parent internal to {@link derive}: the configuration whose ACME challenges (and, unless overridden, certificate)
+   *   this one follows.
+   */
+  constructor(options: ServerSecurityOptions = {}, parent?: ServerSecurity) {
     this.options = { ...options };
     toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
+    this.acmeChallenges = parent?.acmeChallenges ?? new TlsAlpnChallenges();
+    this.parent = parent;
     if (options.sessionTickets !== false) {
       this.rotation = new TicketKeyRotation(options.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS, (keys) => this.applyTicketKeys(keys), options.ticketKeys);
     }
@@ -167,9 +196,39 @@ export class ServerSecurity {
     this.rotation?.rotate();
   }
 
+  /**
+   * A configuration for one listener: `overrides` on top of this one's options (a field given replaces this one's,
+   * an absent field is inherited). When `overrides` has no `certificate`, the new configuration serves this one's
+   * certificate and follows it (a generated one, {@link useCertificate} by ACME, a watched file's {@link reload});
+   * it also answers this one's ACME challenges. Its session-ticket keys are derived from this one's and `label` (HKDF),
+   * so a ticket issued under one configuration never resumes under another (whose client-certificate policy may
+   * differ), while processes sharing this one's keys (cluster workers) still share the derived ones; they follow
+   * {@link setTicketKeys} and rotation. Close it with {@link close}.
+   * @param label distinguishes configurations derived from one parent (ListenerSecurities passes the listener name).
+   * @throws SslProtocolsError for an impossible `protocols` range.
+   */
+  derive(overrides: ServerSecurityOptions, label = `derived-${this.derived.size}`): ServerSecurity {
+    const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as ServerSecurityOptions;
+    const inherits = given.certificate === undefined;
+    const options: ServerSecurityOptions = { ...this.options, ...given };
+    if (this.rotation && options.sessionTickets !== false) {
+      Object.assign(options, { ticketKeyRotationMs: 0, ticketKeys: derivedTicketKeys(this.ticketKeys ?? this.rotation.current, label) });
+    }
+    const child = new ServerSecurity(options, this);
+    child.inheritsCertificate = inherits;
+    child.ticketLabel = label;
+    child.onReloadError = this.onReloadError;
+    child.ocspEvents = this.ocspEvents;
+    child.certificateStoreEvents = this.certificateStoreEvents;
+    this.derived.add(child);
+    return child;
+  }
+
   private ticketKeys?: Buffer;
+  private ticketLabel = '';
   private applyTicketKeys(keys: Buffer): void {
     this.ticketKeys = Buffer.from(keys);
+    for (const child of this.derived) if (child.rotation) child.applyTicketKeys(derivedTicketKeys(keys, child.ticketLabel));
     for (const context of [this.defaultContext, ...this.sniContexts.values()]) {
       // tls.Server#setTicketKeys does exactly this on its own context; our contexts serve TLSSockets directly.
       (context as unknown as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(this.ticketKeys);
@@ -203,12 +262,13 @@ export class ServerSecurity {
 
   /** The PEM of the self-signed certificate generated because none was configured (clients may trust it). */
   get generatedCertificatePem(): string | undefined {
-    return this.generatedPem?.cert;
+    return this.generatedPem?.cert ?? (this.inheritsCertificate ? this.parent?.generatedCertificatePem : undefined);
   }
 
-  /** True when the certificate was generated in memory. */
+  /** True while the certificate served is the one generated in memory (here, or by the configuration it inherits it from). */
   get isSelfSigned(): boolean {
-    return this.generatedPem !== undefined;
+    if (this.inheritsCertificate && this.parent) return this.parent.isSelfSigned;
+    return this.generatedPem !== undefined && this.options.certificate === undefined;
   }
 
   /** The trusted client CAs as X509Certificate objects (for chain checks). */
@@ -284,8 +344,54 @@ export class ServerSecurity {
         const wild = this.sniContexts.get('*' + name.slice(dot));
         if (wild) return wild;
       }
+      const stored = this.store ? this.storeContextFor(name) : undefined;
+      if (stored) return stored;
     }
     return this.defaultContext;
+  }
+
+  /** The certificate store serving SNI names (after prepare), if one is configured. */
+  get certificateStore(): CertificateStore | undefined {
+    return this.store;
+  }
+
+  private storeContextFor(name: string): tls.SecureContext | undefined {
+    const entry = this.store?.serverCertificateFor(name);
+    if (!entry?.localCertificate) return undefined;
+    let context = this.storeContexts.get(entry.thumbprint256);
+    if (!context) {
+      try {
+        context = this.createContext(entry.localCertificate);
+      } catch (err) {
+        this.onReloadError?.(err);
+        return undefined;
+      }
+      this.storeContexts.set(entry.thumbprint256, context);
+    }
+    return context;
+  }
+
+  /** Opens (or adopts) the configured certificate store once; its changes drop the contexts built from it. */
+  private async openStore(): Promise<void> {
+    const o = this.options.certificateStore;
+    if (!o || this.store) return;
+    if (o instanceof CertificateStore) {
+      this.store = o;
+    } else if (this.parent && this.parent.options.certificateStore === o) {
+      await this.parent.prepare();
+      this.store = this.parent.store;
+    } else {
+      try {
+        this.store = await CertificateStore.open({ ...o, log: o.log ?? this.certificateStoreEvents });
+      } catch (err) {
+        throw new CertificateError((err as Error).message);
+      }
+      this.ownsStore = true;
+    }
+    this.unsubscribeStore = this.store?.onChange(() => {
+      this.storeContexts.clear();
+      if (this.options.ocspStapling !== false && this.staplingEntries.length > 0) this.trackStapling();
+    });
   }
 
   /** Options for `new tls.TLSSocket(socket, …)` on the server side. */
@@ -295,7 +401,7 @@ export class ServerSecurity {
       secureContext: this.contextFor(),
       requestCert: this.requestsClientCertificate,
       rejectUnauthorized: false, // our policy callback decides, with the flags
-      SNICallback: this.sniContexts.size > 0 ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
+      SNICallback: this.sniContexts.size > 0 || this.store ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
       // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand.
       ...(this.stapler.isActive ? { server: this.stapler.carrier } : {}),
     };
@@ -323,6 +429,9 @@ export class ServerSecurity {
 
   /** Stops watching files and the ticket-key schedule. Idempotent. */
   close(): void {
+    this.parent?.derived.delete(this);
+    this.unsubscribeStore?.();
+    if (this.ownsStore) this.store?.close();
     this.rotation?.stop();
     for (const w of this.watchers) w.close();
     this.watchers = [];
@@ -331,7 +440,8 @@ export class ServerSecurity {
   }
 
   private async build(): Promise<void> {
-    const main = this.options.certificate ? await loadMaterial(this.options.certificate) : await this.selfSigned();
+    await this.openStore();
+    const main = await this.loadMain();
     const defaultContext = this.createContext(main);
     const sni = new Map<string, tls.SecureContext>();
     const sniMaterials: Material[] = [];
@@ -340,17 +450,43 @@ export class ServerSecurity {
       sniMaterials.push(material);
       sni.set(name.toLowerCase(), this.createContext(material));
     }
-    this.leaf = leafOf(main) ?? leafOfContext(defaultContext);
+    this.leaf = leafOf(main) ?? certificateOfContext(defaultContext);
     this.defaultContext = defaultContext;
     this.sniContexts = sni;
+    this.mainMaterial = main;
+    this.storeContexts = new Map();
+    for (const child of this.derived) {
+      // A derived configuration that serves this certificate follows it; its own failure is its own to report.
+      if (child.inheritsCertificate && child.isPrepared) child.reload().catch((err: unknown) => child.onReloadError?.(err));
+    }
     if (this.options.ocspStapling !== false && this.leaf) {
       const entries = [{ leaf: this.leaf, issuer: issuerOf(main) }];
       for (const material of sniMaterials) {
         const leaf = leafOf(material);
         if (leaf) entries.push({ leaf, issuer: issuerOf(material) });
       }
-      this.stapling = this.stapler.track(entries);
+      this.staplingEntries = entries;
+      this.trackStapling();
     }
+  }
+
+  /** The configured certificates to staple for (default first), without the store's. */
+  private staplingEntries: Array<{ leaf: X509Certificate; issuer?: X509Certificate }> = [];
+
+  /** Staples for the configured certificates and for the store's server certificates (issuer found in the store). */
+  private trackStapling(): void {
+    const serves = (c: X509Certificate): boolean => c.keyUsage === undefined || c.keyUsage.includes('1.3.6.1.5.5.7.3.1'); // EKU serverAuth
+    const fromStore = (this.store?.certificates ?? []).filter((e) => e.hasPrivateKey && e.issuer && serves(e.certificate)).map((e) => ({ leaf: e.certificate, issuer: e.issuer }));
+    this.stapling = this.stapler.track([...this.staplingEntries, ...fromStore]);
+  }
+
+  private async loadMain(): Promise<Material> {
+    const parent = this.parent;
+    if (parent && this.inheritsCertificate) {
+      await parent.prepare();
+      return parent.mainMaterial!;
+    }
+    return this.options.certificate ? await loadMaterial(this.options.certificate) : await this.selfSigned();
   }
 
   private async selfSigned(): Promise<Material> {
@@ -388,7 +524,9 @@ export class ServerSecurity {
 
   private startWatching(): void {
     if (!this.options.watchFiles) return;
-    const files = [this.options.certificate, ...Object.values(this.options.sni ?? {})].flatMap((s) => (s ? filesOf(s) : []));
+    // An inherited certificate is watched (and reloaded) by the configuration it comes from.
+    const main = this.inheritsCertificate ? undefined : this.options.certificate;
+    const files = [main, ...Object.values(this.options.sni ?? {})].flatMap((s) => (s ? filesOf(s) : []));
     for (const file of files) {
       const w = watch(file, () => {
         // Editors and ACME clients write several files in a row: settle for 200 ms before reloading.
@@ -403,6 +541,11 @@ export class ServerSecurity {
       this.watchers.push(w);
     }
   }
+}
+
+/** Ticket keys of a derived configuration: HKDF-SHA256 (RFC 5869) of the parent's keys, labelled. */
+function derivedTicketKeys(parent: Buffer, label: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', parent, Buffer.alloc(0), `postern ticket keys ${label}`, parent.length));
 }
 
 function filesOf(s: CertificateSource): string[] {
@@ -432,7 +575,7 @@ async function loadMaterial(s: CertificateSource): Promise<Material> {
 }
 
 function leafOf(m: Material): X509Certificate | undefined {
-  if (!m.cert) return undefined; // PFX: see leafOfContext
+  if (!m.cert) return undefined; // PFX: see certificateOfContext
   const first = splitPemList(m.cert)[0];
   return first ? new X509Certificate(first) : undefined;
 }
@@ -447,20 +590,6 @@ function issuerOf(m: Material): X509Certificate | undefined {
     if (leaf.checkIssued(candidate)) return candidate;
   }
   return undefined;
-}
-
-/**
- * The certificate a context serves, for PFX sources (whose PEM we never see). Node has no public API for it; its
- * native SecureContext's `getCertificate()` (what TLSSocket uses) returns the DER. Undefined if that ever changes.
- */
-function leafOfContext(context: tls.SecureContext): X509Certificate | undefined {
-  const native = (context as unknown as { context?: { getCertificate?: () => Buffer | undefined } }).context;
-  try {
-    const der = typeof native?.getCertificate === 'function' ? native.getCertificate() : undefined;
-    return der ? new X509Certificate(der) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Splits PEM bundles into single certificates. */

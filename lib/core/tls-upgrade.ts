@@ -163,7 +163,7 @@ function serverVerifyError(s: tls.TLSSocket): Error | null {
 }
 
 async function chooseCertificate(security: ClientSecurity, targetHost: string, sender: Connection): Promise<LocalCertificate | undefined> {
-  const list = security.options.certificates ?? [];
+  const list = [...(security.options.certificates ?? []), ...(security.options.certificateStore?.clientCertificates() ?? [])];
   const select = security.options.selectionCallback;
   if (select) return (await select(sender, targetHost, list, undefined, [])) ?? undefined;
   return list.find(isUsableClientCertificate);

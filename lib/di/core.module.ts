@@ -8,6 +8,8 @@ import type { SessionHandler, ManagedSession } from '../protocol/session-handler
 import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
 
 export { ServerSecurityToken };
+import { ListenerSecurities, ListenerSecuritiesToken } from '../core/listener-securities.js';
+import { listenerSecurityOverrides } from './listener-security.js';
 import { ConnectionLimits, ConnectionLimitsToken, listenerLimits } from '../core/connection-limits.js';
 import { TcpServer, type ConnectionHandler, type TcpServerOptions } from '../core/tcp-server.js';
 import { createLogger, Logger } from '../log/logger.js';
@@ -33,9 +35,24 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
       security.onReload = () => log.info('certificate reloaded', { fingerprint: security.fingerprint256 });
       security.onReloadError = (err) => log.warn('certificate reload failed', { error: (err as Error).message });
       security.ocspEvents = log.child({ proto: 'ocsp' });
+      security.certificateStoreEvents = log.child({ proto: 'certs' });
       security.onSelfSigned = (fingerprint) => log.warn('no certificate configured: using a generated self-signed one', { fingerprint });
       return security;
     }, [PosternConfig, Logger])
+    .inSingletonScope()
+    .onDeactivation((s) => s.close());
+  bind(ListenerSecuritiesToken)
+    .toResolvedValue(
+      (config: PosternConfig, shared: ServerSecurity, log: Logger) => {
+        const securities = new ListenerSecurities(shared, listenerSecurityOverrides(config));
+        for (const listener of securities.listenerNames) {
+          const own = securities.securityFor(listener);
+          own.onReload ??= () => log.info('certificate reloaded', { listener, fingerprint: own.fingerprint256 });
+        }
+        return securities;
+      },
+      [PosternConfig, ServerSecurityToken, Logger],
+    )
     .inSingletonScope()
     .onDeactivation((s) => s.close());
   bind(PosternMetricsToken).toConstantValue(new PosternMetrics());
@@ -50,25 +67,29 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
     .toResolvedValue((config: PosternConfig) => new ConnectionLimits(config.limits), [PosternConfig])
     .inSingletonScope();
   // config.limits fills what a protocol module leaves unset; one ConnectionLimits is shared by every listener.
+  // An implicit-TLS listener with its own `security` in the config handshakes with that one (ListenerSecurities).
   bind(TcpServerFactory).toResolvedValue(
-    (log: Logger, config: PosternConfig, limits: ConnectionLimits, metrics: PosternMetrics): TcpServerFactory =>
+    (log: Logger, config: PosternConfig, limits: ConnectionLimits, metrics: PosternMetrics, securities: ListenerSecurities): TcpServerFactory =>
       (handler, options) => {
-        const server = new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options }, log, limits);
+        const own = options.security && options.name !== undefined && securities.hasOwnSecurity(options.name) ? { security: securities.securityFor(options.name) } : {};
+        const server = new TcpServer(handler, { ...listenerLimits(config.limits), ...listenerDefaults(config, options.name), ...options, ...own }, log, limits);
         metrics.observe(server);
         return server;
       },
-    [Logger, PosternConfig, ConnectionLimitsToken, PosternMetricsToken],
+    [Logger, PosternConfig, ConnectionLimitsToken, PosternMetricsToken, ListenerSecuritiesToken],
   );
 });
 
 /**
  * Activation hook for a protocol server binding: hands it the container's shared {@link AuthThrottle}, so failed
- * logins count across every connection and protocol, the container's metrics, and the SASL registry and user
- * directory bridge ({@link withSasl}) (`.onActivation(withAuthThrottle)`).
+ * logins count across every connection and protocol, the container's metrics, the per-listener TLS configurations
+ * that STARTTLS/STLS use ({@link ListenerSecurities}), and the SASL registry and user directory bridge ({@link withSasl})
+ * (`.onActivation(withAuthThrottle)`).
  */
 export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
   handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
   handler.metrics = context.get(PosternMetricsToken, { optional: true });
+  handler.securities = context.get(ListenerSecuritiesToken, { optional: true });
   return withSasl(context, handler);
 }
 

@@ -8,12 +8,14 @@ import { supportsQuota } from '../contracts/quota.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import { admitSession, runHooks } from '../protocol/session-hooks.js';
 import { availableMechanisms, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { mailboxName, mapStoreError } from './commands/args.js';
 import { imapCapabilities } from './imap-capabilities.js';
 import { IMAP_COMMANDS } from './imap-commands.js';
 import { earlyGuardFailure, guardReply } from './imap-guards.js';
+import { hookMailboxName, type ImapHooks, type ImapMailboxAccessKind } from './imap-hooks.js';
 import type { ImapSettings } from './imap-options.js';
 import { ImapCommandReader, type LiteralRequest } from './imap-command-reader.js';
 import type { NotifySpec } from './imap-notify.js';
@@ -34,6 +36,8 @@ export interface ImapContext {
   readonly listener: ListenerInfo;
   /** Who has seen which message first: `\Recent` across this server's sessions (RFC 3501 §2.3.2). */
   readonly recent: RecentTracker;
+  /** The bound `ImapHooks`, in binding order (none: no policy). */
+  readonly hooks?: readonly ImapHooks[];
 }
 
 /** Extensions a client turns on for its session (RFC 5161 ENABLE, RFC 7162 §3.1 CONDSTORE-enabling commands). */
@@ -72,6 +76,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   private readonly enabledExtensions = new Set<EnableableExtension>();
   private released = false;
   private readonly stop = new AbortController();
+  /** The APPEND whose target `onMailbox` already allowed before its literal (tag and mailbox). */
+  private appendAllowed?: string;
 
   constructor(
     connection: Connection,
@@ -150,7 +156,45 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   }
 
   protected async greet(): Promise<void> {
-    this.send(untaggedLine('OK', `CAPABILITY ${this.capabilities().join(' ')}`, 'Postern IMAP ready'));
+    const admitted = await this.admit(async () => {
+      await runHooks(this.ctx.hooks, (h) => h.onConnect?.(this.peer()));
+      if (this.isSecure) await runHooks(this.ctx.hooks, (h) => h.onSecure?.(this.peer()));
+    });
+    if (admitted) this.send(untaggedLine('OK', `CAPABILITY ${this.capabilities().join(' ')}`, 'Postern IMAP ready'));
+  }
+
+  /** Runs `onConnect`/`onSecure`: a refusal is `* BYE [code] text` and the session ends (RFC 3501 §7.1.5). */
+  private admit(step: () => Promise<void>): Promise<boolean> {
+    const bye = (err: unknown): string | undefined => (err instanceof ImapError ? untaggedLine('BYE', err.code, err.message) : undefined);
+    return admitSession(this, step, bye, untaggedLine('BYE', 'UNAVAILABLE', 'Service not available'));
+  }
+
+  /**
+   * `onMailbox` for a `* STATUS` the client did not ask for by name (LIST-STATUS, NOTIFY): false when a hook refused,
+   * and then the line is left out. A hook bug is logged and also leaves it out (there is no reply to put it in).
+   */
+  async statusAllowed(mailbox: string): Promise<boolean> {
+    try {
+      await this.checkMailbox('status', mailbox);
+      return true;
+    } catch (err) {
+      if (!(err instanceof ImapError)) this.log.error('mailbox hook failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+      return false;
+    }
+  }
+
+  /**
+   * Asks the `onMailbox` hooks whether the logged-in user may use `mailbox` this way (see `ImapHooks`).
+   * @throws the hook's refusal (an `ImapError` is sent as it is).
+   */
+  async checkMailbox(access: ImapMailboxAccessKind, mailbox: string): Promise<void> {
+    const name = hookMailboxName(mailbox);
+    if (access === 'append' && this.appendAllowed !== undefined && this.appendAllowed === `${this.running?.tag} ${name}`) {
+      this.appendAllowed = undefined;
+      return;
+    }
+    const username = this.user ?? '';
+    await runHooks(this.ctx.hooks, (h) => h.onMailbox?.({ username, mailbox: name, access, peer: this.peer() }));
   }
 
   /** Reads the whole command this line starts (literals included) and runs it. */
@@ -172,9 +216,9 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       return true;
     }
     if (lit.command === 'APPEND' && lit.args.length === 1 && this.view) {
-      const refusal = await this.appendTargetRefusal(lit);
+      const refusal = (await this.appendHookRefusal(lit)) ?? (await this.appendTargetRefusal(lit));
       if (refusal) {
-        this.send(taggedLine(lit.tag, 'NO', refusal.code, refusal.message));
+        this.send(taggedLine(lit.tag, refusal.status, refusal.code, refusal.message));
         return true;
       }
     }
@@ -184,6 +228,26 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   /** Called by {@link ImapCommandReader} when a continuation line never ends: BYE and close. */
   async onRunawayLine(): Promise<void> {
     await this.onLineTooLong(true);
+  }
+
+  /** `onMailbox` for an APPEND target before its literal; a bug is logged and answered `NO [SERVERBUG]`. */
+  private async appendHookRefusal(lit: LiteralRequest): Promise<ImapError | undefined> {
+    if (!this.ctx.hooks?.length) return undefined;
+    let name: string;
+    try {
+      name = hookMailboxName(mailboxName(lit.args[0], this.utf8));
+    } catch {
+      return undefined; // the command's own parsing reports it
+    }
+    try {
+      await this.checkMailbox('append', name);
+      this.appendAllowed = `${lit.tag} ${name}`;
+      return undefined;
+    } catch (err) {
+      if (err instanceof ImapError) return err;
+      this.log.error('mailbox hook failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+      return new ImapError('NO', 'SERVERBUG', 'Internal server error');
+    }
   }
 
   private async appendTargetRefusal(lit: LiteralRequest): Promise<ImapError | undefined> {
@@ -203,6 +267,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       await dispatch(IMAP_COMMANDS, this, command.command, command.args.length > 0 ? '…' : '', command);
     } finally {
       this.running = undefined;
+      this.appendAllowed = undefined;
     }
   }
 
@@ -323,6 +388,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (check.isLast) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
+    await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username: check.username, mechanism, peer: this.peer() }));
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(check.username);
@@ -401,7 +467,9 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     if (this.isSecure) throw new ImapError('BAD', undefined, 'TLS is already active');
     // No [CAPABILITY] here: the client must re-ask after the handshake (RFC 3501 §6.2.1).
     this.send(taggedLine(this.command.tag, 'OK', undefined, 'Begin TLS negotiation now'));
-    if (await this.startTls(this.ctx.security)) this.commands.reset();
+    if (!(await this.startTls(this.ctx.security))) return;
+    this.commands.reset();
+    await this.admit(() => runHooks(this.ctx.hooks, (h) => h.onSecure?.(this.peer())));
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { ServiceIdentifier } from 'inversify';
 import { BODY_TIMEOUT_MS } from '../protocol/limits.js';
+import type { ListenerSecurityOverride } from '../core/listener-securities.js';
 
 /**
  * RFC 3501 §5.4: "If a server has an inactivity autologout timer, the duration of that timer MUST be at least
@@ -69,6 +70,11 @@ export interface ImapListenerOptions {
   host?: string;
   /** Set false to not start this listener. */
   enabled?: boolean;
+  /**
+   * This listener's own TLS settings (certificate, client-certificate policy and callback, protocols…), laid over the
+   * shared `tls` (absent fields are inherited), or a ready `ServerSecurity`. Used by implicit TLS and STARTTLS alike.
+   */
+  security?: ListenerSecurityOverride;
 }
 
 /**

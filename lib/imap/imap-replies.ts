@@ -12,6 +12,8 @@ export type ImapResponseCode =
   | 'NONEXISTENT'
   | 'ALREADYEXISTS'
   | 'CANNOT'
+  /** RFC 5530 §3: the user may not use this mailbox this way (the usual `onMailbox` refusal). */
+  | 'NOPERM'
   | 'INUSE'
   | 'TRYCREATE'
   | 'SERVERBUG'

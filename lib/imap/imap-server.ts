@@ -5,13 +5,15 @@ import type { Authenticator } from '../contracts/authenticator.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import { SessionHandler } from '../protocol/session-handler.js';
 import { ImapConnection } from './imap-connection.js';
+import type { ImapHooks } from './imap-hooks.js';
 import { RecentTracker } from './imap-recent.js';
 import type { ImapSettings } from './imap-options.js';
 
 /**
  * The IMAP `ConnectionHandler`: one instance serves both listeners (STARTTLS port and implicit-TLS port),
  * running one {@link ImapConnection} per accepted connection and releasing its store view and watch when it
- * ends. Shutdown says `* BYE Server shutting down`. Built by `imapModule` (a singleton).
+ * ends. Shutdown says `* BYE Server shutting down`. Built by `imapModule` (a singleton, with every `ImapHooks`
+ * bound at resolution time).
  */
 export class ImapServer extends SessionHandler<ImapConnection> {
   private readonly recent = new RecentTracker();
@@ -21,12 +23,14 @@ export class ImapServer extends SessionHandler<ImapConnection> {
     private readonly authenticator: Authenticator,
     private readonly security: ServerSecurity,
     private readonly settings: ImapSettings,
+    /** The bound `ImapHooks`, in binding order. */
+    private readonly hooks: readonly ImapHooks[] = [],
   ) {
     super();
   }
 
   protected createSession(connection: Connection, listener: ListenerInfo): ImapConnection {
-    return new ImapConnection(connection, { store: this.store, authenticator: this.authenticator, security: this.security, settings: this.settings, listener, recent: this.recent });
+    return new ImapConnection(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener, recent: this.recent, hooks: this.hooks });
   }
 
   /** RFC 3501 §7.1.5: BYE for a refused connection. */

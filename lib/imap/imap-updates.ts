@@ -23,6 +23,8 @@ export interface UpdatesHost {
   readonly isBusy: boolean;
   /** UTF8=ACCEPT is on: mailbox names in UTF-8 (RFC 6855 §3). */
   readonly utf8: boolean;
+  /** The `onMailbox` hooks allow `status` on this mailbox (NOTIFY's `* STATUS` is left out otherwise). */
+  statusAllowed(mailbox: string): Promise<boolean>;
 }
 
 /**
@@ -77,7 +79,7 @@ export class ImapUpdates {
     this.pendingStatus.clear();
     for (const [name, events] of pending) {
       const info = await view?.info(name).catch(() => undefined);
-      if (info) this.host.send(statusLine(wireMailbox(info.name, this.host.utf8), notifyStatusItems(events, info)));
+      if (info && (await this.host.statusAllowed(info.name))) this.host.send(statusLine(wireMailbox(info.name, this.host.utf8), notifyStatusItems(events, info)));
     }
     for (const line of this.pendingLines.splice(0)) this.host.send(line);
   }

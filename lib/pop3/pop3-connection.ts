@@ -9,9 +9,11 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import { admitSession, runHooks } from '../protocol/session-hooks.js';
 import { availableMechanisms, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { pop3Capabilities } from './pop3-capabilities.js';
+import type { Pop3Hooks } from './pop3-hooks.js';
 import { POP3_COMMANDS } from './pop3-commands.js';
 import { Maildrop, POP3_MAILBOX, type MaildropEntry } from './pop3-maildrop.js';
 import { wireChunks, wireChunksOf } from './pop3-message.js';
@@ -30,6 +32,8 @@ export interface Pop3Context {
   readonly security: ServerSecurity;
   readonly settings: Pop3Settings;
   readonly listener: ListenerInfo;
+  /** The bound `Pop3Hooks`, in binding order (none: no policy). */
+  readonly hooks?: readonly Pop3Hooks[];
 }
 
 /** Credentials of one login attempt, as the command decoded them. */
@@ -129,7 +133,17 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
   }
 
   protected async greet(): Promise<void> {
-    this.send(okLine(`Postern POP3 server ready${this.apopTimestamp ? ' ' + this.apopTimestamp : ''}`));
+    const admitted = await this.admit(async () => {
+      await runHooks(this.ctx.hooks, (h) => h.onConnect?.(this.peer()));
+      if (this.isSecure) await runHooks(this.ctx.hooks, (h) => h.onSecure?.(this.peer()));
+    });
+    if (admitted) this.send(okLine(`Postern POP3 server ready${this.apopTimestamp ? ' ' + this.apopTimestamp : ''}`));
+  }
+
+  /** Runs `onConnect`/`onSecure`: a refusal is `-ERR [code] text` and the session ends. */
+  private admit(step: () => Promise<void>): Promise<boolean> {
+    const refusal = (err: unknown): string | undefined => (err instanceof Pop3Error ? errLine(err.respCode, err.message) : undefined);
+    return admitSession(this, step, refusal, errLine('SYS/TEMP', 'service not available'));
   }
 
   protected async onLine(line: Buffer): Promise<void> {
@@ -241,6 +255,8 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = check.username;
+    await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username, mechanism, peer: this.peer() }));
+    await runHooks(this.ctx.hooks, (h) => h.onMaildrop?.({ username, mailbox: 'INBOX', peer: this.peer() }));
     const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
@@ -310,6 +326,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     if (await this.startTls(this.ctx.security)) {
       // Nothing learnt in plaintext survives the upgrade; CAPA is computed from the new security state.
       this.pendingUser = undefined;
+      await this.admit(() => runHooks(this.ctx.hooks, (h) => h.onSecure?.(this.peer())));
     }
   }
 

@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { ListenerSecurityOverride } from '../core/listener-securities.js';
 
 /**
  * RFC 1939 §3: "A POP3 server MAY have an inactivity autologout timer. Such a timer MUST be of at least 10
@@ -39,6 +40,11 @@ export interface Pop3ListenerOptions {
   host?: string;
   /** Set false to not start this listener. */
   enabled?: boolean;
+  /**
+   * This listener's own TLS settings (certificate, client-certificate policy and callback, protocols…), laid over the
+   * shared `tls` (absent fields are inherited), or a ready `ServerSecurity`. Used by implicit TLS and STARTTLS alike.
+   */
+  security?: ListenerSecurityOverride;
 }
 
 /**

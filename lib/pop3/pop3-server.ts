@@ -5,6 +5,7 @@ import type { Authenticator } from '../contracts/authenticator.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import { SessionHandler } from '../protocol/session-handler.js';
 import { Pop3Connection } from './pop3-connection.js';
+import type { Pop3Hooks } from './pop3-hooks.js';
 import type { Pop3Settings } from './pop3-options.js';
 import { errLine } from './pop3-replies.js';
 
@@ -19,12 +20,14 @@ export class Pop3Server extends SessionHandler<Pop3Connection> {
     private readonly authenticator: Authenticator,
     private readonly security: ServerSecurity,
     private readonly settings: Pop3Settings,
+    /** The bound `Pop3Hooks`, in binding order. */
+    private readonly hooks: readonly Pop3Hooks[] = [],
   ) {
     super();
   }
 
   protected createSession(connection: Connection, listener: ListenerInfo): Pop3Connection {
-    return new Pop3Connection(connection, { store: this.store, authenticator: this.authenticator, security: this.security, settings: this.settings, listener });
+    return new Pop3Connection(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener, hooks: this.hooks });
   }
 
   /** RFC 2449 §8.1.2: SYS/TEMP for a transient refusal. */

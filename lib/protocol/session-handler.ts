@@ -1,4 +1,6 @@
 import type { Connection } from '../core/connection.js';
+import type { ListenerSecurities } from '../core/listener-securities.js';
+import type { ServerSecurity } from '../core/server-security.js';
 import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { SessionMetrics } from './session-metrics.js';
@@ -31,6 +33,13 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   userDirectory?: (username: string) => Promise<void>;
   /** Fault injection for new sessions (the test double's chaos); set by the assembly, none by default. */
   faults?: FaultInjector;
+  /** Per-listener TLS configurations (the protocol modules set it from the `ListenerSecurities` token); none: `fallback` everywhere. */
+  securities?: ListenerSecurities;
+
+  /** The TLS configuration a session on `listener` upgrades with: the listener's own, else `fallback` (the shared one). */
+  protected listenerSecurity(listener: ListenerInfo, fallback: ServerSecurity): ServerSecurity {
+    return this.securities?.hasOwnSecurity(listener.name) ? this.securities.securityFor(listener.name) : fallback;
+  }
 
   /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
   protected abstract createSession(connection: Connection, listener: ListenerInfo): S;

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { ServiceIdentifier } from 'inversify';
 import type { PeerInfo } from '../contracts/peer-info.js';
+import type { MessageChange } from './message-editor.js';
+import type { MessageHeader } from './message-header.js';
 
 /** Parameters of MAIL FROM that the server understood (RFC 1870, RFC 6152, RFC 6531, RFC 4954 §5). */
 export interface MailParams {
@@ -108,11 +110,47 @@ export interface SmtpHooks {
   /** Before the backend sees each RCPT TO. */
   onRcptTo?(to: string, params: RcptParams, context: SmtpContext): Promise<void>;
   /**
-   * Reads the message as a stream, alongside the backend. The backend's stream does not end until every
-   * `onData` has resolved, so a refusal here means nothing is stored. A hook that resolves without reading
-   * simply stops receiving chunks.
+   * Changes the message before it is stored. Called once per message (DATA, BDAT, LMTP alike) as soon as its header
+   * block has arrived, before any octet reaches `onData` or the backend, with the parsed header (the server's
+   * `Received:` field first). Edit `header` in place (`add`, `prepend`, `set`, `remove`); later hooks see earlier
+   * hooks' edits. Return a {@link MessageChange} to pipe the body through a stream (`body`) or to read the whole
+   * body before the header is written (`scan`, e.g. to add `X-Spam-Score`; the body is then held in memory).
+   * Without `scan`, only the header block is held: the body streams through. Fields no hook touched keep their
+   * exact octets. The edited message is held to `maxMessageSize` (`552 5.3.4`). A refusal (here, in `scan`, or a
+   * body stream destroyed with an `SmtpReplyError`) means nothing is stored and the client gets that reply.
+   */
+  onHeader?(header: MessageHeader, envelope: Envelope): Promise<MessageChange | void>;
+  /**
+   * Reads the message as a stream, alongside the backend, as it will be stored (after the `onHeader` edits). The
+   * backend's stream does not end until every `onData` has resolved, so a refusal here means nothing is stored. A
+   * hook that resolves without reading simply stops receiving chunks. It cannot change the message: use
+   * `onHeader` for that.
    */
   onData?(body: Readable, envelope: Envelope): Promise<void>;
 }
 /** DI token of the {@link SmtpHooks} multi-binding. */
 export const SmtpHooks = Symbol.for('postern.SmtpHooks') as ServiceIdentifier<SmtpHooks>;
+
+/**
+ * Where an {@link LmtpDataSession} reports the outcome for each recipient (go-smtp's `StatusCollector`).
+ * `error` undefined means delivered; an `SmtpReplyError` is answered as it is; anything else is a bug (logged,
+ * answered `451 4.3.0`). A status for an address applies to every RCPT TO of that address (case-insensitive).
+ */
+export interface RecipientStatus {
+  set(rcpt: string, error?: unknown): void;
+}
+
+/**
+ * Optional add-on of an {@link SmtpSession} for LMTP (RFC 2033 §4.2): deliver the message and report one outcome per
+ * recipient, so that one full mailbox does not bounce the message for the others. A recipient left without a status
+ * gets the method's own outcome (delivered when it resolves, its error when it rejects). Sessions without it are
+ * served by `data`, whose single outcome then applies to every recipient. Detect it with {@link supportsLmtpData}.
+ */
+export interface LmtpDataSession {
+  lmtpData(body: Readable, envelope: Envelope, status: RecipientStatus): Promise<void>;
+}
+
+/** True when the session reports per-recipient outcomes ({@link LmtpDataSession}). */
+export function supportsLmtpData(session: SmtpSession): session is SmtpSession & LmtpDataSession {
+  return typeof (session as Partial<LmtpDataSession>).lmtpData === 'function';
+}

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { ServiceIdentifier } from 'inversify';
 import { BODY_TIMEOUT_MS } from '../protocol/limits.js';
+import type { ListenerSecurityOverride } from '../core/listener-securities.js';
 
 /** GreenMail's convention (standard port + 3000): STARTTLS submission/relay port (RFC 5321 port 25 → 3025). */
 export const SMTP_PORT = 3025;
@@ -53,6 +54,11 @@ export interface SmtpListenerOptions {
   host?: string;
   /** Set false to skip this listener. */
   enabled?: boolean;
+  /**
+   * This listener's own TLS settings (certificate, client-certificate policy and callback, protocols…), laid over the
+   * shared `tls` (absent fields are inherited), or a ready `ServerSecurity`. Used by implicit TLS and STARTTLS alike.
+   */
+  security?: ListenerSecurityOverride;
 }
 
 /**

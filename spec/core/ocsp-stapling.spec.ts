@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -135,6 +135,27 @@ describe('core: OCSP stapling (RFC 6066 §8) with an openssl ocsp responder', fu
     const v = await run('openssl', ['ocsp', '-respin', join(dir, 'stapled.der'), '-CAfile', join(dir, 'ca.pem'), '-issuer', join(dir, 'ca.pem'), '-cert', join(dir, 'good.pem')]);
     expect(v.stderr).to.contain('Response verify OK');
     expect(v.stdout).to.contain(`${join(dir, 'good.pem')}: good`);
+  });
+
+  it('staples for a certificate served by SNI from a CertificateStore', async () => {
+    const storeDir = join(dir, 'store');
+    await mkdir(storeDir, { recursive: true });
+    await writeFile(join(storeDir, 'ca.pem'), caPem);
+    await writeFile(join(storeDir, 'good.pem'), goodLeaf.cert + goodLeaf.key);
+    const certs = await testCertificates();
+    const security = new ServerSecurity({ certificate: certs.server, certificateStore: { directory: storeDir, watch: false } });
+    const server = new TcpServer(new NoteHandler(security), { port: 0, security }, log);
+    servers.push(server);
+    try {
+      const { port } = await server.start();
+      await security.whenStapled();
+      const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'good.postern.test', '-status', '-CAfile', join(dir, 'ca.pem')], 'Q\n');
+      expect(r.stdout).to.match(/subject=CN ?= ?good\.postern\.test/);
+      expect(r.stdout).to.contain('Cert Status: good');
+      expect(r.stdout).to.contain('Serial Number: 1001');
+    } finally {
+      security.close();
+    }
   });
 
   it('lets a Postern client that requires a staple connect with no policy errors', async () => {

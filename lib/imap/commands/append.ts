@@ -76,6 +76,7 @@ async function resolveUrl(s: ImapConnection, url: string): Promise<Buffer> {
   } catch {
     throw bad();
   }
+  await s.checkMailbox('examine', name); // reading another mailbox's message: a refusal is the hook's reply
   const info = await s.mailboxes.info(name).catch(() => undefined);
   if (!info || (m[2] !== undefined && Number(m[2]) !== info.uidValidity)) throw bad();
   const message = (await s.mailboxes.messages(info.name, { peek: true })).find((msg) => msg.uid === Number(m[3]));
@@ -110,6 +111,7 @@ export async function append(s: ImapConnection, cmd: ImapCommand): Promise<void>
   if (args.length < 2) throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal');
   const name = mailboxName(args[0], s.utf8);
   const items = parseItems(args.slice(1), s.utf8);
+  await s.checkMailbox('append', name);
   const target = await storeCall(() => s.mailboxes.info(name), true);
   const messages: Buffer[] = [];
   for (const item of items) {

@@ -18,6 +18,7 @@ export async function copy(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const seqs = resolveSet(cmd.args[0], mailbox, uid);
   const target = mailboxName(cmd.args[1], s.utf8);
   if (isMove && mailbox.readOnly) throw new ImapError('NO', 'CANNOT', 'Mailbox is read-only');
+  await s.checkMailbox(isMove ? 'move' : 'copy', target);
   const info = await storeCall(() => s.mailboxes.info(target), true);
   const uids = seqs.map((n) => mailbox.at(n).uid);
   const pairs = uids.length === 0 ? [] : await storeCall(() => (isMove ? s.mailboxes.move(mailbox.name, uids, info.name) : s.mailboxes.copy(mailbox.name, uids, info.name)), true);

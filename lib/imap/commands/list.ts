@@ -127,7 +127,7 @@ export async function list(s: ImapConnection, cmd: ImapCommand): Promise<void> {
     if (options.returnSubscribed && subscriptions.has(name)) attrs.push('\\Subscribed');
     const extra = childInfo ? ` (CHILDINFO (${options.subscribedOnly ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))` : '';
     s.send(`* LIST (${attrs.join(' ')}) "${DELIMITER}" ${wireMailbox(name, s.utf8)}${extra}\r\n`);
-    if (statusItems && info && !info.noselect && isSelected) {
+    if (statusItems && info && !info.noselect && isSelected && (await s.statusAllowed(info.name))) {
       const totals = await messageTotals(s, statusItems, info.name);
       s.send(`* STATUS ${wireMailbox(info.name, s.utf8)} ${serializeImapItems([statusValues(statusItems, info, totals)])}\r\n`);
     }

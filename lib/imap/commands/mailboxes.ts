@@ -27,6 +27,7 @@ export async function select(s: ImapConnection, cmd: ImapCommand): Promise<void>
     s.unselect();
     s.send('* OK [CLOSED] Previous mailbox closed\r\n');
   }
+  await s.checkMailbox(readOnly ? 'examine' : 'select', name);
   if (params.condstore) s.enableExtension('CONDSTORE');
   const mailbox = await storeCall(() => SelectedMailbox.open(s.mailboxes, name, readOnly, s.ctx.recent));
   s.enterSelected(mailbox);

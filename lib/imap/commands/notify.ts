@@ -14,7 +14,7 @@ export async function notify(s: ImapConnection, cmd: ImapCommand): Promise<void>
   if (spec?.status) {
     for (const name of namedMailboxes(spec)) {
       const info = await s.mailboxes.info(name).catch(() => undefined);
-      if (!info || info.name === s.selectedOrUndefined?.name) continue;
+      if (!info || info.name === s.selectedOrUndefined?.name || !(await s.statusAllowed(info.name))) continue;
       const items = notifyStatusItems(eventsFor(spec, info.name), info);
       if (items.length > 0) s.send(statusLine(wireMailbox(info.name, s.utf8), items));
     }

@@ -67,6 +67,7 @@ export async function status(s: ImapConnection, cmd: ImapCommand): Promise<void>
   const [box, list, ...rest] = cmd.args;
   if (rest.length > 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
   const wanted = parseStatusItems(list);
+  await s.checkMailbox('status', mailboxName(box, s.utf8));
   const info = await storeCall(() => s.mailboxes.info(mailboxName(box, s.utf8)));
   if (wanted.includes('HIGHESTMODSEQ')) s.enableExtension('CONDSTORE');
   const totals = await messageTotals(s, wanted, info.name);
