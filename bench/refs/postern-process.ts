@@ -62,7 +62,9 @@ export async function startPosternProcess(options: PosternProcessOptions): Promi
     '0',
     ...(options.allowInsecureAuth ? ['--allow-insecure-auth'] : []),
   ];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_POSTERN_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (written at its SIGTERM exit).
+  const nodeArgs = (process.env.BENCH_POSTERN_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.on('error', () => undefined);
   let out = '';
   let err = '';

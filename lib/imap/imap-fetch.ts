@@ -10,7 +10,7 @@ import { hasCachedStructure, type StoredMessage } from '../contracts/mail-store.
 import { buildBodyStructure } from './imap-bodystructure.js';
 import { decodeTransferEncoding } from './imap-decode.js';
 import { buildEnvelope } from './imap-envelope.js';
-import { atom, formatInternalDate, literal, type ImapResponseValue } from './imap-format.js';
+import { atom, formatInternalDate, literal, preserialized, type ImapResponseValue, type ImapWireOut } from './imap-format.js';
 import { headerValue, parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
 import { valueText, type ImapValue } from './imap-parser.js';
 
@@ -220,11 +220,13 @@ export class UnknownTransferEncodingError extends Error {
   }
 }
 
-function sectionValue(raw: Buffer, root: MimePart, a: Extract<FetchAttribute, { kind: 'section' }>): ImapResponseValue {
-  let data = extractSection(raw, root, a);
+function sectionValue(raw: Buffer, mime: () => MimePart, a: Extract<FetchAttribute, { kind: 'section' }>): ImapResponseValue {
+  // The whole message (BODY[], BINARY[]) needs no MIME parse.
+  const whole = a.path.length === 0 && a.specifier === '';
+  let data = whole ? raw : extractSection(raw, mime(), a);
   if (data === undefined) return null;
-  if (a.name !== 'BODY') {
-    const part = findPart(root, a.path);
+  if (a.name !== 'BODY' && !whole) {
+    const part = findPart(mime(), a.path);
     if (part && a.path.length > 0 && part.children.length === 0 && !part.message) {
       data = decodeTransferEncoding(data, headerValue(part.fields, 'content-transfer-encoding'));
       if (data === undefined) throw new UnknownTransferEncodingError();
@@ -237,6 +239,24 @@ function sectionValue(raw: Buffer, root: MimePart, a: Extract<FetchAttribute, { 
   }
   if (data.length === 0) return '';
   return literal(data, a.name === 'BINARY' && data.includes(0));
+}
+
+/**
+ * ENVELOPEs already serialized, per structure object a store keeps cached (like Dovecot's cached ENVELOPE): a
+ * repeated `FETCH 1:* ENVELOPE` then costs no header parsing. Entries go with the store's cached structure.
+ */
+const envelopes = new WeakMap<MimePart, ImapWireOut>();
+/** BODY and BODYSTRUCTURE serialized beforehand, the same way. */
+const bodies = new WeakMap<MimePart, ImapWireOut>();
+const bodyStructures = new WeakMap<MimePart, ImapWireOut>();
+
+function memo(map: WeakMap<MimePart, ImapWireOut>, structure: MimePart, build: () => ImapResponseValue): ImapWireOut {
+  let wire = map.get(structure);
+  if (wire === undefined) {
+    wire = preserialized(build());
+    map.set(structure, wire);
+  }
+  return wire;
 }
 
 /**
@@ -260,7 +280,7 @@ export async function buildFetchItems(
   let hasFlags = false;
   for (const a of request.attributes) {
     if (a.kind === 'section') {
-      out.push(atom(sectionName(a)), sectionValue(raw, mime(), a));
+      out.push(atom(sectionName(a)), sectionValue(raw, mime, a));
       continue;
     }
     out.push(atom(a.name));
@@ -279,11 +299,18 @@ export async function buildFetchItems(
         out.push(message.size);
         break;
       case 'ENVELOPE':
-        out.push(buildEnvelope(tree ? tree.fields : parseHeader(raw, 0, raw.length).fields));
+        out.push(
+          cached
+            ? memo(envelopes, cached, () => buildEnvelope(cached.fields))
+            : buildEnvelope(tree ? tree.fields : parseHeader(raw, 0, raw.length).fields),
+        );
         break;
       case 'BODY':
       case 'BODYSTRUCTURE':
-        out.push(buildBodyStructure(mime(), a.name === 'BODYSTRUCTURE'));
+        if (cached) {
+          const extended = a.name === 'BODYSTRUCTURE';
+          out.push(memo(extended ? bodyStructures : bodies, cached, () => buildBodyStructure(cached, extended)));
+        } else out.push(buildBodyStructure(mime(), a.name === 'BODYSTRUCTURE'));
         break;
       case 'RFC822':
         out.push(literal(raw));

@@ -28,6 +28,14 @@ export interface ImapConcatOut {
 }
 
 /**
+ * Response data serialized beforehand (latin1: one char per octet), written as it is; made by {@link preserialized}
+ * for data a caller caches (a message's ENVELOPE).
+ */
+export interface ImapWireOut {
+  readonly wire: string;
+}
+
+/**
  * Response data: `null` → NIL, number → number, string/Buffer → quoted string or literal,
  * array → parenthesized list, {@link ImapAtomOut} → atom, {@link ImapLiteralOut} → forced literal,
  * {@link ImapConcatOut} → items without spaces.
@@ -40,6 +48,7 @@ export type ImapResponseValue =
   | ImapAtomOut
   | ImapLiteralOut
   | ImapConcatOut
+  | ImapWireOut
   | readonly ImapResponseValue[];
 
 /** Options for {@link serializeImap}. */
@@ -69,6 +78,15 @@ export function concat(items: readonly ImapResponseValue[]): ImapConcatOut {
 /** Quoted strings longer than this are sent as literals; keeps response lines short (no RFC limit, Dovecot-like). */
 const MAX_QUOTED_LENGTH = 1024;
 
+/** Serializes `value` once (default options: 8-bit text goes in literals, valid for every session). */
+export function preserialized(value: ImapResponseValue): ImapWireOut {
+  return { wire: serializeImap(value).toString('latin1') };
+}
+
+function isWireOut(v: ImapResponseValue): v is ImapWireOut {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'wire' in v;
+}
+
 function isAtomOut(v: ImapResponseValue): v is ImapAtomOut {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && 'atom' in v;
 }
@@ -84,7 +102,8 @@ function isConcatOut(v: ImapResponseValue): v is ImapConcatOut {
 /** True when `bytes` can be a quoted string (RFC 3501 §9 `QUOTED-CHAR`; RFC 9051 adds UTF-8). */
 function canQuote(bytes: Buffer, utf8: boolean): boolean {
   if (bytes.length > MAX_QUOTED_LENGTH) return false;
-  for (const b of bytes) {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
     if (b === 0x00 || b === 0x0d || b === 0x0a) return false;
     if (b >= 0x80 && !utf8) return false;
   }
@@ -103,49 +122,134 @@ export function isValidUtf8(bytes: Buffer): boolean {
   }
 }
 
-function quote(bytes: Buffer): Buffer {
-  const out: number[] = [0x22];
-  for (const b of bytes) {
-    if (b === 0x22 || b === 0x5c) out.push(0x5c);
-    out.push(b);
-  }
-  out.push(0x22);
-  return Buffer.from(out);
+/** Strings that can be quoted as they are: ASCII without NUL, CR, LF (RFC 3501 §9 `QUOTED-CHAR`). */
+const QUOTABLE_ASCII = /^[\x01-\x09\x0b\x0c\x0e-\x7f]*$/;
+/** Characters escaped inside a quoted string. */
+const QUOTE_SPECIALS = /["\\]/g;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function quotedText(latin1: string): string {
+  return `"${latin1.includes('"') || latin1.includes('\\') ? latin1.replace(QUOTE_SPECIALS, '\\$&') : latin1}"`;
 }
 
-function literalBytes(data: Buffer, binary: boolean): Buffer[] {
-  return [Buffer.from(`${binary ? '~' : ''}{${data.length}}\r\n`, 'latin1'), data];
+/**
+ * Accumulates serialized response data for one or many responses: the text as a latin1 string (one char per octet,
+ * so few small allocations) and literal payloads as the caller's Buffers, not copied. The FETCH loop writes many
+ * responses into one builder and hands {@link take}'s chunks to the session.
+ */
+export class ImapWireBuilder {
+  private text = '';
+  private parts: Buffer[] = [];
+  private partOctets = 0;
+
+  constructor(private readonly options: SerializeOptions = {}) {}
+
+  /** Octets accumulated since the last {@link take}. */
+  get size(): number {
+    return this.partOctets + this.text.length;
+  }
+
+  /** Appends ASCII text as it is (`* 3 FETCH `, `\r\n`). */
+  ascii(text: string): this {
+    this.text += text;
+    return this;
+  }
+
+  /** Appends one serialized value (see {@link serializeImap}). */
+  value(value: ImapResponseValue): this {
+    this.write(value);
+    return this;
+  }
+
+  /** Appends values separated by single spaces (see {@link serializeImapItems}). */
+  items(values: readonly ImapResponseValue[]): this {
+    for (let i = 0; i < values.length; i++) {
+      if (i > 0) this.text += ' ';
+      this.write(values[i]!);
+    }
+    return this;
+  }
+
+  /** Appends a literal header and payload (RFC 3501 §4.3; `~{n}` is RFC 3516 literal8); the payload is not copied. */
+  literal(data: Buffer, binary = false): this {
+    this.text += `${binary ? '~' : ''}{${data.length}}\r\n`;
+    this.pushBytes(data);
+    return this;
+  }
+
+  /** Takes what was accumulated as wire chunks, in order, and empties the builder. */
+  take(): Buffer[] {
+    this.endText();
+    const parts = this.parts;
+    this.parts = [];
+    this.partOctets = 0;
+    return parts;
+  }
+
+  /** Takes what was accumulated as one Buffer. */
+  toBuffer(): Buffer {
+    if (this.parts.length === 0) {
+      const out = Buffer.from(this.text, 'latin1');
+      this.text = '';
+      return out;
+    }
+    const parts = this.take();
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  private endText(): void {
+    if (this.text.length === 0) return;
+    const bytes = Buffer.from(this.text, 'latin1');
+    this.text = '';
+    this.parts.push(bytes);
+    this.partOctets += bytes.length;
+  }
+
+  private pushBytes(data: Buffer): void {
+    this.endText();
+    this.parts.push(data);
+    this.partOctets += data.length;
+  }
+
+  private string(value: string): void {
+    if (value.length <= MAX_QUOTED_LENGTH && QUOTABLE_ASCII.test(value)) this.text += quotedText(value);
+    else this.bytes(Buffer.from(value, 'utf8'));
+  }
+
+  private bytes(value: Buffer): void {
+    if (canQuote(value, this.options.utf8 === true)) this.text += quotedText(value.toString('latin1'));
+    else this.literal(value);
+  }
+
+  private write(value: ImapResponseValue): void {
+    if (value === null) {
+      this.text += 'NIL';
+    } else if (typeof value === 'number') {
+      if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not an IMAP number: ${value}`);
+      this.text += String(value);
+    } else if (typeof value === 'string') {
+      this.string(value);
+    } else if (Buffer.isBuffer(value)) {
+      this.bytes(value);
+    } else if (Array.isArray(value)) {
+      this.text += '(';
+      this.items(value as readonly ImapResponseValue[]);
+      this.text += ')';
+    } else if (isAtomOut(value)) {
+      this.text += NON_ASCII.test(value.atom) ? Buffer.from(value.atom, 'utf8').toString('latin1') : value.atom;
+    } else if (isConcatOut(value)) {
+      for (const item of value.concat) this.write(item);
+    } else if (isWireOut(value)) {
+      this.text += value.wire;
+    } else if (isLiteralOut(value)) {
+      this.literal(typeof value.literal === 'string' ? Buffer.from(value.literal, 'utf8') : value.literal, value.binary === true);
+    }
+  }
 }
 
 /** Serializes one string-ish value as quoted string or literal (RFC 3501 §4.3). */
 export function serializeString(value: string | Buffer, options: SerializeOptions = {}): Buffer {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  return canQuote(bytes, options.utf8 === true) ? quote(bytes) : Buffer.concat(literalBytes(bytes, false));
-}
-
-function write(value: ImapResponseValue, options: SerializeOptions, out: Buffer[]): void {
-  if (value === null) {
-    out.push(Buffer.from('NIL'));
-  } else if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not an IMAP number: ${value}`);
-    out.push(Buffer.from(String(value)));
-  } else if (typeof value === 'string' || Buffer.isBuffer(value)) {
-    out.push(serializeString(value, options));
-  } else if (Array.isArray(value)) {
-    out.push(Buffer.from('('));
-    value.forEach((item: ImapResponseValue, i: number) => {
-      if (i > 0) out.push(Buffer.from(' '));
-      write(item, options, out);
-    });
-    out.push(Buffer.from(')'));
-  } else if (isAtomOut(value)) {
-    out.push(Buffer.from(value.atom, 'utf8'));
-  } else if (isConcatOut(value)) {
-    for (const item of value.concat) write(item, options, out);
-  } else if (isLiteralOut(value)) {
-    const data = typeof value.literal === 'string' ? Buffer.from(value.literal, 'utf8') : value.literal;
-    out.push(...literalBytes(data, value.binary === true));
-  }
+  return new ImapWireBuilder(options).value(value).toBuffer();
 }
 
 /**
@@ -154,19 +258,12 @@ function write(value: ImapResponseValue, options: SerializeOptions, out: Buffer[
  * Throws RangeError for a negative or non-integer number (a caller bug).
  */
 export function serializeImap(value: ImapResponseValue, options: SerializeOptions = {}): Buffer {
-  const out: Buffer[] = [];
-  write(value, options, out);
-  return Buffer.concat(out);
+  return new ImapWireBuilder(options).value(value).toBuffer();
 }
 
 /** Serializes values separated by single spaces, without surrounding parentheses (`* SEARCH 1 2 3`). */
 export function serializeImapItems(values: readonly ImapResponseValue[], options: SerializeOptions = {}): Buffer {
-  const out: Buffer[] = [];
-  values.forEach((v, i) => {
-    if (i > 0) out.push(Buffer.from(' '));
-    write(v, options, out);
-  });
-  return Buffer.concat(out);
+  return new ImapWireBuilder(options).items(values).toBuffer();
 }
 
 /** Formats a date as RFC 3501 `date-time` (`"17-Jul-1996 02:44:25 -0700"`, §9), in UTC (`+0000`). */

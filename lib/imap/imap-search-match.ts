@@ -5,6 +5,7 @@
  * (transfer encoding and charset) text of the body's text parts. Message content is loaded only when a key needs it.
  */
 import type { MessageIdentity } from '../contracts/mail-store.js';
+import { STRUCTURE_FIELDS } from '../mime/mime-structure.js';
 import { decodedBodyText, decodeHeaderWords } from './imap-decode.js';
 import { addressSearchText } from './imap-envelope.js';
 import { parseMime, type MimePart } from './imap-mime.js';
@@ -28,6 +29,11 @@ export interface SearchCandidate {
   /** EMAILID, THREADID and save date (RFC 8474, RFC 8514) when the store keeps them. */
   readonly identity?: MessageIdentity;
   raw(): Promise<Buffer>;
+  /**
+   * The store's cached structure, when it keeps one (`CachedStructure`): header keys on the fields it holds
+   * ({@link STRUCTURE_FIELDS}: FROM, TO, CC, BCC, SUBJECT, the sent date…) are answered from it without reading the message.
+   */
+  structure?(): Promise<MimePart>;
 }
 
 /** Mailbox facts for `*` and `$`. */
@@ -54,7 +60,7 @@ class Content {
   }
 
   async headers(field: string): Promise<string[]> {
-    const { root } = await this.parsed();
+    const root = this.candidate.structure && STRUCTURE_FIELDS.has(field) ? await this.candidate.structure() : (await this.parsed()).root;
     return root.fields.filter((f) => f.name.toLowerCase() === field).map((f) => decodeHeaderWords(f.value));
   }
 

@@ -1,4 +1,4 @@
-import { hasMailboxIdentity, hasMessageIdentity, isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
+import { hasCachedStructure, hasMailboxIdentity, hasMessageIdentity, isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
 import { ContextSearches } from './imap-context-search.js';
 import type { RecentTracker } from './imap-recent.js';
@@ -255,7 +255,8 @@ export class SelectedMailbox {
   candidate(seq: number): SearchCandidate {
     const m = this.at(seq);
     const identity = hasMessageIdentity(m) ? m : undefined;
-    return { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, identity, raw: () => m.raw() };
+    const candidate = { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, identity, raw: () => m.raw() };
+    return hasCachedStructure(m) ? { ...candidate, structure: () => m.structure() } : candidate;
   }
 
   /** Messages whose modseq is above `modseq` (RFC 7162 §3.1.4.1 CHANGEDSINCE), as sequence numbers. */

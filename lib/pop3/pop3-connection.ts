@@ -302,10 +302,15 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     this.send(okLine(bodyLines === undefined ? `${entry.size} octets` : 'top of message follows'));
     this.streaming = true;
     try {
+      // Each chunk is flushed before the next is queued (bounded memory); the last leaves with the terminator.
+      let queued = false;
       for await (const chunk of chunks) {
+        if (queued) {
+          await this.flush();
+          if (this.isEnding) return;
+        }
         this.send(chunk);
-        await this.flush();
-        if (this.isEnding) return;
+        queued = true;
       }
     } finally {
       this.streaming = false;

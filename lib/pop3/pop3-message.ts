@@ -36,6 +36,16 @@ export function wireSize(raw: Buffer): number {
   return size;
 }
 
+const LF_DOT = Buffer.from('\n.');
+
+/** True when `raw` is its own byte-stuffed wire form: every line ends in CRLF (the last too) and none starts with `.`. */
+function isWireForm(raw: Buffer): boolean {
+  const n = raw.length;
+  if (n < 2 || raw[n - 1] !== LF || raw[n - 2] !== CR || raw[0] === DOT || raw.includes(LF_DOT)) return false;
+  for (let lf = raw.indexOf(LF); lf !== -1; lf = raw.indexOf(LF, lf + 1)) if (lf === 0 || raw[lf - 1] !== CR) return false;
+  return true;
+}
+
 /**
  * Yields the byte-stuffed wire form of `raw` (every line CRLF-terminated, lines starting with `.` get an extra
  * `.`), without the terminating `.CRLF`, in chunks of about {@link WIRE_CHUNK_OCTETS}: only one chunk is copied
@@ -44,6 +54,11 @@ export function wireSize(raw: Buffer): number {
  * message has no body) and at most that many body lines.
  */
 export function* wireChunks(raw: Buffer, bodyLines?: number): Generator<Buffer, void, undefined> {
+  if (bodyLines === undefined && isWireForm(raw)) {
+    // Already in wire form (the usual case: CRLF everywhere, no line starting with a dot): slices, no copy.
+    for (let i = 0; i < raw.length; i += WIRE_CHUNK_OCTETS) yield raw.subarray(i, i + WIRE_CHUNK_OCTETS);
+    return;
+  }
   let parts: Buffer[] = [];
   let pending = 0;
   let inHeader = true;

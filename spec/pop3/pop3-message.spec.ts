@@ -41,6 +41,18 @@ describe('pop3: wire form of messages', () => {
     expect(wire('A: 1\r\nB: 2\r\n')).to.equal('A: 1\r\nB: 2\r\n');
   });
 
+  it('sends a message already in wire form as slices of itself, and still converts when one line needs it', () => {
+    const raw = Buffer.from('A: 1\r\n\r\nbody\r\nz.\r\n');
+    const [only, ...more] = [...wireChunks(raw)];
+    expect(more).to.have.length(0);
+    expect(only!.buffer).to.equal(raw.buffer); // not copied
+    expect(wire('.a\r\nb\r\n')).to.equal('..a\r\nb\r\n');
+    expect(wire('a\r\nb\n')).to.equal('a\r\nb\r\n');
+    expect(wire('\nA\r\n')).to.equal('\r\nA\r\n');
+    expect(wire('a\r\n.b\r\n')).to.equal('a\r\n..b\r\n');
+    expect(wire('a\r\nb')).to.equal('a\r\nb\r\n');
+  });
+
   it('yields bounded chunks for a large message', () => {
     const raw = Buffer.from('x'.repeat(1000) + '\r\n').toString().repeat(500);
     const chunks = [...wireChunks(Buffer.from(raw))];

@@ -1,9 +1,11 @@
+import type { Readable } from 'node:stream';
 import { isMailStoreError } from '../../contracts/mail-store.js';
 import { OBJECT_FETCH_ITEMS, objectFetchValues, type ObjectFetchItem } from '../imap-objectid.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTransferEncodingError, type FetchRequest } from '../imap-fetch.js';
 import { parseFetchModifiers } from '../imap-condstore.js';
-import { atom, serializeImap, type ImapResponseValue } from '../imap-format.js';
+import { pumpLiteral, shouldStream, streamedFetch } from '../imap-fetch-stream.js';
+import { atom, ImapWireBuilder, type ImapResponseValue } from '../imap-format.js';
 import { isAtomNamed, valueText, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { missingFromSet, parseSequenceSet } from '../imap-sequence.js';
 import type { ImapConnection } from '../imap-connection.js';
@@ -90,11 +92,23 @@ export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> 
   }
   // Up to FETCH_WINDOW messages are loaded ahead of the one being written, so that file reads overlap (bounded
   // concurrency, bounded memory); responses still leave in order.
-  const build = (seq: number): Promise<{ items?: ImapResponseValue[]; err?: unknown }> => {
+  // A large whole message (BODY[], RFC822) is streamed as its literal is written; the rest is built as usual.
+  const streamed = streamedFetch(request);
+  const build = (seq: number): Promise<{ items?: ImapResponseValue[]; err?: unknown; stream?: boolean }> => {
     const m = mailbox.at(seq);
-    return buildFetchItems(m, request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) }).then((items) => ({ items }), (err: unknown) => ({ err }));
+    const stream = streamed !== undefined && shouldStream(m);
+    return buildFetchItems(m, stream ? streamed.rest : request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) }).then(
+      (items) => ({ items, stream }),
+      (err: unknown) => ({ err }),
+    );
   };
   const ahead = seqs.slice(0, FETCH_WINDOW).map(build);
+  // Responses accumulate in one builder (text as one string, literals uncopied) and leave in chunks of about
+  // FETCH_FLUSH_OCTETS: few allocations per message, bounded memory per FETCH.
+  const wire = new ImapWireBuilder();
+  const sendWire = (): void => {
+    for (const chunk of wire.take()) s.send(chunk);
+  };
   for (const [index, seq] of seqs.entries()) {
     const message = mailbox.at(seq);
     const next = seqs[index + FETCH_WINDOW];
@@ -103,16 +117,43 @@ export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> 
     const items = built.items;
     if (items === undefined) {
       if (isMailStoreError(built.err, 'NO_SUCH_MESSAGE')) continue;
+      sendWire(); // the responses before the failing message still leave, in order
       if (built.err instanceof UnknownTransferEncodingError) throw new ImapError('NO', 'UNKNOWN-CTE', 'Unknown Content-Transfer-Encoding');
       throw built.err;
     }
     if (split.objects.length > 0) items.push(...objectFetchValues(message, split.objects));
     if (withModseq || (mailbox.condstore && items.some((i) => isAtomOut(i, 'FLAGS')))) items.push(atom('MODSEQ'), [message.modseq]);
-    const data = serializeImap(items);
-    s.send(Buffer.concat([Buffer.from(`* ${seq} FETCH `), data, Buffer.from('\r\n')]));
-    if (data.length >= FETCH_FLUSH_OCTETS) await s.flush();
+    if (built.stream && streamed !== undefined && shouldStream(message)) {
+      let file: Readable;
+      try {
+        file = await message.openStream(); // before `{size}` goes out: a vanished message is skipped cleanly
+      } catch (err) {
+        if (isMailStoreError(err, 'NO_SUCH_MESSAGE')) continue;
+        sendWire();
+        throw err;
+      }
+      const before = items.slice(0, streamed.itemIndex);
+      const after = items.slice(streamed.itemIndex);
+      wire.ascii(`* ${seq} FETCH (`).items(before).ascii(`${before.length > 0 ? ' ' : ''}${streamed.name} {${message.size}}\r\n`);
+      sendWire();
+      await s.flush();
+      if (!(await pumpLiteral(file, message.size, s))) {
+        // The file does not hold the size announced: the literal cannot be completed in step with the client.
+        s.log.warn('message size changed while streamed', { uid: message.uid });
+        await s.end('error');
+        return;
+      }
+      wire.ascii(after.length > 0 ? ' ' : '').items(after).ascii(')\r\n');
+    } else {
+      wire.ascii(`* ${seq} FETCH `).value(items).ascii('\r\n');
+    }
+    if (wire.size >= FETCH_FLUSH_OCTETS) {
+      sendWire();
+      await s.flush();
+    }
     if (s.isEnding) return;
   }
+  sendWire();
   await s.ok(`${cmd.command} completed`);
 }
 
