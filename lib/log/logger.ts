@@ -153,6 +153,14 @@ const stderrLines = {
 };
 
 /**
+ * Writes the log lines still queued for this turn of the event loop now. Call it before writing to stderr yourself
+ * (the CLI does before its one-line errors) so the lines stay in the order they happened.
+ */
+export function flushLogOutput(): void {
+  stderrLines.flush();
+}
+
+/**
  * Creates the root logger: text lines by default, formatted by hand (see {@link textLine}), or JSON through winston's
  * formats. Called once per process by `createContainer` (or by you when you bind your own). Output goes to stderr so
  * that stdout stays free for the CLI's ready lines.

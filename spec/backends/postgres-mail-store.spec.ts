@@ -7,7 +7,7 @@ import { startMailServer } from '../../lib/test-double/start-mail-server.js';
 import { testCertificates } from '../support/certs.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
 import { MIGRATIONS, migrate } from '../../lib/backends/postgres/pg-schema.js';
-import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
+import type { DeliveryEnvelope, MailboxEvent } from '../../lib/contracts/mail-store.js';
 import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
 import { codeOf, mailStoreSuite, message } from './mail-store-suite.js';
 
@@ -172,6 +172,53 @@ describe('PostgresMailStore', function () {
       for (let tries = 0; seen.length === 0 && tries < 500; tries++) await a.deliver('alice@example.org', message(`m${tries}`));
       expect(seen).to.have.length.greaterThan(0);
       await heard((await a.deliver('alice@example.org', message('after'))).uid);
+    });
+
+    it('after a LISTEN gap tells the open views to re-read every mailbox, so a change made meanwhile is not missed', async () => {
+      db = await database();
+      const [a, b] = [db.open(), db.open()];
+      await a.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      await a.users.add({ username: 'bob', password: 'pw', addresses: ['bob@example.org'] });
+      const view = await b.openUser('alice');
+      await view.create('Archive');
+      const released = await b.openUser('bob');
+      await released.release(); // a released view is not resynced
+      const resyncs: string[] = [];
+      let wake = (): void => undefined;
+      b.watch((event) => {
+        if (event.type === 'flags' && event.uids.length === 0) resyncs.push(`${event.username}/${event.mailbox}`);
+        wake();
+      });
+      const bothResynced = new Promise<void>((resolve) => {
+        wake = () => resyncs.length >= 2 && resolve();
+      });
+      // Kill both LISTEN sessions (waiting until they are gone; a has no open view, so it resyncs nothing), then
+      // change alice's INBOX through a while b is away.
+      const killed = await a.db.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid, 5000)) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN postern_events' AND pid <> pg_backend_pid()`,
+      );
+      expect(killed.rows[0]!.n).to.equal(2);
+      await a.deliver('alice@example.org', message('while away'));
+      await bothResynced;
+      expect(resyncs.sort()).to.deep.equal(['alice/Archive', 'alice/INBOX']);
+      expect((await view.messages('INBOX')).map((m) => m.uid)).to.deep.equal([1]);
+      await view.release();
+    });
+
+    it('stores the rest of a group commit when PostgreSQL refuses one of its messages', async () => {
+      db = await database();
+      const store = db.open();
+      await store.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      const envelope = (helo: string): DeliveryEnvelope => ({ mailFrom: 'a@b.test', rcptTo: ['alice@example.org'], helo, clientAddress: '127.0.0.1', clientPort: 1, receivedAt: new Date().toISOString() });
+      // The first delivery goes alone; the nine queued behind it share one statement, and jsonb refuses \u0000.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => store.deliver('alice@example.org', message(`m${i}`), { envelope: envelope(i === 5 ? 'bad\u0000helo' : `h${i}`) })),
+      );
+      expect(outcomes.map((o) => o.status)).to.deep.equal([...Array(5).fill('fulfilled'), 'rejected', ...Array(4).fill('fulfilled')]);
+      const view = await store.openUser('alice');
+      expect((await view.messages('INBOX')).length).to.equal(9);
+      await view.release();
     });
 
     it('holds the maildrop lock across nodes and frees it when the holder closes', async () => {

@@ -8,6 +8,7 @@ import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 import { parseCliArgs, UsageError, workerCount } from '../../lib/cli/cli-args.js';
+import { workerLimits } from '../../lib/cli/cluster-worker.js';
 import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
 
 /** JSON log records the process has written to stderr so far. */
@@ -140,6 +141,14 @@ describe('cli: postern --workers', function () {
     }
   });
 
+  it('splits every connection cap (given or default) between the workers, rounding up, keeping 0 (off) and the deadlines', () => {
+    expect(workerLimits(undefined, 2)).to.deep.equal({ maxConnections: 500, maxConnectionsPerAddress: 50, maxConnectionsPerAddressTotal: 150, maxConnectionsTotal: 3000 });
+    expect(workerLimits({ maxConnections: 0, maxConnectionsPerAddress: 5, preAuthTimeoutMs: 9 }, 3)).to.deep.equal({
+      maxConnections: 0, maxConnectionsPerAddress: 2, maxConnectionsPerAddressTotal: 100, maxConnectionsTotal: 2000, preAuthTimeoutMs: 9,
+    });
+    expect(workerLimits({ maxConnectionsPerAddress: 1 }, 4).maxConnectionsPerAddress).to.equal(1); // never 0 (that would mean off)
+  });
+
   it('parses --workers N|auto and refuses nonsense', () => {
     const md = ['--store', 'maildir:/tmp/x'];
     expect(parseCliArgs(md).config.workers).to.equal(undefined);
@@ -208,6 +217,43 @@ describe('cli: postern --workers', function () {
     expect(resumed).to.deep.equal([true, true, true, true]);
     const secured = since(mark).filter((r) => r.message === 'tls established');
     expect(new Set(secured.map((r) => workerOf(r.cid)))).to.have.length(2);
+  });
+
+  it('counts failed logins across workers: once the cluster saw the cap, every worker refuses with 454 4.7.0', async () => {
+    const { p } = await startCluster(['--allow-insecure-auth', '--auth-failures-per-account', '2']);
+    const wrong = `AUTH PLAIN ${Buffer.from('\0alice\0wrong').toString('base64')}`;
+    const attempt = async (): Promise<string> => {
+      const c = await connect(p.ports.smtp!);
+      await c.expect(/^220 /);
+      await c.command('EHLO client.test', /^250 /);
+      const [reply] = await c.command(wrong, /^\d{3} /);
+      await c.command('QUIT', /^221 /);
+      return reply!;
+    };
+    // Two failures (on whichever workers took them) reach the cap of 2 for the whole cluster.
+    expect(await attempt()).to.match(/^535 5\.7\.8 /);
+    expect(await attempt()).to.match(/^535 5\.7\.8 /);
+    // Round-robin hands the next attempts to both workers: each refuses before checking the password.
+    const refusals: string[] = [];
+    for (let i = 0; i < 4; i++) refusals.push(await attempt());
+    expect(refusals).to.deep.equal(Array(4).fill('454 4.7.0 Too many failed logins, try again later'));
+    const refusedBy = records(p).filter((r) => r.message === 'login refused: too many failed logins').map((r) => workerOf(r.cid));
+    expect(new Set(refusedBy).size, 'both workers refused').to.equal(2);
+    await p.stop('SIGTERM');
+  });
+
+  it('gives each worker its share of the connection caps, so the cluster admits about what one process would', async () => {
+    const { p } = await startCluster(['--max-connections-per-address', '2']);
+    const replies: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await connect(p.ports.smtp!);
+      replies.push(await c.readLine()); // held open: each admitted connection keeps its slot
+    }
+    const admitted = replies.filter((r) => r.startsWith('220 ')).length;
+    // One slot per worker: 2 without a fixed connection order (1 if the kernel gave both to one worker), never 6.
+    expect(admitted).to.be.within(1, 2);
+    expect(replies.filter((r) => !r.startsWith('220 '))).to.deep.equal(Array(6 - admitted).fill('421 4.3.2 Too many connections, try again later'));
+    await p.stop('SIGTERM');
   });
 
   it('restarts a worker killed with SIGKILL and keeps serving', async () => {
