@@ -115,36 +115,28 @@ function isoNow(): string {
   return lastIso;
 }
 
-/** Longest a log line waits for others to share its write to stderr (ms): a few connections' lines per system call. */
-export const LOG_FLUSH_MS = 5;
-/** Queued log text that is written at once, without waiting for {@link LOG_FLUSH_MS}. */
-const LOG_FLUSH_OCTETS = 64 * 1024;
-
 /**
- * Lines for stderr, gathered for up to {@link LOG_FLUSH_MS} and written with one `write`, so busy connections do not
- * pay one system call per line. What is still queued is written synchronously on process exit.
+ * Lines for stderr, written once per turn of the event loop: many connections logging in the same turn cost one
+ * `write` system call instead of one each, and a line still reaches stderr before the next turn's I/O (a peer
+ * reading our reply can count on the line that came before it). Whatever is still queued is written synchronously
+ * on process exit.
  */
 const stderrLines = {
   queued: '',
-  timer: undefined as NodeJS.Timeout | undefined,
+  scheduled: false,
   hooked: false,
   add(line: string): void {
     this.queued += line;
-    if (this.queued.length >= LOG_FLUSH_OCTETS) {
-      this.flush();
-      return;
-    }
-    if (this.timer !== undefined) return;
+    if (this.scheduled) return;
+    this.scheduled = true;
     if (!this.hooked) {
       this.hooked = true;
       process.once('exit', () => this.flush());
     }
-    // Unref'd: pending log lines never keep a process alive; the exit hook writes them.
-    this.timer = setTimeout(() => this.flush(), LOG_FLUSH_MS).unref();
+    setImmediate(() => this.flush());
   },
   flush(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.scheduled = false;
     if (this.queued === '') return;
     const text = this.queued;
     this.queued = '';
