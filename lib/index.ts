@@ -89,6 +89,37 @@ export type { SmtpOptions, SmtpListenerOptions, BareLfPolicy } from './smtp/smtp
 export { SMTP_COMMANDS } from './smtp/smtp-commands.js';
 export type { SmtpState } from './smtp/smtp-state.js';
 export { smtpModule } from './di/smtp.module.js';
+// SMTP building blocks for protocols built on SMTP (LMTP is one): the session base, address parsing, the Received:
+// header, body delivery to the hooks and the backend, replies and the EHLO keywords.
+export { SmtpConnection } from './smtp/smtp-connection.js';
+export type { SmtpConnectionDeps, Transaction, BdatTransfer } from './smtp/smtp-connection.js';
+export { parsePath, parseParams, decodeXtext, domainOf, isNonAscii, MAX_LOCAL_PART_OCTETS, MAX_DOMAIN_OCTETS } from './smtp/smtp-address.js';
+export type { ParsedPath } from './smtp/smtp-address.js';
+export { receivedHeader, withKeyword, rfc5322Date } from './smtp/smtp-received.js';
+export type { ReceivedFacts } from './smtp/smtp-received.js';
+export { BodyDelivery, BodyAbortedError } from './smtp/smtp-body.js';
+export type { BodyConsumer } from './smtp/smtp-body.js';
+export { BareLfFilter, receive as smtpData, bdat as smtpBdat } from './smtp/commands/data.js';
+export { ehlo as smtpEhlo, helo as smtpHelo, ehloKeywords } from './smtp/commands/hello.js';
+export type { CapabilityInputs } from './smtp/commands/hello.js';
+export { reply, multiline, REPLIES } from './smtp/smtp-replies.js';
+export { ANY_STATE } from './smtp/smtp-state.js';
+export { supportsLmtpData } from './smtp/smtp-backend.js';
+export type { LmtpDataSession, RecipientStatus } from './smtp/smtp-backend.js';
+export { SMTP_PROTOCOL } from './di/smtp.module.js';
+
+// LMTP (RFC 2033: LHLO, one reply per recipient, STARTTLS, CHUNKING; TCP and Unix socket).
+export { LmtpServer } from './lmtp/lmtp-server.js';
+export { LmtpConnection } from './lmtp/lmtp-connection.js';
+export { LMTP_COMMANDS } from './lmtp/lmtp-commands.js';
+export { LmtpSettings, resolveLmtpSettings, LMTP_PORT } from './lmtp/lmtp-options.js';
+export type { LmtpOptions } from './lmtp/lmtp-options.js';
+export { lmtpModule, LMTP_PROTOCOL } from './di/lmtp.module.js';
+
+// Protocol descriptors: what the assembly (createMailServerContainer, MailServer, the CLI, startMailServer) loops over.
+export { ProtocolModule, protocolSection, listenerSection, isProtocolModule } from './di/protocol-descriptor.js';
+export type { ProtocolDescriptor, ListenerDescriptor, ListenerSectionOptions, ProtocolBinding, ProtocolShape } from './di/protocol-descriptor.js';
+export { PROTOCOLS, protocolListeners, listenerDescriptor } from './di/protocols.js';
 
 // POP3 (RFC 1939 + CAPA, STLS, SASL, RESP-CODES).
 export { Pop3Server } from './pop3/pop3-server.js';
@@ -96,6 +127,7 @@ export { Pop3Error } from './pop3/pop3-replies.js';
 export { Pop3Settings, resolvePop3Settings, POP3_PORT, POP3S_PORT } from './pop3/pop3-options.js';
 export type { Pop3Options, Pop3ListenerOptions } from './pop3/pop3-options.js';
 export { pop3Module } from './di/pop3.module.js';
+export { POP3_PROTOCOL } from './di/pop3.module.js';
 
 // IMAP (RFC 3501 / 9051 subset with IDLE, UIDPLUS, MOVE, LITERAL+, NAMESPACE, ID, ENABLE).
 export { ImapServer } from './imap/imap-server.js';
@@ -103,6 +135,7 @@ export { ImapError } from './imap/imap-replies.js';
 export { ImapSettings, resolveImapSettings, IMAP_PORT, IMAPS_PORT } from './imap/imap-options.js';
 export type { ImapOptions, ImapListenerOptions } from './imap/imap-options.js';
 export { imapModule } from './di/imap.module.js';
+export { IMAP_PROTOCOL } from './di/imap.module.js';
 
 // Stores and authentication.
 export { MemoryMailStore } from './backends/memory/memory-mail-store.js';

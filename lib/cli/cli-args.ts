@@ -21,13 +21,17 @@ export class UsageError extends Error {
 /** `postern --help`. */
 export const HELP = `Usage: postern [options]
 
-Runs an SMTP, POP3 and IMAP server (STARTTLS and implicit TLS) over one mail store.
+Runs an SMTP, POP3 and IMAP server (STARTTLS and implicit TLS), and LMTP when asked, over one mail store.
 
 Listeners (default: all six on 127.0.0.1)
   --host ADDR               bind address (default 127.0.0.1; :: or 0.0.0.0 for all)
   --only LIST               comma-separated subset of: ${LISTENER_NAMES.join(',')}
+                            (default: all but lmtp)
   --port-offset N           add N to every default port
 ${LISTENER_NAMES.map((n) => `  --${n}-port PORT`.padEnd(28) + `default ${DEFAULT_PORTS[n]}`).join('\n')}
+                            (--lmtp-port also turns LMTP on; RFC 2033, LHLO, one reply per recipient)
+  --lmtp-socket PATH        also serve LMTP on this Unix socket (Postfix: mailbox_transport = lmtp:unix:PATH)
+  --lmtp-socket-mode MODE   the socket's file mode, octal (e.g. 660; default 777 less the umask)
 
 Users and mail store
   --user LOGIN:PASSWORD@DOMAIN   create a user (repeatable); mail for LOGIN@DOMAIN, login as LOGIN or the address
@@ -117,6 +121,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         only: { type: 'string' },
         'port-offset': { type: 'string' },
         ...portOptions,
+        'lmtp-socket': { type: 'string' },
+        'lmtp-socket-mode': { type: 'string' },
         user: { type: 'string', multiple: true },
         'auth-disabled': { type: 'boolean' },
         store: { type: 'string' },
@@ -221,7 +227,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     version: values.version === true,
     config: {
       host: str('host') ?? '127.0.0.1',
-      only: (only as ListenerName[] | undefined) ?? LISTENER_NAMES, // the command also serves the HTTP API and inbox unless --only says otherwise
+      // The command also serves the HTTP API and inbox unless --only says otherwise; LMTP when --lmtp-port asks for it.
+      only: (only as ListenerName[] | undefined) ?? [...MAIL_LISTENER_NAMES, ...(ports.lmtp !== undefined ? ['lmtp'] : []), 'http'],
       ports,
       portOffset: offset,
       users,
@@ -233,6 +240,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       acme: acmeOptions(str),
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       smtp: str('postmaster') !== undefined ? { postmaster: str('postmaster') } : undefined,
+      ...lmtpOptions(str('lmtp-socket'), str('lmtp-socket-mode'), str('postmaster')),
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
       metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
@@ -242,6 +250,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       chaos,
     },
   };
+}
+
+/** `--lmtp-socket PATH` (and the postmaster, which LMTP's default backend needs when SMTP is off) → `lmtp`. */
+function lmtpOptions(socket: string | undefined, mode: string | undefined, postmaster: string | undefined): Pick<MailServerConfig, 'lmtp'> {
+  if (mode !== undefined && socket === undefined) throw new UsageError('--lmtp-socket-mode needs --lmtp-socket');
+  if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) throw new UsageError(`--lmtp-socket-mode: expected an octal file mode such as 660, got "${mode}"`);
+  if (socket === undefined) return postmaster !== undefined ? { lmtp: { postmaster } } : {};
+  if (socket === '' || socket.includes('\0')) throw new UsageError('--lmtp-socket: expected a file path');
+  return { lmtp: { socket, ...(mode !== undefined ? { socketMode: parseInt(mode, 8) } : {}), ...(postmaster !== undefined ? { postmaster } : {}) } };
 }
 
 /** A whole-number flag, undefined when absent. */
@@ -386,7 +403,8 @@ function proxyOptions(enabled: boolean, trusted: string | undefined, listeners: 
   }
   const names = listeners?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   // The HTTP listener is not a TcpServer: the PROXY protocol applies to the mail listeners only.
-  for (const n of names ?? []) if (!MAIL_LISTENER_NAMES.includes(n as ListenerName)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${MAIL_LISTENER_NAMES.join(', ')})`);
+  const mail = LISTENER_NAMES.filter((n) => n !== 'http');
+  for (const n of names ?? []) if (!mail.includes(n)) throw new UsageError(`--proxy-listeners: unknown listener "${n}" (use ${mail.join(', ')})`);
   return { trusted: cidrs, ...(names ? { listeners: names } : {}) };
 }
 

@@ -15,6 +15,7 @@ import { generateSelfSigned } from '../core/self-signed.js';
 import { ServerSecurity } from '../core/server-security.js';
 import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.js';
 import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
+import { listenerDescriptor } from '../di/protocols.js';
 import { createLogger, flushLogOutput } from '../log/logger.js';
 import { isAuthEvent, isClusterMessage, type AuthEventMessage, type InitMessage } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
@@ -33,7 +34,9 @@ export const WORKER_STOP_TIMEOUT_MS = 15_000;
 
 /** Prints a ready line the way the single-process command does. */
 export function readyLine(l: ReadyListener): string {
-  const kind = l.name === 'http' ? 'HTTP API and web inbox' : l.tls === 'implicit' ? 'implicit TLS' : l.name.startsWith('pop3') ? 'STLS' : 'STARTTLS';
+  const verb = listenerDescriptor(l.name)?.listener?.startTlsVerb ?? 'STARTTLS';
+  const kind = l.name === 'http' ? 'HTTP API and web inbox' : l.tls === 'implicit' ? 'implicit TLS' : verb;
+  if (l.path !== undefined) return `postern: ${l.name} ready on ${l.path} (Unix socket, ${kind})`;
   return `postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${kind})`;
 }
 

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
 import { Logger } from '../log/logger.js';
@@ -42,6 +43,14 @@ export interface TcpServerOptions {
   host?: string;
   /** Port, default 0 (any free port; read it back from {@link TcpServer.address}). */
   port?: number;
+  /**
+   * Listen on this Unix domain socket path instead of `host`/`port` (LMTP for Postfix's `lmtp:unix:PATH`). A stale
+   * socket file nobody listens on is replaced; any other file at the path fails `start()` with EADDRINUSE. Peers
+   * have no address (`remoteAddress` is `''`): the per-address caps count them together.
+   */
+  path?: string;
+  /** File mode of the `path` socket, set right after listening (e.g. `0o660`); default: 0777 less the umask. */
+  pathMode?: number;
   /** When set, the listener speaks implicit TLS (RFC 8314): the handshake runs right after accept. */
   security?: ServerSecurity;
   /** Concurrent connections allowed; further ones are refused through `ConnectionHandler.refuse`. Default 1000. */
@@ -177,17 +186,20 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   async start(): Promise<net.AddressInfo> {
     if (this.server) return this.address();
     await this.options.security?.prepare();
+    if (this.options.path !== undefined) await removeStaleSocket(this.options.path);
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err); // EADDRINUSE and friends: the caller's to report
       server.once('error', onError);
-      server.listen({ host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 }, () => {
+      const at = this.options.path !== undefined ? { path: this.options.path } : { host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 };
+      server.listen(at, () => {
         server.off('error', onError);
         resolve();
       });
     });
     server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     this.server = server;
+    if (this.options.path !== undefined && this.options.pathMode !== undefined) await chmod(this.options.path, this.options.pathMode);
     const addr = this.address();
     this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     FdMonitor.acquire(this, this.log);
@@ -197,7 +209,9 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** The bound address (after `start()`). */
   address(): net.AddressInfo {
     const a = this.server?.address();
-    if (!a || typeof a === 'string') throw new Error(`listener ${this.name} is not started`);
+    if (!a) throw new Error(`listener ${this.name} is not started`);
+    // A Unix socket listener: its path stands for the address, with port 0.
+    if (typeof a === 'string') return { address: a, family: 'unix', port: 0 };
     return a;
   }
 
@@ -431,4 +445,22 @@ function closeQuietly(socket: net.Socket): void {
   const t = setTimeout(() => socket.destroy(), 2_000);
   t.unref();
   socket.once('close', () => clearTimeout(t));
+}
+
+/**
+ * Before listening on a Unix socket path: removes a socket file left by a process that is gone (connecting to it is
+ * refused). A live socket or any other kind of file is left alone; `listen` then fails with EADDRINUSE.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  const stat = await lstat(path).catch(() => undefined);
+  if (!stat?.isSocket()) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (!alive) await unlink(path).catch(() => undefined);
 }

@@ -9,6 +9,7 @@ import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
 import type { Pop3Options } from '../pop3/pop3-options.js';
 import type { SmtpOptions } from '../smtp/smtp-options.js';
+import type { LmtpOptions } from '../lmtp/lmtp-options.js';
 
 /**
  * Process-wide configuration read by the container modules. Every field is optional: `createContainer({})`
@@ -50,6 +51,8 @@ export interface PosternConfig {
   smtp?: SmtpOptions | false;
   pop3?: Pop3Options | false;
   imap?: ImapOptions | false;
+  /** LMTP (RFC 2033) delivery: SMTP's options plus the `lmtp` listener and an optional Unix `socket` path. */
+  lmtp?: LmtpOptions | false;
   /**
    * PROXY protocol (v1 and v2) in front of the listeners, e.g. behind HAProxy's `send-proxy-v2`: every connection
    * must start with a header, only from `trusted` peers; the client address it names is the one logs, hooks,

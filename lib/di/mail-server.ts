@@ -9,31 +9,36 @@ import { chaosModule } from './chaos.module.js';
 import { httpModule } from './http.module.js';
 import { HTTP_PORT, type HttpOptions } from '../http/http-options.js';
 import { createContainer } from './create-container.js';
-import { imapModule } from './imap.module.js';
 import { Listener } from './listener.js';
 import { maildirModule } from './maildir.module.js';
 import { memoryModule } from './memory.module.js';
-import { pop3Module } from './pop3.module.js';
 import { postgresModule } from './postgres.module.js';
-import { smtpModule } from './smtp.module.js';
-
-/** The six standard mail listeners, plus `http` (the HTTP API and web inbox). */
-export type ListenerName = 'smtp' | 'smtps' | 'pop3' | 'pop3s' | 'imap' | 'imaps' | 'http';
-/** Every listener name, in start order (`http` last, so `/healthz` is up only after the mail listeners). */
-export const LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps', 'http'];
-/** The six mail listeners (the test double's default: `http` only with `http: true`). */
-export const MAIL_LISTENER_NAMES: readonly ListenerName[] = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'];
+import { listenerSection, protocolSection, type ProtocolDescriptor } from './protocol-descriptor.js';
+import { listenerDescriptor, PROTOCOLS, protocolListeners } from './protocols.js';
 
 /**
- * Default ports: GreenMail's convention, the standard port plus 3000 (25 → 3025, 465 → 3465, 110 → 3110,
- * 995 → 3995, 143 → 3143, 993 → 3993), so Postern can replace it in existing test set-ups and needs no root; the
- * HTTP API and web inbox use 8025, Mailpit's and MailHog's web port.
+ * A listener's name: the six standard mail listeners, `lmtp`, and `http` (the HTTP API and web inbox); a protocol
+ * registered in `PROTOCOLS` brings its own names (hence `string` too).
  */
-export const DEFAULT_PORTS: Readonly<Record<ListenerName, number>> = { smtp: 3025, smtps: 3465, pop3: 3110, pop3s: 3995, imap: 3143, imaps: 3993, http: HTTP_PORT };
+export type ListenerName = 'smtp' | 'smtps' | 'pop3' | 'pop3s' | 'imap' | 'imaps' | 'lmtp' | 'http' | (string & NonNullable<unknown>);
+/** Every listener name, from the protocol descriptors, in start order (`http` last, so `/healthz` is up only after the mail listeners). */
+export const LISTENER_NAMES: readonly ListenerName[] = [...protocolListeners().map((l) => l.name), 'http'];
+/** The listeners on by default: the six mail listeners (the test double's default: `http` only with `http: true`; `lmtp` when asked for). */
+export const MAIL_LISTENER_NAMES: readonly ListenerName[] = protocolListeners(PROTOCOLS.filter((p) => p.onByDefault)).map((l) => l.name);
+
+/**
+ * Default ports, from the descriptors: GreenMail's convention, the standard port plus 3000 (25 → 3025, 465 → 3465,
+ * 110 → 3110, 995 → 3995, 143 → 3143, 993 → 3993, LMTP's 24 → 3024), so Postern can replace it in existing test
+ * set-ups and needs no root; the HTTP API and web inbox use 8025, Mailpit's and MailHog's web port.
+ */
+export const DEFAULT_PORTS: Readonly<Record<ListenerName, number>> = { ...Object.fromEntries(protocolListeners().map((l) => [l.name, l.defaultPort])), http: HTTP_PORT } as Record<ListenerName, number>;
 
 /** {@link PosternConfig} plus the listener selection the CLI and the test double offer. */
 export interface MailServerConfig extends PosternConfig {
-  /** Listeners to start (default: the six mail listeners; add `http` for the HTTP API and web inbox). */
+  /**
+   * Listeners to start (default: the six mail listeners; add `http` for the HTTP API and web inbox, `lmtp` for LMTP).
+   * A protocol's Unix socket (`lmtp.socket`) is started when configured, whatever this says.
+   */
   only?: readonly ListenerName[];
   /** Per-listener ports (override `portOffset`). */
   ports?: Partial<Record<ListenerName, number>>;
@@ -58,32 +63,31 @@ export interface ReadyListener {
   readonly port: number;
   /** `starttls` for the explicit ports, `implicit` for smtps/pop3s/imaps. */
   readonly tls: 'starttls' | 'implicit';
+  /** The Unix socket path for a socket listener (`lmtp-socket`); `host` is the path too and `port` is 0. */
+  readonly path?: string;
 }
 
 /**
- * Builds the container for a whole mail server: core, the store (`memory` or `maildir:PATH`), and SMTP, POP3 and
- * IMAP with the selected listeners. Protocol sections in `config` are merged, never replaced.
+ * Builds the container for a whole mail server: core, the store (`memory`, `maildir:PATH` or `postgres://…`), and
+ * every registered protocol (`PROTOCOLS`: SMTP, POP3, IMAP, LMTP) with the selected listeners bound, and only those.
+ * Protocol sections in `config` are merged, never replaced.
  */
 export function createMailServerContainer(config: MailServerConfig = {}): Container {
   const only = new Set(config.only ?? MAIL_LISTENER_NAMES);
   const port = (name: ListenerName): number => config.ports?.[name] ?? (config.anyPort ? 0 : DEFAULT_PORTS[name] + (config.portOffset ?? 0));
-  const section = (proto: 'smtp' | 'pop3' | 'imap'): Record<string, unknown> | false => {
-    const given = config[proto];
+  const section = (p: ProtocolDescriptor): Record<string, unknown> | false => {
+    const given = (config as Record<string, unknown>)[p.section];
     if (given === false) return false;
-    const secure = `${proto}s` as ListenerName;
-    if (!only.has(proto) && !only.has(secure)) return false;
-    const base = (given ?? {}) as Record<string, Record<string, unknown> | undefined>;
-    return {
-      ...base,
-      [proto]: { ...base[proto], port: port(proto), enabled: only.has(proto) },
-      [secure]: { ...base[secure], port: port(secure), enabled: only.has(secure) },
-    };
+    const base = (given ?? {}) as Record<string, unknown>;
+    const hasSocket = p.unixSocketListener !== undefined && typeof base.socket === 'string';
+    if (!hasSocket && !p.listeners.some((l) => only.has(l.name))) return false;
+    const listeners = p.listeners.map((l) => [l.name, { ...listenerSection(base, l.name), port: port(l.name), enabled: only.has(l.name) }]);
+    return { ...base, ...Object.fromEntries(listeners) };
   };
-  const full: PosternConfig = { ...config, smtp: section('smtp'), pop3: section('pop3'), imap: section('imap') };
+  const sections = Object.fromEntries(PROTOCOLS.map((p) => [p.section, section(p)]));
+  const full: PosternConfig = { ...config, ...sections };
   const modules: ContainerModule[] = [storeModule(config.store)];
-  if (full.smtp !== false) modules.push(smtpModule);
-  if (full.pop3 !== false) modules.push(pop3Module);
-  if (full.imap !== false) modules.push(imapModule);
+  for (const p of PROTOCOLS) if (sections[p.section] !== false) modules.push(p.module);
   modules.push(chaosModule(config.chaos));
   if (only.has('http')) modules.push(httpModule(port('http'), config.http, isListenerEnabled));
   modules.push(...(config.modules ?? []));
@@ -92,15 +96,16 @@ export function createMailServerContainer(config: MailServerConfig = {}): Contai
 
 /**
  * False when the listener's protocol section is `false` or says `enabled: false`, at its level or the listener's
- * (`config.smtp.smtps.enabled`). Protocol modules bind both of their listeners; this decides which start.
+ * (`config.smtp.smtps.enabled`); for a Unix socket listener, also when no `socket` path is set. Names no registered
+ * protocol declares are enabled. Protocol modules loaded through `createContainer` bind only enabled listeners.
  */
 export function isListenerEnabled(config: PosternConfig, name: string): boolean {
-  const proto = name.replace(/s$/, '') as 'smtp' | 'pop3' | 'imap';
-  if (!['smtp', 'pop3', 'imap'].includes(proto)) return true;
-  const section = config[proto];
-  if (section === false) return false;
-  const s = (section ?? {}) as { enabled?: boolean } & Record<string, { enabled?: boolean } | undefined>;
-  return s.enabled !== false && s[name]?.enabled !== false;
+  const found = listenerDescriptor(name);
+  if (!found) return true;
+  const section = protocolSection(config, found.protocol.section);
+  if (!section) return false;
+  if (!found.listener) return typeof section.socket === 'string';
+  return listenerSection(section, name).enabled !== false;
 }
 
 /** True for a `postgres://` or `postgresql://` store URL. */
@@ -154,7 +159,8 @@ export class MailServer {
       throw new Error(`postmaster "${postmaster}" is not a user (add it with --user or users)`);
     }
     const ready: ReadyListener[] = [];
-    for (const listener of this.container.getAll(Listener).filter((l) => isListenerEnabled(config, l.name))) {
+    // Only enabled listeners are bound (see createContainer), so every bound one starts.
+    for (const listener of this.container.getAll(Listener)) {
       let addr: AddressInfo;
       try {
         addr = await listener.start();
@@ -165,7 +171,13 @@ export class MailServer {
         throw Object.assign(wrapped, { code: e.code });
       }
       this.started.push(listener);
-      ready.push({ name: listener.name, host: addr.address, port: addr.port, tls: listener.implicitTls ? 'implicit' : 'starttls' });
+      ready.push({
+        name: listener.name,
+        host: addr.address,
+        port: addr.port,
+        tls: listener.implicitTls ? 'implicit' : 'starttls',
+        ...(addr.family === 'unix' ? { path: addr.address } : {}),
+      });
     }
     log.debug('mail server started', { listeners: ready.length });
     if (config.acme) {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isMailStoreError, type DeliveryEnvelope, type MailStore } from '../contracts/mail-store.js';
-import type { Envelope, MailParams, RcptParams, SmtpBackend, SmtpContext, SmtpSession } from './smtp-backend.js';
+import type { Envelope, LmtpDataSession, MailParams, RcptParams, RecipientStatus, SmtpBackend, SmtpContext, SmtpSession } from './smtp-backend.js';
 import { domainOf } from './smtp-address.js';
 import type { SmtpSettings } from './smtp-options.js';
 import { SmtpReplyError } from './smtp-replies.js';
@@ -32,7 +32,7 @@ export class MailStoreSmtpBackend implements SmtpBackend {
   }
 }
 
-class MailStoreSmtpSession implements SmtpSession {
+class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   /** Recipients delivered to a user other than the address's owner (postmaster), lower-cased → username. */
   private readonly aliases = new Map<string, string>();
 
@@ -65,26 +65,44 @@ class MailStoreSmtpSession implements SmtpSession {
   }
 
   async data(body: Readable, envelope: Envelope): Promise<void> {
+    await this.deliverAll(body, envelope, (_rcpt, err) => {
+      if (err !== undefined) throw err;
+    });
+  }
+
+  /** LMTP (RFC 2033 §4.2): the same delivery, with one outcome per recipient (a full mailbox fails only its own). */
+  async lmtpData(body: Readable, envelope: Envelope, status: RecipientStatus): Promise<void> {
+    await this.deliverAll(body, envelope, (rcpt, err) => status.set(rcpt, err));
+  }
+
+  /**
+   * Collects the body, then delivers one copy per distinct mailbox and reports each recipient's outcome to `report`
+   * (which may throw to stop: SMTP's all-or-nothing `data`).
+   */
+  private async deliverAll(body: Readable, envelope: Envelope, report: (rcpt: string, err?: SmtpReplyError) => void): Promise<void> {
     const parts: Buffer[] = [Buffer.from(`Return-Path: <${envelope.mailFrom}>\r\n`, 'utf8')];
     for await (const chunk of body) parts.push(chunk as Buffer);
     const raw = Buffer.concat(parts);
     const facts = deliveryEnvelope(envelope, new Date());
     // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
-    const seen = new Set<string>();
+    const done = new Map<string, SmtpReplyError | undefined>();
     for (const rcpt of envelope.rcptTo) {
       const alias = this.aliases.get(rcpt.toLowerCase());
       const key = alias !== undefined ? `\0${alias}` : rcpt.toLowerCase();
-      if (seen.has(key)) continue;
-      seen.add(key);
-      try {
-        if (alias !== undefined) await deliverToUser(this.store, alias, raw);
-        else await this.store.deliver(rcpt, raw, { envelope: facts });
-      } catch (err) {
-        // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
-        if (isMailStoreError(err, 'NO_SUCH_USER')) throw new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
-        if (isMailStoreError(err, 'OVER_QUOTA')) throw new SmtpReplyError(552, '5.2.2', 'Mailbox full');
-        throw err;
+      if (!done.has(key)) {
+        let outcome: SmtpReplyError | undefined;
+        try {
+          if (alias !== undefined) await deliverToUser(this.store, alias, raw);
+          else await this.store.deliver(rcpt, raw, { envelope: facts });
+        } catch (err) {
+          // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
+          if (isMailStoreError(err, 'NO_SUCH_USER')) outcome = new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
+          else if (isMailStoreError(err, 'OVER_QUOTA')) outcome = new SmtpReplyError(552, '5.2.2', 'Mailbox full');
+          else throw err;
+        }
+        done.set(key, outcome);
       }
+      report(rcpt, done.get(key));
     }
   }
 
@@ -135,7 +153,7 @@ export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): Delivery
           },
         }
       : {}),
-    protocol: 'smtp',
+    protocol: /^(UTF8)?LMTP/.test(envelope.protocol) ? 'lmtp' : 'smtp',
     receivedAt: receivedAt.toISOString(),
   };
 }

@@ -116,3 +116,27 @@ export interface SmtpHooks {
 }
 /** DI token of the {@link SmtpHooks} multi-binding. */
 export const SmtpHooks = Symbol.for('postern.SmtpHooks') as ServiceIdentifier<SmtpHooks>;
+
+/**
+ * Where an {@link LmtpDataSession} reports the outcome for each recipient (go-smtp's `StatusCollector`).
+ * `error` undefined means delivered; an `SmtpReplyError` is answered as it is; anything else is a bug (logged,
+ * answered `451 4.3.0`). A status for an address applies to every RCPT TO of that address (case-insensitive).
+ */
+export interface RecipientStatus {
+  set(rcpt: string, error?: unknown): void;
+}
+
+/**
+ * Optional add-on of an {@link SmtpSession} for LMTP (RFC 2033 §4.2): deliver the message and report one outcome per
+ * recipient, so that one full mailbox does not bounce the message for the others. A recipient left without a status
+ * gets the method's own outcome (delivered when it resolves, its error when it rejects). Sessions without it are
+ * served by `data`, whose single outcome then applies to every recipient. Detect it with {@link supportsLmtpData}.
+ */
+export interface LmtpDataSession {
+  lmtpData(body: Readable, envelope: Envelope, status: RecipientStatus): Promise<void>;
+}
+
+/** True when the session reports per-recipient outcomes ({@link LmtpDataSession}). */
+export function supportsLmtpData(session: SmtpSession): session is SmtpSession & LmtpDataSession {
+  return typeof (session as Partial<LmtpDataSession>).lmtpData === 'function';
+}

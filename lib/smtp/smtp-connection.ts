@@ -5,12 +5,13 @@ import type { ServerSecurity } from '../core/server-security.js';
 import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator } from '../contracts/authenticator.js';
 import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
-import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
+import { dispatch, type CommandTable, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
 import type { SaslCredentials, SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { BodyDelivery } from './smtp-body.js';
+import type { BodyConsumer } from './smtp-body.js';
 import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
 import { SMTP_COMMANDS } from './smtp-commands.js';
 import type { SmtpSettings } from './smtp-options.js';
@@ -63,9 +64,10 @@ const BDAT_HINTS: Readonly<Record<string, string>> = {
 };
 
 /** The text after "Bad sequence of commands" for `verb` refused in `state`. */
-function stateHint(verb: string, state: SmtpState): string | undefined {
+function stateHint(verb: string, state: SmtpState, hello: string): string | undefined {
   const inTransaction = state === 'mail' || state === 'rcpt' || state === 'bdat';
-  return (state === 'bdat' ? BDAT_HINTS[verb] : undefined) ?? (inTransaction ? TRANSACTION_HINTS[verb] : undefined) ?? STATE_HINTS[verb];
+  const hint = (state === 'bdat' ? BDAT_HINTS[verb] : undefined) ?? (inTransaction ? TRANSACTION_HINTS[verb] : undefined) ?? STATE_HINTS[verb];
+  return hello === 'EHLO or HELO' ? hint : hint?.replace(/EHLO( or HELO)?/, hello);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -189,7 +191,22 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     });
     if (!ok) return;
     // RFC 5321 §4.3.1 / §3.1: greet at once, no early-talker delay.
-    this.send(`220 ${this.deps.settings.hostname} ESMTP Postern ready\r\n`);
+    this.send(this.greetingLine());
+  }
+
+  /** The `220` greeting (RFC 5321 §4.2); LMTP says `LMTP` instead of `ESMTP` (RFC 2033 §4). */
+  protected greetingLine(): string {
+    return `220 ${this.deps.settings.hostname} ESMTP Postern ready\r\n`;
+  }
+
+  /** The greeting verbs named in "bad sequence" hints (`Send EHLO or HELO first`); LMTP says `LHLO`. */
+  protected get helloVerbs(): string {
+    return 'EHLO or HELO';
+  }
+
+  /** The command table this session dispatches on: {@link SMTP_COMMANDS}; a protocol built on SMTP (LMTP) returns its own. */
+  protected get commands(): CommandTable<SmtpState, SmtpConnection> {
+    return SMTP_COMMANDS;
   }
 
   /**
@@ -241,7 +258,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     const verb = (sp === -1 ? text : text.slice(0, sp)).toUpperCase();
     const args = sp === -1 ? '' : text.slice(sp + 1).trimEnd();
     this.log.debug(verb === 'AUTH' ? `C: AUTH ${args.split(' ')[0]} [redacted]` : `C: ${text}`);
-    await dispatch(SMTP_COMMANDS, this, verb, args);
+    await dispatch(this.commands, this, verb, args);
   }
 
   /** DispatchTarget: the SMTP reply for a guard failure. */
@@ -251,7 +268,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
         this.send(REPLIES.unknown);
         return;
       case 'state':
-        const hint = stateHint(verb, this.state);
+        const hint = stateHint(verb, this.state, this.helloVerbs);
         this.send(reply(503, '5.5.1', `Bad sequence of commands${hint ? ': ' + hint : ''}`));
         return;
       case 'syntax':
@@ -270,7 +287,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   }
 
   /** A fault's reply (the rule's own line); `421` closes the session, like a 421 from a hook (RFC 5321 §3.8). */
-  protected override async sendFaultReply(text: string): Promise<void> {
+  protected override async sendFaultReply(text: string, _stage?: FaultStage): Promise<void> {
     this.send(text + '\r\n');
     if (text.startsWith('421') && !this.isEnding) await this.end('refused');
   }
@@ -420,7 +437,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     const envelope = this.envelope(tx);
     const session = this.backend;
     const hooks = this.deps.hooks.filter((h) => h.onData).map((h) => (body: Readable) => h.onData!(body, envelope));
-    const delivery = new BodyDelivery(hooks, (body) => session.data(body, envelope), this.whenClosed);
+    const delivery = new BodyDelivery(hooks, this.storeBody(session, envelope), this.whenClosed);
     const header = receivedHeader({
       helo: envelope.helo,
       remoteAddress: this.connection.remoteAddress,
@@ -433,5 +450,35 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     });
     await delivery.write(Buffer.from(header, 'utf8'));
     return delivery;
+  }
+
+  /**
+   * The final consumer of a message body (after the hooks): the backend session's `data`. LMTP replaces it with one
+   * that collects a result per recipient (RFC 2033 §4.2). Called once per message by {@link openDelivery}.
+   */
+  protected storeBody(session: SmtpSession, envelope: Envelope): BodyConsumer {
+    return (body) => session.data(body, envelope);
+  }
+
+  /**
+   * Ends a message whose body has arrived in full (after the final dot, or with BDAT LAST) and sends its reply:
+   * with `refusal` (size limit, bare LF) the delivery is aborted and the refusal thrown; otherwise the delivery is
+   * finished and `250` sent. A hook's or the backend's refusal is thrown as it came (dispatch sends it). LMTP
+   * overrides it to answer once per accepted recipient (RFC 2033 §4.2).
+   */
+  async completeMessage(tx: Transaction, delivery: BodyDelivery, size: number, refusal?: SmtpReplyError): Promise<void> {
+    if (refusal) {
+      this.log.warn('message refused', { code: refusal.code, size });
+      this.metrics?.message('refused', size);
+      await delivery.abort();
+      throw refusal;
+    }
+    await delivery.finish().catch((err: unknown) => {
+      this.metrics?.message('refused', size);
+      throw err;
+    });
+    this.log.info('message accepted', { size, rcpts: tx.rcptTo.length });
+    this.metrics?.message('accepted', size);
+    this.send(reply(250, '2.0.0', `Message accepted (${size} octets)`));
   }
 }

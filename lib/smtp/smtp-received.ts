@@ -20,9 +20,11 @@ export interface ReceivedFacts {
 /**
  * The `with` keyword: `SMTP` after HELO, `ESMTP` after EHLO, plus `S` when encrypted and `A` when authenticated
  * (RFC 3848: ESMTPS, ESMTPA, ESMTPSA). A transaction that used the SMTPUTF8 parameter is `UTF8SMTP` with the same
- * suffixes (RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA).
+ * suffixes (RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA). With `lmtp` (after LHLO): `LMTP`, `LMTPS`,
+ * `LMTPA`, `LMTPSA` (RFC 3848 §2) and `UTF8LMTP…` (RFC 6531 §3.7.3).
  */
-export function withKeyword(ehlo: boolean, secure: boolean, authenticated: boolean, smtpUtf8 = false): string {
+export function withKeyword(ehlo: boolean, secure: boolean, authenticated: boolean, smtpUtf8 = false, lmtp = false): string {
+  if (lmtp) return `${smtpUtf8 ? 'UTF8LMTP' : 'LMTP'}${secure ? 'S' : ''}${authenticated ? 'A' : ''}`;
   if (!ehlo) return 'SMTP';
   return `${smtpUtf8 ? 'UTF8SMTP' : 'ESMTP'}${secure ? 'S' : ''}${authenticated ? 'A' : ''}`;
 }
@@ -37,8 +39,9 @@ export function receivedHeader(f: ReceivedFacts): string {
   const literal = ip.includes(':') ? `[IPv6:${ip}]` : `[${ip}]`;
   const tls = f.security.tls ? ` (${f.security.protocol ?? 'TLS'}:${f.security.cipher ?? 'unknown'})` : '';
   const helo = f.helo.replace(/[^\x21-\x7e]/g, '?');
+  // A Unix-socket peer has no address: the from clause is the LHLO/EHLO name alone (RFC 5321 §4.4 Extended-Domain).
   const lines = [
-    `Received: from ${helo} (${literal})`,
+    ip === '' ? `Received: from ${helo}` : `Received: from ${helo} (${literal})`,
     `\tby ${f.hostname} with ${f.protocol}${tls} id ${f.id}`,
   ];
   if (f.rcptTo.length === 1) lines.push(`\tfor <${f.rcptTo[0]}>`);

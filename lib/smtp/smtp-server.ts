@@ -4,7 +4,7 @@ import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator } from '../contracts/authenticator.js';
 import { SessionHandler } from '../protocol/session-handler.js';
 import type { SmtpBackend, SmtpHooks } from './smtp-backend.js';
-import { SmtpConnection } from './smtp-connection.js';
+import { SmtpConnection, type SmtpConnectionDeps } from './smtp-connection.js';
 import type { SmtpSettings } from './smtp-options.js';
 
 /**
@@ -40,9 +40,17 @@ export class SmtpServer extends SessionHandler<SmtpConnection> {
   }
 
   protected createSession(connection: Connection, listener: ListenerInfo): SmtpConnection {
+    return new SmtpConnection(connection, this.sessionDeps(listener));
+  }
+
+  /**
+   * What a session on `listener` gets: settings, security, backend, the live hook list, authenticator. A protocol
+   * built on SMTP (LMTP) overrides {@link createSession} and passes these to its own session class.
+   */
+  protected sessionDeps(listener: ListenerInfo): SmtpConnectionDeps {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const server = this;
-    return new SmtpConnection(connection, {
+    return {
       settings: this.settings,
       security: this.security,
       backend: this.backend,
@@ -51,7 +59,7 @@ export class SmtpServer extends SessionHandler<SmtpConnection> {
       },
       authenticator: this.authenticator,
       listener,
-    });
+    };
   }
 
   /** RFC 5321 §3.8: 421 when the service is not available. */

@@ -11,6 +11,8 @@ import type { Pop3Options } from '../pop3/pop3-options.js';
 import type { SmtpOptions } from '../smtp/smtp-options.js';
 import type { SmtpHooks } from '../smtp/smtp-backend.js';
 import { SmtpServer } from '../smtp/smtp-server.js';
+import { LmtpServer } from '../lmtp/lmtp-server.js';
+import type { LmtpOptions } from '../lmtp/lmtp-options.js';
 import { ChaosToken, type Chaos, type ChaosConfig } from '../chaos/chaos.js';
 import { HttpListener } from '../http/http-listener.js';
 import type { HttpOptions } from '../http/http-options.js';
@@ -22,7 +24,10 @@ export type { ReceivedMessage, MailAddress, ReceivedAttachment } from './receive
 
 /** Options of {@link startMailServer}. Everything is optional. */
 export interface MailServerOptions {
-  /** Listeners to start (default the six mail ones: smtp, smtps, pop3, pop3s, imap, imaps; add `http` or set `http`). */
+  /**
+   * Listeners to start (default the six mail ones: smtp, smtps, pop3, pop3s, imap, imaps; add `lmtp` for LMTP, and
+   * `http` or set `http`).
+   */
   protocols?: readonly ListenerName[];
   /** Bind address (default 127.0.0.1). */
   host?: string;
@@ -52,6 +57,8 @@ export interface MailServerOptions {
   smtp?: SmtpOptions;
   pop3?: Pop3Options;
   imap?: ImapOptions;
+  /** LMTP options (with `protocols` naming `lmtp`); `lmtp: { socket: PATH }` also listens on that Unix socket. */
+  lmtp?: LmtpOptions;
   /** With your own `tls.certificate`: the CA (PEM) clients should trust, reported back as `ca`. */
   ca?: string;
   /** Extra container modules (your hooks, or rebinding). */
@@ -153,6 +160,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     smtp: options.smtp,
     pop3: options.pop3,
     imap: options.imap,
+    lmtp: options.lmtp,
     modules: options.modules,
     proxyProtocol: options.proxyProtocol,
     chaos: options.chaos,
@@ -160,13 +168,14 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
   const httpListener = container.isBound(HttpListener) ? container.get(HttpListener) : undefined;
-  const smtpServer = container.isBound(SmtpServer) ? container.get(SmtpServer) : undefined;
-  smtpServer?.setRuntimeHooks(options.smtpHooks ?? []);
+  // SMTP and LMTP share the hooks: the runtime ones apply to both.
+  const smtpServers = [SmtpServer, LmtpServer].filter((t) => container.isBound(t)).map((t) => container.get<SmtpServer>(t));
+  for (const s of smtpServers) s.setRuntimeHooks(options.smtpHooks ?? []);
   const ready = await server.start();
   const store = container.get(MailStore);
   ca ??= await trustAnchorOf(container.get(ServerSecurityToken));
   const ports: Partial<Record<ListenerName, number>> = {};
-  for (const l of ready) ports[l.name as ListenerName] = l.port;
+  for (const l of ready) if (l.path === undefined) ports[l.name as ListenerName] = l.port;
   let stopped = false;
 
   // One parse cache for receivedMessages() and the HTTP API.
@@ -179,7 +188,9 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     container,
     store,
     chaos: container.get(ChaosToken),
-    setSmtpHooks: (hooks) => smtpServer?.setRuntimeHooks(hooks),
+    setSmtpHooks: (hooks) => {
+      for (const s of smtpServers) s.setRuntimeHooks(hooks);
+    },
     addUser: async (u) => store.users.add(typeof u === 'string' ? parseUserSpec(u) : u),
     receivedMessages: () => catalog.list(),
     waitForMessage: (predicate, timeoutMs = 5_000) => catalog.waitFor(predicate, timeoutMs),

@@ -20,7 +20,7 @@ describe('cli: --proxy-protocol, --proxy-trusted, --proxy-listeners', () => {
       [['--proxy-protocol', '--proxy-trusted', '10.0.0.0/40'], '--proxy-trusted: "10.0.0.0/40" is not a CIDR block (e.g. 10.0.0.0/8 or ::1/128)'],
       [['--proxy-protocol', '--proxy-trusted', 'haproxy.local'], '--proxy-trusted: "haproxy.local" is not a CIDR block (e.g. 10.0.0.0/8 or ::1/128)'],
       [['--proxy-protocol', '--proxy-trusted', ','], '--proxy-trusted: the PROXY protocol needs at least one trusted proxy address (CIDR)'],
-      [['--proxy-protocol', '--proxy-trusted', '::1', '--proxy-listeners', 'smtp,ftp'], '--proxy-listeners: unknown listener "ftp" (use smtp, smtps, pop3, pop3s, imap, imaps)'],
+      [['--proxy-protocol', '--proxy-trusted', '::1', '--proxy-listeners', 'smtp,ftp'], '--proxy-listeners: unknown listener "ftp" (use smtp, smtps, pop3, pop3s, imap, imaps, lmtp)'],
       [['--proxy-trusted', '::1'], '--proxy-trusted needs --proxy-protocol'],
       [['--proxy-listeners', 'smtp'], '--proxy-listeners needs --proxy-protocol'],
     ];

@@ -82,24 +82,13 @@ export async function receive(conn: SmtpConnection): Promise<void> {
       await delivery.abort();
       return;
     }
-    if (refusal) {
-      conn.log.warn('message refused', { code: refusal.code, size });
-      conn.metrics?.message('refused', size);
-      await delivery.abort();
-      throw refusal;
-    }
     // A `data` fault: the body is in, the reply is the rule's (or comes late); a refused body is never stored.
-    if (await conn.injectFault('data', tx.rcptTo)) {
+    if (!refusal && (await conn.injectFault('data', tx.rcptTo))) {
       await delivery.abort();
       return;
     }
-    await delivery.finish().catch((err: unknown) => {
-      conn.metrics?.message('refused', size);
-      throw err;
-    });
-    conn.log.info('message accepted', { size, rcpts: tx.rcptTo.length });
-    conn.metrics?.message('accepted', size);
-    conn.send(reply(250, '2.0.0', `Message accepted (${size} octets)`));
+    // The reply (LMTP: one per recipient) and the refusals (size, bare LF, hooks, backend) are the session's.
+    await conn.completeMessage(tx, delivery, size, refusal);
   } finally {
     await conn.endTransaction();
   }
@@ -153,6 +142,20 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
     await conn.endTransaction();
     return;
   }
+  if (last) {
+    // The message is complete (or refused whole): answered like the end of DATA (LMTP: once per recipient).
+    try {
+      if (!refusal && t.delivery.error === undefined && (await conn.injectFault('data', tx.rcptTo))) {
+        await t.delivery.abort();
+        return;
+      }
+      await conn.completeMessage(tx, t.delivery, t.size, refusal);
+    } finally {
+      tx.bdat = undefined;
+      await conn.endTransaction();
+    }
+    return;
+  }
   if (refusal) {
     await conn.endTransaction();
     throw refusal;
@@ -161,26 +164,7 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
     await conn.endTransaction(); // aborts the delivery; the consumer's refusal is rethrown below
     throw t.delivery.error;
   }
-  if (!last) {
-    conn.send(reply(250, '2.0.0', `${count} octets received`));
-    return;
-  }
-  try {
-    if (await conn.injectFault('data', tx.rcptTo)) {
-      await t.delivery.abort();
-      return;
-    }
-    await t.delivery.finish().catch((err: unknown) => {
-      conn.metrics?.message('refused', t.size);
-      throw err;
-    });
-    conn.log.info('message accepted', { size: t.size, rcpts: tx.rcptTo.length });
-    conn.metrics?.message('accepted', t.size);
-    conn.send(reply(250, '2.0.0', `Message accepted (${t.size} octets)`));
-  } finally {
-    tx.bdat = undefined;
-    await conn.endTransaction();
-  }
+  conn.send(reply(250, '2.0.0', `${count} octets received`));
 }
 
 async function skip(conn: SmtpConnection, count: number): Promise<void> {

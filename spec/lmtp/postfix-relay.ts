@@ -1,0 +1,116 @@
+/**
+ * A private Postfix instance that relays into Postern's LMTP, for the LMTP interop spec. Like bench/refs'
+ * reference instance it touches neither /etc nor the system service (`postfix -c <dir>`, its own queue, data and
+ * log), and must be started as root (Postfix's master). Mail for example.com is "local": local(8) hands every
+ * mailbox delivery to `mailbox_transport` (here `lmtp:inet:…` or `lmtp:unix:…`) whether or not the user exists in
+ * the passwd database; nothing leaves the machine (`default_transport = error`).
+ */
+import { execFile } from 'node:child_process';
+import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { greets } from '../../bench/refs/postfix-instance.js';
+import { accountIds, freePort, isAlive, pollUntil } from '../../bench/refs/processes.js';
+
+const run = promisify(execFile);
+
+/** A running relay. */
+export interface PostfixRelay {
+  /** Plain SMTP port on 127.0.0.1 (no TLS: loopback only). */
+  readonly port: number;
+  /** The instance's log so far (postlogd writes it a moment after the event: poll it). */
+  log(): Promise<string>;
+  /** `postfix stop`, then SIGKILL if master outlives 10 s. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Writes `<dir>/postfix/` and starts Postfix with `mailbox_transport = <transport>` (e.g. `lmtp:inet:127.0.0.1:3024`,
+ * `lmtp:unix:/run/postern/lmtp.sock`). `dir` must be traversable by the `postfix` user.
+ * @throws when Postfix does not start or greet within 20 s (with the log tail).
+ */
+export async function startPostfixRelay(dir: string, transport: string): Promise<PostfixRelay> {
+  const base = join(dir, 'postfix');
+  const conf = join(base, 'conf');
+  const queue = join(base, 'queue');
+  const data = join(base, 'data');
+  const logFile = join(base, 'postfix.log');
+  for (const d of [conf, queue, data]) await mkdir(d, { recursive: true });
+  const ids = accountIds('postfix');
+  await chown(data, ids.uid, ids.gid);
+  const port = await freePort();
+  await writeFile(
+    join(conf, 'main.cf'),
+    [
+      'compatibility_level = 3.6',
+      `queue_directory = ${queue}`,
+      `data_directory = ${data}`,
+      'mail_owner = postfix',
+      'setgid_group = postdrop',
+      'myhostname = mx.relay.test',
+      'mydomain = relay.test',
+      'mydestination = example.com',
+      'inet_interfaces = 127.0.0.1',
+      'inet_protocols = ipv4',
+      'mynetworks = 127.0.0.0/8',
+      `maillog_file_prefixes = ${base}`,
+      `maillog_file = ${logFile}`,
+      'smtpd_peername_lookup = no',
+      // Postern decides which recipients exist (550 5.1.1 at RCPT); Postfix accepts any local part.
+      'local_recipient_maps =',
+      'alias_maps =',
+      'alias_database =',
+      'biff = no',
+      `mailbox_transport = ${transport}`,
+      // STARTTLS to Postern when offered (not verified: a private test CA).
+      'lmtp_tls_security_level = may',
+      'default_transport = error:no outbound mail from this test instance',
+      '',
+    ].join('\n'),
+  );
+  const services = [
+    `127.0.0.1:${port} inet n - n - - smtpd`,
+    'pickup unix n - n 60 1 pickup',
+    'cleanup unix n - n - 0 cleanup',
+    'qmgr unix n - n 300 1 qmgr',
+    'tlsmgr unix - - n 1000? 1 tlsmgr',
+    'rewrite unix - - n - - trivial-rewrite',
+    'bounce unix - - n - 0 bounce',
+    'defer unix - - n - 0 bounce',
+    'trace unix - - n - 0 bounce',
+    'verify unix - - n - 1 verify',
+    'flush unix n - n 1000? 0 flush',
+    'proxymap unix - - n - - proxymap',
+    'showq unix n - n - - showq',
+    'error unix - - n - - error',
+    'retry unix - - n - - error',
+    'discard unix - - n - - discard',
+    'local unix - n n - - local',
+    'lmtp unix - - n - - lmtp',
+    'anvil unix - - n - 1 anvil',
+    'scache unix - - n - 1 scache',
+    'postlog unix-dgram n - n - 1 postlogd',
+  ];
+  await writeFile(join(conf, 'master.cf'), services.join('\n') + '\n');
+  const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
+  const tail = async (): Promise<string> => (await log()).split('\n').slice(-8).join('\n');
+  try {
+    await run('postfix', ['-c', conf, 'start'], { timeout: 60_000 });
+  } catch (err) {
+    throw new Error(`postfix did not start: ${(err as Error).message.split('\n')[0]}\n${await tail()}`);
+  }
+  let pid = 0;
+  const stop = async (): Promise<void> => {
+    if (pid === 0 || !isAlive(pid)) return;
+    await run('postfix', ['-c', conf, 'stop'], { timeout: 30_000 }).catch(() => undefined);
+    await pollUntil('postfix master to exit', () => (isAlive(pid) ? undefined : true), 10_000).catch(() => process.kill(pid, 'SIGKILL'));
+  };
+  try {
+    pid = await pollUntil('postfix master.pid', async () => Number((await readFile(join(queue, 'pid', 'master.pid'), 'latin1')).trim()) || undefined);
+    await pollUntil(`postfix greeting on port ${port}`, () => greets(port), 20_000, 50);
+  } catch (err) {
+    await stop();
+    throw new Error(`postfix did not become ready: ${(err as Error).message}\n${await tail()}`);
+  }
+  return { port, log, stop };
+}
