@@ -341,13 +341,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private startSession(socket: net.Socket, options: ConnectionOptions): void {
     const realLocalPort = socket.localPort ?? 0;
     const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
-    const info: ListenerInfo = {
-      name: this.name,
-      implicitTls: this.options.security !== undefined,
-      port: realLocalPort,
-      preAuthTimeoutMs: this.options.preAuthTimeoutMs,
-      commandTimeoutMs: this.options.commandTimeoutMs,
-    };
+    const info = this.listenerInfo(realLocalPort);
     const address = conn.remoteAddress;
     const slot = this.admit(address);
     if ('refused' in slot) {
@@ -369,6 +363,21 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     conn.log.info('connection accepted');
     if (this.options.idleTimeoutMs) conn.setIdleTimeout(this.options.idleTimeoutMs);
     void this.run(conn, info);
+  }
+
+  private info?: ListenerInfo;
+  /** What handlers learn about this listener: one frozen object per port (the same for every connection). */
+  private listenerInfo(port: number): ListenerInfo {
+    if (this.info?.port !== port) {
+      this.info = Object.freeze({
+        name: this.name,
+        implicitTls: this.options.security !== undefined,
+        port,
+        preAuthTimeoutMs: this.options.preAuthTimeoutMs,
+        commandTimeoutMs: this.options.commandTimeoutMs,
+      });
+    }
+    return this.info;
   }
 
   /**

@@ -117,7 +117,9 @@ function isoNow(): string {
 
 /**
  * Lines for stderr, written once per turn of the event loop: many connections logging in the same turn cost one
- * `write` system call instead of one each. Whatever is still queued is written synchronously on process exit.
+ * `write` system call instead of one each, and a line still reaches stderr before the next turn's I/O (a peer
+ * reading our reply can count on the line that came before it). Whatever is still queued is written synchronously
+ * on process exit.
  */
 const stderrLines = {
   queued: '',

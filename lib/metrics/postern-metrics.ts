@@ -28,35 +28,59 @@ const STORE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
  */
 export class PosternMetrics implements SessionMetrics {
   readonly registry: Registry;
-  private readonly open: Gauge<'listener'>;
-  private readonly accepted: Counter<'listener'>;
   private readonly refused: Counter<'listener' | 'reason'>;
-  private readonly handshakes: Counter<'listener' | 'version' | 'cipher'>;
   private readonly handshakeFailures: Counter<'listener' | 'reason'>;
-  private readonly upgrades: Counter<'listener'>;
   private readonly auths: Counter<'protocol' | 'mechanism' | 'result'>;
   private readonly messages: Counter<'result'>;
   private readonly messageBytes: Counter<'result'>;
   private readonly commands: Histogram<'protocol' | 'command'>;
   private readonly storeOps: Histogram<'operation' | 'outcome'>;
 
+  /** Counts of the per-connection metrics, published by their `collect()`. */
+  private readonly tallies = {
+    open: new Tally<'listener'>(),
+    accepted: new Tally<'listener'>(),
+    upgrades: new Tally<'listener'>(),
+    handshakes: new Tally<'listener' | 'version' | 'cipher'>(),
+  };
+
   constructor(registry?: Registry) {
     const { Counter, Gauge, Histogram, Registry } = promClient();
     this.registry = registry ?? new Registry();
     const registers = [this.registry];
-    this.open = new Gauge({ name: 'postern_connections_open', help: 'Connections open now, per listener.', labelNames: ['listener'], registers });
-    this.accepted = new Counter({ name: 'postern_connections_accepted_total', help: 'Connections accepted, per listener.', labelNames: ['listener'], registers });
+    const tallies = this.tallies;
+    new Gauge({
+      name: 'postern_connections_open',
+      help: 'Connections open now, per listener.',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        tallies.open.publishGauge(this);
+      },
+    });
+    new Counter({
+      name: 'postern_connections_accepted_total',
+      help: 'Connections accepted, per listener.',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        tallies.accepted.publishCounter(this);
+      },
+    });
     this.refused = new Counter({
       name: 'postern_connections_refused_total',
       help: 'Connections refused by a cap (listener-full, address-limit, address-total-limit, total-limit).',
       labelNames: ['listener', 'reason'],
       registers,
     });
-    this.handshakes = new Counter({
+    new Counter({
       name: 'postern_tls_handshakes_total',
       help: 'TLS handshakes completed (implicit TLS and STARTTLS), by version and cipher.',
       labelNames: ['listener', 'version', 'cipher'],
       registers,
+      collect() {
+        tallies.handshakes.publishCounter(this);
+      },
     });
     this.handshakeFailures = new Counter({
       name: 'postern_tls_handshake_failures_total',
@@ -64,7 +88,15 @@ export class PosternMetrics implements SessionMetrics {
       labelNames: ['listener', 'reason'],
       registers,
     });
-    this.upgrades = new Counter({ name: 'postern_starttls_upgrades_total', help: 'STARTTLS/STLS upgrades completed.', labelNames: ['listener'], registers });
+    new Counter({
+      name: 'postern_starttls_upgrades_total',
+      help: 'STARTTLS/STLS upgrades completed.',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        tallies.upgrades.publishCounter(this);
+      },
+    });
     this.auths = new Counter({
       name: 'postern_auth_attempts_total',
       help: 'Login attempts by protocol, mechanism and result (success, failure, throttled).',
@@ -92,34 +124,30 @@ export class PosternMetrics implements SessionMetrics {
   /** Follows one listener: accepted, refused and open connections, TLS handshakes and STARTTLS upgrades. */
   observe(server: TcpServer): void {
     const listener = server.name;
-    // Label children bound once: a labelled inc() hashes its labels on every call, and these run per connection.
-    const open = this.open.labels({ listener });
-    const accepted = this.accepted.labels({ listener });
-    const upgrades = this.upgrades.labels({ listener });
-    const handshakes = new Map<string, { inc(): void }>();
-    open.inc(0); // the series exists from the start
-    accepted.inc(0);
+    // Per-connection counts are plain numbers here, handed to prom-client when scraped (see Tally): a labelled
+    // inc() hashes its labels on every call, several times per connection.
+    const { open, accepted, upgrades, handshakes } = this.tallies;
+    const labels = { listener };
+    const series = open.series(listener, labels); // both series exist from the start
+    const acceptedSeries = accepted.series(listener, labels);
     const onSecured = (s: SecurityState): void => {
       const version = s.protocol ?? 'unknown';
       const cipher = s.cipher ?? 'unknown';
-      const key = `${version} ${cipher}`;
-      let child = handshakes.get(key);
-      if (!child) handshakes.set(key, (child = this.handshakes.labels({ listener, version, cipher })));
-      child.inc();
-      if (!server.implicitTls) upgrades.inc();
+      handshakes.series(`${listener} ${version} ${cipher}`, { listener, version, cipher }).n++;
+      if (!server.implicitTls) upgrades.series(listener, labels).n++; // this series appears with the first upgrade
     };
     server.on('accepted', (conn: Connection) => {
-      accepted.inc();
-      open.inc();
+      acceptedSeries.n++;
+      series.n++;
       conn.on('secured', onSecured);
       conn.on('tls-failed', (reason: string) => this.handshakeFailures.inc({ listener, reason }));
     });
-    server.on('closed', () => open.dec());
+    server.on('closed', () => series.n--);
     server.on('refused', (reason: RefusalReason) => this.refused.inc({ listener, reason }));
   }
 
   command(protocol: string, command: string, seconds: number): void {
-    this.commands.observe({ protocol, command }, seconds);
+    cachedChild(this.commandChildren, `${protocol} ${command}`, () => this.commands.labels({ protocol, command })).observe(seconds);
   }
 
   auth(protocol: string, mechanism: string, result: 'success' | 'failure' | 'throttled'): void {
@@ -127,15 +155,63 @@ export class PosternMetrics implements SessionMetrics {
   }
 
   message(result: 'accepted' | 'refused', octets: number): void {
-    this.messages.inc({ result });
-    if (octets > 0) this.messageBytes.inc({ result }, octets);
+    cachedChild(this.messageChildren, result, () => this.messages.labels({ result })).inc();
+    if (octets > 0) cachedChild(this.messageByteChildren, result, () => this.messageBytes.labels({ result })).inc(octets);
   }
 
   /** One store operation's duration (see {@link instrumentStore}). */
   storeOperation(operation: string, outcome: 'ok' | 'error', seconds: number): void {
-    this.storeOps.observe({ operation, outcome }, seconds);
+    cachedChild(this.storeChildren, `${operation} ${outcome}`, () => this.storeOps.labels({ operation, outcome })).observe(seconds);
+  }
+
+  // Label children by label values: a labelled observe()/inc() hashes its labels on every call (per command).
+  private readonly commandChildren = new Map<string, { observe(v: number): void }>();
+  private readonly storeChildren = new Map<string, { observe(v: number): void }>();
+  private readonly messageChildren = new Map<string, { inc(v?: number): void }>();
+  private readonly messageByteChildren = new Map<string, { inc(v?: number): void }>();
+}
+/**
+ * Series of one metric counted as plain numbers, keyed by their label values, and copied into the prom-client metric
+ * by its `collect()` when the registry is scraped. A counter is reset and re-filled with the totals (they only grow);
+ * a gauge is set.
+ */
+class Tally<L extends string> {
+  private readonly all = new Map<string, { readonly labels: Partial<Record<L, string>>; n: number }>();
+
+  /** The series under `key` (created at 0 with `labels`); bump its `n`. */
+  series(key: string, labels: Partial<Record<L, string>>): { n: number } {
+    let s = this.all.get(key);
+    if (s === undefined) {
+      s = { labels, n: 0 };
+      this.all.set(key, s);
+    }
+    return s;
+  }
+
+  publishCounter(counter: Counter<L>): void {
+    counter.reset();
+    for (const s of this.all.values()) counter.inc(s.labels, s.n);
+  }
+
+  publishGauge(gauge: Gauge<L>): void {
+    for (const s of this.all.values()) gauge.set(s.labels, s.n);
   }
 }
+
+/** Entries a label-child cache keeps before it starts over (command names come from clients). */
+const CHILD_CACHE_LIMIT = 1024;
+
+/** The cached label child under `key`, made by `make` on first use. */
+function cachedChild<C>(cache: Map<string, C>, key: string, make: () => C): C {
+  let child = cache.get(key);
+  if (child === undefined) {
+    if (cache.size >= CHILD_CACHE_LIMIT) cache.clear();
+    child = make();
+    cache.set(key, child);
+  }
+  return child;
+}
+
 /** DI token of the container's {@link PosternMetrics}. */
 export const PosternMetricsToken = Symbol.for('postern.PosternMetrics') as ServiceIdentifier<PosternMetrics>;
 

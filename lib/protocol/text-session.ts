@@ -124,6 +124,7 @@ export abstract class TextSession {
     connection.once('close', () => {
       this.hasGone = true;
       this.goneController?.abort();
+      if (this.preAuthTimer !== undefined) clearTimeout(this.preAuthTimer);
     });
   }
 
@@ -132,7 +133,7 @@ export abstract class TextSession {
    * limits set none. Called by `SessionHandler` before {@link run}.
    */
   applyListenerLimits(listener: { name?: string; preAuthTimeoutMs?: number; commandTimeoutMs?: number }): void {
-    if (listener.name) this.protocolLabel = listener.name.replace(/s$/, '');
+    if (listener.name) this.protocolLabel = listener.name.endsWith('s') ? listener.name.slice(0, -1) : listener.name;
     if (this.limits.preAuthTimeoutMs === 0 && listener.preAuthTimeoutMs) this.limits.preAuthTimeoutMs = listener.preAuthTimeoutMs;
     if (this.limits.commandTimeoutMs === 0 && listener.commandTimeoutMs) {
       this.limits.commandTimeoutMs = listener.commandTimeoutMs;
@@ -164,11 +165,14 @@ export abstract class TextSession {
   private armPreAuthDeadline(): void {
     const ms = this.limits.preAuthTimeoutMs;
     if (ms <= 0) return;
-    const timer = setTimeout(() => {
+    if (this.hasGone) return;
+    // Cleared by the constructor's close listener (no second listener per connection).
+    this.preAuthTimer = setTimeout(() => {
       if (!this.isPastPreAuth()) this.timeOut('pre-auth');
     }, ms);
-    this.connection.once('close', () => clearTimeout(timer));
   }
+
+  private preAuthTimer?: NodeJS.Timeout;
 
   /** True once the connection has emitted `'close'`. */
   protected get hasClosed(): boolean {
