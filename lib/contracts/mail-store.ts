@@ -20,6 +20,7 @@ export interface MailStore {
 
   /**
    * Delivers one message into `INBOX` (or `options.mailbox`) of the user that owns `address` (SMTP's final step).
+   * Postern's stores also take a canonical username here (how the postmaster alias keeps the envelope).
    * Resolves only once the message is durably stored: after it resolves the caller may answer 250 (RFC 5321 §6.1).
    * A store that supports {@link MailboxWatching} emits an `exists` event before resolving. The store takes ownership
    * of `raw` and may keep that very buffer: the caller must not modify it afterwards (the same holds for

@@ -92,7 +92,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
       if (!done.has(key)) {
         let outcome: SmtpReplyError | undefined;
         try {
-          if (alias !== undefined) await deliverToUser(this.store, alias, raw);
+          if (alias !== undefined) await deliverToUser(this.store, alias, raw, facts);
           else await this.store.deliver(rcpt, raw, { envelope: facts });
         } catch (err) {
           // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
@@ -119,8 +119,18 @@ function isPostmaster(address: string): boolean {
   return (at === -1 ? address : address.slice(0, at)).toLowerCase() === 'postmaster';
 }
 
-/** Final delivery into a user's INBOX by username (for aliases whose target has no address of its own). */
-async function deliverToUser(store: MailStore, username: string, raw: Buffer): Promise<void> {
+/**
+ * Final delivery into a user's INBOX by username (for aliases such as postmaster, whose target may have no address
+ * of its own). Every built-in store's `deliver` also takes a canonical username, which keeps the envelope with the
+ * message; a store that resolves addresses only (NO_SUCH_USER) gets a plain append instead.
+ */
+async function deliverToUser(store: MailStore, username: string, raw: Buffer, envelope: DeliveryEnvelope): Promise<void> {
+  try {
+    await store.deliver(username, raw, { envelope });
+    return;
+  } catch (err) {
+    if (!isMailStoreError(err, 'NO_SUCH_USER')) throw err;
+  }
   const view = await store.openUser(username);
   try {
     await view.append('INBOX', raw);

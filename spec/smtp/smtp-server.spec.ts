@@ -116,7 +116,11 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     c.send('Subject: bounce\r\n\r\nfor the postmaster\r\n.\r\n');
     await c.expect(/^250 /);
     const view = await f.store.openUser('alice'); // first in name order, though it has no address
+    const [bounce] = await view.messages('INBOX');
     expect(await view.messages('INBOX')).to.have.length(1);
+    // The alias copy keeps the transaction's envelope like any other delivery.
+    expect(bounce!.envelope).to.include({ mailFrom: '', helo: 'client.test' });
+    expect(bounce!.envelope!.rcptTo).to.deep.equal(['Postmaster', 'POSTMASTER@example.com']);
     await view.release();
     await f.close();
     f = await startSmtp({ smtp: { postmaster: 'zoe@example.com' }, users: [{ username: 'zoe', password: 'pw', addresses: ['zoe@example.com'] }, { username: 'alice', password: 'pw' }] });
