@@ -9,6 +9,7 @@ import { generateDevCertificates, type DevCertificates } from '../lib/core/dev-c
 import { format, SMOKE, type BenchResult } from './harness.js';
 import { tlsHandshake } from './tls-handshake.bench.js';
 import { tlsCost } from './tls-cost.bench.js';
+import { smtpHotpath } from './smtp-hotpath.bench.js';
 import { pipelining } from './pipelining.bench.js';
 import { sessionMemory } from './session-memory.bench.js';
 import { smtpTransaction } from './smtp-transaction.bench.js';
@@ -26,6 +27,7 @@ import { refsMailbox } from './maildir-mailbox.bench.js';
 const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly BenchResult[]>> = [
   tlsHandshake,
   tlsCost,
+  smtpHotpath,
   pipelining,
   sessionMemory,
   smtpTransaction,

@@ -15,8 +15,8 @@ import { generateSelfSigned } from '../core/self-signed.js';
 import { ServerSecurity } from '../core/server-security.js';
 import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.js';
 import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
-import { createLogger } from '../log/logger.js';
-import { isClusterMessage, type InitMessage } from './cluster-worker.js';
+import { createLogger, flushLogOutput } from '../log/logger.js';
+import { isAuthEvent, isClusterMessage, type AuthEventMessage, type InitMessage } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
 
 /** The executable every worker runs (this package's `postern`), whatever script started the primary. */
@@ -78,6 +78,9 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
       if (m.postern === 'hello') w.send(stopping ? { postern: 'stop' } : ({ ...init, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage));
       else if (m.postern === 'ready') onReady(w, m.pid, m.listeners);
       else if (m.postern === 'failed') failure ??= m.message;
+      else if (m.postern === 'auth' && isAuthEvent(m.event)) {
+        for (const other of live) if (other !== w && other.isConnected()) other.send({ postern: 'auth', event: m.event } satisfies AuthEventMessage);
+      }
     });
     return w;
   };
@@ -160,6 +163,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   process.off('SIGUSR2', onRotate);
   cluster.off('exit', onExit);
   if (failed) {
+    flushLogOutput();
     process.stderr.write(`postern: error: ${failure ?? 'a worker failed to start'}\n`);
     return 2;
   }

@@ -5,6 +5,7 @@
  */
 import cluster from 'node:cluster';
 import type { ReadyListener } from '../di/mail-server.js';
+import type { AuthThrottleEvent } from '../protocol/auth-throttle.js';
 
 /** Primary → worker: what every worker must share (sent in answer to `hello`). */
 export interface InitMessage {
@@ -38,8 +39,22 @@ export interface FailedMessage {
   readonly postern: 'failed';
   readonly message: string;
 }
+/**
+ * Worker → primary → every other worker: a failed or successful login, so the failed-login limits count the whole
+ * cluster's attempts (an attacker spread over N workers gets no more guesses than against one process).
+ */
+export interface AuthEventMessage {
+  readonly postern: 'auth';
+  readonly event: AuthThrottleEvent;
+}
 /** Any message of the protocol. */
-export type ClusterMessage = InitMessage | TicketKeysMessage | StopMessage | HelloMessage | ReadyMessage | FailedMessage;
+export type ClusterMessage = InitMessage | TicketKeysMessage | StopMessage | HelloMessage | ReadyMessage | FailedMessage | AuthEventMessage;
+
+/** True for a well-formed {@link AuthThrottleEvent} (IPC input is checked, not trusted). */
+export function isAuthEvent(e: unknown): e is AuthThrottleEvent {
+  const v = e as Partial<AuthThrottleEvent> | null;
+  return typeof v === 'object' && v !== null && (v.kind === 'failure' || v.kind === 'success') && typeof v.address === 'string' && typeof v.account === 'string';
+}
 
 /** True for our IPC messages (Node's own cluster traffic and foreign messages are ignored). */
 export function isClusterMessage(m: unknown): m is ClusterMessage {
@@ -56,6 +71,10 @@ export interface WorkerLink {
   failed(message: string): Promise<void>;
   /** Calls `apply` with each new ticket key set the primary sends. */
   onTicketKeys(apply: (keys: Buffer) => void): void;
+  /** Sends this worker's failed/successful login to the others (through the primary). */
+  sendAuthEvent(event: AuthThrottleEvent): void;
+  /** Calls `apply` with each login event another worker recorded. */
+  onAuthEvent(apply: (event: AuthThrottleEvent) => void): void;
   /** Resolves when the primary asks to stop or goes away (its IPC channel closes). */
   readonly stopRequested: Promise<'primary'>;
   /** Removes the IPC listeners (after the drain), so the process can exit. */
@@ -69,6 +88,7 @@ export interface WorkerLink {
 export async function joinCluster(): Promise<WorkerLink | undefined> {
   if (!cluster.isWorker || !process.send) return undefined;
   const keyHandlers: Array<(keys: Buffer) => void> = [];
+  const authHandlers: Array<(event: AuthThrottleEvent) => void> = [];
   let resolveStop!: (v: 'primary') => void;
   const stopRequested = new Promise<'primary'>((r) => (resolveStop = r));
   let resolveInit!: (m: InitMessage) => void;
@@ -78,6 +98,7 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
     if (m.postern === 'init') resolveInit(m);
     else if (m.postern === 'ticket-keys') for (const h of keyHandlers) h(Buffer.from(m.ticketKeys, 'base64'));
     else if (m.postern === 'stop') resolveStop('primary');
+    else if (m.postern === 'auth' && isAuthEvent(m.event)) for (const h of authHandlers) h(m.event);
   };
   const onDisconnect = (): void => resolveStop('primary');
   process.on('message', onMessage);
@@ -94,6 +115,8 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
         else process.send({ postern: 'failed', message } satisfies FailedMessage, undefined, {}, () => resolve());
       }),
     onTicketKeys: (apply) => void keyHandlers.push(apply),
+    sendAuthEvent: (event) => send({ postern: 'auth', event }),
+    onAuthEvent: (apply) => void authHandlers.push(apply),
     stopRequested,
     detach: () => {
       process.off('message', onMessage);
@@ -102,6 +125,6 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   };
 }
 
-function send(m: HelloMessage | ReadyMessage): void {
+function send(m: HelloMessage | ReadyMessage | AuthEventMessage): void {
   if (process.connected) process.send?.(m);
 }

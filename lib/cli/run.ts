@@ -10,9 +10,10 @@ import { CertificateError } from '../core/server-security.js';
 import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
-import { Logger } from '../log/logger.js';
+import { flushLogOutput, Logger } from '../log/logger.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { MetricsRegistry } from '../metrics/postern-metrics.js';
+import { AuthThrottleToken } from '../protocol/auth-throttle.js';
 import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
 import { runPrimary, readyLine } from './cluster-primary.js';
 import { joinCluster } from './cluster-worker.js';
@@ -76,6 +77,12 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
       security.setTicketKeys(keys);
       log.info('session ticket keys replaced', { pid: process.pid });
     });
+    if (worker) {
+      // Failed-login limits count the whole cluster: each worker's failures and successes reach every other one.
+      const throttle = container.get(AuthThrottleToken);
+      throttle.onEvent((event) => worker.sendAuthEvent(event));
+      worker.onAuthEvent((event) => throttle.apply(event));
+    }
     // SIGUSR2: new ticket keys now (a cluster's primary does this for all its workers, see cluster-primary.ts).
     if (!worker) process.on('SIGUSR2', onRotate);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
@@ -127,6 +134,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
 export function fail(err: unknown): number {
   const e = err as NodeJS.ErrnoException;
   const known = err instanceof UsageError || err instanceof CertificateError || err instanceof SslProtocolsError || err instanceof ProxyConfigError || typeof e?.code === 'string';
+  flushLogOutput(); // the log lines of the failed start come first, the one-line reason last
   process.stderr.write(`postern: error: ${e?.message ?? String(err)}${err instanceof UsageError ? ' (see postern --help)' : ''}\n`);
   if (!known && process.env.POSTERN_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   return 2;

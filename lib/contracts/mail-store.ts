@@ -111,6 +111,12 @@ export interface UserDirectory {
   secretFor(username: string): Promise<string | undefined>;
   /** Every canonical username, sorted. */
   list(): Promise<string[]>;
+  /**
+   * Optional: removes a user by canonical username, with its addresses. Resolves false when there is no such user.
+   * The memory and Maildir stores keep the user's mailboxes (adding the user again finds them); the PostgreSQL store
+   * deletes them with the user (its rows reference the user). Used by the test double's `DELETE /api/v1/users/{login}`.
+   */
+  remove?(username: string): Promise<boolean>;
 }
 
 /** Options of {@link MailStore.deliver}. */
@@ -153,6 +159,12 @@ export interface DeliveryEnvelope {
   /** When the transaction ended (ISO 8601). */
   readonly receivedAt: string;
 }
+
+/**
+ * The system flags a message may carry, in canonical spelling (RFC 3501 §2.3.2, RFC 9051 §2.3.2): stores keep
+ * these and keywords; `\\Recent` is session-only and never stored. The order is the one IMAP lists them in.
+ */
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'] as const;
 
 /**
  * One stored message: a snapshot taken when it was returned (flags do not change under the caller's feet; re-read
@@ -219,6 +231,55 @@ export interface StreamableMessage {
 /** True when `message` offers {@link StreamableMessage}. */
 export function isStreamable(message: StoredMessage): message is StoredMessage & StreamableMessage {
   return typeof (message as Partial<StreamableMessage>).openStream === 'function';
+}
+
+/**
+ * Optional capability of a {@link StoredMessage}: persistent object identifiers (RFC 8474 §5) and the save date
+ * (RFC 8514). Present on every message of a store that offers {@link ObjectIdentity}.
+ */
+export interface MessageIdentity {
+  /**
+   * EMAILID (RFC 8474 §5.1): 1–255 of `A-Z a-z 0-9 _ -`, never changes for this message, and two messages with the
+   * same EMAILID have the same octets (the built-in stores derive it from the content or the message file's name).
+   */
+  readonly emailId: string;
+  /** THREADID (RFC 8474 §5.2); undefined when the store does not thread (IMAP then answers NIL). */
+  readonly threadId?: string;
+  /** When the message was saved into this mailbox (RFC 8514 §2: APPEND, COPY, MOVE, delivery); undefined when unknown. */
+  readonly saveDate?: Date;
+}
+
+/** True when `message` offers {@link MessageIdentity}. */
+export function hasMessageIdentity(message: StoredMessage): message is StoredMessage & MessageIdentity {
+  return typeof (message as Partial<MessageIdentity>).emailId === 'string';
+}
+
+/**
+ * Optional capability of a {@link MailboxInfo} of a selectable mailbox: MAILBOXID (RFC 8474 §4), 1–255 of
+ * `A-Z a-z 0-9 _ -`, kept across RENAME and never given to another mailbox of the user (a mailbox deleted and created
+ * again gets a new one; renaming INBOX gives the new mailbox a new one and INBOX keeps its own).
+ */
+export interface MailboxIdentity {
+  readonly mailboxId: string;
+}
+
+/** True when `info` offers {@link MailboxIdentity}. */
+export function hasMailboxIdentity(info: MailboxInfo): info is MailboxInfo & MailboxIdentity {
+  return typeof (info as Partial<MailboxIdentity>).mailboxId === 'string';
+}
+
+/**
+ * Optional store capability: every selectable {@link MailboxInfo} is a {@link MailboxIdentity} and every
+ * {@link StoredMessage} a {@link MessageIdentity}, persisted like the rest of the store. IMAP then advertises OBJECTID
+ * (RFC 8474) and SAVEDATE (RFC 8514). The shared store suite checks the identities of stores that claim it.
+ */
+export interface ObjectIdentity {
+  readonly hasObjectIdentity: true;
+}
+
+/** True when `store` offers {@link ObjectIdentity}. */
+export function supportsObjectIdentity<S extends MailStore>(store: S): store is S & ObjectIdentity {
+  return (store as Partial<ObjectIdentity>).hasObjectIdentity === true;
 }
 
 /** Mailbox metadata for LIST/SELECT/STATUS. */
@@ -317,7 +378,9 @@ export interface UserMailboxes {
 
 /**
  * A change notification. `username` is canonical, `mailbox` the canonical name. For `renamed`, `mailbox` is the
- * old name and `newName` the new one (one event per renamed mailbox, children included).
+ * old name and `newName` the new one (one event per renamed mailbox, children included). A `flags` event with no
+ * UIDs means "changes may have been missed here: re-read the mailbox" (the PostgreSQL store sends it for the
+ * mailboxes of open views after its LISTEN session came back).
  */
 export type MailboxEvent =
   | { type: 'exists'; username: string; mailbox: string; uid: number }

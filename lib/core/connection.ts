@@ -220,7 +220,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.beginUpgrade();
     if (!security.isPrepared) await security.prepare();
     const { tlsSocket, done } = serverHandshake(this.socket, security, this);
-    await this.finishUpgrade(tlsSocket, done.then((facts) => ({ facts })));
+    await this.finishUpgrade(tlsSocket, done);
   }
 
   /**
@@ -238,7 +238,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.terminate('tls-failed', err);
       throw err;
     });
-    await this.finishUpgrade(tlsSocket, Promise.resolve({ facts }));
+    await this.finishUpgrade(tlsSocket, facts);
   }
 
   /** Half-closes after flushing pending writes; resolves once the socket is fully closed. Idempotent. */
@@ -292,7 +292,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.socket.pause();
   }
 
-  private async finishUpgrade(tlsSocket: tls.TLSSocket, done: Promise<{ facts: TlsFacts }>): Promise<void> {
+  private async finishUpgrade(tlsSocket: tls.TLSSocket, done: Promise<TlsFacts> | TlsFacts): Promise<void> {
     const plain = this.socket;
     this.socket = tlsSocket;
     tlsSocket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
@@ -300,7 +300,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (!plain.destroyed) plain.destroy();
     });
     try {
-      const { facts } = await done;
+      const facts = await done;
       this.securityState = {
         tls: true,
         protocol: facts.protocol,

@@ -42,15 +42,20 @@ export function serverHandshake(socket: net.Socket, security: ServerSecurity, se
       tlsSocket.end();
       throw new TlsHandshakeError('acme-challenge', 'answered an ACME TLS-ALPN-01 validation');
     }
-    const raw = tlsSocket.getPeerCertificate(true);
+    // A client sends a certificate only when asked (RFC 8446 §4.4.2, RFC 5246 §7.4.6): without a request there is
+    // no chain to read or check, which spares every plain handshake the certificate objects.
+    const requested = security.requestsClientCertificate;
+    const raw = requested ? tlsSocket.getPeerCertificate(true) : null;
     const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
-    const chain = buildChain({
-      peerCertificate: hasCert ? raw : undefined,
-      authorizationError: hasCert ? serverVerifyError(tlsSocket) : null,
-      trusted: security.trustedCertificates(),
-    });
+    const chain = requested
+      ? buildChain({
+          peerCertificate: hasCert ? raw : undefined,
+          authorizationError: hasCert ? serverVerifyError(tlsSocket) : null,
+          trusted: security.trustedCertificates(),
+        })
+      : { certificates: [], chainStatus: [] };
     let policyErrors = SslPolicyErrors.None;
-    if (security.requestsClientCertificate) {
+    if (requested) {
       if (!hasCert) policyErrors |= SslPolicyErrors.RemoteCertificateNotAvailable;
       else if (chain.chainStatus.length > 0) policyErrors |= SslPolicyErrors.RemoteCertificateChainErrors;
     }

@@ -60,9 +60,9 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(h(a), h(b));
 }
 
-/** A user directory that can also remove users (the memory and Maildir stores' `UserTable`). */
-function canRemove(users: UserDirectory): users is UserDirectory & { remove(username: string): Promise<boolean> } {
-  return typeof (users as { remove?: unknown }).remove === 'function';
+/** A user directory that implements the optional {@link UserDirectory.remove} (every Postern store does). */
+function canRemove(users: UserDirectory): users is UserDirectory & Required<Pick<UserDirectory, 'remove'>> {
+  return typeof users.remove === 'function';
 }
 
 /** `attachment; filename*=UTF-8''…` (RFC 6266 §4.3, RFC 8187), with a plain ASCII fallback. */
@@ -241,7 +241,7 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyIns
   );
   app.delete<{ Params: { login: string } }>(
     `${API_PREFIX}/users/:login`,
-    { schema: { summary: 'Remove a user (its mail stays until purged)', tags: ['users'], params: { type: 'object', properties: { login: { type: 'string', minLength: 1, maxLength: 320 } }, required: ['login'] } } },
+    { schema: { summary: 'Remove a user (memory and Maildir stores keep its mail until purged; PostgreSQL deletes it with the user)', tags: ['users'], params: { type: 'object', properties: { login: { type: 'string', minLength: 1, maxLength: 320 } }, required: ['login'] } } },
     async (req, reply) => {
       const users = store.users;
       if (!canRemove(users)) return sendError(reply, 501, 'this store cannot remove users');

@@ -11,6 +11,8 @@ export interface ImapCapabilityInput {
   readonly maxLiteralSize: number;
   /** The store enforces a quota (RFC 9208): QUOTA and QUOTA=RES-STORAGE. */
   readonly hasQuota?: boolean;
+  /** LITERAL+ (true, the default) or LITERAL- (false) (RFC 7888). */
+  readonly literalPlus?: boolean;
   /** COMPRESS is already active: COMPRESS=DEFLATE is no longer offered (RFC 4978 §3). */
   readonly isCompressed?: boolean;
 }
@@ -22,7 +24,8 @@ export interface ImapCapabilityInput {
  * - Before TLS, when logins need TLS: LOGINDISABLED (RFC 3501 §6.2.3) and no `AUTH=` (RFC 3501 §6.2.2, RFC 8314 §5.1).
  * - `AUTH=PLAIN`, `AUTH=LOGIN` (draft-murchison-sasl-login, for Outlook and older clients) and SASL-IR (RFC 4959)
  *   only before login, where AUTHENTICATE is valid.
- * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit.
+ * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit; or, with `literalPlus: false`,
+ *   LITERAL- (RFC 7888 §5): up to 4096 octets. Only one is advertised: LITERAL+ is the stronger promise.
  * - CONDSTORE and QRESYNC (RFC 7162, enabled with ENABLE or a CONDSTORE-enabling command), ESEARCH (RFC 4731),
  *   LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154; a
  *   CREATE may ask only for the use the name conventionally has, the store contract cannot record others yet), MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), BINARY (RFC 3516),
@@ -39,7 +42,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     else caps.push('LOGINDISABLED');
   }
   caps.push(
-    'LITERAL+',
+    input.literalPlus === false ? 'LITERAL-' : 'LITERAL+',
     'ID',
     'ENABLE',
     'IDLE',

@@ -1,7 +1,7 @@
 import type { CloseReason } from '../core/connection.js';
 import { debugEnabled, type Logger } from '../log/logger.js';
 import type { LineReader } from '../protocol/line-reader.js';
-import type { ImapSettings } from './imap-options.js';
+import { commandSizeLimit, IMAP_LITERAL_MINUS_MAX, literalLimit, type ImapSettings } from './imap-options.js';
 import { announcedLiteral, ImapCommandAssembler, type AssemblerResult, type ImapCommand, type ImapParseError } from './imap-parser.js';
 import { taggedLine, untaggedLine } from './imap-replies.js';
 
@@ -30,31 +30,20 @@ export interface CommandReaderHost {
 /** Commands whose arguments are secrets: logged as `[redacted]`. */
 const SECRET_COMMANDS = new Set(['LOGIN', 'AUTHENTICATE']);
 
-/** Besides its literals, a command may carry this many lines' worth of octets (all its lines, all its small literals). */
-const COMMAND_OVERHEAD_LINES = 16;
-
-/**
- * Literals of commands other than APPEND are capped at the line length: a LOGIN, SEARCH or mailbox name has
- * no business carrying megabytes, and this keeps memory per non-APPEND command bounded by the line limit.
- */
-function literalLimit(command: string, settings: ImapSettings): number {
-  return command === 'APPEND' ? settings.maxLiteralSize : settings.maxLineLength;
-}
-
 /**
  * Reads one whole IMAP command (RFC 3501 §2.2, §7.5): its first line, each literal it announces and the lines
  * that follow them. Owned by one `ImapConnection`, which calls {@link read} with each line the engine frames.
  *
  * Literal limits are checked before the `+` continuation: a synchronizing literal that is too big is answered
- * `NO [TOOBIG]` (APPEND) or `BAD` and never read. A non-synchronizing literal (LITERAL+, RFC 7888 §4) that is
- * too big, or announced on a line that is otherwise refused, is already on its way: the reader answers and has
+ * `NO [TOOBIG]` (APPEND) or `BAD` and never read. A non-synchronizing literal (RFC 7888) that is too big — over
+ * the APPEND or line limit with LITERAL+, over 4096 octets with LITERAL- (`BAD [TOOBIG]`, RFC 7888 §5) — or announced on a line that is otherwise refused, is already on its way: the reader answers and has
  * the engine drop its octets and the rest of the command unread, or — when the count is unknown (`{5 +}`,
  * beyond 32 bits) or above the APPEND limit — sends `* BYE` and closes. Refused literal data is never read as
  * commands. Every refusal is sent here; the session only runs complete commands.
  */
 export class ImapCommandReader {
-  // The reader checks literal and command sizes itself (it knows the command), so the assembler's own limits
-  // are only the 32-bit literal bound of RFC 3501 §9.
+  // The reader checks literal and command sizes itself with the per-command limits of `imap-options.ts`, so the
+  // assembler's own size limits are only the 32-bit literal bound of RFC 3501 §9 (depth and values stay).
   private readonly assembler = new ImapCommandAssembler({
     maxLiteralSize: 0xffffffff,
     maxNonSyncLiteralSize: 0xffffffff,
@@ -125,8 +114,17 @@ export class ImapCommandReader {
    */
   private async readLiteral(lit: LiteralRequest, total: number): Promise<Buffer | undefined> {
     const host = this.host;
+    if (!lit.sync && !this.settings.literalPlus && lit.size > IMAP_LITERAL_MINUS_MAX) {
+      // RFC 7888 §5 (LITERAL-): a larger non-synchronizing literal is refused with a tagged BAD [TOOBIG]; its
+      // octets are already on their way, so they are dropped with the rest of the command (or the session ends).
+      this.assembler.reset();
+      host.log.warn('non-synchronizing literal over the LITERAL- limit', { command: lit.command, size: lit.size });
+      host.send(taggedLine(lit.tag, 'BAD', 'TOOBIG', `Non-synchronizing literal larger than ${IMAP_LITERAL_MINUS_MAX} octets, use {N}`));
+      await this.dropNonSync(lit.size);
+      return undefined;
+    }
     const limit = literalLimit(lit.command, this.settings);
-    if (lit.size > limit || total > limit + COMMAND_OVERHEAD_LINES * this.settings.maxLineLength) {
+    if (lit.size > limit || total > commandSizeLimit(lit.command, this.settings)) {
       this.assembler.reset();
       host.log.warn('literal too big', { command: lit.command, size: lit.size });
       if (lit.command === 'APPEND') host.send(taggedLine(lit.tag, 'NO', 'TOOBIG', 'Message too big'));

@@ -14,15 +14,16 @@ import { capability, compress, enable, id, idle, logout, namespace, noop, startt
 import { store } from './commands/store.js';
 import { notify } from './commands/notify.js';
 import type { ImapConnection } from './imap-connection.js';
+import type { ImapCommand } from './imap-parser.js';
 import { ANY_STATE, AUTHENTICATED, NOT_AUTHENTICATED, SELECTED, type ImapState } from './imap-state.js';
 
 /**
  * The whole IMAP surface (RFC 3501 §6 plus extensions): read this object to know the protocol. Keys are the
- * command names as the assembler reports them (`UID FETCH` is one key). Handlers read their parsed arguments
- * from `ImapConnection.command`; dispatch sees a placeholder argument string that is empty only when the
- * command has no arguments, so `args: 'none' | 'required'` keep their meaning.
+ * command names as the assembler reports them (`UID FETCH` is one key). Handlers get the parsed command
+ * (tag, name, arguments) as their argument; dispatch's guards see a placeholder argument string that is empty
+ * only when the command has no arguments, so `args: 'none' | 'required'` keep their meaning.
  */
-export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection> = {
+export const IMAP_COMMANDS: CommandTable<ImapState, ImapConnection, ImapCommand> = {
   // RFC 3501 §6.1: any state
   CAPABILITY: { states: ANY_STATE, args: 'none', run: capability },
   NOOP: { states: ANY_STATE, args: 'none', run: noop },

@@ -52,7 +52,7 @@ const SEQUENCE_COMMANDS = new Set(['FETCH', 'STORE', 'SEARCH', 'COPY', 'SORT', '
  *
  * Created by `ImapServer.handle()`, which awaits {@link run}. Lines are assembled into commands (with literals,
  * their limits and `+` continuations) by {@link ImapCommandReader}; each complete command goes through
- * `dispatch()` and the command table. Handlers read their parsed arguments from {@link command} and finish with
+ * `dispatch()` and the command table. Handlers get the parsed command as their argument and finish with
  * {@link ok}, which first sends the untagged updates that are due (RFC 3501 §5.2, §7; kept by
  * {@link ImapUpdates}, which also runs IDLE) and then the tagged OK.
  *
@@ -101,8 +101,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     return this.ctx.settings.allowInsecureAuth;
   }
 
-  /** The command being run; handlers read their arguments here. */
-  get command(): ImapCommand {
+  /** The command being run, for the tagged replies this session sends (handlers get it as their argument). */
+  private get command(): ImapCommand {
     if (!this.running) throw new Error('no command is running');
     return this.running;
   }
@@ -131,6 +131,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       isSecure: this.isSecure,
       allowInsecureAuth: this.allowsInsecureAuth,
       maxLiteralSize: this.ctx.settings.maxLiteralSize,
+      literalPlus: this.ctx.settings.literalPlus,
       hasQuota: supportsQuota(this.ctx.store),
       isCompressed: this.connection.isCompressed,
     });
@@ -192,7 +193,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   private async execute(command: ImapCommand): Promise<void> {
     this.running = command;
     try {
-      await dispatch(IMAP_COMMANDS, this, command.command, command.args.length > 0 ? '…' : '');
+      await dispatch(IMAP_COMMANDS, this, command.command, command.args.length > 0 ? '…' : '', command);
     } finally {
       this.running = undefined;
     }

@@ -105,6 +105,8 @@ export function wants(events: ReadonlySet<NotifyEvent>, event: MailboxEvent): bo
     case 'expunge':
       return events.has('MESSAGEEXPUNGE');
     case 'flags':
+      // No UIDs: "changes may have been missed" (the store's resync hint), which may hide any message event.
+      if (event.uids.length === 0) return events.has('FLAGCHANGE') || events.has('MESSAGENEW') || events.has('MESSAGEEXPUNGE');
       return events.has('FLAGCHANGE');
     case 'mailbox':
       return events.has('MAILBOXNAME');

@@ -1,6 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
 import { BODY_TIMEOUT_MS } from '../protocol/limits.js';
-import { DEFAULT_PARSER_LIMITS } from './imap-parser.js';
 
 /**
  * RFC 3501 §5.4: "If a server has an inactivity autologout timer, the duration of that timer MUST be at least
@@ -16,8 +15,37 @@ export const IMAP_IDLE_TIMEOUT_MS = 30 * 60_000;
  */
 export const IMAP_MAX_LINE_LENGTH = 64 * 1024;
 
-/** Largest literal (an APPENDed message): the parser's default, 64 MiB. Advertised as APPENDLIMIT (RFC 7889). */
-export const IMAP_MAX_LITERAL_SIZE = DEFAULT_PARSER_LIMITS.maxLiteralSize;
+/**
+ * Largest literal (an APPENDed message): 64 MiB (Dovecot's default is unlimited, most providers cap at 25–50 MB).
+ * Advertised as APPENDLIMIT (RFC 7889).
+ */
+export const IMAP_MAX_LITERAL_SIZE = 64 * 1024 * 1024;
+
+/** Largest non-synchronizing literal of LITERAL- (RFC 7888 §5): 4096 octets. */
+export const IMAP_LITERAL_MINUS_MAX = 4096;
+
+/** Nesting depth of lists and sections in one command: far above any real client (a FETCH section is 3 deep). */
+export const IMAP_MAX_NESTING_DEPTH = 32;
+
+/** Values in one command (list items included): a UID FETCH of a long sequence set is one value. */
+export const IMAP_MAX_COMMAND_VALUES = 10_000;
+
+/** Besides its literals, a command may carry this many lines' worth of octets (all its lines, all its small literals). */
+export const IMAP_COMMAND_OVERHEAD_LINES = 16;
+
+/**
+ * Largest literal `command` may carry. Literals of commands other than APPEND are capped at the line length: a
+ * LOGIN, SEARCH or mailbox name has no business carrying megabytes, and this keeps memory per non-APPEND command
+ * bounded by the line limit.
+ */
+export function literalLimit(command: string, settings: Pick<ImapSettings, 'maxLiteralSize' | 'maxLineLength'>): number {
+  return command === 'APPEND' ? settings.maxLiteralSize : settings.maxLineLength;
+}
+
+/** Largest whole command (lines plus literals): its literal limit plus {@link IMAP_COMMAND_OVERHEAD_LINES} lines. */
+export function commandSizeLimit(command: string, settings: Pick<ImapSettings, 'maxLiteralSize' | 'maxLineLength'>): number {
+  return literalLimit(command, settings) + IMAP_COMMAND_OVERHEAD_LINES * settings.maxLineLength;
+}
 
 /** Consecutive client errors (BAD replies) before `* BYE Too many errors` and close: the engine default. */
 export const IMAP_MAX_BAD_COMMANDS = 10;
@@ -68,6 +96,13 @@ export interface ImapOptions {
   failedLoginDelayMs?: number;
   /** Failed logins before the connection is closed, default {@link IMAP_MAX_LOGIN_FAILURES}. */
   maxLoginFailures?: number;
+  /**
+   * Non-synchronizing literals (RFC 7888). `true` (default): LITERAL+ is advertised, `{N+}` literals are read up to
+   * the same limits as synchronizing ones. `false`: LITERAL- is advertised instead and a `{N+}` literal over
+   * {@link IMAP_LITERAL_MINUS_MAX} octets is refused with `BAD [TOOBIG]` (RFC 7888 §5). Either way IMAP4rev2
+   * (RFC 9051 §4.3: non-synchronizing literals of up to 4096 octets) holds.
+   */
+  literalPlus?: boolean;
 }
 
 /** {@link ImapOptions} with every default applied, plus the global switches the IMAP server honours. */
@@ -79,6 +114,8 @@ export interface ImapSettings {
   readonly maxBadCommands: number;
   readonly failedLoginDelayMs: number;
   readonly maxLoginFailures: number;
+  /** LITERAL+ (true) or LITERAL- (false), see {@link ImapOptions.literalPlus}. */
+  readonly literalPlus: boolean;
   /** Global `allowInsecureAuth`: LOGIN and AUTHENTICATE permitted before TLS. */
   readonly allowInsecureAuth: boolean;
 }
@@ -95,6 +132,7 @@ export function resolveImapSettings(options: ImapOptions = {}, global: { allowIn
     maxBadCommands: options.maxBadCommands ?? IMAP_MAX_BAD_COMMANDS,
     failedLoginDelayMs: options.failedLoginDelayMs ?? IMAP_FAILED_LOGIN_DELAY_MS,
     maxLoginFailures: options.maxLoginFailures ?? IMAP_MAX_LOGIN_FAILURES,
+    literalPlus: options.literalPlus ?? true,
     allowInsecureAuth: global.allowInsecureAuth === true,
   };
 }

@@ -7,6 +7,7 @@
  * Parsing is purely syntactic: command names and argument shapes are checked by the command table.
  */
 import { isValidUtf8 } from './imap-format.js';
+import { IMAP_LITERAL_MINUS_MAX, IMAP_MAX_COMMAND_VALUES, IMAP_MAX_LITERAL_SIZE, IMAP_MAX_NESTING_DEPTH } from './imap-options.js';
 
 /** An atom that is neither NIL, a number nor a sequence set (`INBOX`, `\Seen`, `BODYSTRUCTURE`, `1-Feb-1994`). */
 export interface ImapAtom {
@@ -82,17 +83,13 @@ export interface ImapParserLimits {
   readonly maxArgs: number;
 }
 
-/**
- * Defaults: 64 MiB messages (Dovecot's default is unlimited, most providers cap at 25–50 MB); LITERAL- 4096
- * (RFC 7888 §5); depth 32 and 10 000 values are far above any real client (a UID FETCH of a long
- * sequence set is one value).
- */
+/** Defaults, from the IMAP limits in `imap-options.ts`: APPEND size, LITERAL- (RFC 7888 §5), depth and values. */
 export const DEFAULT_PARSER_LIMITS: ImapParserLimits = {
-  maxLiteralSize: 64 * 1024 * 1024,
-  maxNonSyncLiteralSize: 4096,
-  maxCommandSize: 65 * 1024 * 1024,
-  maxDepth: 32,
-  maxArgs: 10_000,
+  maxLiteralSize: IMAP_MAX_LITERAL_SIZE,
+  maxNonSyncLiteralSize: IMAP_LITERAL_MINUS_MAX,
+  maxCommandSize: IMAP_MAX_LITERAL_SIZE + 1024 * 1024,
+  maxDepth: IMAP_MAX_NESTING_DEPTH,
+  maxArgs: IMAP_MAX_COMMAND_VALUES,
 };
 
 /** `syntax` → `BAD`; `too-big` → literal refused (`NO [TOOBIG]` for APPEND, else `BAD`); `limit` → `BAD`. */

@@ -1,12 +1,9 @@
-import { isMailStoreError, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
+import { isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
 import { ContextSearches } from './imap-context-search.js';
 import type { RecentTracker } from './imap-recent.js';
 import type { SearchCandidate } from './imap-search-match.js';
 import { formatSequenceSet } from './imap-sequence.js';
-
-/** RFC 3501 §2.3.2 system flags a client may store (`\Recent` is session-only and never stored). */
-export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'] as const;
 
 /** Untagged responses produced by {@link SelectedMailbox.sync}, and whether the mailbox vanished. */
 export interface SyncResult {

@@ -2,7 +2,8 @@
  * Modified UTF-7 for mailbox names (RFC 3501 §5.1.3).
  *
  * IMAP4rev1 clients send and expect mailbox names in this encoding. After `ENABLE UTF8=ACCEPT` (RFC 6855 §3)
- * or in IMAP4rev2 (RFC 9051 §5.1) names travel as raw UTF-8 and these functions are not used.
+ * or in IMAP4rev2 (RFC 9051 §5.1) names travel as raw UTF-8 and these functions are not used. The Maildir store
+ * uses the same codec for its folder names on disk (`lib/backends/maildir/maildir-names.ts`).
  */
 
 const AMP = 0x26;
@@ -17,9 +18,11 @@ function toModifiedBase64(units: number[]): string {
 
 /**
  * Encodes a Unicode mailbox name to modified UTF-7. Printable US-ASCII (0x20–0x7e) stays as is, `&` becomes
- * `&-`, everything else is UTF-16BE in modified BASE64 between `&` and `-`.
+ * `&-`, everything else is UTF-16BE in modified BASE64 between `&` and `-`. Characters in `alsoEncode` are
+ * base64-encoded too although printable (the Maildir store encodes `.`, its folder separator, so that every IMAP
+ * name round-trips; RFC 3501 §5.1.3 forbids that on the wire, so IMAP never passes it).
  */
-export function encodeMailboxName(name: string): string {
+export function encodeMailboxName(name: string, alsoEncode = ''): string {
   let out = '';
   let pending: number[] = [];
   const flush = (): void => {
@@ -28,7 +31,7 @@ export function encodeMailboxName(name: string): string {
   };
   for (let i = 0; i < name.length; i++) {
     const unit = name.charCodeAt(i);
-    if (unit >= 0x20 && unit <= 0x7e) {
+    if (unit >= 0x20 && unit <= 0x7e && !alsoEncode.includes(name[i])) {
       flush();
       out += unit === AMP ? '&-' : name[i];
     } else {
@@ -37,6 +40,20 @@ export function encodeMailboxName(name: string): string {
   }
   flush();
   return out;
+}
+
+/**
+ * Lenient decoding for names read from disk (Maildir++ folder names written by us, Courier or Dovecot): each
+ * `&…-` run is decoded as UTF-16BE, `&-` is `&`, and a run that does not decode to whole UTF-16 units is kept
+ * verbatim. Encoded printable ASCII is accepted (see `alsoEncode` of {@link encodeMailboxName}). Never throws.
+ */
+export function decodeMailboxNameLenient(encoded: string): string {
+  return encoded.replace(/&([^-]*)-/g, (whole, run: string) => {
+    if (run.length === 0) return '&';
+    const bytes = Buffer.from(run.replace(/,/g, '/'), 'base64');
+    if (bytes.length % 2 !== 0) return whole;
+    return Buffer.from(bytes).swap16().toString('utf16le');
+  });
 }
 
 /** Thrown by {@link decodeMailboxName} for a name that is not valid modified UTF-7. */

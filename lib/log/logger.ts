@@ -53,69 +53,140 @@ function scrub(value: unknown, depth: number): unknown {
   return out;
 }
 
-/** winston (CommonJS), loaded on the first non-silent logger so that `import 'postern'` and silent test doubles skip it. */
-let loaded: { w: typeof winston; redact: () => winston.Logform.Format; textLine: winston.Logform.Format } | undefined;
+/** winston (CommonJS), loaded on the first JSON logger so that `import 'postern'`, text and silent loggers skip it. */
+let loaded: { w: typeof winston; redact: () => winston.Logform.Format } | undefined;
 
 function loadWinston(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
   const w = createRequire(import.meta.url)('winston') as typeof winston;
   const redact = w.format((info) => {
-  const record = info as Record<string, unknown>;
+    const record = info as Record<string, unknown>;
     for (const k of Object.keys(record)) {
       record[k] = SECRET_KEYS.has(k) ? '[redacted]' : scrub(record[k], 1);
     }
     return info;
   });
-
-  const textLine = w.format.printf((info) => {
-  const { level, message, timestamp, ...rest } = info as Record<string, unknown>;
-  const meta = Object.entries(rest)
-      .filter(([k, v]) => typeof k === 'string' && v !== undefined)
-      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-      .join(' ');
-    return `${String(timestamp)} ${String(level)} ${String(message)}${meta ? ' ' + meta : ''}`;
-  });
-  loaded = { w, redact, textLine };
+  loaded = { w, redact };
   return loaded;
 }
 
+/** Keys a line's metadata cannot set: the line's own fields (winston's info object has them too). */
+const OWN_FIELDS = new Set(['level', 'message', 'timestamp']);
+
+/** One metadata value as the text format writes it: strings as they are, anything else as (scrubbed) JSON. */
+function textValue(key: string, value: unknown): string {
+  if (SECRET_KEYS.has(key)) return '[redacted]';
+  return typeof value === 'string' ? value : String(JSON.stringify(scrub(value, 1)));
+}
+
 /**
- * Creates the root logger (winston formats and its Console transport). Called once per process by `createContainer` (or by you when you
- * bind your own). Output goes to stderr so that stdout stays free for the CLI's ready lines.
+ * The text line (`<ISO time> <level> <message> k=v …`) built straight from the bound and the call's metadata, without
+ * merging them into an info object first. Same output as winston's `combine(redact, timestamp, printf)` did: keys in
+ * first-seen order (bound, then the call's own), the call's value winning, `undefined` values left out, secrets redacted.
+ */
+function textLine(level: string, message: string, bound: Readonly<Record<string, unknown>>, meta: Record<string, unknown> | undefined): string {
+  let timestamp: unknown;
+  let fields = '';
+  for (const k in bound) {
+    const v = meta !== undefined && Object.prototype.hasOwnProperty.call(meta, k) ? meta[k] : bound[k];
+    if (k === 'timestamp') timestamp = v;
+    else if (v !== undefined && !OWN_FIELDS.has(k)) fields += ` ${k}=${textValue(k, v)}`;
+  }
+  if (meta !== undefined) {
+    for (const k in meta) {
+      if (Object.prototype.hasOwnProperty.call(bound, k) || !Object.prototype.hasOwnProperty.call(meta, k)) continue;
+      const v = meta[k];
+      if (k === 'timestamp') timestamp = v;
+      else if (v !== undefined && !OWN_FIELDS.has(k)) fields += ` ${k}=${textValue(k, v)}`;
+    }
+  }
+  return `${timestamp ? String(timestamp) : isoNow()} ${level} ${message}${fields}\n`;
+}
+
+/** `new Date().toISOString()`, built once per millisecond (several lines of one connection share it). */
+let lastMs = -1;
+let lastIso = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
+/**
+ * Lines for stderr, written once per turn of the event loop: many connections logging in the same turn cost one
+ * `write` system call instead of one each. Whatever is still queued is written synchronously on process exit.
+ */
+const stderrLines = {
+  queued: '',
+  scheduled: false,
+  hooked: false,
+  add(line: string): void {
+    this.queued += line;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (!this.hooked) {
+      this.hooked = true;
+      process.once('exit', () => this.flush());
+    }
+    setImmediate(() => this.flush());
+  },
+  flush(): void {
+    this.scheduled = false;
+    if (this.queued === '') return;
+    const text = this.queued;
+    this.queued = '';
+    process.stderr.write(text);
+  },
+};
+
+/**
+ * Writes the log lines still queued for this turn of the event loop now. Call it before writing to stderr yourself
+ * (the CLI does before its one-line errors) so the lines stay in the order they happened.
+ */
+export function flushLogOutput(): void {
+  stderrLines.flush();
+}
+
+/**
+ * Creates the root logger: text lines by default, formatted by hand (see {@link textLine}), or JSON through winston's
+ * formats. Called once per process by `createContainer` (or by you when you bind your own). Output goes to stderr so
+ * that stdout stays free for the CLI's ready lines.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   if (options.silent === true) return SILENT;
-  const { w, redact, textLine } = loadWinston();
   const level = options.level ?? process.env.POSTERN_LOG_LEVEL ?? 'info';
-  const format =
-    options.format === 'json'
-      ? w.format.combine(redact(), w.format.timestamp(), w.format.json())
-      : w.format.combine(redact(), w.format.timestamp(), textLine);
-  const transport = new w.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] });
   const threshold = LEVELS[level] ?? LEVELS.info!;
-  const sink: Sink = {
-    enabled: (lvl) => LEVELS[lvl]! <= threshold,
-    write: (lvl, message, meta) => {
-      // winston's own formats and Console transport, called directly: a winston Logger would pass every line through
-      // two object-mode streams (its Transform and the transport's Writable), which cost several times the
-      // formatting itself on a per-connection line (issue 15's profile of accept → handshake → greeting).
-      const info = format.transform({ ...meta, level: lvl, message, [LEVEL]: lvl } as winston.Logform.TransformableInfo, format.options);
-      if (info !== false) transport.log!(info, noop);
+  const enabled = (lvl: string): boolean => LEVELS[lvl]! <= threshold;
+  if (options.format !== 'json') return new LevelGate({ enabled, write: (lvl, message, bound, meta) => stderrLines.add(textLine(lvl, message, bound, meta)) }, {});
+  const { w, redact } = loadWinston();
+  const format = w.format.combine(redact(), w.format.timestamp(), w.format.json());
+  return new LevelGate(
+    {
+      enabled,
+      write: (lvl, message, bound, meta) => {
+        // winston's formats called directly, without a winston Logger's two object-mode streams per line (issue 15).
+        const info = format.transform({ ...bound, ...meta, level: lvl, message, [LEVEL]: lvl } as winston.Logform.TransformableInfo, format.options);
+        if (info !== false) stderrLines.add(`${String((info as Record<symbol, unknown>)[MESSAGE])}\n`);
+      },
     },
-  };
-  return new LevelGate(sink, {});
+    {},
+  );
 }
 
 /** winston's npm levels that Postern uses. */
 const LEVELS: Readonly<Record<string, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
-/** triple-beam's key for the level a transport filters on (what winston's logger sets on every info object). */
+/** triple-beam's keys for the level and the finished line of winston's info objects. */
 const LEVEL = Symbol.for('level');
-const noop = (): void => undefined;
+const MESSAGE = Symbol.for('message');
 
 /** Where a {@link LevelGate} sends enabled lines. */
 interface Sink {
   enabled(level: string): boolean;
-  write(level: string, message: string, meta: Record<string, unknown>): void;
+  /** Writes one line; `meta` (the call's own) wins over `bound` (the child's) for a key in both. Neither is modified. */
+  write(level: string, message: string, bound: Readonly<Record<string, unknown>>, meta: Record<string, unknown> | undefined): void;
 }
 
 /**
@@ -128,7 +199,7 @@ class LevelGate implements Logger {
     private readonly bound: Readonly<Record<string, unknown>>,
   ) {}
   private write(level: string, message: string, meta: Record<string, unknown> | undefined): void {
-    if (this.sink.enabled(level)) this.sink.write(level, message, meta === undefined ? { ...this.bound } : { ...this.bound, ...meta });
+    if (this.sink.enabled(level)) this.sink.write(level, message, this.bound, meta);
   }
   error(message: string, meta?: Record<string, unknown>): void {
     this.write('error', message, meta);

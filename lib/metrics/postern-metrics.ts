@@ -92,18 +92,29 @@ export class PosternMetrics implements SessionMetrics {
   /** Follows one listener: accepted, refused and open connections, TLS handshakes and STARTTLS upgrades. */
   observe(server: TcpServer): void {
     const listener = server.name;
-    this.open.inc({ listener }, 0); // the series exists from the start
-    this.accepted.inc({ listener }, 0);
+    // Label children bound once: a labelled inc() hashes its labels on every call, and these run per connection.
+    const open = this.open.labels({ listener });
+    const accepted = this.accepted.labels({ listener });
+    const upgrades = this.upgrades.labels({ listener });
+    const handshakes = new Map<string, { inc(): void }>();
+    open.inc(0); // the series exists from the start
+    accepted.inc(0);
+    const onSecured = (s: SecurityState): void => {
+      const version = s.protocol ?? 'unknown';
+      const cipher = s.cipher ?? 'unknown';
+      const key = `${version} ${cipher}`;
+      let child = handshakes.get(key);
+      if (!child) handshakes.set(key, (child = this.handshakes.labels({ listener, version, cipher })));
+      child.inc();
+      if (!server.implicitTls) upgrades.inc();
+    };
     server.on('accepted', (conn: Connection) => {
-      this.accepted.inc({ listener });
-      this.open.inc({ listener });
-      conn.on('secured', (s: SecurityState) => {
-        this.handshakes.inc({ listener, version: s.protocol ?? 'unknown', cipher: s.cipher ?? 'unknown' });
-        if (!server.implicitTls) this.upgrades.inc({ listener });
-      });
+      accepted.inc();
+      open.inc();
+      conn.on('secured', onSecured);
       conn.on('tls-failed', (reason: string) => this.handshakeFailures.inc({ listener, reason }));
     });
-    server.on('closed', () => this.open.dec({ listener }));
+    server.on('closed', () => open.dec());
     server.on('refused', (reason: RefusalReason) => this.refused.inc({ listener, reason }));
   }
 

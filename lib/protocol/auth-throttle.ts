@@ -40,6 +40,18 @@ interface Entry {
   good?: Set<string>;
 }
 
+/**
+ * One failed or successful login as {@link AuthThrottle} records it: what a `--workers` cluster passes between
+ * processes so that every worker counts every worker's failures.
+ */
+export interface AuthThrottleEvent {
+  readonly kind: 'failure' | 'success';
+  /** The client's address. */
+  readonly address: string;
+  /** The login tried (username or address). */
+  readonly account: string;
+}
+
 /** Addresses remembered per account as having logged in successfully. */
 const GOOD_ADDRESSES_PER_ACCOUNT = 8;
 
@@ -56,6 +68,7 @@ export class AuthThrottle {
   private readonly addresses = new Map<string, Entry>();
   private readonly accounts = new Map<string, Entry>();
   private readonly o: Required<AuthThrottleOptions>;
+  private readonly listeners = new Set<(event: AuthThrottleEvent) => void>();
 
   constructor(options: AuthThrottleOptions = {}) {
     this.o = {
@@ -90,9 +103,8 @@ export class AuthThrottle {
    * failure of this address or account (whichever has more), at most `maxDelayMs`.
    */
   failure(address: string, account: string, baseDelayMs: number): number {
-    const a = this.bump(this.addresses, address);
-    const u = this.bump(this.accounts, key(account));
-    const n = Math.max(a.failures, u.failures);
+    const n = this.recordFailure(address, account);
+    this.announce({ kind: 'failure', address, account });
     return Math.min(baseDelayMs * 2 ** Math.min(n - 1, 20), Math.max(this.o.maxDelayMs, baseDelayMs));
   }
 
@@ -101,6 +113,37 @@ export class AuthThrottle {
    * The address's own count stays (one valid account must not let an address guess the passwords of others).
    */
   success(address: string, account: string): void {
+    this.recordSuccess(address, account);
+    this.announce({ kind: 'success', address, account });
+  }
+
+  /**
+   * Calls `listener` after each failure or success recorded here (not after {@link apply}): how a cluster worker
+   * tells the others. Returns the function that removes the listener.
+   */
+  onEvent(listener: (event: AuthThrottleEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** Counts a failure or success another process recorded, as if it happened here (listeners are not called). */
+  apply(event: AuthThrottleEvent): void {
+    if (event.kind === 'failure') this.recordFailure(event.address, event.account);
+    else this.recordSuccess(event.address, event.account);
+  }
+
+  private announce(event: AuthThrottleEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /** Counts a failure; resolves the larger of the address's and the account's failure counts. */
+  private recordFailure(address: string, account: string): number {
+    const a = this.bump(this.addresses, address);
+    const u = this.bump(this.accounts, key(account));
+    return Math.max(a.failures, u.failures);
+  }
+
+  private recordSuccess(address: string, account: string): void {
     const k = key(account);
     const u = this.get(this.accounts, k) ?? { failures: 0, last: 0 };
     u.failures = 0;

@@ -1,8 +1,11 @@
 import type { Logger } from '../log/logger.js';
 import { ProtocolSyntaxError, ReplyError } from './reply-error.js';
 
-/** One command of a protocol: where it is allowed, what it takes, and its handler. */
-export interface CommandSpec<S extends string, C> {
+/**
+ * One command of a protocol: where it is allowed, what it takes, and its handler. `A` is what the handler gets:
+ * the argument text (SMTP, POP3), or the protocol's parsed command (IMAP).
+ */
+export interface CommandSpec<S extends string, C, A = string> {
   /** States in which the command is allowed; elsewhere the protocol's "bad sequence" reply. */
   readonly states: readonly S[];
   /** Argument shape checked before the handler runs. */
@@ -12,11 +15,11 @@ export interface CommandSpec<S extends string, C> {
   /** Refused before authentication. */
   readonly needsAuth?: true;
   /** The command's own logic; guards have passed. Throw a ReplyError to refuse, ProtocolSyntaxError for bad arguments. */
-  run(session: C, args: string): void | Promise<void>;
+  run(session: C, args: A): void | Promise<void>;
 }
 
 /** A protocol's whole command surface: read this object to know the protocol. Keys are upper-case verbs. */
-export type CommandTable<S extends string, C> = Readonly<Record<string, CommandSpec<S, C>>>;
+export type CommandTable<S extends string, C, A = string> = Readonly<Record<string, CommandSpec<S, C, A>>>;
 
 /** Why `dispatch` refused a command before (or instead of) running it. */
 export type GuardFailure = 'unknown' | 'state' | 'syntax' | 'tls' | 'auth' | 'bug';
@@ -48,12 +51,16 @@ export interface DispatchTarget<S extends string> {
  * required, auth required — then the handler, and maps what it throws (STYLE §6):
  * ReplyError → sent as-is; ProtocolSyntaxError → syntax reply + error budget; anything else → logged as our
  * bug with its stack and a generic reply (never the error's text on the wire).
+ *
+ * `args` is the argument text the guards check (empty when there is none); `parsed`, when given, is what the
+ * handler gets instead (IMAP passes its parsed command; the table's `A` type says which).
  */
-export async function dispatch<S extends string, C extends DispatchTarget<S>>(
-  table: CommandTable<S, C>,
+export async function dispatch<S extends string, C extends DispatchTarget<S>, A = string>(
+  table: CommandTable<S, C, A>,
   session: C,
   verb: string,
   args: string,
+  ...parsed: A extends string ? [] : [A]
 ): Promise<void> {
   const spec = Object.prototype.hasOwnProperty.call(table, verb) ? table[verb] : undefined;
   const fail = async (failure: GuardFailure, detail?: string): Promise<void> => {
@@ -69,7 +76,7 @@ export async function dispatch<S extends string, C extends DispatchTarget<S>>(
   const started = session.observeCommand ? process.hrtime.bigint() : 0n;
   if (session.beforeCommand && (await session.beforeCommand(verb, args))) return;
   try {
-    await spec.run(session, args);
+    await spec.run(session, (parsed.length > 0 ? parsed[0] : args) as A);
     session.clearErrors();
   } catch (err) {
     if (err instanceof ReplyError) return session.sendReplyError(err);

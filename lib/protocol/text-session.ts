@@ -50,8 +50,10 @@ export abstract class TextSession {
   private queued = 0;
   private errors = 0;
   private loginFailures = 0;
-  /** Aborted when the connection closes: cuts timers (like the failed-login delay) short. */
-  private readonly gone = new AbortController();
+  /** Made on first use by {@link gone} (most sessions never sleep, and an abort costs a DOMException). */
+  private goneController?: AbortController;
+  /** True once the connection emitted `'close'`. */
+  private hasGone = false;
   private ending = false;
   private timedOut = false;
   protected readonly limits: Required<SessionLimits>;
@@ -93,7 +95,10 @@ export abstract class TextSession {
     });
     connection.setIdleTimeout(this.limits.idleTimeoutMs);
     connection.on('timeout', () => this.timeOut('idle'));
-    connection.once('close', () => this.gone.abort());
+    connection.once('close', () => {
+      this.hasGone = true;
+      this.goneController?.abort();
+    });
   }
 
   /**
@@ -137,6 +142,20 @@ export abstract class TextSession {
       if (!this.isPastPreAuth()) this.timeOut('pre-auth');
     }, ms);
     this.connection.once('close', () => clearTimeout(timer));
+  }
+
+  /** True once the connection has emitted `'close'`. */
+  protected get hasClosed(): boolean {
+    return this.hasGone;
+  }
+
+  /** Aborted when the connection closes: cuts timers (like the failed-login delay) short. */
+  private get gone(): AbortSignal {
+    if (!this.goneController) {
+      this.goneController = new AbortController();
+      if (this.hasGone) this.goneController.abort();
+    }
+    return this.goneController.signal;
   }
 
   /** Size of the replies queued and not yet written (diagnostics; bounded by REPLY_QUEUE_LIMIT plus one reply). */
@@ -184,7 +203,7 @@ export abstract class TextSession {
   private async writeThrottled(data: Buffer): Promise<void> {
     const slice = Math.max(1, Math.floor(this.throttleBps / 10));
     for (let i = 0; i < data.length && !this.connection.isClosed; i += slice) {
-      if (i > 0) await sleep(THROTTLE_TICK_MS, undefined, { signal: this.gone.signal }).catch(() => undefined);
+      if (i > 0) await sleep(THROTTLE_TICK_MS, undefined, { signal: this.gone }).catch(() => undefined);
       if (!this.connection.write(data.subarray(i, i + slice))) await this.connection.drained();
     }
   }
@@ -205,7 +224,7 @@ export abstract class TextSession {
     switch (action.kind) {
       case 'delay':
         await this.flush();
-        await sleep(action.ms, undefined, { signal: this.gone.signal }).catch(() => undefined);
+        await sleep(action.ms, undefined, { signal: this.gone }).catch(() => undefined);
         return this.isEnding;
       case 'throttle':
         this.throttleBps = action.bytesPerSecond;
@@ -345,7 +364,7 @@ export abstract class TextSession {
     const delayMs = this.authThrottle ? this.authThrottle.failure(this.connection.remoteAddress, meta.user, policy.delayMs) : policy.delayMs;
     this.log.info('auth failed', { ...meta, failures: this.loginFailures, delayMs });
     this.metrics?.auth(this.protocolLabel, meta.mechanism, 'failure');
-    await sleep(delayMs, undefined, { signal: this.gone.signal }).catch(() => undefined);
+    await sleep(delayMs, undefined, { signal: this.gone }).catch(() => undefined);
     if (this.loginFailures < policy.maxFailures) return false;
     this.log.warn('too many failed logins, closing', { failures: this.loginFailures });
     return true;

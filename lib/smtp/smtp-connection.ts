@@ -96,7 +96,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   private backendSession?: SmtpSession;
   /** Set by the first MAIL accepted: the session is doing what an unauthenticated SMTP client may do. */
   private hadTransaction = false;
-  private readonly closedSignal: Promise<void>;
+  /** Made on first use by {@link whenClosed} (a session that never delivers needs none). */
+  private closedSignal?: Promise<void>;
 
   constructor(
     connection: Connection,
@@ -108,7 +109,6 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       idleTimeoutMs: deps.settings.idleTimeoutMs,
       bodyTimeoutMs: deps.settings.bodyTimeoutMs,
     });
-    this.closedSignal = new Promise((resolve) => connection.once('close', () => resolve()));
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     this.context = {
@@ -171,6 +171,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
 
   /** Resolves when the connection has closed. */
   get whenClosed(): Promise<void> {
+    this.closedSignal ??= this.hasClosed ? Promise.resolve() : new Promise((resolve) => this.connection.once('close', () => resolve()));
     return this.closedSignal;
   }
 
@@ -403,7 +404,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     const envelope = this.envelope(tx);
     const session = this.backend;
     const hooks = this.deps.hooks.filter((h) => h.onData).map((h) => (body: Readable) => h.onData!(body, envelope));
-    const delivery = new BodyDelivery(hooks, (body) => session.data(body, envelope), this.closedSignal);
+    const delivery = new BodyDelivery(hooks, (body) => session.data(body, envelope), this.whenClosed);
     const header = receivedHeader({
       helo: envelope.helo,
       remoteAddress: this.connection.remoteAddress,

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import {
   MailStoreError,
+  hasMailboxIdentity,
+  hasMessageIdentity,
   supportsMaildropLock,
+  supportsObjectIdentity,
   supportsWatch,
   type DeliveryEnvelope,
   type MailStore,
@@ -90,6 +93,23 @@ export function mailStoreSuite(factory: StoreFactory): void {
       const view = await store.openUser('alice');
       expect(await view.messages('INBOX')).to.have.length(1);
       await view.release();
+    });
+
+    it('removes a user with its addresses: no login, no delivery, a second remove resolves false', async () => {
+      const store = await open();
+      expect(store.users.remove, 'every Postern store can remove users').to.be.a('function');
+      expect(await store.users.verify('alice', 'secret-a')).to.equal('alice'); // warms any login cache
+      expect(await store.users.remove!('alice')).to.equal(true);
+      expect(await store.users.find('alice')).to.equal(undefined);
+      expect(await store.users.findByAddress('al@example.org')).to.equal(undefined);
+      expect(await store.users.verify('alice', 'secret-a')).to.equal(undefined);
+      expect(await store.users.list()).to.deep.equal(['bob@example.org']);
+      expect(await codeOf(store.deliver('al@example.org', message('gone')))).to.equal('NO_SUCH_USER');
+      expect(await store.users.remove!('alice')).to.equal(false);
+      expect(await store.users.remove!('nobody')).to.equal(false);
+      // The address is free again for someone else.
+      await store.users.add({ username: 'carol', password: 'pw', addresses: ['al@example.org'] });
+      expect(await store.users.findByAddress('AL@example.org')).to.equal('carol');
     });
   });
 
@@ -428,6 +448,71 @@ export function mailStoreSuite(factory: StoreFactory): void {
       expect((await view.info('INBOX')).highestModseq).to.be.greaterThan(before);
       const other = (await view.list()).find((box) => box.name === 'INBOX');
       expect(other!.highestModseq).to.equal((await view.info('INBOX')).highestModseq);
+      await view.release();
+    });
+  });
+
+  describe('object identity (RFC 8474 OBJECTID, RFC 8514 SAVEDATE)', () => {
+    const OBJECT_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+    it('gives every message an EMAILID and a save date that stay, and distinct content distinct EMAILIDs', async function () {
+      const store = await open();
+      if (!supportsObjectIdentity(store)) this.skip();
+      const view = await store.openUser('alice');
+      const before = Date.now();
+      const first = await store.deliver('alice@example.org', message('1'));
+      const second = await view.append('INBOX', message('2'), [], new Date('2001-02-03T04:05:06Z'));
+      const after = Date.now();
+      for (const m of [first, second]) {
+        expect(hasMessageIdentity(m)).to.equal(true);
+        if (!hasMessageIdentity(m)) return;
+        expect(m.emailId).to.match(OBJECT_ID);
+        expect(m.saveDate, 'save date is when it was stored, not the internal date').to.be.instanceOf(Date);
+        expect(m.saveDate!.getTime()).to.be.within(before - 1000, after + 1000);
+      }
+      const listed = await view.messages('INBOX');
+      const ids = listed.map((m) => (hasMessageIdentity(m) ? m.emailId : undefined));
+      expect(ids[0]).to.not.equal(ids[1]);
+      await view.setFlags('INBOX', [first.uid], ['\\Seen'], 'add');
+      const again = await view.messages('INBOX');
+      expect(again.map((m) => (hasMessageIdentity(m) ? m.emailId : undefined)), 'a flag change keeps EMAILID').to.deep.equal(ids);
+      expect(again.map((m) => (hasMessageIdentity(m) ? m.saveDate?.getTime() : undefined))).to.deep.equal(
+        listed.map((m) => (hasMessageIdentity(m) ? m.saveDate?.getTime() : undefined)),
+      );
+      await view.create('Archive');
+      await view.copy('INBOX', [second.uid], 'Archive');
+      const [copy] = await view.messages('Archive');
+      expect(hasMessageIdentity(copy!) && copy.emailId).to.match(OBJECT_ID);
+      expect(hasMessageIdentity(copy!) && copy.saveDate!.getTime()).to.be.at.least(hasMessageIdentity(second) ? second.saveDate!.getTime() : 0);
+      await view.release();
+    });
+
+    it('gives every mailbox its own MAILBOXID, kept by RENAME and new after DELETE and CREATE', async function () {
+      const store = await open();
+      if (!supportsObjectIdentity(store)) this.skip();
+      const view = await store.openUser('alice');
+      const idOf = async (name: string): Promise<string> => {
+        const info = await view.info(name);
+        expect(hasMailboxIdentity(info), `${name} has a MAILBOXID`).to.equal(true);
+        return hasMailboxIdentity(info) ? info.mailboxId : '';
+      };
+      await view.create('Work');
+      await view.create('Play');
+      const inbox = await idOf('INBOX');
+      const work = await idOf('Work');
+      expect(work).to.match(OBJECT_ID);
+      expect(new Set([inbox, work, await idOf('Play')]).size).to.equal(3);
+      await view.rename('Work', 'Job');
+      expect(await idOf('Job'), 'RENAME keeps it').to.equal(work);
+      await view.delete('Job');
+      await view.create('Job');
+      expect(await idOf('Job'), 'a new mailbox under an old name gets a new one').to.not.equal(work);
+      await store.deliver('alice@example.org', message('x'));
+      await view.rename('INBOX', 'Old');
+      expect(await idOf('INBOX'), 'INBOX keeps its own after RENAME INBOX').to.equal(inbox);
+      expect(await idOf('Old')).to.not.equal(inbox);
+      const listed = (await view.list()).find((box) => box.name === 'Old');
+      expect(listed && hasMailboxIdentity(listed) ? listed.mailboxId : undefined, 'list() carries it too').to.equal(await idOf('Old'));
       await view.release();
     });
   });

@@ -174,6 +174,38 @@ describe('PostgresMailStore', function () {
       await heard((await a.deliver('alice@example.org', message('after'))).uid);
     });
 
+    it('after a LISTEN gap tells the open views to re-read every mailbox, so a change made meanwhile is not missed', async () => {
+      db = await database();
+      const [a, b] = [db.open(), db.open()];
+      await a.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      await a.users.add({ username: 'bob', password: 'pw', addresses: ['bob@example.org'] });
+      const view = await b.openUser('alice');
+      await view.create('Archive');
+      const released = await b.openUser('bob');
+      await released.release(); // a released view is not resynced
+      const resyncs: string[] = [];
+      let wake = (): void => undefined;
+      b.watch((event) => {
+        if (event.type === 'flags' && event.uids.length === 0) resyncs.push(`${event.username}/${event.mailbox}`);
+        wake();
+      });
+      const bothResynced = new Promise<void>((resolve) => {
+        wake = () => resyncs.length >= 2 && resolve();
+      });
+      // Kill both LISTEN sessions (waiting until they are gone; a has no open view, so it resyncs nothing), then
+      // change alice's INBOX through a while b is away.
+      const killed = await a.db.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid, 5000)) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN postern_events' AND pid <> pg_backend_pid()`,
+      );
+      expect(killed.rows[0]!.n).to.equal(2);
+      await a.deliver('alice@example.org', message('while away'));
+      await bothResynced;
+      expect(resyncs.sort()).to.deep.equal(['alice/Archive', 'alice/INBOX']);
+      expect((await view.messages('INBOX')).map((m) => m.uid)).to.deep.equal([1]);
+      await view.release();
+    });
+
     it('holds the maildrop lock across nodes and frees it when the holder closes', async () => {
       db = await database();
       const [a, b] = [db.open(), db.open()];

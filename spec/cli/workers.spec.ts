@@ -210,6 +210,29 @@ describe('cli: postern --workers', function () {
     expect(new Set(secured.map((r) => workerOf(r.cid)))).to.have.length(2);
   });
 
+  it('counts failed logins across workers: once the cluster saw the cap, every worker refuses with 454 4.7.0', async () => {
+    const { p } = await startCluster(['--allow-insecure-auth', '--auth-failures-per-account', '2']);
+    const wrong = `AUTH PLAIN ${Buffer.from('\0alice\0wrong').toString('base64')}`;
+    const attempt = async (): Promise<string> => {
+      const c = await connect(p.ports.smtp!);
+      await c.expect(/^220 /);
+      await c.command('EHLO client.test', /^250 /);
+      const [reply] = await c.command(wrong, /^\d{3} /);
+      await c.command('QUIT', /^221 /);
+      return reply!;
+    };
+    // Two failures (on whichever workers took them) reach the cap of 2 for the whole cluster.
+    expect(await attempt()).to.match(/^535 5\.7\.8 /);
+    expect(await attempt()).to.match(/^535 5\.7\.8 /);
+    // Round-robin hands the next attempts to both workers: each refuses before checking the password.
+    const refusals: string[] = [];
+    for (let i = 0; i < 4; i++) refusals.push(await attempt());
+    expect(refusals).to.deep.equal(Array(4).fill('454 4.7.0 Too many failed logins, try again later'));
+    const refusedBy = records(p).filter((r) => r.message === 'login refused: too many failed logins').map((r) => workerOf(r.cid));
+    expect(new Set(refusedBy).size, 'both workers refused').to.equal(2);
+    await p.stop('SIGTERM');
+  });
+
   it('restarts a worker killed with SIGKILL and keeps serving', async () => {
     process.kill(pids[0]!, 'SIGKILL');
     const crash = await logged(p, (r) => r.message === 'worker exited unexpectedly: restarting');

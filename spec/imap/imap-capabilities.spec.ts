@@ -38,6 +38,15 @@ describe('imapCapabilities', () => {
   });
 });
 
+describe('imapCapabilities: non-synchronizing literals', () => {
+  it('advertises LITERAL+ by default and LITERAL- instead when literalPlus is false, never both (RFC 7888)', () => {
+    const input = { allowInsecureAuth: false, maxLiteralSize: 1000, state: 'authenticated' as const, isSecure: true };
+    expect(imapCapabilities(input).filter((c) => c.startsWith('LITERAL'))).to.deep.equal(['LITERAL+']);
+    expect(imapCapabilities({ ...input, literalPlus: false }).filter((c) => c.startsWith('LITERAL'))).to.deep.equal(['LITERAL-']);
+    expect(resolveImapSettings({}).literalPlus).to.equal(true);
+  });
+});
+
 describe('resolveImapSettings', () => {
   it('applies the RFC-based defaults and the global allowInsecureAuth', () => {
     const s = resolveImapSettings({}, { allowInsecureAuth: true });

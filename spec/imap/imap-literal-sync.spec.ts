@@ -140,3 +140,51 @@ describe('imap: refused literals never run as commands', () => {
     );
   });
 });
+
+describe('imap: LITERAL- (RFC 7888 §5) when LITERAL+ is turned off', () => {
+  let h: ImapHarness;
+  before(async () => {
+    h = await startImap({ literalPlus: false });
+  });
+  after(async () => h.close());
+
+  it('advertises LITERAL- and not LITERAL+', async () => {
+    const c = await h.loginAlice();
+    const lines = await c.command('c CAPABILITY', /^c /);
+    const caps = lines.find((l) => l.startsWith('* CAPABILITY '))!.split(' ');
+    expect(caps).to.include('LITERAL-');
+    expect(caps).not.to.include('LITERAL+');
+  });
+
+  it('reads a non-synchronizing literal of exactly 4096 octets without a continuation', async () => {
+    const c = await h.loginAlice();
+    const body = 'Subject: minus\r\n\r\n' + 'x'.repeat(4096 - 18);
+    c.send(`a APPEND INBOX {4096+}\r\n${body}\r\n`);
+    const { lines } = await readUntil(c, /^a /);
+    expect(lines.some((l) => l.startsWith('+'))).to.equal(false);
+    expect(lines[lines.length - 1]).to.match(/^a OK \[APPENDUID \d+ \d+\] APPEND completed$/);
+  });
+
+  it('refuses a 4097-octet non-synchronizing literal with BAD [TOOBIG], drops its octets and stays in step', async () => {
+    const c = await h.loginAlice();
+    const payload = 'b NOOP\r\n'.repeat(512) + 'x';
+    expect(payload.length).to.equal(4097);
+    c.send(`a APPEND INBOX {4097+}\r\n${payload}\r\n`);
+    c.line('z NOOP');
+    const { lines, closed } = await readUntil(c, /^z /);
+    expect(closed).to.equal(false);
+    expect(lines.filter((l) => !/^\* (\d+ (EXISTS|RECENT)|OK \[)/.test(l))).to.deep.equal([
+      'a BAD [TOOBIG] Non-synchronizing literal larger than 4096 octets, use {N}',
+      'z OK NOOP completed',
+    ]);
+  });
+
+  it('still takes a synchronizing literal of any size up to the APPEND limit', async () => {
+    const c = await h.loginAlice();
+    const body = 'Subject: sync\r\n\r\n' + 'y'.repeat(10_000);
+    c.line(`a APPEND INBOX {${body.length}}`);
+    await c.expect(/^\+ /);
+    c.send(`${body}\r\n`);
+    await c.expect(/^a OK \[APPENDUID /);
+  });
+});

@@ -32,6 +32,34 @@ describe('protocol: AuthThrottle', () => {
     expect(t.isRefused('10.0.0.4', 'alice')).to.equal(undefined); // forgiven after a successful login
   });
 
+  it('announces its own failures and successes to listeners, and counts events applied from another process without re-announcing', () => {
+    const here = new AuthThrottle({ maxFailuresPerAccount: 2 });
+    const there = new AuthThrottle({ maxFailuresPerAccount: 2 });
+    const heard: unknown[] = [];
+    const stop = here.onEvent((e) => {
+      heard.push(e);
+      there.apply(e);
+    });
+    let announcedThere = 0;
+    there.onEvent(() => announcedThere++);
+    here.failure('10.0.0.1', 'alice', 1);
+    here.failure('10.0.0.2', 'alice', 1);
+    expect(heard).to.deep.equal([
+      { kind: 'failure', address: '10.0.0.1', account: 'alice' },
+      { kind: 'failure', address: '10.0.0.2', account: 'alice' },
+    ]);
+    expect(there.isRefused('10.0.0.3', 'Alice')).to.equal('account');
+    expect(announcedThere, 'apply does not announce').to.equal(0);
+    expect(there.failure('10.0.0.3', 'alice', 100)).to.equal(400); // the third failure anywhere waits 4× the base
+    here.success('10.0.0.9', 'alice');
+    expect(heard.at(-1)).to.deep.equal({ kind: 'success', address: '10.0.0.9', account: 'alice' });
+    expect(there.isRefused('10.0.0.3', 'alice')).to.equal(undefined); // forgiven there too
+    expect(there.isRefused('10.0.0.9', 'alice')).to.equal(undefined);
+    stop();
+    here.failure('10.0.0.1', 'bob', 1);
+    expect(heard).to.have.length(3);
+  });
+
   it('forgets failures windowMs after the last one', () => {
     let now = 0;
     const t = new AuthThrottle({ maxFailuresPerAddress: 1, windowMs: 1000, now: () => now });

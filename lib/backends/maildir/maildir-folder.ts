@@ -2,7 +2,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
+import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type MessageIdentity, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
+import { emailIdOfName } from '../shared/object-ids.js';
 import { parseMime } from '../../mime/mime-parse.js';
 import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
 import type { CachedMessage } from './folder-cache.js';
@@ -14,7 +15,7 @@ import { FolderLog } from './folder-log.js';
 import { maildirFs } from './maildir-fs.js';
 import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE } from './folder-scan.js';
 import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
-import { lettersOfFlags, uniqueBaseName } from './maildir-names.js';
+import { lettersOfFlags, saveDateOfBaseName, uniqueBaseName } from './maildir-names.js';
 
 export type { Entry, FolderChanges } from './folder-state.js';
 
@@ -163,9 +164,13 @@ export class MaildirFolder {
   }
 
   /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
-  messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage {
+  messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage & MessageIdentity {
     const base = entry.base;
+    const saveDate = saveDateOfBaseName(base);
     return {
+      // RFC 8474 §5.1 / RFC 8514: the unique file name is the message's persistent identity in this folder.
+      emailId: emailIdOfName(base),
+      ...(saveDate === undefined ? {} : { saveDate }),
       structure: async () => (await this.cachedOf(base)).structure,
       canonicalSize: async () => (await this.cachedOf(base)).canonicalSize,
       uid: entry.uid,

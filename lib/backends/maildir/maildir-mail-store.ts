@@ -10,6 +10,7 @@ import {
   type MailboxEvent,
   type MailboxWatching,
   type MaildropLocking,
+  type ObjectIdentity,
   type StoredMessage,
   type UserDirectory,
   type UserMailboxes,
@@ -67,7 +68,9 @@ interface UsersFile {
  * All changes of one user are serialized in-process; the maildrop lock is in-process only.
  */
 @injectable()
-export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, MaildirUserContext {
+export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity, MaildirUserContext {
+  /** {@inheritDoc ObjectIdentity.hasObjectIdentity} */
+  readonly hasObjectIdentity = true;
   /** {@inheritDoc MailStore.users} */
   readonly users: UserDirectory;
   private loading: Promise<UserTable> | undefined;
@@ -105,6 +108,11 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       find: async (login) => (await table()).find(login),
       secretFor: async (username) => (await table()).secretFor(username),
       list: async () => (await table()).list(),
+      remove: async (username) => {
+        const removed = await (await table()).remove(username);
+        this.verified.clear(); // a removed user must not log in from the cache
+        return removed;
+      },
     };
   }
 

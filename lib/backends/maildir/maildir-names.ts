@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { decodeMailboxNameLenient, encodeMailboxName } from '../../imap/imap-utf7.js';
 import { INBOX, SEPARATOR } from '../shared/mailbox-names.js';
 
 /**
@@ -8,35 +9,12 @@ import { INBOX, SEPARATOR } from '../shared/mailbox-names.js';
  * any IMAP name round-trips.
  */
 export function encodeLevel(level: string): string {
-  let out = '';
-  let pending = '';
-  const flush = (): void => {
-    if (pending.length === 0) return;
-    const utf16be = Buffer.from(pending, 'utf16le').swap16();
-    out += '&' + utf16be.toString('base64').replace(/=+$/, '').replace(/\//g, ',') + '-';
-    pending = '';
-  };
-  for (const ch of level) {
-    const code = ch.codePointAt(0)!;
-    if (code >= 0x20 && code <= 0x7e && ch !== '.') {
-      flush();
-      out += ch === '&' ? '&-' : ch;
-    } else {
-      pending += ch;
-    }
-  }
-  flush();
-  return out;
+  return encodeMailboxName(level, '.');
 }
 
 /** Inverse of {@link encodeLevel}; undecodable runs are kept verbatim. */
 export function decodeLevel(encoded: string): string {
-  return encoded.replace(/&([^-]*)-/g, (whole, run: string) => {
-    if (run.length === 0) return '&';
-    const bytes = Buffer.from(run.replace(/,/g, '/'), 'base64');
-    if (bytes.length % 2 !== 0) return whole;
-    return Buffer.from(bytes).swap16().toString('utf16le');
-  });
+  return decodeMailboxNameLenient(encoded);
 }
 
 /** The folder directory name of a mailbox below the user's Maildir (`''` for INBOX, `.Sent`, `.Work.2024`…). */
@@ -117,4 +95,15 @@ export function uniqueBaseName(size: number, now = Date.now()): string {
   const micros = (now % 1000) * 1000;
   const rand = randomBytes(4).toString('hex');
   return `${seconds}.M${micros}P${process.pid}Q${++counter}R${rand}.${HOST},S=${size}`;
+}
+
+/**
+ * When a message file was saved (RFC 8514 SAVEDATE): the time its unique base name starts with
+ * (`<sec>.M<usec>…` from {@link uniqueBaseName}, or `<sec>.…` as other Maildir writers name files); undefined when the
+ * name does not start with a time.
+ */
+export function saveDateOfBaseName(base: string): Date | undefined {
+  const m = /^(\d{1,12})\.(?:M(\d{1,6})P)?/.exec(base);
+  if (!m) return undefined;
+  return new Date(Number(m[1]) * 1000 + (m[2] === undefined ? 0 : Math.floor(Number(m[2]) / 1000)));
 }

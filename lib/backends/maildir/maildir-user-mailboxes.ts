@@ -1,5 +1,6 @@
-import { MailStoreError, isMailStoreError, type MailboxEvent, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
+import { MailStoreError, isMailStoreError, type MailboxEvent, type MailboxIdentity, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
 import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
+import { mailboxIdOf } from '../shared/object-ids.js';
 import type { MaildirFolder } from './maildir-folder.js';
 
 /** What a {@link MaildirUserMailboxes} view needs from its store (implemented by MaildirMailStore). */
@@ -207,11 +208,14 @@ export class MaildirUserMailboxes implements UserMailboxes {
     return this.store.run(this.username, task);
   }
 
-  private async describe(name: string, names: string[], subscribed: Set<string>): Promise<MailboxInfo> {
+  private async describe(name: string, names: string[], subscribed: Set<string>): Promise<MailboxInfo & MailboxIdentity> {
     const folder = await this.store.folder(this.username, name);
     const counts = folder.counts;
     return {
       name,
+      // RFC 8474 §4: the folder's UIDVALIDITY lives in its log, which RENAME carries along; a new folder gets a new,
+      // larger one from the store's floor (see MaildirMailStore), so no two folders of the user share it.
+      mailboxId: mailboxIdOf(folder.uidValidity),
       uidValidity: folder.uidValidity,
       uidNext: folder.uidNext,
       highestModseq: folder.highestModseq,

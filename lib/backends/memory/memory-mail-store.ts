@@ -8,11 +8,13 @@ import {
   type MailboxEvent,
   type MailboxWatching,
   type MaildropLocking,
+  type ObjectIdentity,
   type StoredMessage,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
 import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
 import { normalizeFlags } from '../shared/message-flags.js';
+import { emailIdOfContent } from '../shared/object-ids.js';
 import { newMailbox, nextModseq, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
 import { MemoryUserMailboxes } from './memory-user-mailboxes.js';
 import { MailboxEvents, MaildropLocks } from '../shared/store-events.js';
@@ -24,7 +26,9 @@ import { UserTable } from '../shared/user-table.js';
  * Passwords are kept as plaintext (it is a test double), so `secretFor` supports APOP and CRAM-MD5.
  */
 @injectable()
-export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatching {
+export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity {
+  /** {@inheritDoc ObjectIdentity.hasObjectIdentity} */
+  readonly hasObjectIdentity = true;
   /** {@inheritDoc MailStore.users} */
   readonly users = new UserTable({ hashPasswords: false, keepPlaintext: true });
   private readonly data = new Map<string, MemUser>();
@@ -84,6 +88,8 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
       modseq: nextModseq(box),
       ...(envelope === undefined ? {} : { envelope }),
       recent: true,
+      emailId: emailIdOfContent(raw),
+      saveDate: new Date(),
     };
     box.messages.push(message);
     this.emit({ type: 'exists', username, mailbox, uid: message.uid });

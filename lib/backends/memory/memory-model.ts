@@ -1,4 +1,6 @@
-import type { DeliveryEnvelope, StoredMessage } from '../../contracts/mail-store.js';
+import { randomUUID } from 'node:crypto';
+import type { DeliveryEnvelope, MessageIdentity, StoredMessage } from '../../contracts/mail-store.js';
+import { mailboxIdOf } from '../shared/object-ids.js';
 import { nextUidValidity } from '../shared/store-events.js';
 
 /** One message of the memory store. */
@@ -12,10 +14,15 @@ export interface MemMessage {
   readonly envelope?: DeliveryEnvelope;
   /** Not yet returned by messages(). */
   recent: boolean;
+  /** RFC 8474 EMAILID (content hash) and RFC 8514 save date. */
+  readonly emailId: string;
+  readonly saveDate: Date;
 }
 
 /** One mailbox of the memory store. */
 export interface MemMailbox {
+  /** RFC 8474 MAILBOXID: the object keeps it across RENAME; a new mailbox gets a new one. */
+  readonly mailboxId: string;
   readonly uidValidity: number;
   uidNext: number;
   /** Largest modseq handed out in this mailbox (expunges included). */
@@ -37,11 +44,11 @@ export function nextModseq(box: MemMailbox): number {
 
 /** An empty mailbox with a fresh UIDVALIDITY. */
 export function newMailbox(): MemMailbox {
-  return { uidValidity: nextUidValidity(), uidNext: 1, highestModseq: 0, messages: [] };
+  return { mailboxId: mailboxIdOf(randomUUID()), uidValidity: nextUidValidity(), uidNext: 1, highestModseq: 0, messages: [] };
 }
 
 /** The caller-owned {@link StoredMessage} view of a message. */
-export function snapshot(message: MemMessage): StoredMessage {
+export function snapshot(message: MemMessage): StoredMessage & MessageIdentity {
   const raw = message.raw;
   return {
     uid: message.uid,
@@ -49,6 +56,8 @@ export function snapshot(message: MemMessage): StoredMessage {
     size: raw.length,
     flags: new Set(message.flags),
     modseq: message.modseq,
+    emailId: message.emailId,
+    saveDate: new Date(message.saveDate.getTime()),
     ...(message.envelope === undefined ? {} : { envelope: message.envelope }),
     raw: async () => Buffer.from(raw),
   };

@@ -1,4 +1,4 @@
-import { MailStoreError, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
+import { MailStoreError, type MailboxIdentity, type MailboxInfo, type StoredMessage, type UserMailboxes } from '../../contracts/mail-store.js';
 import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
 import { SEEN, applyFlags, isKeyword, sameFlags } from '../shared/message-flags.js';
 import type { MemoryMailStore } from './memory-mail-store.js';
@@ -166,12 +166,13 @@ export class MemoryUserMailboxes implements UserMailboxes {
     return this.store.mailbox(this.username, normalizeMailboxName(mailbox));
   }
 
-  private describe(name: string, box: MemMailbox): MailboxInfo {
+  private describe(name: string, box: MemMailbox): MailboxInfo & MailboxIdentity {
     const user = this.user();
     const keywords = new Set<string>();
     for (const message of box.messages) for (const flag of message.flags) if (isKeyword(flag)) keywords.add(flag);
     return {
       name,
+      mailboxId: box.mailboxId,
       uidValidity: box.uidValidity,
       uidNext: box.uidNext,
       highestModseq: box.highestModseq,

@@ -1,9 +1,12 @@
 import type pg from 'pg';
-import { MailStoreError, type MailboxEvent, type MailboxInfo } from '../../contracts/mail-store.js';
+import { MailStoreError, type MailboxEvent, type MailboxIdentity, type MailboxInfo } from '../../contracts/mail-store.js';
+import { mailboxIdOf } from '../shared/object-ids.js';
 import type { PgUser } from './pg-user-directory.js';
 
 /** One row of {@link MAILBOX_INFO}. */
 export interface MailboxRow {
+  /** Row id: the MAILBOXID (RFC 8474 §4); RENAME updates the name only, a new mailbox gets a new row. */
+  readonly id: number;
   readonly name: string;
   readonly uidvalidity: number;
   readonly uidnext: number;
@@ -18,7 +21,7 @@ export interface MailboxRow {
 
 // STATUS in one statement. The unseen and recent counts match the partial indexes of the schema.
 export const MAILBOX_INFO = `
-  SELECT mb.name, mb.uidvalidity, mb.uidnext, mb.highest_modseq, mb.special_use,
+  SELECT mb.id, mb.name, mb.uidvalidity, mb.uidnext, mb.highest_modseq, mb.special_use,
     (SELECT count(*) FROM postern_messages m WHERE m.mailbox_id = mb.id) AS messages,
     (SELECT count(*) FROM postern_messages m WHERE m.mailbox_id = mb.id AND NOT (m.flags @> ARRAY['\\Seen'])) AS unseen,
     (SELECT count(*) FROM postern_messages m WHERE m.mailbox_id = mb.id AND m.recent) AS recent,
@@ -108,9 +111,10 @@ export async function bumpModseq(client: pg.PoolClient, mailboxId: number): Prom
 }
 
 /** The {@link MailboxInfo} of a {@link MAILBOX_INFO} row (`hasChildren` is the caller's to set). */
-export function describeMailbox(row: MailboxRow): MailboxInfo {
+export function describeMailbox(row: MailboxRow): MailboxInfo & MailboxIdentity {
   const info = {
     name: row.name,
+    mailboxId: mailboxIdOf(Number(row.id)),
     uidValidity: row.uidvalidity,
     uidNext: row.uidnext,
     highestModseq: row.highest_modseq,

@@ -1,8 +1,9 @@
-import { MailStoreError, type DeliveryEnvelope, type StoredMessage } from '../../contracts/mail-store.js';
+import { MailStoreError, type DeliveryEnvelope, type MessageIdentity, type StoredMessage } from '../../contracts/mail-store.js';
+import { emailIdOfHash } from '../shared/object-ids.js';
 import { sqlState, type PgDatabase, type Queryable } from './pg-database.js';
 
 /** The metadata columns of `postern_messages` every listing reads (never the body). */
-export const MESSAGE_COLUMNS = 'm.id, m.uid, m.modseq, m.internal_date, m.size, m.flags, m.envelope';
+export const MESSAGE_COLUMNS = 'm.id, m.uid, m.modseq, m.internal_date, m.size, m.flags, m.envelope, m.body_hash, m.saved_at';
 
 /** One `postern_messages` row as {@link MESSAGE_COLUMNS} reads it. */
 export interface MessageRow {
@@ -13,6 +14,10 @@ export interface MessageRow {
   readonly size: number;
   readonly flags: string[];
   readonly envelope: DeliveryEnvelope | null;
+  /** SHA-256 of the body: the EMAILID (RFC 8474 §5.1). */
+  readonly body_hash: Buffer;
+  /** RFC 8514 save date; NULL for rows stored before schema version 2. */
+  readonly saved_at: Date | null;
 }
 
 /**
@@ -20,14 +25,16 @@ export interface MessageRow {
  * form, one copy into a buffer of the exact size).
  * @throws MailStoreError `NO_SUCH_MESSAGE` from `raw()` once the message was expunged.
  */
-export function storedMessage(db: PgDatabase, row: MessageRow): StoredMessage {
+export function storedMessage(db: PgDatabase, row: MessageRow): StoredMessage & MessageIdentity {
   const id = row.id;
-  const message: StoredMessage = {
+  const message: StoredMessage & MessageIdentity = {
     uid: row.uid,
     modseq: row.modseq,
     internalDate: new Date(row.internal_date.getTime()),
     size: row.size,
     flags: new Set(row.flags),
+    emailId: emailIdOfHash(row.body_hash),
+    ...(row.saved_at === null ? {} : { saveDate: new Date(row.saved_at.getTime()) }),
     raw: async (): Promise<Buffer> => {
       if (!Number.isSafeInteger(id)) throw new Error('bad message id');
       const body = await db.copyOutBytea(

@@ -22,7 +22,7 @@ export const MIGRATION_LOCK_KEY = 0x5053544e;
  *   RFC 7162 §3.1). UIDVALIDITY comes from a sequence seeded with the epoch second, so a recreated name always gets a
  *   larger value.
  * - `bodies`: each distinct message body once, keyed by its SHA-256; COPY and identical deliveries share it.
- * - `messages`: per-mailbox metadata (uid, modseq, flags, internal date, size, envelope) pointing at a body.
+ * - `messages`: per-mailbox metadata (uid, modseq, flags, internal date, size, envelope, save date) pointing at a body.
  * - Indexes: `(mailbox_id, uid)` for FETCH/SEARCH ranges and the UID-ordered listing, `(mailbox_id, modseq)` for
  *   CHANGEDSINCE, partial indexes for the STATUS UNSEEN and RECENT counts, `body_hash` for body clean-up.
  */
@@ -85,6 +85,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX postern_messages_unseen ON postern_messages (mailbox_id) WHERE NOT (flags @> ARRAY['\\Seen']);
       CREATE INDEX postern_messages_recent ON postern_messages (mailbox_id) WHERE recent;
       CREATE INDEX postern_messages_body ON postern_messages (body_hash);
+    `,
+  },
+  {
+    version: 2,
+    name: 'save dates',
+    // RFC 8514: when each message was saved into its mailbox. Rows stored before this step keep NULL (unknown: IMAP
+    // answers SAVEDATE NIL for them); new rows, copies included, get the time of their insert.
+    sql: `
+      ALTER TABLE postern_messages ADD COLUMN saved_at timestamptz;
+      ALTER TABLE postern_messages ALTER COLUMN saved_at SET DEFAULT now();
     `,
   },
 ];

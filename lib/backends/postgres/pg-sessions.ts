@@ -94,13 +94,18 @@ class DedicatedSession {
 /**
  * Receives the changes other nodes make: LISTEN on {@link EVENT_CHANNEL} on a dedicated session, and every
  * notification not sent by this node is passed to `emit`. After a lost session it reconnects and LISTENs again;
- * notifications sent while it was away are lost (they are hints: clients see the state on their next command).
+ * notifications sent while it was away are lost, so once it listens again it calls `resumed` (the store then tells
+ * its open sessions to re-read their mailboxes).
  */
 export class PgEventFeed {
   private readonly session: DedicatedSession;
+  private listened = false;
 
-  /** @param node this node's id (its own notifications are skipped: it emitted them locally already). */
-  constructor(config: pg.ClientConfig, node: string, emit: (event: MailboxEvent) => void, warn: SessionWarning) {
+  /**
+   * @param node this node's id (its own notifications are skipped: it emitted them locally already).
+   * @param resumed runs after every LISTEN but the first, once notifications flow again.
+   */
+  constructor(config: pg.ClientConfig, node: string, emit: (event: MailboxEvent) => void, warn: SessionWarning, resumed: () => void = () => undefined) {
     this.session = new DedicatedSession(
       config,
       'listen',
@@ -112,6 +117,8 @@ export class PgEventFeed {
           for (const event of decoded.events) emit(event);
         });
         await client.query(`LISTEN ${EVENT_CHANNEL}`);
+        if (this.listened) resumed();
+        this.listened = true;
       },
       warn,
       true,

@@ -3,6 +3,7 @@ import { MailStoreError, type UserDirectory } from '../../contracts/mail-store.j
 import { INBOX } from '../shared/mailbox-names.js';
 import { checkPassword, hashPassword } from '../shared/user-table.js';
 import type { PgDatabase, Queryable } from './pg-database.js';
+import { collectBodies } from './pg-messages.js';
 
 /** A user row as the store needs it. */
 export interface PgUser {
@@ -115,6 +116,27 @@ export class PgUserDirectory implements UserDirectory {
   async list(): Promise<string[]> {
     const { rows } = await this.db.query<{ username: string }>('SELECT username FROM postern_users');
     return rows.map((r) => r.username).sort();
+  }
+
+  /**
+   * {@inheritDoc UserDirectory.remove}
+   * Here the user's mailboxes, subscriptions and messages go with it (their rows reference the user); bodies no
+   * other message shares are collected afterwards.
+   */
+  async remove(username: string): Promise<boolean> {
+    if (unstorable(username)) return false;
+    const hashes = await this.db.tx(async (client) => {
+      const bodies = await client.query<{ body_hash: Buffer }>(
+        `SELECT DISTINCT m.body_hash FROM postern_messages m JOIN postern_mailboxes b ON b.id = m.mailbox_id
+         JOIN postern_users u ON u.id = b.user_id WHERE u.username = $1`,
+        [username],
+      );
+      const gone = await client.query('DELETE FROM postern_users WHERE username = $1', [username]);
+      return gone.rowCount === 0 ? undefined : bodies.rows.map((r) => r.body_hash);
+    });
+    if (hashes === undefined) return false;
+    await collectBodies(this.db, hashes);
+    return true;
   }
 
   /** The user a login (username or address) names, or undefined. */

@@ -18,6 +18,8 @@ export interface PgUserContext {
   change<T>(task: (client: pg.PoolClient, events: MailboxEvent[]) => Promise<T>): Promise<T>;
   /** Emits events of a change already committed (and NOTIFYed) by a single statement. */
   emit(event: MailboxEvent): void;
+  /** A view of `user` was released (the store counts open views to resync them after a LISTEN gap). */
+  viewReleased(user: PgUser): void;
 }
 
 /**
@@ -224,7 +226,9 @@ export class PgUserMailboxes implements UserMailboxes {
   }
 
   async release(): Promise<void> {
+    if (this.released) return;
     this.released = true;
+    this.store.viewReleased(this.user);
   }
 
   private async names(): Promise<string[]> {

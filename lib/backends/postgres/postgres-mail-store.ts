@@ -9,6 +9,7 @@ import {
   type MailboxWatching,
   type MaildropLocking,
   type MailboxEvent,
+  type ObjectIdentity,
   type StoredMessage,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
@@ -74,7 +75,9 @@ export function checkPostgresUrl(url: string): string {
  * Nothing connects until the first call; `close()` ends the pool and the two dedicated sessions.
  */
 @injectable()
-export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWatching, PgUserContext {
+export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity, PgUserContext {
+  /** {@inheritDoc ObjectIdentity.hasObjectIdentity} */
+  readonly hasObjectIdentity = true;
   /** {@inheritDoc MailStore.users} */
   readonly users: PgUserDirectory;
   /** @internal The node's pool. */
@@ -82,6 +85,8 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
   /** @internal This process's id in NOTIFY payloads. */
   readonly node = randomUUID();
   private readonly events = new MailboxEvents();
+  /** Open views per user id: whose mailboxes to resync after a LISTEN gap. */
+  private readonly openViews = new Map<number, number>();
   private readonly feed: PgEventFeed;
   private readonly locks: PgMaildropLocks;
   /** @internal Group commit of new messages per mailbox. */
@@ -98,7 +103,7 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     };
     const warn = (message: string, meta: Record<string, unknown>): void => log?.warn(message, meta);
-    this.feed = new PgEventFeed(config, this.node, (event) => this.events.emit(event), warn);
+    this.feed = new PgEventFeed(config, this.node, (event) => this.events.emit(event), warn, () => void this.resync(warn));
     this.locks = new PgMaildropLocks(config, warn);
     // LISTEN starts with the pool: a node that has served anything also hears every other node's changes.
     this.db = new PgDatabase(
@@ -132,7 +137,34 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
 
   /** {@inheritDoc MailStore.openUser} */
   async openUser(username: string): Promise<UserMailboxes> {
-    return new PgUserMailboxes(this, await this.resolveUser(username));
+    const user = await this.resolveUser(username);
+    this.openViews.set(user.id, (this.openViews.get(user.id) ?? 0) + 1);
+    return new PgUserMailboxes(this, user);
+  }
+
+  /** @internal {@inheritDoc PgUserContext.viewReleased} */
+  viewReleased(user: PgUser): void {
+    const left = (this.openViews.get(user.id) ?? 1) - 1;
+    if (left > 0) this.openViews.set(user.id, left);
+    else this.openViews.delete(user.id);
+  }
+
+  /**
+   * After a LISTEN gap: other nodes' changes made meanwhile were never heard, so every mailbox of every user with an
+   * open view gets a `flags` event without UIDs ("re-read this mailbox"; an IDLE session then reports what changed).
+   */
+  private async resync(warn: (message: string, meta: Record<string, unknown>) => void): Promise<void> {
+    const ids = [...this.openViews.keys()];
+    if (ids.length === 0) return;
+    try {
+      const { rows } = await this.db.query<{ username: string; name: string }>(
+        'SELECT u.username, b.name FROM postern_mailboxes b JOIN postern_users u ON u.id = b.user_id WHERE u.id = ANY($1)',
+        [ids],
+      );
+      for (const row of rows) this.events.emit({ type: 'flags', username: row.username, mailbox: row.name, uids: [] });
+    } catch (err) {
+      warn('postgres resync after a LISTEN gap failed', { reason: (err as Error).message });
+    }
   }
 
   /** {@inheritDoc MaildropLocking.lock} */

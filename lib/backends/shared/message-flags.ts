@@ -1,7 +1,7 @@
+import { SYSTEM_FLAGS } from '../../contracts/mail-store.js';
+
 /** System flags in canonical spelling (RFC 3501 §2.3.2), keyed by their lower-case form. */
-const SYSTEM_FLAGS: ReadonlyMap<string, string> = new Map(
-  ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'].map((flag) => [flag.toLowerCase(), flag]),
-);
+const SYSTEM_FLAG_BY_KEY: ReadonlyMap<string, string> = new Map(SYSTEM_FLAGS.map((flag) => [flag.toLowerCase(), flag]));
 
 /** The flag every unseen count looks for. */
 export const SEEN = '\\Seen';
@@ -17,7 +17,7 @@ export function normalizeFlags(flags: Iterable<string>): string[] {
     if (flag.length === 0) continue;
     const key = flag.toLowerCase();
     if (flag.startsWith('\\')) {
-      const system = SYSTEM_FLAGS.get(key);
+      const system = SYSTEM_FLAG_BY_KEY.get(key);
       if (system !== undefined) byKey.set(key, system);
       continue;
     }

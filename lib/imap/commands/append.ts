@@ -3,7 +3,7 @@ import type { ImapConnection } from '../imap-connection.js';
 import { encodeBinaryParts } from '../imap-binary.js';
 import { buildFetchItems, parseFetchAttributes } from '../imap-fetch.js';
 import { parseInternalDate, type ImapResponseValue } from '../imap-format.js';
-import { isAtomNamed, parseCommandText, valueText, type ImapValue } from '../imap-parser.js';
+import { isAtomNamed, parseCommandText, valueText, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { ImapError } from '../imap-replies.js';
 import { formatSequenceSet } from '../imap-sequence.js';
 import { decodeMailboxName } from '../imap-utf7.js';
@@ -105,8 +105,8 @@ function octets(value: ImapResponseValue | undefined): Buffer | undefined {
  * (RFC 4315 §3). A missing mailbox gives `NO [TRYCREATE]` (checked before the first `+` continuation when
  * possible). The assembled message is bounded by the literal size limit.
  */
-export async function append(s: ImapConnection): Promise<void> {
-  const args = s.command.args;
+export async function append(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const args = cmd.args;
   if (args.length < 2) throw new ProtocolSyntaxError('APPEND mailbox [(flags)] [date-time] literal');
   const name = mailboxName(args[0], s.utf8);
   const items = parseItems(args.slice(1), s.utf8);

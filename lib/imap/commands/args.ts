@@ -1,4 +1,4 @@
-import { isMailStoreError } from '../../contracts/mail-store.js';
+import { isMailStoreError, SYSTEM_FLAGS } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { serializeString } from '../imap-format.js';
 import { valueText, type ImapValue } from '../imap-parser.js';
@@ -6,7 +6,6 @@ import { exceedsMessageCount, parseSequenceSet, resolveSequenceNumbers, resolveU
 import { ImapError } from '../imap-replies.js';
 import type { SelectedMailbox } from '../imap-selected.js';
 import { decodeMailboxName, encodeMailboxName, MailboxNameError } from '../imap-utf7.js';
-import { SYSTEM_FLAGS } from '../imap-selected.js';
 
 /** The hierarchy delimiter on the wire: the store's own `/` (RFC 3501 §5.1.1). */
 export const DELIMITER = '/';

@@ -1,13 +1,14 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { decodeLoginResponse, LOGIN_CHALLENGES } from '../../protocol/sasl/login.js';
 import { decodePlain } from '../../protocol/sasl/plain.js';
+import type { ImapCommand } from '../imap-parser.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
 import { expectCount, stringArg } from './args.js';
 
 /** LOGIN user password (RFC 3501 §6.2.3); guarded by `needsTls` (LOGINDISABLED before TLS). */
-export async function login(s: ImapConnection): Promise<void> {
-  const args = s.command.args;
+export async function login(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const args = cmd.args;
   expectCount(args, 2);
   const username = stringArg(args[0], 'User name');
   const password = stringArg(args[1], 'Password');
@@ -19,8 +20,8 @@ export async function login(s: ImapConnection): Promise<void> {
  * (draft-murchison-sasl-login). `=` is an empty initial response; `*` as a response cancels (BAD).
  * @throws ImapError NO for another mechanism; ProtocolSyntaxError for bad base64 or a malformed PLAIN message.
  */
-export async function authenticate(s: ImapConnection): Promise<void> {
-  const args = s.command.args;
+export async function authenticate(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const args = cmd.args;
   expectCount(args, 1, 2);
   const mechanism = stringArg(args[0], 'Mechanism').toUpperCase();
   if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') throw new ImapError('NO', 'CANNOT', 'Unsupported authentication mechanism');

@@ -1,3 +1,4 @@
+import type { ImapCommand } from '../imap-parser.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { formatSequenceSet } from '../imap-sequence.js';
 import { ImapError } from '../imap-replies.js';
@@ -8,14 +9,14 @@ import { expectCount, mailboxName, resolveSet, storeCall } from './args.js';
  * COPY answers `OK [COPYUID v src dst]` (RFC 4315 §3); MOVE sends the COPYUID in an untagged OK, then the
  * EXPUNGE responses, then its tagged OK (RFC 6851 §4.3). MOVE needs a read-write mailbox.
  */
-export async function copy(s: ImapConnection): Promise<void> {
-  const verb = s.command.command;
+export async function copy(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const verb = cmd.command;
   const uid = verb.startsWith('UID ');
   const isMove = verb.endsWith('MOVE');
-  expectCount(s.command.args, 2);
+  expectCount(cmd.args, 2);
   const mailbox = s.selected;
-  const seqs = resolveSet(s.command.args[0], mailbox, uid);
-  const target = mailboxName(s.command.args[1], s.utf8);
+  const seqs = resolveSet(cmd.args[0], mailbox, uid);
+  const target = mailboxName(cmd.args[1], s.utf8);
   if (isMove && mailbox.readOnly) throw new ImapError('NO', 'CANNOT', 'Mailbox is read-only');
   const info = await storeCall(() => s.mailboxes.info(target), true);
   const uids = seqs.map((n) => mailbox.at(n).uid);

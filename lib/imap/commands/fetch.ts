@@ -3,7 +3,7 @@ import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTransferEncodingError, type FetchRequest } from '../imap-fetch.js';
 import { parseFetchModifiers } from '../imap-condstore.js';
 import { atom, serializeImap, type ImapResponseValue } from '../imap-format.js';
-import { isAtomNamed, valueText, type ImapValue } from '../imap-parser.js';
+import { isAtomNamed, valueText, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { missingFromSet, parseSequenceSet } from '../imap-sequence.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
@@ -31,9 +31,9 @@ function splitModseq(arg: ImapValue | undefined): { rest: ImapValue | undefined;
  * every FETCH response that carries FLAGS carries MODSEQ too. QRESYNC (§3.2.6): `UID FETCH … (CHANGEDSINCE n
  * VANISHED)` first reports the UIDs of the set that no longer exist in `* VANISHED (EARLIER)`.
  */
-export async function fetch(s: ImapConnection): Promise<void> {
-  const uid = s.command.command === 'UID FETCH';
-  const [setArg, attArg, modifierArg, ...rest] = s.command.args;
+export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const uid = cmd.command === 'UID FETCH';
+  const [setArg, attArg, modifierArg, ...rest] = cmd.args;
   if (rest.length > 0) throw new ProtocolSyntaxError('FETCH sequence-set attributes [(modifiers)]');
   const mailbox = s.selected;
   let seqs = resolveSet(setArg, mailbox, uid);
@@ -92,7 +92,7 @@ export async function fetch(s: ImapConnection): Promise<void> {
     if (data.length >= FETCH_FLUSH_OCTETS) await s.flush();
     if (s.isEnding) return;
   }
-  await s.ok(`${s.command.command} completed`);
+  await s.ok(`${cmd.command} completed`);
 }
 
 function isAtomOut(value: ImapResponseValue, name: string): boolean {

@@ -1,7 +1,7 @@
 import type { MailboxInfo } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
-import { isAtomNamed, type ImapValue } from '../imap-parser.js';
+import { isAtomNamed, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { serializeImapItems } from '../imap-format.js';
 import { DELIMITER, listPatternArg, storeCall, wireMailbox } from './args.js';
 import { messageTotals, parseStatusItems, statusValues } from './status.js';
@@ -96,8 +96,8 @@ function parseList(all: readonly ImapValue[]): { options: ListOptions; reference
  * `\Noselect` for hierarchy-only levels, `\NonExistent` for subscribed names that do not exist, special-use
  * attributes from the store or, failing that, from the conventional top-level names ({@link specialUseOf}).
  */
-export async function list(s: ImapConnection): Promise<void> {
-  const { options, reference: refArg, patterns: patternArgs } = parseList(s.command.args);
+export async function list(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const { options, reference: refArg, patterns: patternArgs } = parseList(cmd.args);
   const statusItems = options.status ? parseStatusItems(options.status) : undefined;
   const reference = listPatternArg(refArg, s.utf8);
   const patterns = patternArgs.map((v) => listPatternArg(v, s.utf8));
@@ -171,8 +171,8 @@ function attributes(info: MailboxInfo | undefined, children: boolean): string[] 
  * When the pattern ends in `%`, a level above a subscribed name is returned too, flagged `\Noselect`, if it
  * matches and is not subscribed itself (RFC 3501 §6.3.9: `foo/bar` subscribed, `LSUB "" %` returns `foo`).
  */
-export async function lsub(s: ImapConnection): Promise<void> {
-  const args = s.command.args;
+export async function lsub(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const args = cmd.args;
   if (args.length !== 2) throw new ProtocolSyntaxError('LSUB reference mailbox');
   const pattern = listPatternArg(args[0], s.utf8) + listPatternArg(args[1], s.utf8);
   const regex = listPattern(pattern);

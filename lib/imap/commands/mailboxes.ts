@@ -2,7 +2,7 @@ import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { ImapError } from '../imap-replies.js';
 import { parseSelectParams } from '../imap-condstore.js';
-import { isAtomNamed, type ImapValue } from '../imap-parser.js';
+import { isAtomNamed, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { SelectedMailbox } from '../imap-selected.js';
 import { conventionalUse } from './list.js';
 import { missingFromSet } from '../imap-sequence.js';
@@ -16,10 +16,10 @@ import { expectCount, mailboxName, storeCall } from './args.js';
  * only after ENABLE QRESYNC) adds `* VANISHED (EARLIER)` for known UIDs that are gone and a FETCH for every
  * message changed since the client's modseq.
  */
-export async function select(s: ImapConnection): Promise<void> {
-  const args = s.command.args;
+export async function select(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const args = cmd.args;
   expectCount(args, 1, 2);
-  const readOnly = s.command.command === 'EXAMINE';
+  const readOnly = cmd.command === 'EXAMINE';
   const name = mailboxName(args[0], s.utf8);
   const params = parseSelectParams(args[1]);
   if (params.qresync && !s.isEnabled('QRESYNC')) throw new ProtocolSyntaxError('QRESYNC is not enabled');
@@ -45,7 +45,7 @@ export async function select(s: ImapConnection): Promise<void> {
     if (gone) s.send(`* VANISHED (EARLIER) ${gone}\r\n`);
     for (const seq of mailbox.changedSince(q.modseq)) s.send(mailbox.flagsLine(seq, mailbox.at(seq)));
   }
-  await s.ok(`${s.command.command} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
+  await s.ok(`${cmd.command} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 }
 
 /**
@@ -54,11 +54,11 @@ export async function select(s: ImapConnection): Promise<void> {
  * conventional top-level names, see `specialUseOf`); any other use gets `NO [USEATTR]` and nothing is created, as
  * §3 requires of a server that cannot give a mailbox that use.
  */
-export async function create(s: ImapConnection): Promise<void> {
-  expectCount(s.command.args, 1, 2);
-  const name = mailboxName(s.command.args[0], s.utf8).replace(/\/$/, '');
+export async function create(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  expectCount(cmd.args, 1, 2);
+  const name = mailboxName(cmd.args[0], s.utf8).replace(/\/$/, '');
   if (name.toUpperCase() === 'INBOX') throw new ImapError('NO', 'ALREADYEXISTS', 'INBOX always exists');
-  const uses = createUses(s.command.args[1]);
+  const uses = createUses(cmd.args[1]);
   const granted = conventionalUse(name);
   if (uses.some((u) => u.toLowerCase() !== granted?.toLowerCase())) throw new ImapError('NO', 'USEATTR', 'This name cannot have that special use');
   await storeCall(() => s.mailboxes.create(name));
@@ -77,9 +77,9 @@ function createUses(value: ImapValue | undefined): string[] {
 }
 
 /** DELETE (RFC 3501 §6.3.4). Deleting the selected mailbox unselects it first. */
-export async function deleteMailbox(s: ImapConnection): Promise<void> {
-  expectCount(s.command.args, 1);
-  const name = mailboxName(s.command.args[0], s.utf8);
+export async function deleteMailbox(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  expectCount(cmd.args, 1);
+  const name = mailboxName(cmd.args[0], s.utf8);
   const info = await storeCall(() => s.mailboxes.info(name));
   if (s.selectedOrUndefined?.name === info.name) s.unselect();
   await storeCall(() => s.mailboxes.delete(info.name));
@@ -87,20 +87,20 @@ export async function deleteMailbox(s: ImapConnection): Promise<void> {
 }
 
 /** RENAME (RFC 3501 §6.3.5). */
-export async function rename(s: ImapConnection): Promise<void> {
-  expectCount(s.command.args, 2);
-  const from = mailboxName(s.command.args[0], s.utf8);
-  const to = mailboxName(s.command.args[1], s.utf8).replace(/\/$/, '');
+export async function rename(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  expectCount(cmd.args, 2);
+  const from = mailboxName(cmd.args[0], s.utf8);
+  const to = mailboxName(cmd.args[1], s.utf8).replace(/\/$/, '');
   await storeCall(() => s.mailboxes.rename(from, to));
   await s.ok('RENAME completed');
 }
 
 /** SUBSCRIBE and UNSUBSCRIBE (RFC 3501 §6.3.6–7). SUBSCRIBE needs an existing mailbox. */
-export async function subscribe(s: ImapConnection): Promise<void> {
-  expectCount(s.command.args, 1);
-  let name = mailboxName(s.command.args[0], s.utf8);
-  const on = s.command.command === 'SUBSCRIBE';
+export async function subscribe(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  expectCount(cmd.args, 1);
+  let name = mailboxName(cmd.args[0], s.utf8);
+  const on = cmd.command === 'SUBSCRIBE';
   if (on) name = (await storeCall(() => s.mailboxes.info(name))).name;
   await storeCall(() => s.mailboxes.subscribe(name, on));
-  await s.ok(`${s.command.command} completed`);
+  await s.ok(`${cmd.command} completed`);
 }

@@ -1,3 +1,4 @@
+import type { ImapCommand } from '../imap-parser.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { namedMailboxes, notifyStatusItems, eventsFor, parseNotify, statusLine } from '../imap-notify.js';
 import { wireMailbox } from './args.js';
@@ -7,8 +8,8 @@ import { wireMailbox } from './args.js';
  * selection. With STATUS, each named mailbox (other than the selected one) gets a first `* STATUS` at once
  * (RFC 5465 §3.1). Names that do not exist are skipped.
  */
-export async function notify(s: ImapConnection): Promise<void> {
-  const spec = parseNotify(s.command.args);
+export async function notify(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const spec = parseNotify(cmd.args);
   s.setNotify(spec);
   if (spec?.status) {
     for (const name of namedMailboxes(spec)) {

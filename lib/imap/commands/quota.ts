@@ -1,7 +1,7 @@
 import { supportsQuota, type QuotaUsage } from '../../contracts/quota.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
-import { valueText } from '../imap-parser.js';
+import { valueText, type ImapCommand } from '../imap-parser.js';
 import { ImapError } from '../imap-replies.js';
 import { expectCount, mailboxName, storeCall, wireMailbox } from './args.js';
 
@@ -19,9 +19,9 @@ async function usage(s: ImapConnection): Promise<QuotaUsage | undefined> {
 }
 
 /** GETQUOTAROOT mailbox (RFC 9208 §4.3): `* QUOTAROOT mailbox ""` and, when the user has a limit, its QUOTA. */
-export async function getQuotaRoot(s: ImapConnection): Promise<void> {
-  expectCount(s.command.args, 1);
-  const info = await storeCall(() => s.mailboxes.info(mailboxName(s.command.args[0], s.utf8)));
+export async function getQuotaRoot(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  expectCount(cmd.args, 1);
+  const info = await storeCall(() => s.mailboxes.info(mailboxName(cmd.args[0], s.utf8)));
   const q = await usage(s);
   s.send(`* QUOTAROOT ${wireMailbox(info.name, s.utf8)}${q ? ` ${ROOT}` : ''}\r\n`);
   if (q) s.send(quotaLine(q));
@@ -29,9 +29,9 @@ export async function getQuotaRoot(s: ImapConnection): Promise<void> {
 }
 
 /** GETQUOTA root (RFC 9208 §4.2): only the root `""` exists, and only for a user with a limit. */
-export async function getQuota(s: ImapConnection): Promise<void> {
-  expectCount(s.command.args, 1);
-  const root = valueText(s.command.args[0]);
+export async function getQuota(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  expectCount(cmd.args, 1);
+  const root = valueText(cmd.args[0]);
   if (root === undefined) throw new ProtocolSyntaxError('Quota root expected');
   const q = root === '' ? await usage(s) : undefined;
   if (!q) throw new ImapError('NO', 'NONEXISTENT', 'No such quota root');

@@ -1,6 +1,6 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
-import { isAtomNamed, valueText, type ImapValue } from '../imap-parser.js';
+import { isAtomNamed, valueText, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { ImapError } from '../imap-replies.js';
 import { parseSearch, SearchError, usesModseq, type SearchProgram } from '../imap-search.js';
 import { matchesSearch } from '../imap-search-match.js';
@@ -46,9 +46,9 @@ function returnOptions(args: ImapValue[]): ReturnSpec | undefined {
  * `* ESEARCH (TAG "t") [UID] …` (RFC 4731 §3.1). A MODSEQ key (RFC 7162 §3.1.5) turns CONDSTORE on and adds the
  * highest modseq of the matches: `(MODSEQ n)` after SEARCH results, `MODSEQ n` in ESEARCH.
  */
-export async function search(s: ImapConnection): Promise<void> {
-  const uid = s.command.command === 'UID SEARCH';
-  const args = [...s.command.args];
+export async function search(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const uid = cmd.command === 'UID SEARCH';
+  const args = [...cmd.args];
   const spec = returnOptions(args);
   const options = spec?.options;
   let program: SearchProgram;
@@ -91,13 +91,13 @@ export async function search(s: ImapConnection): Promise<void> {
     // RFC 4731 §3.2: with only MIN and/or MAX, MODSEQ is that of the messages returned, else of every match.
     const onlyEnds = !options.has('ALL') && !options.has('COUNT');
     const ends = [...(options.has('MIN') ? [0] : []), ...(options.has('MAX') ? [found.length - 1] : [])].filter((i) => i >= 0);
-    s.send(esearchLine(s.command.tag, uid, spec as ReturnSpec, found, highest(onlyEnds ? ends : all)));
-    if (options.has('UPDATE') && !mailbox.contexts.add(s.command.tag, uid, program.key, found.map((n) => (uid ? n : mailbox.at(n).uid)))) {
+    s.send(esearchLine(cmd.tag, uid, spec as ReturnSpec, found, highest(onlyEnds ? ends : all)));
+    if (options.has('UPDATE') && !mailbox.contexts.add(cmd.tag, uid, program.key, found.map((n) => (uid ? n : mailbox.at(n).uid)))) {
       throw new ImapError('NO', 'LIMIT', 'Too many searches with UPDATE');
     }
   } else if (found.length === 0) s.send('* SEARCH\r\n');
   else s.send(`* SEARCH ${found.join(' ')}${withModseq ? ` (MODSEQ ${highest(all)})` : ''}\r\n`);
-  await s.ok(`${s.command.command} completed`);
+  await s.ok(`${cmd.command} completed`);
 }
 
 /**
@@ -122,8 +122,8 @@ function esearchLine(tag: string, uid: boolean, spec: ReturnSpec, found: readonl
 }
 
 /** CANCELUPDATE "tag" … (RFC 5267 §4.3): ends the updates of those searches. */
-export async function cancelUpdate(s: ImapConnection): Promise<void> {
-  const tags = s.command.args.map((a) => (a.type === 'quoted' || a.type === 'literal' ? valueText(a) : undefined));
+export async function cancelUpdate(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const tags = cmd.args.map((a) => (a.type === 'quoted' || a.type === 'literal' ? valueText(a) : undefined));
   if (tags.length === 0 || tags.some((t) => t === undefined)) throw new ProtocolSyntaxError('CANCELUPDATE "tag" …');
   for (const tag of tags) if (!s.selected.contexts.cancel(tag as string)) throw new ProtocolSyntaxError('No search with that tag');
   await s.ok('CANCELUPDATE completed');

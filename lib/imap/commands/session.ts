@@ -1,7 +1,7 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { serializeImapItems } from '../imap-format.js';
 import type { EnableableExtension, ImapConnection } from '../imap-connection.js';
-import { valueText } from '../imap-parser.js';
+import { valueText, type ImapCommand } from '../imap-parser.js';
 import { ImapError } from '../imap-replies.js';
 import { DELIMITER } from './args.js';
 
@@ -12,8 +12,8 @@ export async function capability(s: ImapConnection): Promise<void> {
 }
 
 /** NOOP (RFC 3501 §6.1.2) and CHECK (§6.4.1): nothing to do but report pending updates. */
-export async function noop(s: ImapConnection): Promise<void> {
-  await s.ok(`${s.command.command} completed`);
+export async function noop(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  await s.ok(`${cmd.command} completed`);
 }
 
 /** LOGOUT (RFC 3501 §6.1.3). */
@@ -33,8 +33,8 @@ const SERVER_ID = ['name', 'Postern', 'vendor', 'Postern', 'support-url', 'https
  * ID (RFC 2971): `ID NIL` or `ID ("key" "value" …)`; answers `* ID (…)`. The client's fields are logged at debug
  * (RFC 2971 §3.1: at most 30 pairs, keys ≤ 30 octets, values ≤ 1024 octets).
  */
-export async function id(s: ImapConnection): Promise<void> {
-  const [arg, ...rest] = s.command.args;
+export async function id(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const [arg, ...rest] = cmd.args;
   if (rest.length > 0 || !arg || (arg.type !== 'nil' && arg.type !== 'list')) throw new ProtocolSyntaxError('ID takes NIL or a list');
   if (arg.type === 'list') {
     if (arg.items.length % 2 !== 0 || arg.items.length > 60) throw new ProtocolSyntaxError('Invalid ID list');
@@ -59,9 +59,9 @@ const ENABLEABLE: readonly EnableableExtension[] = ['CONDSTORE', 'QRESYNC', 'UTF
  * (RFC 6855 §3: UTF-8 mailbox names and quoted strings from then on), and answers
  * `* ENABLED` with the names newly enabled; unknown names are ignored (RFC 5161 §3.1).
  */
-export async function enable(s: ImapConnection): Promise<void> {
+export async function enable(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const enabled: string[] = [];
-  for (const a of s.command.args) {
+  for (const a of cmd.args) {
     if (a.type !== 'atom') throw new ProtocolSyntaxError('Capability names expected');
     const name = ENABLEABLE.find((e) => e === a.value.toUpperCase());
     if (name) enabled.push(...s.enableExtension(name));
@@ -85,8 +85,8 @@ export async function idle(s: ImapConnection): Promise<void> {
  * COMPRESS DEFLATE (RFC 4978): `OK` in the clear, then both directions are raw DEFLATE. A second COMPRESS gets
  * `NO [COMPRESSIONACTIVE]` (RFC 4978 §3); another mechanism is a syntax error.
  */
-export async function compress(s: ImapConnection): Promise<void> {
-  const [mechanism, ...rest] = s.command.args;
+export async function compress(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const [mechanism, ...rest] = cmd.args;
   if (rest.length > 0 || mechanism?.type !== 'atom' || mechanism.value.toUpperCase() !== 'DEFLATE') throw new ProtocolSyntaxError('COMPRESS DEFLATE');
   if (s.isCompressed) throw new ImapError('NO', 'COMPRESSIONACTIVE', 'Compression is already active');
   await s.ok('DEFLATE active');

@@ -1,6 +1,6 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import type { ImapConnection } from '../imap-connection.js';
-import { isAtomNamed, valueText, type ImapValue } from '../imap-parser.js';
+import { isAtomNamed, valueText, type ImapValue, type ImapCommand } from '../imap-parser.js';
 import { ImapError } from '../imap-replies.js';
 import { parseSearch, SearchError, SEARCH_CHARSETS } from '../imap-search.js';
 import { matchesSearch } from '../imap-search-match.js';
@@ -61,9 +61,9 @@ async function matching(s: ImapConnection, charsetArg: ImapValue | undefined, ke
  * SORT and UID SORT (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO): `SORT (criteria) charset keys` → `* SORT n…`,
  * or with ESORT `SORT RETURN (MIN MAX COUNT ALL) …` → `* ESEARCH` (RFC 5267 §3).
  */
-export async function sort(s: ImapConnection): Promise<void> {
-  const uid = s.command.command === 'UID SORT';
-  const args = [...s.command.args];
+export async function sort(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const uid = cmd.command === 'UID SORT';
+  const args = [...cmd.args];
   let ret: string[] | undefined;
   if (isAtomNamed(args[0], 'RETURN')) {
     const list = args[1];
@@ -81,20 +81,20 @@ export async function sort(s: ImapConnection): Promise<void> {
   if (!ret) s.send(ids.length > 0 ? `* SORT ${ids.join(' ')}\r\n` : '* SORT\r\n');
   else {
     // RFC 5267 §3: MIN and MAX are the first and last in sort order; ALL keeps the sort order.
-    let line = `* ESEARCH (TAG "${s.command.tag}")${uid ? ' UID' : ''}`;
+    let line = `* ESEARCH (TAG "${cmd.tag}")${uid ? ' UID' : ''}`;
     if (ids.length > 0 && ret.includes('MIN')) line += ` MIN ${ids[0]}`;
     if (ids.length > 0 && ret.includes('MAX')) line += ` MAX ${ids[ids.length - 1]}`;
     if (ret.includes('COUNT')) line += ` COUNT ${ids.length}`;
     if (ids.length > 0 && ret.includes('ALL')) line += ` ALL ${formatSequenceSet(ids, { keepOrder: true })}`;
     s.send(`${line}\r\n`);
   }
-  await s.ok(`${s.command.command} completed`);
+  await s.ok(`${cmd.command} completed`);
 }
 
 /** THREAD and UID THREAD (RFC 5256 §4): `THREAD algorithm charset keys` → `* THREAD (…)…`. */
-export async function thread(s: ImapConnection): Promise<void> {
-  const uid = s.command.command === 'UID THREAD';
-  const [algArg, charsetArg, ...keys] = s.command.args;
+export async function thread(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const uid = cmd.command === 'UID THREAD';
+  const [algArg, charsetArg, ...keys] = cmd.args;
   const algorithm = algArg?.type === 'atom' ? THREAD_ALGORITHMS.find((a) => a === algArg.value.toUpperCase()) : undefined;
   if (!algorithm) throw new ProtocolSyntaxError('Unknown threading algorithm');
   if (keys.length === 0) throw new ProtocolSyntaxError('THREAD algorithm charset search-keys');
@@ -102,5 +102,5 @@ export async function thread(s: ImapConnection): Promise<void> {
   const mapped = uid ? items.map((i) => ({ ...i, seq: s.selected.at(i.seq).uid })) : items;
   const text = algorithm === 'REFERENCES' ? threadReferences(mapped) : threadOrderedSubject(mapped);
   s.send(`* THREAD${text ? ` ${text}` : ''}\r\n`);
-  await s.ok(`${s.command.command} completed`);
+  await s.ok(`${cmd.command} completed`);
 }

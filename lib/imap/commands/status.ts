@@ -2,7 +2,7 @@ import type { MailboxInfo } from '../../contracts/mail-store.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { atom, serializeImapItems, type ImapResponseValue } from '../imap-format.js';
 import type { ImapConnection } from '../imap-connection.js';
-import type { ImapValue } from '../imap-parser.js';
+import type { ImapValue, ImapCommand } from '../imap-parser.js';
 import { mailboxName, storeCall, wireMailbox } from './args.js';
 
 /**
@@ -63,8 +63,8 @@ export function statusValues(wanted: readonly StatusItem[], info: MailboxInfo, t
 }
 
 /** STATUS mailbox (items) (RFC 3501 §6.3.10); HIGHESTMODSEQ also turns CONDSTORE on (RFC 7162 §3.1). */
-export async function status(s: ImapConnection): Promise<void> {
-  const [box, list, ...rest] = s.command.args;
+export async function status(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const [box, list, ...rest] = cmd.args;
   if (rest.length > 0) throw new ProtocolSyntaxError('STATUS mailbox (items)');
   const wanted = parseStatusItems(list);
   const info = await storeCall(() => s.mailboxes.info(mailboxName(box, s.utf8)));

@@ -1,4 +1,5 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
+import type { ImapCommand } from '../imap-parser.js';
 import type { ImapConnection } from '../imap-connection.js';
 import { parseStoreModifiers } from '../imap-condstore.js';
 import { ImapError } from '../imap-replies.js';
@@ -14,9 +15,9 @@ import { parseFlags, resolveSet, storeCall } from './args.js';
  * store is above n; those are named in `OK [MODIFIED set]`. Under CONDSTORE even a `.SILENT` STORE reports the new
  * MODSEQ of each changed message (`* n FETCH (UID u MODSEQ (m))`).
  */
-export async function store(s: ImapConnection): Promise<void> {
-  const uid = s.command.command === 'UID STORE';
-  const args = [...s.command.args];
+export async function store(s: ImapConnection, cmd: ImapCommand): Promise<void> {
+  const uid = cmd.command === 'UID STORE';
+  const args = [...cmd.args];
   const unchangedSince = args[1]?.type === 'list' ? parseStoreModifiers(args.splice(1, 1)[0]) : undefined;
   const [setArg, itemArg, ...flagArgs] = args;
   const item = itemArg?.type === 'atom' ? /^([+-]?)FLAGS(\.SILENT)?$/i.exec(itemArg.value) : null;
@@ -56,7 +57,7 @@ export async function store(s: ImapConnection): Promise<void> {
     if (!silent || changed.has(m.uid)) s.send(mailbox.flagsLine(seq, m));
     else if (mailbox.condstore && touched.has(m.uid)) s.send(mailbox.flagsLine(seq, m, false));
   }
-  await s.ok(`${s.command.command} completed`, modified.length > 0 ? `MODIFIED ${formatSequenceSet(modified)}` : undefined);
+  await s.ok(`${cmd.command} completed`, modified.length > 0 ? `MODIFIED ${formatSequenceSet(modified)}` : undefined);
 }
 
 /** The flags a client expects after its STORE: what it last knew, with the change applied. */

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import type { MailboxEvent } from '../../../lib/contracts/mail-store.js';
+import { wants, type NotifyEvent } from '../../../lib/imap/imap-notify.js';
 import type { LineClient } from '../../support/line-client.js';
 import { startImap, type ImapHarness } from '../imap-harness.js';
 
@@ -32,5 +34,17 @@ describe('IMAP NOTIFY (RFC 5465)', () => {
     await b.command('r CREATE Quiet', /^r OK/);
     expect(await a.command('y NOOP', /^y /)).to.deep.equal(['y OK NOOP completed']);
     expect((await a.command('x NOTIFY SET (BOGUS (MessageNew))', /^x /))[0]).to.equal('x BAD Unknown NOTIFY filter');
+  });
+});
+
+describe('NOTIFY event selection (wants)', () => {
+  const resync: MailboxEvent = { type: 'flags', username: 'alice', mailbox: 'INBOX', uids: [] };
+  it('reports a store resync hint (flags without UIDs) to any message-event subscription, a flag change only to FLAGCHANGE', () => {
+    expect(wants(new Set(['MESSAGENEW'] as NotifyEvent[]), resync)).to.equal(true);
+    expect(wants(new Set(['MESSAGEEXPUNGE'] as NotifyEvent[]), resync)).to.equal(true);
+    expect(wants(new Set(['FLAGCHANGE'] as NotifyEvent[]), resync)).to.equal(true);
+    expect(wants(new Set(['MAILBOXNAME'] as NotifyEvent[]), resync)).to.equal(false);
+    expect(wants(new Set(['MESSAGENEW'] as NotifyEvent[]), { ...resync, uids: [3] })).to.equal(false);
+    expect(wants(new Set(['FLAGCHANGE'] as NotifyEvent[]), { ...resync, uids: [3] })).to.equal(true);
   });
 });

@@ -1,0 +1,282 @@
+/**
+ * Issue 15's SMTP hot-path targets: the `postern` command (memory store, default log level, its own process) against
+ * nodemailer's `smtp-server` in its own process, same certificate, same client, same messages, no AUTH (mail for a
+ * local recipient, as an MX receives it). Server CPU per operation is read from `/proc` (user + system of the server
+ * process), which says more than wall time on a shared machine; rounds are interleaved and medians reported.
+ *
+ * `BENCH_STORED` (default 100,000; 300 in the smoke run) is how many messages each server holds before the
+ * pipelined scenarios run again ("also after 100,000 stored messages"); the fill uses 4 KB messages.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { DevCertificates } from '../lib/core/dev-certificates.js';
+import { iterations, SMOKE } from './harness.js';
+import { freePort, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
+import { median, refMessage } from './refs/ref-messages.js';
+import { concurrentSenders, pipelinedSession } from './refs/smtp-load.js';
+import { ENVELOPE, SmtpWire, testMessage, type NotedResult } from './smtp-transaction.bench.js';
+
+const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
+/** The project root, so that `node -e` finds smtp-server in node_modules. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * The reference, in its own process: smtp-server on a STARTTLS port and an implicit-TLS port, no AUTH, a recipient
+ * check for the bench address, and an `onData` that keeps every body as one Buffer (as the memory store does).
+ */
+const REFERENCE_SERVER = `
+const { SMTPServer } = require('smtp-server');
+const fs = require('node:fs');
+const [cert, key, plainPort, securePort] = process.argv.slice(1);
+const kept = [];
+const options = (secure) => ({
+  secure, name: 'mx.bench.test', logger: false, disableReverseLookup: true, key: fs.readFileSync(key), cert: fs.readFileSync(cert),
+  minVersion: 'TLSv1.2', authOptional: true, disabledCommands: ['AUTH'], size: 64 * 1024 * 1024,
+  onRcptTo(address, _s, cb) {
+    if (address.address.toLowerCase() === 'alice@example.com') cb();
+    else cb(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+  },
+  onData(stream, _s, cb) {
+    const parts = [];
+    stream.on('data', (c) => parts.push(c));
+    stream.on('error', cb);
+    stream.on('end', () => { kept.push(Buffer.concat(parts)); cb(); });
+  },
+});
+let ready = 0;
+for (const [secure, port] of [[false, plainPort], [true, securePort]]) {
+  const server = new SMTPServer(options(secure));
+  server.on('error', () => {});
+  server.listen(Number(port), '127.0.0.1', () => { if (++ready === 2) process.stdout.write('ready\\n'); });
+}
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+interface Server {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly plainPort: number;
+  readonly securePort: number;
+}
+
+async function startServer(name: string, args: (plain: number, secure: number) => string[], ready: RegExp): Promise<Server> {
+  const [plainPort, securePort] = await Promise.all([freePort(), freePort()]);
+  const child = spawn(process.execPath, args(plainPort, securePort), { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${seen}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (ready.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${seen}`)));
+  });
+  child.stdout!.resume();
+  return { name, child, plainPort, securePort };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => s.child.once('exit', resolve));
+  s.child.kill('SIGTERM');
+  await exited;
+}
+
+/** Whole implicit-TLS transactions (RFC 8314): TLS at connect, greeting, EHLO, envelope, body, QUIT. */
+async function implicitSenders(port: number, certs: DevCertificates, senders: number, total: number, message: Buffer): Promise<{ wallMs: number; latencies: number[] }> {
+  let next = 0;
+  const latencies: number[] = [];
+  const body = Buffer.concat([message, Buffer.from('.\r\nQUIT\r\n', 'latin1')]);
+  const worker = async (): Promise<void> => {
+    // Bounded: each pass takes one of the `total` transactions.
+    while (next < total) {
+      next++;
+      const t = performance.now();
+      const w = await SmtpWire.connect(port);
+      try {
+        await w.startTls({ ca: certs.ca.cert, servername: 'localhost' });
+        await w.replies([220]);
+        await w.exchange('EHLO client.bench.test\r\n', [250]);
+        await w.exchange(ENVELOPE, [250, 250, 354]);
+        await w.exchange(body, [250, 221]);
+      } finally {
+        w.destroy();
+      }
+      latencies.push(performance.now() - t);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.min(senders, total) }, worker));
+  return { wallMs: performance.now() - t0, latencies };
+}
+
+/** One measured run: operations per second, server CPU ms per operation, p50 latency (ms) when there is one. */
+interface Run {
+  readonly perSecond: number;
+  readonly cpuMs: number;
+  readonly p50?: number;
+}
+
+async function measured(server: Server, ops: number, work: () => Promise<{ wallMs: number; latencies?: number[] }>): Promise<Run> {
+  const cpu0 = treeCpuMs(server.child.pid!);
+  const { wallMs, latencies } = await work();
+  const cpuMs = (treeCpuMs(server.child.pid!) - cpu0) / ops;
+  return { perSecond: (ops * 1000) / wallMs, cpuMs, p50: latencies && latencies.length > 0 ? median(latencies) : undefined };
+}
+
+/** A scenario: a name, the operation it counts, and how to run it once against a server. */
+interface Scenario {
+  readonly name: string;
+  readonly unit: string;
+  readonly ops: number;
+  run(server: Server): Promise<{ wallMs: number; latencies?: number[] }>;
+}
+
+/** Runs every scenario `rounds` times, alternating reference and Postern inside each round; medians per server. */
+async function interleaved(servers: readonly Server[], scenarios: readonly Scenario[], rounds: number): Promise<Map<string, Map<string, Run>>> {
+  const runs = new Map<string, Map<string, Run[]>>();
+  for (let r = 0; r < rounds; r++) {
+    for (const sc of scenarios) {
+      const order = r % 2 === 0 ? servers : [...servers].reverse();
+      for (const s of order) {
+        const run = await measured(s, sc.ops, () => sc.run(s));
+        const bySc = runs.get(sc.name) ?? new Map<string, Run[]>();
+        runs.set(sc.name, bySc);
+        bySc.set(s.name, [...(bySc.get(s.name) ?? []), run]);
+      }
+    }
+  }
+  const out = new Map<string, Map<string, Run>>();
+  for (const [sc, bySc] of runs) {
+    const m = new Map<string, Run>();
+    for (const [name, list] of bySc) {
+      const p50s = list.map((x) => x.p50).filter((x): x is number => x !== undefined);
+      m.set(name, { perSecond: median(list.map((x) => x.perSecond)), cpuMs: median(list.map((x) => x.cpuMs)), p50: p50s.length > 0 ? median(p50s) : undefined });
+    }
+    out.set(sc, m);
+  }
+  return out;
+}
+
+/** Delivers `count` messages through pipelined sessions of up to 1,000 messages each. */
+async function fill(server: Server, certs: DevCertificates, count: number): Promise<void> {
+  const batch = Array.from({ length: 1000 }, (_, i) => refMessage(i, 4 * 1024));
+  for (let left = count; left > 0; left -= batch.length) await pipelinedSession(server.plainPort, certs, batch.slice(0, Math.min(left, batch.length)));
+}
+
+/** The load average now (1 min), for the notes: CPU figures drift with it. */
+function loadAverage(): string {
+  return loadavg()[0]!.toFixed(1);
+}
+
+/**
+ * Issue 15's SMTP targets, each as a ratio Postern / smtp-server from one run:
+ * - STARTTLS and implicit-TLS transactions (10 KB) at 32 and 128 concurrent clients: server CPU per transaction
+ *   (goal ≤ 0.8) and wall time per transaction, i.e. 1 / tx/s (goal ≤ 1/1.5);
+ * - one pipelined STARTTLS session, 10 KB and 1 MB messages: wall time per message / per MB (goal ≤ 1/1.5), fresh
+ *   and again after `BENCH_STORED` stored messages;
+ * - one transaction at concurrency 1: Postern's p50 from connect to `221` (goal ≤ 10 ms, reported against 10 ms).
+ * smtp-server waits 100 ms before every greeting (hard-coded), which bounds its tx/s at a given concurrency; the CPU
+ * figures are free of that.
+ */
+export async function smtpHotpath(certs: DevCertificates): Promise<NotedResult[]> {
+  const dir = await workDir('postern-smtp-hotpath-');
+  const results: NotedResult[] = [];
+  const small = testMessage(10 * 1024);
+  const large = testMessage(1024 * 1024);
+  try {
+    const { certFile, keyFile } = await writeServerPem(dir.path, certs);
+    const reference = await startServer('smtp-server', (p, s) => ['-e', REFERENCE_SERVER, certFile, keyFile, String(p), String(s)], /ready/);
+    const postern = await startServer(
+      'postern',
+      (p, s) => [
+        POSTERN,
+        '--store',
+        'memory',
+        '--only',
+        'smtp,smtps',
+        '--smtp-port',
+        String(p),
+        '--smtps-port',
+        String(s),
+        '--cert',
+        certFile,
+        '--key',
+        keyFile,
+        '--user',
+        'alice:secret@example.com',
+        // Every bench client comes from 127.0.0.1: lift the per-address caps (128 clients > the default 100).
+        '--max-connections-per-address',
+        '0',
+        '--max-connections-per-address-total',
+        '0',
+      ],
+      /smtps ready/,
+    );
+    const servers = [reference, postern];
+    try {
+      const tx = (senders: number): number => iterations(senders * 10, senders);
+      const concurrency: Scenario[] = [32, 128].flatMap((senders) => [
+        { name: `STARTTLS ${senders}`, unit: 'tx', ops: tx(senders), run: (s: Server) => concurrentSenders(s.plainPort, certs, senders, tx(senders), small) },
+        { name: `implicit TLS ${senders}`, unit: 'tx', ops: tx(senders), run: (s: Server) => implicitSenders(s.securePort, certs, senders, tx(senders), small) },
+      ]);
+      const nSmall = iterations(1000, 20);
+      const nLarge = iterations(40, 2);
+      const smallBatch = Array.from({ length: nSmall }, () => small);
+      const largeBatch = Array.from({ length: nLarge }, () => large);
+      const pipelined = (label: string): Scenario[] => [
+        { name: `pipelined 10 KB${label}`, unit: 'msg', ops: nSmall, run: async (s) => ({ wallMs: await pipelinedSession(s.plainPort, certs, smallBatch) }) },
+        { name: `pipelined 1 MB${label}`, unit: 'MB', ops: nLarge, run: async (s) => ({ wallMs: await pipelinedSession(s.plainPort, certs, largeBatch) }) },
+      ];
+      const nSerial = iterations(200, 5);
+      const serial: Scenario = { name: 'one transaction, concurrency 1', unit: 'tx', ops: nSerial, run: (s) => concurrentSenders(s.plainPort, certs, 1, nSerial, small) };
+      // Warm both up (JIT, first TLS contexts) before anything is measured.
+      for (const s of servers) await concurrentSenders(s.plainPort, certs, 8, iterations(64, 8), small);
+      const rounds = 3;
+      const fresh = await interleaved(servers, [...concurrency, ...pipelined(''), serial], rounds);
+      const stored = Number(process.env.BENCH_STORED ?? (SMOKE ? 300 : 100_000));
+      const t0 = performance.now();
+      for (const s of servers) await fill(s, certs, stored);
+      const fillSeconds = (performance.now() - t0) / 1000;
+      const after = await interleaved(servers, pipelined(` after ${stored} stored`), rounds);
+      const load = loadAverage();
+      const all = new Map([...fresh, ...after]);
+      for (const [name, bySc] of all) {
+        const p = bySc.get('postern')!;
+        const r = bySc.get('smtp-server')!;
+        const unitWord = name.startsWith('pipelined 1 MB') ? 'MB' : name.startsWith('pipelined') ? 'message' : 'transaction';
+        const note =
+          `postern ${p.perSecond.toFixed(1)}/s, CPU ${p.cpuMs.toFixed(3)} ms/${unitWord}${p.p50 !== undefined ? `, p50 ${p.p50.toFixed(1)} ms` : ''}; ` +
+          `smtp-server ${r.perSecond.toFixed(1)}/s, CPU ${r.cpuMs.toFixed(3)} ms${r.p50 !== undefined ? `, p50 ${r.p50.toFixed(1)} ms` : ''}; ` +
+          `CPU ratio ${(p.cpuMs / r.cpuMs).toFixed(2)}, speed ratio ${(p.perSecond / r.perSecond).toFixed(2)}x; load ${load}` +
+          (name.includes('stored') ? `; filled in ${fillSeconds.toFixed(0)} s` : '');
+        if (name.startsWith('one transaction')) {
+          results.push({ name: `SMTP ${name}, p50 connect to 221`, unit: 'transaction (ms)', subject: p.p50 ?? NaN, reference: 10, referenceName: 'the 10 ms goal', goal: 1, note });
+          continue;
+        }
+        if (!name.startsWith('pipelined')) {
+          results.push({ name: `SMTP ${name} clients, server CPU`, unit: `${unitWord} (ms CPU)`, subject: p.cpuMs, reference: r.cpuMs, referenceName: 'smtp-server', goal: 0.8, note });
+        }
+        results.push({
+          name: `SMTP ${name}${name.startsWith('pipelined') ? '' : ' clients'}, wall`,
+          unit: `${unitWord} (ms, 1 / rate)`,
+          subject: 1000 / p.perSecond,
+          reference: 1000 / r.perSecond,
+          referenceName: 'smtp-server',
+          goal: Number((1 / 1.5).toFixed(3)),
+          note,
+        });
+      }
+    } finally {
+      await Promise.all(servers.map(stopServer));
+    }
+  } finally {
+    await dir.remove();
+  }
+  return results;
+}
+
