@@ -7,7 +7,7 @@ import type * as tls from 'node:tls';
 import { expect } from 'chai';
 import { generate } from 'selfsigned';
 import { buildChain, statusForVerifyCode } from '../../lib/core/certificate-chain.js';
-import type { DevCertificates } from '../../lib/core/dev-certificates.js';
+import { generateDevCertificates, type DevCertificates } from '../../lib/core/dev-certificates.js';
 import { X509ChainStatusFlags as S, type X509ChainStatus } from '../../lib/core/policy-errors.js';
 import { testCertificates } from '../support/certs.js';
 
@@ -37,6 +37,20 @@ describe('core: certificate chain anchors and status texts', () => {
     expect(buildChain({ peerCertificate: peer(certs.client.cert), trusted: anchors }).chainStatus).to.deep.equal([]);
     expect(buildChain({ peerCertificate: peer(certs.client.cert, certs.ca.cert), trusted: anchors }).chainStatus).to.deep.equal([]);
     expect(buildChain({ peerCertificate: peer(certs.untrustedClient.cert, certs.untrustedCa.cert), trusted: anchors }).chainStatus).to.deep.equal([]);
+  });
+
+  it('accepts a pinned leaf that is itself one of the anchors', () => {
+    const anchors = [x509(certs.untrustedCa.cert), x509(certs.client.cert)];
+    expect(buildChain({ peerCertificate: peer(certs.client.cert), trusted: anchors }).chainStatus).to.deep.equal([]);
+  });
+
+  it('does not anchor a leaf on a CA that only has the right name', async () => {
+    // A second dev set has a CA named like ours ("CN=Postern Dev CA") with another key: the names link, the signature does not.
+    const forged = await generateDevCertificates();
+    const chain = buildChain({ peerCertificate: peer(certs.client.cert), trusted: [x509(forged.ca.cert)] });
+    expect(info(chain.chainStatus)).to.deep.equal([
+      [S.PartialChain, 'issuer CN=Postern Dev CA of CN=postern-client is not available or not trusted'],
+    ]);
   });
 
   it('reports an untrusted self-signed top as UntrustedRoot and an unanchored issuer as PartialChain, with their names', () => {
