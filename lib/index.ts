@@ -47,6 +47,7 @@ export { dispatch } from './protocol/command-table.js';
 export type { CommandSpec, CommandTable, DispatchTarget, GuardFailure } from './protocol/command-table.js';
 export { ReplyError, ProtocolSyntaxError } from './protocol/reply-error.js';
 export { TextSession } from './protocol/text-session.js';
+export type { LoginPolicy, LoginCheck } from './protocol/text-session.js';
 export { SessionHandler } from './protocol/session-handler.js';
 export type { ManagedSession } from './protocol/session-handler.js';
 export type { SessionLimits } from './protocol/text-session.js';
@@ -114,6 +115,31 @@ export type { AuthRequest, AuthResult } from './contracts/authenticator.js';
 export { peerInfo } from './contracts/peer-info.js';
 export type { PeerInfo } from './contracts/peer-info.js';
 export { memoryModule } from './di/memory.module.js';
+export { DefaultAuthenticator } from './contracts/authenticator.js';
+export { ensureStoreUser } from './backends/store-authenticator.js';
+
+// SASL: one engine for SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE; EXTERNAL from client certificates.
+export { SaslMechanism, SaslMalformedError, availableMechanisms, findMechanism } from './protocol/sasl/sasl-mechanism.js';
+export type { SaslServer, SaslStep, SaslSessionInfo, SaslCredentials } from './protocol/sasl/sasl-mechanism.js';
+export { runSaslExchange, MAX_SASL_STEPS } from './protocol/sasl/sasl-engine.js';
+export type { SaslOutcome, ContinuationResult, ChallengeFrame } from './protocol/sasl/sasl-engine.js';
+export { PLAIN } from './protocol/sasl/plain.js';
+export { LOGIN } from './protocol/sasl/login.js';
+export { CRAM_MD5 } from './protocol/sasl/cram-md5.js';
+export { ExternalMechanism, hasValidatedClientCertificate } from './protocol/sasl/external.js';
+export { CertificateLoginMapper } from './contracts/certificate-login.js';
+export {
+  CommonNameLoginMapper,
+  EmailLoginMapper,
+  FingerprintLoginMapper,
+  certificateLoginMapper,
+  parseFingerprintTable,
+  normalizeFingerprint,
+  subjectCommonNames,
+  subjectEmailAddresses,
+} from './backends/certificate-login-mappers.js';
+export type { CertificateLoginOption, FingerprintEntry } from './backends/certificate-login-mappers.js';
+export { saslModule, withSasl } from './di/sasl.module.js';
 export { maildirModule } from './di/maildir.module.js';
 export { postgresModule } from './di/postgres.module.js';
 

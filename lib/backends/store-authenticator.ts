@@ -1,10 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import type { AuthRequest, AuthResult, Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { PosternConfig } from '../di/config.js';
 
 /**
- * The default {@link Authenticator}: checks the mail store's users. With `authDisabled` (GreenMail's mode) any
+ * The default {@link Authenticator} (bound under `DefaultAuthenticator`; `Authenticator` resolves to it unless
+ * rebound): checks the mail store's users, the one user directory. EXTERNAL requests succeed for users the store
+ * knows. With `authDisabled` (GreenMail's mode) any
  * login succeeds and the user is created on first use.
  */
 @injectable()
@@ -19,10 +22,16 @@ export class StoreAuthenticator implements Authenticator {
     const login = request.username;
     if (request.authzid && request.authzid !== login) return { ok: false, reason: 'invalid-credentials' };
     if (this.config.authDisabled) {
+      // GreenMail's mode: any login works, and its user (its mailboxes) exists from then on.
       const known = await this.store.users.find(login);
       if (known) return { ok: true, username: known };
       await this.store.users.add({ username: login.toLowerCase(), password: request.password ?? '' });
       return { ok: true, username: login.toLowerCase() };
+    }
+    if (request.external) {
+      // SASL EXTERNAL: the certificate mapping (and any authzid) was decided by the mechanism; the user must exist.
+      const user = await this.store.users.find(login);
+      return user ? { ok: true, username: user } : { ok: false, reason: 'invalid-credentials' };
     }
     if (request.password !== undefined) {
       if (request.password === '') return { ok: false, reason: 'invalid-credentials' }; // never a valid secret
@@ -35,5 +44,26 @@ export class StoreAuthenticator implements Authenticator {
       if (user && secret !== undefined && request.verifyWithSecret(secret)) return { ok: true, username: user };
     }
     return { ok: false, reason: 'invalid-credentials' };
+  }
+}
+
+/**
+ * The bridge that keeps the store the one user directory whatever Authenticator is bound: called after every
+ * successful login (the container hands it to the protocol servers unless the bound Authenticator is the store's
+ * own), it creates a user the store does not know yet (no usable password: 32 random bytes; the login as its
+ * address when it is one). So a user who can log in always has mailboxes: IMAP and POP3 never answer "no such user"
+ * for them, and mail to a login that is an address is accepted from then on.
+ */
+export async function ensureStoreUser(store: MailStore, username: string): Promise<void> {
+  if ((await store.users.find(username)) !== undefined) return;
+  const password = randomBytes(32).toString('base64url');
+  const addresses = username.includes('@') ? [username] : [];
+  try {
+    await store.users.add({ username, password, addresses });
+  } catch (err) {
+    // A concurrent login added it, or the address belongs to someone else: the user then exists or gets none.
+    if ((await store.users.find(username)) !== undefined) return;
+    if (addresses.length === 0) throw err;
+    await store.users.add({ username, password, addresses: [] });
   }
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { certificateLoginMapper, type CertificateLoginOption } from '../backends/certificate-login-mappers.js';
 import { parseArgs } from 'node:util';
 import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { ServerLimits } from '../core/connection-limits.js';
@@ -42,6 +43,9 @@ TLS
                             (none given: a self-signed certificate is generated and its fingerprint printed)
   --ca FILE                 CA bundle for client certificates
   --client-cert request|require  ask for (or insist on) a client certificate signed by --ca
+  --cert-login cn|email|FILE     SASL EXTERNAL: log a validated client certificate in as its subject CN, its
+                            SAN e-mail address, or the login FILE maps its SHA-256 fingerprint to (lines
+                            "FINGERPRINT LOGIN [AUTHZID...]"); needs --client-cert
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --allow-insecure-auth     allow AUTH/LOGIN/USER before TLS (off by default)
 
@@ -123,6 +127,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         passphrase: { type: 'string' },
         ca: { type: 'string' },
         'client-cert': { type: 'string' },
+        'cert-login': { type: 'string' },
         'tls-min': { type: 'string' },
         'allow-insecure-auth': { type: 'boolean' },
         'http-auth': { type: 'string' },
@@ -221,6 +226,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       portOffset: offset,
       users,
       authDisabled: values['auth-disabled'] === true,
+      ...certLoginOption(str),
       allowInsecureAuth: values['allow-insecure-auth'] === true,
       store,
       tls: tlsOptions(str),
@@ -302,6 +308,20 @@ function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptio
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',
     requireClientCertificate: clientCert === 'require',
   };
+}
+
+/** `--cert-login cn|email|FILE` → `certLogin` (a FILE is read and checked now, so a bad table stops the start). */
+function certLoginOption(str: (k: string) => string | undefined): { certLogin?: CertificateLoginOption } {
+  const v = str('cert-login');
+  if (v === undefined) return {};
+  if (str('client-cert') === undefined) throw new UsageError('--cert-login needs --client-cert request|require (no certificate, no EXTERNAL)');
+  if (v === 'cn' || v === 'email') return { certLogin: v };
+  try {
+    certificateLoginMapper({ fingerprintFile: v });
+  } catch (err) {
+    throw new UsageError(`--cert-login: ${(err as Error).message}`);
+  }
+  return { certLogin: { fingerprintFile: v } };
 }
 
 /** `--chaos JSON` or `--chaos @FILE`, validated like `PUT /api/v1/chaos`. */

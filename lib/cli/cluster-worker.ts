@@ -4,6 +4,8 @@
  * its certificate, session-ticket keys and stop order from the primary instead of making its own.
  */
 import cluster from 'node:cluster';
+import { MAX_CONNECTIONS_PER_ADDRESS, MAX_CONNECTIONS_PER_ADDRESS_TOTAL, MAX_CONNECTIONS_TOTAL, type ServerLimits } from '../core/connection-limits.js';
+import { MAX_CONNECTIONS } from '../core/tcp-server.js';
 import type { ReadyListener } from '../di/mail-server.js';
 import type { AuthThrottleEvent } from '../protocol/auth-throttle.js';
 
@@ -127,4 +129,20 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
 
 function send(m: HelloMessage | ReadyMessage | AuthEventMessage): void {
   if (process.connected) process.send?.(m);
+}
+
+/**
+ * One worker's share of the connection caps: each cap (given or default; 0 stays off) divided by the number of
+ * workers, rounded up. node:cluster hands connections to the workers in turn, so the whole cluster admits about what
+ * one process would (one address's connections spread evenly); a worker never waits on another to decide.
+ */
+export function workerLimits(limits: ServerLimits | undefined, workers: number): ServerLimits {
+  const share = (value: number): number => (value === 0 ? 0 : Math.max(1, Math.ceil(value / workers)));
+  return {
+    ...limits,
+    maxConnections: share(limits?.maxConnections ?? MAX_CONNECTIONS),
+    maxConnectionsPerAddress: share(limits?.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS),
+    maxConnectionsPerAddressTotal: share(limits?.maxConnectionsPerAddressTotal ?? MAX_CONNECTIONS_PER_ADDRESS_TOTAL),
+    maxConnectionsTotal: share(limits?.maxConnectionsTotal ?? MAX_CONNECTIONS_TOTAL),
+  };
 }

@@ -16,7 +16,7 @@ import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { AuthThrottleToken } from '../protocol/auth-throttle.js';
 import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
 import { runPrimary, readyLine } from './cluster-primary.js';
-import { joinCluster } from './cluster-worker.js';
+import { joinCluster, workerLimits } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
 
 /** Runs the command with `argv` (without node and script); resolves the exit code. */
@@ -51,6 +51,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     config = {
       ...config,
       users: [],
+      limits: workerLimits(config.limits, workerCount(config.workers)),
       tls: { ...config.tls, ...(certificate ? { certificate } : {}), ...(ticketKeys ? { ticketKeys: Buffer.from(ticketKeys, 'base64'), ticketKeyRotationMs: 0 } : {}) },
     };
   }

@@ -5,7 +5,7 @@ import type { PeerInfo } from './peer-info.js';
 export interface AuthRequest {
   /** `smtp`, `pop3`, `imap` or your protocol's name. */
   readonly protocol: string;
-  /** SASL mechanism or protocol command: `PLAIN`, `LOGIN`, `CRAM-MD5`, `USER` (POP3 USER/PASS), `APOP`, `IMAP-LOGIN`. */
+  /** SASL mechanism or protocol command: `PLAIN`, `LOGIN`, `CRAM-MD5`, `EXTERNAL`, `USER` (POP3 USER/PASS), `APOP`, `IMAP-LOGIN`. */
   readonly mechanism: string;
   /** Login as typed by the client (authcid). */
   readonly username: string;
@@ -15,6 +15,13 @@ export interface AuthRequest {
   readonly password?: string;
   /** For challenge-response mechanisms: verifies a response given the user's shared secret. */
   readonly verifyWithSecret?: (secret: string) => boolean;
+  /**
+   * SASL EXTERNAL (RFC 4422 appendix A): the TLS client certificate passed validation and the
+   * `CertificateLoginMapper` mapped it to `certificateLogin`; `username` is the identity to log in as (the
+   * certificate's login, or an authorization identity the mapper allowed). No password: accept it if the user
+   * exists and may log in. An Authenticator that ignores this field refuses EXTERNAL, which is safe.
+   */
+  readonly external?: { readonly certificateLogin: string; readonly fingerprint256: string };
   readonly peer: PeerInfo;
 }
 
@@ -30,5 +37,11 @@ export interface Authenticator {
   /** True when challenge-response mechanisms (APOP, CRAM-MD5) can be offered (the backend knows plaintext secrets). */
   readonly supportsSharedSecrets: boolean;
 }
-/** DI token of {@link Authenticator}. */
+/** DI token of {@link Authenticator}: what every protocol asks. Rebind it to replace or decorate the default. */
 export const Authenticator = Symbol.for('postern.Authenticator') as ServiceIdentifier<Authenticator>;
+/**
+ * DI token of the store-backed default {@link Authenticator} (`StoreAuthenticator`), bound by every store module;
+ * `Authenticator` resolves to it unless rebound. Decorate it without constructing it by hand:
+ * `container.rebind(Authenticator).toResolvedValue((inner) => decorate(inner), [DefaultAuthenticator])`.
+ */
+export const DefaultAuthenticator = Symbol.for('postern.DefaultAuthenticator') as ServiceIdentifier<Authenticator>;

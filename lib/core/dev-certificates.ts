@@ -102,6 +102,24 @@ export async function generateDevCertificates(options: DevCertificateOptions = {
 }
 
 /**
+ * Generates a client certificate (extended key usage `clientAuth`) signed by `issuer`, valid `days` from an hour
+ * ago, with subject `CN=cn` and the given SAN e-mail addresses (rfc822Name, RFC 5280 §4.2.1.6). For tests and samples
+ * of certificate logins (SASL EXTERNAL).
+ */
+export async function generateClientCertificate(issuer: PemPair, cn: string, options: { emails?: readonly string[]; days?: number } = {}): Promise<PemPair> {
+  const now = Date.now();
+  const altNames: SubjectAltName[] = (options.emails ?? []).map((value) => ({ type: 1, value }));
+  return makeLeaf({
+    cn,
+    issuer,
+    usage: 'clientAuth',
+    ...(altNames.length > 0 ? { altNames } : {}),
+    notBefore: new Date(now - CLOCK_SKEW_MS),
+    notAfter: new Date(now + (options.days ?? DEV_CERT_DAYS) * DAY_MS),
+  });
+}
+
+/**
  * Generates a development CA alone ("Postern Dev CA" unless `cn` is given), valid `days` from an hour ago. For
  * callers that sign many server certificates with one CA (the test double caches one per process).
  */

@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { CertificateLoginOption } from '../backends/certificate-login-mappers.js';
 import type { QuotaOptions } from '../contracts/quota.js';
 import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { ServerLimits } from '../core/connection-limits.js';
@@ -27,6 +28,12 @@ export interface PosternConfig {
   acme?: AcmeOptions;
   /** Permit AUTH/LOGIN/USER before TLS (off by default). */
   allowInsecureAuth?: boolean;
+  /**
+   * SASL EXTERNAL from TLS client certificates (`--cert-login`): how a validated client certificate maps to a login
+   * (`cn`, `email`, or a SHA-256 fingerprint table). Absent: EXTERNAL is not offered (unless you bind a
+   * `CertificateLoginMapper`). Client certificates must be requested (`tls.requestClientCertificate`).
+   */
+  certLogin?: CertificateLoginOption;
   /** Any login succeeds and unknown recipients get a mailbox (GreenMail's auth-disabled mode). */
   authDisabled?: boolean;
   /** Connection caps (per listener, per client address, in total) and pre-auth/command deadlines for every listener. */

@@ -3,6 +3,7 @@ import { ContainerModule, type ResolutionContext } from 'inversify';
 import { MailStore } from '../contracts/mail-store.js';
 import { instrumentStore, MetricsRegistry, PosternMetrics, PosternMetricsToken } from '../metrics/postern-metrics.js';
 import { AuthThrottle, AuthThrottleToken } from '../protocol/auth-throttle.js';
+import { withSasl } from './sasl.module.js';
 import type { SessionHandler, ManagedSession } from '../protocol/session-handler.js';
 import { ServerSecurity, ServerSecurityToken } from '../core/server-security.js';
 
@@ -62,12 +63,13 @@ export const coreModule = new ContainerModule(({ bind, onActivation }) => {
 
 /**
  * Activation hook for a protocol server binding: hands it the container's shared {@link AuthThrottle}, so failed
- * logins count across every connection and protocol, and the container's metrics (`.onActivation(withAuthThrottle)`).
+ * logins count across every connection and protocol, the container's metrics, and the SASL registry and user
+ * directory bridge ({@link withSasl}) (`.onActivation(withAuthThrottle)`).
  */
 export function withAuthThrottle<H extends SessionHandler<ManagedSession>>(context: ResolutionContext, handler: H): H {
   handler.authThrottle = context.get(AuthThrottleToken, { optional: true });
   handler.metrics = context.get(PosternMetricsToken, { optional: true });
-  return handler;
+  return withSasl(context, handler);
 }
 
 /**

@@ -3,6 +3,7 @@ import { withQuota } from '../backends/quota/quota-mail-store.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { coreModule } from './core.module.js';
 import { PosternConfig } from './config.js';
+import { saslModule } from './sasl.module.js';
 
 /**
  * Builds an inversify container with the core layer bound to `config`, plus `modules` (protocol and store
@@ -14,7 +15,7 @@ import { PosternConfig } from './config.js';
 export function createContainer(config: PosternConfig = {}, modules: readonly ContainerModule[] = []): Container {
   const container = new Container();
   container.bind(PosternConfig).toConstantValue(config);
-  container.load(coreModule, ...modules);
+  container.load(coreModule, saslModule(config), ...modules);
   if (config.quota && container.isBound(MailStore)) {
     // RFC 9208 storage quota: the bound store, wrapped once, serves every protocol (SMTP answers 552 5.2.2).
     const store = withQuota(container.get(MailStore), config.quota);

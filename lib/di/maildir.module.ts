@@ -1,5 +1,5 @@
 import { ContainerModule } from 'inversify';
-import { Authenticator } from '../contracts/authenticator.js';
+import { Authenticator, DefaultAuthenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { MaildirMailStore, MaildirMailStoreOptions } from '../backends/maildir/maildir-mail-store.js';
 import { StoreAuthenticator } from '../backends/store-authenticator.js';
@@ -18,6 +18,7 @@ export function maildirModule(root: string, options: { keepPlaintextPasswords?: 
     );
     bind(MaildirMailStore).toSelf().inSingletonScope().onActivation(withStoreMetrics);
     bind(MailStore).toService(MaildirMailStore);
-    bind(Authenticator).to(StoreAuthenticator).inSingletonScope();
+    bind(DefaultAuthenticator).to(StoreAuthenticator).inSingletonScope();
+    bind(Authenticator).toResolvedValue((a: Authenticator) => a, [DefaultAuthenticator]).inSingletonScope();
   });
 }

@@ -1,5 +1,5 @@
 import { ContainerModule } from 'inversify';
-import { Authenticator } from '../contracts/authenticator.js';
+import { Authenticator, DefaultAuthenticator } from '../contracts/authenticator.js';
 import { MailStore, MailStoreOptions } from '../contracts/mail-store.js';
 import { MemoryMailStore } from '../backends/memory/memory-mail-store.js';
 import { StoreAuthenticator } from '../backends/store-authenticator.js';
@@ -14,5 +14,6 @@ export const memoryModule = new ContainerModule(({ bind }) => {
   bind(MailStoreOptions).toResolvedValue((config: PosternConfig) => ({ autoCreateUsers: config.authDisabled === true }), [PosternConfig]);
   bind(MemoryMailStore).toSelf().inSingletonScope().onActivation(withStoreMetrics);
   bind(MailStore).toService(MemoryMailStore);
-  bind(Authenticator).to(StoreAuthenticator).inSingletonScope();
+  bind(DefaultAuthenticator).to(StoreAuthenticator).inSingletonScope();
+  bind(Authenticator).toResolvedValue((a: Authenticator) => a, [DefaultAuthenticator]).inSingletonScope();
 });

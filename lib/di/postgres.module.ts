@@ -1,5 +1,5 @@
 import { ContainerModule } from 'inversify';
-import { Authenticator } from '../contracts/authenticator.js';
+import { Authenticator, DefaultAuthenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { PostgresMailStore, PostgresMailStoreOptions } from '../backends/postgres/postgres-mail-store.js';
 import { StoreAuthenticator } from '../backends/store-authenticator.js';
@@ -19,6 +19,7 @@ export function postgresModule(url: string, options: { poolSize?: number; keepPl
     );
     bind(PostgresMailStore).toSelf().inSingletonScope(); // @preDestroy closes it
     bind(MailStore).toService(PostgresMailStore);
-    bind(Authenticator).to(StoreAuthenticator).inSingletonScope();
+    bind(DefaultAuthenticator).to(StoreAuthenticator).inSingletonScope();
+    bind(Authenticator).toResolvedValue((a: Authenticator) => a, [DefaultAuthenticator]).inSingletonScope();
   });
 }

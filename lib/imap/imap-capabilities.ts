@@ -15,6 +15,8 @@ export interface ImapCapabilityInput {
   readonly literalPlus?: boolean;
   /** COMPRESS is already active: COMPRESS=DEFLATE is no longer offered (RFC 4978 §3). */
   readonly isCompressed?: boolean;
+  /** SASL mechanisms available on this session, in order, from the registry (default: PLAIN and LOGIN). */
+  readonly saslMechanisms?: readonly string[];
 }
 
 /**
@@ -22,8 +24,9 @@ export interface ImapCapabilityInput {
  *
  * - STARTTLS (RFC 3501 §6.2.1) only before TLS and before login.
  * - Before TLS, when logins need TLS: LOGINDISABLED (RFC 3501 §6.2.3) and no `AUTH=` (RFC 3501 §6.2.2, RFC 8314 §5.1).
- * - `AUTH=PLAIN`, `AUTH=LOGIN` (draft-murchison-sasl-login, for Outlook and older clients) and SASL-IR (RFC 4959)
- *   only before login, where AUTHENTICATE is valid.
+ * - `AUTH=` for each available SASL mechanism (PLAIN, LOGIN for Outlook and older clients, CRAM-MD5 when secrets
+ *   are known, EXTERNAL with a validated client certificate) and SASL-IR (RFC 4959) only before login, where
+ *   AUTHENTICATE is valid.
  * - LITERAL+ (RFC 7888 §4): non-synchronizing literals up to the APPEND limit; or, with `literalPlus: false`,
  *   LITERAL- (RFC 7888 §5): up to 4096 octets. Only one is advertised: LITERAL+ is the stronger promise.
  * - CONDSTORE and QRESYNC (RFC 7162, enabled with ENABLE or a CONDSTORE-enabling command), ESEARCH (RFC 4731),
@@ -38,7 +41,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
   const caps = ['IMAP4rev1'];
   if (input.state === 'not-authenticated') {
     if (!input.isSecure) caps.push('STARTTLS');
-    if (input.isSecure || input.allowInsecureAuth) caps.push('AUTH=PLAIN', 'AUTH=LOGIN', 'SASL-IR');
+    if (input.isSecure || input.allowInsecureAuth) caps.push(...(input.saslMechanisms ?? ['PLAIN', 'LOGIN']).map((m) => `AUTH=${m}`), 'SASL-IR');
     else caps.push('LOGINDISABLED');
   }
   caps.push(

@@ -8,6 +8,7 @@ import { supportsQuota } from '../contracts/quota.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import { availableMechanisms, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { mailboxName, mapStoreError } from './commands/args.js';
 import { imapCapabilities } from './imap-capabilities.js';
@@ -39,7 +40,7 @@ export interface ImapContext {
 export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT';
 
 /** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */
-export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password'>;
+export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret' | 'external'>;
 
 /**
  * Commands that use message sequence numbers: while they run, EXPUNGE responses are held back
@@ -134,7 +135,13 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       literalPlus: this.ctx.settings.literalPlus,
       hasQuota: supportsQuota(this.ctx.store),
       isCompressed: this.connection.isCompressed,
+      saslMechanisms: this.current === 'not-authenticated' ? availableMechanisms(this.saslMechanisms, this.saslSession) : [],
     });
+  }
+
+  /** What the SASL mechanisms see of this session (IMAP has no host name setting: CRAM-MD5 challenges say `localhost`). */
+  get saslSession(): SaslSessionInfo {
+    return { peer: this.peer(), hostname: 'localhost', supportsSharedSecrets: this.ctx.authenticator.supportsSharedSecrets };
   }
 
   /** What backends may know about the peer. */
@@ -303,22 +310,22 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
   /**
    * Checks credentials with the Authenticator, opens the user's mailboxes, starts watching the store and
    * enters the authenticated state, replying `OK [CAPABILITY …]`. A failed login is answered after the
-   * configured delay.
+   * configured delay. LOGIN and every AUTHENTICATE mechanism end here, IMAP's one completion point; the one
+   * failed-login policy ({@link TextSession.checkLogin}) runs first (`rejected`: the SASL mechanism refused already).
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
    */
-  async login(mechanism: string, credentials: ImapCredentials): Promise<void> {
-    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
-    const result = await this.ctx.authenticator.authenticate({ protocol: 'imap', mechanism, ...credentials, peer: this.peer() });
-    if (!result.ok) {
-      if (result.reason === 'temporary-failure') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
-      const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
-      if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) this.closeAfterReply = true;
+  async login(mechanism: string, credentials: ImapCredentials, rejected = false): Promise<void> {
+    const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
+    const check = await this.checkLogin(this.ctx.authenticator, { protocol: 'imap', mechanism, ...credentials, peer: this.peer() }, { delayMs, maxFailures }, rejected);
+    if (!check.ok) {
+      if (check.why === 'throttled') throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
+      if (check.why === 'temporary') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
+      if (check.isLast) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
-    this.recordLoginSuccess(credentials.username, mechanism);
     let view: UserMailboxes;
     try {
-      view = await this.ctx.store.openUser(result.username);
+      view = await this.ctx.store.openUser(check.username);
     } catch (err) {
       throw mapStoreError(err);
     }

@@ -9,6 +9,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import { availableMechanisms, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { pop3Capabilities } from './pop3-capabilities.js';
 import { POP3_COMMANDS } from './pop3-commands.js';
@@ -32,7 +33,7 @@ export interface Pop3Context {
 }
 
 /** Credentials of one login attempt, as the command decoded them. */
-export type Pop3Credentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret'>;
+export type Pop3Credentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret' | 'external'>;
 
 /** Verbs whose arguments are secrets: logged as `[redacted]`. */
 const SECRET_VERBS = new Set(['PASS', 'APOP', 'AUTH']);
@@ -88,9 +89,17 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     return this.ctx.settings.allowInsecureAuth;
   }
 
-  /** SASL mechanisms offered (RFC 5034); CRAM-MD5 only when the authenticator knows shared secrets. */
-  get saslMechanisms(): string[] {
-    return this.ctx.authenticator.supportsSharedSecrets ? ['PLAIN', 'LOGIN', 'CRAM-MD5'] : ['PLAIN', 'LOGIN'];
+  /**
+   * SASL mechanisms offered (RFC 5034), from the registry: CRAM-MD5 only when the authenticator knows shared secrets,
+   * EXTERNAL only with a validated client certificate and a certificate mapper.
+   */
+  get offeredMechanisms(): string[] {
+    return availableMechanisms(this.saslMechanisms, this.saslSession);
+  }
+
+  /** What the SASL mechanisms see of this session. */
+  get saslSession(): SaslSessionInfo {
+    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: this.ctx.authenticator.supportsSharedSecrets };
   }
 
   /** Host name used in APOP and CRAM-MD5 challenges. */
@@ -104,7 +113,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       state: this.current,
       isSecure: this.isSecure,
       allowInsecureAuth: this.allowsInsecureAuth,
-      saslMechanisms: this.saslMechanisms,
+      saslMechanisms: this.offeredMechanisms,
     });
   }
 
@@ -213,24 +222,25 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
   /**
    * Checks credentials with the Authenticator, then locks and snapshots the maildrop and enters TRANSACTION,
    * replying `+OK`. A failed login is answered after the configured delay (a timer: other sessions keep running).
+   * The one failed-login policy ({@link TextSession.checkLogin}) runs first (`rejected`: the SASL mechanism refused
+   * already); USER/PASS, APOP and every AUTH mechanism end here, POP3's one completion point.
    * @throws Pop3Error `[AUTH]` for wrong credentials, `[IN-USE]` when the maildrop is locked, `[SYS/TEMP]` or
    *   `[SYS/PERM]` for store problems. The state stays AUTHORIZATION then.
    */
-  async login(mechanism: string, credentials: Pop3Credentials): Promise<void> {
+  async login(mechanism: string, credentials: Pop3Credentials, rejected = false): Promise<void> {
     this.pendingUser = undefined;
-    if (this.isLoginThrottled({ user: credentials.username, mechanism })) throw new Pop3Error('AUTH', 'too many failed logins, try again later');
-    const result = await this.ctx.authenticator.authenticate({ protocol: 'pop3', mechanism, ...credentials, peer: this.peer() });
-    if (!result.ok) {
-      if (result.reason === 'temporary-failure') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
-      const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
-      if (await this.recordLoginFailure({ user: credentials.username, mechanism }, { delayMs, maxFailures })) {
+    const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
+    const check = await this.checkLogin(this.ctx.authenticator, { protocol: 'pop3', mechanism, ...credentials, peer: this.peer() }, { delayMs, maxFailures }, rejected);
+    if (!check.ok) {
+      if (check.why === 'throttled') throw new Pop3Error('AUTH', 'too many failed logins, try again later');
+      if (check.why === 'temporary') throw new Pop3Error('SYS/TEMP', 'authentication temporarily unavailable');
+      if (check.isLast) {
         this.closeAfterReply = true;
         throw new Pop3Error('AUTH', 'authentication failed, closing');
       }
       throw new Pop3Error('AUTH', 'authentication failed');
     }
-    const username = result.username;
-    this.recordLoginSuccess(credentials.username, mechanism);
+    const username = check.username;
     const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).
       if (isMailStoreError(err, 'IN_USE')) throw new Pop3Error('IN-USE', 'maildrop already locked by another session');
@@ -256,27 +266,6 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     const { count, octets } = this.drop.stat();
     this.log.info('auth succeeded', { user: username, mechanism, messages: count });
     this.send(okLine(`maildrop locked and ready, ${count} messages (${octets} octets)`));
-  }
-
-  /**
-   * Sends a `+ challenge` continuation and reads the client's SASL response (RFC 5034 §4). Resolves undefined
-   * when the connection closed meanwhile.
-   * @throws Pop3Error when the client cancels with `*` or sends an over-long line.
-   */
-  async readSaslResponse(challenge: string): Promise<string | undefined> {
-    this.send(`+ ${challenge}\r\n`);
-    await this.flush();
-    const r = await this.reader.readLine();
-    if (r.kind === 'closed' || r.kind === 'runaway') {
-      if (r.kind === 'runaway') await this.end('closed');
-      return undefined;
-    }
-    if (r.kind === 'too-long') throw new Pop3Error(undefined, 'response too long');
-    if (r.kind === 'bare-lf') throw new Pop3Error(undefined, 'bare LF not allowed, lines end with CRLF');
-    this.log.debug('C: [redacted]');
-    const text = r.line.toString('latin1').trim();
-    if (text === '*') throw new Pop3Error(undefined, 'authentication cancelled');
-    return text;
   }
 
   /**

@@ -3,6 +3,7 @@ import type { ConnectionHandler, ListenerInfo } from '../core/tcp-server.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { SessionMetrics } from './session-metrics.js';
 import type { FaultInjector } from './faults.js';
+import type { SaslMechanism } from './sasl/sasl-mechanism.js';
 import type { TextSession } from './text-session.js';
 
 /** What {@link SessionHandler} needs from a protocol session beyond {@link TextSession}. */
@@ -24,6 +25,10 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   authThrottle?: AuthThrottle;
   /** Metrics handed to every session (the protocol modules set it from the `PosternMetrics` token). */
   metrics?: SessionMetrics;
+  /** The SASL registry handed to every session (the protocol modules set it from the `SaslMechanism` multi-binding). */
+  saslMechanisms?: readonly SaslMechanism[];
+  /** Run after every successful login (the container's user-directory bridge); handed to every session. */
+  userDirectory?: (username: string) => Promise<void>;
   /** Fault injection for new sessions (the test double's chaos); set by the assembly, none by default. */
   faults?: FaultInjector;
 
@@ -44,6 +49,8 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     session.applyListenerLimits(listener);
     session.authThrottle = this.authThrottle;
     session.metrics = this.metrics;
+    if (this.saslMechanisms && this.saslMechanisms.length > 0) session.saslMechanisms = this.saslMechanisms;
+    session.userDirectory = this.userDirectory;
     // smtps → smtp: a rule names the protocol; both of its listeners follow it.
     if (this.faults) session.faults = { injector: this.faults, protocol: listener.name.replace(/s$/, '') };
     this.sessions.set(connection, session);

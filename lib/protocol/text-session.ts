@@ -8,6 +8,10 @@ import type { AuthThrottle } from './auth-throttle.js';
 import type { SessionMetrics } from './session-metrics.js';
 import { LineReader, type LineResult } from './line-reader.js';
 import type { FaultAction, FaultInjector, FaultStage } from './faults.js';
+import type { AuthRequest, Authenticator } from '../contracts/authenticator.js';
+import { BUILTIN_SASL_MECHANISMS } from './sasl/builtin-mechanisms.js';
+import type { ContinuationResult } from './sasl/sasl-engine.js';
+import type { SaslMechanism } from './sasl/sasl-mechanism.js';
 
 /** Limits every text session honours. */
 export interface SessionLimits {
@@ -30,6 +34,21 @@ export interface SessionLimits {
    */
   preAuthTimeoutMs?: number;
 }
+
+/** The one failed-login policy's knobs: the delay before a refusal, and the failures that end the session. */
+export interface LoginPolicy {
+  readonly delayMs: number;
+  readonly maxFailures: number;
+}
+
+/**
+ * What {@link TextSession.checkLogin} decided: the canonical user, or why not (`throttled`: refused before any
+ * check; `temporary`: the Authenticator could not decide; `invalid`: wrong credentials, answered after the delay,
+ * `isLast` when the session must close after the refusal).
+ */
+export type LoginCheck =
+  | { readonly ok: true; readonly username: string }
+  | { readonly ok: false; readonly why: 'throttled' | 'temporary' | 'invalid'; readonly isLast: boolean };
 
 /**
  * Base of the SMTP, POP3 and IMAP sessions (and yours): owns the connection, the line reader, the reply
@@ -61,6 +80,13 @@ export abstract class TextSession {
   authThrottle?: AuthThrottle;
   /** Where commands, logins and messages are counted (set by `SessionHandler`); none: not counted. */
   metrics?: SessionMetrics;
+  /** The SASL registry (set by `SessionHandler` from the `SaslMechanism` multi-binding); the built-ins otherwise. */
+  saslMechanisms: readonly SaslMechanism[] = BUILTIN_SASL_MECHANISMS;
+  /**
+   * Run after every successful login, before the session counts as authenticated: the container's bridge that makes
+   * sure the user exists in the store (set by `SessionHandler`); none: nothing runs.
+   */
+  userDirectory?: (username: string) => Promise<void>;
   /** Protocol name for metrics labels: the listener's name without its `s` (`smtps` → `smtp`). */
   private protocolLabel = 'unknown';
   /** Fault injection ("chaos"), set by the SessionHandler before {@link run}; none by default. */
@@ -381,6 +407,59 @@ export abstract class TextSession {
     this.log.warn('login refused: too many failed logins', { ...meta, by: why });
     this.metrics?.auth(this.protocolLabel, meta.mechanism, 'throttled');
     return true;
+  }
+
+  /**
+   * The one failed-login policy, for every login command and SASL mechanism: the shared throttle first (nothing is
+   * checked when it refuses), then the Authenticator (skipped when `rejected`: the mechanism itself refused, as
+   * EXTERNAL does for an unmapped certificate), then on failure the delay and the per-session count
+   * ({@link recordLoginFailure}); on success the throttle and metrics learn it. The caller only frames the reply and
+   * completes the login at its protocol's one completion point.
+   */
+  async checkLogin(authenticator: Authenticator, request: AuthRequest, policy: LoginPolicy, rejected = false): Promise<LoginCheck> {
+    const meta = { user: request.username, mechanism: request.mechanism };
+    if (this.isLoginThrottled(meta)) return { ok: false, why: 'throttled', isLast: false };
+    const result = rejected ? ({ ok: false, reason: 'invalid-credentials' } as const) : await authenticator.authenticate(request);
+    if (result.ok) {
+      await this.userDirectory?.(result.username);
+      this.recordLoginSuccess(request.username, request.mechanism);
+      return { ok: true, username: result.username };
+    }
+    if (result.reason === 'temporary-failure') {
+      this.log.warn('auth temporarily unavailable', meta);
+      return { ok: false, why: 'temporary', isLast: false };
+    }
+    return { ok: false, why: 'invalid', isLast: await this.recordLoginFailure(meta, policy) };
+  }
+
+  /**
+   * The one SASL continuation reader: queues `prompt` (the protocol's framed challenge, `334 …` or `+ …`, CRLF
+   * included), flushes, and reads the client's response line, which is never logged (`C: [redacted]`). A line of
+   * just `*` is the cancel. An over-long line is reported as soon as it crosses the limit (its rest is skipped); a
+   * line that never ends gets the protocol's fatal over-long goodbye and the session ends (`closed`).
+   */
+  async readContinuation(prompt: string): Promise<ContinuationResult> {
+    this.send(prompt);
+    await this.flush();
+    const r = await this.reader.readLine();
+    if (r.kind === 'closed' || this.connection.isClosed) return { kind: 'closed' };
+    if (r.kind === 'runaway') {
+      this.log.warn('line without end, closing', {});
+      await this.onLineTooLong(true);
+      await this.end('closed');
+      return { kind: 'closed' };
+    }
+    if (r.kind === 'too-long') {
+      this.log.warn('line too long', { max: this.limits.maxLineLength });
+      return { kind: 'too-long' };
+    }
+    if (r.kind === 'bare-lf') {
+      this.log.warn('bare LF in a command line', {});
+      return { kind: 'bare-lf' };
+    }
+    this.log.debug('C: [redacted]');
+    const text = r.line.toString('latin1').trim();
+    return text === '*' ? { kind: 'cancelled' } : { kind: 'line', text };
   }
 
   /** Records a successful login with the shared throttle (never delayed) and the metrics. */

@@ -8,6 +8,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import type { SaslCredentials, SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { BodyDelivery } from './smtp-body.js';
 import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
@@ -341,22 +342,37 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     if (!this.connection.isClosed) await this.end('closed');
   }
 
+  /** What the SASL mechanisms see of this session (availability, CRAM-MD5 challenge host, client certificate). */
+  get saslSession(): SaslSessionInfo {
+    return { peer: this.peer, hostname: this.deps.settings.hostname, supportsSharedSecrets: this.deps.authenticator.supportsSharedSecrets };
+  }
+
   /**
-   * Reads one SASL response line after sending the `334` challenge (RFC 4954 §4). Resolves undefined when the
-   * connection closed. The line is never logged.
-   * @throws SmtpReplyError 500 5.5.6 for an over-long line, 501 5.0.0 when the client cancels with `*`.
+   * Applies the one failed-login policy to what an AUTH exchange produced (`rejected`: the mechanism refused
+   * already), then completes the login at SMTP's one completion point: the `onAuth` hooks, the session's user,
+   * `235 2.7.0`.
+   * @throws SmtpReplyError 454 4.7.0 when throttled or temporarily unavailable, 535 5.7.8 for bad credentials (after
+   *   the failed-login delay; at the last allowed failure it sends 535 and `421 4.7.0` and closes instead).
    */
-  async readSaslResponse(challenge: string): Promise<string | undefined> {
-    this.send(`334 ${challenge}\r\n`);
-    await this.flush();
-    const r = await this.reader.readLine();
-    if (r.kind === 'closed' || r.kind === 'runaway') return undefined;
-    if (r.kind === 'too-long') throw new SmtpReplyError(500, '5.5.6', 'Authentication exchange line is too long', true);
-    if (r.kind === 'bare-lf') throw new SmtpReplyError(500, '5.5.2', 'NUL, bare CR or bare LF not allowed in commands', true);
-    this.log.debug('C: [redacted]');
-    const text = r.line.toString('latin1');
-    if (text === '*') throw new SmtpReplyError(501, '5.0.0', 'Authentication cancelled');
-    return text;
+  async login(mechanism: string, credentials: SaslCredentials, rejected = false): Promise<void> {
+    const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.settings;
+    const check = await this.checkLogin(this.deps.authenticator, { protocol: 'smtp', mechanism, peer: this.peer, ...credentials }, { delayMs, maxFailures }, rejected);
+    if (!check.ok) {
+      if (check.why === 'throttled') throw new SmtpReplyError(454, '4.7.0', 'Too many failed logins, try again later');
+      if (check.why === 'temporary') throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure');
+      if (check.isLast) {
+        this.send(reply(535, '5.7.8', 'Authentication credentials invalid'));
+        this.send(reply(421, '4.7.0', 'Too many failed authentication attempts, closing connection'));
+        await this.end('closed');
+        return;
+      }
+      // Also counted against the error budget, like any refused command.
+      throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', true);
+    }
+    await this.runHooks((h) => h.onAuth?.({ username: check.username, mechanism, peer: this.peer }));
+    this.user = check.username;
+    this.log.info('auth succeeded', { user: check.username, mechanism });
+    this.send(reply(235, '2.7.0', 'Authentication successful'));
   }
 
   /** Opens the backend session again (after STARTTLS: it must see the TLS facts, STYLE §4). */

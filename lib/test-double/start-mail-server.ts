@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { CertificateLoginOption } from '../backends/certificate-login-mappers.js';
 import type { Container, ContainerModule } from 'inversify';
 import { readFile } from 'node:fs/promises';
 import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
@@ -38,6 +39,11 @@ export interface MailServerOptions {
    * start fast) and a localhost certificate signed by it (see `ca`).
    */
   tls?: ServerSecurityOptions;
+  /**
+   * SASL EXTERNAL from client certificates (`'cn'`, `'email'` or a fingerprint table, see `PosternConfig.certLogin`);
+   * ask for certificates with `tls: { requestClientCertificate: true, trustedCertificates }`.
+   */
+  certLogin?: CertificateLoginOption;
   /** `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (shared with other nodes). */
   store?: string;
   /** Logging (default: silent). */
@@ -139,6 +145,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     anyPort: true,
     authDisabled: options.authDisabled,
     allowInsecureAuth: options.allowInsecureAuth,
+    ...(options.certLogin !== undefined ? { certLogin: options.certLogin } : {}),
     tls,
     store: options.store,
     log: options.log ?? { silent: true },

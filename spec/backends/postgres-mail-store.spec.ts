@@ -7,7 +7,7 @@ import { startMailServer } from '../../lib/test-double/start-mail-server.js';
 import { testCertificates } from '../support/certs.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
 import { MIGRATIONS, migrate } from '../../lib/backends/postgres/pg-schema.js';
-import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
+import type { DeliveryEnvelope, MailboxEvent } from '../../lib/contracts/mail-store.js';
 import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
 import { codeOf, mailStoreSuite, message } from './mail-store-suite.js';
 
@@ -203,6 +203,21 @@ describe('PostgresMailStore', function () {
       await bothResynced;
       expect(resyncs.sort()).to.deep.equal(['alice/Archive', 'alice/INBOX']);
       expect((await view.messages('INBOX')).map((m) => m.uid)).to.deep.equal([1]);
+      await view.release();
+    });
+
+    it('stores the rest of a group commit when PostgreSQL refuses one of its messages', async () => {
+      db = await database();
+      const store = db.open();
+      await store.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      const envelope = (helo: string): DeliveryEnvelope => ({ mailFrom: 'a@b.test', rcptTo: ['alice@example.org'], helo, clientAddress: '127.0.0.1', clientPort: 1, receivedAt: new Date().toISOString() });
+      // The first delivery goes alone; the nine queued behind it share one statement, and jsonb refuses \u0000.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => store.deliver('alice@example.org', message(`m${i}`), { envelope: envelope(i === 5 ? 'bad\u0000helo' : `h${i}`) })),
+      );
+      expect(outcomes.map((o) => o.status)).to.deep.equal([...Array(5).fill('fulfilled'), 'rejected', ...Array(4).fill('fulfilled')]);
+      const view = await store.openUser('alice');
+      expect((await view.messages('INBOX')).length).to.equal(9);
       await view.release();
     });
 

@@ -8,6 +8,7 @@ import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 import { parseCliArgs, UsageError, workerCount } from '../../lib/cli/cli-args.js';
+import { workerLimits } from '../../lib/cli/cluster-worker.js';
 import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
 
 /** JSON log records the process has written to stderr so far. */
@@ -140,6 +141,14 @@ describe('cli: postern --workers', function () {
     }
   });
 
+  it('splits every connection cap (given or default) between the workers, rounding up, keeping 0 (off) and the deadlines', () => {
+    expect(workerLimits(undefined, 2)).to.deep.equal({ maxConnections: 500, maxConnectionsPerAddress: 50, maxConnectionsPerAddressTotal: 150, maxConnectionsTotal: 3000 });
+    expect(workerLimits({ maxConnections: 0, maxConnectionsPerAddress: 5, preAuthTimeoutMs: 9 }, 3)).to.deep.equal({
+      maxConnections: 0, maxConnectionsPerAddress: 2, maxConnectionsPerAddressTotal: 100, maxConnectionsTotal: 2000, preAuthTimeoutMs: 9,
+    });
+    expect(workerLimits({ maxConnectionsPerAddress: 1 }, 4).maxConnectionsPerAddress).to.equal(1); // never 0 (that would mean off)
+  });
+
   it('parses --workers N|auto and refuses nonsense', () => {
     const md = ['--store', 'maildir:/tmp/x'];
     expect(parseCliArgs(md).config.workers).to.equal(undefined);
@@ -230,6 +239,20 @@ describe('cli: postern --workers', function () {
     expect(refusals).to.deep.equal(Array(4).fill('454 4.7.0 Too many failed logins, try again later'));
     const refusedBy = records(p).filter((r) => r.message === 'login refused: too many failed logins').map((r) => workerOf(r.cid));
     expect(new Set(refusedBy).size, 'both workers refused').to.equal(2);
+    await p.stop('SIGTERM');
+  });
+
+  it('gives each worker its share of the connection caps, so the cluster admits about what one process would', async () => {
+    const { p } = await startCluster(['--max-connections-per-address', '2']);
+    const replies: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await connect(p.ports.smtp!);
+      replies.push(await c.readLine()); // held open: each admitted connection keeps its slot
+    }
+    const admitted = replies.filter((r) => r.startsWith('220 ')).length;
+    // One slot per worker: 2 without a fixed connection order (1 if the kernel gave both to one worker), never 6.
+    expect(admitted).to.be.within(1, 2);
+    expect(replies.filter((r) => !r.startsWith('220 '))).to.deep.equal(Array(6 - admitted).fill('421 4.3.2 Too many connections, try again later'));
     await p.stop('SIGTERM');
   });
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { Authenticator } from '../../lib/contracts/authenticator.js';
+import { MailStore, MailStoreError } from '../../lib/contracts/mail-store.js';
 import { DEFAULT_WAIT_MS, LineClient } from '../support/line-client.js';
 import { ALICE, message, startPop3, type Pop3Harness } from './pop3-harness.js';
 import { allMessages } from '../../lib/test-double/store-queries.js';
@@ -245,8 +246,23 @@ describe('pop3: server', () => {
       expect(await c.command('CAPA', /^\.$/)).to.include('TOP');
     });
 
-    it('answers [SYS/PERM] when an accepted user has no maildrop', async () => {
+    it('gives a user another Authenticator accepts a maildrop (the store is the one user directory, issue 12)', async () => {
       h = await withAuthenticator({ supportsSharedSecrets: false, authenticate: async () => ({ ok: true, username: 'ghost' }) });
+      const c = await h.connectTls();
+      await c.readLine();
+      await c.command('USER ghost', /^\+OK/);
+      expect(await c.command('PASS x', /^[+-]/)).to.deep.equal(['+OK maildrop locked and ready, 0 messages (0 octets)']);
+      expect(await h.store.users.find('ghost')).to.equal('ghost');
+    });
+
+    it('answers [SYS/PERM] when the store has no maildrop for an accepted user', async () => {
+      const ghost: Authenticator = { supportsSharedSecrets: false, authenticate: async () => ({ ok: true, username: 'ghost' }) };
+      h = await startPop3({}, {}, undefined, (container) => {
+        container.rebind(Authenticator).toConstantValue(ghost);
+        const store = container.get(MailStore);
+        const open = store.openUser.bind(store);
+        store.openUser = async (user) => (user === 'ghost' ? Promise.reject(new MailStoreError('NO_SUCH_USER', 'no such user')) : open(user));
+      });
       const c = await h.connectTls();
       await c.readLine();
       await c.command('USER ghost', /^\+OK/);

@@ -1,6 +1,6 @@
 /** A container with SMTP, POP3 and IMAP (all six listeners on port 0), the memory store, a recording logger and alice. */
 import type tls from 'node:tls';
-import type { Container } from 'inversify';
+import type { Container, ContainerModule } from 'inversify';
 import { MailStore } from '../../lib/contracts/mail-store.js';
 import type { PosternConfig } from '../../lib/di/config.js';
 import { createContainer } from '../../lib/di/create-container.js';
@@ -28,8 +28,11 @@ export interface AllProtocols {
   close(): Promise<void>;
 }
 
-/** Starts every listener; `config` is merged over test defaults (idle timeouts, 5 ms failed-login delays). */
-export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_000): Promise<AllProtocols> {
+/**
+ * Starts every listener; `config` is merged over test defaults (idle timeouts, 5 ms failed-login delays); `modules`
+ * are loaded after the built-in ones.
+ */
+export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_000, modules: readonly ContainerModule[] = []): Promise<AllProtocols> {
   const certs = await testCertificates();
   const log = new RecordingLogger();
   const container = createContainer(
@@ -40,7 +43,7 @@ export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_00
       pop3: { idleTimeoutMs, failedLoginDelayMs: 5, pop3: { port: 0 }, pop3s: { port: 0 } },
       imap: { idleTimeoutMs, failedLoginDelayMs: 5, imap: { port: 0 }, imaps: { port: 0 } },
     },
-    [memoryModule, smtpModule, pop3Module, imapModule],
+    [memoryModule, smtpModule, pop3Module, imapModule, ...modules],
   );
   container.rebind(Logger).toConstantValue(log);
   const store = container.get(MailStore);

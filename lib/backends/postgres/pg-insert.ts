@@ -136,7 +136,10 @@ export class MessageInserter {
         const rows = await insertMessages(this.db, this.node, batch.map((w) => w.message));
         batch.forEach((w, i) => w.resolve(rows?.[i]));
       } catch (err) {
-        for (const w of batch) w.reject(err);
+        if (batch.length === 1) batch[0]!.reject(err);
+        // One bad message (a value PostgreSQL refuses) must not fail the others it shared the statement with: each
+        // goes again alone, so only the one that fails on its own is refused.
+        else for (const w of batch) await insertMessages(this.db, this.node, [w.message]).then((rows) => w.resolve(rows?.[0]), w.reject);
       }
     }
     this.queues.delete(key);

@@ -1,14 +1,17 @@
 import type { SmtpConnection } from '../smtp-connection.js';
 import { multiline } from '../smtp-replies.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
+import { availableMechanisms } from '../../protocol/sasl/sasl-mechanism.js';
 
 /** Inputs of {@link ehloKeywords}. */
 export interface CapabilityInputs {
   readonly secure: boolean;
   readonly allowInsecureAuth: boolean;
   readonly maxMessageSize: number;
-  /** The Authenticator can check challenge-response mechanisms (CRAM-MD5). */
-  readonly supportsSharedSecrets: boolean;
+  /** The Authenticator can check challenge-response mechanisms (CRAM-MD5); used when `saslMechanisms` is absent. */
+  readonly supportsSharedSecrets?: boolean;
+  /** The SASL mechanisms available on this session, in order (from the registry): the AUTH keyword's list. */
+  readonly saslMechanisms?: readonly string[];
 }
 
 /**
@@ -19,7 +22,8 @@ export interface CapabilityInputs {
 export function ehloKeywords(c: CapabilityInputs): string[] {
   const keys = ['PIPELINING', `SIZE ${c.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING'];
   if (!c.secure) keys.push('STARTTLS');
-  if (c.secure || c.allowInsecureAuth) keys.push(`AUTH PLAIN LOGIN${c.supportsSharedSecrets ? ' CRAM-MD5' : ''}`);
+  const mechanisms = c.saslMechanisms ?? ['PLAIN', 'LOGIN', ...(c.supportsSharedSecrets ? ['CRAM-MD5'] : [])];
+  if ((c.secure || c.allowInsecureAuth) && mechanisms.length > 0) keys.push(`AUTH ${mechanisms.join(' ')}`);
   keys.push('HELP');
   return keys;
 }
@@ -44,7 +48,7 @@ async function greet(conn: SmtpConnection, args: string, extended: boolean): Pro
     secure: conn.isSecure,
     allowInsecureAuth: conn.allowsInsecureAuth,
     maxMessageSize: conn.settings.maxMessageSize,
-    supportsSharedSecrets: conn.deps.authenticator.supportsSharedSecrets,
+    saslMechanisms: availableMechanisms(conn.saslMechanisms, conn.saslSession),
   });
   conn.send(multiline(250, [`${name} greets ${domain}`, ...keys]));
 }
