@@ -60,5 +60,6 @@ describe('core: SslProtocols parsing and ranges', () => {
   it('names the unknown bits and refuses holes', () => {
     expect(() => toVersionRange(48 | Tls12)).to.throw(SslProtocolsError, 'unsupported SslProtocols flags: 48 (SSL 2/3 are never offered)');
     expect(() => toVersionRange(Tls | Tls12)).to.throw(SslProtocolsError, 'SslProtocols must be a contiguous range of versions');
+    expect(() => parseSslProtocols('ssl3')).to.throw().with.property('name', 'SslProtocolsError');
   });
 });
