@@ -75,6 +75,9 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     const w = cluster.fork();
     live.add(w);
     bornAt.set(w.id, Date.now());
+    // A message sent as the worker dies fails with ERR_IPC_CHANNEL_CLOSED on the worker object; unhandled, that
+    // 'error' would end the primary with exit 1 instead of its own exit code (2 for a failed start).
+    w.on('error', (err: Error) => log.debug('worker IPC error', { worker: w.id, reason: err.message }));
     w.on('message', (m: unknown) => {
       if (!isClusterMessage(m)) return;
       // A worker still loading when the stop order went out missed it: answer its hello with the order instead.
