@@ -231,8 +231,8 @@ function sectionValue(raw: Buffer, mime: () => MimePart, a: Extract<FetchAttribu
       data = decodeTransferEncoding(data, headerValue(part.fields, 'content-transfer-encoding'));
       if (data === undefined) throw new UnknownTransferEncodingError();
     }
-    if (a.name === 'BINARY.SIZE') return data.length;
   }
+  if (a.name === 'BINARY.SIZE') return data.length; // also for the whole message, BINARY.SIZE[] (RFC 3516 §4.2)
   if (a.partial) {
     const start = Math.min(a.partial.offset, data.length);
     data = data.subarray(start, Math.min(data.length, start + a.partial.length));

@@ -149,6 +149,8 @@ describe('imap-fetch', () => {
     it('decodes BINARY and BINARY.SIZE (RFC 3516)', async () => {
       expect(await fetch(ALTERNATIVE, 'BINARY.SIZE[1]')).to.equal('(BINARY.SIZE[1] 19)');
       expect(await fetch(ALTERNATIVE, 'BINARY.PEEK[1]')).to.equal('(BINARY[1] {19}\r\nGrüße aus Köln\r\n)');
+      // The whole message: its size as a number, never its octets (imaptest fetch-binary-mime).
+      expect(await fetch(ALTERNATIVE, 'BINARY.SIZE[]')).to.equal(`(BINARY.SIZE[] ${ALTERNATIVE.length})`);
     });
   });
 
