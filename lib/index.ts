@@ -75,7 +75,7 @@ export { supportsQuota } from './contracts/quota.js';
 export type { QuotaOptions, QuotaReporting, QuotaUsage } from './contracts/quota.js';
 
 // Logging and assembly.
-export { Logger, createLogger, debugEnabled } from './log/logger.js';
+export { Logger, createLogger, debugEnabled, flushLogOutput } from './log/logger.js';
 export type { LoggerOptions } from './log/logger.js';
 export { createContainer } from './di/create-container.js';
 export { coreModule, TcpServerFactory } from './di/core.module.js';
