@@ -2,8 +2,8 @@ import type { ServiceIdentifier } from 'inversify';
 import { FAULT_STAGES, type FaultAction, type FaultInjector, type FaultStage } from '../protocol/faults.js';
 
 /** Protocols a rule may name. */
-export type ChaosProtocol = 'smtp' | 'pop3' | 'imap';
-const PROTOCOLS: readonly ChaosProtocol[] = ['smtp', 'pop3', 'imap'];
+export type ChaosProtocol = 'smtp' | 'lmtp' | 'pop3' | 'imap';
+const PROTOCOLS: readonly ChaosProtocol[] = ['smtp', 'lmtp', 'pop3', 'imap'];
 /** Actions a rule may take (`reply` when only `reply` is given). */
 export type ChaosActionName = 'reply' | 'delay' | 'disconnect' | 'tls-abort' | 'throttle';
 const ACTIONS: readonly ChaosActionName[] = ['reply', 'delay', 'disconnect', 'tls-abort', 'throttle'];
@@ -57,6 +57,7 @@ export const MAX_CHAOS_RULES = 100;
 /** The reply shape each protocol needs, so that an injected reply is a real reply of that protocol. */
 const REPLY_SHAPE: Readonly<Record<ChaosProtocol, RegExp>> = {
   smtp: /^[45]\d\d[ -]/, // RFC 5321 §4.2: refusals are 4yz or 5yz
+  lmtp: /^[45]\d\d[ -]/, // RFC 2033: SMTP's replies
   pop3: /^-ERR( |$)/, // RFC 1939 §3
   imap: /^(NO|BAD|BYE)( |$)/, // RFC 3501 §7.1
 };

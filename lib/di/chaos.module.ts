@@ -1,6 +1,7 @@
 import { ContainerModule } from 'inversify';
 import { Chaos, ChaosToken } from '../chaos/chaos.js';
 import { ImapServer } from '../imap/imap-server.js';
+import { LmtpServer } from '../lmtp/lmtp-server.js';
 import { Pop3Server } from '../pop3/pop3-server.js';
 import { FaultInjector } from '../protocol/faults.js';
 import { SmtpServer } from '../smtp/smtp-server.js';
@@ -21,6 +22,7 @@ export function chaosModule(initial?: unknown): ContainerModule {
       return server;
     };
     onActivation(SmtpServer, (_ctx, s) => attach(s));
+    onActivation(LmtpServer, (_ctx, s) => attach(s));
     onActivation(Pop3Server, (_ctx, s) => attach(s));
     onActivation(ImapServer, (_ctx, s) => attach(s));
   });

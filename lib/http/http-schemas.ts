@@ -60,7 +60,7 @@ export const CHAOS_BODY = {
         required: ['protocol', 'stage'],
         additionalProperties: false,
         properties: {
-          protocol: { enum: ['smtp', 'pop3', 'imap'] },
+          protocol: { enum: ['smtp', 'lmtp', 'pop3', 'imap'] },
           stage: { enum: [...FAULT_STAGES] },
           action: { enum: ['reply', 'delay', 'disconnect', 'tls-abort', 'throttle'] },
           reply: { type: 'string', minLength: 1, maxLength: 512 },

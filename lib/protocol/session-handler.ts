@@ -61,7 +61,7 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     if (this.saslMechanisms && this.saslMechanisms.length > 0) session.saslMechanisms = this.saslMechanisms;
     session.userDirectory = this.userDirectory;
     // smtps → smtp: a rule names the protocol; both of its listeners follow it.
-    if (this.faults) session.faults = { injector: this.faults, protocol: listener.name.replace(/s$/, '') };
+    if (this.faults) session.faults = { injector: this.faults, protocol: protocolOf(listener.name) };
     this.sessions.set(connection, session);
     try {
       await session.run();
@@ -74,7 +74,7 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   /** Implicit-TLS accept: a `tls-abort` rule at stage `starttls` cuts the handshake off before it starts. */
   beforeHandshake(_connection: Connection, listener: ListenerInfo): boolean {
     if (!this.faults) return true;
-    return this.faults.decide(listener.name.replace(/s$/, ''), 'starttls', [], (a) => a.kind === 'tls-abort') === undefined;
+    return this.faults.decide(protocolOf(listener.name), 'starttls', [], (a) => a.kind === 'tls-abort') === undefined;
   }
 
   /** Over a connection cap: the busy line (after the handshake on implicit-TLS listeners). TcpServer closes the connection afterwards. */
@@ -88,4 +88,9 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
     if (session) await session.shutdown();
     else await connection.close('server-shutdown');
   }
+}
+
+/** The protocol a listener speaks, for fault rules: `smtps` → `smtp`, `lmtp-socket` → `lmtp`. */
+function protocolOf(listener: string): string {
+  return listener.replace(/-socket$/, '').replace(/s$/, '');
 }

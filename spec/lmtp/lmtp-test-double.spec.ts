@@ -30,4 +30,19 @@ describe('lmtp: in the test double (startMailServer)', () => {
     await c.command('MAIL FROM:<a@remote.test>', /^250 /);
     expect(await c.command('RCPT TO:<alice@example.test>', /^\d{3} /)).to.deep.equal(['550 5.7.1 Not today']);
   });
+
+  it('obeys chaos rules for protocol lmtp (an injected RCPT refusal), and smtp rules do not touch LMTP', async () => {
+    server = await startMailServer({
+      protocols: ['lmtp'],
+      users: ['alice:secret@example.test'],
+      chaos: { rules: [{ protocol: 'lmtp', stage: 'rcpt', reply: '451 4.3.0 try later', probability: 1, times: 1 }, { protocol: 'smtp', stage: 'mail', reply: '421 4.3.0 smtp only' }] },
+    });
+    const c = (client = await LineClient.connect(server.ports.lmtp!));
+    await c.expect(/^220 /);
+    await c.command('LHLO client.test', /^250 /);
+    expect(await c.command('MAIL FROM:<a@remote.test>', /^\d{3} /)).to.deep.equal(['250 2.1.0 Sender <a@remote.test> OK']);
+    expect(await c.command('RCPT TO:<alice@example.test>', /^\d{3} /)).to.deep.equal(['451 4.3.0 try later']);
+    expect(await c.command('RCPT TO:<alice@example.test>', /^\d{3} /)).to.match(/^250 /); // times: 1
+    expect(server.chaos.state.rules[0]).to.include({ fired: 1 });
+  });
 });
