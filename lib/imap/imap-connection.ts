@@ -398,6 +398,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
     await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username: check.username, mechanism, peer: this.peer() }));
+    this.recordLoginSuccess(credentials.username, mechanism);
     let view: UserMailboxes;
     try {
       view = await this.ctx.store.openUser(check.username);

@@ -256,6 +256,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     }
     const username = check.username;
     await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username, mechanism, peer: this.peer() }));
+    this.recordLoginSuccess(credentials.username, mechanism);
     await runHooks(this.ctx.hooks, (h) => h.onMaildrop?.({ username, mailbox: 'INBOX', peer: this.peer() }));
     const unlock = await lockMaildrop(this.ctx.store, username, `pop3 ${this.connection.id}`).catch((err: unknown) => {
       // RFC 2449 §8.1.1: [IN-USE] when another session holds the maildrop (RFC 1939 §8).

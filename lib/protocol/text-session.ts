@@ -417,8 +417,8 @@ export abstract class TextSession {
    * The one failed-login policy, for every login command and SASL mechanism: the shared throttle first (nothing is
    * checked when it refuses), then the Authenticator (skipped when `rejected`: the mechanism itself refused, as
    * EXTERNAL does for an unmapped certificate), then on failure the delay and the per-session count
-   * ({@link recordLoginFailure}); on success the throttle and metrics learn it. The caller only frames the reply and
-   * completes the login at its protocol's one completion point.
+   * ({@link recordLoginFailure}). On success the caller runs its login hooks and then calls {@link recordLoginSuccess}
+   * at its protocol's one completion point; it only frames the replies.
    */
   async checkLogin(authenticator: Authenticator, request: AuthRequest, policy: LoginPolicy, rejected = false): Promise<LoginCheck> {
     const meta = { user: request.username, mechanism: request.mechanism };
@@ -426,7 +426,8 @@ export abstract class TextSession {
     const result = rejected ? ({ ok: false, reason: 'invalid-credentials' } as const) : await authenticator.authenticate(request);
     if (result.ok) {
       await this.userDirectory?.(result.username);
-      this.recordLoginSuccess(request.username, request.mechanism);
+      // The success is recorded by the caller once its login hooks accepted (recordLoginSuccess): a login a hook
+      // refuses must not forgive the account's failures nor mark the address as one its owner uses.
       return { ok: true, username: result.username };
     }
     if (result.reason === 'temporary-failure') {

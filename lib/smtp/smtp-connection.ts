@@ -388,6 +388,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', true);
     }
     await this.runHooks((h) => h.onAuth?.({ username: check.username, mechanism, peer: this.peer }));
+    this.recordLoginSuccess(credentials.username, mechanism);
     this.user = check.username;
     this.log.info('auth succeeded', { user: check.username, mechanism });
     this.send(reply(235, '2.7.0', 'Authentication successful'));

@@ -5,6 +5,7 @@ import type { PeerInfo } from '../../lib/contracts/peer-info.js';
 import { SmtpHooks, type SmtpAuthInfo, type SmtpHooks as Hooks } from '../../lib/smtp/smtp-backend.js';
 import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
 import { SmtpServer } from '../../lib/smtp/smtp-server.js';
+import { AuthThrottleToken } from '../../lib/protocol/auth-throttle.js';
 import { LineClient } from '../support/line-client.js';
 import { plainAuth, startSmtp, storedTexts, upgrade, type SmtpFixture } from './smtp-harness.js';
 
@@ -63,6 +64,20 @@ describe('smtp: hooks refuse with their own codes', () => {
     await upgrade(c, f);
     expect(await c.command(`AUTH PLAIN ${plainAuth('alice', 'secret')}`, /^\d/)).to.deep.equal(['535 5.7.8 Account locked']);
     expect(await c.command('MAIL FROM:<alice@example.com>', /^\d/)).to.deep.equal(['530 5.7.0 Authentication required']);
+  });
+
+  it('onAuth: a refused login is no success for the failed-login throttle (the account failures are not forgiven)', async () => {
+    const onAuth = async (): Promise<void> => {
+      throw new SmtpReplyError(535, '5.7.8', 'Account locked');
+    };
+    f = await startSmtp({ ...withHooks({ onAuth }), smtp: { requireAuth: true }, config: { authThrottle: { maxFailuresPerAccount: 2 } } });
+    const throttle = f.container.get(AuthThrottleToken);
+    throttle.failure('192.0.2.1', 'alice', 0); // one guess from elsewhere: 1 of 2
+    const c = await f.ehlo();
+    await upgrade(c, f);
+    expect(await c.command(`AUTH PLAIN ${plainAuth('alice', 'secret')}`, /^\d/)).to.deep.equal(['535 5.7.8 Account locked']);
+    throttle.failure('192.0.2.1', 'alice', 0); // 2 of 2 — had the hook-refused login counted as a success, it would be 1
+    expect(throttle.isRefused('192.0.2.1', 'alice')).to.equal('account');
   });
 
   it('onData: reads the stream and refuses; nothing is stored and the session goes on', async () => {
