@@ -4,7 +4,7 @@
  * the file's chunks, each written before the next is read, so the message is never held whole in memory.
  */
 import { isStreamable, type StoredMessage, type StreamableMessage } from '../contracts/mail-store.js';
-import type { FetchAttribute, FetchRequest } from './imap-fetch.js';
+import { needsContent, type FetchAttribute, type FetchRequest } from './imap-fetch.js';
 
 /** Messages from this size on are streamed (the same threshold as POP3 RETR): below it one read is cheaper. */
 export const LITERAL_STREAM_FROM_OCTETS = 256 * 1024;
@@ -35,9 +35,8 @@ export function streamedFetch(request: FetchRequest): StreamedFetch | undefined 
   const others = request.attributes.filter((a) => !isWholeMessage(a));
   if (others.some((a) => a.kind === 'section' || a.name === 'RFC822.HEADER' || a.name === 'RFC822.TEXT')) return undefined;
   const index = request.attributes.indexOf(whole[0]!);
-  const cheap = new Set<string>(['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'UID']);
   return {
-    rest: { attributes: others, setsSeen: request.setsSeen, needsContent: others.some((a) => a.kind === 'simple' && !cheap.has(a.name)) },
+    rest: { attributes: others, setsSeen: request.setsSeen, needsContent: needsContent(others) },
     itemIndex: 2 * index,
     name: whole[0]!.kind === 'simple' ? 'RFC822' : 'BODY[]',
   };

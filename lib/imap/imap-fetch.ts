@@ -137,9 +137,15 @@ export function parseFetchAttributes(arg: ImapValue | undefined, options: { uid?
   const setsSeen = attributes.some(
     (a) => (a.kind === 'section' && !a.peek) || (a.kind === 'simple' && (a.name === 'RFC822' || a.name === 'RFC822.TEXT')),
   );
-  const cheap = new Set<string>(['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'UID']);
-  const needsContent = attributes.some((a) => a.kind === 'section' || !cheap.has(a.name));
-  return { attributes, setsSeen, needsContent };
+  return { attributes, setsSeen, needsContent: needsContent(attributes) };
+}
+
+/** Attributes answered from the store's metadata alone (everything else needs the message or its structure). */
+const METADATA_ATTRIBUTES: ReadonlySet<string> = new Set(['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'UID']);
+
+/** True when one of `attributes` needs the message's octets or its MIME structure ({@link FetchRequest.needsContent}). */
+export function needsContent(attributes: readonly FetchAttribute[]): boolean {
+  return attributes.some((a) => a.kind === 'section' || !METADATA_ATTRIBUTES.has(a.name));
 }
 
 /** Options for {@link buildFetchItems}. */
