@@ -55,21 +55,22 @@ export async function acquireDotLock(path: string, owner: string, waitMs: number
   for (;;) {
     // Written whole under a private name, then hard-linked into place: link() fails with EEXIST if the lock exists,
     // and a holder killed at any moment leaves either no lock or a complete one (Dovecot's dotlocks do the same).
-    const temporary = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-    const handle = await open(temporary, 'wx', 0o600);
-    try {
-      await handle.writeFile(content);
-    } finally {
-      await handle.close();
-    }
+    // Short-held locks keep that private file (same content every time) for the next take: one link() per lock.
+    const temporary = keepFresh ? await writeTemplate(path, content) : await templateFor(path, content);
     try {
       await link(temporary, path);
       heldHere.add(path);
       return heldLock(path, keepFresh);
     } catch (err) {
+      if (isErrno(err, 'ENOENT') && !keepFresh) {
+        // The kept file vanished (its directory was removed and made again, or a cleaner ran): write it anew.
+        templates.delete(path);
+        const retry = await templateFor(path, content);
+        if (retry !== temporary) continue;
+      }
       if (!isErrno(err, 'EEXIST')) throw err;
     } finally {
-      await unlink(temporary).catch(() => undefined);
+      if (keepFresh) await unlink(temporary).catch(() => undefined);
     }
     const holder = await breakIfStale(path);
     if (holder === undefined) continue;
@@ -77,6 +78,41 @@ export async function acquireDotLock(path: string, owner: string, waitMs: number
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, MAX_RETRY_MS);
   }
+}
+
+/** Kept private lock files of short-held locks, by lock path. */
+const templates = new Map<string, { file: string; content: string }>();
+
+async function writeTemplate(path: string, content: string): Promise<string> {
+  const temporary = `${path}.tmp-${process.pid}-${++tmpCounter}`;
+  const handle = await open(temporary, 'wx', 0o600);
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+  return temporary;
+}
+
+async function templateFor(path: string, content: string): Promise<string> {
+  const known = templates.get(path);
+  if (known !== undefined && known.content === content) return known.file;
+  if (known !== undefined) await unlink(known.file).catch(() => undefined);
+  const file = await writeTemplate(path, content);
+  templates.set(path, { file, content });
+  return file;
+}
+
+/**
+ * Removes the private file kept for taking the lock at `path` (when its directory is closed or about to be removed).
+ * Idempotent; a later {@link acquireDotLock} writes a new one. Leftovers of a killed process carry its pid and are
+ * removed by the next start-up cleaning.
+ */
+export async function dropLockTemplate(path: string): Promise<void> {
+  const known = templates.get(path);
+  if (known === undefined) return;
+  templates.delete(path);
+  await unlink(known.file).catch(() => undefined);
 }
 
 function heldLock(path: string, keepFresh: boolean): DotLock {

@@ -8,12 +8,12 @@ import { parseMime } from '../../mime/mime-parse.js';
 import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
 import type { CachedMessage } from './folder-cache.js';
 import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
-import { acquireDotLock } from './dot-lock.js';
+import { acquireDotLock, dropLockTemplate } from './dot-lock.js';
 import { fsyncDir, isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
 import { FolderLog } from './folder-log.js';
 import { maildirFs } from './maildir-fs.js';
-import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE } from './folder-scan.js';
+import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE, type DirStamp } from './folder-scan.js';
 import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
 import { lettersOfFlags, saveDateOfBaseName, uniqueBaseName } from './maildir-names.js';
 
@@ -98,6 +98,8 @@ export class MaildirFolder {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private kicked = false;
+  /** A refresh queued behind running work and not started yet: later callers join it instead of queueing another. */
+  private refreshing: Promise<FolderChanges> | undefined;
 
   private constructor(
     /** Directory of the folder; updated by {@link moveTo} when the mailbox is renamed. */
@@ -191,16 +193,27 @@ export class MaildirFolder {
     };
   }
 
-  /** Catches up with changes by other processes and tools (cheap when there are none); reports and resolves them. */
-  refresh(): Promise<FolderChanges> {
-    return this.exclusive(async () => {
+  /**
+   * Catches up with changes by other processes and tools; reports and resolves them.
+   * When the log has not grown and `new/`/`cur/` kept their stamp (one round of three parallel `stat`s), it resolves at
+   * once without queueing behind this folder's commits. Otherwise it runs in the folder's queue, and callers that come
+   * while such a refresh waits there share it (it starts after all of them called, so it sees what they must see).
+   */
+  async refresh(): Promise<FolderChanges> {
+    if (this.deleted) return noChanges();
+    if (this.refreshing !== undefined) return this.refreshing;
+    const [unchanged, stamp] = await Promise.all([this.log.unchanged(), stampDirs(this.path)]);
+    if (unchanged && !this.dirsNeedScan(true, stamp)) return noChanges();
+    this.refreshing ??= this.exclusive(async () => {
+      this.refreshing = undefined;
       const changes = noChanges();
       if (this.deleted) return changes;
-      const hasLog = await this.catchUp(changes);
-      if (!hasLog || (await this.dirsNeedScan(true))) await this.withLock(changes, () => this.scanLocked(changes));
+      const [hasLog, now] = await Promise.all([this.catchUp(changes), stampDirs(this.path)]);
+      if (!hasLog || this.dirsNeedScan(true, now)) await this.withLock(changes, () => this.scanLocked(changes));
       this.report(changes);
       return changes;
     });
+    return this.refreshing;
   }
 
   /**
@@ -341,6 +354,8 @@ export class MaildirFolder {
 
   /** Follows a rename of the folder directory. */
   moveTo(path: string): void {
+    void this.log.close();
+    void dropLockTemplate(join(this.path, FOLDER_LOCK_FILE));
     this.path = path;
     this.log = new FolderLog(logPathOf(path), this.options.durable);
     this.cache.moveTo(path);
@@ -356,6 +371,7 @@ export class MaildirFolder {
     this.deleted = true;
     this.unwatch();
     this.state = new FolderState();
+    void this.exclusive(() => this.closeFiles());
   }
 
   /** Stops watching and resolves once no task of this folder runs (before its directory is removed, or at close). */
@@ -363,6 +379,12 @@ export class MaildirFolder {
     this.unwatch();
     await this.chain;
     await this.cache.settled();
+    await this.exclusive(() => this.closeFiles());
+  }
+
+  /** Closes the kept log file and removes the kept lock template (both come back on next use). */
+  private async closeFiles(): Promise<void> {
+    await Promise.all([this.log.close(), dropLockTemplate(join(this.path, FOLDER_LOCK_FILE))]);
   }
 
   /**
@@ -436,12 +458,22 @@ export class MaildirFolder {
     });
   }
 
-  /** Takes the folder lock, catches up with the log (and the directories when needed), runs `task`, unlocks. */
-  private async withLock<T>(changes: FolderChanges, task: (hasLog: boolean) => Promise<T>): Promise<T> {
-    const lock = await acquireDotLock(join(this.path, FOLDER_LOCK_FILE), 'folder', LOCK_WAIT_MS);
+  /**
+   * Takes the folder lock, catches up with the log and stats the directories (in parallel), runs `task` with whether
+   * there is a log and the directories' stamp, unlocks.
+   */
+  private async withLock<T>(changes: FolderChanges, task: (hasLog: boolean, stamp: DirStamp) => Promise<T>): Promise<T> {
+    let lock;
     try {
-      const hasLog = await this.catchUp(changes);
-      return await task(hasLog);
+      lock = await acquireDotLock(join(this.path, FOLDER_LOCK_FILE), 'folder', LOCK_WAIT_MS);
+    } catch (err) {
+      // The folder directory is gone (deleted by another process): the same refusal as a refresh would give.
+      if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MAILBOX', 'mailbox vanished');
+      throw err;
+    }
+    try {
+      const [hasLog, stamp] = await Promise.all([this.catchUp(changes), stampDirs(this.path)]);
+      return await task(hasLog, stamp);
     } finally {
       await lock.release();
     }
@@ -474,8 +506,7 @@ export class MaildirFolder {
    * Confirming scans run on reads only (commits keep the stamp unconfirmed until then: {@link lastScanStart} only
    * moves with a full scan) and are rate-limited to a tenth of the time, so their cost stays a bounded share.
    */
-  private async dirsNeedScan(confirm: boolean): Promise<boolean> {
-    const now = await stampDirs(this.path);
+  private dirsNeedScan(confirm: boolean, now: DirStamp): boolean {
     const known = this.state.dirStamp;
     if (known === undefined || now.n !== known.n || now.c !== known.c) return true;
     if (!confirm || stampMs(known) + 1000 <= this.lastScanStart) return false;
@@ -485,7 +516,7 @@ export class MaildirFolder {
   /** Brings the log in line with the directories (caller holds the lock and has caught up). */
   private async scanLocked(changes: FolderChanges): Promise<void> {
     const started = Date.now();
-    const stamp = await stampDirs(this.path);
+    const stamp = await stampDirs(this.path); // before the listing: a change during it shows as a newer stamp later
     const records = await diffWithDirs(this.path, this.state);
     const known = this.state.dirStamp;
     if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
@@ -510,13 +541,20 @@ export class MaildirFolder {
     const changes = noChanges();
     const results = new Map<Op, unknown>();
     try {
-      await this.withLock(changes, async () => {
-        if (await this.dirsNeedScan(false)) await this.scanLocked(changes);
+      await this.withLock(changes, async (_hasLog, stamp) => {
+        if (this.dirsNeedScan(false, stamp)) await this.scanLocked(changes);
         const records: LogRecord[] = [];
         const touched = new Set<'new' | 'cur'>();
+        // The new files of the whole group are renamed into place in parallel (after the scan, which must not take
+        // them for files of another tool); UIDs are then given in queue order to those that made it.
+        const placed = new Map<Op, Promise<void>>();
+        for (const op of batch) {
+          if (op.kind === 'add') placed.set(op, maildirFs.rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry))));
+        }
+        await Promise.allSettled(placed.values());
         for (const op of batch) {
           try {
-            results.set(op, await this.perform(op, records, touched));
+            results.set(op, await this.perform(op, records, touched, placed.get(op)));
           } catch (err) {
             op.done.reject(err);
           }
@@ -537,7 +575,7 @@ export class MaildirFolder {
       });
     } catch (err) {
       // The disk and the log may now disagree: reload both on next access. No call of the batch resolves.
-      this.log = new FolderLog(logPathOf(this.path), this.options.durable);
+      await this.log.close();
       this.state.dirStamp = undefined;
       for (const op of batch) op.done.reject(err);
       this.report(changes);
@@ -561,8 +599,12 @@ export class MaildirFolder {
     await this.cache.compact(new Set(this.state.list().map((entry) => entry.base))).catch(() => undefined);
   }
 
-  /** Does one queued change on disk, applies its record to the state and collects it. */
-  private async perform(op: Op, records: LogRecord[], touched: Set<'new' | 'cur'>): Promise<unknown> {
+  /**
+   * Does one queued change on disk, applies its record to the state and collects it. The files one change touches
+   * are renamed (or removed) in parallel; those that vanished meanwhile (another tool) are left to the next scan.
+   * @param placed the rename of an `add`'s file into place, already started by the commit.
+   */
+  private async perform(op: Op, records: LogRecord[], touched: Set<'new' | 'cur'>, placed?: Promise<void>): Promise<unknown> {
     const record = (r: LogRecord): void => {
       this.state.apply(r);
       records.push(r);
@@ -570,7 +612,7 @@ export class MaildirFolder {
     switch (op.kind) {
       case 'add': {
         try {
-          await maildirFs.rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry)));
+          await placed;
         } catch (err) {
           await unlink(op.tmp).catch(() => undefined);
           throw err;
@@ -592,64 +634,83 @@ export class MaildirFolder {
         return { ...this.state.get(uid)! };
       }
       case 'flags': {
-        const entries: Entry[] = [];
-        const changed: number[] = [];
+        type Plan = { uid: number; letters: string; keywords: string[]; move: Promise<void> | undefined; wasNew: boolean } | { uid: number; same: true };
+        const plans: Plan[] = [];
         for (const uid of [...new Set(op.uids)].sort((a, b) => a - b)) {
           const entry = this.state.get(uid);
           if (entry === undefined) continue;
           const next = [...applyFlags(flagsOfEntry(entry), op.flags, op.mode)];
           const letters = lettersOfFlags(next, entry.letters);
           const keywords = next.filter(isKeyword);
-          if (letters !== entry.letters || keywords.join('\n') !== entry.keywords.join('\n')) {
-            if (letters !== entry.letters || entry.dir === 'new') {
-              try {
-                await rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters })));
-              } catch (err) {
-                if (isErrno(err, 'ENOENT')) continue; // removed by another tool: the next scan expunges it
-                throw err;
-              }
-              touched.add('cur');
-              if (entry.dir === 'new') touched.add('new');
-            }
-            record({ t: 'f', u: uid, m: this.state.allocateModseq(), l: letters, ...(keywords.length > 0 ? { k: keywords } : {}) });
-            changed.push(uid);
+          if (letters === entry.letters && keywords.join('\n') === entry.keywords.join('\n')) {
+            plans.push({ uid, same: true });
+            continue;
           }
-          entries.push({ ...this.state.get(uid)! });
+          const move =
+            letters !== entry.letters || entry.dir === 'new'
+              ? rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters })))
+              : undefined;
+          plans.push({ uid, letters, keywords, move, wasNew: entry.dir === 'new' });
         }
+        const moved = await Promise.allSettled(plans.map((plan) => ('same' in plan ? undefined : plan.move)));
+        const entries: Entry[] = [];
+        const changed: number[] = [];
+        let failure: unknown;
+        plans.forEach((plan, i) => {
+          if (!('same' in plan)) {
+            const outcome = moved[i]!;
+            if (outcome.status === 'rejected') {
+              // ENOENT: removed by another tool, the next scan expunges it.
+              if (!isErrno(outcome.reason, 'ENOENT')) failure ??= outcome.reason;
+              return;
+            }
+            if (plan.move !== undefined) {
+              touched.add('cur');
+              if (plan.wasNew) touched.add('new');
+            }
+            record({ t: 'f', u: plan.uid, m: this.state.allocateModseq(), l: plan.letters, ...(plan.keywords.length > 0 ? { k: plan.keywords } : {}) });
+            changed.push(plan.uid);
+          }
+          entries.push({ ...this.state.get(plan.uid)! });
+        });
+        if (failure !== undefined) throw failure;
         return { entries, changed };
       }
       case 'expunge': {
+        const doomed = [...new Set(op.uids)].sort((a, b) => a - b).flatMap((uid) => this.state.get(uid) ?? []);
+        const outcomes = await Promise.allSettled(doomed.map((entry) => unlink(this.pathOf(entry))));
         const removed: number[] = [];
-        for (const uid of [...new Set(op.uids)].sort((a, b) => a - b)) {
-          const entry = this.state.get(uid);
-          if (entry === undefined) continue;
-          try {
-            await unlink(this.pathOf(entry));
-          } catch (err) {
-            if (!isErrno(err, 'ENOENT')) throw err;
+        let failure: unknown;
+        doomed.forEach((entry, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome.status === 'rejected' && !isErrno(outcome.reason, 'ENOENT')) {
+            failure ??= outcome.reason;
+            return;
           }
           touched.add(entry.dir);
-          removed.push(uid);
-        }
+          removed.push(entry.uid);
+        });
         if (removed.length > 0) record({ t: 'x', u: removed, m: this.state.allocateModseq() });
+        if (failure !== undefined) throw failure;
         return removed;
       }
       case 'current': {
+        const fresh = this.state.inNew().map((uid) => this.state.get(uid)!);
+        const outcomes = await Promise.allSettled(
+          fresh.map((entry) => rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters: '' })))),
+        );
         const moved: number[] = [];
-        for (const uid of this.state.inNew()) {
-          const entry = this.state.get(uid)!;
-          try {
-            await rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters: '' })));
-          } catch (err) {
-            if (isErrno(err, 'ENOENT')) continue;
-            throw err;
-          }
-          moved.push(uid);
-        }
+        let failure: unknown;
+        fresh.forEach((entry, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome.status === 'fulfilled') moved.push(entry.uid);
+          else if (!isErrno(outcome.reason, 'ENOENT')) failure ??= outcome.reason;
+        });
         if (moved.length > 0) {
           touched.add('new').add('cur');
           record({ t: 'c', u: moved });
         }
+        if (failure !== undefined) throw failure;
         return undefined;
       }
     }

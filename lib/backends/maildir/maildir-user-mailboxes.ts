@@ -141,7 +141,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate = new Date()): Promise<StoredMessage> {
     const name = normalizeMailboxName(mailbox);
-    const folder = await this.folderOf(name);
+    const folder = await this.folderOf(name, false);
     const entry = await folder.add(raw, flags, internalDate);
     this.store.emit({ type: 'exists', username: this.username, mailbox: name, uid: entry.uid });
     return folder.messageOf(entry);
@@ -149,7 +149,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async setFlags(mailbox: string, uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<StoredMessage[]> {
     const name = normalizeMailboxName(mailbox);
-    const folder = await this.folderOf(name);
+    const folder = await this.folderOf(name, false);
     const { entries, changed } = await folder.setFlags(uids, flags, mode);
     if (changed.length > 0) this.store.emit({ type: 'flags', username: this.username, mailbox: name, uids: changed });
     return entries.map((entry) => folder.messageOf(entry));
@@ -158,7 +158,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
   async copy(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {
     const target = normalizeMailboxName(to);
     const sourceFolder = await this.folderOf(from);
-    const targetFolder = await this.folderOf(target);
+    const targetFolder = await this.folderOf(target, false);
     const wanted = new Set(uids);
     const sources = sourceFolder.list().filter((entry) => wanted.has(entry.uid));
     // All files are linked (or written) in parallel and committed as one group, in source order.
@@ -187,7 +187,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async expunge(mailbox: string, uids: number[]): Promise<number[]> {
     const name = normalizeMailboxName(mailbox);
-    const folder = await this.folderOf(name);
+    const folder = await this.folderOf(name, false);
     const removed = await folder.remove(uids);
     if (removed.length > 0) this.store.emit({ type: 'expunge', username: this.username, mailbox: name, uids: removed });
     return removed;
@@ -197,10 +197,14 @@ export class MaildirUserMailboxes implements UserMailboxes {
     this.released = true;
   }
 
-  /** The (refreshed) folder; message-level calls then run on the folder's own group-commit queue, not the user's. */
-  private folderOf(mailbox: string): Promise<MaildirFolder> {
+  /**
+   * The folder, refreshed unless `refresh` is false; message-level calls then run on the folder's own group-commit
+   * queue, not the user's. Changes (APPEND, STORE, EXPUNGE, COPY's target) need no refresh first: their commit
+   * catches up with the log and the directories under the folder lock anyway, so they join the next group at once.
+   */
+  private folderOf(mailbox: string, refresh = true): Promise<MaildirFolder> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(() => this.store.folder(this.username, name));
+    return this.run(() => this.store.folder(this.username, name, refresh));
   }
 
   private run<T>(task: () => Promise<T>): Promise<T> {
