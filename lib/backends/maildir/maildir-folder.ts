@@ -38,6 +38,11 @@ const STREAM_CHUNK_OCTETS = 64 * 1024;
 const SYNC_READ_MAX_OCTETS = 128 * 1024;
 /** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
 const CONFIRM_SCAN_FACTOR = 10;
+/**
+ * ... and runs at most this often (per folder and process): under a steady stream of changes the stamp is always
+ * fresh, and a tool's change hidden in the same mtime tick as one of ours is then still found well within a second.
+ */
+const CONFIRM_SCAN_MIN_INTERVAL_MS = 200;
 
 /** Options of a {@link MaildirFolder}. */
 export interface FolderOptions {
@@ -504,13 +509,14 @@ export class MaildirFolder {
    * Whether `new/`/`cur/` must be rescanned: their mtimes differ from the last stamp, or (`confirm`) the stamp is
    * too fresh to prove that no other tool changed them in the same timestamp tick (Dovecot's "dirty mtime").
    * Confirming scans run on reads only (commits keep the stamp unconfirmed until then: {@link lastScanStart} only
-   * moves with a full scan) and are rate-limited to a tenth of the time, so their cost stays a bounded share.
+   * moves with a full scan) and are rate-limited to a tenth of the time and {@link CONFIRM_SCAN_MIN_INTERVAL_MS}, so
+   * their cost stays a bounded share.
    */
   private dirsNeedScan(confirm: boolean, now: DirStamp): boolean {
     const known = this.state.dirStamp;
     if (known === undefined || now.n !== known.n || now.c !== known.c) return true;
     if (!confirm || stampMs(known) + 1000 <= this.lastScanStart) return false;
-    return Date.now() - this.lastScanEnd >= CONFIRM_SCAN_FACTOR * this.lastScanMs;
+    return Date.now() - this.lastScanEnd >= Math.max(CONFIRM_SCAN_FACTOR * this.lastScanMs, CONFIRM_SCAN_MIN_INTERVAL_MS);
   }
 
   /** Brings the log in line with the directories (caller holds the lock and has caught up). */

@@ -51,10 +51,13 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async info(mailbox: string): Promise<MailboxInfo> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(async () => {
-      const names = await this.store.mailboxNames(this.username);
-      return this.describe(name, names, await this.store.readSubscriptions(this.username));
-    });
+    // The names and the folder are looked up in the user's queue; the folder catches up outside it (see folderOf).
+    const { folder, names, subscribed } = await this.run(async () => ({
+      names: await this.store.mailboxNames(this.username),
+      subscribed: await this.store.readSubscriptions(this.username),
+      folder: await this.store.folder(this.username, name, false),
+    }));
+    return this.describeFolder(name, await this.refreshed(name, folder), names, subscribed);
   }
 
   async create(mailbox: string): Promise<void> {
@@ -201,10 +204,24 @@ export class MaildirUserMailboxes implements UserMailboxes {
    * The folder, refreshed unless `refresh` is false; message-level calls then run on the folder's own group-commit
    * queue, not the user's. Changes (APPEND, STORE, EXPUNGE, COPY's target) need no refresh first: their commit
    * catches up with the log and the directories under the folder lock anyway, so they join the next group at once.
+   * Only the lookup runs in the user's queue; the refresh runs outside it, so that one session waiting for a folder's
+   * commit does not hold up every other session of the user.
    */
-  private folderOf(mailbox: string, refresh = true): Promise<MaildirFolder> {
+  private async folderOf(mailbox: string, refresh = true): Promise<MaildirFolder> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(() => this.store.folder(this.username, name, refresh));
+    const folder = await this.run(() => this.store.folder(this.username, name, false));
+    return refresh ? this.refreshed(name, folder) : folder;
+  }
+
+  /** `folder` caught up with changes by others; when it vanished meanwhile, the user's queue decides (deleted, renamed). */
+  private async refreshed(name: string, folder: MaildirFolder): Promise<MaildirFolder> {
+    try {
+      await folder.refresh();
+      return folder;
+    } catch (err) {
+      if (!isMailStoreError(err, 'NO_SUCH_MAILBOX')) throw err;
+      return this.run(() => this.store.folder(this.username, name));
+    }
   }
 
   private run<T>(task: () => Promise<T>): Promise<T> {
@@ -213,7 +230,10 @@ export class MaildirUserMailboxes implements UserMailboxes {
   }
 
   private async describe(name: string, names: string[], subscribed: Set<string>): Promise<MailboxInfo & MailboxIdentity> {
-    const folder = await this.store.folder(this.username, name);
+    return this.describeFolder(name, await this.store.folder(this.username, name), names, subscribed);
+  }
+
+  private describeFolder(name: string, folder: MaildirFolder, names: string[], subscribed: Set<string>): MailboxInfo & MailboxIdentity {
     const counts = folder.counts;
     return {
       name,
