@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { linkSync, unlinkSync } from 'node:fs';
 import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { isErrno } from './durable-fs.js';
 
@@ -58,7 +59,10 @@ export async function acquireDotLock(path: string, owner: string, waitMs: number
     // Short-held locks keep that private file (same content every time) for the next take: one link() per lock.
     const temporary = keepFresh ? await writeTemplate(path, content) : await templateFor(path, content);
     try {
-      await link(temporary, path);
+      // A short-held lock is taken with a blocking link(): microseconds, where a thread-pool round trip queues
+      // behind the fsyncs of everything else in flight (and the lock is held meanwhile).
+      if (keepFresh) await link(temporary, path);
+      else linkSync(temporary, path);
       heldHere.add(path);
       return heldLock(path, keepFresh);
     } catch (err) {
@@ -132,7 +136,8 @@ function heldLock(path: string, keepFresh: boolean): DotLock {
       heldHere.delete(path);
       if (timer !== undefined) clearInterval(timer);
       try {
-        await unlink(path);
+        if (keepFresh) await unlink(path);
+        else unlinkSync(path);
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }

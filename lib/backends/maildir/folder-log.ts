@@ -1,4 +1,5 @@
-import { open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fsyncDir, isErrno } from './durable-fs.js';
 import { maildirFs } from './maildir-fs.js';
@@ -47,13 +48,14 @@ export class FolderLog {
   }
 
   /**
-   * True when the file at {@link path} is the one we read and holds nothing past our offset: one `stat`, no open.
-   * Resolves false when it may have changed (or is gone), so that the caller reads it.
+   * True when the file at {@link path} is the one we read and holds nothing past our offset: one blocking `stat` (a few
+   * microseconds from the inode cache, where a thread-pool round trip costs far more under load). False when it may
+   * have changed (or is gone), so that the caller reads it.
    */
-  async unchanged(): Promise<boolean> {
+  unchanged(): boolean {
     try {
-      const info = await stat(this.path);
-      return info.ino === this.ino && info.size === this.offset;
+      const info = statSync(this.path, { throwIfNoEntry: false });
+      return info !== undefined && info.ino === this.ino && info.size === this.offset;
     } catch {
       return false;
     }
@@ -65,13 +67,10 @@ export class FolderLog {
    * One `stat` when nothing was appended; a read of the new bytes otherwise (and an open when the file was replaced).
    */
   async readNew(): Promise<LogRead | undefined> {
-    let info;
-    try {
-      info = await stat(this.path);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
-      throw err;
-    }
+    // The stat and the read of the tail (usually a few records) are blocking calls: microseconds from the page cache,
+    // and the folder lock is held around them (see FolderLog.unchanged).
+    let info: { ino: number; size: number } | undefined = statSync(this.path, { throwIfNoEntry: false });
+    if (info === undefined) return undefined;
     let replaced = false;
     if (info.ino !== this.ino || this.handle === undefined || info.size < this.offset) {
       await this.close();
@@ -96,7 +95,7 @@ export class FolderLog {
     const handle = this.handle!;
     let filled = 0;
     while (filled < length) {
-      const { bytesRead } = await handle.read(buffer, filled, length - filled, this.offset + filled);
+      const bytesRead = readSync(handle.fd, buffer, filled, length - filled, this.offset + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }

@@ -13,7 +13,7 @@ import { fsyncDir, isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
 import { FolderLog } from './folder-log.js';
 import { maildirFs } from './maildir-fs.js';
-import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE, type DirStamp } from './folder-scan.js';
+import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirsSync, stampMs, UIDLIST_FILE, type DirStamp } from './folder-scan.js';
 import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
 import { lettersOfFlags, saveDateOfBaseName, uniqueBaseName } from './maildir-names.js';
 
@@ -200,20 +200,21 @@ export class MaildirFolder {
 
   /**
    * Catches up with changes by other processes and tools; reports and resolves them.
-   * When the log has not grown and `new/`/`cur/` kept their stamp (one round of three parallel `stat`s), it resolves at
-   * once without queueing behind this folder's commits. Otherwise it runs in the folder's queue, and callers that come
+   * When the log has not grown and `new/`/`cur/` kept their stamp (three blocking `stat`s, microseconds), it resolves
+   * at once without queueing behind this folder's commits. Otherwise it runs in the folder's queue, and callers that come
    * while such a refresh waits there share it (it starts after all of them called, so it sees what they must see).
    */
   async refresh(): Promise<FolderChanges> {
     if (this.deleted) return noChanges();
     if (this.refreshing !== undefined) return this.refreshing;
-    const [unchanged, stamp] = await Promise.all([this.log.unchanged(), stampDirs(this.path)]);
-    if (unchanged && !this.dirsNeedScan(true, stamp)) return noChanges();
+    const unchanged = this.log.unchanged();
+    if (unchanged && !this.dirsNeedScan(true, stampDirsSync(this.path))) return noChanges();
     this.refreshing ??= this.exclusive(async () => {
       this.refreshing = undefined;
       const changes = noChanges();
       if (this.deleted) return changes;
-      const [hasLog, now] = await Promise.all([this.catchUp(changes), stampDirs(this.path)]);
+      const hasLog = await this.catchUp(changes);
+      const now = stampDirsSync(this.path);
       if (!hasLog || this.dirsNeedScan(true, now)) await this.withLock(changes, () => this.scanLocked(changes));
       this.report(changes);
       return changes;
@@ -464,8 +465,8 @@ export class MaildirFolder {
   }
 
   /**
-   * Takes the folder lock, catches up with the log and stats the directories (in parallel), runs `task` with whether
-   * there is a log and the directories' stamp, unlocks.
+   * Takes the folder lock, catches up with the log and stats the directories, runs `task` with whether there is a log
+   * and the directories' stamp, unlocks. Lock, log tail and stats are blocking calls (microseconds; see FolderLog).
    */
   private async withLock<T>(changes: FolderChanges, task: (hasLog: boolean, stamp: DirStamp) => Promise<T>): Promise<T> {
     let lock;
@@ -477,8 +478,8 @@ export class MaildirFolder {
       throw err;
     }
     try {
-      const [hasLog, stamp] = await Promise.all([this.catchUp(changes), stampDirs(this.path)]);
-      return await task(hasLog, stamp);
+      const hasLog = await this.catchUp(changes);
+      return await task(hasLog, stampDirsSync(this.path));
     } finally {
       await lock.release();
     }
@@ -522,7 +523,7 @@ export class MaildirFolder {
   /** Brings the log in line with the directories (caller holds the lock and has caught up). */
   private async scanLocked(changes: FolderChanges): Promise<void> {
     const started = Date.now();
-    const stamp = await stampDirs(this.path); // before the listing: a change during it shows as a newer stamp later
+    const stamp = stampDirsSync(this.path); // before the listing: a change during it shows as a newer stamp later
     const records = await diffWithDirs(this.path, this.state);
     const known = this.state.dirStamp;
     if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
@@ -566,7 +567,7 @@ export class MaildirFolder {
           }
         }
         if (touched.size > 0) {
-          const stamp: LogRecord = { t: 's', ...(await stampDirs(this.path)) };
+          const stamp: LogRecord = { t: 's', ...stampDirsSync(this.path) };
           this.state.apply(stamp);
           records.push(stamp);
         }

@@ -1,5 +1,5 @@
 import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
@@ -82,6 +82,8 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   private readonly verified = new Map<string, string>();
   private readonly verifyKey = randomBytes(32);
   private uidValidityFloor = 0;
+  /** The subscriptions last read per user, with the file's identity then (see {@link readSubscriptions}). */
+  private readonly subscriptionsRead = new Map<string, { identity: string; names: string[] }>();
 
   /** Stores options only; the root is read on first use. */
   constructor(@inject(MaildirMailStoreOptions) private readonly options: MaildirMailStoreOptions) {
@@ -254,6 +256,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
+    const candidates: Array<[string, string]> = [];
     for (const dir of dirs) {
       const decoded = mailboxOfDirName(dir);
       if (decoded === undefined) continue;
@@ -265,8 +268,12 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       }
       // Only names that map back to this very directory (skips `.INBOX` and odd spellings of it).
       if (isInbox(name) || folderDirName(name) !== dir) continue;
-      if (await MaildirFolder.exists(join(root, dir))) names.add(name);
+      candidates.push([name, dir]);
     }
+    const found = await Promise.all(candidates.map(([, dir]) => MaildirFolder.exists(join(root, dir))));
+    candidates.forEach(([name], i) => {
+      if (found[i]) names.add(name);
+    });
     return [...names];
   }
 
@@ -297,15 +304,35 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     this.adopt(this.key(username, to), folder);
   }
 
-  /** @internal {@inheritDoc MaildirUserContext.readSubscriptions} */
+  /**
+   * @internal {@inheritDoc MaildirUserContext.readSubscriptions}
+   * The last content read is reused while the file's identity (inode, size, mtime) is unchanged: one `stat` instead of
+   * a read per STATUS/SELECT. A file changed less than a second before it was read is read again next time (a change
+   * in the same mtime tick would not show in its stat).
+   */
   async readSubscriptions(username: string): Promise<Set<string>> {
+    const path = join(this.userRoot(username), SUBSCRIPTIONS_FILE);
+    let info;
     try {
-      const text = await readFile(join(this.userRoot(username), SUBSCRIPTIONS_FILE), 'utf8');
-      return new Set(text.split('\n').filter((line) => line.length > 0));
+      info = await stat(path, { bigint: true });
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return new Set();
       throw err;
     }
+    const identity = `${info.ino}:${info.size}:${info.mtimeNs}`;
+    const cached = this.subscriptionsRead.get(username);
+    if (cached?.identity === identity) return new Set(cached.names);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return new Set();
+      throw err;
+    }
+    const names = text.split('\n').filter((line) => line.length > 0);
+    if (Date.now() - Number(info.mtimeNs / 1_000_000n) > 1000) this.subscriptionsRead.set(username, { identity, names });
+    else this.subscriptionsRead.delete(username);
+    return new Set(names);
   }
 
   /** @internal {@inheritDoc MaildirUserContext.writeSubscriptions} */

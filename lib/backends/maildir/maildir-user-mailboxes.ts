@@ -34,30 +34,38 @@ export class MaildirUserMailboxes implements UserMailboxes {
   ) {}
 
   async list(): Promise<MailboxInfo[]> {
-    return this.run(async () => {
-      const subscribed = await this.store.readSubscriptions(this.username);
-      const names = await this.store.mailboxNames(this.username);
-      const rows: MailboxInfo[] = [];
-      for (const entry of hierarchyOf(names)) {
-        rows.push(
-          entry.noselect
-            ? { ...entry, uidValidity: 0, uidNext: 0, highestModseq: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) }
-            : await this.describe(entry.name, names, subscribed),
-        );
-      }
-      return rows;
+    // The listing and the folder lookups run in the user's queue; the folders catch up outside it (see folderOf).
+    const { subscribed, names, entries } = await this.run(async () => {
+      const [subscribed, names] = await Promise.all([this.store.readSubscriptions(this.username), this.store.mailboxNames(this.username)]);
+      const entries: Array<{ entry: ReturnType<typeof hierarchyOf>[number]; folder?: MaildirFolder }> = [];
+      for (const entry of hierarchyOf(names)) entries.push(entry.noselect ? { entry } : { entry, folder: await this.store.folder(this.username, entry.name, false) });
+      return { subscribed, names, entries };
     });
+    const rows: MailboxInfo[] = [];
+    for (const { entry, folder } of entries) {
+      if (folder === undefined) {
+        rows.push({ ...entry, uidValidity: 0, uidNext: 0, highestModseq: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) });
+        continue;
+      }
+      try {
+        rows.push(this.describeFolder(entry.name, await this.refreshed(entry.name, folder), names, subscribed));
+      } catch (err) {
+        if (!isMailStoreError(err, 'NO_SUCH_MAILBOX')) throw err; // deleted by another session meanwhile: not listed
+      }
+    }
+    return rows;
   }
 
   async info(mailbox: string): Promise<MailboxInfo> {
     const name = normalizeMailboxName(mailbox);
-    // The names and the folder are looked up in the user's queue; the folder catches up outside it (see folderOf).
-    const { folder, names, subscribed } = await this.run(async () => ({
-      names: await this.store.mailboxNames(this.username),
-      subscribed: await this.store.readSubscriptions(this.username),
-      folder: await this.store.folder(this.username, name, false),
-    }));
-    return this.describeFolder(name, await this.refreshed(name, folder), names, subscribed);
+    // Only the folder lookup runs in the user's queue (it must not interleave with a RENAME or DELETE of the folder);
+    // the names (for \\HasChildren) and subscriptions are read beside it, and the folder catches up outside it (folderOf).
+    const [folder, names, subscribed] = await Promise.all([
+      this.folderOf(name),
+      this.store.mailboxNames(this.username),
+      this.store.readSubscriptions(this.username),
+    ]);
+    return this.describeFolder(name, folder, names, subscribed);
   }
 
   async create(mailbox: string): Promise<void> {
@@ -227,10 +235,6 @@ export class MaildirUserMailboxes implements UserMailboxes {
   private run<T>(task: () => Promise<T>): Promise<T> {
     if (this.released) return Promise.reject(new MailStoreError('CANNOT', 'mailbox view released'));
     return this.store.run(this.username, task);
-  }
-
-  private async describe(name: string, names: string[], subscribed: Set<string>): Promise<MailboxInfo & MailboxIdentity> {
-    return this.describeFolder(name, await this.store.folder(this.username, name), names, subscribed);
   }
 
   private describeFolder(name: string, folder: MaildirFolder, names: string[], subscribed: Set<string>): MailboxInfo & MailboxIdentity {
