@@ -135,6 +135,16 @@ export class FolderLog {
     dropped.register(this, handle, this);
   }
 
+  /**
+   * Starts an fdatasync of what {@link append} wrote (call it right after, still under the lock: it syncs the file
+   * that was written even if a later compaction replaces it). Resolves when the records are durable.
+   */
+  startSync(): Promise<void> {
+    const handle = this.handle;
+    if (handle === undefined) return Promise.reject(new Error('folder log not open'));
+    return maildirFs.datasync(handle);
+  }
+
   /** Closes the kept file (idempotent); the next {@link readNew} reopens it and reads it whole. */
   async close(): Promise<void> {
     const handle = this.handle;

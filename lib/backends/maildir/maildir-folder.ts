@@ -103,6 +103,8 @@ export class MaildirFolder {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private kicked = false;
+  /** Settles when the last committed group and all before it are durable; rejects when one of their fsyncs failed. */
+  private flushed: Promise<void> = Promise.resolve();
   /** A refresh queued behind running work and not started yet: later callers join it instead of queueing another. */
   private refreshing: Promise<FolderChanges> | undefined;
 
@@ -384,6 +386,7 @@ export class MaildirFolder {
   async idle(): Promise<void> {
     this.unwatch();
     await this.chain;
+    await this.flushed.catch(() => undefined);
     await this.cache.settled();
     await this.exclusive(() => this.closeFiles());
   }
@@ -547,6 +550,7 @@ export class MaildirFolder {
     const batch = this.pending.splice(0);
     const changes = noChanges();
     const results = new Map<Op, unknown>();
+    let flush: Promise<unknown> = Promise.resolve();
     try {
       await this.withLock(changes, async (_hasLog, stamp) => {
         if (this.dirsNeedScan(false, stamp)) await this.scanLocked(changes);
@@ -578,7 +582,13 @@ export class MaildirFolder {
         // messages would merely look recent again.
         const durable = this.options.durable && batch.some((op) => op.kind !== 'current');
         const syncDirs = durable ? [...touched].map((dir) => fsyncDir(join(this.path, dir))) : [];
-        await Promise.all([...syncDirs, this.log.append(records, durable)]);
+        try {
+          await this.log.append(records, false);
+        } catch (err) {
+          await Promise.allSettled(syncDirs);
+          throw err;
+        }
+        flush = Promise.all([...syncDirs, durable && records.length > 0 ? this.log.startSync() : undefined]);
       });
     } catch (err) {
       // The disk and the log may now disagree: reload both on next access. No call of the batch resolves.
@@ -588,7 +598,29 @@ export class MaildirFolder {
       this.report(changes);
       return;
     }
-    for (const [op, value] of results) (op.done as Deferred<unknown>).resolve(value);
+    // The lock is free again before the fsyncs finish: the next group (of this or another process) commits while they
+    // run, and its own fsyncs of the log and directories cover these writes too. A call resolves only once its group
+    // and every earlier group of this folder are durable; a failed fsync fails its group and every later one until
+    // the log and the directories have been reloaded.
+    const durable = Promise.all([this.flushed, flush]);
+    const settled = durable.then(() => undefined);
+    settled.catch(() => undefined);
+    this.flushed = settled;
+    durable.then(
+      () => {
+        for (const [op, value] of results) (op.done as Deferred<unknown>).resolve(value);
+      },
+      (err: unknown) => {
+        for (const op of results.keys()) op.done.reject(err);
+        if (this.flushed === settled) {
+          void this.exclusive(async () => {
+            await this.log.close();
+            this.state.dirStamp = undefined;
+            if (this.flushed === settled) this.flushed = Promise.resolve();
+          });
+        }
+      },
+    );
     this.report(changes);
     if (this.log.records > 2 * this.state.size + COMPACT_SLACK) {
       this.exclusive(() => this.compact()).catch((err: unknown) => process.emitWarning(err instanceof Error ? err : String(err), 'MaildirCompactionWarning'));
