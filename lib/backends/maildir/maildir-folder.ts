@@ -1,6 +1,7 @@
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, fsync, futimesSync, openSync, readFileSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { link, mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type MessageIdentity, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
 import { emailIdOfName } from '../shared/object-ids.js';
@@ -33,7 +34,8 @@ const STREAM_CHUNK_OCTETS = 64 * 1024;
  * Messages up to this size are read with one blocking read: from the page cache that costs a few microseconds,
  * where an async read is four thread-pool round trips (open, fstat, read, close) and dominated FETCH BODY[] and
  * POP3 RETR profiles. Dovecot reads message files with blocking I/O too. Larger messages are read asynchronously
- * (or streamed), so a big file never holds the event loop for long.
+ * (or streamed), so a big file never holds the event loop for long. New messages up to this size are written the same
+ * way (only their fsync goes to the thread pool).
  */
 const SYNC_READ_MAX_OCTETS = 128 * 1024;
 /** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
@@ -43,6 +45,12 @@ const CONFIRM_SCAN_FACTOR = 10;
  * fresh, and a tool's change hidden in the same mtime tick as one of ours is then still found well within a second.
  */
 const CONFIRM_SCAN_MIN_INTERVAL_MS = 200;
+
+const fsyncFd = promisify(fsync);
+/** Closes the kept directory handles of a folder dropped without {@link MaildirFolder.idle} (see FolderLog's twin). */
+const droppedDirs = new FinalizationRegistry<Promise<FileHandle>>((handle) => {
+  handle.then((h) => h.close()).catch(() => undefined);
+});
 
 /** Options of a {@link MaildirFolder}. */
 export interface FolderOptions {
@@ -103,6 +111,8 @@ export class MaildirFolder {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private kicked = false;
+  /** `new/` and `cur/` kept open for their fsyncs, with the inode they were opened on (see {@link syncDir}). */
+  private readonly dirFiles = new Map<'new' | 'cur', { ino: number; handle: Promise<FileHandle> }>();
   /** Settles when the last committed group and all before it are durable; rejects when one of their fsyncs failed. */
   private flushed: Promise<void> = Promise.resolve();
   /** A refresh queued behind running work and not started yet: later callers join it instead of queueing another. */
@@ -363,6 +373,7 @@ export class MaildirFolder {
   /** Follows a rename of the folder directory. */
   moveTo(path: string): void {
     void this.log.close();
+    void this.closeDirs();
     void dropLockTemplate(join(this.path, FOLDER_LOCK_FILE));
     this.path = path;
     this.log = new FolderLog(logPathOf(path), this.options.durable);
@@ -391,9 +402,50 @@ export class MaildirFolder {
     await this.exclusive(() => this.closeFiles());
   }
 
-  /** Closes the kept log file and removes the kept lock template (both come back on next use). */
+  /** Closes the kept log file and directories and removes the kept lock template (all come back on next use). */
   private async closeFiles(): Promise<void> {
-    await Promise.all([this.log.close(), dropLockTemplate(join(this.path, FOLDER_LOCK_FILE))]);
+    await Promise.all([this.log.close(), dropLockTemplate(join(this.path, FOLDER_LOCK_FILE)), this.closeDirs()]);
+  }
+
+  private async closeDirs(): Promise<void> {
+    const open = [...this.dirFiles.values()];
+    this.dirFiles.clear();
+    for (const kept of open) droppedDirs.unregister(kept);
+    await Promise.all(open.map(async (kept) => (await kept.handle.catch(() => undefined))?.close().catch(() => undefined)));
+  }
+
+  /**
+   * fsyncs `new/` or `cur/` through a kept handle (one thread-pool job instead of open, fsync, close). A blocking
+   * `stat` first makes sure the handle is still the directory at that path (a folder removed and made again).
+   */
+  private async syncDir(dir: 'new' | 'cur'): Promise<void> {
+    const path = join(this.path, dir);
+    const ino = statSync(path, { throwIfNoEntry: false })?.ino;
+    if (ino === undefined) return; // gone: the next access reports the vanished folder
+    let kept = this.dirFiles.get(dir);
+    if (kept?.ino !== ino) {
+      if (kept !== undefined) {
+        droppedDirs.unregister(kept);
+        void kept.handle.then((handle) => handle.close()).catch(() => undefined);
+      }
+      kept = { ino, handle: open(path, 'r') };
+      kept.handle.catch(() => undefined);
+      droppedDirs.register(this, kept.handle, kept);
+      this.dirFiles.set(dir, kept);
+    }
+    let handle;
+    try {
+      handle = await kept.handle;
+    } catch {
+      if (this.dirFiles.get(dir) === kept) this.dirFiles.delete(dir);
+      return fsyncDir(path);
+    }
+    try {
+      await handle.sync();
+    } catch (err) {
+      // EINVAL/EISDIR/EPERM: file systems without directory fsync (as fsyncDir).
+      if (!isErrno(err, 'EINVAL') && !isErrno(err, 'EISDIR') && !isErrno(err, 'EPERM')) throw err;
+    }
   }
 
   /**
@@ -433,6 +485,7 @@ export class MaildirFolder {
   }
 
   private async writeTmp(tmp: string, data: Buffer, internalDate: Date): Promise<void> {
+    if (data.length <= SYNC_READ_MAX_OCTETS) return this.writeTmpSmall(tmp, data, internalDate);
     const handle = await open(tmp, 'wx', 0o600);
     try {
       await handle.writeFile(data);
@@ -445,6 +498,26 @@ export class MaildirFolder {
       throw err;
     }
     await handle.close();
+  }
+
+  /**
+   * {@link writeTmp} of a message up to {@link SYNC_READ_MAX_OCTETS}: create, write and date it with blocking calls
+   * (into the page cache: microseconds, where each async step is a thread-pool round trip that queues behind other
+   * fsyncs under load); only the fsync runs in the thread pool.
+   */
+  private async writeTmpSmall(tmp: string, data: Buffer, internalDate: Date): Promise<void> {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written);
+      // The internal date is in the log; the mtime carries it too for other Maildir tools.
+      futimesSync(fd, internalDate, internalDate);
+      if (this.options.durable) await fsyncFd(fd);
+    } catch (err) {
+      closeSync(fd);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    closeSync(fd);
   }
 
   /** Runs `task` after every earlier state-changing task of this folder (in-process order). */
@@ -581,7 +654,7 @@ export class MaildirFolder {
         // A group of only new/ → cur/ moves (a client saw the messages) is not fsynced: after a power loss those
         // messages would merely look recent again.
         const durable = this.options.durable && batch.some((op) => op.kind !== 'current');
-        const syncDirs = durable ? [...touched].map((dir) => fsyncDir(join(this.path, dir))) : [];
+        const syncDirs = durable ? [...touched].map((dir) => this.syncDir(dir)) : [];
         try {
           await this.log.append(records, false);
         } catch (err) {
