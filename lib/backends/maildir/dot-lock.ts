@@ -42,7 +42,7 @@ export interface DotLock {
 /**
  * Takes a lock file the way Dovecot's dotlocks do: create `path` exclusively holding `pid host owner`; when it
  * exists, it is broken if its writer is gone (same host and the pid no longer runs, or the pid is our own but we
- * do not hold it, i.e. it survived a crash of an earlier process with our pid) or if its mtime is older than
+ * do not hold it, i.e. it survived a crash of an earlier process with our pid) or if its change time (ctime) is older than
  * {@link STALE_LOCK_MS}. Breaking renames the file aside first so that two breakers cannot both win.
  *
  * @param waitMs how long to keep retrying a live lock; 0 fails at once.
@@ -148,10 +148,13 @@ function heldLock(path: string, keepFresh: boolean): DotLock {
 /** Resolves undefined when the lock was stale and is now gone (retry at once), else the holder's text. */
 async function breakIfStale(path: string): Promise<string | undefined> {
   let text: string;
-  let mtimeMs: number;
+  let changedMs: number;
   try {
     text = await readFile(path, 'utf8');
-    mtimeMs = (await stat(path)).mtimeMs;
+    // The inode change time, not mtime: a lock linked into place from a kept file (see acquireDotLock) has the mtime of
+    // that file, which can be hours old, while link() sets the ctime; a refresh with utimes sets both.
+    const info = await stat(path);
+    changedMs = Math.max(info.mtimeMs, info.ctimeMs);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
@@ -160,7 +163,7 @@ async function breakIfStale(path: string): Promise<string | undefined> {
   const pid = Number(pidText);
   // An empty file comes from another tool (ours are linked into place complete): only age breaks it.
   const writerGone = text.length > 0 && host === HOST && Number.isInteger(pid) && pid > 0 && !isRunning(pid, path);
-  const tooOld = Date.now() - mtimeMs > (text.length === 0 ? EMPTY_STALE_MS : STALE_LOCK_MS);
+  const tooOld = Date.now() - changedMs > (text.length === 0 ? EMPTY_STALE_MS : STALE_LOCK_MS);
   if (!writerGone && !tooOld) return text.trim() || 'an unknown holder';
   const aside = `${path}.stale-${process.pid}-${Date.now()}`;
   try {
