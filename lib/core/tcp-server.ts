@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from '../vendor/inversify.js';
 import { Logger } from '../log/logger.js';
 import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
 import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { ContainerModule, type ResolutionContext } from 'inversify';
+import { ContainerModule, type ResolutionContext } from '../vendor/inversify.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { instrumentStore, MetricsRegistry, PosternMetrics, PosternMetricsToken } from '../metrics/postern-metrics.js';
 import { AuthThrottle, AuthThrottleToken } from '../protocol/auth-throttle.js';

@@ -1,4 +1,4 @@
-import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, preDestroy, type ServiceIdentifier } from '../../vendor/inversify.js';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';

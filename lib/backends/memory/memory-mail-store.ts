@@ -1,4 +1,4 @@
-import { inject, injectable, optional } from 'inversify';
+import { inject, injectable, optional } from '../../vendor/inversify.js';
 import {
   MailStoreError,
   MailStoreOptions,

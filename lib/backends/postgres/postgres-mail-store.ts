@@ -1,4 +1,4 @@
-import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from '../../vendor/inversify.js';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import {
