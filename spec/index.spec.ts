@@ -45,4 +45,10 @@ describe("import 'postern'", function () {
     const packages = new Set(files.filter((f) => f.includes('node_modules/')).map((f) => f.split('node_modules/').pop()?.split('/')[0]));
     expect([...packages]).to.deep.equal(['reflect-metadata']);
   });
+
+  it('leaves the IMAP and POP3 session code, the HTTP API routes and the CLI to load when used', function () {
+    for (const lazy of ['dist/lib/imap/imap-connection.js', 'dist/lib/pop3/pop3-connection.js', 'dist/lib/http/http-app.js']) expect(files).not.to.include(lazy);
+    expect(files.filter((f) => f.startsWith('dist/lib/imap/commands/') || f.startsWith('dist/lib/cli/'))).to.deep.equal([]);
+    expect(files).to.include('dist/lib/imap/imap-server.js'); // the exported handler itself is there
+  });
 });
