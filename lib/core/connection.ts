@@ -1,4 +1,5 @@
-import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
@@ -57,6 +58,13 @@ export interface ConnectionOptions {
 
 /** Socket write buffer above which a compressed write reports backpressure (as `socket.write` would). */
 const COMPRESSED_WRITE_HIGH_WATER = 64 * 1024;
+
+let zlibModule: typeof Zlib | undefined;
+/** node:zlib, loaded by the first {@link Connection.startCompression} (IMAP COMPRESS) rather than at `import 'postern'`. */
+function loadZlib(): typeof Zlib {
+  zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof Zlib;
+  return zlibModule;
+}
 
 /**
  * One accepted (or dialled) TCP connection that can be upgraded to TLS in place.
@@ -142,7 +150,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.deflater) {
       this.deflater.write(data);
       // Each write is a complete unit for the peer (a reply): flush it out of the compressor (RFC 4978 §4).
-      this.deflater.flush(zlib.constants.Z_SYNC_FLUSH);
+      this.deflater.flush(loadZlib().constants.Z_SYNC_FLUSH);
       return this.socket.writableLength < COMPRESSED_WRITE_HIGH_WATER;
     }
     return this.socket.write(data);
@@ -162,6 +170,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   startCompression(): void {
     if (this.deflater) return;
+    const zlib = loadZlib();
     const inflater = zlib.createInflateRaw();
     const deflater = zlib.createDeflateRaw();
     this.inflater = inflater;
@@ -184,8 +193,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private userPaused = false;
-  private inflater?: zlib.InflateRaw;
-  private deflater?: zlib.DeflateRaw;
+  private inflater?: Zlib.InflateRaw;
+  private deflater?: Zlib.DeflateRaw;
   private readonly onCompressed = (chunk: Buffer): void => {
     if (this.inflater && !this.inflater.write(chunk)) this.socket.pause();
   };

@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import 'reflect-metadata/lite'; // the global Reflect metadata API (same as 'reflect-metadata' on Node ≥ 20, one file fewer to load)
 import type { CertificateLoginOption } from '../backends/certificate-login-mappers.js';
 import type { Container, ContainerModule } from 'inversify';
 import { readFile } from 'node:fs/promises';
