@@ -193,6 +193,25 @@ describe('protocol: the one SASL engine', () => {
       expect(await i.command('b NOOP', /^b /)).to.deep.equal(['b OK NOOP completed']);
     });
 
+    it('reads SASL responses up to 12288 octets (RFC 4954 §4) though SMTP and POP3 command lines stop at 1024', async () => {
+      all = await startAll();
+      // A PLAIN response of exactly 12288 octets: a long (wrong) password, so the exchange ends in a refusal of the
+      // credentials, not of the line.
+      const response = plain('alice', 'p'.repeat(9200));
+      expect(response.length).to.be.within(12_200, 12_288);
+      const s = await smtp();
+      expect(await s.command(`AUTH PLAIN ${response}`, /^\d{3} /)).to.deep.equal(['500 5.5.2 Line too long']);
+      await s.command('AUTH PLAIN', /^334 /);
+      expect(await s.command(response, /^\d{3} /)).to.deep.equal(['535 5.7.8 Authentication credentials invalid']);
+      await s.command('AUTH PLAIN', /^334 /);
+      expect(await s.command(`${response}${'A'.repeat(12_289 - response.length)}`, /^\d{3} /)).to.deep.equal(['500 5.5.6 Authentication exchange line is too long']);
+      // The command-line limit is back after the exchange.
+      expect(await s.command(`NOOP ${'x'.repeat(1100)}`, /^\d{3} /)).to.deep.equal(['500 5.5.2 Line too long']);
+      const p = await pop3();
+      await p.command('AUTH PLAIN', /^\+ /);
+      expect(await p.command(response, /^[+-]/)).to.deep.equal(['-ERR [AUTH] authentication failed']);
+    });
+
     it('adds a mechanism bound once as a SaslMechanism to SMTP, POP3 and IMAP', async () => {
       // One more binding in the multi-binding registry, nothing else.
       all = await startAll({}, 10_000, [new ContainerModule(({ bind }) => void bind(SaslMechanism).toConstantValue(X_COLON))]);
