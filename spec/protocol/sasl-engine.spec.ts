@@ -153,6 +153,12 @@ describe('protocol: the one SASL engine', () => {
       expect(answer.at(-1)).to.match(/^a OK \[CAPABILITY IMAP4rev1 .*\] Logged in$/);
     });
 
+    it('names the `imap: { hostname }` host in IMAP CRAM-MD5 challenges', async () => {
+      all = await startAll({ imap: { hostname: 'imap.example.test' } });
+      const [cont] = await (await imap()).command('a AUTHENTICATE CRAM-MD5', /^\+ /);
+      expect(Buffer.from(cont.slice(2), 'base64').toString()).to.match(/^<[0-9a-f]{16}\.\d+@imap\.example\.test>$/);
+    });
+
     it('accepts an initial response everywhere (SMTP AUTH, POP3 AUTH RFC 5034, IMAP SASL-IR)', async () => {
       all = await startAll();
       expect(await (await smtp()).command(`AUTH PLAIN ${plain('alice', PASSWORD)}`, /^\d{3} /)).to.deep.equal(['235 2.7.0 Authentication successful']);
