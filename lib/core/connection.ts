@@ -54,6 +54,12 @@ export interface ConnectionOptions {
   proxied?: { readonly source: { address: string; port: number }; readonly destination?: { address: string; port: number } };
   /** Prepended to the id (`w2-` gives `w2-c1f`), so ids stay unique when several processes serve one listener. */
   idPrefix?: string;
+  /**
+   * The owner calls {@link Connection.authenticateAsServer} (or closes) in the same turn, before any plaintext could
+   * be read (an implicit-TLS listener): the plaintext socket then gets only the error listener, not the read, idle
+   * and drain listeners the upgrade would remove again at once.
+   */
+  secureAtOnce?: boolean;
 }
 
 /** Socket write buffer above which a compressed write reports backpressure (as `socket.write` would). */
@@ -118,7 +124,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const proxyMeta = this.proxy ? { proxy: `${this.proxy.address}:${this.proxy.port}` } : {};
     this.log = log.child({ cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, ...proxyMeta, ...meta });
     socket.setNoDelay(true);
-    this.attach(socket);
+    if (options.secureAtOnce) {
+      socket.on('error', this.onError);
+      this.watchClose(socket);
+    } else this.attach(socket);
   }
 
   /** True after a successful TLS handshake. */
@@ -258,17 +267,23 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         resolve();
         return;
       }
-      this.socket.once('close', () => resolve());
+      // A peer that never closes its side must not keep us: destroy after a short grace period. Cleared at the close:
+      // a pending timer would hold the connection's whole object graph (sockets, session) for the full 2 s, long
+      // enough to be promoted to the old generation — at a few thousand connections a second, full GCs for nothing.
+      const socket = this.socket;
+      const t = setTimeout(() => this.socket.destroy(), 2_000);
+      t.unref();
+      socket.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
       this.closeReason ??= reason;
       // Compressed: the last replies may still be in the deflater; end the socket once it has emitted them.
       if (this.deflater && !this.deflater.writableEnded) {
-        this.deflater.once('end', () => this.socket.end());
+        this.deflater.once('end', () => socket.end());
         this.deflater.end();
         this.deflater.resume();
-      } else this.socket.end();
-      // A peer that never closes its side must not keep us: destroy after a short grace period.
-      const t = setTimeout(() => this.socket.destroy(), 2_000);
-      t.unref();
+      } else socket.end();
     });
   }
 

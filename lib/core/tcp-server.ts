@@ -346,7 +346,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
   private startSession(socket: net.Socket, options: ConnectionOptions): void {
     const realLocalPort = socket.localPort ?? 0;
-    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
+    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined });
     const info = this.listenerInfo(realLocalPort);
     const address = conn.remoteAddress;
     const slot = this.admit(address);
