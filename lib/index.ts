@@ -31,7 +31,7 @@ export type { ListenerSecurityOverride } from './core/listener-securities.js';
 export type { TlsHandshakeFailure } from './core/tls-errors.js';
 export { generateDevCertificates, writeDevCertificates } from './core/dev-certificates.js';
 export { AcmeCertificateManager } from './core/acme-certificates.js';
-export type { AcmeOptions, AcmeChallengeType } from './core/acme-certificates.js';
+export type { AcmeOptions, AcmeChallengeType, AcmeCertificateTarget } from './core/acme-certificates.js';
 export { TlsAlpnChallenges, ACME_TLS_ALPN_PROTOCOL } from './core/tls-alpn-challenges.js';
 export { OcspStapler } from './core/ocsp-stapler.js';
 export { buildOcspRequest, parseOcspResponse, fetchOcspResponse, ocspResponderUrl, OcspError } from './core/ocsp.js';

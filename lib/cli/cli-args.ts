@@ -72,6 +72,7 @@ Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
                             implicit-TLS listeners (it connects to port 443: forward it to one of them)
   --acme-state DIR          account key and certificates (default ./postern-acme)
   --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+                            SIGHUP orders a new certificate now; with --workers the primary orders for all
 
 Limits (0 turns one off)
   --max-connections N       connections per listener (default 1000)
@@ -210,10 +211,6 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
   }
   const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
-  if (workers !== undefined && workers !== 1 && str('acme-directory') !== undefined) {
-    // Each worker would order and renew its own certificate; ACME belongs in the primary (not built yet).
-    throw new UsageError(`--workers ${str('workers')} and --acme-* do not go together yet: use --cert/--key (renewed by an external ACME client)`);
-  }
 
   const httpAuth = str('http-auth');
   if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');

@@ -16,6 +16,42 @@ export interface InitMessage {
   readonly certificate?: { readonly cert: string; readonly key: string };
   /** Current session-ticket keys, base64 (absent when tickets are off). */
   readonly ticketKeys?: string;
+  /** With ACME: the TLS-ALPN-01 validations pending now, which a worker (re)started mid-order must answer too. */
+  readonly challenges?: readonly AcmeChallenge[];
+}
+/** One pending TLS-ALPN-01 validation (RFC 8737): the domain and its challenge key and certificate (PEM). */
+export interface AcmeChallenge {
+  readonly domain: string;
+  readonly key: string;
+  readonly cert: string;
+}
+/**
+ * Primary → worker (ACME): answer this TLS-ALPN-01 validation (`challenge`), or stop answering `domain`'s
+ * (`challenge` absent). The worker answers with {@link AppliedMessage}.
+ */
+export interface AcmeChallengeMessage {
+  readonly postern: 'acme-challenge';
+  readonly id: number;
+  readonly domain: string;
+  readonly challenge?: AcmeChallenge;
+}
+/** Primary → worker (ACME): serve this certificate (PEM, chain included) from the next handshake on. */
+export interface CertificateMessage {
+  readonly postern: 'certificate';
+  readonly id: number;
+  readonly cert: string;
+  readonly key: string;
+}
+/** Worker → primary: message `id` is in effect in this worker (`error` when it could not be applied). */
+export interface AppliedMessage {
+  readonly postern: 'applied';
+  readonly id: number;
+  readonly error?: string;
+}
+/** What a worker does with the primary's ACME messages (its `ServerSecurity` is one). */
+export interface WorkerAcmeTarget {
+  readonly acmeChallenges: { add(domain: string, key: string, cert: string): void; remove(domain: string): void };
+  useCertificate(source: { cert: string; key: string }): Promise<void>;
 }
 /** Primary → worker: new session-ticket keys (base64). */
 export interface TicketKeysMessage {
@@ -50,7 +86,17 @@ export interface AuthEventMessage {
   readonly event: AuthThrottleEvent;
 }
 /** Any message of the protocol. */
-export type ClusterMessage = InitMessage | TicketKeysMessage | StopMessage | HelloMessage | ReadyMessage | FailedMessage | AuthEventMessage;
+export type ClusterMessage =
+  | InitMessage
+  | TicketKeysMessage
+  | StopMessage
+  | HelloMessage
+  | ReadyMessage
+  | FailedMessage
+  | AuthEventMessage
+  | AcmeChallengeMessage
+  | CertificateMessage
+  | AppliedMessage;
 
 /** True for a well-formed {@link AuthThrottleEvent} (IPC input is checked, not trusted). */
 export function isAuthEvent(e: unknown): e is AuthThrottleEvent {
@@ -77,6 +123,12 @@ export interface WorkerLink {
   sendAuthEvent(event: AuthThrottleEvent): void;
   /** Calls `apply` with each login event another worker recorded. */
   onAuthEvent(apply: (event: AuthThrottleEvent) => void): void;
+  /**
+   * Hands the primary's ACME challenges and certificates to `target` (the worker's `ServerSecurity`): at once what
+   * arrived since the init message, then each change as it comes. Call it, and await it, before the listeners start.
+   * `applied` is told of each change made later (for the log).
+   */
+  onAcme(target: WorkerAcmeTarget, applied?: (change: { certificate?: string; challenge?: string; removed?: boolean }) => void): Promise<void>;
   /** Resolves when the primary asks to stop or goes away (its IPC channel closes). */
   readonly stopRequested: Promise<'primary'>;
   /** Removes the IPC listeners (after the drain), so the process can exit. */
@@ -95,9 +147,43 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   const stopRequested = new Promise<'primary'>((r) => (resolveStop = r));
   let resolveInit!: (m: InitMessage) => void;
   const initialised = new Promise<InitMessage>((r) => (resolveInit = r));
+  // ACME state that arrives before the server exists is kept here and handed over by onAcme; the worker does not
+  // listen before then, so no validation connection can reach it in between.
+  const challenges = new Map<string, AcmeChallenge>();
+  let certificate: { cert: string; key: string } | undefined;
+  let acmeTarget: WorkerAcmeTarget | undefined;
+  let acmeApplied: Parameters<WorkerLink['onAcme']>[1];
+  let acmeQueue = Promise.resolve();
+  const onAcmeMessage = (m: AcmeChallengeMessage | CertificateMessage): void => {
+    // One at a time, in the primary's order: a certificate swap is asynchronous.
+    acmeQueue = acmeQueue.then(async () => {
+      let error: string | undefined;
+      try {
+        if (m.postern === 'certificate') {
+          certificate = { cert: m.cert, key: m.key };
+          await acmeTarget?.useCertificate(certificate);
+          if (acmeTarget) acmeApplied?.({ certificate: m.cert });
+        } else if (m.challenge) {
+          challenges.set(m.domain, m.challenge);
+          acmeTarget?.acmeChallenges.add(m.domain, m.challenge.key, m.challenge.cert);
+          if (acmeTarget) acmeApplied?.({ challenge: m.domain });
+        } else {
+          challenges.delete(m.domain);
+          acmeTarget?.acmeChallenges.remove(m.domain);
+          if (acmeTarget) acmeApplied?.({ challenge: m.domain, removed: true });
+        }
+      } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
+      }
+      if (process.connected) process.send?.({ postern: 'applied', id: m.id, ...(error !== undefined ? { error } : {}) } satisfies AppliedMessage);
+    });
+  };
   const onMessage = (m: unknown): void => {
     if (!isClusterMessage(m)) return;
-    if (m.postern === 'init') resolveInit(m);
+    if (m.postern === 'init') {
+      for (const c of m.challenges ?? []) challenges.set(c.domain, c);
+      resolveInit(m);
+    } else if (m.postern === 'acme-challenge' || m.postern === 'certificate') onAcmeMessage(m);
     else if (m.postern === 'ticket-keys') for (const h of keyHandlers) h(Buffer.from(m.ticketKeys, 'base64'));
     else if (m.postern === 'stop') resolveStop('primary');
     else if (m.postern === 'auth' && isAuthEvent(m.event)) for (const h of authHandlers) h(m.event);
@@ -119,6 +205,17 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
     onTicketKeys: (apply) => void keyHandlers.push(apply),
     sendAuthEvent: (event) => send({ postern: 'auth', event }),
     onAuthEvent: (apply) => void authHandlers.push(apply),
+    onAcme: (target, applied) => {
+      acmeTarget = target;
+      acmeApplied = applied;
+      for (const c of challenges.values()) target.acmeChallenges.add(c.domain, c.key, c.cert);
+      // A certificate pushed after init but before now: the server was built with the init one.
+      const latest = certificate;
+      if (!latest) return acmeQueue;
+      const swapped = acmeQueue.then(() => target.useCertificate(latest));
+      acmeQueue = swapped.catch(() => undefined); // the caller sees the failure; later messages still run
+      return swapped;
+    },
     stopRequested,
     detach: () => {
       process.off('message', onMessage);

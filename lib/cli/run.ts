@@ -4,6 +4,7 @@
  * `lib/cli/main.ts` is the executable that calls {@link runCli}.
  */
 import cluster from 'node:cluster';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ProxyConfigError } from '../core/proxy-protocol.js';
 import { CertificateError } from '../core/server-security.js';
@@ -46,10 +47,12 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   }
   const worker = await joinCluster();
   if (worker) {
-    // The primary created the users, and shares its certificate and session-ticket keys.
+    // The primary created the users, and shares its certificate and session-ticket keys. With ACME it runs the
+    // ACME client and pushes every certificate and challenge to the workers (onAcme below), so workers run none.
     const { certificate, ticketKeys } = worker.init;
     config = {
       ...config,
+      acme: undefined,
       users: [],
       limits: workerLimits(config.limits, workerCount(config.workers)),
       tls: { ...config.tls, ...(certificate ? { certificate } : {}), ...(ticketKeys ? { ticketKeys: Buffer.from(ticketKeys, 'base64'), ticketKeyRotationMs: 0 } : {}) },
@@ -65,6 +68,10 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     container.get(ServerSecurityToken).rotateTicketKeys();
     log.info('session ticket keys rotated');
   };
+  const onRenew = (): void => {
+    log.info('acme renewal requested', { signal: 'SIGHUP' });
+    server.acme?.renewNow().catch(() => undefined);
+  };
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (signal) => resolve(signal);
     process.on('SIGINT', onSignal);
@@ -78,6 +85,11 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
       security.setTicketKeys(keys);
       log.info('session ticket keys replaced', { pid: process.pid });
     });
+    await worker?.onAcme(security, (change) => {
+      if (change.certificate === undefined) return;
+      const cert = new X509Certificate(change.certificate);
+      log.info('acme certificate applied', { pid: process.pid, subject: cert.subject, issuer: cert.issuer, fingerprint256: cert.fingerprint256 });
+    });
     if (worker) {
       // Failed-login limits count the whole cluster: each worker's failures and successes reach every other one.
       const throttle = container.get(AuthThrottleToken);
@@ -86,6 +98,8 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     }
     // SIGUSR2: new ticket keys now (a cluster's primary does this for all its workers, see cluster-primary.ts).
     if (!worker) process.on('SIGUSR2', onRotate);
+    // SIGHUP with ACME: order a new certificate now (a cluster's primary does it for all its workers).
+    if (!worker && config.acme) process.on('SIGHUP', onRenew);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
     // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
@@ -110,6 +124,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     process.off('SIGTERM', onSignal);
     await metrics?.close();
     process.off('SIGUSR2', onRotate);
+    process.off('SIGHUP', onRenew);
     await server.stop().catch(() => undefined);
     if (worker) {
       // Every worker fails the same way (a port in use…): the primary prints the first reason, once.
@@ -124,6 +139,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   process.off('SIGTERM', onSignal);
   await metrics?.close();
   process.off('SIGUSR2', onRotate);
+  process.off('SIGHUP', onRenew);
   await server.stop();
   await container.unbindAllAsync();
   worker?.detach();

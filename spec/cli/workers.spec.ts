@@ -9,39 +9,7 @@ import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 import { parseCliArgs, UsageError, workerCount } from '../../lib/cli/cli-args.js';
 import { workerLimits } from '../../lib/cli/cluster-worker.js';
-import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
-
-/** JSON log records the process has written to stderr so far. */
-function records(p: PosternProcess): Array<Record<string, unknown>> {
-  return p.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-/** Resolves once a stderr JSON record matches (bounded by `timeoutMs`). */
-async function logged(p: PosternProcess, match: (r: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-  const found = records(p).find(match);
-  if (found) return found;
-  return new Promise((resolve, reject) => {
-    const onData = (): void => {
-      const r = records(p).find(match);
-      if (r) {
-        cleanup();
-        resolve(r);
-      }
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`not logged within ${timeoutMs} ms: ${p.stderr.slice(-2000)}`));
-    }, timeoutMs);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      p.child.stderr!.off('data', onData);
-    };
-    p.child.stderr!.on('data', onData);
-  });
-}
+import { logged, records, runPostern, startPostern, type PosternProcess } from './cli-process.js';
 
 /** The worker prefix (`w2`) of a connection id (`w2-c1f`). */
 const workerOf = (cid: unknown): string => String(cid).split('-')[0]!;
@@ -159,10 +127,8 @@ describe('cli: postern --workers', function () {
     expect(() => parseCliArgs(['--workers', 'auto'])).to.throw(UsageError, '--workers auto: the memory store lives inside one process');
     expect(parseCliArgs(['--workers', '1']).config.workers).to.equal(1); // one process is fine on any store
     expect(parseCliArgs(['--workers', '2', '--store', 'postgres://u:p@127.0.0.1:5432/mail']).config.workers).to.equal(2);
-    expect(() => parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test'])).to.throw(
-      UsageError,
-      '--workers 2 and --acme-* do not go together yet',
-    );
+    // ACME runs in the primary (spec/cli/workers-acme.spec.ts).
+    expect(parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test']).config).to.include({ workers: 2 });
     for (const bad of ['0', '257', 'two', '1.5']) {
       expect(() => parseCliArgs(['--workers', bad, ...md]), bad).to.throw(UsageError, `--workers: expected a number from 1 to 256 or auto, got "${bad}"`);
     }
