@@ -220,3 +220,4 @@ export type { AuthThrottleOptions } from './protocol/auth-throttle.js';
 export type { SessionMetrics } from './protocol/session-metrics.js';
 export { PosternMetrics, PosternMetricsToken, MetricsRegistry, instrumentStore } from './metrics/postern-metrics.js';
 export { MetricsServer } from './metrics/metrics-server.js';
+export { MetricsSource } from './metrics/cluster-metrics.js';

@@ -19,6 +19,8 @@ import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.j
 import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
 import { listenerDescriptor } from '../di/protocols.js';
 import { createLogger, flushLogOutput } from '../log/logger.js';
+import { clusterMetricsSource } from '../metrics/cluster-metrics.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
 import { ClusterAcmeRelay } from './cluster-acme.js';
 import { isAuthEvent, isClusterMessage, type AuthEventMessage, type InitMessage } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
@@ -62,6 +64,13 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   const acmeLog = log.child({ proto: 'acme' });
   const relay = config.acme && init.certificate ? new ClusterAcmeRelay(init.certificate, acmeLog) : undefined;
   const acme = config.acme && relay ? new AcmeCertificateManager(config.acme, relay, acmeLog) : undefined;
+  // Metrics: the workers' registries summed (prom-client's AggregatorRegistry), on --metrics-port here and for the
+  // workers' HTTP /metrics. Listening before the fork, so a port in use fails the start with one line.
+  const metrics = clusterMetricsSource();
+  const metricsServer = config.metricsPort === undefined ? undefined : new MetricsServer(metrics, log, { host: config.host, port: config.metricsPort });
+  const metricsAddress = await metricsServer?.start().catch((err: NodeJS.ErrnoException) => {
+    throw Object.assign(new Error(`metrics: ${err.code === 'EADDRINUSE' ? `${config.host ?? '127.0.0.1'}:${config.metricsPort} is already in use` : err.message}`), { code: err.code });
+  });
 
   cluster.setupPrimary({ exec: MAIN, args: [...argv] });
   const live = new Set<Worker>();
@@ -96,6 +105,12 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
           relay?.joined(w);
         }
       } else if (m.postern === 'applied') relay?.applied(w, m);
+      else if (m.postern === 'metrics-request' && Number.isInteger(m.id)) {
+        metrics.metrics().then(
+          (text) => w.isConnected() && w.send({ postern: 'metrics', id: m.id, text }),
+          (err: unknown) => w.isConnected() && w.send({ postern: 'metrics', id: m.id, error: err instanceof Error ? err.message : String(err) }),
+        );
+      }
       else if (m.postern === 'ready') onReady(w, m.pid, m.listeners);
       else if (m.postern === 'failed') failure ??= m.message;
       else if (m.postern === 'auth' && isAuthEvent(m.event)) {
@@ -116,6 +131,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     started = true;
     for (const l of firstReady) out(readyLine(l));
     out(`postern: ${count} workers ready (pids ${[...readyPids].join(', ')})`);
+    if (metricsAddress) out(`postern: metrics ready on http://${metricsAddress.address.includes(':') ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}/metrics (all workers)`);
     // After every worker listens: the CA's validation connects to them. Failures are logged and retried.
     acme?.start().catch(() => undefined);
   };
@@ -188,6 +204,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   tickets?.start();
   await done;
   clearTimeout(killTimer);
+  await metricsServer?.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGUSR2', onRotate);

@@ -48,6 +48,20 @@ export interface AppliedMessage {
   readonly id: number;
   readonly error?: string;
 }
+/** Worker → primary: send me the whole cluster's metrics (for the HTTP listener's `/metrics`). */
+export interface MetricsRequestMessage {
+  readonly postern: 'metrics-request';
+  readonly id: number;
+}
+/** Primary → worker: the answer to {@link MetricsRequestMessage}: Prometheus text, or why there is none. */
+export interface MetricsMessage {
+  readonly postern: 'metrics';
+  readonly id: number;
+  readonly text?: string;
+  readonly error?: string;
+}
+/** How long a worker waits for the primary's metrics (prom-client gives the workers 5 s, plus IPC slack). */
+export const CLUSTER_METRICS_TIMEOUT_MS = 10_000;
 /** What a worker does with the primary's ACME messages (its `ServerSecurity` is one). */
 export interface WorkerAcmeTarget {
   readonly acmeChallenges: { add(domain: string, key: string, cert: string): void; remove(domain: string): void };
@@ -96,7 +110,9 @@ export type ClusterMessage =
   | AuthEventMessage
   | AcmeChallengeMessage
   | CertificateMessage
-  | AppliedMessage;
+  | AppliedMessage
+  | MetricsRequestMessage
+  | MetricsMessage;
 
 /** True for a well-formed {@link AuthThrottleEvent} (IPC input is checked, not trusted). */
 export function isAuthEvent(e: unknown): e is AuthThrottleEvent {
@@ -129,6 +145,11 @@ export interface WorkerLink {
    * `applied` is told of each change made later (for the log).
    */
   onAcme(target: WorkerAcmeTarget, applied?: (change: { certificate?: string; challenge?: string; removed?: boolean }) => void): Promise<void>;
+  /**
+   * The whole cluster's metrics (every worker's registry summed by the primary), as Prometheus text.
+   * @throws Error when the primary cannot collect them (a worker did not answer within prom-client's 5 s) or is gone.
+   */
+  clusterMetrics(): Promise<string>;
   /** Resolves when the primary asks to stop or goes away (its IPC channel closes). */
   readonly stopRequested: Promise<'primary'>;
   /** Removes the IPC listeners (after the drain), so the process can exit. */
@@ -178,9 +199,12 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
       if (process.connected) process.send?.({ postern: 'applied', id: m.id, ...(error !== undefined ? { error } : {}) } satisfies AppliedMessage);
     });
   };
+  const metricsWaiters = new Map<number, (m: MetricsMessage) => void>();
+  let metricsId = 0;
   const onMessage = (m: unknown): void => {
     if (!isClusterMessage(m)) return;
-    if (m.postern === 'init') {
+    if (m.postern === 'metrics') metricsWaiters.get(m.id)?.(m);
+    else if (m.postern === 'init') {
       for (const c of m.challenges ?? []) challenges.set(c.domain, c);
       resolveInit(m);
     } else if (m.postern === 'acme-challenge' || m.postern === 'certificate') onAcmeMessage(m);
@@ -205,6 +229,20 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
     onTicketKeys: (apply) => void keyHandlers.push(apply),
     sendAuthEvent: (event) => send({ postern: 'auth', event }),
     onAuthEvent: (apply) => void authHandlers.push(apply),
+    clusterMetrics: () =>
+      new Promise<string>((resolve, reject) => {
+        const id = ++metricsId;
+        const timer = setTimeout(() => finish({ postern: 'metrics', id, error: 'the primary did not answer' }), CLUSTER_METRICS_TIMEOUT_MS);
+        const finish = (m: MetricsMessage): void => {
+          clearTimeout(timer);
+          metricsWaiters.delete(id);
+          if (m.text !== undefined) resolve(m.text);
+          else reject(new Error(`cluster metrics: ${m.error ?? 'no answer'}`));
+        };
+        metricsWaiters.set(id, finish);
+        if (process.connected) process.send?.({ postern: 'metrics-request', id } satisfies MetricsRequestMessage);
+        else finish({ postern: 'metrics', id, error: 'the primary is gone' });
+      }),
     onAcme: (target, applied) => {
       acmeTarget = target;
       acmeApplied = applied;

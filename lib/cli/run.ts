@@ -12,6 +12,7 @@ import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
 import { flushLogOutput, Logger } from '../log/logger.js';
+import { MetricsSource, PROMETHEUS_TEXT, serveToCluster } from '../metrics/cluster-metrics.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { AuthThrottleToken } from '../protocol/auth-throttle.js';
@@ -59,6 +60,11 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     };
   }
   const container = createMailServerContainer(config);
+  if (worker) {
+    // Metrics as one set: this worker answers the primary's collection rounds, and its HTTP /metrics serves the sum.
+    serveToCluster(container.get(MetricsRegistry));
+    container.bind(MetricsSource).toConstantValue({ contentType: PROMETHEUS_TEXT, metrics: () => worker.clusterMetrics() });
+  }
   const server = new MailServer(container);
   const log = container.get(Logger);
   let metrics: MetricsServer | undefined;
@@ -104,7 +110,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     const ready = await server.start();
     // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
     await createDefaultFolders(server.store, (config.users ?? []).map((u) => u.username));
-    // One registry per process: with --workers the counters stay per worker and are not served (see README).
+    // With --workers the primary serves --metrics-port (the sum of every worker's registry, cluster-metrics.ts).
     if (config.metricsPort !== undefined && !worker) {
       metrics = new MetricsServer(container.get(MetricsRegistry), log, { host: config.host, port: config.metricsPort });
       const addr = await metrics.start().catch((err: NodeJS.ErrnoException) => {

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import type { Registry } from 'prom-client';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChaosConfigError, type Chaos } from '../chaos/chaos.js';
 import { MailStoreError, type MailStore, type UserDirectory } from '../contracts/mail-store.js';
 import type { Logger } from '../log/logger.js';
+import type { MetricsSource } from '../metrics/cluster-metrics.js';
 import type { MessageCatalog } from '../test-double/received-message.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { MessageEvents } from './event-stream.js';
@@ -24,8 +24,8 @@ export interface HttpAppDeps {
   readonly auth?: string;
   /** CORS origin to allow. */
   readonly cors?: string;
-  /** The container's prom-client registry, appended to `/metrics` (see README "Metrics"). */
-  readonly registry?: Registry;
+  /** The container's prom-client registry (or a cluster's sum), appended to `/metrics` (see README "Metrics"). */
+  readonly registry?: MetricsSource;
 }
 
 /** The web inbox's files (shipped in the package under `lib/http/inbox/`), by URL path. */

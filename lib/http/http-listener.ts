@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
 import type { Chaos } from '../chaos/chaos.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import type { Listener } from '../di/listener.js';
 import type { Logger } from '../log/logger.js';
+import type { MetricsSource } from '../metrics/cluster-metrics.js';
 import { MessageCatalog } from '../test-double/received-message.js';
 import { buildHttpApp } from './http-app.js';
 import type { HttpOptions } from './http-options.js';
@@ -21,8 +21,8 @@ export interface HttpListenerDeps {
   readonly listeners: () => readonly Listener[];
   /** The catalog to share with the test double (one parse cache); a new one otherwise. */
   readonly catalog?: MessageCatalog;
-  /** The container's prom-client registry (connections, TLS, logins, commands…), appended to `/metrics`. */
-  readonly registry?: Registry;
+  /** The container's prom-client registry (connections, TLS, logins, commands…), or a cluster's sum, appended to `/metrics`. */
+  readonly registry?: MetricsSource;
 }
 
 /**

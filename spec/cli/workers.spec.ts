@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,20 @@ import { testCertificates } from '../support/certs.js';
 import { parseCliArgs, UsageError, workerCount } from '../../lib/cli/cli-args.js';
 import { workerLimits } from '../../lib/cli/cluster-worker.js';
 import { logged, records, runPostern, startPostern, type PosternProcess } from './cli-process.js';
+
+/** GET on 127.0.0.1 over a fresh connection (no keep-alive, so round-robin may pick another worker); resolves the 200 body. */
+function httpGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body}`))));
+      })
+      .on('error', reject);
+  });
+}
 
 /** The worker prefix (`w2`) of a connection id (`w2-c1f`). */
 const workerOf = (cid: unknown): string => String(cid).split('-')[0]!;
@@ -219,6 +234,25 @@ describe('cli: postern --workers', function () {
     // One slot per worker: 2 without a fixed connection order (1 if the kernel gave both to one worker), never 6.
     expect(admitted).to.be.within(1, 2);
     expect(replies.filter((r) => !r.startsWith('220 '))).to.deep.equal(Array(6 - admitted).fill('421 4.3.2 Too many connections, try again later'));
+    await p.stop('SIGTERM');
+  });
+
+  it('sums the metrics of every worker: the primary on --metrics-port, and any worker HTTP /metrics through the primary', async () => {
+    const { p } = await startCluster(['--only', 'smtp,http', '--http-port', '0', '--metrics-port', '0']);
+    const line = p.stdout.find((l) => l.startsWith('postern: metrics ready on '));
+    const metricsPort = Number(/^postern: metrics ready on http:\/\/127\.0\.0\.1:(\d+)\/metrics \(all workers\)$/.exec(line ?? '')?.[1]);
+    expect(metricsPort, String(line)).to.be.above(0);
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(p.ports.smtp!);
+      expect(await c.readLine()).to.match(/^220 /);
+      await c.command('QUIT', /^221 /);
+    }
+    // Round-robin: each worker counted only some of the four.
+    expect(new Set(records(p).filter((r) => r.message === 'connection accepted').map((r) => workerOf(r.cid)))).to.have.length(2);
+    const accepted = (text: string): number => Number(/^postern_connections_accepted_total\{listener="smtp"\} (\d+)$/m.exec(text)?.[1]);
+    expect(accepted(await httpGet(metricsPort, '/metrics'))).to.equal(4);
+    // The HTTP listener runs in every worker; each new connection may land on either, and each answers the sum.
+    for (let i = 0; i < 4; i++) expect(accepted(await httpGet(p.ports.http!, '/metrics'))).to.equal(4);
     await p.stop('SIGTERM');
   });
 
