@@ -22,7 +22,7 @@ import { createLogger, flushLogOutput } from '../log/logger.js';
 import { clusterMetricsSource } from '../metrics/cluster-metrics.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { ClusterAcmeRelay } from './cluster-acme.js';
-import { isAuthEvent, isClusterMessage, type AuthEventMessage, type InitMessage } from './cluster-worker.js';
+import { isAuthEvent, isClusterMessage, type AuthEventMessage, type ChaosMessage, type InitMessage } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
 
 /** The executable every worker runs (this package's `postern`), whatever script started the primary. */
@@ -67,6 +67,8 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   // Metrics: the workers' registries summed (prom-client's AggregatorRegistry), on --metrics-port here and for the
   // workers' HTTP /metrics. Listening before the fork, so a port in use fails the start with one line.
   const metrics = clusterMetricsSource();
+  /** The fault-injection rules a worker last set at run time (boxed: `undefined` is no config, not "none set"). */
+  let chaos: { config: unknown } | undefined;
   const metricsServer = config.metricsPort === undefined ? undefined : new MetricsServer(metrics, log, { host: config.host, port: config.metricsPort });
   const metricsAddress = await metricsServer?.start().catch((err: NodeJS.ErrnoException) => {
     throw Object.assign(new Error(`metrics: ${err.code === 'EADDRINUSE' ? `${config.host ?? '127.0.0.1'}:${config.metricsPort} is already in use` : err.message}`), { code: err.code });
@@ -101,11 +103,16 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
         if (stopping) w.send({ postern: 'stop' });
         else {
           const acmeState = relay ? { certificate: relay.currentPem, challenges: relay.challenges } : {};
-          w.send({ ...init, ...acmeState, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage);
+          const chaosState = chaos ? { chaos: chaos.config } : {};
+          w.send({ ...init, ...acmeState, ...chaosState, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage);
           relay?.joined(w);
         }
       } else if (m.postern === 'applied') relay?.applied(w, m);
-      else if (m.postern === 'metrics-request' && Number.isInteger(m.id)) {
+      else if (m.postern === 'chaos') {
+        // Kept for workers (re)started later; checked by each worker's Chaos.set, as on the HTTP API.
+        chaos = { config: m.config };
+        for (const other of live) if (other !== w && other.isConnected()) other.send({ postern: 'chaos', config: m.config } satisfies ChaosMessage);
+      } else if (m.postern === 'metrics-request' && Number.isInteger(m.id)) {
         metrics.metrics().then(
           (text) => w.isConnected() && w.send({ postern: 'metrics', id: m.id, text }),
           (err: unknown) => w.isConnected() && w.send({ postern: 'metrics', id: m.id, error: err instanceof Error ? err.message : String(err) }),

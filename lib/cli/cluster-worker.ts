@@ -18,6 +18,16 @@ export interface InitMessage {
   readonly ticketKeys?: string;
   /** With ACME: the TLS-ALPN-01 validations pending now, which a worker (re)started mid-order must answer too. */
   readonly challenges?: readonly AcmeChallenge[];
+  /** The fault-injection rules last set at run time through any worker (absent: the `--chaos` ones still hold). */
+  readonly chaos?: unknown;
+}
+/**
+ * Worker → primary → every other worker: the fault-injection rules were replaced (`PUT`/`DELETE /api/v1/chaos` on one
+ * worker), so every worker applies the same rules. Counts (`times`, `fired`) and random draws stay per worker.
+ */
+export interface ChaosMessage {
+  readonly postern: 'chaos';
+  readonly config: unknown;
 }
 /** One pending TLS-ALPN-01 validation (RFC 8737): the domain and its challenge key and certificate (PEM). */
 export interface AcmeChallenge {
@@ -112,7 +122,8 @@ export type ClusterMessage =
   | CertificateMessage
   | AppliedMessage
   | MetricsRequestMessage
-  | MetricsMessage;
+  | MetricsMessage
+  | ChaosMessage;
 
 /** True for a well-formed {@link AuthThrottleEvent} (IPC input is checked, not trusted). */
 export function isAuthEvent(e: unknown): e is AuthThrottleEvent {
@@ -145,6 +156,10 @@ export interface WorkerLink {
    * `applied` is told of each change made later (for the log).
    */
   onAcme(target: WorkerAcmeTarget, applied?: (change: { certificate?: string; challenge?: string; removed?: boolean }) => void): Promise<void>;
+  /** Sends this worker's new fault-injection rules to the others (through the primary). */
+  sendChaos(config: unknown): void;
+  /** Calls `apply` with the rules another worker set. */
+  onChaos(apply: (config: unknown) => void): void;
   /**
    * The whole cluster's metrics (every worker's registry summed by the primary), as Prometheus text.
    * @throws Error when the primary cannot collect them (a worker did not answer within prom-client's 5 s) or is gone.
@@ -164,6 +179,8 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   if (!cluster.isWorker || !process.send) return undefined;
   const keyHandlers: Array<(keys: Buffer) => void> = [];
   const authHandlers: Array<(event: AuthThrottleEvent) => void> = [];
+  const chaosHandlers: Array<(config: unknown) => void> = [];
+  let unappliedChaos: { config: unknown } | undefined;
   let resolveStop!: (v: 'primary') => void;
   const stopRequested = new Promise<'primary'>((r) => (resolveStop = r));
   let resolveInit!: (m: InitMessage) => void;
@@ -204,6 +221,11 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   const onMessage = (m: unknown): void => {
     if (!isClusterMessage(m)) return;
     if (m.postern === 'metrics') metricsWaiters.get(m.id)?.(m);
+    else if (m.postern === 'chaos') {
+      // Rules that arrive before the server exists are applied when it subscribes (the last ones win).
+      if (chaosHandlers.length === 0) unappliedChaos = { config: m.config };
+      for (const h of chaosHandlers) h(m.config);
+    }
     else if (m.postern === 'init') {
       for (const c of m.challenges ?? []) challenges.set(c.domain, c);
       resolveInit(m);
@@ -229,6 +251,12 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
     onTicketKeys: (apply) => void keyHandlers.push(apply),
     sendAuthEvent: (event) => send({ postern: 'auth', event }),
     onAuthEvent: (apply) => void authHandlers.push(apply),
+    sendChaos: (config) => send({ postern: 'chaos', config }),
+    onChaos: (apply) => {
+      chaosHandlers.push(apply);
+      if (unappliedChaos) apply(unappliedChaos.config);
+      unappliedChaos = undefined;
+    },
     clusterMetrics: () =>
       new Promise<string>((resolve, reject) => {
         const id = ++metricsId;
@@ -262,7 +290,7 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   };
 }
 
-function send(m: HelloMessage | ReadyMessage | AuthEventMessage): void {
+function send(m: HelloMessage | ReadyMessage | AuthEventMessage | ChaosMessage): void {
   if (process.connected) process.send?.(m);
 }
 

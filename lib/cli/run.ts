@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { ChaosToken } from '../chaos/chaos.js';
 import { ProxyConfigError } from '../core/proxy-protocol.js';
 import { CertificateError } from '../core/server-security.js';
 import { SslProtocolsError } from '../core/ssl-protocols.js';
@@ -97,6 +98,24 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
       log.info('acme certificate applied', { pid: process.pid, subject: cert.subject, issuer: cert.issuer, fingerprint256: cert.fingerprint256 });
     });
     if (worker) {
+      // Fault-injection rules are the cluster's: rules set through one worker's HTTP API reach every other one.
+      const chaos = container.get(ChaosToken);
+      let remote = false;
+      const applyRemote = (rules: unknown): void => {
+        remote = true;
+        try {
+          chaos.set(rules);
+        } catch (err) {
+          log.warn('chaos rules from the cluster refused', { error: (err as Error).message });
+        } finally {
+          remote = false;
+        }
+      };
+      if (worker.init.chaos !== undefined) applyRemote(worker.init.chaos);
+      chaos.onChange((rules) => {
+        if (!remote) worker.sendChaos(rules);
+      });
+      worker.onChaos(applyRemote);
       // Failed-login limits count the whole cluster: each worker's failures and successes reach every other one.
       const throttle = container.get(AuthThrottleToken);
       throttle.onEvent((event) => worker.sendAuthEvent(event));

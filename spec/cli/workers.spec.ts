@@ -256,6 +256,44 @@ describe('cli: postern --workers', function () {
     await p.stop('SIGTERM');
   });
 
+  it('applies chaos rules set through one worker HTTP API on every worker, also on a worker restarted later', async () => {
+    const { p } = await startCluster(['--only', 'smtp,http', '--http-port', '0']);
+    const greetings = async (n: number): Promise<{ lines: string[]; workers: Set<string> }> => {
+      const mark = records(p).length;
+      const lines: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const c = await connect(p.ports.smtp!);
+        const line = await c.readLine();
+        lines.push(line);
+        if (line.startsWith('220 ')) await c.command('QUIT', /^221 /);
+        await c.closed().catch(() => undefined);
+      }
+      await logged(p, () => records(p).slice(mark).filter((r) => r.message === 'connection accepted').length >= n);
+      return { lines, workers: new Set(records(p).slice(mark).filter((r) => r.message === 'connection accepted').map((r) => workerOf(r.cid))) };
+    };
+    const rules = { rules: [{ protocol: 'smtp', stage: 'greeting', reply: '554 5.3.2 chaos on every worker' }] };
+    const put = await fetch(`http://127.0.0.1:${p.ports.http}/api/v1/chaos`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
+    expect(put.status).to.equal(200);
+    const refused = await greetings(4);
+    expect(refused.lines).to.deep.equal(Array(4).fill('554 5.3.2 chaos on every worker'));
+    expect(refused.workers.size, 'both workers refused').to.equal(2);
+    // A worker started after the change gets the rules from the primary.
+    const pids = records(p).filter((r) => r.message === 'worker listening').map((r) => Number(r.pid));
+    const mark = records(p).length;
+    process.kill(pids[0]!, 'SIGKILL');
+    await logged(p, () => records(p).slice(mark).some((r) => r.message === 'worker restarted'));
+    const afterRestart = await greetings(4);
+    expect(afterRestart.lines).to.deep.equal(Array(4).fill('554 5.3.2 chaos on every worker'));
+    expect(afterRestart.workers.size).to.equal(2);
+    // DELETE through any worker clears them everywhere.
+    const del = await fetch(`http://127.0.0.1:${p.ports.http}/api/v1/chaos`, { method: 'DELETE' });
+    expect(del.status).to.equal(204);
+    const served = await greetings(4);
+    for (const line of served.lines) expect(line).to.match(/^220 /);
+    expect(served.workers.size).to.equal(2);
+    await p.stop('SIGTERM');
+  });
+
   it('restarts a worker killed with SIGKILL and keeps serving', async () => {
     process.kill(pids[0]!, 'SIGKILL');
     const crash = await logged(p, (r) => r.message === 'worker exited unexpectedly: restarting');
