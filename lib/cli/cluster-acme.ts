@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import type { AcmeCertificateTarget } from '../core/acme-certificates.js';
 import { CertificateError, type CertificateSource } from '../core/server-security.js';
 import type { Logger } from '../log/logger.js';
-import type { AcmeChallenge, AcmeChallengeMessage, AppliedMessage, CertificateMessage } from './cluster-worker.js';
+import type { AcmeChallenge, AcmeChallengeMessage, AcmeHttpMessage, AppliedMessage, CertificateMessage } from './cluster-worker.js';
 
 /**
  * How long the relay waits for the workers to apply a change before going on without the slow ones (logged at warn).
@@ -32,6 +32,7 @@ export class ClusterAcmeRelay implements AcmeCertificateTarget {
   private current: { cert: string; key: string };
   private leaf: X509Certificate;
   private readonly pendingChallenges = new Map<string, AcmeChallenge>();
+  private readonly pendingHttp = new Map<string, string>();
   private readonly joinedWorkers = new Set<Worker>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -59,6 +60,23 @@ export class ClusterAcmeRelay implements AcmeCertificateTarget {
   get challenges(): AcmeChallenge[] {
     return [...this.pendingChallenges.values()];
   }
+
+  /** HTTP-01 validations pending now, `[token, keyAuthorization]` (for a worker's init message). */
+  get httpChallenges(): Array<[string, string]> {
+    return [...this.pendingHttp];
+  }
+
+  /** HTTP-01 (answered by the workers' HTTP listeners): add/remove resolve once every joined worker applied them. */
+  readonly acmeHttpChallenges = {
+    add: (token: string, keyAuthorization: string): Promise<void> => {
+      this.pendingHttp.set(token, keyAuthorization);
+      return this.push({ postern: 'acme-http', id: this.nextId++, token, keyAuthorization }, 'http-01 token');
+    },
+    remove: (token: string): Promise<void> => {
+      this.pendingHttp.delete(token);
+      return this.push({ postern: 'acme-http', id: this.nextId++, token }, 'http-01 token removed');
+    },
+  };
 
   /** Add/remove resolve once every joined worker answers (or stopped answering) the validation. */
   readonly acmeChallenges = {
@@ -124,7 +142,7 @@ export class ClusterAcmeRelay implements AcmeCertificateTarget {
     p?.done();
   }
 
-  private push(m: AcmeChallengeMessage | CertificateMessage, what: string): Promise<void> {
+  private push(m: AcmeChallengeMessage | AcmeHttpMessage | CertificateMessage, what: string): Promise<void> {
     const waiting = new Set([...this.joinedWorkers].filter((w) => w.isConnected()));
     if (waiting.size === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {

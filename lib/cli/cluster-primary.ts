@@ -102,7 +102,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
       if (m.postern === 'hello') {
         if (stopping) w.send({ postern: 'stop' });
         else {
-          const acmeState = relay ? { certificate: relay.currentPem, challenges: relay.challenges } : {};
+          const acmeState = relay ? { certificate: relay.currentPem, challenges: relay.challenges, httpChallenges: relay.httpChallenges } : {};
           const chaosState = chaos ? { chaos: chaos.config } : {};
           w.send({ ...init, ...acmeState, ...chaosState, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage);
           relay?.joined(w);

@@ -18,6 +18,8 @@ export interface InitMessage {
   readonly ticketKeys?: string;
   /** With ACME: the TLS-ALPN-01 validations pending now, which a worker (re)started mid-order must answer too. */
   readonly challenges?: readonly AcmeChallenge[];
+  /** With ACME: the HTTP-01 validations pending now, `[token, keyAuthorization]`. */
+  readonly httpChallenges?: ReadonlyArray<readonly [string, string]>;
   /** The fault-injection rules last set at run time through any worker (absent: the `--chaos` ones still hold). */
   readonly chaos?: unknown;
 }
@@ -44,6 +46,13 @@ export interface AcmeChallengeMessage {
   readonly id: number;
   readonly domain: string;
   readonly challenge?: AcmeChallenge;
+}
+/** Primary → worker (ACME): answer this HTTP-01 token (`keyAuthorization`), or stop answering it (absent). */
+export interface AcmeHttpMessage {
+  readonly postern: 'acme-http';
+  readonly id: number;
+  readonly token: string;
+  readonly keyAuthorization?: string;
 }
 /** Primary → worker (ACME): serve this certificate (PEM, chain included) from the next handshake on. */
 export interface CertificateMessage {
@@ -75,6 +84,7 @@ export const CLUSTER_METRICS_TIMEOUT_MS = 10_000;
 /** What a worker does with the primary's ACME messages (its `ServerSecurity` is one). */
 export interface WorkerAcmeTarget {
   readonly acmeChallenges: { add(domain: string, key: string, cert: string): void; remove(domain: string): void };
+  readonly acmeHttpChallenges: { add(token: string, keyAuthorization: string): void; remove(token: string): void };
   useCertificate(source: { cert: string; key: string }): Promise<void>;
 }
 /** Primary → worker: new session-ticket keys (base64). */
@@ -119,6 +129,7 @@ export type ClusterMessage =
   | FailedMessage
   | AuthEventMessage
   | AcmeChallengeMessage
+  | AcmeHttpMessage
   | CertificateMessage
   | AppliedMessage
   | MetricsRequestMessage
@@ -188,11 +199,12 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   // ACME state that arrives before the server exists is kept here and handed over by onAcme; the worker does not
   // listen before then, so no validation connection can reach it in between.
   const challenges = new Map<string, AcmeChallenge>();
+  const httpChallenges = new Map<string, string>();
   let certificate: { cert: string; key: string } | undefined;
   let acmeTarget: WorkerAcmeTarget | undefined;
   let acmeApplied: Parameters<WorkerLink['onAcme']>[1];
   let acmeQueue = Promise.resolve();
-  const onAcmeMessage = (m: AcmeChallengeMessage | CertificateMessage): void => {
+  const onAcmeMessage = (m: AcmeChallengeMessage | AcmeHttpMessage | CertificateMessage): void => {
     // One at a time, in the primary's order: a certificate swap is asynchronous.
     acmeQueue = acmeQueue.then(async () => {
       let error: string | undefined;
@@ -201,6 +213,14 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
           certificate = { cert: m.cert, key: m.key };
           await acmeTarget?.useCertificate(certificate);
           if (acmeTarget) acmeApplied?.({ certificate: m.cert });
+        } else if (m.postern === 'acme-http') {
+          if (m.keyAuthorization !== undefined) {
+            httpChallenges.set(m.token, m.keyAuthorization);
+            acmeTarget?.acmeHttpChallenges.add(m.token, m.keyAuthorization);
+          } else {
+            httpChallenges.delete(m.token);
+            acmeTarget?.acmeHttpChallenges.remove(m.token);
+          }
         } else if (m.challenge) {
           challenges.set(m.domain, m.challenge);
           acmeTarget?.acmeChallenges.add(m.domain, m.challenge.key, m.challenge.cert);
@@ -228,8 +248,9 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
     }
     else if (m.postern === 'init') {
       for (const c of m.challenges ?? []) challenges.set(c.domain, c);
+      for (const [token, keyAuthorization] of m.httpChallenges ?? []) httpChallenges.set(token, keyAuthorization);
       resolveInit(m);
-    } else if (m.postern === 'acme-challenge' || m.postern === 'certificate') onAcmeMessage(m);
+    } else if (m.postern === 'acme-challenge' || m.postern === 'acme-http' || m.postern === 'certificate') onAcmeMessage(m);
     else if (m.postern === 'ticket-keys') for (const h of keyHandlers) h(Buffer.from(m.ticketKeys, 'base64'));
     else if (m.postern === 'stop') resolveStop('primary');
     else if (m.postern === 'auth' && isAuthEvent(m.event)) for (const h of authHandlers) h(m.event);
@@ -275,6 +296,7 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
       acmeTarget = target;
       acmeApplied = applied;
       for (const c of challenges.values()) target.acmeChallenges.add(c.domain, c.key, c.cert);
+      for (const [token, keyAuthorization] of httpChallenges) target.acmeHttpChallenges.add(token, keyAuthorization);
       // A certificate pushed after init but before now: the server was built with the init one.
       const latest = certificate;
       if (!latest) return acmeQueue;

@@ -44,6 +44,11 @@ export interface AcmeCertificateTarget {
     add(domain: string, key: string | Buffer, cert: string | Buffer): void | Promise<void>;
     remove(domain: string): void | Promise<void>;
   };
+  /** Pending HTTP-01 validations (RFC 8555 §8.3), by token; absent: only {@link AcmeCertificateManager.httpChallengeResponse} has them. */
+  readonly acmeHttpChallenges?: {
+    add(token: string, keyAuthorization: string): void | Promise<void>;
+    remove(token: string): void | Promise<void>;
+  };
   /** Serves `source` from the next handshake on (live sessions keep theirs). */
   useCertificate(source: CertificateSource): Promise<void>;
 }
@@ -193,13 +198,17 @@ export class AcmeCertificateManager {
           await this.security.acmeChallenges.add(domain, challengeKey, challengeCert);
         } else if (type === 'http-01') {
           this.httpTokens.set(challenge.token, keyAuthorization);
+          await this.security.acmeHttpChallenges?.add(challenge.token, keyAuthorization);
         }
         this.log.info('acme challenge ready', { domain, type });
       },
       challengeRemoveFn: async (authz, challenge) => {
         const type: string = challenge.type;
         if (type === 'tls-alpn-01') await this.security.acmeChallenges.remove(authz.identifier.value);
-        else if (type === 'http-01') this.httpTokens.delete(challenge.token);
+        else if (type === 'http-01') {
+          this.httpTokens.delete(challenge.token);
+          await this.security.acmeHttpChallenges?.remove(challenge.token);
+        }
       },
     });
     await writePrivate(join(this.options.stateDir, KEY_FILE), key);

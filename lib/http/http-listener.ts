@@ -21,6 +21,8 @@ export interface HttpListenerDeps {
   readonly listeners: () => readonly Listener[];
   /** The catalog to share with the test double (one parse cache); a new one otherwise. */
   readonly catalog?: MessageCatalog;
+  /** Pending ACME HTTP-01 challenges to answer (the server's `ServerSecurity.acmeHttpChallenges`). */
+  readonly acmeHttp?: { response(path: string): string | undefined };
   /** The container's prom-client registry (connections, TLS, logins, commands…), or a cluster's sum, appended to `/metrics`. */
   readonly registry?: MetricsSource;
 }
@@ -51,6 +53,7 @@ export class HttpListener implements Listener {
       cors: this.deps.options.cors,
       isReady: () => this.isReady(),
       registry: this.deps.registry,
+      acmeHttp: this.deps.acmeHttp,
     });
     this.app = app;
     try {

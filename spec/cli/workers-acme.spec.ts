@@ -164,3 +164,52 @@ describe('cli: postern --workers 2 with ACME — one client in the primary, cert
     expect(since(mark).filter((r) => r.message === 'acme order started')).to.deep.equal([]);
   });
 });
+
+describe('cli: postern --workers 2 with ACME over HTTP-01 — the workers\' HTTP listeners answer the tokens the primary pushes', function () {
+  this.timeout(90_000);
+  let pebble: PebbleServer | undefined;
+  let p: PosternProcess | undefined;
+  let dir: string;
+
+  before(async function () {
+    if (!(await hasPebble())) this.skip(); // pending, never passed: install the Debian package `pebble` (.ci/run does)
+    dir = await mkdtemp(join(tmpdir(), 'postern-workers-acme-http-'));
+  });
+
+  after(async () => {
+    await p?.stop('SIGTERM');
+    await pebble?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('validates over http-01 on a worker and serves the issued certificate on imaps from both workers', async () => {
+    const [imapsPort, httpPort] = [await freePort(), await freePort()];
+    pebble = await startPebble({ tlsPort: imapsPort, httpPort });
+    await writeFile(join(dir, 'pebble-https-ca.pem'), pebble.directoryCa);
+    p = startPostern([
+      '--workers', '2', '--store', `maildir:${join(dir, 'mail')}`, '--auth-disabled',
+      '--only', 'imaps,http', '--imaps-port', String(imapsPort), '--http-port', String(httpPort), '--log-format', 'json', '--log-level', 'info',
+      '--acme-directory', pebble.directoryUrl, '--acme-email', 'postmaster@postern.test', '--acme-domain', DOMAIN, '--acme-challenge', 'http-01',
+      '--acme-state', join(dir, 'state'), '--acme-ca', join(dir, 'pebble-https-ca.pem'),
+    ]);
+    await p.ready(2, 30_000);
+    const installed = await logged(p, (r) => r.message === 'acme certificate installed', 60_000);
+    expect(installed.role).to.equal('primary');
+    const challenge = records(p).find((r) => r.message === 'acme challenge ready');
+    expect(challenge).to.include({ type: 'http-01', role: 'primary' });
+    // No TLS-ALPN-01 validation happened: the CA fetched the token from a worker's HTTP listener.
+    expect(records(p).filter((r) => r.message === 'acme tls-alpn-01 validation answered')).to.deep.equal([]);
+    const root = await pebble.root();
+    const fingerprints = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const c = await imaps(imapsPort, root);
+      expect(c.authorized).to.equal(true);
+      expect(c.cert.issuer).to.match(/Pebble Intermediate/);
+      fingerprints.add(c.cert.fingerprint256);
+    }
+    expect(fingerprints.size).to.equal(1);
+    // Once validated the token is gone everywhere: any worker answers 404.
+    const res = await fetch(`http://127.0.0.1:${httpPort}/.well-known/acme-challenge/unknown-token`);
+    expect(res.status).to.equal(404);
+  });
+});

@@ -142,6 +142,13 @@ describe('cli: postern --workers', function () {
     expect(() => parseCliArgs(['--workers', 'auto'])).to.throw(UsageError, '--workers auto: the memory store lives inside one process');
     expect(parseCliArgs(['--workers', '1']).config.workers).to.equal(1); // one process is fine on any store
     expect(parseCliArgs(['--workers', '2', '--store', 'postgres://u:p@127.0.0.1:5432/mail']).config.workers).to.equal(2);
+    const acme = ['--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test'];
+    expect(parseCliArgs([...md, ...acme, '--acme-challenge', 'http-01,tls-alpn-01']).config.acme?.challenges).to.deep.equal(['http-01', 'tls-alpn-01']);
+    expect(() => parseCliArgs([...md, ...acme, '--acme-challenge', 'dns-01'])).to.throw(UsageError, '--acme-challenge: expected tls-alpn-01 or http-01, got "dns-01"');
+    expect(() => parseCliArgs([...md, ...acme, '--only', 'imaps', '--acme-challenge', 'http-01'])).to.throw(
+      UsageError,
+      '--acme-challenge http-01: the HTTP listener answers it; add http to --only',
+    );
     // ACME runs in the primary (spec/cli/workers-acme.spec.ts).
     expect(parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test']).config).to.include({ workers: 2 });
     for (const bad of ['0', '257', 'two', '1.5']) {
