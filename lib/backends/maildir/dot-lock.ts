@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { linkSync, unlinkSync } from 'node:fs';
+import { closeSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { isErrno } from './durable-fs.js';
 
@@ -42,7 +42,7 @@ export interface DotLock {
 /**
  * Takes a lock file the way Dovecot's dotlocks do: create `path` exclusively holding `pid host owner`; when it
  * exists, it is broken if its writer is gone (same host and the pid no longer runs, or the pid is our own but we
- * do not hold it, i.e. it survived a crash of an earlier process with our pid) or if its change time (ctime) is older than
+ * do not hold it, i.e. it survived a crash of an earlier process with our pid) or if its mtime is older than
  * {@link STALE_LOCK_MS}. Breaking renames the file aside first so that two breakers cannot both win.
  *
  * @param waitMs how long to keep retrying a live lock; 0 fails at once.
@@ -56,67 +56,63 @@ export async function acquireDotLock(path: string, owner: string, waitMs: number
   for (;;) {
     // Written whole under a private name, then hard-linked into place: link() fails with EEXIST if the lock exists,
     // and a holder killed at any moment leaves either no lock or a complete one (Dovecot's dotlocks do the same).
-    // Short-held locks keep that private file (same content every time) for the next take: one link() per lock.
-    const temporary = keepFresh ? await writeTemplate(path, content) : await templateFor(path, content);
-    try {
-      // A short-held lock is taken with a blocking link(): microseconds, where a thread-pool round trip queues
-      // behind the fsyncs of everything else in flight (and the lock is held meanwhile).
-      if (keepFresh) await link(temporary, path);
-      else linkSync(temporary, path);
-      heldHere.add(path);
-      return heldLock(path, keepFresh);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') && !keepFresh) {
-        // The kept file vanished (its directory was removed and made again, or a cleaner ran): write it anew.
-        templates.delete(path);
-        const retry = await templateFor(path, content);
-        if (retry !== temporary) continue;
-      }
-      if (!isErrno(err, 'EEXIST')) throw err;
-    } finally {
-      if (keepFresh) await unlink(temporary).catch(() => undefined);
+    const temporary = `${path}.tmp-${process.pid}-${++tmpCounter}`;
+    if (!(keepFresh ? await linkInPlace(temporary, path, content) : linkInPlaceSync(temporary, path, content))) {
+      const holder = await breakIfStale(path);
+      if (holder === undefined) continue;
+      if (Date.now() >= deadline) throw new DotLockBusyError(path, holder);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
+      continue;
     }
-    const holder = await breakIfStale(path);
-    if (holder === undefined) continue;
-    if (Date.now() >= deadline) throw new DotLockBusyError(path, holder);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, MAX_RETRY_MS);
+    heldHere.add(path);
+    return heldLock(path, keepFresh);
   }
 }
 
-/** Kept private lock files of short-held locks, by lock path. */
-const templates = new Map<string, { file: string; content: string }>();
-
-async function writeTemplate(path: string, content: string): Promise<string> {
-  const temporary = `${path}.tmp-${process.pid}-${++tmpCounter}`;
+/** One attempt: write `temporary`, link it to `path`, remove it. False when `path` exists. */
+async function linkInPlace(temporary: string, path: string, content: string): Promise<boolean> {
   const handle = await open(temporary, 'wx', 0o600);
   try {
     await handle.writeFile(content);
   } finally {
     await handle.close();
   }
-  return temporary;
-}
-
-async function templateFor(path: string, content: string): Promise<string> {
-  const known = templates.get(path);
-  if (known !== undefined && known.content === content) return known.file;
-  if (known !== undefined) await unlink(known.file).catch(() => undefined);
-  const file = await writeTemplate(path, content);
-  templates.set(path, { file, content });
-  return file;
+  try {
+    await link(temporary, path);
+    return true;
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+    return false;
+  } finally {
+    await unlink(temporary).catch(() => undefined);
+  }
 }
 
 /**
- * Removes the private file kept for taking the lock at `path` (when its directory is closed or about to be removed).
- * Idempotent; a later {@link acquireDotLock} writes a new one. Leftovers of a killed process carry its pid and are
- * removed by the next start-up cleaning.
+ * {@link linkInPlace} with blocking calls, for short-held locks (the folder lock): five syscalls into the page cache
+ * cost microseconds, where each thread-pool round trip would queue behind the fsyncs of everything else in flight.
  */
-export async function dropLockTemplate(path: string): Promise<void> {
-  const known = templates.get(path);
-  if (known === undefined) return;
-  templates.delete(path);
-  await unlink(known.file).catch(() => undefined);
+function linkInPlaceSync(temporary: string, path: string, content: string): boolean {
+  const fd = openSync(temporary, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temporary, path);
+    return true;
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+    return false;
+  } finally {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // already gone: nothing to clean
+    }
+  }
 }
 
 function heldLock(path: string, keepFresh: boolean): DotLock {
@@ -151,10 +147,7 @@ async function breakIfStale(path: string): Promise<string | undefined> {
   let changedMs: number;
   try {
     text = await readFile(path, 'utf8');
-    // The inode change time, not mtime: a lock linked into place from a kept file (see acquireDotLock) has the mtime of
-    // that file, which can be hours old, while link() sets the ctime; a refresh with utimes sets both.
-    const info = await stat(path);
-    changedMs = Math.max(info.mtimeMs, info.ctimeMs);
+    changedMs = (await stat(path)).mtimeMs;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;

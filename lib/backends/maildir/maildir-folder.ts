@@ -9,7 +9,7 @@ import { parseMime } from '../../mime/mime-parse.js';
 import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
 import type { CachedMessage } from './folder-cache.js';
 import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
-import { acquireDotLock, dropLockTemplate } from './dot-lock.js';
+import { acquireDotLock } from './dot-lock.js';
 import { fsyncDir, isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
 import { FolderLog } from './folder-log.js';
@@ -374,7 +374,6 @@ export class MaildirFolder {
   moveTo(path: string): void {
     void this.log.close();
     void this.closeDirs();
-    void dropLockTemplate(join(this.path, FOLDER_LOCK_FILE));
     this.path = path;
     this.log = new FolderLog(logPathOf(path), this.options.durable);
     this.cache.moveTo(path);
@@ -402,9 +401,9 @@ export class MaildirFolder {
     await this.exclusive(() => this.closeFiles());
   }
 
-  /** Closes the kept log file and directories and removes the kept lock template (all come back on next use). */
+  /** Closes the kept log file and directories (both come back on next use). */
   private async closeFiles(): Promise<void> {
-    await Promise.all([this.log.close(), dropLockTemplate(join(this.path, FOLDER_LOCK_FILE)), this.closeDirs()]);
+    await Promise.all([this.log.close(), this.closeDirs()]);
   }
 
   private async closeDirs(): Promise<void> {
