@@ -76,13 +76,18 @@ interface UsersFile {
  *
  * ```
  * <root>/users.json                     users, addresses, scrypt hashes (plaintext only with keepPlaintextPasswords)
+ * <root>/users.json.lock                held while a process changes users.json
  * <root>/mail/<user>/{cur,new,tmp}/     INBOX
  * <root>/mail/<user>/.Sent/             mailbox "Sent"; ".Work.2024" is "Work/2024" (levels in modified UTF-7)
- * <root>/mail/<user>/postern-uidlist    UIDVALIDITY, UIDNEXT, UID and keywords per message (one per folder)
+ * <folder>/postern-log                  append-only state log: UIDVALIDITY, UID assignments, keywords, envelopes
+ * <folder>/postern-log.lock             the folder's commit lock (a dot-lock, across processes)
+ * <folder>/postern-cache                index cache: sizes, envelopes, body structures
  * <root>/mail/<user>/postern-subscriptions
+ * <root>/mail/<user>/postern-maildrop.lock   the POP3 maildrop lock (RFC 1939 §8)
  * ```
  * System flags live in the file name's `:2,` info (D F R S T); messages are stored byte-exact as delivered.
- * All changes of one user are serialized in-process; the maildrop lock is in-process only.
+ * Several processes may share a root: every lock is a file (see dot-lock.ts), so UIDs, the maildrop lock and the
+ * users file hold across them; a folder's changes are group-committed under its lock (see maildir-folder.ts).
  */
 @injectable()
 export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity, MaildirUserContext {
