@@ -113,6 +113,18 @@ describe('protocol: TextSession (mutation testing)', () => {
     expect(await c.expect(/^-ERR/)).to.deep.equal(['-ERR timeout']);
   });
 
+  it('bounds a trickled line by the idle timeout when no command timeout is set', async () => {
+    const c = await start({ limits: { idleTimeoutMs: 150 } });
+    await c.expect(/^\+OK tiny$/);
+    // One octet every 30 ms: never idle for 150 ms, but the line never ends.
+    const drip = setInterval(() => c.send('x'), 30);
+    try {
+      expect(await c.expect(/^-ERR/)).to.deep.equal(['-ERR timeout']);
+    } finally {
+      clearInterval(drip);
+    }
+  });
+
   it('writes a reply of bytes and text byte-exact', async () => {
     const c = await start();
     await c.expect(/^\+OK tiny$/);
