@@ -5,6 +5,8 @@
  * one write, and a `throttle` fault that still lets the session go on after its slices.
  */
 import { expect } from 'chai';
+import type { Authenticator } from '../../lib/contracts/authenticator.js';
+import { peerInfo } from '../../lib/contracts/peer-info.js';
 import type { Connection } from '../../lib/core/connection.js';
 import { TcpServer } from '../../lib/core/tcp-server.js';
 import { createLogger } from '../../lib/log/logger.js';
@@ -25,6 +27,16 @@ class TinySession extends TextSession {
     if (text === 'BIN') {
       this.send(Buffer.from([0x2b, 0xff, 0x00, 0x80, 0xe9]));
       this.send('\r\n+OK é\r\n');
+    } else if (text.startsWith('LOGIN ')) {
+      // The authenticator answers by the password: `ok`, `temp`, anything else is wrong.
+      const password = text.slice(6);
+      const authenticator: Authenticator = {
+        supportsSharedSecrets: false,
+        authenticate: async (r) => (r.password === 'ok' ? { ok: true, username: r.username } : { ok: false, reason: r.password === 'temp' ? 'temporary-failure' : 'invalid-credentials' }),
+      };
+      const request = { protocol: 'tiny', mechanism: 'PLAIN', username: 'tim', password, peer: peerInfo(this.connection, 'tiny') };
+      const check = await this.checkLogin(authenticator, request, { delayMs: 1, maxFailures: 2 });
+      this.send(`+OK ${JSON.stringify(check)}\r\n`);
     } else if (text === 'WIN') {
       this.recordLoginSuccess('tim', 'PLAIN');
       this.send('+OK won\r\n');
@@ -123,6 +135,28 @@ describe('protocol: TextSession (mutation testing)', () => {
     } finally {
       clearInterval(drip);
     }
+  });
+
+  it('ends a session not past pre-authentication at preAuthTimeoutMs with the idle goodbye (the defaults)', async () => {
+    const c = await start({ limits: { preAuthTimeoutMs: 100 } });
+    expect(await c.expect(/^-ERR/)).to.deep.equal(['+OK tiny', '-ERR timeout']);
+  });
+
+  it('answers a bare LF like an over-long line by default, and goes on', async () => {
+    const c = await start();
+    await c.expect(/^\+OK tiny$/);
+    c.send('NO\nOP\r\n');
+    expect(await c.expect(/^-ERR/)).to.deep.equal(['-ERR too long']);
+    expect(await c.command('NOOP', /^[+-]/)).to.deep.equal(['+OK NOOP']);
+  });
+
+  it('decides logins: the user, a temporary failure, and wrong passwords up to the last one', async () => {
+    const c = await start();
+    await c.expect(/^\+OK tiny$/);
+    expect(await c.command('LOGIN ok', /^[+-]/)).to.deep.equal(['+OK {"ok":true,"username":"tim"}']);
+    expect(await c.command('LOGIN temp', /^[+-]/)).to.deep.equal(['+OK {"ok":false,"why":"temporary","isLast":false}']);
+    expect(await c.command('LOGIN bad', /^[+-]/)).to.deep.equal(['+OK {"ok":false,"why":"invalid","isLast":false}']);
+    expect(await c.command('LOGIN bad', /^[+-]/)).to.deep.equal(['+OK {"ok":false,"why":"invalid","isLast":true}']);
   });
 
   it('writes a reply of bytes and text byte-exact', async () => {
