@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { CertificateSource } from './server-security.js';
@@ -170,6 +169,7 @@ export class AcmeCertificateManager {
   private async order(): Promise<X509Certificate> {
     const acme = await loadAcme();
     if (this.options.directoryCa !== undefined) {
+      const https = await import('node:https');
       acme.axios.defaults.httpsAgent = new https.Agent({ ca: this.options.directoryCa, keepAlive: false });
     }
     const client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey: await this.accountKey(acme) });

@@ -1,4 +1,4 @@
-import { ContainerModule } from 'inversify';
+import { ContainerModule } from '../vendor/inversify.js';
 import { ChaosToken } from '../chaos/chaos.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { HttpListener } from '../http/http-listener.js';

@@ -6,7 +6,6 @@ import type { Listener } from '../di/listener.js';
 import type { Logger } from '../log/logger.js';
 import type { MetricsSource } from '../metrics/cluster-metrics.js';
 import { MessageCatalog } from '../test-double/received-message.js';
-import { buildHttpApp } from './http-app.js';
 import type { HttpOptions } from './http-options.js';
 
 /** What {@link HttpListener} needs. */
@@ -44,6 +43,8 @@ export class HttpListener implements Listener {
   }
 
   async start(): Promise<AddressInfo> {
+    // The routes, schemas and event streams (and Fastify under them) load with the first start, not at `import 'postern'`.
+    const { buildHttpApp } = await import('./http-app.js');
     const { app } = await buildHttpApp({
       store: this.deps.store,
       catalog: this.catalog,

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { MetricsSource } from './cluster-metrics.js';
@@ -22,7 +22,8 @@ export class MetricsServer {
   /** Starts listening. @throws the listen error (EADDRINUSE…). */
   async start(): Promise<AddressInfo> {
     if (this.server) return this.address();
-    const server = http.createServer((req, res) => void this.serve(req, res));
+    const { createServer } = await import('node:http'); // loaded here, not at `import 'postern'`
+    const server = createServer((req, res) => void this.serve(req, res));
     server.on('clientError', (_err, socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

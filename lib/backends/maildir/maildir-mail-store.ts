@@ -1,4 +1,4 @@
-import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, preDestroy, type ServiceIdentifier } from '../../vendor/inversify.js';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,9 +21,20 @@ import { UserTable, type UserRecord } from '../shared/user-table.js';
 import { acquireDotLock, DotLockBusyError } from './dot-lock.js';
 import { isErrno, replaceFile } from './durable-fs.js';
 import { removeLeftovers } from './folder-scan.js';
-import { MaildirFolder, type FolderChanges, type FolderOptions } from './maildir-folder.js';
+import type { MaildirFolder, FolderChanges, FolderOptions } from './maildir-folder.js';
 import { folderDirName, mailboxOfDirName, userDirName } from './maildir-names.js';
-import { MaildirUserMailboxes, type MaildirUserContext } from './maildir-user-mailboxes.js';
+import type { MaildirUserContext } from './maildir-user-mailboxes.js';
+
+/**
+ * The folder code (with the MIME parser under it) and the per-user view load when the store first opens a folder or
+ * a user, not at `import 'postern'` (issue 11: start time); later calls get the loaded modules.
+ */
+let folderCode: Promise<typeof import('./maildir-folder.js')> | undefined;
+let userCode: Promise<typeof import('./maildir-user-mailboxes.js')> | undefined;
+async function folderClass(): Promise<typeof MaildirFolder> {
+  folderCode ??= import('./maildir-folder.js');
+  return (await folderCode).MaildirFolder;
+}
 
 /** Options of {@link MaildirMailStore}. */
 export interface MaildirMailStoreOptions extends MailStoreOptions {
@@ -148,6 +159,8 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
 
   /** {@inheritDoc MailStore.openUser} */
   async openUser(username: string): Promise<UserMailboxes> {
+    userCode ??= import('./maildir-user-mailboxes.js');
+    const { MaildirUserMailboxes } = await userCode;
     return new MaildirUserMailboxes(this, await this.resolveUser(username));
   }
 
@@ -216,11 +229,12 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     if (folder === undefined) {
       const path = this.folderPath(username, mailbox);
       const options = this.folderOptions(username, mailbox);
-      if (!(await MaildirFolder.exists(path))) {
+      const Folder = await folderClass();
+      if (!(await Folder.exists(path))) {
         if (!isInbox(mailbox)) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
-        folder = await MaildirFolder.create(path, options, nextUidValidity(this.uidValidityFloor), false);
+        folder = await Folder.create(path, options, nextUidValidity(this.uidValidityFloor), false);
       } else {
-        folder = await MaildirFolder.open(path, options, () => nextUidValidity(this.uidValidityFloor));
+        folder = await Folder.open(path, options, () => nextUidValidity(this.uidValidityFloor));
       }
       this.uidValidityFloor = Math.max(this.uidValidityFloor, folder.uidValidity);
       this.adopt(key, folder);
@@ -260,6 +274,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   async mailboxNames(username: string): Promise<string[]> {
     const root = this.userRoot(username);
     const names = new Set<string>([INBOX]);
+    const Folder = await folderClass();
     let dirs: string[] = [];
     try {
       dirs = await readdir(root);
@@ -277,7 +292,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       }
       // Only names that map back to this very directory (skips `.INBOX` and odd spellings of it).
       if (isInbox(name) || folderDirName(name) !== dir) continue;
-      if (await MaildirFolder.exists(join(root, dir))) names.add(name);
+      if (await Folder.exists(join(root, dir))) names.add(name);
     }
     return [...names];
   }
@@ -285,7 +300,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   /** @internal {@inheritDoc MaildirUserContext.createFolder} */
   async createFolder(username: string, mailbox: string): Promise<void> {
     const options = this.folderOptions(username, mailbox);
-    const folder = await MaildirFolder.create(this.folderPath(username, mailbox), options, nextUidValidity(this.uidValidityFloor), true);
+    const folder = await (await folderClass()).create(this.folderPath(username, mailbox), options, nextUidValidity(this.uidValidityFloor), true);
     this.uidValidityFloor = Math.max(this.uidValidityFloor, folder.uidValidity);
     this.adopt(this.key(username, mailbox), folder);
   }
