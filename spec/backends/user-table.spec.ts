@@ -56,19 +56,24 @@ describe('shared UserTable: records, password forms and saving', () => {
 
   it('lower-cases addresses, adds a username that is an address, and refuses a taken address and an empty name by text', async () => {
     const table = new UserTable({ hashPasswords: false, keepPlaintext: true });
-    await table.add({ username: 'Erin@Example.test', password: 'pw', addresses: ['E.Alias@Example.TEST', 'e.alias@example.test'] });
+    await table.add({ username: 'Erin@Example.test', password: 'pw', addresses: ['Z.Alias@Example.TEST', 'z.alias@example.test'] });
     expect(await table.findByAddress('erin@EXAMPLE.test')).to.equal('Erin@Example.test');
-    expect(await table.findByAddress('e.alias@example.test')).to.equal('Erin@Example.test');
-    expect(table.recordFor('Erin@Example.test')?.addresses).to.deep.equal(['e.alias@example.test', 'erin@example.test']);
-    expect(await table.find('E.ALIAS@example.test')).to.equal('Erin@Example.test');
-    expect(await refusal(table.add({ username: 'frank', password: 'pw', addresses: ['E.alias@example.test'] }))).to.deep.equal([
+    expect(await table.findByAddress('z.alias@example.test')).to.equal('Erin@Example.test');
+    expect(table.recordFor('Erin@Example.test')?.addresses).to.deep.equal(['erin@example.test', 'z.alias@example.test']);
+    expect(await table.find('Z.ALIAS@example.test')).to.equal('Erin@Example.test');
+    expect(await refusal(table.add({ username: 'frank', password: 'pw', addresses: ['Z.alias@example.test'] }))).to.deep.equal([
       'ALREADY_EXISTS',
-      'address e.alias@example.test belongs to another user',
+      'address z.alias@example.test belongs to another user',
     ]);
     expect(await refusal(table.add({ username: '', password: 'pw' }))).to.deep.equal(['CANNOT', 'empty username']);
+    // A username without @ is no address.
+    await table.add({ username: 'Bob', password: 'pw' });
+    expect(table.recordFor('Bob')?.addresses).to.deep.equal([]);
+    expect(await table.findByAddress('bob')).to.equal(undefined);
+    expect(await table.remove('Bob')).to.equal(true);
     // The owner of the addresses may be added again (a password change).
-    await table.add({ username: 'Erin@Example.test', password: 'new', addresses: ['e.alias@example.test'] });
-    expect(await table.verify('e.alias@example.test', 'new')).to.equal('Erin@Example.test');
+    await table.add({ username: 'Erin@Example.test', password: 'new', addresses: ['z.alias@example.test'] });
+    expect(await table.verify('z.alias@example.test', 'new')).to.equal('Erin@Example.test');
     expect(await table.list()).to.deep.equal(['Erin@Example.test']);
   });
 
