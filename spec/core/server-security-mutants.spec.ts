@@ -1,0 +1,196 @@
+/**
+ * ServerSecurity at the edges the listener specs leave open (issue 16, mutation testing of
+ * `lib/core/server-security.ts`): SNI selection (exact, case, wildcard), the getters, ticket-key guards, a failed
+ * certificate switch, derived configurations, the TLS 1.2 cipher policy (AEAD only, server order), and the PEM helpers.
+ * Handshakes are real, over loopback.
+ */
+import { expect } from 'chai';
+import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { certificateOfContext } from '../../lib/core/certificate-store-loader.js';
+import { generateServerCertificate, type DevCertificates } from '../../lib/core/dev-certificates.js';
+import { CertificateError, HANDSHAKE_TIMEOUT_MS, ServerSecurity, fingerprintOf, splitPemList, type ServerSecurityOptions } from '../../lib/core/server-security.js';
+import { testCertificates } from '../support/certs.js';
+
+describe('core: ServerSecurity edges (server-security mutants)', function () {
+  this.timeout(20_000);
+  let certs: DevCertificates;
+  let mail: { cert: string; key: string };
+  let wild: { cert: string; key: string };
+  const closers: Array<() => unknown> = [];
+
+  before(async () => {
+    certs = await testCertificates();
+    [mail, wild] = await Promise.all([generateServerCertificate(certs.ca, ['mail.example.test']), generateServerCertificate(certs.ca, ['*.example.test'])]);
+  });
+
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+
+  function security(options: ServerSecurityOptions = {}): ServerSecurity {
+    const s = new ServerSecurity({ certificate: certs.server, ...options });
+    closers.push(() => s.close());
+    return s;
+  }
+
+  function cn(context: tls.SecureContext): string | undefined {
+    return /CN=([^\n,]+)/.exec(certificateOfContext(context)?.subject ?? '')?.[1];
+  }
+
+  /** A loopback server that hands every socket to TLS with `sec`'s options; resolves the client after its handshake. */
+  async function handshake(sec: ServerSecurity, options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+    await sec.prepare();
+    const server = net.createServer((socket) => {
+      const t = new tls.TLSSocket(socket, sec.socketOptions());
+      t.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => server.close(resolve)));
+    return new Promise((resolve, reject) => {
+      const c = tls.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', ca: certs.ca.cert, checkServerIdentity: () => undefined, ...options }, () =>
+        resolve(c),
+      );
+      c.once('error', reject);
+      closers.push(() => c.destroy());
+    });
+  }
+
+  describe('SNI selection', () => {
+    it('refuses contextFor() before prepare() with CertificateError', () => {
+      const sec = security();
+      expect(() => sec.contextFor('localhost')).to.throw(CertificateError, 'ServerSecurity.prepare() has not completed');
+      expect(sec.isPrepared).to.equal(false);
+    });
+
+    it('picks exact names regardless of case, then the *.parent wildcard, else the default', async () => {
+      const sec = security({ sni: { 'Mail.Example.Test': mail, '*.example.test': wild } });
+      await sec.prepare();
+      expect(cn(sec.contextFor())).to.equal('localhost');
+      expect(cn(sec.contextFor('mail.example.test'))).to.equal('mail.example.test');
+      expect(cn(sec.contextFor('MAIL.EXAMPLE.TEST'))).to.equal('mail.example.test');
+      expect(cn(sec.contextFor('imap.example.test'))).to.equal('*.example.test');
+      expect(cn(sec.contextFor('IMAP.Example.Test'))).to.equal('*.example.test');
+      // One label only (RFC 6125 §6.4.3), and a name that starts with the dot is no host under the parent.
+      expect(cn(sec.contextFor('a.b.example.test'))).to.equal('localhost');
+      expect(cn(sec.contextFor('example.test'))).to.equal('localhost');
+      expect(cn(sec.contextFor('.example.test'))).to.equal('localhost');
+      expect(cn(sec.contextFor('other.test'))).to.equal('localhost');
+    });
+
+    it('serves the SNI certificate in a real handshake, and the default to a client without SNI', async () => {
+      const sec = security({ sni: { '*.example.test': wild } });
+      const named = await handshake(sec, { servername: 'smtp.example.test' });
+      expect(named.getPeerCertificate().subject.CN).to.equal('*.example.test');
+      const unnamed = await handshake(sec, {});
+      expect(unnamed.getPeerCertificate().subject.CN).to.equal('localhost');
+    });
+  });
+
+  describe('getters and guards', () => {
+    it('requestClientCertificate asks; requireClientCertificate asks and requires; neither does neither', () => {
+      const none = security();
+      expect([none.requestsClientCertificate, none.requiresClientCertificate]).to.deep.equal([false, false]);
+      const asks = security({ requestClientCertificate: true });
+      expect([asks.requestsClientCertificate, asks.requiresClientCertificate]).to.deep.equal([true, false]);
+      const needs = security({ requireClientCertificate: true });
+      expect([needs.requestsClientCertificate, needs.requiresClientCertificate]).to.deep.equal([true, true]);
+      expect(needs.socketOptions.bind(needs)).to.throw(CertificateError); // not prepared yet
+    });
+
+    it('has a 10 s handshake limit by default, the configured one otherwise', () => {
+      expect(HANDSHAKE_TIMEOUT_MS).to.equal(10_000);
+      expect(security().handshakeTimeoutMs).to.equal(10_000);
+      expect(security({ handshakeTimeoutMs: 1234 }).handshakeTimeoutMs).to.equal(1234);
+    });
+
+    it('lists its trusted client CAs as certificates', () => {
+      expect(security().trustedCertificates()).to.deep.equal([]);
+      const list = security({ trustedCertificates: [certs.ca.cert, Buffer.from(certs.untrustedCa.cert)] }).trustedCertificates();
+      expect(list.map((c) => c.subject)).to.deep.equal(['CN=Postern Dev CA', 'CN=Postern Untrusted CA']);
+    });
+
+    it('refuses setTicketKeys when tickets are off, and keys that are not 48 bytes', () => {
+      const off = security({ sessionTickets: false });
+      expect(() => off.setTicketKeys(Buffer.alloc(48))).to.throw(Error, 'session tickets are off (sessionTickets: false)');
+      expect(() => off.rotateTicketKeys()).to.not.throw();
+      expect(() => security().setTicketKeys(Buffer.alloc(47))).to.throw(RangeError);
+    });
+
+    it('is not self-signed, and has no generated PEM, when a certificate is configured', async () => {
+      const sec = security();
+      await sec.prepare();
+      expect(sec.isSelfSigned).to.equal(false);
+      expect(sec.generatedCertificatePem).to.equal(undefined);
+      expect(sec.certificate?.subject).to.equal('CN=localhost');
+      expect(sec.fingerprint256).to.equal(new X509Certificate(certs.server.cert).fingerprint256);
+    });
+  });
+
+  describe('certificate switch and derived configurations', () => {
+    it('keeps the previous certificate and options when useCertificate gets unusable material', async () => {
+      const sec = security();
+      await sec.prepare();
+      const before = sec.fingerprint256;
+      const err = await sec.useCertificate({ cert: certs.server.cert, key: certs.client.key }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.not.contain('passphrase');
+      expect(sec.options.certificate).to.deep.equal(certs.server);
+      expect(sec.fingerprint256).to.equal(before);
+      const c = await handshake(sec, { servername: 'localhost' });
+      expect(c.getPeerCertificate().subject.CN).to.equal('localhost');
+    });
+
+    it('derives with only the overrides that are set, serving the parent certificate until given its own', async () => {
+      const parent = security({ handshakeTimeoutMs: 4321, requestClientCertificate: true });
+      const child = parent.derive({ handshakeTimeoutMs: undefined, requireClientCertificate: true });
+      closers.push(() => child.close());
+      expect(child.handshakeTimeoutMs).to.equal(4321);
+      expect(child.requiresClientCertificate).to.equal(true);
+      await child.prepare();
+      expect(child.fingerprint256).to.equal(parent.fingerprint256);
+      const own = parent.derive({ certificate: mail });
+      closers.push(() => own.close());
+      await own.prepare();
+      expect(own.certificate?.subject).to.equal('CN=mail.example.test');
+    });
+  });
+
+  describe('TLS 1.2 cipher policy', () => {
+    it('offers only the AEAD ECDHE suites by default: a CBC-only client is refused', async () => {
+      const err = await handshake(security(), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }).then(
+        () => undefined,
+        (e: unknown) => e as NodeJS.ErrnoException,
+      );
+      expect(err?.code).to.equal('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+      const c = await handshake(security({ ciphers: 'ECDHE-ECDSA-AES128-SHA' }), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' });
+      expect(c.getCipher().name).to.equal('ECDHE-ECDSA-AES128-SHA');
+    });
+
+    it("picks by the server's order, not the client's", async () => {
+      const c = await handshake(security(), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256' });
+      expect(c.getCipher().name).to.equal('ECDHE-ECDSA-AES128-GCM-SHA256');
+    });
+  });
+
+  describe('PEM helpers', () => {
+    it('splitPemList takes strings, Buffers and lists of them, and skips text without certificates', () => {
+      const two = `${certs.ca.cert}\n${certs.server.cert}`;
+      expect(splitPemList(undefined)).to.deep.equal([]);
+      expect(splitPemList('no certificate')).to.deep.equal([]);
+      expect(splitPemList(two).map((p) => new X509Certificate(p).subject)).to.deep.equal(['CN=Postern Dev CA', 'CN=localhost']);
+      expect(splitPemList([Buffer.from(certs.client.cert), 'junk', two])).to.have.length(3);
+      expect(splitPemList(certs.server.key)).to.deep.equal([]);
+    });
+
+    it('fingerprintOf writes SHA-256 as upper-case hex pairs joined by colons, as X509Certificate does', () => {
+      const x = new X509Certificate(certs.server.cert);
+      expect(fingerprintOf(x.raw)).to.equal(x.fingerprint256);
+      expect(fingerprintOf(Buffer.alloc(0))).to.equal('E3:B0:C4:42:98:FC:1C:14:9A:FB:F4:C8:99:6F:B9:24:27:AE:41:E4:64:9B:93:4C:A4:95:99:1B:78:52:B8:55');
+    });
+  });
+});
