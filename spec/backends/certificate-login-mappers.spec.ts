@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   certificateLoginMapper,
   CommonNameLoginMapper,
@@ -49,6 +51,25 @@ describe('certificate login mappers: which login a certificate maps to', () => {
     expect(certificateLoginMapper('email')).to.be.instanceOf(EmailLoginMapper);
   });
 
+  it('takes only CN= parts of a subject with several parts, and only email: entries of a SAN with other kinds (openssl)', async function () {
+    const out = join(dir, 'multi.pem');
+    try {
+      await promisify(execFile)('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'multi.key'), '-out', out,
+        '-days', '1', '-subj', '/C=DE/O=Example Org/CN=alice/CN=second',
+        '-addext', 'subjectAltName=DNS:host.example,email:alice@example.test,URI:https://x.example/,email:al@example.test',
+      ]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.skip(); // openssl missing: .ci/run installs it
+      throw err;
+    }
+    const cert = new X509Certificate(await readFile(out));
+    expect(subjectCommonNames(cert)).to.deep.equal(['alice', 'second']);
+    expect(subjectEmailAddresses(cert)).to.deep.equal(['alice@example.test', 'al@example.test']);
+    expect(new CommonNameLoginMapper().loginFor(cert)).to.equal('alice');
+    expect(new EmailLoginMapper().loginFor(cert)).to.equal('alice@example.test');
+  });
+
   it('normalises fingerprints with colons, blanks and any case, and refuses anything but 64 hex digits', () => {
     const pairs = 'ab'.repeat(32);
     const canonical = `${'AB:'.repeat(31)}AB`;
@@ -63,6 +84,8 @@ describe('certificate login mappers: which login a certificate maps to', () => {
   it('parses a table with CRLF lines, indentation and comments, and names the line of a row without a login', () => {
     const table = parseFingerprintTable(`  # comment\r\n\r\n  ${'cd'.repeat(32)}   alice  bob\r\n`);
     expect([...table]).to.deep.equal([[`${'CD:'.repeat(31)}CD`, { login: 'alice', mayActAs: ['bob'] }]]);
+    // openssl's prefix is taken off only at the start of a line; elsewhere it is text of the row.
+    expect([...parseFingerprintTable(`${'cd'.repeat(32)} ops sha256 Fingerprint=x\n`).values()]).to.deep.equal([{ login: 'ops', mayActAs: ['sha256', 'Fingerprint=x'] }]);
     expect(() => parseFingerprintTable(`# a\n${'cd'.repeat(32)}\n`)).to.throw(Error, /^line 2: expected "SHA256-FINGERPRINT LOGIN \[AUTHZID…\]"$/);
   });
 
@@ -75,6 +98,9 @@ describe('certificate login mappers: which login a certificate maps to', () => {
     expect(mapper.mayAuthorize?.('ops', 'bob', peerWith(cert))).to.equal(true);
     expect(mapper.mayAuthorize?.('ops', 'carol', peerWith(cert))).to.equal(false);
     expect(mapper.mayAuthorize?.('ops', 'bob', peerWith())).to.equal(false);
+    const unlisted = new X509Certificate((await testCertificates()).untrustedClient.cert);
+    expect(mapper.loginFor(unlisted, peerWith(unlisted))).to.equal(undefined);
+    expect(mapper.mayAuthorize?.('ops', 'bob', peerWith(unlisted))).to.equal(false);
     const bare = certificateLoginMapper({ fingerprints: { [cert.fingerprint256]: { login: 'ops' } } });
     expect(bare.mayAuthorize?.('ops', 'bob', peerWith(cert))).to.equal(false);
     expect(() => certificateLoginMapper({ fingerprints: { 'not-hex': 'x' } })).to.throw(Error, /^certLogin: "not-hex" is not a SHA-256 fingerprint$/);

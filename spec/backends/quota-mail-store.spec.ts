@@ -32,6 +32,10 @@ describe('withQuota: the limit at its exact edge, per user, for delivery, APPEND
     await quoted.deliver('alice@example.test', octets(60));
     await quoted.deliver('alice@example.test', octets(40));
     expect(await quoted.quota('alice')).to.deep.equal({ used: 100, limit: 100 });
+    // Counting peeks: the messages stay recent for the next session that lists them.
+    const peek = await quoted.openUser('alice');
+    expect((await peek.info('INBOX')).recent).to.equal(2);
+    await peek.release();
     expect(await refusal(quoted.deliver('alice@example.test', octets(1)))).to.deep.equal(OVER);
     // An unknown recipient is the store's refusal, not the quota's.
     expect((await refusal(quoted.deliver('nobody@example.test', octets(1))))[0]).to.equal('NO_SUCH_USER');
@@ -63,6 +67,7 @@ describe('withQuota: the limit at its exact edge, per user, for delivery, APPEND
     // 75 used: copying both INBOX messages (45) goes over, copying the 25 octets fills it exactly.
     expect(await refusal(view.copy('INBOX', [1, 2], 'Archive'))).to.deep.equal(OVER);
     expect(await view.copy('INBOX', [2], 'Archive')).to.deep.equal([[2, 1]]);
+    expect((await view.info('INBOX')).recent).to.equal(2);
     expect(await storageUsed(view)).to.equal(100);
     expect(await refusal(view.append('INBOX', octets(1)))).to.deep.equal(OVER);
     expect(await view.move('INBOX', [1], 'Archive/2024')).to.deep.equal([[1, 2]]);

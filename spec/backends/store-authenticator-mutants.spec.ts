@@ -73,6 +73,7 @@ describe('backends: StoreAuthenticator and ensureStoreUser, every outcome exactl
     expect(await store.users.verify('alice', 'secret')).to.equal('alice');
     await ensureStoreUser(store, 'dave@example.test');
     expect(await store.users.findByAddress('dave@example.test')).to.equal('dave@example.test');
+    expect(store.users.recordFor('dave@example.test')?.addresses).to.deep.equal(['dave@example.test']);
     const secret = await store.users.secretFor('dave@example.test');
     expect(secret).to.match(/^[A-Za-z0-9_-]{43}$/);
     // A login that is a known user's address is that user: nobody is added.
