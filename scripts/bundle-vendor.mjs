@@ -6,10 +6,23 @@
 // `import 'reflect-metadata'` sees the same metadata. See lib/vendor/inversify.ts for why a second copy of inversify
 // in an application still works with this one.
 import { readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
-const { version } = JSON.parse(await readFile(`${root}node_modules/inversify/package.json`, 'utf8'));
+
+/** inversify's version, found the way Node and esbuild resolve it: the nearest node_modules up from the project (a
+ * Stryker sandbox in .stryker-tmp/ has none of its own). */
+async function inversifyVersion() {
+  for (let dir = root; ; dir = dirname(dir)) {
+    try {
+      return JSON.parse(await readFile(join(dir, 'node_modules', 'inversify', 'package.json'), 'utf8')).version;
+    } catch (err) {
+      if (err.code !== 'ENOENT' || dirname(dir) === dir) throw err;
+    }
+  }
+}
+const version = await inversifyVersion();
 const outfile = new URL('../dist/lib/vendor/inversify.js', import.meta.url).pathname;
 
 await build({
