@@ -192,6 +192,8 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   const authHandlers: Array<(event: AuthThrottleEvent) => void> = [];
   const chaosHandlers: Array<(config: unknown) => void> = [];
   let unappliedChaos: { config: unknown } | undefined;
+  /** Ticket keys rotated after the init message but before the server subscribed: applied when it does. */
+  let unappliedKeys: Buffer | undefined;
   let resolveStop!: (v: 'primary') => void;
   const stopRequested = new Promise<'primary'>((r) => (resolveStop = r));
   let resolveInit!: (m: InitMessage) => void;
@@ -251,7 +253,11 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
       for (const [token, keyAuthorization] of m.httpChallenges ?? []) httpChallenges.set(token, keyAuthorization);
       resolveInit(m);
     } else if (m.postern === 'acme-challenge' || m.postern === 'acme-http' || m.postern === 'certificate') onAcmeMessage(m);
-    else if (m.postern === 'ticket-keys') for (const h of keyHandlers) h(Buffer.from(m.ticketKeys, 'base64'));
+    else if (m.postern === 'ticket-keys') {
+      const keys = Buffer.from(m.ticketKeys, 'base64');
+      if (keyHandlers.length === 0) unappliedKeys = keys;
+      for (const h of keyHandlers) h(keys);
+    }
     else if (m.postern === 'stop') resolveStop('primary');
     else if (m.postern === 'auth' && isAuthEvent(m.event)) for (const h of authHandlers) h(m.event);
   };
@@ -269,7 +275,11 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
         if (!process.connected || !process.send) resolve();
         else process.send({ postern: 'failed', message } satisfies FailedMessage, undefined, {}, () => resolve());
       }),
-    onTicketKeys: (apply) => void keyHandlers.push(apply),
+    onTicketKeys: (apply) => {
+      keyHandlers.push(apply);
+      if (unappliedKeys) apply(unappliedKeys);
+      unappliedKeys = undefined;
+    },
     sendAuthEvent: (event) => send({ postern: 'auth', event }),
     onAuthEvent: (apply) => void authHandlers.push(apply),
     sendChaos: (config) => send({ postern: 'chaos', config }),
