@@ -6,7 +6,10 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
 import { certificateOfContext } from '../../lib/core/certificate-store-loader.js';
 import { generateServerCertificate, type DevCertificates } from '../../lib/core/dev-certificates.js';
@@ -174,6 +177,36 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
     it("picks by the server's order, not the client's", async () => {
       const c = await handshake(security(), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256' });
       expect(c.getCipher().name).to.equal('ECDHE-ECDSA-AES128-GCM-SHA256');
+    });
+  });
+
+  describe('sources and ACME validations', () => {
+    it('serves certFile with its chainFile appended (leaf first, RFC 5246 §7.4.2)', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'postern-chainfile-'));
+      closers.push(() => rm(dir, { recursive: true, force: true }));
+      await Promise.all([writeFile(join(dir, 'c.pem'), certs.server.cert.trim()), writeFile(join(dir, 'k.pem'), certs.server.key), writeFile(join(dir, 'ca.pem'), certs.ca.cert)]);
+      const sec = security({ certificate: { certFile: join(dir, 'c.pem'), keyFile: join(dir, 'k.pem'), chainFile: join(dir, 'ca.pem') } });
+      const c = await handshake(sec, { servername: 'localhost', ca: undefined, rejectUnauthorized: false });
+      const peer = c.getPeerCertificate(true);
+      expect([peer.subject.CN, peer.issuerCertificate.subject.CN]).to.deep.equal(['localhost', 'Postern Dev CA']);
+      const bare = await handshake(security({ certificate: { cert: certs.server.cert, key: certs.server.key } }), { servername: 'localhost', ca: undefined, rejectUnauthorized: false });
+      expect(bare.getPeerCertificate(true).issuerCertificate).to.equal(undefined);
+    });
+
+    it('while a validation is pending, shows the challenge only to acme-tls/1 for its domain; other clients get their first protocol and the certificate', async () => {
+      const sec = security();
+      const challenge = await generateServerCertificate(certs.untrustedCa, ['acme.example.test']);
+      sec.acmeChallenges.add('acme.example.test', challenge.key, challenge.cert);
+      const cnOf = (c: tls.TLSSocket): string => String(c.getPeerCertificate().subject.CN);
+      const acme = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false });
+      expect([acme.alpnProtocol, cnOf(acme)]).to.deep.equal(['acme-tls/1', 'acme.example.test']);
+      const mailClient = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['imap', 'pop3'] });
+      expect([mailClient.alpnProtocol, cnOf(mailClient)]).to.deep.equal(['imap', 'localhost']);
+      const otherDomain = await handshake(sec, { servername: 'localhost', ALPNProtocols: ['acme-tls/1'] });
+      expect(cnOf(otherDomain)).to.equal('localhost');
+      sec.acmeChallenges.remove('acme.example.test');
+      const after = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['acme-tls/1', 'imap'] });
+      expect([after.alpnProtocol, cnOf(after)]).to.deep.equal([false, 'localhost']);
     });
   });
 
