@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { certificateOfContext } from '../../lib/core/certificate-store-loader.js';
-import { generateServerCertificate, type DevCertificates } from '../../lib/core/dev-certificates.js';
+import { generateServerCertificate, toPkcs12, type DevCertificates } from '../../lib/core/dev-certificates.js';
 import { CertificateError, HANDSHAKE_TIMEOUT_MS, ServerSecurity, fingerprintOf, splitPemList, type ServerSecurityOptions } from '../../lib/core/server-security.js';
 import { TcpServer } from '../../lib/core/tcp-server.js';
 import { generateTicketKeys } from '../../lib/core/ticket-keys.js';
@@ -154,6 +154,19 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       expect(c.getPeerCertificate().subject.CN).to.equal('localhost');
     });
 
+    it('adds the passphrase hint to unusable PFX material and to PEM material given a passphrase, and only then', async () => {
+      const message = (source: ServerSecurityOptions['certificate']): Promise<string> =>
+        security({ certificate: source })
+          .prepare()
+          .then(
+            () => 'prepared',
+            (e: Error) => e.message,
+          );
+      expect(await message({ pfx: toPkcs12(certs.server, 'secret') })).to.match(/ \(is the passphrase right\?\)$/);
+      expect(await message({ cert: certs.server.cert, key: certs.client.key, passphrase: 'unused' })).to.match(/key values mismatch \(is the passphrase right\?\)$/);
+      expect(await message({ cert: certs.server.cert, key: certs.client.key })).to.match(/key values mismatch$/);
+    });
+
     it('derives with only the overrides that are set, serving the parent certificate until given its own', async () => {
       const parent = security({ handshakeTimeoutMs: 4321, requestClientCertificate: true });
       const child = parent.derive({ handshakeTimeoutMs: undefined, requireClientCertificate: true });
@@ -206,6 +219,8 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       const cnOf = (c: tls.TLSSocket): string => String(c.getPeerCertificate().subject.CN);
       const acme = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false });
       expect([acme.alpnProtocol, cnOf(acme)]).to.deep.equal(['acme-tls/1', 'acme.example.test']);
+      const noAlpn = await handshake(sec, { servername: 'acme.example.test' });
+      expect([noAlpn.alpnProtocol, cnOf(noAlpn)]).to.deep.equal([false, 'localhost']);
       const mailClient = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['imap', 'pop3'] });
       expect([mailClient.alpnProtocol, cnOf(mailClient)]).to.deep.equal(['imap', 'localhost']);
       const otherDomain = await handshake(sec, { servername: 'localhost', ALPNProtocols: ['acme-tls/1'] });
