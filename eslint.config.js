@@ -12,4 +12,15 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  {
+    // Postern's run-time inversify is the one-file bundle behind lib/vendor/inversify.ts (import time, issue 11).
+    files: ['lib/**/*.ts'],
+    ignores: ['lib/vendor/inversify.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'inversify', allowTypeImports: true, message: "import values from lib/vendor/inversify.js ('import type' from 'inversify' is fine)" }] },
+      ],
+    },
+  },
 );

@@ -97,31 +97,57 @@ export async function startPostfix(dir: string, certFile: string, keyFile: strin
   // Debian's master.cf without chroot, the smtpd on our port, and postlogd for maillog_file.
   const services = [
     `127.0.0.1:${port} inet n - n - 150 smtpd`,
-    'pickup unix n - n 60 1 pickup',
-    'cleanup unix n - n - 0 cleanup',
-    'qmgr unix n - n 300 1 qmgr',
-    'tlsmgr unix - - n 1000? 1 tlsmgr',
-    'rewrite unix - - n - - trivial-rewrite',
-    'bounce unix - - n - 0 bounce',
-    'defer unix - - n - 0 bounce',
-    'trace unix - - n - 0 bounce',
-    'verify unix - - n - 1 verify',
-    'flush unix n - n 1000? 0 flush',
-    'proxymap unix - - n - - proxymap',
+    ...POSTFIX_DAEMONS,
     'smtp unix - - n - - smtp',
     'relay unix - - n - - smtp',
-    'showq unix n - n - - showq',
-    'error unix - - n - - error',
-    'retry unix - - n - - error',
-    'discard unix - - n - - discard',
-    'local unix - n n - - local',
     'virtual unix - n n - - virtual',
-    'anvil unix - - n - 1 anvil',
-    'scache unix - - n - 1 scache',
-    'postlog unix-dgram n - n - 1 postlogd',
   ];
   await writeFile(join(conf, 'master.cf'), services.join('\n') + '\n');
-  const logTail = async (): Promise<string> => (await readFile(log, 'utf8').catch(() => '(no log)')).split('\n').slice(-8).join('\n');
+  const { pid, stop } = await launchPostfix(conf, queue, port, log);
+  const newDir = join(vmail, REF_USER.username, 'new');
+  return {
+    port,
+    pid,
+    cpuMs: () => treeCpuMs(pid),
+    delivered: async () => (await readdir(newDir).catch(() => [])).length,
+    stop,
+  };
+}
+
+/**
+ * The daemons every private instance runs (Debian's master.cf without chroot, and postlogd for `maillog_file`);
+ * callers add their smtpd line and delivery agents.
+ */
+export const POSTFIX_DAEMONS: readonly string[] = [
+  'pickup unix n - n 60 1 pickup',
+  'cleanup unix n - n - 0 cleanup',
+  'qmgr unix n - n 300 1 qmgr',
+  'tlsmgr unix - - n 1000? 1 tlsmgr',
+  'rewrite unix - - n - - trivial-rewrite',
+  'bounce unix - - n - 0 bounce',
+  'defer unix - - n - 0 bounce',
+  'trace unix - - n - 0 bounce',
+  'verify unix - - n - 1 verify',
+  'flush unix n - n 1000? 0 flush',
+  'proxymap unix - - n - - proxymap',
+  'showq unix n - n - - showq',
+  'error unix - - n - - error',
+  'retry unix - - n - - error',
+  'discard unix - - n - - discard',
+  'local unix - n n - - local',
+  'anvil unix - - n - 1 anvil',
+  'scache unix - - n - 1 scache',
+  'postlog unix-dgram n - n - 1 postlogd',
+];
+
+/**
+ * Starts the instance whose main.cf/master.cf are in `conf` (`postfix -c conf start`), waits for master.pid in
+ * `queue` and a `220` greeting on `port`, and returns master's PID with an idempotent `stop()` (`postfix stop`,
+ * then SIGKILL if master outlives 10 s).
+ * @throws when Postfix does not start or greet within 20 s (with the tail of `logFile`).
+ */
+export async function launchPostfix(conf: string, queue: string, port: number, logFile: string): Promise<{ pid: number; stop(): Promise<void> }> {
+  const logTail = async (): Promise<string> => (await readFile(logFile, 'utf8').catch(() => '(no log)')).split('\n').slice(-8).join('\n');
   try {
     await run('postfix', ['-c', conf, 'start'], { timeout: 60_000 });
   } catch (err) {
@@ -140,14 +166,7 @@ export async function startPostfix(dir: string, certFile: string, keyFile: strin
     await stop();
     throw new Error(`postfix did not become ready: ${(err as Error).message}\n${await logTail()}`);
   }
-  const newDir = join(vmail, REF_USER.username, 'new');
-  return {
-    port,
-    pid,
-    cpuMs: () => treeCpuMs(pid),
-    delivered: async () => (await readdir(newDir).catch(() => [])).length,
-    stop,
-  };
+  return { pid, stop };
 }
 
 /** Resolves true once `port` answers with a `220` line; undefined while it does not (yet). */

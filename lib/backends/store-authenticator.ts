@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { inject, injectable } from 'inversify';
+import { inject, injectable } from '../vendor/inversify.js';
 import type { AuthRequest, AuthResult, Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { PosternConfig } from '../di/config.js';

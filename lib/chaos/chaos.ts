@@ -160,6 +160,7 @@ export class Chaos implements FaultInjector {
   private seed?: number;
   private random: () => number = Math.random;
   private total = 0;
+  private readonly changeListeners = new Set<(config: ChaosConfig) => void>();
 
   /** @param initial a configuration to start with (validated). */
   constructor(initial?: unknown) {
@@ -175,7 +176,17 @@ export class Chaos implements FaultInjector {
     this.rules = config.rules.map((rule) => ({ rule, pattern: rule.match !== undefined ? patternRegExp(rule.match) : undefined, fired: 0 }));
     this.seed = config.seed;
     this.random = config.seed !== undefined ? seededRandom(config.seed) : Math.random;
+    for (const listener of this.changeListeners) listener(config);
     return config;
+  }
+
+  /**
+   * Calls `listener` with the new configuration after every {@link set} or {@link clear} (a cluster worker forwards
+   * it to the others). Returns the unsubscribe function.
+   */
+  onChange(listener: (config: ChaosConfig) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Removes every rule. */

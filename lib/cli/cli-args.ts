@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { certificateLoginMapper, type CertificateLoginOption } from '../backends/certificate-login-mappers.js';
 import { parseArgs } from 'node:util';
-import type { AcmeOptions } from '../core/acme-certificates.js';
+import type { AcmeChallengeType, AcmeOptions } from '../core/acme-certificates.js';
 import type { ServerLimits } from '../core/connection-limits.js';
 import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import { availableParallelism } from 'node:os';
@@ -72,6 +72,9 @@ Automatic certificates (ACME, RFC 8555; instead of --cert/--pfx)
                             implicit-TLS listeners (it connects to port 443: forward it to one of them)
   --acme-state DIR          account key and certificates (default ./postern-acme)
   --acme-ca FILE            trust this CA for the directory's HTTPS (a private or test CA such as Pebble)
+  --acme-challenge LIST     challenge types in order of preference (default tls-alpn-01,http-01); http-01 is
+                            answered by the HTTP listener (the CA connects to port 80: forward it there)
+                            SIGHUP orders a new certificate now; with --workers the primary orders for all
 
 Limits (0 turns one off)
   --max-connections N       connections per listener (default 1000)
@@ -150,6 +153,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'acme-domain': { type: 'string' },
         'acme-state': { type: 'string' },
         'acme-ca': { type: 'string' },
+        'acme-challenge': { type: 'string' },
         'max-connections': { type: 'string' },
         'max-connections-per-address': { type: 'string' },
         'max-connections-per-address-total': { type: 'string' },
@@ -210,11 +214,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw new UsageError(`--workers ${str('workers')}: the memory store lives inside one process; use --store maildir:PATH (or another shared store)`);
   }
   const proxyProtocol = proxyOptions(values['proxy-protocol'] === true, str('proxy-trusted'), str('proxy-listeners'));
-  if (workers !== undefined && workers !== 1 && str('acme-directory') !== undefined) {
-    // Each worker would order and renew its own certificate; ACME belongs in the primary (not built yet).
-    throw new UsageError(`--workers ${str('workers')} and --acme-* do not go together yet: use --cert/--key (renewed by an external ACME client)`);
-  }
 
+  const acmeChallenges = str('acme-challenge')?.split(',').map((c) => c.trim().toLowerCase());
+  if (acmeChallenges?.length === 1 && acmeChallenges[0] === 'http-01' && only !== undefined && !only.includes('http')) {
+    throw new UsageError('--acme-challenge http-01: the HTTP listener answers it; add http to --only');
+  }
   const httpAuth = str('http-auth');
   if (httpAuth !== undefined && !/^[^:]+:.+$/.test(httpAuth)) throw new UsageError('--http-auth: expected USER:PASSWORD');
   // The HTTP API and web inbox show every stored message: safe by default means never open to the network unguarded.
@@ -384,13 +388,22 @@ function acmeOptions(str: (k: string) => string | undefined): AcmeOptions | unde
   const directoryUrl = str('acme-directory');
   const email = str('acme-email');
   const domains = str('acme-domain')?.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
-  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca'].filter((k) => str(k) !== undefined);
+  const given = ['acme-directory', 'acme-email', 'acme-domain', 'acme-state', 'acme-ca', 'acme-challenge'].filter((k) => str(k) !== undefined);
   if (given.length === 0) return undefined;
   if (!directoryUrl || !email || !domains || domains.length === 0) throw new UsageError('--acme-directory, --acme-email and --acme-domain go together');
   if (!/^https?:\/\//.test(directoryUrl)) throw new UsageError(`--acme-directory: expected an http(s) URL, got "${directoryUrl}"`);
   if (str('cert') !== undefined || str('pfx') !== undefined) throw new UsageError('use either --cert/--pfx or --acme-*, not both');
   const ca = str('acme-ca');
-  return { directoryUrl, email, domains, stateDir: str('acme-state') ?? 'postern-acme', directoryCa: ca ? readFile(ca, '--acme-ca') : undefined };
+  const challenges = str('acme-challenge')?.split(',').map((c) => c.trim().toLowerCase());
+  for (const c of challenges ?? []) if (c !== 'tls-alpn-01' && c !== 'http-01') throw new UsageError(`--acme-challenge: expected tls-alpn-01 or http-01, got "${c}"`);
+  return {
+    directoryUrl,
+    email,
+    domains,
+    stateDir: str('acme-state') ?? 'postern-acme',
+    directoryCa: ca ? readFile(ca, '--acme-ca') : undefined,
+    ...(challenges ? { challenges: challenges as AcmeChallengeType[] } : {}),
+  };
 }
 
 /** `--workers N|auto`: 1..{@link MAX_WORKERS}, or `auto` (one per core). */

@@ -5,19 +5,24 @@
  * The primary never serves mail. Before forking it does what must happen once: create the `--user` accounts in the
  * shared store, generate the self-signed certificate when none is configured (so all workers serve the same one),
  * and make the session-ticket keys, which it rotates and pushes to every worker over IPC so that a ticket issued
- * by one worker resumes on any other.
+ * by one worker resumes on any other. With ACME it runs the one ACME client and pushes challenges and certificates
+ * to the workers (`cluster-acme.ts`).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { X509Certificate } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { MailStore } from '../contracts/mail-store.js';
+import { AcmeCertificateManager } from '../core/acme-certificates.js';
 import { generateSelfSigned } from '../core/self-signed.js';
 import { ServerSecurity } from '../core/server-security.js';
 import { TICKET_KEY_ROTATION_MS, TicketKeyRotation } from '../core/ticket-keys.js';
 import { createMailServerContainer, type MailServerConfig, type ReadyListener } from '../di/mail-server.js';
 import { listenerDescriptor } from '../di/protocols.js';
 import { createLogger, flushLogOutput } from '../log/logger.js';
-import { isAuthEvent, isClusterMessage, type AuthEventMessage, type InitMessage } from './cluster-worker.js';
+import { clusterMetricsSource } from '../metrics/cluster-metrics.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
+import { ClusterAcmeRelay } from './cluster-acme.js';
+import { isAuthEvent, isClusterMessage, type AuthEventMessage, type ChaosMessage, type InitMessage } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
 
 /** The executable every worker runs (this package's `postern`), whatever script started the primary. */
@@ -55,6 +60,19 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
           log.info('session ticket keys rotated', { workers: live.size });
           for (const w of live) if (w.isConnected()) w.send({ postern: 'ticket-keys', ticketKeys: keys.toString('base64') });
         }, config.tls?.ticketKeys);
+  // ACME: one client here for the whole cluster; the workers only serve what the relay pushes to them.
+  const acmeLog = log.child({ proto: 'acme' });
+  const relay = config.acme && init.certificate ? new ClusterAcmeRelay(init.certificate, acmeLog) : undefined;
+  const acme = config.acme && relay ? new AcmeCertificateManager(config.acme, relay, acmeLog) : undefined;
+  // Metrics: the workers' registries summed (prom-client's AggregatorRegistry), on --metrics-port here and for the
+  // workers' HTTP /metrics. Listening before the fork, so a port in use fails the start with one line.
+  const metrics = clusterMetricsSource();
+  /** The fault-injection rules a worker last set at run time (boxed: `undefined` is no config, not "none set"). */
+  let chaos: { config: unknown } | undefined;
+  const metricsServer = config.metricsPort === undefined ? undefined : new MetricsServer(metrics, log, { host: config.host, port: config.metricsPort });
+  const metricsAddress = await metricsServer?.start().catch((err: NodeJS.ErrnoException) => {
+    throw Object.assign(new Error(`metrics: ${err.code === 'EADDRINUSE' ? `${config.host ?? '127.0.0.1'}:${config.metricsPort} is already in use` : err.message}`), { code: err.code });
+  });
 
   cluster.setupPrimary({ exec: MAIN, args: [...argv] });
   const live = new Set<Worker>();
@@ -81,7 +99,25 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     w.on('message', (m: unknown) => {
       if (!isClusterMessage(m)) return;
       // A worker still loading when the stop order went out missed it: answer its hello with the order instead.
-      if (m.postern === 'hello') w.send(stopping ? { postern: 'stop' } : ({ ...init, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage));
+      if (m.postern === 'hello') {
+        if (stopping) w.send({ postern: 'stop' });
+        else {
+          const acmeState = relay ? { certificate: relay.currentPem, challenges: relay.challenges, httpChallenges: relay.httpChallenges } : {};
+          const chaosState = chaos ? { chaos: chaos.config } : {};
+          w.send({ ...init, ...acmeState, ...chaosState, ticketKeys: tickets?.current.toString('base64') } satisfies InitMessage);
+          relay?.joined(w);
+        }
+      } else if (m.postern === 'applied') relay?.applied(w, m);
+      else if (m.postern === 'chaos') {
+        // Kept for workers (re)started later; checked by each worker's Chaos.set, as on the HTTP API.
+        chaos = { config: m.config };
+        for (const other of live) if (other !== w && other.isConnected()) other.send({ postern: 'chaos', config: m.config } satisfies ChaosMessage);
+      } else if (m.postern === 'metrics-request' && Number.isInteger(m.id)) {
+        metrics.metrics().then(
+          (text) => w.isConnected() && w.send({ postern: 'metrics', id: m.id, text }),
+          (err: unknown) => w.isConnected() && w.send({ postern: 'metrics', id: m.id, error: err instanceof Error ? err.message : String(err) }),
+        );
+      }
       else if (m.postern === 'ready') onReady(w, m.pid, m.listeners);
       else if (m.postern === 'failed') failure ??= m.message;
       else if (m.postern === 'auth' && isAuthEvent(m.event)) {
@@ -102,12 +138,16 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     started = true;
     for (const l of firstReady) out(readyLine(l));
     out(`postern: ${count} workers ready (pids ${[...readyPids].join(', ')})`);
+    if (metricsAddress) out(`postern: metrics ready on http://${metricsAddress.address.includes(':') ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}/metrics (all workers)`);
+    // After every worker listens: the CA's validation connects to them. Failures are logged and retried.
+    acme?.start().catch(() => undefined);
   };
 
   const onExit = (w: Worker, code: number | null, signal: string | null): void => {
     const lived = Date.now() - (bornAt.get(w.id) ?? Date.now());
     bornAt.delete(w.id);
     live.delete(w);
+    relay?.left(w);
     if (stopping) {
       if (live.size === 0) resolveDone(0);
       return;
@@ -135,6 +175,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
     if (stopping) return;
     stopping = true;
     tickets?.stop();
+    acme?.stop();
     for (const t of restartTimers) clearTimeout(t);
     restartTimers.clear();
     if (live.size === 0) {
@@ -157,16 +198,24 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
   };
   // SIGUSR2: new ticket keys now (e.g. after a suspected key leak), pushed to every worker like a scheduled rotation.
   const onRotate = (): void => void tickets?.rotate();
+  // SIGHUP with ACME: order a new certificate now and push it to every worker (see README).
+  const onRenew = (): void => {
+    acmeLog.info('acme renewal requested', { signal: 'SIGHUP' });
+    acme?.renewNow().catch(() => undefined);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGUSR2', onRotate);
+  if (acme) process.on('SIGHUP', onRenew);
   for (let i = 0; i < count; i++) fork();
   tickets?.start();
   await done;
   clearTimeout(killTimer);
+  await metricsServer?.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGUSR2', onRotate);
+  process.off('SIGHUP', onRenew);
   cluster.off('exit', onExit);
   if (failed) {
     flushLogOutput();
@@ -182,6 +231,7 @@ export async function runPrimary(config: MailServerConfig, count: number, argv: 
  * (checked, or generated and printed), so that errors surface as one line before anything forks.
  */
 async function prepareShared(config: MailServerConfig, out: (line: string) => void): Promise<Omit<InitMessage, 'ticketKeys'>> {
+  if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
   const container = createMailServerContainer(config);
   try {
     const store = container.get(MailStore);

@@ -16,6 +16,76 @@ export interface InitMessage {
   readonly certificate?: { readonly cert: string; readonly key: string };
   /** Current session-ticket keys, base64 (absent when tickets are off). */
   readonly ticketKeys?: string;
+  /** With ACME: the TLS-ALPN-01 validations pending now, which a worker (re)started mid-order must answer too. */
+  readonly challenges?: readonly AcmeChallenge[];
+  /** With ACME: the HTTP-01 validations pending now, `[token, keyAuthorization]`. */
+  readonly httpChallenges?: ReadonlyArray<readonly [string, string]>;
+  /** The fault-injection rules last set at run time through any worker (absent: the `--chaos` ones still hold). */
+  readonly chaos?: unknown;
+}
+/**
+ * Worker → primary → every other worker: the fault-injection rules were replaced (`PUT`/`DELETE /api/v1/chaos` on one
+ * worker), so every worker applies the same rules. Counts (`times`, `fired`) and random draws stay per worker.
+ */
+export interface ChaosMessage {
+  readonly postern: 'chaos';
+  readonly config: unknown;
+}
+/** One pending TLS-ALPN-01 validation (RFC 8737): the domain and its challenge key and certificate (PEM). */
+export interface AcmeChallenge {
+  readonly domain: string;
+  readonly key: string;
+  readonly cert: string;
+}
+/**
+ * Primary → worker (ACME): answer this TLS-ALPN-01 validation (`challenge`), or stop answering `domain`'s
+ * (`challenge` absent). The worker answers with {@link AppliedMessage}.
+ */
+export interface AcmeChallengeMessage {
+  readonly postern: 'acme-challenge';
+  readonly id: number;
+  readonly domain: string;
+  readonly challenge?: AcmeChallenge;
+}
+/** Primary → worker (ACME): answer this HTTP-01 token (`keyAuthorization`), or stop answering it (absent). */
+export interface AcmeHttpMessage {
+  readonly postern: 'acme-http';
+  readonly id: number;
+  readonly token: string;
+  readonly keyAuthorization?: string;
+}
+/** Primary → worker (ACME): serve this certificate (PEM, chain included) from the next handshake on. */
+export interface CertificateMessage {
+  readonly postern: 'certificate';
+  readonly id: number;
+  readonly cert: string;
+  readonly key: string;
+}
+/** Worker → primary: message `id` is in effect in this worker (`error` when it could not be applied). */
+export interface AppliedMessage {
+  readonly postern: 'applied';
+  readonly id: number;
+  readonly error?: string;
+}
+/** Worker → primary: send me the whole cluster's metrics (for the HTTP listener's `/metrics`). */
+export interface MetricsRequestMessage {
+  readonly postern: 'metrics-request';
+  readonly id: number;
+}
+/** Primary → worker: the answer to {@link MetricsRequestMessage}: Prometheus text, or why there is none. */
+export interface MetricsMessage {
+  readonly postern: 'metrics';
+  readonly id: number;
+  readonly text?: string;
+  readonly error?: string;
+}
+/** How long a worker waits for the primary's metrics (prom-client gives the workers 5 s, plus IPC slack). */
+export const CLUSTER_METRICS_TIMEOUT_MS = 10_000;
+/** What a worker does with the primary's ACME messages (its `ServerSecurity` is one). */
+export interface WorkerAcmeTarget {
+  readonly acmeChallenges: { add(domain: string, key: string, cert: string): void; remove(domain: string): void };
+  readonly acmeHttpChallenges: { add(token: string, keyAuthorization: string): void; remove(token: string): void };
+  useCertificate(source: { cert: string; key: string }): Promise<void>;
 }
 /** Primary → worker: new session-ticket keys (base64). */
 export interface TicketKeysMessage {
@@ -50,7 +120,21 @@ export interface AuthEventMessage {
   readonly event: AuthThrottleEvent;
 }
 /** Any message of the protocol. */
-export type ClusterMessage = InitMessage | TicketKeysMessage | StopMessage | HelloMessage | ReadyMessage | FailedMessage | AuthEventMessage;
+export type ClusterMessage =
+  | InitMessage
+  | TicketKeysMessage
+  | StopMessage
+  | HelloMessage
+  | ReadyMessage
+  | FailedMessage
+  | AuthEventMessage
+  | AcmeChallengeMessage
+  | AcmeHttpMessage
+  | CertificateMessage
+  | AppliedMessage
+  | MetricsRequestMessage
+  | MetricsMessage
+  | ChaosMessage;
 
 /** True for a well-formed {@link AuthThrottleEvent} (IPC input is checked, not trusted). */
 export function isAuthEvent(e: unknown): e is AuthThrottleEvent {
@@ -77,6 +161,21 @@ export interface WorkerLink {
   sendAuthEvent(event: AuthThrottleEvent): void;
   /** Calls `apply` with each login event another worker recorded. */
   onAuthEvent(apply: (event: AuthThrottleEvent) => void): void;
+  /**
+   * Hands the primary's ACME challenges and certificates to `target` (the worker's `ServerSecurity`): at once what
+   * arrived since the init message, then each change as it comes. Call it, and await it, before the listeners start.
+   * `applied` is told of each change made later (for the log).
+   */
+  onAcme(target: WorkerAcmeTarget, applied?: (change: { certificate?: string; challenge?: string; removed?: boolean }) => void): Promise<void>;
+  /** Sends this worker's new fault-injection rules to the others (through the primary). */
+  sendChaos(config: unknown): void;
+  /** Calls `apply` with the rules another worker set. */
+  onChaos(apply: (config: unknown) => void): void;
+  /**
+   * The whole cluster's metrics (every worker's registry summed by the primary), as Prometheus text.
+   * @throws Error when the primary cannot collect them (a worker did not answer within prom-client's 5 s) or is gone.
+   */
+  clusterMetrics(): Promise<string>;
   /** Resolves when the primary asks to stop or goes away (its IPC channel closes). */
   readonly stopRequested: Promise<'primary'>;
   /** Removes the IPC listeners (after the drain), so the process can exit. */
@@ -91,13 +190,67 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   if (!cluster.isWorker || !process.send) return undefined;
   const keyHandlers: Array<(keys: Buffer) => void> = [];
   const authHandlers: Array<(event: AuthThrottleEvent) => void> = [];
+  const chaosHandlers: Array<(config: unknown) => void> = [];
+  let unappliedChaos: { config: unknown } | undefined;
   let resolveStop!: (v: 'primary') => void;
   const stopRequested = new Promise<'primary'>((r) => (resolveStop = r));
   let resolveInit!: (m: InitMessage) => void;
   const initialised = new Promise<InitMessage>((r) => (resolveInit = r));
+  // ACME state that arrives before the server exists is kept here and handed over by onAcme; the worker does not
+  // listen before then, so no validation connection can reach it in between.
+  const challenges = new Map<string, AcmeChallenge>();
+  const httpChallenges = new Map<string, string>();
+  let certificate: { cert: string; key: string } | undefined;
+  let acmeTarget: WorkerAcmeTarget | undefined;
+  let acmeApplied: Parameters<WorkerLink['onAcme']>[1];
+  let acmeQueue = Promise.resolve();
+  const onAcmeMessage = (m: AcmeChallengeMessage | AcmeHttpMessage | CertificateMessage): void => {
+    // One at a time, in the primary's order: a certificate swap is asynchronous.
+    acmeQueue = acmeQueue.then(async () => {
+      let error: string | undefined;
+      try {
+        if (m.postern === 'certificate') {
+          certificate = { cert: m.cert, key: m.key };
+          await acmeTarget?.useCertificate(certificate);
+          if (acmeTarget) acmeApplied?.({ certificate: m.cert });
+        } else if (m.postern === 'acme-http') {
+          if (m.keyAuthorization !== undefined) {
+            httpChallenges.set(m.token, m.keyAuthorization);
+            acmeTarget?.acmeHttpChallenges.add(m.token, m.keyAuthorization);
+          } else {
+            httpChallenges.delete(m.token);
+            acmeTarget?.acmeHttpChallenges.remove(m.token);
+          }
+        } else if (m.challenge) {
+          challenges.set(m.domain, m.challenge);
+          acmeTarget?.acmeChallenges.add(m.domain, m.challenge.key, m.challenge.cert);
+          if (acmeTarget) acmeApplied?.({ challenge: m.domain });
+        } else {
+          challenges.delete(m.domain);
+          acmeTarget?.acmeChallenges.remove(m.domain);
+          if (acmeTarget) acmeApplied?.({ challenge: m.domain, removed: true });
+        }
+      } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
+      }
+      if (process.connected) process.send?.({ postern: 'applied', id: m.id, ...(error !== undefined ? { error } : {}) } satisfies AppliedMessage);
+    });
+  };
+  const metricsWaiters = new Map<number, (m: MetricsMessage) => void>();
+  let metricsId = 0;
   const onMessage = (m: unknown): void => {
     if (!isClusterMessage(m)) return;
-    if (m.postern === 'init') resolveInit(m);
+    if (m.postern === 'metrics') metricsWaiters.get(m.id)?.(m);
+    else if (m.postern === 'chaos') {
+      // Rules that arrive before the server exists are applied when it subscribes (the last ones win).
+      if (chaosHandlers.length === 0) unappliedChaos = { config: m.config };
+      for (const h of chaosHandlers) h(m.config);
+    }
+    else if (m.postern === 'init') {
+      for (const c of m.challenges ?? []) challenges.set(c.domain, c);
+      for (const [token, keyAuthorization] of m.httpChallenges ?? []) httpChallenges.set(token, keyAuthorization);
+      resolveInit(m);
+    } else if (m.postern === 'acme-challenge' || m.postern === 'acme-http' || m.postern === 'certificate') onAcmeMessage(m);
     else if (m.postern === 'ticket-keys') for (const h of keyHandlers) h(Buffer.from(m.ticketKeys, 'base64'));
     else if (m.postern === 'stop') resolveStop('primary');
     else if (m.postern === 'auth' && isAuthEvent(m.event)) for (const h of authHandlers) h(m.event);
@@ -119,6 +272,38 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
     onTicketKeys: (apply) => void keyHandlers.push(apply),
     sendAuthEvent: (event) => send({ postern: 'auth', event }),
     onAuthEvent: (apply) => void authHandlers.push(apply),
+    sendChaos: (config) => send({ postern: 'chaos', config }),
+    onChaos: (apply) => {
+      chaosHandlers.push(apply);
+      if (unappliedChaos) apply(unappliedChaos.config);
+      unappliedChaos = undefined;
+    },
+    clusterMetrics: () =>
+      new Promise<string>((resolve, reject) => {
+        const id = ++metricsId;
+        const timer = setTimeout(() => finish({ postern: 'metrics', id, error: 'the primary did not answer' }), CLUSTER_METRICS_TIMEOUT_MS);
+        const finish = (m: MetricsMessage): void => {
+          clearTimeout(timer);
+          metricsWaiters.delete(id);
+          if (m.text !== undefined) resolve(m.text);
+          else reject(new Error(`cluster metrics: ${m.error ?? 'no answer'}`));
+        };
+        metricsWaiters.set(id, finish);
+        if (process.connected) process.send?.({ postern: 'metrics-request', id } satisfies MetricsRequestMessage);
+        else finish({ postern: 'metrics', id, error: 'the primary is gone' });
+      }),
+    onAcme: (target, applied) => {
+      acmeTarget = target;
+      acmeApplied = applied;
+      for (const c of challenges.values()) target.acmeChallenges.add(c.domain, c.key, c.cert);
+      for (const [token, keyAuthorization] of httpChallenges) target.acmeHttpChallenges.add(token, keyAuthorization);
+      // A certificate pushed after init but before now: the server was built with the init one.
+      const latest = certificate;
+      if (!latest) return acmeQueue;
+      const swapped = acmeQueue.then(() => target.useCertificate(latest));
+      acmeQueue = swapped.catch(() => undefined); // the caller sees the failure; later messages still run
+      return swapped;
+    },
     stopRequested,
     detach: () => {
       process.off('message', onMessage);
@@ -127,7 +312,7 @@ export async function joinCluster(): Promise<WorkerLink | undefined> {
   };
 }
 
-function send(m: HelloMessage | ReadyMessage | AuthEventMessage): void {
+function send(m: HelloMessage | ReadyMessage | AuthEventMessage | ChaosMessage): void {
   if (process.connected) process.send?.(m);
 }
 

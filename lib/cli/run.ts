@@ -4,13 +4,16 @@
  * `lib/cli/main.ts` is the executable that calls {@link runCli}.
  */
 import cluster from 'node:cluster';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { ChaosToken } from '../chaos/chaos.js';
 import { ProxyConfigError } from '../core/proxy-protocol.js';
 import { CertificateError } from '../core/server-security.js';
 import { SslProtocolsError } from '../core/ssl-protocols.js';
 import { ServerSecurityToken } from '../di/core.module.js';
 import { createMailServerContainer, MailServer, type MailServerConfig } from '../di/mail-server.js';
 import { flushLogOutput, Logger } from '../log/logger.js';
+import { MetricsSource, PROMETHEUS_TEXT, serveToCluster } from '../metrics/cluster-metrics.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { AuthThrottleToken } from '../protocol/auth-throttle.js';
@@ -46,16 +49,23 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   }
   const worker = await joinCluster();
   if (worker) {
-    // The primary created the users, and shares its certificate and session-ticket keys.
+    // The primary created the users, and shares its certificate and session-ticket keys. With ACME it runs the
+    // ACME client and pushes every certificate and challenge to the workers (onAcme below), so workers run none.
     const { certificate, ticketKeys } = worker.init;
     config = {
       ...config,
+      acme: undefined,
       users: [],
       limits: workerLimits(config.limits, workerCount(config.workers)),
       tls: { ...config.tls, ...(certificate ? { certificate } : {}), ...(ticketKeys ? { ticketKeys: Buffer.from(ticketKeys, 'base64'), ticketKeyRotationMs: 0 } : {}) },
     };
   }
   const container = createMailServerContainer(config);
+  if (worker) {
+    // Metrics as one set: this worker answers the primary's collection rounds, and its HTTP /metrics serves the sum.
+    serveToCluster(container.get(MetricsRegistry));
+    container.bind(MetricsSource).toConstantValue({ contentType: PROMETHEUS_TEXT, metrics: () => worker.clusterMetrics() });
+  }
   const server = new MailServer(container);
   const log = container.get(Logger);
   let metrics: MetricsServer | undefined;
@@ -64,6 +74,10 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   const onRotate = (): void => {
     container.get(ServerSecurityToken).rotateTicketKeys();
     log.info('session ticket keys rotated');
+  };
+  const onRenew = (): void => {
+    log.info('acme renewal requested', { signal: 'SIGHUP' });
+    server.acme?.renewNow().catch(() => undefined);
   };
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (signal) => resolve(signal);
@@ -78,7 +92,30 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
       security.setTicketKeys(keys);
       log.info('session ticket keys replaced', { pid: process.pid });
     });
+    await worker?.onAcme(security, (change) => {
+      if (change.certificate === undefined) return;
+      const cert = new X509Certificate(change.certificate);
+      log.info('acme certificate applied', { pid: process.pid, subject: cert.subject, issuer: cert.issuer, fingerprint256: cert.fingerprint256 });
+    });
     if (worker) {
+      // Fault-injection rules are the cluster's: rules set through one worker's HTTP API reach every other one.
+      const chaos = container.get(ChaosToken);
+      let remote = false;
+      const applyRemote = (rules: unknown): void => {
+        remote = true;
+        try {
+          chaos.set(rules);
+        } catch (err) {
+          log.warn('chaos rules from the cluster refused', { error: (err as Error).message });
+        } finally {
+          remote = false;
+        }
+      };
+      if (worker.init.chaos !== undefined) applyRemote(worker.init.chaos);
+      chaos.onChange((rules) => {
+        if (!remote) worker.sendChaos(rules);
+      });
+      worker.onChaos(applyRemote);
       // Failed-login limits count the whole cluster: each worker's failures and successes reach every other one.
       const throttle = container.get(AuthThrottleToken);
       throttle.onEvent((event) => worker.sendAuthEvent(event));
@@ -86,11 +123,13 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     }
     // SIGUSR2: new ticket keys now (a cluster's primary does this for all its workers, see cluster-primary.ts).
     if (!worker) process.on('SIGUSR2', onRotate);
+    // SIGHUP with ACME: order a new certificate now (a cluster's primary does it for all its workers).
+    if (!worker && config.acme) process.on('SIGHUP', onRenew);
     if (security.isSelfSigned) out(`postern: using a generated self-signed certificate, SHA-256 fingerprint ${security.fingerprint256}`);
     const ready = await server.start();
     // Every process may run it: existing folders are left alone and a racing create is ALREADY_EXISTS.
     await createDefaultFolders(server.store, (config.users ?? []).map((u) => u.username));
-    // One registry per process: with --workers the counters stay per worker and are not served (see README).
+    // With --workers the primary serves --metrics-port (the sum of every worker's registry, cluster-metrics.ts).
     if (config.metricsPort !== undefined && !worker) {
       metrics = new MetricsServer(container.get(MetricsRegistry), log, { host: config.host, port: config.metricsPort });
       const addr = await metrics.start().catch((err: NodeJS.ErrnoException) => {
@@ -110,6 +149,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     process.off('SIGTERM', onSignal);
     await metrics?.close();
     process.off('SIGUSR2', onRotate);
+    process.off('SIGHUP', onRenew);
     await server.stop().catch(() => undefined);
     if (worker) {
       // Every worker fails the same way (a port in use…): the primary prints the first reason, once.
@@ -124,6 +164,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   process.off('SIGTERM', onSignal);
   await metrics?.close();
   process.off('SIGUSR2', onRotate);
+  process.off('SIGHUP', onRenew);
   await server.stop();
   await container.unbindAllAsync();
   worker?.detach();

@@ -1,9 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import type { ServerSecurity } from './server-security.js';
+import type { CertificateSource } from './server-security.js';
 
 /** ACME challenge types Postern can answer (RFC 8555 §8.3, RFC 8737). */
 export type AcmeChallengeType = 'tls-alpn-01' | 'http-01';
@@ -29,6 +28,28 @@ export interface AcmeOptions {
   readonly renewBeforeDays?: number;
   /** First retry delay after a failed order, doubled up to an hour (default 60 s). */
   readonly retryDelayMs?: number;
+}
+
+/**
+ * Where an {@link AcmeCertificateManager} puts what it gets: the pending TLS-ALPN-01 challenge certificates and the
+ * issued certificate. A `ServerSecurity` is one (it answers the challenges in its own handshakes); the primary of
+ * `postern --workers N` passes one that forwards both to every worker.
+ */
+export interface AcmeCertificateTarget {
+  /** The certificate served now; a challenge certificate gets the same key type (see the manager). */
+  readonly certificate?: X509Certificate;
+  /** Pending TLS-ALPN-01 validations (RFC 8737), by domain. */
+  readonly acmeChallenges: {
+    add(domain: string, key: string | Buffer, cert: string | Buffer): void | Promise<void>;
+    remove(domain: string): void | Promise<void>;
+  };
+  /** Pending HTTP-01 validations (RFC 8555 §8.3), by token; absent: only {@link AcmeCertificateManager.httpChallengeResponse} has them. */
+  readonly acmeHttpChallenges?: {
+    add(token: string, keyAuthorization: string): void | Promise<void>;
+    remove(token: string): void | Promise<void>;
+  };
+  /** Serves `source` from the next handshake on (live sessions keep theirs). */
+  useCertificate(source: CertificateSource): Promise<void>;
 }
 
 /** File names under {@link AcmeOptions.stateDir}. */
@@ -62,7 +83,7 @@ export class AcmeCertificateManager {
   /** Stores its inputs; nothing happens before {@link start} or {@link ensureCertificate}. */
   constructor(
     readonly options: AcmeOptions,
-    private readonly security: ServerSecurity,
+    private readonly security: AcmeCertificateTarget,
     private readonly log: Logger,
   ) {
     if (options.domains.length === 0) throw new Error('ACME needs at least one domain');
@@ -87,6 +108,23 @@ export class AcmeCertificateManager {
       (err: unknown) => this.scheduleRetry(err),
     );
     return first;
+  }
+
+  /**
+   * Orders a new certificate now, even if the one in use is fresh (after a suspected key compromise, or to check the
+   * set-up; `postern` does this on SIGHUP), then schedules the next renewal from it. A failure is logged and retried
+   * like a failed renewal; the certificate in use stays. Shares an order already running.
+   */
+  renewNow(): Promise<X509Certificate> {
+    this.running ??= this.order().finally(() => {
+      this.running = undefined;
+    });
+    const renewed = this.running;
+    renewed.then(
+      (cert) => this.scheduleRenewal(cert),
+      (err: unknown) => this.scheduleRetry(err),
+    );
+    return renewed;
   }
 
   /** Stops renewing and answering challenges. Idempotent. */
@@ -131,6 +169,7 @@ export class AcmeCertificateManager {
   private async order(): Promise<X509Certificate> {
     const acme = await loadAcme();
     if (this.options.directoryCa !== undefined) {
+      const https = await import('node:https');
       acme.axios.defaults.httpsAgent = new https.Agent({ ca: this.options.directoryCa, keepAlive: false });
     }
     const client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey: await this.accountKey(acme) });
@@ -155,16 +194,21 @@ export class AcmeCertificateManager {
           const rsa = this.security.certificate?.publicKey.asymmetricKeyType === 'rsa';
           const challengeKeyPem = rsa ? await acme.crypto.createPrivateRsaKey() : await acme.crypto.createPrivateEcdsaKey('P-256');
           const [challengeKey, challengeCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, challengeKeyPem);
-          this.security.acmeChallenges.add(domain, challengeKey, challengeCert);
+          // Resolves once the challenge is answerable (a cluster primary waits for every worker) before the CA is told.
+          await this.security.acmeChallenges.add(domain, challengeKey, challengeCert);
         } else if (type === 'http-01') {
           this.httpTokens.set(challenge.token, keyAuthorization);
+          await this.security.acmeHttpChallenges?.add(challenge.token, keyAuthorization);
         }
         this.log.info('acme challenge ready', { domain, type });
       },
       challengeRemoveFn: async (authz, challenge) => {
         const type: string = challenge.type;
-        if (type === 'tls-alpn-01') this.security.acmeChallenges.remove(authz.identifier.value);
-        else if (type === 'http-01') this.httpTokens.delete(challenge.token);
+        if (type === 'tls-alpn-01') await this.security.acmeChallenges.remove(authz.identifier.value);
+        else if (type === 'http-01') {
+          this.httpTokens.delete(challenge.token);
+          await this.security.acmeHttpChallenges?.remove(challenge.token);
+        }
       },
     });
     await writePrivate(join(this.options.stateDir, KEY_FILE), key);

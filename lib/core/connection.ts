@@ -1,4 +1,5 @@
-import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
@@ -53,10 +54,23 @@ export interface ConnectionOptions {
   proxied?: { readonly source: { address: string; port: number }; readonly destination?: { address: string; port: number } };
   /** Prepended to the id (`w2-` gives `w2-c1f`), so ids stay unique when several processes serve one listener. */
   idPrefix?: string;
+  /**
+   * The owner calls {@link Connection.authenticateAsServer} (or closes) in the same turn, before any plaintext could
+   * be read (an implicit-TLS listener): the plaintext socket then gets only the error listener, not the read, idle
+   * and drain listeners the upgrade would remove again at once.
+   */
+  secureAtOnce?: boolean;
 }
 
 /** Socket write buffer above which a compressed write reports backpressure (as `socket.write` would). */
 const COMPRESSED_WRITE_HIGH_WATER = 64 * 1024;
+
+let zlibModule: typeof Zlib | undefined;
+/** node:zlib, loaded by the first {@link Connection.startCompression} (IMAP COMPRESS) rather than at `import 'postern'`. */
+function loadZlib(): typeof Zlib {
+  zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof Zlib;
+  return zlibModule;
+}
 
 /**
  * One accepted (or dialled) TCP connection that can be upgraded to TLS in place.
@@ -110,7 +124,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const proxyMeta = this.proxy ? { proxy: `${this.proxy.address}:${this.proxy.port}` } : {};
     this.log = log.child({ cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, ...proxyMeta, ...meta });
     socket.setNoDelay(true);
-    this.attach(socket);
+    if (options.secureAtOnce) {
+      socket.on('error', this.onError);
+      this.watchClose(socket);
+    } else this.attach(socket);
   }
 
   /** True after a successful TLS handshake. */
@@ -142,7 +159,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.deflater) {
       this.deflater.write(data);
       // Each write is a complete unit for the peer (a reply): flush it out of the compressor (RFC 4978 §4).
-      this.deflater.flush(zlib.constants.Z_SYNC_FLUSH);
+      this.deflater.flush(loadZlib().constants.Z_SYNC_FLUSH);
       return this.socket.writableLength < COMPRESSED_WRITE_HIGH_WATER;
     }
     return this.socket.write(data);
@@ -162,6 +179,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   startCompression(): void {
     if (this.deflater) return;
+    const zlib = loadZlib();
     const inflater = zlib.createInflateRaw();
     const deflater = zlib.createDeflateRaw();
     this.inflater = inflater;
@@ -184,8 +202,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private userPaused = false;
-  private inflater?: zlib.InflateRaw;
-  private deflater?: zlib.DeflateRaw;
+  private inflater?: Zlib.InflateRaw;
+  private deflater?: Zlib.DeflateRaw;
   private readonly onCompressed = (chunk: Buffer): void => {
     if (this.inflater && !this.inflater.write(chunk)) this.socket.pause();
   };
@@ -249,17 +267,23 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         resolve();
         return;
       }
-      this.socket.once('close', () => resolve());
+      // A peer that never closes its side must not keep us: destroy after a short grace period. Cleared at the close:
+      // a pending timer would hold the connection's whole object graph (sockets, session) for the full 2 s, long
+      // enough to be promoted to the old generation — at a few thousand connections a second, full GCs for nothing.
+      const socket = this.socket;
+      const t = setTimeout(() => this.socket.destroy(), 2_000);
+      t.unref();
+      socket.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
       this.closeReason ??= reason;
       // Compressed: the last replies may still be in the deflater; end the socket once it has emitted them.
       if (this.deflater && !this.deflater.writableEnded) {
-        this.deflater.once('end', () => this.socket.end());
+        this.deflater.once('end', () => socket.end());
         this.deflater.end();
         this.deflater.resume();
-      } else this.socket.end();
-      // A peer that never closes its side must not keep us: destroy after a short grace period.
-      const t = setTimeout(() => this.socket.destroy(), 2_000);
-      t.unref();
+      } else socket.end();
     });
   }
 

@@ -1,6 +1,4 @@
 import { X509Certificate, createHash, verify } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { DerError, DerTag, children, decodeGeneralizedTime, encode, encodeOid, encodeUnsignedInteger, expectNode, readNode, type DerNode } from './der.js';
 
 /** OCSP (RFC 6960) for stapling: the request a server sends about its own certificate, and the checks on the answer. */
@@ -154,9 +152,10 @@ function verifySignature(tbs: DerNode, sigAlg: DerNode, signature: DerNode, cert
  * POSTs `request` to an OCSP responder (RFC 6960 appendix A.1) and resolves the DER response.
  * @throws Error on network failure, a non-200 status or a timeout.
  */
-export function fetchOcspResponse(url: string, request: Buffer, timeoutMs = 10_000): Promise<Buffer> {
+export async function fetchOcspResponse(url: string, request: Buffer, timeoutMs = 10_000): Promise<Buffer> {
+  // node:http(s) load with the first fetch, not at `import 'postern'`.
+  const client = url.startsWith('https:') ? (await import('node:https')).default : (await import('node:http')).default;
   return new Promise((resolve, reject) => {
-    const client = url.startsWith('https:') ? https : http;
     const req = client.request(
       url,
       { method: 'POST', headers: { 'content-type': 'application/ocsp-request', 'content-length': request.length, accept: 'application/ocsp-response' }, timeout: timeoutMs },

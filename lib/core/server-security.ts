@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import type { ServiceIdentifier } from 'inversify';
 import { toVersionRange, DEFAULT_PROTOCOLS, type SslProtocols } from './ssl-protocols.js';
 import { ACME_TLS_ALPN_PROTOCOL, TlsAlpnChallenges } from './tls-alpn-challenges.js';
+import { AcmeHttpChallenges } from './acme-http-challenges.js';
 import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
 import type { RemoteCertificateValidationCallback } from './policy-errors.js';
 import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
@@ -130,6 +131,8 @@ export class ServerSecurity {
   options: Readonly<ServerSecurityOptions>;
   /** ACME TLS-ALPN-01 validations answered by this configuration's handshakes (RFC 8737); shared with derived ones. */
   readonly acmeChallenges: TlsAlpnChallenges;
+  /** ACME HTTP-01 validations, answered by an HTTP listener that serves this configuration's names; shared with derived ones. */
+  readonly acmeHttpChallenges: AcmeHttpChallenges;
   /** Where OCSP stapling reports fetches and failures (set by the assembly to the logger). */
   ocspEvents?: OcspStaplerEvents;
   /** Where a store opened from `certificateStore` options reports reloads and skipped files (set by the assembly). */
@@ -173,6 +176,7 @@ export class ServerSecurity {
     this.options = { ...options };
     toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
     this.acmeChallenges = parent?.acmeChallenges ?? new TlsAlpnChallenges();
+    this.acmeHttpChallenges = parent?.acmeHttpChallenges ?? new AcmeHttpChallenges();
     this.parent = parent;
     if (options.sessionTickets !== false) {
       this.rotation = new TicketKeyRotation(options.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS, (keys) => this.applyTicketKeys(keys), options.ticketKeys);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from '../vendor/inversify.js';
 import { Logger } from '../log/logger.js';
 import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
 import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';
@@ -31,6 +31,11 @@ export interface ConnectionHandler {
   beforeHandshake?(connection: Connection, listener: ListenerInfo): boolean;
   /** Called for each live session when the server closes: say goodbye (e.g. `421 shutting down`) and close. The server destroys what is left after the grace period. */
   shutdown?(connection: Connection): void | Promise<void>;
+  /**
+   * Awaited by {@link TcpServer.start} before it listens: load what sessions need (IMAP and POP3 load their session
+   * code here rather than at `import 'postern'`), so no connection waits for it.
+   */
+  prepare?(): Promise<void>;
 }
 /** DI token for {@link ConnectionHandler}. */
 export const ConnectionHandler = Symbol.for('postern.ConnectionHandler') as ServiceIdentifier<ConnectionHandler>;
@@ -186,6 +191,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   async start(): Promise<net.AddressInfo> {
     if (this.server) return this.address();
     await this.options.security?.prepare();
+    await this.handler.prepare?.();
     if (this.options.path !== undefined) await removeStaleSocket(this.options.path);
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -340,7 +346,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
   private startSession(socket: net.Socket, options: ConnectionOptions): void {
     const realLocalPort = socket.localPort ?? 0;
-    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix });
+    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined });
     const info = this.listenerInfo(realLocalPort);
     const address = conn.remoteAddress;
     const slot = this.admit(address);

@@ -1,4 +1,4 @@
-import { ContainerModule } from 'inversify';
+import { ContainerModule } from '../vendor/inversify.js';
 import { Chaos, ChaosToken } from '../chaos/chaos.js';
 import { ImapServer } from '../imap/imap-server.js';
 import { LmtpServer } from '../lmtp/lmtp-server.js';

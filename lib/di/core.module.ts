@@ -1,5 +1,6 @@
-import cluster from 'node:cluster';
-import { ContainerModule, type ResolutionContext } from 'inversify';
+import type { Cluster } from 'node:cluster';
+import { createRequire } from 'node:module';
+import { ContainerModule, type ResolutionContext } from '../vendor/inversify.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { instrumentStore, MetricsRegistry, PosternMetrics, PosternMetricsToken } from '../metrics/postern-metrics.js';
 import { AuthThrottle, AuthThrottleToken } from '../protocol/auth-throttle.js';
@@ -112,6 +113,7 @@ const instrumented = new WeakSet<object>();
  * the listener, and, in a cluster worker, a connection-id prefix naming the worker (`w2-c1f`).
  */
 function listenerDefaults(config: PosternConfig, name: string | undefined): Partial<TcpServerOptions> {
+  const cluster = createRequire(import.meta.url)('node:cluster') as Cluster; // here rather than at `import 'postern'`
   const proxy = config.proxyProtocol;
   const covered = proxy !== undefined && (proxy.listeners === undefined || (name !== undefined && proxy.listeners.includes(name)));
   return {

@@ -1,4 +1,4 @@
-import { Container, type ContainerModule } from 'inversify';
+import { Container, type ContainerModule } from '../vendor/inversify.js';
 import { withQuota } from '../backends/quota/quota-mail-store.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { coreModule } from './core.module.js';

@@ -1,9 +1,11 @@
-import { ContainerModule } from 'inversify';
+import { ContainerModule } from '../vendor/inversify.js';
 import { ChaosToken } from '../chaos/chaos.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { HttpListener } from '../http/http-listener.js';
 import type { HttpOptions } from '../http/http-options.js';
 import { Logger } from '../log/logger.js';
+import { MetricsSource } from '../metrics/cluster-metrics.js';
+import { ServerSecurityToken } from './core.module.js';
 import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { PosternConfig } from './config.js';
 import { Listener } from './listener.js';
@@ -25,7 +27,9 @@ export function httpModule(port: number, options: HttpOptions = {}, isEnabled: (
           port: options.port ?? port,
           options,
           listeners: () => ctx.getAll(Listener).filter((l) => isEnabled(config, l.name)),
-          registry: ctx.get(MetricsRegistry, { optional: true }),
+          // A cluster worker binds MetricsSource to the whole cluster's sum (cli/run.ts).
+          registry: ctx.get(MetricsSource, { optional: true }) ?? ctx.get(MetricsRegistry, { optional: true }),
+          acmeHttp: ctx.get(ServerSecurityToken, { optional: true })?.acmeHttpChallenges,
         });
       })
       .inSingletonScope()

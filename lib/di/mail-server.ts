@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Container, ContainerModule } from 'inversify';
 import { MailStore } from '../contracts/mail-store.js';
 import { AcmeCertificateManager } from '../core/acme-certificates.js';
+import { ListenerSecuritiesToken } from '../core/listener-securities.js';
 import { ServerSecurityToken } from '../core/server-security.js';
 import { Logger } from '../log/logger.js';
 import { PosternConfig } from './config.js';
@@ -158,6 +159,9 @@ export class MailServer {
     if (postmaster !== undefined && !config.authDisabled && (await this.store.users.find(postmaster)) === undefined) {
       throw new Error(`postmaster "${postmaster}" is not a user (add it with --user or users)`);
     }
+    // Every TLS configuration is loaded and checked now, a STARTTLS listener's own too (not at its first upgrade):
+    // bad material stops the start with its CertificateError.
+    await this.container.get(ListenerSecuritiesToken, { optional: true })?.prepare();
     const ready: ReadyListener[] = [];
     // Only enabled listeners are bound (see createContainer), so every bound one starts.
     for (const listener of this.container.getAll(Listener)) {

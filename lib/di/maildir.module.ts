@@ -1,4 +1,4 @@
-import { ContainerModule } from 'inversify';
+import { ContainerModule } from '../vendor/inversify.js';
 import { Authenticator, DefaultAuthenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { MaildirMailStore, MaildirMailStoreOptions } from '../backends/maildir/maildir-mail-store.js';

@@ -1,4 +1,4 @@
-import { ContainerModule } from 'inversify';
+import { ContainerModule } from '../vendor/inversify.js';
 import { Authenticator, DefaultAuthenticator } from '../contracts/authenticator.js';
 import { MailStore, MailStoreOptions } from '../contracts/mail-store.js';
 import { MemoryMailStore } from '../backends/memory/memory-mail-store.js';

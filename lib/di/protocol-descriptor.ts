@@ -1,4 +1,4 @@
-import { ContainerModule, type ContainerModuleLoadOptions, type ServiceIdentifier } from 'inversify';
+import { ContainerModule, type ContainerModuleLoadOptions, type ServiceIdentifier } from '../vendor/inversify.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import type { ConnectionHandler, TcpServerOptions } from '../core/tcp-server.js';
 import { PosternConfig } from './config.js';

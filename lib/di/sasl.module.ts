@@ -1,4 +1,4 @@
-import { ContainerModule, type ResolutionContext } from 'inversify';
+import { ContainerModule, type ResolutionContext } from '../vendor/inversify.js';
 import type { SessionHandler, ManagedSession } from '../protocol/session-handler.js';
 import { certificateLoginMapper } from '../backends/certificate-login-mappers.js';
 import { ensureStoreUser, StoreAuthenticator } from '../backends/store-authenticator.js';

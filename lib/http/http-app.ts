@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import type { Registry } from 'prom-client';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChaosConfigError, type Chaos } from '../chaos/chaos.js';
 import { MailStoreError, type MailStore, type UserDirectory } from '../contracts/mail-store.js';
 import type { Logger } from '../log/logger.js';
+import type { MetricsSource } from '../metrics/cluster-metrics.js';
 import type { MessageCatalog } from '../test-double/received-message.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
+import { ACME_HTTP_CHALLENGE_PREFIX } from '../core/acme-http-challenges.js';
 import { MessageEvents } from './event-stream.js';
 import { detailJson, matchesFilter, summaryJson, type MessageFilter } from './message-json.js';
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from './metrics.js';
@@ -24,8 +25,10 @@ export interface HttpAppDeps {
   readonly auth?: string;
   /** CORS origin to allow. */
   readonly cors?: string;
-  /** The container's prom-client registry, appended to `/metrics` (see README "Metrics"). */
-  readonly registry?: Registry;
+  /** Pending ACME HTTP-01 challenges, answered at `/.well-known/acme-challenge/<token>` without authentication. */
+  readonly acmeHttp?: { response(path: string): string | undefined };
+  /** The container's prom-client registry (or a cluster's sum), appended to `/metrics` (see README "Metrics"). */
+  readonly registry?: MetricsSource;
 }
 
 /** The web inbox's files (shipped in the package under `lib/http/inbox/`), by URL path. */
@@ -107,7 +110,7 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyIns
       },
     });
     app.addHook('onRequest', async (req, reply) => {
-      if (req.url === '/healthz') return;
+      if (req.url === '/healthz' || req.url.startsWith(ACME_HTTP_CHALLENGE_PREFIX)) return; // the CA has no password
       await new Promise<void>((resolve, reject) => app.basicAuth(req, reply, (err?: Error) => (err ? reject(err) : resolve())));
     });
   }
@@ -161,6 +164,12 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyIns
         { name: 'postern_http_event_clients', help: 'Clients on /api/v1/events now.', type: 'gauge', value: events.size },
       ]) + (deps.registry ? await deps.registry.metrics() : ''),
     );
+  });
+
+  // RFC 8555 §8.3: the key authorization as the body (the CA compares it byte for byte), 404 for any other token.
+  app.get(`${ACME_HTTP_CHALLENGE_PREFIX}:token`, { schema: { hide: true } }, async (req, reply) => {
+    const body = deps.acmeHttp?.response(req.url.split('?')[0]!);
+    return body === undefined ? sendError(reply, 404, 'no such ACME challenge') : reply.type('application/octet-stream').send(body);
   });
 
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());

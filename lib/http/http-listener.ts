@@ -1,12 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
 import type { Chaos } from '../chaos/chaos.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import type { Listener } from '../di/listener.js';
 import type { Logger } from '../log/logger.js';
+import type { MetricsSource } from '../metrics/cluster-metrics.js';
 import { MessageCatalog } from '../test-double/received-message.js';
-import { buildHttpApp } from './http-app.js';
 import type { HttpOptions } from './http-options.js';
 
 /** What {@link HttpListener} needs. */
@@ -21,8 +20,10 @@ export interface HttpListenerDeps {
   readonly listeners: () => readonly Listener[];
   /** The catalog to share with the test double (one parse cache); a new one otherwise. */
   readonly catalog?: MessageCatalog;
-  /** The container's prom-client registry (connections, TLS, logins, commands…), appended to `/metrics`. */
-  readonly registry?: Registry;
+  /** Pending ACME HTTP-01 challenges to answer (the server's `ServerSecurity.acmeHttpChallenges`). */
+  readonly acmeHttp?: { response(path: string): string | undefined };
+  /** The container's prom-client registry (connections, TLS, logins, commands…), or a cluster's sum, appended to `/metrics`. */
+  readonly registry?: MetricsSource;
 }
 
 /**
@@ -42,6 +43,8 @@ export class HttpListener implements Listener {
   }
 
   async start(): Promise<AddressInfo> {
+    // The routes, schemas and event streams (and Fastify under them) load with the first start, not at `import 'postern'`.
+    const { buildHttpApp } = await import('./http-app.js');
     const { app } = await buildHttpApp({
       store: this.deps.store,
       catalog: this.catalog,
@@ -51,6 +54,7 @@ export class HttpListener implements Listener {
       cors: this.deps.options.cors,
       isReady: () => this.isReady(),
       registry: this.deps.registry,
+      acmeHttp: this.deps.acmeHttp,
     });
     this.app = app;
     try {

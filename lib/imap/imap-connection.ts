@@ -154,9 +154,9 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
     });
   }
 
-  /** What the SASL mechanisms see of this session (IMAP has no host name setting: CRAM-MD5 challenges say `localhost`). */
+  /** What the SASL mechanisms see of this session (`hostname` from the `imap` section: CRAM-MD5 challenges carry it). */
   get saslSession(): SaslSessionInfo {
-    return { peer: this.peer(), hostname: 'localhost', supportsSharedSecrets: this.ctx.authenticator.supportsSharedSecrets };
+    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: this.ctx.authenticator.supportsSharedSecrets };
   }
 
   /** What backends may know about the peer. */

@@ -109,6 +109,8 @@ export interface ImapOptions {
    * (RFC 9051 §4.3: non-synchronizing literals of up to 4096 octets) holds.
    */
   literalPlus?: boolean;
+  /** Host name in CRAM-MD5 challenges (RFC 2195 `<…@host>`), default `localhost` (as POP3's `hostname`). */
+  hostname?: string;
 }
 
 /** {@link ImapOptions} with every default applied, plus the global switches the IMAP server honours. */
@@ -122,6 +124,7 @@ export interface ImapSettings {
   readonly maxLoginFailures: number;
   /** LITERAL+ (true) or LITERAL- (false), see {@link ImapOptions.literalPlus}. */
   readonly literalPlus: boolean;
+  readonly hostname: string;
   /** Global `allowInsecureAuth`: LOGIN and AUTHENTICATE permitted before TLS. */
   readonly allowInsecureAuth: boolean;
 }
@@ -139,6 +142,7 @@ export function resolveImapSettings(options: ImapOptions = {}, global: { allowIn
     failedLoginDelayMs: options.failedLoginDelayMs ?? IMAP_FAILED_LOGIN_DELAY_MS,
     maxLoginFailures: options.maxLoginFailures ?? IMAP_MAX_LOGIN_FAILURES,
     literalPlus: options.literalPlus ?? true,
+    hostname: options.hostname ?? 'localhost',
     allowInsecureAuth: global.allowInsecureAuth === true,
   };
 }

@@ -4,7 +4,7 @@ import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator } from '../contracts/authenticator.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import { SessionHandler } from '../protocol/session-handler.js';
-import { ImapConnection } from './imap-connection.js';
+import type { ImapConnection } from './imap-connection.js';
 import type { ImapHooks } from './imap-hooks.js';
 import { RecentTracker } from './imap-recent.js';
 import type { ImapSettings } from './imap-options.js';
@@ -17,6 +17,7 @@ import type { ImapSettings } from './imap-options.js';
  */
 export class ImapServer extends SessionHandler<ImapConnection> {
   private readonly recent = new RecentTracker();
+  private session?: typeof ImapConnection;
 
   constructor(
     private readonly store: MailStore,
@@ -29,8 +30,14 @@ export class ImapServer extends SessionHandler<ImapConnection> {
     super();
   }
 
+  /** ImapConnection and the ~40 command modules under it load here, before the listener accepts, not at `import 'postern'`. */
+  protected override async loadSessionCode(): Promise<void> {
+    this.session = (await import('./imap-connection.js')).ImapConnection;
+  }
+
   protected createSession(connection: Connection, listener: ListenerInfo): ImapConnection {
-    return new ImapConnection(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener, recent: this.recent, hooks: this.hooks });
+    if (!this.session) throw new Error('ImapServer: session code not loaded (prepare() first)');
+    return new this.session(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener, recent: this.recent, hooks: this.hooks });
   }
 
   /** RFC 3501 §7.1.5: BYE for a refused connection. */

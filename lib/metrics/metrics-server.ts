@@ -1,10 +1,11 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
+import type { MetricsSource } from './cluster-metrics.js';
 
 /**
- * A plain-HTTP listener that serves a prom-client registry at `GET /metrics` (Prometheus text format) and
+ * A plain-HTTP listener that serves a prom-client registry (or another {@link MetricsSource}, such as the sum of a
+ * cluster's workers) at `GET /metrics` (Prometheus text format) and
  * nothing else (404; 405 for other methods). The `postern` command starts one with `--metrics-port`; bind it to
  * loopback (the default) or put it behind your own access control: metrics name listeners, mechanisms and load.
  * `start()` listens, `close()` stops (idempotent).
@@ -13,7 +14,7 @@ export class MetricsServer {
   private server?: http.Server;
 
   constructor(
-    private readonly registry: Registry,
+    private readonly registry: MetricsSource,
     private readonly log: Logger,
     private readonly options: { host?: string; port?: number } = {},
   ) {}
@@ -21,7 +22,8 @@ export class MetricsServer {
   /** Starts listening. @throws the listen error (EADDRINUSE…). */
   async start(): Promise<AddressInfo> {
     if (this.server) return this.address();
-    const server = http.createServer((req, res) => void this.serve(req, res));
+    const { createServer } = await import('node:http'); // loaded here, not at `import 'postern'`
+    const server = createServer((req, res) => void this.serve(req, res));
     server.on('clientError', (_err, socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

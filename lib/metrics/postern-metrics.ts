@@ -136,11 +136,12 @@ export class PosternMetrics implements SessionMetrics {
       handshakes.series(`${listener} ${version} ${cipher}`, { listener, version, cipher }).n++;
       if (!server.implicitTls) upgrades.series(listener, labels).n++; // this series appears with the first upgrade
     };
+    const onTlsFailed = (reason: string): void => this.handshakeFailures.inc({ listener, reason });
     server.on('accepted', (conn: Connection) => {
       acceptedSeries.n++;
       series.n++;
       conn.on('secured', onSecured);
-      conn.on('tls-failed', (reason: string) => this.handshakeFailures.inc({ listener, reason }));
+      conn.on('tls-failed', onTlsFailed); // one function per listener, none made per connection
     });
     server.on('closed', () => series.n--);
     server.on('refused', (reason: RefusalReason) => this.refused.inc({ listener, reason }));

@@ -4,7 +4,7 @@ import type { ListenerInfo } from '../core/tcp-server.js';
 import type { Authenticator } from '../contracts/authenticator.js';
 import type { MailStore } from '../contracts/mail-store.js';
 import { SessionHandler } from '../protocol/session-handler.js';
-import { Pop3Connection } from './pop3-connection.js';
+import type { Pop3Connection } from './pop3-connection.js';
 import type { Pop3Hooks } from './pop3-hooks.js';
 import type { Pop3Settings } from './pop3-options.js';
 import { errLine } from './pop3-replies.js';
@@ -15,6 +15,8 @@ import { errLine } from './pop3-replies.js';
  * Shutdown says `-ERR [SYS/TEMP] server shutting down` and applies no deletions. Built by `pop3Module` (a singleton).
  */
 export class Pop3Server extends SessionHandler<Pop3Connection> {
+  private session?: typeof Pop3Connection;
+
   constructor(
     private readonly store: MailStore,
     private readonly authenticator: Authenticator,
@@ -26,8 +28,14 @@ export class Pop3Server extends SessionHandler<Pop3Connection> {
     super();
   }
 
+  /** Pop3Connection and its command modules load here, before the listener accepts, not at `import 'postern'`. */
+  protected override async loadSessionCode(): Promise<void> {
+    this.session = (await import('./pop3-connection.js')).Pop3Connection;
+  }
+
   protected createSession(connection: Connection, listener: ListenerInfo): Pop3Connection {
-    return new Pop3Connection(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener, hooks: this.hooks });
+    if (!this.session) throw new Error('Pop3Server: session code not loaded (prepare() first)');
+    return new this.session(connection, { store: this.store, authenticator: this.authenticator, security: this.listenerSecurity(listener, this.security), settings: this.settings, listener, hooks: this.hooks });
   }
 
   /** RFC 2449 §8.1.2: SYS/TEMP for a transient refusal. */

@@ -12,6 +12,14 @@ export const MAX_BAD_COMMANDS = 10;
 /** RFC 5321 §4.5.3.2.7: a server SHOULD wait at least 5 minutes for the next command. */
 export const IDLE_TIMEOUT_MS = 5 * 60_000;
 
+/**
+ * Longest SASL response line read during an AUTH/AUTHENTICATE exchange, whatever the protocol's command-line limit:
+ * RFC 4954 §4 (and RFC 5034 §4 for POP3) make servers handle the encoded size of their mechanisms' responses
+ * independently of other line limits and name 12288 octets as enough for deployed mechanisms (Postfix's
+ * `smtpd_sasl_response_limit` default). Longer responses get the protocol's "too long" refusal.
+ */
+export const SASL_RESPONSE_MAX_LENGTH = 12_288;
+
 /** Bytes buffered from a peer before the socket is paused (bounded memory per session whatever the client sends). */
 export const READ_HIGH_WATER_MARK = 64 * 1024;
 

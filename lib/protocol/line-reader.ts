@@ -86,8 +86,8 @@ export class LineReader {
   private readonly octetsAfterDropped?: (tail: Buffer) => number | 'end' | undefined;
   private closed = false;
   private wake?: () => void;
-  private readonly maxLine: number;
-  private readonly highWater: number;
+  private maxLine: number;
+  private highWater: number;
   private paused = false;
   private bodyComplete = false;
   private lineTimeoutMs: number;
@@ -111,6 +111,17 @@ export class LineReader {
       this.closed = true;
       this.notify();
     });
+  }
+
+  /**
+   * Changes the longest accepted line from the next read on (a SASL exchange reads longer lines than commands) and
+   * returns the previous limit, for the caller to restore. The pause threshold grows with it when needed.
+   */
+  setMaxLineLength(octets: number): number {
+    const previous = this.maxLine;
+    this.maxLine = octets;
+    this.highWater = Math.max(this.highWater, octets + 2);
+    return previous;
   }
 
   /** Changes the whole-line deadline (see {@link LineReaderOptions.lineTimeoutMs}); applies from the next read. */

@@ -23,6 +23,8 @@ export interface ManagedSession extends TextSession {
  */
 export abstract class SessionHandler<S extends ManagedSession> implements ConnectionHandler {
   private readonly sessions = new Map<Connection, S>();
+  private loading?: Promise<void>;
+  private loaded = false;
   /** Shared failed-login counters handed to every session (the protocol modules set it from the `AuthThrottle` token). */
   authThrottle?: AuthThrottle;
   /** Metrics handed to every session (the protocol modules set it from the `PosternMetrics` token). */
@@ -44,6 +46,20 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
   /** Builds the session for one accepted (and, on implicit-TLS listeners, already secured) connection. */
   protected abstract createSession(connection: Connection, listener: ListenerInfo): S;
 
+  /**
+   * Loads the session code that `createSession` needs, once; nothing by default. IMAP and POP3 `import()` their
+   * session and command modules here, so `import 'postern'` does not evaluate them (issue 11: start time).
+   */
+  protected async loadSessionCode(): Promise<void> {}
+
+  /** Loads the session code once ({@link loadSessionCode}); `TcpServer.start()` awaits it before listening. */
+  prepare(): Promise<void> {
+    this.loading ??= this.loadSessionCode().then(() => {
+      this.loaded = true;
+    });
+    return this.loading;
+  }
+
   /** The line a connection refused by a cap gets before the close (on implicit-TLS listeners, after the handshake). */
   protected abstract busyLine(): string;
 
@@ -54,7 +70,14 @@ export abstract class SessionHandler<S extends ManagedSession> implements Connec
 
   /** Runs one session until its connection closes, then releases it. */
   async handle(connection: Connection, listener: ListenerInfo): Promise<void> {
+    // Called without TcpServer.start() (a hand-made accept loop): load now, holding the peer's bytes meanwhile.
+    const held = !this.loaded;
+    if (held) {
+      connection.pause();
+      await this.prepare();
+    }
     const session = this.createSession(connection, listener);
+    if (held) connection.resume();
     session.applyListenerLimits(listener);
     session.authThrottle = this.authThrottle;
     session.metrics = this.metrics;

@@ -3,7 +3,7 @@ import type { Connection, CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
 import { debugEnabled, type Logger } from '../log/logger.js';
-import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT, THROTTLE_TICK_MS } from './limits.js';
+import { BODY_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_BAD_COMMANDS, MAX_LINE_LENGTH, REPLY_QUEUE_LIMIT, SASL_RESPONSE_MAX_LENGTH, THROTTLE_TICK_MS } from './limits.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { SessionMetrics } from './session-metrics.js';
 import { LineReader, type LineResult } from './line-reader.js';
@@ -439,14 +439,22 @@ export abstract class TextSession {
 
   /**
    * The one SASL continuation reader: queues `prompt` (the protocol's framed challenge, `334 …` or `+ …`, CRLF
-   * included), flushes, and reads the client's response line, which is never logged (`C: [redacted]`). A line of
+   * included), flushes, and reads the client's response line (up to {@link SASL_RESPONSE_MAX_LENGTH} octets, or the
+   * command-line limit when that is larger), which is never logged (`C: [redacted]`). A line of
    * just `*` is the cancel. An over-long line is reported as soon as it crosses the limit (its rest is skipped); a
    * line that never ends gets the protocol's fatal over-long goodbye and the session ends (`closed`).
    */
   async readContinuation(prompt: string): Promise<ContinuationResult> {
     this.send(prompt);
     await this.flush();
-    const r = await this.reader.readLine();
+    const limit = Math.max(this.limits.maxLineLength, SASL_RESPONSE_MAX_LENGTH);
+    const previous = this.reader.setMaxLineLength(limit);
+    let r: LineResult;
+    try {
+      r = await this.reader.readLine();
+    } finally {
+      this.reader.setMaxLineLength(previous);
+    }
     if (r.kind === 'closed' || this.connection.isClosed) return { kind: 'closed' };
     if (r.kind === 'runaway') {
       this.log.warn('line without end, closing', {});
@@ -455,7 +463,7 @@ export abstract class TextSession {
       return { kind: 'closed' };
     }
     if (r.kind === 'too-long') {
-      this.log.warn('line too long', { max: this.limits.maxLineLength });
+      this.log.warn('line too long', { max: limit });
       return { kind: 'too-long' };
     }
     if (r.kind === 'bare-lf') {

@@ -155,15 +155,30 @@ export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): Delivery
     clientPort: envelope.peer.remotePort,
     ...(security.tls
       ? {
-          tls: {
-            protocol: security.protocol ?? '',
-            cipher: security.cipher ?? '',
-            // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
-            ...(subject ? { clientCertSubject: subject.split('\n').join(', ') } : {}),
-          },
+          tls: subject
+            ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
+              { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
+            : tlsRecord(security.protocol ?? '', security.cipher ?? ''),
         }
       : {}),
     protocol: /^(UTF8)?LMTP/.test(envelope.protocol) ? 'lmtp' : 'smtp',
     receivedAt: receivedAt.toISOString(),
   };
+}
+
+/** Shared, frozen `tls` records of envelopes without a client certificate: a handful of protocol/cipher pairs. */
+const TLS_RECORDS = new Map<string, NonNullable<DeliveryEnvelope['tls']>>();
+
+/**
+ * The `tls` record for `protocol` and `cipher`, one frozen object per pair, so that a store keeping every envelope
+ * (the memory store) holds one object less per message. Bounded: past 64 pairs a fresh object is returned.
+ */
+function tlsRecord(protocol: string, cipher: string): NonNullable<DeliveryEnvelope['tls']> {
+  const key = `${protocol} ${cipher}`;
+  let record = TLS_RECORDS.get(key);
+  if (record === undefined) {
+    record = Object.freeze({ protocol, cipher });
+    if (TLS_RECORDS.size < 64) TLS_RECORDS.set(key, record);
+  }
+  return record;
 }

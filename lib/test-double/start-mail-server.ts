@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import '../vendor/inversify.js'; // first: the global Reflect metadata API (reflect-metadata/lite, inside the inversify bundle)
 import type { CertificateLoginOption } from '../backends/certificate-login-mappers.js';
 import type { Container, ContainerModule } from 'inversify';
 import { readFile } from 'node:fs/promises';

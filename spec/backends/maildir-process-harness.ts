@@ -14,8 +14,11 @@ export async function tlsArgs(dir: string, certs: DevCertificates): Promise<stri
   return ['--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem')];
 }
 
-/** Starts `postern --store maildir:<root>` with SMTP, IMAPS and POP3S on port 0; resolves once all three listen. */
-export async function startOnRoot(root: string, tls: string[]): Promise<PosternProcess> {
+/**
+ * Starts `postern --store maildir:<root>` with SMTP, IMAPS and POP3S on port 0 and alice; resolves once all three
+ * listen. `extra` arguments go last (e.g. more `--user` flags).
+ */
+export async function startOnRoot(root: string, tls: string[], extra: string[] = []): Promise<PosternProcess> {
   const ports = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
   const p = startPostern([
     ...ports,
@@ -28,6 +31,7 @@ export async function startOnRoot(root: string, tls: string[]): Promise<PosternP
     `maildir:${root}`,
     '--log-level',
     'error',
+    ...extra,
   ]);
   await p.ready(3);
   return p;

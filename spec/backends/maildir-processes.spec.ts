@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ImapFlow } from 'imapflow';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
@@ -128,5 +128,47 @@ describe('MaildirMailStore: two postern processes on one root', function () {
     const next = await pop3(b);
     await next.command(`USER ${ALICE.login}`, /^\+OK/);
     await next.command(`PASS ${ALICE.password}`, /^\+OK/);
+  });
+});
+
+describe('MaildirMailStore: users.json shared by processes on one root', function () {
+  this.timeout(60_000);
+  let certs: DevCertificates;
+  let dir: string;
+  let procs: PosternProcess[] = [];
+  const clients: LineClient[] = [];
+
+  before(async () => {
+    certs = await testCertificates();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'postern-maildir-users-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')));
+  });
+
+  it('keeps the users of two processes started at once with different --user flags, and each serves the other\'s', async () => {
+    const root = await mkdtemp(path.join(dir, 'root-'));
+    const tls = await tlsArgs(dir, certs);
+    // Started together: both add their users at the same moment; without the users lock one write drops the other's.
+    procs = await Promise.all([
+      startOnRoot(root, tls, ['--user', 'carol:carol-pw@example.test', '--user', 'dave:dave-pw@example.test']),
+      startOnRoot(root, tls, ['--user', 'erin:erin-pw@example.test', '--user', 'frank:frank-pw@example.test']),
+    ]);
+    const [a, b] = procs as [PosternProcess, PosternProcess];
+    const file = JSON.parse(await readFile(path.join(root, 'users.json'), 'utf8')) as { users: { username: string }[] };
+    expect(file.users.map((u) => u.username).sort()).to.deep.equal(['alice', 'carol', 'dave', 'erin', 'frank']);
+    // Each process knows the users the other added: RCPT on A for B's user, IMAP login on B as A's user.
+    const smtp = await LineClient.connect(a.ports.smtp!);
+    clients.push(smtp);
+    await smtp.expect(/^220 /);
+    await smtp.command('EHLO client.test', /^250 /);
+    await smtp.command('MAIL FROM:<x@remote.test>', /^250 /);
+    expect(await smtp.command('RCPT TO:<erin@example.test>', /^\d{3} /)).to.deep.equal(['250 2.1.5 Recipient <erin@example.test> OK']);
+    const imap = await LineClient.connect(b.ports.imaps!, { tls: { ca: certs.ca.cert, servername: 'localhost' } });
+    clients.push(imap);
+    await imap.expect(/^\* OK /);
+    expect((await imap.command('a LOGIN carol carol-pw', /^a /)).at(-1)).to.match(/^a OK /);
   });
 });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import { ImapFlow } from 'imapflow';
-import { parseChaosConfig } from '../../lib/chaos/chaos.js';
+import { Chaos, ChaosConfigError, parseChaosConfig } from '../../lib/chaos/chaos.js';
 import { startMailServer, type MailServerOptions, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { LineClient } from '../support/line-client.js';
 
@@ -22,6 +22,18 @@ describe('chaos: fault injection for every protocol', () => {
     await c.command('EHLO client.test', /^250 /);
     return c;
   }
+
+  it('onChange: tells every subscriber the parsed rules after set and clear, not after a refused set, until unsubscribed', () => {
+    const chaos = new Chaos();
+    const seen: unknown[] = [];
+    const off = chaos.onChange((config) => seen.push(config));
+    chaos.set({ rules: [{ protocol: 'smtp', stage: 'rcpt', reply: '451 4.3.0 later' }], seed: 3 });
+    expect(() => chaos.set({ rules: [{ protocol: 'ftp', stage: 'rcpt' }] })).to.throw(ChaosConfigError);
+    chaos.clear();
+    off();
+    chaos.set({ rules: [] });
+    expect(seen).to.deep.equal([{ rules: [{ protocol: 'smtp', stage: 'rcpt', action: 'reply', reply: '451 4.3.0 later' }], seed: 3 }, { rules: [] }]);
+  });
 
   it('smtp rcpt: replies 451 to matching recipients only, `times` times, then lets them through', async () => {
     const s = await start({ chaos: { rules: [{ protocol: 'smtp', stage: 'rcpt', reply: '451 4.3.0 try later', times: 1, match: '*@example.test' }] } });

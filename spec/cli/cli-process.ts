@@ -81,3 +81,44 @@ export async function runPostern(args: string[], timeoutMs = 15_000): Promise<{ 
   clearTimeout(timer);
   return { code, stdout: p.stdout.join('\n'), stderr: p.stderr };
 }
+
+/**
+ * JSON log records the process (and its workers, which share its stderr) has written so far: complete lines only,
+ * a line that is not one JSON record is skipped.
+ */
+export function records(p: PosternProcess): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of p.stderr.slice(0, p.stderr.lastIndexOf('\n') + 1).split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not a whole record (e.g. two processes' lines cut into each other)
+    }
+  }
+  return out;
+}
+
+/** Resolves once a stderr JSON record matches (bounded by `timeoutMs`). */
+export async function logged(p: PosternProcess, match: (r: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+  const found = records(p).find(match);
+  if (found) return found;
+  return new Promise((resolve, reject) => {
+    const onData = (): void => {
+      const r = records(p).find(match);
+      if (r) {
+        cleanup();
+        resolve(r);
+      }
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`not logged within ${timeoutMs} ms: ${p.stderr.slice(-2000)}`));
+    }, timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      p.child.stderr!.off('data', onData);
+    };
+    p.child.stderr!.on('data', onData);
+  });
+}

@@ -13,7 +13,7 @@ import { generateServerCertificate, type DevCertificates } from '../../lib/core/
 import { LineClient } from '../support/line-client.js';
 import { hasOpenssl, sClient } from '../support/s-client.js';
 import { testCertificates } from '../support/certs.js';
-import { startPostern, type PosternProcess } from './cli-process.js';
+import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
 
 describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
   this.timeout(30_000);
@@ -110,6 +110,14 @@ describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
     const withCert = await LineClient.connect(p.ports.imaps!, { tls: { ca: certs.ca.cert, servername: 'localhost', ...certs.client } });
     clients.push(withCert);
     expect(await withCert.readLine()).to.match(/^\* OK /);
+  });
+
+  it('checks a STARTTLS listener\'s own certificate at start: a key that does not match stops the start (exit 2)', async () => {
+    const ports = ['smtp', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+    const r = await runPostern([...ports, '--only', 'smtp,imaps', '--cert', `${file('other.pem')}@smtp`, '--key', `${file('server-key.pem')}@smtp`]);
+    expect(r.code).to.equal(2);
+    expect(r.stdout).to.not.match(/ready/);
+    expect(r.stderr).to.match(/^postern: error: .*(key|match)/im);
   });
 
   describe('--cert-dir DIR', () => {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,37 +10,19 @@ import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
 import { parseCliArgs, UsageError, workerCount } from '../../lib/cli/cli-args.js';
 import { workerLimits } from '../../lib/cli/cluster-worker.js';
-import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
+import { logged, records, runPostern, startPostern, type PosternProcess } from './cli-process.js';
 
-/** JSON log records the process has written to stderr so far. */
-function records(p: PosternProcess): Array<Record<string, unknown>> {
-  return p.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-/** Resolves once a stderr JSON record matches (bounded by `timeoutMs`). */
-async function logged(p: PosternProcess, match: (r: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-  const found = records(p).find(match);
-  if (found) return found;
+/** GET on 127.0.0.1 over a fresh connection (no keep-alive, so round-robin may pick another worker); resolves the 200 body. */
+function httpGet(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const onData = (): void => {
-      const r = records(p).find(match);
-      if (r) {
-        cleanup();
-        resolve(r);
-      }
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`not logged within ${timeoutMs} ms: ${p.stderr.slice(-2000)}`));
-    }, timeoutMs);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      p.child.stderr!.off('data', onData);
-    };
-    p.child.stderr!.on('data', onData);
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body}`))));
+      })
+      .on('error', reject);
   });
 }
 
@@ -159,10 +142,15 @@ describe('cli: postern --workers', function () {
     expect(() => parseCliArgs(['--workers', 'auto'])).to.throw(UsageError, '--workers auto: the memory store lives inside one process');
     expect(parseCliArgs(['--workers', '1']).config.workers).to.equal(1); // one process is fine on any store
     expect(parseCliArgs(['--workers', '2', '--store', 'postgres://u:p@127.0.0.1:5432/mail']).config.workers).to.equal(2);
-    expect(() => parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test'])).to.throw(
+    const acme = ['--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test'];
+    expect(parseCliArgs([...md, ...acme, '--acme-challenge', 'http-01,tls-alpn-01']).config.acme?.challenges).to.deep.equal(['http-01', 'tls-alpn-01']);
+    expect(() => parseCliArgs([...md, ...acme, '--acme-challenge', 'dns-01'])).to.throw(UsageError, '--acme-challenge: expected tls-alpn-01 or http-01, got "dns-01"');
+    expect(() => parseCliArgs([...md, ...acme, '--only', 'imaps', '--acme-challenge', 'http-01'])).to.throw(
       UsageError,
-      '--workers 2 and --acme-* do not go together yet',
+      '--acme-challenge http-01: the HTTP listener answers it; add http to --only',
     );
+    // ACME runs in the primary (spec/cli/workers-acme.spec.ts).
+    expect(parseCliArgs(['--workers', '2', ...md, '--acme-directory', 'https://ca.test/dir', '--acme-email', 'a@b.test', '--acme-domain', 'mx.test']).config).to.include({ workers: 2 });
     for (const bad of ['0', '257', 'two', '1.5']) {
       expect(() => parseCliArgs(['--workers', bad, ...md]), bad).to.throw(UsageError, `--workers: expected a number from 1 to 256 or auto, got "${bad}"`);
     }
@@ -253,6 +241,63 @@ describe('cli: postern --workers', function () {
     // One slot per worker: 2 without a fixed connection order (1 if the kernel gave both to one worker), never 6.
     expect(admitted).to.be.within(1, 2);
     expect(replies.filter((r) => !r.startsWith('220 '))).to.deep.equal(Array(6 - admitted).fill('421 4.3.2 Too many connections, try again later'));
+    await p.stop('SIGTERM');
+  });
+
+  it('sums the metrics of every worker: the primary on --metrics-port, and any worker HTTP /metrics through the primary', async () => {
+    const { p } = await startCluster(['--only', 'smtp,http', '--http-port', '0', '--metrics-port', '0']);
+    const line = p.stdout.find((l) => l.startsWith('postern: metrics ready on '));
+    const metricsPort = Number(/^postern: metrics ready on http:\/\/127\.0\.0\.1:(\d+)\/metrics \(all workers\)$/.exec(line ?? '')?.[1]);
+    expect(metricsPort, String(line)).to.be.above(0);
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(p.ports.smtp!);
+      expect(await c.readLine()).to.match(/^220 /);
+      await c.command('QUIT', /^221 /);
+    }
+    // Round-robin: each worker counted only some of the four.
+    expect(new Set(records(p).filter((r) => r.message === 'connection accepted').map((r) => workerOf(r.cid)))).to.have.length(2);
+    const accepted = (text: string): number => Number(/^postern_connections_accepted_total\{listener="smtp"\} (\d+)$/m.exec(text)?.[1]);
+    expect(accepted(await httpGet(metricsPort, '/metrics'))).to.equal(4);
+    // The HTTP listener runs in every worker; each new connection may land on either, and each answers the sum.
+    for (let i = 0; i < 4; i++) expect(accepted(await httpGet(p.ports.http!, '/metrics'))).to.equal(4);
+    await p.stop('SIGTERM');
+  });
+
+  it('applies chaos rules set through one worker HTTP API on every worker, also on a worker restarted later', async () => {
+    const { p } = await startCluster(['--only', 'smtp,http', '--http-port', '0']);
+    const greetings = async (n: number): Promise<{ lines: string[]; workers: Set<string> }> => {
+      const mark = records(p).length;
+      const lines: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const c = await connect(p.ports.smtp!);
+        const line = await c.readLine();
+        lines.push(line);
+        if (line.startsWith('220 ')) await c.command('QUIT', /^221 /);
+        await c.closed().catch(() => undefined);
+      }
+      await logged(p, () => records(p).slice(mark).filter((r) => r.message === 'connection accepted').length >= n);
+      return { lines, workers: new Set(records(p).slice(mark).filter((r) => r.message === 'connection accepted').map((r) => workerOf(r.cid))) };
+    };
+    const rules = { rules: [{ protocol: 'smtp', stage: 'greeting', reply: '554 5.3.2 chaos on every worker' }] };
+    const put = await fetch(`http://127.0.0.1:${p.ports.http}/api/v1/chaos`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
+    expect(put.status).to.equal(200);
+    const refused = await greetings(4);
+    expect(refused.lines).to.deep.equal(Array(4).fill('554 5.3.2 chaos on every worker'));
+    expect(refused.workers.size, 'both workers refused').to.equal(2);
+    // A worker started after the change gets the rules from the primary.
+    const pids = records(p).filter((r) => r.message === 'worker listening').map((r) => Number(r.pid));
+    const mark = records(p).length;
+    process.kill(pids[0]!, 'SIGKILL');
+    await logged(p, () => records(p).slice(mark).some((r) => r.message === 'worker restarted'));
+    const afterRestart = await greetings(4);
+    expect(afterRestart.lines).to.deep.equal(Array(4).fill('554 5.3.2 chaos on every worker'));
+    expect(afterRestart.workers.size).to.equal(2);
+    // DELETE through any worker clears them everywhere.
+    const del = await fetch(`http://127.0.0.1:${p.ports.http}/api/v1/chaos`, { method: 'DELETE' });
+    expect(del.status).to.equal(204);
+    const served = await greetings(4);
+    for (const line of served.lines) expect(line).to.match(/^220 /);
+    expect(served.workers.size).to.equal(2);
     await p.stop('SIGTERM');
   });
 

@@ -5,14 +5,10 @@
  * mailbox delivery to `mailbox_transport` (here `lmtp:inet:…` or `lmtp:unix:…`) whether or not the user exists in
  * the passwd database; nothing leaves the machine (`default_transport = error`).
  */
-import { execFile } from 'node:child_process';
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { greets } from '../../bench/refs/postfix-instance.js';
-import { accountIds, freePort, isAlive, pollUntil } from '../../bench/refs/processes.js';
-
-const run = promisify(execFile);
+import { launchPostfix, POSTFIX_DAEMONS } from '../../bench/refs/postfix-instance.js';
+import { accountIds, freePort } from '../../bench/refs/processes.js';
 
 /** A running relay. */
 export interface PostfixRelay {
@@ -68,49 +64,9 @@ export async function startPostfixRelay(dir: string, transport: string): Promise
       '',
     ].join('\n'),
   );
-  const services = [
-    `127.0.0.1:${port} inet n - n - - smtpd`,
-    'pickup unix n - n 60 1 pickup',
-    'cleanup unix n - n - 0 cleanup',
-    'qmgr unix n - n 300 1 qmgr',
-    'tlsmgr unix - - n 1000? 1 tlsmgr',
-    'rewrite unix - - n - - trivial-rewrite',
-    'bounce unix - - n - 0 bounce',
-    'defer unix - - n - 0 bounce',
-    'trace unix - - n - 0 bounce',
-    'verify unix - - n - 1 verify',
-    'flush unix n - n 1000? 0 flush',
-    'proxymap unix - - n - - proxymap',
-    'showq unix n - n - - showq',
-    'error unix - - n - - error',
-    'retry unix - - n - - error',
-    'discard unix - - n - - discard',
-    'local unix - n n - - local',
-    'lmtp unix - - n - - lmtp',
-    'anvil unix - - n - 1 anvil',
-    'scache unix - - n - 1 scache',
-    'postlog unix-dgram n - n - 1 postlogd',
-  ];
+  const services = [`127.0.0.1:${port} inet n - n - - smtpd`, ...POSTFIX_DAEMONS, 'lmtp unix - - n - - lmtp'];
   await writeFile(join(conf, 'master.cf'), services.join('\n') + '\n');
   const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
-  const tail = async (): Promise<string> => (await log()).split('\n').slice(-8).join('\n');
-  try {
-    await run('postfix', ['-c', conf, 'start'], { timeout: 60_000 });
-  } catch (err) {
-    throw new Error(`postfix did not start: ${(err as Error).message.split('\n')[0]}\n${await tail()}`);
-  }
-  let pid = 0;
-  const stop = async (): Promise<void> => {
-    if (pid === 0 || !isAlive(pid)) return;
-    await run('postfix', ['-c', conf, 'stop'], { timeout: 30_000 }).catch(() => undefined);
-    await pollUntil('postfix master to exit', () => (isAlive(pid) ? undefined : true), 10_000).catch(() => process.kill(pid, 'SIGKILL'));
-  };
-  try {
-    pid = await pollUntil('postfix master.pid', async () => Number((await readFile(join(queue, 'pid', 'master.pid'), 'latin1')).trim()) || undefined);
-    await pollUntil(`postfix greeting on port ${port}`, () => greets(port), 20_000, 50);
-  } catch (err) {
-    await stop();
-    throw new Error(`postfix did not become ready: ${(err as Error).message}\n${await tail()}`);
-  }
+  const { stop } = await launchPostfix(conf, queue, port, logFile);
   return { port, log, stop };
 }

@@ -153,6 +153,12 @@ describe('protocol: the one SASL engine', () => {
       expect(answer.at(-1)).to.match(/^a OK \[CAPABILITY IMAP4rev1 .*\] Logged in$/);
     });
 
+    it('names the `imap: { hostname }` host in IMAP CRAM-MD5 challenges', async () => {
+      all = await startAll({ imap: { hostname: 'imap.example.test' } });
+      const [cont] = await (await imap()).command('a AUTHENTICATE CRAM-MD5', /^\+ /);
+      expect(Buffer.from(cont.slice(2), 'base64').toString()).to.match(/^<[0-9a-f]{16}\.\d+@imap\.example\.test>$/);
+    });
+
     it('accepts an initial response everywhere (SMTP AUTH, POP3 AUTH RFC 5034, IMAP SASL-IR)', async () => {
       all = await startAll();
       expect(await (await smtp()).command(`AUTH PLAIN ${plain('alice', PASSWORD)}`, /^\d{3} /)).to.deep.equal(['235 2.7.0 Authentication successful']);
@@ -191,6 +197,25 @@ describe('protocol: the one SASL engine', () => {
       await i.command('a AUTHENTICATE PLAIN', /^\+ /);
       expect(await i.command(long, /^a /)).to.deep.equal(['a BAD Response too long']);
       expect(await i.command('b NOOP', /^b /)).to.deep.equal(['b OK NOOP completed']);
+    });
+
+    it('reads SASL responses up to 12288 octets (RFC 4954 §4) though SMTP and POP3 command lines stop at 1024', async () => {
+      all = await startAll();
+      // A PLAIN response of exactly 12288 octets: a long (wrong) password, so the exchange ends in a refusal of the
+      // credentials, not of the line.
+      const response = plain('alice', 'p'.repeat(9200));
+      expect(response.length).to.be.within(12_200, 12_288);
+      const s = await smtp();
+      expect(await s.command(`AUTH PLAIN ${response}`, /^\d{3} /)).to.deep.equal(['500 5.5.2 Line too long']);
+      await s.command('AUTH PLAIN', /^334 /);
+      expect(await s.command(response, /^\d{3} /)).to.deep.equal(['535 5.7.8 Authentication credentials invalid']);
+      await s.command('AUTH PLAIN', /^334 /);
+      expect(await s.command(`${response}${'A'.repeat(12_289 - response.length)}`, /^\d{3} /)).to.deep.equal(['500 5.5.6 Authentication exchange line is too long']);
+      // The command-line limit is back after the exchange.
+      expect(await s.command(`NOOP ${'x'.repeat(1100)}`, /^\d{3} /)).to.deep.equal(['500 5.5.2 Line too long']);
+      const p = await pop3();
+      await p.command('AUTH PLAIN', /^\+ /);
+      expect(await p.command(response, /^[+-]/)).to.deep.equal(['-ERR [AUTH] authentication failed']);
     });
 
     it('adds a mechanism bound once as a SaslMechanism to SMTP, POP3 and IMAP', async () => {

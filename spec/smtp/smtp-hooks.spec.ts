@@ -144,6 +144,16 @@ describe('smtp: hooks refuse with their own codes', () => {
     expect(await c.command('RCPT TO:<alice@example.com>', /^\d/)).to.match(/^250 2\.1\.5 /);
   });
 
+  it('a hook that never settles does not hold the session past its idle timeout: 421 4.4.2 and close; the server stops', async () => {
+    f = await startSmtp({ ...withHooks({ onRcptTo: () => new Promise<void>(() => undefined) }), smtp: { idleTimeoutMs: 300 } });
+    const c = await f.ehlo();
+    expect(await c.command('MAIL FROM:<bob@x.test>', /^\d/)).to.match(/^250 /);
+    c.send('RCPT TO:<alice@example.com>\r\n');
+    expect(await c.readLine()).to.match(/^421 4\.4\.2 /);
+    await c.closed();
+    expect(await storedTexts(f.store)).to.deep.equal([]);
+  });
+
   it('a hook that throws a plain Error is a bug: 451 4.3.0, its text never on the wire', async () => {
     const onMailFrom = async (): Promise<void> => {
       throw new Error('database password is hunter2');

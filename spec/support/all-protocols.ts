@@ -41,7 +41,7 @@ export async function startAll(config: PosternConfig = {}, idleTimeoutMs = 10_00
       ...config,
       smtp: { hostname: 'mx.test', idleTimeoutMs, failedLoginDelayMs: 5, smtp: { port: 0 }, smtps: { port: 0 } },
       pop3: { idleTimeoutMs, failedLoginDelayMs: 5, pop3: { port: 0 }, pop3s: { port: 0 } },
-      imap: { idleTimeoutMs, failedLoginDelayMs: 5, imap: { port: 0 }, imaps: { port: 0 } },
+      imap: { ...config.imap, idleTimeoutMs, failedLoginDelayMs: 5, imap: { port: 0 }, imaps: { port: 0 } },
     },
     [memoryModule, smtpModule, pop3Module, imapModule, ...modules],
   );

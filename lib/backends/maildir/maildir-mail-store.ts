@@ -1,5 +1,5 @@
-import { inject, injectable, preDestroy, type ServiceIdentifier } from 'inversify';
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { inject, injectable, preDestroy, type ServiceIdentifier } from '../../vendor/inversify.js';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
@@ -21,9 +21,20 @@ import { UserTable, type UserRecord } from '../shared/user-table.js';
 import { acquireDotLock, DotLockBusyError } from './dot-lock.js';
 import { isErrno, replaceFile } from './durable-fs.js';
 import { removeLeftovers } from './folder-scan.js';
-import { MaildirFolder, type FolderChanges, type FolderOptions } from './maildir-folder.js';
+import type { MaildirFolder, FolderChanges, FolderOptions } from './maildir-folder.js';
 import { folderDirName, mailboxOfDirName, userDirName } from './maildir-names.js';
-import { MaildirUserMailboxes, type MaildirUserContext } from './maildir-user-mailboxes.js';
+import type { MaildirUserContext } from './maildir-user-mailboxes.js';
+
+/**
+ * The folder code (with the MIME parser under it) and the per-user view load when the store first opens a folder or
+ * a user, not at `import 'postern'` (issue 11: start time); later calls get the loaded modules.
+ */
+let folderCode: Promise<typeof import('./maildir-folder.js')> | undefined;
+let userCode: Promise<typeof import('./maildir-user-mailboxes.js')> | undefined;
+async function folderClass(): Promise<typeof MaildirFolder> {
+  folderCode ??= import('./maildir-folder.js');
+  return (await folderCode).MaildirFolder;
+}
 
 /** Options of {@link MaildirMailStore}. */
 export interface MaildirMailStoreOptions extends MailStoreOptions {
@@ -46,6 +57,12 @@ export const USERS_FILE = 'users.json';
 export const SUBSCRIPTIONS_FILE = 'postern-subscriptions';
 /** Bound of the successful-login cache (cleared whole when reached; a user table change clears it too). */
 const VERIFY_CACHE_ENTRIES = 10_000;
+/** Lock file (a dot-lock beside `users.json`) held by any process changing the users file. */
+export const USERS_LOCK_FILE = 'users.json.lock';
+/** How long a users-file change waits for another process's change before failing. */
+const USERS_LOCK_WAIT_MS = 10_000;
+/** A user lookup re-checks `users.json` for other processes' changes at most this often (always on a miss). */
+const USERS_RECHECK_MS = 1_000;
 /** The POP3 maildrop lock file (RFC 1939 §8) in the user's Maildir. */
 export const MAILDROP_LOCK_FILE = 'postern-maildrop.lock';
 
@@ -85,31 +102,37 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
 
   /** Stores options only; the root is read on first use. */
   constructor(@inject(MaildirMailStoreOptions) private readonly options: MaildirMailStoreOptions) {
-    const table = (): Promise<UserTable> => this.userTable();
+    // Reads see other processes' changes within USERS_RECHECK_MS (a miss re-checks at once); changes re-read the file
+    // under a cross-process lock first, so two processes adding users never drop each other's.
+    const table = (): Promise<UserTable> => this.freshUsers(false);
+    const orMiss = async <T>(lookup: (t: UserTable) => Promise<T | undefined>): Promise<T | undefined> =>
+      (await lookup(await table())) ?? (await lookup(await this.freshUsers(true)));
     this.users = {
       add: async (user) => {
-        await (await table()).add(user);
+        await this.changeUsers((t) => t.add(user));
         this.verified.clear(); // a changed password or address must not be answered from the cache
       },
       verify: async (login, password) => {
         // Like Dovecot's auth cache: a login that succeeded before with the same password skips scrypt (tens of ms
         // of CPU) when it comes again. The cache holds keyed digests, never passwords, and only successes.
+        await table(); // first: another process's password change or removal clears the cache below
         const digest = createHmac('sha256', this.verifyKey).update(login).update('\u0000').update(password).digest('base64');
         const known = this.verified.get(digest);
         if (known !== undefined) return known;
-        const username = await (await table()).verify(login, password);
+        const exists = await orMiss(async (t) => t.recordFor(login));
+        const username = exists === undefined ? undefined : await (await table()).verify(login, password);
         if (username !== undefined) {
           if (this.verified.size >= VERIFY_CACHE_ENTRIES) this.verified.clear();
           this.verified.set(digest, username);
         }
         return username;
       },
-      findByAddress: async (address) => (await table()).findByAddress(address),
-      find: async (login) => (await table()).find(login),
+      findByAddress: async (address) => orMiss((t) => t.findByAddress(address)),
+      find: async (login) => orMiss((t) => t.find(login)),
       secretFor: async (username) => (await table()).secretFor(username),
-      list: async () => (await table()).list(),
+      list: async () => (await this.freshUsers(true)).list(),
       remove: async (username) => {
-        const removed = await (await table()).remove(username);
+        const removed = await this.changeUsers((t) => t.remove(username));
         this.verified.clear(); // a removed user must not log in from the cache
         return removed;
       },
@@ -136,6 +159,8 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
 
   /** {@inheritDoc MailStore.openUser} */
   async openUser(username: string): Promise<UserMailboxes> {
+    userCode ??= import('./maildir-user-mailboxes.js');
+    const { MaildirUserMailboxes } = await userCode;
     return new MaildirUserMailboxes(this, await this.resolveUser(username));
   }
 
@@ -204,11 +229,12 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     if (folder === undefined) {
       const path = this.folderPath(username, mailbox);
       const options = this.folderOptions(username, mailbox);
-      if (!(await MaildirFolder.exists(path))) {
+      const Folder = await folderClass();
+      if (!(await Folder.exists(path))) {
         if (!isInbox(mailbox)) throw new MailStoreError('NO_SUCH_MAILBOX', `no mailbox ${mailbox}`);
-        folder = await MaildirFolder.create(path, options, nextUidValidity(this.uidValidityFloor), false);
+        folder = await Folder.create(path, options, nextUidValidity(this.uidValidityFloor), false);
       } else {
-        folder = await MaildirFolder.open(path, options, () => nextUidValidity(this.uidValidityFloor));
+        folder = await Folder.open(path, options, () => nextUidValidity(this.uidValidityFloor));
       }
       this.uidValidityFloor = Math.max(this.uidValidityFloor, folder.uidValidity);
       this.adopt(key, folder);
@@ -248,6 +274,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   async mailboxNames(username: string): Promise<string[]> {
     const root = this.userRoot(username);
     const names = new Set<string>([INBOX]);
+    const Folder = await folderClass();
     let dirs: string[] = [];
     try {
       dirs = await readdir(root);
@@ -265,7 +292,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       }
       // Only names that map back to this very directory (skips `.INBOX` and odd spellings of it).
       if (isInbox(name) || folderDirName(name) !== dir) continue;
-      if (await MaildirFolder.exists(join(root, dir))) names.add(name);
+      if (await Folder.exists(join(root, dir))) names.add(name);
     }
     return [...names];
   }
@@ -273,7 +300,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   /** @internal {@inheritDoc MaildirUserContext.createFolder} */
   async createFolder(username: string, mailbox: string): Promise<void> {
     const options = this.folderOptions(username, mailbox);
-    const folder = await MaildirFolder.create(this.folderPath(username, mailbox), options, nextUidValidity(this.uidValidityFloor), true);
+    const folder = await (await folderClass()).create(this.folderPath(username, mailbox), options, nextUidValidity(this.uidValidityFloor), true);
     this.uidValidityFloor = Math.max(this.uidValidityFloor, folder.uidValidity);
     this.adopt(this.key(username, mailbox), folder);
   }
@@ -332,13 +359,14 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   }
 
   private async resolveUser(login: string): Promise<string> {
-    const table = await this.userTable();
-    const known = table.recordFor(login);
+    const known = (await this.freshUsers(false)).recordFor(login) ?? (await this.freshUsers(true)).recordFor(login);
     if (known !== undefined) return known.username;
     if (this.options.autoCreateUsers !== true) throw new MailStoreError('NO_SUCH_USER', 'no such user');
     // GreenMail convention: the address is the username and the password.
     const username = login.includes('@') ? login.toLowerCase() : login;
-    await table.add({ username, password: login });
+    await this.changeUsers(async (t) => {
+      if (t.recordFor(username) === undefined) await t.add({ username, password: login });
+    });
     return username;
   }
 
@@ -347,19 +375,80 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     return this.loading;
   }
 
+  /** `users.json`'s identity and version as last read or written here (inode, size, mtime); '' before any. */
+  private usersStamp = '';
+  private usersCheckedAt = 0;
+
+  /**
+   * The user table, re-read first when `users.json` changed on disk since this process last read or wrote it
+   * (another process sharing the root added or removed a user). Checked at most every {@link USERS_RECHECK_MS}
+   * unless `now`.
+   */
+  private async freshUsers(now: boolean): Promise<UserTable> {
+    const table = await this.userTable();
+    if (!now && Date.now() - this.usersCheckedAt < USERS_RECHECK_MS) return table;
+    this.usersCheckedAt = Date.now();
+    const stamp = await this.readUsersStamp();
+    if (stamp !== this.usersStamp) {
+      table.replaceAll(await this.readUsersFile());
+      this.usersStamp = stamp;
+      this.verified.clear();
+    }
+    return table;
+  }
+
+  /**
+   * Runs a change of the user table under `users.json.lock` (a dot-lock, so it holds across processes): the file is
+   * re-read first when another process changed it, and the change's write lands before the lock is released.
+   * @throws MailStoreError `IN_USE` when another process holds the lock for longer than {@link USERS_LOCK_WAIT_MS}.
+   */
+  private async changeUsers<T>(change: (table: UserTable) => Promise<T>): Promise<T> {
+    const table = await this.userTable();
+    let held;
+    try {
+      held = await acquireDotLock(join(this.options.root, USERS_LOCK_FILE), 'users', USERS_LOCK_WAIT_MS);
+    } catch (err) {
+      if (err instanceof DotLockBusyError) throw new MailStoreError('IN_USE', 'the users file is locked by another process');
+      throw err;
+    }
+    try {
+      await this.freshUsers(true);
+      const result = await change(table);
+      this.usersStamp = await this.readUsersStamp();
+      return result;
+    } finally {
+      await held.release();
+    }
+  }
+
+  private async readUsersStamp(): Promise<string> {
+    try {
+      const s = await stat(join(this.options.root, USERS_FILE), { bigint: true });
+      return `${s.ino}:${s.size}:${s.mtimeNs}`;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return '';
+      throw err;
+    }
+  }
+
+  private async readUsersFile(): Promise<UserRecord[]> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(join(this.options.root, USERS_FILE), 'utf8'));
+      if (typeof parsed === 'object' && parsed !== null && Array.isArray((parsed as Partial<UsersFile>).users)) return (parsed as UsersFile).users;
+      return [];
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+  }
+
   private async loadUsers(): Promise<UserTable> {
     await mkdir(join(this.options.root, 'mail'), { recursive: true, mode: 0o700 });
     await removeLeftovers(this.options.root);
     const path = join(this.options.root, USERS_FILE);
-    let records: UserRecord[] = [];
-    try {
-      const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
-      if (typeof parsed === 'object' && parsed !== null && Array.isArray((parsed as Partial<UsersFile>).users)) {
-        records = (parsed as UsersFile).users;
-      }
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
+    this.usersStamp = await this.readUsersStamp();
+    this.usersCheckedAt = Date.now();
+    const records = await this.readUsersFile();
     const persist = async (all: UserRecord[]): Promise<void> => {
       const file: UsersFile = { version: 1, users: all };
       await replaceFile(path, JSON.stringify(file, null, 1) + '\n', this.durable);

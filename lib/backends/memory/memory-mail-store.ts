@@ -1,4 +1,4 @@
-import { inject, injectable, optional } from 'inversify';
+import { inject, injectable, optional } from '../../vendor/inversify.js';
 import {
   MailStoreError,
   MailStoreOptions,
@@ -14,8 +14,7 @@ import {
 } from '../../contracts/mail-store.js';
 import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
 import { normalizeFlags } from '../shared/message-flags.js';
-import { emailIdOfContent } from '../shared/object-ids.js';
-import { newMailbox, nextModseq, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
+import { keptFlags, newMailbox, nextModseq, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
 import { MemoryUserMailboxes } from './memory-user-mailboxes.js';
 import { MailboxEvents, MaildropLocks } from '../shared/store-events.js';
 import { UserTable } from '../shared/user-table.js';
@@ -42,7 +41,7 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
   async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
     const username = await this.resolveUser(address);
     const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
-    return this.insert(username, mailbox, raw, options.flags ?? [], options.internalDate ?? new Date(), options.envelope);
+    return this.insert(username, mailbox, raw, options.flags ?? [], options.internalDate, options.envelope);
   }
 
   /** {@inheritDoc MailStore.openUser} */
@@ -77,19 +76,25 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
     return box;
   }
 
-  /** @internal Stores one message and emits `exists`. */
-  insert(username: string, mailbox: string, raw: Buffer, flags: Iterable<string>, internalDate: Date, envelope?: DeliveryEnvelope): StoredMessage {
+  /**
+   * @internal Stores one message and emits `exists`. `internalDate` defaults to now; `emailId` is the source's
+   * when a copy already knows it (equal octets, equal EMAILID).
+   */
+  insert(username: string, mailbox: string, raw: Buffer, flags: Iterable<string>, internalDate?: Date, envelope?: DeliveryEnvelope, emailId?: string): StoredMessage {
     const box = this.mailbox(username, mailbox);
+    const now = Date.now();
+    const date = new Date(internalDate?.getTime() ?? now);
+    // Every field in the same order for every message: one hidden class, no per-message property dictionary.
     const message: MemMessage = {
       uid: box.uidNext++,
-      internalDate: new Date(internalDate.getTime()),
+      internalDate: date,
       raw, // the contract hands ownership of `raw` to the store: no second copy of every message
-      flags: new Set(normalizeFlags(flags)),
+      flags: keptFlags(new Set(normalizeFlags(flags))),
       modseq: nextModseq(box),
-      ...(envelope === undefined ? {} : { envelope }),
+      envelope,
       recent: true,
-      emailId: emailIdOfContent(raw),
-      saveDate: new Date(),
+      emailId,
+      saveDate: date.getTime() === now ? date : new Date(now),
     };
     box.messages.push(message);
     this.emit({ type: 'exists', username, mailbox, uid: message.uid });

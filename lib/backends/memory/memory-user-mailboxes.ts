@@ -2,7 +2,7 @@ import { MailStoreError, type MailboxIdentity, type MailboxInfo, type StoredMess
 import { INBOX, hierarchyOf, isBelow, isInbox, normalizeMailboxName, renamePlan, superiorsOf } from '../shared/mailbox-names.js';
 import { SEEN, applyFlags, isKeyword, sameFlags } from '../shared/message-flags.js';
 import type { MemoryMailStore } from './memory-mail-store.js';
-import { newMailbox, nextModseq, snapshot, type MemMailbox, type MemUser } from './memory-model.js';
+import { keptFlags, newMailbox, nextModseq, snapshot, type MemMailbox, type MemUser } from './memory-model.js';
 
 /** One session's view of a {@link MemoryMailStore} user. */
 export class MemoryUserMailboxes implements UserMailboxes {
@@ -99,7 +99,7 @@ export class MemoryUserMailboxes implements UserMailboxes {
     return box.messages.map(snapshot);
   }
 
-  async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate = new Date()): Promise<StoredMessage> {
+  async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate?: Date): Promise<StoredMessage> {
     this.user();
     return this.store.insert(this.username, normalizeMailboxName(mailbox), raw, flags, internalDate);
   }
@@ -117,7 +117,7 @@ export class MemoryUserMailboxes implements UserMailboxes {
         changed.push(message.uid);
         message.modseq = nextModseq(box);
       }
-      message.flags = next;
+      message.flags = keptFlags(next);
       result.push(snapshot(message));
     }
     if (changed.length > 0) this.store.emit({ type: 'flags', username: this.username, mailbox: name, uids: changed });
@@ -131,7 +131,7 @@ export class MemoryUserMailboxes implements UserMailboxes {
     const wanted = new Set(uids);
     return source.messages
       .filter((message) => wanted.has(message.uid))
-      .map((message) => [message.uid, this.store.insert(this.username, target, message.raw, message.flags, message.internalDate).uid]);
+      .map((message) => [message.uid, this.store.insert(this.username, target, message.raw, message.flags, message.internalDate, undefined, message.emailId).uid]);
   }
 
   async move(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {

@@ -1,4 +1,4 @@
-import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from 'inversify';
+import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from '../../vendor/inversify.js';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import {
@@ -22,7 +22,10 @@ import { MessageInserter } from './pg-insert.js';
 import { storedMessage } from './pg-messages.js';
 import { PgEventFeed, PgMaildropLocks } from './pg-sessions.js';
 import { PgUserDirectory, type PgUser } from './pg-user-directory.js';
-import { PgUserMailboxes, type PgUserContext } from './pg-user-mailboxes.js';
+import type { PgUserContext } from './pg-user-mailboxes.js';
+
+/** The per-user view (mailbox SQL) loads with the first `openUser`, not at `import 'postern'` (issue 11: start time). */
+let userCode: Promise<typeof import('./pg-user-mailboxes.js')> | undefined;
 
 /** How long a new connection may take before it fails (pg's default is to wait forever on an unreachable host). */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -137,6 +140,8 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
 
   /** {@inheritDoc MailStore.openUser} */
   async openUser(username: string): Promise<UserMailboxes> {
+    userCode ??= import('./pg-user-mailboxes.js');
+    const { PgUserMailboxes } = await userCode;
     const user = await this.resolveUser(username);
     this.openViews.set(user.id, (this.openViews.get(user.id) ?? 0) + 1);
     return new PgUserMailboxes(this, user);

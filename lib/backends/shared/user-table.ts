@@ -128,6 +128,15 @@ export class UserTable implements UserDirectory {
     return true;
   }
 
+  /**
+   * Replaces every record with `records` (taken over, not copied) without persisting: for a store that re-reads its
+   * file after another process changed it.
+   */
+  replaceAll(records: UserRecord[]): void {
+    this.byName.clear();
+    for (const record of records) this.byName.set(record.username, record);
+  }
+
   /** Synchronous lookup of a username or address (for the stores). */
   recordFor(login: string): UserRecord | undefined {
     return this.byName.get(login) ?? this.ownerOf(login.toLowerCase());
