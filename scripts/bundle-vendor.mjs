@@ -5,11 +5,21 @@
 // one registry through Symbol.for('@reflect-metadata:registry') on the global Reflect, so an application's own
 // `import 'reflect-metadata'` sees the same metadata. See lib/vendor/inversify.ts for why a second copy of inversify
 // in an application still works with this one.
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
-const { version } = JSON.parse(await readFile(`${root}node_modules/inversify/package.json`, 'utf8'));
+/** inversify's package.json, found as Node finds packages (walking up): a Stryker sandbox has no node_modules of its own. */
+function inversifyPackageJson(dir) {
+  const candidate = path.join(dir, 'node_modules/inversify/package.json');
+  if (existsSync(candidate)) return candidate;
+  const parent = path.dirname(dir);
+  if (parent === dir) throw new Error('bundle-vendor: inversify is not installed');
+  return inversifyPackageJson(parent);
+}
+const { version } = JSON.parse(await readFile(inversifyPackageJson(root), 'utf8'));
 const outfile = new URL('../dist/lib/vendor/inversify.js', import.meta.url).pathname;
 
 await build({
