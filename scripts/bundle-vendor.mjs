@@ -5,24 +5,21 @@
 // one registry through Symbol.for('@reflect-metadata:registry') on the global Reflect, so an application's own
 // `import 'reflect-metadata'` sees the same metadata. See lib/vendor/inversify.ts for why a second copy of inversify
 // in an application still works with this one.
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import path from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
-
-/** inversify's version, found the way Node and esbuild resolve it: the nearest node_modules up from the project (a
- * Stryker sandbox in .stryker-tmp/ has none of its own). */
-async function inversifyVersion() {
-  for (let dir = root; ; dir = dirname(dir)) {
-    try {
-      return JSON.parse(await readFile(join(dir, 'node_modules', 'inversify', 'package.json'), 'utf8')).version;
-    } catch (err) {
-      if (err.code !== 'ENOENT' || dirname(dir) === dir) throw err;
-    }
-  }
+/** inversify's package.json, found as Node finds packages (walking up): a Stryker sandbox has no node_modules of its own. */
+function inversifyPackageJson(dir) {
+  const candidate = path.join(dir, 'node_modules/inversify/package.json');
+  if (existsSync(candidate)) return candidate;
+  const parent = path.dirname(dir);
+  if (parent === dir) throw new Error('bundle-vendor: inversify is not installed');
+  return inversifyPackageJson(parent);
 }
-const version = await inversifyVersion();
+const { version } = JSON.parse(await readFile(inversifyPackageJson(root), 'utf8'));
 const outfile = new URL('../dist/lib/vendor/inversify.js', import.meta.url).pathname;
 
 await build({

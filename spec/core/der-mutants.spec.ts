@@ -21,6 +21,8 @@ describe('core: DER reader and writer (der mutants)', () => {
       expect([long.content.length, long.raw.length]).to.deep.equal([200, 203]);
       const four = readNode(Buffer.concat([bytes('04 84 00 00 00 02'), bytes('0102')]));
       expect(hex(four.content)).to.equal('0102');
+      const longEmpty = readNode(bytes('04 81 00'));
+      expect([longEmpty.raw.length, longEmpty.content.length]).to.deep.equal([3, 0]);
       const empty = readNode(bytes('05 00'));
       expect([empty.tag, empty.content.length]).to.deep.equal([DerTag.NULL, 0]);
     });
@@ -91,6 +93,7 @@ describe('core: DER reader and writer (der mutants)', () => {
         ['abc', '02020abc'],
         ['0100', '02020100'],
         ['ff00', '020300ff00'],
+        ['000100', '02020100'],
       ];
       for (const [input, want] of cases) expect(hex(encodeUnsignedInteger(input)), input).to.equal(want);
     });
@@ -105,7 +108,7 @@ describe('core: DER reader and writer (der mutants)', () => {
 
     it('refuses other tags and other spellings', () => {
       expect(() => decodeGeneralizedTime(readNode(encode(DerTag.OCTET_STRING, Buffer.from('20261130170502Z'))))).to.throw(DerError, 'expected a GeneralizedTime');
-      for (const bad of ['20261130170502', '20261130170502+0100', 'x20261130170502Z', '2026113017050Z', '20261130170502.Z']) {
+      for (const bad of ['20261130170502', '20261130170502+0100', 'x20261130170502Z', '2026113017050Z', '20261130170502.Z', '20261130170502Zx']) {
         expect(() => decodeGeneralizedTime(readNode(encode(DerTag.GENERALIZED_TIME, Buffer.from(bad)))), bad).to.throw(DerError, 'bad GeneralizedTime');
       }
     });

@@ -6,12 +6,21 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
 import { certificateOfContext } from '../../lib/core/certificate-store-loader.js';
-import { generateServerCertificate, type DevCertificates } from '../../lib/core/dev-certificates.js';
+import { generateServerCertificate, toPkcs12, type DevCertificates } from '../../lib/core/dev-certificates.js';
 import { CertificateError, HANDSHAKE_TIMEOUT_MS, ServerSecurity, fingerprintOf, splitPemList, type ServerSecurityOptions } from '../../lib/core/server-security.js';
+import { TcpServer } from '../../lib/core/tcp-server.js';
+import { generateTicketKeys } from '../../lib/core/ticket-keys.js';
+import { createLogger } from '../../lib/log/logger.js';
+import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
+
+const log = createLogger({ silent: true });
 
 describe('core: ServerSecurity edges (server-security mutants)', function () {
   this.timeout(20_000);
@@ -145,6 +154,19 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       expect(c.getPeerCertificate().subject.CN).to.equal('localhost');
     });
 
+    it('adds the passphrase hint to unusable PFX material and to PEM material given a passphrase, and only then', async () => {
+      const message = (source: ServerSecurityOptions['certificate']): Promise<string> =>
+        security({ certificate: source })
+          .prepare()
+          .then(
+            () => 'prepared',
+            (e: Error) => e.message,
+          );
+      expect(await message({ pfx: toPkcs12(certs.server, 'secret') })).to.match(/ \(is the passphrase right\?\)$/);
+      expect(await message({ cert: certs.server.cert, key: certs.client.key, passphrase: 'unused' })).to.match(/key values mismatch \(is the passphrase right\?\)$/);
+      expect(await message({ cert: certs.server.cert, key: certs.client.key })).to.match(/key values mismatch$/);
+    });
+
     it('derives with only the overrides that are set, serving the parent certificate until given its own', async () => {
       const parent = security({ handshakeTimeoutMs: 4321, requestClientCertificate: true });
       const child = parent.derive({ handshakeTimeoutMs: undefined, requireClientCertificate: true });
@@ -174,6 +196,148 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
     it("picks by the server's order, not the client's", async () => {
       const c = await handshake(security(), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256' });
       expect(c.getCipher().name).to.equal('ECDHE-ECDSA-AES128-GCM-SHA256');
+    });
+  });
+
+  describe('sources and ACME validations', () => {
+    it('serves certFile with its chainFile appended (leaf first, RFC 5246 §7.4.2)', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'postern-chainfile-'));
+      closers.push(() => rm(dir, { recursive: true, force: true }));
+      await Promise.all([writeFile(join(dir, 'c.pem'), certs.server.cert.trim()), writeFile(join(dir, 'k.pem'), certs.server.key), writeFile(join(dir, 'ca.pem'), certs.ca.cert)]);
+      const sec = security({ certificate: { certFile: join(dir, 'c.pem'), keyFile: join(dir, 'k.pem'), chainFile: join(dir, 'ca.pem') } });
+      const c = await handshake(sec, { servername: 'localhost', ca: undefined, rejectUnauthorized: false });
+      const peer = c.getPeerCertificate(true);
+      expect([peer.subject.CN, peer.issuerCertificate.subject.CN]).to.deep.equal(['localhost', 'Postern Dev CA']);
+      const bare = await handshake(security({ certificate: { cert: certs.server.cert, key: certs.server.key } }), { servername: 'localhost', ca: undefined, rejectUnauthorized: false });
+      expect(bare.getPeerCertificate(true).issuerCertificate).to.equal(undefined);
+    });
+
+    it('while a validation is pending, shows the challenge only to acme-tls/1 for its domain; other clients get their first protocol and the certificate', async () => {
+      const sec = security();
+      const challenge = await generateServerCertificate(certs.untrustedCa, ['acme.example.test']);
+      sec.acmeChallenges.add('acme.example.test', challenge.key, challenge.cert);
+      const cnOf = (c: tls.TLSSocket): string => String(c.getPeerCertificate().subject.CN);
+      const acme = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false });
+      expect([acme.alpnProtocol, cnOf(acme)]).to.deep.equal(['acme-tls/1', 'acme.example.test']);
+      const noAlpn = await handshake(sec, { servername: 'acme.example.test' });
+      expect([noAlpn.alpnProtocol, cnOf(noAlpn)]).to.deep.equal([false, 'localhost']);
+      const mailClient = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['imap', 'pop3'] });
+      expect([mailClient.alpnProtocol, cnOf(mailClient)]).to.deep.equal(['imap', 'localhost']);
+      const otherDomain = await handshake(sec, { servername: 'localhost', ALPNProtocols: ['acme-tls/1'] });
+      expect(cnOf(otherDomain)).to.equal('localhost');
+      sec.acmeChallenges.remove('acme.example.test');
+      const after = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['acme-tls/1', 'imap'] });
+      expect([after.alpnProtocol, cnOf(after)]).to.deep.equal([false, 'localhost']);
+    });
+  });
+
+  describe('session-ticket keys of derived configurations', () => {
+    /** Serves `sec` on implicit TLS; one TLS 1.2 handshake per call answers whether `session` resumed, and the next session. */
+    async function ticketServer(sec: ServerSecurity): Promise<(session?: Buffer) => Promise<{ reused: boolean; session?: Buffer }>> {
+      const server = new TcpServer(new NoteHandler(sec), { port: 0, security: sec }, log);
+      closers.push(() => server.close());
+      const { port } = await server.start();
+      return (session) =>
+        new Promise((resolve, reject) => {
+          let next: Buffer | undefined;
+          const s = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost', session, maxVersion: 'TLSv1.2' });
+          s.on('session', (b: Buffer) => (next = b));
+          s.once('error', reject);
+          s.once('data', () => {
+            const reused = s.isSessionReused();
+            s.once('close', () => resolve({ reused, session: next }));
+            s.destroy();
+          });
+        });
+    }
+
+    function derived(parent: ServerSecurity, overrides: ServerSecurityOptions, label?: string): ServerSecurity {
+      const child = parent.derive(overrides, label);
+      closers.push(() => child.close());
+      return child;
+    }
+
+    it('derives the same keys from the same parent keys and label, also when sessionTickets: true is given', async () => {
+      const keys = generateTicketKeys();
+      const [a, b] = [security({ ticketKeys: keys }), security({ ticketKeys: keys })];
+      const onA = await ticketServer(derived(a, { sessionTickets: true }, 'imaps'));
+      const onB = await ticketServer(derived(b, {}, 'imaps'));
+      const onOtherLabel = await ticketServer(derived(b, {}, 'smtps'));
+      const first = await onA();
+      expect((await onB(first.session)).reused).to.equal(true);
+      expect((await onOtherLabel(first.session)).reused).to.equal(false);
+    });
+
+    it('gives two derivations without a label different keys', async () => {
+      const parent = security({ ticketKeys: generateTicketKeys() });
+      const one = await ticketServer(derived(parent, {}));
+      const two = await ticketServer(derived(parent, {}));
+      const first = await one();
+      expect((await one(first.session)).reused, 'the same configuration resumes').to.equal(true);
+      expect((await two(first.session)).reused).to.equal(false);
+    });
+
+    it('passes keys set on the parent on to its derived configurations', async () => {
+      const next = generateTicketKeys();
+      const parent = security();
+      const child = await ticketServer(derived(parent, {}, 'imaps'));
+      const reference = await ticketServer(derived(security({ ticketKeys: next }), {}, 'imaps'));
+      parent.setTicketKeys(next);
+      const first = await child();
+      expect((await reference(first.session)).reused).to.equal(true);
+    });
+
+    it('applies the keys rotateTicketKeys makes: its tickets no longer resume where the old keys are', async () => {
+      const keys = generateTicketKeys();
+      const rotated = security({ ticketKeys: keys });
+      const onRotated = await ticketServer(rotated);
+      const onOld = await ticketServer(security({ ticketKeys: keys }));
+      expect((await onOld((await onRotated()).session)).reused, 'before the rotation').to.equal(true);
+      rotated.rotateTicketKeys();
+      expect((await onOld((await onRotated()).session)).reused).to.equal(false);
+    });
+  });
+
+  describe('generated certificate, store sharing, watched reloads', () => {
+    it('is self-signed only once prepared, keeps its generated certificate across reloads, and names the default hosts', async () => {
+      const sec = new ServerSecurity({});
+      closers.push(() => sec.close());
+      expect(sec.isSelfSigned).to.equal(false);
+      await sec.prepare();
+      expect(sec.isSelfSigned).to.equal(true);
+      const first = sec.fingerprint256;
+      await sec.reload();
+      expect(sec.fingerprint256).to.equal(first);
+      expect(sec.certificate?.subjectAltName).to.equal('DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    });
+
+    it('lets a derived configuration use the store its parent opened from the same options', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'postern-store-share-'));
+      closers.push(() => rm(dir, { recursive: true, force: true }));
+      await writeFile(join(dir, 'mail.pem'), mail.cert + mail.key);
+      const parent = security({ certificateStore: { directory: dir, watch: false } });
+      const child = parent.derive({ requestClientCertificate: true }, 'imaps');
+      closers.push(() => child.close());
+      await child.prepare();
+      expect(child.certificateStore).to.not.equal(undefined);
+      expect(child.certificateStore).to.equal(parent.certificateStore);
+      expect(cn(child.contextFor('mail.example.test'))).to.equal('mail.example.test');
+      expect(child.contextFor('mail.example.test'), 'built once per store certificate').to.equal(child.contextFor('MAIL.example.test'));
+    });
+
+    it('reports a watched reload that fails to onReloadError and keeps the certificate', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'postern-watch-fail-'));
+      closers.push(() => rm(dir, { recursive: true, force: true }));
+      await Promise.all([writeFile(join(dir, 'c.pem'), certs.server.cert), writeFile(join(dir, 'k.pem'), certs.server.key)]);
+      const sec = security({ certificate: { certFile: join(dir, 'c.pem'), keyFile: join(dir, 'k.pem') }, watchFiles: true });
+      await sec.prepare();
+      const before = sec.fingerprint256;
+      const failed = new Promise<unknown>((resolve) => (sec.onReloadError = resolve));
+      await writeFile(join(dir, 'k.pem'), certs.client.key);
+      const err = await failed;
+      expect(err).to.be.instanceOf(CertificateError);
+      expect((err as Error).message).to.match(/^cannot use the certificate: .*key values mismatch$/);
+      expect(sec.fingerprint256).to.equal(before);
     });
   });
 
