@@ -7,6 +7,8 @@
  * `npm run bench:imaptest` with `IMAPTEST=/path/to/imaptest`: the binary is NOT built or fetched here (it is
  * Dovecot's third-party tool; build it yourself against `dovecot-dev`). Unset or missing: says so and exits 0.
  * `IMAPTEST_SECS` overrides the 30 s per run, `IMAPTEST_CLIENTS` the 10 clients, `BENCH_SMOKE=1` runs 3 s each.
+ * `IMAPTEST_TARGETS=maildir,dovecot` runs only the targets whose name contains one of the words (case-insensitive),
+ * `IMAPTEST_TLS=0` / `=1` only plaintext / only TLS.
  * Needs root and Debian's dovecot packages, like the other reference benchmarks.
  */
 import 'reflect-metadata';
@@ -85,8 +87,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < 50; i++) parts.push(`From bob@example.com Mon Jan  1 10:00:00 2024\r\n${refMessage(i, 1024 + (i % 10) * 512).toString('latin1')}\r\n`);
     await writeFile(mbox, parts.join(''));
     let run = 0;
-    for (const target of ['Postern memory', 'Postern Maildir', 'Dovecot Maildir']) {
-      for (const tls of [false, true]) {
+    const only = (process.env.IMAPTEST_TARGETS ?? '').toLowerCase().split(',').filter(Boolean);
+    const targets = ['Postern memory', 'Postern Maildir', 'Dovecot Maildir'].filter((t) => only.length === 0 || only.some((w) => t.toLowerCase().includes(w)));
+    const modes = process.env.IMAPTEST_TLS === '0' ? [false] : process.env.IMAPTEST_TLS === '1' ? [true] : [false, true];
+    for (const target of targets) {
+      for (const tls of modes) {
         const runDir = join(dir.path, `run-${++run}`);
         await mkdir(runDir, { mode: 0o755 });
         let stop: () => Promise<void> = async () => undefined;

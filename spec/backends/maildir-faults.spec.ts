@@ -55,6 +55,43 @@ describe('MaildirMailStore under injected file-system faults', () => {
     expect(await subjects(reopened)).to.deep.equal(await subjects(store));
   });
 
+  it('answers no call of a group before its log fsync, fails the group (and holds later ones) when it fails, and recovers', async () => {
+    const store = await withAlice();
+    let release: (failure?: Error) => void = () => undefined;
+    const gate = new Promise<Error | undefined>((resolve) => (release = resolve));
+    let syncs = 0;
+    maildirFs.datasync = async (handle) => {
+      if (++syncs === 1) {
+        const failure = await gate; // the first group's fsync hangs until the test decides its outcome
+        if (failure !== undefined) throw failure;
+      }
+      return original.datasync(handle);
+    };
+    const settled: string[] = [];
+    const first = store.deliver('alice@example.org', message('first')).then(
+      () => settled.push('first ok'),
+      (err: NodeJS.ErrnoException) => settled.push(`first ${err.code}`),
+    );
+    // Wait until the first group is written and its fsync hangs, then start a second group behind it.
+    while (syncs === 0) await new Promise((resolve) => setImmediate(resolve));
+    const second = store.deliver('alice@example.org', message('second')).then(
+      () => settled.push('second ok'),
+      (err: NodeJS.ErrnoException) => settled.push(`second ${err.code}`),
+    );
+    while (syncs < 2) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).to.deep.equal([]); // the second group's fsync is done, but the first one's is not: nobody is answered
+    release(ioError());
+    await Promise.all([first, second]);
+    expect(settled).to.deep.equal(['first EIO', 'second EIO']);
+    const after = await store.deliver('alice@example.org', message('after'));
+    const rows = await subjects(store);
+    expect(rows.find(([, s]) => s === 'after')![0]).to.equal(after.uid);
+    expect(new Set(rows.map(([uid]) => uid)).size).to.equal(rows.length);
+    const reopened = new MaildirMailStore({ root });
+    expect(await subjects(reopened)).to.deep.equal(rows);
+  });
+
   it('fails the whole group when the log append stops half-way, cuts the torn record later, and loses no file', async () => {
     const store = await withAlice();
     maildirFs.writeAt = async (handle, data, position) => {

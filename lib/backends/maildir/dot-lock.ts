@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { closeSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { isErrno } from './durable-fs.js';
 
@@ -56,26 +57,61 @@ export async function acquireDotLock(path: string, owner: string, waitMs: number
     // Written whole under a private name, then hard-linked into place: link() fails with EEXIST if the lock exists,
     // and a holder killed at any moment leaves either no lock or a complete one (Dovecot's dotlocks do the same).
     const temporary = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-    const handle = await open(temporary, 'wx', 0o600);
-    try {
-      await handle.writeFile(content);
-    } finally {
-      await handle.close();
+    if (!(keepFresh ? await linkInPlace(temporary, path, content) : linkInPlaceSync(temporary, path, content))) {
+      const holder = await breakIfStale(path);
+      if (holder === undefined) continue;
+      if (Date.now() >= deadline) throw new DotLockBusyError(path, holder);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
+      continue;
     }
+    heldHere.add(path);
+    return heldLock(path, keepFresh);
+  }
+}
+
+/** One attempt: write `temporary`, link it to `path`, remove it. False when `path` exists. */
+async function linkInPlace(temporary: string, path: string, content: string): Promise<boolean> {
+  const handle = await open(temporary, 'wx', 0o600);
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temporary, path);
+    return true;
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+    return false;
+  } finally {
+    await unlink(temporary).catch(() => undefined);
+  }
+}
+
+/**
+ * {@link linkInPlace} with blocking calls, for short-held locks (the folder lock): five syscalls into the page cache
+ * cost microseconds, where each thread-pool round trip would queue behind the fsyncs of everything else in flight.
+ */
+function linkInPlaceSync(temporary: string, path: string, content: string): boolean {
+  const fd = openSync(temporary, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temporary, path);
+    return true;
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+    return false;
+  } finally {
     try {
-      await link(temporary, path);
-      heldHere.add(path);
-      return heldLock(path, keepFresh);
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-    } finally {
-      await unlink(temporary).catch(() => undefined);
+      unlinkSync(temporary);
+    } catch {
+      // already gone: nothing to clean
     }
-    const holder = await breakIfStale(path);
-    if (holder === undefined) continue;
-    if (Date.now() >= deadline) throw new DotLockBusyError(path, holder);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, MAX_RETRY_MS);
   }
 }
 
@@ -96,7 +132,8 @@ function heldLock(path: string, keepFresh: boolean): DotLock {
       heldHere.delete(path);
       if (timer !== undefined) clearInterval(timer);
       try {
-        await unlink(path);
+        if (keepFresh) await unlink(path);
+        else unlinkSync(path);
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }
@@ -107,10 +144,10 @@ function heldLock(path: string, keepFresh: boolean): DotLock {
 /** Resolves undefined when the lock was stale and is now gone (retry at once), else the holder's text. */
 async function breakIfStale(path: string): Promise<string | undefined> {
   let text: string;
-  let mtimeMs: number;
+  let changedMs: number;
   try {
     text = await readFile(path, 'utf8');
-    mtimeMs = (await stat(path)).mtimeMs;
+    changedMs = (await stat(path)).mtimeMs;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
@@ -119,7 +156,7 @@ async function breakIfStale(path: string): Promise<string | undefined> {
   const pid = Number(pidText);
   // An empty file comes from another tool (ours are linked into place complete): only age breaks it.
   const writerGone = text.length > 0 && host === HOST && Number.isInteger(pid) && pid > 0 && !isRunning(pid, path);
-  const tooOld = Date.now() - mtimeMs > (text.length === 0 ? EMPTY_STALE_MS : STALE_LOCK_MS);
+  const tooOld = Date.now() - changedMs > (text.length === 0 ? EMPTY_STALE_MS : STALE_LOCK_MS);
   if (!writerGone && !tooOld) return text.trim() || 'an unknown holder';
   const aside = `${path}.stale-${process.pid}-${Date.now()}`;
   try {

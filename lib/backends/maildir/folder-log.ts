@@ -1,4 +1,5 @@
-import { open, rename, stat } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fsyncDir, isErrno } from './durable-fs.js';
 import { maildirFs } from './maildir-fs.js';
@@ -12,6 +13,13 @@ export interface LogRead {
 }
 
 let tmpCounter = 0;
+/**
+ * Closes the kept file of a log that was dropped without {@link FolderLog.close} (a store nobody closed, as in tests):
+ * the registry holds the handle, so Node never finds it unreferenced and warns about closing it on garbage collection.
+ */
+const dropped = new FinalizationRegistry<FileHandle>((handle) => {
+  handle.close().catch(() => undefined);
+});
 
 /**
  * The append-only state log of one folder, as a file: it remembers how far it has read (byte offset and inode), so
@@ -23,6 +31,10 @@ export class FolderLog {
   private ino = -1;
   private offset = 0;
   private lineCount = 0;
+  /** The log file, kept open between calls (reads and appends then cost no open/close round trips). */
+  private handle: FileHandle | undefined;
+  /** Size of the file at the last {@link readNew} (what an append under the same lock may rely on). */
+  private seenSize = -1;
 
   /** @param path the log file. @param durable fsync appends and rewrites. */
   constructor(
@@ -36,68 +48,111 @@ export class FolderLog {
   }
 
   /**
-   * Reads the complete records appended since the last call (all of them when the file is new to us).
-   * Resolves undefined when the file does not exist. Lines that do not parse are skipped (foreign or torn).
+   * True when the file at {@link path} is the one we read and holds nothing past our offset: one blocking `stat` (a few
+   * microseconds from the inode cache, where a thread-pool round trip costs far more under load). False when it may
+   * have changed (or is gone), so that the caller reads it.
    */
-  async readNew(): Promise<LogRead | undefined> {
-    let handle;
+  unchanged(): boolean {
     try {
-      handle = await open(this.path, 'r');
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
-      throw err;
-    }
-    try {
-      const info = await handle.stat();
-      const replaced = info.ino !== this.ino || info.size < this.offset;
-      if (replaced) {
-        this.ino = info.ino;
-        this.offset = 0;
-        this.lineCount = 0;
-      }
-      if (info.size === this.offset) return { replaced, records: [] };
-      const length = info.size - this.offset;
-      const buffer = Buffer.allocUnsafe(length);
-      let filled = 0;
-      while (filled < length) {
-        const { bytesRead } = await handle.read(buffer, filled, length - filled, this.offset + filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      const end = buffer.lastIndexOf(0x0a, filled - 1);
-      if (end < 0) return { replaced, records: [] };
-      const records: LogRecord[] = [];
-      for (const line of buffer.toString('utf8', 0, end).split('\n')) {
-        this.lineCount++;
-        const record = parseRecord(line);
-        if (record !== undefined) records.push(record);
-      }
-      this.offset += end + 1;
-      return { replaced, records };
-    } finally {
-      await handle.close();
+      const info = statSync(this.path, { throwIfNoEntry: false });
+      return info !== undefined && info.ino === this.ino && info.size === this.offset;
+    } catch {
+      return false;
     }
   }
 
   /**
-   * Appends records and fsyncs the file (when `sync`; by default when the log is durable). The caller holds the folder lock and has just called
-   * {@link readNew}, so anything past our offset is a torn record of a crashed writer: it is cut off first.
+   * Reads the complete records appended since the last call (all of them when the file is new to us).
+   * Resolves undefined when the file does not exist. Lines that do not parse are skipped (foreign or torn).
+   * One `stat` when nothing was appended; a read of the new bytes otherwise (and an open when the file was replaced).
+   */
+  async readNew(): Promise<LogRead | undefined> {
+    // The stat and the read of the tail (usually a few records) are blocking calls: microseconds from the page cache,
+    // and the folder lock is held around them (see FolderLog.unchanged).
+    let info: { ino: number; size: number } | undefined = statSync(this.path, { throwIfNoEntry: false });
+    if (info === undefined) return undefined;
+    let replaced = false;
+    if (info.ino !== this.ino || this.handle === undefined || info.size < this.offset) {
+      await this.close();
+      let handle;
+      try {
+        handle = await open(this.path, 'r+');
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return undefined;
+        throw err;
+      }
+      info = await handle.stat();
+      this.keep(handle);
+      replaced = true;
+      this.ino = info.ino;
+      this.offset = 0;
+      this.lineCount = 0;
+    }
+    this.seenSize = info.size;
+    if (info.size === this.offset) return { replaced, records: [] };
+    const length = info.size - this.offset;
+    const buffer = Buffer.allocUnsafe(length);
+    const handle = this.handle!;
+    let filled = 0;
+    while (filled < length) {
+      const bytesRead = readSync(handle.fd, buffer, filled, length - filled, this.offset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    const end = filled === 0 ? -1 : buffer.lastIndexOf(0x0a, filled - 1);
+    if (end < 0) return { replaced, records: [] };
+    const records: LogRecord[] = [];
+    for (const line of buffer.toString('utf8', 0, end).split('\n')) {
+      this.lineCount++;
+      const record = parseRecord(line);
+      if (record !== undefined) records.push(record);
+    }
+    this.offset += end + 1;
+    return { replaced, records };
+  }
+
+  /**
+   * Appends records and fsyncs the file (when `sync`; by default when the log is durable). The caller holds the folder
+   * lock and has just called {@link readNew} (so the open file is the one at {@link path}), so anything past our offset
+   * is a torn record of a crashed writer: it is cut off first.
    */
   async append(records: readonly LogRecord[], sync = this.durable): Promise<void> {
     if (records.length === 0) return;
+    const handle = this.handle;
+    if (handle === undefined) throw new Error('folder log not read before append');
     const data = Buffer.from(records.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8');
-    const handle = await open(this.path, 'r+');
-    try {
-      const info = await handle.stat();
-      if (info.ino !== this.ino) throw new Error('folder log replaced while locked');
-      if (info.size !== this.offset) await handle.truncate(this.offset);
-      await maildirFs.writeAt(handle, data, this.offset);
-      if (sync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    if (this.seenSize !== this.offset) await handle.truncate(this.offset);
+    await maildirFs.writeAt(handle, data, this.offset);
+    // fdatasync: the size (metadata needed to read the data back) is flushed with the data.
+    if (sync) await handle.datasync();
     this.offset += data.length;
+    this.seenSize = this.offset;
     this.lineCount += records.length;
+  }
+
+  private keep(handle: FileHandle): void {
+    this.handle = handle;
+    dropped.register(this, handle, this);
+  }
+
+  /**
+   * Starts an fdatasync of what {@link append} wrote (call it right after, still under the lock: it syncs the file
+   * that was written even if a later compaction replaces it). Resolves when the records are durable.
+   */
+  startSync(): Promise<void> {
+    const handle = this.handle;
+    if (handle === undefined) return Promise.reject(new Error('folder log not open'));
+    return maildirFs.datasync(handle);
+  }
+
+  /** Closes the kept file (idempotent); the next {@link readNew} reopens it and reads it whole. */
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    dropped.unregister(this);
+    this.ino = -1;
+    this.seenSize = -1;
+    await handle?.close().catch(() => undefined);
   }
 
   /**
@@ -108,18 +163,27 @@ export class FolderLog {
   async rewrite(records: readonly LogRecord[]): Promise<void> {
     const temporary = `${this.path}.tmp-${process.pid}-${++tmpCounter}`;
     const data = Buffer.from(records.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8');
-    const handle = await open(temporary, 'wx', 0o600);
+    const handle = await open(temporary, 'wx+', 0o600);
     try {
       await handle.writeFile(data);
       if (this.durable) await handle.sync();
-    } finally {
-      await handle.close();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
     }
-    await rename(temporary, this.path);
+    try {
+      await rename(temporary, this.path);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    await this.close();
+    this.keep(handle);
     if (this.durable) await fsyncDir(dirname(this.path));
-    const info = await stat(this.path);
+    const info = await handle.stat();
     this.ino = info.ino;
     this.offset = data.length;
+    this.seenSize = data.length;
     this.lineCount = records.length;
   }
 }

@@ -1,6 +1,7 @@
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, fsync, futimesSync, openSync, readFileSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { link, mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type MessageIdentity, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
 import { emailIdOfName } from '../shared/object-ids.js';
@@ -13,7 +14,7 @@ import { fsyncDir, isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
 import { FolderLog } from './folder-log.js';
 import { maildirFs } from './maildir-fs.js';
-import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirs, stampMs, UIDLIST_FILE } from './folder-scan.js';
+import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirsSync, stampMs, UIDLIST_FILE, type DirStamp } from './folder-scan.js';
 import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
 import { lettersOfFlags, saveDateOfBaseName, uniqueBaseName } from './maildir-names.js';
 
@@ -33,11 +34,23 @@ const STREAM_CHUNK_OCTETS = 64 * 1024;
  * Messages up to this size are read with one blocking read: from the page cache that costs a few microseconds,
  * where an async read is four thread-pool round trips (open, fstat, read, close) and dominated FETCH BODY[] and
  * POP3 RETR profiles. Dovecot reads message files with blocking I/O too. Larger messages are read asynchronously
- * (or streamed), so a big file never holds the event loop for long.
+ * (or streamed), so a big file never holds the event loop for long. New messages up to this size are written the same
+ * way (only their fsync goes to the thread pool).
  */
 const SYNC_READ_MAX_OCTETS = 128 * 1024;
 /** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
 const CONFIRM_SCAN_FACTOR = 10;
+/**
+ * ... and runs at most this often (per folder and process): under a steady stream of changes the stamp is always
+ * fresh, and a tool's change hidden in the same mtime tick as one of ours is then still found well within a second.
+ */
+const CONFIRM_SCAN_MIN_INTERVAL_MS = 200;
+
+const fsyncFd = promisify(fsync);
+/** Closes the kept directory handles of a folder dropped without {@link MaildirFolder.idle} (see FolderLog's twin). */
+const droppedDirs = new FinalizationRegistry<Promise<FileHandle>>((handle) => {
+  handle.then((h) => h.close()).catch(() => undefined);
+});
 
 /** Options of a {@link MaildirFolder}. */
 export interface FolderOptions {
@@ -98,6 +111,12 @@ export class MaildirFolder {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private kicked = false;
+  /** `new/` and `cur/` kept open for their fsyncs, with the inode they were opened on (see {@link syncDir}). */
+  private readonly dirFiles = new Map<'new' | 'cur', { ino: number; handle: Promise<FileHandle> }>();
+  /** Settles when the last committed group and all before it are durable; rejects when one of their fsyncs failed. */
+  private flushed: Promise<void> = Promise.resolve();
+  /** A refresh queued behind running work and not started yet: later callers join it instead of queueing another. */
+  private refreshing: Promise<FolderChanges> | undefined;
 
   private constructor(
     /** Directory of the folder; updated by {@link moveTo} when the mailbox is renamed. */
@@ -191,16 +210,28 @@ export class MaildirFolder {
     };
   }
 
-  /** Catches up with changes by other processes and tools (cheap when there are none); reports and resolves them. */
-  refresh(): Promise<FolderChanges> {
-    return this.exclusive(async () => {
+  /**
+   * Catches up with changes by other processes and tools; reports and resolves them.
+   * When the log has not grown and `new/`/`cur/` kept their stamp (three blocking `stat`s, microseconds), it resolves
+   * at once without queueing behind this folder's commits. Otherwise it runs in the folder's queue, and callers that come
+   * while such a refresh waits there share it (it starts after all of them called, so it sees what they must see).
+   */
+  async refresh(): Promise<FolderChanges> {
+    if (this.deleted) return noChanges();
+    if (this.refreshing !== undefined) return this.refreshing;
+    const unchanged = this.log.unchanged();
+    if (unchanged && !this.dirsNeedScan(true, stampDirsSync(this.path))) return noChanges();
+    this.refreshing ??= this.exclusive(async () => {
+      this.refreshing = undefined;
       const changes = noChanges();
       if (this.deleted) return changes;
       const hasLog = await this.catchUp(changes);
-      if (!hasLog || (await this.dirsNeedScan(true))) await this.withLock(changes, () => this.scanLocked(changes));
+      const now = stampDirsSync(this.path);
+      if (!hasLog || this.dirsNeedScan(true, now)) await this.withLock(changes, () => this.scanLocked(changes));
       this.report(changes);
       return changes;
     });
+    return this.refreshing;
   }
 
   /**
@@ -341,6 +372,8 @@ export class MaildirFolder {
 
   /** Follows a rename of the folder directory. */
   moveTo(path: string): void {
+    void this.log.close();
+    void this.closeDirs();
     this.path = path;
     this.log = new FolderLog(logPathOf(path), this.options.durable);
     this.cache.moveTo(path);
@@ -356,13 +389,62 @@ export class MaildirFolder {
     this.deleted = true;
     this.unwatch();
     this.state = new FolderState();
+    void this.exclusive(() => this.closeFiles());
   }
 
   /** Stops watching and resolves once no task of this folder runs (before its directory is removed, or at close). */
   async idle(): Promise<void> {
     this.unwatch();
     await this.chain;
+    await this.flushed.catch(() => undefined);
     await this.cache.settled();
+    await this.exclusive(() => this.closeFiles());
+  }
+
+  /** Closes the kept log file and directories (both come back on next use). */
+  private async closeFiles(): Promise<void> {
+    await Promise.all([this.log.close(), this.closeDirs()]);
+  }
+
+  private async closeDirs(): Promise<void> {
+    const open = [...this.dirFiles.values()];
+    this.dirFiles.clear();
+    for (const kept of open) droppedDirs.unregister(kept);
+    await Promise.all(open.map(async (kept) => (await kept.handle.catch(() => undefined))?.close().catch(() => undefined)));
+  }
+
+  /**
+   * fsyncs `new/` or `cur/` through a kept handle (one thread-pool job instead of open, fsync, close). A blocking
+   * `stat` first makes sure the handle is still the directory at that path (a folder removed and made again).
+   */
+  private async syncDir(dir: 'new' | 'cur'): Promise<void> {
+    const path = join(this.path, dir);
+    const ino = statSync(path, { throwIfNoEntry: false })?.ino;
+    if (ino === undefined) return; // gone: the next access reports the vanished folder
+    let kept = this.dirFiles.get(dir);
+    if (kept?.ino !== ino) {
+      if (kept !== undefined) {
+        droppedDirs.unregister(kept);
+        void kept.handle.then((handle) => handle.close()).catch(() => undefined);
+      }
+      kept = { ino, handle: open(path, 'r') };
+      kept.handle.catch(() => undefined);
+      droppedDirs.register(this, kept.handle, kept);
+      this.dirFiles.set(dir, kept);
+    }
+    let handle;
+    try {
+      handle = await kept.handle;
+    } catch {
+      if (this.dirFiles.get(dir) === kept) this.dirFiles.delete(dir);
+      return fsyncDir(path);
+    }
+    try {
+      await handle.sync();
+    } catch (err) {
+      // EINVAL/EISDIR/EPERM: file systems without directory fsync (as fsyncDir).
+      if (!isErrno(err, 'EINVAL') && !isErrno(err, 'EISDIR') && !isErrno(err, 'EPERM')) throw err;
+    }
   }
 
   /**
@@ -402,6 +484,7 @@ export class MaildirFolder {
   }
 
   private async writeTmp(tmp: string, data: Buffer, internalDate: Date): Promise<void> {
+    if (data.length <= SYNC_READ_MAX_OCTETS) return this.writeTmpSmall(tmp, data, internalDate);
     const handle = await open(tmp, 'wx', 0o600);
     try {
       await handle.writeFile(data);
@@ -414,6 +497,26 @@ export class MaildirFolder {
       throw err;
     }
     await handle.close();
+  }
+
+  /**
+   * {@link writeTmp} of a message up to {@link SYNC_READ_MAX_OCTETS}: create, write and date it with blocking calls
+   * (into the page cache: microseconds, where each async step is a thread-pool round trip that queues behind other
+   * fsyncs under load); only the fsync runs in the thread pool.
+   */
+  private async writeTmpSmall(tmp: string, data: Buffer, internalDate: Date): Promise<void> {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written);
+      // The internal date is in the log; the mtime carries it too for other Maildir tools.
+      futimesSync(fd, internalDate, internalDate);
+      if (this.options.durable) await fsyncFd(fd);
+    } catch (err) {
+      closeSync(fd);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    closeSync(fd);
   }
 
   /** Runs `task` after every earlier state-changing task of this folder (in-process order). */
@@ -436,12 +539,22 @@ export class MaildirFolder {
     });
   }
 
-  /** Takes the folder lock, catches up with the log (and the directories when needed), runs `task`, unlocks. */
-  private async withLock<T>(changes: FolderChanges, task: (hasLog: boolean) => Promise<T>): Promise<T> {
-    const lock = await acquireDotLock(join(this.path, FOLDER_LOCK_FILE), 'folder', LOCK_WAIT_MS);
+  /**
+   * Takes the folder lock, catches up with the log and stats the directories, runs `task` with whether there is a log
+   * and the directories' stamp, unlocks. Lock, log tail and stats are blocking calls (microseconds; see FolderLog).
+   */
+  private async withLock<T>(changes: FolderChanges, task: (hasLog: boolean, stamp: DirStamp) => Promise<T>): Promise<T> {
+    let lock;
+    try {
+      lock = await acquireDotLock(join(this.path, FOLDER_LOCK_FILE), 'folder', LOCK_WAIT_MS);
+    } catch (err) {
+      // The folder directory is gone (deleted by another process): the same refusal as a refresh would give.
+      if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MAILBOX', 'mailbox vanished');
+      throw err;
+    }
     try {
       const hasLog = await this.catchUp(changes);
-      return await task(hasLog);
+      return await task(hasLog, stampDirsSync(this.path));
     } finally {
       await lock.release();
     }
@@ -472,20 +585,20 @@ export class MaildirFolder {
    * Whether `new/`/`cur/` must be rescanned: their mtimes differ from the last stamp, or (`confirm`) the stamp is
    * too fresh to prove that no other tool changed them in the same timestamp tick (Dovecot's "dirty mtime").
    * Confirming scans run on reads only (commits keep the stamp unconfirmed until then: {@link lastScanStart} only
-   * moves with a full scan) and are rate-limited to a tenth of the time, so their cost stays a bounded share.
+   * moves with a full scan) and are rate-limited to a tenth of the time and {@link CONFIRM_SCAN_MIN_INTERVAL_MS}, so
+   * their cost stays a bounded share.
    */
-  private async dirsNeedScan(confirm: boolean): Promise<boolean> {
-    const now = await stampDirs(this.path);
+  private dirsNeedScan(confirm: boolean, now: DirStamp): boolean {
     const known = this.state.dirStamp;
     if (known === undefined || now.n !== known.n || now.c !== known.c) return true;
     if (!confirm || stampMs(known) + 1000 <= this.lastScanStart) return false;
-    return Date.now() - this.lastScanEnd >= CONFIRM_SCAN_FACTOR * this.lastScanMs;
+    return Date.now() - this.lastScanEnd >= Math.max(CONFIRM_SCAN_FACTOR * this.lastScanMs, CONFIRM_SCAN_MIN_INTERVAL_MS);
   }
 
   /** Brings the log in line with the directories (caller holds the lock and has caught up). */
   private async scanLocked(changes: FolderChanges): Promise<void> {
     const started = Date.now();
-    const stamp = await stampDirs(this.path);
+    const stamp = stampDirsSync(this.path); // before the listing: a change during it shows as a newer stamp later
     const records = await diffWithDirs(this.path, this.state);
     const known = this.state.dirStamp;
     if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
@@ -509,20 +622,28 @@ export class MaildirFolder {
     const batch = this.pending.splice(0);
     const changes = noChanges();
     const results = new Map<Op, unknown>();
+    let flush: Promise<unknown> = Promise.resolve();
     try {
-      await this.withLock(changes, async () => {
-        if (await this.dirsNeedScan(false)) await this.scanLocked(changes);
+      await this.withLock(changes, async (_hasLog, stamp) => {
+        if (this.dirsNeedScan(false, stamp)) await this.scanLocked(changes);
         const records: LogRecord[] = [];
         const touched = new Set<'new' | 'cur'>();
+        // The new files of the whole group are renamed into place in parallel (after the scan, which must not take
+        // them for files of another tool); UIDs are then given in queue order to those that made it.
+        const placed = new Map<Op, Promise<void>>();
+        for (const op of batch) {
+          if (op.kind === 'add') placed.set(op, maildirFs.rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry))));
+        }
+        await Promise.allSettled(placed.values());
         for (const op of batch) {
           try {
-            results.set(op, await this.perform(op, records, touched));
+            results.set(op, await this.perform(op, records, touched, placed.get(op)));
           } catch (err) {
             op.done.reject(err);
           }
         }
         if (touched.size > 0) {
-          const stamp: LogRecord = { t: 's', ...(await stampDirs(this.path)) };
+          const stamp: LogRecord = { t: 's', ...stampDirsSync(this.path) };
           this.state.apply(stamp);
           records.push(stamp);
         }
@@ -532,18 +653,46 @@ export class MaildirFolder {
         // A group of only new/ → cur/ moves (a client saw the messages) is not fsynced: after a power loss those
         // messages would merely look recent again.
         const durable = this.options.durable && batch.some((op) => op.kind !== 'current');
-        const syncDirs = durable ? [...touched].map((dir) => fsyncDir(join(this.path, dir))) : [];
-        await Promise.all([...syncDirs, this.log.append(records, durable)]);
+        const syncDirs = durable ? [...touched].map((dir) => this.syncDir(dir)) : [];
+        try {
+          await this.log.append(records, false);
+        } catch (err) {
+          await Promise.allSettled(syncDirs);
+          throw err;
+        }
+        flush = Promise.all([...syncDirs, durable && records.length > 0 ? this.log.startSync() : undefined]);
       });
     } catch (err) {
       // The disk and the log may now disagree: reload both on next access. No call of the batch resolves.
-      this.log = new FolderLog(logPathOf(this.path), this.options.durable);
+      await this.log.close();
       this.state.dirStamp = undefined;
       for (const op of batch) op.done.reject(err);
       this.report(changes);
       return;
     }
-    for (const [op, value] of results) (op.done as Deferred<unknown>).resolve(value);
+    // The lock is free again before the fsyncs finish: the next group (of this or another process) commits while they
+    // run, and its own fsyncs of the log and directories cover these writes too. A call resolves only once its group
+    // and every earlier group of this folder are durable; a failed fsync fails its group and every later one until
+    // the log and the directories have been reloaded.
+    const durable = Promise.all([this.flushed, flush]);
+    const settled = durable.then(() => undefined);
+    settled.catch(() => undefined);
+    this.flushed = settled;
+    durable.then(
+      () => {
+        for (const [op, value] of results) (op.done as Deferred<unknown>).resolve(value);
+      },
+      (err: unknown) => {
+        for (const op of results.keys()) op.done.reject(err);
+        if (this.flushed === settled) {
+          void this.exclusive(async () => {
+            await this.log.close();
+            this.state.dirStamp = undefined;
+            if (this.flushed === settled) this.flushed = Promise.resolve();
+          });
+        }
+      },
+    );
     this.report(changes);
     if (this.log.records > 2 * this.state.size + COMPACT_SLACK) {
       this.exclusive(() => this.compact()).catch((err: unknown) => process.emitWarning(err instanceof Error ? err : String(err), 'MaildirCompactionWarning'));
@@ -561,8 +710,12 @@ export class MaildirFolder {
     await this.cache.compact(new Set(this.state.list().map((entry) => entry.base))).catch(() => undefined);
   }
 
-  /** Does one queued change on disk, applies its record to the state and collects it. */
-  private async perform(op: Op, records: LogRecord[], touched: Set<'new' | 'cur'>): Promise<unknown> {
+  /**
+   * Does one queued change on disk, applies its record to the state and collects it. The files one change touches
+   * are renamed (or removed) in parallel; those that vanished meanwhile (another tool) are left to the next scan.
+   * @param placed the rename of an `add`'s file into place, already started by the commit.
+   */
+  private async perform(op: Op, records: LogRecord[], touched: Set<'new' | 'cur'>, placed?: Promise<void>): Promise<unknown> {
     const record = (r: LogRecord): void => {
       this.state.apply(r);
       records.push(r);
@@ -570,7 +723,7 @@ export class MaildirFolder {
     switch (op.kind) {
       case 'add': {
         try {
-          await maildirFs.rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry)));
+          await placed;
         } catch (err) {
           await unlink(op.tmp).catch(() => undefined);
           throw err;
@@ -592,64 +745,83 @@ export class MaildirFolder {
         return { ...this.state.get(uid)! };
       }
       case 'flags': {
-        const entries: Entry[] = [];
-        const changed: number[] = [];
+        type Plan = { uid: number; letters: string; keywords: string[]; move: Promise<void> | undefined; wasNew: boolean } | { uid: number; same: true };
+        const plans: Plan[] = [];
         for (const uid of [...new Set(op.uids)].sort((a, b) => a - b)) {
           const entry = this.state.get(uid);
           if (entry === undefined) continue;
           const next = [...applyFlags(flagsOfEntry(entry), op.flags, op.mode)];
           const letters = lettersOfFlags(next, entry.letters);
           const keywords = next.filter(isKeyword);
-          if (letters !== entry.letters || keywords.join('\n') !== entry.keywords.join('\n')) {
-            if (letters !== entry.letters || entry.dir === 'new') {
-              try {
-                await rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters })));
-              } catch (err) {
-                if (isErrno(err, 'ENOENT')) continue; // removed by another tool: the next scan expunges it
-                throw err;
-              }
-              touched.add('cur');
-              if (entry.dir === 'new') touched.add('new');
-            }
-            record({ t: 'f', u: uid, m: this.state.allocateModseq(), l: letters, ...(keywords.length > 0 ? { k: keywords } : {}) });
-            changed.push(uid);
+          if (letters === entry.letters && keywords.join('\n') === entry.keywords.join('\n')) {
+            plans.push({ uid, same: true });
+            continue;
           }
-          entries.push({ ...this.state.get(uid)! });
+          const move =
+            letters !== entry.letters || entry.dir === 'new'
+              ? rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters })))
+              : undefined;
+          plans.push({ uid, letters, keywords, move, wasNew: entry.dir === 'new' });
         }
+        const moved = await Promise.allSettled(plans.map((plan) => ('same' in plan ? undefined : plan.move)));
+        const entries: Entry[] = [];
+        const changed: number[] = [];
+        let failure: unknown;
+        plans.forEach((plan, i) => {
+          if (!('same' in plan)) {
+            const outcome = moved[i]!;
+            if (outcome.status === 'rejected') {
+              // ENOENT: removed by another tool, the next scan expunges it.
+              if (!isErrno(outcome.reason, 'ENOENT')) failure ??= outcome.reason;
+              return;
+            }
+            if (plan.move !== undefined) {
+              touched.add('cur');
+              if (plan.wasNew) touched.add('new');
+            }
+            record({ t: 'f', u: plan.uid, m: this.state.allocateModseq(), l: plan.letters, ...(plan.keywords.length > 0 ? { k: plan.keywords } : {}) });
+            changed.push(plan.uid);
+          }
+          entries.push({ ...this.state.get(plan.uid)! });
+        });
+        if (failure !== undefined) throw failure;
         return { entries, changed };
       }
       case 'expunge': {
+        const doomed = [...new Set(op.uids)].sort((a, b) => a - b).flatMap((uid) => this.state.get(uid) ?? []);
+        const outcomes = await Promise.allSettled(doomed.map((entry) => unlink(this.pathOf(entry))));
         const removed: number[] = [];
-        for (const uid of [...new Set(op.uids)].sort((a, b) => a - b)) {
-          const entry = this.state.get(uid);
-          if (entry === undefined) continue;
-          try {
-            await unlink(this.pathOf(entry));
-          } catch (err) {
-            if (!isErrno(err, 'ENOENT')) throw err;
+        let failure: unknown;
+        doomed.forEach((entry, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome.status === 'rejected' && !isErrno(outcome.reason, 'ENOENT')) {
+            failure ??= outcome.reason;
+            return;
           }
           touched.add(entry.dir);
-          removed.push(uid);
-        }
+          removed.push(entry.uid);
+        });
         if (removed.length > 0) record({ t: 'x', u: removed, m: this.state.allocateModseq() });
+        if (failure !== undefined) throw failure;
         return removed;
       }
       case 'current': {
+        const fresh = this.state.inNew().map((uid) => this.state.get(uid)!);
+        const outcomes = await Promise.allSettled(
+          fresh.map((entry) => rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters: '' })))),
+        );
         const moved: number[] = [];
-        for (const uid of this.state.inNew()) {
-          const entry = this.state.get(uid)!;
-          try {
-            await rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters: '' })));
-          } catch (err) {
-            if (isErrno(err, 'ENOENT')) continue;
-            throw err;
-          }
-          moved.push(uid);
-        }
+        let failure: unknown;
+        fresh.forEach((entry, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome.status === 'fulfilled') moved.push(entry.uid);
+          else if (!isErrno(outcome.reason, 'ENOENT')) failure ??= outcome.reason;
+        });
         if (moved.length > 0) {
           touched.add('new').add('cur');
           record({ t: 'c', u: moved });
         }
+        if (failure !== undefined) throw failure;
         return undefined;
       }
     }

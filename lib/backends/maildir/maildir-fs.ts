@@ -9,6 +9,10 @@ export const maildirFs = {
   rename,
   link,
   unlink,
+  /** fdatasync of the log after an append (the fsync that makes a group's records durable). */
+  datasync(handle: FileHandle): Promise<void> {
+    return handle.datasync();
+  },
   /** Writes all of `data` at `position` (a log append). */
   async writeAt(handle: FileHandle, data: Buffer, position: number): Promise<void> {
     let written = 0;

@@ -76,13 +76,18 @@ interface UsersFile {
  *
  * ```
  * <root>/users.json                     users, addresses, scrypt hashes (plaintext only with keepPlaintextPasswords)
+ * <root>/users.json.lock                held while a process changes users.json
  * <root>/mail/<user>/{cur,new,tmp}/     INBOX
  * <root>/mail/<user>/.Sent/             mailbox "Sent"; ".Work.2024" is "Work/2024" (levels in modified UTF-7)
- * <root>/mail/<user>/postern-uidlist    UIDVALIDITY, UIDNEXT, UID and keywords per message (one per folder)
+ * <folder>/postern-log                  append-only state log: UIDVALIDITY, UID assignments, keywords, envelopes
+ * <folder>/postern-log.lock             the folder's commit lock (a dot-lock, across processes)
+ * <folder>/postern-cache                index cache: sizes, envelopes, body structures
  * <root>/mail/<user>/postern-subscriptions
+ * <root>/mail/<user>/postern-maildrop.lock   the POP3 maildrop lock (RFC 1939 §8)
  * ```
  * System flags live in the file name's `:2,` info (D F R S T); messages are stored byte-exact as delivered.
- * All changes of one user are serialized in-process; the maildrop lock is in-process only.
+ * Several processes may share a root: every lock is a file (see dot-lock.ts), so UIDs, the maildrop lock and the
+ * users file hold across them; a folder's changes are group-committed under its lock (see maildir-folder.ts).
  */
 @injectable()
 export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity, MaildirUserContext {
@@ -99,6 +104,8 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   private readonly verified = new Map<string, string>();
   private readonly verifyKey = randomBytes(32);
   private uidValidityFloor = 0;
+  /** The subscriptions last read per user, with the file's identity then (see {@link readSubscriptions}). */
+  private readonly subscriptionsRead = new Map<string, { identity: string; names: string[] }>();
 
   /** Stores options only; the root is read on first use. */
   constructor(@inject(MaildirMailStoreOptions) private readonly options: MaildirMailStoreOptions) {
@@ -281,6 +288,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
+    const candidates: Array<[string, string]> = [];
     for (const dir of dirs) {
       const decoded = mailboxOfDirName(dir);
       if (decoded === undefined) continue;
@@ -292,8 +300,12 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       }
       // Only names that map back to this very directory (skips `.INBOX` and odd spellings of it).
       if (isInbox(name) || folderDirName(name) !== dir) continue;
-      if (await Folder.exists(join(root, dir))) names.add(name);
+      candidates.push([name, dir]);
     }
+    const found = await Promise.all(candidates.map(([, dir]) => Folder.exists(join(root, dir))));
+    candidates.forEach(([name], i) => {
+      if (found[i]) names.add(name);
+    });
     return [...names];
   }
 
@@ -324,15 +336,35 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     this.adopt(this.key(username, to), folder);
   }
 
-  /** @internal {@inheritDoc MaildirUserContext.readSubscriptions} */
+  /**
+   * @internal {@inheritDoc MaildirUserContext.readSubscriptions}
+   * The last content read is reused while the file's identity (inode, size, mtime) is unchanged: one `stat` instead of
+   * a read per STATUS/SELECT. A file changed less than a second before it was read is read again next time (a change
+   * in the same mtime tick would not show in its stat).
+   */
   async readSubscriptions(username: string): Promise<Set<string>> {
+    const path = join(this.userRoot(username), SUBSCRIPTIONS_FILE);
+    let info;
     try {
-      const text = await readFile(join(this.userRoot(username), SUBSCRIPTIONS_FILE), 'utf8');
-      return new Set(text.split('\n').filter((line) => line.length > 0));
+      info = await stat(path, { bigint: true });
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return new Set();
       throw err;
     }
+    const identity = `${info.ino}:${info.size}:${info.mtimeNs}`;
+    const cached = this.subscriptionsRead.get(username);
+    if (cached?.identity === identity) return new Set(cached.names);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return new Set();
+      throw err;
+    }
+    const names = text.split('\n').filter((line) => line.length > 0);
+    if (Date.now() - Number(info.mtimeNs / 1_000_000n) > 1000) this.subscriptionsRead.set(username, { identity, names });
+    else this.subscriptionsRead.delete(username);
+    return new Set(names);
   }
 
   /** @internal {@inheritDoc MaildirUserContext.writeSubscriptions} */

@@ -34,27 +34,38 @@ export class MaildirUserMailboxes implements UserMailboxes {
   ) {}
 
   async list(): Promise<MailboxInfo[]> {
-    return this.run(async () => {
-      const subscribed = await this.store.readSubscriptions(this.username);
-      const names = await this.store.mailboxNames(this.username);
-      const rows: MailboxInfo[] = [];
-      for (const entry of hierarchyOf(names)) {
-        rows.push(
-          entry.noselect
-            ? { ...entry, uidValidity: 0, uidNext: 0, highestModseq: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) }
-            : await this.describe(entry.name, names, subscribed),
-        );
-      }
-      return rows;
+    // The listing and the folder lookups run in the user's queue; the folders catch up outside it (see folderOf).
+    const { subscribed, names, entries } = await this.run(async () => {
+      const [subscribed, names] = await Promise.all([this.store.readSubscriptions(this.username), this.store.mailboxNames(this.username)]);
+      const entries: Array<{ entry: ReturnType<typeof hierarchyOf>[number]; folder?: MaildirFolder }> = [];
+      for (const entry of hierarchyOf(names)) entries.push(entry.noselect ? { entry } : { entry, folder: await this.store.folder(this.username, entry.name, false) });
+      return { subscribed, names, entries };
     });
+    const rows: MailboxInfo[] = [];
+    for (const { entry, folder } of entries) {
+      if (folder === undefined) {
+        rows.push({ ...entry, uidValidity: 0, uidNext: 0, highestModseq: 0, messages: 0, unseen: 0, recent: 0, keywords: [], subscribed: subscribed.has(entry.name) });
+        continue;
+      }
+      try {
+        rows.push(this.describeFolder(entry.name, await this.refreshed(entry.name, folder), names, subscribed));
+      } catch (err) {
+        if (!isMailStoreError(err, 'NO_SUCH_MAILBOX')) throw err; // deleted by another session meanwhile: not listed
+      }
+    }
+    return rows;
   }
 
   async info(mailbox: string): Promise<MailboxInfo> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(async () => {
-      const names = await this.store.mailboxNames(this.username);
-      return this.describe(name, names, await this.store.readSubscriptions(this.username));
-    });
+    // Only the folder lookup runs in the user's queue (it must not interleave with a RENAME or DELETE of the folder);
+    // the names (for \\HasChildren) and subscriptions are read beside it, and the folder catches up outside it (folderOf).
+    const [folder, names, subscribed] = await Promise.all([
+      this.folderOf(name),
+      this.store.mailboxNames(this.username),
+      this.store.readSubscriptions(this.username),
+    ]);
+    return this.describeFolder(name, folder, names, subscribed);
   }
 
   async create(mailbox: string): Promise<void> {
@@ -141,7 +152,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async append(mailbox: string, raw: Buffer, flags: string[] = [], internalDate = new Date()): Promise<StoredMessage> {
     const name = normalizeMailboxName(mailbox);
-    const folder = await this.folderOf(name);
+    const folder = await this.folderOf(name, false);
     const entry = await folder.add(raw, flags, internalDate);
     this.store.emit({ type: 'exists', username: this.username, mailbox: name, uid: entry.uid });
     return folder.messageOf(entry);
@@ -149,7 +160,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async setFlags(mailbox: string, uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<StoredMessage[]> {
     const name = normalizeMailboxName(mailbox);
-    const folder = await this.folderOf(name);
+    const folder = await this.folderOf(name, false);
     const { entries, changed } = await folder.setFlags(uids, flags, mode);
     if (changed.length > 0) this.store.emit({ type: 'flags', username: this.username, mailbox: name, uids: changed });
     return entries.map((entry) => folder.messageOf(entry));
@@ -158,7 +169,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
   async copy(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {
     const target = normalizeMailboxName(to);
     const sourceFolder = await this.folderOf(from);
-    const targetFolder = await this.folderOf(target);
+    const targetFolder = await this.folderOf(target, false);
     const wanted = new Set(uids);
     const sources = sourceFolder.list().filter((entry) => wanted.has(entry.uid));
     // All files are linked (or written) in parallel and committed as one group, in source order.
@@ -187,7 +198,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
 
   async expunge(mailbox: string, uids: number[]): Promise<number[]> {
     const name = normalizeMailboxName(mailbox);
-    const folder = await this.folderOf(name);
+    const folder = await this.folderOf(name, false);
     const removed = await folder.remove(uids);
     if (removed.length > 0) this.store.emit({ type: 'expunge', username: this.username, mailbox: name, uids: removed });
     return removed;
@@ -197,10 +208,28 @@ export class MaildirUserMailboxes implements UserMailboxes {
     this.released = true;
   }
 
-  /** The (refreshed) folder; message-level calls then run on the folder's own group-commit queue, not the user's. */
-  private folderOf(mailbox: string): Promise<MaildirFolder> {
+  /**
+   * The folder, refreshed unless `refresh` is false; message-level calls then run on the folder's own group-commit
+   * queue, not the user's. Changes (APPEND, STORE, EXPUNGE, COPY's target) need no refresh first: their commit
+   * catches up with the log and the directories under the folder lock anyway, so they join the next group at once.
+   * Only the lookup runs in the user's queue; the refresh runs outside it, so that one session waiting for a folder's
+   * commit does not hold up every other session of the user.
+   */
+  private async folderOf(mailbox: string, refresh = true): Promise<MaildirFolder> {
     const name = normalizeMailboxName(mailbox);
-    return this.run(() => this.store.folder(this.username, name));
+    const folder = await this.run(() => this.store.folder(this.username, name, false));
+    return refresh ? this.refreshed(name, folder) : folder;
+  }
+
+  /** `folder` caught up with changes by others; when it vanished meanwhile, the user's queue decides (deleted, renamed). */
+  private async refreshed(name: string, folder: MaildirFolder): Promise<MaildirFolder> {
+    try {
+      await folder.refresh();
+      return folder;
+    } catch (err) {
+      if (!isMailStoreError(err, 'NO_SUCH_MAILBOX')) throw err;
+      return this.run(() => this.store.folder(this.username, name));
+    }
   }
 
   private run<T>(task: () => Promise<T>): Promise<T> {
@@ -208,8 +237,7 @@ export class MaildirUserMailboxes implements UserMailboxes {
     return this.store.run(this.username, task);
   }
 
-  private async describe(name: string, names: string[], subscribed: Set<string>): Promise<MailboxInfo & MailboxIdentity> {
-    const folder = await this.store.folder(this.username, name);
+  private describeFolder(name: string, folder: MaildirFolder, names: string[], subscribed: Set<string>): MailboxInfo & MailboxIdentity {
     const counts = folder.counts;
     return {
       name,
