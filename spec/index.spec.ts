@@ -11,7 +11,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * pass the hook; the first file of every package imported from an ES module does.)
  */
 async function filesLoadedByImport(): Promise<string[]> {
-  const hooks = `export async function load(url, context, next) { if (url.startsWith('file:')) process.stderr.write('load ' + url + '\\n'); return next(url, context); }`;
+  // writeSync: the hooks run on their own thread, whose buffered stderr may be cut off when the child exits.
+  const hooks = `import { writeSync } from 'node:fs'; export async function load(url, context, next) { if (url.startsWith('file:')) writeSync(2, 'load ' + url + '\\n'); return next(url, context); }`;
   const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
   const stderr = await new Promise<string>((resolve, reject) =>
     execFile(
