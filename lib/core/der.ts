@@ -83,8 +83,10 @@ export function encode(tag: number, ...content: Buffer[]): Buffer {
 /** An OBJECT IDENTIFIER in dotted form (X.690 §8.19). */
 export function encodeOid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
-  const bytes = [parts[0]! * 40 + parts[1]!];
-  for (const part of parts.slice(2)) {
+  const bytes: number[] = [];
+  // X.690 §8.19.4: the first two arcs form one subidentifier (40 × first + second), base-128 like the rest, so
+  // `2.999` (second arc ≥ 48 under `2`) takes two octets.
+  for (const part of [parts[0]! * 40 + parts[1]!, ...parts.slice(2)]) {
     const chunk: number[] = [part & 0x7f];
     for (let v = Math.floor(part / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
     bytes.push(...chunk);

@@ -81,6 +81,12 @@ describe('core: DER reader and writer (der mutants)', () => {
       expect(hex(encodeOid('1.3.128.16383.16384'))).to.equal('06082b8100ff7f818000');
     });
 
+    it('encodeOid writes a first subidentifier over 127 in base-128 too (X.690 §8.19.4: 2.999.3 is 06 03 88 37 03)', () => {
+      expect(hex(encodeOid('2.999.3'))).to.equal('0603883703'); // the X.690 example
+      expect(hex(encodeOid('2.47.1'))).to.equal('06027f01'); // 127: still one octet
+      expect(hex(encodeOid('2.48'))).to.equal('06028100'); // 128: the first that needs two
+    });
+
     it('encodeUnsignedInteger pads odd hex, drops redundant zero octets and keeps the value positive', () => {
       const cases: Array<[string, string]> = [
         ['00', '020100'],
