@@ -41,41 +41,65 @@ export function postfixVersion(): string {
   }
 }
 
+/** A private instance's directories under `<dir>/postfix/`, its free port, and the main.cf lines every instance shares. */
+export interface PostfixLayout {
+  readonly base: string;
+  readonly conf: string;
+  readonly queue: string;
+  readonly port: number;
+  readonly logFile: string;
+  /** The shared main.cf lines (own queue, data and log, loopback only, no lookups) for `mx.<domain>`. */
+  mainCf(domain: string): string[];
+}
+
+/**
+ * Creates `<dir>/postfix/{conf,queue,data}` (data owned by the `postfix` user) and picks a free loopback port; the
+ * caller adds its own main.cf lines and master.cf, then {@link launchPostfix}.
+ */
+export async function preparePostfix(dir: string): Promise<PostfixLayout> {
+  const base = join(dir, 'postfix');
+  const conf = join(base, 'conf');
+  const queue = join(base, 'queue');
+  const data = join(base, 'data');
+  const logFile = join(base, 'postfix.log');
+  for (const d of [conf, queue, data]) await mkdir(d, { recursive: true });
+  const ids = accountIds('postfix');
+  await chown(data, ids.uid, ids.gid);
+  const port = await freePort();
+  const mainCf = (domain: string): string[] => [
+    'compatibility_level = 3.6',
+    `queue_directory = ${queue}`,
+    `data_directory = ${data}`,
+    'mail_owner = postfix',
+    'setgid_group = postdrop',
+    `myhostname = mx.${domain}`,
+    `mydomain = ${domain}`,
+    'inet_interfaces = 127.0.0.1',
+    'inet_protocols = ipv4',
+    'mynetworks = 127.0.0.0/8',
+    `maillog_file_prefixes = ${base}`,
+    `maillog_file = ${logFile}`,
+    'smtpd_peername_lookup = no',
+  ];
+  return { base, conf, queue, port, logFile, mainCf };
+}
+
 /**
  * Writes the configuration into `<dir>/postfix/` and starts Postfix. `certFile`/`keyFile` are PEM files readable
  * by root. The caller must `stop()` it (in a `finally`).
  * @throws when Postfix does not start or its port does not greet within 20 s (the log tail is in the message).
  */
 export async function startPostfix(dir: string, certFile: string, keyFile: string): Promise<PostfixInstance> {
-  const base = join(dir, 'postfix');
-  const conf = join(base, 'conf');
-  const queue = join(base, 'queue');
-  const data = join(base, 'data');
+  const { base, conf, queue, port, logFile: log, mainCf } = await preparePostfix(dir);
   const vmail = join(base, 'vmail');
-  const log = join(base, 'postfix.log');
-  for (const d of [conf, queue, data, vmail]) await mkdir(d, { recursive: true });
-  const postfixIds = accountIds('postfix');
+  await mkdir(vmail, { recursive: true });
   const nobody = accountIds('nobody');
-  await chown(data, postfixIds.uid, postfixIds.gid);
   await chown(vmail, nobody.uid, nobody.gid);
-  const port = await freePort();
   await writeFile(
     join(conf, 'main.cf'),
     [
-      'compatibility_level = 3.6',
-      `queue_directory = ${queue}`,
-      `data_directory = ${data}`,
-      'mail_owner = postfix',
-      'setgid_group = postdrop',
-      'myhostname = mx.bench.test',
-      'mydomain = bench.test',
+      ...mainCf('bench.test'),
       'mydestination =',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
-      'mynetworks = 127.0.0.0/8',
-      `maillog_file_prefixes = ${base}`,
-      `maillog_file = ${log}`,
-      'smtpd_peername_lookup = no',
       'smtpd_banner = $myhostname ESMTP',
       `smtpd_tls_cert_file = ${certFile}`,
       `smtpd_tls_key_file = ${keyFile}`,

@@ -5,10 +5,9 @@
  * mailbox delivery to `mailbox_transport` (here `lmtp:inet:…` or `lmtp:unix:…`) whether or not the user exists in
  * the passwd database; nothing leaves the machine (`default_transport = error`).
  */
-import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchPostfix, POSTFIX_DAEMONS } from '../../bench/refs/postfix-instance.js';
-import { accountIds, freePort } from '../../bench/refs/processes.js';
+import { launchPostfix, POSTFIX_DAEMONS, preparePostfix } from '../../bench/refs/postfix-instance.js';
 
 /** A running relay. */
 export interface PostfixRelay {
@@ -26,32 +25,12 @@ export interface PostfixRelay {
  * @throws when Postfix does not start or greet within 20 s (with the log tail).
  */
 export async function startPostfixRelay(dir: string, transport: string): Promise<PostfixRelay> {
-  const base = join(dir, 'postfix');
-  const conf = join(base, 'conf');
-  const queue = join(base, 'queue');
-  const data = join(base, 'data');
-  const logFile = join(base, 'postfix.log');
-  for (const d of [conf, queue, data]) await mkdir(d, { recursive: true });
-  const ids = accountIds('postfix');
-  await chown(data, ids.uid, ids.gid);
-  const port = await freePort();
+  const { conf, queue, port, logFile, mainCf } = await preparePostfix(dir);
   await writeFile(
     join(conf, 'main.cf'),
     [
-      'compatibility_level = 3.6',
-      `queue_directory = ${queue}`,
-      `data_directory = ${data}`,
-      'mail_owner = postfix',
-      'setgid_group = postdrop',
-      'myhostname = mx.relay.test',
-      'mydomain = relay.test',
+      ...mainCf('relay.test'),
       'mydestination = example.com',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
-      'mynetworks = 127.0.0.0/8',
-      `maillog_file_prefixes = ${base}`,
-      `maillog_file = ${logFile}`,
-      'smtpd_peername_lookup = no',
       // Postern decides which recipients exist (550 5.1.1 at RCPT); Postfix accepts any local part.
       'local_recipient_maps =',
       'alias_maps =',
