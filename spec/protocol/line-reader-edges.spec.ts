@@ -5,41 +5,13 @@
  * middle of a drop, `runaway` staying final, a deadline set after construction, and short reads at close.
  * Real loopback sockets, as in line-reader.spec.ts.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { expect } from 'chai';
-import { Connection } from '../../lib/core/connection.js';
-import { TcpServer } from '../../lib/core/tcp-server.js';
-import { createLogger } from '../../lib/log/logger.js';
-import { LineReader, type LineReaderOptions, type LineResult } from '../../lib/protocol/line-reader.js';
+import { lineReaderPair, resultText, type LineReaderPair } from '../support/line-reader-pair.js';
 
-const log = createLogger({ silent: true });
-
-interface Pair {
-  reader: LineReader;
-  conn: Connection;
-  client: net.Socket;
-  close(): Promise<void>;
-}
-
-async function pair(maxLineLength: number, options: LineReaderOptions = {}): Promise<Pair> {
-  let accept!: (c: Connection) => void;
-  const accepted = new Promise<Connection>((r) => (accept = r));
-  const server = new TcpServer({ handle: (c) => accept(c) }, { port: 0, closeTimeoutMs: 100 }, log);
-  const { port } = await server.start();
-  const client = net.connect(port, '127.0.0.1');
-  client.on('error', () => undefined);
-  const conn = await accepted;
-  const reader = new LineReader(conn, { maxLineLength, highWaterMark: 256, ...options });
-  return {
-    reader,
-    conn,
-    client,
-    close: async () => {
-      client.destroy();
-      await server.close();
-    },
-  };
-}
+type Pair = LineReaderPair;
+const pair = lineReaderPair;
+const text = resultText;
 
 /** Writes and waits until the reader has buffered `octets` (bounded: the bytes are on loopback). */
 async function arrive(p: Pair, text: string, octets: number): Promise<void> {
@@ -52,9 +24,6 @@ async function trickle(s: net.Socket, text: string): Promise<void> {
   for (const ch of text) await new Promise<void>((r) => s.write(ch, () => r()));
 }
 
-function text(r: LineResult | undefined): string | undefined {
-  return r === undefined ? undefined : r.kind === 'line' ? `line ${r.line.toString('latin1')}` : r.kind;
-}
 
 describe('protocol: LineReader edges', () => {
   let p: Pair | undefined;

@@ -1,32 +1,10 @@
 import { expect } from 'chai';
-import net from 'node:net';
-import { Connection } from '../../lib/core/connection.js';
-import { TcpServer } from '../../lib/core/tcp-server.js';
-import { createLogger } from '../../lib/log/logger.js';
-import { LineReader, type LineReaderOptions } from '../../lib/protocol/line-reader.js';
+import type net from 'node:net';
+import type { Connection } from '../../lib/core/connection.js';
+import type { LineReader } from '../../lib/protocol/line-reader.js';
+import { lineReaderPair } from '../support/line-reader-pair.js';
 
-const log = createLogger({ silent: true });
-
-/** A real loopback pair: the server side wrapped in a Connection + LineReader, the client a raw socket. */
-async function pair(maxLineLength = 64, options: LineReaderOptions = {}): Promise<{ reader: LineReader; conn: Connection; client: net.Socket; close(): Promise<void> }> {
-  let accept!: (c: Connection) => void;
-  const accepted = new Promise<Connection>((r) => (accept = r));
-  const server = new TcpServer({ handle: (c) => accept(c) }, { port: 0, closeTimeoutMs: 100 }, log);
-  const { port } = await server.start();
-  const client = net.connect(port, '127.0.0.1');
-  client.on('error', () => undefined);
-  const conn = await accepted;
-  const reader = new LineReader(conn, { maxLineLength, highWaterMark: 256, ...options });
-  return {
-    reader,
-    conn,
-    client,
-    close: async () => {
-      client.destroy();
-      await server.close();
-    },
-  };
-}
+const pair = lineReaderPair;
 
 async function collect(gen: AsyncGenerator<Buffer>): Promise<string> {
   const parts: Buffer[] = [];
