@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { ContainerModule } from 'inversify';
 import { ImapFlow } from 'imapflow';
 import type { PeerInfo } from '../../lib/contracts/peer-info.js';
@@ -8,6 +7,7 @@ import { memoryModule } from '../../lib/di/memory.module.js';
 import { ImapHooks, type ImapLoginInfo, type ImapMailboxAccess } from '../../lib/imap/imap-hooks.js';
 import { ImapError } from '../../lib/imap/imap-replies.js';
 import { ALICE, message, startImap, type ImapHarness } from './imap-harness.js';
+import { python } from '../support/python.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -19,17 +19,6 @@ async function startWith(...hooks: ImapHooks[]): Promise<ImapHarness> {
   const h = await startImap({}, {}, [memoryModule, imapModule, bind]);
   await h.store.users.add({ username: 'bob', password: 'bob pw', addresses: ['bob@example.com'] });
   return h;
-}
-
-/** Runs a Python script; resolves with stdout, or undefined when python3 is not installed. */
-function python(script: string, args: string[]): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', script, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return resolve(undefined);
-      if (err) return reject(new Error(`python3 failed: ${stderr}`));
-      resolve(stdout);
-    });
-  });
 }
 
 describe('imap: ImapHooks', function () {

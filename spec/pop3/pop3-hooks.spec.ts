@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import type { Container } from 'inversify';
 import { Pop3Hooks, type Pop3LoginInfo } from '../../lib/pop3/pop3-hooks.js';
 import { Pop3Error } from '../../lib/pop3/pop3-replies.js';
 import { ALICE, message, startPop3, type Pop3Harness } from './pop3-harness.js';
+import { python } from '../support/python.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -16,17 +16,6 @@ async function startWith(...hooks: Pop3Hooks[]): Promise<Pop3Harness> {
   await h.store.users.add({ username: 'bob', password: 'bob pw', addresses: ['bob@example.com'] });
   await h.deliver(message('one'));
   return h;
-}
-
-/** Runs a Python script; resolves with stdout, or undefined when python3 is not installed. */
-function python(script: string, args: string[]): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', script, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return resolve(undefined);
-      if (err) return reject(new Error(`python3 failed: ${stderr}`));
-      resolve(stdout);
-    });
-  });
 }
 
 describe('pop3: Pop3Hooks', function () {

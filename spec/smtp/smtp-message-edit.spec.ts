@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { Transform, type Readable } from 'node:stream';
 import { ContainerModule, type Container } from 'inversify';
 import { ImapFlow } from 'imapflow';
@@ -11,17 +10,7 @@ import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
 import { SmtpServer } from '../../lib/smtp/smtp-server.js';
 import { PASSWORD, startAll, type AllProtocols } from '../support/all-protocols.js';
 import { startSmtp, storedTexts, type SmtpFixture } from './smtp-harness.js';
-
-/** Runs a Python script; resolves with its stdout, or undefined when python3 is not installed. */
-function python(script: string, args: string[]): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', script, ...args], { encoding: 'buffer', timeout: 20_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return resolve(undefined);
-      if (err) return reject(new Error(`python3 failed: ${stderr.toString()}`));
-      resolve(stdout);
-    });
-  });
-}
+import { pythonBytes as python } from '../support/python.js';
 
 const bind =
   (...hooks: Hooks[]) =>
