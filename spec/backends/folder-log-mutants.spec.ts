@@ -313,6 +313,22 @@ describe('Maildir FolderCache (mutation testing)', () => {
     ]);
   });
 
+  it('counts no line for a missing file: 1000 structures put since do not compact', async () => {
+    const c = new FolderCache(dir);
+    expect(await c.get('m0')).to.equal(undefined);
+    for (let i = 0; i < 1000; i++) c.put(`m${i}`, { structure, canonicalSize: i });
+    await c.settled();
+    await c.compact(new Set());
+    expect(await lines()).to.have.length(1000);
+  });
+
+  it('reports a cache file that cannot be read (not a missing one)', async () => {
+    await mkdir(join(dir, FOLDER_CACHE_FILE));
+    let error: NodeJS.ErrnoException | undefined;
+    await new FolderCache(dir).get('a').catch((e: NodeJS.ErrnoException) => (error = e));
+    expect(error?.code).to.equal('EISDIR');
+  });
+
   it('loses a line quietly when its folder is gone, and follows a rename of the folder', async () => {
     const c = new FolderCache(join(dir, 'gone'));
     c.put('a', { structure, canonicalSize: 1 });
