@@ -63,6 +63,10 @@ interface Options {
   lenientGoodbye?: boolean;
   /** Called when the pre-authentication timer asks whether the session got past it. */
   onPreAuthAsked?: () => void;
+  /** The listener's deadlines (`applyListenerLimits`). */
+  listener?: { preAuthTimeoutMs?: number; commandTimeoutMs?: number };
+  /** What the injector is asked, as `stage:subjects`. */
+  asked?: string[];
 }
 
 /**
@@ -84,6 +88,10 @@ class TinySession extends TextSession {
     this.o.onPreAuthAsked?.();
     return false;
   }
+  protected override octetsAfterDroppedLine(tail: Buffer): number | 'end' | undefined {
+    const m = /\{(\d+)\}$/.exec(tail.toString('latin1'));
+    return m ? Number(m[1]) : undefined;
+  }
   protected override faultStage(verb: string): { stage: FaultStage } | undefined {
     return verb === 'TLS' ? { stage: 'starttls' } : { stage: 'mail' };
   }
@@ -95,7 +103,12 @@ class TinySession extends TextSession {
     } else if (text === 'TLS') {
       if (await this.beforeCommand('TLS', '')) return;
       this.send('+OK go\r\n');
-      await this.startTls(this.security);
+      if (!(await this.startTls(this.security))) this.send('+OK no tls\r\n');
+    } else if (text === 'TWO') {
+      this.send('+OK one\r\n+OK two\r\n');
+    } else if (text === 'OBS') {
+      this.observeCommand('OBS', 0.25);
+      this.send('+OK observed\r\n');
     } else if (text === 'ZIP') {
       this.send('+OK zip\r\n');
       this.startCompression();
@@ -132,6 +145,11 @@ class TinySession extends TextSession {
     if (this.o.lenientGoodbye) await this.flush();
     else await this.end('idle-timeout');
   }
+  protected override async onPreAuthTimeout(): Promise<void> {
+    this.send('-ERR pre-auth\r\n');
+    if (this.o.lenientGoodbye) await this.flush();
+    else await this.end('idle-timeout');
+  }
 }
 
 describe('protocol: TextSession log lines (mutation testing)', () => {
@@ -161,9 +179,9 @@ describe('protocol: TextSession log lines (mutation testing)', () => {
           const s = new TinySession(c, o, security);
           s.authThrottle = o.throttle;
           s.metrics = o.metrics;
-          s.applyListenerLimits({ name: 'tinys' });
+          s.applyListenerLimits({ name: 'tinys', ...o.listener });
           const fault = o.fault;
-          if (fault) s.faults = { injector: { decide: (_p, stage) => fault(stage) }, protocol: 'tiny' };
+          if (fault) s.faults = { injector: { decide: (_p, stage, subjects) => (o.asked?.push(`${stage}:${subjects.join(',')}`), fault(stage)) }, protocol: 'tiny' };
           await s.run();
         },
       },
@@ -301,7 +319,7 @@ describe('protocol: TextSession log lines (mutation testing)', () => {
 
   it('logs the pre-authentication deadline with its limit', async () => {
     const c = await start({ limits: { preAuthTimeoutMs: 100 } });
-    expect(await c.expect(/^-ERR/)).to.deep.equal(['+OK tiny', '-ERR timeout']);
+    expect(await c.expect(/^-ERR/)).to.deep.equal(['+OK tiny', '-ERR pre-auth']);
     expect(sessionLines()).to.deep.equal([['warn', 'not authenticated in time, closing', { ms: 100 }]]);
   });
 
@@ -437,5 +455,80 @@ describe('protocol: TextSession log lines (mutation testing)', () => {
       ['tiny', 'PLAIN', 'failure'],
       ['tiny', 'PLAIN', 'throttled'],
     ]);
+  });
+
+  it("takes the listener's deadlines only where the session set none", async () => {
+    let c = await start({ limits: { preAuthTimeoutMs: 100 }, listener: { preAuthTimeoutMs: 60_000 } });
+    expect(await c.expect(/^-ERR/)).to.deep.equal(['+OK tiny', '-ERR pre-auth']);
+    await c.close();
+    await server!.close();
+    c = await start({ listener: { preAuthTimeoutMs: 100 } });
+    expect(await c.expect(/^-ERR/)).to.deep.equal(['+OK tiny', '-ERR pre-auth']);
+    expect(sessionLines()).to.deep.equal([['warn', 'not authenticated in time, closing', { ms: 100 }]]);
+    await c.close();
+    await server!.close();
+    for (const [limits, listener] of [
+      [{ commandTimeoutMs: 100, idleTimeoutMs: 60_000 }, { commandTimeoutMs: 60_000 }],
+      [{ idleTimeoutMs: 60_000 }, { commandTimeoutMs: 100 }],
+    ] as const) {
+      c = await start({ limits, listener });
+      await c.expect(/^\+OK tiny$/);
+      c.send('NO');
+      expect(await c.expect(/^-ERR/)).to.deep.equal(['-ERR timeout']);
+      expect(sessionLines()).to.deep.equal([['warn', 'line not completed in time, closing', { ms: 100, buffered: 2 }]]);
+      await c.close();
+      await server!.close();
+    }
+  });
+
+  it('bounds a trickled line by the idle timeout when it is shorter than the command timeout', async () => {
+    const c = await start({ limits: { idleTimeoutMs: 150, commandTimeoutMs: 60_000 } });
+    await c.expect(/^\+OK tiny$/);
+    const drip = setInterval(() => c.send('x'), 30); // never idle for 150 ms
+    try {
+      expect(await c.expect(/^-ERR/)).to.deep.equal(['-ERR timeout']);
+    } finally {
+      clearInterval(drip);
+    }
+    expect(sessionLines()[0]).to.deep.equal(['warn', 'line not completed in time, closing', { ms: 150, buffered: sessionLines()[0]![2].buffered }]);
+  });
+
+  it("skips the octets the protocol says follow a dropped line (an IMAP literal's)", async () => {
+    const c = await start({ limits: { maxLineLength: 10 } });
+    await c.expect(/^\+OK tiny$/);
+    c.send(`${'x'.repeat(20)} {5}\r\nABCDE\r\nNOOP\r\n`); // the literal, then the rest of its line
+    expect(await c.expect(/^\+OK/)).to.deep.equal(['-ERR too long', '+OK NOOP']);
+  });
+
+  it('traces a reply of several lines whole, without its last CRLF only', async () => {
+    const c = await start({}, true);
+    await c.expect(/^\+OK tiny$/);
+    expect(await c.command('TWO', /^\+OK two$/)).to.deep.equal(['+OK one', '+OK two']);
+    expect(sessionLines('debug')).to.deep.equal([
+      ['debug', 'S: +OK tiny', {}],
+      ['debug', 'S: +OK one\r\n+OK two', {}],
+    ]);
+  });
+
+  it('asks the injector with no subjects by default, and times commands into the metrics', async () => {
+    const asked: string[] = [];
+    const commands: unknown[][] = [];
+    const metrics: SessionMetrics = { command: (...a) => void commands.push(a), auth: () => undefined, message: () => undefined };
+    const c = await start({ asked, metrics, fault: () => undefined });
+    await c.expect(/^\+OK tiny$/);
+    expect(await c.command('FAULT', /^\+OK/)).to.deep.equal(['+OK no fault']);
+    expect(asked).to.deep.equal(['connect:', 'greeting:', 'mail:']);
+    expect(await c.command('OBS', /^\+OK/)).to.deep.equal(['+OK observed']);
+    expect(commands).to.deep.equal([['tiny', 'OBS', 0.25]]);
+  });
+
+  it('answers a failed STARTTLS handshake as a closed session, not a handler failure', async () => {
+    const c = await start();
+    await c.expect(/^\+OK tiny$/);
+    expect(await c.command('TLS', /^\+OK go$/)).to.deep.equal(['+OK go']);
+    c.send('this is no ClientHello\r\n');
+    await c.closed();
+    expect(await closeReason()).to.equal('tls-failed');
+    expect(lines.filter((l) => l.level === 'error')).to.deep.equal([]);
   });
 });
