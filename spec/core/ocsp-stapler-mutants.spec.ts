@@ -31,6 +31,7 @@ describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)'
   let revoked: PemPair;
   let stale: PemPair;
   let failing: PemPair;
+  let open: PemPair;
   const closers: Array<() => unknown> = [];
 
   before(async function () {
@@ -38,12 +39,13 @@ describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)'
     certs = await testCertificates();
     ca = new X509Certificate(certs.ca.cert);
     responder = await OcspResponder.start(certs.ca);
-    [good, second, revoked, stale, failing] = await Promise.all([
+    [good, second, revoked, stale, failing, open] = await Promise.all([
       responder.issue('good.postern.test', '/good'),
       responder.issue('second.postern.test', '/second'),
       responder.issue('revoked.postern.test', '/revoked', { revoked: true }),
       responder.issue('stale.postern.test', '/stale'),
       responder.issue('failing.postern.test', '/fail'),
+      responder.issue('open.postern.test', '/open'),
     ]);
   });
 
@@ -147,6 +149,102 @@ describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)'
       expect(s.responseFor(null)).to.equal(undefined);
       expect(s.isActive).to.equal(false);
       expect(await requestsDuring(() => s.track([{ leaf: x509(second), issuer: ca }]))).to.deep.equal([]);
+    });
+  });
+
+  describe('OcspStapler refresh schedule', () => {
+    // The stapler's timers (a minute to a day) are seen by wrapping the global setTimeout/clearTimeout it calls; they
+    // stay real timers (unref'd, cleared by close()), and a spec fires one by calling its callback.
+    type Timer = { delay: number; fire: () => void; handle: NodeJS.Timeout };
+    let timers: Timer[];
+    let cleared: NodeJS.Timeout[];
+    const realSetTimeout = globalThis.setTimeout;
+    const realClearTimeout = globalThis.clearTimeout;
+
+    beforeEach(() => {
+      timers = [];
+      cleared = [];
+      globalThis.setTimeout = ((fire: () => void, delay: number) => {
+        const handle = realSetTimeout(fire, delay);
+        if (delay >= 60_000) timers.push({ delay, fire, handle });
+        return handle;
+      }) as typeof setTimeout;
+      globalThis.clearTimeout = ((handle: NodeJS.Timeout | undefined) => {
+        if (handle !== undefined) cleared.push(handle);
+        realClearTimeout(handle);
+      }) as typeof clearTimeout;
+    });
+
+    afterEach(() => {
+      globalThis.setTimeout = realSetTimeout;
+      globalThis.clearTimeout = realClearTimeout;
+    });
+
+    /** Resolves at the n-th 'ocsp fetch failed' warning. */
+    function failures(): { events: RecordingLogger; nth: (n: number) => Promise<void> } {
+      const events = new RecordingLogger();
+      const nth = async (n: number): Promise<void> => {
+        for (let i = 0; i < 100 && events.find('warn', 'ocsp fetch failed').length < n; i++) await new Promise((resolve) => setImmediate(resolve));
+        expect(events.find('warn', 'ocsp fetch failed')).to.have.length(n);
+      };
+      return { events, nth };
+    }
+
+    it('refreshes half-way to nextUpdate, a day on without one, a minute on when stale', async () => {
+      const s = stapler();
+      const before = Date.now();
+      await s.track([{ leaf: x509(good), issuer: ca }]);
+      expect(timers).to.have.length(1);
+      const nextUpdate = parseOcspResponse(s.responseFor(null)!, x509(good), ca).nextUpdate!.getTime();
+      expect(timers[0]!.delay).to.be.within((nextUpdate - Date.now()) / 2, (nextUpdate - before) / 2);
+      await s.track([{ leaf: x509(open), issuer: ca }]);
+      expect(timers.map((t) => t.delay).slice(1)).to.deep.equal([86_400_000]);
+      await s.track([{ leaf: x509(stale), issuer: ca }]);
+      expect(timers.map((t) => t.delay).slice(2)).to.deep.equal([60_000]);
+    });
+
+    it('retries a failed fetch after a minute, then two, clearing the timer it replaces, and fetches when the timer fires', async () => {
+      const { events, nth } = failures();
+      const s = stapler(events);
+      await s.track([{ leaf: x509(failing), issuer: ca }]);
+      expect(timers.map((t) => t.delay)).to.deep.equal([60_000]);
+      // Tracked again without a response: fetched again at once, and the pending retry is replaced.
+      await s.track([{ leaf: x509(failing), issuer: ca }]);
+      expect(timers.map((t) => t.delay)).to.deep.equal([60_000, 120_000]);
+      expect(cleared).to.include(timers[0]!.handle);
+      expect(events.find('warn', 'ocsp fetch failed').map((r) => r.meta.retryInMs)).to.deep.equal([60_000, 120_000]);
+      const asked = responder.requests.length;
+      timers[1]!.fire();
+      await nth(3);
+      expect(responder.requests.length).to.equal(asked + 1);
+      expect(timers.map((t) => t.delay)).to.deep.equal([60_000, 120_000, 240_000]);
+    });
+
+    it('clears the timers of certificates no longer tracked, keeps the others, and clears all at close()', async () => {
+      const s = stapler();
+      await s.track([{ leaf: x509(good), issuer: ca }]);
+      await s.track([{ leaf: x509(good), issuer: ca }, { leaf: x509(second), issuer: ca }]);
+      expect(timers, 'a kept certificate with a response is not fetched again').to.have.length(2);
+      const [goodTimer, secondTimer] = timers.map((t) => t.handle);
+      expect(cleared).to.deep.equal([]);
+      await s.track([{ leaf: x509(good), issuer: ca }]);
+      expect(cleared).to.deep.equal([secondTimer]);
+      s.close();
+      expect(cleared).to.deep.equal([secondTimer, goodTimer]);
+      await s.track([]);
+      expect(s.isActive).to.equal(false);
+    });
+
+    it('schedules nothing for a fetch that ends after its certificate was dropped or the stapler closed', async () => {
+      const dropped = stapler();
+      const first = dropped.track([{ leaf: x509(failing), issuer: ca }]);
+      await dropped.track([]);
+      await first;
+      const closed = stapler();
+      const second = closed.track([{ leaf: x509(failing), issuer: ca }]);
+      closed.close();
+      await second;
+      expect(timers).to.deep.equal([]);
     });
   });
 

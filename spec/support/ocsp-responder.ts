@@ -3,7 +3,7 @@
  * ocsp` signs the answer with the test CA from an index of issued serials. The request path chooses the behaviour, so
  * each certificate names its own in its AIA extension: `/fail…` answers HTTP 500, `/stale…` a response whose
  * nextUpdate is a day past (openssl's answer with that date rewritten and signed again: openssl takes no past
- * window), anything else a response valid for a day. Every request's
+ * window), `/open…` one without nextUpdate ("newer information any time"), anything else a response valid for a day. Every request's
  * path is recorded in {@link requests}, which is how a spec sees which certificates a server asked about.
  */
 import { execFile } from 'node:child_process';
@@ -109,7 +109,7 @@ export class OcspResponder {
     const [idx, req, resp] = [`${n}.idx`, `${n}.req`, `${n}.der`].map((f) => join(this.dir, f)) as [string, string, string];
     await Promise.all([writeFile(idx, lines.join('')), writeFile(req, request)]);
     const ca = join(this.dir, 'ca.pem');
-    const r = await openssl(['ocsp', '-index', idx, '-CA', ca, '-rsigner', ca, '-rkey', join(this.dir, 'ca-key.pem'), '-reqin', req, '-respout', resp, '-ndays', '1']);
+    const r = await openssl(['ocsp', '-index', idx, '-CA', ca, '-rsigner', ca, '-rkey', join(this.dir, 'ca-key.pem'), '-reqin', req, '-respout', resp, ...(path.startsWith('/open') ? [] : ['-ndays', '1'])]);
     if (r.code !== 0) throw new Error(r.stderr);
     const der = await readFile(resp);
     return path.startsWith('/stale') ? this.backdated(der) : der;
