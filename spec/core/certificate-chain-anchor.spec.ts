@@ -128,4 +128,15 @@ describe('core: certificate chain anchors and status texts', () => {
     leaf.issuerCertificate = { raw: Buffer.from('not DER') } as tls.DetailedPeerCertificate;
     expect(buildChain({ peerCertificate: leaf }).certificates.map((c) => c.subject)).to.deep.equal(['CN=postern-client']);
   });
+
+  it('names a signature that does not verify (a CA of the same name, another key)', async () => {
+    const twin = await generateDevCertificates(); // its CA is also "CN=Postern Dev CA"
+    const result = buildChain({ peerCertificate: peer(twin.server.cert, certs.ca.cert), trusted: [x509(certs.ca.cert)] });
+    expect(info(result.chainStatus)).to.deep.equal([[S.NotSignatureValid, "signature of certificate 0 does not verify with its issuer's key"]]);
+  });
+
+  it('calls an untrusted top that is not self-signed a partial chain', () => {
+    const result = buildChain({ peerCertificate: peer(certs.client.cert), trusted: [x509(certs.untrustedCa.cert)] });
+    expect(info(result.chainStatus)).to.deep.equal([[S.PartialChain, 'issuer CN=Postern Dev CA of CN=' + /CN=([^\n]+)/.exec(x509(certs.client.cert).subject)![1] + ' is not available or not trusted']]);
+  });
 });

@@ -9,11 +9,12 @@ import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
-import { DerTag, encode, encodeOid } from '../../lib/core/der.js';
+import { DerTag, children, encode, encodeOid, readNode } from '../../lib/core/der.js';
 import { buildOcspRequest, fetchOcspResponse, OcspError, ocspResponderUrl, parseOcspResponse } from '../../lib/core/ocsp.js';
 import { testCertificates } from '../support/certs.js';
 
@@ -172,6 +173,30 @@ describe('core: OCSP requests and responses (ocsp mutants)', function () {
     expect(text).to.not.contain('Request Extensions'); // no nonce
   });
 
+  it('builds for a v1 certificate (no version field) the very request openssl builds', async () => {
+    let r = await run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'v1-key.pem'), '-out', join(dir, 'v1.csr'), '-subj', '/CN=v1.postern.test']);
+    expect(r.code, r.stderr).to.equal(0);
+    r = await run(['x509', '-req', '-in', join(dir, 'v1.csr'), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca-key.pem'), '-set_serial', '0x1234', '-days', '2', '-out', join(dir, 'v1.pem')]);
+    expect(r.code, r.stderr).to.equal(0);
+    const v1 = new X509Certificate(await readFile(join(dir, 'v1.pem')));
+    r = await run(['ocsp', '-issuer', join(dir, 'ca.pem'), '-cert', join(dir, 'v1.pem'), '-no_nonce', '-reqout', join(dir, 'v1-req.der')]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(buildOcspRequest(v1, ca)).to.deep.equal(await readFile(join(dir, 'v1-req.der')));
+  });
+
+  it('names the BasicOCSPResponse that is no SEQUENCE, and a signature algorithm it does not know', () => {
+    const basicOid = encodeOid('1.3.6.1.5.5.7.48.1.1');
+    const wrap = (basic: Buffer): Buffer =>
+      encode(DerTag.SEQUENCE, encode(DerTag.ENUMERATED, Buffer.from([0])), encode(0xa0, encode(DerTag.SEQUENCE, basicOid, encode(DerTag.OCTET_STRING, basic))));
+    expect(() => parseOcspResponse(wrap(encode(DerTag.INTEGER, Buffer.from([1]))), leaf, ca)).to.throw(OcspError, 'malformed response: BasicOCSPResponse: expected tag 0x30, got 0x2');
+    // The issuer-signed good response with its algorithm made ecdsa-with-SHA224, which the table leaves out.
+    const [, bytes] = children(readNode(responses.get('good-bare')!));
+    const [, octets] = children(children(bytes!)[0]!);
+    const [tbs, , signature] = children(readNode(octets!.content));
+    const sha224 = encode(DerTag.SEQUENCE, encodeOid('1.2.840.10045.4.3.1'));
+    expect(() => parseOcspResponse(wrap(encode(DerTag.SEQUENCE, tbs!.raw, sha224, signature!.raw)), leaf, ca)).to.throw(OcspError, 'unsupported signature algorithm');
+  });
+
   it('finds the responder URL in the AIA extension, and none in a certificate without one', () => {
     expect(ocspResponderUrl(leaf)).to.equal(undefined);
     const withAia = { infoAccess: 'CA Issuers - URI:http://ca.example/ca.der\nOCSP - URI:http://ocsp.example/\n' } as X509Certificate;
@@ -207,6 +232,34 @@ describe('core: OCSP requests and responses (ocsp mutants)', function () {
       const body = await fetchOcspResponse(url, Buffer.from('request bytes'));
       expect(body.toString()).to.equal('response bytes');
       expect(seen.at(-1)).to.deep.equal({ method: 'POST', type: 'application/ocsp-request', accept: 'application/ocsp-response', body: Buffer.from('request bytes') });
+    });
+
+    it('rejects a response cut off mid-body (the response stream error)', async () => {
+      behaviour = (_req, res) => {
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write(Buffer.alloc(10), () => res.destroy());
+      };
+      const err = await fetchOcspResponse(url, Buffer.from('r')).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e,
+      );
+      expect([err?.message, err?.code]).to.deep.equal(['aborted', 'ECONNRESET']);
+    });
+
+    it('speaks TLS to an https: responder', async () => {
+      const tlsServer = https.createServer({ cert: certs.server.cert, key: certs.server.key }, (_req, res) => res.end('x'));
+      await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+      try {
+        const err = await fetchOcspResponse(`https://127.0.0.1:${(tlsServer.address() as net.AddressInfo).port}/`, Buffer.from('r')).then(
+          () => undefined,
+          (e: NodeJS.ErrnoException) => e,
+        );
+        // Our dev CA is not among Node's roots: the TLS handshake itself is what fails.
+        expect(err?.code).to.equal('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      } finally {
+        tlsServer.closeAllConnections();
+        await new Promise((resolve) => tlsServer.close(resolve));
+      }
     });
 
     it('rejects another HTTP status, a body over 256 KiB, and a responder that does not answer in time', async () => {

@@ -287,6 +287,16 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       expect((await reference(first.session)).reused).to.equal(true);
     });
 
+    it('leaves a closed derived configuration out of later key changes: its tickets keep resuming', async () => {
+      const parent = security();
+      const child = derived(parent, {}, 'imaps');
+      const onChild = await ticketServer(child);
+      const first = await onChild();
+      child.close();
+      parent.setTicketKeys(generateTicketKeys());
+      expect((await onChild(first.session)).reused).to.equal(true);
+    });
+
     it('applies the keys rotateTicketKeys makes: its tickets no longer resume where the old keys are', async () => {
       const keys = generateTicketKeys();
       const rotated = security({ ticketKeys: keys });
@@ -338,6 +348,51 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       expect(err).to.be.instanceOf(CertificateError);
       expect((err as Error).message).to.match(/^cannot use the certificate: .*key values mismatch$/);
       expect(sec.fingerprint256).to.equal(before);
+    });
+  });
+
+  describe('what a reload follows', () => {
+    it('rebuilds only derived configurations that are prepared and inherit the certificate', async () => {
+      const parent = security();
+      await parent.prepare();
+      const unprepared = parent.derive({}, 'a');
+      closers.push(() => unprepared.close());
+      const inheriting = parent.derive({}, 'b');
+      closers.push(() => inheriting.close());
+      await inheriting.prepare();
+      // Set order: a reload of `unprepared` would start first and, taking the same steps, end first.
+      const followed = new Promise<void>((resolve) => (inheriting.onReload = resolve));
+      await parent.reload();
+      await followed;
+      expect(unprepared.isPrepared).to.equal(false);
+    });
+
+    it('watches certFile, keyFile and chainFile, and a pfxFile; text sources and inherited certificates are not watched', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'postern-watch-files-'));
+      closers.push(() => rm(dir, { recursive: true, force: true }));
+      await Promise.all([
+        writeFile(join(dir, 'c.pem'), certs.server.cert),
+        writeFile(join(dir, 'k.pem'), certs.server.key),
+        writeFile(join(dir, 'chain.pem'), certs.ca.cert),
+        writeFile(join(dir, 's.pfx'), toPkcs12(certs.server, 'pw')),
+      ]);
+      const pem = security({ certificate: { certFile: join(dir, 'c.pem'), keyFile: join(dir, 'k.pem'), chainFile: join(dir, 'chain.pem') }, watchFiles: true });
+      await pem.prepare();
+      const pemReloaded = new Promise<void>((resolve) => (pem.onReload = resolve));
+      await writeFile(join(dir, 'chain.pem'), certs.ca.cert);
+      await pemReloaded;
+      const pfx = security({ certificate: { pfxFile: join(dir, 's.pfx'), passphrase: 'pw' }, watchFiles: true });
+      await pfx.prepare();
+      const pfxReloaded = new Promise<void>((resolve) => (pfx.onReload = resolve));
+      await writeFile(join(dir, 's.pfx'), toPkcs12(certs.server, 'pw'));
+      await pfxReloaded;
+      expect(pfx.certificate?.subject).to.equal('CN=localhost');
+      // Nothing to watch: a name that is no file would make watch() throw and prepare() fail.
+      await security({ watchFiles: true }).prepare();
+      const child = pem.derive({ requestClientCertificate: true }, 'imaps');
+      closers.push(() => child.close());
+      await child.prepare();
+      expect(child.fingerprint256).to.equal(pem.fingerprint256);
     });
   });
 

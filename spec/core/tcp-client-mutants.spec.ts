@@ -1,7 +1,8 @@
 /**
  * TcpClient at the edges `tcp-client.spec.ts` leaves open (issue 16, mutation testing of `lib/core/tcp-client.ts`):
  * the connect timeout (a loopback listener whose accept queue is full never completes a connect: Linux drops the SYN),
- * security given as plain options, the logger and its `side` field, and the dialled host kept on the connection.
+ * security given as plain options, the logger (silent by default) and its `side` field, and the dialled host kept on the
+ * connection.
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -84,5 +85,12 @@ describe('core: TcpClient edges (tcp-client mutants)', function () {
     const [established] = log.find('info', 'tls established');
     expect(established?.meta.side).to.equal('client');
     expect(established?.meta.sni).to.equal('localhost');
+  });
+
+  it('logs nowhere when no logger is given (the silent logger)', async () => {
+    const port = await implicitTls();
+    const conn = await TcpClient.connect({ host: '127.0.0.1', port });
+    closers.push(() => conn.close());
+    expect(conn.log).to.equal(createLogger({ silent: true }));
   });
 });
