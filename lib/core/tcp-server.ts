@@ -152,6 +152,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Sockets still sending their PROXY header (not yet Connections). */
   private readonly pending = new Set<net.Socket>();
   private readonly proxyTrust?: ProxyTrust;
+  /** The port `start()` bound (what every accepted socket's local port is). */
+  private boundPort?: number;
 
   /**
    * @param limits process-wide caps shared with the other listeners; a private, default-capped one when absent.
@@ -207,6 +209,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.server = server;
     if (this.options.path !== undefined && this.options.pathMode !== undefined) await chmod(this.options.path, this.options.pathMode);
     const addr = this.address();
+    this.boundPort = addr.port;
     this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     FdMonitor.acquire(this, this.log);
     return addr;
@@ -345,7 +348,9 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
   private startSession(socket: net.Socket, options: ConnectionOptions): void {
-    const realLocalPort = socket.localPort ?? 0;
+    // The listener's bound port, not the socket's (`getsockname` per connection): they are the same, also for a
+    // cluster worker (shared handle) and a Unix socket (0).
+    const realLocalPort = this.boundPort ?? socket.localPort ?? 0;
     const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined });
     const info = this.listenerInfo(realLocalPort);
     const address = conn.remoteAddress;
@@ -357,16 +362,19 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.live.add(conn);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.emit('accepted', conn);
+    const startedAt = Date.now();
     conn.once('close', (reason: CloseReason) => {
       this.live.delete(conn);
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.perAddress.set(address, left);
       else this.perAddress.delete(address);
       slot.release();
-      conn.log.info('connection closed', { reason });
+      // The one info line of a connection (issue 15): accept and TLS lines are debug; this one sums them up.
+      const security = conn.security;
+      conn.log.info('connection closed', { reason, tls: security.protocol, cipher: security.cipher, ms: Date.now() - startedAt });
       this.emit('closed', conn, reason);
     });
-    conn.log.info('connection accepted');
+    conn.log.debug('connection accepted');
     if (this.options.idleTimeoutMs) conn.setIdleTimeout(this.options.idleTimeoutMs);
     void this.run(conn, info);
   }
