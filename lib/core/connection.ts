@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { Logger } from '../log/logger.js';
+import { debugEnabled, type Logger } from '../log/logger.js';
 import type { ClientSecurity } from './client-security.js';
 import { SslPolicyErrors, type X509Chain } from './policy-errors.js';
 import type { ServerSecurity } from './server-security.js';
@@ -122,8 +122,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.remotePort = via?.source.port ?? socket.remotePort ?? 0;
     if (via?.destination) this.local = { address: via.destination.address, port: via.destination.port };
     if (via) this.proxy = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    const proxyMeta = this.proxy ? { proxy: `${this.proxy.address}:${this.proxy.port}` } : {};
-    this.log = log.child({ cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, ...proxyMeta, ...meta });
+    // Built key by key rather than from spreads (issue 15: one object per connection, same key order as before).
+    const bound: Record<string, unknown> = { cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}` };
+    if (this.proxy) bound.proxy = `${this.proxy.address}:${this.proxy.port}`;
+    for (const k in meta) bound[k] = meta[k];
+    this.log = log.child(bound);
     socket.setNoDelay(true);
     if (options.secureAtOnce) {
       socket.on('error', this.onError);
@@ -355,7 +358,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.upgrading = false;
       this.attach(tlsSocket);
       if (this.idleMs > 0) tlsSocket.setTimeout(this.idleMs);
-      this.log.debug('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
+      if (debugEnabled(this.log)) this.log.debug('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
       this.emit('secured', this.securityState);
     } catch (err) {
       this.upgrading = false;

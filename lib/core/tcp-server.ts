@@ -154,6 +154,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   private readonly proxyTrust?: ProxyTrust;
   /** The port `start()` bound (what every accepted socket's local port is). */
   private boundPort?: number;
+  private connectionMeta?: Readonly<Record<string, unknown>>;
+  private directOptions?: ConnectionOptions;
 
   /**
    * @param limits process-wide caps shared with the other listeners; a private, default-capped one when absent.
@@ -351,7 +353,11 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     // The listener's bound port, not the socket's (`getsockname` per connection): they are the same, also for a
     // cluster worker (shared handle) and a Unix socket (0).
     const realLocalPort = this.boundPort ?? socket.localPort ?? 0;
-    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined });
+    // The same meta and options objects for every direct connection (issue 15: allocation per connection).
+    this.connectionMeta ??= { proto: this.name };
+    this.directOptions ??= { idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined };
+    const connectionOptions = options.proxied ? { ...this.directOptions, ...options } : this.directOptions;
+    const conn = new Connection(socket, this.log, this.connectionMeta, connectionOptions);
     const info = this.listenerInfo(realLocalPort);
     const address = conn.remoteAddress;
     const slot = this.admit(address);
