@@ -15,6 +15,8 @@ export interface BenchResult {
   readonly referenceName: string;
   /** Goal: subject / reference should stay below this. */
   readonly goal: number;
+  /** What the subject is, when it is not Postern (e.g. a ceiling measured with a minimal server). */
+  readonly subjectName?: string;
 }
 
 /** True when running the CI smoke (few iterations). */
@@ -37,5 +39,5 @@ export async function timePerRun(n: number, fn: () => Promise<void>, warmup = Ma
 export function format(r: BenchResult): string {
   const ratio = r.subject / r.reference;
   const ok = ratio <= r.goal ? 'ok' : 'OVER GOAL';
-  return `${r.name.padEnd(34)} postern ${r.subject.toPrecision(3)} vs ${r.referenceName} ${r.reference.toPrecision(3)} per ${r.unit}  ratio ${ratio.toFixed(2)} (goal ≤ ${r.goal}) ${ok}`;
+  return `${r.name.padEnd(34)} ${r.subjectName ?? 'postern'} ${r.subject.toPrecision(3)} vs ${r.referenceName} ${r.reference.toPrecision(3)} per ${r.unit}  ratio ${ratio.toFixed(2)} (goal ≤ ${r.goal}) ${ok}`;
 }

@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import type { AcmeCertificateTarget } from '../core/acme-certificates.js';
 import { CertificateError, type CertificateSource } from '../core/server-security.js';
 import type { Logger } from '../log/logger.js';
-import type { AcmeChallenge, AcmeChallengeMessage, AcmeHttpMessage, AppliedMessage, CertificateMessage } from './cluster-worker.js';
+import type { AcmeChallenge, AcmeChallengeMessage, AcmeHttpMessage, AppliedMessage, CertificateMessage } from './cluster-messages.js';
 
 /**
  * How long the relay waits for the workers to apply a change before going on without the slow ones (logged at warn).

@@ -22,7 +22,7 @@ import { createLogger, flushLogOutput } from '../log/logger.js';
 import { clusterMetricsSource } from '../metrics/cluster-metrics.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { ClusterAcmeRelay } from './cluster-acme.js';
-import { isAuthEvent, isClusterMessage, type AuthEventMessage, type ChaosMessage, type InitMessage } from './cluster-worker.js';
+import { isAuthEvent, isClusterMessage, type AuthEventMessage, type ChaosMessage, type InitMessage } from './cluster-messages.js';
 import { createDefaultFolders } from './default-folders.js';
 
 /** The executable every worker runs (this package's `postern`), whatever script started the primary. */

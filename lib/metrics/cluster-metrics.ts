@@ -38,12 +38,37 @@ export function clusterMetricsSource(): MetricsSource {
   return { contentType: aggregator.contentType, metrics: () => aggregator.clusterMetrics() };
 }
 
+/** prom-client's cluster messages (its `lib/cluster.js`): the primary's collection request and a worker's answer. */
+const GET_METRICS_REQ = 'prom-client:getMetricsReq';
+const GET_METRICS_RES = 'prom-client:getMetricsRes';
+
+/** The IPC channel a worker answers on: `process` in a cluster worker (a parameter for the spec). */
+export interface MetricsChannel {
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  readonly connected: boolean;
+  send?(message: unknown, sendHandle: undefined, options: object, callback: (error: Error | null) => void): boolean;
+}
+
 /**
- * In a worker: answer the primary's collection rounds with `registry` (prom-client's default is its global one).
- * prom-client adds its IPC listener when the first `AggregatorRegistry` is made, in a worker as in the primary.
+ * In a worker: answer the primary's collection rounds with `registry`, in prom-client's message format. prom-client's
+ * own worker listener is not used: it calls `process.send` without a callback, so an answer that is ready after the
+ * channel closed (a scrape while the worker drains) raises `ERR_IPC_CHANNEL_CLOSED` as an `'error'` event on `process`,
+ * which kills the worker. Here an answer goes out only while the channel is connected, and a send that fails anyway
+ * is dropped (the primary's round times out for that worker, as for a worker that died).
  */
-export function serveToCluster(registry: Registry): void {
-  const { AggregatorRegistry } = promClient();
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([registry]);
+export function serveToCluster(registry: Registry, channel: MetricsChannel = process as MetricsChannel): void {
+  channel.on('message', (message) => {
+    if (typeof message !== 'object' || message === null) return;
+    const { type, requestId } = message as { type?: unknown; requestId?: unknown };
+    if (type !== GET_METRICS_REQ) return;
+    registry.getMetricsAsJSON().then(
+      (metrics) => answer(channel, { type: GET_METRICS_RES, requestId, metrics: [metrics] }),
+      (err: unknown) => answer(channel, { type: GET_METRICS_RES, requestId, error: err instanceof Error ? err.message : String(err) }),
+    );
+  });
+}
+
+function answer(channel: MetricsChannel, message: object): void {
+  if (!channel.connected || !channel.send) return;
+  channel.send(message, undefined, {}, () => undefined);
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Worker } from 'node:cluster';
 import { ClusterAcmeRelay } from '../../lib/cli/cluster-acme.js';
-import type { AppliedMessage } from '../../lib/cli/cluster-worker.js';
+import type { AppliedMessage } from '../../lib/cli/cluster-messages.js';
 import { CertificateError } from '../../lib/core/server-security.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { testCertificates } from '../support/certs.js';
