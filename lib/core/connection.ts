@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
-import { debugEnabled, type Logger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
 import type { ClientSecurity } from './client-security.js';
 import { SslPolicyErrors, type X509Chain } from './policy-errors.js';
 import type { ServerSecurity } from './server-security.js';
@@ -358,7 +358,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.upgrading = false;
       this.attach(tlsSocket);
       if (this.idleMs > 0) tlsSocket.setTimeout(this.idleMs);
-      if (debugEnabled(this.log)) this.log.debug('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
+      this.log.debug('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
       this.emit('secured', this.securityState);
     } catch (err) {
       this.upgrading = false;
