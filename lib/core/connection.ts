@@ -84,6 +84,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly id: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
   /** The host name or address a client connection was dialled with (set by `TcpClient`); undefined on accepted connections. */
   readonly dialledHost?: string;
   /**
@@ -94,9 +96,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Logger with `cid` and `remote` bound. */
   readonly log: Logger;
   private socket: net.Socket;
-  /** The accepted (or dialled) TCP socket, kept for its local address: read on first use (one `getsockname`). */
-  private readonly tcpSocket: net.Socket;
-  private local?: { readonly address: string; readonly port: number };
   private securityState: SecurityState = { tls: false, policyErrors: SslPolicyErrors.None };
   private closeReason?: CloseReason;
   private upgrading = false;
@@ -116,11 +115,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.dialledHost = options.dialledHost;
     this.id = `${options.idPrefix ?? ''}c${(nextId++).toString(36)}`;
     this.socket = socket;
-    this.tcpSocket = socket;
     const via = options.proxied;
     this.remoteAddress = via?.source.address ?? socket.remoteAddress ?? '';
     this.remotePort = via?.source.port ?? socket.remotePort ?? 0;
-    if (via?.destination) this.local = { address: via.destination.address, port: via.destination.port };
+    // Read at accept, not on first use: once the socket is closed Node no longer knows it, and a backend may read
+    // `context.peer` after the close (a lazy read saved one `getsockname` per connection; issue 15, third pass).
+    this.localAddress = via?.destination?.address ?? socket.localAddress ?? '';
+    this.localPort = via?.destination?.port ?? socket.localPort ?? 0;
     if (via) this.proxy = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     // Built key by key rather than from spreads (issue 15: one object per connection, same key order as before).
     const bound: Record<string, unknown> = { cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}` };
@@ -132,23 +133,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       socket.on('error', this.onError);
       this.watchClose(socket);
     } else this.attach(socket);
-  }
-
-  /**
-   * The local address the peer reached (with a PROXY header: the one the client dialled). Read from the socket on
-   * first use, not at accept: most connections never ask (issue 15: a `getsockname` per connection).
-   */
-  get localAddress(): string {
-    return (this.local ??= this.readLocal()).address;
-  }
-
-  /** The local port the peer reached (see {@link localAddress}). */
-  get localPort(): number {
-    return (this.local ??= this.readLocal()).port;
-  }
-
-  private readLocal(): { address: string; port: number } {
-    return { address: this.tcpSocket.localAddress ?? '', port: this.tcpSocket.localPort ?? 0 };
   }
 
   /** True after a successful TLS handshake. */

@@ -152,8 +152,6 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Sockets still sending their PROXY header (not yet Connections). */
   private readonly pending = new Set<net.Socket>();
   private readonly proxyTrust?: ProxyTrust;
-  /** The port `start()` bound (what every accepted socket's local port is). */
-  private boundPort?: number;
   private connectionMeta?: Readonly<Record<string, unknown>>;
   private directOptions?: ConnectionOptions;
 
@@ -211,7 +209,6 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.server = server;
     if (this.options.path !== undefined && this.options.pathMode !== undefined) await chmod(this.options.path, this.options.pathMode);
     const addr = this.address();
-    this.boundPort = addr.port;
     this.log.info('listening', { host: addr.address, port: addr.port, tls: this.options.security ? 'implicit' : 'none', proxyProtocol: this.proxyTrust ? this.proxyTrust.cidrs.join(',') : undefined });
     FdMonitor.acquire(this, this.log);
     return addr;
@@ -350,9 +347,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
   private startSession(socket: net.Socket, options: ConnectionOptions): void {
-    // The listener's bound port, not the socket's (`getsockname` per connection): they are the same, also for a
-    // cluster worker (shared handle) and a Unix socket (0).
-    const realLocalPort = this.boundPort ?? socket.localPort ?? 0;
+    const realLocalPort = socket.localPort ?? 0;
     // The same meta and options objects for every direct connection (issue 15: allocation per connection).
     this.connectionMeta ??= { proto: this.name };
     this.directOptions ??= { idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined };
