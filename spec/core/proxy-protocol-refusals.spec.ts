@@ -26,6 +26,9 @@ describe('core: PROXY header refusals, exactly', () => {
     ['no signature', Buffer.from('EHLO x\r\n'), 'malformed: no PROXY protocol signature'],
     ['a bare LF', Buffer.from('PROXY TCP4 192.0.2.7 198.51.100.1 1 2\n'), 'malformed: v1 line ends without CRLF'],
     ['108 bytes with its CRLF', Buffer.from(`PROXY UNKNOWN ${'x'.repeat(92)}\r\n`), 'too-long: v1 line longer than 107 bytes'],
+    ['107 bytes without CRLF', Buffer.from(`PROXY UNKNOWN ${'x'.repeat(93)}`), 'too-long: v1 line longer than 107 bytes'],
+    ['a bare LF past the 107-byte limit (only the first 107 bytes are searched)', Buffer.from(`PROXY UNKNOWN ${'x'.repeat(100)}\n`), 'too-long: v1 line longer than 107 bytes'],
+    ['a bare LF followed by a CR', Buffer.from('PROXY TCP4 192.0.2.7\n\r'), 'malformed: v1 line ends without CRLF'],
     ['four fields', Buffer.from('PROXY TCP4 192.0.2.7 198.51.100.1 1\r\n'), 'malformed: v1 line needs protocol, two addresses and two ports'],
     ['UNKNOWN glued to more', Buffer.from('PROXY UNKNOWNX\r\n'), 'malformed: v1 line needs protocol, two addresses and two ports'],
     ['TCP5', Buffer.from('PROXY TCP5 192.0.2.7 198.51.100.1 1 2\r\n'), 'malformed: v1 protocol must be TCP4, TCP6 or UNKNOWN'],
@@ -69,6 +72,15 @@ describe('core: PROXY header refusals, exactly', () => {
     ];
     const v = parseProxyHeader(formatProxyV2({ address: '10.0.0.1', port: 1 }, { address: '10.0.0.2', port: 2 }, tlvs));
     expect(v.state === 'done' && v.header.tlvs).to.deep.equal(tlvs);
+    const last = [{ type: 2, value: Buffer.from('mx') }, { type: 0x30, value: Buffer.alloc(0) }];
+    const w = parseProxyHeader(formatProxyV2({ address: '10.0.0.1', port: 1 }, { address: '10.0.0.2', port: 2 }, last));
+    expect(w.state === 'done' && w.header.tlvs, 'an empty TLV last').to.deep.equal(last);
+  });
+
+  it('accepts a v2 header of exactly 1024 bytes', () => {
+    const h = formatProxyV2({ address: '10.0.0.1', port: 1 }, { address: '10.0.0.2', port: 2 }, [{ type: 4, value: Buffer.alloc(1024 - 16 - 12 - 3) }]);
+    expect(h.length).to.equal(1024);
+    expect(parseProxyHeader(h)).to.deep.include({ state: 'done', length: 1024 });
   });
 });
 
@@ -117,5 +129,11 @@ describe('core: ProxyTrust edges', () => {
     expect(t.isTrusted('::FFFF:127.0.0.1')).to.equal(true);
     expect(t.isTrusted('::ffff:10.0.0.1')).to.equal(false);
     expect(t.isTrusted('')).to.equal(false);
+  });
+
+  it('refuses a prefix that is not plain decimal digits, as a ProxyConfigError', () => {
+    for (const bad of ['10.0.0.0/ 8', '10.0.0.0/1e1', '10.0.0.0/0x8', '10.0.0.0/8.0']) {
+      expect(() => new ProxyTrust([bad]), bad).to.throw(`"${bad}" is not a CIDR block (e.g. 10.0.0.0/8 or ::1/128)`).with.property('name', 'ProxyConfigError');
+    }
   });
 });

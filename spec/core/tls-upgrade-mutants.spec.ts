@@ -229,6 +229,28 @@ describe('core: TLS upgrade edges (tls-upgrade mutants)', function () {
       expect([err?.reason, err?.message]).to.deep.equal(['rejected-by-policy', 'validation callback failed: undefined']);
     });
 
+    it('refuses when the validation callback throws an Error, naming its message alone', async () => {
+      const port = await postern();
+      const { err } = await dial(port, {
+        trustedCertificates: certs.ca.cert,
+        validationCallback: () => {
+          throw new Error('not this server');
+        },
+      });
+      expect([err?.reason, err?.message]).to.deep.equal(['rejected-by-policy', 'validation callback failed: not this server']);
+    });
+
+    it('requires a staple: a self-signed leaf is not taken as the issuer of its own staple', async () => {
+      // Without keyUsage (selfsigned's default omits keyCertSign), so OpenSSL counts the leaf as its own issuer.
+      const own = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', algorithm: 'sha256', extensions: [{ name: 'basicConstraints', cA: false }] });
+      expect(new X509Certificate(own.cert).checkIssued(new X509Certificate(own.cert)), 'self-issued').to.equal(true);
+      const { port } = await nodeServer({ cert: own.cert, key: own.private }, Buffer.from('not an OCSP response'));
+      const { seen } = await dial(port, { trustedCertificates: certs.ca.cert, requireOcspStaple: true, validationCallback: () => false });
+      expect(seen[0]!.chain.chainStatus.filter((s) => s.status === S.RevocationStatusUnknown)).to.deep.equal([
+        { status: S.RevocationStatusUnknown, statusInformation: 'the issuer needed to check the stapled OCSP response is unknown' },
+      ]);
+    });
+
     it('requires a staple: a server that staples none gets RevocationStatusUnknown "no OCSP response was stapled"', async () => {
       const port = await postern({ ocspStapling: false });
       const { err, seen } = await dial(port, { trustedCertificates: certs.ca.cert, requireOcspStaple: true });

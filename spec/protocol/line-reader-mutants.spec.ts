@@ -75,6 +75,19 @@ describe('protocol: LineReader (mutation testing)', () => {
     });
   }
 
+  it('raises the high-water mark with a longer line limit: a longest SASL-sized line with its CRLF does not pause', async () => {
+    p = await pair(64); // high-water mark 256
+    expect(p.reader.setMaxLineLength(300)).to.equal(64);
+    await p.chunk(`${'x'.repeat(300)}\r\n`);
+    expect(p.flow).to.deep.equal([]);
+    expect(p.reader.tryReadLine()).to.deep.equal({ kind: 'line', line: Buffer.from('x'.repeat(300)) });
+    // Back to 64 octets: the mark stays where it was raised to.
+    expect(p.reader.setMaxLineLength(64)).to.equal(300);
+    await p.chunk(`${'y'.repeat(300)}\r\n`);
+    expect(p.flow).to.deep.equal([]);
+    expect(text(p.reader.tryReadLine())).to.equal('too-long');
+  });
+
   it('pauses for more than the mark that arrives in several chunks, and resumes when an over-long line is dropped', async () => {
     p = await pair(64);
     await p.chunk('a'.repeat(200) + '\r\n');
@@ -279,12 +292,13 @@ describe('protocol: LineReader (mutation testing)', () => {
     it('yields each chunk as it comes, holding back only a CR or CRLF that could start the terminator', async () => {
       p = await pair(64);
       const gen = p.reader.readDotBody();
-      expect(await parts(gen, ['abc', '.def\r', '\nghi\r\n', 'jk\n', 'x.y'])).to.deep.equal([
+      expect(await parts(gen, ['abc', '.def\r', '\nghi\r\n', 'jk\n', 'x.y', 'z\rX'])).to.deep.equal([
         'abc',
         '.def', // mid-line: no unstuffing
         '\r\nghi',
         '\r\njk\n',
         'x.y',
+        'z\rX', // a CR and another octet cannot start the terminator
       ]);
       // A chunk of just CRLF is held back whole: the next one may start with the terminator's dot.
       await p.chunk('\r\n');
