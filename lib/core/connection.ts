@@ -118,11 +118,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const via = options.proxied;
     this.remoteAddress = via?.source.address ?? socket.remoteAddress ?? '';
     this.remotePort = via?.source.port ?? socket.remotePort ?? 0;
+    // Read at accept, not on first use: once the socket is closed Node no longer knows it, and a backend may read
+    // `context.peer` after the close (a lazy read saved one `getsockname` per connection; issue 15, third pass).
     this.localAddress = via?.destination?.address ?? socket.localAddress ?? '';
     this.localPort = via?.destination?.port ?? socket.localPort ?? 0;
     if (via) this.proxy = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    const proxyMeta = this.proxy ? { proxy: `${this.proxy.address}:${this.proxy.port}` } : {};
-    this.log = log.child({ cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, ...proxyMeta, ...meta });
+    // Built key by key rather than from spreads (issue 15: one object per connection, same key order as before).
+    const bound: Record<string, unknown> = { cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}` };
+    if (this.proxy) bound.proxy = `${this.proxy.address}:${this.proxy.port}`;
+    for (const k in meta) bound[k] = meta[k];
+    this.log = log.child(bound);
     socket.setNoDelay(true);
     if (options.secureAtOnce) {
       socket.on('error', this.onError);
@@ -337,7 +342,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.upgrading = false;
       this.attach(tlsSocket);
       if (this.idleMs > 0) tlsSocket.setTimeout(this.idleMs);
-      this.log.info('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
+      this.log.debug('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
       this.emit('secured', this.securityState);
     } catch (err) {
       this.upgrading = false;

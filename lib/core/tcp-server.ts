@@ -152,6 +152,8 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Sockets still sending their PROXY header (not yet Connections). */
   private readonly pending = new Set<net.Socket>();
   private readonly proxyTrust?: ProxyTrust;
+  private connectionMeta?: Readonly<Record<string, unknown>>;
+  private directOptions?: ConnectionOptions;
 
   /**
    * @param limits process-wide caps shared with the other listeners; a private, default-capped one when absent.
@@ -346,7 +348,11 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
   /** Makes the Connection, applies the caps (to the proxied client address when there is one) and runs the handler. */
   private startSession(socket: net.Socket, options: ConnectionOptions): void {
     const realLocalPort = socket.localPort ?? 0;
-    const conn = new Connection(socket, this.log, { proto: this.name }, { ...options, idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined });
+    // The same meta and options objects for every direct connection (issue 15: allocation per connection).
+    this.connectionMeta ??= { proto: this.name };
+    this.directOptions ??= { idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined };
+    const connectionOptions = options.proxied ? { ...this.directOptions, ...options } : this.directOptions;
+    const conn = new Connection(socket, this.log, this.connectionMeta, connectionOptions);
     const info = this.listenerInfo(realLocalPort);
     const address = conn.remoteAddress;
     const slot = this.admit(address);
@@ -357,16 +363,19 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.live.add(conn);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.emit('accepted', conn);
+    const startedAt = Date.now();
     conn.once('close', (reason: CloseReason) => {
       this.live.delete(conn);
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.perAddress.set(address, left);
       else this.perAddress.delete(address);
       slot.release();
-      conn.log.info('connection closed', { reason });
+      // The one info line of a connection (issue 15): accept and TLS lines are debug; this one sums them up.
+      const security = conn.security;
+      conn.log.info('connection closed', { reason, tls: security.protocol, cipher: security.cipher, ms: Date.now() - startedAt });
       this.emit('closed', conn, reason);
     });
-    conn.log.info('connection accepted');
+    conn.log.debug('connection accepted');
     if (this.options.idleTimeoutMs) conn.setIdleTimeout(this.options.idleTimeoutMs);
     void this.run(conn, info);
   }

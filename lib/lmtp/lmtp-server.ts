@@ -11,6 +11,6 @@ import { LmtpConnection } from './lmtp-connection.js';
  */
 export class LmtpServer extends SmtpServer {
   protected override createSession(connection: Connection, listener: ListenerInfo): LmtpConnection {
-    return new LmtpConnection(connection, this.sessionDeps(listener));
+    return new LmtpConnection(connection, this.depsFor(listener));
   }
 }

@@ -214,8 +214,16 @@ export abstract class TextSession {
   }
 
   /** Writes every queued reply in one write. Resolves when the socket accepted it (waits for drain if full). */
-  async flush(): Promise<void> {
-    if (this.out.length === 0) return;
+  flush(): Promise<void> {
+    return this.writeQueued() ?? SETTLED;
+  }
+
+  /**
+   * Writes the queued replies; returns a promise only when there is something to wait for (backpressure, a
+   * `throttle` fault), so a flush the socket takes at once allocates none (issue 15).
+   */
+  private writeQueued(): Promise<void> | undefined {
+    if (this.out.length === 0) return undefined;
     const parts = this.out;
     this.out = [];
     this.queued = 0;
@@ -226,7 +234,8 @@ export abstract class TextSession {
           ? parts.join('')
           : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
     if (this.throttleBps > 0) return this.writeThrottled(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    if (!this.connection.write(data)) await this.connection.drained();
+    if (!this.connection.write(data)) return this.connection.drained();
+    return undefined;
   }
 
   /** Writes in slices of a tenth of the allowed rate, one slice per 100 ms (a `throttle` fault: a slow link). */
@@ -289,7 +298,7 @@ export abstract class TextSession {
   }
 
   /** DispatchTarget: runs the fault stage of a command whose guards passed; true when the command must not run. */
-  async beforeCommand(verb: string, args: string): Promise<boolean> {
+  beforeCommand(verb: string, args: string): boolean | Promise<boolean> {
     if (!this.faults) return false;
     const s = this.faultStage(verb, args);
     return s ? this.injectFault(s.stage, s.subjects) : false;
@@ -549,6 +558,9 @@ export abstract class TextSession {
     }
   }
 }
+
+/** What {@link TextSession.flush} returns when the socket took everything at once: one settled promise for all. */
+const SETTLED: Promise<void> = Promise.resolve();
 
 /** The whole-line deadline: the command timeout when set and shorter, else the idle timeout. */
 function lineDeadline(limits: Required<SessionLimits>): number {

@@ -34,7 +34,7 @@ export class MailStoreSmtpBackend implements SmtpBackend {
 
 class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   /** Recipients delivered to a user other than the address's owner (postmaster), lower-cased → username. */
-  private readonly aliases = new Map<string, string>();
+  private aliases?: Map<string, string>; // made by the first alias: most sessions have none (issue 15)
 
   constructor(
     private readonly store: MailStore,
@@ -54,7 +54,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     if ((await this.store.users.findByAddress(to)) !== undefined) return;
     const postmaster = isPostmaster(to) ? await this.postmaster() : undefined;
     if (postmaster === undefined) throw new SmtpReplyError(550, '5.1.1', 'No such user here');
-    this.aliases.set(to.toLowerCase(), postmaster);
+    (this.aliases ??= new Map()).set(to.toLowerCase(), postmaster);
   }
 
   /** The user who reads postmaster mail, if any user exists. */
@@ -87,7 +87,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
     const done = new Map<string, SmtpReplyError | undefined>();
     for (const rcpt of envelope.rcptTo) {
-      const alias = this.aliases.get(rcpt.toLowerCase());
+      const alias = this.aliases?.get(rcpt.toLowerCase());
       const key = alias !== undefined ? `\0${alias}` : rcpt.toLowerCase();
       if (!done.has(key)) {
         let outcome: SmtpReplyError | undefined;
@@ -107,7 +107,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   }
 
   reset(): void {
-    this.aliases.clear();
+    this.aliases?.clear();
   }
 
   async close(): Promise<void> {}

@@ -8,6 +8,7 @@ import { peerInfo, type PeerInfo } from '../contracts/peer-info.js';
 import { dispatch, type CommandTable, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
+import { debugEnabled } from '../log/logger.js';
 import type { SaslCredentials, SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import type { MessageHeader } from './message-header.js';
@@ -72,6 +73,8 @@ function stateHint(verb: string, state: SmtpState, hello: string): string | unde
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** An octet above 0x7f in a line read as latin1 (one regex test instead of a callback per octet). */
+const HIGH_BIT = /[\x80-\xff]/;
 
 /**
  * One SMTP session (RFC 5321) over a {@link Connection}: state, transaction, replies. Business decisions go to the
@@ -186,8 +189,11 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
 
   protected async greet(): Promise<void> {
     const ok = await this.admit(async () => {
-      await this.runHooks((h) => h.onConnect?.(this.peer));
-      if (this.isSecure) await this.runHooks((h) => h.onSecure?.(this.peer));
+      // No hook bound (the common case): no closures, no hook loop (issue 15: per-connection allocation).
+      if (this.deps.hooks.length > 0) {
+        await this.runHooks((h) => h.onConnect?.(this.peer));
+        if (this.isSecure) await this.runHooks((h) => h.onSecure?.(this.peer));
+      }
       this.backendSession = await this.deps.backend.openSession(this.context);
     });
     if (!ok) return;
@@ -231,35 +237,32 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     }
   }
 
-  protected async onLine(line: Buffer): Promise<void> {
-    if (line.includes(0x00) || line.includes(0x0a) || line.includes(0x0d)) {
-      this.log.debug('C: [line with NUL/CR/LF]', { size: line.length });
-      this.send(REPLIES.nul);
-      await this.countError();
-      return;
-    }
-    let text: string;
-    if (line.some((b) => b > 0x7f)) {
+  protected onLine(line: Buffer): Promise<void> {
+    if (line.includes(0x00) || line.includes(0x0a) || line.includes(0x0d)) return this.badLine(line, 'C: [line with NUL/CR/LF]', REPLIES.nul);
+    let text = line.toString('latin1');
+    if (HIGH_BIT.test(text)) {
       try {
         text = utf8.decode(line);
       } catch {
         text = '';
       }
       const verb = text.slice(0, 4).toUpperCase();
-      if (text === '' || (verb !== 'MAIL' && verb !== 'RCPT') || text[4] !== ' ') {
-        this.log.debug('C: [8-bit line]', { size: line.length });
-        this.send(REPLIES.eightBit);
-        await this.countError();
-        return;
-      }
-    } else {
-      text = line.toString('latin1');
+      if (text === '' || (verb !== 'MAIL' && verb !== 'RCPT') || text[4] !== ' ') return this.badLine(line, 'C: [8-bit line]', REPLIES.eightBit);
     }
     const sp = text.indexOf(' ');
     const verb = (sp === -1 ? text : text.slice(0, sp)).toUpperCase();
     const args = sp === -1 ? '' : text.slice(sp + 1).trimEnd();
-    this.log.debug(verb === 'AUTH' ? `C: AUTH ${args.split(' ')[0]} [redacted]` : `C: ${text}`);
-    await dispatch(this.commands, this, verb, args);
+    // The wire trace only when it is written (issue 15: no string built per command at the default level).
+    if (debugEnabled(this.log)) this.log.debug(verb === 'AUTH' ? `C: AUTH ${args.split(' ')[0]} [redacted]` : `C: ${text}`);
+    // Not an async function: the command's own promise is the line's (one promise less per command).
+    return dispatch(this.commands, this, verb, args);
+  }
+
+  /** A command line refused for its bytes (NUL/CR/LF inside, or 8-bit outside MAIL/RCPT): logged by size only. */
+  private async badLine(line: Buffer, trace: string, refusal: string): Promise<void> {
+    this.log.debug(trace, { size: line.length });
+    this.send(refusal);
+    await this.countError();
   }
 
   /** DispatchTarget: the SMTP reply for a guard failure. */

@@ -40,8 +40,20 @@ export class SmtpServer extends SessionHandler<SmtpConnection> {
   }
 
   protected createSession(connection: Connection, listener: ListenerInfo): SmtpConnection {
-    return new SmtpConnection(connection, this.sessionDeps(listener));
+    return new SmtpConnection(connection, this.depsFor(listener));
   }
+
+  /** {@link sessionDeps}, made once per listener rather than per connection (issue 15); `hooks` stays live. */
+  protected depsFor(listener: ListenerInfo): SmtpConnectionDeps {
+    let deps = this.depsByListener.get(listener);
+    if (!deps) {
+      deps = this.sessionDeps(listener);
+      this.depsByListener.set(listener, deps);
+    }
+    return deps;
+  }
+
+  private readonly depsByListener = new WeakMap<ListenerInfo, SmtpConnectionDeps>();
 
   /**
    * What a session on `listener` gets: settings, security, backend, the live hook list, authenticator. A protocol

@@ -78,7 +78,7 @@ describe('cli: postern --workers 2 with ACME — one client in the primary, cert
   it('orders once in the primary; both workers serve the Pebble-issued certificate', async () => {
     p = startPostern([
       '--workers', '2', '--store', `maildir:${join(dir, 'mail')}`, '--user', 'alice:pw@postern.test',
-      '--only', 'imaps', '--imaps-port', String(port), '--log-format', 'json', '--log-level', 'info',
+      '--only', 'imaps', '--imaps-port', String(port), '--log-format', 'json', '--log-level', 'debug',
       '--acme-directory', pebble!.directoryUrl, '--acme-email', 'postmaster@postern.test', '--acme-domain', DOMAIN,
       '--acme-state', join(dir, 'state'), '--acme-ca', join(dir, 'pebble-https-ca.pem'),
     ]);
@@ -188,7 +188,7 @@ describe('cli: postern --workers 2 with ACME over HTTP-01 — the workers\' HTTP
     await writeFile(join(dir, 'pebble-https-ca.pem'), pebble.directoryCa);
     p = startPostern([
       '--workers', '2', '--store', `maildir:${join(dir, 'mail')}`, '--auth-disabled',
-      '--only', 'imaps,http', '--imaps-port', String(imapsPort), '--http-port', String(httpPort), '--log-format', 'json', '--log-level', 'info',
+      '--only', 'imaps,http', '--imaps-port', String(imapsPort), '--http-port', String(httpPort), '--log-format', 'json', '--log-level', 'debug',
       '--acme-directory', pebble.directoryUrl, '--acme-email', 'postmaster@postern.test', '--acme-domain', DOMAIN, '--acme-challenge', 'http-01',
       '--acme-state', join(dir, 'state'), '--acme-ca', join(dir, 'pebble-https-ca.pem'),
     ]);

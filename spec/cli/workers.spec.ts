@@ -73,7 +73,7 @@ describe('cli: postern --workers', function () {
       '--workers', '2', '--store', `maildir:${store}`, '--user', 'alice:secret@example.com',
       '--only', 'smtp,smtps', '--smtp-port', '0', '--smtps-port', '0',
       '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem'),
-      '--log-format', 'json', '--log-level', 'info', ...extra,
+      '--log-format', 'json', '--log-level', 'debug', ...extra,
     ]);
     running.push(p);
     await p.ready(2, 30_000);

@@ -140,8 +140,8 @@ describe("core: TcpServer from a user's own container with a piece rebound", () 
         await running.close();
       }
       expect(out.find((l) => l.startsWith('[my-app] info listening '))).to.be.a('string');
-      expect(out.find((l) => /^\[my-app\] info connection accepted .*cid=c/.test(l))).to.be.a('string');
-      expect(out.find((l) => /^\[my-app\] info connection closed .*cid=c/.test(l))).to.be.a('string');
+      expect(out.find((l) => /^\[my-app\] debug connection accepted .*cid=c/.test(l))).to.be.a('string');
+      expect(out.find((l) => /^\[my-app\] info connection closed .*cid=c.* reason=closed/.test(l))).to.be.a('string');
       expect(out).to.include('[my-app] info probe cid=x password=[redacted]');
       expect(out.join('\n')).to.not.contain('hunter2');
     });

@@ -30,8 +30,11 @@ export class RecordingLogger implements Logger {
   info(message: string, meta?: Record<string, unknown>): void {
     this.add('info', message, meta);
   }
-  debug(): void {
-    // wire traces are not recorded
+  debug(message: string, meta?: Record<string, unknown>): void {
+    // Wire traces (`C: …`, `S: …`) are not recorded; the per-connection steps (`connection accepted`, `tls
+    // established`, debug since issue 15's one-line-per-connection change) are.
+    if (message.startsWith('C: ') || message.startsWith('S: ')) return;
+    this.add('debug', message, meta);
   }
   child(meta: Record<string, unknown>): Logger {
     return new RecordingLogger(this.records, { ...this.bound, ...meta }, this.root ?? this);

@@ -44,11 +44,14 @@ async function greet(conn: SmtpConnection, args: string, extended: boolean): Pro
     conn.send(`250 ${name} greets ${domain}\r\n`);
     return;
   }
+  const secure = conn.isSecure;
+  const allowInsecureAuth = conn.allowsInsecureAuth;
   const keys = ehloKeywords({
-    secure: conn.isSecure,
-    allowInsecureAuth: conn.allowsInsecureAuth,
+    secure,
+    allowInsecureAuth,
     maxMessageSize: conn.settings.maxMessageSize,
-    saslMechanisms: availableMechanisms(conn.saslMechanisms, conn.saslSession),
+    // Asked only when AUTH is advertised: the plaintext EHLO before STARTTLS needs no peer snapshot (issue 15).
+    saslMechanisms: secure || allowInsecureAuth ? availableMechanisms(conn.saslMechanisms, conn.saslSession) : [],
   });
   conn.send(multiline(250, [`${name} greets ${domain}`, ...keys]));
 }
