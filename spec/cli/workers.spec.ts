@@ -4,10 +4,10 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import tls from 'node:tls';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { LineClient } from '../support/line-client.js';
 import { testCertificates } from '../support/certs.js';
+import { resumeHandshake, type ResumeResult } from '../support/tls-resume.js';
 import { parseCliArgs, UsageError, workerCount } from '../../lib/cli/cli-args.js';
 import { workerLimits } from '../../lib/cli/cluster-worker.js';
 import { logged, records, runPostern, startPostern, type PosternProcess } from './cli-process.js';
@@ -30,19 +30,8 @@ function httpGet(port: number, path: string): Promise<string> {
 const workerOf = (cid: unknown): string => String(cid).split('-')[0]!;
 
 /** An implicit-TLS handshake that offers `session`; resolves whether it was resumed and the session the server handed out. */
-function handshake(port: number, ca: string, session?: Buffer): Promise<{ reused: boolean; session?: Buffer; localPort: number }> {
-  return new Promise((resolve, reject) => {
-    let next: Buffer | undefined;
-    const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', session });
-    s.on('session', (b: Buffer) => (next = b));
-    s.once('error', reject);
-    s.once('data', () => {
-      const reused = s.isSessionReused();
-      const localPort = s.localPort ?? 0;
-      s.once('close', () => resolve({ reused, session: next, localPort }));
-      s.end('QUIT\r\n');
-    });
-  });
+function handshake(port: number, ca: string, session?: Buffer): Promise<ResumeResult> {
+  return resumeHandshake(port, { ca, session }, 'QUIT\r\n');
 }
 
 describe('cli: postern --workers', function () {

@@ -4,7 +4,6 @@
  * derived — a closed derived configuration no longer follows the shared certificate, one given as it is still does.
  */
 import { expect } from 'chai';
-import tls from 'node:tls';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { ListenerSecurities } from '../../lib/core/listener-securities.js';
 import { ServerSecurity } from '../../lib/core/server-security.js';
@@ -13,6 +12,7 @@ import { generateTicketKeys } from '../../lib/core/ticket-keys.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
+import { resumeHandshake } from '../support/tls-resume.js';
 
 describe('core: ListenerSecurities bookkeeping', () => {
   let certs: DevCertificates;
@@ -31,18 +31,7 @@ describe('core: ListenerSecurities bookkeeping', () => {
     const server = new TcpServer(new NoteHandler(sec), { port: 0, security: sec }, createLogger({ silent: true }));
     servers.push(server);
     const { port } = await server.start();
-    return (session) =>
-      new Promise((resolve, reject) => {
-        let next: Buffer | undefined;
-        const s = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost', session, maxVersion: 'TLSv1.2' });
-        s.on('session', (b: Buffer) => (next = b));
-        s.once('error', reject);
-        s.once('data', () => {
-          const reused = s.isSessionReused();
-          s.once('close', () => resolve({ reused, session: next }));
-          s.destroy();
-        });
-      });
+    return (session) => resumeHandshake(port, { ca: certs.ca.cert, session, maxVersion: 'TLSv1.2' });
   }
 
   it('names the listeners with their own configuration, skips undefined entries, and prepares every configuration', async () => {

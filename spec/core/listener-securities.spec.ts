@@ -24,6 +24,7 @@ import { LineClient } from '../support/line-client.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { hasOpenssl, sClient } from '../support/s-client.js';
 import { testCertificates } from '../support/certs.js';
+import { resumeHandshake, type ResumeResult } from '../support/tls-resume.js';
 
 describe('core: per-listener TLS (ListenerSecurities)', function () {
   this.timeout(30_000);
@@ -145,19 +146,7 @@ describe('core: per-listener TLS (ListenerSecurities)', function () {
     // smtps has its own configuration (TLS 1.3 only); imaps needs a client certificate; both serve the shared certificate.
     const ports = await start({ smtp: { hostname: 'mx.test', smtp: { port: 0 }, smtps: { port: 0, security: { protocols: SslProtocols.Tls13 } } } });
     /** One handshake to `port` offering `session`; resolves whether it was resumed and the ticket to offer next. */
-    const handshake = (port: number, session?: Buffer): Promise<{ reused: boolean; session?: Buffer }> =>
-      new Promise((resolve, reject) => {
-        let next: Buffer | undefined;
-        const s = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost', session, ...certs.client });
-        s.on('session', (b: Buffer) => (next = b));
-        s.once('error', reject);
-        // The greeting arrives after the server sent its TLS 1.3 tickets.
-        s.once('data', () => {
-          const reused = s.isSessionReused();
-          s.once('close', () => resolve({ reused, session: next }));
-          s.destroy();
-        });
-      });
+    const handshake = (port: number, session?: Buffer): Promise<ResumeResult> => resumeHandshake(port, { ca: certs.ca.cert, session, ...certs.client });
     const first = await handshake(ports.smtps!);
     expect(first.session).to.be.instanceOf(Buffer);
     expect((await handshake(ports.smtps!, first.session)).reused, 'same listener').to.equal(true);

@@ -19,6 +19,7 @@ import { generateTicketKeys } from '../../lib/core/ticket-keys.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
+import { resumeHandshake } from '../support/tls-resume.js';
 
 const log = createLogger({ silent: true });
 
@@ -237,18 +238,7 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       const server = new TcpServer(new NoteHandler(sec), { port: 0, security: sec }, log);
       closers.push(() => server.close());
       const { port } = await server.start();
-      return (session) =>
-        new Promise((resolve, reject) => {
-          let next: Buffer | undefined;
-          const s = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost', session, maxVersion: 'TLSv1.2' });
-          s.on('session', (b: Buffer) => (next = b));
-          s.once('error', reject);
-          s.once('data', () => {
-            const reused = s.isSessionReused();
-            s.once('close', () => resolve({ reused, session: next }));
-            s.destroy();
-          });
-        });
+      return (session) => resumeHandshake(port, { ca: certs.ca.cert, session, maxVersion: 'TLSv1.2' });
     }
 
     function derived(parent: ServerSecurity, overrides: ServerSecurityOptions, label?: string): ServerSecurity {

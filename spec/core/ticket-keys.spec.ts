@@ -8,24 +8,13 @@ import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
+import { resumeHandshake, type ResumeResult } from '../support/tls-resume.js';
 
 const log = createLogger({ silent: true });
 
 /** One implicit-TLS handshake; resolves whether the session was resumed and the session to reuse next. */
-function handshake(port: number, ca: string, session: Buffer | undefined, extra: tls.ConnectionOptions = {}): Promise<{ reused: boolean; session?: Buffer; protocol: string | null }> {
-  return new Promise((resolve, reject) => {
-    let next: Buffer | undefined;
-    const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', session, ...extra });
-    s.on('session', (b: Buffer) => (next = b));
-    s.once('error', reject);
-    // The greeting arrives after the server has sent its (TLS 1.3) tickets, so the session is known by then.
-    s.once('data', () => {
-      const reused = s.isSessionReused();
-      const protocol = s.getProtocol();
-      s.once('close', () => resolve({ reused, session: next, protocol }));
-      s.destroy();
-    });
-  });
+function handshake(port: number, ca: string, session: Buffer | undefined, extra: tls.ConnectionOptions = {}): Promise<ResumeResult> {
+  return resumeHandshake(port, { ca, session, ...extra });
 }
 
 describe('core: session tickets and their keys', () => {
