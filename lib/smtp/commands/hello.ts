@@ -23,9 +23,14 @@ export function ehloKeywords(c: CapabilityInputs): string[] {
   const keys = ['PIPELINING', `SIZE ${c.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING'];
   if (!c.secure) keys.push('STARTTLS');
   const mechanisms = c.saslMechanisms ?? ['PLAIN', 'LOGIN', ...(c.supportsSharedSecrets ? ['CRAM-MD5'] : [])];
-  if ((c.secure || c.allowInsecureAuth) && mechanisms.length > 0) keys.push(`AUTH ${mechanisms.join(' ')}`);
+  if (advertisesAuth(c) && mechanisms.length > 0) keys.push(`AUTH ${mechanisms.join(' ')}`);
   keys.push('HELP');
   return keys;
+}
+
+/** AUTH is offered only over TLS, or in plaintext when configured (RFC 4954 §4, the same rule as the AUTH command's guard). */
+function advertisesAuth(c: Pick<CapabilityInputs, 'secure' | 'allowInsecureAuth'>): boolean {
+  return c.secure || c.allowInsecureAuth;
 }
 
 // RFC 5321 §4.1.1.1: EHLO takes a domain or an address literal; be lenient on the exact form but refuse junk.
@@ -44,14 +49,12 @@ async function greet(conn: SmtpConnection, args: string, extended: boolean): Pro
     conn.send(`250 ${name} greets ${domain}\r\n`);
     return;
   }
-  const secure = conn.isSecure;
-  const allowInsecureAuth = conn.allowsInsecureAuth;
+  const where = { secure: conn.isSecure, allowInsecureAuth: conn.allowsInsecureAuth };
   const keys = ehloKeywords({
-    secure,
-    allowInsecureAuth,
+    ...where,
     maxMessageSize: conn.settings.maxMessageSize,
     // Asked only when AUTH is advertised: the plaintext EHLO before STARTTLS needs no peer snapshot (issue 15).
-    saslMechanisms: secure || allowInsecureAuth ? availableMechanisms(conn.saslMechanisms, conn.saslSession) : [],
+    saslMechanisms: advertisesAuth(where) ? availableMechanisms(conn.saslMechanisms, conn.saslSession) : [],
   });
   conn.send(multiline(250, [`${name} greets ${domain}`, ...keys]));
 }
