@@ -105,17 +105,40 @@ export class ConnectionLimits {
     if (this.maxPerAddress > 0 && n >= this.maxPerAddress) return { refused: 'address-total-limit', max: this.maxPerAddress };
     this.perAddress.set(address, n + 1);
     this.total++;
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.total--;
-        const left = this.countOf(address) - 1;
-        if (left > 0) this.perAddress.set(address, left);
-        else this.perAddress.delete(address);
-      },
-    };
+    return new Slot(this, address);
+  }
+
+  /** Gives back one slot of `address` (called once per slot, by {@link Slot.release}). */
+  private give(address: string): void {
+    this.total--;
+    const left = this.countOf(address) - 1;
+    if (left > 0) this.perAddress.set(address, left);
+    else this.perAddress.delete(address);
+  }
+
+  /** @internal {@link Slot}'s way back in. */
+  static giveBack(limits: ConnectionLimits, address: string): void {
+    limits.give(address);
+  }
+}
+
+/**
+ * One taken slot. A class rather than a closure per connection: V8 keeps a closure's optimized code only while a
+ * closure that ran it is alive, so per-connection closures were recompiled after every full collection (issue 15).
+ */
+class Slot {
+  /** Callable detached (`const { release } = slot`), as the closure it replaces was. */
+  readonly release: () => void = this.free.bind(this);
+  private released = false;
+  constructor(
+    private readonly limits: ConnectionLimits,
+    private readonly address: string,
+  ) {}
+
+  private free(): void {
+    if (this.released) return;
+    this.released = true;
+    ConnectionLimits.giveBack(this.limits, this.address);
   }
 }
 /** DI token of the process-wide {@link ConnectionLimits}. */

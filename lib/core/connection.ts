@@ -100,9 +100,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private closeReason?: CloseReason;
   private upgrading = false;
   private idleMs = 0;
-  private readonly onData = (chunk: Buffer): void => {
+  // The socket listeners are prototype methods bound once per connection, not arrow closures: V8 keeps the optimized
+  // code of a closure only while a closure that ran it is alive, so per-connection closures (above all those that
+  // have not run yet when a full collection comes, such as a close listener) were recompiled again and again (issue 15).
+  private readonly onData = this.forwardData.bind(this);
+  private forwardData(chunk: Buffer): void {
     this.emit('data', chunk);
-  };
+  }
 
   /**
    * Wraps an already connected socket. Attaches the error listener first, so no socket error reaches the process.
@@ -276,7 +280,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       // a pending timer would hold the connection's whole object graph (sockets, session) for the full 2 s, long
       // enough to be promoted to the old generation — at a few thousand connections a second, full GCs for nothing.
       const socket = this.socket;
-      const t = setTimeout(() => this.socket.destroy(), 2_000);
+      const t = setTimeout(destroyCurrentSocket, 2_000, this);
       t.unref();
       socket.once('close', () => {
         clearTimeout(t);
@@ -324,10 +328,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private async finishUpgrade(tlsSocket: tls.TLSSocket, done: Promise<TlsFacts> | TlsFacts): Promise<void> {
     const plain = this.socket;
     this.socket = tlsSocket;
-    tlsSocket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
-    tlsSocket.once('close', () => {
-      if (!plain.destroyed) plain.destroy();
-    });
+    tlsSocket.on('error', this.onError);
+    tlsSocket.once('close', destroySocket.bind(plain));
     try {
       const facts = await done;
       this.securityState = {
@@ -389,15 +391,23 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     socket.setTimeout(0);
   }
 
-  private readonly onError = (err: NodeJS.ErrnoException): void => this.onSocketError(err);
-  private readonly onTimeout = (): void => {
+  private readonly onError = this.onSocketError.bind(this);
+  private readonly onTimeout = this.timedOut.bind(this);
+  private readonly onDrain = this.drainedOut.bind(this);
+  private readonly onClose = this.socketClosed.bind(this);
+
+  private timedOut(): void {
     if (this.listenerCount('timeout') > 0) this.emit('timeout');
     else this.destroy('idle-timeout');
-  };
-  private readonly onDrain = (): void => {
+  }
+
+  private drainedOut(): void {
     this.emit('drain');
-  };
-  private readonly onClose = (): void => this.markClosed(this.closeReason ?? 'peer-closed');
+  }
+
+  private socketClosed(): void {
+    this.markClosed(this.closeReason ?? 'peer-closed');
+  }
 
   private onSocketError(err: NodeJS.ErrnoException): void {
     // Resets and aborted handshakes are a peer's doing, not our bug.
@@ -414,4 +424,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.closeReason ??= reason;
     this.emit('close', this.closeReason);
   }
+}
+
+/**
+ * `close()`'s grace timer: destroys whatever socket the connection has by then (plain or TLS). `close()` has set the
+ * close reason already, so `destroy()` keeps it. A module-level function, not a closure per close.
+ */
+function destroyCurrentSocket(c: Connection): void {
+  c.destroy();
+}
+
+/** Bound to the plaintext socket under a TLS one: destroys it once the TLS socket closed. */
+function destroySocket(this: net.Socket): void {
+  if (!this.destroyed) this.destroy();
 }

@@ -363,21 +363,23 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.live.add(conn);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.emit('accepted', conn);
-    const startedAt = Date.now();
-    conn.once('close', (reason: CloseReason) => {
-      this.live.delete(conn);
-      const left = (this.perAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.perAddress.set(address, left);
-      else this.perAddress.delete(address);
-      slot.release();
-      // The one info line of a connection (issue 15): accept and TLS lines are debug; this one sums them up.
-      const security = conn.security;
-      conn.log.info('connection closed', { reason, tls: security.protocol, cipher: security.cipher, ms: Date.now() - startedAt });
-      this.emit('closed', conn, reason);
-    });
+    // A bound method, not a closure per connection (see Connection's listeners for why).
+    conn.once('close', this.connectionClosed.bind(this, conn, address, slot, Date.now()));
     conn.log.debug('connection accepted');
     if (this.options.idleTimeoutMs) conn.setIdleTimeout(this.options.idleTimeoutMs);
     void this.run(conn, info);
+  }
+
+  private connectionClosed(conn: Connection, address: string, slot: { release: () => void }, startedAt: number, reason: CloseReason): void {
+    this.live.delete(conn);
+    const left = (this.perAddress.get(address) ?? 1) - 1;
+    if (left > 0) this.perAddress.set(address, left);
+    else this.perAddress.delete(address);
+    slot.release();
+    // The one info line of a connection (issue 15): accept and TLS lines are debug; this one sums them up.
+    const security = conn.security;
+    conn.log.info('connection closed', { reason, tls: security.protocol, cipher: security.cipher, ms: Date.now() - startedAt });
+    this.emit('closed', conn, reason);
   }
 
   private info?: ListenerInfo;

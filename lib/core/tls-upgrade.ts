@@ -36,42 +36,49 @@ export interface TlsFacts {
  */
 export function serverHandshake(socket: net.Socket, security: ServerSecurity, sender: Connection): { tlsSocket: tls.TLSSocket; done: Promise<TlsFacts> } {
   const tlsSocket = new tls.TLSSocket(socket, security.socketOptions());
-  const done = awaitHandshake(tlsSocket, 'secure', security.handshakeTimeoutMs).then(async () => {
-    if (tlsSocket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
-      // RFC 8737 §3: the validation needs only the handshake; no protocol session follows.
-      tlsSocket.end();
-      throw new TlsHandshakeError('acme-challenge', 'answered an ACME TLS-ALPN-01 validation');
-    }
-    // A client sends a certificate only when asked (RFC 8446 §4.4.2, RFC 5246 §7.4.6): without a request there is
-    // no chain to read or check, which spares every plain handshake the certificate objects.
-    const requested = security.requestsClientCertificate;
-    const raw = requested ? tlsSocket.getPeerCertificate(true) : null;
-    const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
-    const chain = requested
-      ? buildChain({
-          peerCertificate: hasCert ? raw : undefined,
-          authorizationError: hasCert ? serverVerifyError(tlsSocket) : null,
-          trusted: security.trustedCertificates(),
-        })
-      : { certificates: [], chainStatus: [] };
-    let policyErrors = SslPolicyErrors.None;
-    if (requested) {
-      if (!hasCert) policyErrors |= SslPolicyErrors.RemoteCertificateNotAvailable;
-      else if (chain.chainStatus.length > 0) policyErrors |= SslPolicyErrors.RemoteCertificateChainErrors;
-    }
-    const facts = factsOf(tlsSocket, chain, policyErrors, (tlsSocket as unknown as { servername?: string | false }).servername || undefined);
-    const cb = security.options.validationCallback;
-    let accepted: boolean;
-    if (!security.requestsClientCertificate) accepted = true;
-    else if (cb) accepted = await decide(() => cb(sender, facts.peerCertificate, chain, policyErrors));
-    else accepted = policyErrors === SslPolicyErrors.None || (policyErrors === SslPolicyErrors.RemoteCertificateNotAvailable && !security.requiresClientCertificate);
-    if (!accepted) {
-      tlsSocket.destroy();
-      throw new TlsHandshakeError('rejected-by-policy', `client certificate refused (policy errors ${policyErrors})`);
-    }
-    return facts;
-  });
-  return { tlsSocket, done };
+  return { tlsSocket, done: serverFacts(tlsSocket, security, sender) };
+}
+
+/**
+ * The rest of {@link serverHandshake}: a module function rather than a closure per handshake, so its optimized
+ * code lives as long as the process (V8 keeps the optimized code of a closure only while a closure that ran it is
+ * alive; per-connection closures were recompiled after every full collection, issue 15).
+ */
+async function serverFacts(tlsSocket: tls.TLSSocket, security: ServerSecurity, sender: Connection): Promise<TlsFacts> {
+  await awaitHandshake(tlsSocket, 'secure', security.handshakeTimeoutMs);
+  if (tlsSocket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
+    // RFC 8737 §3: the validation needs only the handshake; no protocol session follows.
+    tlsSocket.end();
+    throw new TlsHandshakeError('acme-challenge', 'answered an ACME TLS-ALPN-01 validation');
+  }
+  // A client sends a certificate only when asked (RFC 8446 §4.4.2, RFC 5246 §7.4.6): without a request there is
+  // no chain to read or check, which spares every plain handshake the certificate objects.
+  const requested = security.requestsClientCertificate;
+  const raw = requested ? tlsSocket.getPeerCertificate(true) : null;
+  const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
+  const chain = requested
+    ? buildChain({
+        peerCertificate: hasCert ? raw : undefined,
+        authorizationError: hasCert ? serverVerifyError(tlsSocket) : null,
+        trusted: security.trustedCertificates(),
+      })
+    : { certificates: [], chainStatus: [] };
+  let policyErrors = SslPolicyErrors.None;
+  if (requested) {
+    if (!hasCert) policyErrors |= SslPolicyErrors.RemoteCertificateNotAvailable;
+    else if (chain.chainStatus.length > 0) policyErrors |= SslPolicyErrors.RemoteCertificateChainErrors;
+  }
+  const facts = factsOf(tlsSocket, chain, policyErrors, (tlsSocket as unknown as { servername?: string | false }).servername || undefined);
+  const cb = security.options.validationCallback;
+  let accepted: boolean;
+  if (!security.requestsClientCertificate) accepted = true;
+  else if (cb) accepted = await decide(() => cb(sender, facts.peerCertificate, chain, policyErrors));
+  else accepted = policyErrors === SslPolicyErrors.None || (policyErrors === SslPolicyErrors.RemoteCertificateNotAvailable && !security.requiresClientCertificate);
+  if (!accepted) {
+    tlsSocket.destroy();
+    throw new TlsHandshakeError('rejected-by-policy', `client certificate refused (policy errors ${policyErrors})`);
+  }
+  return facts;
 }
 
 /**
@@ -201,27 +208,68 @@ function factsOf(s: tls.TLSSocket, chain: X509Chain, policyErrors: SslPolicyErro
 }
 
 function awaitHandshake(s: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const fail = (err: TlsHandshakeError): void => {
-      cleanup();
-      s.destroy();
-      reject(err);
-    };
-    const onSecure = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: NodeJS.ErrnoException): void => fail(new TlsHandshakeError('protocol', `TLS handshake failed: ${err.message}`, err.code));
-    const onClose = (): void => fail(new TlsHandshakeError('peer-closed', 'peer closed the connection during the TLS handshake'));
-    const timer = setTimeout(() => fail(new TlsHandshakeError('timeout', `TLS handshake did not finish within ${timeoutMs} ms`)), timeoutMs);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      s.off(event, onSecure);
-      s.off('error', onError);
-      s.off('close', onClose);
-    };
-    s.once(event, onSecure);
-    s.on('error', onError);
-    s.once('close', onClose);
-  });
+  return new HandshakeWait(s, event, timeoutMs).promise;
+}
+
+/**
+ * One wait for a handshake's end: its listeners are bound prototype methods, not closures made per handshake (see
+ * {@link serverFacts} for why).
+ */
+class HandshakeWait {
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (err: TlsHandshakeError) => void;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onSecure = this.secured.bind(this);
+  private readonly onError = this.failed.bind(this);
+  private readonly onClose = this.closed.bind(this);
+
+  constructor(
+    private readonly s: tls.TLSSocket,
+    private readonly event: 'secure' | 'secureConnect',
+    private readonly timeoutMs: number,
+  ) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.timer = setTimeout(timedOut, timeoutMs, this);
+    s.once(event, this.onSecure);
+    s.on('error', this.onError);
+    s.once('close', this.onClose);
+  }
+
+  fail(err: TlsHandshakeError): void {
+    this.cleanup();
+    this.s.destroy();
+    this.reject(err);
+  }
+
+  private secured(): void {
+    this.cleanup();
+    this.resolve();
+  }
+
+  private failed(err: NodeJS.ErrnoException): void {
+    this.fail(new TlsHandshakeError('protocol', `TLS handshake failed: ${err.message}`, err.code));
+  }
+
+  private closed(): void {
+    this.fail(new TlsHandshakeError('peer-closed', 'peer closed the connection during the TLS handshake'));
+  }
+
+  get limitMs(): number {
+    return this.timeoutMs;
+  }
+
+  private cleanup(): void {
+    clearTimeout(this.timer);
+    this.s.off(this.event, this.onSecure);
+    this.s.off('error', this.onError);
+    this.s.off('close', this.onClose);
+  }
+}
+
+function timedOut(wait: HandshakeWait): void {
+  wait.fail(new TlsHandshakeError('timeout', `TLS handshake did not finish within ${wait.limitMs} ms`));
 }

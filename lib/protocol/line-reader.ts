@@ -106,11 +106,15 @@ export class LineReader {
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? 0;
     this.onBodyTimeout = options.onBodyTimeout;
     this.octetsAfterDropped = options.octetsAfterDroppedLine;
-    conn.on('data', (chunk) => this.push(chunk));
-    conn.once('close', () => {
-      this.closed = true;
-      this.notify();
-    });
+    // Bound methods, not closures per connection: V8 keeps a closure's optimized code only while a closure that ran
+    // it is alive, so per-connection closures were recompiled after full collections (issue 15).
+    conn.on('data', this.push.bind(this));
+    conn.once('close', this.connectionClosed.bind(this));
+  }
+
+  private connectionClosed(): void {
+    this.closed = true;
+    this.notify();
   }
 
   /**
@@ -181,18 +185,26 @@ export class LineReader {
    * line is complete (RFC 5321 §4.5.3.2.7 times the wait for a *command*, not the gaps between bytes).
    */
   async readLine(): Promise<LineResult> {
-    let deadline: NodeJS.Timeout | undefined;
     try {
-      return await this.readLineUntimed(() => {
-        const started = this.buf.length > 0 || this.isDropping;
-        if (deadline === undefined && started && this.lineTimeoutMs > 0 && this.onLineTimeout) deadline = setTimeout(this.onLineTimeout, this.lineTimeoutMs);
-      });
+      return await this.readLineUntimed();
     } finally {
-      if (deadline !== undefined) clearTimeout(deadline);
+      if (this.lineDeadline !== undefined) {
+        clearTimeout(this.lineDeadline);
+        this.lineDeadline = undefined;
+      }
     }
   }
 
-  private async readLineUntimed(beforeWait: () => void): Promise<LineResult> {
+  /** The running {@link readLine}'s whole-line deadline (one read at a time, so one field, not a closure per read). */
+  private lineDeadline?: NodeJS.Timeout;
+
+  /** Before {@link readLine} waits for more: starts the whole-line deadline once part of the line has arrived. */
+  private armLineDeadline(): void {
+    const started = this.buf.length > 0 || this.isDropping;
+    if (this.lineDeadline === undefined && started && this.lineTimeoutMs > 0 && this.onLineTimeout) this.lineDeadline = setTimeout(this.onLineTimeout, this.lineTimeoutMs);
+  }
+
+  private async readLineUntimed(): Promise<LineResult> {
     for (;;) {
       if (this.runaway) return { kind: 'runaway' };
       if (this.skipOctets > 0) {
@@ -225,7 +237,7 @@ export class LineReader {
         if (r) return r;
       }
       if (this.closed) return { kind: 'closed' };
-      beforeWait();
+      this.armLineDeadline();
       await this.more();
     }
   }

@@ -114,18 +114,22 @@ export abstract class TextSession {
     this.reader = new LineReader(connection, {
       maxLineLength: this.limits.maxLineLength,
       lineTimeoutMs: lineDeadline(this.limits),
-      onLineTimeout: () => this.timeOut('line'),
+      // Bound methods rather than closures per session: V8 keeps a closure's optimized code only while a closure that
+      // ran it is alive, so per-connection closures were recompiled after full collections (issue 15).
+      onLineTimeout: this.timeOut.bind(this, 'line'),
       bodyTimeoutMs: this.limits.bodyTimeoutMs,
-      onBodyTimeout: () => this.timeOut('body'),
-      octetsAfterDroppedLine: (tail) => this.octetsAfterDroppedLine(tail),
+      onBodyTimeout: this.timeOut.bind(this, 'body'),
+      octetsAfterDroppedLine: this.octetsAfterDroppedLine.bind(this),
     });
     connection.setIdleTimeout(this.limits.idleTimeoutMs);
-    connection.on('timeout', () => this.timeOut('idle'));
-    connection.once('close', () => {
-      this.hasGone = true;
-      this.goneController?.abort();
-      if (this.preAuthTimer !== undefined) clearTimeout(this.preAuthTimer);
-    });
+    connection.on('timeout', this.timeOut.bind(this, 'idle'));
+    connection.once('close', this.connectionGone.bind(this));
+  }
+
+  private connectionGone(): void {
+    this.hasGone = true;
+    this.goneController?.abort();
+    if (this.preAuthTimer !== undefined) clearTimeout(this.preAuthTimer);
   }
 
   /**
@@ -167,9 +171,11 @@ export abstract class TextSession {
     if (ms <= 0) return;
     if (this.hasGone) return;
     // Cleared by the constructor's close listener (no second listener per connection).
-    this.preAuthTimer = setTimeout(() => {
-      if (!this.isPastPreAuth()) this.timeOut('pre-auth');
-    }, ms);
+    this.preAuthTimer = setTimeout(this.preAuthExpired.bind(this), ms);
+  }
+
+  private preAuthExpired(): void {
+    if (!this.isPastPreAuth()) this.timeOut('pre-auth');
   }
 
   private preAuthTimer?: NodeJS.Timeout;

@@ -188,14 +188,9 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   }
 
   protected async greet(): Promise<void> {
-    const ok = await this.admit(async () => {
-      // No hook bound (the common case): no closures, no hook loop (issue 15: per-connection allocation).
-      if (this.deps.hooks.length > 0) {
-        await this.runHooks((h) => h.onConnect?.(this.peer));
-        if (this.isSecure) await this.runHooks((h) => h.onSecure?.(this.peer));
-      }
-      this.backendSession = await this.deps.backend.openSession(this.context);
-    });
+    // A bound method, not a closure per connection: V8 keeps a closure's optimized code only while a closure that ran
+    // it is alive, so per-connection closures were recompiled after full collections (issue 15).
+    const ok = await this.admit(this.openOnConnect.bind(this));
     if (!ok) return;
     // RFC 5321 §4.3.1 / §3.1: greet at once, no early-talker delay.
     this.send(this.greetingLine());
@@ -395,6 +390,22 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     this.user = check.username;
     this.log.info('auth succeeded', { user: check.username, mechanism });
     this.send(reply(235, '2.7.0', 'Authentication successful'));
+  }
+
+  /** {@link greet}'s step: connect (and, on implicit TLS, secure) hooks, then the backend session. */
+  private async openOnConnect(): Promise<void> {
+    // No hook bound (the common case): no closures, no hook loop (issue 15: per-connection allocation).
+    if (this.deps.hooks.length > 0) {
+      await this.runHooks((h) => h.onConnect?.(this.peer));
+      if (this.isSecure) await this.runHooks((h) => h.onSecure?.(this.peer));
+    }
+    this.backendSession = await this.deps.backend.openSession(this.context);
+  }
+
+  /** STARTTLS's step (run under {@link admit}): the `onSecure` hooks, then the backend session reopened. */
+  async reopenSecured(): Promise<void> {
+    if (this.deps.hooks.length > 0) await this.runHooks((h) => h.onSecure?.(this.peer));
+    await this.reopenBackend();
   }
 
   /** Opens the backend session again (after STARTTLS: it must see the TLS facts, STYLE §4). */

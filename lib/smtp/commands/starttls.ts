@@ -16,8 +16,5 @@ export async function startTls(conn: SmtpConnection): Promise<void> {
   conn.isExtended = false;
   conn.user = undefined;
   conn.enter('connected');
-  await conn.admit(async () => {
-    await conn.runHooks((h) => h.onSecure?.(conn.peer));
-    await conn.reopenBackend();
-  });
+  await conn.admit(conn.reopenSecured.bind(conn));
 }
