@@ -117,6 +117,16 @@ describe('Maildir folder scan against real directories (mutation testing)', () =
     ]);
   });
 
+  it('orders new files of the same mtime by name, whatever directory and listing order they come in', async () => {
+    await file('new', 'm-c', 'x', 2000);
+    await file('new', 'm-b', 'x', 2000);
+    await file('cur', 'm-a:2,', 'x', 2000);
+    await file('cur', 'm-d:2,S', 'x', 2000);
+    await file('new', 'm-e', 'x', 2000);
+    const records = await diffWithDirs(dir, stateOf());
+    expect(records.map((r) => (r.t === 'a' ? `${r.u} ${r.b}` : r.t))).to.deep.equal(['20 m-a', '21 m-b', '22 m-c', '23 m-d', '24 m-e']);
+  });
+
   it('passes on a stat error other than ENOENT for a new file (a symlink loop in new/)', async () => {
     await symlink(join(dir, 'new', 'loop'), join(dir, 'new', 'loop'));
     const error = await diffWithDirs(dir, stateOf()).catch((e: Error & { code?: string }) => `${e.name} ${e.code}`);
@@ -244,6 +254,7 @@ describe('Maildir folder scan against real directories (mutation testing)', () =
       const me = process.pid;
       const parent = process.ppid;
       await file('tmp', `1700000000.M1P${DEAD_PID}.host`, 'x', young);
+      await file('tmp', `1700000000.M123456P${DEAD_PID}.host`, 'x', young);
       await file('tmp', `1700000000.${DEAD_PID}_1.host`, 'x', young);
       await file('tmp', `1700000000.M1P${me}.host`, 'x', young);
       await file('tmp', `1700000000.${me}_2.host`, 'x', old);
@@ -266,6 +277,7 @@ describe('Maildir folder scan against real directories (mutation testing)', () =
       const young = nowS();
       await file('', `postern-log.tmp-${DEAD_PID}-3`, 'x', young);
       await file('', `postern-cache.stale-${DEAD_PID}-1`, 'x', young);
+      await file('', `postern-cache.tmp-${DEAD_PID}-1234`, 'x', young);
       await file('', `postern-log.tmp-${process.pid}-1`, 'x', old);
       await file('', `postern-log.tmp-${process.ppid}-1`, 'x', old);
       await file('', `postern-log.tmp-${process.pid}-2`, 'x', young);
