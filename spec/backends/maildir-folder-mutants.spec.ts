@@ -1,0 +1,298 @@
+/**
+ * One Maildir folder on real directories (issue 16, survivors of `maildir-folder.ts`'s mutation run): opening (the
+ * v0.1 uidlist, the fallback UIDVALIDITY, the Maildir++ marker), what a message snapshot carries, reads and streams of
+ * small and large messages that follow renames, flag changes, expunges and new/ → cur/ moves (their records and
+ * files), COPY by hard link, a folder that was renamed or deleted, and notifications of another writer's changes.
+ */
+import { expect } from 'chai';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MaildirFolder, type FolderChanges } from '../../lib/backends/maildir/maildir-folder.js';
+import { FOLDER_LOG_FILE } from '../../lib/backends/maildir/folder-state.js';
+import { UIDLIST_FILE } from '../../lib/backends/maildir/folder-scan.js';
+import { emailIdOfName } from '../../lib/backends/shared/object-ids.js';
+
+const DATE = new Date('2024-02-03T04:05:06.789Z');
+const body = (text: string): Buffer => Buffer.from(`Subject: ${text}\r\n\r\n${text}\r\n`);
+
+describe('MaildirFolder on real directories (mutation testing)', () => {
+  let root: string;
+  const opened: MaildirFolder[] = [];
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'postern-maildir-folder-'));
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((f) => f.idle()));
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Notifications a folder received (other writers' changes). */
+  type Told = FolderChanges[];
+  function options(told: Told = []): { durable: boolean; notify: (c: FolderChanges) => void } {
+    return { durable: false, notify: (c) => told.push({ added: [...c.added], expunged: [...c.expunged], flagged: [...c.flagged] }) };
+  }
+  async function create(name = 'INBOX', told: Told = [], sub = false): Promise<MaildirFolder> {
+    const folder = await MaildirFolder.create(join(root, name), options(told), 77, sub);
+    opened.push(folder);
+    return folder;
+  }
+  async function openAgain(name = 'INBOX', told: Told = []): Promise<MaildirFolder> {
+    const folder = await MaildirFolder.open(join(root, name), options(told), () => 99);
+    opened.push(folder);
+    return folder;
+  }
+  const files = async (path: string): Promise<string[]> => (await readdir(path)).sort();
+  const logRecords = async (name = 'INBOX'): Promise<Array<Record<string, unknown>>> =>
+    (await readFile(join(root, name, FOLDER_LOG_FILE), 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const errorOf = (p: Promise<unknown>): Promise<string> =>
+    p.then(
+      () => 'resolved',
+      (e: Error & { code?: string }) => `${e.name} ${e.code} ${e.message}`,
+    );
+
+  it('tells a Maildir by its cur/ directory and passes on other stat errors', async () => {
+    await mkdir(join(root, 'a', 'cur'), { recursive: true });
+    await writeFile(join(root, 'b'), '');
+    await mkdir(join(root, 'c'));
+    await writeFile(join(root, 'c', 'cur'), '');
+    await symlink(join(root, 'loop'), join(root, 'loop'));
+    expect(await MaildirFolder.exists(join(root, 'a'))).to.equal(true);
+    expect(await MaildirFolder.exists(join(root, 'missing'))).to.equal(false);
+    expect(await MaildirFolder.exists(join(root, 'b'))).to.equal(false);
+    expect(await MaildirFolder.exists(join(root, 'c'))).to.equal(false);
+    expect(await errorOf(MaildirFolder.exists(join(root, 'loop')))).to.match(/^Error ELOOP /);
+  });
+
+  it('creates cur/ new/ tmp/ (mode 0700), the maildirfolder marker only for a sub-folder, and a log with the UIDVALIDITY', async () => {
+    const inbox = await create('INBOX');
+    const sub = await create('.Sub', [], true);
+    expect(await files(join(root, 'INBOX'))).to.deep.equal(['cur', 'new', FOLDER_LOG_FILE, 'tmp']);
+    expect(await files(join(root, '.Sub'))).to.deep.equal(['cur', 'maildirfolder', 'new', FOLDER_LOG_FILE, 'tmp']);
+    for (const d of ['cur', 'new', 'tmp']) expect((await stat(join(root, 'INBOX', d))).mode & 0o777, d).to.equal(0o700);
+    expect(await readFile(join(root, '.Sub', 'maildirfolder'), 'utf8')).to.equal('');
+    expect([inbox.uidValidity, inbox.uidNext, inbox.highestModseq]).to.deep.equal([77, 1, 0]);
+    expect((await logRecords())[0]).to.deep.equal({ t: 'h', v: 2, uv: 77, un: 1, hm: 0 });
+    expect(sub.counts).to.deep.equal({ messages: 0, unseen: 0, recent: 0, keywords: [] });
+  });
+
+  it('migrates a v0.1 uidlist at open and removes it; without one it starts a log with the fallback UIDVALIDITY', async () => {
+    const path = join(root, 'old');
+    for (const d of ['cur', 'new', 'tmp']) await mkdir(join(path, d), { recursive: true });
+    await writeFile(join(path, 'cur', '1000.M1P1.h:2,S'), body('one'));
+    await writeFile(join(path, UIDLIST_FILE), JSON.stringify({ uidValidity: 555, uidNext: 9, messages: [{ uid: 4, base: '1000.M1P1.h', keywords: ['Later'] }] }));
+    const folder = await openAgain('old');
+    expect(await files(path)).to.deep.equal(['cur', 'new', FOLDER_LOG_FILE, 'tmp']);
+    expect([folder.uidValidity, folder.uidNext]).to.deep.equal([555, 9]);
+    expect(folder.list().map((e) => [e.uid, e.base, e.letters, e.keywords])).to.deep.equal([[4, '1000.M1P1.h', 'S', ['Later']]]);
+    const bare = join(root, 'bare');
+    for (const d of ['cur', 'new', 'tmp']) await mkdir(join(bare, d), { recursive: true });
+    const fresh = await openAgain('bare');
+    expect([fresh.uidValidity, fresh.uidNext, fresh.highestModseq]).to.deep.equal([99, 1, 0]);
+  });
+
+  it('gives a snapshot with its identity, save date, envelope and flags, and keeps the counters', async () => {
+    const folder = await create();
+    const envelope = { mailFrom: 'a@example.org', rcptTo: ['b@example.org'], receivedAt: '2024-02-03T04:05:06.000Z' };
+    const seen = await folder.add(body('one'), ['\\Seen', 'Later', '$Work'], DATE, undefined, envelope);
+    const plain = await folder.add(body('two'), [], DATE);
+    expect(seen).to.include({ uid: 1, dir: 'cur', letters: 'S', internalDate: DATE.getTime(), size: body('one').length, modseq: 1 });
+    expect(seen.keywords).to.deep.equal(['Later', '$Work']);
+    expect(plain).to.include({ uid: 2, dir: 'new', letters: '', modseq: 2 });
+    const message = folder.messageOf(seen);
+    expect(message.emailId).to.equal(emailIdOfName(seen.base));
+    const saved = Number(/^(\d+)\.M(\d+)P/.exec(seen.base)![1]) * 1000 + Math.floor(Number(/^(\d+)\.M(\d+)P/.exec(seen.base)![2]) / 1000);
+    expect(message.saveDate?.getTime()).to.equal(saved);
+    expect(message).to.include({ uid: 1, size: body('one').length, modseq: 1 });
+    expect(message.internalDate.getTime()).to.equal(DATE.getTime());
+    expect(message.envelope).to.deep.equal(envelope);
+    expect('envelope' in folder.messageOf(plain)).to.equal(false);
+    expect([...message.flags].sort()).to.deep.equal(['$Work', 'Later', '\\Seen']);
+    expect((await message.raw()).toString()).to.equal(body('one').toString());
+    expect(await message.canonicalSize()).to.equal(body('one').length);
+    expect((await message.structure()).type).to.equal('text');
+    expect(folder.counts).to.deep.equal({ messages: 2, unseen: 1, recent: 1, keywords: ['$Work', 'Later'] });
+    expect((await stat(folder.pathOf(seen))).mtimeMs).to.equal(DATE.getTime());
+    expect(folder.pathOf(seen)).to.equal(join(root, 'INBOX', 'cur', `${seen.base}:2,S`));
+  });
+
+  it('writes a large message (over 128 KiB) the same way: content, mtime, nothing left in tmp/', async () => {
+    const folder = await create();
+    const big = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(300 * 1024, 'a')]);
+    const entry = await folder.add(big, ['\\Flagged'], DATE);
+    expect(await files(join(root, 'INBOX', 'tmp'))).to.deep.equal([]);
+    expect(await files(join(root, 'INBOX', 'cur'))).to.deep.equal([`${entry.base}:2,F`]);
+    expect((await readFile(folder.pathOf(entry))).equals(big)).to.equal(true);
+    expect((await stat(folder.pathOf(entry))).mtimeMs).to.equal(DATE.getTime());
+    expect(entry.size).to.equal(big.length);
+    expect(entry.base.endsWith(`,S=${big.length}`)).to.equal(true);
+    expect((await folder.read(entry.base)).equals(big)).to.equal(true);
+    const chunks: number[] = [];
+    for await (const chunk of await folder.openStream(entry.base)) chunks.push((chunk as Buffer).length);
+    expect(chunks).to.deep.equal([65536, 65536, 65536, 65536, big.length - 4 * 65536]);
+  });
+
+  it('reads and streams a message another tool renamed, and refuses one removed with NO_SUCH_MESSAGE', async () => {
+    const folder = await create();
+    for (const size of [100, 200 * 1024]) {
+      const raw = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(size, 'b')]);
+      const entry = await folder.add(raw, [], DATE);
+      await rename(folder.pathOf(entry), join(root, 'INBOX', 'cur', `${entry.base}:2,RS`));
+      expect((await folder.read(entry.base)).equals(raw), `read ${size}`).to.equal(true);
+      await rename(join(root, 'INBOX', 'cur', `${entry.base}:2,RS`), join(root, 'INBOX', 'cur', `${entry.base}:2,S`));
+      const parts: Buffer[] = [];
+      for await (const chunk of await folder.openStream(entry.base)) parts.push(chunk as Buffer);
+      expect(Buffer.concat(parts).equals(raw), `stream ${size}`).to.equal(true);
+      expect(folder.list().find((e) => e.uid === entry.uid)?.letters).to.equal('S');
+      await unlink(join(root, 'INBOX', 'cur', `${entry.base}:2,S`));
+      const gone = 'MailStoreError NO_SUCH_MESSAGE message no longer exists';
+      expect(await errorOf(folder.read(entry.base))).to.equal(gone);
+      expect(await errorOf(folder.openStream(entry.base))).to.equal(gone);
+      expect(await errorOf(folder.cachedOf(entry.base + 'x'))).to.equal(gone);
+    }
+  });
+
+  it('passes on a read error other than ENOENT (the message path is a directory)', async () => {
+    const folder = await create();
+    const entry = await folder.add(body('x'), ['\\Seen'], DATE);
+    await unlink(folder.pathOf(entry));
+    await mkdir(folder.pathOf(entry));
+    expect(await errorOf(folder.read(entry.base))).to.match(/^Error EISDIR /);
+  });
+
+  it('changes flags: renames for letters, moves new/ files, records keywords alone without a rename', async () => {
+    const folder = await create();
+    const a = await folder.add(body('a'), [], DATE);
+    const b = await folder.add(body('b'), ['\\Seen'], DATE);
+    const c = await folder.add(body('c'), ['\\Seen'], DATE);
+    const result = await folder.setFlags([c.uid, b.uid, a.uid, b.uid, 99], ['\\Flagged', 'Later'], 'add');
+    expect(result.changed).to.deep.equal([1, 2, 3]);
+    expect(result.entries.map((e) => [e.uid, e.dir, e.letters, e.keywords, e.modseq])).to.deep.equal([
+      [1, 'cur', 'F', ['Later'], 4],
+      [2, 'cur', 'FS', ['Later'], 5],
+      [3, 'cur', 'FS', ['Later'], 6],
+    ]);
+    expect(await files(join(root, 'INBOX', 'new'))).to.deep.equal([]);
+    // Keywords only: same letters, no rename; the same flags again: no record.
+    const kw = await folder.setFlags([a.uid], ['Later'], 'remove');
+    expect(kw.changed).to.deep.equal([1]);
+    expect(kw.entries.map((e) => [e.uid, e.letters, e.keywords, e.modseq])).to.deep.equal([[1, 'F', [], 7]]);
+    const same = await folder.setFlags([a.uid, b.uid], ['\\Flagged'], 'add');
+    expect(same.changed).to.deep.equal([]);
+    expect(same.entries.map((e) => [e.uid, e.modseq])).to.deep.equal([
+      [1, 7],
+      [2, 5],
+    ]);
+    const set = await folder.setFlags([b.uid], ['\\Deleted'], 'set');
+    expect(set.entries.map((e) => [e.uid, e.letters, e.keywords])).to.deep.equal([[2, 'T', []]]);
+    expect(await files(join(root, 'INBOX', 'cur'))).to.deep.equal([`${a.base}:2,F`, `${b.base}:2,T`, `${c.base}:2,FS`].sort());
+    const records = (await logRecords()).filter((r) => r['t'] === 'f');
+    expect(records).to.deep.equal([
+      { t: 'f', u: 1, m: 4, l: 'F', k: ['Later'] },
+      { t: 'f', u: 2, m: 5, l: 'FS', k: ['Later'] },
+      { t: 'f', u: 3, m: 6, l: 'FS', k: ['Later'] },
+      { t: 'f', u: 1, m: 7, l: 'F' },
+      { t: 'f', u: 2, m: 8, l: 'T' },
+    ]);
+  });
+
+  it('skips a flag change for a file another tool removed, and fails on another rename error', async () => {
+    const folder = await create();
+    const a = await folder.add(body('a'), ['\\Seen'], DATE);
+    const b = await folder.add(body('b'), ['\\Seen'], DATE);
+    await unlink(folder.pathOf(a));
+    const result = await folder.setFlags([a.uid, b.uid], ['\\Flagged'], 'add');
+    expect(result.changed).to.deep.equal([b.uid]);
+    expect(result.entries.map((e) => [e.uid, e.letters])).to.deep.equal([[b.uid, 'FS']]);
+    // A directory in the way of the new name: rename(2) fails with EISDIR or ENOTEMPTY-like errors, passed on.
+    await mkdir(join(root, 'INBOX', 'cur', `${b.base}:2,FRS`));
+    await writeFile(join(root, 'INBOX', 'cur', `${b.base}:2,FRS`, 'x'), '');
+    const error = await errorOf(folder.setFlags([b.uid], ['\\Answered'], 'add'));
+    expect(error).to.match(/^Error (EISDIR|ENOTEMPTY|EEXIST) /);
+  });
+
+  it('expunges given UIDs once each in order (one taken by another tool first), and moves new/ files to cur/ when seen', async () => {
+    const folder = await create();
+    const a = await folder.add(body('a'), [], DATE);
+    const b = await folder.add(body('b'), [], DATE);
+    const c = await folder.add(body('c'), ['\\Seen'], DATE);
+    const d = await folder.add(body('d'), ['\\Seen'], DATE);
+    // The commit's scan finds b gone (another tool) and expunges it first; the call removes the others.
+    await unlink(folder.pathOf(b));
+    expect(await folder.remove([d.uid, b.uid, c.uid, d.uid, 42])).to.deep.equal([3, 4]);
+    expect(folder.list().map((e) => e.uid)).to.deep.equal([1]);
+    expect(await files(join(root, 'INBOX', 'cur'))).to.deep.equal([]);
+    expect((await logRecords()).filter((r) => r['t'] === 'x')).to.deep.equal([
+      { t: 'x', u: [2], m: 5 },
+      { t: 'x', u: [3, 4], m: 6 },
+    ]);
+    expect(await folder.remove([42])).to.deep.equal([]);
+    expect((await logRecords()).filter((r) => r['t'] === 'x').length).to.equal(2);
+    expect(folder.counts.recent).to.equal(1);
+    await folder.markCurrent();
+    expect(folder.counts.recent).to.equal(0);
+    expect(await files(join(root, 'INBOX', 'cur'))).to.deep.equal([`${a.base}:2,`]);
+    expect((await logRecords()).filter((r) => r['t'] === 'c')).to.deep.equal([{ t: 'c', u: [1] }]);
+    const before = (await logRecords()).length;
+    await folder.markCurrent();
+    expect((await logRecords()).length).to.equal(before);
+  });
+
+  it('copies by hard link, refuses a vanished source with NO_SUCH_MESSAGE, and writes a copy when linking fails', async () => {
+    const folder = await create();
+    const other = await create('.Other', [], true);
+    const a = await folder.add(body('a'), ['\\Seen'], DATE);
+    const copy = await other.add(undefined, ['\\Seen'], DATE, { path: folder.pathOf(a), size: a.size });
+    expect((await stat(other.pathOf(copy))).ino).to.equal((await stat(folder.pathOf(a))).ino);
+    expect((await other.read(copy.base)).toString()).to.equal(body('a').toString());
+    const vanished = await errorOf(other.add(undefined, [], DATE, { path: join(root, 'none'), size: 1 }));
+    expect(vanished).to.equal('MailStoreError NO_SUCH_MESSAGE message vanished');
+    // link(2) refuses a directory source (EPERM): the copy is read from the source instead, which fails here as EISDIR.
+    await mkdir(join(root, 'dir-source'));
+    expect(await errorOf(other.add(undefined, [], DATE, { path: join(root, 'dir-source'), size: 1 }))).to.match(/^Error EISDIR /);
+    expect(await files(join(root, '.Other', 'tmp'))).to.deep.equal([]);
+  });
+
+  it('follows a rename of its directory and stops at deletion: reads fail, changes are refused', async () => {
+    const folder = await create('.A', [], true);
+    const a = await folder.add(body('a'), [], DATE);
+    await rename(join(root, '.A'), join(root, '.B'));
+    folder.moveTo(join(root, '.B'));
+    expect(folder.path).to.equal(join(root, '.B'));
+    expect((await folder.read(a.base)).toString()).to.equal(body('a').toString());
+    const b = await folder.add(body('b'), [], DATE);
+    expect((await logRecords('.B')).filter((r) => r['t'] === 'a').map((r) => r['u'])).to.deep.equal([1, 2]);
+    folder.markDeleted();
+    expect(await errorOf(folder.read(b.base))).to.equal('MailStoreError NO_SUCH_MESSAGE message no longer exists');
+    expect(await errorOf(folder.openStream(b.base))).to.equal('MailStoreError NO_SUCH_MESSAGE message no longer exists');
+    expect(await errorOf(folder.add(body('c'), [], DATE))).to.equal('MailStoreError NO_SUCH_MAILBOX mailbox deleted');
+    expect(await errorOf(folder.remove([1]))).to.equal('MailStoreError NO_SUCH_MAILBOX mailbox deleted');
+    expect(await folder.refresh()).to.deep.equal({ added: [], expunged: [], flagged: [] });
+    expect(folder.list()).to.deep.equal([]);
+  });
+
+  it("tells a watching folder about another writer's delivery, flag change and expunge, and not about its own", async () => {
+    const toldA: Told = [];
+    const toldB: Told = [];
+    const a = await create('INBOX', toldA);
+    const b = await openAgain('INBOX', toldB);
+    b.watch();
+    b.watch();
+    const next = async (n: number): Promise<FolderChanges> => {
+      while (toldB.length < n) await new Promise((resolve) => setTimeout(resolve, 20));
+      return toldB[n - 1]!;
+    };
+    const m = await a.add(body('a'), [], DATE);
+    expect(await next(1)).to.deep.equal({ added: [1], expunged: [], flagged: [] });
+    await a.setFlags([m.uid], ['\\Seen'], 'add');
+    expect(await next(2)).to.deep.equal({ added: [], expunged: [], flagged: [1] });
+    await a.remove([m.uid]);
+    expect(await next(3)).to.deep.equal({ added: [], expunged: [1], flagged: [] });
+    expect(toldA).to.deep.equal([]);
+    expect(b.list()).to.deep.equal([]);
+    b.unwatch();
+  });
+});
