@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MaildirFolder, type FolderChanges } from '../../lib/backends/maildir/maildir-folder.js';
+import { MaildirFolder, type Entry, type FolderChanges } from '../../lib/backends/maildir/maildir-folder.js';
 import { FOLDER_LOG_FILE } from '../../lib/backends/maildir/folder-state.js';
 import { UIDLIST_FILE } from '../../lib/backends/maildir/folder-scan.js';
 import { emailIdOfName } from '../../lib/backends/shared/object-ids.js';
@@ -248,6 +248,14 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     const copy = await other.add(undefined, ['\\Seen'], DATE, { path: folder.pathOf(a), size: a.size });
     expect((await stat(other.pathOf(copy))).ino).to.equal((await stat(folder.pathOf(a))).ino);
     expect((await other.read(copy.base)).toString()).to.equal(body('a').toString());
+    expect(other.messageOf(copy).emailId).to.equal(emailIdOfName(copy.base));
+    // A copy that keeps its source's EMAILID (RFC 8474 §5.1) logs it as `i`, and a reopened folder still has it.
+    const [kept] = await other.addMany([{ source: { path: folder.pathOf(a), size: a.size }, flags: [], internalDate: DATE, emailId: folder.emailIdOf(a) }]);
+    const keptEntry = (kept as PromiseFulfilledResult<Entry>).value;
+    expect(other.messageOf(keptEntry).emailId).to.equal(emailIdOfName(a.base));
+    expect((await logRecords('.Other')).filter((r) => r['t'] === 'a').map((r) => r['i'])).to.deep.equal([undefined, emailIdOfName(a.base)]);
+    const reopened = await openAgain('.Other');
+    expect(reopened.list().map((e) => reopened.emailIdOf(e))).to.deep.equal([emailIdOfName(copy.base), emailIdOfName(a.base)]);
     const vanished = await errorOf(other.add(undefined, [], DATE, { path: join(root, 'none'), size: 1 }));
     expect(vanished).to.equal('MailStoreError NO_SUCH_MESSAGE message vanished');
     // link(2) refuses a directory source (EPERM): the copy is read from the source instead, which fails here as EISDIR.
