@@ -5,13 +5,15 @@
  * files), COPY by hard link, a folder that was renamed or deleted, and notifications of another writer's changes.
  */
 import { expect } from 'chai';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, symlink, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirFolder, type Entry, type FolderChanges } from '../../lib/backends/maildir/maildir-folder.js';
 import { FOLDER_LOG_FILE } from '../../lib/backends/maildir/folder-state.js';
 import { UIDLIST_FILE } from '../../lib/backends/maildir/folder-scan.js';
 import { emailIdOfName } from '../../lib/backends/shared/object-ids.js';
+import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
 
 const DATE = new Date('2024-02-03T04:05:06.789Z');
 const body = (text: string): Buffer => Buffer.from(`Subject: ${text}\r\n\r\n${text}\r\n`);
@@ -302,5 +304,75 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     expect(toldA).to.deep.equal([]);
     expect(b.list()).to.deep.equal([]);
     b.unwatch();
+  });
+  describe('durable', () => {
+    const realDatasync = maildirFs.datasync;
+    let proto: { sync(this: FileHandle): Promise<void> };
+    let realSync: (this: FileHandle) => Promise<void>;
+    /** What was fsynced, in order: paths below the folder (directories and files), `log` for the log's datasync. */
+    let synced: string[];
+    beforeEach(async () => {
+      synced = [];
+      const probe = await open(new URL(import.meta.url), 'r');
+      proto = Object.getPrototypeOf(probe) as typeof proto;
+      await probe.close();
+      realSync = proto.sync;
+      proto.sync = function (this: FileHandle) {
+        synced.push(readlinkSync(`/proc/self/fd/${this.fd}`).slice(root.length + 1));
+        return realSync.call(this);
+      };
+      maildirFs.datasync = async (handle) => {
+        synced.push('log');
+        return realDatasync(handle);
+      };
+    });
+    afterEach(() => {
+      proto.sync = realSync;
+      maildirFs.datasync = realDatasync;
+    });
+    async function durableFolder(): Promise<MaildirFolder> {
+      const folder = await MaildirFolder.create(join(root, 'D'), { durable: true, notify: () => undefined }, 5, false);
+      opened.push(folder);
+      return folder;
+    }
+
+    it('fsyncs each touched directory and the log once per group, and nothing for a group of new/ → cur/ moves', async () => {
+      const folder = await durableFolder();
+      synced = [];
+      const [a, b] = await folder.addMany([
+        { raw: body('a'), flags: [], internalDate: DATE },
+        { raw: body('b'), flags: ['\\Seen'], internalDate: DATE },
+      ]);
+      expect([a!.status, b!.status]).to.deep.equal(['fulfilled', 'fulfilled']);
+      expect(synced.sort()).to.deep.equal(['D/cur', 'D/new', 'log']);
+      synced = [];
+      await folder.setFlags([2], ['\\Flagged'], 'add');
+      expect(synced.sort()).to.deep.equal(['D/cur', 'log']);
+      synced = [];
+      await folder.markCurrent();
+      expect(synced).to.deep.equal([]);
+      synced = [];
+      await folder.remove([1]);
+      expect(synced.sort()).to.deep.equal(['D/cur', 'log']);
+    });
+
+    it('fsyncs a large message file in tmp/ before it is placed', async () => {
+      const folder = await durableFolder();
+      synced = [];
+      const big = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(200 * 1024, 'c')]);
+      const entry = await folder.add(big, [], DATE);
+      expect(synced.sort()).to.deep.equal([`D/new`, `D/tmp/${entry.base}`, 'log'].sort());
+    });
+
+    it('fsyncs the new directory after new/ was removed and made again, not the old one', async () => {
+      const folder = await durableFolder();
+      await folder.add(body('a'), ['\\Seen'], DATE);
+      await folder.add(body('b'), [], DATE);
+      await rm(join(root, 'D', 'new'), { recursive: true });
+      await mkdir(join(root, 'D', 'new'));
+      synced = [];
+      await folder.add(body('c'), [], DATE);
+      expect(synced.filter((p) => p.startsWith('D/new')).sort()).to.deep.equal(['D/new']);
+    });
   });
 });
