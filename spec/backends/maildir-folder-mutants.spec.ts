@@ -10,7 +10,8 @@ import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, symlink, unl
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirFolder, type Entry, type FolderChanges } from '../../lib/backends/maildir/maildir-folder.js';
-import { FOLDER_LOG_FILE } from '../../lib/backends/maildir/folder-state.js';
+import { FOLDER_LOG_FILE, FolderState, parseRecord, type LogRecord } from '../../lib/backends/maildir/folder-state.js';
+import { FolderLog } from '../../lib/backends/maildir/folder-log.js';
 import { UIDLIST_FILE } from '../../lib/backends/maildir/folder-scan.js';
 import { emailIdOfName } from '../../lib/backends/shared/object-ids.js';
 import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
@@ -305,6 +306,93 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     expect(b.list()).to.deep.equal([]);
     b.unwatch();
   });
+  it('adopts a foreign file name without a save date, and logs a delivery without keywords as a plain a record', async () => {
+    const folder = await create();
+    await writeFile(join(root, 'INBOX', 'new', 'foreign'), body('f'));
+    await folder.refresh();
+    const [foreign] = folder.list();
+    const message = folder.messageOf(foreign!);
+    expect('saveDate' in message).to.equal(false);
+    expect(message.emailId).to.equal(emailIdOfName('foreign'));
+    const own = await folder.add(body('o'), [], DATE);
+    const record = (await logRecords()).find((r) => r['t'] === 'a' && r['u'] === own.uid);
+    expect(record).to.deep.equal({ t: 'a', u: own.uid, m: own.modseq, b: own.base, d: DATE.getTime(), s: body('o').length, n: 1 });
+  });
+
+  it('adds no record when opened again with nothing changed, nor for a flag change that changes nothing', async () => {
+    const folder = await create();
+    const a = await folder.add(body('a'), ['\\Seen'], DATE);
+    const lines = (await logRecords()).length;
+    await openAgain();
+    expect((await logRecords()).length).to.equal(lines);
+    const same = await folder.setFlags([a.uid], ['\\Seen'], 'add');
+    expect(same.changed).to.deep.equal([]);
+    expect((await logRecords()).length).to.equal(lines);
+  });
+
+  it('tells keywords apart by each name, and moves a new/ file to cur/ for a keyword alone', async () => {
+    const folder = await create();
+    const a = await folder.add(body('a'), ['ab'], DATE);
+    expect(a.dir).to.equal('new');
+    const result = await folder.setFlags([a.uid], ['a', 'b'], 'set');
+    expect(result.changed).to.deep.equal([a.uid]);
+    expect(result.entries.map((e) => [e.dir, e.letters, e.keywords])).to.deep.equal([['cur', '', ['a', 'b']]]);
+    expect(await files(join(root, 'INBOX', 'new'))).to.deep.equal([]);
+    expect(await files(join(root, 'INBOX', 'cur'))).to.deep.equal([`${a.base}:2,`]);
+    expect((await folder.read(a.base)).toString()).to.equal(body('a').toString());
+  });
+
+  it('passes on an open error other than ENOENT to read and openStream (a symlink loop in place of the file)', async () => {
+    const folder = await create();
+    const a = await folder.add(body('a'), ['\\Seen'], DATE);
+    await unlink(folder.pathOf(a));
+    await symlink(folder.pathOf(a), folder.pathOf(a));
+    expect(await errorOf(folder.read(a.base))).to.match(/^Error ELOOP /);
+    expect(await errorOf(folder.openStream(a.base))).to.match(/^Error ELOOP /);
+  });
+
+  it('fails an expunge whose unlink fails with other than ENOENT', async () => {
+    const folder = await create();
+    const a = await folder.add(body('a'), ['\\Seen'], DATE);
+    // A directory in place of a's file: unlink(2) answers EISDIR.
+    await unlink(folder.pathOf(a));
+    await mkdir(folder.pathOf(a));
+    expect(await errorOf(folder.remove([a.uid]))).to.match(/^Error EISDIR /);
+    expect(folder.list().map((e) => e.uid)).to.deep.equal([a.uid]);
+  });
+
+  it('answers no changes from a refresh after deletion, also once the directory is gone', async () => {
+    const folder = await create('.Gone', [], true);
+    folder.markDeleted();
+    await rm(join(root, '.Gone'), { recursive: true });
+    expect(await folder.refresh()).to.deep.equal({ added: [], expunged: [], flagged: [] });
+  });
+
+  it('tells added, flagged and expunged messages apart when another writer compacted (replaced) the log', async () => {
+    const writer = await create();
+    const m1 = await writer.add(body('1'), [], DATE);
+    const m2 = await writer.add(body('2'), [], DATE);
+    const m3 = await writer.add(body('3'), [], DATE);
+    const reader = await openAgain();
+    expect(reader.list().map((e) => e.uid)).to.deep.equal([1, 2, 3]);
+    await writer.add(body('4'), [], DATE);
+    await writer.setFlags([m2.uid], ['\\Seen'], 'add');
+    await writer.remove([m3.uid]);
+    // Compaction as the writer would do it: the log replaced by a snapshot of its state.
+    const state = new FolderState();
+    for (const r of (await readFile(join(root, 'INBOX', FOLDER_LOG_FILE), 'utf8')).split('\n').filter((l) => l !== '')) state.apply(parseRecord(r) as LogRecord);
+    const log = new FolderLog(join(root, 'INBOX', FOLDER_LOG_FILE), false);
+    await log.rewrite(state.snapshot());
+    await log.close();
+    expect(await reader.refresh()).to.deep.equal({ added: [4], expunged: [3], flagged: [2] });
+    expect(reader.list().map((e) => [e.uid, e.letters])).to.deep.equal([
+      [m1.uid, ''],
+      [m2.uid, 'S'],
+      [4, ''],
+    ]);
+    expect(reader.uidNext).to.equal(5);
+  });
+
   describe('durable', () => {
     const realDatasync = maildirFs.datasync;
     let proto: { sync(this: FileHandle): Promise<void> };
@@ -373,6 +461,33 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
       synced = [];
       await folder.add(body('c'), [], DATE);
       expect(synced.filter((p) => p.startsWith('D/new')).sort()).to.deep.equal(['D/new']);
+    });
+    it('fsyncs no message file and no directory when not durable, and a 128 KiB message only through the small-file path', async () => {
+      const plain = await create();
+      synced = [];
+      await plain.add(Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(200 * 1024, 'c')]), [], DATE);
+      expect(synced).to.deep.equal([]);
+      const folder = await durableFolder();
+      synced = [];
+      const exact = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(128 * 1024 - 14, 'd')]);
+      expect(exact.length).to.equal(128 * 1024);
+      await folder.add(exact, [], DATE);
+      expect(synced.sort()).to.deep.equal(['D/new', 'log']);
+    });
+
+    it('fsyncs only the log for a keyword change in cur/, new/ and cur/ for one in new/, nothing for no change', async () => {
+      const folder = await durableFolder();
+      const a = await folder.add(body('a'), ['\\Seen'], DATE);
+      const b = await folder.add(body('b'), [], DATE);
+      synced = [];
+      await folder.setFlags([a.uid], ['Later'], 'add');
+      expect(synced).to.deep.equal(['log']);
+      synced = [];
+      await folder.setFlags([b.uid], ['Later'], 'add');
+      expect(synced.sort()).to.deep.equal(['D/cur', 'D/new', 'log']);
+      synced = [];
+      await folder.setFlags([a.uid, b.uid], ['Later'], 'add');
+      expect(synced).to.deep.equal([]);
     });
   });
 });
