@@ -14,7 +14,6 @@ import { FOLDER_LOG_FILE, FolderState, parseRecord, type LogRecord } from '../..
 import { FolderLog } from '../../lib/backends/maildir/folder-log.js';
 import { UIDLIST_FILE } from '../../lib/backends/maildir/folder-scan.js';
 import { emailIdOfName } from '../../lib/backends/shared/object-ids.js';
-import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
 
 const DATE = new Date('2024-02-03T04:05:06.789Z');
 const body = (text: string): Buffer => Buffer.from(`Subject: ${text}\r\n\r\n${text}\r\n`);
@@ -340,6 +339,9 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     expect(await files(join(root, 'INBOX', 'new'))).to.deep.equal([]);
     expect(await files(join(root, 'INBOX', 'cur'))).to.deep.equal([`${a.base}:2,`]);
     expect((await folder.read(a.base)).toString()).to.equal(body('a').toString());
+    const back = await folder.setFlags([a.uid], ['ab'], 'set');
+    expect(back.changed).to.deep.equal([a.uid]);
+    expect(back.entries.map((e) => e.keywords)).to.deep.equal([['ab']]);
   });
 
   it('passes on an open error other than ENOENT to read and openStream (a symlink loop in place of the file)', async () => {
@@ -394,10 +396,10 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
   });
 
   describe('durable', () => {
-    const realDatasync = maildirFs.datasync;
-    let proto: { sync(this: FileHandle): Promise<void> };
+    let proto: { sync(this: FileHandle): Promise<void>; datasync(this: FileHandle): Promise<void> };
     let realSync: (this: FileHandle) => Promise<void>;
-    /** What was fsynced, in order: paths below the folder (directories and files), `log` for the log's datasync. */
+    let realDatasyncOf: (this: FileHandle) => Promise<void>;
+    /** What was fsynced, in order: paths below the folder (directories and files), `log` for a datasync (only the log has them). */
     let synced: string[];
     beforeEach(async () => {
       synced = [];
@@ -409,14 +411,15 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
         synced.push(readlinkSync(`/proc/self/fd/${this.fd}`).slice(root.length + 1));
         return realSync.call(this);
       };
-      maildirFs.datasync = async (handle) => {
+      realDatasyncOf = proto.datasync;
+      proto.datasync = function (this: FileHandle) {
         synced.push('log');
-        return realDatasync(handle);
+        return realDatasyncOf.call(this);
       };
     });
     afterEach(() => {
       proto.sync = realSync;
-      maildirFs.datasync = realDatasync;
+      proto.datasync = realDatasyncOf;
     });
     async function durableFolder(): Promise<MaildirFolder> {
       const folder = await MaildirFolder.create(join(root, 'D'), { durable: true, notify: () => undefined }, 5, false);
@@ -488,6 +491,12 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
       synced = [];
       await folder.setFlags([a.uid, b.uid], ['Later'], 'add');
       expect(synced).to.deep.equal([]);
+      // A group with a new/ → cur/ move and a flag change is fsynced as a whole.
+      const c = await folder.add(body('c'), [], DATE);
+      synced = [];
+      await Promise.all([folder.markCurrent(), folder.setFlags([a.uid], ['\\Flagged'], 'add')]);
+      expect(folder.list().find((e) => e.uid === c.uid)?.dir).to.equal('cur');
+      expect(synced.sort()).to.deep.equal(['D/cur', 'D/new', 'log']);
     });
   });
 });
