@@ -22,6 +22,9 @@ const specKey = Object.keys(SPECS).find((k) => dir.split(',').every((d) => d ===
 const spec = process.env.MUTATE_SPECS?.split(',') ?? (specKey ? SPECS[specKey] : undefined);
 // A mutant that silences a reply is caught by a client's wait for it: 2 s instead of 5 s (test runners inherit this).
 process.env.POSTERN_SPEC_WAIT_MS ??= '2000';
+// The PostgreSQL specs share one cluster per test-runner process (spec/support/postgres-cluster.ts) instead of an initdb
+// and a server start each time mocha re-runs them for a mutant.
+if (dir.split(',').some((d) => d.startsWith('lib/backends/postgres'))) process.env.POSTERN_PG_SHARED_CLUSTER ??= '1';
 
 /**
  * StrykerJS mutation testing (`npm run mutate -- lib/<dir>`): mutates the TypeScript under one directory, builds the

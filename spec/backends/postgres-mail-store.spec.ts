@@ -113,6 +113,31 @@ describe('PostgresMailStore', function () {
       expect(modseqs.size).to.equal(60);
     });
 
+    it('keeps concurrent stores of two users and of two mailboxes of one user apart (one group commit per owner and mailbox)', async () => {
+      db = await database();
+      const store = db.open();
+      await store.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+      await store.users.add({ username: 'bob', password: 'pw', addresses: ['bob@example.org'] });
+      const alice = await store.openUser('alice');
+      const bob = await store.openUser('bob');
+      await alice.create('Sent');
+      await bob.create('Sent');
+      try {
+        await Promise.all([
+          ...[1, 2, 3].flatMap((n) => [store.deliver('alice@example.org', message(`to alice ${n}`)), store.deliver('bob@example.org', message(`to bob ${n}`))]),
+          ...[1, 2, 3].flatMap((n) => [alice.append('Sent', message(`alice sent ${n}`)), bob.append('Sent', message(`bob sent ${n}`))]),
+        ]);
+        const subjects = async (view: typeof alice, mailbox: string): Promise<string[]> =>
+          Promise.all((await view.messages(mailbox, { peek: true })).map(async (m) => /^Subject: (.*)$/m.exec((await m.raw()).toString())![1]!.trim()));
+        expect(await subjects(alice, 'INBOX')).to.deep.equal(['to alice 1', 'to alice 2', 'to alice 3']);
+        expect(await subjects(bob, 'INBOX')).to.deep.equal(['to bob 1', 'to bob 2', 'to bob 3']);
+        expect(await subjects(alice, 'Sent')).to.deep.equal(['alice sent 1', 'alice sent 2', 'alice sent 3']);
+        expect(await subjects(bob, 'Sent')).to.deep.equal(['bob sent 1', 'bob sent 2', 'bob sent 3']);
+      } finally {
+        await Promise.all([alice.release(), bob.release()]);
+      }
+    });
+
     it('tells another node about deliveries, flag changes, expunges and mailbox changes', async () => {
       db = await database();
       const [a, b] = [db.open(), db.open()];

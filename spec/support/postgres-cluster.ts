@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -73,6 +73,25 @@ process.once('exit', () => {
  * The caller stops it (`after` hook); check {@link postgresMissing} first.
  */
 export async function startPostgresCluster(options: { durable?: boolean } = {}): Promise<PostgresCluster> {
+  if (process.env.POSTERN_PG_SHARED_CLUSTER !== '1' || options.durable === true) return startOwnCluster(options);
+  sharedCluster ??= startOwnCluster(options).then((cluster) => {
+    // Stryker kills its test-runner processes with SIGKILL (no 'exit' hook runs), and pg_ctl's server is not their
+    // child: a watchdog outside the process tree stops the server once this process is gone.
+    spawn('sh', ['-c', `(while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${cluster.stopCommand}) >/dev/null 2>&1 &`], { stdio: 'ignore' }).unref();
+    return { ...cluster, stop: async () => undefined };
+  });
+  return sharedCluster;
+}
+
+/**
+ * Under mutation testing (`POSTERN_PG_SHARED_CLUSTER=1`, set by stryker.config.mjs for `lib/backends/postgres`),
+ * mocha re-runs the same loaded spec files once per mutant in one process: every spec then gets this process's one
+ * cluster (started at first use, stopped when the process ends; `stop()` does nothing), instead of an initdb and a
+ * server start per mutant. Specs keep creating their own databases in it.
+ */
+let sharedCluster: Promise<PostgresCluster> | undefined;
+
+async function startOwnCluster(options: { durable?: boolean }): Promise<PostgresCluster & { readonly stopCommand: string }> {
   const asUser = process.getuid?.() === 0 ? 'postgres' : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'postern-pg-'));
   const data = join(dir, 'data');
@@ -124,6 +143,7 @@ export async function startPostgresCluster(options: { durable?: boolean } = {}):
   return {
     host: '127.0.0.1',
     port,
+    stopCommand: stopCmd,
     user: ROLE,
     password,
     url,
