@@ -75,7 +75,8 @@ export async function receive(conn: SmtpConnection): Promise<void> {
         void delivery.abort();
         continue;
       }
-      await delivery.write(out);
+      const written = delivery.write(out);
+      if (typeof written !== 'boolean') await written; // a stream's backpressure; collected chunks need no wait
     }
     if (!conn.reader.lastBodyComplete) {
       conn.log.warn('client vanished during DATA, message dropped', { size });
@@ -135,7 +136,8 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
       void t.delivery.abort();
       continue;
     }
-    await t.delivery.write(part);
+    const written = t.delivery.write(part);
+    if (typeof written !== 'boolean') await written;
   }
   if (got < count) {
     conn.log.warn('client vanished during BDAT, message dropped', { size: t.size });
