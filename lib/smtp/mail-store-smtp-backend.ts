@@ -185,26 +185,25 @@ async function deliverToUser(store: MailStore, username: string, raw: Buffer, en
  */
 export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
   const security = envelope.peer.security;
-  const subject = security.peerCertificate?.subject;
-  return {
-    mailFrom: envelope.mailFrom,
-    rcptTo: [...envelope.rcptTo],
-    helo: envelope.helo,
-    ...(envelope.user !== undefined ? { authUser: envelope.user } : {}),
-    clientAddress: envelope.peer.remoteAddress,
-    clientPort: envelope.peer.remotePort,
-    ...(security.tls
-      ? {
-          tls: subject
-            ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
-              { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
-            : tlsRecord(security.protocol ?? '', security.cipher ?? ''),
-        }
-      : {}),
-    protocol: /^(UTF8)?LMTP/.test(envelope.protocol) ? 'lmtp' : 'smtp',
-    receivedAt: receivedAt.toISOString(),
-  };
+  // Built field by field in one fixed order, without spreads of temporary objects (issue 15: one per message).
+  const record: { -readonly [K in keyof DeliveryEnvelope]?: DeliveryEnvelope[K] } = { mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo.slice(), helo: envelope.helo };
+  if (envelope.user !== undefined) record.authUser = envelope.user;
+  record.clientAddress = envelope.peer.remoteAddress;
+  record.clientPort = envelope.peer.remotePort;
+  if (security.tls) {
+    const subject = security.peerCertificate?.subject;
+    record.tls = subject
+      ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
+        { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
+      : tlsRecord(security.protocol ?? '', security.cipher ?? '');
+  }
+  record.protocol = LMTP_KEYWORD.test(envelope.protocol) ? 'lmtp' : 'smtp';
+  record.receivedAt = receivedAt.toISOString();
+  return record as DeliveryEnvelope;
 }
+
+/** The RFC 3848 / RFC 6531 `with` keywords of LMTP (`LMTP…`, `UTF8LMTP…`). */
+const LMTP_KEYWORD = /^(UTF8)?LMTP/;
 
 /** Shared, frozen `tls` records of envelopes without a client certificate: a handful of protocol/cipher pairs. */
 const TLS_RECORDS = new Map<string, NonNullable<DeliveryEnvelope['tls']>>();

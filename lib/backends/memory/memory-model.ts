@@ -74,7 +74,7 @@ export function newMailbox(): MemMailbox {
 /** The caller-owned {@link StoredMessage} view of a message. */
 export function snapshot(message: MemMessage): StoredMessage & MessageIdentity {
   const raw = message.raw;
-  return {
+  const view: StoredMessage & MessageIdentity & { envelope?: DeliveryEnvelope } = {
     uid: message.uid,
     internalDate: new Date(message.internalDate.getTime()),
     size: raw.length,
@@ -85,7 +85,9 @@ export function snapshot(message: MemMessage): StoredMessage & MessageIdentity {
       return emailIdOf(message);
     },
     saveDate: new Date(message.saveDate.getTime()),
-    ...(message.envelope === undefined ? {} : { envelope: message.envelope }),
     raw: async () => Buffer.from(raw),
   };
+  // Only a message with an envelope has the field (no spread of a temporary object per delivery).
+  if (message.envelope !== undefined) view.envelope = message.envelope;
+  return view;
 }

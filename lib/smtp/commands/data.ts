@@ -19,9 +19,14 @@ export class BareLfFilter {
   /** Returns the chunk (normalized when the policy says so), or undefined when it must be rejected. */
   filter(chunk: Buffer): Buffer | undefined {
     if (chunk.length === 0) return chunk;
-    const prevOf = (i: number): number => (i === 0 ? this.prev : chunk[i - 1]);
+    // One native search per LF, no closure per chunk (issue 15: this runs over every octet of every body).
     let bare = 0;
-    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) if (prevOf(i) !== CR) bare++;
+    let i = chunk.indexOf(LF);
+    if (i === 0) {
+      if (this.prev !== CR) bare++;
+      i = chunk.indexOf(LF, 1);
+    }
+    for (; i !== -1; i = chunk.indexOf(LF, i + 1)) if (chunk[i - 1] !== CR) bare++;
     let out = chunk;
     if (bare > 0) {
       if (this.policy === 'reject') {
@@ -30,9 +35,12 @@ export class BareLfFilter {
       }
       out = Buffer.allocUnsafe(chunk.length + bare);
       let o = 0;
-      for (let i = 0; i < chunk.length; i++) {
-        if (chunk[i] === LF && prevOf(i) !== CR) out[o++] = CR;
-        out[o++] = chunk[i];
+      let prev = this.prev;
+      for (let j = 0; j < chunk.length; j++) {
+        const octet = chunk[j];
+        if (octet === LF && prev !== CR) out[o++] = CR;
+        out[o++] = octet;
+        prev = octet;
       }
     }
     this.prev = chunk[chunk.length - 1];
