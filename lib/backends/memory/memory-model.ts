@@ -71,23 +71,44 @@ export function newMailbox(): MemMailbox {
   return { mailboxId: mailboxIdOf(randomUUID()), uidValidity: nextUidValidity(), uidNext: 1, highestModseq: 0, messages: [] };
 }
 
+/**
+ * The caller-owned {@link StoredMessage} view of a message: one object of one class (no object literal with a getter
+ * per call, issue 15: every delivery returns one). `emailId` is a getter on the prototype, so a view whose EMAILID is
+ * never read hashes nothing.
+ */
+class MemSnapshot implements StoredMessage, MessageIdentity {
+  readonly uid: number;
+  readonly internalDate: Date;
+  readonly size: number;
+  readonly flags: ReadonlySet<string>;
+  readonly modseq: number;
+  readonly saveDate: Date;
+  declare readonly envelope?: DeliveryEnvelope;
+  readonly raw: () => Promise<Buffer>;
+
+  /** A true private field: not a key of the view (JSON, deep equality and key listings see only the view's fields). */
+  readonly #message: MemMessage;
+
+  constructor(message: MemMessage) {
+    this.#message = message;
+    const raw = message.raw;
+    this.uid = message.uid;
+    this.internalDate = new Date(message.internalDate.getTime());
+    this.size = raw.length;
+    this.flags = new Set(message.flags);
+    this.modseq = message.modseq;
+    this.saveDate = new Date(message.saveDate.getTime());
+    // Only a message with an envelope has the field.
+    if (message.envelope !== undefined) (this as { envelope?: DeliveryEnvelope }).envelope = message.envelope;
+    this.raw = async () => Buffer.from(raw);
+  }
+
+  get emailId(): string {
+    return emailIdOf(this.#message);
+  }
+}
+
 /** The caller-owned {@link StoredMessage} view of a message. */
 export function snapshot(message: MemMessage): StoredMessage & MessageIdentity {
-  const raw = message.raw;
-  const view: StoredMessage & MessageIdentity & { envelope?: DeliveryEnvelope } = {
-    uid: message.uid,
-    internalDate: new Date(message.internalDate.getTime()),
-    size: raw.length,
-    flags: new Set(message.flags),
-    modseq: message.modseq,
-    // A getter, so that a delivery (whose returned view is rarely read) hashes nothing.
-    get emailId(): string {
-      return emailIdOf(message);
-    },
-    saveDate: new Date(message.saveDate.getTime()),
-    raw: async () => Buffer.from(raw),
-  };
-  // Only a message with an envelope has the field (no spread of a temporary object per delivery).
-  if (message.envelope !== undefined) view.envelope = message.envelope;
-  return view;
+  return new MemSnapshot(message);
 }
