@@ -69,23 +69,25 @@ export async function receive(conn: SmtpConnection): Promise<void> {
   let size = 0;
   let refusal: SmtpReplyError | undefined;
   try {
-    for await (const chunk of conn.reader.readDotBody()) {
-      if (refusal || delivery.error !== undefined) continue; // keep reading to the terminator
+    // One closure per message, no generator or promise per part (issue 15); a refused body is read to its end.
+    await conn.reader.readDotBodyTo((chunk) => {
+      if (refusal || delivery.error !== undefined) return; // keep reading to the terminator
       size += chunk.length;
       if (max > 0 && size > max) {
         refusal = tooBig(max);
         void delivery.abort();
-        continue;
+        return;
       }
       const out = lf.filter(chunk);
       if (!out) {
         refusal = new SmtpReplyError(550, '5.6.2', 'Bare LF not allowed in message (RFC 5321 section 2.3.8)');
         void delivery.abort();
-        continue;
+        return;
       }
       const written = delivery.write(out);
-      if (typeof written !== 'boolean') await written; // a stream's backpressure; collected chunks need no wait
-    }
+      // A stream's backpressure; collected chunks need no wait.
+      return typeof written === 'boolean' ? undefined : written.then(ignore);
+    });
     if (!conn.reader.lastBodyComplete) {
       conn.log.warn('client vanished during DATA, message dropped', { size });
       await delivery.abort();
@@ -176,6 +178,8 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
   }
   conn.send(reply(250, '2.0.0', `${count} octets received`));
 }
+
+function ignore(): void {}
 
 async function skip(conn: SmtpConnection, count: number): Promise<void> {
   for await (const part of conn.reader.readBytes(count)) void part;
