@@ -47,6 +47,11 @@ export class LmtpConnection extends SmtpConnection {
     return { ...super.envelope(tx), protocol: withKeyword(true, this.isSecure, this.isAuthenticated, tx.params.smtpUtf8, true) };
   }
 
+  /** Never a whole-message consumer: LMTP's outcomes come per recipient from {@link storeBody}. */
+  protected override storeWhole(): undefined {
+    return undefined;
+  }
+
   /**
    * The backend's `lmtpData` when it has one (per-recipient outcomes), else its `data` (one outcome for all). Never
    * rejects for a delivery failure: those become replies in {@link completeMessage}.

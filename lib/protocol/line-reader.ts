@@ -62,6 +62,9 @@ export const DROPPED_TAIL_OCTETS = 64;
 const CRLF_DOT = Buffer.from('\r\n.');
 const CRLF = Buffer.from('\r\n');
 const EMPTY = Buffer.alloc(0);
+/** {@link LineReader}'s dot-body steps: wait for more octets / the body is over. */
+const DOT_MORE = 0;
+const DOT_END = 1;
 
 /**
  * Pull-based reader over a {@link Connection}: CRLF lines, exact byte counts (literals, BDAT) and dot-terminated
@@ -376,23 +379,58 @@ export class LineReader {
   }
 
   private async *readDotBodyUntimed(): AsyncGenerator<Buffer, void, undefined> {
-    let atLineStart = true;
+    this.atLineStart = true;
     for (;;) {
-      if (atLineStart && this.buf.length > 0 && this.buf[0] === 0x2e) {
-        if (this.buf.length < 3 && !this.closed) {
-          // ".", ".\r": not yet known whether this is the terminator.
-          if (this.buf.length === 1 || this.buf[1] === 0x0d) {
-            await this.more();
-            continue;
-          }
+      const part = this.dotBodyStep();
+      if (part === DOT_END) return;
+      if (part === DOT_MORE) await this.more();
+      else yield part;
+    }
+  }
+
+  /**
+   * The same body as {@link readDotBody}, handed to `onChunk` part by part (awaited only when it returns a promise),
+   * without a generator and a promise per part (issue 15: the SMTP DATA path). Resolves at the terminator or when
+   * the peer vanished; {@link lastBodyComplete} tells which. `onChunk` may keep the parts.
+   */
+  async readDotBodyTo(onChunk: (part: Buffer) => void | Promise<void>): Promise<void> {
+    this.bodyComplete = false;
+    this.atLineStart = true;
+    const timer = this.bodyTimer();
+    try {
+      for (;;) {
+        const part = this.dotBodyStep();
+        if (part === DOT_END) return;
+        if (part === DOT_MORE) await this.more();
+        else {
+          const pending = onChunk(part);
+          if (pending !== undefined) await pending;
         }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** While reading a dot-terminated body: true at the start of a body line (where a dot is stuffing or the end). */
+  private atLineStart = true;
+
+  /**
+   * One step through a dot-terminated body over what is buffered: the next part of the body, {@link DOT_MORE} (wait
+   * for more octets) or {@link DOT_END} (terminator consumed, or the peer vanished).
+   */
+  private dotBodyStep(): Buffer | typeof DOT_MORE | typeof DOT_END {
+    for (;;) {
+      if (this.atLineStart && this.buf.length > 0 && this.buf[0] === 0x2e) {
+        // ".", ".\r": not yet known whether this is the terminator.
+        if (this.buf.length < 3 && !this.closed && (this.buf.length === 1 || this.buf[1] === 0x0d)) return DOT_MORE;
         if (this.buf.length >= 3 && this.buf[1] === 0x0d && this.buf[2] === 0x0a) {
           this.consume(3);
           this.bodyComplete = true;
-          return;
+          return DOT_END;
         }
         this.consume(1); // unstuff: "..x" → ".x"
-        atLineStart = false;
+        this.atLineStart = false;
         continue;
       }
       if (this.buf.length > 0) {
@@ -400,9 +438,8 @@ export class LineReader {
         if (idx !== -1) {
           const part = this.buf.subarray(0, idx + 2);
           this.consume(idx + 2);
-          atLineStart = true;
-          yield part;
-          continue;
+          this.atLineStart = true;
+          return part;
         }
         // Hold back a tail that could start "\r\n.": it is decided by the next chunk.
         const n = this.buf.length;
@@ -410,13 +447,11 @@ export class LineReader {
         if (n - keep > 0) {
           const part = this.buf.subarray(0, n - keep);
           this.consume(n - keep);
-          atLineStart = false;
-          yield part;
-          continue;
+          this.atLineStart = false;
+          return part;
         }
       }
-      if (this.closed) return;
-      await this.more();
+      return this.closed ? DOT_END : DOT_MORE;
     }
   }
 

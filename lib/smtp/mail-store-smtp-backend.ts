@@ -65,44 +65,53 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   }
 
   async data(body: Readable, envelope: Envelope): Promise<void> {
-    await this.deliverAll(body, envelope, (_rcpt, err) => {
-      if (err !== undefined) throw err;
-    });
+    await this.deliverAll(await collect(body, envelope), envelope, throwRefusal);
+  }
+
+  /** The whole message at once (no stream): one copy, with the `Return-Path:` header in front. */
+  async dataChunks(chunks: readonly Buffer[], size: number, envelope: Envelope): Promise<void> {
+    await this.deliverAll(withReturnPath(envelope, chunks, size), envelope, throwRefusal);
   }
 
   /** LMTP (RFC 2033 §4.2): the same delivery, with one outcome per recipient (a full mailbox fails only its own). */
   async lmtpData(body: Readable, envelope: Envelope, status: RecipientStatus): Promise<void> {
-    await this.deliverAll(body, envelope, (rcpt, err) => status.set(rcpt, err));
+    await this.deliverAll(await collect(body, envelope), envelope, (rcpt, err) => status.set(rcpt, err));
   }
 
   /**
-   * Collects the body, then delivers one copy per distinct mailbox and reports each recipient's outcome to `report`
-   * (which may throw to stop: SMTP's all-or-nothing `data`).
+   * Delivers one copy of `raw` per distinct mailbox and reports each recipient's outcome to `report` (which may
+   * throw to stop: SMTP's all-or-nothing `data`).
    */
-  private async deliverAll(body: Readable, envelope: Envelope, report: (rcpt: string, err?: SmtpReplyError) => void): Promise<void> {
-    const parts: Buffer[] = [Buffer.from(`Return-Path: <${envelope.mailFrom}>\r\n`, 'utf8')];
-    for await (const chunk of body) parts.push(chunk as Buffer);
-    const raw = Buffer.concat(parts);
+  private async deliverAll(raw: Buffer, envelope: Envelope, report: (rcpt: string, err?: SmtpReplyError) => void): Promise<void> {
     const facts = deliveryEnvelope(envelope, new Date());
+    const rcpts = envelope.rcptTo;
+    if (rcpts.length === 1 && this.aliases === undefined) {
+      // One recipient, no alias (the common case): no bookkeeping of distinct mailboxes.
+      report(rcpts[0], await this.deliverOne(rcpts[0], undefined, raw, facts));
+      return;
+    }
     // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
     const done = new Map<string, SmtpReplyError | undefined>();
-    for (const rcpt of envelope.rcptTo) {
-      const alias = this.aliases?.get(rcpt.toLowerCase());
-      const key = alias !== undefined ? `\0${alias}` : rcpt.toLowerCase();
-      if (!done.has(key)) {
-        let outcome: SmtpReplyError | undefined;
-        try {
-          if (alias !== undefined) await deliverToUser(this.store, alias, raw, facts);
-          else await this.store.deliver(rcpt, raw, { envelope: facts });
-        } catch (err) {
-          // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
-          if (isMailStoreError(err, 'NO_SUCH_USER')) outcome = new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
-          else if (isMailStoreError(err, 'OVER_QUOTA')) outcome = new SmtpReplyError(552, '5.2.2', 'Mailbox full');
-          else throw err;
-        }
-        done.set(key, outcome);
-      }
+    for (const rcpt of rcpts) {
+      const lower = rcpt.toLowerCase();
+      const alias = this.aliases?.get(lower);
+      const key = alias !== undefined ? `\0${alias}` : lower;
+      if (!done.has(key)) done.set(key, await this.deliverOne(rcpt, alias, raw, facts));
       report(rcpt, done.get(key));
+    }
+  }
+
+  /** Stores one copy for `rcpt` (or its alias target); resolves the recipient's refusal, if any. */
+  private async deliverOne(rcpt: string, alias: string | undefined, raw: Buffer, facts: DeliveryEnvelope): Promise<SmtpReplyError | undefined> {
+    try {
+      if (alias !== undefined) await deliverToUser(this.store, alias, raw, facts);
+      else await this.store.deliver(rcpt, raw, { envelope: facts });
+      return undefined;
+    } catch (err) {
+      // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
+      if (isMailStoreError(err, 'NO_SUCH_USER')) return new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
+      if (isMailStoreError(err, 'OVER_QUOTA')) return new SmtpReplyError(552, '5.2.2', 'Mailbox full');
+      throw err;
     }
   }
 
@@ -111,6 +120,37 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   }
 
   async close(): Promise<void> {}
+}
+
+/** SMTP's all-or-nothing outcome: the first recipient refused refuses the message. */
+function throwRefusal(_rcpt: string, err?: SmtpReplyError): void {
+  if (err !== undefined) throw err;
+}
+
+/** The `Return-Path:` header (RFC 5321 §4.4: added at final delivery). */
+function returnPath(envelope: Envelope): string {
+  return `Return-Path: <${envelope.mailFrom}>\r\n`;
+}
+
+/** The stored message: `Return-Path:`, then `chunks` (the message as received, `Received:` first), in one Buffer. */
+function withReturnPath(envelope: Envelope, chunks: readonly Buffer[], size: number): Buffer {
+  const head = returnPath(envelope);
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const raw = Buffer.allocUnsafe(headLength + size);
+  let at = raw.write(head, 0, 'utf8');
+  for (const chunk of chunks) at += chunk.copy(raw, at);
+  return at === raw.length ? raw : raw.subarray(0, at);
+}
+
+/** Reads a body stream to its end: the stored message with its `Return-Path:`. */
+async function collect(body: Readable, envelope: Envelope): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    parts.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return withReturnPath(envelope, parts, size);
 }
 
 /** `postmaster` with no domain, or at any domain (the relay check already ran). Case-insensitive (RFC 5321 §4.5.1). */
@@ -145,26 +185,25 @@ async function deliverToUser(store: MailStore, username: string, raw: Buffer, en
  */
 export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
   const security = envelope.peer.security;
-  const subject = security.peerCertificate?.subject;
-  return {
-    mailFrom: envelope.mailFrom,
-    rcptTo: [...envelope.rcptTo],
-    helo: envelope.helo,
-    ...(envelope.user !== undefined ? { authUser: envelope.user } : {}),
-    clientAddress: envelope.peer.remoteAddress,
-    clientPort: envelope.peer.remotePort,
-    ...(security.tls
-      ? {
-          tls: subject
-            ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
-              { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
-            : tlsRecord(security.protocol ?? '', security.cipher ?? ''),
-        }
-      : {}),
-    protocol: /^(UTF8)?LMTP/.test(envelope.protocol) ? 'lmtp' : 'smtp',
-    receivedAt: receivedAt.toISOString(),
-  };
+  // Built field by field in one fixed order, without spreads of temporary objects (issue 15: one per message).
+  const record: { -readonly [K in keyof DeliveryEnvelope]?: DeliveryEnvelope[K] } = { mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo.slice(), helo: envelope.helo };
+  if (envelope.user !== undefined) record.authUser = envelope.user;
+  record.clientAddress = envelope.peer.remoteAddress;
+  record.clientPort = envelope.peer.remotePort;
+  if (security.tls) {
+    const subject = security.peerCertificate?.subject;
+    record.tls = subject
+      ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
+        { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
+      : tlsRecord(security.protocol ?? '', security.cipher ?? '');
+  }
+  record.protocol = LMTP_KEYWORD.test(envelope.protocol) ? 'lmtp' : 'smtp';
+  record.receivedAt = receivedAt.toISOString();
+  return record as DeliveryEnvelope;
 }
+
+/** The RFC 3848 / RFC 6531 `with` keywords of LMTP (`LMTP…`, `UTF8LMTP…`). */
+const LMTP_KEYWORD = /^(UTF8)?LMTP/;
 
 /** Shared, frozen `tls` records of envelopes without a client certificate: a handful of protocol/cipher pairs. */
 const TLS_RECORDS = new Map<string, NonNullable<DeliveryEnvelope['tls']>>();

@@ -63,6 +63,15 @@ export interface SmtpSession {
    * nothing and reject.
    */
   data(body: Readable, envelope: Envelope): Promise<void>;
+  /**
+   * Optional, instead of {@link data} for a backend that keeps the whole message anyway (issue 15: no stream per
+   * message). When present and no `onHeader` or `onData` hook is bound, the server collects the message itself and
+   * calls this once the body is complete and within limits: `chunks` in order are the message exactly as `data`'s
+   * stream would carry it (dot-unstuffed, `Received:` header first), `size` their total length. The chunks are the
+   * backend's to keep. Never called for a refused or abandoned message. Resolve only after the message is stored;
+   * reject (an `SmtpReplyError` to choose the reply) to refuse it.
+   */
+  dataChunks?(chunks: readonly Buffer[], size: number, envelope: Envelope): Promise<void>;
   /** The transaction is over or abandoned: RSET, a new EHLO/HELO, after DATA/BDAT LAST. */
   reset(): void;
   /** Called exactly once, when the connection ends or before a fresh session after STARTTLS. */

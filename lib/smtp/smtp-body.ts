@@ -4,6 +4,17 @@ import { MessageEditor, type HeaderHook } from './message-editor.js';
 /** Someone who reads a message body: a hook's `onData` or the backend's `data`. */
 export type BodyConsumer = (body: Readable) => Promise<void>;
 
+/**
+ * A final consumer that takes the whole message at once (the backend's `dataChunks`): `chunks` in order are the
+ * message, `size` their total length. No stream is made for it when no hook reads or edits the body.
+ */
+export interface WholeBodyConsumer {
+  readonly whole: (chunks: Buffer[], size: number) => Promise<void>;
+}
+
+/** The resolved `write` of a collected chunk (no promise per chunk). */
+const WRITTEN = true;
+
 /** Why a body was abandoned before it reached its consumers in full. */
 export class BodyAbortedError extends Error {
   override readonly name = 'BodyAbortedError';
@@ -39,25 +50,38 @@ interface Sink {
  */
 export class BodyDelivery {
   private readonly hooks: Sink[];
-  private readonly final: Sink;
+  private readonly final?: Sink;
   private readonly editor?: MessageEditor;
   private failure?: unknown;
+  /** Collect mode (a {@link WholeBodyConsumer} and nothing else reads the body): the chunks so far, no streams. */
+  private readonly collector?: (chunks: Buffer[], size: number) => Promise<void>;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Collect mode: abort() ran; later writes are dropped and finish() stores nothing. */
+  private aborted = false;
 
   /**
    * @param hooks readers that may refuse the message.
-   * @param final the reader that stores it.
+   * @param final the reader that stores it: a stream reader, or one that takes the whole message (then, when no
+   *   hook reads or edits the body, the chunks are only collected: no stream, no promise per chunk).
    * @param closed resolves when the connection closed (stops waiting for a stuck reader).
    * @param edits the `onHeader` hooks that may change the message before the readers see it.
    */
   constructor(
     hooks: readonly BodyConsumer[],
-    final: BodyConsumer,
+    final: BodyConsumer | WholeBodyConsumer,
     private readonly closed: Promise<void>,
     edits?: BodyEdits,
   ) {
+    const editing = edits !== undefined && edits.hooks.length > 0;
+    if (typeof final !== 'function' && hooks.length === 0 && !editing) {
+      this.hooks = [];
+      this.collector = final.whole;
+      return;
+    }
     this.hooks = hooks.map((h) => this.sink(h));
-    this.final = this.sink(final);
-    if (edits && edits.hooks.length > 0) {
+    this.final = this.sink(typeof final === 'function' ? final : streamToWhole(final));
+    if (editing) {
       const output = { write: (chunk: Buffer) => this.fanOut(chunk), fail: (err: unknown) => void (this.failure ??= err), closed };
       this.editor = new MessageEditor(edits.hooks, output, edits.maxSize, edits.exemptOctets);
     }
@@ -68,20 +92,31 @@ export class BodyDelivery {
     return this.failure;
   }
 
-  /** Writes a chunk to every consumer still reading (through the editor, if any). Resolves false when a consumer failed. */
-  async write(chunk: Buffer): Promise<boolean> {
+  /**
+   * Writes a chunk to every consumer still reading (through the editor, if any). Resolves false when a consumer
+   * failed. In collect mode the chunk is kept (the caller must not change it) and `true` comes back at once.
+   */
+  write(chunk: Buffer): boolean | Promise<boolean> {
     if (this.failure !== undefined) return false;
+    if (this.collector) {
+      if (this.aborted) return false;
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      return WRITTEN;
+    }
     return this.editor ? this.editor.write(chunk) : this.fanOut(chunk);
   }
 
   private async fanOut(chunk: Buffer): Promise<boolean> {
     if (this.failure !== undefined) return false;
-    for (const s of [...this.hooks, this.final]) {
+    for (const s of this.hooks) {
       if (s.settled) continue;
       if (!s.stream.write(chunk)) await this.drained(s);
       if (this.failure !== undefined) return false;
     }
-    return true;
+    const f = this.final!;
+    if (!f.settled && !f.stream.write(chunk)) await this.drained(f);
+    return this.failure === undefined;
   }
 
   /**
@@ -89,6 +124,19 @@ export class BodyDelivery {
    * @throws the first error a consumer rejected with (the backend's stream is destroyed first, so it stores nothing).
    */
   async finish(): Promise<void> {
+    if (this.collector) {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.aborted) throw new BodyAbortedError('message aborted');
+      const chunks = this.chunks;
+      this.chunks = [];
+      try {
+        await this.collector(chunks, this.size);
+      } catch (err) {
+        this.failure ??= err;
+        throw err;
+      }
+      return;
+    }
     if (this.failure === undefined) await this.editor?.finish();
     if (this.failure === undefined) {
       for (const h of this.hooks) if (!h.settled) h.stream.end();
@@ -98,19 +146,25 @@ export class BodyDelivery {
       await this.abort();
       throw this.failure;
     }
-    this.final.stream.end();
-    await this.final.result;
+    this.final!.stream.end();
+    await this.final!.result;
     if (this.failure !== undefined) throw this.failure;
   }
 
   /** Destroys every stream with a {@link BodyAbortedError} and waits until every consumer has settled. Never throws. */
   async abort(): Promise<void> {
+    if (this.collector) {
+      this.aborted = true;
+      this.chunks = []; // nothing was handed to the consumer: nothing is stored
+      return;
+    }
     const editing = this.editor?.abort(); // its streams are destroyed at once; settled below
-    for (const s of [...this.hooks, this.final]) {
+    const sinks = [...this.hooks, this.final!];
+    for (const s of sinks) {
       if (!s.stream.destroyed) s.stream.destroy(new BodyAbortedError('message aborted'));
     }
     await editing;
-    await Promise.allSettled([...this.hooks, this.final].map((s) => s.result));
+    await Promise.allSettled(sinks.map((s) => s.result));
   }
 
   private sink(consumer: BodyConsumer): Sink {
@@ -148,4 +202,17 @@ export class BodyDelivery {
       void this.closed.then(done);
     });
   }
+}
+
+/** A whole-message consumer fed from a stream (when hooks read or edit the body, the backend still gets a stream's worth). */
+function streamToWhole(final: WholeBodyConsumer): BodyConsumer {
+  return async (body) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    await final.whole(chunks, size);
+  };
 }

@@ -13,7 +13,8 @@ import type { SaslCredentials, SaslSessionInfo } from '../protocol/sasl/sasl-mec
 import type { FaultStage } from '../protocol/faults.js';
 import type { MessageHeader } from './message-header.js';
 import { BodyDelivery } from './smtp-body.js';
-import type { BodyConsumer } from './smtp-body.js';
+import type { BodyConsumer, WholeBodyConsumer } from './smtp-body.js';
+import type { HeaderHook } from './message-editor.js';
 import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
 import { SMTP_COMMANDS } from './smtp-commands.js';
 import type { SmtpSettings } from './smtp-options.js';
@@ -73,6 +74,9 @@ function stateHint(verb: string, state: SmtpState, hello: string): string | unde
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** The body readers and header editors of a message when no hook is bound (shared, never changed). */
+const NO_READERS: readonly BodyConsumer[] = [];
+const NO_EDITS: readonly HeaderHook[] = [];
 /** An octet above 0x7f in a line read as latin1 (one regex test instead of a callback per octet). */
 const HIGH_BIT = /[\x80-\xff]/;
 
@@ -453,7 +457,10 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
   async openDelivery(tx: Transaction): Promise<BodyDelivery> {
     const envelope = this.envelope(tx);
     const session = this.backend;
-    const hooks = this.deps.hooks.filter((h) => h.onData).map((h) => (body: Readable) => h.onData!(body, envelope));
+    const bound = this.deps.hooks;
+    // No hook bound (the common case): no arrays or closures per message (issue 15).
+    const hooks = bound.length === 0 ? NO_READERS : bound.filter((h) => h.onData).map((h) => (body: Readable) => h.onData!(body, envelope));
+    const edits = bound.length === 0 ? NO_EDITS : bound.filter((h) => h.onHeader).map((h) => (fields: MessageHeader) => h.onHeader!(fields, envelope));
     const header = receivedHeader({
       helo: envelope.helo,
       remoteAddress: this.connection.remoteAddress,
@@ -465,14 +472,26 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       date: new Date(),
     });
     const received = Buffer.from(header, 'utf8');
-    const edits = this.deps.hooks.filter((h) => h.onHeader).map((h) => (fields: MessageHeader) => h.onHeader!(fields, envelope));
-    const delivery = new BodyDelivery(hooks, this.storeBody(session, envelope), this.whenClosed, {
-      hooks: edits,
-      maxSize: this.settings.maxMessageSize,
-      exemptOctets: received.length,
-    });
+    // Nobody reads or edits the body and the backend takes whole messages: the body is only collected (no stream).
+    const whole = hooks.length === 0 && edits.length === 0 ? this.storeWhole(session, envelope) : undefined;
+    const delivery = new BodyDelivery(
+      hooks,
+      whole ?? this.storeBody(session, envelope),
+      this.whenClosed,
+      edits.length === 0 ? undefined : { hooks: edits, maxSize: this.settings.maxMessageSize, exemptOctets: received.length },
+    );
     await delivery.write(received);
     return delivery;
+  }
+
+  /**
+   * The final consumer of a whole message, when the backend session has `dataChunks` (used only when no hook reads
+   * or edits the body); undefined: {@link storeBody}'s stream. LMTP returns undefined (its outcomes come per
+   * recipient).
+   */
+  protected storeWhole(session: SmtpSession, envelope: Envelope): WholeBodyConsumer | undefined {
+    if (typeof session.dataChunks !== 'function') return undefined;
+    return { whole: (chunks, size) => session.dataChunks!(chunks, size, envelope) };
   }
 
   /**

@@ -35,21 +35,30 @@ export function withKeyword(ehlo: boolean, secure: boolean, authenticated: boole
  * the TLS version and cipher: `with ESMTPS (TLSv1.3:TLS_AES_256_GCM_SHA384)`.
  */
 export function receivedHeader(f: ReceivedFacts): string {
-  const ip = f.remoteAddress.replace(/^::ffff:/, '');
-  const literal = ip.includes(':') ? `[IPv6:${ip}]` : `[${ip}]`;
+  const address = f.remoteAddress;
+  const ip = address.startsWith('::ffff:') ? address.slice(7) : address;
   const tls = f.security.tls ? ` (${f.security.protocol ?? 'TLS'}:${f.security.cipher ?? 'unknown'})` : '';
-  const helo = f.helo.replace(/[^\x21-\x7e]/g, '?');
+  const helo = PRINTABLE.test(f.helo) ? f.helo : f.helo.replace(/[^\x21-\x7e]/g, '?');
   // A Unix-socket peer has no address: the from clause is the LHLO/EHLO name alone (RFC 5321 §4.4 Extended-Domain).
-  const lines = [
-    ip === '' ? `Received: from ${helo}` : `Received: from ${helo} (${literal})`,
-    `\tby ${f.hostname} with ${f.protocol}${tls} id ${f.id}`,
-  ];
-  if (f.rcptTo.length === 1) lines.push(`\tfor <${f.rcptTo[0]}>`);
-  lines[lines.length - 1] += `; ${rfc5322Date(f.date)}`;
-  return lines.join('\r\n') + '\r\n';
+  const from = ip === '' ? `Received: from ${helo}` : `Received: from ${helo} (${ip.includes(':') ? `[IPv6:${ip}]` : `[${ip}]`})`;
+  const by = `\tby ${f.hostname} with ${f.protocol}${tls} id ${f.id}`;
+  const date = rfc5322Date(f.date);
+  return f.rcptTo.length === 1 ? `${from}\r\n${by}\r\n\tfor <${f.rcptTo[0]}>; ${date}\r\n` : `${from}\r\n${by}; ${date}\r\n`;
 }
+
+/** A HELO name that needs no `?` for octets outside 0x21–0x7e (the common case: no replace). */
+const PRINTABLE = /^[\x21-\x7e]*$/;
+
+/** The last date formatted, by its whole second: a message a millisecond later needs no new string (issue 15). */
+let lastSecond = NaN;
+let lastDate = '';
 
 /** RFC 5322 §3.3 date-time in UTC with a numeric zone: `Tue, 01 Jul 2025 12:00:00 +0000`. */
 export function rfc5322Date(d: Date): string {
-  return d.toUTCString().replace(/GMT$/, '+0000');
+  const second = Math.floor(d.getTime() / 1000);
+  if (second !== lastSecond) {
+    lastDate = d.toUTCString().replace(/GMT$/, '+0000');
+    lastSecond = second;
+  }
+  return lastDate;
 }

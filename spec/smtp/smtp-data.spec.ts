@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { SmtpBackend, SmtpHooks, type Envelope, type SmtpSession } from '../../lib/smtp/smtp-backend.js';
+import { SmtpReplyError } from '../../lib/smtp/smtp-replies.js';
 import { startSmtp, storedTexts, type SmtpFixture } from './smtp-harness.js';
 import type { LineClient } from '../support/line-client.js';
 import { allMessages } from '../../lib/test-double/store-queries.js';
@@ -264,5 +265,89 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     await c.command('DATA', /^354 /);
     c.send('Subject: x\r\n\r\nx\r\n.\r\nNOOP\r\n');
     expect(await c.expect(/^250 2\.0\.0 OK/)).to.deep.equal(['250 2.0.0 Message accepted (17 octets)', '250 2.0.0 OK']);
+  });
+
+  describe('a backend with dataChunks (whole messages, no stream)', () => {
+    /** A backend recording which of its two body methods ran and what it got; `refuse` makes dataChunks reject. */
+    function chunkBackend(log: string[], refuse?: Error): { openSession(): Promise<SmtpSession> } {
+      return {
+        openSession: async (): Promise<SmtpSession> => ({
+          mailFrom: async () => undefined,
+          rcptTo: async () => undefined,
+          data: async (body: Readable) => {
+            let text = '';
+            for await (const chunk of body) text += (chunk as Buffer).toString('latin1');
+            log.push(`data:${text}`);
+          },
+          dataChunks: async (chunks: readonly Buffer[], size: number, env: Envelope) => {
+            const text = Buffer.concat(chunks).toString('latin1');
+            log.push(`chunks:${size}:${env.mailFrom}:${text}`);
+            if (refuse) throw refuse;
+          },
+          reset: () => undefined,
+          close: async () => undefined,
+        }),
+      };
+    }
+
+    it('gets the dot-unstuffed message with the Received header first, its exact size, and 250 after it resolved', async () => {
+      const log: string[] = [];
+      f = await startSmtp({ setup: (ct) => ct.rebind(SmtpBackend).toConstantValue(chunkBackend(log)) });
+      const c = await f.ehlo();
+      await envelope(c);
+      await c.command('DATA', /^354 /);
+      c.send('Subject: dots\r\n\r\n..leading\r\n.\r\n');
+      expect(await c.readLine()).to.equal('250 2.0.0 Message accepted (27 octets)');
+      expect(log).to.have.length(1);
+      const [, size, from, ...rest] = log[0].split(':');
+      const text = rest.join(':');
+      expect(from).to.equal('bob@remote.test');
+      expect(text).to.match(/^Received: from /);
+      expect(text.endsWith('\r\nSubject: dots\r\n\r\n.leading\r\n')).to.equal(true);
+      expect(Number(size)).to.equal(Buffer.byteLength(text, 'latin1'));
+    });
+
+    it('is not called for a body refused for its size, nor when a hook reads the body (data gets it then)', async () => {
+      const log: string[] = [];
+      f = await startSmtp({ smtp: { maxMessageSize: 100 }, setup: (ct) => ct.rebind(SmtpBackend).toConstantValue(chunkBackend(log)) });
+      const c = await f.ehlo();
+      await envelope(c);
+      await c.command('DATA', /^354 /);
+      c.send('Subject: big\r\n\r\n' + 'x'.repeat(200) + '\r\n.\r\n');
+      expect(await c.readLine()).to.match(/^552 5\.3\.4 /);
+      expect(log).to.deep.equal([]);
+      await f.close();
+      const read: string[] = [];
+      f = await startSmtp({
+        setup: (ct) => {
+          ct.rebind(SmtpBackend).toConstantValue(chunkBackend(log));
+          ct.bind(SmtpHooks).toConstantValue({
+            onData: async (body: Readable) => {
+              for await (const chunk of body) read.push((chunk as Buffer).toString('latin1'));
+            },
+          });
+        },
+      });
+      const d = await f.ehlo();
+      await envelope(d);
+      await d.command('DATA', /^354 /);
+      d.send('Subject: hooked\r\n\r\nx\r\n.\r\n');
+      expect(await d.readLine()).to.match(/^250 2\.0\.0 /);
+      expect(log).to.have.length(1);
+      expect(log[0]).to.match(/^data:Received: from [^]*Subject: hooked\r\n\r\nx\r\n$/);
+      expect(read.join('')).to.equal(log[0].slice('data:'.length));
+    });
+
+    it('answers its refusal (SmtpReplyError) as the reply to the body', async () => {
+      const log: string[] = [];
+      f = await startSmtp({ setup: (ct) => ct.rebind(SmtpBackend).toConstantValue(chunkBackend(log, new SmtpReplyError(554, '5.7.1', 'Not wanted'))) });
+      const c = await f.ehlo();
+      await envelope(c);
+      await c.command('DATA', /^354 /);
+      c.send('Subject: no\r\n\r\nx\r\n.\r\n');
+      expect(await c.readLine()).to.equal('554 5.7.1 Not wanted');
+      expect(log).to.have.length(1);
+      expect(await c.command('NOOP', /^2/)).to.deep.equal(['250 2.0.0 OK']);
+    });
   });
 });

@@ -14,7 +14,7 @@ import {
 } from '../../contracts/mail-store.js';
 import { INBOX, normalizeMailboxName } from '../shared/mailbox-names.js';
 import { normalizeFlags } from '../shared/message-flags.js';
-import { keptFlags, newMailbox, nextModseq, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
+import { keptFlags, NO_FLAGS, newMailbox, nextModseq, snapshot, type MemMailbox, type MemMessage, type MemUser } from './memory-model.js';
 import { MemoryUserMailboxes } from './memory-user-mailboxes.js';
 import { MailboxEvents, MaildropLocks } from '../shared/store-events.js';
 import { UserTable } from '../shared/user-table.js';
@@ -40,7 +40,7 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
   /** {@inheritDoc MailStore.deliver} */
   async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
     const username = await this.resolveUser(address);
-    const mailbox = normalizeMailboxName(options.mailbox ?? INBOX);
+    const mailbox = options.mailbox === undefined ? INBOX : normalizeMailboxName(options.mailbox);
     return this.insert(username, mailbox, raw, options.flags ?? [], options.internalDate, options.envelope);
   }
 
@@ -83,18 +83,17 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
   insert(username: string, mailbox: string, raw: Buffer, flags: Iterable<string>, internalDate?: Date, envelope?: DeliveryEnvelope, emailId?: string): StoredMessage {
     const box = this.mailbox(username, mailbox);
     const now = Date.now();
-    const date = new Date(internalDate?.getTime() ?? now);
     // Every field in the same order for every message: one hidden class, no per-message property dictionary.
     const message: MemMessage = {
       uid: box.uidNext++,
-      internalDate: date,
+      internalTime: internalDate?.getTime() ?? now,
       raw, // the contract hands ownership of `raw` to the store: no second copy of every message
-      flags: keptFlags(new Set(normalizeFlags(flags))),
+      flags: isEmpty(flags) ? NO_FLAGS : keptFlags(new Set(normalizeFlags(flags))),
       modseq: nextModseq(box),
       envelope,
       recent: true,
       emailId,
-      saveDate: date.getTime() === now ? date : new Date(now),
+      saveTime: now,
     };
     box.messages.push(message);
     this.emit({ type: 'exists', username, mailbox, uid: message.uid });
@@ -115,4 +114,9 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
     await this.users.add({ username, password: login });
     return username;
   }
+}
+
+/** True for an empty array (a delivery without flags): no Set is made for it. */
+function isEmpty(flags: Iterable<string>): boolean {
+  return Array.isArray(flags) && flags.length === 0;
 }

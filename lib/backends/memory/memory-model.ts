@@ -6,13 +6,13 @@ import { nextUidValidity } from '../shared/store-events.js';
 /**
  * One message of the memory store. Kept small on purpose: every full garbage collection walks every stored message,
  * so each object a message holds costs CPU on every later delivery (100,000 stored messages made a 1 MB delivery
- * about twice as expensive with ~12 objects per message). One object for the record, one Date (shared by the save
- * date when both are the delivery time), the body Buffer, the envelope; no Set for a message without flags, and the
- * EMAILID only once asked for.
+ * about twice as expensive with ~12 objects per message). One object for the record, the body Buffer, the envelope;
+ * the dates as numbers (no Date object), no Set for a message without flags, and the EMAILID only once asked for.
  */
 export interface MemMessage {
   readonly uid: number;
-  readonly internalDate: Date;
+  /** Internal date in ms since the epoch (a number, not a Date: one object less per stored message). */
+  readonly internalTime: number;
   readonly raw: Buffer;
   /** Replaced on every change, never edited in place ({@link NO_FLAGS} is shared by every message without flags). */
   flags: ReadonlySet<string>;
@@ -23,8 +23,8 @@ export interface MemMessage {
   recent: boolean;
   /** RFC 8474 EMAILID (content hash), computed on first use by {@link emailIdOf}. */
   emailId: string | undefined;
-  /** RFC 8514 save date; the very `internalDate` object when both are the same instant. */
-  readonly saveDate: Date;
+  /** RFC 8514 save date, in ms since the epoch. */
+  readonly saveTime: number;
 }
 
 /** The flags of every message that has none: one shared, empty set (message flags are replaced, never edited). */
@@ -71,21 +71,44 @@ export function newMailbox(): MemMailbox {
   return { mailboxId: mailboxIdOf(randomUUID()), uidValidity: nextUidValidity(), uidNext: 1, highestModseq: 0, messages: [] };
 }
 
+/**
+ * The caller-owned {@link StoredMessage} view of a message: one object of one class (no object literal with a getter
+ * per call, issue 15: every delivery returns one). `emailId` is a getter on the prototype, so a view whose EMAILID is
+ * never read hashes nothing.
+ */
+class MemSnapshot implements StoredMessage, MessageIdentity {
+  readonly uid: number;
+  readonly internalDate: Date;
+  readonly size: number;
+  readonly flags: ReadonlySet<string>;
+  readonly modseq: number;
+  readonly saveDate: Date;
+  declare readonly envelope?: DeliveryEnvelope;
+  readonly raw: () => Promise<Buffer>;
+
+  /** A true private field: not a key of the view (JSON, deep equality and key listings see only the view's fields). */
+  readonly #message: MemMessage;
+
+  constructor(message: MemMessage) {
+    this.#message = message;
+    const raw = message.raw;
+    this.uid = message.uid;
+    this.internalDate = new Date(message.internalTime);
+    this.size = raw.length;
+    this.flags = new Set(message.flags);
+    this.modseq = message.modseq;
+    this.saveDate = new Date(message.saveTime);
+    // Only a message with an envelope has the field.
+    if (message.envelope !== undefined) (this as { envelope?: DeliveryEnvelope }).envelope = message.envelope;
+    this.raw = async () => Buffer.from(raw);
+  }
+
+  get emailId(): string {
+    return emailIdOf(this.#message);
+  }
+}
+
 /** The caller-owned {@link StoredMessage} view of a message. */
 export function snapshot(message: MemMessage): StoredMessage & MessageIdentity {
-  const raw = message.raw;
-  return {
-    uid: message.uid,
-    internalDate: new Date(message.internalDate.getTime()),
-    size: raw.length,
-    flags: new Set(message.flags),
-    modseq: message.modseq,
-    // A getter, so that a delivery (whose returned view is rarely read) hashes nothing.
-    get emailId(): string {
-      return emailIdOf(message);
-    },
-    saveDate: new Date(message.saveDate.getTime()),
-    ...(message.envelope === undefined ? {} : { envelope: message.envelope }),
-    raw: async () => Buffer.from(raw),
-  };
+  return new MemSnapshot(message);
 }

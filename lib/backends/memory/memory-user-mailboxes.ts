@@ -131,7 +131,7 @@ export class MemoryUserMailboxes implements UserMailboxes {
     const wanted = new Set(uids);
     return source.messages
       .filter((message) => wanted.has(message.uid))
-      .map((message) => [message.uid, this.store.insert(this.username, target, message.raw, message.flags, message.internalDate, undefined, message.emailId).uid]);
+      .map((message) => [message.uid, this.store.insert(this.username, target, message.raw, message.flags, new Date(message.internalTime), undefined, message.emailId).uid]);
   }
 
   async move(from: string, uids: number[], to: string): Promise<Array<[number, number]>> {

@@ -19,9 +19,14 @@ export class BareLfFilter {
   /** Returns the chunk (normalized when the policy says so), or undefined when it must be rejected. */
   filter(chunk: Buffer): Buffer | undefined {
     if (chunk.length === 0) return chunk;
-    const prevOf = (i: number): number => (i === 0 ? this.prev : chunk[i - 1]);
+    // One native search per LF, no closure per chunk (issue 15: this runs over every octet of every body).
     let bare = 0;
-    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) if (prevOf(i) !== CR) bare++;
+    let i = chunk.indexOf(LF);
+    if (i === 0) {
+      if (this.prev !== CR) bare++;
+      i = chunk.indexOf(LF, 1);
+    }
+    for (; i !== -1; i = chunk.indexOf(LF, i + 1)) if (chunk[i - 1] !== CR) bare++;
     let out = chunk;
     if (bare > 0) {
       if (this.policy === 'reject') {
@@ -30,9 +35,12 @@ export class BareLfFilter {
       }
       out = Buffer.allocUnsafe(chunk.length + bare);
       let o = 0;
-      for (let i = 0; i < chunk.length; i++) {
-        if (chunk[i] === LF && prevOf(i) !== CR) out[o++] = CR;
-        out[o++] = chunk[i];
+      let prev = this.prev;
+      for (let j = 0; j < chunk.length; j++) {
+        const octet = chunk[j];
+        if (octet === LF && prev !== CR) out[o++] = CR;
+        out[o++] = octet;
+        prev = octet;
       }
     }
     this.prev = chunk[chunk.length - 1];
@@ -61,22 +69,25 @@ export async function receive(conn: SmtpConnection): Promise<void> {
   let size = 0;
   let refusal: SmtpReplyError | undefined;
   try {
-    for await (const chunk of conn.reader.readDotBody()) {
-      if (refusal || delivery.error !== undefined) continue; // keep reading to the terminator
+    // One closure per message, no generator or promise per part (issue 15); a refused body is read to its end.
+    await conn.reader.readDotBodyTo((chunk) => {
+      if (refusal || delivery.error !== undefined) return; // keep reading to the terminator
       size += chunk.length;
       if (max > 0 && size > max) {
         refusal = tooBig(max);
         void delivery.abort();
-        continue;
+        return;
       }
       const out = lf.filter(chunk);
       if (!out) {
         refusal = new SmtpReplyError(550, '5.6.2', 'Bare LF not allowed in message (RFC 5321 section 2.3.8)');
         void delivery.abort();
-        continue;
+        return;
       }
-      await delivery.write(out);
-    }
+      const written = delivery.write(out);
+      // A stream's backpressure; collected chunks need no wait.
+      return typeof written === 'boolean' ? undefined : written.then(ignore);
+    });
     if (!conn.reader.lastBodyComplete) {
       conn.log.warn('client vanished during DATA, message dropped', { size });
       await delivery.abort();
@@ -135,7 +146,8 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
       void t.delivery.abort();
       continue;
     }
-    await t.delivery.write(part);
+    const written = t.delivery.write(part);
+    if (typeof written !== 'boolean') await written;
   }
   if (got < count) {
     conn.log.warn('client vanished during BDAT, message dropped', { size: t.size });
@@ -166,6 +178,8 @@ export async function bdat(conn: SmtpConnection, args: string): Promise<void> {
   }
   conn.send(reply(250, '2.0.0', `${count} octets received`));
 }
+
+function ignore(): void {}
 
 async function skip(conn: SmtpConnection, count: number): Promise<void> {
   for await (const part of conn.reader.readBytes(count)) void part;
