@@ -11,6 +11,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import {
   DEV_CERT_DAYS,
   DEV_PFX_PASSPHRASE,
@@ -49,6 +50,38 @@ async function extensions(pem: string): Promise<string[] | undefined> {
     else if (line.trim() !== '') lines[lines.length - 1] += ' ' + line.trim();
   }
   return lines;
+}
+
+/** Where `der` (from `start` to `end`) breaks DER's minimal length rule (X.690 §10.1), descending into constructed
+ * values and into OCTET STRINGs that hold DER themselves (PKCS#12 nests its bags that way). */
+function lengthViolations(der: Buffer, start = 0, end = der.length): number[] {
+  const bad: number[] = [];
+  let at = start;
+  while (at < end) {
+    const tag = der[at];
+    const first = der[at + 1];
+    let length = first;
+    let header = 2;
+    if (first >= 0x80) {
+      const n = first & 0x7f;
+      length = 0;
+      for (let i = 0; i < n; i++) length = length * 256 + der[at + 2 + i];
+      header = 2 + n;
+      if (n === 0 || der[at + 2] === 0 || length < 0x80) bad.push(at);
+    }
+    const contentEnd = at + header + length;
+    if (contentEnd > end) throw new Error(`TLV at ${at} runs past its parent`);
+    if ((tag & 0x20) !== 0) bad.push(...lengthViolations(der, at + header, contentEnd));
+    else if (tag === 0x04) {
+      try {
+        bad.push(...lengthViolations(der, at + header, contentEnd));
+      } catch {
+        // plain octets (the MAC, the salt, the encrypted key)
+      }
+    }
+    at = contentEnd;
+  }
+  return bad;
 }
 
 /** validFrom and validTo in ms since the epoch. */
@@ -124,9 +157,11 @@ describe('core: development certificates (dev-certificates mutants)', function (
       ['Basic Constraints: critical CA:FALSE', 'Key Usage: critical Digital Signature', 'Extended Key Usage: TLS Web Client Authentication'],
       ['Basic Constraints: critical CA:FALSE', 'Key Usage: critical Digital Signature', 'Extended Key Usage: TLS Web Client Authentication'],
     ]);
-    const text = await openssl(['x509', '-noout', '-text'], set.server.cert);
-    expect(text).to.match(/Signature Algorithm: ecdsa-with-SHA256/);
-    expect(text).to.match(/NIST CURVE: P-256/);
+    for (const pair of [set.ca, set.server]) {
+      const text = await openssl(['x509', '-noout', '-text'], pair.cert);
+      expect(text).to.match(/Signature Algorithm: ecdsa-with-SHA256/);
+      expect(text).to.match(/NIST CURVE: P-256/);
+    }
   });
 
   it('makes a client certificate with e-mail SANs, none without, for 90 days or the days given', async () => {
@@ -245,6 +280,14 @@ describe('core: development certificates (dev-certificates mutants)', function (
     ]);
     const key = await openssl(['pkcs12', '-in', join(dir, 'server.pfx'), '-passin', `pass:${DEV_PFX_PASSPHRASE}`, '-nocerts', '-nodes']);
     expect(key).to.include(set.server.key.trim().split('\n')[1]);
+    // DER: minimal lengths everywhere, version 3 first, 2048 MAC iterations last (RFC 7292 §4).
+    expect(lengthViolations(pfx)).to.deep.equal([]);
+    const outerHeader = pfx[1] >= 0x80 ? 2 + (pfx[1] & 0x7f) : 2;
+    expect([...pfx.subarray(outerHeader, outerHeader + 3)]).to.deep.equal([0x02, 0x01, 0x03]);
+    expect([...pfx.subarray(pfx.length - 4)]).to.deep.equal([0x02, 0x02, 0x08, 0x00]);
+    // A passphrase longer than one 64-octet block of the MAC key derivation (RFC 7292 Appendix B.2).
+    const long = 'a passphrase of more than thirty-two characters';
+    expect(() => tls.createSecureContext({ pfx: toPkcs12(set.server, long), passphrase: long })).not.to.throw();
     // The MAC salt is random per blob; the rest of the structure is the same.
     const again = toPkcs12(set.server, DEV_PFX_PASSPHRASE);
     expect(again.equals(pfx)).to.equal(false);
