@@ -336,6 +336,13 @@ describe('core: ACME certificate manager (acme-certificates mutants)', function 
     expect(timers).to.have.length(2);
   });
 
+  it('schedules the retry of a renewNow() made before any start()', async () => {
+    const m = manager({ retryDelayMs: 5000 });
+    await failure(m.renewNow());
+    await settled();
+    expect(timers.map((t) => t.delay <= 5000 && t.delay > 4000)).to.deep.equal([true]);
+  });
+
   it('shares one running order between concurrent calls, and starts a new one after it settled', async () => {
     const m = manager();
     const a = m.ensureCertificate();
@@ -448,6 +455,16 @@ describe('core: ACME certificate manager (acme-certificates mutants)', function 
       ]);
       expect(log.records[1].meta).to.deep.equal({ domain: DOMAIN, type: 'http-01' });
       expect(log.records[2].meta).to.deep.equal({ subject: issued.subject, issuer: issued.issuer, validTo: issued.validTo });
+      await settled();
+      expect(timers).to.have.length(1); // the renewal of the issued certificate
+
+      // An order now, although the certificate is fresh: installed, and the renewal scheduled from the new one.
+      const renewed = await current.renewNow();
+      await settled();
+      expect(renewed.fingerprint256).not.to.equal(issued.fingerprint256);
+      expect(target.installed).to.have.length(2);
+      expect(timers).to.have.length(2);
+      expect(cleared).to.deep.equal([timers[0].handle]);
     });
   });
 });
