@@ -394,7 +394,8 @@ describe('core: ACME certificate manager (acme-certificates mutants)', function 
   });
 
   describe('HTTP-01 against Pebble, on a recording target', function () {
-    this.timeout(60_000);
+    // Two orders; acme-client polls a pending authorization with a back-off of 5 s and more (a hang guard, not a goal).
+    this.timeout(150_000);
     let pebble: PebbleServer | undefined;
     let web: http.Server | undefined;
     let tlsServer: TcpServer | undefined;
