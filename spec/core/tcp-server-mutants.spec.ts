@@ -396,6 +396,7 @@ describe('core: TcpServer edges (tcp-server mutants)', function () {
       const reason = nextClosed(s);
       expect(await tlsClient(port)).to.deep.equal({ secured: false, data: '' });
       expect(await reason).to.equal('tls-failed');
+      expect(log.find('info', 'tls handshake aborted by fault injection').map((r) => r.meta.cid)).to.deep.equal(log.find('info', 'connection closed').map((r) => r.meta.cid));
       verdict = undefined;
       const c = tls.connect({ host: '127.0.0.1', port, ...trust() });
       sockets.push(c);
@@ -612,6 +613,78 @@ describe('core: TcpServer edges (tcp-server mutants)', function () {
       expect(log.find('error', 'listener error').map((r) => r.meta)).to.deep.equal([{ listener: 'tcp', error: 'accept ECONNABORTED', code: 'ECONNABORTED' }]);
       expect(s.acceptFailures).to.equal(1);
       await (await connect(s.address().port)).saw('hi\r\n');
+    });
+  });
+
+  describe('timers', () => {
+    /** Records the timers set with one of `delays` (held: they never run unless the test fires them) and which are cleared. */
+    function heldTimers(...delays: number[]): { armed: Array<{ ms: number; fire: () => void; handle: NodeJS.Timeout }>; cleared: Set<unknown>; restore: () => void } {
+      const realSet = globalThis.setTimeout;
+      const realClear = globalThis.clearTimeout;
+      const armed: Array<{ ms: number; fire: () => void; handle: NodeJS.Timeout }> = [];
+      const cleared = new Set<unknown>();
+      globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+        if (ms === undefined || !delays.includes(ms)) return realSet(fn, ms);
+        const handle = realSet(() => undefined, ms);
+        armed.push({ ms, fire: fn, handle });
+        return handle;
+      }) as typeof setTimeout;
+      globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+        cleared.add(t);
+        realClear(t);
+      }) as typeof clearTimeout;
+      return {
+        armed,
+        cleared,
+        restore: () => {
+          globalThis.setTimeout = realSet;
+          globalThis.clearTimeout = realClear;
+        },
+      };
+    }
+
+    it('after a bad PROXY header, destroys a peer that keeps its side open at the unref\'d 2 s timer, and clears it at the close', async () => {
+      const s = server({ proxyProtocol: { trusted: ['127.0.0.1'] } });
+      const { port } = await s.start();
+      const timers = heldTimers(2_000);
+      try {
+        const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+        sockets.push(socket);
+        peer(socket);
+        await new Promise<void>((resolve) => socket.once('connect', resolve));
+        let fin = false;
+        socket.once('end', () => (fin = true));
+        socket.write('EHLO x\r\n');
+        for (let i = 0; !fin; i++) {
+          if (i > 2500) throw new Error('no FIN after the bad header');
+          await new Promise<void>((resolve) => setTimeout(resolve, 2));
+        }
+        expect(timers.armed.map((t) => [t.ms, t.handle.hasRef()])).to.deep.equal([[2_000, false]]);
+        expect(timers.cleared.has(timers.armed[0]!.handle)).to.equal(false);
+        timers.armed[0]!.fire();
+        for (let i = 0; !timers.cleared.has(timers.armed[0]!.handle); i++) {
+          if (i > 2500) throw new Error('the timer was not cleared');
+          await new Promise<void>((resolve) => setTimeout(resolve, 2));
+        }
+      } finally {
+        timers.restore();
+      }
+    });
+
+    it('close() clears its grace timer and its bound on the last closes once the sessions have finished', async () => {
+      const s = server({ closeTimeoutMs: 4_321 });
+      const c = await connect((await s.start()).port);
+      await c.saw('hi\r\n');
+      c.socket.on('end', () => c.socket.end());
+      const timers = heldTimers(4_321, 2_000);
+      try {
+        await s.close();
+        // The grace timer, the connection's own close timer, and the bound on the last closes: all cleared.
+        expect(timers.armed.map((t) => t.ms).sort()).to.deep.equal([2_000, 2_000, 4_321]);
+        expect(timers.armed.filter((t) => !timers.cleared.has(t.handle)).map((t) => t.ms)).to.deep.equal([]);
+      } finally {
+        timers.restore();
+      }
     });
   });
 });
