@@ -404,7 +404,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.log.debug('socket error', { code: err.code, error: err.message });
     // During a handshake the upgrade reports the failure itself and closes with reason `tls-failed`.
     if (this.upgrading) return;
-    this.closeReason ??= err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'peer-closed' : 'error';
+    // A stream error destroys its socket, but a TLS error after the handshake (a record that fails to decrypt) is
+    // only emitted: without this the connection would sit open, unusable, until its idle timeout.
+    this.destroy(err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'peer-closed' : 'error');
   }
 
   private closeEmitted = false;

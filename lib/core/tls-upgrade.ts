@@ -37,6 +37,7 @@ export interface TlsFacts {
 export function serverHandshake(socket: net.Socket, security: ServerSecurity, sender: Connection): { tlsSocket: tls.TLSSocket; done: Promise<TlsFacts> } {
   const tlsSocket = new tls.TLSSocket(socket, security.socketOptions());
   const done = awaitHandshake(tlsSocket, 'secure', security.handshakeTimeoutMs).then(async () => {
+    releaseControl(tlsSocket);
     if (tlsSocket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
       // RFC 8737 §3: the validation needs only the handshake; no protocol session follows.
       tlsSocket.end();
@@ -198,6 +199,16 @@ function factsOf(s: tls.TLSSocket, chain: X509Chain, policyErrors: SslPolicyErro
     chain,
     policyErrors,
   };
+}
+
+/**
+ * Hands a wrapped server socket's TLS errors to its `'error'` listeners, as `tls.Server` does for the sockets it makes
+ * once their handshake is done. A `TLSSocket` made around an accepted socket keeps "control" otherwise: a fatal TLS
+ * error after the handshake (a record that fails to decrypt, a bad MAC) sends the alert but is only emitted as the
+ * internal `'_tlsError'`, so the connection would sit open, unusable, until its idle timeout.
+ */
+function releaseControl(s: tls.TLSSocket): void {
+  (s as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
 }
 
 function awaitHandshake(s: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number): Promise<void> {

@@ -12,6 +12,7 @@ import {
   type MailboxEvent,
   type MailboxWatching,
   type MaildropLocking,
+  type StoredMessage,
 } from '../../lib/contracts/mail-store.js';
 import { allMessages, purgeMessages } from '../../lib/test-double/store-queries.js';
 
@@ -484,6 +485,25 @@ export function mailStoreSuite(factory: StoreFactory): void {
       const [copy] = await view.messages('Archive');
       expect(hasMessageIdentity(copy!) && copy.emailId).to.match(OBJECT_ID);
       expect(hasMessageIdentity(copy!) && copy.saveDate!.getTime()).to.be.at.least(hasMessageIdentity(second) ? second.saveDate!.getTime() : 0);
+      await view.release();
+    });
+
+    it('keeps the EMAILID of a message through COPY and MOVE (RFC 8474 §5.1)', async function () {
+      const store = await open();
+      if (!supportsObjectIdentity(store)) this.skip();
+      const view = await store.openUser('alice');
+      const first = await store.deliver('alice@example.org', message('kept'));
+      const other = await store.deliver('alice@example.org', message('moved'));
+      const idOf = (m: StoredMessage): string | undefined => (hasMessageIdentity(m) ? m.emailId : undefined);
+      const [firstId, otherId] = [idOf(first), idOf(other)];
+      expect(firstId).to.match(OBJECT_ID);
+      await view.create('Archive');
+      await view.copy('INBOX', [first.uid], 'Archive');
+      await view.copy('INBOX', [first.uid], 'INBOX');
+      await view.move('INBOX', [other.uid], 'Archive');
+      const ids = async (box: string): Promise<Array<string | undefined>> => (await view.messages(box)).map(idOf);
+      expect(await ids('Archive'), 'a copy and a moved message keep their EMAILIDs').to.deep.equal([firstId, otherId]);
+      expect(await ids('INBOX'), 'a copy into the same mailbox too').to.deep.equal([firstId, firstId]);
       await view.release();
     });
 

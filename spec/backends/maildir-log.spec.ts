@@ -3,7 +3,8 @@ import { appendFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirMailStore } from '../../lib/backends/maildir/maildir-mail-store.js';
-import { FOLDER_LOG_FILE } from '../../lib/backends/maildir/folder-state.js';
+import { appendRecordOf, FOLDER_LOG_FILE, parseRecord, type Entry } from '../../lib/backends/maildir/folder-state.js';
+import { hasMessageIdentity } from '../../lib/contracts/mail-store.js';
 import { acquireDotLock, DotLockBusyError } from '../../lib/backends/maildir/dot-lock.js';
 import { message } from './mail-store-suite.js';
 
@@ -149,6 +150,27 @@ describe('MaildirMailStore state log', () => {
     expect((await reopened.info('INBOX')).uidValidity).to.equal(infoBefore.uidValidity);
     await reopened.release();
     await view.release();
+  });
+
+  it("logs a copy's kept EMAILID as `i`, replays it on open, keeps it through compaction and refuses a non-string one", async () => {
+    const store = await withAlice();
+    const delivered = await store.deliver('alice@example.org', message('copied'));
+    const id = hasMessageIdentity(delivered) ? delivered.emailId : '';
+    const view = await store.openUser('alice');
+    await view.create('Archive');
+    await view.copy('INBOX', [delivered.uid], 'Archive');
+    await view.release();
+    const added = (await records(join(inbox(), '.Archive'))).filter((r) => r.t === 'a');
+    expect(added.map((r) => r.i)).to.deep.equal([id]);
+    expect((await records(inbox())).filter((r) => r.t === 'a').map((r) => r.i), 'a delivery needs no `i`').to.deep.equal([undefined]);
+    const reopened = await new MaildirMailStore({ root, fsync: false }).openUser('alice');
+    const [copy] = await reopened.messages('Archive', { peek: true });
+    expect(hasMessageIdentity(copy!) ? copy.emailId : undefined).to.equal(id);
+    await reopened.release();
+    const entry: Entry = { uid: 1, base: 'b', dir: 'cur', letters: '', keywords: [], size: 3, internalDate: 0, modseq: 1, emailId: id };
+    expect(appendRecordOf(entry)).to.include({ i: id });
+    expect(parseRecord(JSON.stringify({ t: 'a', u: 1, m: 1, b: 'b', d: 0, s: 3, l: '', i: id }))).to.include({ i: id });
+    expect(parseRecord(JSON.stringify({ t: 'a', u: 1, m: 1, b: 'b', d: 0, s: 3, l: '', i: 5 }))).to.equal(undefined);
   });
 
   it('removes tmp/ files and temporary state files of dead processes at open, not those of live ones', async () => {

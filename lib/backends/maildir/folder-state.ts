@@ -7,7 +7,8 @@ import { INFO_SEPARATOR, flagsOfLetters } from './maildir-names.js';
  *
  * - `h` header (first line; rewritten by compaction): version, UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ at that point.
  * - `a` a message got UID `u`: base name `b`, internal date `d` (ms), size `s`, info letters `l` (`cur/` file) or
- *   `n: 1` (still in `new/`), keywords `k`, delivery envelope `e`.
+ *   `n: 1` (still in `new/`), keywords `k`, delivery envelope `e`, and `i` the EMAILID when it is not the one
+ *   the base name gives (a COPY or MOVE keeps its source's, RFC 8474 §5.1).
  * - `f` the flags of `u` are now `l` + `k`; the file is in `cur/` (flag changes move it there).
  * - `c` the files of `u` moved from `new/` to `cur/` unchanged (a client saw them: clears the recent hint).
  * - `x` the messages `u` were expunged, with one new modseq.
@@ -16,7 +17,7 @@ import { INFO_SEPARATOR, flagsOfLetters } from './maildir-names.js';
  */
 export type LogRecord =
   | { t: 'h'; v: 2; uv: number; un: number; hm: number }
-  | { t: 'a'; u: number; m: number; b: string; d: number; s: number; l?: string; n?: 1; k?: string[]; e?: DeliveryEnvelope }
+  | { t: 'a'; u: number; m: number; b: string; d: number; s: number; l?: string; n?: 1; k?: string[]; e?: DeliveryEnvelope; i?: string }
   | { t: 'f'; u: number; m: number; l: string; k?: string[] }
   | { t: 'c'; u: number[] }
   | { t: 'x'; u: number[]; m: number }
@@ -41,6 +42,8 @@ export interface Entry {
   modseq: number;
   /** The delivery envelope (JSON), as given at delivery. */
   readonly envelope?: DeliveryEnvelope;
+  /** RFC 8474 EMAILID when it is not the one {@link base} gives: a copy keeps its source's (COPY, MOVE). */
+  readonly emailId?: string;
 }
 
 /** Changes found while applying records or scanning directories, by UID (for change events). */
@@ -149,6 +152,7 @@ export class FolderState {
           internalDate: record.d,
           modseq: record.m,
           ...(record.e === undefined ? {} : { envelope: record.e }),
+          ...(record.i === undefined ? {} : { emailId: record.i }),
         });
         changes?.added.push(record.u);
         return;
@@ -242,6 +246,7 @@ export function appendRecordOf(entry: Entry): LogRecord {
     ...(entry.dir === 'new' ? { n: 1 as const } : { l: entry.letters }),
     ...(entry.keywords.length > 0 ? { k: [...entry.keywords] } : {}),
     ...(entry.envelope === undefined ? {} : { e: entry.envelope }),
+    ...(entry.emailId === undefined ? {} : { i: entry.emailId }),
   };
 }
 
@@ -263,7 +268,7 @@ export function parseRecord(line: string): LogRecord | undefined {
       return int(r.uv) && int(r.un) && int(r.hm) ? (r as LogRecord) : undefined;
     case 'a':
       return int(r.u) && int(r.m) && typeof r.b === 'string' && int(r.d) && int(r.s) && (r.l === undefined || typeof r.l === 'string') && strings(r.k) &&
-        (r.e === undefined || (typeof r.e === 'object' && r.e !== null))
+        (r.e === undefined || (typeof r.e === 'object' && r.e !== null)) && (r.i === undefined || typeof r.i === 'string')
         ? (r as LogRecord)
         : undefined;
     case 'f':

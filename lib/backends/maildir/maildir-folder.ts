@@ -73,6 +73,8 @@ export interface NewMessage {
   readonly internalDate: Date;
   /** The delivery envelope, stored with the message. */
   readonly envelope?: DeliveryEnvelope | undefined;
+  /** The EMAILID to keep (a copy's source's, RFC 8474 §5.1); by default the new file's base name gives one. */
+  readonly emailId?: string | undefined;
 }
 
 interface Deferred<T> {
@@ -189,13 +191,20 @@ export class MaildirFolder {
     return flagsOfEntry(entry);
   }
 
+  /**
+   * RFC 8474 §5.1 EMAILID of an entry: the one it was copied with (COPY and MOVE keep their source's), else a hash of
+   * its unique file name, the message's persistent identity in this folder.
+   */
+  emailIdOf(entry: Entry): string {
+    return entry.emailId ?? emailIdOfName(entry.base);
+  }
+
   /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
   messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage & MessageIdentity {
     const base = entry.base;
     const saveDate = saveDateOfBaseName(base);
     return {
-      // RFC 8474 §5.1 / RFC 8514: the unique file name is the message's persistent identity in this folder.
-      emailId: emailIdOfName(base),
+      emailId: this.emailIdOf(entry),
       ...(saveDate === undefined ? {} : { saveDate }),
       structure: async () => (await this.cachedOf(base)).structure,
       canonicalSize: async () => (await this.cachedOf(base)).canonicalSize,
@@ -295,6 +304,7 @@ export class MaildirFolder {
       size,
       internalDate: internalDate.getTime(),
       ...(item.envelope === undefined ? {} : { envelope: item.envelope }),
+      ...(item.emailId === undefined ? {} : { emailId: item.emailId }),
     };
     return { kind: 'add', tmp, entry };
   }
@@ -730,7 +740,7 @@ export class MaildirFolder {
         }
         touched.add(op.entry.dir);
         const uid = this.state.allocateUid();
-        const { base, dir, letters, keywords, size, internalDate, envelope } = op.entry;
+        const { base, dir, letters, keywords, size, internalDate, envelope, emailId } = op.entry;
         record({
           t: 'a',
           u: uid,
@@ -741,6 +751,7 @@ export class MaildirFolder {
           ...(dir === 'new' ? { n: 1 as const } : { l: letters }),
           ...(keywords.length > 0 ? { k: [...keywords] } : {}),
           ...(envelope === undefined ? {} : { e: envelope }),
+          ...(emailId === undefined ? {} : { i: emailId }),
         });
         return { ...this.state.get(uid)! };
       }

@@ -178,6 +178,8 @@ export class MaildirUserMailboxes implements UserMailboxes {
         flags: sourceFolder.flagsOf(entry),
         internalDate: new Date(entry.internalDate),
         source: { path: sourceFolder.pathOf(entry), size: entry.size },
+        // The copy is the same message (RFC 8474 §5.1): it keeps the source's EMAILID (MOVE is a COPY + EXPUNGE).
+        emailId: sourceFolder.emailIdOf(entry),
       })),
     );
     const pairs: Array<[number, number]> = [];
