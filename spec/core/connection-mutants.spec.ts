@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
+import { generate } from 'selfsigned';
 import { Connection, type CloseReason, type SecurityState } from '../../lib/core/connection.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
@@ -290,6 +291,145 @@ describe('core: Connection edges (connection mutants)', function () {
     await atClose;
   });
 
+  /** Records the 2 s grace timers Connection arms (set with exactly 2000 ms) and which timers get cleared. */
+  function graceTimers(): { armed: Array<{ fire: () => void; handle: NodeJS.Timeout }>; cleared: Set<unknown>; restore: () => void } {
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    const armed: Array<{ fire: () => void; handle: NodeJS.Timeout }> = [];
+    const cleared = new Set<unknown>();
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      if (ms !== 2_000) return realSet(fn, ms);
+      // Held, not run: the test fires it, so a close that only the timer would finish shows as a wait that ends.
+      const handle = realSet(() => undefined, ms);
+      armed.push({ fire: fn, handle });
+      return handle;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+      cleared.add(t);
+      realClear(t);
+    }) as typeof clearTimeout;
+    return {
+      armed,
+      cleared,
+      restore: () => {
+        globalThis.setTimeout = realSet;
+        globalThis.clearTimeout = realClear;
+      },
+    };
+  }
+  const noDelayOf = (s: net.Socket): unknown => (s as unknown as Record<symbol, unknown>)[Object.getOwnPropertySymbols(s).find((k) => k.description === 'kSetNoDelay')!];
+
+  describe('socket options, close grace and log lines', () => {
+    it('turns Nagle off on the socket it wraps', async () => {
+      const accepted = new Promise<net.Socket>((resolve) => waiting.push(resolve));
+      const client = net.connect({ host: '127.0.0.1', port });
+      client.on('error', () => undefined);
+      sockets.push(client);
+      const raw = await accepted;
+      sockets.push(raw);
+      expect(noDelayOf(raw), 'before').to.equal(false);
+      conns.push(new Connection(raw, log));
+      expect(noDelayOf(raw), 'after').to.equal(true);
+    });
+
+    it('destroys a socket whose peer never closes its side at the unref\'d grace timer of close(), and clears it when the peer does', async () => {
+      const timers = graceTimers();
+      try {
+        // A peer that keeps its side open after our FIN (half-open): only the grace timer ends the connection.
+        const accepted = new Promise<net.Socket>((resolve) => waiting.push(resolve));
+        const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+        client.on('error', () => undefined);
+        sockets.push(client);
+        const raw = await accepted;
+        sockets.push(raw);
+        const conn = new Connection(raw, log);
+        conns.push(conn);
+        let fin = false;
+        client.once('end', () => (fin = true));
+        const closed = closeOf(conn);
+        const closing = conn.close();
+        await until(() => fin, 'our FIN');
+        expect(timers.armed).to.have.length(1);
+        const [grace] = timers.armed;
+        expect(grace!.handle.hasRef(), 'unref\'d').to.equal(false);
+        expect(raw.destroyed).to.equal(false);
+        grace!.fire();
+        expect(raw.destroyed).to.equal(true);
+        await closing;
+        expect(await closed).to.equal('closed');
+        expect(timers.cleared.has(grace!.handle), 'cleared at the close').to.equal(true);
+        // A peer that closes: the timer is cleared when the socket closes, before it fires.
+        const b = await pair();
+        b.client.on('end', () => b.client.end());
+        await b.conn.close();
+        expect(timers.armed).to.have.length(2);
+        expect(timers.cleared.has(timers.armed[1]!.handle)).to.equal(true);
+      } finally {
+        timers.restore();
+      }
+    });
+
+    it('compressed: ends the socket once the deflater has flushed, with the same grace timer', async () => {
+      const timers = graceTimers();
+      try {
+        const { client, conn } = await pair();
+        conn.startCompression();
+        const inflate = zlib.createInflateRaw();
+        let got = '';
+        inflate.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        client.pipe(inflate);
+        let fin = false;
+        client.once('end', () => (fin = true));
+        conn.write('* BYE last\r\n');
+        const closing = conn.close();
+        await until(() => fin, 'the FIN after the deflater\'s last bytes');
+        expect(got).to.equal('* BYE last\r\n');
+        expect(timers.armed).to.have.length(1);
+        expect(timers.armed[0]!.handle.hasRef()).to.equal(false);
+        client.end();
+        await closing;
+        expect(timers.cleared.has(timers.armed[0]!.handle)).to.equal(true);
+        // Closing again: the deflater has ended, so the plain path runs (nothing thrown, nothing written).
+        await conn.close();
+      } finally {
+        timers.restore();
+      }
+    });
+
+    it('keeps inflating past the inflater\'s buffer without any pause() or resume() from the session', async () => {
+      const { client, conn } = await pair();
+      conn.startCompression();
+      const text = Buffer.from(randomBytes(512 << 10).toString('hex'), 'latin1');
+      let received = 0;
+      conn.on('data', (d) => (received += d.length));
+      const deflate = zlib.createDeflateRaw();
+      deflate.pipe(client, { end: false });
+      deflate.write(text);
+      deflate.flush(zlib.constants.Z_SYNC_FLUSH);
+      await until(() => received === text.length, 'all 1 MB inflated');
+    });
+
+    it('logs a socket error at debug with its code, and takes EPIPE like a reset (peer-closed)', async () => {
+      const a = await pair();
+      const aClosed = closeOf(a.conn);
+      a.raw.destroy(Object.assign(new Error('broken pipe'), { code: 'EPIPE' }));
+      expect(await aClosed).to.equal('peer-closed');
+      expect(log.find('debug', 'socket error').map((r) => r.meta)).to.deep.equal([{ cid: a.conn.id, remote: `127.0.0.1:${a.client.localPort}`, code: 'EPIPE', error: 'broken pipe' }]);
+    });
+
+    it('logs a compression error at debug with the inflater\'s message', async () => {
+      const { client, conn } = await pair();
+      conn.startCompression();
+      const closed = closeOf(conn);
+      client.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+      expect(await closed).to.equal('error');
+      const lines = log.find('debug', 'compression error');
+      expect(lines).to.have.length(1);
+      expect(lines[0]!.meta.error).to.match(/invalid/);
+      expect(lines[0]!.meta.cid).to.equal(conn.id);
+    });
+  });
+
   describe('TLS', () => {
     /** Upgrades the server side while a node:tls client handshakes over the same TCP connection. */
     async function upgraded(idleMs = 0): Promise<{ conn: Connection; client: tls.TLSSocket; plain: net.Socket; secured: SecurityState[] }> {
@@ -398,6 +538,54 @@ describe('core: Connection edges (connection mutants)', function () {
       expect(await failed).to.equal((err as TlsHandshakeError).reason);
       expect(await closed).to.equal('tls-failed');
       expect(log.find('warn', 'tls handshake failed').map((r) => r.meta.reason)).to.deep.equal([(err as TlsHandshakeError).reason]);
+    });
+
+    it('logs the established session at debug with protocol, cipher, SNI and policy errors', async () => {
+      const { conn } = await upgraded();
+      const lines = log.find('debug', 'tls established');
+      expect(lines).to.have.length(1);
+      const { protocol, cipher, sni, policyErrors } = conn.security;
+      expect(lines[0]!.meta).to.deep.equal({ cid: conn.id, remote: lines[0]!.meta.remote, protocol, cipher, sni, policyErrors });
+      expect([protocol, sni, policyErrors]).to.deep.equal(['TLSv1.3', 'localhost', SslPolicyErrors.None]);
+    });
+
+    it('warns a failed handshake with its reason, code and message', async () => {
+      const { client, conn } = await pair();
+      const upgrade = conn.authenticateAsServer(security).then(
+        () => undefined,
+        (e: unknown) => e as TlsHandshakeError,
+      );
+      client.end();
+      const err = (await upgrade)!;
+      expect(log.find('warn', 'tls handshake failed').map((r) => r.meta)).to.deep.equal([
+        { cid: conn.id, remote: `127.0.0.1:${client.localPort}`, reason: 'peer-closed', code: err.code, error: err.message },
+      ]);
+    });
+
+    it('answers an ACME TLS-ALPN-01 validation: one info line, no tls-failed event, closed with tls-failed', async () => {
+      const acme = new ServerSecurity({ certificate: certs.server });
+      try {
+        const challenge = await generate([{ name: 'commonName', value: 'acme.postern.test' }], { keyType: 'ec', algorithm: 'sha256' });
+        acme.acmeChallenges.add('acme.postern.test', challenge.private, challenge.cert);
+        const { client: plain, conn } = await pair();
+        const failed: string[] = [];
+        conn.on('tls-failed', (r) => failed.push(r));
+        const closed = closeOf(conn);
+        const upgrade = conn.authenticateAsServer(acme).then(
+          () => undefined,
+          (e: unknown) => e as TlsHandshakeError,
+        );
+        const client = tls.connect({ socket: plain, servername: 'acme.postern.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false });
+        client.on('error', () => undefined);
+        sockets.push(client);
+        expect((await upgrade)?.reason).to.equal('acme-challenge');
+        expect(await closed).to.equal('tls-failed');
+        expect(failed).to.deep.equal([]);
+        expect(log.find('info', 'acme tls-alpn-01 validation answered').map((r) => r.meta.cid)).to.deep.equal([conn.id]);
+        expect(log.find('warn', 'tls handshake failed')).to.deep.equal([]);
+      } finally {
+        acme.close();
+      }
     });
   });
 });

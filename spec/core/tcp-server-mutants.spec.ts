@@ -396,6 +396,7 @@ describe('core: TcpServer edges (tcp-server mutants)', function () {
       const reason = nextClosed(s);
       expect(await tlsClient(port)).to.deep.equal({ secured: false, data: '' });
       expect(await reason).to.equal('tls-failed');
+      expect(log.find('info', 'tls handshake aborted by fault injection').map((r) => r.meta.cid)).to.deep.equal(log.find('info', 'connection closed').map((r) => r.meta.cid));
       verdict = undefined;
       const c = tls.connect({ host: '127.0.0.1', port, ...trust() });
       sockets.push(c);
@@ -509,6 +510,182 @@ describe('core: TcpServer edges (tcp-server mutants)', function () {
         ['malformed', 'no PROXY protocol signature'],
         ['timeout', 'no complete PROXY header within 30 ms'],
       ]);
+    });
+  });
+
+  describe('listener facts and accept errors', () => {
+    it('tells an implicit-TLS listener by its security, and says so and the trusted proxies in the listening line', async () => {
+      expect(server().implicitTls).to.equal(false);
+      const s = server({ name: 'imaps', security: new ServerSecurity({ certificate: certs.server }), proxyProtocol: { trusted: ['127.0.0.1', '10.0.0.0/8'] } });
+      expect(s.implicitTls).to.equal(true);
+      const a = await s.start();
+      expect(log.find('info', 'listening').map((r) => r.meta)).to.deep.equal([
+        { listener: 'imaps', host: '127.0.0.1', port: a.port, tls: 'implicit', proxyProtocol: '127.0.0.1,10.0.0.0/8' },
+      ]);
+    });
+
+    it('logs each session\'s one info line at its close: reason, TLS protocol and cipher, duration', async () => {
+      const s = server({ name: 'smtp' });
+      const { port } = await s.start();
+      const before = Date.now();
+      const c = await connect(port);
+      await c.saw('hi\r\n');
+      const reason = nextClosed(s);
+      c.socket.end();
+      expect(await reason).to.equal('peer-closed');
+      const [line, ...more] = log.find('info', 'connection closed');
+      expect(more).to.deep.equal([]);
+      const { ms, ...rest } = line!.meta;
+      expect(rest).to.deep.equal({ listener: 'smtp', cid: h.conns[0]!.id, remote: `127.0.0.1:${c.socket.localPort}`, proto: 'smtp', reason: 'peer-closed', tls: undefined, cipher: undefined });
+      expect(ms).to.be.a('number').and.to.be.within(0, Date.now() - before); // a duration within the test's own
+      expect(log.find('debug', 'connection accepted').map((r) => r.meta.cid)).to.deep.equal([h.conns[0]!.id]);
+    });
+
+    it('names the TLS protocol and cipher in the close line of an implicit-TLS session', async () => {
+      const s = server({ security: new ServerSecurity({ certificate: certs.server }) });
+      const { port } = await s.start();
+      const reason = nextClosed(s);
+      const c = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost' });
+      sockets.push(c);
+      c.on('error', () => undefined);
+      await new Promise<void>((resolve) => c.once('data', () => resolve()));
+      c.end();
+      await reason;
+      const [line] = log.find('info', 'connection closed');
+      expect(line!.meta.tls).to.equal('TLSv1.3');
+      expect(line!.meta.cipher).to.match(/^TLS_/);
+    });
+
+    /**
+     * Accept errors, as the listening net.Server emits them. On Linux, Node 20's libuv does not report EMFILE at
+     * accept (with its reserve descriptor it accepts and closes the connection; without one it retries, checked with
+     * strace), so the errors are emitted on the listener's own server: the events a platform that reports them sends.
+     */
+    function acceptError(s: TcpServer, code: string): void {
+      (s as unknown as { server: net.Server }).server.emit('error', Object.assign(new Error(`accept ${code}`), { code }));
+    }
+
+    it('warns of running out of descriptors on accept with a doubling pause up to 30 s, counting every failure', async () => {
+      let now = 2_000_000_000_000;
+      Date.now = () => now;
+      const s = server({ name: 'mx' });
+      await s.start();
+      const c = await connect(s.address().port);
+      await c.saw('hi\r\n');
+      // [ms since the previous failure, warned?]
+      const steps: Array<[number, boolean]> = [
+        [0, true], // first: nextWarnMs 0, then 100
+        [99, false],
+        [1, true], // 100: then 200
+        [200, true], // then 400
+        [400, true],
+        [800, true],
+        [1_600, true],
+        [3_200, true],
+        [6_400, true],
+        [12_800, true],
+        [25_600, true], // then min(51 200, 30 000)
+        [29_999, false],
+        [1, true], // 30 000: stays 30 000
+        [30_000, true],
+      ];
+      const expected: Array<Record<string, unknown>> = [];
+      let pause = 0;
+      steps.forEach(([gap, warned], i) => {
+        now += gap;
+        acceptError(s, 'EMFILE');
+        if (warned) {
+          expected.push({ listener: 'mx', code: 'EMFILE', failures: i + 1, live: 1, nextWarnMs: pause });
+          pause = pause === 0 ? 100 : Math.min(pause * 2, 30_000);
+        }
+      });
+      expect(warns('accept failed: out of file descriptors')).to.deep.equal(expected);
+      expect(s.acceptFailures).to.equal(steps.length);
+      expect(log.find('error', 'listener error')).to.deep.equal([]);
+    });
+
+    it('takes ENFILE like EMFILE, and logs any other listener error as an error without counting it', async () => {
+      Date.now = () => 3_000_000_000_000;
+      const s = server();
+      await s.start();
+      acceptError(s, 'ENFILE');
+      acceptError(s, 'ECONNABORTED');
+      expect(warns('accept failed: out of file descriptors').map((w) => [w.code, w.failures, w.live, w.nextWarnMs])).to.deep.equal([['ENFILE', 1, 0, 0]]);
+      expect(log.find('error', 'listener error').map((r) => r.meta)).to.deep.equal([{ listener: 'tcp', error: 'accept ECONNABORTED', code: 'ECONNABORTED' }]);
+      expect(s.acceptFailures).to.equal(1);
+      await (await connect(s.address().port)).saw('hi\r\n');
+    });
+  });
+
+  describe('timers', () => {
+    /** Records the timers set with one of `delays` (held: they never run unless the test fires them) and which are cleared. */
+    function heldTimers(...delays: number[]): { armed: Array<{ ms: number; fire: () => void; handle: NodeJS.Timeout }>; cleared: Set<unknown>; restore: () => void } {
+      const realSet = globalThis.setTimeout;
+      const realClear = globalThis.clearTimeout;
+      const armed: Array<{ ms: number; fire: () => void; handle: NodeJS.Timeout }> = [];
+      const cleared = new Set<unknown>();
+      globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+        if (ms === undefined || !delays.includes(ms)) return realSet(fn, ms);
+        const handle = realSet(() => undefined, ms);
+        armed.push({ ms, fire: fn, handle });
+        return handle;
+      }) as typeof setTimeout;
+      globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+        cleared.add(t);
+        realClear(t);
+      }) as typeof clearTimeout;
+      return {
+        armed,
+        cleared,
+        restore: () => {
+          globalThis.setTimeout = realSet;
+          globalThis.clearTimeout = realClear;
+        },
+      };
+    }
+
+    it('after a bad PROXY header, destroys a peer that keeps its side open at the unref\'d 2 s timer, and clears it at the close', async () => {
+      const s = server({ proxyProtocol: { trusted: ['127.0.0.1'] } });
+      const { port } = await s.start();
+      const timers = heldTimers(2_000);
+      try {
+        const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+        sockets.push(socket);
+        peer(socket);
+        await new Promise<void>((resolve) => socket.once('connect', resolve));
+        let fin = false;
+        socket.once('end', () => (fin = true));
+        socket.write('EHLO x\r\n');
+        for (let i = 0; !fin; i++) {
+          if (i > 2500) throw new Error('no FIN after the bad header');
+          await new Promise<void>((resolve) => setTimeout(resolve, 2));
+        }
+        expect(timers.armed.map((t) => [t.ms, t.handle.hasRef()])).to.deep.equal([[2_000, false]]);
+        expect(timers.cleared.has(timers.armed[0]!.handle)).to.equal(false);
+        timers.armed[0]!.fire();
+        for (let i = 0; !timers.cleared.has(timers.armed[0]!.handle); i++) {
+          if (i > 2500) throw new Error('the timer was not cleared');
+          await new Promise<void>((resolve) => setTimeout(resolve, 2));
+        }
+      } finally {
+        timers.restore();
+      }
+    });
+
+    it('close() clears its grace timer and its bound on the last closes once the sessions have finished', async () => {
+      const s = server({ closeTimeoutMs: 4_321 });
+      const c = await connect((await s.start()).port);
+      await c.saw('hi\r\n');
+      c.socket.on('end', () => c.socket.end());
+      const timers = heldTimers(4_321, 2_000);
+      try {
+        await s.close();
+        // The grace timer, the connection's own close timer, and the bound on the last closes: all cleared.
+        expect(timers.armed.map((t) => t.ms).sort()).to.deep.equal([2_000, 2_000, 4_321]);
+        expect(timers.armed.filter((t) => !timers.cleared.has(t.handle)).map((t) => t.ms)).to.deep.equal([]);
+      } finally {
+        timers.restore();
+      }
     });
   });
 });
