@@ -41,7 +41,8 @@ export async function startLoadServer(extra: string[] = []): Promise<LoadServer>
   const dir = await mkdtemp(path.join(os.tmpdir(), 'postern-load-'));
   await writeFile(path.join(dir, 'server.pem'), certs.server.cert);
   await writeFile(path.join(dir, 'server-key.pem'), certs.server.key);
-  const ports = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+  // Port 0 for every listener, the HTTP one too (its default 8025 would collide with another run on the machine).
+  const ports = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps', 'http'].flatMap((n) => [`--${n}-port`, '0']);
   const proc = startPostern([
     ...ports,
     '--cert', path.join(dir, 'server.pem'),
