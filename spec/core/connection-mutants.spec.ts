@@ -297,11 +297,12 @@ describe('core: Connection edges (connection mutants)', function () {
     const realClear = globalThis.clearTimeout;
     const armed: Array<{ fire: () => void; handle: NodeJS.Timeout }> = [];
     const cleared = new Set<unknown>();
-    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
-      if (ms !== 2_000) return realSet(fn, ms);
-      // Held, not run: the test fires it, so a close that only the timer would finish shows as a wait that ends.
+    globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      if (ms !== 2_000) return realSet(fn, ms, ...args);
+      // Held, not run: the test fires it (with the arguments it was armed with), so a close that only the timer would
+      // finish shows as a wait that ends.
       const handle = realSet(() => undefined, ms);
-      armed.push({ fire: fn, handle });
+      armed.push({ fire: () => fn(...args), handle });
       return handle;
     }) as typeof setTimeout;
     globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {

@@ -164,8 +164,8 @@ describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)'
     beforeEach(() => {
       timers = [];
       cleared = [];
-      globalThis.setTimeout = ((fire: () => void, delay: number) => {
-        const handle = realSetTimeout(fire, delay);
+      globalThis.setTimeout = ((fire: (...args: unknown[]) => void, delay: number, ...args: unknown[]) => {
+        const handle = realSetTimeout(fire, delay, ...args);
         if (delay >= 60_000) timers.push({ delay, fire, handle });
         return handle;
       }) as typeof setTimeout;

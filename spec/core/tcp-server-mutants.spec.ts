@@ -624,10 +624,10 @@ describe('core: TcpServer edges (tcp-server mutants)', function () {
       const realClear = globalThis.clearTimeout;
       const armed: Array<{ ms: number; fire: () => void; handle: NodeJS.Timeout }> = [];
       const cleared = new Set<unknown>();
-      globalThis.setTimeout = ((fn: () => void, ms?: number) => {
-        if (ms === undefined || !delays.includes(ms)) return realSet(fn, ms);
+      globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+        if (ms === undefined || !delays.includes(ms)) return realSet(fn, ms, ...args);
         const handle = realSet(() => undefined, ms);
-        armed.push({ ms, fire: fn, handle });
+        armed.push({ ms, fire: () => fn(...args), handle });
         return handle;
       }) as typeof setTimeout;
       globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
