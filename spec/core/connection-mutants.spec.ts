@@ -17,6 +17,7 @@ import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
 import { ServerSecurity } from '../../lib/core/server-security.js';
 import { TlsHandshakeError } from '../../lib/core/tls-errors.js';
 import { testCertificates } from '../support/certs.js';
+import { heldTimers } from '../support/held-timers.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 describe('core: Connection edges (connection mutants)', function () {
@@ -291,33 +292,8 @@ describe('core: Connection edges (connection mutants)', function () {
     await atClose;
   });
 
-  /** Records the 2 s grace timers Connection arms (set with exactly 2000 ms) and which timers get cleared. */
-  function graceTimers(): { armed: Array<{ fire: () => void; handle: NodeJS.Timeout }>; cleared: Set<unknown>; restore: () => void } {
-    const realSet = globalThis.setTimeout;
-    const realClear = globalThis.clearTimeout;
-    const armed: Array<{ fire: () => void; handle: NodeJS.Timeout }> = [];
-    const cleared = new Set<unknown>();
-    globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-      if (ms !== 2_000) return realSet(fn, ms, ...args);
-      // Held, not run: the test fires it (with the arguments it was armed with), so a close that only the timer would
-      // finish shows as a wait that ends.
-      const handle = realSet(() => undefined, ms);
-      armed.push({ fire: () => fn(...args), handle });
-      return handle;
-    }) as typeof setTimeout;
-    globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
-      cleared.add(t);
-      realClear(t);
-    }) as typeof clearTimeout;
-    return {
-      armed,
-      cleared,
-      restore: () => {
-        globalThis.setTimeout = realSet;
-        globalThis.clearTimeout = realClear;
-      },
-    };
-  }
+  /** Holds the 2 s grace timers Connection arms (set with exactly 2000 ms) and records which timers get cleared. */
+  const graceTimers = (): ReturnType<typeof heldTimers> => heldTimers(2_000);
   const noDelayOf = (s: net.Socket): unknown => (s as unknown as Record<symbol, unknown>)[Object.getOwnPropertySymbols(s).find((k) => k.description === 'kSetNoDelay')!];
 
   describe('socket options, close grace and log lines', () => {

@@ -20,6 +20,7 @@ import { ServerSecurity } from '../../lib/core/server-security.js';
 import { MAX_REFUSAL_HANDSHAKES, TcpServer, type ConnectionHandler, type ListenerInfo, type TcpServerOptions } from '../../lib/core/tcp-server.js';
 import { TlsHandshakeError } from '../../lib/core/tls-errors.js';
 import { testCertificates } from '../support/certs.js';
+import { heldTimers } from '../support/held-timers.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 /** Greets `hi` (unless a test sets `onHandle`) and keeps what it was given; each optional part is set per test. */
@@ -618,32 +619,6 @@ describe('core: TcpServer edges (tcp-server mutants)', function () {
   });
 
   describe('timers', () => {
-    /** Records the timers set with one of `delays` (held: they never run unless the test fires them) and which are cleared. */
-    function heldTimers(...delays: number[]): { armed: Array<{ ms: number; fire: () => void; handle: NodeJS.Timeout }>; cleared: Set<unknown>; restore: () => void } {
-      const realSet = globalThis.setTimeout;
-      const realClear = globalThis.clearTimeout;
-      const armed: Array<{ ms: number; fire: () => void; handle: NodeJS.Timeout }> = [];
-      const cleared = new Set<unknown>();
-      globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-        if (ms === undefined || !delays.includes(ms)) return realSet(fn, ms, ...args);
-        const handle = realSet(() => undefined, ms);
-        armed.push({ ms, fire: () => fn(...args), handle });
-        return handle;
-      }) as typeof setTimeout;
-      globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
-        cleared.add(t);
-        realClear(t);
-      }) as typeof clearTimeout;
-      return {
-        armed,
-        cleared,
-        restore: () => {
-          globalThis.setTimeout = realSet;
-          globalThis.clearTimeout = realClear;
-        },
-      };
-    }
-
     it('after a bad PROXY header, destroys a peer that keeps its side open at the unref\'d 2 s timer, and clears it at the close', async () => {
       const s = server({ proxyProtocol: { trusted: ['127.0.0.1'] } });
       const { port } = await s.start();

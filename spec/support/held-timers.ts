@@ -1,0 +1,37 @@
+/** One timer {@link heldTimers} holds: its delay, a `fire` that runs its callback with its arguments, its real handle. */
+export interface HeldTimer {
+  readonly ms: number;
+  readonly fire: () => void;
+  readonly handle: NodeJS.Timeout;
+}
+
+/**
+ * Replaces the global `setTimeout`/`clearTimeout` until `restore()`: timers set with one of `delays` are held (a real,
+ * empty timer of the same delay stands in, so `unref`/`hasRef` work on the handle) and run only when the test calls
+ * `fire`; other timers run as usual. `cleared` collects every handle passed to `clearTimeout`. For code whose timers
+ * matter only by whether they are armed, unref'd, cleared or what they do when they fire (grace periods, backoffs).
+ */
+export function heldTimers(...delays: number[]): { armed: HeldTimer[]; cleared: Set<unknown>; restore: () => void } {
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  const armed: HeldTimer[] = [];
+  const cleared = new Set<unknown>();
+  globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    if (ms === undefined || !delays.includes(ms)) return realSet(fn, ms, ...args);
+    const handle = realSet(() => undefined, ms);
+    armed.push({ ms, fire: () => fn(...args), handle });
+    return handle;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+    cleared.add(t);
+    realClear(t);
+  }) as typeof clearTimeout;
+  return {
+    armed,
+    cleared,
+    restore: () => {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    },
+  };
+}
