@@ -486,7 +486,8 @@ describe('core: Connection edges (connection mutants)', function () {
       expect(got).to.equal('over tls\r\n');
     });
 
-    it('emits tls-failed with the reason, warns, and closes with tls-failed when the peer goes away mid-handshake', async () => {
+    /** Starts a server upgrade, lets `peer` spoil it, and resolves the upgrade's error, the event's reason and the close reason. */
+    async function spoiledUpgrade(peer: (client: net.Socket) => void): Promise<{ err: unknown; failed: Promise<string>; closed: Promise<unknown> }> {
       const { client, conn } = await pair();
       const failed = new Promise<string>((resolve) => conn.once('tls-failed', resolve));
       const closed = closeOf(conn);
@@ -494,23 +495,20 @@ describe('core: Connection edges (connection mutants)', function () {
         () => undefined,
         (e: unknown) => e,
       );
-      client.end();
-      const err = (await upgrade) as TlsHandshakeError;
+      peer(client);
+      return { err: await upgrade, failed, closed };
+    }
+
+    it('emits tls-failed with the reason, warns, and closes with tls-failed when the peer goes away mid-handshake', async () => {
+      const { err: error, failed, closed } = await spoiledUpgrade((client) => client.end());
+      const err = error as TlsHandshakeError;
       expect(err.reason).to.equal('peer-closed');
       expect(await failed).to.equal('peer-closed');
       expect(await closed).to.equal('tls-failed');
     });
 
     it('emits tls-failed with the reason, warns, and closes with tls-failed when the peer sends no TLS', async () => {
-      const { client, conn } = await pair();
-      const failed = new Promise<string>((resolve) => conn.once('tls-failed', resolve));
-      const closed = closeOf(conn);
-      const upgrade = conn.authenticateAsServer(security).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      client.write('EHLO not tls at all\r\n\r\n');
-      const err = await upgrade;
+      const { err, failed, closed } = await spoiledUpgrade((client) => client.write('EHLO not tls at all\r\n\r\n'));
       expect(err).to.be.instanceOf(TlsHandshakeError);
       expect(await failed).to.equal((err as TlsHandshakeError).reason);
       expect(await closed).to.equal('tls-failed');
