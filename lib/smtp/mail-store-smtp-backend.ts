@@ -186,9 +186,15 @@ async function deliverToUser(store: MailStore, username: string, raw: Buffer, en
 export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
   const security = envelope.peer.security;
   // Built field by field in one fixed order, without spreads of temporary objects (issue 15: one per message).
-  const record: { -readonly [K in keyof DeliveryEnvelope]?: DeliveryEnvelope[K] } = { mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo.slice(), helo: envelope.helo };
+  // The strings shared between records (issue 15: a store that keeps every envelope holds fewer objects per message,
+  // and an address cut from its command line no longer keeps that line alive).
+  const record: { -readonly [K in keyof DeliveryEnvelope]?: DeliveryEnvelope[K] } = {
+    mailFrom: shared(envelope.mailFrom),
+    rcptTo: sharedAll(envelope.rcptTo),
+    helo: shared(envelope.helo),
+  };
   if (envelope.user !== undefined) record.authUser = envelope.user;
-  record.clientAddress = envelope.peer.remoteAddress;
+  record.clientAddress = shared(envelope.peer.remoteAddress);
   record.clientPort = envelope.peer.remotePort;
   if (security.tls) {
     const subject = security.peerCertificate?.subject;
@@ -198,8 +204,47 @@ export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): Delivery
       : tlsRecord(security.protocol ?? '', security.cipher ?? '');
   }
   record.protocol = LMTP_KEYWORD.test(envelope.protocol) ? 'lmtp' : 'smtp';
-  record.receivedAt = receivedAt.toISOString();
+  record.receivedAt = isoTime(receivedAt);
   return record as DeliveryEnvelope;
+}
+
+/** Strings kept by {@link shared}: addresses, HELO names, client addresses (bounded, started over when full). */
+const SHARED = new Map<string, string>();
+/** Entries {@link SHARED} keeps before it starts over. */
+const SHARED_LIMIT = 4096;
+
+/**
+ * One string object for equal values: the first one seen, copied to a flat string of its own (a string cut from a
+ * longer one keeps that one alive). Values over 256 characters are returned as they are.
+ */
+function shared(value: string): string {
+  if (value.length > 256) return value;
+  let kept = SHARED.get(value);
+  if (kept === undefined) {
+    if (SHARED.size >= SHARED_LIMIT) SHARED.clear();
+    kept = Buffer.from(value, 'utf8').toString('utf8');
+    SHARED.set(kept, kept);
+  }
+  return kept;
+}
+
+/** A new array of the {@link shared} strings of `values`. */
+function sharedAll(values: readonly string[]): string[] {
+  const out = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = shared(values[i]!);
+  return out;
+}
+
+/** `date.toISOString()`, the same string object for deliveries in the same millisecond. */
+let lastIsoMs = NaN;
+let lastIso = '';
+function isoTime(date: Date): string {
+  const ms = date.getTime();
+  if (ms !== lastIsoMs) {
+    lastIsoMs = ms;
+    lastIso = date.toISOString();
+  }
+  return lastIso;
 }
 
 /** The RFC 3848 / RFC 6531 `with` keywords of LMTP (`LMTP…`, `UTF8LMTP…`). */
