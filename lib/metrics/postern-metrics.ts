@@ -194,6 +194,24 @@ export class PosternMetrics implements SessionMetrics {
   private readonly storeError = new Map<string, HistogramSeries>();
 }
 
+/** One value of a {@link SeriesHistogram}'s data, in prom-client's shape. */
+interface HistogramValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: Readonly<Record<string, string>>;
+  value: number;
+  metricName: string;
+  exemplar: null | undefined;
+}
+
+/** A {@link SeriesHistogram}'s data, in prom-client's shape. */
+interface HistogramData {
+  name: string;
+  help: string;
+  type: 'histogram';
+  values: HistogramValue[];
+  aggregator: 'sum';
+}
+
 /** The label sets of `postern_messages_total` and `postern_message_bytes_total`. */
 const ACCEPTED = { result: 'accepted' } as const;
 const REFUSED = { result: 'refused' } as const;
@@ -256,21 +274,31 @@ class SeriesHistogram {
     series.count += 1;
   }
 
-  /** prom-client's metric interface: the cumulative buckets, `+Inf`, `_sum` and `_count` of every series. */
-  async get(): Promise<{ name: string; help: string; type: 'histogram'; values: object[]; aggregator: 'sum' }> {
-    const values: object[] = [];
+  /**
+   * prom-client's metric interface for the text exposition: the cumulative buckets, `+Inf`, `_sum` and `_count` of
+   * every series, with the series' labels as `sharedLabels` (so default labels go where prom-client puts them).
+   */
+  async getForPromString(): Promise<HistogramData> {
+    const values: HistogramValue[] = [];
     const bucketName = `${this.name}_bucket`;
     for (const s of this.all.values()) {
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += s.buckets[i]!;
-        values.push({ value: acc, metricName: bucketName, exemplar: null, labels: { le: this.bounds[i], ...s.labels } });
+        values.push({ labels: { le: this.bounds[i]! }, sharedLabels: s.labels, value: acc, metricName: bucketName, exemplar: null });
       }
-      values.push({ value: s.count, metricName: bucketName, exemplar: null, labels: { le: '+Inf', ...s.labels } });
-      values.push({ value: s.sum, metricName: `${this.name}_sum`, exemplar: undefined, labels: { ...s.labels } });
-      values.push({ value: s.count, metricName: `${this.name}_count`, exemplar: undefined, labels: { ...s.labels } });
+      values.push({ labels: { le: '+Inf' }, sharedLabels: s.labels, value: s.count, metricName: bucketName, exemplar: null });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum`, exemplar: undefined });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count`, exemplar: undefined });
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** prom-client's metric interface (JSON, the cluster's sum): as {@link getForPromString}, labels merged. */
+  async get(): Promise<HistogramData> {
+    const data = await this.getForPromString();
+    data.values = data.values.map(({ sharedLabels, labels, ...rest }) => ({ ...rest, labels: { ...labels, ...sharedLabels } }));
+    return data;
   }
 
   /** prom-client's `Registry#resetMetrics`: every series dropped. */
