@@ -209,27 +209,31 @@ async function deliverToUser(store: MailStore, username: string, raw: Buffer, en
  */
 export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
   const security = envelope.peer.security;
-  // Built field by field in one fixed order, without spreads of temporary objects (issue 15: one per message).
-  // The strings shared between records (issue 15: a store that keeps every envelope holds fewer objects per message,
-  // and an address cut from its command line no longer keeps that line alive).
-  const record: { -readonly [K in keyof DeliveryEnvelope]?: DeliveryEnvelope[K] } = {
-    mailFrom: shared(envelope.mailFrom),
-    rcptTo: sharedAll(envelope.rcptTo),
-    helo: shared(envelope.helo),
-  };
-  if (envelope.user !== undefined) record.authUser = envelope.user;
-  record.clientAddress = shared(envelope.peer.remoteAddress);
-  record.clientPort = envelope.peer.remotePort;
-  if (security.tls) {
-    const subject = security.peerCertificate?.subject;
-    record.tls = subject
-      ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
-        { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
-      : tlsRecord(security.protocol ?? '', security.cipher ?? '');
+  // One object literal per shape, keys in the same order as always: every field in the object itself (fields added
+  // one by one spill into a second, out-of-object array), and the strings shared between records. Issue 15: a store
+  // that keeps every envelope holds two objects less per message, and an address cut from its command line no
+  // longer keeps that line alive.
+  const mailFrom = shared(envelope.mailFrom);
+  const rcptTo = sharedAll(envelope.rcptTo);
+  const helo = shared(envelope.helo);
+  const authUser = envelope.user;
+  const clientAddress = shared(envelope.peer.remoteAddress);
+  const clientPort = envelope.peer.remotePort;
+  const protocol = LMTP_KEYWORD.test(envelope.protocol) ? 'lmtp' : 'smtp';
+  const at = isoTime(receivedAt);
+  if (!security.tls) {
+    return authUser === undefined
+      ? { mailFrom, rcptTo, helo, clientAddress, clientPort, protocol, receivedAt: at }
+      : { mailFrom, rcptTo, helo, authUser, clientAddress, clientPort, protocol, receivedAt: at };
   }
-  record.protocol = LMTP_KEYWORD.test(envelope.protocol) ? 'lmtp' : 'smtp';
-  record.receivedAt = isoTime(receivedAt);
-  return record as DeliveryEnvelope;
+  const subject = security.peerCertificate?.subject;
+  const tls = subject
+    ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
+      { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
+    : tlsRecord(security.protocol ?? '', security.cipher ?? '');
+  return authUser === undefined
+    ? { mailFrom, rcptTo, helo, clientAddress, clientPort, tls, protocol, receivedAt: at }
+    : { mailFrom, rcptTo, helo, authUser, clientAddress, clientPort, tls, protocol, receivedAt: at };
 }
 
 /** Strings kept by {@link shared}: addresses, HELO names, client addresses (bounded, started over when full). */
