@@ -223,14 +223,17 @@ describe('core: Connection edges (connection mutants)', function () {
   });
 
   it('reports backpressure of compressed writes, and closes on corrupt compressed input (error)', async () => {
-    const { client, conn } = await pair();
+    const { client, conn, raw } = await pair();
     conn.startCompression();
     client.pause();
     let full = false;
     // Incompressible bytes; the deflater emits asynchronously, so each write reports what the socket holds by then.
+    // Each write waits for the deflater's output to reach the socket (not for a fixed time: on a loaded machine the
+    // zlib thread can lag any number of milliseconds), so the socket's buffer grows write by write.
     for (let i = 0; i < 400 && !full; i++) {
+      const before = raw.bytesWritten;
       full = !conn.write(randomBytes(65_536));
-      await new Promise<void>((resolve) => setTimeout(resolve, 1));
+      await until(() => raw.bytesWritten > before, 'the deflated bytes on the socket');
     }
     expect(full, 'a compressed write reports a full buffer').to.equal(true);
     client.resume();
