@@ -67,7 +67,6 @@ export class FdMonitor {
 /** The soft RLIMIT_NOFILE from /proc/self/limits (read each time: `prlimit` can change it), or undefined. */
 function limit(): number | undefined {
   try {
-    // Stryker disable next-line Regex: /proc/self/limits names each limit once, at the start of its line, so the `^` anchor changes no match
     const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
     return m ? Number(m[1]) : undefined;
   } catch {
