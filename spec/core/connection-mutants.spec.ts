@@ -11,7 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { generate } from 'selfsigned';
-import { Connection, type CloseReason, type SecurityState } from '../../lib/core/connection.js';
+import { Connection, type CloseReason, type SecurityState, type UpgradeOwner } from '../../lib/core/connection.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
 import { ServerSecurity } from '../../lib/core/server-security.js';
@@ -564,6 +564,60 @@ describe('core: Connection edges (connection mutants)', function () {
       } finally {
         acme.close();
       }
+    });
+  });
+
+  describe('secureAccepted (the implicit-TLS accept path, stop 22)', () => {
+    /** An UpgradeOwner that records what it is told (kind, same connection, argument, error). */
+    function recordingOwner(): UpgradeOwner<string> & { heard: unknown[][]; told: Promise<void> } {
+      const heard: unknown[][] = [];
+      let tell!: () => void;
+      const told = new Promise<void>((resolve) => (tell = resolve));
+      return {
+        heard,
+        told,
+        connectionSecured(c, arg) {
+          heard.push(['secured', c, arg]);
+          tell();
+        },
+        connectionNotSecured(c, err, arg) {
+          heard.push(['not secured', c, arg, (err as Error).name, (err as Error).message]);
+          tell();
+        },
+      };
+    }
+
+    it('prepares an unprepared configuration first, then tells the owner, with its argument, that the connection is secure', async () => {
+      const fresh = new ServerSecurity({ certificate: certs.server });
+      try {
+        const { client: plain, conn } = await pair({ secureAtOnce: true });
+        const owner = recordingOwner();
+        conn.secureAccepted(fresh, owner, 'first');
+        const client = tls.connect({ socket: plain, ca: certs.ca.cert, servername: 'localhost' });
+        client.on('error', () => undefined);
+        sockets.push(client);
+        await owner.told;
+        expect(owner.heard).to.deep.equal([['secured', conn, 'first']]);
+        expect(conn.isSecure).to.equal(true);
+      } finally {
+        fresh.close();
+      }
+    });
+
+    it('tells the owner of a configuration that cannot be prepared, and of a second upgrade while one is in progress', async () => {
+      const broken = new ServerSecurity({ certificate: { certFile: '/nonexistent/postern/c.pem', keyFile: '/nonexistent/postern/k.pem' } });
+      const a = await pair({ secureAtOnce: true });
+      const failed = recordingOwner();
+      a.conn.secureAccepted(broken, failed, 'broken');
+      await failed.told;
+      expect(failed.heard.map((h) => h.slice(0, 4))).to.deep.equal([['not secured', a.conn, 'broken', 'CertificateError']]);
+      const b = await pair({ secureAtOnce: true });
+      const first = recordingOwner();
+      const second = recordingOwner();
+      b.conn.secureAccepted(security, first, 'one');
+      b.conn.secureAccepted(security, second, 'two');
+      expect(second.heard).to.deep.equal([['not secured', b.conn, 'two', 'TlsHandshakeError', 'a TLS handshake is already in progress']]);
+      expect(first.heard).to.deep.equal([]);
     });
   });
 });
