@@ -619,5 +619,27 @@ describe('core: Connection edges (connection mutants)', function () {
       expect(second.heard).to.deep.equal([['not secured', b.conn, 'two', 'TlsHandshakeError', 'a TLS handshake is already in progress']]);
       expect(first.heard).to.deep.equal([]);
     });
+
+    it('closes tls-failed, as a protocol failure, when a secured listener throws', async () => {
+      const { client: plain, conn } = await pair();
+      const broke = new Error('listener broke');
+      conn.once('secured', () => {
+        throw broke;
+      });
+      const failed = new Promise<string>((resolve) => conn.once('tls-failed', resolve));
+      const closed = closeOf(conn);
+      const serverSide = conn.authenticateAsServer(security).then(
+        () => expect.fail('the upgrade resolved'),
+        (e: unknown) => e,
+      );
+      const client = tls.connect({ socket: plain, ca: certs.ca.cert, servername: 'localhost' });
+      client.on('error', () => undefined);
+      sockets.push(client);
+      expect(await serverSide).to.equal(broke);
+      expect([await failed, await closed]).to.deep.equal(['protocol', 'tls-failed']);
+      expect(log.find('warn', 'tls handshake failed').map((r) => r.meta)).to.deep.equal([
+        { cid: conn.id, remote: `127.0.0.1:${plain.localPort}`, reason: 'protocol', code: undefined, error: 'listener broke' },
+      ]);
+    });
   });
 });
