@@ -27,6 +27,10 @@ describe('PostgreSQL NOTIFY payloads (pg-events)', () => {
       '{"n":"n1","e":{"type":"exists","username":"alice","mailbox":"INBOX","uids":[5]}}',
     ]);
     expect(encodeEvents('n1', [])).to.deep.equal([]);
+    expect(encodeEvents('n1', [exists('INBOX', 1), exists('Box', 2)]), 'same user, another mailbox').to.deep.equal([
+      '{"n":"n1","e":{"type":"exists","username":"alice","mailbox":"INBOX","uids":[1]}}',
+      '{"n":"n1","e":{"type":"exists","username":"alice","mailbox":"Box","uids":[2]}}',
+    ]);
   });
 
   it('splits UID lists at 500 per payload, each under PostgreSQL 8000-octet NOTIFY limit', () => {
@@ -42,6 +46,8 @@ describe('PostgreSQL NOTIFY payloads (pg-events)', () => {
       expect(Math.max(...parts.map((p) => Buffer.byteLength(p)))).to.be.below(8000);
     }
     expect(Math.max(...many.map((p) => Buffer.byteLength(p)))).to.be.below(8000);
+    const exactly = encodeEvents('n', [{ type: 'expunge', username: 'alice', mailbox: 'INBOX', uids: uids.slice(0, 500) }]);
+    expect(exactly, '500 UIDs: one payload, no empty one after it').to.have.length(1);
   });
 
   it('decodes what it encodes', () => {

@@ -318,8 +318,8 @@ describe('PostgreSQL store parts, on the real server', function () {
       expect(await s.users.verify('bob@example.org', 'Bob@Example.ORG')).to.equal('bob@example.org');
       const [m] = await (await s.openUser('bob@example.org')).messages('INBOX');
       expect([m!.uid, [...m!.flags], m!.internalDate.toISOString()]).to.deep.equal([1, ['\\Flagged'], '2026-02-03T04:05:06.000Z']);
-      expect(await codeOf(store().deliver('nobody@example.org', message('x')))).to.equal('NO_SUCH_USER');
-      expect(await codeOf(s.deliver('bob@example.org', message('x'), { mailbox: 'Nowhere' }))).to.equal('NO_SUCH_MAILBOX');
+      expect(await failure(store().deliver('nobody@example.org', message('x')))).to.deep.include({ code: 'NO_SUCH_USER', message: 'no such user' });
+      expect(await failure(s.deliver('bob@example.org', message('x'), { mailbox: 'Nowhere' }))).to.deep.include({ code: 'NO_SUCH_MAILBOX', message: 'no mailbox Nowhere' });
     });
 
     it('starts LISTEN when watched before anything else, and logs lost sessions and pooled connections', async () => {
@@ -334,7 +334,7 @@ describe('PostgreSQL store parts, on the real server', function () {
       expect(await terminate('LISTEN postern_events')).to.equal(2);
       const lost = await log.next('postgres session lost');
       expect(lost.meta.session).to.equal('listen');
-      expect(lost.meta.reason).to.be.a('string').and.not.equal('');
+      expect(lost.meta.reason, "the server's own reason, not the socket's end").to.equal('terminating connection due to administrator command');
       // b's one pooled connection is idle after the migration's last statement.
       expect(await terminate('SELECT pg_advisory_unlock%')).to.be.at.least(1);
       expect((await log.next('postgres pool connection lost')).meta.reason).to.be.a('string').and.not.equal('');
@@ -368,7 +368,7 @@ describe('PostgreSQL store parts, on the real server', function () {
       const warned = await log.next('maildrop lock lost to another node');
       expect(warned.meta).to.deep.equal({ userId: ids.bob });
       expect(log.find('warn', 'postgres session lost')[0]!.meta).to.include({ session: 'locks' });
-      expect(await codeOf(b.lock('alice', 'b')), 'a holds alice again').to.equal('IN_USE');
+      expect(await failure(b.lock('alice', 'b')), 'a holds alice again').to.deep.include({ code: 'IN_USE', message: 'maildrop of alice is locked' });
       const { rows } = await admin!.query<{ objid: string }>(
         "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND granted ORDER BY objid",
         [MAILDROP_LOCK_NAMESPACE],
@@ -382,10 +382,45 @@ describe('PostgreSQL store parts, on the real server', function () {
       await admin!.query('SELECT pg_advisory_unlock($1, $2)', [MAILDROP_LOCK_NAMESPACE, ids.bob]);
     });
 
-    it('refuses a lock once its lock session is closed', async () => {
+    it('refuses a lock once its lock session is closed, also while it was connecting', async () => {
       const locks = new PgMaildropLocks({ connectionString: url }, () => undefined);
+      const connecting = locks.acquire(1, 'alice', 'x');
       await locks.close();
+      expect((await failure(connecting)).message).to.equal('postgres store closed');
       expect((await failure(locks.acquire(1, 'alice', 'x'))).message).to.equal('postgres store closed');
+    });
+
+    it('frees the node-local lock when the lock session cannot connect', async () => {
+      const locks = new PgMaildropLocks({ connectionString: url }, () => undefined);
+      open.push(locks);
+      const database = new URL(url).pathname.slice(1);
+      const root = new pg.Client({ connectionString: cluster!.url('postgres') });
+      await root.connect();
+      try {
+        await root.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+        expect((await failure(locks.acquire(1, 'alice', 'x'))).code).to.equal('55000'); // database does not allow connections
+      } finally {
+        await root.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+        await root.end();
+      }
+      const release = await locks.acquire(1, 'alice', 'y');
+      await release();
+    });
+
+    it('warns when the resync after a LISTEN gap fails', async () => {
+      const log = new RecordingLogger();
+      const s = store({}, log);
+      await s.users.add({ username: 'alice', password: 'pw' });
+      const view = await s.openUser('alice');
+      await admin!.query('ALTER TABLE postern_mailboxes RENAME TO test_moved');
+      try {
+        expect(await terminate('LISTEN postern_events')).to.equal(1);
+        const warned = await log.next('postgres resync after a LISTEN gap failed');
+        expect(warned.meta).to.deep.equal({ reason: 'relation "postern_mailboxes" does not exist' });
+      } finally {
+        await admin!.query('ALTER TABLE test_moved RENAME TO postern_mailboxes');
+      }
+      await view.release();
     });
   });
 });
