@@ -8,7 +8,7 @@ import { PostgresMailStore, checkPostgresUrl } from '../../lib/backends/postgres
 import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
 import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
 import { RecordingLogger } from '../support/recording-logger.js';
-import { codeOf, message } from './mail-store-suite.js';
+import { message } from './mail-store-suite.js';
 
 /**
  * The PostgreSQL store's parts, each against the real server: the pool and its transactions (`pg-database.ts`, with
@@ -193,6 +193,11 @@ describe('PostgreSQL store parts, on the real server', function () {
         expect((await failure(migrate(client, bad))).code).to.equal('42883');
         expect((await client.query("SELECT to_regclass('d4') AS t")).rows[0].t, 'the failed step left nothing').to.equal(null);
         expect((await client.query('SELECT max(version) AS v FROM postern_schema')).rows[0].v).to.equal(3);
+        // A step whose record cannot be written (no name) leaves its table out too: the step and its record are one
+        // transaction, not just the step's own statements.
+        const unrecorded = [...steps, { version: 4, name: null as unknown as string, sql: 'CREATE TABLE e4 (x integer)' }];
+        expect((await failure(migrate(client, unrecorded))).code).to.equal('23502');
+        expect((await client.query("SELECT to_regclass('e4') AS t")).rows[0].t).to.equal(null);
         expect((await failure(migrate(client, steps.slice(1)))).message).to.equal('database schema version 3 is newer than this Postern (2); upgrade Postern');
         expect((await failure(migrate(client, []))).message).to.equal('database schema version 3 is newer than this Postern (0); upgrade Postern');
         const free = await other.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MIGRATION_LOCK_KEY]);
@@ -225,8 +230,8 @@ describe('PostgreSQL store parts, on the real server', function () {
   describe('PgUserDirectory', () => {
     it('refuses empty and NUL names, lower-cases addresses, and gives a username with @ its own address', async () => {
       const s = store();
-      expect(await codeOf(s.users.add({ username: '', password: 'x' }))).to.equal('CANNOT');
-      expect(await codeOf(s.users.add({ username: 'x', password: 'x', addresses: ['a\u0000@b'] }))).to.equal('CANNOT');
+      expect(await failure(s.users.add({ username: '', password: 'x' }))).to.deep.include({ code: 'CANNOT', message: 'empty username' });
+      expect(await failure(s.users.add({ username: 'x', password: 'x', addresses: ['a\u0000@b'] }))).to.deep.include({ code: 'CANNOT', message: 'NUL in a username or address' });
       await s.users.add({ username: 'Carol@Example.ORG', password: 'pw', addresses: ['C.Two@Example.org'] });
       const { rows } = await s.db.query<{ address: string }>('SELECT address FROM postern_addresses ORDER BY address');
       expect(rows.map((r) => r.address)).to.deep.equal(['c.two@example.org', 'carol@example.org']);
@@ -248,6 +253,7 @@ describe('PostgreSQL store parts, on the real server', function () {
       expect(await hash()).to.equal(first);
       expect(await s.users.find('d1@example.org')).to.equal(undefined);
       expect(await s.users.find('d3@example.org')).to.equal('dave');
+      expect(await s.users.findByAddress('dave'), 'a username without @ is no address').to.equal(undefined);
       await s.users.add({ username: 'dave', password: 'new', addresses: ['d2@example.org'] });
       expect(await hash()).to.not.equal(first);
       expect([await s.users.verify('dave', 'pw'), await s.users.verify('dave', 'new')]).to.deep.equal([undefined, 'dave']);
