@@ -8,9 +8,11 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { generate } from 'selfsigned';
+import { ClientSecurity } from '../../lib/core/client-security.js';
 import { Connection, type CloseReason, type SecurityState, type UpgradeOwner } from '../../lib/core/connection.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
@@ -489,6 +491,49 @@ describe('core: Connection edges (connection mutants)', function () {
       expect(got).to.equal('over tls\r\n');
     });
 
+    it('after the upgrade, traffic keeps the idle timer from firing, and an idle spell tells a timeout listener once (the plaintext socket\'s timer is off)', async () => {
+      const { conn, client } = await upgraded(100);
+      let timeouts = 0;
+      conn.on('timeout', () => timeouts++);
+      const got = dataOf(conn);
+      // 6 writes 40 ms apart: 240 ms of traffic, more than twice the idle time, never 100 ms without any.
+      for (let i = 0; i < 6; i++) {
+        client.write(`${i}`);
+        await new Promise<void>((resolve) => setTimeout(resolve, 40));
+      }
+      await until(() => got() === '012345', 'the 6 writes');
+      expect(timeouts).to.equal(0);
+      await until(() => timeouts > 0, 'the idle timeout');
+      await new Promise<void>((resolve) => setTimeout(resolve, 250)); // a second timer would have fired by now
+      expect([timeouts, conn.isClosed]).to.deep.equal([1, false]);
+    });
+
+    it('client side: a record that fails to decrypt after the handshake closes the connection at once (error), logged at debug', async () => {
+      // The server end is node:tls over a Duplex that writes through the accepted socket, so the test can put a forged
+      // application-data record (no key decrypts it) on the wire behind the server's TLS layer.
+      const { client: dialled, raw } = await pair();
+      conns.pop()!.removeAllListeners(); // the pair's server-side Connection: not used, its socket is the tap's
+      raw.removeAllListeners('data');
+      const tap = new Duplex({
+        read() {},
+        write(chunk: Buffer, _encoding, done) {
+          raw.write(chunk, done);
+        },
+      });
+      raw.on('data', (d: Buffer) => tap.push(d));
+      const serverTls = new tls.TLSSocket(tap, { isServer: true, secureContext: tls.createSecureContext({ cert: certs.server.cert, key: certs.server.key }) });
+      serverTls.on('error', () => undefined);
+      const conn = new Connection(dialled, log, {}, { dialledHost: 'localhost' });
+      conns.push(conn);
+      await conn.authenticateAsClient(new ClientSecurity({ trustedCertificates: certs.ca.cert }));
+      expect(conn.isSecure).to.equal(true);
+      const closed = closeOf(conn);
+      raw.write(Buffer.from([0x17, 0x03, 0x03, 0x00, 0x20, ...Buffer.alloc(32, 7)]));
+      expect(await closed).to.equal('error');
+      const lines = log.find('debug', 'socket error').map((r) => r.meta);
+      expect(lines.map((m) => [m.cid, m.code])).to.deep.equal([[conn.id, 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC']]);
+    });
+
     /** Starts a server upgrade, lets `peer` spoil it, and resolves the upgrade's error, the event's reason and the close reason. */
     async function spoiledUpgrade(peer: (client: net.Socket) => void): Promise<{ err: unknown; failed: Promise<string>; closed: Promise<unknown> }> {
       const { client, conn } = await pair();
@@ -640,6 +685,36 @@ describe('core: Connection edges (connection mutants)', function () {
       expect(log.find('warn', 'tls handshake failed').map((r) => r.meta)).to.deep.equal([
         { cid: conn.id, remote: `127.0.0.1:${plain.localPort}`, reason: 'protocol', code: undefined, error: 'listener broke' },
       ]);
+    });
+
+    it('does not prepare a prepared configuration again, on either path (no promise per connection)', async () => {
+      const prepared = new ServerSecurity({ certificate: certs.server });
+      try {
+        await prepared.prepare();
+        const calls: string[] = [];
+        const realPrepare = prepared.prepare.bind(prepared);
+        prepared.prepare = () => {
+          calls.push('prepare');
+          return realPrepare();
+        };
+        const a = await pair();
+        const upgrade = a.conn.authenticateAsServer(prepared);
+        const ca = tls.connect({ socket: a.client, ca: certs.ca.cert, servername: 'localhost' });
+        ca.on('error', () => undefined);
+        sockets.push(ca);
+        await upgrade;
+        const b = await pair({ secureAtOnce: true });
+        const owner = recordingOwner();
+        b.conn.secureAccepted(prepared, owner, 'prepared');
+        const cb = tls.connect({ socket: b.client, ca: certs.ca.cert, servername: 'localhost' });
+        cb.on('error', () => undefined);
+        sockets.push(cb);
+        await owner.told;
+        expect(owner.heard).to.deep.equal([['secured', b.conn, 'prepared']]);
+        expect([a.conn.isSecure, b.conn.isSecure, calls]).to.deep.equal([true, true, []]);
+      } finally {
+        prepared.close();
+      }
     });
   });
 });
