@@ -508,9 +508,11 @@ describe('core: Connection edges (connection mutants)', function () {
       expect([timeouts, conn.isClosed]).to.deep.equal([1, false]);
     });
 
-    it('client side: a record that fails to decrypt after the handshake closes the connection at once (error), logged at debug', async () => {
-      // The server end is node:tls over a Duplex that writes through the accepted socket, so the test can put a forged
-      // application-data record (no key decrypts it) on the wire behind the server's TLS layer.
+    /**
+     * A client-side Connection on the pair's dialled socket; the server end is node:tls over a Duplex that writes
+     * through the accepted socket, so the test can put bytes on the wire behind the server's TLS layer.
+     */
+    async function clientSide(): Promise<{ conn: Connection; raw: net.Socket; dialled: net.Socket }> {
       const { client: dialled, raw } = await pair();
       conns.pop()!.removeAllListeners(); // the pair's server-side Connection: not used, its socket is the tap's
       raw.removeAllListeners('data');
@@ -525,6 +527,11 @@ describe('core: Connection edges (connection mutants)', function () {
       serverTls.on('error', () => undefined);
       const conn = new Connection(dialled, log, {}, { dialledHost: 'localhost' });
       conns.push(conn);
+      return { conn, raw, dialled };
+    }
+
+    it('client side: a record that fails to decrypt after the handshake closes the connection at once (error), logged at debug', async () => {
+      const { conn, raw } = await clientSide();
       await conn.authenticateAsClient(new ClientSecurity({ trustedCertificates: certs.ca.cert }));
       expect(conn.isSecure).to.equal(true);
       const closed = closeOf(conn);
@@ -532,6 +539,25 @@ describe('core: Connection edges (connection mutants)', function () {
       expect(await closed).to.equal('error');
       const lines = log.find('debug', 'socket error').map((r) => r.meta);
       expect(lines.map((m) => [m.cid, m.code])).to.deep.equal([[conn.id, 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC']]);
+    });
+
+    it('client side: a throwing secured listener fails the upgrade as a protocol failure and closes tls-failed', async () => {
+      const { conn, dialled } = await clientSide();
+      const broke = new Error('client listener broke');
+      conn.once('secured', () => {
+        throw broke;
+      });
+      const failed = new Promise<string>((resolve) => conn.once('tls-failed', resolve));
+      const closed = closeOf(conn);
+      const upgrade = await conn.authenticateAsClient(new ClientSecurity({ trustedCertificates: certs.ca.cert })).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      expect(upgrade).to.equal(broke);
+      expect([await failed, await closed, dialled.destroyed]).to.deep.equal(['protocol', 'tls-failed', true]);
+      expect(log.find('warn', 'tls handshake failed').map((r) => r.meta)).to.deep.equal([
+        { cid: conn.id, remote: `127.0.0.1:${port}`, reason: 'protocol', code: undefined, error: 'client listener broke' },
+      ]);
     });
 
     /** Starts a server upgrade, lets `peer` spoil it, and resolves the upgrade's error, the event's reason and the close reason. */
