@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
 import pg from 'pg';
+import { storedMessage } from '../../lib/backends/postgres/pg-messages.js';
 import { migrate } from '../../lib/backends/postgres/pg-schema.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
 import type { MailboxEvent, UserMailboxes } from '../../lib/contracts/mail-store.js';
@@ -167,6 +168,25 @@ describe('PostgreSQL user view, exact outcomes', function () {
     const [m] = await view!.messages('INBOX');
     await view!.expunge('INBOX', [1]);
     expect(await refusal(m!.raw())).to.equal('NO_SUCH_MESSAGE: message expunged');
+  });
+
+  it('loads no body for a row id that is not a safe integer (it is inlined into COPY)', async () => {
+    const row = { uid: 1, modseq: 1, internal_date: new Date(0), size: 1, flags: [], envelope: null, body_hash: Buffer.alloc(32), saved_at: null };
+    for (const id of [2 ** 53, 1.5, Number.NaN]) expect(await refusal(storedMessage(store!.db, { ...row, id }).raw())).to.equal('undefined: bad message id');
+  });
+
+  it('runs no body clean-up when nothing was removed (a statement trigger refuses any DELETE on postern_bodies)', async () => {
+    await view!.create('Empty');
+    await deliver(1);
+    await admin!.query(`INSERT INTO test_faults VALUES ('22023');
+      CREATE TRIGGER test_fault_statement BEFORE DELETE ON postern_bodies FOR EACH STATEMENT EXECUTE FUNCTION test_fault()`);
+    try {
+      expect(await view!.expunge('INBOX', [7])).to.deep.equal([]);
+      expect(await refusal(view!.delete('Empty'))).to.equal('resolved');
+      expect(await refusal(view!.expunge('INBOX', [1])), 'the trigger is in place').to.equal('22023: injected fault');
+    } finally {
+      await admin!.query('DROP TRIGGER test_fault_statement ON postern_bodies');
+    }
   });
 
   it('leaves a body that a concurrent store started to share (23503 from its clean-up), and reports other failures', async () => {
