@@ -109,6 +109,20 @@ describe('PostgreSQL user view, exact outcomes', function () {
     expect((await copied!.raw()).toString()).to.equal(message('Newer 0').toString());
   });
 
+  it('copies nothing for UIDs that do not exist, without writing the target row (its xmin stays)', async () => {
+    await view!.create('Box');
+    await deliver(1);
+    const version = async (): Promise<string> => (await admin!.query<{ v: string }>("SELECT xmin::text AS v FROM postern_mailboxes WHERE name = 'Box'")).rows[0]!.v;
+    const before = await version();
+    events = [];
+    expect(await view!.copy('INBOX', [7, 8], 'Box')).to.deep.equal([]);
+    expect(await view!.move('INBOX', [7], 'Box')).to.deep.equal([]);
+    expect(await version()).to.equal(before);
+    expect(events).to.deep.equal([]);
+    expect(await view!.copy('INBOX', [1], 'Box')).to.deep.equal([[1, 1]]);
+    expect(await version(), 'a copy writes it').to.not.equal(before);
+  });
+
   it('changes nothing when expunging UIDs that do not exist', async () => {
     await deliver(1);
     const before = (await view!.info('INBOX')).highestModseq;
