@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirFolder, WATCH_POLL_MS, type FolderChanges } from '../../lib/backends/maildir/maildir-folder.js';
 import { FOLDER_LOG_FILE } from '../../lib/backends/maildir/folder-state.js';
@@ -177,6 +177,90 @@ describe('MaildirFolder: scan rate limit, watching and kept handles (mutation te
     expect(await refresh).to.deep.equal(none);
     expect(toldHere).to.deep.equal([]);
     expect((await readFile(join(root, 'INBOX', FOLDER_LOG_FILE), 'utf8')).split('\n').filter((l) => l.includes('"t":"f"'))).to.deep.equal([]);
+  });
+
+  describe('changes by another tool hidden in the same mtime tick (no confirming scan due)', () => {
+    /** Scans at M + 5000 with new/ and cur/ at M: from then on their stamp is old enough that nothing confirms it. */
+    async function settled(folder: MaildirFolder, name = 'INBOX'): Promise<void> {
+      await stampAt(name, M);
+      useClock(M + 5000);
+      await folder.refresh();
+    }
+    /** Removes a message file and gives its directory back its mtime. */
+    async function removeHidden(folder: MaildirFolder, uid: number, name = 'INBOX'): Promise<void> {
+      const entry = folder.list().find((e) => e.uid === uid)!;
+      await rm(folder.pathOf(entry));
+      await stampAt(name, M, [entry.dir]);
+    }
+    const errorOf = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'resolved',
+        (e: Error & { code?: string }) => `${e.name} ${e.code} ${e.message}`,
+      );
+    const records = async (): Promise<Array<Record<string, unknown>>> =>
+      (await readFile(join(root, 'INBOX', FOLDER_LOG_FILE), 'utf8'))
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+    it('read and openStream try three times (a refresh before each retry), then refuse with NO_SUCH_MESSAGE', async () => {
+      const folder = await create();
+      const m = await folder.add(body('m'), [], DATE);
+      await settled(folder);
+      await removeHidden(folder, m.uid);
+      let refreshes = 0;
+      const refresh = folder.refresh.bind(folder);
+      folder.refresh = () => {
+        refreshes++;
+        return refresh();
+      };
+      expect(await errorOf(folder.read(m.base))).to.equal('MailStoreError NO_SUCH_MESSAGE message no longer exists');
+      expect(refreshes).to.equal(3);
+      refreshes = 0;
+      expect(await errorOf(folder.openStream(m.base))).to.equal('MailStoreError NO_SUCH_MESSAGE message no longer exists');
+      expect(refreshes).to.equal(3);
+    });
+
+    it('a flag change, an expunge and a new/ → cur/ move skip a file that vanished (ENOENT) and log no empty record', async () => {
+      const folder = await create();
+      const [a, b, c] = await folder.addMany(['a', 'b', 'c'].map((t) => ({ raw: body(t), flags: [], internalDate: DATE })));
+      const uids = [a, b, c].map((r) => (r as PromiseFulfilledResult<{ uid: number }>).value.uid);
+      await settled(folder);
+      const before = (await records()).length;
+      await removeHidden(folder, uids[0]!);
+      expect(await folder.setFlags([uids[0]!], ['\\Seen'], 'add')).to.deep.equal({ entries: [], changed: [] });
+      expect((await records()).length).to.equal(before);
+      await removeHidden(folder, uids[1]!);
+      expect(await folder.remove([uids[1]!])).to.deep.equal([uids[1]]);
+      await removeHidden(folder, uids[2]!);
+      await folder.markCurrent();
+      expect((await records()).filter((r) => r['t'] === 'c' || r['t'] === 'f')).to.deep.equal([]);
+    });
+
+    it('a new/ → cur/ move that fails otherwise (a directory in the way) fails markCurrent with that error', async () => {
+      const folder = await create();
+      const m = await folder.add(body('m'), [], DATE);
+      await settled(folder);
+      await mkdir(join(root, 'INBOX', 'cur', `${m.base}:2,`, 'x'), { recursive: true });
+      await stampAt('INBOX', M, ['cur']);
+      expect(await errorOf(folder.markCurrent())).to.match(/^Error EISDIR /);
+    });
+
+    it('holds the folder lock as "pid host folder" while a group is placed', async () => {
+      const folder = await create();
+      const realRename = maildirFs.rename;
+      let lock = '';
+      maildirFs.rename = async (from, to) => {
+        lock = await readFile(join(root, 'INBOX', 'postern-log.lock'), 'utf8');
+        return realRename(from, to);
+      };
+      try {
+        await folder.add(body('m'), [], DATE);
+      } finally {
+        maildirFs.rename = realRename;
+      }
+      expect(lock).to.equal(`${process.pid} ${hostname()} folder\n`);
+    });
   });
 
   describe('watching (the 1 s poll held)', () => {
