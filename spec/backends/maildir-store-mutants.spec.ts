@@ -1,0 +1,195 @@
+/**
+ * The Maildir store around its folders, on real directories (issue 16, survivors of `maildir-mail-store.ts`'s and
+ * `maildir-user-mailboxes.ts`'s mutation runs): another process's users-file changes seen within USERS_RECHECK_MS
+ * and the login cache cleared by them, the subscriptions read cache, watching folders (the 1 s poll held), the
+ * folder handles `close()` releases, and the odd directory names `mailboxNames` skips. `Date.now` is replaced by a
+ * test clock in the cases that need time to pass, so no case waits.
+ */
+import { expect } from 'chai';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MaildirMailStore, SUBSCRIPTIONS_FILE, USERS_FILE } from '../../lib/backends/maildir/maildir-mail-store.js';
+import { WATCH_POLL_MS } from '../../lib/backends/maildir/maildir-folder.js';
+import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
+import { heldIntervals } from '../support/held-timers.js';
+import { message } from './mail-store-suite.js';
+
+/** A whole second in ms. */
+const T = 1_800_000_000_000;
+
+describe('MaildirMailStore around its folders (mutation testing)', () => {
+  let root: string;
+  const stores: MaildirMailStore[] = [];
+  const realNow = Date.now;
+  const clock = { t: 0 };
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'postern-maildir-store-'));
+  });
+  afterEach(async () => {
+    Date.now = realNow;
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    await rm(root, { recursive: true, force: true });
+  });
+  const useClock = (t: number): void => {
+    clock.t = t;
+    Date.now = () => clock.t;
+  };
+  function store(keepPlaintextPasswords = false): MaildirMailStore {
+    const s = new MaildirMailStore({ root, fsync: false, keepPlaintextPasswords });
+    stores.push(s);
+    return s;
+  }
+  const errorOf = (p: Promise<unknown>): Promise<string> =>
+    p.then(
+      () => 'resolved',
+      (e: Error & { code?: string }) => `${e.name} ${e.code} ${e.message}`,
+    );
+
+  it("sees another process's users-file change after USERS_RECHECK_MS (1 s), at once on a miss, and forgets cached logins then", async () => {
+    const a = store(true);
+    const b = store(true);
+    await a.users.add({ username: 'alice', password: 'one', addresses: ['alice@example.org'] });
+    expect(await a.users.verify('alice', 'one')).to.equal('alice'); // cached now
+    useClock(T);
+    expect(await a.users.list()).to.deep.equal(['alice']); // a full re-check: the next one is due at T + 1000
+    await b.users.add({ username: 'alice', password: 'two', addresses: ['alice@example.org'] });
+    clock.t = T + 999;
+    expect(await a.users.secretFor('alice')).to.equal('one');
+    expect(await a.users.verify('alice', 'one')).to.equal('alice');
+    clock.t = T + 1000;
+    expect(await a.users.secretFor('alice')).to.equal('two');
+    expect(await a.users.verify('alice', 'one')).to.equal(undefined);
+    // A miss re-reads at once: a user another process just added is found, not "no such user".
+    await b.users.add({ username: 'bob', password: 'b' });
+    expect(await a.users.find('bob')).to.equal('bob');
+    expect(await a.users.secretFor('bob')).to.equal('b');
+  });
+
+  it('reads users.json without a users array as no users', async () => {
+    await writeFile(join(root, USERS_FILE), JSON.stringify({ version: 1, people: [{ username: 'x' }] }));
+    expect(await store().users.list()).to.deep.equal([]);
+    await writeFile(join(root, USERS_FILE), JSON.stringify({ version: 1, users: { alice: {} } }));
+    expect(await store().users.list()).to.deep.equal([]);
+    await writeFile(join(root, USERS_FILE), 'null');
+    expect(await store().users.list()).to.deep.equal([]);
+  });
+
+  it('creates a user on delivery with autoCreateUsers: an address lower-cased, a plain name kept as given', async () => {
+    const s = new MaildirMailStore({ root, fsync: false, autoCreateUsers: true });
+    stores.push(s);
+    await s.deliver('Carol@Example.ORG', message('c'));
+    await s.deliver('Dave', message('d'));
+    expect(await s.users.list()).to.deep.equal(['Dave', 'carol@example.org']);
+    expect(await s.users.verify('carol@example.org', 'Carol@Example.ORG')).to.equal('carol@example.org');
+  });
+
+  it('reuses the subscriptions read while the file keeps its identity, unless it changed within the last second', async () => {
+    const s = store();
+    await s.users.add({ username: 'alice', password: 'a' });
+    const user = await s.openUser('alice');
+    const path = join(root, 'mail', 'alice', SUBSCRIPTIONS_FILE);
+    await user.create('Aa');
+    await user.create('Bb');
+    await user.subscribe('Aa', true);
+    // Another tool rewrites the file in place with as many octets and the same mtime: the same identity.
+    const sameIdentity = async (names: string): Promise<void> => {
+      await writeFile(path, names);
+      await utimes(path, (T - 1000) / 1000, (T - 1000) / 1000);
+    };
+    await sameIdentity('Aa\n');
+    useClock(T); // the file changed exactly 1 s ago: not trusted yet
+    expect(await user.subscriptions()).to.deep.equal(['Aa']);
+    await sameIdentity('Bb\n');
+    expect(await user.subscriptions()).to.deep.equal(['Bb']);
+    clock.t = T + 1; // now older than a second: what is read is kept while the identity holds
+    expect(await user.subscriptions()).to.deep.equal(['Bb']);
+    await sameIdentity('Aa\n');
+    expect(await user.subscriptions()).to.deep.equal(['Bb']);
+    await writeFile(path, 'Aa\nBb\n');
+    expect(await user.subscriptions()).to.deep.equal(['Aa', 'Bb']);
+  });
+
+  describe('watching (the 1 s poll held)', () => {
+    let timers: ReturnType<typeof heldIntervals>;
+    beforeEach(() => {
+      timers = heldIntervals(WATCH_POLL_MS);
+    });
+    afterEach(() => {
+      timers.restore();
+    });
+    const live = (): number => timers.armed.filter((t) => !timers.cleared.has(t.handle)).length;
+
+    it('watches every open folder while someone watches (also folders opened later), until the last watcher stops', async () => {
+      const s = store();
+      await s.users.add({ username: 'alice', password: 'a', addresses: ['alice@example.org'] });
+      await s.deliver('alice@example.org', message('m'));
+      const events: MailboxEvent[] = [];
+      const stop1 = s.watch((e) => events.push(e));
+      expect(live()).to.equal(1);
+      const stop2 = s.watch(() => undefined);
+      expect(live()).to.equal(1);
+      const user = await s.openUser('alice');
+      await user.create('Later');
+      expect(live()).to.equal(2);
+      stop1();
+      stop1(); // once only: the second watcher still watches
+      expect(live()).to.equal(2);
+      await user.create('Other');
+      expect(live()).to.equal(3);
+      stop2();
+      expect(live()).to.equal(0);
+      await user.create('Unwatched');
+      expect(live()).to.equal(0);
+      expect(events.map((e) => e.type)).to.deep.equal(['mailbox']);
+    });
+
+    it('reports another process\'s delivery into a renamed folder under its new name', async () => {
+      const a = store();
+      const b = store();
+      await a.users.add({ username: 'alice', password: 'a', addresses: ['alice@example.org'] });
+      const user = await a.openUser('alice');
+      await user.create('Old');
+      const events: MailboxEvent[] = [];
+      a.watch((e) => events.push(e));
+      await user.rename('Old', 'New');
+      events.length = 0;
+      await b.deliver('alice@example.org', message('m'), { mailbox: 'New' });
+      timers.armed.filter((t) => !timers.cleared.has(t.handle)).forEach((t) => t.fire());
+      while (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(events).to.deep.equal([{ type: 'exists', username: 'alice', mailbox: 'New', uid: 1 }]);
+    });
+  });
+
+  it('close() waits for the folders and releases their files', async () => {
+    const s = new MaildirMailStore({ root });
+    await s.users.add({ username: 'alice', password: 'a', addresses: ['alice@example.org'] });
+    await s.deliver('alice@example.org', message('m'));
+    await s.deliver('alice@example.org', message('n'), { flags: ['\\Seen'] });
+    const openUnder = (): string[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(root) ? [target] : [];
+        } catch {
+          return [];
+        }
+      });
+    expect(openUnder()).to.not.deep.equal([]);
+    await s.close();
+    expect(openUnder()).to.deep.equal([]);
+  });
+
+  it('lists only folder directories whose name maps back to them (no .INBOX, no other spelling, no plain files)', async () => {
+    const s = store();
+    await s.users.add({ username: 'alice', password: 'a' });
+    const user = await s.openUser('alice');
+    await user.create('Real');
+    const home = join(root, 'mail', 'alice');
+    for (const odd of ['.INBOX', '.inbox', '.a..b', '.&AGE-', '.x&']) await mkdir(join(home, odd, 'cur'), { recursive: true });
+    await mkdir(join(home, '.NoCur'));
+    expect((await user.list()).map((m) => m.name).sort()).to.deep.equal(['INBOX', 'Real']);
+    expect(await errorOf(user.info('NoCur'))).to.equal('MailStoreError NO_SUCH_MAILBOX no mailbox NoCur');
+  });
+});
