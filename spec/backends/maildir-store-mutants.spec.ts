@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirMailStore, SUBSCRIPTIONS_FILE, USERS_FILE } from '../../lib/backends/maildir/maildir-mail-store.js';
@@ -191,5 +191,96 @@ describe('MaildirMailStore around its folders (mutation testing)', () => {
     await mkdir(join(home, '.NoCur'));
     expect((await user.list()).map((m) => m.name).sort()).to.deep.equal(['INBOX', 'Real']);
     expect(await errorOf(user.info('NoCur'))).to.equal('MailStoreError NO_SUCH_MAILBOX no mailbox NoCur');
+  });
+
+  describe('one user\'s view', () => {
+    async function alice(): Promise<{ s: MaildirMailStore; user: Awaited<ReturnType<MaildirMailStore['openUser']>>; events: MailboxEvent[] }> {
+      const s = store();
+      await s.users.add({ username: 'alice', password: 'a', addresses: ['alice@example.org'] });
+      const events: MailboxEvent[] = [];
+      const stop = s.watch((e) => events.push(e));
+      stops.push(stop);
+      return { s, user: await s.openUser('alice'), events };
+    }
+    const stops: Array<() => void> = [];
+    afterEach(() => {
+      for (const stop of stops.splice(0)) stop();
+    });
+
+    it('lists a \\Noselect parent with zero counters and its subscription, and announces each level created and renamed', async () => {
+      const { user, events } = await alice();
+      await user.create('Work/2024');
+      await user.subscribe('Work', true);
+      await user.delete('Work');
+      const work = (await user.list()).find((m) => m.name === 'Work');
+      expect(work).to.deep.equal({
+        name: 'Work',
+        noselect: true,
+        hasChildren: true,
+        uidValidity: 0,
+        uidNext: 0,
+        highestModseq: 0,
+        messages: 0,
+        unseen: 0,
+        recent: 0,
+        keywords: [],
+        subscribed: true,
+      });
+      await user.rename('Work/2024', 'Old/Years/2024');
+      expect(events).to.deep.equal([
+        { type: 'mailbox', username: 'alice', mailbox: 'Work', change: 'created' },
+        { type: 'mailbox', username: 'alice', mailbox: 'Work/2024', change: 'created' },
+        { type: 'mailbox', username: 'alice', mailbox: 'Work', change: 'deleted' },
+        { type: 'mailbox', username: 'alice', mailbox: 'Work/2024', change: 'renamed', newName: 'Old/Years/2024' },
+        { type: 'mailbox', username: 'alice', mailbox: 'Old', change: 'created' },
+        { type: 'mailbox', username: 'alice', mailbox: 'Old/Years', change: 'created' },
+      ]);
+    });
+
+    it('announces the expunge of the messages of a deleted mailbox, and nothing for an empty one', async () => {
+      const { s, user, events } = await alice();
+      await user.create('Full');
+      await user.create('Empty');
+      await s.deliver('alice@example.org', message('a'), { mailbox: 'Full' });
+      await s.deliver('alice@example.org', message('b'), { mailbox: 'Full' });
+      events.length = 0;
+      await user.delete('Full');
+      await user.delete('Empty');
+      expect(events).to.deep.equal([
+        { type: 'expunge', username: 'alice', mailbox: 'Full', uids: [1, 2] },
+        { type: 'mailbox', username: 'alice', mailbox: 'Full', change: 'deleted' },
+        { type: 'mailbox', username: 'alice', mailbox: 'Empty', change: 'deleted' },
+      ]);
+    });
+
+    it('does not rewrite the subscriptions file for a subscription that is already so', async () => {
+      const { user } = await alice();
+      await user.create('Box');
+      await user.subscribe('Box', true);
+      const path = join(root, 'mail', 'alice', SUBSCRIPTIONS_FILE);
+      const inode = (await stat(path)).ino;
+      await user.subscribe('Box', true);
+      await user.subscribe('Other', false);
+      expect((await stat(path)).ino).to.equal(inode);
+      await user.subscribe('Box', false);
+      expect((await stat(path)).ino).to.not.equal(inode);
+    });
+
+    it('announces no flag change that changes nothing, and one copy per message', async () => {
+      const { s, user, events } = await alice();
+      await user.create('Dest');
+      await s.deliver('alice@example.org', message('a'));
+      await s.deliver('alice@example.org', message('b'));
+      events.length = 0;
+      await user.setFlags('INBOX', [1, 2], ['\\Seen'], 'remove');
+      expect(await user.copy('INBOX', [2, 1, 9], 'Dest')).to.deep.equal([
+        [1, 1],
+        [2, 2],
+      ]);
+      expect(events).to.deep.equal([
+        { type: 'exists', username: 'alice', mailbox: 'Dest', uid: 1 },
+        { type: 'exists', username: 'alice', mailbox: 'Dest', uid: 2 },
+      ]);
+    });
   });
 });
