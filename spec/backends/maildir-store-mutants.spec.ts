@@ -261,12 +261,56 @@ describe('MaildirMailStore around its folders (mutation testing)', () => {
       await user.create('Box');
       await user.subscribe('Box', true);
       const path = join(root, 'mail', 'alice', SUBSCRIPTIONS_FILE);
-      const inode = (await stat(path)).ino;
+      await utimes(path, 1_000_000_000, 1_000_000_000); // a rewrite would give the file a new mtime
       await user.subscribe('Box', true);
       await user.subscribe('Other', false);
-      expect((await stat(path)).ino).to.equal(inode);
+      expect((await stat(path)).mtimeMs).to.equal(1_000_000_000_000);
       await user.subscribe('Box', false);
-      expect((await stat(path)).ino).to.not.equal(inode);
+      expect((await stat(path)).mtimeMs).to.not.equal(1_000_000_000_000);
+      // Another tool's unsorted list is answered sorted.
+      await writeFile(path, 'Zed\nBox\n');
+      expect(await user.subscriptions()).to.deep.equal(['Box', 'Zed']);
+    });
+
+    it('creates and announces only the levels that are missing, also for a rename target', async () => {
+      const { user, events } = await alice();
+      await user.create('P');
+      await user.create('X');
+      events.length = 0;
+      await user.create('P/Q');
+      await user.rename('X', 'P/X');
+      expect(events).to.deep.equal([
+        { type: 'mailbox', username: 'alice', mailbox: 'P/Q', change: 'created' },
+        { type: 'mailbox', username: 'alice', mailbox: 'X', change: 'renamed', newName: 'P/X' },
+      ]);
+      expect(await errorOf(user.create('P'))).to.equal('MailStoreError ALREADY_EXISTS mailbox P exists');
+      expect(await errorOf(user.delete('inbox'))).to.equal('MailStoreError CANNOT INBOX cannot be deleted');
+    });
+
+    it('announces no expunge of nothing, passes on a copy that fails otherwise than a vanished message, refuses after release', async () => {
+      const { s, user, events } = await alice();
+      await s.deliver('alice@example.org', message('a'));
+      events.length = 0;
+      expect(await user.expunge('INBOX', [99])).to.deep.equal([]);
+      expect(events).to.deep.equal([]);
+      await user.create('Dest');
+      const tmp = join(root, 'mail', 'alice', '.Dest', 'tmp');
+      await rm(tmp, { recursive: true });
+      await writeFile(tmp, ''); // tmp/ is a file: linking and writing the copy fail with ENOTDIR
+      expect(await errorOf(user.copy('INBOX', [1], 'Dest'))).to.match(/^Error ENOTDIR /);
+      await user.release();
+      expect(await errorOf(user.list())).to.equal('MailStoreError CANNOT mailbox view released');
+    });
+
+    it('leaves out of LIST a folder whose new/ vanished meanwhile, and refuses it by name', async () => {
+      const { user } = await alice();
+      await user.create('Gone');
+      await user.create('Kept');
+      expect((await user.list()).map((m) => m.name)).to.deep.equal(['INBOX', 'Gone', 'Kept']);
+      await rm(join(root, 'mail', 'alice', '.Gone', 'new'), { recursive: true });
+      expect((await user.list()).map((m) => m.name)).to.deep.equal(['INBOX', 'Kept']);
+      await rm(join(root, 'mail', 'alice', '.Kept', 'new'), { recursive: true });
+      expect(await errorOf(user.info('Kept'))).to.equal('MailStoreError NO_SUCH_MAILBOX mailbox vanished');
     });
 
     it('announces no flag change that changes nothing, and one copy per message', async () => {
