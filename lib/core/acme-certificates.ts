@@ -210,7 +210,7 @@ export class AcmeCertificateManager {
           await this.security.acmeHttpChallenges?.remove(challenge.token);
         }
       },
-    });
+    }).catch((err: unknown) => explainNoResponse(err, this.options));
     await writePrivate(join(this.options.stateDir, KEY_FILE), key);
     await writePrivate(join(this.options.stateDir, CERT_FILE), pem);
     await this.install();
@@ -299,6 +299,35 @@ export class AcmeCertificateManager {
 async function loadAcme(): Promise<AcmeModule> {
   const mod = (await import('acme-client')) as AcmeModule & { default?: AcmeModule };
   return mod.default ?? mod;
+}
+
+/**
+ * acme-client (5.4, its issue #101) fails with "Cannot read properties of undefined (reading 'config')" when a request
+ * got no HTTP response at all (connection refused or reset, timeout, a CA certificate that does not verify) once its
+ * retries are spent; the network error itself is lost. This replaces that text with one an operator can act on, with
+ * the reason of one plain GET of the directory (same trust) when that fails too. Other errors pass through as they are.
+ */
+async function explainNoResponse(err: unknown, options: AcmeOptions): Promise<never> {
+  if (!(err instanceof TypeError) || !err.message.includes("(reading 'config')")) throw err;
+  const reason = await directoryFailure(options.directoryUrl, options.directoryCa);
+  throw new Error(`no HTTP response from the ACME CA (${options.directoryUrl}${reason === undefined ? '' : `: ${reason}`})`, { cause: err });
+}
+
+/** Why a GET of `url` gets no HTTP response (the error's message), or undefined when it gets one. At most 10 s. */
+async function directoryFailure(url: string, ca: AcmeOptions['directoryCa']): Promise<string | undefined> {
+  const client = url.startsWith('http:') ? await import('node:http') : await import('node:https');
+  return new Promise((resolve) => {
+    try {
+      const request = client.get(url, { ca, agent: false, timeout: 10_000 }, (response) => {
+        response.resume();
+        resolve(undefined);
+      });
+      request.on('timeout', () => request.destroy(new Error('no answer within 10 s')));
+      request.on('error', (e) => resolve(e.message));
+    } catch (e) {
+      resolve((e as Error).message); // an unusable URL
+    }
+  });
 }
 
 /** Writes a secret file atomically with mode 0600 (temp file + rename). */

@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { ClientSecurity } from './client-security.js';
 import { SslPolicyErrors, type X509Chain } from './policy-errors.js';
 import type { ServerSecurity } from './server-security.js';
-import { clientHandshake, serverHandshake, type TlsFacts } from './tls-upgrade.js';
+import { clientHandshake, startServerHandshake, type ServerHandshake, type ServerHandshakeListener, type TlsFacts } from './tls-upgrade.js';
 import { TlsHandshakeError } from './tls-errors.js';
 
 /** The security state of a connection: one record, never a pile of booleans. */
@@ -45,6 +45,26 @@ export interface ConnectionEvents {
 }
 
 let nextId = 1;
+
+/**
+ * @internal Who hears how a server-side upgrade started by {@link Connection.secureAccepted} ended: `TcpServer`'s
+ * implicit-TLS accept path (no promise per connection, issue 15), and {@link Connection.authenticateAsServer}'s promise.
+ */
+export interface UpgradeOwner<A> {
+  connectionSecured(connection: Connection, arg: A): void;
+  /** The upgrade failed; the connection is closed (reason `tls-failed`) or closing by then, except when `prepare()` failed. */
+  connectionNotSecured(connection: Connection, err: unknown, arg: A): void;
+}
+
+/** {@link Connection.authenticateAsServer}'s promise as an {@link UpgradeOwner}. */
+const SETTLE_PROMISE: UpgradeOwner<{ resolve: () => void; reject: (err: unknown) => void }> = {
+  connectionSecured(_connection, settle) {
+    settle.resolve();
+  },
+  connectionNotSecured(_connection, err, settle) {
+    settle.reject(err);
+  },
+};
 
 /** Options of the {@link Connection} constructor. */
 export interface ConnectionOptions {
@@ -133,10 +153,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     for (const k in meta) bound[k] = meta[k];
     this.log = log.child(bound);
     socket.setNoDelay(true);
-    if (options.secureAtOnce) {
-      socket.on('error', this.onError);
-      this.watchClose(socket);
-    } else this.attach(socket);
+    socket.on('error', this.onError);
+    if (options.secureAtOnce) this.watchClose(socket);
+    else this.attach(socket);
   }
 
   /** True after a successful TLS handshake. */
@@ -246,8 +265,36 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   async authenticateAsServer(security: ServerSecurity): Promise<void> {
     this.beginUpgrade();
     if (!security.isPrepared) await security.prepare();
-    const { tlsSocket, done } = serverHandshake(this.socket, security, this);
-    await this.finishUpgrade(tlsSocket, done);
+    return new Promise<void>((resolve, reject) => this.startServerTls(security, SETTLE_PROMISE, { resolve, reject }));
+  }
+
+  /**
+   * @internal {@link authenticateAsServer} for `TcpServer`'s implicit-TLS accept: reports to `owner` instead of
+   * through a promise (and finishes within the TLS socket's `'secure'` event), so that an accepted connection costs
+   * no chain of promises and microtasks (issue 15). The socket is wrapped synchronously, before this returns.
+   */
+  secureAccepted<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A): void {
+    try {
+      this.beginUpgrade();
+    } catch (err) {
+      owner.connectionNotSecured(this, err, arg);
+      return;
+    }
+    if (security.isPrepared) this.startServerTlsOr(security, owner, arg);
+    else
+      security.prepare().then(
+        () => this.startServerTlsOr(security, owner, arg),
+        (err: unknown) => owner.connectionNotSecured(this, err, arg),
+      );
+  }
+
+  /** {@link startServerTls}, a throw (no usable context) reported to `owner` as {@link authenticateAsServer} rejects with it. */
+  private startServerTlsOr<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A): void {
+    try {
+      this.startServerTls(security, owner, arg);
+    } catch (err) {
+      owner.connectionNotSecured(this, err, arg);
+    }
   }
 
   /**
@@ -326,31 +373,89 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private async finishUpgrade(tlsSocket: tls.TLSSocket, done: Promise<TlsFacts> | TlsFacts): Promise<void> {
-    const plain = this.socket;
+    this.plainSocket = this.socket;
     this.socket = tlsSocket;
     tlsSocket.on('error', this.onError);
-    tlsSocket.once('close', destroySocket.bind(plain));
+    this.onPlainRelease ??= this.releasePlain.bind(this);
+    tlsSocket.on('close', this.onPlainRelease);
     try {
-      const facts = await done;
-      this.securityState = {
-        tls: true,
-        protocol: facts.protocol,
-        cipher: facts.cipher,
-        sni: facts.sni,
-        peerCertificate: facts.peerCertificate,
-        chain: facts.chain,
-        policyErrors: facts.policyErrors,
-      };
-      this.upgrading = false;
-      this.attach(tlsSocket);
-      if (this.idleMs > 0) tlsSocket.setTimeout(this.idleMs);
-      this.log.debug('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
-      this.emit('secured', this.securityState);
+      this.secured(await done);
     } catch (err) {
       this.upgrading = false;
       this.terminate('tls-failed', err);
       throw err;
     }
+  }
+
+  /**
+   * Server side: wraps the socket (synchronously) and starts the handshake; {@link UPGRADE_LISTENER} hears its end.
+   * The TLS socket's `'error'` and `'close'` go to this connection's own listeners, which hand them to the pending
+   * handshake ({@link onSocketError}, {@link socketClosed}).
+   */
+  private startServerTls<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A): void {
+    const plain = this.socket;
+    const handshake = startServerHandshake(plain, security, this, Connection.UPGRADE_LISTENER, this);
+    const tlsSocket = handshake.tlsSocket;
+    this.handshake = handshake;
+    this.upgradeOwner = owner as UpgradeOwner<unknown>;
+    this.upgradeArg = arg;
+    this.plainSocket = plain;
+    this.socket = tlsSocket;
+    this.onTlsError ??= this.tlsSocketError.bind(this);
+    tlsSocket.on('error', this.onTlsError);
+    tlsSocket.on('close', this.onClose);
+    this.watched = tlsSocket;
+  }
+
+  private handshake?: ServerHandshake;
+  private upgradeOwner?: UpgradeOwner<unknown>;
+  private upgradeArg?: unknown;
+  /** The plaintext socket under the TLS one: destroyed once the TLS socket closed. */
+  private plainSocket?: net.Socket;
+
+  /** How the server handshake of {@link startServerTls} ends; one object for every connection. */
+  private static readonly UPGRADE_LISTENER: ServerHandshakeListener<Connection> = {
+    serverHandshakeDone(c: Connection, facts: TlsFacts): void {
+      const owner = c.upgradeOwner!;
+      const arg = c.upgradeArg;
+      c.handshake = c.upgradeOwner = c.upgradeArg = undefined;
+      try {
+        c.secured(facts);
+      } catch (err) {
+        c.upgrading = false;
+        c.terminate('tls-failed', err);
+        owner.connectionNotSecured(c, err, arg);
+        return;
+      }
+      owner.connectionSecured(c, arg);
+    },
+    serverHandshakeFailed(c: Connection, err: unknown): void {
+      const owner = c.upgradeOwner!;
+      const arg = c.upgradeArg;
+      c.handshake = c.upgradeOwner = c.upgradeArg = undefined;
+      c.upgrading = false;
+      c.terminate('tls-failed', err);
+      owner.connectionNotSecured(c, err, arg);
+    },
+  };
+
+  /** The handshake succeeded and the policy accepted the peer: the TLS socket becomes the connection's socket. */
+  private secured(facts: TlsFacts): void {
+    const tlsSocket = this.socket;
+    this.securityState = {
+      tls: true,
+      protocol: facts.protocol,
+      cipher: facts.cipher,
+      sni: facts.sni,
+      peerCertificate: facts.peerCertificate,
+      chain: facts.chain,
+      policyErrors: facts.policyErrors,
+    };
+    this.upgrading = false;
+    this.attach(tlsSocket);
+    if (this.idleMs > 0) tlsSocket.setTimeout(this.idleMs);
+    this.log.debug('tls established', { protocol: facts.protocol, cipher: facts.cipher, sni: facts.sni, policyErrors: facts.policyErrors });
+    this.emit('secured', this.securityState);
   }
 
   private terminate(reason: CloseReason, err: unknown): void {
@@ -372,11 +477,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   private watchClose(socket: net.Socket): void {
     if (socket.closed) this.markClosed(this.closeReason ?? 'peer-closed');
-    else if (!socket.listeners('close').includes(this.onClose)) socket.once('close', this.onClose);
+    else if (this.watched !== socket) {
+      socket.on('close', this.onClose);
+      this.watched = socket;
+    }
   }
 
+  /** The socket {@link onClose} listens to (a field rather than a search of the socket's listeners). */
+  private watched?: net.Socket;
+
+  /** Adds the read, idle and drain listeners and the close watch; the socket has the error listener already. */
   private attach(socket: net.Socket): void {
-    if (socket.listenerCount('error') === 0 || !socket.listeners('error').includes(this.onError)) socket.on('error', this.onError);
     socket.on('data', this.onData);
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
@@ -387,14 +498,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     socket.off('data', this.onData);
     socket.off('timeout', this.onTimeout);
     socket.off('drain', this.onDrain);
-    socket.off('close', this.onClose);
-    socket.setTimeout(0);
+    if (this.watched === socket) {
+      socket.off('close', this.onClose);
+      this.watched = undefined;
+    }
+    if (this.idleMs > 0) socket.setTimeout(0);
   }
 
   private readonly onError = this.onSocketError.bind(this);
   private readonly onTimeout = this.timedOut.bind(this);
   private readonly onDrain = this.drainedOut.bind(this);
   private readonly onClose = this.socketClosed.bind(this);
+  /** The client side's close listener on its TLS socket (made by the first {@link finishUpgrade}). */
+  private onPlainRelease?: () => void;
 
   private timedOut(): void {
     if (this.listenerCount('timeout') > 0) this.emit('timeout');
@@ -406,7 +522,27 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private socketClosed(): void {
-    this.markClosed(this.closeReason ?? 'peer-closed');
+    this.releasePlain();
+    // During a server handshake the close fails the handshake, which closes with reason `tls-failed`.
+    if (this.handshake?.pending) this.handshake.socketClosed();
+    // During an async validation callback nobody is told yet: the upgrade's end sees the closed socket.
+    else if (!this.upgrading) this.markClosed(this.closeReason ?? 'peer-closed');
+  }
+
+  /**
+   * The error listener of a TLS socket of {@link startServerTls}: as {@link onSocketError}, and during the handshake
+   * it fails the handshake (reason `protocol`). Errors of the plaintext socket under it are only logged meanwhile.
+   */
+  private tlsSocketError(err: NodeJS.ErrnoException): void {
+    this.onSocketError(err);
+    if (this.handshake?.pending) this.handshake.socketError(err);
+  }
+  private onTlsError?: (err: NodeJS.ErrnoException) => void;
+
+  /** Once the TLS socket closed: destroys the plaintext socket under it (its handle is closed with the TLS one). */
+  private releasePlain(): void {
+    const plain = this.plainSocket;
+    if (plain && !plain.destroyed) plain.destroy();
   }
 
   private onSocketError(err: NodeJS.ErrnoException): void {
@@ -436,7 +572,3 @@ function destroyCurrentSocket(c: Connection): void {
   c.destroy();
 }
 
-/** Bound to the plaintext socket under a TLS one: destroys it once the TLS socket closed. */
-function destroySocket(this: net.Socket): void {
-  if (!this.destroyed) this.destroy();
-}

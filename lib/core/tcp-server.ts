@@ -3,7 +3,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { inject, injectable, optional, preDestroy, type ServiceIdentifier } from '../vendor/inversify.js';
 import { Logger } from '../log/logger.js';
-import { Connection, type CloseReason, type ConnectionOptions } from './connection.js';
+import { Connection, type CloseReason, type ConnectionOptions, type UpgradeOwner } from './connection.js';
 import { PROXY_HEADER_TIMEOUT_MS, ProxyHeaderError, readProxyHeader } from './proxy-header-reader.js';
 import { ProxyTrust } from './proxy-protocol.js';
 import { FdMonitor } from './fd-monitor.js';
@@ -299,7 +299,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
 
   private accept(socket: net.Socket): void {
     // Attach the error listener before anything else can fail (STYLE §6).
-    socket.on('error', () => undefined);
+    socket.on('error', ignoreError);
     if (this.closing) {
       socket.destroy();
       return;
@@ -363,11 +363,12 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     this.live.add(conn);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.emit('accepted', conn);
-    // A bound method, not a closure per connection (see Connection's listeners for why).
-    conn.once('close', this.connectionClosed.bind(this, conn, address, slot, Date.now()));
+    // A bound method, not a closure per connection (see Connection's listeners for why); `on`, not `once`: a
+    // Connection emits 'close' exactly once, and once() would wrap the listener in two more objects.
+    conn.on('close', this.connectionClosed.bind(this, conn, address, slot, Date.now()));
     conn.log.debug('connection accepted');
     if (this.options.idleTimeoutMs) conn.setIdleTimeout(this.options.idleTimeoutMs);
-    void this.run(conn, info);
+    this.run(conn, info);
   }
 
   private connectionClosed(conn: Connection, address: string, slot: { release: () => void }, startedAt: number, reason: CloseReason): void {
@@ -431,24 +432,59 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     conn.authenticateAsServer(security).then(goodbye, () => undefined).finally(() => this.refusalHandshakes--);
   }
 
-  private async run(conn: Connection, info: ListenerInfo): Promise<void> {
+  /**
+   * Runs the handler on a connection; on an implicit-TLS listener after the handshake, which reports to
+   * {@link implicitTls} rather than through a promise (issue 15: no chain of promises per accepted connection).
+   */
+  private run(conn: Connection, info: ListenerInfo): void {
+    const security = this.options.security;
+    if (!security) {
+      this.handOver(conn, info);
+      return;
+    }
     try {
-      if (this.options.security) {
-        if (this.handler.beforeHandshake?.(conn, info) === false) {
-          conn.log.info('tls handshake aborted by fault injection');
-          conn.destroy('tls-failed');
-          return;
-        }
-        await conn.authenticateAsServer(this.options.security);
+      if (this.handler.beforeHandshake?.(conn, info) === false) {
+        conn.log.info('tls handshake aborted by fault injection');
+        conn.destroy('tls-failed');
+        return;
       }
-      await this.handler.handle(conn, info);
     } catch (err) {
-      if (err instanceof TlsHandshakeError) return; // logged by the connection, which is closed already
-      conn.log.error('connection handler failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
-      conn.destroy('error');
+      this.handlerFailed(conn, err);
+      return;
+    }
+    this.tlsOwner ??= {
+      connectionSecured: (c, i) => this.handOver(c, i),
+      connectionNotSecured: (c, err) => this.handlerFailed(c, err),
+    };
+    conn.secureAccepted(security, this.tlsOwner, info);
+  }
+
+  /** Hears how the implicit-TLS handshakes of {@link run} end; one object per listener. */
+  private tlsOwner?: UpgradeOwner<ListenerInfo>;
+
+  /** Hands a (secured) connection to the handler; a throw or a rejection of its promise closes the connection. */
+  private handOver(conn: Connection, info: ListenerInfo): void {
+    let running: void | Promise<void>;
+    try {
+      running = this.handler.handle(conn, info);
+    } catch (err) {
+      this.handlerFailed(conn, err);
+      return;
+    }
+    if (running !== undefined && running !== null && typeof (running as Promise<void>).then === 'function') {
+      (running as Promise<void>).then(undefined, this.handlerFailed.bind(this, conn));
     }
   }
+
+  private handlerFailed(conn: Connection, err: unknown): void {
+    if (err instanceof TlsHandshakeError) return; // logged by the connection, which is closed already
+    conn.log.error('connection handler failed', { error: (err as Error)?.message, stack: (err as Error)?.stack });
+    conn.destroy('error');
+  }
 }
+
+/** The error listener TcpServer puts on every accepted socket first: one function, not a closure per connection. */
+function ignoreError(): void {}
 
 /**
  * Closes a socket that never became a session: FIN after discarding whatever the peer still sends (an unread

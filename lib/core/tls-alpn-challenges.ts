@@ -12,9 +12,13 @@ export const ACME_TLS_ALPN_PROTOCOL = 'acme-tls/1';
 export class TlsAlpnChallenges {
   private readonly contexts = new Map<string, tls.SecureContext>();
 
-  /** Starts answering the validation of `domain` with this key and certificate (PEM). */
+  /**
+   * Starts answering the validation of `domain` with this key and certificate (PEM). The context carries only them:
+   * the TLS versions are the listener's (OpenSSL keeps the version range of the context a handshake started with
+   * when SNI switches to another one), which is TLS 1.2 or later unless the listener was configured otherwise.
+   */
   add(domain: string, key: string | Buffer, cert: string | Buffer): void {
-    this.contexts.set(domain.toLowerCase(), tls.createSecureContext({ key, cert, minVersion: 'TLSv1.2' }));
+    this.contexts.set(domain.toLowerCase(), tls.createSecureContext({ key, cert }));
   }
 
   /** Stops answering the validation of `domain`. */

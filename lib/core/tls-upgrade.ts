@@ -29,57 +29,205 @@ export interface TlsFacts {
 }
 
 /**
+ * Where a server handshake started by {@link startServerHandshake} reports its outcome, exactly once, with the
+ * `subject` it was started for (one listener object serves every handshake).
+ */
+export interface ServerHandshakeListener<T> {
+  /** The handshake finished and the policy accepted the peer. */
+  serverHandshakeDone(subject: T, facts: TlsFacts): void;
+  /** The handshake failed (usually a {@link TlsHandshakeError}); the TLS socket is destroyed by then, or closing. */
+  serverHandshakeFailed(subject: T, err: unknown): void;
+}
+
+/**
  * Wraps `socket` as a TLS server socket and resolves once the handshake is done and the policy accepted it.
  * The wrap happens synchronously (before the first await) so that a ClientHello sent right after our
  * go-ahead reply is read by TLS, never by the plaintext reader.
  * @throws TlsHandshakeError; the TLS socket is destroyed by then.
  */
 export function serverHandshake(socket: net.Socket, security: ServerSecurity, sender: Connection): { tlsSocket: tls.TLSSocket; done: Promise<TlsFacts> } {
-  const tlsSocket = new tls.TLSSocket(socket, security.socketOptions());
-  return { tlsSocket, done: serverFacts(tlsSocket, security, sender) };
+  const outcome = new HandshakePromise();
+  const handshake = startServerHandshake(socket, security, sender, HANDSHAKE_PROMISE, outcome);
+  handshake.watchSocket();
+  return { tlsSocket: handshake.tlsSocket, done: outcome.promise };
 }
 
 /**
- * The rest of {@link serverHandshake}: a module function rather than a closure per handshake, so its optimized
- * code lives as long as the process (V8 keeps the optimized code of a closure only while a closure that ran it is
- * alive; per-connection closures were recompiled after every full collection, issue 15).
+ * {@link serverHandshake} without a promise: wraps `socket` and reports to `listener` (issue 15: the implicit-TLS
+ * accept path had four async functions in a chain, each a promise and a microtask per connection). Finishes
+ * synchronously in the TLS socket's `'secure'` event unless a validation callback has to be awaited. The caller
+ * reports the TLS socket's `'error'` and `'close'` during the handshake through {@link ServerHandshake.socketError}
+ * and {@link ServerHandshake.socketClosed} (a Connection's own listeners do; no second pair per handshake).
  */
-async function serverFacts(tlsSocket: tls.TLSSocket, security: ServerSecurity, sender: Connection): Promise<TlsFacts> {
-  await awaitHandshake(tlsSocket, 'secure', security.handshakeTimeoutMs);
-  releaseControl(tlsSocket);
-  if (tlsSocket.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
-    // RFC 8737 §3: the validation needs only the handshake; no protocol session follows.
-    tlsSocket.end();
-    throw new TlsHandshakeError('acme-challenge', 'answered an ACME TLS-ALPN-01 validation');
+export function startServerHandshake<T>(socket: net.Socket, security: ServerSecurity, sender: Connection, listener: ServerHandshakeListener<T>, subject: T): ServerHandshake {
+  return new ServerHandshake(new tls.TLSSocket(socket, security.socketOptions()), security, sender, listener as ServerHandshakeListener<unknown>, subject);
+}
+
+/** {@link serverHandshake}'s outcome as a promise. */
+class HandshakePromise {
+  readonly promise: Promise<TlsFacts>;
+  resolve!: (facts: TlsFacts) => void;
+  reject!: (err: unknown) => void;
+  constructor() {
+    this.promise = new Promise<TlsFacts>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
   }
-  // A client sends a certificate only when asked (RFC 8446 §4.4.2, RFC 5246 §7.4.6): without a request there is
-  // no chain to read or check, which spares every plain handshake the certificate objects.
-  const requested = security.requestsClientCertificate;
-  const raw = requested ? tlsSocket.getPeerCertificate(true) : null;
-  const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
-  const chain = requested
-    ? buildChain({
-        peerCertificate: hasCert ? raw : undefined,
-        authorizationError: hasCert ? serverVerifyError(tlsSocket) : null,
-        trusted: security.trustedCertificates(),
-      })
-    : { certificates: [], chainStatus: [] };
-  let policyErrors = SslPolicyErrors.None;
-  if (requested) {
+}
+
+const HANDSHAKE_PROMISE: ServerHandshakeListener<HandshakePromise> = {
+  serverHandshakeDone(p, facts) {
+    p.resolve(facts);
+  },
+  serverHandshakeFailed(p, err) {
+    p.reject(err);
+  },
+};
+
+/**
+ * One server handshake: waits for `'secure'` (or the deadline), then checks the peer as the policy says. Its
+ * listeners are bound prototype methods, not closures made per handshake: V8 keeps the optimized code of a closure
+ * only while a closure that ran it is alive, so per-connection closures were recompiled after every full collection
+ * (issue 15).
+ */
+export class ServerHandshake {
+  private readonly timer: NodeJS.Timeout;
+  private readonly onSecure = this.secured.bind(this);
+  private settled = false;
+  private onError?: (err: NodeJS.ErrnoException) => void;
+  private onClose?: () => void;
+
+  constructor(
+    /** The TLS socket wrapped around the accepted (or STARTTLS) socket. */
+    readonly tlsSocket: tls.TLSSocket,
+    private readonly security: ServerSecurity,
+    private readonly sender: Connection,
+    private readonly listener: ServerHandshakeListener<unknown>,
+    private readonly subject: unknown,
+  ) {
+    this.timer = setTimeout(serverTimedOut, security.handshakeTimeoutMs, this);
+    tlsSocket.on('secure', this.onSecure);
+  }
+
+  /** Listens to the TLS socket's `'error'` and `'close'` itself (for callers without listeners of their own). */
+  watchSocket(): void {
+    this.onError = this.socketError.bind(this);
+    this.onClose = this.socketClosed.bind(this);
+    this.tlsSocket.on('error', this.onError);
+    this.tlsSocket.once('close', this.onClose);
+  }
+
+  /** True until the outcome is reported. */
+  get pending(): boolean {
+    return !this.settled;
+  }
+
+  /** The TLS socket failed during the handshake. */
+  socketError(err: NodeJS.ErrnoException): void {
+    this.fail(new TlsHandshakeError('protocol', `TLS handshake failed: ${err.message}`, err.code));
+  }
+
+  /** The TLS socket closed during the handshake. */
+  socketClosed(): void {
+    this.fail(new TlsHandshakeError('peer-closed', 'peer closed the connection during the TLS handshake'));
+  }
+
+  /** Ends the handshake with `err`: destroys the TLS socket and reports the failure (once). */
+  fail(err: TlsHandshakeError): void {
+    if (this.settled) return;
+    this.cleanup();
+    this.tlsSocket.destroy();
+    this.listener.serverHandshakeFailed(this.subject, err);
+  }
+
+  get limitMs(): number {
+    return this.security.handshakeTimeoutMs;
+  }
+
+  private cleanup(): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    const s = this.tlsSocket;
+    s.off('secure', this.onSecure);
+    if (this.onError) s.off('error', this.onError);
+    if (this.onClose) s.off('close', this.onClose);
+  }
+
+  private secured(): void {
+    if (this.settled) return;
+    this.cleanup();
+    const s = this.tlsSocket;
+    let facts: TlsFacts;
+    let accepted = true;
+    try {
+      releaseControl(s);
+      if (s.alpnProtocol === ACME_TLS_ALPN_PROTOCOL) {
+        // RFC 8737 §3: the validation needs only the handshake; no protocol session follows.
+        s.end();
+        throw new TlsHandshakeError('acme-challenge', 'answered an ACME TLS-ALPN-01 validation');
+      }
+      const security = this.security;
+      // A client sends a certificate only when asked (RFC 8446 §4.4.2, RFC 5246 §7.4.6): without a request there is
+      // no chain to read or check, which spares every plain handshake the certificate objects.
+      if (!security.requestsClientCertificate) {
+        facts = factsOf(s, { certificates: [], chainStatus: [] }, SslPolicyErrors.None, (s as unknown as { servername?: string | false }).servername || undefined);
+      } else {
+        const checked = this.checkClientCertificate();
+        if (checked === undefined) return; // the validation callback decides
+        facts = checked.facts;
+        accepted = checked.accepted;
+      }
+    } catch (err) {
+      this.listener.serverHandshakeFailed(this.subject, err);
+      return;
+    }
+    // Outside the try: what the listener does next (the session's start) is not the handshake's failure.
+    this.decided(accepted, facts);
+  }
+
+  /**
+   * The client-certificate policy (only when a certificate is requested): the facts and the decision, or undefined
+   * when the validation callback's answer is awaited (it then reports through {@link decided} itself).
+   */
+  private checkClientCertificate(): { facts: TlsFacts; accepted: boolean } | undefined {
+    const s = this.tlsSocket;
+    const security = this.security;
+    const raw = s.getPeerCertificate(true);
+    const hasCert = raw !== null && typeof raw === 'object' && raw.raw !== undefined;
+    const chain = buildChain({
+      peerCertificate: hasCert ? raw : undefined,
+      authorizationError: hasCert ? serverVerifyError(s) : null,
+      trusted: security.trustedCertificates(),
+    });
+    let policyErrors = SslPolicyErrors.None;
     if (!hasCert) policyErrors |= SslPolicyErrors.RemoteCertificateNotAvailable;
     else if (chain.chainStatus.length > 0) policyErrors |= SslPolicyErrors.RemoteCertificateChainErrors;
+    const facts = factsOf(s, chain, policyErrors, (s as unknown as { servername?: string | false }).servername || undefined);
+    const cb = security.options.validationCallback;
+    if (cb) {
+      const sender = this.sender;
+      decide(() => cb(sender, facts.peerCertificate, chain, policyErrors)).then(
+        (accepted) => this.decided(accepted, facts),
+        (err: unknown) => this.listener.serverHandshakeFailed(this.subject, err),
+      );
+      return undefined;
+    }
+    return { facts, accepted: policyErrors === SslPolicyErrors.None || (policyErrors === SslPolicyErrors.RemoteCertificateNotAvailable && !security.requiresClientCertificate) };
   }
-  const facts = factsOf(tlsSocket, chain, policyErrors, (tlsSocket as unknown as { servername?: string | false }).servername || undefined);
-  const cb = security.options.validationCallback;
-  let accepted: boolean;
-  if (!security.requestsClientCertificate) accepted = true;
-  else if (cb) accepted = await decide(() => cb(sender, facts.peerCertificate, chain, policyErrors));
-  else accepted = policyErrors === SslPolicyErrors.None || (policyErrors === SslPolicyErrors.RemoteCertificateNotAvailable && !security.requiresClientCertificate);
-  if (!accepted) {
-    tlsSocket.destroy();
-    throw new TlsHandshakeError('rejected-by-policy', `client certificate refused (policy errors ${policyErrors})`);
+
+  private decided(accepted: boolean, facts: TlsFacts): void {
+    if (accepted) {
+      this.listener.serverHandshakeDone(this.subject, facts);
+      return;
+    }
+    this.tlsSocket.destroy();
+    this.listener.serverHandshakeFailed(this.subject, new TlsHandshakeError('rejected-by-policy', `client certificate refused (policy errors ${facts.policyErrors})`));
   }
-  return facts;
+}
+
+function serverTimedOut(h: ServerHandshake): void {
+  h.fail(new TlsHandshakeError('timeout', `TLS handshake did not finish within ${h.limitMs} ms`));
 }
 
 /**
@@ -218,13 +366,13 @@ function releaseControl(s: tls.TLSSocket): void {
   (s as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
 }
 
-function awaitHandshake(s: tls.TLSSocket, event: 'secure' | 'secureConnect', timeoutMs: number): Promise<void> {
+function awaitHandshake(s: tls.TLSSocket, event: 'secureConnect', timeoutMs: number): Promise<void> {
   return new HandshakeWait(s, event, timeoutMs).promise;
 }
 
 /**
  * One wait for a handshake's end: its listeners are bound prototype methods, not closures made per handshake (see
- * {@link serverFacts} for why).
+ * {@link ServerHandshake} for why). The client side's; the server side has {@link ServerHandshake}.
  */
 class HandshakeWait {
   readonly promise: Promise<void>;

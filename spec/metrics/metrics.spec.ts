@@ -43,7 +43,7 @@ describe('metrics: the --metrics-port listener', function () {
     dir = await mkdtemp(path.join(os.tmpdir(), 'postern-metrics-'));
     await writeFile(path.join(dir, 'server.pem'), certs.server.cert);
     await writeFile(path.join(dir, 'server-key.pem'), certs.server.key);
-    const ports = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+    const ports = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps', 'http'].flatMap((n) => [`--${n}-port`, '0']);
     p = startPostern([...ports, '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem'), '--user', 'alice:secret@example.test', '--metrics-port', '0', '--max-connections-per-address', '2']);
     await p.ready(6);
     const metricsLine = p.stdout.find((l) => l.startsWith('postern: metrics ready on '));
