@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { MAILDROP_LOCK_FILE, MaildirMailStore, SUBSCRIPTIONS_FILE, USERS_FILE, USERS_LOCK_FILE } from '../../lib/backends/maildir/maildir-mail-store.js';
 import { WATCH_POLL_MS } from '../../lib/backends/maildir/maildir-folder.js';
 import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
+import { nextUidValidity } from '../../lib/backends/shared/store-events.js';
 import { heldIntervals } from '../support/held-timers.js';
 import { message } from './mail-store-suite.js';
 
@@ -379,6 +380,10 @@ describe('MaildirMailStore around its folders (mutation testing)', () => {
       let t = realNow();
       Date.now = () => (t += 1000); // every look at the clock is a second later: the 10 s wait ends after a few retries
       expect(await errorOf(s.users.add({ username: 'x', password: 'x' }))).to.equal('MailStoreError IN_USE the users file is locked by another process');
+      Date.now = realNow;
+      await rm(join(root, USERS_LOCK_FILE));
+      await mkdir(join(root, USERS_LOCK_FILE));
+      expect(await errorOf(s.users.add({ username: 'x', password: 'x' }))).to.match(/^Error EISDIR /);
     });
 
     it('keeps the maildrop lock fresh, names the user when it is taken, and passes on other lock errors', async () => {
@@ -420,7 +425,8 @@ describe('MaildirMailStore around its folders (mutation testing)', () => {
     it('gives a new mailbox a UIDVALIDITY above every one it has seen on disk', async () => {
       const s = store();
       await s.users.add({ username: 'alice', password: 'a' });
-      const high = Math.floor(realNow() / 1000) + 100_000; // ahead of the clock (but within PostgreSQL's int4)
+      // Ahead of every UIDVALIDITY this process gave so far (a module-wide counter that earlier cases raised), within int4.
+      const high = nextUidValidity(0) + 1000;
       const dir = join(root, 'mail', 'alice', '.Far');
       for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(dir, sub), { recursive: true });
       await writeFile(join(dir, 'postern-log'), JSON.stringify({ t: 'h', v: 2, uv: high, un: 1, hm: 0 }) + '\n');
