@@ -206,7 +206,9 @@ function allows(c: X509Certificate, oid: string): boolean {
 }
 
 function matchesName(c: X509Certificate, name: string): boolean {
+  // Stryker disable next-line ObjectLiteral: `subject: 'default'` is node:crypto's default for checkEmail, so `{}` checks the same
   if (name.includes('@')) return c.checkEmail(name, { subject: 'default' }) !== undefined;
   if (net.isIP(name) !== 0) return c.checkIP(name) !== undefined;
+  // Stryker disable next-line ObjectLiteral: `subject: 'default'` is node:crypto's default for checkHost, so `{}` checks the same
   return c.checkHost(name, { subject: 'default' }) !== undefined;
 }

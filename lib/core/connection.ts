@@ -213,7 +213,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.inflater = inflater;
     this.deflater = deflater;
     this.socket.off('data', this.onData);
-    this.socket.on('data', this.onCompressed);
+    this.socket.on('data', this.compressedData.bind(this));
     inflater.on('data', this.onData);
     inflater.on('drain', () => {
       if (!this.userPaused && !this.upgrading) this.socket.resume();
@@ -232,9 +232,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private userPaused = false;
   private inflater?: Zlib.InflateRaw;
   private deflater?: Zlib.DeflateRaw;
-  private readonly onCompressed = (chunk: Buffer): void => {
+  /** The socket's data listener once compressed (bound in {@link startCompression}, not made for every connection). */
+  private compressedData(chunk: Buffer): void {
     if (this.inflater && !this.inflater.write(chunk)) this.socket.pause();
-  };
+  }
 
   /** Stops `'data'` events (backpressure while a command is processed). */
   pause(): void {

@@ -85,6 +85,52 @@ function textValue(key: string, value: unknown): string {
  * first-seen order (bound, then the call's own), the call's value winning, `undefined` values left out, secrets redacted.
  */
 function textLine(level: string, message: string, bound: Readonly<Record<string, unknown>>, meta: Record<string, unknown> | undefined): string {
+  const fixed = boundFields(bound);
+  if (fixed !== undefined) {
+    // The common case (issue 15: one line per message): the child's fields formatted once, the call's own appended.
+    // Same output as below whenever the call's metadata names no bound key.
+    let fields = fixed;
+    let timestamp: unknown;
+    if (meta !== undefined) {
+      for (const k in meta) {
+        if (!Object.prototype.hasOwnProperty.call(meta, k)) continue;
+        if (Object.prototype.hasOwnProperty.call(bound, k)) return textLineSlow(level, message, bound, meta);
+        const v = meta[k];
+        if (k === 'timestamp') timestamp = v;
+        else if (v !== undefined && !OWN_FIELDS.has(k)) fields += ` ${k}=${textValue(k, v)}`;
+      }
+    }
+    return `${timestamp ? String(timestamp) : isoNow()} ${level} ${message}${fields}\n`;
+  }
+  return textLineSlow(level, message, bound, meta);
+}
+
+/**
+ * The ` k=v` text of a child's bound fields, made on its first line and kept (issue 15: a connection writes a line
+ * per message): undefined when a bound value is not a string, number or boolean (an object may change between
+ * lines, so it is formatted each time) or a key is one of the line's own fields.
+ */
+const BOUND_TEXT = new WeakMap<object, string | null>();
+function boundFields(bound: Readonly<Record<string, unknown>>): string | undefined {
+  let text = BOUND_TEXT.get(bound);
+  if (text === undefined) {
+    text = '';
+    for (const k in bound) {
+      const v = bound[k];
+      const t = typeof v;
+      if (OWN_FIELDS.has(k) || (v !== undefined && t !== 'string' && t !== 'number' && t !== 'boolean')) {
+        text = null;
+        break;
+      }
+      if (v !== undefined) text += ` ${k}=${textValue(k, v)}`;
+    }
+    BOUND_TEXT.set(bound, text);
+  }
+  return text ?? undefined;
+}
+
+/** {@link textLine} for any bound and call metadata (keys in first-seen order, the call's value winning). */
+function textLineSlow(level: string, message: string, bound: Readonly<Record<string, unknown>>, meta: Record<string, unknown> | undefined): string {
   let timestamp: unknown;
   let fields = '';
   for (const k in bound) {

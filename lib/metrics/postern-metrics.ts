@@ -1,6 +1,6 @@
 import type { ServiceIdentifier } from 'inversify';
 import { createRequire } from 'node:module';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
 import type { Connection, SecurityState } from '../core/connection.js';
 import type { RefusalReason } from '../core/connection-limits.js';
 import type { TcpServer } from '../core/tcp-server.js';
@@ -31,10 +31,8 @@ export class PosternMetrics implements SessionMetrics {
   private readonly refused: Counter<'listener' | 'reason'>;
   private readonly handshakeFailures: Counter<'listener' | 'reason'>;
   private readonly auths: Counter<'protocol' | 'mechanism' | 'result'>;
-  private readonly messages: Counter<'result'>;
-  private readonly messageBytes: Counter<'result'>;
-  private readonly commands: Histogram<'protocol' | 'command'>;
-  private readonly storeOps: Histogram<'operation' | 'outcome'>;
+  private readonly commands: SeriesHistogram;
+  private readonly storeOps: SeriesHistogram;
 
   /** Counts of the per-connection metrics, published by their `collect()`. */
   private readonly tallies = {
@@ -42,10 +40,12 @@ export class PosternMetrics implements SessionMetrics {
     accepted: new Tally<'listener'>(),
     upgrades: new Tally<'listener'>(),
     handshakes: new Tally<'listener' | 'version' | 'cipher'>(),
+    messages: new Tally<'result'>(),
+    messageBytes: new Tally<'result'>(),
   };
 
   constructor(registry?: Registry) {
-    const { Counter, Gauge, Histogram, Registry } = promClient();
+    const { Counter, Gauge, Registry } = promClient();
     this.registry = registry ?? new Registry();
     const registers = [this.registry];
     const tallies = this.tallies;
@@ -103,22 +103,36 @@ export class PosternMetrics implements SessionMetrics {
       labelNames: ['protocol', 'mechanism', 'result'],
       registers,
     });
-    this.messages = new Counter({ name: 'postern_messages_total', help: 'SMTP messages accepted (250) or refused.', labelNames: ['result'], registers });
-    this.messageBytes = new Counter({ name: 'postern_message_bytes_total', help: 'Octets of SMTP messages accepted or refused.', labelNames: ['result'], registers });
-    this.commands = new Histogram({
-      name: 'postern_command_duration_seconds',
-      help: 'Time from a command line to its reply being queued, by protocol and command.',
-      labelNames: ['protocol', 'command'],
-      buckets: COMMAND_BUCKETS,
+    new Counter({
+      name: 'postern_messages_total',
+      help: 'SMTP messages accepted (250) or refused.',
+      labelNames: ['result'],
       registers,
+      collect() {
+        tallies.messages.publishCounter(this);
+      },
     });
-    this.storeOps = new Histogram({
-      name: 'postern_store_operation_duration_seconds',
-      help: 'Mail store operations (deliver, openUser, lock, mailbox calls), by operation and outcome (ok, error).',
-      labelNames: ['operation', 'outcome'],
-      buckets: STORE_BUCKETS,
+    new Counter({
+      name: 'postern_message_bytes_total',
+      help: 'Octets of SMTP messages accepted or refused.',
+      labelNames: ['result'],
       registers,
+      collect() {
+        tallies.messageBytes.publishCounter(this);
+      },
     });
+    this.commands = new SeriesHistogram(
+      'postern_command_duration_seconds',
+      'Time from a command line to its reply being queued, by protocol and command.',
+      COMMAND_BUCKETS,
+      this.registry,
+    );
+    this.storeOps = new SeriesHistogram(
+      'postern_store_operation_duration_seconds',
+      'Mail store operations (deliver, openUser, lock, mailbox calls), by operation and outcome (ok, error).',
+      STORE_BUCKETS,
+      this.registry,
+    );
   }
 
   /** Follows one listener: accepted, refused and open connections, TLS handshakes and STARTTLS upgrades. */
@@ -148,7 +162,12 @@ export class PosternMetrics implements SessionMetrics {
   }
 
   command(protocol: string, command: string, seconds: number): void {
-    cachedChild(this.commandChildren, `${protocol} ${command}`, () => this.commands.labels({ protocol, command })).observe(seconds);
+    // Keyed by protocol, then verb: no key string and no closure per command (issue 15).
+    let byVerb = this.commandSeries.get(protocol);
+    if (byVerb === undefined) this.commandSeries.set(protocol, (byVerb = new Map()));
+    let series = byVerb.get(command);
+    if (series === undefined || !this.commands.holds(series)) byVerb.set(command, (series = this.commands.series({ protocol, command })));
+    this.commands.observe(series, seconds);
   }
 
   auth(protocol: string, mechanism: string, result: 'success' | 'failure' | 'throttled'): void {
@@ -156,20 +175,137 @@ export class PosternMetrics implements SessionMetrics {
   }
 
   message(result: 'accepted' | 'refused', octets: number): void {
-    cachedChild(this.messageChildren, result, () => this.messages.labels({ result })).inc();
-    if (octets > 0) cachedChild(this.messageByteChildren, result, () => this.messageBytes.labels({ result })).inc(octets);
+    const labels = result === 'accepted' ? ACCEPTED : REFUSED;
+    this.tallies.messages.series(result, labels).n++;
+    if (octets > 0) this.tallies.messageBytes.series(result, labels).n += octets;
   }
 
   /** One store operation's duration (see {@link instrumentStore}). */
   storeOperation(operation: string, outcome: 'ok' | 'error', seconds: number): void {
-    cachedChild(this.storeChildren, `${operation} ${outcome}`, () => this.storeOps.labels({ operation, outcome })).observe(seconds);
+    const cache = outcome === 'ok' ? this.storeOk : this.storeError;
+    let series = cache.get(operation);
+    if (series === undefined || !this.storeOps.holds(series)) cache.set(operation, (series = this.storeOps.series({ operation, outcome })));
+    this.storeOps.observe(series, seconds);
   }
 
-  // Label children by label values: a labelled observe()/inc() hashes its labels on every call (per command).
-  private readonly commandChildren = new Map<string, { observe(v: number): void }>();
-  private readonly storeChildren = new Map<string, { observe(v: number): void }>();
-  private readonly messageChildren = new Map<string, { inc(v?: number): void }>();
-  private readonly messageByteChildren = new Map<string, { inc(v?: number): void }>();
+  /** Series by label values (a labelled prom-client observe() validates and hashes its labels on every call). */
+  private readonly commandSeries = new Map<string, Map<string, HistogramSeries>>();
+  private readonly storeOk = new Map<string, HistogramSeries>();
+  private readonly storeError = new Map<string, HistogramSeries>();
+}
+
+/** One value of a {@link SeriesHistogram}'s data, in prom-client's shape. */
+interface HistogramValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: Readonly<Record<string, string>>;
+  value: number;
+  metricName: string;
+  exemplar: null | undefined;
+}
+
+/** A {@link SeriesHistogram}'s data, in prom-client's shape. */
+interface HistogramData {
+  name: string;
+  help: string;
+  type: 'histogram';
+  values: HistogramValue[];
+  aggregator: 'sum';
+}
+
+/** The label sets of `postern_messages_total` and `postern_message_bytes_total`. */
+const ACCEPTED = { result: 'accepted' } as const;
+const REFUSED = { result: 'refused' } as const;
+
+/** One labelled series of a {@link SeriesHistogram}: observations per bucket (not cumulative), their sum and count. */
+interface HistogramSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+  /** The histogram's {@link SeriesHistogram.generation} it was made in. */
+  readonly generation: number;
+}
+
+/**
+ * A Prometheus histogram kept as plain numbers per series and registered in a prom-client {@link Registry} as a
+ * metric of its own (issue 15: prom-client's `Histogram#observe` validates and hashes the labels on every call, once
+ * per command). `get()` returns what prom-client's Histogram returns (same values, labels, order and aggregator), so
+ * the text exposition, `getMetricsAsJSON` and the cluster's sum are unchanged.
+ */
+class SeriesHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private all = new Map<string, HistogramSeries>();
+  /** Bumped by {@link reset}: series of an earlier generation are no longer counted. */
+  private generation = 0;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  /** The series of `labels` (label values in the metric's label order), made with no observations on first use. */
+  series(labels: Readonly<Record<string, string>>): HistogramSeries {
+    const key = Object.values(labels).join('\0');
+    let s = this.all.get(key);
+    if (s === undefined) {
+      s = { labels, buckets: new Float64Array(this.bounds.length), sum: 0, count: 0, generation: this.generation };
+      this.all.set(key, s);
+    }
+    return s;
+  }
+
+  /** False once {@link reset} dropped the series (callers that keep series look them up again). */
+  holds(series: HistogramSeries): boolean {
+    return series.generation === this.generation;
+  }
+
+  /** One observation: the first bucket whose upper bound is ≥ `value` (none: only the `+Inf` count), as prom-client. */
+  observe(series: HistogramSeries, value: number): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) series.buckets[i]!++;
+    series.sum += value;
+    series.count += 1;
+  }
+
+  /**
+   * prom-client's metric interface for the text exposition: the cumulative buckets, `+Inf`, `_sum` and `_count` of
+   * every series, with the series' labels as `sharedLabels` (so default labels go where prom-client puts them).
+   */
+  async getForPromString(): Promise<HistogramData> {
+    const values: HistogramValue[] = [];
+    const bucketName = `${this.name}_bucket`;
+    for (const s of this.all.values()) {
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += s.buckets[i]!;
+        values.push({ labels: { le: this.bounds[i]! }, sharedLabels: s.labels, value: acc, metricName: bucketName, exemplar: null });
+      }
+      values.push({ labels: { le: '+Inf' }, sharedLabels: s.labels, value: s.count, metricName: bucketName, exemplar: null });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum`, exemplar: undefined });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count`, exemplar: undefined });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** prom-client's metric interface (JSON, the cluster's sum): as {@link getForPromString}, labels merged. */
+  async get(): Promise<HistogramData> {
+    const data = await this.getForPromString();
+    data.values = data.values.map(({ sharedLabels, labels, ...rest }) => ({ ...rest, labels: { ...labels, ...sharedLabels } }));
+    return data;
+  }
+
+  /** prom-client's `Registry#resetMetrics`: every series dropped. */
+  reset(): void {
+    this.all = new Map();
+    this.generation++;
+  }
 }
 /**
  * Series of one metric counted as plain numbers, keyed by their label values, and copied into the prom-client metric
@@ -199,20 +335,6 @@ class Tally<L extends string> {
   }
 }
 
-/** Entries a label-child cache keeps before it starts over (command names come from clients). */
-const CHILD_CACHE_LIMIT = 1024;
-
-/** The cached label child under `key`, made by `make` on first use. */
-function cachedChild<C>(cache: Map<string, C>, key: string, make: () => C): C {
-  let child = cache.get(key);
-  if (child === undefined) {
-    if (cache.size >= CHILD_CACHE_LIMIT) cache.clear();
-    child = make();
-    cache.set(key, child);
-  }
-  return child;
-}
-
 /** DI token of the container's {@link PosternMetrics}. */
 export const PosternMetricsToken = Symbol.for('postern.PosternMetrics') as ServiceIdentifier<PosternMetrics>;
 
@@ -223,27 +345,33 @@ export const PosternMetricsToken = Symbol.for('postern.PosternMetrics') as Servi
  * properties pass through.
  */
 export function instrumentStore<T extends object>(target: T, metrics: PosternMetrics, prefix = ''): T {
+  // One wrapper per method, made on first access and kept while the method is the same function (issue 15: the store
+  // is called once or twice per message).
+  const wrappers = new Map<string, { readonly method: unknown; readonly wrapper: (...args: unknown[]) => unknown }>();
   return new Proxy(target, {
     get(t, prop) {
       const value: unknown = Reflect.get(t, prop, t);
       if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
+      const known = wrappers.get(prop);
+      if (known !== undefined && known.method === value) return known.wrapper;
       const name = prefix + prop;
-      return (...args: unknown[]): unknown => {
+      const wrapper = (...args: unknown[]): unknown => {
         const started = process.hrtime.bigint();
         const result: unknown = Reflect.apply(value as (...a: unknown[]) => unknown, t, args);
         if (!(result instanceof Promise)) return result;
-        const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
         return result.then(
           (v: unknown) => {
-            metrics.storeOperation(name, 'ok', seconds());
+            metrics.storeOperation(name, 'ok', Number(process.hrtime.bigint() - started) / 1e9);
             return prop === 'openUser' && v !== null && typeof v === 'object' ? instrumentStore(v, metrics, 'mailboxes.') : v;
           },
           (err: unknown) => {
-            metrics.storeOperation(name, 'error', seconds());
+            metrics.storeOperation(name, 'error', Number(process.hrtime.bigint() - started) / 1e9);
             throw err;
           },
         );
       };
+      wrappers.set(prop, { method: value, wrapper });
+      return wrapper;
     },
   });
 }

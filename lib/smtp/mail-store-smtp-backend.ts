@@ -136,10 +136,34 @@ function returnPath(envelope: Envelope): string {
 function withReturnPath(envelope: Envelope, chunks: readonly Buffer[], size: number): Buffer {
   const head = returnPath(envelope);
   const headLength = Buffer.byteLength(head, 'utf8');
-  const raw = Buffer.allocUnsafe(headLength + size);
+  const raw = messageBuffer(headLength + size);
   let at = raw.write(head, 0, 'utf8');
   for (const chunk of chunks) at += chunk.copy(raw, at);
   return at === raw.length ? raw : raw.subarray(0, at);
+}
+
+/** Messages up to this size share a {@link SLAB_SIZE} ArrayBuffer with others (RFC 5322 mail is mostly smaller). */
+const SLAB_MESSAGE_MAX = 16 * 1024;
+/** The ArrayBuffer small messages are cut from: a few dozen messages of a few KB each. */
+const SLAB_SIZE = 256 * 1024;
+let slab: Buffer | undefined;
+let slabUsed = 0;
+
+/**
+ * A Buffer of `size` octets for one stored message. A small one is cut from a shared slab rather than given an
+ * ArrayBuffer of its own (issue 15: a store that keeps messages in memory holds one ArrayBuffer, with its backing
+ * store and its entry for the garbage collector, per few dozen messages instead of per message; every major
+ * collection visits and sweeps each one). Like Node's own pool for Buffers under 4 KB, a cut keeps its slab alive.
+ */
+function messageBuffer(size: number): Buffer {
+  if (size > SLAB_MESSAGE_MAX) return Buffer.allocUnsafe(size);
+  if (slab === undefined || slabUsed + size > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const part = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += (size + 7) & ~7; // 8-octet aligned, as Node's pool
+  return part;
 }
 
 /** Reads a body stream to its end: the stored message with its `Return-Path:`. */
@@ -185,21 +209,70 @@ async function deliverToUser(store: MailStore, username: string, raw: Buffer, en
  */
 export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
   const security = envelope.peer.security;
-  // Built field by field in one fixed order, without spreads of temporary objects (issue 15: one per message).
-  const record: { -readonly [K in keyof DeliveryEnvelope]?: DeliveryEnvelope[K] } = { mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo.slice(), helo: envelope.helo };
-  if (envelope.user !== undefined) record.authUser = envelope.user;
-  record.clientAddress = envelope.peer.remoteAddress;
-  record.clientPort = envelope.peer.remotePort;
-  if (security.tls) {
-    const subject = security.peerCertificate?.subject;
-    record.tls = subject
-      ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
-        { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
-      : tlsRecord(security.protocol ?? '', security.cipher ?? '');
+  // One object literal per shape, keys in the same order as always: every field in the object itself (fields added
+  // one by one spill into a second, out-of-object array), and the strings shared between records. Issue 15: a store
+  // that keeps every envelope holds two objects less per message, and an address cut from its command line no
+  // longer keeps that line alive.
+  const mailFrom = shared(envelope.mailFrom);
+  const rcptTo = sharedAll(envelope.rcptTo);
+  const helo = shared(envelope.helo);
+  const authUser = envelope.user;
+  const clientAddress = shared(envelope.peer.remoteAddress);
+  const clientPort = envelope.peer.remotePort;
+  const protocol = LMTP_KEYWORD.test(envelope.protocol) ? 'lmtp' : 'smtp';
+  const at = isoTime(receivedAt);
+  if (!security.tls) {
+    return authUser === undefined
+      ? { mailFrom, rcptTo, helo, clientAddress, clientPort, protocol, receivedAt: at }
+      : { mailFrom, rcptTo, helo, authUser, clientAddress, clientPort, protocol, receivedAt: at };
   }
-  record.protocol = LMTP_KEYWORD.test(envelope.protocol) ? 'lmtp' : 'smtp';
-  record.receivedAt = receivedAt.toISOString();
-  return record as DeliveryEnvelope;
+  const subject = security.peerCertificate?.subject;
+  const tls = subject
+    ? // X509Certificate.subject is one RDN per line; RFC 4514 text joins them with commas.
+      { protocol: security.protocol ?? '', cipher: security.cipher ?? '', clientCertSubject: subject.split('\n').join(', ') }
+    : tlsRecord(security.protocol ?? '', security.cipher ?? '');
+  return authUser === undefined
+    ? { mailFrom, rcptTo, helo, clientAddress, clientPort, tls, protocol, receivedAt: at }
+    : { mailFrom, rcptTo, helo, authUser, clientAddress, clientPort, tls, protocol, receivedAt: at };
+}
+
+/** Strings kept by {@link shared}: addresses, HELO names, client addresses (bounded, started over when full). */
+const SHARED = new Map<string, string>();
+/** Entries {@link SHARED} keeps before it starts over. */
+const SHARED_LIMIT = 4096;
+
+/**
+ * One string object for equal values: the first one seen, copied to a flat string of its own (a string cut from a
+ * longer one keeps that one alive). Values over 256 characters are returned as they are.
+ */
+function shared(value: string): string {
+  if (value.length > 256) return value;
+  let kept = SHARED.get(value);
+  if (kept === undefined) {
+    if (SHARED.size >= SHARED_LIMIT) SHARED.clear();
+    kept = Buffer.from(value, 'utf8').toString('utf8');
+    SHARED.set(kept, kept);
+  }
+  return kept;
+}
+
+/** A new array of the {@link shared} strings of `values`. */
+function sharedAll(values: readonly string[]): string[] {
+  const out = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = shared(values[i]!);
+  return out;
+}
+
+/** `date.toISOString()`, the same string object for deliveries in the same millisecond. */
+let lastIsoMs = NaN;
+let lastIso = '';
+function isoTime(date: Date): string {
+  const ms = date.getTime();
+  if (ms !== lastIsoMs) {
+    lastIsoMs = ms;
+    lastIso = date.toISOString();
+  }
+  return lastIso;
 }
 
 /** The RFC 3848 / RFC 6531 `with` keywords of LMTP (`LMTP…`, `UTF8LMTP…`). */

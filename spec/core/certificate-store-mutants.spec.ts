@@ -3,9 +3,15 @@
  * `lib/core/certificate-store.ts`): which certificate serves an SNI name when several fit (exact before wildcard, then
  * the later expiry), validity and keys, e-mail and IP names, `watch: true`, when listeners run (a replaced certificate,
  * a key added, nothing changed, a listener that throws), and a directory that disappears. Real files and fs events.
+ *
+ * The watcher cases (stop 22) hold the debounce timers (`spec/support/held-timers.ts`, each store with its own delay)
+ * and wait for the directory event on a watcher of their own opened after the stores': libuv gives every watcher of
+ * one directory the same inotify event in the order they were opened, so once the spec's watcher has seen an event
+ * every store's watcher has too, and a timer a store did not arm by then it never arms for that event.
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +19,7 @@ import { generate } from 'selfsigned';
 import { CertificateStore } from '../../lib/core/certificate-store.js';
 import { generateClientCertificate, generateServerCertificate, type DevCertificates, type PemPair } from '../../lib/core/dev-certificates.js';
 import { testCertificates } from '../support/certs.js';
+import { heldTimers } from '../support/held-timers.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 describe('core: CertificateStore edges (certificate-store mutants)', function () {
@@ -153,5 +160,107 @@ describe('core: CertificateStore edges (certificate-store mutants)', function ()
     const [warning] = log.find('warn', 'certificate directory unreadable, keeping the certificates loaded before');
     expect(warning?.meta.directory).to.equal(store.directory);
     expect(warning?.meta.error).to.match(/^ENOENT: no such file or directory, scandir /);
+  });
+
+  /** Runs `act` and resolves once a watcher opened now (after the stores') has seen an event in the directory. */
+  async function seenByWatchers(act: () => Promise<unknown>): Promise<void> {
+    const w = watch(dir);
+    try {
+      const event = new Promise<void>((resolve) => w.once('change', () => resolve()));
+      await act();
+      await event;
+    } finally {
+      w.close();
+    }
+  }
+
+  it('watches nothing with watch: false or once closed, and reloads only after the given quiet time', async () => {
+    const held = heldTimers(7_001, 7_002, 7_003);
+    try {
+      stores.push(await CertificateStore.open({ directory: dir, watch: false, debounceMs: 7_001 }));
+      const closed = await CertificateStore.open({ directory: dir, debounceMs: 7_002 });
+      stores.push(closed);
+      closed.close();
+      const live = await CertificateStore.open({ directory: dir, debounceMs: 7_003 });
+      stores.push(live);
+      await seenByWatchers(() => writeFile(join(dir, 'server.pem'), certs.server.cert));
+      const delays = held.armed.map((t) => t.ms);
+      expect(delays.length).to.be.greaterThan(0);
+      expect(new Set(delays)).to.deep.equal(new Set([7_003]));
+      expect(live.certificates).to.have.length(0);
+      const changed = new Promise<void>((resolve) => live.onChange(resolve));
+      held.armed.at(-1)!.fire();
+      await changed;
+      expect(live.certificates).to.have.length(1);
+    } finally {
+      held.restore();
+    }
+  });
+
+  it('starts the quiet time again at each event, and drops a pending reload at close()', async () => {
+    const held = heldTimers(7_004);
+    try {
+      const debounced = await CertificateStore.open({ directory: dir, debounceMs: 7_004 });
+      stores.push(debounced);
+      await seenByWatchers(() => writeFile(join(dir, 'a.pem'), certs.server.cert));
+      await seenByWatchers(() => writeFile(join(dir, 'b.pem'), certs.ca.cert));
+      expect(held.armed.length).to.be.greaterThan(1);
+      const last = held.armed.at(-1)!;
+      expect(held.armed.slice(0, -1).every((t) => held.cleared.has(t.handle)), 'each event clears the timer before it').to.equal(true);
+      expect(held.cleared.has(last.handle)).to.equal(false);
+      expect(last.handle.hasRef(), 'the reload timer keeps no process alive').to.equal(false);
+      debounced.close();
+      expect(held.cleared.has(last.handle), 'close() clears the pending reload').to.equal(true);
+    } finally {
+      held.restore();
+    }
+  });
+
+  it('logs a failing directory watcher', async () => {
+    const log = new RecordingLogger();
+    const store = await open(log, true);
+    // An inotify watcher does not fail on Linux once started; its 'error' event is emitted as Node would emit it.
+    (store as unknown as { watcher: FSWatcher }).watcher.emit('error', new Error('watch broke'));
+    expect(log.find('warn', 'certificate directory watch failed').map((r) => r.meta)).to.deep.equal([{ directory: store.directory, error: 'watch broke' }]);
+  });
+
+  it('tells no listener about a reload of several unchanged certificates', async () => {
+    await Promise.all([writeFile(join(dir, 'a.pem'), certs.server.cert + certs.server.key), writeFile(join(dir, 'b.pem'), certs.ca.cert)]);
+    const store = await open();
+    let calls = 0;
+    store.onChange(() => calls++);
+    await store.reload();
+    await store.reload();
+    expect(store.certificates).to.have.length(2);
+    expect(calls).to.equal(0);
+  });
+
+  it('serves a certificate from the first to the last second of its validity, not outside it', async () => {
+    const pair = await dated('edge.example.test', -1, 1);
+    await writeFile(join(dir, 'edge.pem'), pair.cert + pair.key);
+    const store = await open();
+    const c = new X509Certificate(pair.cert);
+    const realNow = Date.now;
+    const servedAt = (t: number): boolean => {
+      Date.now = () => t;
+      try {
+        return store.serverCertificateFor('edge.example.test') !== undefined && store.clientCertificates().length === 1;
+      } finally {
+        Date.now = realNow;
+      }
+    };
+    const [from, to] = [Date.parse(c.validFrom), Date.parse(c.validTo)];
+    expect([servedAt(from - 1), servedAt(from), servedAt(to), servedAt(to + 1)]).to.deep.equal([false, true, true, false]);
+  });
+
+  it('matches a lower-case name as it comes (OpenSSL compares an e-mail local part case-sensitively)', async () => {
+    const g = await generate([{ name: 'commonName', value: 'mailbox' }], {
+      keyType: 'ec',
+      algorithm: 'sha256',
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 1, value: 'alice@example.test' }] }],
+    });
+    await writeFile(join(dir, 'mailbox.pem'), g.cert + g.private);
+    const store = await open();
+    expect(cnOf(store.serverCertificateFor('alice@example.test')?.certificate.toString())).to.equal('mailbox');
   });
 });

@@ -11,7 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { generate } from 'selfsigned';
-import { Connection, type CloseReason, type SecurityState } from '../../lib/core/connection.js';
+import { Connection, type CloseReason, type SecurityState, type UpgradeOwner } from '../../lib/core/connection.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
 import { ServerSecurity } from '../../lib/core/server-security.js';
@@ -223,14 +223,17 @@ describe('core: Connection edges (connection mutants)', function () {
   });
 
   it('reports backpressure of compressed writes, and closes on corrupt compressed input (error)', async () => {
-    const { client, conn } = await pair();
+    const { client, conn, raw } = await pair();
     conn.startCompression();
     client.pause();
     let full = false;
     // Incompressible bytes; the deflater emits asynchronously, so each write reports what the socket holds by then.
+    // Each write waits for the deflater's output to reach the socket (not for a fixed time: on a loaded machine the
+    // zlib thread can lag any number of milliseconds), so the socket's buffer grows write by write.
     for (let i = 0; i < 400 && !full; i++) {
+      const before = raw.bytesWritten;
       full = !conn.write(randomBytes(65_536));
-      await new Promise<void>((resolve) => setTimeout(resolve, 1));
+      await until(() => raw.bytesWritten > before, 'the deflated bytes on the socket');
     }
     expect(full, 'a compressed write reports a full buffer').to.equal(true);
     client.resume();
@@ -561,6 +564,82 @@ describe('core: Connection edges (connection mutants)', function () {
       } finally {
         acme.close();
       }
+    });
+  });
+
+  describe('secureAccepted (the implicit-TLS accept path, stop 22)', () => {
+    /** An UpgradeOwner that records what it is told (kind, same connection, argument, error). */
+    function recordingOwner(): UpgradeOwner<string> & { heard: unknown[][]; told: Promise<void> } {
+      const heard: unknown[][] = [];
+      let tell!: () => void;
+      const told = new Promise<void>((resolve) => (tell = resolve));
+      return {
+        heard,
+        told,
+        connectionSecured(c, arg) {
+          heard.push(['secured', c, arg]);
+          tell();
+        },
+        connectionNotSecured(c, err, arg) {
+          heard.push(['not secured', c, arg, (err as Error).name, (err as Error).message]);
+          tell();
+        },
+      };
+    }
+
+    it('prepares an unprepared configuration first, then tells the owner, with its argument, that the connection is secure', async () => {
+      const fresh = new ServerSecurity({ certificate: certs.server });
+      try {
+        const { client: plain, conn } = await pair({ secureAtOnce: true });
+        const owner = recordingOwner();
+        conn.secureAccepted(fresh, owner, 'first');
+        const client = tls.connect({ socket: plain, ca: certs.ca.cert, servername: 'localhost' });
+        client.on('error', () => undefined);
+        sockets.push(client);
+        await owner.told;
+        expect(owner.heard).to.deep.equal([['secured', conn, 'first']]);
+        expect(conn.isSecure).to.equal(true);
+      } finally {
+        fresh.close();
+      }
+    });
+
+    it('tells the owner of a configuration that cannot be prepared, and of a second upgrade while one is in progress', async () => {
+      const broken = new ServerSecurity({ certificate: { certFile: '/nonexistent/postern/c.pem', keyFile: '/nonexistent/postern/k.pem' } });
+      const a = await pair({ secureAtOnce: true });
+      const failed = recordingOwner();
+      a.conn.secureAccepted(broken, failed, 'broken');
+      await failed.told;
+      expect(failed.heard.map((h) => h.slice(0, 4))).to.deep.equal([['not secured', a.conn, 'broken', 'CertificateError']]);
+      const b = await pair({ secureAtOnce: true });
+      const first = recordingOwner();
+      const second = recordingOwner();
+      b.conn.secureAccepted(security, first, 'one');
+      b.conn.secureAccepted(security, second, 'two');
+      expect(second.heard).to.deep.equal([['not secured', b.conn, 'two', 'TlsHandshakeError', 'a TLS handshake is already in progress']]);
+      expect(first.heard).to.deep.equal([]);
+    });
+
+    it('closes tls-failed, as a protocol failure, when a secured listener throws', async () => {
+      const { client: plain, conn } = await pair();
+      const broke = new Error('listener broke');
+      conn.once('secured', () => {
+        throw broke;
+      });
+      const failed = new Promise<string>((resolve) => conn.once('tls-failed', resolve));
+      const closed = closeOf(conn);
+      const serverSide = conn.authenticateAsServer(security).then(
+        () => expect.fail('the upgrade resolved'),
+        (e: unknown) => e,
+      );
+      const client = tls.connect({ socket: plain, ca: certs.ca.cert, servername: 'localhost' });
+      client.on('error', () => undefined);
+      sockets.push(client);
+      expect(await serverSide).to.equal(broke);
+      expect([await failed, await closed]).to.deep.equal(['protocol', 'tls-failed']);
+      expect(log.find('warn', 'tls handshake failed').map((r) => r.meta)).to.deep.equal([
+        { cid: conn.id, remote: `127.0.0.1:${plain.localPort}`, reason: 'protocol', code: undefined, error: 'listener broke' },
+      ]);
     });
   });
 });

@@ -48,6 +48,31 @@ function setSoftLimit(n: number): void {
   if (r.status !== 0) throw new Error(`prlimit --nofile=${n}: exited ${r.status}`);
 }
 
+/** Records every `setInterval`/`clearInterval` (passed on to the real ones) until `restore()`. */
+function recordIntervals(): { set: Array<{ ms?: number; tick: () => void; handle: NodeJS.Timeout }>; cleared: unknown[]; restore: () => void } {
+  const realSet = globalThis.setInterval;
+  const realClear = globalThis.clearInterval;
+  const set: Array<{ ms?: number; tick: () => void; handle: NodeJS.Timeout }> = [];
+  const cleared: unknown[] = [];
+  globalThis.setInterval = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const handle = realSet(fn, ms, ...args);
+    set.push({ ms, tick: () => fn(...args), handle });
+    return handle;
+  }) as typeof setInterval;
+  globalThis.clearInterval = ((t: NodeJS.Timeout | undefined) => {
+    cleared.push(t);
+    realClear(t);
+  }) as typeof clearInterval;
+  return {
+    set,
+    cleared,
+    restore: () => {
+      globalThis.setInterval = realSet;
+      globalThis.clearInterval = realClear;
+    },
+  };
+}
+
 /** Timers keeping the event loop alive. */
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
@@ -160,5 +185,56 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
     await logC.next('file descriptors nearly exhausted', 3_000);
     FdMonitor.release(c);
     expect([warnings(logA).length, warnings(logB).length, warnings(logC).length]).to.deep.equal([1, 0, 1]);
+  });
+
+  // The two cases below read the interval itself (recorded, its tick run by the test): an interval leaked by another
+  // test or by an earlier mutant in Stryker's reused process cannot stand in for the one under test.
+  it('arms one unref\'d one-second interval for all owners, whose tick is a check, and clears it at the last release', () => {
+    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    setSoftLimit(limit);
+    fillTo(limit * 0.9);
+    const [a, b] = [{}, {}];
+    const [logA, logB] = [new RecordingLogger(), new RecordingLogger()];
+    const rec = recordIntervals();
+    try {
+      FdMonitor.acquire(a, logA);
+      FdMonitor.acquire(b, logB);
+      expect(rec.set.map((t) => t.ms)).to.deep.equal([1_000]);
+      expect(rec.set[0]!.handle.hasRef()).to.equal(false);
+      rec.set[0]!.tick();
+      expect([warnings(logA), warnings(logB)]).to.deep.equal([[{ open: limit * 0.9, limit, nextWarnMs: 0 }], []]);
+      FdMonitor.release(a);
+      expect(rec.cleared).to.deep.equal([]);
+      FdMonitor.release(b);
+      expect(rec.cleared).to.deep.equal([rec.set[0]!.handle]);
+    } finally {
+      rec.restore();
+    }
+  });
+
+  it('arms no interval when even the limit cannot be read (first acquired at EMFILE)', () => {
+    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    setSoftLimit(limit);
+    let code: string | undefined;
+    for (let i = 0; i < limit && code === undefined; i++) {
+      try {
+        opened.push(openSync('/dev/null', 'r'));
+      } catch (err) {
+        code = (err as NodeJS.ErrnoException).code;
+      }
+    }
+    const rec = recordIntervals();
+    let seen: ReturnType<typeof FdMonitor.check> | null = null;
+    try {
+      FdMonitor.acquire(owner, log);
+      seen = FdMonitor.check();
+    } finally {
+      rec.restore();
+      giveBack();
+    }
+    expect(code).to.equal('EMFILE');
+    expect(rec.set).to.deep.equal([]);
+    expect(seen, 'no limit seen yet: no check').to.equal(undefined);
+    expect(warnings()).to.deep.equal([]);
   });
 });

@@ -49,6 +49,28 @@ describe('core: logging', () => {
     for (const secret of ['hunter2', 'PRIVATE KEY', 'pfx-secret', 'tok-secret', 'message body text', 'nested-key-secret', 'nested-pw-secret']) expect(all).to.not.contain(secret);
   });
 
+  it("formats a child's fields once, yet shows an object's current value and lets a line's own value win", async () => {
+    const body = `
+const state = { n: 1 };
+const child = log.child({ cid: 'c7', state, flag: true, gone: undefined });
+child.info('first', { size: 1 });
+state.n = 2;
+child.info('second', { cid: 'override', size: 2 });
+const plain = log.child({ cid: 'c8', port: 25 });
+plain.info('third', { size: 3 });
+plain.info('fourth', { cid: 'mine', extra: 'x' });
+plain.info('fifth');
+`;
+    const { lines } = await runLogger({}, body);
+    expect(lines.map((l) => l.replace(/^\S+ /, ''))).to.deep.equal([
+      'info first cid=c7 state={"n":1} flag=true size=1',
+      'info second cid=override state={"n":2} flag=true size=2',
+      'info third cid=c8 port=25 size=3',
+      'info fourth cid=mine port=25 extra=x',
+      'info fifth cid=c8 port=25',
+    ]);
+  });
+
   it('writes readable text by default, also redacted', async () => {
     const { lines } = await runLogger({}, SECRETS_BODY);
     expect(lines).to.have.length(3);

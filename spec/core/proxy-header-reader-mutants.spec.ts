@@ -149,4 +149,29 @@ describe('core: readProxyHeader on a real socket', () => {
     await read;
     expect(timers()).to.equal(t0);
   });
+
+  it('reports a half-close mid-header as peer-closed also on a socket kept half-open (no \'close\' follows the FIN)', async () => {
+    const halfOpen = net.createServer({ allowHalfOpen: true });
+    const accepted = new Promise<net.Socket>((resolve) => halfOpen.once('connection', resolve));
+    await new Promise<void>((resolve) => halfOpen.listen(0, '127.0.0.1', resolve));
+    try {
+      const c = net.connect({ host: '127.0.0.1', port: (halfOpen.address() as net.AddressInfo).port });
+      c.on('error', () => undefined);
+      sockets.push(c);
+      const s = await accepted;
+      s.on('error', () => undefined);
+      sockets.push(s);
+      // A deadline past the spec's own timeout: only the FIN can end this read in time.
+      const read = readProxyHeader(s, 60_000);
+      c.end('PROXY TCP4 ');
+      const err = await read.then(
+        () => expect.fail('the read resolved'),
+        (e: unknown) => e as ProxyHeaderError,
+      );
+      expect([err.reason, err.message, s.destroyed]).to.deep.equal(['peer-closed', 'peer closed before a complete PROXY header', false]);
+    } finally {
+      for (const x of sockets.splice(0)) x.destroy();
+      await new Promise<void>((resolve) => halfOpen.close(() => resolve()));
+    }
+  });
 });

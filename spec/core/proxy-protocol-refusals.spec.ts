@@ -112,6 +112,15 @@ describe('core: PROXY header serialisers', () => {
     expect([...h.subarray(12)]).to.deep.equal([0x21, 0x11, 0, 12, 192, 0, 2, 7, 10, 0, 0, 1, 1, 2, 0, 25]);
     expect([...formatProxyV2().subarray(12)]).to.deep.equal([0x20, 0, 0, 0]);
   });
+
+  it('reads a v2 IPv4 header whose block is exactly the 12 address bytes (no TLVs)', () => {
+    const h = formatProxyV2({ address: '192.0.2.7', port: 258 }, { address: '10.0.0.1', port: 25 });
+    expect(parseProxyHeader(h)).to.deep.equal({
+      state: 'done',
+      length: 28,
+      header: { version: 2, command: 'proxy', source: { address: '192.0.2.7', port: 258 }, destination: { address: '10.0.0.1', port: 25 }, tlvs: [] },
+    });
+  });
 });
 
 describe('core: ProxyTrust edges', () => {
@@ -129,6 +138,11 @@ describe('core: ProxyTrust edges', () => {
     expect(t.isTrusted('::FFFF:127.0.0.1')).to.equal(true);
     expect(t.isTrusted('::ffff:10.0.0.1')).to.equal(false);
     expect(t.isTrusted('')).to.equal(false);
+  });
+
+  it('does not trust text around an IPv4-mapped address inside the blocks', () => {
+    const t = new ProxyTrust(['127.0.0.0/8']);
+    expect(['x::ffff:127.0.0.1', '::ffff:127.0.0.1x', '::ffff:127.0.0.1\n'].map((a) => t.isTrusted(a))).to.deep.equal([false, false, false]);
   });
 
   it('refuses a prefix that is not plain decimal digits, as a ProxyConfigError', () => {

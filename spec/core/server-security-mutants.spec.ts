@@ -6,12 +6,14 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { certificateOfContext } from '../../lib/core/certificate-store-loader.js';
+import { CertificateStore } from '../../lib/core/certificate-store.js';
 import { generateServerCertificate, toPkcs12, type DevCertificates } from '../../lib/core/dev-certificates.js';
 import { CertificateError, HANDSHAKE_TIMEOUT_MS, ServerSecurity, fingerprintOf, splitPemList, type ServerSecurityOptions } from '../../lib/core/server-security.js';
 import { TcpServer } from '../../lib/core/tcp-server.js';
@@ -19,6 +21,7 @@ import { generateTicketKeys } from '../../lib/core/ticket-keys.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
+import { heldTimers } from '../support/held-timers.js';
 import { resumeHandshake } from '../support/tls-resume.js';
 
 const log = createLogger({ silent: true });
@@ -383,6 +386,89 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       closers.push(() => child.close());
       await child.prepare();
       expect(child.fingerprint256).to.equal(pem.fingerprint256);
+    });
+  });
+
+  // The reload timers are held (spec/support/held-timers.ts) and each file event is awaited on a watcher of the spec's
+  // own, opened after the configuration's: libuv gives every watcher of one path the same inotify event in the order
+  // they were opened, so once the spec's watcher saw it, a timer the configuration did not arm by then is never armed
+  // for that event.
+  describe('watchers and reload timers, held (stop 22)', () => {
+    let dir: string;
+    let held: ReturnType<typeof heldTimers> | undefined;
+
+    beforeEach(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'postern-watch-held-'));
+      await Promise.all([writeFile(join(dir, 'c.pem'), certs.server.cert), writeFile(join(dir, 'k.pem'), certs.server.key)]);
+    });
+    afterEach(async () => {
+      held?.restore();
+      held = undefined;
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    /** Writes `file` again and resolves once a watcher opened now has seen the event. */
+    async function touched(file: string, text = certs.server.cert): Promise<void> {
+      const w = watch(file);
+      try {
+        const event = new Promise<void>((resolve) => w.once('change', () => resolve()));
+        await writeFile(file, text);
+        await event;
+      } finally {
+        w.close();
+      }
+    }
+
+    const files = (): { certFile: string; keyFile: string } => ({ certFile: join(dir, 'c.pem'), keyFile: join(dir, 'k.pem') });
+
+    it('watches its files only with watchFiles', async () => {
+      held = heldTimers(200);
+      await security({ certificate: files() }).prepare();
+      await security({ certificate: files(), watchFiles: false }).prepare();
+      await touched(join(dir, 'c.pem'));
+      expect(held.armed).to.deep.equal([]);
+    });
+
+    it('waits 200 ms after the last event, unref\'d; close() drops the pending reload and stops watching', async () => {
+      held = heldTimers(200);
+      const sec = security({ certificate: files(), watchFiles: true });
+      await sec.prepare();
+      await touched(join(dir, 'c.pem'));
+      await touched(join(dir, 'k.pem'), certs.server.key);
+      expect(held.armed.length).to.be.greaterThan(1);
+      const last = held.armed.at(-1)!;
+      expect(held.armed.slice(0, -1).every((t) => held!.cleared.has(t.handle)), 'each event clears the timer before it').to.equal(true);
+      expect([held.cleared.has(last.handle), last.handle.hasRef()]).to.deep.equal([false, false]);
+      sec.close();
+      expect(held.cleared.has(last.handle), 'close() clears the pending reload').to.equal(true);
+      const armed = held.armed.length;
+      await touched(join(dir, 'c.pem'));
+      expect(held.armed.length, 'no watcher left after close()').to.equal(armed);
+    });
+
+    it('closes the certificate store it opened itself, and leaves one it was given open', async () => {
+      held = heldTimers(7_005, 7_006);
+      const owned = security({ certificateStore: { directory: dir, debounceMs: 7_005 } });
+      await owned.prepare();
+      const given = await CertificateStore.open({ directory: dir, debounceMs: 7_006 });
+      closers.push(() => given.close());
+      const borrowing = security({ certificateStore: given });
+      await borrowing.prepare();
+      owned.close();
+      borrowing.close();
+      await touched(join(dir, 'c.pem'));
+      expect(new Set(held.armed.map((t) => t.ms))).to.deep.equal(new Set([7_006]));
+    });
+
+    it('hands a failing file watcher\'s error to onReloadError', async () => {
+      const sec = security({ certificate: files(), watchFiles: true });
+      await sec.prepare();
+      const seen: unknown[] = [];
+      sec.onReloadError = (err) => seen.push(err);
+      const broke = new Error('watch broke');
+      // An inotify watcher does not fail on Linux once started; its 'error' event is emitted as Node would emit it.
+      (sec as unknown as { watchers: FSWatcher[] }).watchers[0]!.emit('error', broke);
+      expect(seen).to.deep.equal([broke]);
     });
   });
 

@@ -77,7 +77,8 @@ export async function startPostgresCluster(options: { durable?: boolean } = {}):
   sharedCluster ??= startOwnCluster(options).then((cluster) => {
     // Stryker kills its test-runner processes with SIGKILL (no 'exit' hook runs), and pg_ctl's server is not their
     // child: a watchdog outside the process tree stops the server once this process is gone.
-    spawn('sh', ['-c', `(while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${cluster.stopCommand}) >/dev/null 2>&1 &`], { stdio: 'ignore' }).unref();
+    // Its own process group (detached), so that a signal to this process's group (Ctrl-C, `kill -- -pgid`) spares it.
+    spawn('sh', ['-c', `(while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${cluster.stopCommand}) >/dev/null 2>&1 &`], { stdio: 'ignore', detached: true }).unref();
     return { ...cluster, stop: async () => undefined };
   });
   return sharedCluster;

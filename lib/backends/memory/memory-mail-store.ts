@@ -83,17 +83,18 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
   insert(username: string, mailbox: string, raw: Buffer, flags: Iterable<string>, internalDate?: Date, envelope?: DeliveryEnvelope, emailId?: string): StoredMessage {
     const box = this.mailbox(username, mailbox);
     const now = Date.now();
+    const internalTime = internalDate?.getTime() ?? now;
     // Every field in the same order for every message: one hidden class, no per-message property dictionary.
     const message: MemMessage = {
       uid: box.uidNext++,
-      internalTime: internalDate?.getTime() ?? now,
+      internalTime,
       raw, // the contract hands ownership of `raw` to the store: no second copy of every message
       flags: isEmpty(flags) ? NO_FLAGS : keptFlags(new Set(normalizeFlags(flags))),
       modseq: nextModseq(box),
       envelope,
       recent: true,
       emailId,
-      saveTime: now,
+      saveTime: internalTime === now ? undefined : now,
     };
     box.messages.push(message);
     this.emit({ type: 'exists', username, mailbox, uid: message.uid });

@@ -23,8 +23,16 @@ export interface MemMessage {
   recent: boolean;
   /** RFC 8474 EMAILID (content hash), computed on first use by {@link emailIdOf}. */
   emailId: string | undefined;
-  /** RFC 8514 save date, in ms since the epoch. */
-  readonly saveTime: number;
+  /**
+   * RFC 8514 save date, in ms since the epoch; undefined when it equals {@link internalTime} (a delivery without an
+   * internal date of its own): a time in ms is a heap number, one object less per message (read it with {@link saveTimeOf}).
+   */
+  readonly saveTime: number | undefined;
+}
+
+/** The message's RFC 8514 save date in ms since the epoch. */
+export function saveTimeOf(message: MemMessage): number {
+  return message.saveTime ?? message.internalTime;
 }
 
 /** The flags of every message that has none: one shared, empty set (message flags are replaced, never edited). */
@@ -97,7 +105,7 @@ class MemSnapshot implements StoredMessage, MessageIdentity {
     this.size = raw.length;
     this.flags = new Set(message.flags);
     this.modseq = message.modseq;
-    this.saveDate = new Date(message.saveTime);
+    this.saveDate = new Date(saveTimeOf(message));
     // Only a message with an envelope has the field.
     if (message.envelope !== undefined) (this as { envelope?: DeliveryEnvelope }).envelope = message.envelope;
     this.raw = async () => Buffer.from(raw);

@@ -55,7 +55,8 @@ export async function mailFrom(conn: SmtpConnection, args: string): Promise<void
   const { address, params: raw } = parsePath(args, 'FROM');
   const params = mailParams(raw, s.maxMessageSize);
   if (isNonAscii(address) && !params.smtpUtf8) throw NEEDS_SMTPUTF8();
-  await conn.runHooks((h) => h.onMailFrom?.(address, params, conn.context));
+  // No hook bound (the common case): no closure and no hook loop per message (issue 15).
+  if (conn.deps.hooks.length > 0) await conn.runHooks((h) => h.onMailFrom?.(address, params, conn.context));
   await conn.backend.mailFrom(address, params);
   conn.tx = { from: address, params, rcptTo: [] };
   conn.enter('mail');
@@ -74,7 +75,7 @@ export async function rcptTo(conn: SmtpConnection, args: string): Promise<void> 
   if (isNonAscii(address) && !tx.params.smtpUtf8) throw NEEDS_SMTPUTF8();
   if (tx.rcptTo.length >= conn.settings.maxRecipients) throw new SmtpReplyError(452, '4.5.3', 'Too many recipients');
   const params: RcptParams = {};
-  await conn.runHooks((h) => h.onRcptTo?.(address, params, conn.context));
+  if (conn.deps.hooks.length > 0) await conn.runHooks((h) => h.onRcptTo?.(address, params, conn.context));
   await conn.backend.rcptTo(address, params);
   tx.rcptTo.push(address);
   conn.enter('rcpt');

@@ -1,5 +1,5 @@
 import type { SmtpConnection } from '../smtp-connection.js';
-import { multiline } from '../smtp-replies.js';
+import { continuationLine, multiline } from '../smtp-replies.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { availableMechanisms } from '../../protocol/sasl/sasl-mechanism.js';
 
@@ -49,14 +49,34 @@ async function greet(conn: SmtpConnection, args: string, extended: boolean): Pro
     conn.send(`250 ${name} greets ${domain}\r\n`);
     return;
   }
-  const where = { secure: conn.isSecure, allowInsecureAuth: conn.allowsInsecureAuth };
-  const keys = ehloKeywords({
-    ...where,
-    maxMessageSize: conn.settings.maxMessageSize,
-    // Asked only when AUTH is advertised: the plaintext EHLO before STARTTLS needs no peer snapshot (issue 15).
-    saslMechanisms: advertisesAuth(where) ? availableMechanisms(conn.saslMechanisms, conn.saslSession) : [],
-  });
-  conn.send(multiline(250, [`${name} greets ${domain}`, ...keys]));
+  const secure = conn.isSecure;
+  const allowInsecureAuth = conn.allowsInsecureAuth;
+  // Asked only when AUTH is advertised: the plaintext EHLO before STARTTLS needs no peer snapshot (issue 15).
+  const mechanisms = advertisesAuth({ secure, allowInsecureAuth }) ? availableMechanisms(conn.saslMechanisms, conn.saslSession) : NO_MECHANISMS;
+  conn.send(continuationLine(250, `${name} greets ${domain}`) + keywordLines(conn.settings, secure, allowInsecureAuth, mechanisms));
+}
+
+/** No SASL mechanism (plaintext without `allowInsecureAuth`). */
+const NO_MECHANISMS: readonly string[] = [];
+
+/** The keyword lines of the EHLO reply (`250-PIPELINING` … `250 HELP`) by settings, then security and mechanisms. */
+const KEYWORD_LINES = new WeakMap<object, Map<string, string>>();
+/** Keyword-line variants kept per settings object (a handful: plaintext, TLS, TLS with a client certificate…). */
+const KEYWORD_VARIANTS = 16;
+
+/** {@link ehloKeywords}' lines as they are sent, made once per settings and variant (issue 15: two EHLO per STARTTLS session). */
+function keywordLines(settings: { readonly maxMessageSize: number }, secure: boolean, allowInsecureAuth: boolean, mechanisms: readonly string[]): string {
+  let variants = KEYWORD_LINES.get(settings);
+  if (variants === undefined) KEYWORD_LINES.set(settings, (variants = new Map()));
+  const key = `${secure ? 's' : 'p'}${allowInsecureAuth ? 'i' : ''} ${mechanisms.join(' ')}`;
+  let lines = variants.get(key);
+  if (lines === undefined) {
+    const keys = ehloKeywords({ secure, allowInsecureAuth, maxMessageSize: settings.maxMessageSize, saslMechanisms: mechanisms });
+    lines = multiline(250, keys);
+    if (variants.size >= KEYWORD_VARIANTS) variants.clear();
+    variants.set(key, lines);
+  }
+  return lines;
 }
 
 /** EHLO (RFC 5321 §4.1.1.1, RFC 1869): greeting plus the extension keywords. */
