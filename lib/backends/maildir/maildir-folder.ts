@@ -235,6 +235,8 @@ export class MaildirFolder {
       const changes = noChanges();
       if (this.deleted) return changes;
       const hasLog = await this.catchUp(changes);
+      // Deleted while the log was read: nothing to report (catchUp left the emptied state alone).
+      if (this.deleted) return noChanges();
       const now = stampDirsSync(this.path);
       if (!hasLog || this.dirsNeedScan(true, now)) await this.withLock(changes, () => this.scanLocked(changes));
       this.report(changes);
@@ -573,6 +575,8 @@ export class MaildirFolder {
   /** Applies the log's new records; a replaced (compacted) log rebuilds the state. Resolves false when there is no log. */
   private async catchUp(changes: FolderChanges): Promise<boolean> {
     const read = await this.log.readNew();
+    // markDeleted() emptied the state while the log was read: applying the records would bring the messages back.
+    if (this.deleted) return true;
     if (read === undefined) return false;
     if (!read.replaced) {
       for (const record of read.records) this.state.apply(record, changes);
@@ -613,6 +617,8 @@ export class MaildirFolder {
     const known = this.state.dirStamp;
     if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
     await this.log.append(records);
+    // markDeleted() emptied the state during the append: applying the records would bring the messages back.
+    if (this.deleted) return;
     for (const record of records) this.state.apply(record, changes);
     this.lastScanStart = started;
     this.lastScanEnd = Date.now();
