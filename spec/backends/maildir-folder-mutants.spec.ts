@@ -307,6 +307,25 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     expect(b.list()).to.deep.equal([]);
     b.unwatch();
   });
+  it('reports nothing, and returns no changes, when the folder is deleted while a refresh reads the log', async () => {
+    const toldB: Told = [];
+    const a = await create('INBOX');
+    const b = await openAgain('INBOX', toldB);
+    await a.add(body('a'), [], DATE);
+    await a.add(body('b'), [], DATE);
+    // The deletion lands while b's refresh awaits its read of the grown log (the race a watcher's refresh can lose).
+    const log = (b as unknown as { log: FolderLog }).log;
+    const readNew = log.readNew.bind(log);
+    log.readNew = async () => {
+      const read = await readNew();
+      b.markDeleted();
+      return read;
+    };
+    expect(await b.refresh()).to.deep.equal({ added: [], expunged: [], flagged: [] });
+    expect(toldB).to.deep.equal([]);
+    expect(b.list()).to.deep.equal([]);
+  });
+
   it('adopts a foreign file name without a save date, and logs a delivery without keywords as a plain a record', async () => {
     const folder = await create();
     await writeFile(join(root, 'INBOX', 'new', 'foreign'), body('f'));

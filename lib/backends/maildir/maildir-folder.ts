@@ -235,7 +235,7 @@ export class MaildirFolder {
       const changes = noChanges();
       if (this.deleted) return changes;
       const hasLog = await this.catchUp(changes);
-      // Deleted while the log was read: nothing to report (catchUp left the emptied state alone).
+      // Deleted while the log was read: the state was emptied under the read, and nothing about the folder is news.
       if (this.deleted) return noChanges();
       const now = stampDirsSync(this.path);
       if (!hasLog || this.dirsNeedScan(true, now)) await this.withLock(changes, () => this.scanLocked(changes));
@@ -575,9 +575,8 @@ export class MaildirFolder {
   /** Applies the log's new records; a replaced (compacted) log rebuilds the state. Resolves false when there is no log. */
   private async catchUp(changes: FolderChanges): Promise<boolean> {
     const read = await this.log.readNew();
-    // markDeleted() emptied the state while the log was read: applying the records would bring the messages back.
-    if (this.deleted) return true;
     if (read === undefined) return false;
+    if (this.deleted) return true; // deleted during the read: the emptied state stays empty
     if (!read.replaced) {
       for (const record of read.records) this.state.apply(record, changes);
       return true;
