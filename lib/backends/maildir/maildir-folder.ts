@@ -616,6 +616,8 @@ export class MaildirFolder {
     const known = this.state.dirStamp;
     if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
     await this.log.append(records);
+    // markDeleted() emptied the state during the append: applying the records would bring the messages back.
+    if (this.deleted) return;
     for (const record of records) this.state.apply(record, changes);
     this.lastScanStart = started;
     this.lastScanEnd = Date.now();
