@@ -1,8 +1,10 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, readdir, rm, unlink, utimes, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireDotLock, DotLockBusyError, STALE_LOCK_MS } from '../../lib/backends/maildir/dot-lock.js';
+import { heldIntervals, heldTimers } from '../support/held-timers.js';
 
 /** Above Linux's default pid range: never a running process. */
 const DEAD_PID = 2 ** 22 + 17;
@@ -107,5 +109,133 @@ describe('acquireDotLock: who holds, when a lock is stale, what release removes'
     // Released locks are no longer ours: a file with our pid left behind is broken, not taken for a live one.
     await writeFile(path, `${process.pid} ${hostname()} second\n`);
     await (await acquireDotLock(path, 'third', 0)).release();
+  });
+
+  describe('kept fresh, retried, aged on a test clock (mutation testing)', () => {
+    const realNow = Date.now;
+    afterEach(() => {
+      Date.now = realNow;
+    });
+    /** Descriptors of this process open on something under the temp dir. */
+    const openUnder = (): string[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(dir) ? [target] : [];
+        } catch {
+          return [];
+        }
+      });
+
+    it('names its error DotLockBusyError, and leaves no descriptor open', async () => {
+      const first = await acquireDotLock(path, 'first', 0);
+      const err = await busy(acquireDotLock(path, 'second', 0));
+      expect(err.name).to.equal('DotLockBusyError');
+      await first.release();
+      expect(openUnder()).to.deep.equal([]);
+    });
+
+    it('keepFresh: written whole, touched every 30 s by an unref\'d timer cleared at release; refused while held; none without it', async () => {
+      const timers = heldIntervals(30_000);
+      try {
+        const plain = await acquireDotLock(path, 'plain', 0);
+        expect(timers.armed).to.have.length(0);
+        await plain.release();
+        const lock = await acquireDotLock(path, 'pop3 maildrop', 0, true);
+        expect(await readFile(path, 'utf8')).to.equal(`${process.pid} ${hostname()} pop3_maildrop\n`);
+        expect(await readdir(dir)).to.deep.equal(['x.lock']);
+        expect(timers.armed.map((t) => [t.ms, t.handle.hasRef()])).to.deep.equal([[30_000, false]]);
+        const err = await busy(acquireDotLock(path, 'second', 0, true));
+        expect(err.holder).to.equal(`${process.pid} ${hostname()} pop3_maildrop`);
+        expect(await readdir(dir)).to.deep.equal(['x.lock']);
+        await age(path, 60_000);
+        const old = (await stat(path)).mtimeMs;
+        timers.armed[0]!.fire();
+        for (let i = 0; i < 100 && (await stat(path)).mtimeMs === old; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+        expect((await stat(path)).mtimeMs).to.be.greaterThan(old + 50_000);
+        await lock.release();
+        expect(timers.cleared.has(timers.armed[0]!.handle)).to.equal(true);
+        expect(await readdir(dir)).to.deep.equal([]);
+        expect(openUnder()).to.deep.equal([]);
+      } finally {
+        timers.restore();
+      }
+    });
+
+    it('retries a live lock after 1, 2, 4 … ms, at most 50 ms apart, and only once a first wait is over', async () => {
+      const delays = [1, 2, 4, 8, 16, 32, 50];
+      const timers = heldTimers(...delays);
+      try {
+        const first = await acquireDotLock(path, 'first', 0);
+        const second = acquireDotLock(path, 'second', 60_000);
+        for (let n = 1; n <= 9; n++) {
+          for (let i = 0; i < 10_000 && timers.armed.length < n; i++) await new Promise((resolve) => setImmediate(resolve));
+          if (n === 9) await first.release();
+          timers.armed[n - 1]!.fire();
+        }
+        await (await second).release();
+        expect(timers.armed.map((t) => t.ms)).to.deep.equal([1, 2, 4, 8, 16, 32, 50, 50, 50]);
+      } finally {
+        timers.restore();
+      }
+    });
+
+    it('gives up at the deadline (waitMs after the call) and not before', async () => {
+      const first = await acquireDotLock(path, 'first', 0);
+      const T = realNow(); // the lock file's age must stay far below STALE_LOCK_MS
+      let t = T;
+      Date.now = () => t;
+      const timers = heldTimers(1, 2, 4);
+      try {
+        const second = acquireDotLock(path, 'second', 3);
+        for (let i = 0; i < 10_000 && timers.armed.length < 1; i++) await new Promise((resolve) => setImmediate(resolve));
+        t = T + 2;
+        timers.armed[0]!.fire();
+        for (let i = 0; i < 10_000 && timers.armed.length < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+        t = T + 3;
+        timers.armed[1]!.fire();
+        expect((await busy(second)).holder).to.equal(`${process.pid} ${hostname()} first`);
+        expect(timers.armed).to.have.length(2);
+      } finally {
+        timers.restore();
+        await first.release();
+      }
+    });
+
+    it('breaks a lock of exactly STALE_LOCK_MS only once it is older, on the test clock', async () => {
+      const holder = `${process.ppid} ${hostname()} imap`;
+      await writeFile(path, `${holder}\n`);
+      const T = 1_800_000_000_000;
+      await utimes(path, (T - STALE_LOCK_MS) / 1000, (T - STALE_LOCK_MS) / 1000);
+      Date.now = () => T;
+      expect((await busy(acquireDotLock(path, 'me', 0))).holder).to.equal(holder);
+      Date.now = () => T + 1;
+      await (await acquireDotLock(path, 'me', 0)).release();
+    });
+
+    it('breaks a dead writer\'s lock without an owner field, and keeps one with a negative pid', async () => {
+      await writeFile(path, `${DEAD_PID} ${hostname()}\n`);
+      await (await acquireDotLock(path, 'me', 0)).release();
+      await writeFile(path, `-${DEAD_PID} ${hostname()} x\n`);
+      expect((await busy(acquireDotLock(path, 'me', 0))).holder).to.equal(`-${DEAD_PID} ${hostname()} x`);
+    });
+
+    it('passes on errors other than ENOENT: a directory in place of the lock at acquire and at release', async () => {
+      await mkdir(path);
+      const code = (p: Promise<unknown>): Promise<unknown> =>
+        p.then(
+          () => 'resolved',
+          (e: NodeJS.ErrnoException) => e.code,
+        );
+      expect(await code(acquireDotLock(path, 'me', 0))).to.equal('EISDIR');
+      await rm(path, { recursive: true });
+      for (const keepFresh of [false, true]) {
+        const lock = await acquireDotLock(path, 'me', 0, keepFresh);
+        await unlink(path);
+        await mkdir(path);
+        expect(await code(lock.release())).to.equal('EISDIR');
+        await rm(path, { recursive: true });
+      }
+    });
   });
 });

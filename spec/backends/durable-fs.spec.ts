@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, open, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, isErrno, replaceFile, writeNewFile } from '../../lib/backends/maildir/durable-fs.js';
@@ -55,5 +56,73 @@ describe('durable-fs: create-only writes, atomic replacement, directory fsync', 
     expect(isErrno(null, 'ENOENT')).to.equal(false);
     expect(isErrno(undefined, 'ENOENT')).to.equal(false);
     expect(isErrno('ENOENT', 'ENOENT')).to.equal(false);
+  });
+
+  describe('what is fsynced (a pass-through spy on FileHandle.prototype.sync)', () => {
+    let proto: { sync(this: FileHandle): Promise<void> };
+    let realSync: (this: FileHandle) => Promise<void>;
+    /** Paths fsynced, relative to the temp dir ('.' for the dir itself), or the absolute path outside it. */
+    let synced: string[];
+    beforeEach(async () => {
+      synced = [];
+      const probe = await open(new URL(import.meta.url), 'r');
+      proto = Object.getPrototypeOf(probe) as typeof proto;
+      await probe.close();
+      realSync = proto.sync;
+      proto.sync = function (this: FileHandle) {
+        const target = readlinkSync(`/proc/self/fd/${this.fd}`);
+        synced.push(target === dir ? '.' : target.startsWith(dir + '/') ? target.slice(dir.length + 1).replace(/\.tmp-\d+-\d+$/, '.tmp') : target);
+        return realSync.call(this);
+      };
+    });
+    afterEach(() => {
+      proto.sync = realSync;
+    });
+    /** Descriptors of this process open on something under the temp dir. */
+    const openUnder = (): string[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(dir) ? [target] : [];
+        } catch {
+          return [];
+        }
+      });
+
+    it('fsyncs the new file when durable, and the replaced file then its directory; nothing when not durable; no handle left open', async () => {
+      await writeNewFile(join(dir, 'a'), 'x', true);
+      expect(synced).to.deep.equal(['a']);
+      synced = [];
+      await replaceFile(join(dir, 'b'), 'y', true);
+      expect(synced).to.deep.equal(['b.tmp', '.']);
+      synced = [];
+      await writeNewFile(join(dir, 'c'), 'x', false);
+      await replaceFile(join(dir, 'd'), 'y', false);
+      expect(synced).to.deep.equal([]);
+      await fsyncDir(dir);
+      expect(synced).to.deep.equal(['.']);
+      expect(openUnder()).to.deep.equal([]);
+    });
+
+    it('fsyncDir swallows EINVAL (a file that cannot be fsynced, as directories on some file systems) and closes it', async () => {
+      // fsync(2) of /dev/null fails with EINVAL, the answer of file systems without directory fsync.
+      const before = readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === '/dev/null';
+        } catch {
+          return false;
+        }
+      }).length;
+      await fsyncDir('/dev/null');
+      expect(synced).to.deep.equal(['/dev/null']);
+      const after = readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === '/dev/null';
+        } catch {
+          return false;
+        }
+      }).length;
+      expect(after).to.equal(before);
+    });
   });
 });

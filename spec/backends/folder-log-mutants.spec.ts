@@ -5,9 +5,12 @@
  * and when it compacts.
  */
 import { expect } from 'chai';
-import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync, truncateSync, unlinkSync, type Stats } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { FolderCache, FOLDER_CACHE_FILE } from '../../lib/backends/maildir/folder-cache.js';
 import { FolderLog } from '../../lib/backends/maildir/folder-log.js';
 import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
@@ -235,6 +238,128 @@ describe('Maildir FolderLog (mutation testing)', () => {
     expect(error?.code).to.be.oneOf(['EISDIR', 'ENOTEMPTY']);
     expect(await readFile(path, 'utf8')).to.equal(line(x(1)) + line(x(2)));
   });
+  it('reads nothing when the log is removed between its stat and its open (ENOENT), as when it was never there', async () => {
+    await writeFile(path, line(x(1)));
+    const l = log();
+    // readNew's stat is synchronous and its first await (closing a kept file) comes before the open: the file is gone then.
+    const reading = l.readNew();
+    unlinkSync(path);
+    expect(await reading).to.equal(undefined);
+    expect(l.unchanged()).to.equal(false);
+    await writeFile(path, line(x(2)));
+    expect(await l.readNew()).to.deep.equal({ replaced: true, records: [x(2)] });
+  });
+
+  describe('with a pass-through spy on FileHandle.prototype (real calls, counted or followed by a real change)', () => {
+    type Proto = { stat: (...args: unknown[]) => Promise<Stats>; truncate: (len?: number) => Promise<void> };
+    let proto: Proto;
+    let realStat: Proto['stat'];
+    let realTruncate: Proto['truncate'];
+    /** Lengths passed to FileHandle.truncate. */
+    let truncated: number[];
+    /** When set, the next FileHandle.stat is followed by a truncation of the log to this length (another writer). */
+    let cutAfterStat: number | undefined;
+    beforeEach(async () => {
+      truncated = [];
+      cutAfterStat = undefined;
+      const probe = await open(join(dir, 'probe'), 'w');
+      proto = Object.getPrototypeOf(probe) as Proto;
+      await probe.close();
+      await rm(join(dir, 'probe'));
+      realStat = proto.stat;
+      realTruncate = proto.truncate;
+      proto.stat = async function (this: FileHandle, ...args: unknown[]) {
+        const info = await realStat.apply(this, args);
+        if (cutAfterStat !== undefined) {
+          truncateSync(path, cutAfterStat);
+          cutAfterStat = undefined;
+        }
+        return info;
+      };
+      proto.truncate = function (this: FileHandle, len?: number) {
+        truncated.push(len ?? 0);
+        return realTruncate.call(this, len);
+      };
+    });
+    afterEach(() => {
+      proto.stat = realStat;
+      proto.truncate = realTruncate;
+    });
+
+    it('truncates before an append only when the last read ended in a torn record, and then to its offset', async () => {
+      await writeFile(path, line(x(1)));
+      const l = log();
+      await l.readNew();
+      await l.append([x(2)]);
+      await l.readNew();
+      await l.append([x(3)]);
+      expect(truncated).to.deep.equal([]);
+      await appendFile(path, '{"t":"x","u"');
+      await l.readNew();
+      await l.append([x(4)]);
+      expect(truncated).to.deep.equal([3 * line(x(1)).length]);
+      expect(await readFile(path, 'utf8')).to.equal(line(x(1)) + line(x(2)) + line(x(3)) + line(x(4)));
+    });
+
+    it('reads the complete records that are left when another writer cuts the log short right after its stat', async () => {
+      await writeFile(path, line(x(1)) + line(x(2)) + line(x(3)));
+      const l = log();
+      cutAfterStat = line(x(1)).length + 4; // x(1) and a torn piece of x(2)
+      expect(await l.readNew()).to.deep.equal({ replaced: true, records: [x(1)] });
+      expect(l.records).to.equal(1);
+      expect(await l.readNew()).to.deep.equal({ replaced: false, records: [] });
+      await l.append([x(4)]);
+      expect(await readFile(path, 'utf8')).to.equal(line(x(1)) + line(x(4)));
+      expect(l.records).to.equal(2);
+      expect(l.unchanged()).to.equal(true);
+    });
+
+    it('reads nothing and counts no record when the log is emptied right after its stat', async () => {
+      await writeFile(path, line(x(1)) + line(x(2)));
+      const l = log();
+      cutAfterStat = 0;
+      expect(await l.readNew()).to.deep.equal({ replaced: true, records: [] });
+      expect(l.records).to.equal(0);
+      expect(l.unchanged()).to.equal(true);
+      await appendFile(path, line(x(3)));
+      expect(await l.readNew()).to.deep.equal({ replaced: false, records: [x(3)] });
+      expect(l.records).to.equal(1);
+    });
+  });
+
+  it('closes the kept file of a log that is collected without close(), without Node closing it on garbage collection', async function () {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    await writeFile(path, line(x(1)));
+    const openOnLog = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === path;
+        } catch {
+          return false;
+        }
+      }).length;
+    const warnings: string[] = [];
+    const onWarning = (w: Error): number => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      await (async () => {
+        const dropped = new FolderLog(path, false);
+        expect(await dropped.readNew()).to.deep.equal({ replaced: true, records: [x(1)] });
+      })();
+      expect(openOnLog()).to.equal(1);
+      // Each round collects what it can and lets the finalization callbacks and the closes they start run.
+      for (let round = 0; round < 100 && openOnLog() > 0; round++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(openOnLog()).to.equal(0);
+      expect(warnings.filter((w) => w.includes('on garbage collection'))).to.deep.equal([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
 
 describe('Maildir FolderCache (mutation testing)', () => {
@@ -327,6 +452,29 @@ describe('Maildir FolderCache (mutation testing)', () => {
     let error: NodeJS.ErrnoException | undefined;
     await new FolderCache(dir).get('a').catch((e: NodeJS.ErrnoException) => (error = e));
     expect(error?.code).to.equal('EISDIR');
+  });
+
+  it('leaves no file open after writing its lines and after a compaction', async () => {
+    /** Descriptors of this process open on something under the folder. */
+    const openUnder = (): string[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(dir + '/') ? [target] : [];
+        } catch {
+          return [];
+        }
+      });
+    const many = Array.from({ length: 1005 }, (_, i) => JSON.stringify({ b: `m${i}`, s: structure, w: i }) + '\n');
+    await writeFile(join(dir, FOLDER_CACHE_FILE), many.join(''));
+    const c = new FolderCache(dir);
+    await c.get('m0'); // 1005 lines: more than 2 * 1 + 1000 after the put
+    c.put('a', { structure, canonicalSize: 1 });
+    await c.settled();
+    expect(openUnder()).to.deep.equal([]);
+    await c.compact(new Set(['a']));
+    expect(await lines()).to.deep.equal([{ b: 'a', s: structure, w: 1 }]);
+    expect(openUnder()).to.deep.equal([]);
   });
 
   it('loses a line quietly when its folder is gone, and follows a rename of the folder', async () => {

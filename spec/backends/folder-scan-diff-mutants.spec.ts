@@ -272,6 +272,22 @@ describe('Maildir folder scan against real directories (mutation testing)', () =
       );
     });
 
+    it("keeps a live process's tmp/ file exactly 36 hours old and removes it one millisecond later (Date.now held)", async () => {
+      const realNow = Date.now;
+      const t = Math.floor(realNow() / 1000) * 1000; // a whole second: the file's mtime is then exact to the millisecond
+      await file('tmp', `1700000000.M1P${process.ppid}.host`, 'x', t / 1000 - 36 * hour);
+      try {
+        Date.now = () => t;
+        await removeLeftovers(dir);
+        expect((await left()).tmp).to.deep.equal([`1700000000.M1P${process.ppid}.host`]);
+        Date.now = () => t + 1;
+        await removeLeftovers(dir);
+        expect((await left()).tmp).to.deep.equal([]);
+      } finally {
+        Date.now = realNow;
+      }
+    });
+
     it('removes temporary state files of dead processes and old ones, and nothing else in the folder', async () => {
       const old = nowS() - 37 * hour;
       const young = nowS();

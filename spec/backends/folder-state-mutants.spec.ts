@@ -56,6 +56,16 @@ describe('Maildir FolderState (mutation testing)', () => {
     expect(appendRecordOf(s.get(1)!)).to.have.deep.property('e', envelope);
   });
 
+  it('keeps the EMAILID a copy carries (RFC 8474), and none for a message whose base name gives it', () => {
+    const s = new FolderState();
+    s.apply(add(1, 1, { i: 'Mcopied' }));
+    s.apply(add(2, 2));
+    expect(s.get(1)?.emailId).to.equal('Mcopied');
+    expect(appendRecordOf(s.get(1)!)).to.have.property('i', 'Mcopied');
+    expect(s.get(2)).to.not.have.property('emailId');
+    expect(appendRecordOf(s.get(2)!)).to.not.have.property('i');
+  });
+
   it('ignores a second add of a UID, and moves a base name delivered again to its new UID', () => {
     const s = new FolderState();
     s.apply(add(1, 1, { n: 1 }));
@@ -175,6 +185,7 @@ describe('Maildir parseRecord (mutation testing)', () => {
     ok({ t: 'a', u: 1, m: 2, b: 'x', d: 0, s: 5 });
     ok({ t: 'a', u: 1, m: 2, b: 'x', d: 3, s: 5, l: 'S', k: ['K'], e: { mailFrom: '', rcptTo: [] } });
     ok({ t: 'a', u: 1, m: 2, b: 'x', d: 3, s: 5, n: 1, k: [] });
+    ok({ t: 'a', u: 1, m: 2, b: 'x', d: 3, s: 5, n: 1, i: 'Mcopied' });
     ok({ t: 'f', u: 1, m: 2, l: '' });
     ok({ t: 'f', u: 1, m: 2, l: 'S', k: ['A', 'B'] });
     ok({ t: 'c', u: [] });
@@ -205,6 +216,8 @@ describe('Maildir parseRecord (mutation testing)', () => {
       { ...a, k: ['K', 1] },
       { ...a, e: null },
       { ...a, e: 'envelope' },
+      { ...a, i: 7 },
+      { ...a, i: null },
     ])
       bad(JSON.stringify(r));
     const f = { t: 'f', u: 1, m: 2, l: 'S' };

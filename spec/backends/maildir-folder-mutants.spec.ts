@@ -13,12 +13,14 @@ import { MaildirFolder, type Entry, type FolderChanges } from '../../lib/backend
 import { FOLDER_LOG_FILE, FolderState, parseRecord, type LogRecord } from '../../lib/backends/maildir/folder-state.js';
 import { FolderLog } from '../../lib/backends/maildir/folder-log.js';
 import { UIDLIST_FILE } from '../../lib/backends/maildir/folder-scan.js';
+import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
 import { emailIdOfName } from '../../lib/backends/shared/object-ids.js';
 
 const DATE = new Date('2024-02-03T04:05:06.789Z');
 const body = (text: string): Buffer => Buffer.from(`Subject: ${text}\r\n\r\n${text}\r\n`);
 
 describe('MaildirFolder on real directories (mutation testing)', () => {
+  const originalFs = { ...maildirFs };
   let root: string;
   const opened: MaildirFolder[] = [];
   beforeEach(async () => {
@@ -305,6 +307,25 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     expect(b.list()).to.deep.equal([]);
     b.unwatch();
   });
+  it('reports nothing, and returns no changes, when the folder is deleted while a refresh reads the log', async () => {
+    const toldB: Told = [];
+    const a = await create('INBOX');
+    const b = await openAgain('INBOX', toldB);
+    await a.add(body('a'), [], DATE);
+    await a.add(body('b'), [], DATE);
+    // The deletion lands while b's refresh awaits its read of the grown log (the race a watcher's refresh can lose).
+    const log = (b as unknown as { log: FolderLog }).log;
+    const readNew = log.readNew.bind(log);
+    log.readNew = async () => {
+      const read = await readNew();
+      b.markDeleted();
+      return read;
+    };
+    expect(await b.refresh()).to.deep.equal({ added: [], expunged: [], flagged: [] });
+    expect(toldB).to.deep.equal([]);
+    expect(b.list()).to.deep.equal([]);
+  });
+
   it('adopts a foreign file name without a save date, and logs a delivery without keywords as a plain a record', async () => {
     const folder = await create();
     await writeFile(join(root, 'INBOX', 'new', 'foreign'), body('f'));
@@ -368,6 +389,61 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     folder.markDeleted();
     await rm(join(root, '.Gone'), { recursive: true });
     expect(await folder.refresh()).to.deep.equal({ added: [], expunged: [], flagged: [] });
+  });
+
+  it('reports nothing from a refresh that was reading a replaced log when the folder was deleted, and keeps no messages', async () => {
+    const told: Told = [];
+    const folder = await create('INBOX', told);
+    await folder.add(body('1'), [], DATE);
+    await folder.add(body('2'), [], DATE);
+    // Another process compacts the log: the same records in a new file (a new inode), so the refresh opens it anew.
+    const logPath = join(root, 'INBOX', FOLDER_LOG_FILE);
+    await writeFile(`${logPath}.next`, await readFile(logPath));
+    await rename(`${logPath}.next`, logPath);
+    // The deletion lands while the refresh reads that file: right after its stat (a pass-through FileHandle.prototype.stat).
+    const probe = await open(logPath, 'r');
+    const proto = Object.getPrototypeOf(probe) as { stat: (this: FileHandle, ...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const realStat = proto.stat;
+    let deletions = 0;
+    proto.stat = async function (this: FileHandle, ...args: unknown[]) {
+      const info = await realStat.apply(this, args);
+      if (deletions++ === 0) folder.markDeleted();
+      return info;
+    };
+    let changes: FolderChanges;
+    try {
+      changes = await folder.refresh();
+    } finally {
+      proto.stat = realStat;
+    }
+    expect(deletions).to.equal(1);
+    expect(changes).to.deep.equal({ added: [], expunged: [], flagged: [] });
+    expect(told).to.deep.equal([]);
+    expect(folder.list()).to.deep.equal([]);
+  });
+
+  it("reports nothing from a refresh whose scan was appending another tool's delivery when the folder was deleted", async () => {
+    const told: Told = [];
+    const folder = await create('INBOX', told);
+    await folder.add(body('1'), [], DATE);
+    // Another tool delivers into new/: the next refresh scans the directories and appends the message's record.
+    await writeFile(join(root, 'INBOX', 'new', '1700000000.M1P1.elsewhere'), body('2'));
+    let deletions = 0;
+    maildirFs.writeAt = async (handle, data, position) => {
+      await originalFs.writeAt(handle, data, position);
+      if (deletions++ === 0) folder.markDeleted();
+    };
+    let changes: FolderChanges;
+    try {
+      changes = await folder.refresh();
+    } finally {
+      Object.assign(maildirFs, originalFs);
+    }
+    expect(deletions).to.equal(1);
+    expect(changes).to.deep.equal({ added: [], expunged: [], flagged: [] });
+    expect(told).to.deep.equal([]);
+    expect(folder.list()).to.deep.equal([]);
   });
 
   it('tells added, flagged and expunged messages apart when another writer compacted (replaced) the log', async () => {

@@ -39,6 +39,7 @@ describe('Maildir names: folders, user directories, info letters, unique names',
     expect(parseFileName('123.M4P5.host,S=9:2,FS')).to.deep.equal({ base: '123.M4P5.host,S=9', letters: 'FS' });
     expect(parseFileName('123.M4P5.host,S=9:2,')).to.deep.equal({ base: '123.M4P5.host,S=9', letters: '' });
     expect(parseFileName('123.M4P5.host')).to.deep.equal({ base: '123.M4P5.host', letters: '' });
+    expect(parseFileName(':2,S')).to.deep.equal({ base: '', letters: 'S' });
     expect(flagsOfLetters('DFPRSTa')).to.deep.equal(['\\Draft', '\\Flagged', '\\Answered', '\\Seen', '\\Deleted']);
     expect(lettersOfFlags(['\\Seen', '\\Deleted', '\\Answered', '\\Flagged', '\\Draft', 'keyword'])).to.equal('DFRST');
     expect(lettersOfFlags(['\\Seen'], 'PaFS')).to.equal('PSa');
@@ -57,5 +58,7 @@ describe('Maildir names: folders, user directories, info letters, unique names',
     expect(saveDateOfBaseName('1700000000.other.host')!.getTime()).to.equal(1_700_000_000_000);
     expect(saveDateOfBaseName('1700000000.M999999P1.host')!.getTime()).to.equal(1_700_000_000_999);
     expect(saveDateOfBaseName('no-time.host')).to.equal(undefined);
+    // Only a time at the start of the name counts.
+    expect(saveDateOfBaseName('x1700000000.M999999P1.host')).to.equal(undefined);
   });
 });

@@ -134,6 +134,41 @@ describe('PostgreSQL group commit (pg-insert), counted on the server', function 
     expect(await statements()).to.deep.equal([1, 1, 1, 1]);
   });
 
+  it('queues stores per owner and mailbox: concurrent stores for other users or mailboxes never share a statement', async () => {
+    await store!.users.add({ username: 'bob', password: 'pw', addresses: ['bob@example.org'] });
+    const alice = await store!.openUser('alice');
+    const bob = await store!.openUser('bob');
+    try {
+      await alice.create('Other');
+      // By login (delivery): the first goes alone, the next three queue behind it, each in its own queue.
+      const delivered = await Promise.all([
+        store!.deliver('alice@example.org', message('a1')),
+        store!.deliver('bob@example.org', message('b1')),
+        store!.deliver('alice@example.org', message('a2'), { mailbox: 'Other' }),
+        store!.deliver('alice@example.org', message('a3')),
+      ]);
+      expect(delivered.map((m) => m.uid)).to.deep.equal([1, 1, 1, 2]);
+      // By user id (APPEND): the same.
+      const appended = await Promise.all([
+        alice.append('INBOX', message('a4')),
+        bob.append('INBOX', message('b2')),
+        alice.append('INBOX', message('a6')),
+        alice.append('Other', message('a5')),
+      ]);
+      expect(appended.map((m) => m.uid)).to.deep.equal([3, 2, 4, 2]);
+      const subjects = async (view: typeof alice, mailbox: string): Promise<string[]> => {
+        const listed = await view.messages(mailbox, { peek: true });
+        return Promise.all(listed.map(async (m) => /Subject: (\w+)/.exec((await m.raw()).toString())![1]!));
+      };
+      expect(await subjects(alice, 'INBOX')).to.deep.equal(['a1', 'a3', 'a4', 'a6']);
+      expect(await subjects(alice, 'Other')).to.deep.equal(['a2', 'a5']);
+      expect(await subjects(bob, 'INBOX')).to.deep.equal(['b1', 'b2']);
+    } finally {
+      await alice.release();
+      await bob.release();
+    }
+  });
+
   it('insertMessages resolves undefined for a mailbox that does not exist, and the rows in input order', async () => {
     const db = new PgDatabase({ connectionString: url });
     try {
@@ -149,6 +184,9 @@ describe('PostgreSQL group commit (pg-insert), counted on the server', function 
         [1, 'alice', ['\\Seen'], null],
         [2, 'alice', [], null],
       ]);
+      const envelope = { mailFrom: 'a@b.test', rcptTo: ['alice@example.org'], helo: 'h', receivedAt: '2026-01-02T03:04:05.000Z' };
+      const withEnvelope = await insertMessages(db, 'node', [{ owner: user, mailbox: 'INBOX', raw: message('three'), flags: [], internalDate: at, envelope }]);
+      expect(withEnvelope?.map((r) => [r.uid, r.envelope])).to.deep.equal([[3, envelope]]);
     } finally {
       await db.close();
     }

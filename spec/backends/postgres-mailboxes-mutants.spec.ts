@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
 import pg from 'pg';
+import { storedMessage } from '../../lib/backends/postgres/pg-messages.js';
 import { migrate } from '../../lib/backends/postgres/pg-schema.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
 import type { MailboxEvent, UserMailboxes } from '../../lib/contracts/mail-store.js';
@@ -108,6 +109,20 @@ describe('PostgreSQL user view, exact outcomes', function () {
     expect((await copied!.raw()).toString()).to.equal(message('Newer 0').toString());
   });
 
+  it('copies nothing for UIDs that do not exist, without writing the target row (its xmin stays)', async () => {
+    await view!.create('Box');
+    await deliver(1);
+    const version = async (): Promise<string> => (await admin!.query<{ v: string }>("SELECT xmin::text AS v FROM postern_mailboxes WHERE name = 'Box'")).rows[0]!.v;
+    const before = await version();
+    events = [];
+    expect(await view!.copy('INBOX', [7, 8], 'Box')).to.deep.equal([]);
+    expect(await view!.move('INBOX', [7], 'Box')).to.deep.equal([]);
+    expect(await version()).to.equal(before);
+    expect(events).to.deep.equal([]);
+    expect(await view!.copy('INBOX', [1], 'Box')).to.deep.equal([[1, 1]]);
+    expect(await version(), 'a copy writes it').to.not.equal(before);
+  });
+
   it('changes nothing when expunging UIDs that do not exist', async () => {
     await deliver(1);
     const before = (await view!.info('INBOX')).highestModseq;
@@ -167,6 +182,25 @@ describe('PostgreSQL user view, exact outcomes', function () {
     const [m] = await view!.messages('INBOX');
     await view!.expunge('INBOX', [1]);
     expect(await refusal(m!.raw())).to.equal('NO_SUCH_MESSAGE: message expunged');
+  });
+
+  it('loads no body for a row id that is not a safe integer (it is inlined into COPY)', async () => {
+    const row = { uid: 1, modseq: 1, internal_date: new Date(0), size: 1, flags: [], envelope: null, body_hash: Buffer.alloc(32), saved_at: null };
+    for (const id of [2 ** 53, 1.5, Number.NaN]) expect(await refusal(storedMessage(store!.db, { ...row, id }).raw())).to.equal('undefined: bad message id');
+  });
+
+  it('runs no body clean-up when nothing was removed (a statement trigger refuses any DELETE on postern_bodies)', async () => {
+    await view!.create('Empty');
+    await deliver(1);
+    await admin!.query(`INSERT INTO test_faults VALUES ('22023');
+      CREATE TRIGGER test_fault_statement BEFORE DELETE ON postern_bodies FOR EACH STATEMENT EXECUTE FUNCTION test_fault()`);
+    try {
+      expect(await view!.expunge('INBOX', [7])).to.deep.equal([]);
+      expect(await refusal(view!.delete('Empty'))).to.equal('resolved');
+      expect(await refusal(view!.expunge('INBOX', [1])), 'the trigger is in place').to.equal('22023: injected fault');
+    } finally {
+      await admin!.query('DROP TRIGGER test_fault_statement ON postern_bodies');
+    }
   });
 
   it('leaves a body that a concurrent store started to share (23503 from its clean-up), and reports other failures', async () => {

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
+import net from 'node:net';
 import pg from 'pg';
 import { PgDatabase, sqlState } from '../../lib/backends/postgres/pg-database.js';
 import { MIGRATION_LOCK_KEY, MIGRATIONS, migrate } from '../../lib/backends/postgres/pg-schema.js';
@@ -120,6 +121,62 @@ describe('PostgreSQL store parts, on the real server', function () {
       expect([other.code, await tries()]).to.deep.equal(['23505', 1]);
       expect((await admin!.query('SELECT x FROM test_rows')).rows).to.deep.equal([]);
       expect((await db.query<{ n: number }>('SELECT count(*) AS n FROM test_rows')).rows[0]!.n, 'the pool still works').to.equal(0);
+    });
+
+    it('keeps its pooled connection across transactions, also after a failed one (the same server process)', async () => {
+      const db = new PgDatabase({ connectionString: url, max: 1 });
+      open.push(db);
+      const pid = (client: pg.PoolClient): Promise<number> => client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0]!.pid);
+      const first = await db.tx(pid);
+      const failed = await failure(
+        db.tx(async (client) => {
+          await pid(client);
+          throw new Error('task failed');
+        }),
+      );
+      expect(failed.message).to.equal('task failed');
+      expect(await db.tx(pid)).to.equal(first);
+    });
+
+    it('reads a bytea whose COPY stream arrives one octet at a time (a TCP relay in front of the server)', async () => {
+      const target = new URL(url);
+      let trickle = false;
+      const sockets = new Set<net.Socket>();
+      const relay = net.createServer((client) => {
+        const server = net.connect(Number(target.port), target.hostname);
+        client.setNoDelay(true);
+        sockets.add(client).add(server);
+        client.pipe(server);
+        let queue = Promise.resolve();
+        server.on('data', (chunk: Buffer) => {
+          queue = queue.then(async () => {
+            if (!trickle) return void client.write(chunk);
+            for (const octet of chunk) {
+              client.write(Buffer.of(octet));
+              await new Promise((resolve) => setTimeout(resolve, 1));
+            }
+          });
+        });
+        server.on('end', () => void queue.then(() => client.end()));
+        client.on('error', () => server.destroy());
+        server.on('error', () => client.destroy());
+      });
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      const relayed = new URL(url);
+      relayed.port = String((relay.address() as net.AddressInfo).port);
+      const db = new PgDatabase({ connectionString: relayed.toString(), max: 1 });
+      try {
+        await db.ready();
+        trickle = true;
+        const body = Buffer.from(Array.from({ length: 40 }, (_, i) => (i * 37) % 256));
+        expect(await db.copyOutBytea(`SELECT '\\x${body.toString('hex')}'::bytea`)).to.deep.equal(body);
+        expect(await db.copyOutBytea("SELECT 'x'::bytea WHERE false")).to.equal(undefined);
+        expect(await db.copyOutBytea("SELECT ''::bytea")).to.deep.equal(Buffer.alloc(0));
+      } finally {
+        await db.close();
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => relay.close(resolve));
+      }
     });
 
     it('retries a failed start on the next call, runs afterStart once, and refuses calls once closed', async () => {

@@ -235,6 +235,8 @@ export class MaildirFolder {
       const changes = noChanges();
       if (this.deleted) return changes;
       const hasLog = await this.catchUp(changes);
+      // Deleted while the log was read: the state was emptied under the read, and nothing about the folder is news.
+      if (this.deleted) return noChanges();
       const now = stampDirsSync(this.path);
       if (!hasLog || this.dirsNeedScan(true, now)) await this.withLock(changes, () => this.scanLocked(changes));
       this.report(changes);
@@ -574,6 +576,7 @@ export class MaildirFolder {
   private async catchUp(changes: FolderChanges): Promise<boolean> {
     const read = await this.log.readNew();
     if (read === undefined) return false;
+    if (this.deleted) return true; // deleted during the read: the emptied state stays empty
     if (!read.replaced) {
       for (const record of read.records) this.state.apply(record, changes);
       return true;
@@ -613,6 +616,8 @@ export class MaildirFolder {
     const known = this.state.dirStamp;
     if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
     await this.log.append(records);
+    // markDeleted() emptied the state during the append: applying the records would bring the messages back.
+    if (this.deleted) return;
     for (const record of records) this.state.apply(record, changes);
     this.lastScanStart = started;
     this.lastScanEnd = Date.now();
