@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireDotLock, DotLockBusyError, STALE_LOCK_MS } from '../../lib/backends/maildir/dot-lock.js';
 import { heldIntervals, heldTimers } from '../support/held-timers.js';
+import { openUnder } from '../support/open-files.js';
 
 /** Above Linux's default pid range: never a running process. */
 const DEAD_PID = 2 ** 22 + 17;
@@ -117,22 +117,14 @@ describe('acquireDotLock: who holds, when a lock is stale, what release removes'
       Date.now = realNow;
     });
     /** Descriptors of this process open on something under the temp dir. */
-    const openUnder = (): string[] =>
-      readdirSync('/proc/self/fd').flatMap((fd) => {
-        try {
-          const target = readlinkSync(`/proc/self/fd/${fd}`);
-          return target.startsWith(dir) ? [target] : [];
-        } catch {
-          return [];
-        }
-      });
+    const openInDir = (): string[] => openUnder(dir);
 
     it('names its error DotLockBusyError, and leaves no descriptor open', async () => {
       const first = await acquireDotLock(path, 'first', 0);
       const err = await busy(acquireDotLock(path, 'second', 0));
       expect(err.name).to.equal('DotLockBusyError');
       await first.release();
-      expect(openUnder()).to.deep.equal([]);
+      expect(openInDir()).to.deep.equal([]);
     });
 
     it('keepFresh: written whole, touched every 30 s by an unref\'d timer cleared at release; refused while held; none without it', async () => {
@@ -156,7 +148,7 @@ describe('acquireDotLock: who holds, when a lock is stale, what release removes'
         await lock.release();
         expect(timers.cleared.has(timers.armed[0]!.handle)).to.equal(true);
         expect(await readdir(dir)).to.deep.equal([]);
-        expect(openUnder()).to.deep.equal([]);
+        expect(openInDir()).to.deep.equal([]);
       } finally {
         timers.restore();
       }

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
-import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, open, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, isErrno, replaceFile, writeNewFile } from '../../lib/backends/maildir/durable-fs.js';
+import { fileHandlePrototype, openOn, openUnder } from '../support/open-files.js';
 
 // Written against the mutants StrykerJS left alive in durable-fs.ts (README, "Scores (Stryker"); real files in a temp dir.
 describe('durable-fs: create-only writes, atomic replacement, directory fsync', () => {
@@ -65,9 +66,7 @@ describe('durable-fs: create-only writes, atomic replacement, directory fsync', 
     let synced: string[];
     beforeEach(async () => {
       synced = [];
-      const probe = await open(new URL(import.meta.url), 'r');
-      proto = Object.getPrototypeOf(probe) as typeof proto;
-      await probe.close();
+      proto = await fileHandlePrototype<typeof proto>();
       realSync = proto.sync;
       proto.sync = function (this: FileHandle) {
         const target = readlinkSync(`/proc/self/fd/${this.fd}`);
@@ -79,15 +78,7 @@ describe('durable-fs: create-only writes, atomic replacement, directory fsync', 
       proto.sync = realSync;
     });
     /** Descriptors of this process open on something under the temp dir. */
-    const openUnder = (): string[] =>
-      readdirSync('/proc/self/fd').flatMap((fd) => {
-        try {
-          const target = readlinkSync(`/proc/self/fd/${fd}`);
-          return target.startsWith(dir) ? [target] : [];
-        } catch {
-          return [];
-        }
-      });
+    const openInDir = (): string[] => openUnder(dir);
 
     it('fsyncs the new file when durable, and the replaced file then its directory; nothing when not durable; no handle left open', async () => {
       await writeNewFile(join(dir, 'a'), 'x', true);
@@ -101,27 +92,15 @@ describe('durable-fs: create-only writes, atomic replacement, directory fsync', 
       expect(synced).to.deep.equal([]);
       await fsyncDir(dir);
       expect(synced).to.deep.equal(['.']);
-      expect(openUnder()).to.deep.equal([]);
+      expect(openInDir()).to.deep.equal([]);
     });
 
     it('fsyncDir swallows EINVAL (a file that cannot be fsynced, as directories on some file systems) and closes it', async () => {
       // fsync(2) of /dev/null fails with EINVAL, the answer of file systems without directory fsync.
-      const before = readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === '/dev/null';
-        } catch {
-          return false;
-        }
-      }).length;
+      const before = openOn('/dev/null');
       await fsyncDir('/dev/null');
       expect(synced).to.deep.equal(['/dev/null']);
-      const after = readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === '/dev/null';
-        } catch {
-          return false;
-        }
-      }).length;
+      const after = openOn('/dev/null');
       expect(after).to.equal(before);
     });
   });

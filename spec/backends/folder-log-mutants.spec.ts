@@ -5,7 +5,7 @@
  * and when it compacts.
  */
 import { expect } from 'chai';
-import { readdirSync, readlinkSync, truncateSync, unlinkSync, type Stats } from 'node:fs';
+import { truncateSync, unlinkSync, type Stats } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { FolderLog } from '../../lib/backends/maildir/folder-log.js';
 import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
 import type { LogRecord } from '../../lib/backends/maildir/folder-state.js';
 import type { MimePart } from '../../lib/mime/mime-parse.js';
+import { openOn, openUnder } from '../support/open-files.js';
 
 const line = (r: LogRecord): string => JSON.stringify(r) + '\n';
 const x = (u: number): LogRecord => ({ t: 'x', u: [u], m: u });
@@ -331,14 +332,7 @@ describe('Maildir FolderLog (mutation testing)', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     await writeFile(path, line(x(1)));
-    const openOnLog = (): number =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === path;
-        } catch {
-          return false;
-        }
-      }).length;
+    const openOnLog = (): number => openOn(path);
     const warnings: string[] = [];
     const onWarning = (w: Error): number => warnings.push(w.message);
     process.on('warning', onWarning);
@@ -456,25 +450,17 @@ describe('Maildir FolderCache (mutation testing)', () => {
 
   it('leaves no file open after writing its lines and after a compaction', async () => {
     /** Descriptors of this process open on something under the folder. */
-    const openUnder = (): string[] =>
-      readdirSync('/proc/self/fd').flatMap((fd) => {
-        try {
-          const target = readlinkSync(`/proc/self/fd/${fd}`);
-          return target.startsWith(dir + '/') ? [target] : [];
-        } catch {
-          return [];
-        }
-      });
+    const openInFolder = (): string[] => openUnder(dir + '/');
     const many = Array.from({ length: 1005 }, (_, i) => JSON.stringify({ b: `m${i}`, s: structure, w: i }) + '\n');
     await writeFile(join(dir, FOLDER_CACHE_FILE), many.join(''));
     const c = new FolderCache(dir);
     await c.get('m0'); // 1005 lines: more than 2 * 1 + 1000 after the put
     c.put('a', { structure, canonicalSize: 1 });
     await c.settled();
-    expect(openUnder()).to.deep.equal([]);
+    expect(openInFolder()).to.deep.equal([]);
     await c.compact(new Set(['a']));
     expect(await lines()).to.deep.equal([{ b: 'a', s: structure, w: 1 }]);
-    expect(openUnder()).to.deep.equal([]);
+    expect(openInFolder()).to.deep.equal([]);
   });
 
   it('loses a line quietly when its folder is gone, and follows a rename of the folder', async () => {

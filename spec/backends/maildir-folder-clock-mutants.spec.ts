@@ -6,7 +6,6 @@
  * the folder was deleted, and the file handles a folder keeps open until `idle()`.
  */
 import { expect } from 'chai';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,8 @@ import { MaildirFolder, WATCH_POLL_MS, type FolderChanges } from '../../lib/back
 import { FOLDER_LOG_FILE } from '../../lib/backends/maildir/folder-state.js';
 import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
 import { heldIntervals } from '../support/held-timers.js';
+import { openUnder } from '../support/open-files.js';
+import { testClock } from '../support/test-clock.js';
 
 const DATE = new Date('2024-02-03T04:05:06.789Z');
 const body = (text: string): Buffer => Buffer.from(`Subject: ${text}\r\n\r\n${text}\r\n`);
@@ -23,21 +24,16 @@ const M = 1_700_000_000_000;
 describe('MaildirFolder: scan rate limit, watching and kept handles (mutation testing)', () => {
   let root: string;
   const opened: MaildirFolder[] = [];
-  const realNow = Date.now;
   /** The test clock: `Date.now()` answers `clock.t` while a case runs. */
-  const clock = { t: 0 };
+  const clock = testClock();
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), 'postern-maildir-clock-'));
   });
   afterEach(async () => {
-    Date.now = realNow;
     await Promise.all(opened.splice(0).map((f) => f.idle()));
     await rm(root, { recursive: true, force: true });
   });
-  const useClock = (t: number): void => {
-    clock.t = t;
-    Date.now = () => clock.t;
-  };
+  const useClock = (t: number): void => clock.use(t);
 
   type Told = FolderChanges[];
   async function create(name = 'INBOX', told: Told = [], durable = false): Promise<MaildirFolder> {
@@ -335,29 +331,21 @@ describe('MaildirFolder: scan rate limit, watching and kept handles (mutation te
   });
 
   describe('kept handles', () => {
-    /** Descriptors of this process open on something under the temp dir. */
-    const openUnder = (): string[] =>
-      readdirSync('/proc/self/fd').flatMap((fd) => {
-        try {
-          const target = readlinkSync(`/proc/self/fd/${fd}`);
-          return target.startsWith(root) ? [target.slice(root.length + 1)] : [];
-        } catch {
-          return [];
-        }
-      });
+    /** Descriptors of this process open on something under the temp dir, relative to it. */
+    const openInRoot = (): string[] => openUnder(root).map((target) => target.slice(root.length + 1));
 
     it('idle() closes the log and the kept new/ and cur/ of a durable folder; new/ made again gets its old handle closed', async () => {
       const folder = await create('D', [], true);
       await folder.add(body('a'), [], DATE);
       await folder.add(body('b'), ['\\Seen'], DATE);
-      expect(openUnder().sort()).to.include.members(['D/cur', 'D/new']);
+      expect(openInRoot().sort()).to.include.members(['D/cur', 'D/new']);
       await rm(join(root, 'D', 'new'), { recursive: true });
       await mkdir(join(root, 'D', 'new'));
       await folder.add(body('c'), [], DATE);
-      for (let i = 0; i < 100 && openUnder().some((p) => p.endsWith('(deleted)')); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(openUnder().filter((p) => p.endsWith('(deleted)'))).to.deep.equal([]);
+      for (let i = 0; i < 100 && openInRoot().some((p) => p.endsWith('(deleted)')); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(openInRoot().filter((p) => p.endsWith('(deleted)'))).to.deep.equal([]);
       await folder.idle();
-      expect(openUnder()).to.deep.equal([]);
+      expect(openInRoot()).to.deep.equal([]);
     });
   });
 });

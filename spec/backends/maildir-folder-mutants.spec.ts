@@ -15,6 +15,7 @@ import { FolderLog } from '../../lib/backends/maildir/folder-log.js';
 import { UIDLIST_FILE } from '../../lib/backends/maildir/folder-scan.js';
 import { maildirFs } from '../../lib/backends/maildir/maildir-fs.js';
 import { emailIdOfName } from '../../lib/backends/shared/object-ids.js';
+import { fileHandlePrototype } from '../support/open-files.js';
 
 const DATE = new Date('2024-02-03T04:05:06.789Z');
 const body = (text: string): Buffer => Buffer.from(`Subject: ${text}\r\n\r\n${text}\r\n`);
@@ -479,9 +480,7 @@ describe('MaildirFolder on real directories (mutation testing)', () => {
     let synced: string[];
     beforeEach(async () => {
       synced = [];
-      const probe = await open(new URL(import.meta.url), 'r');
-      proto = Object.getPrototypeOf(probe) as typeof proto;
-      await probe.close();
+      proto = await fileHandlePrototype<typeof proto>();
       realSync = proto.sync;
       proto.sync = function (this: FileHandle) {
         synced.push(readlinkSync(`/proc/self/fd/${this.fd}`).slice(root.length + 1));

@@ -6,8 +6,7 @@
  * test clock in the cases that need time to pass, so no case waits.
  */
 import { expect } from 'chai';
-import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAILDROP_LOCK_FILE, MaildirMailStore, SUBSCRIPTIONS_FILE, USERS_FILE, USERS_LOCK_FILE } from '../../lib/backends/maildir/maildir-mail-store.js';
@@ -16,6 +15,8 @@ import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
 import { nextUidValidity } from '../../lib/backends/shared/store-events.js';
 import { heldIntervals } from '../support/held-timers.js';
 import { message } from './mail-store-suite.js';
+import { fileHandlePrototype, openUnder } from '../support/open-files.js';
+import { testClock } from '../support/test-clock.js';
 
 /** A whole second in ms. */
 const T = 1_800_000_000_000;
@@ -24,19 +25,15 @@ describe('MaildirMailStore around its folders (mutation testing)', () => {
   let root: string;
   const stores: MaildirMailStore[] = [];
   const realNow = Date.now;
-  const clock = { t: 0 };
+  const clock = testClock();
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), 'postern-maildir-store-'));
   });
   afterEach(async () => {
-    Date.now = realNow;
     await Promise.all(stores.splice(0).map((s) => s.close()));
     await rm(root, { recursive: true, force: true });
   });
-  const useClock = (t: number): void => {
-    clock.t = t;
-    Date.now = () => clock.t;
-  };
+  const useClock = (t: number): void => clock.use(t);
   function store(keepPlaintextPasswords = false): MaildirMailStore {
     const s = new MaildirMailStore({ root, fsync: false, keepPlaintextPasswords });
     stores.push(s);
@@ -169,18 +166,10 @@ describe('MaildirMailStore around its folders (mutation testing)', () => {
     await s.users.add({ username: 'alice', password: 'a', addresses: ['alice@example.org'] });
     await s.deliver('alice@example.org', message('m'));
     await s.deliver('alice@example.org', message('n'), { flags: ['\\Seen'] });
-    const openUnder = (): string[] =>
-      readdirSync('/proc/self/fd').flatMap((fd) => {
-        try {
-          const target = readlinkSync(`/proc/self/fd/${fd}`);
-          return target.startsWith(root) ? [target] : [];
-        } catch {
-          return [];
-        }
-      });
-    expect(openUnder()).to.not.deep.equal([]);
+    const openUnderRoot = (): string[] => openUnder(root);
+    expect(openUnderRoot()).to.not.deep.equal([]);
     await s.close();
-    expect(openUnder()).to.deep.equal([]);
+    expect(openUnderRoot()).to.deep.equal([]);
   });
 
   it('lists only folder directories whose name maps back to them (no .INBOX, no other spelling, no plain files)', async () => {
@@ -436,9 +425,7 @@ describe('MaildirMailStore around its folders (mutation testing)', () => {
     });
 
     it('fsyncs nothing with fsync: false', async () => {
-      const probe = await open(new URL(import.meta.url), 'r');
-      const proto = Object.getPrototypeOf(probe) as { sync(this: FileHandle): Promise<void>; datasync(this: FileHandle): Promise<void> };
-      await probe.close();
+      const proto = await fileHandlePrototype<{ sync(this: FileHandle): Promise<void>; datasync(this: FileHandle): Promise<void> }>();
       const { sync, datasync } = proto;
       let synced = 0;
       proto.sync = function (this: FileHandle) {

@@ -3,9 +3,8 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { PgDatabase } from '../../lib/backends/postgres/pg-database.js';
 import { insertMessages } from '../../lib/backends/postgres/pg-insert.js';
-import { migrate } from '../../lib/backends/postgres/pg-schema.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
-import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
+import { useMigratedDatabase } from '../support/postgres-cluster.js';
 import { message } from './mail-store-suite.js';
 
 /**
@@ -17,19 +16,11 @@ import { message } from './mail-store-suite.js';
  */
 describe('PostgreSQL group commit (pg-insert), counted on the server', function () {
   this.timeout(30_000);
-  let cluster: PostgresCluster | undefined;
   let url = '';
   let admin: pg.Client | undefined;
   let store: PostgresMailStore | undefined;
 
-  before(async function () {
-    if (postgresMissing() !== undefined) this.skip();
-    cluster = await startPostgresCluster();
-    url = await cluster.createDatabase();
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await migrate(admin);
-    await admin.query(`
+  const db = useMigratedDatabase(`
       CREATE SEQUENCE test_attempts;
       CREATE TABLE test_faults (size integer PRIMARY KEY, state text NOT NULL, times integer NOT NULL);
       CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -42,13 +33,7 @@ describe('PostgreSQL group commit (pg-insert), counted on the server', function 
         RETURN NEW;
       END $$;
       CREATE TRIGGER test_fault BEFORE INSERT ON postern_messages FOR EACH ROW EXECUTE FUNCTION test_fault();`);
-  });
-
-  after(async () => {
-    await admin?.end();
-    if (url !== '') await cluster?.dropDatabase(url);
-    await cluster?.stop();
-  });
+  before(() => ({ url, admin } = db));
 
   beforeEach(async () => {
     await admin!.query(`DELETE FROM postern_messages; DELETE FROM postern_bodies; DELETE FROM postern_users; DELETE FROM test_faults;

@@ -2,10 +2,9 @@ import 'reflect-metadata';
 import { expect } from 'chai';
 import pg from 'pg';
 import { storedMessage } from '../../lib/backends/postgres/pg-messages.js';
-import { migrate } from '../../lib/backends/postgres/pg-schema.js';
 import { PostgresMailStore } from '../../lib/backends/postgres/postgres-mail-store.js';
 import type { MailboxEvent, UserMailboxes } from '../../lib/contracts/mail-store.js';
-import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
+import { useMigratedDatabase } from '../support/postgres-cluster.js';
 import { message } from './mail-store-suite.js';
 
 /**
@@ -16,21 +15,13 @@ import { message } from './mail-store-suite.js';
  */
 describe('PostgreSQL user view, exact outcomes', function () {
   this.timeout(30_000);
-  let cluster: PostgresCluster | undefined;
   let url = '';
   let admin: pg.Client | undefined;
   let store: PostgresMailStore | undefined;
   let view: UserMailboxes | undefined;
   let events: MailboxEvent[] = [];
 
-  before(async function () {
-    if (postgresMissing() !== undefined) this.skip();
-    cluster = await startPostgresCluster();
-    url = await cluster.createDatabase();
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await migrate(admin);
-    await admin.query(`
+  const db = useMigratedDatabase(`
       CREATE TABLE test_faults (state text NOT NULL);
       CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
       DECLARE s text;
@@ -40,13 +31,7 @@ describe('PostgreSQL user view, exact outcomes', function () {
         RETURN OLD;
       END $$;
       CREATE TRIGGER test_fault BEFORE DELETE ON postern_bodies FOR EACH ROW EXECUTE FUNCTION test_fault();`);
-  });
-
-  after(async () => {
-    await admin?.end();
-    if (url !== '') await cluster?.dropDatabase(url);
-    await cluster?.stop();
-  });
+  before(() => ({ url, admin } = db));
 
   beforeEach(async () => {
     await admin!.query('DELETE FROM test_faults; DELETE FROM postern_messages; DELETE FROM postern_bodies; DELETE FROM postern_users');

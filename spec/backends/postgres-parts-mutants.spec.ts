@@ -7,7 +7,7 @@ import { MIGRATION_LOCK_KEY, MIGRATIONS, migrate } from '../../lib/backends/post
 import { MAILDROP_LOCK_NAMESPACE, PgMaildropLocks } from '../../lib/backends/postgres/pg-sessions.js';
 import { PostgresMailStore, checkPostgresUrl } from '../../lib/backends/postgres/postgres-mail-store.js';
 import type { MailboxEvent } from '../../lib/contracts/mail-store.js';
-import { postgresMissing, startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
+import { useMigratedDatabase, type PostgresCluster } from '../support/postgres-cluster.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { message } from './mail-store-suite.js';
 
@@ -24,27 +24,14 @@ describe('PostgreSQL store parts, on the real server', function () {
   let admin: pg.Client | undefined;
   const open: Array<{ close(): Promise<void> }> = [];
 
-  before(async function () {
-    if (postgresMissing() !== undefined) this.skip();
-    cluster = await startPostgresCluster();
-    url = await cluster.createDatabase();
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await migrate(admin);
-    await admin.query(`
+  const db = useMigratedDatabase(`
       CREATE SEQUENCE test_tries;
       CREATE FUNCTION test_fail(state text, times integer) RETURNS void LANGUAGE plpgsql AS $$
       BEGIN
         IF nextval('test_tries') <= times THEN RAISE EXCEPTION 'injected %', state USING ERRCODE = state; END IF;
       END $$;
       CREATE TABLE test_rows (x integer);`);
-  });
-
-  after(async () => {
-    await admin?.end();
-    if (url !== '') await cluster?.dropDatabase(url);
-    await cluster?.stop();
-  });
+  before(() => ({ cluster, url, admin } = db));
 
   beforeEach(async () => {
     await admin!.query(`DELETE FROM postern_messages; DELETE FROM postern_bodies; DELETE FROM postern_users; DELETE FROM test_rows;

@@ -168,3 +168,49 @@ async function startOwnCluster(options: { durable?: boolean }): Promise<Postgres
     },
   };
 }
+
+/** What {@link useMigratedDatabase} gives a spec file once its `before` hook has run. */
+export interface MigratedDatabase {
+  readonly cluster: PostgresCluster;
+  /** The spec file's own database. */
+  readonly url: string;
+  /** A client connected to it, for checks and set-up outside the store. */
+  readonly admin: pg.Client;
+}
+
+/**
+ * Mocha hooks for a describe block with its own database: a cluster started (or the shared one), a database created,
+ * Postern's schema migrated into it and `setupSql` run once (fault triggers, sequences); dropped again after the
+ * block. Skips the block when PostgreSQL is not installed. Read the fields inside hooks and tests only.
+ */
+export function useMigratedDatabase(setupSql = ''): MigratedDatabase {
+  let cluster: PostgresCluster | undefined;
+  let url = '';
+  let admin: pg.Client | undefined;
+  before(async function () {
+    if (postgresMissing() !== undefined) this.skip();
+    cluster = await startPostgresCluster();
+    url = await cluster.createDatabase();
+    admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const { migrate } = await import('../../lib/backends/postgres/pg-schema.js');
+    await migrate(admin);
+    if (setupSql !== '') await admin.query(setupSql);
+  });
+  after(async () => {
+    await admin?.end();
+    if (url !== '') await cluster?.dropDatabase(url);
+    await cluster?.stop();
+  });
+  return {
+    get cluster() {
+      return cluster!;
+    },
+    get url() {
+      return url;
+    },
+    get admin() {
+      return admin!;
+    },
+  };
+}
