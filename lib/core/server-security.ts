@@ -51,7 +51,10 @@ export interface ServerSecurityOptions {
    * A callback that throws or rejects refuses the peer.
    */
   validationCallback?: RemoteCertificateValidationCallback;
-  /** Milliseconds a handshake may take before the connection is destroyed (default 10 s). */
+  /**
+   * Milliseconds a handshake may take before the connection is destroyed (default 10 s), an async
+   * `validationCallback`'s decision included (a callback still deciding then fails the handshake with reason `timeout`).
+   */
   handshakeTimeoutMs?: number;
   /** Watch certificate files and reload on change (file sources only). */
   watchFiles?: boolean;

@@ -156,8 +156,8 @@ export class ServerHandshake {
 
   private secured(): void {
     if (this.settled) return;
-    this.cleanup();
     const s = this.tlsSocket;
+    s.off('secure', this.onSecure);
     let facts: TlsFacts;
     let accepted = true;
     try {
@@ -174,14 +174,18 @@ export class ServerHandshake {
         facts = factsOf(s, { certificates: [], chainStatus: [] }, SslPolicyErrors.None, (s as unknown as { servername?: string | false }).servername || undefined);
       } else {
         const checked = this.checkClientCertificate();
-        if (checked === undefined) return; // the validation callback decides
+        // The validation callback decides. Until it does the handshake stays pending: the deadline still runs and the
+        // socket's close or error fails it, so a callback that never answers cannot hold the connection.
+        if (checked === undefined) return;
         facts = checked.facts;
         accepted = checked.accepted;
       }
     } catch (err) {
+      this.cleanup();
       this.listener.serverHandshakeFailed(this.subject, err);
       return;
     }
+    this.cleanup();
     // Outside the try: what the listener does next (the session's start) is not the handshake's failure.
     this.decided(accepted, facts);
   }
@@ -208,8 +212,16 @@ export class ServerHandshake {
     if (cb) {
       const sender = this.sender;
       decide(() => cb(sender, facts.peerCertificate, chain, policyErrors)).then(
-        (accepted) => this.decided(accepted, facts),
-        (err: unknown) => this.listener.serverHandshakeFailed(this.subject, err),
+        (accepted) => {
+          if (this.settled) return; // timed out or closed meanwhile: already reported
+          this.cleanup();
+          this.decided(accepted, facts);
+        },
+        (err: unknown) => {
+          if (this.settled) return;
+          this.cleanup();
+          this.listener.serverHandshakeFailed(this.subject, err);
+        },
       );
       return undefined;
     }

@@ -146,6 +146,48 @@ describe('core: TLS upgrade edges (tls-upgrade mutants)', function () {
       await ended;
     });
 
+    it('bounds an async validation callback by the handshake deadline: one that never answers fails with reason timeout', async () => {
+      let asked = 0;
+      const sec = security({
+        handshakeTimeoutMs: 300,
+        requestClientCertificate: true,
+        trustedCertificates: certs.ca.cert,
+        validationCallback: () => {
+          asked++;
+          return new Promise<boolean>(() => undefined); // never settles
+        },
+      });
+      const { port, next } = await handshakeServer(sec);
+      const client = await tlsClient(port, { cert: certs.client.cert, key: certs.client.key });
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      const o = await next;
+      expect([asked, failure(o).reason, failure(o).message]).to.deep.equal([1, 'timeout', 'TLS handshake did not finish within 300 ms']);
+      expect(o.tlsSocket.destroyed).to.equal(true);
+      await closed;
+    });
+
+    it('fails a handshake whose peer leaves while the async validation callback decides, without waiting for it', async () => {
+      let answer!: (ok: boolean) => void;
+      let asked!: () => void;
+      const wasAsked = new Promise<void>((resolve) => (asked = resolve));
+      const sec = security({
+        handshakeTimeoutMs: 10_000,
+        requestClientCertificate: true,
+        trustedCertificates: certs.ca.cert,
+        validationCallback: () => {
+          asked();
+          return new Promise<boolean>((resolve) => (answer = resolve));
+        },
+      });
+      const { port, next } = await handshakeServer(sec);
+      const client = await tlsClient(port, { cert: certs.client.cert, key: certs.client.key });
+      await wasAsked;
+      client.destroy();
+      const err = failure(await next);
+      expect([err.reason, err.message]).to.deep.equal(['peer-closed', 'peer closed the connection during the TLS handshake']);
+      answer(true); // too late: the failure is reported once, and the answer changes nothing
+    });
+
     it('does not consult the validation callback when no client certificate is requested', async () => {
       let calls = 0;
       const sec = security({
