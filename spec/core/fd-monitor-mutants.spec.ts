@@ -96,6 +96,21 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
     expect(openCount()).to.equal(n);
   }
 
+  /** A soft limit about 60 above the descriptors open now, rounded up to ten. */
+  const limitAboveUse = (): number => Math.ceil((openCount() + 60) / 10) * 10;
+
+  /** Opens /dev/null until it fails (at most `limit` times): the error code, or undefined when none failed. */
+  function fillToFailure(limit: number): string | undefined {
+    for (let i = 0; i < limit; i++) {
+      try {
+        opened.push(openSync('/dev/null', 'r'));
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code;
+      }
+    }
+    return undefined;
+  }
+
   function giveBack(): void {
     for (const fd of opened.splice(0)) closeSync(fd);
   }
@@ -119,7 +134,7 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
   it('reports the open descriptors and the soft limit, and warns from 90 % on, not below', () => {
     FdMonitor.acquire(owner, log);
     expect(FdMonitor.check()).to.deep.equal({ open: openCount(), limit: original });
-    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    const limit = limitAboveUse();
     setSoftLimit(limit);
     fillTo(limit * 0.9 - 1);
     expect(FdMonitor.check()).to.deep.equal({ open: limit * 0.9 - 1, limit });
@@ -131,7 +146,7 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
 
   it('pauses 1 s after the first warning, then doubles the pause up to 5 minutes', () => {
     FdMonitor.acquire(owner, log);
-    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    const limit = limitAboveUse();
     setSoftLimit(limit);
     fillTo(limit * 0.9);
     let now = 1_000_000_000_000;
@@ -149,17 +164,10 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
 
   it('at the limit itself, where reading /proc fails with EMFILE, counts every descriptor as open and warns', () => {
     FdMonitor.acquire(owner, log);
-    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    const limit = limitAboveUse();
     setSoftLimit(limit);
     expect(FdMonitor.check()).to.deep.equal({ open: openCount(), limit });
-    let code: string | undefined;
-    for (let i = 0; i < limit && code === undefined; i++) {
-      try {
-        opened.push(openSync('/dev/null', 'r'));
-      } catch (err) {
-        code = (err as NodeJS.ErrnoException).code;
-      }
-    }
+    const code = fillToFailure(limit);
     const seen = FdMonitor.check();
     giveBack();
     expect(code).to.equal('EMFILE');
@@ -168,7 +176,7 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
   });
 
   it('checks every second from the first acquire on, logs to the first owner\'s logger until the last release, and starts afresh after', async () => {
-    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    const limit = limitAboveUse();
     setSoftLimit(limit);
     fillTo(limit * 0.9);
     const [a, b, c] = [{}, {}, {}];
@@ -190,7 +198,7 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
   // The two cases below read the interval itself (recorded, its tick run by the test): an interval leaked by another
   // test or by an earlier mutant in Stryker's reused process cannot stand in for the one under test.
   it('arms one unref\'d one-second interval for all owners, whose tick is a check, and clears it at the last release', () => {
-    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    const limit = limitAboveUse();
     setSoftLimit(limit);
     fillTo(limit * 0.9);
     const [a, b] = [{}, {}];
@@ -213,16 +221,9 @@ describe('core: FdMonitor against a lowered descriptor limit', function () {
   });
 
   it('arms no interval when even the limit cannot be read (first acquired at EMFILE)', () => {
-    const limit = Math.ceil((openCount() + 60) / 10) * 10;
+    const limit = limitAboveUse();
     setSoftLimit(limit);
-    let code: string | undefined;
-    for (let i = 0; i < limit && code === undefined; i++) {
-      try {
-        opened.push(openSync('/dev/null', 'r'));
-      } catch (err) {
-        code = (err as NodeJS.ErrnoException).code;
-      }
-    }
+    const code = fillToFailure(limit);
     const rec = recordIntervals();
     let seen: ReturnType<typeof FdMonitor.check> | null = null;
     try {
