@@ -12,12 +12,13 @@
  * these sessions, so its rate against smtp-server is the highest speed ratio any server can reach with this client
  * on these cores (the client shares them, and a pipelined session waits for `354` once per message, RFC 2920 §3.1).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DevCertificates } from '../lib/core/dev-certificates.js';
 import { iterations, SMOKE } from './harness.js';
-import { freePort, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
+import { freePort, spawnLogged, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
 import { median, refMessage } from './refs/ref-messages.js';
 import { concurrentSenders, pipelinedSession } from './refs/smtp-load.js';
 import { ENVELOPE, SmtpWire, testMessage, type NotedResult } from './smtp-transaction.bench.js';
@@ -67,22 +68,9 @@ interface Server {
   readonly securePort: number;
 }
 
-async function startServer(name: string, args: (plain: number, secure: number) => string[], ready: RegExp): Promise<Server> {
+async function startServer(dir: string, name: string, args: (plain: number, secure: number) => string[], ready: RegExp): Promise<Server> {
   const [plainPort, securePort] = await Promise.all([freePort(), freePort()]);
-  const child = spawn(process.execPath, args(plainPort, securePort), { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${seen}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      seen += d.toString();
-      if (ready.test(seen)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${seen}`)));
-  });
-  child.stdout!.resume();
+  const child = await spawnLogged(process.execPath, args(plainPort, securePort), { logFile: join(dir, `${name}.log`), ready, what: name, cwd: ROOT });
   return { name, child, plainPort, securePort };
 }
 
@@ -197,8 +185,9 @@ export async function smtpHotpath(certs: DevCertificates): Promise<NotedResult[]
   const large = testMessage(1024 * 1024);
   try {
     const { certFile, keyFile } = await writeServerPem(dir.path, certs);
-    const reference = await startServer('smtp-server', (p, s) => ['-e', REFERENCE_SERVER, certFile, keyFile, String(p), String(s)], /ready/);
+    const reference = await startServer(dir.path, 'smtp-server', (p, s) => ['-e', REFERENCE_SERVER, certFile, keyFile, String(p), String(s)], /ready/);
     const postern = await startServer(
+      dir.path,
       'postern',
       (p, s) => [
         POSTERN,
@@ -224,7 +213,7 @@ export async function smtpHotpath(certs: DevCertificates): Promise<NotedResult[]
       ],
       /smtps ready/,
     );
-    const floor = await startServer('floor', (p, s) => [FLOOR, certFile, keyFile, String(p), String(s)], /ready/).catch(async (err: unknown) => {
+    const floor = await startServer(dir.path, 'floor', (p, s) => [FLOOR, certFile, keyFile, String(p), String(s)], /ready/).catch(async (err: unknown) => {
       await Promise.all([reference, postern].map(stopServer));
       throw err;
     });

@@ -8,13 +8,14 @@
  * listed in {@link EXPECTED} with the reason; everything else at LOW, MEDIUM, HIGH or CRITICAL fails the audit.
  * `AUDIT_ONLY=smtps,imap` audits a subset.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateDevCertificates } from '../lib/core/dev-certificates.js';
+import { spawnLogged } from './refs/processes.js';
 
 const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const LISTENERS: ReadonlyArray<{ name: string; starttls?: string }> = [
@@ -66,25 +67,6 @@ async function freeOffset(): Promise<number> {
   throw new Error('no free port range found');
 }
 
-function waitFor(child: ChildProcess, pattern: RegExp, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${seen}`)), 30_000);
-    const onData = (d: Buffer): void => {
-      seen += d.toString();
-      if (pattern.test(seen)) {
-        clearTimeout(timer);
-        child.stdout?.resume();
-        child.stderr?.resume();
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${seen}`)));
-  });
-}
-
 async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -120,10 +102,10 @@ async function main(): Promise<number> {
     await writeFile(join(dir, 'chain.pem'), (await readFile(join(dir, 'leaf.pem'), 'utf8')) + dev.ca.cert);
     const expiry = new Date(Date.now() + 90 * 86_400_000).toISOString().replace(/^\d\d(\d\d)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d).*$/, '$1$2$3$4$5$6Z');
     await writeFile(join(dir, 'index.txt'), `V\t${expiry}\t\t2001\tunknown\t/CN=localhost\n`);
-    responder = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(ocspPort), '-rsigner', join(dir, 'ca.pem'), '-rkey', join(dir, 'ca-key.pem'), '-CA', join(dir, 'ca.pem'), '-nmin', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitFor(responder, /waiting for OCSP client connections/i, 'openssl ocsp');
-    postern = spawn(process.execPath, [POSTERN, '--port-offset', String(offset), '--cert', join(dir, 'chain.pem'), '--key', join(dir, 'key.pem'), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitFor(postern, /imaps ready/, 'postern');
+    const ocspArgs = ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(ocspPort), '-rsigner', join(dir, 'ca.pem'), '-rkey', join(dir, 'ca-key.pem'), '-CA', join(dir, 'ca.pem'), '-nmin', '60'];
+    responder = await spawnLogged('openssl', ocspArgs, { logFile: join(dir, 'ocsp.log'), ready: /waiting for OCSP client connections/i, what: 'openssl ocsp' });
+    const posternArgs = [POSTERN, '--port-offset', String(offset), '--cert', join(dir, 'chain.pem'), '--key', join(dir, 'key.pem'), '--log-level', 'warn'];
+    postern = await spawnLogged(process.execPath, posternArgs, { logFile: join(dir, 'postern.log'), ready: /imaps ready/, what: 'postern' });
 
     let failures = 0;
     for (const { name, starttls } of LISTENERS.filter((l) => !only || only.includes(l.name))) {

@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { DevCertificates } from '../lib/core/dev-certificates.js';
 import { iterations, SMOKE, type BenchResult } from './harness.js';
-import { freePort, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
+import { freePort, spawnLogged, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
 import { median } from './refs/ref-messages.js';
 
 const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
@@ -25,21 +26,8 @@ interface Server {
   readonly port: number;
 }
 
-async function startChild(args: string[], ready: RegExp, port: number): Promise<Server> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${seen}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      seen += d.toString();
-      if (ready.test(seen)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${seen}`)));
-  });
-  child.stdout!.resume();
+async function startChild(dir: string, name: string, args: string[], ready: RegExp, port: number): Promise<Server> {
+  const child = await spawnLogged(process.execPath, args, { logFile: join(dir, `${name}.log`), ready, what: name });
   return { child, port };
 }
 
@@ -105,8 +93,10 @@ export async function tlsCost(certs: DevCertificates): Promise<BenchResult[]> {
   try {
     const { certFile, keyFile } = await writeServerPem(dir.path, certs);
     const [barePort, posternPort] = await Promise.all([freePort(), freePort()]);
-    const bare = await startChild(['-e', BARE_SERVER, certFile, keyFile, String(barePort)], /ready/, barePort);
+    const bare = await startChild(dir.path, 'bare', ['-e', BARE_SERVER, certFile, keyFile, String(barePort)], /ready/, barePort);
     const postern = await startChild(
+      dir.path,
+      'postern',
       [POSTERN, '--only', 'smtps', '--smtps-port', String(posternPort), '--cert', certFile, '--key', keyFile, '--auth-disabled'],
       /smtps ready/,
       posternPort,

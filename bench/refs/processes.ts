@@ -2,8 +2,9 @@
  * Process plumbing for the reference benchmarks: CPU time of a server's whole process tree from `/proc`, free
  * loopback ports, a private work directory, and bounded waits. Linux only (the references are Debian packages).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,6 +109,46 @@ export async function pollUntil<T>(what: string, check: () => Promise<T | undefi
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** What {@link spawnLogged} starts and waits for. */
+export interface LoggedSpawn {
+  /** Receives the child's stdout and stderr (truncated first). */
+  readonly logFile: string;
+  /** Matched against the whole file; the child is ready once it matches. */
+  readonly ready: RegExp;
+  /** Names the child in errors. */
+  readonly what: string;
+  readonly cwd?: string;
+  /** 30 s unless given. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Starts `command args` with its stdout and stderr written to a file, and resolves once `ready` matches the file.
+ * A file, not a pipe: the benchmarks' clients run in this process, and a pipe would charge them a wakeup and a read
+ * for every line a server logs (Postern logs a line per connection and per message at its default level, the
+ * references nothing), which slows the clients of the server that logs and only theirs. On a timeout or an early
+ * exit the child is killed and the error quotes the end of its log.
+ */
+export async function spawnLogged(command: string, args: readonly string[], options: LoggedSpawn): Promise<ChildProcess> {
+  const fd = openSync(options.logFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd); // the child holds its own copy
+  }
+  child.on('error', () => undefined); // reported below as an exit
+  const exited = once(child, 'exit').then(([code, signal]) => `exited (${String(code ?? signal)})`);
+  const ready = pollUntil(options.what, () => (options.ready.test(readFileSync(options.logFile, 'utf8')) ? 'ready' : undefined), options.timeoutMs ?? 30_000, 20).catch(
+    (err: unknown) => (err as Error).message,
+  );
+  const outcome = await Promise.race([ready, exited]);
+  if (outcome === 'ready') return child;
+  child.kill('SIGKILL');
+  const log = readFileSync(options.logFile, 'utf8');
+  throw new Error(`${options.what} did not start: ${outcome}\n${log.slice(-2000)}`);
 }
 
 /**
