@@ -80,11 +80,20 @@ function textValue(key: string, value: unknown): string {
 }
 
 /**
+ * A logger's bound metadata, with its ` k=v` text once the first text line made it (see {@link boundFields}).
+ */
+interface Bound {
+  readonly fields: Readonly<Record<string, unknown>>;
+  /** Undefined until the first text line; null when the fields cannot be formatted once for all lines. */
+  text?: string | null;
+}
+
+/**
  * The text line (`<ISO time> <level> <message> k=v …`) built straight from the bound and the call's metadata, without
  * merging them into an info object first. Same output as winston's `combine(redact, timestamp, printf)` did: keys in
  * first-seen order (bound, then the call's own), the call's value winning, `undefined` values left out, secrets redacted.
  */
-function textLine(level: string, message: string, bound: Readonly<Record<string, unknown>>, meta: Record<string, unknown> | undefined): string {
+function textLine(level: string, message: string, bound: Bound, meta: Record<string, unknown> | undefined): string {
   const fixed = boundFields(bound);
   if (fixed !== undefined) {
     // The common case (issue 15: one line per message): the child's fields formatted once, the call's own appended.
@@ -94,7 +103,7 @@ function textLine(level: string, message: string, bound: Readonly<Record<string,
     if (meta !== undefined) {
       for (const k in meta) {
         if (!Object.prototype.hasOwnProperty.call(meta, k)) continue;
-        if (Object.prototype.hasOwnProperty.call(bound, k)) return textLineSlow(level, message, bound, meta);
+        if (Object.prototype.hasOwnProperty.call(bound.fields, k)) return textLineSlow(level, message, bound.fields, meta);
         const v = meta[k];
         if (k === 'timestamp') timestamp = v;
         else if (v !== undefined && !OWN_FIELDS.has(k)) fields += ` ${k}=${textValue(k, v)}`;
@@ -102,21 +111,21 @@ function textLine(level: string, message: string, bound: Readonly<Record<string,
     }
     return `${timestamp ? String(timestamp) : isoNow()} ${level} ${message}${fields}\n`;
   }
-  return textLineSlow(level, message, bound, meta);
+  return textLineSlow(level, message, bound.fields, meta);
 }
 
 /**
- * The ` k=v` text of a child's bound fields, made on its first line and kept (issue 15: a connection writes a line
- * per message): undefined when a bound value is not a string, number or boolean (an object may change between
+ * The ` k=v` text of a child's bound fields, made on its first line and kept on the child itself (issue 15: a
+ * connection writes a line per message; a WeakMap keyed by the fields cost every connection an ephemeron entry and
+ * its write barrier): undefined when a bound value is not a string, number or boolean (an object may change between
  * lines, so it is formatted each time) or a key is one of the line's own fields.
  */
-const BOUND_TEXT = new WeakMap<object, string | null>();
-function boundFields(bound: Readonly<Record<string, unknown>>): string | undefined {
-  let text = BOUND_TEXT.get(bound);
+function boundFields(bound: Bound): string | undefined {
+  let text = bound.text;
   if (text === undefined) {
     text = '';
-    for (const k in bound) {
-      const v = bound[k];
+    for (const k in bound.fields) {
+      const v = bound.fields[k];
       const t = typeof v;
       if (OWN_FIELDS.has(k) || (v !== undefined && t !== 'string' && t !== 'number' && t !== 'boolean')) {
         text = null;
@@ -124,7 +133,7 @@ function boundFields(bound: Readonly<Record<string, unknown>>): string | undefin
       }
       if (v !== undefined) text += ` ${k}=${textValue(k, v)}`;
     }
-    BOUND_TEXT.set(bound, text);
+    bound.text = text;
   }
   return text ?? undefined;
 }
@@ -227,7 +236,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       enabled,
       write: (lvl, message, bound, meta) => {
         // winston's formats called directly, without a winston Logger's two object-mode streams per line (issue 15).
-        const info = format.transform({ ...bound, ...meta, level: lvl, message, [LEVEL]: lvl } as winston.Logform.TransformableInfo, format.options);
+        const info = format.transform({ ...bound.fields, ...meta, level: lvl, message, [LEVEL]: lvl } as winston.Logform.TransformableInfo, format.options);
         if (info !== false) stderrLines.add(`${String((info as Record<symbol, unknown>)[MESSAGE])}\n`);
       },
     },
@@ -244,8 +253,8 @@ const MESSAGE = Symbol.for('message');
 /** Where a {@link LevelGate} sends enabled lines. */
 interface Sink {
   enabled(level: string): boolean;
-  /** Writes one line; `meta` (the call's own) wins over `bound` (the child's) for a key in both. Neither is modified. */
-  write(level: string, message: string, bound: Readonly<Record<string, unknown>>, meta: Record<string, unknown> | undefined): void;
+  /** Writes one line; `meta` (the call's own) wins over `bound.fields` (the child's) for a key in both. Neither is modified. */
+  write(level: string, message: string, bound: Bound, meta: Record<string, unknown> | undefined): void;
 }
 
 /**
@@ -253,10 +262,14 @@ interface Sink {
  * metadata (merged into each line when one is written), so a per-connection child costs one small object.
  */
 class LevelGate implements Logger {
+  /** The child's metadata and its formatted text (the sink fills that in on the first text line). */
+  private readonly bound: Bound;
   constructor(
     private readonly sink: Sink,
-    private readonly bound: Readonly<Record<string, unknown>>,
-  ) {}
+    fields: Readonly<Record<string, unknown>>,
+  ) {
+    this.bound = { fields, text: undefined };
+  }
   private write(level: string, message: string, meta: Record<string, unknown> | undefined): void {
     if (this.sink.enabled(level)) this.sink.write(level, message, this.bound, meta);
   }
@@ -277,7 +290,7 @@ class LevelGate implements Logger {
     return this.sink.enabled('debug');
   }
   child(meta: Record<string, unknown>): Logger {
-    return new LevelGate(this.sink, { ...this.bound, ...meta });
+    return new LevelGate(this.sink, { ...this.bound.fields, ...meta });
   }
 }
 
