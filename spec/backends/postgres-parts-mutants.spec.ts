@@ -391,6 +391,10 @@ describe('PostgreSQL store parts, on the real server', function () {
       // b listens again and hears a's deliveries (bounded tries: those made while it was away are not replayed).
       for (let i = 0; seen.length === 0 && i < 500; i++) await a.deliver('alice@example.org', message(`m${i}`));
       expect(seen[0]).to.include({ type: 'exists', username: 'alice', mailbox: 'INBOX' });
+      // One warning per lost session (its 'error' and its 'end' both report the loss), and none for closing the store.
+      expect(log.find('warn', 'postgres session lost').map((r) => r.meta.session)).to.deep.equal(['listen']);
+      await b.close();
+      expect(log.find('warn', 'postgres session lost'), 'closing is not losing').to.have.length(1);
     });
 
     it('re-takes its maildrop locks after the lock session is lost, and warns about one another node took', async () => {

@@ -31,7 +31,6 @@ class DedicatedSession {
     private readonly name: string,
     private readonly onConnect: (client: pg.Client) => Promise<void>,
     private readonly warn: SessionWarning,
-    private readonly reconnect: boolean,
   ) {}
 
   /** The connected client (connecting first if needed). */
@@ -68,7 +67,7 @@ class DedicatedSession {
     if (this.client !== client || this.closed) return;
     this.client = undefined;
     this.warn('postgres session lost', { session: this.name, reason: err.message });
-    if (this.reconnect) this.schedule();
+    this.schedule();
   }
 
   private schedule(): void {
@@ -121,7 +120,6 @@ export class PgEventFeed {
         this.listened = true;
       },
       warn,
-      true,
     );
   }
 
@@ -160,7 +158,6 @@ export class PgMaildropLocks {
         }
       },
       warn,
-      true,
     );
   }
 
