@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DevCertificates } from '../lib/core/dev-certificates.js';
 import { iterations, SMOKE } from './harness.js';
-import { freePort, spawnLogged, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
+import { freePort, spawnLogged, stopProcess, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
 import { median, refMessage } from './refs/ref-messages.js';
 import { concurrentSenders, pipelinedSession } from './refs/smtp-load.js';
 import { ENVELOPE, SmtpWire, testMessage, type NotedResult } from './smtp-transaction.bench.js';
@@ -74,11 +74,8 @@ async function startServer(dir: string, name: string, args: (plain: number, secu
   return { name, child, plainPort, securePort };
 }
 
-async function stopServer(s: Server): Promise<void> {
-  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => s.child.once('exit', resolve));
-  s.child.kill('SIGTERM');
-  await exited;
+function stopServer(s: Server): Promise<void> {
+  return stopProcess(s.child);
 }
 
 /** Whole implicit-TLS transactions (RFC 8314): TLS at connect, greeting, EHLO, envelope, body, QUIT. */

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateDevCertificates } from '../lib/core/dev-certificates.js';
-import { spawnLogged } from './refs/processes.js';
+import { spawnLogged, stopProcess } from './refs/processes.js';
 
 const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const LISTENERS: ReadonlyArray<{ name: string; starttls?: string }> = [
@@ -65,13 +65,6 @@ async function freeOffset(): Promise<number> {
     if (ports.every((p) => p <= 65_535) && (await Promise.all(ports.map(isFree))).every(Boolean)) return offset;
   }
   throw new Error('no free port range found');
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 async function main(): Promise<number> {
@@ -124,8 +117,8 @@ async function main(): Promise<number> {
     for (const [id, why] of Object.entries(EXPECTED)) console.log(`  expected: ${id} (${why})`);
     return failures === 0 ? 0 : 1;
   } finally {
-    await stop(postern);
-    await stop(responder);
+    await stopProcess(postern);
+    await stopProcess(responder);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { DevCertificates } from '../lib/core/dev-certificates.js';
 import { iterations, SMOKE, type BenchResult } from './harness.js';
-import { freePort, spawnLogged, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
+import { freePort, spawnLogged, stopProcess, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
 import { median } from './refs/ref-messages.js';
 
 const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
@@ -31,11 +31,8 @@ async function startChild(dir: string, name: string, args: string[], ready: RegE
   return { child, port };
 }
 
-async function stopChild(server: Server): Promise<void> {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGTERM');
-  await exited;
+function stopChild(server: Server): Promise<void> {
+  return stopProcess(server.child);
 }
 
 /**

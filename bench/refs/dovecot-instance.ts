@@ -6,14 +6,13 @@
  * Dovecot's default.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REF_USER } from './postfix-instance.js';
 import { ImapsWire } from './mailbox-wire.js';
-import { accountIds, freePort, pollUntil, treeCpuMs } from './processes.js';
+import { accountIds, freePort, pollUntil, stopProcess, treeCpuMs } from './processes.js';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 
 const run = promisify(execFile);
@@ -129,18 +128,8 @@ service pop3-login {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   child.on('error', () => undefined);
-  const exited = once(child, 'exit');
   const pid = child.pid ?? 0;
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (): Promise<void> => stopProcess(child);
   try {
     await pollUntil(
       'a Dovecot IMAPS login',

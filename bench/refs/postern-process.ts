@@ -3,10 +3,9 @@
  * read from `/proc` exactly like Postfix's and Dovecot's, and the benchmark client does not share its event loop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { REF_USER } from './postfix-instance.js';
-import { pollUntil, treeCpuMs } from './processes.js';
+import { pollUntil, stopProcess, treeCpuMs } from './processes.js';
 
 /** The CLI entry point of this build. */
 const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
@@ -70,17 +69,7 @@ export async function startPosternProcess(options: PosternProcessOptions): Promi
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exited = once(child, 'exit');
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (): Promise<void> => stopProcess(child);
   const ports: Record<string, number> = {};
   try {
     await pollUntil(

@@ -152,6 +152,22 @@ export async function spawnLogged(command: string, args: readonly string[], opti
 }
 
 /**
+ * Stops a child the benchmarks started: SIGTERM (a graceful close), SIGKILL after 10 s, and resolves once it has
+ * exited. Does nothing for a child that already exited or was killed by a signal.
+ */
+export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * A private directory under the system temp dir, world-traversable (0755) so that the references' unprivileged
  * workers (postfix, nobody) can reach their own subdirectories. `remove()` deletes it with everything inside.
  */
