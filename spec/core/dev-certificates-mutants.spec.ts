@@ -72,7 +72,10 @@ function lengthViolations(der: Buffer, start = 0, end = der.length): number[] {
     const contentEnd = at + header + length;
     if (contentEnd > end) throw new Error(`TLV at ${at} runs past its parent`);
     if ((tag & 0x20) !== 0) bad.push(...lengthViolations(der, at + header, contentEnd));
-    else if (tag === 0x04) {
+    else if (tag === 0x04 && der[at + header] === 0x30) {
+      // DER wrapped in an OCTET STRING (PKCS#7 data) is a SEQUENCE; other octet strings (the MAC, the salts, the
+      // encrypted key) are random and not searched: 16 random octets can read as a TLV with a long-form length
+      // under 0x80 (one run in several thousand flagged a salt that way).
       try {
         bad.push(...lengthViolations(der, at + header, contentEnd));
       } catch {
