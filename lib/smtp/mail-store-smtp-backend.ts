@@ -42,16 +42,22 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     private readonly context: SmtpContext,
   ) {}
 
-  async mailFrom(_from: string, _params: MailParams): Promise<void> {}
+  /** Any sender: decided at once, no promise (issue 15). */
+  mailFrom(_from: string, _params: MailParams): void {}
 
-  async rcptTo(to: string, _params: RcptParams): Promise<void> {
+  /** Relaying is decided at once; a local recipient costs the directory's one lookup and no async frame (issue 15). */
+  rcptTo(to: string, _params: RcptParams): void | Promise<void> {
     const domain = domainOf(to);
     const accepted = this.settings.acceptedDomains;
     if (domain !== '' && accepted.length > 0 && !accepted.includes(domain) && this.context.user === undefined) {
       throw new SmtpReplyError(550, '5.7.1', 'Relaying denied');
     }
     if (this.settings.authDisabled) return;
-    if ((await this.store.users.findByAddress(to)) !== undefined) return;
+    return this.store.users.findByAddress(to).then((owner) => (owner === undefined ? this.postmasterAlias(to) : undefined));
+  }
+
+  /** A recipient no user owns: accepted only as postmaster (RFC 5321 §4.5.1), delivered to the postmaster user. */
+  private async postmasterAlias(to: string): Promise<void> {
     const postmaster = isPostmaster(to) ? await this.postmaster() : undefined;
     if (postmaster === undefined) throw new SmtpReplyError(550, '5.1.1', 'No such user here');
     (this.aliases ??= new Map()).set(to.toLowerCase(), postmaster);
@@ -68,9 +74,17 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     await this.deliverAll(await collect(body, envelope), envelope, throwRefusal);
   }
 
-  /** The whole message at once (no stream): one copy, with the `Return-Path:` header in front. */
-  async dataChunks(chunks: readonly Buffer[], size: number, envelope: Envelope): Promise<void> {
-    await this.deliverAll(withReturnPath(envelope, chunks, size), envelope, throwRefusal);
+  /**
+   * The whole message at once (no stream): one copy, with the `Return-Path:` header in front. One recipient without
+   * an alias (the common case) is the store's one promise, with no async frame around it (issue 15).
+   */
+  dataChunks(chunks: readonly Buffer[], size: number, envelope: Envelope): Promise<void> {
+    const raw = withReturnPath(envelope, chunks, size);
+    const rcpts = envelope.rcptTo;
+    if (rcpts.length === 1 && this.aliases === undefined) {
+      return this.deliverOne(rcpts[0], undefined, raw, deliveryEnvelope(envelope, new Date())).then(throwIfRefused);
+    }
+    return this.deliverAll(raw, envelope, throwRefusal);
   }
 
   /** LMTP (RFC 2033 §4.2): the same delivery, with one outcome per recipient (a full mailbox fails only its own). */
@@ -85,11 +99,6 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   private async deliverAll(raw: Buffer, envelope: Envelope, report: (rcpt: string, err?: SmtpReplyError) => void): Promise<void> {
     const facts = deliveryEnvelope(envelope, new Date());
     const rcpts = envelope.rcptTo;
-    if (rcpts.length === 1 && this.aliases === undefined) {
-      // One recipient, no alias (the common case): no bookkeeping of distinct mailboxes.
-      report(rcpts[0], await this.deliverOne(rcpts[0], undefined, raw, facts));
-      return;
-    }
     // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
     const done = new Map<string, SmtpReplyError | undefined>();
     for (const rcpt of rcpts) {
@@ -102,17 +111,9 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   }
 
   /** Stores one copy for `rcpt` (or its alias target); resolves the recipient's refusal, if any. */
-  private async deliverOne(rcpt: string, alias: string | undefined, raw: Buffer, facts: DeliveryEnvelope): Promise<SmtpReplyError | undefined> {
-    try {
-      if (alias !== undefined) await deliverToUser(this.store, alias, raw, facts);
-      else await this.store.deliver(rcpt, raw, { envelope: facts });
-      return undefined;
-    } catch (err) {
-      // The recipient was checked at RCPT; it vanished meanwhile (or the store is full).
-      if (isMailStoreError(err, 'NO_SUCH_USER')) return new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
-      if (isMailStoreError(err, 'OVER_QUOTA')) return new SmtpReplyError(552, '5.2.2', 'Mailbox full');
-      throw err;
-    }
+  private deliverOne(rcpt: string, alias: string | undefined, raw: Buffer, facts: DeliveryEnvelope): Promise<SmtpReplyError | undefined> {
+    const storing = alias !== undefined ? deliverToUser(this.store, alias, raw, facts) : this.store.deliver(rcpt, raw, { envelope: facts });
+    return storing.then(stored, (err: unknown) => recipientRefusal(rcpt, err));
   }
 
   reset(): void {
@@ -124,7 +125,26 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
 
 /** SMTP's all-or-nothing outcome: the first recipient refused refuses the message. */
 function throwRefusal(_rcpt: string, err?: SmtpReplyError): void {
+  throwIfRefused(err);
+}
+
+function throwIfRefused(err: SmtpReplyError | undefined): void {
   if (err !== undefined) throw err;
+}
+
+/** A copy stored: no refusal. */
+function stored(): undefined {
+  return undefined;
+}
+
+/**
+ * Why a copy for `rcpt` was not stored, as its reply: the recipient was checked at RCPT and vanished meanwhile
+ * (`550 5.1.1`), or the mailbox is full (`552 5.2.2`). Anything else is rethrown (the message fails as a whole).
+ */
+function recipientRefusal(rcpt: string, err: unknown): SmtpReplyError {
+  if (isMailStoreError(err, 'NO_SUCH_USER')) return new SmtpReplyError(550, '5.1.1', `No such user here: ${rcpt}`);
+  if (isMailStoreError(err, 'OVER_QUOTA')) return new SmtpReplyError(552, '5.2.2', 'Mailbox full');
+  throw err;
 }
 
 /** The `Return-Path:` header (RFC 5321 §4.4: added at final delivery). */

@@ -52,10 +52,13 @@ export interface SmtpContext {
  * `SmtpReplyError(code, enhanced, text)` from any method to refuse with a chosen reply (the state is unchanged).
  */
 export interface SmtpSession {
-  /** Reverse-path already parsed (`''` for `<>`) with its parameters. */
-  mailFrom(from: string, params: MailParams): Promise<void>;
-  /** One forward-path already parsed. */
-  rcptTo(to: string, params: RcptParams): Promise<void>;
+  /**
+   * Reverse-path already parsed (`''` for `<>`) with its parameters. Return a promise (an `async` method) or, when
+   * the decision needs no I/O, nothing: the server then answers without a promise or microtask (issue 15).
+   */
+  mailFrom(from: string, params: MailParams): void | Promise<void>;
+  /** One forward-path already parsed; like {@link mailFrom}, returns a promise or, decided synchronously, nothing. */
+  rcptTo(to: string, params: RcptParams): void | Promise<void>;
   /**
    * The message: dot-unstuffed (DATA) or concatenated chunks (BDAT), size-limited, with the server's `Received:`
    * header first. Resolve only after the message is stored: the client gets 250 then, and we own the message

@@ -123,20 +123,30 @@ export class BodyDelivery {
    * Ends the hooks' streams, waits for every hook, then ends the backend's stream and waits for it.
    * @throws the first error a consumer rejected with (the backend's stream is destroyed first, so it stores nothing).
    */
-  async finish(): Promise<void> {
-    if (this.collector) {
-      if (this.failure !== undefined) throw this.failure;
-      if (this.aborted) throw new BodyAbortedError('message aborted');
-      const chunks = this.chunks;
-      this.chunks = [];
-      try {
-        await this.collector(chunks, this.size);
-      } catch (err) {
-        this.failure ??= err;
-        throw err;
-      }
-      return;
+  finish(): Promise<void> {
+    return this.collector ? this.finishCollected(this.collector) : this.finishStreams();
+  }
+
+  /** Collect mode's {@link finish}: the consumer's own promise, with no async frame around it (issue 15). */
+  private finishCollected(collector: (chunks: Buffer[], size: number) => Promise<void>): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.aborted) return Promise.reject(new BodyAbortedError('message aborted'));
+    const chunks = this.chunks;
+    this.chunks = [];
+    let storing: Promise<void>;
+    try {
+      storing = collector(chunks, this.size);
+    } catch (err) {
+      storing = Promise.reject(err);
     }
+    // The consumer's refusal becomes the delivery's error (read by `error`), then passes on.
+    return storing.catch((err: unknown) => {
+      this.failure ??= err;
+      throw err;
+    });
+  }
+
+  private async finishStreams(): Promise<void> {
     if (this.failure === undefined) await this.editor?.finish();
     if (this.failure === undefined) {
       for (const h of this.hooks) if (!h.settled) h.stream.end();

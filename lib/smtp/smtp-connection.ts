@@ -245,7 +245,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     }
   }
 
-  protected onLine(line: Buffer): Promise<void> {
+  protected onLine(line: Buffer): void | Promise<void> {
     if (line.includes(0x00) || line.includes(0x0a) || line.includes(0x0d)) return this.badLine(line, 'C: [line with NUL/CR/LF]', REPLIES.nul);
     let text = line.toString('latin1');
     if (HIGH_BIT.test(text)) {
@@ -262,7 +262,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     const args = sp === -1 ? '' : text.slice(sp + 1).trimEnd();
     // The wire trace only when it is written (issue 15: no string built per command at the default level).
     if (debugEnabled(this.log)) this.log.debug(verb === 'AUTH' ? `C: AUTH ${args.split(' ')[0]} [redacted]` : `C: ${text}`);
-    // Not an async function: the command's own promise is the line's (one promise less per command).
+    // Not an async function: the command's own promise, if it has one, is the line's (issue 15).
     return dispatch(this.commands, this, verb, args);
   }
 
@@ -463,7 +463,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
    * The `onHeader` hooks' edits apply inside the returned delivery, so every caller (DATA, BDAT, LMTP) gets them.
    * The caller writes the body and then calls `finish()` or `abort()`.
    */
-  async openDelivery(tx: Transaction): Promise<BodyDelivery> {
+  openDelivery(tx: Transaction): Promise<BodyDelivery> {
     const envelope = this.envelope(tx);
     const session = this.backend;
     const bound = this.deps.hooks;
@@ -489,8 +489,9 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       this.whenClosed,
       edits.length === 0 ? undefined : { hooks: edits, maxSize: this.settings.maxMessageSize, exemptOctets: received.length },
     );
-    await delivery.write(received);
-    return delivery;
+    // Collected (the common case): written at once, and no async frame per message (issue 15).
+    const written = delivery.write(received);
+    return typeof written === 'boolean' ? Promise.resolve(delivery) : written.then(() => delivery);
   }
 
   /**
@@ -524,10 +525,12 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       await delivery.abort();
       throw refusal;
     }
-    await delivery.finish().catch((err: unknown) => {
+    try {
+      await delivery.finish();
+    } catch (err) {
       this.metrics?.message('refused', size);
       throw err;
-    });
+    }
     this.log.info('message accepted', { size, rcpts: tx.rcptTo.length });
     this.metrics?.message('accepted', size);
     this.send(reply(250, '2.0.0', `Message accepted (${size} octets)`));

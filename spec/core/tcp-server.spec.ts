@@ -327,10 +327,11 @@ describe('core: TcpServer, Connection and authenticateAsServer', () => {
     class MeasuredHandler extends NoteHandler {
       protected override createSession(connection: Connection): NoteSession {
         const session = super.createSession(connection);
-        const flush = session.flush.bind(session);
-        session.flush = async () => {
+        // The command loop writes through writeQueued (flush() is the same write, with a promise always).
+        const write = session.writeQueued.bind(session);
+        session.writeQueued = () => {
           maxQueued = Math.max(maxQueued, session.queuedReplyLength);
-          return flush();
+          return write();
         };
         return session;
       }

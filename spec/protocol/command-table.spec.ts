@@ -26,7 +26,8 @@ class Target implements DispatchTarget<State> {
   clearErrors(): void {
     this.events.push('clear');
   }
-  beforeCommand?: (verb: string, args: string) => Promise<boolean>;
+  beforeCommand?: (verb: string, args: string) => boolean | Promise<boolean>;
+  observeCommand?: (verb: string, seconds: number) => void;
 }
 
 class TestReplyError extends ReplyError {}
@@ -41,7 +42,16 @@ const TABLE: CommandTable<State, Target> = {
   REFUSE: { states: ['ready'], args: 'none', run: () => Promise.reject(new TestReplyError('no such thing')) },
   BUG: { states: ['ready'], args: 'none', run: () => Promise.reject(new Error('secret internals')) },
   NULL: { states: ['ready'], args: 'none', run: () => Promise.reject(null) },
+  // The same refusals thrown synchronously, by a handler that is not async.
+  SYNC_SYNTAX: { states: ['ready'], args: 'none', run: () => throwIt(new ProtocolSyntaxError('bad date')) },
+  SYNC_REFUSE: { states: ['ready'], args: 'none', run: () => throwIt(new TestReplyError('no such thing')) },
+  SYNC_BUG: { states: ['ready'], args: 'none', run: () => throwIt(new Error('secret internals')) },
+  LATER: { states: ['ready'], args: 'none', run: (s) => new Promise((resolve) => setTimeout(() => resolve(void s.events.push('ran LATER')), 5)) },
 };
+
+function throwIt(err: Error): never {
+  throw err;
+}
 
 async function run(verb: string, args = '', setup: (t: Target) => void = () => undefined): Promise<Target> {
   const t = new Target();
@@ -88,6 +98,44 @@ describe('protocol: dispatch through the command table', () => {
     expect(go.events).to.deep.equal(['ran ECHO hi', 'clear']);
     const guarded = await run('FOO', '', (t) => (t.beforeCommand = async () => (t.events.push('before'), false)));
     expect(guarded.events).to.deep.equal(['refuse unknown FOO', 'count']); // only after the guards
+  });
+
+  it('finishes a synchronous handler before it returns, with no promise; a pending handler gets its promise back', async () => {
+    const t = new Target();
+    expect(dispatch(TABLE, t, 'ECHO', 'now')).to.equal(undefined);
+    expect(t.events).to.deep.equal(['ran ECHO now', 'clear']);
+    t.beforeCommand = () => false; // no fault rule: still synchronous
+    expect(dispatch(TABLE, t, 'NOOP', '')).to.equal(undefined);
+    t.beforeCommand = () => (t.events.push('stopped'), true);
+    expect(dispatch(TABLE, t, 'NOOP', '')).to.equal(undefined);
+    expect(t.events).to.deep.equal(['ran ECHO now', 'clear', 'ran NOOP', 'clear', 'stopped']);
+    t.beforeCommand = undefined;
+    const pending = dispatch(TABLE, t, 'LATER', '');
+    expect(pending).to.be.instanceOf(Promise);
+    expect(t.events.slice(5)).to.deep.equal([]);
+    await pending;
+    expect(t.events.slice(5)).to.deep.equal(['ran LATER', 'clear']);
+  });
+
+  it('maps refusals a handler throws synchronously like rejected ones', async () => {
+    expect((await run('SYNC_SYNTAX')).events).to.deep.equal(['refuse syntax SYNC_SYNTAX (bad date)', 'count']);
+    expect((await run('SYNC_REFUSE')).events).to.deep.equal(['reply no such thing']);
+    const bug = await run('SYNC_BUG');
+    expect(bug.events).to.deep.equal(['refuse bug SYNC_BUG']);
+    expect(bug.log.find('command failed').map((r) => r.meta.error)).to.deep.equal(['secret internals']);
+  });
+
+  it('reports every command it ran to observeCommand with its duration, synchronous, pending or refused', async () => {
+    const seen: Array<[string, number]> = [];
+    const observe = (t: Target): void => void (t.observeCommand = (verb, seconds) => seen.push([verb, seconds]));
+    await run('ECHO', 'x', observe);
+    await run('LATER', '', observe);
+    await run('SYNC_REFUSE', '', observe);
+    await run('REFUSE', '', observe);
+    await run('FOO', '', observe); // refused by a guard: never ran
+    expect(seen.map(([verb]) => verb)).to.deep.equal(['ECHO', 'LATER', 'SYNC_REFUSE', 'REFUSE']);
+    for (const [, seconds] of seen) expect(seconds).to.be.within(0, 5);
+    expect(seen[1]![1]).to.be.at.least(0.004); // LATER waited 5 ms: seconds, not milliseconds
   });
 
   it('sends a ReplyError as-is, without counting or clearing', async () => {

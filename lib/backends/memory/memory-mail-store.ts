@@ -37,9 +37,27 @@ export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatch
   /** @param options store options; `new MemoryMailStore()` uses the defaults. */
   constructor(@inject(MailStoreOptions) @optional() private readonly options: MailStoreOptions = {}) {}
 
-  /** {@inheritDoc MailStore.deliver} */
-  async deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
-    const username = await this.resolveUser(address);
+  /**
+   * {@inheritDoc MailStore.deliver}
+   * A known user's delivery completes synchronously inside its one promise, with no async frame (issue 15: SMTP
+   * delivers each message through here).
+   */
+  deliver(address: string, raw: Buffer, options: DeliverOptions = {}): Promise<StoredMessage> {
+    try {
+      const known = this.users.recordFor(address)?.username;
+      if (known === undefined) return this.deliverToNewUser(address, raw, options);
+      return Promise.resolve(this.insertDelivered(known, raw, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** {@link deliver} to an address no user has yet: created when `autoCreateUsers`, else `NO_SUCH_USER`. */
+  private async deliverToNewUser(address: string, raw: Buffer, options: DeliverOptions): Promise<StoredMessage> {
+    return this.insertDelivered(await this.resolveUser(address), raw, options);
+  }
+
+  private insertDelivered(username: string, raw: Buffer, options: DeliverOptions): StoredMessage {
     const mailbox = options.mailbox === undefined ? INBOX : normalizeMailboxName(options.mailbox);
     return this.insert(username, mailbox, raw, options.flags ?? [], options.internalDate, options.envelope);
   }

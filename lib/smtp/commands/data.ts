@@ -62,7 +62,8 @@ export async function receive(conn: SmtpConnection): Promise<void> {
   const tx = conn.tx;
   if (!tx) throw new Error('DATA without a transaction');
   conn.send(REPLIES.dataGoAhead);
-  await conn.flush();
+  const writing = conn.writeQueued();
+  if (writing !== undefined) await writing;
   const max = conn.settings.maxMessageSize;
   const lf = new BareLfFilter(conn.settings.bareLf);
   const delivery = await conn.openDelivery(tx);

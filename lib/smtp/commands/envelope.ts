@@ -1,5 +1,5 @@
 import type { MailParams, RcptParams } from '../smtp-backend.js';
-import type { SmtpConnection } from '../smtp-connection.js';
+import type { SmtpConnection, Transaction } from '../smtp-connection.js';
 import { decodeXtext, isNonAscii, parsePath } from '../smtp-address.js';
 import { REPLIES, reply, SmtpReplyError } from '../smtp-replies.js';
 
@@ -46,18 +46,31 @@ function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number): M
 
 /**
  * MAIL FROM (RFC 5321 §4.1.1.2). Policy first (TLS required, auth required: 530 5.7.0), then syntax, then the
- * hooks and the backend; on success the transaction starts (`mail`).
+ * hooks and the backend; on success the transaction starts (`mail`). Synchronous when no hook is bound and the
+ * backend decides synchronously (issue 15: no promise per command on the common path).
  */
-export async function mailFrom(conn: SmtpConnection, args: string): Promise<void> {
+export function mailFrom(conn: SmtpConnection, args: string): void | Promise<void> {
   const s = conn.settings;
   if (s.requireTls && !conn.isSecure) throw new SmtpReplyError(530, '5.7.0', 'Must issue a STARTTLS command first');
   if (s.requireAuth && !conn.isAuthenticated) throw new SmtpReplyError(530, '5.7.0', 'Authentication required');
   const { address, params: raw } = parsePath(args, 'FROM');
   const params = mailParams(raw, s.maxMessageSize);
   if (isNonAscii(address) && !params.smtpUtf8) throw NEEDS_SMTPUTF8();
-  // No hook bound (the common case): no closure and no hook loop per message (issue 15).
-  if (conn.deps.hooks.length > 0) await conn.runHooks((h) => h.onMailFrom?.(address, params, conn.context));
+  if (conn.deps.hooks.length > 0) return mailFromHooked(conn, address, params);
+  const deciding = conn.backend.mailFrom(address, params);
+  if (deciding !== undefined) return deciding.then(() => startTransaction(conn, address, params));
+  startTransaction(conn, address, params);
+}
+
+/** MAIL FROM with hooks bound: each hook's `onMailFrom` in order, then the backend. */
+async function mailFromHooked(conn: SmtpConnection, address: string, params: MailParams): Promise<void> {
+  await conn.runHooks((h) => h.onMailFrom?.(address, params, conn.context));
   await conn.backend.mailFrom(address, params);
+  startTransaction(conn, address, params);
+}
+
+/** MAIL FROM accepted by the hooks and the backend: the transaction begins. */
+function startTransaction(conn: SmtpConnection, address: string, params: MailParams): void {
   conn.tx = { from: address, params, rcptTo: [] };
   conn.enter('mail');
   conn.send(reply(250, '2.1.0', `Sender <${address}> OK`));
@@ -65,9 +78,9 @@ export async function mailFrom(conn: SmtpConnection, args: string): Promise<void
 
 /**
  * RCPT TO (RFC 5321 §4.1.1.3). Recipient count limit first (452 4.5.3, RFC 5321 §4.5.3.1.10), then syntax, hooks
- * and backend (which decides local users and relaying).
+ * and backend (which decides local users and relaying). Synchronous like {@link mailFrom} when nothing awaits.
  */
-export async function rcptTo(conn: SmtpConnection, args: string): Promise<void> {
+export function rcptTo(conn: SmtpConnection, args: string): void | Promise<void> {
   const tx = conn.tx;
   if (!tx) throw new Error('RCPT without a transaction');
   const { address, params: raw } = parsePath(args, 'TO');
@@ -75,8 +88,21 @@ export async function rcptTo(conn: SmtpConnection, args: string): Promise<void> 
   if (isNonAscii(address) && !tx.params.smtpUtf8) throw NEEDS_SMTPUTF8();
   if (tx.rcptTo.length >= conn.settings.maxRecipients) throw new SmtpReplyError(452, '4.5.3', 'Too many recipients');
   const params: RcptParams = {};
-  if (conn.deps.hooks.length > 0) await conn.runHooks((h) => h.onRcptTo?.(address, params, conn.context));
+  if (conn.deps.hooks.length > 0) return rcptToHooked(conn, tx, address, params);
+  const deciding = conn.backend.rcptTo(address, params);
+  if (deciding !== undefined) return deciding.then(() => addRecipient(conn, tx, address));
+  addRecipient(conn, tx, address);
+}
+
+/** RCPT TO with hooks bound: each hook's `onRcptTo` in order, then the backend. */
+async function rcptToHooked(conn: SmtpConnection, tx: Transaction, address: string, params: RcptParams): Promise<void> {
+  await conn.runHooks((h) => h.onRcptTo?.(address, params, conn.context));
   await conn.backend.rcptTo(address, params);
+  addRecipient(conn, tx, address);
+}
+
+/** A recipient accepted by the hooks and the backend. */
+function addRecipient(conn: SmtpConnection, tx: Transaction, address: string): void {
   tx.rcptTo.push(address);
   conn.enter('rcpt');
   conn.send(reply(250, '2.1.5', `Recipient <${address}> OK`));
