@@ -234,7 +234,7 @@ export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): Delivery
   // that keeps every envelope holds two objects less per message, and an address cut from its command line no
   // longer keeps that line alive.
   const mailFrom = shared(envelope.mailFrom);
-  const rcptTo = sharedAll(envelope.rcptTo);
+  const rcptTo = sharedRecipients(envelope.rcptTo);
   const helo = shared(envelope.helo);
   const authUser = envelope.user;
   const clientAddress = shared(envelope.peer.remoteAddress);
@@ -276,8 +276,25 @@ function shared(value: string): string {
   return kept;
 }
 
-/** A new array of the {@link shared} strings of `values`. */
-function sharedAll(values: readonly string[]): string[] {
+/** One frozen list per single recipient, kept like {@link SHARED}'s strings. */
+const SHARED_LISTS = new Map<string, readonly string[]>();
+
+/**
+ * The recipient list of an envelope record: for one recipient (most mail) one frozen array shared by every record
+ * with that recipient, otherwise a new array of the {@link shared} strings. Issue 15: a store that keeps every
+ * envelope holds two objects less per message (the array and its elements), which every major collection marks.
+ */
+function sharedRecipients(values: readonly string[]): readonly string[] {
+  if (values.length === 1) {
+    const address = shared(values[0]!);
+    let list = SHARED_LISTS.get(address);
+    if (list === undefined) {
+      if (SHARED_LISTS.size >= SHARED_LIMIT) SHARED_LISTS.clear();
+      list = Object.freeze([address]);
+      SHARED_LISTS.set(address, list);
+    }
+    return list;
+  }
   const out = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) out[i] = shared(values[i]!);
   return out;
