@@ -243,6 +243,41 @@ describe('smtp: DATA, BDAT, SIZE, bare LF and streaming', () => {
     expect(stored).to.have.length(1);
   });
 
+  it('takes a backend that decides MAIL and RCPT synchronously: nothing returned accepts, a thrown refusal goes out as-is, another throw is 451', async () => {
+    const seen: string[] = [];
+    f = await startSmtp({
+      setup: (ct) =>
+        ct.rebind(SmtpBackend).toConstantValue({
+          openSession: async (): Promise<SmtpSession> => ({
+            // Not async: the fast path runs these inside dispatch, where a synchronous throw must be mapped too.
+            mailFrom: (from: string) => {
+              if (from === 'spam@remote.test') throw new SmtpReplyError(550, '5.7.1', 'Sender refused');
+              seen.push(`mail ${from}`);
+            },
+            rcptTo: (to: string) => {
+              if (to === 'boom@example.com') throw new Error('directory exploded');
+              seen.push(`rcpt ${to}`);
+            },
+            data: async (body: Readable) => {
+              for await (const chunk of body) void chunk;
+              seen.push('data');
+            },
+            reset: () => undefined,
+            close: async () => undefined,
+          }),
+        }),
+    });
+    const c = await f.ehlo();
+    expect(await c.command('MAIL FROM:<spam@remote.test>', /^\d{3} /)).to.deep.equal(['550 5.7.1 Sender refused']);
+    expect(await c.command('MAIL FROM:<bob@remote.test>', /^\d{3} /)).to.deep.equal(['250 2.1.0 Sender <bob@remote.test> OK']);
+    expect(await c.command('RCPT TO:<boom@example.com>', /^\d{3} /)).to.deep.equal(['451 4.3.0 Internal error, try again later']);
+    expect(await c.command('RCPT TO:<alice@example.com>', /^\d{3} /)).to.deep.equal(['250 2.1.5 Recipient <alice@example.com> OK']);
+    expect(await c.command('DATA', /^\d{3} /)).to.deep.equal(['354 End data with <CR><LF>.<CR><LF>']);
+    c.send('Subject: sync\r\n\r\nx\r\n.\r\n');
+    expect(await c.readLine()).to.match(/^250 2\.0\.0 /);
+    expect(seen).to.deep.equal(['mail bob@remote.test', 'rcpt alice@example.com', 'data']);
+  });
+
   it('sends exactly one reply to DATA when the backend reset() throws after storing (the bug is logged, not replied)', async () => {
     f = await startSmtp({
       setup: (ct) =>
