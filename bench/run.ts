@@ -12,6 +12,7 @@ import { tlsCost } from './tls-cost.bench.js';
 import { smtpHotpath } from './smtp-hotpath.bench.js';
 import { pipelining } from './pipelining.bench.js';
 import { sessionMemory } from './session-memory.bench.js';
+import { storedMessageMemory } from './stored-memory.bench.js';
 import { smtpTransaction } from './smtp-transaction.bench.js';
 import { smtpBody } from './smtp-body.bench.js';
 import { imapFetch } from './imap-fetch.bench.js';
@@ -30,6 +31,7 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   smtpHotpath,
   pipelining,
   sessionMemory,
+  storedMessageMemory,
   smtpTransaction,
   smtpBody,
   imapFetch,
