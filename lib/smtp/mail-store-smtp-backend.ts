@@ -34,7 +34,7 @@ export class MailStoreSmtpBackend implements SmtpBackend {
 
 class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   /** Recipients delivered to a user other than the address's owner (postmaster), lower-cased → username. */
-  private aliases?: Map<string, string>; // made by the first alias: most sessions have none (issue 15)
+  private aliases?: Map<string, string>; // made by the transaction's first alias: most have none (issue 15)
 
   constructor(
     private readonly store: MailStore,
@@ -116,8 +116,9 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     return storing.then(stored, (err: unknown) => recipientRefusal(rcpt, err));
   }
 
+  /** The transaction is over: its aliases go (a later one-recipient message takes the fast path of {@link dataChunks} again). */
   reset(): void {
-    this.aliases?.clear();
+    this.aliases = undefined;
   }
 
   async close(): Promise<void> {}
@@ -128,6 +129,7 @@ function throwRefusal(_rcpt: string, err?: SmtpReplyError): void {
   throwIfRefused(err);
 }
 
+/** Throws a recipient's refusal (the one-recipient path of {@link MailStoreSmtpSession.dataChunks}). */
 function throwIfRefused(err: SmtpReplyError | undefined): void {
   if (err !== undefined) throw err;
 }
