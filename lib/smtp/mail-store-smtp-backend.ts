@@ -4,6 +4,7 @@ import type { Envelope, LmtpDataSession, MailParams, RcptParams, RecipientStatus
 import { domainOf } from './smtp-address.js';
 import type { SmtpSettings } from './smtp-options.js';
 import { SmtpReplyError } from './smtp-replies.js';
+import { MessageSlabs } from './message-slabs.js';
 
 /**
  * The default {@link SmtpBackend}: final delivery into the {@link MailStore} (a message for a local user lands in
@@ -158,35 +159,14 @@ function returnPath(envelope: Envelope): string {
 function withReturnPath(envelope: Envelope, chunks: readonly Buffer[], size: number): Buffer {
   const head = returnPath(envelope);
   const headLength = Buffer.byteLength(head, 'utf8');
-  const raw = messageBuffer(headLength + size);
+  const raw = slabs.take(headLength + size);
   let at = raw.write(head, 0, 'utf8');
   for (const chunk of chunks) at += chunk.copy(raw, at);
   return at === raw.length ? raw : raw.subarray(0, at);
 }
 
-/** Messages up to this size share a {@link SLAB_SIZE} ArrayBuffer with others (RFC 5322 mail is mostly smaller). */
-const SLAB_MESSAGE_MAX = 16 * 1024;
-/** The ArrayBuffer small messages are cut from: a few dozen messages of a few KB each. */
-const SLAB_SIZE = 256 * 1024;
-let slab: Buffer | undefined;
-let slabUsed = 0;
-
-/**
- * A Buffer of `size` octets for one stored message. A small one is cut from a shared slab rather than given an
- * ArrayBuffer of its own (issue 15: a store that keeps messages in memory holds one ArrayBuffer, with its backing
- * store and its entry for the garbage collector, per few dozen messages instead of per message; every major
- * collection visits and sweeps each one). Like Node's own pool for Buffers under 4 KB, a cut keeps its slab alive.
- */
-function messageBuffer(size: number): Buffer {
-  if (size > SLAB_MESSAGE_MAX) return Buffer.allocUnsafe(size);
-  if (slab === undefined || slabUsed + size > SLAB_SIZE) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const part = slab.subarray(slabUsed, slabUsed + size);
-  slabUsed += (size + 7) & ~7; // 8-octet aligned, as Node's pool
-  return part;
-}
+/** Where stored messages' Buffers come from (one pool per process). */
+const slabs = new MessageSlabs();
 
 /** Reads a body stream to its end: the stored message with its `Return-Path:`. */
 async function collect(body: Readable, envelope: Envelope): Promise<Buffer> {

@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { MessageSlabs } from '../../lib/smtp/message-slabs.js';
+
+const PAGE = 4096;
+/** One turn of the event loop: the prefault `take()` scheduled has run. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The whole slab `part` was cut from. */
+function slabOf(part: Buffer): Uint8Array {
+  return new Uint8Array(part.buffer, 0, part.buffer.byteLength);
+}
+
+describe('smtp: stored messages are cut from slabs touched ahead of use (MessageSlabs)', () => {
+  it('cuts small messages from one slab, 8-octet aligned and never overlapping; a large one gets its own memory', () => {
+    const slabs = new MessageSlabs(64 * 1024, 8 * 1024, 16 * 1024);
+    const a = slabs.take(100);
+    const b = slabs.take(5000);
+    const c = slabs.take(8 * 1024);
+    expect([a.length, b.length, c.length]).to.deep.equal([100, 5000, 8 * 1024]);
+    expect(b.buffer).to.equal(a.buffer);
+    expect(c.buffer).to.equal(a.buffer);
+    expect([a.byteOffset, b.byteOffset, c.byteOffset]).to.deep.equal([0, 104, 5104]);
+    const large = slabs.take(8 * 1024 + 1);
+    expect(large.buffer).to.not.equal(a.buffer);
+    expect(large.length).to.equal(8 * 1024 + 1);
+  });
+
+  it('starts a new slab when a message does not fit in the rest of the current one', () => {
+    const slabs = new MessageSlabs(16 * 1024, 8 * 1024, 4 * 1024);
+    const a = slabs.take(8 * 1024);
+    const b = slabs.take(6 * 1024);
+    const c = slabs.take(4 * 1024);
+    expect(b.buffer).to.equal(a.buffer);
+    expect(c.buffer).to.not.equal(a.buffer);
+    expect(c.byteOffset).to.equal(0);
+  });
+
+  it('after the turn, has written one octet per page from the next free page to `ahead` past the write position', async () => {
+    const slabs = new MessageSlabs(64 * 1024, 8 * 1024, 16 * 1024);
+    const part = slabs.take(5000);
+    part.fill(0xaa);
+    const slab = slabOf(part);
+    slab.fill(0xff, 5000);
+    await nextTurn();
+    // Pages from 8192 (the first page boundary past the 5,000 octets handed out) up to 5,000 + 16 KB.
+    const written = [...slab.keys()].filter((i) => slab[i] === 0);
+    expect(written).to.deep.equal([8192, 12288, 16384, 20480]);
+    expect(part.every((octet) => octet === 0xaa)).to.equal(true);
+  });
+
+  it('never writes into octets already handed out, however far the touching was behind', () => {
+    const slabs = new MessageSlabs(64 * 1024, 16 * 1024, 8 * 1024);
+    const parts = [slabs.take(5000), slabs.take(12000), slabs.take(3000)];
+    for (const part of parts) part.fill(0xaa);
+    const slab = slabOf(parts[0]!);
+    slab.fill(0xff, 20000);
+    slabs.prefault();
+    for (const part of parts) expect(part.every((octet) => octet === 0xaa)).to.equal(true);
+    // The pages past the last message (20,000 octets) up to 8 KB further were touched: 20480 and 24576.
+    expect([...slab.keys()].filter((i) => slab[i] === 0)).to.deep.equal([20480, 24576]);
+  });
+
+  it('touches the next slab before the current one runs out, and cuts from that one next', () => {
+    const made: Buffer[] = [];
+    const allocUnsafeSlow = Buffer.allocUnsafeSlow;
+    Buffer.allocUnsafeSlow = (size: number): Buffer<ArrayBuffer> => {
+      const buf = allocUnsafeSlow(size);
+      buf.fill(0xff);
+      made.push(buf);
+      return buf;
+    };
+    try {
+      const slabs = new MessageSlabs(32 * 1024, 16 * 1024, 16 * 1024);
+      slabs.take(16 * 1024);
+      slabs.take(12 * 1024); // 28 KB used: touching 16 KB ahead runs 12 KB into the next slab
+      slabs.prefault();
+      expect(made).to.have.length(2);
+      const spare = made[1]!;
+      expect([0, PAGE, 2 * PAGE].map((i) => spare[i])).to.deep.equal([0, 0, 0]);
+      expect(spare[3 * PAGE]).to.equal(0xff);
+      const next = slabs.take(8 * 1024);
+      expect(next.buffer).to.equal(spare.buffer);
+      expect(next.byteOffset).to.equal(0);
+      expect(made).to.have.length(2);
+    } finally {
+      Buffer.allocUnsafeSlow = allocUnsafeSlow;
+    }
+  });
+});
