@@ -19,6 +19,15 @@ export interface MailStore {
   readonly users: UserDirectory;
 
   /**
+   * True when {@link deliver} keeps the very Buffer it is given for as long as the message lives (the memory store).
+   * Postern's SMTP backend then copies messages into 64 MB arenas rather than 256 KB slabs: V8 counts ArrayBuffer
+   * memory against its next full collection once, when an arena is allocated, instead of message by message. An
+   * arena's memory is returned once every message cut from it is gone. Leave it unset when the store writes the
+   * message out (a file, a database) and drops the Buffer.
+   */
+  readonly keepsMessageBuffers?: boolean;
+
+  /**
    * Delivers one message into `INBOX` (or `options.mailbox`) of the user that owns `address` (SMTP's final step).
    * Postern's stores also take a canonical username here (how the postmaster alias keeps the envelope).
    * Resolves only once the message is durably stored: after it resolves the caller may answer 250 (RFC 5321 §6.1).

@@ -4,7 +4,7 @@ import type { Envelope, LmtpDataSession, MailParams, RcptParams, RecipientStatus
 import { domainOf } from './smtp-address.js';
 import type { SmtpSettings } from './smtp-options.js';
 import { SmtpReplyError } from './smtp-replies.js';
-import { MessageSlabs } from './message-slabs.js';
+import { ARENA_MESSAGE_MAX, ARENA_SIZE, MessageSlabs } from './message-slabs.js';
 
 /**
  * The default {@link SmtpBackend}: final delivery into the {@link MailStore} (a message for a local user lands in
@@ -23,13 +23,18 @@ import { MessageSlabs } from './message-slabs.js';
  * {@link DeliveryEnvelope} (every RCPT TO, so Bcc recipients stay visible; HELO, user, client, TLS facts, time).
  */
 export class MailStoreSmtpBackend implements SmtpBackend {
+  /** Where this store's messages are copied to (with their `Return-Path:`). */
+  private readonly slabs: MessageSlabs;
+
   constructor(
     private readonly store: MailStore,
     private readonly settings: SmtpSettings,
-  ) {}
+  ) {
+    this.slabs = poolFor(store);
+  }
 
   async openSession(context: SmtpContext): Promise<SmtpSession> {
-    return new MailStoreSmtpSession(this.store, this.settings, context);
+    return new MailStoreSmtpSession(this.store, this.settings, context, this.slabs);
   }
 }
 
@@ -41,6 +46,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     private readonly store: MailStore,
     private readonly settings: SmtpSettings,
     private readonly context: SmtpContext,
+    private readonly slabs: MessageSlabs,
   ) {}
 
   /** Any sender: decided at once, no promise (issue 15). */
@@ -72,7 +78,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   }
 
   async data(body: Readable, envelope: Envelope): Promise<void> {
-    await this.deliverAll(await collect(body, envelope), envelope, throwRefusal);
+    await this.deliverAll(await collect(this.slabs, body, envelope), envelope, throwRefusal);
   }
 
   /**
@@ -80,7 +86,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
    * an alias (the common case) is the store's one promise, with no async frame around it (issue 15).
    */
   dataChunks(chunks: readonly Buffer[], size: number, envelope: Envelope): Promise<void> {
-    const raw = withReturnPath(envelope, chunks, size);
+    const raw = withReturnPath(this.slabs, envelope, chunks, size);
     const rcpts = envelope.rcptTo;
     if (rcpts.length === 1 && this.aliases === undefined) {
       return this.deliverOne(rcpts[0], undefined, raw, deliveryEnvelope(envelope, new Date())).then(throwIfRefused);
@@ -90,7 +96,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
 
   /** LMTP (RFC 2033 §4.2): the same delivery, with one outcome per recipient (a full mailbox fails only its own). */
   async lmtpData(body: Readable, envelope: Envelope, status: RecipientStatus): Promise<void> {
-    await this.deliverAll(await collect(body, envelope), envelope, (rcpt, err) => status.set(rcpt, err));
+    await this.deliverAll(await collect(this.slabs, body, envelope), envelope, (rcpt, err) => status.set(rcpt, err));
   }
 
   /**
@@ -156,7 +162,7 @@ function returnPath(envelope: Envelope): string {
 }
 
 /** The stored message: `Return-Path:`, then `chunks` (the message as received, `Received:` first), in one Buffer. */
-function withReturnPath(envelope: Envelope, chunks: readonly Buffer[], size: number): Buffer {
+function withReturnPath(slabs: MessageSlabs, envelope: Envelope, chunks: readonly Buffer[], size: number): Buffer {
   const head = returnPath(envelope);
   const headLength = Buffer.byteLength(head, 'utf8');
   const raw = slabs.take(headLength + size);
@@ -165,18 +171,28 @@ function withReturnPath(envelope: Envelope, chunks: readonly Buffer[], size: num
   return at === raw.length ? raw : raw.subarray(0, at);
 }
 
-/** Where stored messages' Buffers come from (one pool per process). */
-const slabs = new MessageSlabs();
+/** Where stored messages' Buffers come from, one pool per process for each kind of store. */
+const POOLS = {
+  /** For a store that keeps the Buffer (`MailStore.keepsMessageBuffers`): 64 MB arenas, counted once by V8. */
+  kept: new MessageSlabs(ARENA_SIZE, ARENA_MESSAGE_MAX),
+  /** For a store that writes the message out and drops it: 256 KB slabs, freed soon after. */
+  passing: new MessageSlabs(),
+};
+
+/** The pool for `store`'s messages. */
+function poolFor(store: MailStore): MessageSlabs {
+  return store.keepsMessageBuffers === true ? POOLS.kept : POOLS.passing;
+}
 
 /** Reads a body stream to its end: the stored message with its `Return-Path:`. */
-async function collect(body: Readable, envelope: Envelope): Promise<Buffer> {
+async function collect(slabs: MessageSlabs, body: Readable, envelope: Envelope): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     parts.push(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
-  return withReturnPath(envelope, parts, size);
+  return withReturnPath(slabs, envelope, parts, size);
 }
 
 /** `postmaster` with no domain, or at any domain (the relay check already ran). Case-insensitive (RFC 5321 §4.5.1). */

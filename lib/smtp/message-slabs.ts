@@ -6,6 +6,13 @@
  * its entry for the garbage collector, per few dozen messages instead of per message; every major collection visits
  * and sweeps each one. Like Node's own pool for Buffers under 4 KB, a cut keeps its slab alive.
  *
+ * Why arenas for a store that keeps its messages (`MailStore.keepsMessageBuffers`): V8 (Node 20) counts every
+ * octet of ArrayBuffer memory allocated since its last full collection against the old generation's limit, and on a
+ * heap of a few dozen MB that headroom is a few MB. A memory store keeping 10 KB per message in 256 KB slabs
+ * started a full collection every few hundred messages (about 20 per 10,000, each marking the whole heap). Slabs of
+ * 64 MB are counted once, when allocated, and the messages cut from them afterwards are not counted at all: 3 full
+ * collections per 10,000. Untouched slab memory costs address space, not resident memory.
+ *
  * Why touching ahead: the first write to a fresh page of memory is a page fault, and the kernel zeroes the page
  * before the copy can go on. Copying a 10 KB message into new slab memory made about three such faults, inside the
  * copy that stands between the message's last octet and its `250` (measured at about a quarter of that path on a
@@ -24,6 +31,8 @@ export class MessageSlabs {
   private spare?: Buffer;
   private spareTouched = 0;
   private scheduled = false;
+  /** How far past {@link used} the next prefault touches: {@link ahead} plus the last message's size. */
+  private reach: number;
 
   constructor(
     /** Octets of one slab. */
@@ -32,7 +41,9 @@ export class MessageSlabs {
     readonly messageMax = SLAB_MESSAGE_MAX,
     /** How far past {@link used} the pages are kept touched. */
     readonly ahead = TOUCH_AHEAD,
-  ) {}
+  ) {
+    this.reach = ahead;
+  }
 
   /** A Buffer of `size` octets for one stored message (its contents are undefined until written). */
   take(size: number): Buffer {
@@ -41,7 +52,9 @@ export class MessageSlabs {
     const slab = this.slab!;
     const part = slab.subarray(this.used, this.used + size);
     this.used += (size + 7) & ~7; // 8-octet aligned, as Node's pool
-    if (!this.scheduled && this.touched < this.used + this.ahead / 2) {
+    // Touch room for one more message like this one (a 1 MB message is a quarter of a thousand pages).
+    this.reach = this.ahead + size;
+    if (!this.scheduled && this.touched < this.used + this.reach / 2) {
       this.scheduled = true;
       setImmediate(runPrefault, this);
     }
@@ -49,12 +62,12 @@ export class MessageSlabs {
   }
 
   /**
-   * Faults in the pages from the write position to {@link ahead} octets past it, continuing into a spare slab at the
-   * end of this one. It writes only past {@link used}: octets handed out are never touched.
+   * Faults in the pages from the write position to {@link ahead} octets plus the last message's size past it,
+   * continuing into a spare slab at the end of this one. It writes only past {@link used}: octets handed out are never touched.
    */
   prefault(): void {
     this.scheduled = false;
-    const target = this.used + this.ahead;
+    const target = this.used + this.reach;
     if (this.slab !== undefined) {
       const from = Math.max(this.touched, alignUp(this.used, PAGE));
       this.touched = touchPages(this.slab, from, Math.min(target, this.slabSize));
@@ -83,6 +96,10 @@ export class MessageSlabs {
 export const SLAB_MESSAGE_MAX = 16 * 1024;
 /** The ArrayBuffer small messages are cut from: a few dozen messages of a few KB each. */
 export const SLAB_SIZE = 256 * 1024;
+/** The slab of a store that keeps its messages: counted once by V8, then about 6,000 messages of 10 KB. */
+export const ARENA_SIZE = 64 * 1024 * 1024;
+/** Messages up to this size are cut from an arena (at most 1/16 of one is left unused at its end). */
+export const ARENA_MESSAGE_MAX = 4 * 1024 * 1024;
 /** Four small messages' worth: the next message's copy finds its pages faulted in. */
 const TOUCH_AHEAD = 64 * 1024;
 /** The smallest page size of the platforms Node runs on (a larger page is simply touched more than once). */

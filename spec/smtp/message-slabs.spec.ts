@@ -1,7 +1,22 @@
 import { expect } from 'chai';
-import { MessageSlabs } from '../../lib/smtp/message-slabs.js';
+import { MemoryMailStore } from '../../lib/backends/memory/memory-mail-store.js';
+import type { MailStore } from '../../lib/contracts/mail-store.js';
+import type { PeerInfo } from '../../lib/contracts/peer-info.js';
+import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
+import { MailStoreSmtpBackend } from '../../lib/smtp/mail-store-smtp-backend.js';
+import { ARENA_SIZE, MessageSlabs, SLAB_SIZE } from '../../lib/smtp/message-slabs.js';
+import { resolveSmtpSettings } from '../../lib/smtp/smtp-options.js';
 
 const PAGE = 4096;
+const PEER: PeerInfo = {
+  id: 'c1',
+  protocol: 'smtp',
+  remoteAddress: '127.0.0.1',
+  remotePort: 40000,
+  localAddress: '127.0.0.1',
+  localPort: 25,
+  security: { tls: false, policyErrors: SslPolicyErrors.None },
+};
 /** One turn of the event loop: the prefault `take()` scheduled has run. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -35,16 +50,16 @@ describe('smtp: stored messages are cut from slabs touched ahead of use (Message
     expect(c.byteOffset).to.equal(0);
   });
 
-  it('after the turn, has written one octet per page from the next free page to `ahead` past the write position', async () => {
+  it('after the turn, has written one octet per page from the next free page to `ahead` plus the last message past the write position', async () => {
     const slabs = new MessageSlabs(64 * 1024, 8 * 1024, 16 * 1024);
     const part = slabs.take(5000);
     part.fill(0xaa);
     const slab = slabOf(part);
     slab.fill(0xff, 5000);
     await nextTurn();
-    // Pages from 8192 (the first page boundary past the 5,000 octets handed out) up to 5,000 + 16 KB.
+    // Pages from 8192 (the first page boundary past the 5,000 octets handed out) up to 5,000 + 16 KB + 5,000.
     const written = [...slab.keys()].filter((i) => slab[i] === 0);
-    expect(written).to.deep.equal([8192, 12288, 16384, 20480]);
+    expect(written).to.deep.equal([8192, 12288, 16384, 20480, 24576]);
     expect(part.every((octet) => octet === 0xaa)).to.equal(true);
   });
 
@@ -56,8 +71,8 @@ describe('smtp: stored messages are cut from slabs touched ahead of use (Message
     slab.fill(0xff, 20000);
     slabs.prefault();
     for (const part of parts) expect(part.every((octet) => octet === 0xaa)).to.equal(true);
-    // The pages past the last message (20,000 octets) up to 8 KB further were touched: 20480 and 24576.
-    expect([...slab.keys()].filter((i) => slab[i] === 0)).to.deep.equal([20480, 24576]);
+    // The pages past the last message (20,000 octets) up to 8 KB + 3,000 further were touched.
+    expect([...slab.keys()].filter((i) => slab[i] === 0)).to.deep.equal([20480, 24576, 28672]);
   });
 
   it('touches the next slab before the current one runs out, and cuts from that one next', () => {
@@ -72,12 +87,12 @@ describe('smtp: stored messages are cut from slabs touched ahead of use (Message
     try {
       const slabs = new MessageSlabs(32 * 1024, 16 * 1024, 16 * 1024);
       slabs.take(16 * 1024);
-      slabs.take(12 * 1024); // 28 KB used: touching 16 KB ahead runs 12 KB into the next slab
+      slabs.take(12 * 1024); // 28 KB used: touching 16 KB + 12 KB ahead runs 24 KB into the next slab
       slabs.prefault();
       expect(made).to.have.length(2);
       const spare = made[1]!;
-      expect([0, PAGE, 2 * PAGE].map((i) => spare[i])).to.deep.equal([0, 0, 0]);
-      expect(spare[3 * PAGE]).to.equal(0xff);
+      expect([0, 1, 2, 3, 4, 5].map((i) => spare[i * PAGE])).to.deep.equal([0, 0, 0, 0, 0, 0]);
+      expect(spare[6 * PAGE]).to.equal(0xff);
       const next = slabs.take(8 * 1024);
       expect(next.buffer).to.equal(spare.buffer);
       expect(next.byteOffset).to.equal(0);
@@ -85,5 +100,40 @@ describe('smtp: stored messages are cut from slabs touched ahead of use (Message
     } finally {
       Buffer.allocUnsafeSlow = allocUnsafeSlow;
     }
+  });
+});
+
+describe('smtp: the default backend copies a message into the pool its store calls for', () => {
+  /** The memory store behind a store that records the Buffer each delivery got; `keeps` is its keepsMessageBuffers. */
+  async function deliveredBuffer(keeps: boolean | undefined): Promise<Buffer> {
+    const memory = new MemoryMailStore();
+    await memory.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+    const got: Buffer[] = [];
+    const store: MailStore = {
+      users: memory.users,
+      ...(keeps === undefined ? {} : { keepsMessageBuffers: keeps }),
+      deliver: (address, raw, options) => {
+        got.push(raw);
+        return memory.deliver(address, raw, options);
+      },
+      openUser: (username) => memory.openUser(username),
+    };
+    const backend = new MailStoreSmtpBackend(store, resolveSmtpSettings({ hostname: 'mx.example.org' }));
+    const session = await backend.openSession({ hostname: 'mx.example.org', peer: PEER });
+    const body = Buffer.from('Subject: slab\r\n\r\nhello\r\n', 'latin1');
+    await session.dataChunks!([body], body.length, { mailFrom: 'bob@example.net', mailParams: { smtpUtf8: false }, rcptTo: ['alice@example.org'], helo: 'client.example.net', protocol: 'ESMTP', peer: PEER });
+    expect(got).to.have.length(1);
+    expect(got[0]!.toString('latin1')).to.equal(`Return-Path: <bob@example.net>\r\n${body.toString('latin1')}`);
+    return got[0]!;
+  }
+
+  it('cuts it from a 64 MB arena for a store that keeps the Buffer (the memory store)', async () => {
+    expect(new MemoryMailStore().keepsMessageBuffers).to.equal(true);
+    expect((await deliveredBuffer(true)).buffer.byteLength).to.equal(ARENA_SIZE);
+  });
+
+  it('cuts it from a 256 KB slab for a store that writes it out (keepsMessageBuffers unset or false)', async () => {
+    expect((await deliveredBuffer(undefined)).buffer.byteLength).to.equal(SLAB_SIZE);
+    expect((await deliveredBuffer(false)).buffer.byteLength).to.equal(SLAB_SIZE);
   });
 });

@@ -28,6 +28,8 @@ import { UserTable } from '../shared/user-table.js';
 export class MemoryMailStore implements MailStore, MaildropLocking, MailboxWatching, ObjectIdentity {
   /** {@inheritDoc ObjectIdentity.hasObjectIdentity} */
   readonly hasObjectIdentity = true;
+  /** {@inheritDoc MailStore.keepsMessageBuffers} */
+  readonly keepsMessageBuffers = true;
   /** {@inheritDoc MailStore.users} */
   readonly users = new UserTable({ hashPasswords: false, keepPlaintext: true });
   private readonly data = new Map<string, MemUser>();
