@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { MemoryMailStore } from '../../lib/backends/memory/memory-mail-store.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 import type { MailStore } from '../../lib/contracts/mail-store.js';
 import type { PeerInfo } from '../../lib/contracts/peer-info.js';
 import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
@@ -97,6 +98,10 @@ describe('smtp: stored messages are cut from slabs touched ahead of use (Message
       expect(next.buffer).to.equal(spare.buffer);
       expect(next.byteOffset).to.equal(0);
       expect(made).to.have.length(2);
+      // The spare's pages up to 24 KB were touched before it was taken: touching goes on from there, not again.
+      spare.fill(0xff, 8 * 1024);
+      slabs.prefault();
+      expect([...spare.keys()].filter((i) => i >= 8 * 1024 && spare[i] === 0)).to.deep.equal([24576, 28672]);
     } finally {
       Buffer.allocUnsafeSlow = allocUnsafeSlow;
     }
@@ -130,6 +135,34 @@ describe('smtp: the default backend copies a message into the pool its store cal
   it('cuts it from a 64 MB arena for a store that keeps the Buffer (the memory store)', async () => {
     expect(new MemoryMailStore().keepsMessageBuffers).to.equal(true);
     expect((await deliveredBuffer(true)).buffer.byteLength).to.equal(ARENA_SIZE);
+  });
+
+  it('keeps every message intact across the end of an arena (70 messages of 1 MB, each turn letting the touching run)', async () => {
+    const memory = new MemoryMailStore();
+    await memory.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
+    const backend = new MailStoreSmtpBackend(memory, resolveSmtpSettings({ hostname: 'mx.example.org' }));
+    const session = await backend.openSession({ hostname: 'mx.example.org', peer: PEER });
+    const bodies = Array.from({ length: 70 }, (_, i) => Buffer.alloc(1024 * 1024 - 40 + i, 0x41 + (i % 26)));
+    const arenas = new Set<ArrayBufferLike>();
+    for (const body of bodies) {
+      await session.dataChunks!([body.subarray(0, 1000), body.subarray(1000)], body.length, {
+        mailFrom: 'bob@example.net',
+        mailParams: { smtpUtf8: false },
+        rcptTo: ['alice@example.org'],
+        helo: 'client.example.net',
+        protocol: 'ESMTP',
+        peer: PEER,
+      });
+      await nextTurn();
+    }
+    const head = Buffer.from('Return-Path: <bob@example.net>\r\n', 'latin1');
+    const stored = await Promise.all((await allMessages(memory)).map((m) => m.message.raw()));
+    expect(stored).to.have.length(70);
+    stored.forEach((raw, i) => {
+      arenas.add(raw.buffer);
+      expect(raw.equals(Buffer.concat([head, bodies[i]!])), `message ${i}`).to.equal(true);
+    });
+    expect(arenas.size).to.be.greaterThan(1);
   });
 
   it('cuts it from a 256 KB slab for a store that writes it out (keepsMessageBuffers unset or false)', async () => {
