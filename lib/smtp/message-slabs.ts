@@ -21,14 +21,18 @@
  * rather than while it waits for them.
  */
 export class MessageSlabs {
-  /** The slab the next small message is cut from. */
-  private slab?: Buffer;
+  /**
+   * The slab the next message is cut from, held weakly: once every message cut from it is gone (and the store that
+   * kept them), it can be collected even while it is the current one. A process that dropped its memory store keeps
+   * no arena of resident memory.
+   */
+  private slab?: WeakRef<ArrayBuffer>;
   /** Octets of {@link slab} handed out (8-octet aligned). */
   private used = 0;
   /** Where the next touch of {@link slab} goes: pages before it are faulted in (a multiple of {@link PAGE}). */
   private touched = 0;
   /** The slab after {@link slab}, made by {@link prefault} when the touching runs past the current one's end. */
-  private spare?: Buffer;
+  private spare?: ArrayBuffer;
   private spareTouched = 0;
   private scheduled = false;
   /** How far past {@link used} the next prefault touches: {@link ahead} plus the last message's size. */
@@ -48,9 +52,9 @@ export class MessageSlabs {
   /** A Buffer of `size` octets for one stored message (its contents are undefined until written). */
   take(size: number): Buffer {
     if (size > this.messageMax) return Buffer.allocUnsafe(size);
-    if (this.slab === undefined || this.used + size > this.slabSize) this.nextSlab();
-    const slab = this.slab!;
-    const part = slab.subarray(this.used, this.used + size);
+    let slab = this.slab?.deref();
+    if (slab === undefined || this.used + size > this.slabSize) slab = this.nextSlab();
+    const part = Buffer.from(slab, this.used, size);
     this.used += (size + 7) & ~7; // 8-octet aligned, as Node's pool
     // Touch room for one more message like this one (a 1 MB message is a quarter of a thousand pages).
     this.reach = this.ahead + size;
@@ -63,32 +67,37 @@ export class MessageSlabs {
 
   /**
    * Faults in the pages from the write position to {@link ahead} octets plus the last message's size past it,
-   * continuing into a spare slab at the end of this one. It writes only past {@link used}: octets handed out are never touched.
+   * continuing into a spare slab at the end of this one. It writes only past {@link used}: octets handed out are
+   * never touched.
    */
   prefault(): void {
     this.scheduled = false;
     const target = this.used + this.reach;
-    if (this.slab !== undefined) {
+    const slab = this.slab?.deref();
+    if (slab !== undefined) {
       const from = Math.max(this.touched, alignUp(this.used, PAGE));
-      this.touched = touchPages(this.slab, from, Math.min(target, this.slabSize));
+      this.touched = touchPages(slab, from, Math.min(target, this.slabSize));
     }
     if (target > this.slabSize) {
-      this.spare ??= Buffer.allocUnsafeSlow(this.slabSize);
+      this.spare ??= newSlab(this.slabSize);
       this.spareTouched = touchPages(this.spare, this.spareTouched, target - this.slabSize);
     }
   }
 
-  private nextSlab(): void {
+  private nextSlab(): ArrayBuffer {
+    let slab: ArrayBuffer;
     if (this.spare !== undefined) {
-      this.slab = this.spare;
+      slab = this.spare;
       this.touched = this.spareTouched;
       this.spare = undefined;
       this.spareTouched = 0;
     } else {
-      this.slab = Buffer.allocUnsafeSlow(this.slabSize);
+      slab = newSlab(this.slabSize);
       this.touched = 0;
     }
+    this.slab = new WeakRef(slab);
     this.used = 0;
+    return slab;
   }
 }
 
@@ -113,9 +122,16 @@ function alignUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
+/** A slab's memory, not yet touched (`Buffer.allocUnsafeSlow`: an ArrayBuffer of its own, not from Node's pool). */
+function newSlab(size: number): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+}
+
 /** Writes one octet per {@link PAGE} in `[from, to)`, stepping from `from`; returns where the next step would be. */
-function touchPages(buf: Buffer, from: number, to: number): number {
+function touchPages(slab: ArrayBuffer, from: number, to: number): number {
+  if (from >= to) return from;
+  const octets = new Uint8Array(slab);
   let at = from;
-  for (; at < to; at += PAGE) buf[at] = 0;
+  for (; at < to; at += PAGE) octets[at] = 0;
   return at;
 }

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { MemoryMailStore } from '../../lib/backends/memory/memory-mail-store.js';
 import { allMessages } from '../../lib/test-double/store-queries.js';
 import type { MailStore } from '../../lib/contracts/mail-store.js';
@@ -39,6 +41,23 @@ describe('smtp: stored messages are cut from slabs touched ahead of use (Message
     const large = slabs.take(8 * 1024 + 1);
     expect(large.buffer).to.not.equal(a.buffer);
     expect(large.length).to.equal(8 * 1024 + 1);
+  });
+
+  it('lets a slab go once no message cut from it is left, even while it is the current one', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const slabs = new MessageSlabs(64 * 1024, 8 * 1024, 16 * 1024);
+    let part: Buffer | undefined = slabs.take(100);
+    const slab = new WeakRef(part.buffer);
+    part = undefined;
+    // A WeakRef read during a turn keeps its target until the turn ends (this one, and the prefault's).
+    await nextTurn();
+    await nextTurn();
+    gc();
+    expect(slab.deref()).to.equal(undefined);
+    const next = slabs.take(100);
+    expect(next.byteOffset).to.equal(0);
+    expect(next.buffer.byteLength).to.equal(64 * 1024);
   });
 
   it('starts a new slab when a message does not fit in the rest of the current one', () => {
