@@ -138,6 +138,17 @@ describe('protocol: dispatch through the command table', () => {
     expect(seen[1]![1]).to.be.at.least(0.004); // LATER waited 5 ms: seconds, not milliseconds
   });
 
+  it('starts a command\'s clock after a beforeCommand pause (a delay fault), not before it', async () => {
+    const seen: number[] = [];
+    const t = await run('ECHO', 'x', (target) => {
+      target.observeCommand = (_verb, seconds) => void seen.push(seconds);
+      target.beforeCommand = () => new Promise<boolean>((resolve) => setTimeout(resolve, 30, false));
+    });
+    expect(t.events).to.include('ran ECHO x');
+    expect(seen).to.have.length(1);
+    expect(seen[0]).to.be.below(0.02); // the 30 ms pause is the fault's, not the command's
+  });
+
   it('sends a ReplyError as-is, without counting or clearing', async () => {
     expect((await run('REFUSE')).events).to.deep.equal(['reply no such thing']);
   });
