@@ -1,29 +1,6 @@
 import { expect } from 'chai';
-import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
 import { deliveryEnvelope } from '../../lib/smtp/mail-store-smtp-backend.js';
-import type { Envelope } from '../../lib/smtp/smtp-backend.js';
-
-/** An SMTP envelope as the session builds it, with fresh strings and a fresh recipient array each time. */
-function envelope(rcptTo: string[], tls = false): Envelope {
-  return {
-    mailFrom: ['app', '@example.test'].join(''),
-    mailParams: { smtpUtf8: false },
-    rcptTo,
-    helo: 'client.test',
-    protocol: tls ? 'ESMTPS' : 'ESMTP',
-    peer: {
-      id: 'c1',
-      protocol: 'smtp',
-      remoteAddress: '127.0.0.1',
-      remotePort: 40000,
-      localAddress: '127.0.0.1',
-      localPort: 25,
-      security: tls
-        ? { tls: true, protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', policyErrors: SslPolicyErrors.None }
-        : { tls: false, policyErrors: SslPolicyErrors.None },
-    },
-  };
-}
+import { envelope } from './envelopes.js';
 
 describe('smtp: the envelope record a delivery keeps (deliveryEnvelope)', () => {
   const at = new Date('2026-12-01T10:00:00.000Z');

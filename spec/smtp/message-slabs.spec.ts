@@ -4,22 +4,12 @@ import { runInNewContext } from 'node:vm';
 import { MemoryMailStore } from '../../lib/backends/memory/memory-mail-store.js';
 import { allMessages } from '../../lib/test-double/store-queries.js';
 import type { MailStore } from '../../lib/contracts/mail-store.js';
-import type { PeerInfo } from '../../lib/contracts/peer-info.js';
-import { SslPolicyErrors } from '../../lib/core/policy-errors.js';
 import { MailStoreSmtpBackend } from '../../lib/smtp/mail-store-smtp-backend.js';
 import { ARENA_SIZE, MessageSlabs, SLAB_SIZE } from '../../lib/smtp/message-slabs.js';
 import { resolveSmtpSettings } from '../../lib/smtp/smtp-options.js';
+import { envelope } from './envelopes.js';
 
 const PAGE = 4096;
-const PEER: PeerInfo = {
-  id: 'c1',
-  protocol: 'smtp',
-  remoteAddress: '127.0.0.1',
-  remotePort: 40000,
-  localAddress: '127.0.0.1',
-  localPort: 25,
-  security: { tls: false, policyErrors: SslPolicyErrors.None },
-};
 /** One turn of the event loop: the prefault `take()` scheduled has run. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -143,11 +133,11 @@ describe('smtp: the default backend copies a message into the pool its store cal
       openUser: (username) => memory.openUser(username),
     };
     const backend = new MailStoreSmtpBackend(store, resolveSmtpSettings({ hostname: 'mx.example.org' }));
-    const session = await backend.openSession({ hostname: 'mx.example.org', peer: PEER });
+    const session = await backend.openSession({ hostname: 'mx.example.org', peer: envelope([]).peer });
     const body = Buffer.from('Subject: slab\r\n\r\nhello\r\n', 'latin1');
-    await session.dataChunks!([body], body.length, { mailFrom: 'bob@example.net', mailParams: { smtpUtf8: false }, rcptTo: ['alice@example.org'], helo: 'client.example.net', protocol: 'ESMTP', peer: PEER });
+    await session.dataChunks!([body], body.length, envelope(['alice@example.org']));
     expect(got).to.have.length(1);
-    expect(got[0]!.toString('latin1')).to.equal(`Return-Path: <bob@example.net>\r\n${body.toString('latin1')}`);
+    expect(got[0]!.toString('latin1')).to.equal(`Return-Path: <app@example.test>\r\n${body.toString('latin1')}`);
     return got[0]!;
   }
 
@@ -160,21 +150,14 @@ describe('smtp: the default backend copies a message into the pool its store cal
     const memory = new MemoryMailStore();
     await memory.users.add({ username: 'alice', password: 'pw', addresses: ['alice@example.org'] });
     const backend = new MailStoreSmtpBackend(memory, resolveSmtpSettings({ hostname: 'mx.example.org' }));
-    const session = await backend.openSession({ hostname: 'mx.example.org', peer: PEER });
+    const session = await backend.openSession({ hostname: 'mx.example.org', peer: envelope([]).peer });
     const bodies = Array.from({ length: 70 }, (_, i) => Buffer.alloc(1024 * 1024 - 40 + i, 0x41 + (i % 26)));
     const arenas = new Set<ArrayBufferLike>();
     for (const body of bodies) {
-      await session.dataChunks!([body.subarray(0, 1000), body.subarray(1000)], body.length, {
-        mailFrom: 'bob@example.net',
-        mailParams: { smtpUtf8: false },
-        rcptTo: ['alice@example.org'],
-        helo: 'client.example.net',
-        protocol: 'ESMTP',
-        peer: PEER,
-      });
+      await session.dataChunks!([body.subarray(0, 1000), body.subarray(1000)], body.length, envelope(['alice@example.org']));
       await nextTurn();
     }
-    const head = Buffer.from('Return-Path: <bob@example.net>\r\n', 'latin1');
+    const head = Buffer.from('Return-Path: <app@example.test>\r\n', 'latin1');
     const stored = await Promise.all((await allMessages(memory)).map((m) => m.message.raw()));
     expect(stored).to.have.length(70);
     stored.forEach((raw, i) => {
