@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { MemoryMailStore } from '../../lib/backends/memory/memory-mail-store.js';
+import { withQuota } from '../../lib/backends/quota/quota-mail-store.js';
+import { instrumentStore, PosternMetrics } from '../../lib/metrics/postern-metrics.js';
 import { allMessages } from '../../lib/test-double/store-queries.js';
 import type { MailStore } from '../../lib/contracts/mail-store.js';
 import { MailStoreSmtpBackend } from '../../lib/smtp/mail-store-smtp-backend.js';
@@ -165,6 +167,12 @@ describe('smtp: the default backend copies a message into the pool its store cal
       expect(raw.equals(Buffer.concat([head, bodies[i]!])), `message ${i}`).to.equal(true);
     });
     expect(arenas.size).to.be.greaterThan(1);
+  });
+
+  it('sees through the quota and metrics wrappers around the memory store (they forward keepsMessageBuffers)', () => {
+    const memory = new MemoryMailStore();
+    expect(withQuota(memory, { storage: 1024 * 1024 }).keepsMessageBuffers).to.equal(true);
+    expect(instrumentStore(memory, new PosternMetrics()).keepsMessageBuffers).to.equal(true);
   });
 
   it('cuts it from a 256 KB slab for a store that writes it out (keepsMessageBuffers unset or false)', async () => {
