@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { acquireDotLock, DotLockBusyError, STALE_LOCK_MS } from '../../lib/backends/maildir/dot-lock.js';
 import { heldIntervals, heldTimers } from '../support/held-timers.js';
 import { openUnder } from '../support/open-files.js';
+import { waitUntil } from '../support/wait-until.js';
 
 /** Above Linux's default pid range: never a running process. */
 const DEAD_PID = 2 ** 22 + 17;
@@ -161,7 +162,7 @@ describe('acquireDotLock: who holds, when a lock is stale, what release removes'
         const first = await acquireDotLock(path, 'first', 0);
         const second = acquireDotLock(path, 'second', 60_000);
         for (let n = 1; n <= 9; n++) {
-          for (let i = 0; i < 10_000 && timers.armed.length < n; i++) await new Promise((resolve) => setImmediate(resolve));
+          await waitUntil(() => timers.armed.length >= n, `retry timer ${n}`);
           if (n === 9) await first.release();
           timers.armed[n - 1]!.fire();
         }
@@ -180,10 +181,10 @@ describe('acquireDotLock: who holds, when a lock is stale, what release removes'
       const timers = heldTimers(1, 2, 4);
       try {
         const second = acquireDotLock(path, 'second', 3);
-        for (let i = 0; i < 10_000 && timers.armed.length < 1; i++) await new Promise((resolve) => setImmediate(resolve));
+        await waitUntil(() => timers.armed.length >= 1, 'the first retry timer');
         t = T + 2;
         timers.armed[0]!.fire();
-        for (let i = 0; i < 10_000 && timers.armed.length < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+        await waitUntil(() => timers.armed.length >= 2, 'the second retry timer');
         t = T + 3;
         timers.armed[1]!.fire();
         expect((await busy(second)).holder).to.equal(`${process.pid} ${hostname()} first`);

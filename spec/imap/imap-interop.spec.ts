@@ -5,6 +5,7 @@ import { imapModule } from '../../lib/di/imap.module.js';
 import { memoryModule } from '../../lib/di/memory.module.js';
 import { smtpModule } from '../../lib/di/smtp.module.js';
 import { ALICE, message, startImap, type ImapHarness } from './imap-harness.js';
+import { waitUntil } from '../support/wait-until.js';
 
 describe('IMAP interop: imapflow', () => {
   let h: ImapHarness;
@@ -77,7 +78,7 @@ describe('IMAP interop: imapflow', () => {
     const exists = new Promise<number>((resolve) => c.on('exists', (e: { count: number }) => resolve(e.count)));
     const idling = c.idle();
     // imapflow sets `idling` once IDLE is under way; deliver only then, so the delivery wakes the IDLE.
-    for (let i = 0; i < 10_000 && !c.idling; i++) await new Promise((r) => setImmediate(r));
+    await waitUntil(() => c.idling, 'imapflow to enter IDLE');
     expect(c.idling).to.equal(true);
     await h.deliver(message('third'));
     expect(await exists).to.equal(3);
@@ -95,7 +96,7 @@ describe('IMAP interop: imapflow', () => {
     await c.mailboxOpen('INBOX');
     const exists = new Promise<number>((resolve) => c.on('exists', (e: { count: number }) => resolve(e.count)));
     const idling = c.idle();
-    for (let i = 0; i < 10_000 && !c.idling; i++) await new Promise((r) => setImmediate(r));
+    await waitUntil(() => c.idling, 'imapflow to enter IDLE');
     expect(c.idling).to.equal(true);
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',

@@ -8,6 +8,7 @@
 import type net from 'node:net';
 import { expect } from 'chai';
 import { lineReaderPair, resultText, type LineReaderPair } from '../support/line-reader-pair.js';
+import { waitUntil } from '../support/wait-until.js';
 
 type Pair = LineReaderPair;
 const pair = lineReaderPair;
@@ -16,7 +17,7 @@ const text = resultText;
 /** Writes and waits until the reader has buffered `octets` (bounded: the bytes are on loopback). */
 async function arrive(p: Pair, text: string, octets: number): Promise<void> {
   p.client.write(text);
-  for (let i = 0; i < 10_000 && p.reader.bufferedLength < octets; i++) await new Promise((r) => setImmediate(r));
+  await waitUntil(() => p.reader.bufferedLength >= octets, `${octets} buffered octets`);
   expect(p.reader.bufferedLength).to.equal(octets);
 }
 
