@@ -20,6 +20,7 @@ import { ServerSecurity, type CertificateSource, type ServerSecurityOptions } fr
 import { testCertificates } from '../support/certs.js';
 import { OcspResponder } from '../support/ocsp-responder.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { waitUntil } from '../support/wait-until.js';
 
 describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)', function () {
   this.timeout(30_000);
@@ -184,7 +185,7 @@ describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)'
     function failures(): { events: RecordingLogger; nth: (n: number) => Promise<void> } {
       const events = new RecordingLogger();
       const nth = async (n: number): Promise<void> => {
-        for (let i = 0; i < 100 && events.find('warn', 'ocsp fetch failed').length < n; i++) await new Promise((resolve) => setImmediate(resolve));
+        await waitUntil(() => events.find('warn', 'ocsp fetch failed').length >= n, `ocsp fetch failure ${n}`);
         expect(events.find('warn', 'ocsp fetch failed')).to.have.length(n);
       };
       return { events, nth };
