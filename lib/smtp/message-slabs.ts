@@ -2,9 +2,10 @@
  * Buffers for stored messages: small ones cut from shared slabs, whose memory is touched ahead of use outside the
  * reply's critical path.
  *
- * Why slabs (issue 15): a store that keeps messages in memory then holds one ArrayBuffer, with its backing store and
- * its entry for the garbage collector, per few dozen messages instead of per message; every major collection visits
- * and sweeps each one. Like Node's own pool for Buffers under 4 KB, a cut keeps its slab alive.
+ * Why slabs (issue 15): one ArrayBuffer, with its backing store and its entry for the garbage collector (which every
+ * major collection visits and sweeps), per few dozen messages instead of per message, and memory that can be touched
+ * ahead of the copy (below). Like Node's own pool for Buffers under 4 KB, a cut keeps its slab alive. A store that
+ * writes messages out and drops them gets 256 KB slabs, freed soon after.
  *
  * Why arenas for a store that keeps its messages (`MailStore.keepsMessageBuffers`): V8 (Node 20) counts every
  * octet of ArrayBuffer memory allocated since its last full collection against the old generation's limit, and on a
