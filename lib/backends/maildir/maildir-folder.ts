@@ -1,24 +1,27 @@
-import { closeSync, fsync, futimesSync, openSync, readFileSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
-import { link, mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type MessageIdentity, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
 import { emailIdOfName } from '../shared/object-ids.js';
 import { parseMime } from '../../mime/mime-parse.js';
 import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
 import type { CachedMessage } from './folder-cache.js';
-import { applyFlags, isKeyword, normalizeFlags } from '../shared/message-flags.js';
+import { isKeyword, normalizeFlags } from '../shared/message-flags.js';
 import { acquireDotLock } from './dot-lock.js';
-import { fsyncDir, isErrno } from './durable-fs.js';
+import { isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
+import { FolderDirs, SYNC_IO_MAX_OCTETS, writeMessageFile } from './folder-files.js';
 import { FolderLog } from './folder-log.js';
+import { performOp, type AddOp, type CommitContext, type Deferred, type Op } from './folder-ops.js';
+import { FolderWatcher } from './folder-watch.js';
 import { maildirFs } from './maildir-fs.js';
 import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirsSync, stampMs, UIDLIST_FILE, type DirStamp } from './folder-scan.js';
-import { FOLDER_LOG_FILE, FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
+import { FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
 import { lettersOfFlags, saveDateOfBaseName, uniqueBaseName } from './maildir-names.js';
 
 export type { Entry, FolderChanges } from './folder-state.js';
+export { WATCH_POLL_MS } from './folder-watch.js';
 
 /** The folder lock file (O_EXCL dotlock) held around log appends, UID allocation and directory scans. */
 export const FOLDER_LOCK_FILE = 'postern-log.lock';
@@ -26,18 +29,8 @@ export const FOLDER_LOCK_FILE = 'postern-log.lock';
 const LOCK_WAIT_MS = 30_000;
 /** Compaction runs when the log holds more than twice the live messages plus this many records. */
 const COMPACT_SLACK = 1000;
-/** Polling period for changes by other processes and tools (fs.watch makes Postern's own writers faster). */
-export const WATCH_POLL_MS = 1000;
 /** Chunk size of {@link MaildirFolder.openStream}. */
 const STREAM_CHUNK_OCTETS = 64 * 1024;
-/**
- * Messages up to this size are read with one blocking read: from the page cache that costs a few microseconds,
- * where an async read is four thread-pool round trips (open, fstat, read, close) and dominated FETCH BODY[] and
- * POP3 RETR profiles. Dovecot reads message files with blocking I/O too. Larger messages are read asynchronously
- * (or streamed), so a big file never holds the event loop for long. New messages up to this size are written the same
- * way (only their fsync goes to the thread pool).
- */
-const SYNC_READ_MAX_OCTETS = 128 * 1024;
 /** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
 const CONFIRM_SCAN_FACTOR = 10;
 /**
@@ -45,12 +38,6 @@ const CONFIRM_SCAN_FACTOR = 10;
  * fresh, and a tool's change hidden in the same mtime tick as one of ours is then still found well within a second.
  */
 const CONFIRM_SCAN_MIN_INTERVAL_MS = 200;
-
-const fsyncFd = promisify(fsync);
-/** Closes the kept directory handles of a folder dropped without {@link MaildirFolder.idle} (see FolderLog's twin). */
-const droppedDirs = new FinalizationRegistry<Promise<FileHandle>>((handle) => {
-  handle.then((h) => h.close()).catch(() => undefined);
-});
 
 /** Options of a {@link MaildirFolder}. */
 export interface FolderOptions {
@@ -77,16 +64,6 @@ export interface NewMessage {
   readonly emailId?: string | undefined;
 }
 
-interface Deferred<T> {
-  resolve(value: T): void;
-  reject(err: unknown): void;
-}
-type AddOp = { kind: 'add'; tmp: string; entry: Omit<Entry, 'uid' | 'modseq'>; done: Deferred<Entry> };
-type FlagsOp = { kind: 'flags'; uids: number[]; flags: string[]; mode: 'set' | 'add' | 'remove'; done: Deferred<{ entries: Entry[]; changed: number[] }> };
-type ExpungeOp = { kind: 'expunge'; uids: number[]; done: Deferred<number[]> };
-type CurrentOp = { kind: 'current'; done: Deferred<void> };
-type Op = AddOp | FlagsOp | ExpungeOp | CurrentOp;
-
 /**
  * One Maildir (INBOX) or Maildir++ folder: `cur/ new/ tmp/`, the state log ({@link FOLDER_LOG_FILE}) and its lock.
  *
@@ -110,11 +87,11 @@ export class MaildirFolder {
   private lastScanStart = 0;
   private lastScanEnd = 0;
   private lastScanMs = 0;
-  private watcher: FSWatcher | undefined;
-  private poller: NodeJS.Timeout | undefined;
-  private kicked = false;
-  /** `new/` and `cur/` kept open for their fsyncs, with the inode they were opened on (see {@link syncDir}). */
-  private readonly dirFiles = new Map<'new' | 'cur', { ino: number; handle: Promise<FileHandle> }>();
+  private readonly watcher = new FolderWatcher(() => {
+    if (!this.deleted) this.refresh().catch(() => undefined); // a vanished folder is noticed by the next access
+  });
+  /** `new/` and `cur/`, kept open for their fsyncs. */
+  private readonly dirs = new FolderDirs();
   /** Settles when the last committed group and all before it are durable; rejects when one of their fsyncs failed. */
   private flushed: Promise<void> = Promise.resolve();
   /** A refresh queued behind running work and not started yet: later callers join it instead of queueing another. */
@@ -295,7 +272,7 @@ export class MaildirFolder {
         if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MESSAGE', 'message vanished');
       }
     }
-    if (!linked) await this.writeTmp(tmp, raw ?? (await readFile(source!.path)), internalDate);
+    if (!linked) await writeMessageFile(tmp, raw ?? (await readFile(source!.path)), internalDate, this.options.durable);
     // Fill the index cache on delivery (the octets are at hand): later FETCH ENVELOPE/BODYSTRUCTURE read no file.
     if (raw !== undefined) this.cache.put(base, cacheEntryOf(raw));
     const entry: Omit<Entry, 'uid' | 'modseq'> = {
@@ -353,7 +330,7 @@ export class MaildirFolder {
       const entry = this.state.byBase(base);
       if (entry === undefined || this.deleted) break;
       try {
-        return entry.size <= SYNC_READ_MAX_OCTETS ? readFileSync(this.pathOf(entry)) : await readFile(this.pathOf(entry));
+        return entry.size <= SYNC_IO_MAX_OCTETS ? readFileSync(this.pathOf(entry)) : await readFile(this.pathOf(entry));
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }
@@ -385,14 +362,14 @@ export class MaildirFolder {
   /** Follows a rename of the folder directory. */
   moveTo(path: string): void {
     void this.log.close();
-    void this.closeDirs();
+    void this.dirs.close();
     this.path = path;
     this.log = new FolderLog(logPathOf(path), this.options.durable);
     this.cache.moveTo(path);
     this.state.dirStamp = undefined;
-    if (this.watcher !== undefined || this.poller !== undefined) {
-      this.unwatch();
-      this.watch();
+    if (this.watcher.active) {
+      this.watcher.stop();
+      this.watcher.start(path);
     }
   }
 
@@ -415,120 +392,19 @@ export class MaildirFolder {
 
   /** Closes the kept log file and directories (both come back on next use). */
   private async closeFiles(): Promise<void> {
-    await Promise.all([this.log.close(), this.closeDirs()]);
-  }
-
-  private async closeDirs(): Promise<void> {
-    const open = [...this.dirFiles.values()];
-    this.dirFiles.clear();
-    for (const kept of open) droppedDirs.unregister(kept);
-    await Promise.all(open.map(async (kept) => (await kept.handle.catch(() => undefined))?.close().catch(() => undefined)));
+    await Promise.all([this.log.close(), this.dirs.close()]);
   }
 
   /**
-   * fsyncs `new/` or `cur/` through a kept handle (one thread-pool job instead of open, fsync, close). A blocking
-   * `stat` first makes sure the handle is still the directory at that path (a folder removed and made again).
-   */
-  private async syncDir(dir: 'new' | 'cur'): Promise<void> {
-    const path = join(this.path, dir);
-    const ino = statSync(path, { throwIfNoEntry: false })?.ino;
-    if (ino === undefined) return; // gone: the next access reports the vanished folder
-    let kept = this.dirFiles.get(dir);
-    if (kept?.ino !== ino) {
-      if (kept !== undefined) {
-        droppedDirs.unregister(kept);
-        void kept.handle.then((handle) => handle.close()).catch(() => undefined);
-      }
-      kept = { ino, handle: open(path, 'r') };
-      kept.handle.catch(() => undefined);
-      droppedDirs.register(this, kept.handle, kept);
-      this.dirFiles.set(dir, kept);
-    }
-    let handle;
-    try {
-      handle = await kept.handle;
-    } catch {
-      if (this.dirFiles.get(dir) === kept) this.dirFiles.delete(dir);
-      return fsyncDir(path);
-    }
-    try {
-      await handle.sync();
-    } catch (err) {
-      // EINVAL/EISDIR/EPERM: file systems without directory fsync (as fsyncDir).
-      if (!isErrno(err, 'EINVAL') && !isErrno(err, 'EISDIR') && !isErrno(err, 'EPERM')) throw err;
-    }
-  }
-
-  /**
-   * Starts noticing changes by other processes within about a second: fs.watch on the folder directory (the log is
-   * appended there) plus a {@link WATCH_POLL_MS} poll that also catches tools that only touch `new/` and `cur/`.
-   * Neither keeps the process alive. Idempotent.
+   * Starts noticing changes by other processes within about a second (see {@link FolderWatcher}). Idempotent.
    */
   watch(): void {
-    if (this.deleted || this.poller !== undefined) return;
-    try {
-      this.watcher = watch(this.path, { persistent: false }, (_type, name) => {
-        if (name === null || name === FOLDER_LOG_FILE) this.kick();
-      });
-      this.watcher.on('error', () => this.watcher?.close());
-    } catch {
-      this.watcher = undefined; // no inotify here: the poll alone does it
-    }
-    this.poller = setInterval(() => this.kick(), WATCH_POLL_MS);
-    this.poller.unref();
+    if (!this.deleted) this.watcher.start(this.path);
   }
 
   /** Stops {@link watch}. Idempotent. */
   unwatch(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
-    if (this.poller !== undefined) clearInterval(this.poller);
-    this.poller = undefined;
-  }
-
-  private kick(): void {
-    if (this.kicked || this.deleted) return;
-    this.kicked = true;
-    setImmediate(() => {
-      this.kicked = false;
-      this.refresh().catch(() => undefined); // a vanished folder is noticed by the next access
-    });
-  }
-
-  private async writeTmp(tmp: string, data: Buffer, internalDate: Date): Promise<void> {
-    if (data.length <= SYNC_READ_MAX_OCTETS) return this.writeTmpSmall(tmp, data, internalDate);
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(data);
-      // The internal date is in the log; the mtime carries it too for other Maildir tools.
-      await handle.utimes(internalDate, internalDate);
-      if (this.options.durable) await handle.sync();
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await handle.close();
-  }
-
-  /**
-   * {@link writeTmp} of a message up to {@link SYNC_READ_MAX_OCTETS}: create, write and date it with blocking calls
-   * (into the page cache: microseconds, where each async step is a thread-pool round trip that queues behind other
-   * fsyncs under load); only the fsync runs in the thread pool.
-   */
-  private async writeTmpSmall(tmp: string, data: Buffer, internalDate: Date): Promise<void> {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written);
-      // The internal date is in the log; the mtime carries it too for other Maildir tools.
-      futimesSync(fd, internalDate, internalDate);
-      if (this.options.durable) await fsyncFd(fd);
-    } catch (err) {
-      closeSync(fd);
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    closeSync(fd);
+    this.watcher.stop();
   }
 
   /** Runs `task` after every earlier state-changing task of this folder (in-process order). */
@@ -643,6 +519,15 @@ export class MaildirFolder {
         if (this.dirsNeedScan(false, stamp)) await this.scanLocked(changes);
         const records: LogRecord[] = [];
         const touched = new Set<'new' | 'cur'>();
+        const commit: CommitContext = {
+          state: () => this.state,
+          path: () => this.path,
+          touched,
+          record: (r) => {
+            this.state.apply(r);
+            records.push(r);
+          },
+        };
         // The new files of the whole group are renamed into place in parallel (after the scan, which must not take
         // them for files of another tool); UIDs are then given in queue order to those that made it.
         const placed = new Map<Op, Promise<void>>();
@@ -652,7 +537,7 @@ export class MaildirFolder {
         await Promise.allSettled(placed.values());
         for (const op of batch) {
           try {
-            results.set(op, await this.perform(op, records, touched, placed.get(op)));
+            results.set(op, await performOp(op, commit, placed.get(op)));
           } catch (err) {
             op.done.reject(err);
           }
@@ -668,7 +553,7 @@ export class MaildirFolder {
         // A group of only new/ → cur/ moves (a client saw the messages) is not fsynced: after a power loss those
         // messages would merely look recent again.
         const durable = this.options.durable && batch.some((op) => op.kind !== 'current');
-        const syncDirs = durable ? [...touched].map((dir) => this.syncDir(dir)) : [];
+        const syncDirs = durable ? [...touched].map((dir) => this.dirs.sync(this.path, dir)) : [];
         try {
           await this.log.append(records, false);
         } catch (err) {
@@ -723,124 +608,6 @@ export class MaildirFolder {
     });
     this.report(changes);
     await this.cache.compact(new Set(this.state.list().map((entry) => entry.base))).catch(() => undefined);
-  }
-
-  /**
-   * Does one queued change on disk, applies its record to the state and collects it. The files one change touches
-   * are renamed (or removed) in parallel; those that vanished meanwhile (another tool) are left to the next scan.
-   * @param placed the rename of an `add`'s file into place, already started by the commit.
-   */
-  private async perform(op: Op, records: LogRecord[], touched: Set<'new' | 'cur'>, placed?: Promise<void>): Promise<unknown> {
-    const record = (r: LogRecord): void => {
-      this.state.apply(r);
-      records.push(r);
-    };
-    switch (op.kind) {
-      case 'add': {
-        try {
-          await placed;
-        } catch (err) {
-          await unlink(op.tmp).catch(() => undefined);
-          throw err;
-        }
-        touched.add(op.entry.dir);
-        const uid = this.state.allocateUid();
-        const { base, dir, letters, keywords, size, internalDate, envelope, emailId } = op.entry;
-        record({
-          t: 'a',
-          u: uid,
-          m: this.state.allocateModseq(),
-          b: base,
-          d: internalDate,
-          s: size,
-          ...(dir === 'new' ? { n: 1 as const } : { l: letters }),
-          ...(keywords.length > 0 ? { k: [...keywords] } : {}),
-          ...(envelope === undefined ? {} : { e: envelope }),
-          ...(emailId === undefined ? {} : { i: emailId }),
-        });
-        return { ...this.state.get(uid)! };
-      }
-      case 'flags': {
-        type Plan = { uid: number; letters: string; keywords: string[]; move: Promise<void> | undefined; wasNew: boolean } | { uid: number; same: true };
-        const plans: Plan[] = [];
-        for (const uid of [...new Set(op.uids)].sort((a, b) => a - b)) {
-          const entry = this.state.get(uid);
-          if (entry === undefined) continue;
-          const next = [...applyFlags(flagsOfEntry(entry), op.flags, op.mode)];
-          const letters = lettersOfFlags(next, entry.letters);
-          const keywords = next.filter(isKeyword);
-          if (letters === entry.letters && keywords.join('\n') === entry.keywords.join('\n')) {
-            plans.push({ uid, same: true });
-            continue;
-          }
-          const move =
-            letters !== entry.letters || entry.dir === 'new'
-              ? rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters })))
-              : undefined;
-          plans.push({ uid, letters, keywords, move, wasNew: entry.dir === 'new' });
-        }
-        const moved = await Promise.allSettled(plans.map((plan) => ('same' in plan ? undefined : plan.move)));
-        const entries: Entry[] = [];
-        const changed: number[] = [];
-        let failure: unknown;
-        plans.forEach((plan, i) => {
-          if (!('same' in plan)) {
-            const outcome = moved[i]!;
-            if (outcome.status === 'rejected') {
-              // ENOENT: removed by another tool, the next scan expunges it.
-              if (!isErrno(outcome.reason, 'ENOENT')) failure ??= outcome.reason;
-              return;
-            }
-            if (plan.move !== undefined) {
-              touched.add('cur');
-              if (plan.wasNew) touched.add('new');
-            }
-            record({ t: 'f', u: plan.uid, m: this.state.allocateModseq(), l: plan.letters, ...(plan.keywords.length > 0 ? { k: plan.keywords } : {}) });
-            changed.push(plan.uid);
-          }
-          entries.push({ ...this.state.get(plan.uid)! });
-        });
-        if (failure !== undefined) throw failure;
-        return { entries, changed };
-      }
-      case 'expunge': {
-        const doomed = [...new Set(op.uids)].sort((a, b) => a - b).flatMap((uid) => this.state.get(uid) ?? []);
-        const outcomes = await Promise.allSettled(doomed.map((entry) => unlink(this.pathOf(entry))));
-        const removed: number[] = [];
-        let failure: unknown;
-        doomed.forEach((entry, i) => {
-          const outcome = outcomes[i]!;
-          if (outcome.status === 'rejected' && !isErrno(outcome.reason, 'ENOENT')) {
-            failure ??= outcome.reason;
-            return;
-          }
-          touched.add(entry.dir);
-          removed.push(entry.uid);
-        });
-        if (removed.length > 0) record({ t: 'x', u: removed, m: this.state.allocateModseq() });
-        if (failure !== undefined) throw failure;
-        return removed;
-      }
-      case 'current': {
-        const fresh = this.state.inNew().map((uid) => this.state.get(uid)!);
-        const outcomes = await Promise.allSettled(
-          fresh.map((entry) => rename(this.pathOf(entry), join(this.path, 'cur', fileNameOf({ base: entry.base, dir: 'cur', letters: '' })))),
-        );
-        const moved: number[] = [];
-        let failure: unknown;
-        fresh.forEach((entry, i) => {
-          const outcome = outcomes[i]!;
-          if (outcome.status === 'fulfilled') moved.push(entry.uid);
-          else if (!isErrno(outcome.reason, 'ENOENT')) failure ??= outcome.reason;
-        });
-        if (moved.length > 0) {
-          touched.add('new').add('cur');
-          record({ t: 'c', u: moved });
-        }
-        if (failure !== undefined) throw failure;
-        return undefined;
-      }
-    }
   }
 
   private report(changes: FolderChanges): void {
