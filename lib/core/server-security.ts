@@ -1,83 +1,19 @@
-import { X509Certificate, constants as cryptoConstants, createHash, hkdfSync } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { X509Certificate, constants as cryptoConstants, hkdfSync } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
 import type { ServiceIdentifier } from 'inversify';
-import { toVersionRange, DEFAULT_PROTOCOLS, type SslProtocols } from './ssl-protocols.js';
+import { toVersionRange, DEFAULT_PROTOCOLS } from './ssl-protocols.js';
 import { ACME_TLS_ALPN_PROTOCOL, TlsAlpnChallenges } from './tls-alpn-challenges.js';
 import { AcmeHttpChallenges } from './acme-http-challenges.js';
 import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
-import type { RemoteCertificateValidationCallback } from './policy-errors.js';
 import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
-import { CertificateStore, type CertificateStoreOptions } from './certificate-store.js';
+import { CertificateStore } from './certificate-store.js';
 import { certificateOfContext } from './certificate-store-loader.js';
+import { CertificateError, filesOf, issuerOf, leafOf, loadMaterial, splitPemList, type Material } from './certificate-material.js';
+import { DEFAULT_TLS12_CIPHERS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
 
-/**
- * Where a certificate comes from. PEM text (certificate, key, optional intermediate chain), a PKCS#12/PFX
- * blob with passphrase, or the same as file paths (re-read on {@link ServerSecurity.reload}).
- */
-export type CertificateSource =
-  | { cert: string | Buffer; key: string | Buffer; chain?: string | Buffer; passphrase?: string }
-  | { pfx: Buffer; passphrase?: string }
-  | { certFile: string; keyFile: string; chainFile?: string; passphrase?: string }
-  | { pfxFile: string; passphrase?: string };
-
-/** Everything a listener needs to act as a TLS server. Plain data: build a {@link ServerSecurity} from it. */
-export interface ServerSecurityOptions {
-  /** The server certificate. When absent, a self-signed one for `selfSignedHosts` is generated in memory. */
-  certificate?: CertificateSource;
-  /** Per-hostname certificates chosen by SNI; names may start with `*.`. Unknown names get `certificate`. */
-  sni?: Readonly<Record<string, CertificateSource>>;
-  /**
-   * Server certificates per SNI name from a {@link CertificateStore}: a name the client sends picks the store's
-   * certificate for it (`serverCertificateFor`) when `sni` has no entry for it; unknown names and clients without SNI
-   * get `certificate`. An open store (yours to close), or `{ directory, passphrase? }` to open one in `prepare()`
-   * (watched, closed by `close()`). Changes in the store apply to the next handshakes.
-   */
-  certificateStore?: CertificateStore | CertificateStoreOptions;
-  /** Allowed versions, default `Tls12 | Tls13`. */
-  protocols?: SslProtocols;
-  /** OpenSSL cipher list (TLS 1.2 and below); {@link DEFAULT_TLS12_CIPHERS} when absent (Node's default for legacy versions). */
-  ciphers?: string;
-  /** Ask the client for a certificate (the handshake still succeeds without one). */
-  requestClientCertificate?: boolean;
-  /** Refuse clients that present no certificate (implies request). A validation callback may still decide. */
-  requireClientCertificate?: boolean;
-  /** CA certificates (PEM) that client certificates must chain to. */
-  trustedCertificates?: string | Buffer | ReadonlyArray<string | Buffer>;
-  /**
-   * Decides on a client certificate. Receives the policy-error flags and the chain with its statuses.
-   * Without one: accept `None`, and `RemoteCertificateNotAvailable` when the certificate is not required.
-   * A callback that throws or rejects refuses the peer.
-   */
-  validationCallback?: RemoteCertificateValidationCallback;
-  /**
-   * Milliseconds a handshake may take before the connection is destroyed (default 10 s), an async
-   * `validationCallback`'s decision included (a callback still deciding then fails the handshake with reason `timeout`).
-   */
-  handshakeTimeoutMs?: number;
-  /** Watch certificate files and reload on change (file sources only). */
-  watchFiles?: boolean;
-  /** Names/addresses for the generated certificate when none is configured (default localhost, 127.0.0.1, ::1). */
-  selfSignedHosts?: readonly string[];
-  /**
-   * Staple OCSP responses (RFC 6066 §8) for certificates whose issuer runs a responder (default true). Needs the
-   * issuer in the configured chain; fetched after prepare/reload and refreshed half-way to `nextUpdate`.
-   */
-  ocspStapling?: boolean;
-  /**
-   * Session tickets (RFC 5077, RFC 8446 §4.6.1), default on: clients resume with a ticket sealed under the ticket
-   * keys. There is no server-side session cache, so TLS 1.2 session-ID resumption never happens either way.
-   */
-  sessionTickets?: boolean;
-  /** The first ticket key set (48 bytes); share it between processes that must resume each other's tickets. Default: random. */
-  ticketKeys?: Buffer;
-  /**
-   * Replace the ticket keys with fresh random ones this often (ms, default {@link TICKET_KEY_ROTATION_MS}); 0 turns
-   * the schedule off, for processes whose keys are pushed with {@link ServerSecurity.setTicketKeys} (cluster workers).
-   */
-  ticketKeyRotationMs?: number;
-}
+export { CertificateError, fingerprintOf, splitPemList } from './certificate-material.js';
+export { DEFAULT_TLS12_CIPHERS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
 
 /**
  * DI token of the container's shared {@link ServerSecurity} (one per container, so contexts are built once).
@@ -85,42 +21,12 @@ export interface ServerSecurityOptions {
  */
 export const ServerSecurityToken = Symbol.for('postern.ServerSecurity') as ServiceIdentifier<ServerSecurity>;
 
-/** Handshake limit: a TLS handshake over loopback or the internet takes well under a second; 10 s tolerates slow links. */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/**
- * TLS 1.2 suites offered when `ciphers` is not set: ECDHE key exchange (forward secrecy) with AEAD encryption only,
- * in the order of Mozilla's "intermediate" profile (RFC 9325 §4.2 recommends exactly these). Left out on purpose:
- * CBC suites (Lucky13, "obsolete" in testssl.sh), static-RSA key exchange (ROBOT, no forward secrecy), CCM-8 (short
- * tag) and DHE (Node has no default group). TLS 1.3 suites are configured separately by OpenSSL and keep Node's defaults.
- */
-export const DEFAULT_TLS12_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-
 /**
  * OpenSSL options of every server context. `SSL_OP_NO_RENEGOTIATION`: a TLS 1.2 client may not renegotiate (each
  * renegotiation costs the server a full handshake, a cheap DoS; RFC 5746 secure renegotiation stays signalled and
  * TLS 1.3 has none). `SSL_OP_NO_COMPRESSION`: CRIME (RFC 7457 §2.6); OpenSSL 3 already defaults to it.
  */
 const SERVER_SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION;
-
-/** Thrown by {@link ServerSecurity.prepare} / reload when certificate material is missing, unreadable or inconsistent. */
-export class CertificateError extends Error {
-  override readonly name = 'CertificateError';
-}
-
-interface Material {
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  pfx?: Buffer;
-  passphrase?: string;
-}
 
 /**
  * A prepared TLS server configuration. `SecureContext`s are built once per configuration (and per SNI name),
@@ -556,64 +462,3 @@ function derivedTicketKeys(parent: Buffer, label: string): Buffer {
   return Buffer.from(hkdfSync('sha256', parent, Buffer.alloc(0), `postern ticket keys ${label}`, parent.length));
 }
 
-function filesOf(s: CertificateSource): string[] {
-  if ('certFile' in s) return [s.certFile, s.keyFile, ...(s.chainFile ? [s.chainFile] : [])];
-  if ('pfxFile' in s) return [s.pfxFile];
-  return [];
-}
-
-async function read(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new CertificateError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
-async function loadMaterial(s: CertificateSource): Promise<Material> {
-  if ('pfx' in s) return { pfx: s.pfx, passphrase: s.passphrase };
-  if ('pfxFile' in s) return { pfx: await read(s.pfxFile), passphrase: s.passphrase };
-  if ('certFile' in s) {
-    const cert = await read(s.certFile);
-    const chain = s.chainFile ? await read(s.chainFile) : undefined;
-    return { cert: chain ? Buffer.concat([cert, Buffer.from('\n'), chain]) : cert, key: await read(s.keyFile), passphrase: s.passphrase };
-  }
-  const cert = s.chain ? `${String(s.cert)}\n${String(s.chain)}` : s.cert;
-  return { cert, key: s.key, passphrase: s.passphrase };
-}
-
-function leafOf(m: Material): X509Certificate | undefined {
-  if (!m.cert) return undefined; // PFX: see certificateOfContext
-  const first = splitPemList(m.cert)[0];
-  return first ? new X509Certificate(first) : undefined;
-}
-
-/** The issuer of a PEM source's leaf, when the configured chain carries it (RFC 5246 §7.4.2 order: leaf first). */
-function issuerOf(m: Material): X509Certificate | undefined {
-  const [leafPem, ...rest] = m.cert ? splitPemList(m.cert) : [];
-  if (!leafPem) return undefined;
-  const leaf = new X509Certificate(leafPem);
-  for (const pem of rest) {
-    const candidate = new X509Certificate(pem);
-    if (leaf.checkIssued(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** Splits PEM bundles into single certificates. */
-export function splitPemList(input: string | Buffer | ReadonlyArray<string | Buffer> | undefined): string[] {
-  if (input === undefined) return [];
-  const list = Array.isArray(input) ? input : [input];
-  const out: string[] = [];
-  for (const item of list as ReadonlyArray<string | Buffer>) {
-    const text = item.toString();
-    const found = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
-    if (found) out.push(...found);
-  }
-  return out;
-}
-
-/** SHA-256 of a DER certificate as `AB:CD:…` (for logs and the CLI). */
-export function fingerprintOf(der: Buffer): string {
-  return createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
-}
