@@ -313,7 +313,11 @@ export class ServerSecurity {
       isServer: true,
       secureContext: this.contextFor(),
       requestCert: this.requestsClientCertificate,
-      rejectUnauthorized: false, // our policy callback decides, with the flags
+      // Chain errors never fail Node's handshake (its verify callback accepts everything): our policy decides on them,
+      // with the flags, once the handshake is done. A missing certificate that no callback may accept is refused by
+      // OpenSSL inside the handshake instead, so the client gets a TLS alert (certificate_required in TLS 1.3,
+      // handshake_failure in TLS 1.2) rather than a connection closed without a word.
+      rejectUnauthorized: this.requiresClientCertificate && this.options.validationCallback === undefined,
       SNICallback: this.sniContexts.size > 0 || this.store ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
     };
     // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand. Assigned,
@@ -333,6 +337,8 @@ export class ServerSecurity {
     let validating = false;
     return {
       ...options,
+      // An ACME CA's validation connection presents no client certificate and must still see the challenge answered.
+      rejectUnauthorized: false,
       ALPNCallback: ({ servername, protocols }) => {
         validating = protocols.includes(ACME_TLS_ALPN_PROTOCOL) && this.acmeChallenges.contextFor(servername) !== undefined;
         return validating ? ACME_TLS_ALPN_PROTOCOL : protocols[0];

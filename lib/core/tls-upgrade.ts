@@ -123,8 +123,16 @@ export class ServerHandshake {
     return !this.settled;
   }
 
-  /** The TLS socket failed during the handshake. */
+  /**
+   * The TLS socket failed during the handshake. OpenSSL's refusal of a client without a certificate where one is
+   * required (see `ServerSecurity.socketOptions`) is the policy's refusal, as it would be after the handshake.
+   */
   socketError(err: NodeJS.ErrnoException): void {
+    if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
+      const none = SslPolicyErrors.RemoteCertificateNotAvailable;
+      this.fail(new TlsHandshakeError('rejected-by-policy', `client certificate refused (policy errors ${none})`, err.code));
+      return;
+    }
     this.fail(new TlsHandshakeError('protocol', `TLS handshake failed: ${err.message}`, err.code));
   }
 

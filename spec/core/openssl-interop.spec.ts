@@ -195,14 +195,34 @@ describe('core: openssl s_client interop', function () {
       expect(run.code, run.stderr).to.be.oneOf(/read:errno=104/.test(run.stderr) ? [1, 104] : [1]);
     }
 
-    for (const flag of ['-tls1_2', '-tls1_3']) {
-      it(`closes without a greeting when the client certificate is required and missing (${flag})`, async () => {
+    // Required, missing, and no callback that could accept it: OpenSSL refuses inside the handshake, with the alert
+    // RFC 8446 §4.4.2.4 (certificate_required, 116) and RFC 5246 §7.4.6 (handshake_failure, 40) name.
+    for (const [flag, alert] of [
+      ['-tls1_2', /sslv3 alert handshake failure.*SSL alert number 40/],
+      ['-tls1_3', /tlsv13 alert certificate required.*SSL alert number 116/],
+    ] as const) {
+      it(`refuses a missing client certificate that is required with a TLS alert (${flag})`, async () => {
         const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });
         const run = await sClient(port, [flag, ...verify()]);
-        expectClosedAfterHandshake(run);
-        expect(await refusal()).to.include({ reason: 'rejected-by-policy', error: `client certificate refused (policy errors ${SslPolicyErrors.RemoteCertificateNotAvailable})` });
+        expect(replies(run)).to.deep.equal([]);
+        expect(run.stderr).to.match(/depth=0 CN = localhost\nverify return:1\n/); // our certificate was verified first
+        expect(run.stderr, run.stderr).to.match(alert);
+        expect(run.code, run.stderr).to.equal(1);
+        expect(await refusal()).to.include({
+          reason: 'rejected-by-policy',
+          code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
+          error: `client certificate refused (policy errors ${SslPolicyErrors.RemoteCertificateNotAvailable})`,
+        });
       });
     }
+
+    it('leaves a missing required certificate to the validation callback when there is one (no alert; it may accept)', async () => {
+      const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert, validationCallback: (_s, _c, _chain, errors) => errors === SslPolicyErrors.RemoteCertificateNotAvailable });
+      const run = await sClient(port, ['-tls1_3', ...verify()]);
+      expect(replies(run), run.stderr).to.deep.equal(['+ NOTE ready', `+ tls=true protocol=TLSv1.3 cert=- policy=${SslPolicyErrors.RemoteCertificateNotAvailable}`, '+ bye']);
+      expect(run.stderr).not.to.match(/alert/);
+      expect(run.code).to.equal(0);
+    });
 
     it('closes without a greeting for a client certificate from an untrusted CA', async () => {
       const port = await start({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });

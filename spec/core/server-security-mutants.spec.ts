@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -232,6 +233,36 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
       sec.acmeChallenges.remove('acme.example.test');
       const after = await handshake(sec, { servername: 'acme.example.test', ALPNProtocols: ['acme-tls/1', 'imap'] });
       expect([after.alpnProtocol, cnOf(after)]).to.deep.equal([false, 'localhost']);
+    });
+  });
+
+  describe('a required client certificate', () => {
+    const required = (): ServerSecurityOptions => ({ requireClientCertificate: true, trustedCertificates: certs.ca.cert });
+
+    it('is refused inside the handshake when missing, with a TLS alert (handshake_failure under TLS 1.2)', async () => {
+      const err = await handshake(security(required()), { maxVersion: 'TLSv1.2' }).then(
+        () => undefined,
+        (e: unknown) => e as NodeJS.ErrnoException,
+      );
+      expect(err?.code).to.equal('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+    });
+
+    it("answers an ACME CA's validation connection (which has no client certificate) without a certificate_required alert", async () => {
+      const sec = security(required());
+      const challenge = await generateServerCertificate(certs.untrustedCa, ['acme.example.test']);
+      sec.acmeChallenges.add('acme.example.test', challenge.key, challenge.cert);
+      const server = new TcpServer(new NoteHandler(sec), { port: 0, security: sec }, log);
+      closers.push(() => server.close());
+      const { port } = await server.start();
+      const c = tls.connect({ port, host: '127.0.0.1', servername: 'acme.example.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false });
+      closers.push(() => c.destroy());
+      const errors: unknown[] = [];
+      c.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code));
+      await once(c, 'secureConnect');
+      const seen = [c.alpnProtocol, c.getPeerCertificate().subject.CN];
+      c.resume();
+      await once(c, 'close'); // the listener closes a validation once the handshake is done
+      expect([...seen, errors]).to.deep.equal(['acme-tls/1', 'acme.example.test', []]);
     });
   });
 

@@ -82,16 +82,20 @@ describe('samples: client-cert-submission.ts (the client certificate is the logi
 
       it('fails the handshake for an untrusted, an expired or a missing certificate: no SMTP reply at all', async () => {
         await start();
-        for (const client of [certs.untrustedClient, certs.expiredClient, undefined]) {
+        for (const client of [certs.untrustedClient, certs.expiredClient]) {
           const err = (await submit(listener, client, 'alice@example.test')) as SmtpFailure;
-          // The server closes right after the handshake, before any SMTP reply (after STARTTLS: before a new EHLO
-          // reply): nodemailer sees the connection end (or, if the close met unread bytes, a reset) with no response.
-          const what = `${client ? 'bad' : 'no'} certificate: ${err.code} ${err.message}`;
+          // The policy refuses after the handshake, before any SMTP reply (after STARTTLS: before a new EHLO reply):
+          // nodemailer sees the connection end (or, if the close met unread bytes, a reset) with no response.
+          const what = `bad certificate: ${err.code} ${err.message}`;
           expect(err.responseCode, what).to.equal(undefined);
           expect(err.response, what).to.equal(undefined);
           if (err.code === 'ESOCKET') expect(err.message, what).to.match(/ECONNRESET/);
           else expect({ code: err.code, message: err.message }, what).to.deep.equal({ code: 'ECONNECTION', message: 'Connection closed unexpectedly' });
         }
+        // None at all: refused inside the handshake, with TLS 1.3's certificate_required alert.
+        const err = (await submit(listener, undefined, 'alice@example.test')) as SmtpFailure;
+        expect([err.code, err.responseCode, err.response]).to.deep.equal(['ESOCKET', undefined, undefined]);
+        expect(err.message).to.match(/alert certificate required.*SSL alert number 116/);
         expect(await delivered()).to.deep.equal([]);
       });
     });
