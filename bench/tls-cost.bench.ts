@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { DevCertificates } from '../lib/core/dev-certificates.js';
-import { iterations, SMOKE, type BenchResult } from './harness.js';
+import { iterations, SMOKE } from './harness.js';
 import { freePort, spawnLogged, stopProcess, treeCpuMs, workDir, writeServerPem } from './refs/processes.js';
 import { median } from './refs/ref-messages.js';
+import type { NotedResult } from './smtp-transaction.bench.js';
 
 const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 
@@ -76,16 +77,18 @@ async function cpuPerConnection(server: Server, ca: string, n: number, resume: b
 /**
  * Issue 15's handshake cost: server CPU per TLS 1.3 connection (accept, handshake, greeting, close) of the `postern`
  * command (smtps listener, default log level, ECDSA P-256 certificate) against a bare `tls.createServer` sending the
- * same greeting, each in its own process, read from /proc. Full and resumed (session ticket) handshakes, five
- * interleaved rounds of 2,000 connections (`BENCH_TLS_CONNECTIONS`) after a warm-up to steady state
- * (`BENCH_TLS_WARMUP`, default 4,000 of each kind), medians.
+ * same greeting, each in its own process, read from /proc. Full and resumed (session ticket) handshakes, nine
+ * (`BENCH_TLS_ROUNDS`) interleaved rounds of 2,000 connections (`BENCH_TLS_CONNECTIONS`) after a warm-up to steady state
+ * (`BENCH_TLS_WARMUP`, default 4,000 of each kind), the goal checked on the median of the rounds' paired ratios (each result's note lists them).
  * Goal (issue 15): ≤ 1.1x for both.
  */
-export async function tlsCost(certs: DevCertificates): Promise<BenchResult[]> {
-  // /proc counts CPU in 10 ms ticks: 2,000 connections of ~0.5 ms are ~100 ticks a reading (±1 %), five interleaved
-  // rounds (600 and three rounds gave ratios 0.15 apart between quiet runs).
+export async function tlsCost(certs: DevCertificates): Promise<NotedResult[]> {
+  // /proc counts CPU in 10 ms ticks: 2,000 connections of ~0.5 ms are ~100 ticks a reading (±1 %) (600 connections
+  // and three rounds gave ratios 0.15 apart between quiet runs).
   const n = iterations(Number(process.env.BENCH_TLS_CONNECTIONS ?? 2000), 20);
-  const rounds = SMOKE ? 3 : 5;
+  // Nine rounds by default (`BENCH_TLS_ROUNDS`): one round's paired ratio moved by ±0.2 on this VM (five gave medians
+  // 1.07–1.18 for the same build).
+  const rounds = SMOKE ? 3 : Number(process.env.BENCH_TLS_ROUNDS ?? 9);
   const dir = await workDir('postern-tls-cost-');
   try {
     const { certFile, keyFile } = await writeServerPem(dir.path, certs);
@@ -116,14 +119,22 @@ export async function tlsCost(certs: DevCertificates): Promise<BenchResult[]> {
           rows[kind].subject.push(await cpuPerConnection(postern, certs.ca.cert, n, kind === 'resumed'));
         }
       }
-      return (['full', 'resumed'] as const).map((kind) => ({
-        name: `TLS 1.3 ${kind} handshake + greeting, server CPU (postern command, default log level)`,
-        unit: 'connection (ms CPU)',
-        subject: median(rows[kind].subject),
-        reference: median(rows[kind].reference),
-        referenceName: 'bare node:tls server process',
-        goal: 1.1,
-      }));
+      return (['full', 'resumed'] as const).map((kind) => {
+        // The machine's speed drifts between rounds (by up to a third on this VM), and both servers of a round see the
+        // same drift: the goal is checked on the median of the rounds' paired ratios, not on the ratio of two medians
+        // taken from different rounds (on one run, 1.09 against a paired 1.18).
+        const paired = rows[kind].subject.map((v, i) => v / rows[kind].reference[i]!).sort((a, b) => a - b);
+        return {
+          name: `TLS 1.3 ${kind} handshake + greeting, server CPU (postern command, default log level)`,
+          unit: 'connection (ms CPU)',
+          subject: median(rows[kind].subject),
+          reference: median(rows[kind].reference),
+          referenceName: 'bare node:tls server process',
+          goal: 1.1,
+          ratio: median(paired),
+          note: `per round (Postern / bare node:tls in the same round): ${paired.map((r) => r.toFixed(2)).join(', ')}; median ${median(paired).toFixed(2)}`,
+        };
+      });
     } finally {
       await Promise.all([stopChild(bare), stopChild(postern)]);
     }
