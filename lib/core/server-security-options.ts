@@ -35,7 +35,11 @@ export interface ServerSecurityOptions {
   ciphers?: string;
   /** Ask the client for a certificate (the handshake still succeeds without one). */
   requestClientCertificate?: boolean;
-  /** Refuse clients that present no certificate (implies request). A validation callback may still decide. */
+  /**
+   * Refuse clients that present no certificate (implies request). Without a `validationCallback` they are refused
+   * inside the handshake with a TLS alert (certificate_required, or handshake_failure under TLS 1.2); with one, the
+   * callback decides (it sees `RemoteCertificateNotAvailable`).
+   */
   requireClientCertificate?: boolean;
   /** CA certificates (PEM) that client certificates must chain to. */
   trustedCertificates?: string | Buffer | ReadonlyArray<string | Buffer>;
