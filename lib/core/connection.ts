@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { ClientSecurity } from './client-security.js';
 import { SslPolicyErrors, type X509Chain } from './policy-errors.js';
 import type { ServerSecurity } from './server-security.js';
+import { peekClientHello, type ClientHelloSummary } from './client-hello.js';
 import { clientHandshake, startServerHandshake, type ServerHandshake, type ServerHandshakeListener, type TlsFacts } from './tls-upgrade.js';
 import { TlsHandshakeError } from './tls-errors.js';
 
@@ -281,18 +282,25 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       owner.connectionNotSecured(this, err, arg);
       return;
     }
-    if (security.isPrepared) this.startServerTlsOr(security, owner, arg);
-    else
-      security.prepare().then(
-        () => this.startServerTlsOr(security, owner, arg),
-        (err: unknown) => owner.connectionNotSecured(this, err, arg),
-      );
+    if (security.isPrepared && !security.acmeChallenges.isActive) this.startServerTlsOr(security, owner, arg);
+    else this.prepareThenSecure(security, owner, arg).catch((err: unknown) => owner.connectionNotSecured(this, err, arg));
+  }
+
+  /**
+   * {@link secureAccepted}'s slow path: prepares `security` first when needed and, while an ACME TLS-ALPN-01 validation
+   * is pending, reads the ClientHello before wrapping the socket, so that the certificate can be chosen by its ALPN
+   * even under TLS 1.2 (where OpenSSL picks the certificate before it selects ALPN).
+   */
+  private async prepareThenSecure<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A): Promise<void> {
+    if (!security.isPrepared) await security.prepare();
+    const hello = security.acmeChallenges.isActive ? await peekClientHello(this.socket, security.handshakeTimeoutMs) : undefined;
+    this.startServerTlsOr(security, owner, arg, hello);
   }
 
   /** {@link startServerTls}, a throw (no usable context) reported to `owner` as {@link authenticateAsServer} rejects with it. */
-  private startServerTlsOr<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A): void {
+  private startServerTlsOr<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A, hello?: ClientHelloSummary): void {
     try {
-      this.startServerTls(security, owner, arg);
+      this.startServerTls(security, owner, arg, hello);
     } catch (err) {
       owner.connectionNotSecured(this, err, arg);
     }
@@ -393,9 +401,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * The TLS socket's `'error'` and `'close'` go to this connection's own listeners, which hand them to the pending
    * handshake ({@link onSocketError}, {@link socketClosed}).
    */
-  private startServerTls<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A): void {
+  private startServerTls<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A, hello?: ClientHelloSummary): void {
     const plain = this.socket;
-    const handshake = startServerHandshake(plain, security, this, Connection.UPGRADE_LISTENER, this);
+    const handshake = startServerHandshake(plain, security, this, Connection.UPGRADE_LISTENER, this, hello);
     const tlsSocket = handshake.tlsSocket;
     this.handshake = handshake;
     this.upgradeOwner = owner as UpgradeOwner<unknown>;

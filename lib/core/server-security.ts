@@ -8,6 +8,7 @@ import { AcmeHttpChallenges } from './acme-http-challenges.js';
 import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
 import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
 import { CertificateStore } from './certificate-store.js';
+import type { ClientHelloSummary } from './client-hello.js';
 import { certificateOfContext } from './certificate-store-loader.js';
 import { CertificateError, filesOf, issuerOf, leafOf, loadMaterial, splitPemList, type Material } from './certificate-material.js';
 import { DEFAULT_TLS12_CIPHERS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
@@ -307,8 +308,11 @@ export class ServerSecurity {
     });
   }
 
-  /** Options for `new tls.TLSSocket(socket, …)` on the server side. */
-  socketOptions(): tls.TLSSocketOptions {
+  /**
+   * Options for `new tls.TLSSocket(socket, …)` on the server side. `hello`, the connection's ClientHello read ahead
+   * (see `peekClientHello`), lets a pending ACME validation be answered under TLS 1.2 too.
+   */
+  socketOptions(hello?: ClientHelloSummary): tls.TLSSocketOptions {
     const options: tls.TLSSocketOptions = {
       isServer: true,
       secureContext: this.contextFor(),
@@ -323,7 +327,7 @@ export class ServerSecurity {
     // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand. Assigned,
     // not spread into the literal: a spread there goes through V8's runtime on every handshake (issue 15).
     if (this.stapler.isActive) options.server = this.stapler.carrier;
-    return this.acmeChallenges.isActive ? this.withAcmeChallenges(options) : options;
+    return this.acmeChallenges.isActive ? this.withAcmeChallenges(options, hello) : options;
   }
 
   /**
@@ -333,18 +337,24 @@ export class ServerSecurity {
    * pending, because an ALPN callback must accept one of the client's protocols: it then echoes the client's first
    * one, as the mail protocols define no ALPN behaviour of their own.
    */
-  private withAcmeChallenges(options: tls.TLSSocketOptions): tls.TLSSocketOptions {
-    let validating = false;
+  private withAcmeChallenges(options: tls.TLSSocketOptions, hello: ClientHelloSummary | undefined): tls.TLSSocketOptions {
+    // Under TLS 1.2 the SNI callback runs before the ALPN callback: only a ClientHello read ahead can tell it.
+    let validating = hello !== undefined && this.isAcmeValidation(hello.alpn, hello.servername);
     return {
       ...options,
       // An ACME CA's validation connection presents no client certificate and must still see the challenge answered.
       rejectUnauthorized: false,
       ALPNCallback: ({ servername, protocols }) => {
-        validating = protocols.includes(ACME_TLS_ALPN_PROTOCOL) && this.acmeChallenges.contextFor(servername) !== undefined;
+        validating = this.isAcmeValidation(protocols, servername);
         return validating ? ACME_TLS_ALPN_PROTOCOL : protocols[0];
       },
       SNICallback: (name, cb) => cb(null, (validating ? this.acmeChallenges.contextFor(name) : undefined) ?? this.contextFor(name)),
     };
+  }
+
+  /** RFC 8737 §3: the client offers `acme-tls/1` for a name with a pending validation. */
+  private isAcmeValidation(protocols: readonly string[], servername: string | undefined): boolean {
+    return protocols.includes(ACME_TLS_ALPN_PROTOCOL) && this.acmeChallenges.contextFor(servername) !== undefined;
   }
 
   /** Stops watching files and the ticket-key schedule. Idempotent. */

@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { buildChain } from './certificate-chain.js';
+import type { ClientHelloSummary } from './client-hello.js';
 import { SslPolicyErrors, X509ChainStatusFlags, type LocalCertificate, type X509Chain, type X509ChainStatus } from './policy-errors.js';
 import { parseOcspResponse } from './ocsp.js';
 import type { ClientSecurity } from './client-security.js';
@@ -59,8 +60,15 @@ export function serverHandshake(socket: net.Socket, security: ServerSecurity, se
  * reports the TLS socket's `'error'` and `'close'` during the handshake through {@link ServerHandshake.socketError}
  * and {@link ServerHandshake.socketClosed} (a Connection's own listeners do; no second pair per handshake).
  */
-export function startServerHandshake<T>(socket: net.Socket, security: ServerSecurity, sender: Connection, listener: ServerHandshakeListener<T>, subject: T): ServerHandshake {
-  return new ServerHandshake(new tls.TLSSocket(socket, security.socketOptions()), security, sender, listener as ServerHandshakeListener<unknown>, subject);
+export function startServerHandshake<T>(
+  socket: net.Socket,
+  security: ServerSecurity,
+  sender: Connection,
+  listener: ServerHandshakeListener<T>,
+  subject: T,
+  hello?: ClientHelloSummary,
+): ServerHandshake {
+  return new ServerHandshake(new tls.TLSSocket(socket, security.socketOptions(hello)), security, sender, listener as ServerHandshakeListener<unknown>, subject);
 }
 
 /** {@link serverHandshake}'s outcome as a promise. */

@@ -1,0 +1,147 @@
+/**
+ * The server name and ALPN protocols of a TLS ClientHello, read from a connection's first bytes before the TLS stack
+ * sees them. Under TLS 1.2 OpenSSL picks the certificate (Node's `SNICallback`) before it selects ALPN, so a listener
+ * answering an ACME TLS-ALPN-01 validation (RFC 8737 §3) must learn that the client offered `acme-tls/1` earlier.
+ */
+import type net from 'node:net';
+
+/** What a ClientHello asks for. */
+export interface ClientHelloSummary {
+  /** The `host_name` of the server_name extension (RFC 6066 §3), if any. */
+  readonly servername?: string;
+  /** The protocols of the ALPN extension (RFC 7301 §3.1), in the client's order; empty without one. */
+  readonly alpn: readonly string[];
+}
+
+/** The largest record a ClientHello may come in (RFC 8446 §5.1: 2^14 octets of plaintext). */
+const MAX_RECORD = 16384;
+const HANDSHAKE_RECORD = 22;
+const CLIENT_HELLO = 1;
+const EXT_SERVER_NAME = 0;
+const EXT_ALPN = 16;
+
+/**
+ * Reads the ClientHello at the start of `data` (RFC 8446 §4.1.2; RFC 5246 §7.4.1.2 has the same layout).
+ * @returns `'more'` while its first record is incomplete; undefined when the bytes are not a ClientHello in one record
+ *   (or are malformed); else its server name and ALPN list.
+ */
+export function parseClientHello(data: Buffer): ClientHelloSummary | 'more' | undefined {
+  if (data.length < 5) return data.length > 0 && data[0] !== HANDSHAKE_RECORD ? undefined : 'more';
+  if (data[0] !== HANDSHAKE_RECORD || data[1] !== 3) return undefined;
+  const recordLength = data.readUInt16BE(3);
+  if (recordLength > MAX_RECORD) return undefined;
+  if (data.length < 5 + recordLength) return 'more';
+  const record = data.subarray(5, 5 + recordLength);
+  if (record.length < 4 || record[0] !== CLIENT_HELLO) return undefined;
+  const length = record.readUIntBE(1, 3);
+  if (4 + length > record.length) return undefined; // a ClientHello over several records: not worth reassembling
+  const r = new Reader(record.subarray(4, 4 + length));
+  r.skip(2 + 32); // legacy_version, random
+  r.skip(r.u8()); // legacy_session_id
+  r.skip(r.u16()); // cipher_suites
+  r.skip(r.u8()); // legacy_compression_methods
+  if (r.failed) return undefined;
+  let servername: string | undefined;
+  let alpn: string[] = [];
+  if (r.left === 0) return { alpn }; // no extensions (TLS 1.2 allows that)
+  const extensions = new Reader(r.take(r.u16()));
+  while (!extensions.failed && extensions.left > 0) {
+    const type = extensions.u16();
+    const body = new Reader(extensions.take(extensions.u16()));
+    if (type === EXT_SERVER_NAME) servername = serverNameOf(body);
+    else if (type === EXT_ALPN) alpn = protocolsOf(body);
+  }
+  return extensions.failed || r.failed ? undefined : { servername, alpn };
+}
+
+/** RFC 6066 §3: the first `host_name` entry of a ServerNameList. */
+function serverNameOf(body: Reader): string | undefined {
+  const list = new Reader(body.take(body.u16()));
+  while (!list.failed && list.left > 0) {
+    const type = list.u8();
+    const name = list.take(list.u16());
+    if (type === 0 && !list.failed) return name.toString('latin1');
+  }
+  return undefined;
+}
+
+/** RFC 7301 §3.1: a ProtocolNameList. */
+function protocolsOf(body: Reader): string[] {
+  const list = new Reader(body.take(body.u16()));
+  const out: string[] = [];
+  while (!list.failed && list.left > 0) {
+    const name = list.take(list.u8());
+    if (!list.failed) out.push(name.toString('latin1'));
+  }
+  return out;
+}
+
+/** Reads big-endian fields; a read past the end sets `failed` (and yields zeros or an empty buffer) instead of throwing. */
+class Reader {
+  private at = 0;
+  failed = false;
+  constructor(private readonly buf: Buffer) {}
+  get left(): number {
+    return this.buf.length - this.at;
+  }
+  private has(n: number): boolean {
+    if (this.at + n <= this.buf.length) return true;
+    this.failed = true;
+    return false;
+  }
+  u8(): number {
+    return this.has(1) ? this.buf[this.at++]! : 0;
+  }
+  u16(): number {
+    if (!this.has(2)) return 0;
+    this.at += 2;
+    return this.buf.readUInt16BE(this.at - 2);
+  }
+  skip(n: number): void {
+    if (this.has(n)) this.at += n;
+  }
+  take(n: number): Buffer {
+    if (!this.has(n)) return Buffer.alloc(0);
+    this.at += n;
+    return this.buf.subarray(this.at - n, this.at);
+  }
+}
+
+/** Octets read before giving up on a ClientHello (one maximal record and its header). */
+const MAX_PEEK = 5 + MAX_RECORD;
+
+/**
+ * Reads a connection's first bytes until they hold a whole ClientHello record, then puts them back (`unshift`), so a
+ * TLS socket wrapped around `socket` next reads them as if nothing had happened (Node feeds bytes buffered on the
+ * wrapped socket to the TLS stack first). Resolves the summary, or undefined for anything else: not a ClientHello,
+ * the peer closing, or `limitMs` passing.
+ */
+export function peekClientHello(socket: net.Socket, limitMs: number): Promise<ClientHelloSummary | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (hello: ClientHelloSummary | undefined): void => {
+      clearTimeout(timer);
+      socket.off('readable', onReadable);
+      socket.off('close', onEnd);
+      socket.off('end', onEnd);
+      // After the peer's end the stream takes nothing back, and the handshake fails on the close anyway.
+      if (size > 0 && !socket.readableEnded && !socket.destroyed) socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      resolve(hello);
+    };
+    const onEnd = (): void => finish(undefined);
+    const onReadable = (): void => {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+        chunks.push(chunk);
+        size += chunk.length;
+      }
+      const hello = parseClientHello(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      if (hello !== 'more') finish(hello);
+      else if (size >= MAX_PEEK) finish(undefined);
+    };
+    const timer = setTimeout(onEnd, limitMs);
+    socket.on('readable', onReadable);
+    socket.once('close', onEnd);
+    socket.once('end', onEnd);
+  });
+}
