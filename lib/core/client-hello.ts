@@ -114,7 +114,8 @@ const MAX_PEEK = 5 + MAX_RECORD;
  * Reads a connection's first bytes until they hold a whole ClientHello record, then puts them back (`unshift`), so a
  * TLS socket wrapped around `socket` next reads them as if nothing had happened (Node feeds bytes buffered on the
  * wrapped socket to the TLS stack first). Resolves the summary, or undefined for anything else: not a ClientHello,
- * the peer closing, or `limitMs` passing.
+ * the peer closing, or `limitMs` passing (the handshake's own limit then starts: a silent client is closed after at most
+ * twice the handshake limit while an ACME validation is pending).
  */
 export function peekClientHello(socket: net.Socket, limitMs: number): Promise<ClientHelloSummary | undefined> {
   return new Promise((resolve) => {
