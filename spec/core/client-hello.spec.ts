@@ -14,6 +14,7 @@ import { TcpServer } from '../../lib/core/tcp-server.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { closeAfterEach } from '../support/closers.js';
 
 /** The first bytes a real node:tls client sends (its ClientHello record), captured by a plain TCP server. */
 async function clientHelloOf(options: tls.ConnectionOptions): Promise<Buffer> {
@@ -38,14 +39,10 @@ async function clientHelloOf(options: tls.ConnectionOptions): Promise<Buffer> {
 
 describe('core: ClientHello read ahead (ACME TLS-ALPN-01 under TLS 1.2)', () => {
   let certs: DevCertificates;
-  const closers: Array<() => unknown> = [];
+  const closers = closeAfterEach();
   before(async () => {
     certs = await testCertificates();
   });
-  afterEach(async () => {
-    for (const close of closers.splice(0).reverse()) await close();
-  });
-
   describe('parseClientHello', () => {
     it("reads the server name and the ALPN list of real TLS 1.2 and TLS 1.3 clients' ClientHellos", async () => {
       for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {

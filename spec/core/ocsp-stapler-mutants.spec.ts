@@ -21,6 +21,7 @@ import { testCertificates } from '../support/certs.js';
 import { OcspResponder } from '../support/ocsp-responder.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { waitUntil } from '../support/wait-until.js';
+import { closeAfterEach } from '../support/closers.js';
 
 describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)', function () {
   this.timeout(30_000);
@@ -33,7 +34,7 @@ describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)'
   let stale: PemPair;
   let failing: PemPair;
   let open: PemPair;
-  const closers: Array<() => unknown> = [];
+  const closers = closeAfterEach();
 
   before(async function () {
     if (!(await OcspResponder.available())) this.skip(); // pending, never passed: install openssl (.ci/run does)
@@ -48,10 +49,6 @@ describe('core: OCSP stapler and ServerSecurity stapling (ocsp-stapler mutants)'
       responder.issue('failing.postern.test', '/fail'),
       responder.issue('open.postern.test', '/open'),
     ]);
-  });
-
-  afterEach(async () => {
-    for (const close of closers.splice(0).reverse()) await close();
   });
 
   after(async () => {

@@ -24,6 +24,7 @@ import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
 import { heldTimers } from '../support/held-timers.js';
 import { resumeHandshake } from '../support/tls-resume.js';
+import { closeAfterEach } from '../support/closers.js';
 
 const log = createLogger({ silent: true });
 
@@ -32,15 +33,11 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
   let certs: DevCertificates;
   let mail: { cert: string; key: string };
   let wild: { cert: string; key: string };
-  const closers: Array<() => unknown> = [];
+  const closers = closeAfterEach();
 
   before(async () => {
     certs = await testCertificates();
     [mail, wild] = await Promise.all([generateServerCertificate(certs.ca, ['mail.example.test']), generateServerCertificate(certs.ca, ['*.example.test'])]);
-  });
-
-  afterEach(async () => {
-    for (const close of closers.splice(0).reverse()) await close();
   });
 
   function security(options: ServerSecurityOptions = {}): ServerSecurity {

@@ -17,18 +17,15 @@ import { createLogger } from '../../lib/log/logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { closeAfterEach } from '../support/closers.js';
 
 describe('core: TcpClient edges (tcp-client mutants)', function () {
   this.timeout(20_000);
   let certs: DevCertificates;
-  const closers: Array<() => unknown> = [];
+  const closers = closeAfterEach();
 
   before(async () => {
     certs = await testCertificates();
-  });
-
-  afterEach(async () => {
-    for (const close of closers.splice(0).reverse()) await close();
   });
 
   async function implicitTls(): Promise<number> {
