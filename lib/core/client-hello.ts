@@ -4,6 +4,7 @@
  * answering an ACME TLS-ALPN-01 validation (RFC 8737 §3) must learn that the client offered `acme-tls/1` earlier.
  */
 import type net from 'node:net';
+import { readAhead, type Examined } from './read-ahead.js';
 
 /** What a ClientHello asks for. */
 export interface ClientHelloSummary {
@@ -107,42 +108,18 @@ class Reader {
   }
 }
 
-/** Octets read before giving up on a ClientHello (one maximal record and its header). */
-const MAX_PEEK = 5 + MAX_RECORD;
-
 /**
- * Reads a connection's first bytes until they hold a whole ClientHello record, then puts them back (`unshift`), so a
- * TLS socket wrapped around `socket` next reads them as if nothing had happened (Node feeds bytes buffered on the
- * wrapped socket to the TLS stack first). Resolves the summary, or undefined for anything else: not a ClientHello,
- * the peer closing, or `limitMs` passing (the handshake's own limit then starts: a silent client is closed after at most
- * twice the handshake limit while an ACME validation is pending).
+ * Reads a connection's first bytes until they hold a whole ClientHello record, then puts them all back, so a TLS
+ * socket wrapped around `socket` next reads them as if nothing had happened (Node feeds bytes buffered on the wrapped
+ * socket to the TLS stack first). Resolves the summary, or undefined for anything else: not a ClientHello, the peer
+ * closing, or `limitMs` passing (the handshake's own limit then starts: a silent client is closed after at most twice
+ * the handshake limit while an ACME validation is pending). Never more than one maximal record is read: past
+ * 5 + 2^14 octets {@link parseClientHello} has decided.
  */
-export function peekClientHello(socket: net.Socket, limitMs: number): Promise<ClientHelloSummary | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (hello: ClientHelloSummary | undefined): void => {
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-      socket.off('close', onEnd);
-      socket.off('end', onEnd);
-      // After the peer's end the stream takes nothing back, and the handshake fails on the close anyway.
-      if (size > 0 && !socket.readableEnded && !socket.destroyed) socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-      resolve(hello);
-    };
-    const onEnd = (): void => finish(undefined);
-    const onReadable = (): void => {
-      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
-        chunks.push(chunk);
-        size += chunk.length;
-      }
-      const hello = parseClientHello(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-      if (hello !== 'more') finish(hello);
-      else if (size >= MAX_PEEK) finish(undefined);
-    };
-    const timer = setTimeout(onEnd, limitMs);
-    socket.on('readable', onReadable);
-    socket.once('close', onEnd);
-    socket.once('end', onEnd);
+export async function peekClientHello(socket: net.Socket, limitMs: number): Promise<ClientHelloSummary | undefined> {
+  const read = await readAhead(socket, limitMs, (bytes): Examined<ClientHelloSummary | undefined> => {
+    const hello = parseClientHello(bytes);
+    return hello === 'more' ? 'more' : { value: hello, unread: bytes };
   });
+  return 'value' in read ? read.value : undefined;
 }

@@ -1,5 +1,6 @@
 import type net from 'node:net';
-import { parseProxyHeader, type ProxyHeader, type ProxyHeaderErrorReason } from './proxy-protocol.js';
+import { parseProxyHeader, type ProxyHeader, type ProxyHeaderErrorReason, type ProxyParseResult } from './proxy-protocol.js';
+import { readAhead, type Examined } from './read-ahead.js';
 
 /** Why reading a PROXY header failed: a parse refusal, the deadline, or the peer going away. */
 export type ProxyReadFailure = ProxyHeaderErrorReason | 'timeout' | 'peer-closed';
@@ -30,32 +31,18 @@ export const PROXY_HEADER_TIMEOUT_MS = 5_000;
  * paused mode and leaves the socket paused-but-not-flowing, so a later `'data'` listener starts the flow.
  * @throws ProxyHeaderError (`malformed`, `too-long`, `unsupported`, `timeout`, `peer-closed`); the caller closes.
  */
-export function readProxyHeader(socket: net.Socket, timeoutMs = PROXY_HEADER_TIMEOUT_MS): Promise<ProxyHeader> {
-  return new Promise<ProxyHeader>((resolve, reject) => {
-    let buf: Buffer = Buffer.alloc(0);
-    const finish = (err: ProxyHeaderError | undefined, header?: ProxyHeader, rest?: Buffer): void => {
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      if (rest && rest.length > 0) socket.unshift(rest);
-      if (err) reject(err);
-      else resolve(header!);
-    };
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        const r = parseProxyHeader(buf);
-        if (r.state === 'incomplete') continue;
-        if (r.state === 'error') return finish(new ProxyHeaderError(r.reason, r.detail));
-        return finish(undefined, r.header, buf.subarray(r.length));
-      }
-    };
-    const onEnd = (): void => finish(new ProxyHeaderError('peer-closed', 'peer closed before a complete PROXY header'));
-    const timer = setTimeout(() => finish(new ProxyHeaderError('timeout', `no complete PROXY header within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('readable', onReadable);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
+export async function readProxyHeader(socket: net.Socket, timeoutMs = PROXY_HEADER_TIMEOUT_MS): Promise<ProxyHeader> {
+  const read = await readAhead(socket, timeoutMs, (bytes): Examined<Exclude<ProxyParseResult, { state: 'incomplete' }>> => {
+    const r = parseProxyHeader(bytes);
+    if (r.state === 'incomplete') return 'more';
+    return { value: r, unread: r.state === 'done' ? bytes.subarray(r.length) : Buffer.alloc(0) };
   });
+  if ('failure' in read) {
+    throw read.failure === 'timeout'
+      ? new ProxyHeaderError('timeout', `no complete PROXY header within ${timeoutMs} ms`)
+      : new ProxyHeaderError('peer-closed', 'peer closed before a complete PROXY header');
+  }
+  const r = read.value;
+  if (r.state === 'error') throw new ProxyHeaderError(r.reason, r.detail);
+  return r.header;
 }
