@@ -12,11 +12,18 @@ import { PosternConfig } from '../di/config.js';
  */
 @injectable()
 export class StoreAuthenticator implements Authenticator {
-  readonly supportsSharedSecrets = true;
   constructor(
     @inject(MailStore) private readonly store: MailStore,
     @inject(PosternConfig) private readonly config: PosternConfig,
   ) {}
+
+  /**
+   * APOP and CRAM-MD5 are offered only when the store keeps plaintext secrets (the memory store; Maildir and PostgreSQL
+   * with `keepPlaintextPasswords`), or with `authDisabled`, where any login works.
+   */
+  get supportsSharedSecrets(): boolean {
+    return this.config.authDisabled === true || this.store.users.keepsSecrets;
+  }
 
   async authenticate(request: AuthRequest): Promise<AuthResult> {
     const login = request.username;

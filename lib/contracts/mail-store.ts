@@ -119,6 +119,12 @@ export interface UserDirectory {
    * backend keeps only a hash (then do not offer those mechanisms).
    */
   secretFor(username: string): Promise<string | undefined>;
+  /**
+   * True when {@link secretFor} can answer: the directory keeps plaintext secrets. False when it keeps only hashes;
+   * the default Authenticator then offers no challenge-response mechanism (APOP, CRAM-MD5), so that a client which
+   * prefers one (fetchmail tries CRAM-MD5 first) is not refused, delayed and counted as a failed login each time.
+   */
+  readonly keepsSecrets: boolean;
   /** Every canonical username, sorted. */
   list(): Promise<string[]>;
   /**

@@ -313,6 +313,7 @@ describe('PostgreSQL store parts, on the real server', function () {
       await plain.users.add({ username: 'Mia', password: 'mpw' });
       await store().users.add({ username: 'adam', password: 'apw' });
       expect(await plain.users.secretFor('z@example.org')).to.equal('zpw');
+      expect([plain.users.keepsSecrets, store().users.keepsSecrets]).to.deep.equal([true, false]);
       expect(await plain.users.secretFor('adam')).to.equal(undefined);
       expect(await plain.users.secretFor('nobody')).to.equal(undefined);
       expect(await plain.users.list()).to.deep.equal(['Mia', 'adam', 'zed']);

@@ -5,6 +5,10 @@ import { StoreAuthenticator } from '../../lib/backends/store-authenticator.js';
 import { MemoryMailStore } from '../../lib/backends/memory/memory-mail-store.js';
 import type { AuthRequest } from '../../lib/contracts/authenticator.js';
 import type { PosternConfig } from '../../lib/di/config.js';
+import { MaildirMailStore } from '../../lib/backends/maildir/maildir-mail-store.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const peer = { id: 'c1', protocol: 'imap', remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, security: { tls: true, policyErrors: SslPolicyErrors.None } };
 const req = (r: Partial<AuthRequest>): AuthRequest => ({ protocol: 'imap', mechanism: 'PLAIN', username: 'alice', peer, ...r });
@@ -48,5 +52,43 @@ describe('backends: StoreAuthenticator', () => {
     const { auth, store } = await setup({ authDisabled: true });
     expect(await auth.authenticate(req({ username: 'New@Example.test', password: 'x' }))).to.deep.equal({ ok: true, username: 'new@example.test' });
     expect(await store.users.find('new@example.test')).to.equal('new@example.test');
+  });
+
+  describe('offers challenge-response mechanisms (APOP, CRAM-MD5) only when the store keeps secrets', () => {
+    let root: string;
+    beforeEach(async () => {
+      root = await mkdtemp(join(tmpdir(), 'postern-auth-secrets-'));
+    });
+    afterEach(async () => rm(root, { recursive: true, force: true }));
+
+    it('the memory store keeps plaintext: offered', async () => {
+      const { auth } = await setup();
+      expect(auth.supportsSharedSecrets).to.equal(true);
+    });
+
+    it('Maildir keeps only scrypt hashes by default: not offered, and a digest would fail anyway', async () => {
+      const store = new MaildirMailStore({ root, fsync: false });
+      try {
+        await store.users.add({ username: 'alice', password: 'secret' });
+        expect(store.users.keepsSecrets).to.equal(false);
+        expect(new StoreAuthenticator(store, {}).supportsSharedSecrets).to.equal(false);
+        expect(await store.users.secretFor('alice')).to.equal(undefined);
+        // GreenMail's mode lets any login in, so a challenge-response exchange succeeds there too.
+        expect(new StoreAuthenticator(store, { authDisabled: true }).supportsSharedSecrets).to.equal(true);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('Maildir with keepPlaintextPasswords: offered, and the secret is there', async () => {
+      const store = new MaildirMailStore({ root, fsync: false, keepPlaintextPasswords: true });
+      try {
+        await store.users.add({ username: 'alice', password: 'secret' });
+        expect(new StoreAuthenticator(store, {}).supportsSharedSecrets).to.equal(true);
+        expect(await store.users.secretFor('alice')).to.equal('secret');
+      } finally {
+        await store.close();
+      }
+    });
   });
 });

@@ -37,15 +37,18 @@ describe('shared UserTable: records, password forms and saving', () => {
     await hashedOnly.add({ username: 'a', password: 'pw' });
     expect(Object.keys(saved[0]![0]!).sort()).to.deep.equal(['addresses', 'scrypt', 'username']);
     expect(await hashedOnly.secretFor('a')).to.equal(undefined);
+    expect(hashedOnly.keepsSecrets).to.equal(false);
     expect(await hashedOnly.verify('a', 'pw')).to.equal('a');
     expect(await hashedOnly.verify('a', 'nope')).to.equal(undefined);
     const both = new UserTable({ hashPasswords: true, keepPlaintext: true, persist });
     await both.add({ username: 'b', password: 'pw' });
     expect(Object.keys(saved[1]![0]!).sort()).to.deep.equal(['addresses', 'password', 'scrypt', 'username']);
     expect(await both.secretFor('b')).to.equal('pw');
+    expect(both.keepsSecrets).to.equal(true);
     const plain = new UserTable({ hashPasswords: false, keepPlaintext: false });
     await plain.add({ username: 'c', password: 'pw' });
     expect(await plain.secretFor('c')).to.equal('pw');
+    expect(plain.keepsSecrets).to.equal(true);
     expect(await plain.verify('c', 'pw')).to.equal('c');
     expect(await plain.verify('c', 'pW')).to.equal(undefined);
     // A record loaded from disk with no credential at all never verifies.

@@ -137,6 +137,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
       findByAddress: async (address) => orMiss((t) => t.findByAddress(address)),
       find: async (login) => orMiss((t) => t.find(login)),
       secretFor: async (username) => (await table()).secretFor(username),
+      keepsSecrets: this.options.keepPlaintextPasswords === true,
       list: async () => (await this.freshUsers(true)).list(),
       remove: async (username) => {
         const removed = await this.changeUsers((t) => t.remove(username));

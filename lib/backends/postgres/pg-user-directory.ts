@@ -41,6 +41,11 @@ export class PgUserDirectory implements UserDirectory {
     private readonly keepPlaintext: boolean,
   ) {}
 
+  /** {@inheritDoc UserDirectory.keepsSecrets} */
+  get keepsSecrets(): boolean {
+    return this.keepPlaintext;
+  }
+
   /** {@inheritDoc UserDirectory.add} */
   async add(user: { username: string; password: string; addresses?: string[] }): Promise<void> {
     if (user.username.length === 0) throw new MailStoreError('CANNOT', 'empty username');

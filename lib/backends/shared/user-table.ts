@@ -71,6 +71,11 @@ export class UserTable implements UserDirectory {
     for (const record of records) this.byName.set(record.username, record);
   }
 
+  /** {@inheritDoc UserDirectory.keepsSecrets} */
+  get keepsSecrets(): boolean {
+    return this.options.keepPlaintext || !this.options.hashPasswords;
+  }
+
   /** {@inheritDoc UserDirectory.add} */
   async add(user: { username: string; password: string; addresses?: string[] }): Promise<void> {
     if (user.username.length === 0) throw new MailStoreError('CANNOT', 'empty username');
