@@ -9,7 +9,7 @@ export { Connection } from './core/connection.js';
 export type { SecurityState, CloseReason, ConnectionEvents } from './core/connection.js';
 export { TcpClient } from './core/tcp-client.js';
 export type { TcpClientOptions } from './core/tcp-client.js';
-export { ServerSecurity, ServerSecurityToken, CertificateError, HANDSHAKE_TIMEOUT_MS, DEFAULT_TLS12_CIPHERS, splitPemList } from './core/server-security.js';
+export { ServerSecurity, ServerSecurityToken, CertificateError, HANDSHAKE_TIMEOUT_MS, DEFAULT_TLS12_CIPHERS, DEFAULT_TLS_GROUPS, splitPemList } from './core/server-security.js';
 export type { ServerSecurityOptions, CertificateSource } from './core/server-security.js';
 export { ClientSecurity } from './core/client-security.js';
 export type { ClientSecurityOptions } from './core/client-security.js';

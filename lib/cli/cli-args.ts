@@ -53,6 +53,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'client-cert': { type: 'string', multiple: true },
         'cert-login': { type: 'string' },
         'tls-min': { type: 'string', multiple: true },
+        'tls-groups': { type: 'string', multiple: true },
         'cert-dir': { type: 'string', multiple: true },
         'allow-insecure-auth': { type: 'boolean' },
         'http-auth': { type: 'string' },

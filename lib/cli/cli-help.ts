@@ -33,6 +33,8 @@ TLS
                             SAN e-mail address, or the login FILE maps its SHA-256 fingerprint to (lines
                             "FINGERPRINT LOGIN [AUTHZID...]"); needs --client-cert
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
+  --tls-groups LIST         key-exchange groups, colon-separated, preferred first (default X25519:P-256:P-384;
+                            e.g. add :P-521 for a client that offers nothing else)
   --cert-dir DIR            certificates per SNI name from a directory of PEM/PFX files (watched; --passphrase
                             opens encrypted ones); names it has no certificate for get --cert/--pfx's
   VALUE@LISTENER            any of the TLS flags above for one listener only, e.g. --client-cert require@imaps,

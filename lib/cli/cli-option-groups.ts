@@ -12,7 +12,7 @@ import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import { LISTENER_NAMES, type MailServerConfig } from '../di/mail-server.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
-import { certificateDirectory } from './cli-tls.js';
+import { certificateDirectory, tlsGroups } from './cli-tls.js';
 import { asUsage, readFile, readFileBuffer, UsageError, wholeNumber } from './cli-usage.js';
 
 /** The LMTP section with the `security` of an `…@lmtp` TLS flag added. */
@@ -57,7 +57,7 @@ export function limitOptions(str: (k: string) => string | undefined): ServerLimi
   return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
-/** `--cert/--key`, `--pfx`, `--passphrase`, `--cert-dir`, `--ca`, `--client-cert`, `--tls-min` → the listeners' `tls` (files read now). */
+/** `--cert/--key`, `--pfx`, `--passphrase`, `--cert-dir`, `--ca`, `--client-cert`, `--tls-min`, `--tls-groups` → the listeners' `tls` (files read now). */
 export function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptions {
   const cert = str('cert');
   const key = str('key');
@@ -80,9 +80,11 @@ export function tlsOptions(str: (k: string) => string | undefined): ServerSecuri
     if (tlsMin !== '1.2' && tlsMin !== '1.3') throw new UsageError(`--tls-min: expected 1.2 or 1.3, got "${tlsMin}"`);
     protocols = protocolsFrom(parseSslProtocols(tlsMin));
   }
+  const groups = str('tls-groups');
   return {
     certificate,
     protocols,
+    ...(groups !== undefined ? { groups: asUsage(() => tlsGroups(groups, '--tls-groups')) } : {}),
     trustedCertificates: ca ? readFile(ca, '--ca') : undefined,
     ...(str('cert-dir') !== undefined ? { certificateStore: asUsage(() => certificateDirectory(str('cert-dir')!, '--cert-dir', str('passphrase'))) } : {}),
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',

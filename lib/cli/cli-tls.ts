@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
+import { assertGroups } from '../core/server-security-options.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 
 /**
@@ -7,7 +8,7 @@ import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
  * Without `@LISTENER` a flag sets the shared TLS configuration; a value that itself contains `@` ends with a bare `@`
  * (`--passphrase 'p@ss@'`).
  */
-export const TARGETABLE_TLS_FLAGS = ['cert', 'key', 'pfx', 'passphrase', 'ca', 'client-cert', 'tls-min', 'cert-dir'] as const;
+export const TARGETABLE_TLS_FLAGS = ['cert', 'key', 'pfx', 'passphrase', 'ca', 'client-cert', 'tls-min', 'tls-groups', 'cert-dir'] as const;
 /** One of {@link TARGETABLE_TLS_FLAGS}. */
 export type TlsFlag = (typeof TARGETABLE_TLS_FLAGS)[number];
 /** The values of the TLS flags, at most one per flag. */
@@ -92,7 +93,21 @@ export function listenerTlsOptions(flags: TlsFlagValues, listener: string, share
     if (tlsMin !== '1.2' && tlsMin !== '1.3') throw new Error(`--tls-min${at}: expected 1.2 or 1.3, got "${tlsMin}"`);
     out.protocols = protocolsFrom(parseSslProtocols(tlsMin));
   }
+  if (flags['tls-groups'] !== undefined) out.groups = tlsGroups(flags['tls-groups'], `--tls-groups${at}`);
   return out;
+}
+
+/**
+ * `--tls-groups LIST`, checked against this Node's OpenSSL now (a typo is a usage error, not a listener that fails).
+ * @throws Error naming the flag and the group OpenSSL does not know.
+ */
+export function tlsGroups(list: string, flag: string): string {
+  try {
+    assertGroups(list);
+  } catch (err) {
+    throw new Error(`${flag}: ${(err as Error).message.replace(/^groups: /, '')}`);
+  }
+  return list;
 }
 
 /**

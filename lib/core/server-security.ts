@@ -11,10 +11,10 @@ import { CertificateStore } from './certificate-store.js';
 import type { ClientHelloSummary } from './client-hello.js';
 import { certificateOfContext } from './certificate-store-loader.js';
 import { CertificateError, filesOf, issuerOf, leafOf, loadMaterial, splitPemList, type Material } from './certificate-material.js';
-import { DEFAULT_TLS12_CIPHERS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
+import { assertGroups, DEFAULT_TLS12_CIPHERS, DEFAULT_TLS_GROUPS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
 
 export { CertificateError, fingerprintOf, splitPemList } from './certificate-material.js';
-export { DEFAULT_TLS12_CIPHERS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
+export { DEFAULT_TLS12_CIPHERS, DEFAULT_TLS_GROUPS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
 
 /**
  * DI token of the container's shared {@link ServerSecurity} (one per container, so contexts are built once).
@@ -85,6 +85,7 @@ export class ServerSecurity {
   constructor(options: ServerSecurityOptions = {}, parent?: ServerSecurity) {
     this.options = { ...options };
     toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
+    if (options.groups !== undefined) assertGroups(options.groups);
     this.acmeChallenges = parent?.acmeChallenges ?? new TlsAlpnChallenges();
     this.acmeHttpChallenges = parent?.acmeHttpChallenges ?? new AcmeHttpChallenges();
     this.parent = parent;
@@ -440,6 +441,7 @@ export class ServerSecurity {
         minVersion,
         maxVersion,
         ciphers,
+        ecdhCurve: this.options.groups ?? DEFAULT_TLS_GROUPS,
         ca: ca.length > 0 ? ca : undefined,
         honorCipherOrder: true,
         secureOptions: SERVER_SECURE_OPTIONS | (this.rotation ? 0 : cryptoConstants.SSL_OP_NO_TICKET),

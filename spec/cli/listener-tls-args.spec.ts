@@ -87,6 +87,8 @@ describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
       [['--cert', 'a.pem@smtps'], '--cert@smtps and --key@smtps go together'],
       [['--tls-min', '1.1@imaps'], '--tls-min@imaps: expected 1.2 or 1.3, got "1.1"'],
       [['--ca', '/nonexistent/ca.pem@imaps'], '--ca@imaps: cannot read /nonexistent/ca.pem (ENOENT)'],
+      [['--tls-groups', 'X25519:P-999@smtps'], '--tls-groups@smtps: OpenSSL does not know the group "P-999" (expected names such as X25519, P-256, P-384, P-521, X448, ffdhe2048)'],
+      [['--tls-groups', 'X25519:'], '--tls-groups: "X25519:" has an empty name (expected e.g. X25519:P-256:P-384)'],
     ];
     for (const [argv, message] of cases) expect(() => parseCliArgs(argv), argv.join(' ')).to.throw(UsageError).with.property('message', message);
   });
@@ -110,6 +112,24 @@ describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
     const withCert = await LineClient.connect(p.ports.imaps!, { tls: { ca: certs.ca.cert, servername: 'localhost', ...certs.client } });
     clients.push(withCert);
     expect(await withCert.readLine()).to.match(/^\* OK /);
+  });
+
+  it('takes --tls-groups for all listeners or one: a client offering only P-521 gets through on that one (postern process)', async () => {
+    expect(parseCliArgs(['--tls-groups', 'X25519:P-256']).config.tls).to.include({ groups: 'X25519:P-256' });
+    expect(security(['--tls-groups', 'P-521:X25519@smtps'], 'smtp', 'smtps')).to.deep.equal({ groups: 'P-521:X25519' });
+    const ports = ['smtps', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+    const p = startPostern([...ports, '--only', 'smtps,imaps', '--cert', file('server.pem'), '--key', file('server-key.pem'), '--tls-groups', 'X25519:P-256:P-384:P-521@smtps']);
+    running.push(p);
+    await p.ready(2);
+    const trust = { ca: certs.ca.cert, servername: 'localhost', ecdhCurve: 'P-521' };
+    const smtps = await LineClient.connect(p.ports.smtps!, { tls: trust });
+    clients.push(smtps);
+    expect(await smtps.readLine()).to.match(/^220 /);
+    const refused = await LineClient.connect(p.ports.imaps!, { tls: trust }).then(
+      () => undefined,
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    expect(refused, 'imaps keeps the default groups').to.equal('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
   });
 
   it('checks a STARTTLS listener\'s own certificate at start: a key that does not match stops the start (exit 2)', async () => {

@@ -201,6 +201,47 @@ describe('core: ServerSecurity edges (server-security mutants)', function () {
     });
   });
 
+  describe('key-exchange groups', () => {
+    const refusal = (sec: ServerSecurity, options: tls.ConnectionOptions): Promise<string | undefined> =>
+      handshake(sec, options).then(
+        () => undefined,
+        (e: unknown) => (e as NodeJS.ErrnoException).code,
+      );
+
+    it('accepts X25519, P-256 and P-384 by default, and says which one it used', async () => {
+      // getEphemeralKeyInfo() names the curves as OpenSSL does (P-256 is prime256v1, P-384 secp384r1).
+      for (const [group, name] of [['X25519', 'X25519'], ['P-256', 'prime256v1'], ['P-384', 'secp384r1']]) {
+        const c = await handshake(security(), { ecdhCurve: group });
+        expect(c.getEphemeralKeyInfo(), group).to.deep.include({ name });
+      }
+      // TLS 1.2: the client must list the certificate's curve (P-256) too (RFC 8422 §5.1); the server's order picks.
+      const tls12 = await handshake(security(), { maxVersion: 'TLSv1.2', ecdhCurve: 'P-256:X25519' });
+      expect(tls12.getEphemeralKeyInfo()).to.deep.include({ name: 'X25519' });
+    });
+
+    it('refuses with handshake_failure a client that offers only a finite-field group (70x the CPU of X25519), P-521 or X448', async () => {
+      for (const group of ['ffdhe2048', 'ffdhe8192', 'P-521', 'X448']) {
+        expect(await refusal(security(), { ecdhCurve: group }), group).to.equal('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+      }
+    });
+
+    it('takes its own list (groups), in its order of preference, and refuses what it leaves out', async () => {
+      const c = await handshake(security({ groups: 'P-521:X25519' }), { ecdhCurve: 'P-521' });
+      expect(c.getEphemeralKeyInfo()).to.deep.include({ name: 'secp521r1' });
+      expect(await refusal(security({ groups: 'P-521' }), { ecdhCurve: 'X25519' })).to.equal('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+      // A derived (per-listener) configuration inherits the list unless it sets its own.
+      const parent = security({ groups: 'P-521' });
+      const child = parent.derive({});
+      closers.push(() => child.close());
+      expect((await handshake(child, { ecdhCurve: 'P-521' })).getEphemeralKeyInfo()).to.deep.include({ name: 'secp521r1' });
+    });
+
+    it('refuses at construction a list OpenSSL cannot use, naming the group', () => {
+      expect(() => new ServerSecurity({ groups: 'X25519:P-999' })).to.throw('groups: OpenSSL does not know the group "P-999" (expected names such as X25519, P-256, P-384, P-521, X448, ffdhe2048)');
+      expect(() => new ServerSecurity({ groups: 'X25519::P-256' })).to.throw('groups: "X25519::P-256" has an empty name (expected e.g. X25519:P-256:P-384)');
+    });
+  });
+
   describe('sources and ACME validations', () => {
     it('serves certFile with its chainFile appended (leaf first, RFC 5246 §7.4.2)', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'postern-chainfile-'));
