@@ -1,6 +1,8 @@
 /**
  * Protocol and cipher audit: runs testssl.sh (Debian package `testssl.sh`) against all six listeners of a `postern`
- * process in its default TLS configuration, and fails on any finding below OK.
+ * process in its default TLS configuration, and fails on any finding below OK; then sslscan (package `sslscan`), whose
+ * report fails the audit on anything weaker than Postern's defaults promise (see `refs/sslscan-output.ts`: no CBC
+ * suite, no finite-field or sub-128-bit group, no renegotiation, TLS 1.2+ only).
  *
  * `npm run audit:tls` (CI runs it when testssl is installed). The server gets what a production operator would give
  * it: a certificate from a CA (a throwaway one made here, passed to testssl with `--add-ca`), valid for 90 days, with
@@ -16,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateDevCertificates } from '../lib/core/dev-certificates.js';
 import { spawnLogged, stopProcess } from './refs/processes.js';
+import { sslscanFindings } from './refs/sslscan-output.js';
 
 const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const LISTENERS: ReadonlyArray<{ name: string; starttls?: string }> = [
@@ -73,6 +76,11 @@ async function main(): Promise<number> {
     console.log('tls audit: skipped, testssl is not installed (apt-get install testssl.sh)');
     return process.env.CI ? 1 : 0;
   }
+  const sslscan = (await run('sslscan', ['--version'])).code === 0;
+  if (!sslscan) {
+    console.log('tls audit: sslscan is not installed (apt-get install sslscan)');
+    if (process.env.CI) return 1;
+  }
   const only = process.env.AUDIT_ONLY?.split(',');
   const dir = await mkdtemp(join(tmpdir(), 'postern-tls-audit-'));
   let responder: ChildProcess | undefined;
@@ -113,6 +121,12 @@ async function main(): Promise<number> {
       console.log(`${name.padEnd(6)} ${starttls ? 'STARTTLS' : 'implicit'}  ${bad.length === 0 ? 'PASS' : 'FAIL'}  ${ok} OK, ${bad.length} below OK, ${expected.length} expected  (${Math.round((Date.now() - started) / 1000)} s)`);
       for (const f of bad) console.log(`    ${f.severity} ${f.id}: ${f.finding}`);
       failures += bad.length;
+      if (!sslscan) continue;
+      const scan = await run('sslscan', ['--xml=-', '--no-colour', '--sni-name=localhost', ...(starttls ? [`--starttls-${starttls}`] : []), `127.0.0.1:${port}`]);
+      const scanned = sslscanFindings(scan.stdout);
+      console.log(`${name.padEnd(6)} ${starttls ? 'STARTTLS' : 'implicit'}  sslscan ${scanned.length === 0 ? 'PASS' : 'FAIL'}`);
+      for (const f of scanned) console.log(`    ${f}`);
+      failures += scanned.length;
     }
     for (const [id, why] of Object.entries(EXPECTED)) console.log(`  expected: ${id} (${why})`);
     return failures === 0 ? 0 : 1;
