@@ -47,10 +47,10 @@ describe('smtp: Postfix relays to Postern as to an MX (STARTTLS verified)', func
   });
 
   /** Hands a message to Postfix's smtpd (plain SMTP on loopback, as a local submitter would). */
-  async function submit(to: string[], raw: string): Promise<void> {
+  async function submit(to: string[], raw: string, from = 'sender@relay.test'): Promise<void> {
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: relay!.port, secure: false, ignoreTLS: true });
     try {
-      await t.sendMail({ envelope: { from: 'sender@relay.test', to }, raw });
+      await t.sendMail({ envelope: { from, to }, raw });
     } finally {
       t.close();
     }
@@ -78,6 +78,14 @@ describe('smtp: Postfix relays to Postern as to an MX (STARTTLS verified)', func
     expect(log).to.match(new RegExp(`Verified TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}: TLSv1\\.3`));
     expect(log).to.match(new RegExp(`to=<alice@example\\.com>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port},.*status=sent \\(250 2\\.0\\.0 `));
     expect(log).to.match(/to=<nobody@example\.com>.*status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.1\.1 [^\n]*\(in reply to RCPT TO command\)\)/);
+  });
+
+  it('relays an internationalized sender with SMTPUTF8 (RFC 6531) and keeps it in Return-Path', async () => {
+    const raw = 'From: Søren <søren@relay.test>\r\nTo: alice@example.com\r\nSubject: utf8 envelope\r\n\r\nhej\r\n';
+    await submit(['alice@example.com'], raw, 'søren@relay.test');
+    const [msg] = await server!.waitForMessages(1, 20_000);
+    expect(msg!.raw.toString('utf8')).to.match(/^Return-Path: <søren@relay\.test>\r\nReceived: from mx\.relay\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.com with UTF8SMTPS /);
+    await logMatching('the delivery', /to=<alice@example\.com>.*status=sent \(250 2\.0\.0 /);
   });
 
   it("keeps a message Postern defers with 451 in Postfix's queue and delivers it on the retry, once", async () => {
