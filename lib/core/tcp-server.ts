@@ -22,18 +22,8 @@ import {
   type TcpServerEvents,
 } from './tcp-server-options.js';
 
-export {
-  ACCEPT_ERROR_BACKOFF_MS,
-  CLOSE_TIMEOUT_MS,
-  ConnectionHandler,
-  MAX_CONNECTIONS,
-  MAX_REFUSAL_HANDSHAKES,
-  REFUSAL_LOG_INTERVAL_MS,
-  TcpServerOptions,
-  type ListenerInfo,
-  type ProxyProtocolOptions,
-  type TcpServerEvents,
-} from './tcp-server-options.js';
+// Everything a listener is made from, for importers of this module.
+export * from './tcp-server-options.js';
 
 /**
  * Accepts TCP connections on one address and hands each to a {@link ConnectionHandler}.

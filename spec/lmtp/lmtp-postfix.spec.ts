@@ -1,15 +1,11 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { chmod } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
-import { promisify } from 'node:util';
 import { pollUntil } from '../../bench/refs/processes.js';
 import { testCertificates } from '../support/certs.js';
 import { startLmtp, storedByUser, type LmtpFixture } from './lmtp-harness.js';
-import { startPostfixRelay, type PostfixRelay } from './postfix-relay.js';
-
-const run = promisify(execFile);
+import { postfixUsable, startPostfixRelay, type PostfixRelay } from './postfix-relay.js';
 
 /**
  * Postfix (Debian's package) as the MTA in front, handing local mail to Postern over LMTP the way it hands it to
@@ -20,12 +16,7 @@ describe('lmtp: Postfix relays into Postern, mail read over IMAP', function () {
   let f: LmtpFixture | undefined;
   let relay: PostfixRelay | undefined;
   before(async function () {
-    const ok = await run('postfix', ['-c', '/nonexistent', 'status']).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
-    );
-    if (!ok) this.skip(); // postfix missing: .ci/run installs it
-    if (process.getuid?.() !== 0) this.skip(); // Postfix's master must start as root (CI runs as root)
+    if (!(await postfixUsable())) this.skip(); // postfix missing (.ci/run installs it) or not root (Postfix's master needs it)
   });
   afterEach(async () => {
     await relay?.stop();

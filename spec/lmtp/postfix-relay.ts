@@ -13,6 +13,18 @@ import { launchPostfix, POSTFIX_DAEMONS, preparePostfix } from '../../bench/refs
 
 const run = promisify(execFile);
 
+/**
+ * True when a private Postfix can run here: the `postfix` command exists and this process is root (Postfix's master
+ * must start as root; CI runs as root). Specs skip otherwise (`.ci/run` installs postfix).
+ */
+export async function postfixUsable(): Promise<boolean> {
+  const found = await run('postfix', ['-c', '/nonexistent', 'status']).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
+  );
+  return found && process.getuid?.() === 0;
+}
+
 /** A running relay. */
 export interface PostfixRelay {
   /** Plain SMTP port on 127.0.0.1 (no TLS: loopback only). */

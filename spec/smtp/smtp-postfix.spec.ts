@@ -1,15 +1,11 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { pollUntil } from '../../bench/refs/processes.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
-import { startPostfixSmtpRelay, type PostfixRelay } from '../lmtp/postfix-relay.js';
-
-const run = promisify(execFile);
+import { postfixUsable, startPostfixSmtpRelay, type PostfixRelay } from '../lmtp/postfix-relay.js';
 
 /**
  * Postern as the MX behind a real MTA: Debian's Postfix relays mail for example.com to the test double's SMTP
@@ -23,12 +19,7 @@ describe('smtp: Postfix relays to Postern as to an MX (STARTTLS verified)', func
   let server: RunningMailServer | undefined;
   let relay: PostfixRelay | undefined;
   before(async function () {
-    const ok = await run('postfix', ['-c', '/nonexistent', 'status']).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
-    );
-    if (!ok) this.skip(); // postfix missing: .ci/run installs it
-    if (process.getuid?.() !== 0) this.skip(); // Postfix's master must start as root (CI runs as root)
+    if (!(await postfixUsable())) this.skip(); // postfix missing (.ci/run installs it) or not root (Postfix's master needs it)
   });
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'postern-postfix-smtp-'));
