@@ -165,11 +165,12 @@ export { ensureStoreUser } from './backends/store-authenticator.js';
 // SASL: one engine for SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE; EXTERNAL from client certificates.
 export { SaslMechanism, SaslMalformedError, availableMechanisms, findMechanism } from './protocol/sasl/sasl-mechanism.js';
 export type { SaslServer, SaslStep, SaslSessionInfo, SaslCredentials } from './protocol/sasl/sasl-mechanism.js';
-export { runSaslExchange, MAX_SASL_STEPS } from './protocol/sasl/sasl-engine.js';
+export { runSaslExchange, sendSuccessData, MAX_SASL_STEPS } from './protocol/sasl/sasl-engine.js';
 export type { SaslOutcome, ContinuationResult, ChallengeFrame } from './protocol/sasl/sasl-engine.js';
 export { PLAIN } from './protocol/sasl/plain.js';
 export { LOGIN } from './protocol/sasl/login.js';
 export { CRAM_MD5 } from './protocol/sasl/cram-md5.js';
+export { SCRAM_SHA_256, scramSha256, SCRAM_ITERATIONS, type ScramOptions } from './protocol/sasl/scram-sha-256.js';
 export { ExternalMechanism, hasValidatedClientCertificate } from './protocol/sasl/external.js';
 export { CertificateLoginMapper } from './contracts/certificate-login.js';
 export {

@@ -10,10 +10,11 @@ import { ExternalMechanism } from '../protocol/sasl/external.js';
 import { LOGIN } from '../protocol/sasl/login.js';
 import { PLAIN } from '../protocol/sasl/plain.js';
 import { SaslMechanism } from '../protocol/sasl/sasl-mechanism.js';
+import { SCRAM_SHA_256 } from '../protocol/sasl/scram-sha-256.js';
 import type { PosternConfig } from './config.js';
 
 /**
- * Authentication for every protocol: the `SaslMechanism` registry (PLAIN, LOGIN, CRAM-MD5, EXTERNAL, in that order
+ * Authentication for every protocol: the `SaslMechanism` registry (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, EXTERNAL, in that order
  * of preference; bind one more `SaslMechanism` in your module to add a mechanism to SMTP, POP3 and IMAP at once),
  * and the `CertificateLoginMapper` that `config.certLogin` names (none: EXTERNAL is never offered).
  * `createContainer` loads it with the core.
@@ -23,6 +24,7 @@ export function saslModule(config: PosternConfig): ContainerModule {
     bind(SaslMechanism).toConstantValue(PLAIN);
     bind(SaslMechanism).toConstantValue(LOGIN);
     bind(SaslMechanism).toConstantValue(CRAM_MD5);
+    bind(SaslMechanism).toConstantValue(SCRAM_SHA_256);
     bind(SaslMechanism)
       .toResolvedValue((mapper: CertificateLoginMapper | undefined) => new ExternalMechanism(mapper), [{ serviceIdentifier: CertificateLoginMapper, optional: true }])
       .inSingletonScope();

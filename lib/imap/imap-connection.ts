@@ -387,8 +387,10 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
    * configured delay. LOGIN and every AUTHENTICATE mechanism end here, IMAP's one completion point; the one
    * failed-login policy ({@link TextSession.checkLogin}) runs first (`rejected`: the SASL mechanism refused already).
    * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
+   * `confirm` is the SASL mechanism's success-data step (SCRAM's server signature), run once the credentials are
+   * accepted and before the login hooks; false means it refused and replied, and the login stops there.
    */
-  async login(mechanism: string, credentials: ImapCredentials, rejected = false): Promise<void> {
+  async login(mechanism: string, credentials: ImapCredentials, rejected = false, confirm?: () => Promise<boolean>): Promise<void> {
     const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
     const check = await this.checkLogin(this.ctx.authenticator, { protocol: 'imap', mechanism, ...credentials, peer: this.peer() }, { delayMs, maxFailures }, rejected);
     if (!check.ok) {
@@ -397,6 +399,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
       if (check.isLast) this.closeAfterReply = true;
       throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
     }
+    // The mechanism's success data (SCRAM's server signature) before anything else: the client may still refuse.
+    if (confirm && !(await confirm())) return;
     await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username: check.username, mechanism, peer: this.peer() }));
     this.recordLoginSuccess(credentials.username, mechanism);
     let view: UserMailboxes;

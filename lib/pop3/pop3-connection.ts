@@ -240,8 +240,10 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
    * already); USER/PASS, APOP and every AUTH mechanism end here, POP3's one completion point.
    * @throws Pop3Error `[AUTH]` for wrong credentials, `[IN-USE]` when the maildrop is locked, `[SYS/TEMP]` or
    *   `[SYS/PERM]` for store problems. The state stays AUTHORIZATION then.
+   * `confirm` is the SASL mechanism's success-data step (SCRAM's server signature), run once the credentials are
+   * accepted and before the login hooks; false means it refused and replied, and the login stops there.
    */
-  async login(mechanism: string, credentials: Pop3Credentials, rejected = false): Promise<void> {
+  async login(mechanism: string, credentials: Pop3Credentials, rejected = false, confirm?: () => Promise<boolean>): Promise<void> {
     this.pendingUser = undefined;
     const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
     const check = await this.checkLogin(this.ctx.authenticator, { protocol: 'pop3', mechanism, ...credentials, peer: this.peer() }, { delayMs, maxFailures }, rejected);
@@ -255,6 +257,8 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
       throw new Pop3Error('AUTH', 'authentication failed');
     }
     const username = check.username;
+    // The mechanism's success data (SCRAM's server signature) before anything else: the client may still refuse.
+    if (confirm && !(await confirm())) return;
     await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username, mechanism, peer: this.peer() }));
     this.recordLoginSuccess(credentials.username, mechanism);
     await runHooks(this.ctx.hooks, (h) => h.onMaildrop?.({ username, mailbox: 'INBOX', peer: this.peer() }));

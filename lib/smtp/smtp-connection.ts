@@ -382,8 +382,10 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
    * `235 2.7.0`.
    * @throws SmtpReplyError 454 4.7.0 when throttled or temporarily unavailable, 535 5.7.8 for bad credentials (after
    *   the failed-login delay; at the last allowed failure it sends 535 and `421 4.7.0` and closes instead).
+   * `confirm` is the SASL mechanism's success-data step (SCRAM's server signature), run once the credentials are
+   * accepted and before the login hooks; false means it refused and replied, and the login stops there.
    */
-  async login(mechanism: string, credentials: SaslCredentials, rejected = false): Promise<void> {
+  async login(mechanism: string, credentials: SaslCredentials, rejected = false, confirm?: () => Promise<boolean>): Promise<void> {
     const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.settings;
     const check = await this.checkLogin(this.deps.authenticator, { protocol: 'smtp', mechanism, peer: this.peer, ...credentials }, { delayMs, maxFailures }, rejected);
     if (!check.ok) {
@@ -398,6 +400,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       // Also counted against the error budget, like any refused command.
       throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', true);
     }
+    // The mechanism's success data (SCRAM's server signature) before anything else: the client may still refuse.
+    if (confirm && !(await confirm())) return;
     await this.runHooks((h) => h.onAuth?.({ username: check.username, mechanism, peer: this.peer }));
     this.recordLoginSuccess(credentials.username, mechanism);
     this.user = check.username;

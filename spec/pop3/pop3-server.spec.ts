@@ -42,7 +42,7 @@ describe('pop3: server', () => {
       const lines = await c.command('CAPA', /^\.$/);
       expect(lines).to.not.include('STLS');
       expect(lines).to.include('USER');
-      expect(lines).to.include('SASL PLAIN LOGIN CRAM-MD5');
+      expect(lines).to.include('SASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
     });
 
     it('never executes plaintext pipelined after STLS (STLS\\r\\nSTAT\\r\\n in one write)', async () => {
@@ -187,7 +187,7 @@ describe('pop3: server', () => {
 
     it('AUTH alone lists the mechanisms', async () => {
       const c = await ready();
-      expect(await c.command('AUTH', /^\.$/)).to.deep.equal(['+OK SASL mechanisms follow', 'PLAIN', 'LOGIN', 'CRAM-MD5', '.']);
+      expect(await c.command('AUTH', /^\.$/)).to.deep.equal(['+OK SASL mechanisms follow', 'PLAIN', 'LOGIN', 'CRAM-MD5', 'SCRAM-SHA-256', '.']);
     });
 
     it('APOP with the greeting timestamp', async () => {

@@ -135,12 +135,12 @@ describe('protocol: the one SASL engine', () => {
       all = await startAll();
       const s = await all.connect('smtps', { tls: true });
       await s.expect(/^220 /);
-      expect(await s.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5');
+      expect(await s.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
       const p = await pop3();
-      expect(await p.command('CAPA', /^\.$/)).to.include('SASL PLAIN LOGIN CRAM-MD5');
+      expect(await p.command('CAPA', /^\.$/)).to.include('SASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
       const i = await imap();
       const caps = (await i.command('a CAPABILITY', /^a OK/))[0];
-      expect(caps.split(' ').filter((w) => w.startsWith('AUTH='))).to.deep.equal(['AUTH=PLAIN', 'AUTH=LOGIN', 'AUTH=CRAM-MD5']);
+      expect(caps.split(' ').filter((w) => w.startsWith('AUTH='))).to.deep.equal(['AUTH=PLAIN', 'AUTH=LOGIN', 'AUTH=CRAM-MD5', 'AUTH=SCRAM-SHA-256']);
     });
 
     it('logs in with CRAM-MD5 over IMAP, which had no CRAM-MD5 before the engine was shared', async () => {
@@ -223,7 +223,7 @@ describe('protocol: the one SASL engine', () => {
       all = await startAll({}, 10_000, [new ContainerModule(({ bind }) => void bind(SaslMechanism).toConstantValue(X_COLON))]);
       const s = await all.connect('smtps', { tls: true });
       await s.expect(/^220 /);
-      expect(await s.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 X-COLON');
+      expect(await s.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 X-COLON');
       expect(await s.command(`AUTH X-COLON ${b64(`alice:${PASSWORD}`)}`, /^\d{3} /)).to.deep.equal(['235 2.7.0 Authentication successful']);
       const p = await pop3();
       expect((await p.command('AUTH X-COLON', /^\+ /))[0]).to.equal(`+ ${b64('user:password?')}`);

@@ -128,10 +128,10 @@ describe('protocol: SASL EXTERNAL from TLS client certificates (RFC 4422 appendi
 
   it('logs Python smtplib, imaplib and poplib in as the certificate subject CN (--cert-login cn)', async () => {
     await start('cn');
-    expect(await python('smtp')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 EXTERNAL', 'OK 235 2.7.0 Authentication successful']);
+    expect(await python('smtp')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 EXTERNAL', 'OK 235 2.7.0 Authentication successful']);
     expect(lastLogin()).to.equal('alice');
-    expect(await python('imap')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 EXTERNAL', 'OK OK Logged in']);
-    expect(await python('pop3')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 EXTERNAL', 'OK +OK maildrop locked and ready, 0 messages (0 octets)']);
+    expect(await python('imap')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 EXTERNAL', 'OK OK Logged in']);
+    expect(await python('pop3')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 EXTERNAL', 'OK +OK maildrop locked and ready, 0 messages (0 octets)']);
     expect(lastLogin()).to.equal('alice');
   });
 
@@ -173,16 +173,16 @@ describe('protocol: SASL EXTERNAL from TLS client certificates (RFC 4422 appendi
 
   it('does not offer or accept EXTERNAL without a client certificate, without a mapper, or with a certificate that failed validation', async () => {
     await start('cn');
-    expect(await python('smtp', '', null)).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5', "ERR SMTPAuthenticationError (504, b'5.5.4 Unrecognized authentication type')"]);
-    expect(await python('imap', '', null)).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5', 'ERR error [CANNOT] Unsupported authentication mechanism']);
-    expect(await python('pop3', '', null)).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5', "ERR error_proto b'-ERR unsupported mechanism EXTERNAL'"]);
+    expect(await python('smtp', '', null)).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256', "ERR SMTPAuthenticationError (504, b'5.5.4 Unrecognized authentication type')"]);
+    expect(await python('imap', '', null)).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256', 'ERR error [CANNOT] Unsupported authentication mechanism']);
+    expect(await python('pop3', '', null)).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256', "ERR error_proto b'-ERR unsupported mechanism EXTERNAL'"]);
     await all!.close();
     await start(undefined);
-    expect((await python('smtp'))[0]).to.equal('MECHS PLAIN LOGIN CRAM-MD5');
+    expect((await python('smtp'))[0]).to.equal('MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
     await all!.close();
     // The validation callback lets an expired certificate through, but its policy errors keep EXTERNAL away.
     await start('cn', true);
-    expect(await python('imap', '', 'expired')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5', 'ERR error [CANNOT] Unsupported authentication mechanism']);
+    expect(await python('imap', '', 'expired')).to.deep.equal(['MECHS PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256', 'ERR error [CANNOT] Unsupported authentication mechanism']);
   });
 
   it('works in the test double too (startMailServer({ certLogin }))', async () => {
@@ -217,13 +217,13 @@ describe('protocol: SASL EXTERNAL from TLS client certificates (RFC 4422 appendi
     it('offers EXTERNAL after STARTTLS and logs in with an empty initial response (=) in SMTP, POP3 and IMAP', async () => {
       await start('cn');
       const smtp = await sClient('smtp', ['EHLO client.test', 'AUTH EXTERNAL =', 'QUIT']);
-      expect(smtp).to.contain('250-AUTH PLAIN LOGIN CRAM-MD5 EXTERNAL\r\n');
+      expect(smtp).to.contain('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 EXTERNAL\r\n');
       expect(smtp).to.contain('\r\n235 2.7.0 Authentication successful\r\n');
       const pop3 = await sClient('pop3', ['CAPA', 'AUTH EXTERNAL =', 'QUIT']);
-      expect(pop3).to.contain('\r\nSASL PLAIN LOGIN CRAM-MD5 EXTERNAL\r\n');
+      expect(pop3).to.contain('\r\nSASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 EXTERNAL\r\n');
       expect(pop3).to.match(/\r\n\+OK maildrop locked and ready, 0 messages \(0 octets\)\r\n/);
       const imap = await sClient('imap', ['a CAPABILITY', 'b AUTHENTICATE EXTERNAL =', 'c LOGOUT']);
-      expect(imap).to.match(/\* CAPABILITY IMAP4rev1 .*AUTH=CRAM-MD5 AUTH=EXTERNAL SASL-IR/);
+      expect(imap).to.match(/\* CAPABILITY IMAP4rev1 .*AUTH=CRAM-MD5 AUTH=SCRAM-SHA-256 AUTH=EXTERNAL SASL-IR/);
       expect(imap).to.match(/\r\nb OK \[CAPABILITY IMAP4rev1 [^\]]*\] Logged in\r\n/);
     });
 

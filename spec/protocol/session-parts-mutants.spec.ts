@@ -118,7 +118,7 @@ describe('protocol: session parts (mutation testing)', () => {
       const { port } = await server.start();
       client = await LineClient.connect(port);
       await client.expect(/^\+OK$/);
-      expect(await client.command('MECHS', /^[+-]/)).to.deep.equal(['+OK PLAIN LOGIN CRAM-MD5']);
+      expect(await client.command('MECHS', /^[+-]/)).to.deep.equal(['+OK PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256']);
       expect(handler.liveSessions.size).to.equal(1);
       await client.close();
       await done;

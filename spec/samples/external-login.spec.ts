@@ -44,7 +44,7 @@ describe('samples: external-login.ts (SASL EXTERNAL with a client certificate)',
 
   it('logs the certificate in as its SAN e-mail address over SMTP, POP3 and IMAP', async () => {
     const smtp = await connect('smtps', alice, /^220 /);
-    expect(await smtp.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 EXTERNAL');
+    expect(await smtp.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 EXTERNAL');
     expect(await smtp.command('AUTH EXTERNAL =', /^\d{3} /)).to.deep.equal(['235 2.7.0 Authentication successful']);
     const pop3 = await connect('pop3s', alice, /^\+OK/);
     expect(await pop3.command('AUTH EXTERNAL', /^[+-]/)).to.deep.equal(['+ ']);
@@ -66,7 +66,7 @@ describe('samples: external-login.ts (SASL EXTERNAL with a client certificate)',
 
   it('offers no EXTERNAL to a client without a certificate', async () => {
     const smtp = await connect('smtps', undefined, /^220 /);
-    expect(await smtp.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5');
+    expect(await smtp.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
     expect(await smtp.command('AUTH EXTERNAL =', /^\d{3} /)).to.deep.equal(['504 5.5.4 Unrecognized authentication type']);
   });
 });

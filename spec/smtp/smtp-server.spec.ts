@@ -32,7 +32,7 @@ describe('smtp: commands, replies and bad input (raw socket)', () => {
     f = await startSmtp({ config: { allowInsecureAuth: true } });
     const c = await f.connect();
     const lines = await c.command('EHLO client.test', /^250 /);
-    expect(lines).to.include('250-AUTH PLAIN LOGIN CRAM-MD5');
+    expect(lines).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
   });
 
   it('answers HELO without keywords', async () => {

@@ -23,7 +23,7 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
     expect(before.some((l) => l.includes('AUTH'))).to.equal(false);
     const after = await upgrade(c, f);
     expect(after.some((l) => l.includes('STARTTLS'))).to.equal(false);
-    expect(after).to.include('250-AUTH PLAIN LOGIN CRAM-MD5');
+    expect(after).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
   });
 
   it('resets to the pre-EHLO state after STARTTLS (RFC 3207 §4.2)', async () => {
@@ -211,7 +211,7 @@ describe('smtp: STARTTLS, implicit TLS, AUTH and client certificates', () => {
     f = await startSmtp();
     const c = await f.connect({ implicit: true, tls: { minVersion: 'TLSv1.3' } });
     const keys = await c.command('EHLO client.test', /^250 /);
-    expect(keys).to.include('250-AUTH PLAIN LOGIN CRAM-MD5');
+    expect(keys).to.include('250-AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256');
     expect(keys.some((l) => l.includes('STARTTLS'))).to.equal(false);
     await c.command('MAIL FROM:<bob@remote.test>', /^250 /);
     await c.command('RCPT TO:<alice@example.com>', /^250 /);

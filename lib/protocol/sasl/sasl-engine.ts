@@ -18,13 +18,14 @@ export type ContinuationResult =
 
 /**
  * How an exchange ended. The protocol frames the reply:
- * - `done`: credentials for the login policy; `rejected`: a failed login for `username`;
+ * - `done`: credentials for the login policy, and the mechanism's success data if it has any (see `SaslStep`);
+ *   `rejected`: a failed login for `username`;
  * - `aborted`: the client cancelled, sent an over-long or bare-LF line, or left (`closed`: send nothing);
  * - `malformed`: bad base64 (`base64`), an initial response to a mechanism that takes none (`initial-response`),
  *   or a message of the wrong shape (`message`); `detail` says which.
  */
 export type SaslOutcome =
-  | { readonly kind: 'done'; readonly credentials: SaslCredentials }
+  | { readonly kind: 'done'; readonly credentials: SaslCredentials; readonly successData?: () => Buffer | undefined }
   | { readonly kind: 'rejected'; readonly username: string }
   | { readonly kind: 'aborted'; readonly reason: 'cancelled' | 'too-long' | 'bare-lf' | 'closed' }
   | { readonly kind: 'malformed'; readonly reason: 'base64' | 'initial-response' | 'message'; readonly detail: string };
@@ -62,7 +63,7 @@ export async function runSaslExchange(
       if (err instanceof SaslMalformedError) return { kind: 'malformed', reason: 'message', detail: err.message };
       throw err;
     }
-    if ('done' in next) return { kind: 'done', credentials: next.done };
+    if ('done' in next) return next.successData ? { kind: 'done', credentials: next.done, successData: next.successData } : { kind: 'done', credentials: next.done };
     if ('rejected' in next) return { kind: 'rejected', username: next.rejected.username };
     const answer = await frame(next.challenge.toString('base64'));
     if (answer.kind !== 'line') return { kind: 'aborted', reason: answer.kind };
@@ -70,6 +71,24 @@ export async function runSaslExchange(
     if (response === undefined) return { kind: 'malformed', reason: 'base64', detail: 'invalid base64' };
   }
   return { kind: 'malformed', reason: 'message', detail: `${mechanism.name} exchange too long` };
+}
+
+/** An exchange that ended without credentials: what the protocols refuse with. */
+export type SaslRefusal = Exclude<SaslOutcome, { kind: 'done' | 'rejected' }>;
+
+/**
+ * Sends a mechanism's success data (RFC 4422 §5, e.g. SCRAM's `v=` server signature) once the Authenticator accepted,
+ * as one more challenge through `frame`, and reads the client's answer, which must be empty (RFC 4954 §4, RFC 5034
+ * §4, RFC 3501 §6.2.2). Resolves undefined when the login may complete (also when the mechanism has nothing to
+ * send), else the refusal: the client cancelled, left, or sent something other than the empty response.
+ */
+export async function sendSuccessData(successData: () => Buffer | undefined, frame: ChallengeFrame): Promise<SaslRefusal | undefined> {
+  const data = successData();
+  if (data === undefined) return undefined;
+  const answer = await frame(data.toString('base64'));
+  if (answer.kind !== 'line') return { kind: 'aborted', reason: answer.kind };
+  if (answer.text !== '') return { kind: 'malformed', reason: 'message', detail: 'expected an empty response to the final SASL data' };
+  return undefined;
 }
 
 function decode(text: string): Buffer | undefined {

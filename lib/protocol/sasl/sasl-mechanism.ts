@@ -12,14 +12,17 @@ export type SaslCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'passwo
  * One step of a server-side SASL exchange (RFC 4422 §3), go-sasl's `Server.Next` result:
  * - `challenge`: send these bytes (the protocol base64-encodes and frames them as `334 ` or `+ `) and call
  *   `next` again with the client's response;
- * - `done`: the exchange is over; the credentials go to the Authenticator under the one failed-login policy;
+ * - `done`: the exchange is over; the credentials go to the Authenticator under the one failed-login policy.
+ *   `successData` (RFC 4422 §5 "additional data with success", e.g. SCRAM's server signature) is asked for once the
+ *   Authenticator accepted: bytes it returns go out as one more challenge, which the client answers with an empty
+ *   response before the protocol's success reply (RFC 4954 §4, RFC 5034 §4, RFC 3501 §6.2.2);
  * - `rejected`: the mechanism itself refused (EXTERNAL: no certificate mapping, or an authorization identity the
  *   mapper does not allow). It counts as a failed login for `username` and gets the protocol's
  *   authentication-failed reply (535 5.7.8, `NO [AUTHENTICATIONFAILED]`, `-ERR [AUTH]`).
  */
 export type SaslStep =
   | { readonly challenge: Buffer }
-  | { readonly done: SaslCredentials }
+  | { readonly done: SaslCredentials; readonly successData?: () => Buffer | undefined }
   | { readonly rejected: { readonly username: string } };
 
 /** A malformed client message (bad shape, not bad credentials); the protocol sends its syntax reply. */
