@@ -25,6 +25,11 @@ export class StoreAuthenticator implements Authenticator {
     return this.config.authDisabled === true || this.store.users.keepsSecrets;
   }
 
+  /** With `authDisabled` any login works (and SCRAM, which needs the real password, is not offered). */
+  get acceptsAnyCredentials(): boolean {
+    return this.config.authDisabled === true;
+  }
+
   async authenticate(request: AuthRequest): Promise<AuthResult> {
     const login = request.username;
     if (request.authzid && request.authzid !== login) return { ok: false, reason: 'invalid-credentials' };

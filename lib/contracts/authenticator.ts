@@ -34,8 +34,13 @@ export type AuthResult = { readonly ok: true; readonly username: string } | { re
  */
 export interface Authenticator {
   authenticate(request: AuthRequest): Promise<AuthResult>;
-  /** True when challenge-response mechanisms (APOP, CRAM-MD5) can be offered (the backend knows plaintext secrets). */
+  /** True when challenge-response mechanisms (APOP, CRAM-MD5, SCRAM-SHA-256) can be offered (the backend knows plaintext secrets). */
   readonly supportsSharedSecrets: boolean;
+  /**
+   * True when any credentials are accepted (GreenMail's auth-disabled mode). SCRAM-SHA-256 is then not offered: the
+   * server must prove it knows the client's password, which it cannot when it never checks one. Absent: false.
+   */
+  readonly acceptsAnyCredentials?: boolean;
 }
 /** DI token of {@link Authenticator}: what every protocol asks. Rebind it to replace or decorate the default. */
 export const Authenticator = Symbol.for('postern.Authenticator') as ServiceIdentifier<Authenticator>;

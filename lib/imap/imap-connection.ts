@@ -156,7 +156,8 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
 
   /** What the SASL mechanisms see of this session (`hostname` from the `imap` section: CRAM-MD5 challenges carry it). */
   get saslSession(): SaslSessionInfo {
-    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: this.ctx.authenticator.supportsSharedSecrets };
+    const a = this.ctx.authenticator;
+    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: a.supportsSharedSecrets, acceptsAnyCredentials: a.acceptsAnyCredentials === true };
   }
 
   /** What backends may know about the peer. */

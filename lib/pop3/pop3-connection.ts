@@ -103,7 +103,8 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
 
   /** What the SASL mechanisms see of this session. */
   get saslSession(): SaslSessionInfo {
-    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: this.ctx.authenticator.supportsSharedSecrets };
+    const a = this.ctx.authenticator;
+    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: a.supportsSharedSecrets, acceptsAnyCredentials: a.acceptsAnyCredentials === true };
   }
 
   /** Host name used in APOP and CRAM-MD5 challenges. */

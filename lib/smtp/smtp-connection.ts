@@ -373,7 +373,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
 
   /** What the SASL mechanisms see of this session (availability, CRAM-MD5 challenge host, client certificate). */
   get saslSession(): SaslSessionInfo {
-    return { peer: this.peer, hostname: this.deps.settings.hostname, supportsSharedSecrets: this.deps.authenticator.supportsSharedSecrets };
+    const a = this.deps.authenticator;
+    return { peer: this.peer, hostname: this.deps.settings.hostname, supportsSharedSecrets: a.supportsSharedSecrets, acceptsAnyCredentials: a.acceptsAnyCredentials === true };
   }
 
   /**

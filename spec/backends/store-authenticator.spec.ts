@@ -73,8 +73,10 @@ describe('backends: StoreAuthenticator', () => {
         expect(store.users.keepsSecrets).to.equal(false);
         expect(new StoreAuthenticator(store, {}).supportsSharedSecrets).to.equal(false);
         expect(await store.users.secretFor('alice')).to.equal(undefined);
-        // GreenMail's mode lets any login in, so a challenge-response exchange succeeds there too.
-        expect(new StoreAuthenticator(store, { authDisabled: true }).supportsSharedSecrets).to.equal(true);
+        // GreenMail's mode lets any login in, so a challenge-response exchange succeeds there too (but SCRAM, whose
+        // server proves the password, is left out: acceptsAnyCredentials).
+        expect(new StoreAuthenticator(store, { authDisabled: true })).to.include({ supportsSharedSecrets: true, acceptsAnyCredentials: true });
+        expect(new StoreAuthenticator(store, {}).acceptsAnyCredentials).to.equal(false);
       } finally {
         await store.close();
       }

@@ -100,9 +100,11 @@ describe('sasl: SCRAM-SHA-256', function () {
       });
     }
 
-    it('is offered only when the Authenticator knows secrets', () => {
+    it('is offered only when the Authenticator knows secrets, and not when it accepts any credentials', () => {
       expect(exampleMechanism().isAvailable(session)).to.equal(true);
       expect(exampleMechanism().isAvailable({ ...session, supportsSharedSecrets: false })).to.equal(false);
+      expect(exampleMechanism().isAvailable({ ...session, acceptsAnyCredentials: false })).to.equal(true);
+      expect(exampleMechanism().isAvailable({ ...session, acceptsAnyCredentials: true })).to.equal(false);
     });
   });
 
@@ -205,6 +207,25 @@ describe('sasl: SCRAM-SHA-256', function () {
       return run!;
     };
     const common = (port: number, password: string): string[] => ['--host=localhost', `--port=${port}`, '--tls=on', '--tls-starttls=off', `--tls-trust-file=${path.join(dir, 'ca.pem')}`, '--auth=scram-sha-256', '--user=alice', `--passwordeval=echo ${password}`];
+
+    it('is not offered with authDisabled (any password works, so none can be proved): msmtp picks another and logs in', async function () {
+      const open = await startMailServer({ authDisabled: true });
+      try {
+        const c = await LineClient.connect(open.ports.smtps!, { tls: { ca: open.ca, servername: 'localhost' } });
+        try {
+          await c.expect(/^220 /);
+          expect(await c.command('EHLO client.test', /^250 /)).to.include('250-AUTH PLAIN LOGIN CRAM-MD5');
+        } finally {
+          await c.close();
+        }
+        await writeFile(path.join(dir, 'open-ca.pem'), open.ca);
+        const args = common(open.ports.smtps!, 'anything').map((a) => (a === '--auth=scram-sha-256' ? '--auth=on' : a.replace('ca.pem', 'open-ca.pem')));
+        const run = await tool(this, 'msmtp', [...args, '--from=zed@example.com', 'zed@example.com'], 'Subject: open\n\nhi\n');
+        expect(run.code, run.stderr).to.equal(0);
+      } finally {
+        await open.stop();
+      }
+    });
 
     it('msmtp submits with SCRAM-SHA-256 (and checks our signature); a wrong password gets 535 5.7.8', async function () {
       const ok = await tool(this, 'msmtp', [...common(server.ports.smtps!, 'pencil'), '--from=alice@example.com', 'alice@example.com'], 'Subject: scram\n\nhi\n');

@@ -51,6 +51,8 @@ export interface SaslSessionInfo {
   readonly hostname: string;
   /** The bound Authenticator can check challenge-response mechanisms (it knows plaintext secrets). */
   readonly supportsSharedSecrets: boolean;
+  /** The bound Authenticator accepts any credentials (auth disabled): nothing can prove the password to the client. */
+  readonly acceptsAnyCredentials?: boolean;
 }
 
 /**

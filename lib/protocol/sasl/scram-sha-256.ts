@@ -55,7 +55,8 @@ export interface ScramOptions {
  * A SCRAM-SHA-256 mechanism (RFC 5802, RFC 7677), without channel binding. Client-first: `n=user,r=nonce` (with a
  * GS2 header), then the server's nonce, salt and iteration count, then the client's proof. The proof is checked by the
  * Authenticator through `verifyWithSecret` (the salted password is derived from the plaintext secret, so it is offered
- * only when the Authenticator knows secrets, like CRAM-MD5), and the server signature (`v=…`) goes back as the
+ * only when the Authenticator knows secrets, like CRAM-MD5, and not when it accepts any credentials: the client
+ * checks the server's proof), and the server signature (`v=…`) goes back as the
  * exchange's success data before the protocol's success reply. Passwords are used as UTF-8 without SASLprep, which
  * is the same for ASCII passwords.
  */
@@ -65,7 +66,8 @@ export function scramSha256(options: ScramOptions = {}): SaslMechanism {
   return {
     name: 'SCRAM-SHA-256',
     acceptsInitialResponse: true,
-    isAvailable: (session) => session.supportsSharedSecrets,
+    // Not where any login works: no password to prove (the client would refuse a success without the signature).
+    isAvailable: (session) => session.supportsSharedSecrets && session.acceptsAnyCredentials !== true,
     start(): SaslServer {
       let first: ClientFirst | undefined;
       let serverFirst = '';
