@@ -1,6 +1,5 @@
 import { inject, injectable, preDestroy, type ServiceIdentifier } from '../../vendor/inversify.js';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
-import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
   MailStoreError,
@@ -12,18 +11,18 @@ import {
   type MaildropLocking,
   type ObjectIdentity,
   type StoredMessage,
-  type UserDirectory,
   type UserMailboxes,
 } from '../../contracts/mail-store.js';
 import { INBOX, isInbox, normalizeMailboxName } from '../shared/mailbox-names.js';
 import { MailboxEvents, nextUidValidity } from '../shared/store-events.js';
-import { UserTable, type UserRecord } from '../shared/user-table.js';
 import { acquireDotLock, DotLockBusyError } from './dot-lock.js';
 import { isErrno, replaceFile } from './durable-fs.js';
-import { removeLeftovers } from './folder-scan.js';
 import type { MaildirFolder, FolderChanges, FolderOptions } from './maildir-folder.js';
 import { folderDirName, mailboxOfDirName, userDirName } from './maildir-names.js';
 import type { MaildirUserContext } from './maildir-user-mailboxes.js';
+import { MaildirUsers } from './maildir-users.js';
+
+export { USERS_FILE, USERS_LOCK_FILE } from './maildir-users.js';
 
 /**
  * The folder code (with the MIME parser under it) and the per-user view load when the store first opens a folder or
@@ -51,25 +50,10 @@ export interface MaildirMailStoreOptions extends MailStoreOptions {
 /** Injection token of {@link MaildirMailStoreOptions}. */
 export const MaildirMailStoreOptions = Symbol.for('postern.MaildirMailStoreOptions') as ServiceIdentifier<MaildirMailStoreOptions>;
 
-/** Name of the users file under the root. */
-export const USERS_FILE = 'users.json';
 /** Per-user subscription list (one UTF-8 mailbox name per line) in the user's Maildir. */
 export const SUBSCRIPTIONS_FILE = 'postern-subscriptions';
-/** Bound of the successful-login cache (cleared whole when reached; a user table change clears it too). */
-const VERIFY_CACHE_ENTRIES = 10_000;
-/** Lock file (a dot-lock beside `users.json`) held by any process changing the users file. */
-export const USERS_LOCK_FILE = 'users.json.lock';
-/** How long a users-file change waits for another process's change before failing. */
-const USERS_LOCK_WAIT_MS = 10_000;
-/** A user lookup re-checks `users.json` for other processes' changes at most this often (always on a miss). */
-const USERS_RECHECK_MS = 1_000;
 /** The POP3 maildrop lock file (RFC 1939 §8) in the user's Maildir. */
 export const MAILDROP_LOCK_FILE = 'postern-maildrop.lock';
-
-interface UsersFile {
-  version: 1;
-  users: UserRecord[];
-}
 
 /**
  * A persistent {@link MailStore} on Maildir / Maildir++ directories that other Maildir tools can read:
@@ -94,57 +78,18 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   /** {@inheritDoc ObjectIdentity.hasObjectIdentity} */
   readonly hasObjectIdentity = true;
   /** {@inheritDoc MailStore.users} */
-  readonly users: UserDirectory;
-  private loading: Promise<UserTable> | undefined;
+  readonly users: MaildirUsers;
   private readonly folders = new Map<string, MaildirFolder>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly events = new MailboxEvents();
   private watchers = 0;
-  /** Successful logins: HMAC(login, password) under a per-process random key → canonical username. */
-  private readonly verified = new Map<string, string>();
-  private readonly verifyKey = randomBytes(32);
   private uidValidityFloor = 0;
   /** The subscriptions last read per user, with the file's identity then (see {@link readSubscriptions}). */
   private readonly subscriptionsRead = new Map<string, { identity: string; names: string[] }>();
 
   /** Stores options only; the root is read on first use. */
   constructor(@inject(MaildirMailStoreOptions) private readonly options: MaildirMailStoreOptions) {
-    // Reads see other processes' changes within USERS_RECHECK_MS (a miss re-checks at once); changes re-read the file
-    // under a cross-process lock first, so two processes adding users never drop each other's.
-    const table = (): Promise<UserTable> => this.freshUsers(false);
-    const orMiss = async <T>(lookup: (t: UserTable) => Promise<T | undefined>): Promise<T | undefined> =>
-      (await lookup(await table())) ?? (await lookup(await this.freshUsers(true)));
-    this.users = {
-      add: async (user) => {
-        await this.changeUsers((t) => t.add(user));
-        this.verified.clear(); // a changed password or address must not be answered from the cache
-      },
-      verify: async (login, password) => {
-        // Like Dovecot's auth cache: a login that succeeded before with the same password skips scrypt (tens of ms
-        // of CPU) when it comes again. The cache holds keyed digests, never passwords, and only successes.
-        await table(); // first: another process's password change or removal clears the cache below
-        const digest = createHmac('sha256', this.verifyKey).update(login).update('\u0000').update(password).digest('base64');
-        const known = this.verified.get(digest);
-        if (known !== undefined) return known;
-        const exists = await orMiss(async (t) => t.recordFor(login));
-        const username = exists === undefined ? undefined : await (await table()).verify(login, password);
-        if (username !== undefined) {
-          if (this.verified.size >= VERIFY_CACHE_ENTRIES) this.verified.clear();
-          this.verified.set(digest, username);
-        }
-        return username;
-      },
-      findByAddress: async (address) => orMiss((t) => t.findByAddress(address)),
-      find: async (login) => orMiss((t) => t.find(login)),
-      secretFor: async (username) => (await table()).secretFor(username),
-      keepsSecrets: this.options.keepPlaintextPasswords === true,
-      list: async () => (await this.freshUsers(true)).list(),
-      remove: async (username) => {
-        const removed = await this.changeUsers((t) => t.remove(username));
-        this.verified.clear(); // a removed user must not log in from the cache
-        return removed;
-      },
-    };
+    this.users = new MaildirUsers({ root: options.root, keepPlaintextPasswords: options.keepPlaintextPasswords === true, durable: options.fsync !== false });
   }
 
   private get durable(): boolean {
@@ -391,101 +336,7 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     return join(this.userRoot(username), folderDirName(mailbox));
   }
 
-  private async resolveUser(login: string): Promise<string> {
-    const known = (await this.freshUsers(false)).recordFor(login) ?? (await this.freshUsers(true)).recordFor(login);
-    if (known !== undefined) return known.username;
-    if (this.options.autoCreateUsers !== true) throw new MailStoreError('NO_SUCH_USER', 'no such user');
-    // GreenMail convention: the address is the username and the password.
-    const username = login.includes('@') ? login.toLowerCase() : login;
-    await this.changeUsers(async (t) => {
-      if (t.recordFor(username) === undefined) await t.add({ username, password: login });
-    });
-    return username;
-  }
-
-  private userTable(): Promise<UserTable> {
-    this.loading ??= this.loadUsers();
-    return this.loading;
-  }
-
-  /** `users.json`'s identity and version as last read or written here (inode, size, mtime); '' before any. */
-  private usersStamp = '';
-  private usersCheckedAt = 0;
-
-  /**
-   * The user table, re-read first when `users.json` changed on disk since this process last read or wrote it
-   * (another process sharing the root added or removed a user). Checked at most every {@link USERS_RECHECK_MS}
-   * unless `now`.
-   */
-  private async freshUsers(now: boolean): Promise<UserTable> {
-    const table = await this.userTable();
-    if (!now && Date.now() - this.usersCheckedAt < USERS_RECHECK_MS) return table;
-    this.usersCheckedAt = Date.now();
-    const stamp = await this.readUsersStamp();
-    if (stamp !== this.usersStamp) {
-      table.replaceAll(await this.readUsersFile());
-      this.usersStamp = stamp;
-      this.verified.clear();
-    }
-    return table;
-  }
-
-  /**
-   * Runs a change of the user table under `users.json.lock` (a dot-lock, so it holds across processes): the file is
-   * re-read first when another process changed it, and the change's write lands before the lock is released.
-   * @throws MailStoreError `IN_USE` when another process holds the lock for longer than {@link USERS_LOCK_WAIT_MS}.
-   */
-  private async changeUsers<T>(change: (table: UserTable) => Promise<T>): Promise<T> {
-    const table = await this.userTable();
-    let held;
-    try {
-      held = await acquireDotLock(join(this.options.root, USERS_LOCK_FILE), 'users', USERS_LOCK_WAIT_MS);
-    } catch (err) {
-      if (err instanceof DotLockBusyError) throw new MailStoreError('IN_USE', 'the users file is locked by another process');
-      throw err;
-    }
-    try {
-      await this.freshUsers(true);
-      const result = await change(table);
-      this.usersStamp = await this.readUsersStamp();
-      return result;
-    } finally {
-      await held.release();
-    }
-  }
-
-  private async readUsersStamp(): Promise<string> {
-    try {
-      const s = await stat(join(this.options.root, USERS_FILE), { bigint: true });
-      return `${s.ino}:${s.size}:${s.mtimeNs}`;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return '';
-      throw err;
-    }
-  }
-
-  private async readUsersFile(): Promise<UserRecord[]> {
-    try {
-      const parsed: unknown = JSON.parse(await readFile(join(this.options.root, USERS_FILE), 'utf8'));
-      if (typeof parsed === 'object' && parsed !== null && Array.isArray((parsed as Partial<UsersFile>).users)) return (parsed as UsersFile).users;
-      return [];
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw err;
-    }
-  }
-
-  private async loadUsers(): Promise<UserTable> {
-    await mkdir(join(this.options.root, 'mail'), { recursive: true, mode: 0o700 });
-    await removeLeftovers(this.options.root);
-    const path = join(this.options.root, USERS_FILE);
-    this.usersStamp = await this.readUsersStamp();
-    this.usersCheckedAt = Date.now();
-    const records = await this.readUsersFile();
-    const persist = async (all: UserRecord[]): Promise<void> => {
-      const file: UsersFile = { version: 1, users: all };
-      await replaceFile(path, JSON.stringify(file, null, 1) + '\n', this.durable);
-    };
-    return new UserTable({ hashPasswords: true, keepPlaintext: this.options.keepPlaintextPasswords === true, persist }, records);
+  private resolveUser(login: string): Promise<string> {
+    return this.users.resolve(login, this.options.autoCreateUsers === true);
   }
 }
