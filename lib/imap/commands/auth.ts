@@ -1,5 +1,5 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
-import { runSaslExchange, sendSuccessData, type ChallengeFrame, type SaslRefusal } from '../../protocol/sasl/sasl-engine.js';
+import { runSaslLogin, type ChallengeFrame, type SaslRefusal } from '../../protocol/sasl/sasl-engine.js';
 import { findMechanism } from '../../protocol/sasl/sasl-mechanism.js';
 import type { ImapCommand } from '../imap-parser.js';
 import type { ImapConnection } from '../imap-connection.js';
@@ -30,23 +30,9 @@ export async function authenticate(s: ImapConnection, cmd: ImapCommand): Promise
   const mechanism = findMechanism(s.saslMechanisms, session, stringArg(args[0], 'Mechanism'));
   if (!mechanism) throw new ImapError('NO', 'CANNOT', 'Unsupported authentication mechanism');
   const initial = args.length === 2 ? stringArg(args[1], 'Initial response') : undefined;
+  // RFC 3501 §6.2.2: a mechanism's additional data with success goes out as one more `+`, answered by an empty line.
   const frame: ChallengeFrame = (challenge) => s.readContinuation(`+ ${challenge}\r\n`);
-  const outcome = await runSaslExchange(mechanism, session, initial, frame);
-  if (outcome.kind === 'done') {
-    const successData = outcome.successData;
-    // RFC 3501 §6.2.2: additional data with success goes out as one more `+`, answered by an empty line, before OK.
-    const confirm = successData ? async (): Promise<boolean> => !refused(await sendSuccessData(successData, frame)) : undefined;
-    return s.login(mechanism.name, outcome.credentials, false, confirm);
-  }
-  if (outcome.kind === 'rejected') return s.login(mechanism.name, { username: outcome.username }, true);
-  refuse(outcome);
-}
-
-/** False when the login may complete; otherwise throws the refusal's reply (true for a closed connection: no reply). */
-function refused(refusal: SaslRefusal | undefined): boolean {
-  if (refusal === undefined) return false;
-  refuse(refusal);
-  return true;
+  await runSaslLogin(mechanism, session, initial, frame, (credentials, rejected, confirm) => s.login(mechanism.name, credentials, rejected, confirm), refuse);
 }
 
 /** The reply for an exchange that ended without credentials (nothing for a closed connection). */

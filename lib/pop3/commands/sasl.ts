@@ -1,5 +1,5 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
-import { runSaslExchange, sendSuccessData, type ChallengeFrame, type SaslRefusal } from '../../protocol/sasl/sasl-engine.js';
+import { runSaslLogin, type ChallengeFrame, type SaslRefusal } from '../../protocol/sasl/sasl-engine.js';
 import { findMechanism } from '../../protocol/sasl/sasl-mechanism.js';
 import type { Pop3Connection } from '../pop3-connection.js';
 import { multiline, Pop3Error, safeText } from '../pop3-replies.js';
@@ -22,23 +22,9 @@ export async function auth(conn: Pop3Connection, args: string): Promise<void> {
   const session = conn.saslSession;
   const mechanism = findMechanism(conn.saslMechanisms, session, word);
   if (!mechanism) throw new Pop3Error(undefined, `unsupported mechanism ${safeText(word.toUpperCase())}`);
+  // RFC 5034 §4: a mechanism's additional data with success goes out as one more `+`, answered by an empty line.
   const frame: ChallengeFrame = (challenge) => conn.readContinuation(`+ ${challenge}\r\n`);
-  const outcome = await runSaslExchange(mechanism, session, initial, frame);
-  if (outcome.kind === 'done') {
-    const successData = outcome.successData;
-    // RFC 5034 §4: additional data with success goes out as one more `+`, answered by an empty line, before +OK.
-    const confirm = successData ? async (): Promise<boolean> => !refused(await sendSuccessData(successData, frame)) : undefined;
-    return conn.login(mechanism.name, outcome.credentials, false, confirm);
-  }
-  if (outcome.kind === 'rejected') return conn.login(mechanism.name, { username: outcome.username }, true);
-  refuse(outcome);
-}
-
-/** False when the login may complete; otherwise throws the refusal's reply (true for a closed connection: no reply). */
-function refused(refusal: SaslRefusal | undefined): boolean {
-  if (refusal === undefined) return false;
-  refuse(refusal);
-  return true;
+  await runSaslLogin(mechanism, session, initial, frame, (credentials, rejected, confirm) => conn.login(mechanism.name, credentials, rejected, confirm), refuse);
 }
 
 /** The reply for an exchange that ended without credentials (nothing for a closed connection). */

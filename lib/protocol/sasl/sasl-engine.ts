@@ -91,6 +91,36 @@ export async function sendSuccessData(successData: () => Buffer | undefined, fra
   return undefined;
 }
 
+/** Completes a login at the protocol's one completion point (`confirm`: the success-data step, when there is one). */
+export type SaslLogin = (credentials: SaslCredentials, rejected: boolean, confirm?: () => Promise<boolean>) => Promise<void>;
+
+/**
+ * An AUTH/AUTHENTICATE command's whole exchange: {@link runSaslExchange}, then `login` with the credentials (and, for a
+ * mechanism with success data, a `confirm` step that sends it through `frame` with {@link sendSuccessData}), `login`
+ * with `rejected` when the mechanism refused, or `refuse` (the protocol's reply; it returns without one only for a
+ * closed connection) for everything else. `confirm` resolves false when it refused.
+ */
+export async function runSaslLogin(
+  mechanism: SaslMechanism,
+  session: SaslSessionInfo,
+  initialResponse: string | undefined,
+  frame: ChallengeFrame,
+  login: SaslLogin,
+  refuse: (refusal: SaslRefusal) => void,
+): Promise<void> {
+  const outcome = await runSaslExchange(mechanism, session, initialResponse, frame);
+  if (outcome.kind === 'rejected') return login({ username: outcome.username }, true);
+  if (outcome.kind !== 'done') return refuse(outcome);
+  const successData = outcome.successData;
+  if (!successData) return login(outcome.credentials, false);
+  return login(outcome.credentials, false, async () => {
+    const refusal = await sendSuccessData(successData, frame);
+    if (refusal === undefined) return true;
+    refuse(refusal);
+    return false;
+  });
+}
+
 function decode(text: string): Buffer | undefined {
   try {
     return decodeBase64Strict(text);

@@ -1,5 +1,5 @@
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
-import { runSaslExchange, sendSuccessData, type ChallengeFrame, type SaslRefusal } from '../../protocol/sasl/sasl-engine.js';
+import { runSaslLogin, type ChallengeFrame, type SaslRefusal } from '../../protocol/sasl/sasl-engine.js';
 import { findMechanism } from '../../protocol/sasl/sasl-mechanism.js';
 import type { SmtpConnection } from '../smtp-connection.js';
 import { SmtpReplyError } from '../smtp-replies.js';
@@ -20,23 +20,9 @@ export async function auth(conn: SmtpConnection, args: string): Promise<void> {
   const session = conn.saslSession;
   const mechanism = findMechanism(conn.saslMechanisms, session, rawMechanism);
   if (!mechanism) throw new SmtpReplyError(504, '5.5.4', 'Unrecognized authentication type');
+  // RFC 4954 §4: a mechanism's additional data with success goes out as one more 334, answered by an empty line.
   const frame: ChallengeFrame = (challenge) => conn.readContinuation(`334 ${challenge}\r\n`);
-  const outcome = await runSaslExchange(mechanism, session, initial, frame);
-  if (outcome.kind === 'done') {
-    const successData = outcome.successData;
-    // RFC 4954 §4: additional data with success goes out as one more 334, answered by an empty line, before 235.
-    const confirm = successData ? async (): Promise<boolean> => !refused(await sendSuccessData(successData, frame)) : undefined;
-    return conn.login(mechanism.name, outcome.credentials, false, confirm);
-  }
-  if (outcome.kind === 'rejected') return conn.login(mechanism.name, { username: outcome.username }, true);
-  return refuse(outcome);
-}
-
-/** False when the login may complete; otherwise throws the refusal's reply (true for a closed connection: no reply). */
-function refused(refusal: SaslRefusal | undefined): boolean {
-  if (refusal === undefined) return false;
-  refuse(refusal);
-  return true;
+  await runSaslLogin(mechanism, session, initial, frame, (credentials, rejected, confirm) => conn.login(mechanism.name, credentials, rejected, confirm), refuse);
 }
 
 /** The RFC 4954 reply for an exchange that ended without credentials (nothing for a closed connection). */
