@@ -163,7 +163,7 @@ export { DefaultAuthenticator } from './contracts/authenticator.js';
 export { ensureStoreUser } from './backends/store-authenticator.js';
 
 // SASL: one engine for SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE; EXTERNAL from client certificates.
-export { SaslMechanism, SaslMalformedError, availableMechanisms, findMechanism } from './protocol/sasl/sasl-mechanism.js';
+export { SaslMechanism, SaslMalformedError, availableMechanisms, findMechanism, saslSessionInfo } from './protocol/sasl/sasl-mechanism.js';
 export type { SaslServer, SaslStep, SaslSessionInfo, SaslCredentials } from './protocol/sasl/sasl-mechanism.js';
 export { runSaslExchange, runSaslLogin, sendSuccessData, MAX_SASL_STEPS } from './protocol/sasl/sasl-engine.js';
 export type { SaslOutcome, ContinuationResult, ChallengeFrame } from './protocol/sasl/sasl-engine.js';

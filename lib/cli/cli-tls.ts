@@ -102,11 +102,7 @@ export function listenerTlsOptions(flags: TlsFlagValues, listener: string, share
  * @throws Error naming the flag and the group OpenSSL does not know.
  */
 export function tlsGroups(list: string, flag: string): string {
-  try {
-    assertGroups(list);
-  } catch (err) {
-    throw new Error(`${flag}: ${(err as Error).message.replace(/^groups: /, '')}`);
-  }
+  assertGroups(list, flag);
   return list;
 }
 

@@ -98,16 +98,17 @@ export const DEFAULT_TLS_GROUPS = 'X25519:P-256:P-384';
 
 /**
  * Checks a `groups` list against this Node's OpenSSL (which says only "Failed to set ECDH curve").
+ * @param label starts the message: `groups` for the option, the flag for the CLI (`--tls-groups@smtps`).
  * @throws Error naming the first group OpenSSL refuses, or the empty list.
  */
-export function assertGroups(groups: string): void {
+export function assertGroups(groups: string, label = 'groups'): void {
   const names = groups.split(':');
-  if (names.some((n) => n.trim() === '')) throw new Error(`groups: "${groups}" has an empty name (expected e.g. ${DEFAULT_TLS_GROUPS})`);
+  if (names.some((n) => n.trim() === '')) throw new Error(`${label}: "${groups}" has an empty name (expected e.g. ${DEFAULT_TLS_GROUPS})`);
   for (const name of names) {
     try {
       tls.createSecureContext({ ecdhCurve: name });
     } catch {
-      throw new Error(`groups: OpenSSL does not know the group "${name}" (expected names such as X25519, P-256, P-384, P-521, X448, ffdhe2048)`);
+      throw new Error(`${label}: OpenSSL does not know the group "${name}" (expected names such as X25519, P-256, P-384, P-521, X448, ffdhe2048)`);
     }
   }
 }

@@ -9,7 +9,7 @@ import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/co
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
 import { admitSession, runHooks } from '../protocol/session-hooks.js';
-import { availableMechanisms, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
+import { availableMechanisms, saslSessionInfo, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { mailboxName, mapStoreError } from './commands/args.js';
 import { imapCapabilities } from './imap-capabilities.js';
@@ -156,8 +156,7 @@ export class ImapConnection extends TextSession implements DispatchTarget<ImapSt
 
   /** What the SASL mechanisms see of this session (`hostname` from the `imap` section: CRAM-MD5 challenges carry it). */
   get saslSession(): SaslSessionInfo {
-    const a = this.ctx.authenticator;
-    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: a.supportsSharedSecrets, acceptsAnyCredentials: a.acceptsAnyCredentials === true };
+    return saslSessionInfo(this.peer(), this.ctx.settings.hostname, this.ctx.authenticator);
   }
 
   /** What backends may know about the peer. */

@@ -10,7 +10,7 @@ import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/co
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
 import { admitSession, runHooks } from '../protocol/session-hooks.js';
-import { availableMechanisms, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
+import { availableMechanisms, saslSessionInfo, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { pop3Capabilities } from './pop3-capabilities.js';
 import type { Pop3Hooks } from './pop3-hooks.js';
@@ -103,8 +103,7 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
 
   /** What the SASL mechanisms see of this session. */
   get saslSession(): SaslSessionInfo {
-    const a = this.ctx.authenticator;
-    return { peer: this.peer(), hostname: this.ctx.settings.hostname, supportsSharedSecrets: a.supportsSharedSecrets, acceptsAnyCredentials: a.acceptsAnyCredentials === true };
+    return saslSessionInfo(this.peer(), this.ctx.settings.hostname, this.ctx.authenticator);
   }
 
   /** Host name used in APOP and CRAM-MD5 challenges. */

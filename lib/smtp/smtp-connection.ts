@@ -9,7 +9,7 @@ import { dispatch, type CommandTable, type DispatchTarget, type GuardFailure } f
 import type { ReplyError } from '../protocol/reply-error.js';
 import { TextSession } from '../protocol/text-session.js';
 import { debugEnabled } from '../log/logger.js';
-import type { SaslCredentials, SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
+import { saslSessionInfo, type SaslCredentials, type SaslSessionInfo } from '../protocol/sasl/sasl-mechanism.js';
 import type { FaultStage } from '../protocol/faults.js';
 import type { MessageHeader } from './message-header.js';
 import { BodyDelivery } from './smtp-body.js';
@@ -373,8 +373,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
 
   /** What the SASL mechanisms see of this session (availability, CRAM-MD5 challenge host, client certificate). */
   get saslSession(): SaslSessionInfo {
-    const a = this.deps.authenticator;
-    return { peer: this.peer, hostname: this.deps.settings.hostname, supportsSharedSecrets: a.supportsSharedSecrets, acceptsAnyCredentials: a.acceptsAnyCredentials === true };
+    return saslSessionInfo(this.peer, this.deps.settings.hostname, this.deps.authenticator);
   }
 
   /**

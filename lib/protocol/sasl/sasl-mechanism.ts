@@ -1,5 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
-import type { AuthRequest } from '../../contracts/authenticator.js';
+import type { Authenticator, AuthRequest } from '../../contracts/authenticator.js';
 import type { PeerInfo } from '../../contracts/peer-info.js';
 
 /**
@@ -75,6 +75,11 @@ export interface SaslMechanism {
 }
 /** DI token of the {@link SaslMechanism} multi-binding (the registry). */
 export const SaslMechanism = Symbol.for('postern.SaslMechanism') as ServiceIdentifier<SaslMechanism>;
+
+/** What the mechanisms see of a session whose logins `authenticator` decides (SMTP, POP3 and IMAP build it alike). */
+export function saslSessionInfo(peer: PeerInfo, hostname: string, authenticator: Authenticator): SaslSessionInfo {
+  return { peer, hostname, supportsSharedSecrets: authenticator.supportsSharedSecrets, acceptsAnyCredentials: authenticator.acceptsAnyCredentials === true };
+}
 
 /** Names of the mechanisms available on a session, in registry order. */
 export function availableMechanisms(registry: readonly SaslMechanism[], session: SaslSessionInfo): string[] {
