@@ -12,7 +12,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { DevCertificates } from '../../lib/core/dev-certificates.js';
 import { testCertificates } from '../support/certs.js';
-import { runTool, type ToolRun } from '../support/tool.js';
+import { mbsyncConfig, runTool, type ToolRun } from '../support/tool.js';
 import { startPostern, type PosternProcess } from './cli-process.js';
 
 const ANY_PORTS = ['smtp', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps', 'http'].flatMap((n) => [`--${n}-port`, '0']);
@@ -213,34 +213,8 @@ describe('cli: real mail clients against the postern command (Maildir store)', f
       const local = path.join(work, 'mbsync');
       await mkdir(local);
       const rc = path.join(work, 'mbsyncrc');
-      const config = (type: 'STARTTLS' | 'IMAPS', port: number): string =>
-        [
-          'IMAPAccount postern',
-          'Host localhost',
-          `Port ${port}`,
-          'User alice',
-          'Pass secret',
-          `SSLType ${type}`,
-          'SSLVersions TLSv1.2 TLSv1.3',
-          `CertificateFile ${ca()}`,
-          '',
-          'IMAPStore remote',
-          'Account postern',
-          '',
-          'MaildirStore local',
-          `Path ${local}/`,
-          `Inbox ${local}/INBOX`,
-          'SubFolders Verbatim',
-          '',
-          'Channel all',
-          'Far :remote:',
-          'Near :local:',
-          'Patterns *',
-          'Create Both',
-          'Expunge Both',
-          'SyncState *',
-          '',
-        ].join('\n');
+      const config = (ssl: 'STARTTLS' | 'IMAPS', port: number): string =>
+        mbsyncConfig({ port, ssl, user: 'alice', pass: 'secret', ca: ca(), local, channel: ['Patterns *', 'Create Both', 'Expunge Both', 'SyncState *'] });
       await writeFile(rc, config('STARTTLS', p.ports.imap!));
       const first = await tool(this, 'mbsync', ['-c', rc, '-a']);
       expect(first.code, first.stderr).to.equal(0);

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { accountIds, pollUntil, stopProcess } from '../../bench/refs/processes.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
+import { installedAndRoot } from '../support/tool.js';
 
 const run = promisify(execFile);
 
@@ -32,12 +33,8 @@ describe('imap: Dovecot dsync migrates a mailbox out of Postern (imapc over IMAP
   let dovecot: ChildProcess | undefined;
 
   before(async function () {
-    const found = await run('doveadm', ['help']).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
-    );
-    if (!found) this.skip(); // dovecot-core missing: .ci/run installs dovecot-imapd
-    if (process.getuid?.() !== 0) this.skip(); // Dovecot's master starts as root (CI runs as root)
+    // dovecot-core missing (.ci/run installs dovecot-imapd) or not root (Dovecot's master starts as root; CI is root).
+    if (!(await installedAndRoot('doveadm', ['help']))) this.skip();
   });
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'postern-dsync-'));

@@ -10,6 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { launchPostfix, POSTFIX_DAEMONS, preparePostfix } from '../../bench/refs/postfix-instance.js';
+import { installedAndRoot } from '../support/tool.js';
 
 const run = promisify(execFile);
 
@@ -17,12 +18,8 @@ const run = promisify(execFile);
  * True when a private Postfix can run here: the `postfix` command exists and this process is root (Postfix's master
  * must start as root; CI runs as root). Specs skip otherwise (`.ci/run` installs postfix).
  */
-export async function postfixUsable(): Promise<boolean> {
-  const found = await run('postfix', ['-c', '/nonexistent', 'status']).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
-  );
-  return found && process.getuid?.() === 0;
+export function postfixUsable(): Promise<boolean> {
+  return installedAndRoot('postfix', ['-c', '/nonexistent', 'status']);
 }
 
 /** A running relay. */

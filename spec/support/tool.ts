@@ -18,6 +18,38 @@ export interface ToolOptions {
   readonly timeoutMs?: number;
 }
 
+/** What {@link mbsyncConfig} writes: one IMAP account over TLS with the test CA, a local Maildir, one channel. */
+export interface MbsyncConfig {
+  readonly port: number;
+  readonly ssl: 'STARTTLS' | 'IMAPS';
+  readonly user: string;
+  readonly pass: string;
+  /** The CA file that verifies the server's certificate (for the name `localhost`). */
+  readonly ca: string;
+  /** The local Maildir++ root (its INBOX is `<local>/INBOX`). */
+  readonly local: string;
+  /** The channel's own lines after Far/Near (`Patterns *`, `Create Both`, …). */
+  readonly channel: readonly string[];
+}
+
+/** An mbsync (isync 1.4) configuration file's text; sections end at a blank line. */
+export function mbsyncConfig(o: MbsyncConfig): string {
+  return [
+    ...['IMAPAccount postern', 'Host localhost', `Port ${o.port}`, `User ${o.user}`, `Pass ${o.pass}`, `SSLType ${o.ssl}`, 'SSLVersions TLSv1.2 TLSv1.3', `CertificateFile ${o.ca}`, ''],
+    ...['IMAPStore remote', 'Account postern', ''],
+    ...['MaildirStore local', `Path ${o.local}/`, `Inbox ${o.local}/INBOX`, 'SubFolders Verbatim', ''],
+    ...['Channel all', 'Far :remote:', 'Near :local:', ...o.channel, ''],
+  ].join('\n');
+}
+
+/**
+ * True when `command` is installed and this process is root: what a daemon needs whose master starts as root (Postfix,
+ * Dovecot; CI runs as root). `args` is any invocation that returns quickly; its exit code does not matter.
+ */
+export async function installedAndRoot(command: string, args: readonly string[]): Promise<boolean> {
+  return (await runTool(command, args, { timeoutMs: 10_000 })) !== undefined && process.getuid?.() === 0;
+}
+
 /**
  * Runs `command args…`; resolves its exit code and output, or undefined when the command is not installed (the caller
  * marks its spec pending; `.ci/run` installs every tool, and `CI=true` forbids pending specs).
