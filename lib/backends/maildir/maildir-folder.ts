@@ -1,43 +1,25 @@
 import { readFileSync } from 'node:fs';
-import { link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type MessageIdentity, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
 import { emailIdOfName } from '../shared/object-ids.js';
-import { parseMime } from '../../mime/mime-parse.js';
-import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
 import type { CachedMessage } from './folder-cache.js';
-import { isKeyword, normalizeFlags } from '../shared/message-flags.js';
-import { acquireDotLock } from './dot-lock.js';
 import { isErrno } from './durable-fs.js';
-import { FolderCache } from './folder-cache.js';
-import { FolderDirs, SYNC_IO_MAX_OCTETS, writeMessageFile } from './folder-files.js';
+import { cacheEntryOf, FolderEngine, type NewMessage } from './folder-engine.js';
+import { SYNC_IO_MAX_OCTETS } from './folder-files.js';
 import { FolderLog } from './folder-log.js';
-import { performOp, type AddOp, type CommitContext, type Deferred, type Op } from './folder-ops.js';
 import { FolderWatcher } from './folder-watch.js';
-import { maildirFs } from './maildir-fs.js';
-import { diffWithDirs, logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirsSync, stampMs, UIDLIST_FILE, type DirStamp } from './folder-scan.js';
-import { FolderState, fileNameOf, flagsOfEntry, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
-import { lettersOfFlags, saveDateOfBaseName, uniqueBaseName } from './maildir-names.js';
+import { logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirsSync, UIDLIST_FILE } from './folder-scan.js';
+import { FolderState, flagsOfEntry, noChanges, type Entry, type FolderChanges } from './folder-state.js';
+import { saveDateOfBaseName } from './maildir-names.js';
 
 export type { Entry, FolderChanges } from './folder-state.js';
 export { WATCH_POLL_MS } from './folder-watch.js';
+export { FOLDER_LOCK_FILE, type NewMessage } from './folder-engine.js';
 
-/** The folder lock file (O_EXCL dotlock) held around log appends, UID allocation and directory scans. */
-export const FOLDER_LOCK_FILE = 'postern-log.lock';
-/** How long a writer waits for another process's folder lock (held for milliseconds normally) before failing. */
-const LOCK_WAIT_MS = 30_000;
-/** Compaction runs when the log holds more than twice the live messages plus this many records. */
-const COMPACT_SLACK = 1000;
 /** Chunk size of {@link MaildirFolder.openStream}. */
 const STREAM_CHUNK_OCTETS = 64 * 1024;
-/** A directory scan that only confirms unchanged mtimes may use at most 1/10 of the time (see {@link dirsNeedScan}). */
-const CONFIRM_SCAN_FACTOR = 10;
-/**
- * ... and runs at most this often (per folder and process): under a steady stream of changes the stamp is always
- * fresh, and a tool's change hidden in the same mtime tick as one of ours is then still found well within a second.
- */
-const CONFIRM_SCAN_MIN_INTERVAL_MS = 200;
 
 /** Options of a {@link MaildirFolder}. */
 export interface FolderOptions {
@@ -45,23 +27,6 @@ export interface FolderOptions {
   readonly durable: boolean;
   /** Told about changes made by other processes or tools (not the folder's own calls). Must not throw. */
   readonly notify: (changes: FolderChanges, folder: MaildirFolder) => void;
-}
-
-/** What the index cache keeps of a message. */
-function cacheEntryOf(raw: Buffer): CachedMessage {
-  return { structure: pruneStructure(parseMime(raw)), canonicalSize: canonicalSize(raw) };
-}
-
-/** One message for {@link MaildirFolder.addMany}: `raw` octets, or an existing file to hard-link (COPY). */
-export interface NewMessage {
-  readonly raw?: Buffer | undefined;
-  readonly source?: { path: string; size: number } | undefined;
-  readonly flags: Iterable<string>;
-  readonly internalDate: Date;
-  /** The delivery envelope, stored with the message. */
-  readonly envelope?: DeliveryEnvelope | undefined;
-  /** The EMAILID to keep (a copy's source's, RFC 8474 §5.1); by default the new file's base name gives one. */
-  readonly emailId?: string | undefined;
 }
 
 /**
@@ -73,37 +38,21 @@ export interface NewMessage {
  *   parallel; one commit then takes the lock, catches up with the log, renames the whole group into `new/`/`cur/`,
  *   fsyncs each touched directory once and appends + fsyncs the group's records once. Calls resolve after that.
  * - Several processes may share the folder: every writer holds the lock file and reads the log tail first.
+ *
+ * The state, the lock, the scans and the group commit are in the base class {@link FolderEngine}; this class adds the API.
  */
-export class MaildirFolder {
-  private state = new FolderState();
-  private log: FolderLog;
-  private readonly cache: FolderCache;
-  private chain: Promise<unknown> = Promise.resolve();
-  private pending: Op[] = [];
-  private scheduled = false;
-  /** Message files being written to `tmp/` right now: a commit waits for these to join its group. */
-  private readonly preparing = new Set<Promise<unknown>>();
-  private deleted = false;
-  private lastScanStart = 0;
-  private lastScanEnd = 0;
-  private lastScanMs = 0;
+export class MaildirFolder extends FolderEngine {
   private readonly watcher = new FolderWatcher(() => {
     if (!this.deleted) this.refresh().catch(() => undefined); // a vanished folder is noticed by the next access
   });
-  /** `new/` and `cur/`, kept open for their fsyncs. */
-  private readonly dirs = new FolderDirs();
-  /** Settles when the last committed group and all before it are durable; rejects when one of their fsyncs failed. */
-  private flushed: Promise<void> = Promise.resolve();
   /** A refresh queued behind running work and not started yet: later callers join it instead of queueing another. */
   private refreshing: Promise<FolderChanges> | undefined;
 
   private constructor(
-    /** Directory of the folder; updated by {@link moveTo} when the mailbox is renamed. */
-    public path: string,
+    path: string,
     private readonly options: FolderOptions,
   ) {
-    this.log = new FolderLog(logPathOf(path), options.durable);
-    this.cache = new FolderCache(path);
+    super(path, options.durable);
   }
 
   /** True when `path` looks like a Maildir (has `cur/`). */
@@ -256,37 +205,6 @@ export class MaildirFolder {
     );
   }
 
-  private async prepare(item: NewMessage): Promise<Omit<AddOp, 'done'>> {
-    const { raw, source, internalDate } = item;
-    const size = source?.size ?? raw!.length;
-    const normalized = normalizeFlags(item.flags);
-    const base = uniqueBaseName(size);
-    const letters = lettersOfFlags(normalized);
-    const tmp = join(this.path, 'tmp', base);
-    let linked = false;
-    if (source !== undefined) {
-      try {
-        await link(source.path, tmp);
-        linked = true;
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MESSAGE', 'message vanished');
-      }
-    }
-    if (!linked) await writeMessageFile(tmp, raw ?? (await readFile(source!.path)), internalDate, this.options.durable);
-    // Fill the index cache on delivery (the octets are at hand): later FETCH ENVELOPE/BODYSTRUCTURE read no file.
-    if (raw !== undefined) this.cache.put(base, cacheEntryOf(raw));
-    const entry: Omit<Entry, 'uid' | 'modseq'> = {
-      base,
-      dir: letters.length > 0 ? 'cur' : 'new',
-      letters,
-      keywords: normalized.filter(isKeyword),
-      size,
-      internalDate: internalDate.getTime(),
-      ...(item.envelope === undefined ? {} : { envelope: item.envelope }),
-      ...(item.emailId === undefined ? {} : { emailId: item.emailId }),
-    };
-    return { kind: 'add', tmp, entry };
-  }
 
   /** Changes flags (renaming files for system flags, the log for all); resolves updated entries and changed UIDs. */
   setFlags(uids: number[], flags: string[], mode: 'set' | 'add' | 'remove'): Promise<{ entries: Entry[]; changed: number[] }> {
@@ -390,11 +308,6 @@ export class MaildirFolder {
     await this.exclusive(() => this.closeFiles());
   }
 
-  /** Closes the kept log file and directories (both come back on next use). */
-  private async closeFiles(): Promise<void> {
-    await Promise.all([this.log.close(), this.dirs.close()]);
-  }
-
   /**
    * Starts noticing changes by other processes within about a second (see {@link FolderWatcher}). Idempotent.
    */
@@ -407,210 +320,7 @@ export class MaildirFolder {
     this.watcher.stop();
   }
 
-  /** Runs `task` after every earlier state-changing task of this folder (in-process order). */
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(task);
-    this.chain = result.catch(() => undefined);
-    return result;
-  }
-
-  private enqueue<T>(make: (done: Deferred<T>) => Op): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.deleted) {
-        reject(new MailStoreError('NO_SUCH_MAILBOX', 'mailbox deleted'));
-        return;
-      }
-      this.pending.push(make({ resolve, reject }));
-      if (this.scheduled) return;
-      this.scheduled = true;
-      void this.exclusive(() => this.commitPending());
-    });
-  }
-
-  /**
-   * Takes the folder lock, catches up with the log and stats the directories, runs `task` with whether there is a log
-   * and the directories' stamp, unlocks. Lock, log tail and stats are blocking calls (microseconds; see FolderLog).
-   */
-  private async withLock<T>(changes: FolderChanges, task: (hasLog: boolean, stamp: DirStamp) => Promise<T>): Promise<T> {
-    let lock;
-    try {
-      lock = await acquireDotLock(join(this.path, FOLDER_LOCK_FILE), 'folder', LOCK_WAIT_MS);
-    } catch (err) {
-      // The folder directory is gone (deleted by another process): the same refusal as a refresh would give.
-      if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MAILBOX', 'mailbox vanished');
-      throw err;
-    }
-    try {
-      const hasLog = await this.catchUp(changes);
-      return await task(hasLog, stampDirsSync(this.path));
-    } finally {
-      await lock.release();
-    }
-  }
-
-  /** Applies the log's new records; a replaced (compacted) log rebuilds the state. Resolves false when there is no log. */
-  private async catchUp(changes: FolderChanges): Promise<boolean> {
-    const read = await this.log.readNew();
-    if (read === undefined) return false;
-    if (this.deleted) return true; // deleted during the read: the emptied state stays empty
-    if (!read.replaced) {
-      for (const record of read.records) this.state.apply(record, changes);
-      return true;
-    }
-    const fresh = new FolderState();
-    for (const record of read.records) fresh.apply(record);
-    for (const entry of fresh.list()) {
-      const old = this.state.get(entry.uid);
-      if (old === undefined) changes.added.push(entry.uid);
-      else if (old.modseq !== entry.modseq) changes.flagged.push(entry.uid);
-    }
-    for (const old of this.state.list()) if (fresh.get(old.uid) === undefined) changes.expunged.push(old.uid);
-    fresh.uidNext = Math.max(fresh.uidNext, this.state.uidNext);
-    this.state = fresh;
-    return true;
-  }
-
-  /**
-   * Whether `new/`/`cur/` must be rescanned: their mtimes differ from the last stamp, or (`confirm`) the stamp is
-   * too fresh to prove that no other tool changed them in the same timestamp tick (Dovecot's "dirty mtime").
-   * Confirming scans run on reads only (commits keep the stamp unconfirmed until then: {@link lastScanStart} only
-   * moves with a full scan) and are rate-limited to a tenth of the time and {@link CONFIRM_SCAN_MIN_INTERVAL_MS}, so
-   * their cost stays a bounded share.
-   */
-  private dirsNeedScan(confirm: boolean, now: DirStamp): boolean {
-    const known = this.state.dirStamp;
-    if (known === undefined || now.n !== known.n || now.c !== known.c) return true;
-    if (!confirm || stampMs(known) + 1000 <= this.lastScanStart) return false;
-    return Date.now() - this.lastScanEnd >= Math.max(CONFIRM_SCAN_FACTOR * this.lastScanMs, CONFIRM_SCAN_MIN_INTERVAL_MS);
-  }
-
-  /** Brings the log in line with the directories (caller holds the lock and has caught up). */
-  private async scanLocked(changes: FolderChanges): Promise<void> {
-    const started = Date.now();
-    const stamp = stampDirsSync(this.path); // before the listing: a change during it shows as a newer stamp later
-    const records = await diffWithDirs(this.path, this.state);
-    const known = this.state.dirStamp;
-    if (records.length > 0 || known === undefined || known.n !== stamp.n || known.c !== stamp.c) records.push({ t: 's', ...stamp });
-    await this.log.append(records);
-    // markDeleted() emptied the state during the append: applying the records would bring the messages back.
-    if (this.deleted) return;
-    for (const record of records) this.state.apply(record, changes);
-    this.lastScanStart = started;
-    this.lastScanEnd = Date.now();
-    this.lastScanMs = this.lastScanEnd - started;
-  }
-
-  private async commitPending(): Promise<void> {
-    if (this.deleted) {
-      for (const op of this.pending.splice(0)) op.done.reject(new MailStoreError('NO_SUCH_MAILBOX', 'mailbox deleted'));
-      this.scheduled = false;
-      return;
-    }
-    // Group commit: files whose fsync is running now join this group rather than wait for a whole next commit.
-    // Only those already in flight are awaited, so a steady stream cannot hold a commit back indefinitely.
-    if (this.preparing.size > 0) await Promise.all([...this.preparing]);
-    this.scheduled = false;
-    const batch = this.pending.splice(0);
-    const changes = noChanges();
-    const results = new Map<Op, unknown>();
-    let flush: Promise<unknown> = Promise.resolve();
-    try {
-      await this.withLock(changes, async (_hasLog, stamp) => {
-        if (this.dirsNeedScan(false, stamp)) await this.scanLocked(changes);
-        const records: LogRecord[] = [];
-        const touched = new Set<'new' | 'cur'>();
-        const commit: CommitContext = {
-          state: () => this.state,
-          path: () => this.path,
-          touched,
-          record: (r) => {
-            this.state.apply(r);
-            records.push(r);
-          },
-        };
-        // The new files of the whole group are renamed into place in parallel (after the scan, which must not take
-        // them for files of another tool); UIDs are then given in queue order to those that made it.
-        const placed = new Map<Op, Promise<void>>();
-        for (const op of batch) {
-          if (op.kind === 'add') placed.set(op, maildirFs.rename(op.tmp, join(this.path, op.entry.dir, fileNameOf(op.entry))));
-        }
-        await Promise.allSettled(placed.values());
-        for (const op of batch) {
-          try {
-            results.set(op, await performOp(op, commit, placed.get(op)));
-          } catch (err) {
-            op.done.reject(err);
-          }
-        }
-        if (touched.size > 0) {
-          const stamp: LogRecord = { t: 's', ...stampDirsSync(this.path) };
-          this.state.apply(stamp);
-          records.push(stamp);
-        }
-        // The directories and the log are fsynced at the same time: no call resolves before both are durable, and
-        // after a power loss between the two the next scan reconciles them (a record without its file is expunged,
-        // a file without its record adopted) for changes nobody was told about yet.
-        // A group of only new/ → cur/ moves (a client saw the messages) is not fsynced: after a power loss those
-        // messages would merely look recent again.
-        const durable = this.options.durable && batch.some((op) => op.kind !== 'current');
-        const syncDirs = durable ? [...touched].map((dir) => this.dirs.sync(this.path, dir)) : [];
-        try {
-          await this.log.append(records, false);
-        } catch (err) {
-          await Promise.allSettled(syncDirs);
-          throw err;
-        }
-        flush = Promise.all([...syncDirs, durable && records.length > 0 ? this.log.startSync() : undefined]);
-      });
-    } catch (err) {
-      // The disk and the log may now disagree: reload both on next access. No call of the batch resolves.
-      await this.log.close();
-      this.state.dirStamp = undefined;
-      for (const op of batch) op.done.reject(err);
-      this.report(changes);
-      return;
-    }
-    // The lock is free again before the fsyncs finish: the next group (of this or another process) commits while they
-    // run, and its own fsyncs of the log and directories cover these writes too. A call resolves only once its group
-    // and every earlier group of this folder are durable; a failed fsync fails its group and every later one until
-    // the log and the directories have been reloaded.
-    const durable = Promise.all([this.flushed, flush]);
-    const settled = durable.then(() => undefined);
-    settled.catch(() => undefined);
-    this.flushed = settled;
-    durable.then(
-      () => {
-        for (const [op, value] of results) (op.done as Deferred<unknown>).resolve(value);
-      },
-      (err: unknown) => {
-        for (const op of results.keys()) op.done.reject(err);
-        if (this.flushed === settled) {
-          void this.exclusive(async () => {
-            await this.log.close();
-            this.state.dirStamp = undefined;
-            if (this.flushed === settled) this.flushed = Promise.resolve();
-          });
-        }
-      },
-    );
-    this.report(changes);
-    if (this.log.records > 2 * this.state.size + COMPACT_SLACK) {
-      this.exclusive(() => this.compact()).catch((err: unknown) => process.emitWarning(err instanceof Error ? err : String(err), 'MaildirCompactionWarning'));
-    }
-  }
-
-  /** Rewrites the log as one record per live message (O(messages), once per as many changes: amortized O(1)). */
-  private async compact(): Promise<void> {
-    if (this.deleted) return;
-    const changes = noChanges();
-    await this.withLock(changes, async () => {
-      if (this.log.records > 2 * this.state.size + COMPACT_SLACK) await this.log.rewrite(this.state.snapshot());
-    });
-    this.report(changes);
-    await this.cache.compact(new Set(this.state.list().map((entry) => entry.base))).catch(() => undefined);
-  }
-
-  private report(changes: FolderChanges): void {
+  protected override report(changes: FolderChanges): void {
     if (changes.added.length + changes.expunged.length + changes.flagged.length > 0) this.options.notify(changes, this);
   }
 }
