@@ -1,17 +1,18 @@
-import { X509Certificate, constants as cryptoConstants, hkdfSync } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
 import type { ServiceIdentifier } from 'inversify';
 import { toVersionRange, DEFAULT_PROTOCOLS } from './ssl-protocols.js';
-import { ACME_TLS_ALPN_PROTOCOL, TlsAlpnChallenges } from './tls-alpn-challenges.js';
+import { TlsAlpnChallenges, withAcmeChallenges } from './tls-alpn-challenges.js';
 import { AcmeHttpChallenges } from './acme-http-challenges.js';
 import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
-import { assertTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
-import { CertificateStore } from './certificate-store.js';
+import { assertTicketKeys, derivedTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
+import type { CertificateStore } from './certificate-store.js';
 import type { ClientHelloSummary } from './client-hello.js';
 import { certificateOfContext } from './certificate-store-loader.js';
 import { CertificateError, filesOf, issuerOf, leafOf, loadMaterial, splitPemList, type Material } from './certificate-material.js';
-import { assertGroups, DEFAULT_TLS12_CIPHERS, DEFAULT_TLS_GROUPS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
+import { assertGroups, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
+import { createServerContext, openCertificateStore, StoreContexts } from './server-contexts.js';
 
 export { CertificateError, fingerprintOf, splitPemList } from './certificate-material.js';
 export { DEFAULT_TLS12_CIPHERS, DEFAULT_TLS_GROUPS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
@@ -21,13 +22,6 @@ export { DEFAULT_TLS12_CIPHERS, DEFAULT_TLS_GROUPS, HANDSHAKE_TIMEOUT_MS, type C
  * It lives here, beside the class, so protocol layers can inject it without importing the assembly layer.
  */
 export const ServerSecurityToken = Symbol.for('postern.ServerSecurity') as ServiceIdentifier<ServerSecurity>;
-
-/**
- * OpenSSL options of every server context. `SSL_OP_NO_RENEGOTIATION`: a TLS 1.2 client may not renegotiate (each
- * renegotiation costs the server a full handshake, a cheap DoS; RFC 5746 secure renegotiation stays signalled and
- * TLS 1.3 has none). `SSL_OP_NO_COMPRESSION`: CRIME (RFC 7457 §2.6); OpenSSL 3 already defaults to it.
- */
-const SERVER_SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION;
 
 /**
  * A prepared TLS server configuration. `SecureContext`s are built once per configuration (and per SNI name),
@@ -47,11 +41,8 @@ export class ServerSecurity {
   ocspEvents?: OcspStaplerEvents;
   /** Where a store opened from `certificateStore` options reports reloads and skipped files (set by the assembly). */
   certificateStoreEvents?: OcspStaplerEvents;
-  private store?: CertificateStore;
-  private ownsStore = false;
-  private unsubscribeStore?: () => void;
-  /** Contexts for store certificates, by SHA-256 thumbprint (bounded by the store's size, not by client-chosen names). */
-  private storeContexts = new Map<string, tls.SecureContext>();
+  /** The certificate store serving SNI names and the contexts built for its certificates, once the store is open. */
+  private storeContexts?: StoreContexts;
   private readonly stapler = new OcspStapler({
     info: (message, meta) => this.ocspEvents?.info(message, meta),
     warn: (message, meta) => this.ocspEvents?.warn(message, meta),
@@ -259,7 +250,7 @@ export class ServerSecurity {
         const wild = this.sniContexts.get('*' + name.slice(dot));
         if (wild) return wild;
       }
-      const stored = this.store ? this.storeContextFor(name) : undefined;
+      const stored = this.storeContexts?.contextFor(name);
       if (stored) return stored;
     }
     return this.defaultContext;
@@ -267,44 +258,16 @@ export class ServerSecurity {
 
   /** The certificate store serving SNI names (after prepare), if one is configured. */
   get certificateStore(): CertificateStore | undefined {
-    return this.store;
-  }
-
-  private storeContextFor(name: string): tls.SecureContext | undefined {
-    const entry = this.store?.serverCertificateFor(name);
-    if (!entry?.localCertificate) return undefined;
-    let context = this.storeContexts.get(entry.thumbprint256);
-    if (!context) {
-      try {
-        context = this.createContext(entry.localCertificate);
-      } catch (err) {
-        this.onReloadError?.(err);
-        return undefined;
-      }
-      this.storeContexts.set(entry.thumbprint256, context);
-    }
-    return context;
+    return this.storeContexts?.store;
   }
 
   /** Opens (or adopts) the configured certificate store once; its changes drop the contexts built from it. */
   private async openStore(): Promise<void> {
     const o = this.options.certificateStore;
-    if (!o || this.store) return;
-    if (o instanceof CertificateStore) {
-      this.store = o;
-    } else if (this.parent && this.parent.options.certificateStore === o) {
-      await this.parent.prepare();
-      this.store = this.parent.store;
-    } else {
-      try {
-        this.store = await CertificateStore.open({ ...o, log: o.log ?? this.certificateStoreEvents });
-      } catch (err) {
-        throw new CertificateError((err as Error).message);
-      }
-      this.ownsStore = true;
-    }
-    this.unsubscribeStore = this.store?.onChange(() => {
-      this.storeContexts.clear();
+    if (!o || this.storeContexts) return;
+    const opened = await openCertificateStore(o, this.parent, this.certificateStoreEvents);
+    if (!opened) return;
+    this.storeContexts = new StoreContexts(opened.store, opened.owned, (m) => this.createContext(m), (err) => this.onReloadError?.(err), () => {
       if (this.options.ocspStapling !== false && this.staplingEntries.length > 0) this.trackStapling();
     });
   }
@@ -323,46 +286,18 @@ export class ServerSecurity {
       // OpenSSL inside the handshake instead, so the client gets a TLS alert (certificate_required in TLS 1.3,
       // handshake_failure in TLS 1.2) rather than a connection closed without a word.
       rejectUnauthorized: this.requiresClientCertificate && this.options.validationCallback === undefined,
-      SNICallback: this.sniContexts.size > 0 || this.store ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
+      SNICallback: this.sniContexts.size > 0 || this.storeContexts ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
     };
     // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand. Assigned,
     // not spread into the literal: a spread there goes through V8's runtime on every handshake (issue 15).
     if (this.stapler.isActive) options.server = this.stapler.carrier;
-    return this.acmeChallenges.isActive ? this.withAcmeChallenges(options, hello) : options;
-  }
-
-  /**
-   * RFC 8737 §3: a validation server offers only `acme-tls/1` with the domain as SNI and must be shown the challenge
-   * certificate. OpenSSL asks for ALPN before it picks the certificate (SNI callback), so the ALPN choice of this
-   * handshake is remembered and the SNI callback then returns the challenge context. Only while a validation is
-   * pending, because an ALPN callback must accept one of the client's protocols: it then echoes the client's first
-   * one, as the mail protocols define no ALPN behaviour of their own.
-   */
-  private withAcmeChallenges(options: tls.TLSSocketOptions, hello: ClientHelloSummary | undefined): tls.TLSSocketOptions {
-    // Under TLS 1.2 the SNI callback runs before the ALPN callback: only a ClientHello read ahead can tell it.
-    let validating = hello !== undefined && this.isAcmeValidation(hello.alpn, hello.servername);
-    return {
-      ...options,
-      // An ACME CA's validation connection presents no client certificate and must still see the challenge answered.
-      rejectUnauthorized: false,
-      ALPNCallback: ({ servername, protocols }) => {
-        validating = this.isAcmeValidation(protocols, servername);
-        return validating ? ACME_TLS_ALPN_PROTOCOL : protocols[0];
-      },
-      SNICallback: (name, cb) => cb(null, (validating ? this.acmeChallenges.contextFor(name) : undefined) ?? this.contextFor(name)),
-    };
-  }
-
-  /** RFC 8737 §3: the client offers `acme-tls/1` for a name with a pending validation. */
-  private isAcmeValidation(protocols: readonly string[], servername: string | undefined): boolean {
-    return protocols.includes(ACME_TLS_ALPN_PROTOCOL) && this.acmeChallenges.contextFor(servername) !== undefined;
+    return this.acmeChallenges.isActive ? withAcmeChallenges(this, options, hello) : options;
   }
 
   /** Stops watching files and the ticket-key schedule. Idempotent. */
   close(): void {
     this.parent?.derived.delete(this);
-    this.unsubscribeStore?.();
-    if (this.ownsStore) this.store?.close();
+    this.storeContexts?.close();
     this.rotation?.stop();
     for (const w of this.watchers) w.close();
     this.watchers = [];
@@ -385,7 +320,7 @@ export class ServerSecurity {
     this.defaultContext = defaultContext;
     this.sniContexts = sni;
     this.mainMaterial = main;
-    this.storeContexts = new Map();
+    this.storeContexts?.reset();
     for (const child of this.derived) {
       // A derived configuration that serves this certificate follows it; its own failure is its own to report.
       if (child.inheritsCertificate && child.isPrepared) child.reload().catch((err: unknown) => child.onReloadError?.(err));
@@ -407,7 +342,7 @@ export class ServerSecurity {
   /** Staples for the configured certificates and for the store's server certificates (issuer found in the store). */
   private trackStapling(): void {
     const serves = (c: X509Certificate): boolean => c.keyUsage === undefined || c.keyUsage.includes('1.3.6.1.5.5.7.3.1'); // EKU serverAuth
-    const fromStore = (this.store?.certificates ?? []).filter((e) => e.hasPrivateKey && e.issuer && serves(e.certificate)).map((e) => ({ leaf: e.certificate, issuer: e.issuer }));
+    const fromStore = (this.storeContexts?.store.certificates ?? []).filter((e) => e.hasPrivateKey && e.issuer && serves(e.certificate)).map((e) => ({ leaf: e.certificate, issuer: e.issuer }));
     this.stapling = this.stapler.track([...this.staplingEntries, ...fromStore]);
   }
 
@@ -429,29 +364,7 @@ export class ServerSecurity {
   }
 
   private createContext(m: Material): tls.SecureContext {
-    const { minVersion, maxVersion, legacy } = toVersionRange(this.options.protocols ?? DEFAULT_PROTOCOLS);
-    const ciphers = legacy ? `${this.options.ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=0` : (this.options.ciphers ?? DEFAULT_TLS12_CIPHERS);
-    const ca = splitPemList(this.options.trustedCertificates);
-    try {
-      return tls.createSecureContext({
-        cert: m.cert,
-        key: m.key,
-        pfx: m.pfx,
-        passphrase: m.passphrase,
-        minVersion,
-        maxVersion,
-        ciphers,
-        ecdhCurve: this.options.groups ?? DEFAULT_TLS_GROUPS,
-        ca: ca.length > 0 ? ca : undefined,
-        honorCipherOrder: true,
-        secureOptions: SERVER_SECURE_OPTIONS | (this.rotation ? 0 : cryptoConstants.SSL_OP_NO_TICKET),
-        ticketKeys: this.rotation ? (this.ticketKeys ?? this.rotation.current) : undefined,
-      });
-    } catch (err) {
-      // OpenSSL's own wording goes into the message for the operator; we never branch on it.
-      const hint = m.pfx !== undefined || m.passphrase !== undefined ? ' (is the passphrase right?)' : '';
-      throw new CertificateError(`cannot use the certificate: ${(err as Error).message}${hint}`);
-    }
+    return createServerContext(this.options, m, this.rotation ? (this.ticketKeys ?? this.rotation.current) : undefined);
   }
 
   private startWatching(): void {
@@ -474,9 +387,3 @@ export class ServerSecurity {
     }
   }
 }
-
-/** Ticket keys of a derived configuration: HKDF-SHA256 (RFC 5869) of the parent's keys, labelled. */
-function derivedTicketKeys(parent: Buffer, label: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', parent, Buffer.alloc(0), `postern ticket keys ${label}`, parent.length));
-}
-

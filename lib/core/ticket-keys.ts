@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 
 /**
  * TLS session-ticket keys (RFC 5077 §4, RFC 8446 §4.6.1): the secret with which a server seals the session state it
@@ -68,4 +68,12 @@ export class TicketKeyRotation {
 /** @throws RangeError unless `keys` is a Buffer of {@link TICKET_KEY_BYTES} bytes. */
 export function assertTicketKeys(keys: Buffer): void {
   if (!Buffer.isBuffer(keys) || keys.length !== TICKET_KEY_BYTES) throw new RangeError(`session ticket keys must be ${TICKET_KEY_BYTES} bytes`);
+}
+
+/**
+ * Ticket keys of a derived configuration: HKDF-SHA256 (RFC 5869) of the parent's keys, labelled. Used by
+ * `ServerSecurity.derive()`, so that a ticket never resumes under a configuration other than the one that issued it.
+ */
+export function derivedTicketKeys(parent: Buffer, label: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', parent, Buffer.alloc(0), `postern ticket keys ${label}`, parent.length));
 }

@@ -1,4 +1,6 @@
 import tls from 'node:tls';
+import type { ClientHelloSummary } from './client-hello.js';
+import type { ServerSecurity } from './server-security.js';
 
 /** The ALPN protocol name of ACME's TLS-ALPN-01 validation (RFC 8737 §6.2). */
 export const ACME_TLS_ALPN_PROTOCOL = 'acme-tls/1';
@@ -35,4 +37,32 @@ export class TlsAlpnChallenges {
   contextFor(servername: string | undefined): tls.SecureContext | undefined {
     return servername === undefined ? undefined : this.contexts.get(servername.toLowerCase());
   }
+}
+
+/**
+ * RFC 8737 §3: a validation server offers only `acme-tls/1` with the domain as SNI and must be shown the challenge
+ * certificate. OpenSSL asks for ALPN before it picks the certificate (SNI callback), so the ALPN choice of this
+ * handshake is remembered and the SNI callback then returns the challenge context. Only while a validation is
+ * pending, because an ALPN callback must accept one of the client's protocols: it then echoes the client's first
+ * one, as the mail protocols define no ALPN behaviour of their own.
+ * Called by {@link ServerSecurity.socketOptions} with its `options` while `security.acmeChallenges` is active.
+ */
+export function withAcmeChallenges(security: ServerSecurity, options: tls.TLSSocketOptions, hello: ClientHelloSummary | undefined): tls.TLSSocketOptions {
+  // Under TLS 1.2 the SNI callback runs before the ALPN callback: only a ClientHello read ahead can tell it.
+  let validating = hello !== undefined && isAcmeValidation(security.acmeChallenges, hello.alpn, hello.servername);
+  return {
+    ...options,
+    // An ACME CA's validation connection presents no client certificate and must still see the challenge answered.
+    rejectUnauthorized: false,
+    ALPNCallback: ({ servername, protocols }) => {
+      validating = isAcmeValidation(security.acmeChallenges, protocols, servername);
+      return validating ? ACME_TLS_ALPN_PROTOCOL : protocols[0];
+    },
+    SNICallback: (name, cb) => cb(null, (validating ? security.acmeChallenges.contextFor(name) : undefined) ?? security.contextFor(name)),
+  };
+}
+
+/** RFC 8737 §3: the client offers `acme-tls/1` for a name with a pending validation. */
+function isAcmeValidation(challenges: TlsAlpnChallenges, protocols: readonly string[], servername: string | undefined): boolean {
+  return protocols.includes(ACME_TLS_ALPN_PROTOCOL) && challenges.contextFor(servername) !== undefined;
 }
