@@ -1,5 +1,6 @@
 import type { CloseReason } from '../core/connection.js';
 import { debugEnabled, type Logger } from '../log/logger.js';
+import { isHttpMethod } from '../protocol/http-request.js';
 import type { LineReader } from '../protocol/line-reader.js';
 import { commandSizeLimit, IMAP_LITERAL_MINUS_MAX, literalLimit, type ImapSettings } from './imap-options.js';
 import { announcedLiteral, ImapCommandAssembler, type AssemblerResult, type ImapCommand, type ImapParseError } from './imap-parser.js';
@@ -25,6 +26,8 @@ export interface CommandReaderHost {
   refuseBeforeLiteral(lit: LiteralRequest): Promise<boolean>;
   /** A continuation line whose CRLF never came: say BYE and close. */
   onRunawayLine(): Promise<void>;
+  /** An HTTP request line (tag `GET`, `POST`…): says BYE and closes (`TextSession.refuseHttpRequest`). */
+  refuseHttpRequest(method: string): Promise<void>;
 }
 
 /** Commands whose arguments are secrets: logged as `[redacted]`. */
@@ -191,6 +194,8 @@ export class ImapCommandReader {
 
   private async parseError(error: ImapParseError): Promise<void> {
     const host = this.host;
+    // `GET /a(b) HTTP/1.1` fails to parse; its tag must not be echoed either (ALPACA): the session ends there.
+    if (error.tag !== undefined && isHttpMethod(error.tag) && error.nonSyncLiteral === undefined) return host.refuseHttpRequest(error.tag);
     if (error.tag === undefined) host.send(untaggedLine('BAD', undefined, error.message));
     else host.send(taggedLine(error.tag, 'BAD', error.reason === 'too-big' ? 'TOOBIG' : undefined, error.message));
     if (error.nonSyncLiteral !== undefined) return this.dropNonSync(error.nonSyncLiteral);

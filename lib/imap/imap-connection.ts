@@ -2,6 +2,7 @@ import type { Connection } from '../core/connection.js';
 import type { AuthRequest } from '../contracts/authenticator.js';
 import { supportsWatch, type UserMailboxes } from '../contracts/mail-store.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
+import { isHttpMethod } from '../protocol/http-request.js';
 import type { ReplyError } from '../protocol/reply-error.js';
 import { admitSession, runHooks } from '../protocol/session-hooks.js';
 import type { FaultStage } from '../protocol/faults.js';
@@ -130,6 +131,9 @@ export class ImapConnection extends ImapSessionState implements DispatchTarget<I
   }
 
   private async execute(command: ImapCommand): Promise<void> {
+    // An HTTP request line (`GET / HTTP/1.1`) is an unknown command `/` with the tag `GET`: the session ends there,
+    // without the tagged BAD that would echo it (ALPACA; the other protocols see the method as their verb).
+    if (isHttpMethod(command.tag) && !Object.prototype.hasOwnProperty.call(IMAP_COMMANDS, command.command)) return this.refuseHttpRequest(command.tag);
     this.running = command;
     try {
       await dispatch(IMAP_COMMANDS, this, command.command, command.args.length > 0 ? '…' : '', command);
@@ -222,6 +226,11 @@ export class ImapConnection extends ImapSessionState implements DispatchTarget<I
 
   protected async onTooManyErrors(): Promise<void> {
     this.send(untaggedLine('BYE', undefined, 'Too many errors'));
+  }
+
+  /** An HTTP request line ends the session with an untagged BYE (RFC 9051 §7.1.5): its tag is never echoed. */
+  protected override httpRequestGoodbye(): string {
+    return untaggedLine('BYE', undefined, 'HTTP request refused');
   }
 
   protected async onIdleTimeout(): Promise<void> {

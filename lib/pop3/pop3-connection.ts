@@ -219,6 +219,11 @@ export class Pop3Connection extends TextSession implements DispatchTarget<Pop3St
     await this.end('idle-timeout');
   }
 
+  /** An HTTP request line ends the session (no UPDATE state: nothing marked deleted is removed). */
+  protected override httpRequestGoodbye(): string {
+    return errLine(undefined, 'HTTP request refused, closing');
+  }
+
   protected async onTooManyErrors(): Promise<void> {
     this.send(errLine(undefined, 'too many errors, closing'));
   }

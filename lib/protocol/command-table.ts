@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { ProtocolSyntaxError, ReplyError } from './reply-error.js';
+import { isHttpMethod } from './http-request.js';
 
 /**
  * One command of a protocol: where it is allowed, what it takes, and its handler. `A` is what the handler gets:
@@ -44,11 +45,18 @@ export interface DispatchTarget<S extends string> {
   observeCommand?(verb: string, seconds: number): void;
   /** Runs after the guards passed, before the handler (fault injection); true when the command must not run. */
   beforeCommand?(verb: string, args: string): boolean | Promise<boolean>;
+  /**
+   * An unknown verb that is an HTTP request method (`GET`, `POST`, `CONNECT`…): a browser's request sent to a mail
+   * port, the first step of a cross-protocol attack (see `isHttpMethod`). Says the protocol's goodbye and closes;
+   * nothing else on the connection runs. `TextSession` implements it; without it the verb is an unknown command.
+   */
+  refuseHttpRequest?(method: string): void | Promise<void>;
 }
 
 /**
- * Runs one command through the guards in a fixed order — unknown verb, wrong state, argument shape, TLS
- * required, auth required — then the handler, and maps what it throws (STYLE §6):
+ * Runs one command through the guards in a fixed order — unknown verb (an HTTP request method among them ends the
+ * session: {@link DispatchTarget.refuseHttpRequest}), wrong state, argument shape, TLS required, auth required — then
+ * the handler, and maps what it throws (STYLE §6):
  * ReplyError → sent as-is; ProtocolSyntaxError → syntax reply + error budget; anything else → logged as our
  * bug with its stack and a generic reply (never the error's text on the wire).
  *
@@ -68,7 +76,7 @@ export function dispatch<S extends string, C extends DispatchTarget<S>, A = stri
 ): void | Promise<void> {
   const spec = Object.prototype.hasOwnProperty.call(table, verb) ? table[verb] : undefined;
   // refuseCommand is a module function rather than a closure made for every command (issue 15: allocation per command).
-  if (!spec) return refuseCommand(session, 'unknown', verb);
+  if (!spec) return session.refuseHttpRequest && isHttpMethod(verb) ? session.refuseHttpRequest(verb) : refuseCommand(session, 'unknown', verb);
   if (!spec.states.includes(session.state)) return refuseCommand(session, 'state', verb);
   if (spec.args === 'none' && args.length > 0) return refuseCommand(session, 'syntax', verb, 'no arguments allowed');
   if (spec.args === 'required' && args.length === 0) return refuseCommand(session, 'syntax', verb, 'argument required');

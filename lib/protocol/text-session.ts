@@ -398,6 +398,24 @@ export abstract class TextSession {
   /** Called once when the session is over (release locks, close backend sessions). */
   protected async closed(): Promise<void> {}
 
+  /**
+   * DispatchTarget: a command line that is an HTTP request (a browser sent to this port, as in the ALPACA
+   * cross-protocol attacks). Logged at warn; the protocol's {@link httpRequestGoodbye} is sent and the session ends
+   * (reason `refused`), so no later line of the request (its headers, a body of commands) is run or echoed. Not
+   * counted as a client error: it ends the session by itself.
+   */
+  refuseHttpRequest(method: string): Promise<void> {
+    this.log.warn('HTTP request on a mail port, closing', { method });
+    const goodbye = this.httpRequestGoodbye();
+    if (goodbye !== undefined) this.send(goodbye);
+    return this.end('refused');
+  }
+
+  /** The line sent before closing on an HTTP request (CRLF included), or none: the default closes without a word. */
+  protected httpRequestGoodbye(): string | undefined {
+    return undefined;
+  }
+
   /** Counts a client error. When the budget is spent, says goodbye, ends the session and returns false. */
   async countError(): Promise<boolean> {
     this.errors++;

@@ -298,6 +298,11 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
     }
   }
 
+  /** An HTTP request line ends the session with 421 (Postfix closes on GET, POST and CONNECT too). */
+  protected override httpRequestGoodbye(): string {
+    return REPLIES.httpRequest;
+  }
+
   /** A fault's reply (the rule's own line); `421` closes the session, like a 421 from a hook (RFC 5321 §3.8). */
   protected override async sendFaultReply(text: string, _stage?: FaultStage): Promise<void> {
     this.send(text + '\r\n');

@@ -64,6 +64,8 @@ export const REPLIES = {
   // Past MAX_SKIPPED_LINE_OCTETS without a line end the session gives up: 421 closes it (RFC 5321 §3.8), where
   // a 5xx would tell the client the connection goes on.
   lineRunaway: reply(421, '4.7.0', 'Line too long, closing connection'),
+  // An HTTP request line (a browser's form posted to this port, ALPACA): the session closes, so 421 (RFC 5321 §3.8).
+  httpRequest: reply(421, '4.7.0', 'HTTP request refused, closing connection'),
   eightBit: reply(500, '5.5.2', '8-bit characters allowed only in SMTPUTF8 addresses'),
   authRequiresTls: reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
   authRequired: reply(530, '5.7.0', 'Authentication required'),

@@ -28,6 +28,7 @@ class Target implements DispatchTarget<State> {
   }
   beforeCommand?: (verb: string, args: string) => boolean | Promise<boolean>;
   observeCommand?: (verb: string, seconds: number) => void;
+  refuseHttpRequest?: (method: string) => void;
 }
 
 class TestReplyError extends ReplyError {}
@@ -73,6 +74,21 @@ describe('protocol: dispatch through the command table', () => {
     expect((await run('NOOP', 'x')).events).to.deep.equal(['refuse syntax NOOP (no arguments allowed)', 'count']);
     expect((await run('ECHO')).events).to.deep.equal(['refuse syntax ECHO (argument required)', 'count']);
     expect((await run('SYNTAX')).events).to.deep.equal(['refuse syntax SYNTAX (bad date)', 'count']);
+  });
+
+  it('hands an unknown verb that is an HTTP method to refuseHttpRequest, without counting an error; without that hook it is unknown', async () => {
+    const withHook = (t: Target): void => void (t.refuseHttpRequest = (method) => void t.events.push(`http ${method}`));
+    for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']) {
+      expect((await run(method, '/ HTTP/1.1', withHook)).events, method).to.deep.equal([`http ${method}`]);
+    }
+    expect((await run('GETX', '/ HTTP/1.1', withHook)).events).to.deep.equal(['refuse unknown GETX', 'count']);
+    expect((await run('POST', '/ HTTP/1.1')).events).to.deep.equal(['refuse unknown POST', 'count']);
+    // A protocol of your own that has a GET command runs it: only unknown verbs are looked at.
+    const table: CommandTable<State, Target> = { ...TABLE, GET: { states: ['ready'], args: 'optional', run: (s, a) => void s.events.push(`ran GET ${a}`) } };
+    const t = new Target();
+    withHook(t);
+    await dispatch(table, t, 'GET', 'key');
+    expect(t.events).to.deep.equal(['ran GET key', 'clear']);
   });
 
   it('refuses needsTls in plaintext without counting an error, and runs it when secure or when insecure auth is allowed', async () => {
