@@ -54,6 +54,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'cert-login': { type: 'string' },
         'tls-min': { type: 'string', multiple: true },
         'tls-groups': { type: 'string', multiple: true },
+        'tls-alpn': { type: 'string', multiple: true },
         'cert-dir': { type: 'string', multiple: true },
         'allow-insecure-auth': { type: 'boolean' },
         'http-auth': { type: 'string' },

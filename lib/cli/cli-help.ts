@@ -35,6 +35,9 @@ TLS
   --tls-min 1.2|1.3         lowest TLS version (default 1.2)
   --tls-groups LIST         key-exchange groups, colon-separated, preferred first (default X25519:P-256:P-384;
                             e.g. add :P-521 for a client that offers nothing else)
+  --tls-alpn LIST|none      ALPN ids a TLS client that offers ALPN must include, comma-separated (default: the
+                            protocol's own, smtp, pop3 or imap; a browser's h2/http/1.1 gets no_application_protocol);
+                            none: ALPN off, any offer accepted
   --cert-dir DIR            certificates per SNI name from a directory of PEM/PFX files (watched; --passphrase
                             opens encrypted ones); names it has no certificate for get --cert/--pfx's
   VALUE@LISTENER            any of the TLS flags above for one listener only, e.g. --client-cert require@imaps,

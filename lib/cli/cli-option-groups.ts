@@ -12,7 +12,7 @@ import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import { LISTENER_NAMES, type MailServerConfig } from '../di/mail-server.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
-import { certificateDirectory, tlsGroups } from './cli-tls.js';
+import { certificateDirectory, tlsAlpn, tlsGroups } from './cli-tls.js';
 import { asUsage, readFile, readFileBuffer, UsageError, wholeNumber } from './cli-usage.js';
 
 /** The LMTP section with the `security` of an `…@lmtp` TLS flag added. */
@@ -57,7 +57,7 @@ export function limitOptions(str: (k: string) => string | undefined): ServerLimi
   return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
-/** `--cert/--key`, `--pfx`, `--passphrase`, `--cert-dir`, `--ca`, `--client-cert`, `--tls-min`, `--tls-groups` → the listeners' `tls` (files read now). */
+/** `--cert/--key`, `--pfx`, `--passphrase`, `--cert-dir`, `--ca`, `--client-cert`, `--tls-min`, `--tls-groups`, `--tls-alpn` → the listeners' `tls` (files read now). */
 export function tlsOptions(str: (k: string) => string | undefined): ServerSecurityOptions {
   const cert = str('cert');
   const key = str('key');
@@ -81,10 +81,12 @@ export function tlsOptions(str: (k: string) => string | undefined): ServerSecuri
     protocols = protocolsFrom(parseSslProtocols(tlsMin));
   }
   const groups = str('tls-groups');
+  const alpn = str('tls-alpn');
   return {
     certificate,
     protocols,
     ...(groups !== undefined ? { groups: asUsage(() => tlsGroups(groups, '--tls-groups')) } : {}),
+    ...(alpn !== undefined ? { alpnProtocols: asUsage(() => tlsAlpn(alpn, '--tls-alpn')) } : {}),
     trustedCertificates: ca ? readFile(ca, '--ca') : undefined,
     ...(str('cert-dir') !== undefined ? { certificateStore: asUsage(() => certificateDirectory(str('cert-dir')!, '--cert-dir', str('passphrase'))) } : {}),
     requestClientCertificate: clientCert === 'request' || clientCert === 'require',

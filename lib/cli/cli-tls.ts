@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { CertificateSource, ServerSecurityOptions } from '../core/server-security.js';
-import { assertGroups } from '../core/server-security-options.js';
+import { assertAlpnProtocols, assertGroups } from '../core/server-security-options.js';
 import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
 
 /**
@@ -8,7 +8,7 @@ import { parseSslProtocols, protocolsFrom } from '../core/ssl-protocols.js';
  * Without `@LISTENER` a flag sets the shared TLS configuration; a value that itself contains `@` ends with a bare `@`
  * (`--passphrase 'p@ss@'`).
  */
-export const TARGETABLE_TLS_FLAGS = ['cert', 'key', 'pfx', 'passphrase', 'ca', 'client-cert', 'tls-min', 'tls-groups', 'cert-dir'] as const;
+export const TARGETABLE_TLS_FLAGS = ['cert', 'key', 'pfx', 'passphrase', 'ca', 'client-cert', 'tls-min', 'tls-groups', 'tls-alpn', 'cert-dir'] as const;
 /** One of {@link TARGETABLE_TLS_FLAGS}. */
 export type TlsFlag = (typeof TARGETABLE_TLS_FLAGS)[number];
 /** The values of the TLS flags, at most one per flag. */
@@ -94,7 +94,19 @@ export function listenerTlsOptions(flags: TlsFlagValues, listener: string, share
     out.protocols = protocolsFrom(parseSslProtocols(tlsMin));
   }
   if (flags['tls-groups'] !== undefined) out.groups = tlsGroups(flags['tls-groups'], `--tls-groups${at}`);
+  if (flags['tls-alpn'] !== undefined) out.alpnProtocols = tlsAlpn(flags['tls-alpn'], `--tls-alpn${at}`);
   return out;
+}
+
+/**
+ * `--tls-alpn LIST|none`: comma-separated ALPN ids replacing the protocol's own, or `none` (ALPN off).
+ * @throws Error naming the flag and the id that is not one.
+ */
+export function tlsAlpn(value: string, flag: string): readonly string[] | false {
+  if (value === 'none') return false;
+  const ids = value.split(',');
+  assertAlpnProtocols(ids, flag);
+  return ids;
 }
 
 /**

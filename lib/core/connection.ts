@@ -26,6 +26,8 @@ export interface SecurityState {
   readonly chain?: X509Chain;
   /** Policy errors the validation saw (accepted ones included). */
   readonly policyErrors: SslPolicyErrors;
+  /** The ALPN protocol id negotiated (`imap`, `smtp`…), if the client offered one the listener speaks. */
+  readonly alpnProtocol?: string;
 }
 
 /** Why a connection closed. */
@@ -81,6 +83,11 @@ export interface ConnectionOptions {
    * and drain listeners the upgrade would remove again at once.
    */
   secureAtOnce?: boolean;
+  /**
+   * Server side: the ALPN ids of the protocol spoken on this connection (`ConnectionHandler.alpnProtocols`), which
+   * {@link authenticateAsServer} and the implicit-TLS accept negotiate unless the `ServerSecurity` sets its own.
+   */
+  alpnProtocols?: readonly string[];
 }
 
 /** Socket write buffer above which a compressed write reports backpressure (as `socket.write` would). */
@@ -116,6 +123,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly proxy?: { readonly address: string; readonly port: number };
   /** Logger with `cid` and `remote` bound. */
   readonly log: Logger;
+  /** Server side: the protocol's ALPN ids (`ConnectionOptions.alpnProtocols`); undefined: none negotiated. */
+  readonly alpnProtocols?: readonly string[];
   private socket: net.Socket;
   private securityState: SecurityState = { tls: false, policyErrors: SslPolicyErrors.None };
   private closeReason?: CloseReason;
@@ -138,6 +147,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   constructor(socket: net.Socket, log: Logger, meta: Record<string, unknown> = {}, options: ConnectionOptions = {}) {
     super();
     this.dialledHost = options.dialledHost;
+    this.alpnProtocols = options.alpnProtocols;
     this.id = `${options.idPrefix ?? ''}c${(nextId++).toString(36)}`;
     this.socket = socket;
     const via = options.proxied;
@@ -403,7 +413,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   private startServerTls<A>(security: ServerSecurity, owner: UpgradeOwner<A>, arg: A, hello?: ClientHelloSummary): void {
     const plain = this.socket;
-    const handshake = startServerHandshake(plain, security, this, Connection.UPGRADE_LISTENER, this, hello);
+    const handshake = startServerHandshake(plain, security, this, Connection.UPGRADE_LISTENER, this, hello, this.alpnProtocols);
     const tlsSocket = handshake.tlsSocket;
     this.handshake = handshake;
     this.upgradeOwner = owner as UpgradeOwner<unknown>;
@@ -459,6 +469,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       peerCertificate: facts.peerCertificate,
       chain: facts.chain,
       policyErrors: facts.policyErrors,
+      alpnProtocol: facts.alpnProtocol,
     };
     this.upgrading = false;
     this.attach(tlsSocket);

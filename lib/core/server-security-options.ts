@@ -41,6 +41,16 @@ export interface ServerSecurityOptions {
    * @throws Error from the ServerSecurity constructor for a name OpenSSL does not know.
    */
   groups?: string;
+  /**
+   * ALPN protocol ids (RFC 7301) this configuration accepts, in order of preference, replacing the protocol's own
+   * (`ConnectionHandler.alpnProtocols`: `smtp`, `pop3`, `imap`). A client that offers ALPN without any of them gets a
+   * `no_application_protocol` alert (RFC 7301 §3.2, RFC 9325 §3.8: the ALPACA cross-protocol attacks); a client that
+   * offers none is unaffected. `false`: ALPN is off (offers are ignored and nothing is negotiated), as are an empty
+   * list and a protocol that names no ids. .NET: `SslServerAuthenticationOptions.ApplicationProtocols`.
+   * @throws Error from the ServerSecurity constructor for an id that is empty, over 255 octets, or not printable ASCII
+   *   without spaces and commas.
+   */
+  alpnProtocols?: readonly string[] | false;
   /** Ask the client for a certificate (the handshake still succeeds without one). */
   requestClientCertificate?: boolean;
   /**
@@ -109,6 +119,21 @@ export function assertGroups(groups: string, label = 'groups'): void {
       tls.createSecureContext({ ecdhCurve: name });
     } catch {
       throw new Error(`${label}: OpenSSL does not know the group "${name}" (expected names such as X25519, P-256, P-384, P-521, X448, ffdhe2048)`);
+    }
+  }
+}
+
+/**
+ * Checks ALPN protocol ids: 1 to 255 printable ASCII characters without spaces or commas (RFC 7301 §3.1 allows any
+ * octets; the registered ids are all of this kind, and a comma is a list given as one id).
+ * @param label starts the message: `alpnProtocols` for the option, the flag for the CLI (`--tls-alpn@imaps`).
+ * @throws Error naming the first id that is not one.
+ */
+export function assertAlpnProtocols(ids: readonly string[], label = 'alpnProtocols'): void {
+  for (const id of ids) {
+    if (!/^[\x21-\x2b\x2d-\x7e]{1,255}$/.test(id)) {
+      const shown = id.length > 40 ? `${id.slice(0, 40)}…` : id;
+      throw new Error(`${label}: "${shown}" is not a valid ALPN protocol id (1 to 255 printable ASCII characters, no space or comma; e.g. imap)`);
     }
   }
 }

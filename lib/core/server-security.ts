@@ -11,7 +11,7 @@ import type { CertificateStore } from './certificate-store.js';
 import type { ClientHelloSummary } from './client-hello.js';
 import { certificateOfContext } from './certificate-store-loader.js';
 import { CertificateError, filesOf, issuerOf, leafOf, loadMaterial, splitPemList, type Material } from './certificate-material.js';
-import { assertGroups, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
+import { assertAlpnProtocols, assertGroups, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
 import { createServerContext, openCertificateStore, StoreContexts } from './server-contexts.js';
 
 export { CertificateError, fingerprintOf, splitPemList } from './certificate-material.js';
@@ -77,6 +77,7 @@ export class ServerSecurity {
     this.options = { ...options };
     toVersionRange(options.protocols ?? DEFAULT_PROTOCOLS); // fail fast on an impossible range
     if (options.groups !== undefined) assertGroups(options.groups);
+    if (options.alpnProtocols) assertAlpnProtocols(options.alpnProtocols);
     this.acmeChallenges = parent?.acmeChallenges ?? new TlsAlpnChallenges();
     this.acmeHttpChallenges = parent?.acmeHttpChallenges ?? new AcmeHttpChallenges();
     this.parent = parent;
@@ -276,7 +277,7 @@ export class ServerSecurity {
    * Options for `new tls.TLSSocket(socket, …)` on the server side. `hello`, the connection's ClientHello read ahead
    * (see `peekClientHello`), lets a pending ACME validation be answered under TLS 1.2 too.
    */
-  socketOptions(hello?: ClientHelloSummary): tls.TLSSocketOptions {
+  socketOptions(hello?: ClientHelloSummary, alpnProtocols?: readonly string[]): tls.TLSSocketOptions {
     const options: tls.TLSSocketOptions = {
       isServer: true,
       secureContext: this.contextFor(),
@@ -291,7 +292,30 @@ export class ServerSecurity {
     // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand. Assigned,
     // not spread into the literal: a spread there goes through V8's runtime on every handshake (issue 15).
     if (this.stapler.isActive) options.server = this.stapler.carrier;
-    return this.acmeChallenges.isActive ? withAcmeChallenges(this, options, hello) : options;
+    const alpn = this.alpnIds(alpnProtocols);
+    // Node selects in C++ from this list and answers a client that offers none of it with no_application_protocol.
+    if (alpn !== undefined) options.ALPNProtocols = this.alpnWire(alpn);
+    return this.acmeChallenges.isActive ? withAcmeChallenges(this, options, hello, alpn) : options;
+  }
+
+  /**
+   * The ALPN ids a handshake negotiates: this configuration's `alpnProtocols`, else the protocol's (`fromProtocol`);
+   * undefined when ALPN is off (`false`, an empty list, or neither).
+   */
+  private alpnIds(fromProtocol: readonly string[] | undefined): readonly string[] | undefined {
+    const ids = this.options.alpnProtocols ?? fromProtocol;
+    return ids && ids.length > 0 ? ids : undefined;
+  }
+
+  /** ALPN lists in wire format (RFC 7301 §3.1), made once per list (the protocols' lists are frozen constants). */
+  private readonly alpnWires = new Map<readonly string[], Buffer>();
+  private alpnWire(ids: readonly string[]): Buffer {
+    let wire = this.alpnWires.get(ids);
+    if (wire === undefined) {
+      wire = Buffer.concat(ids.map((id) => Buffer.concat([Buffer.from([id.length]), Buffer.from(id, 'latin1')])));
+      this.alpnWires.set(ids, wire);
+    }
+    return wire;
   }
 
   /** Stops watching files and the ticket-key schedule. Idempotent. */

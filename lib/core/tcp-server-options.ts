@@ -32,6 +32,14 @@ export interface ConnectionHandler {
    * code here rather than at `import 'postern'`), so no connection waits for it.
    */
   prepare?(): Promise<void>;
+  /**
+   * The ALPN protocol ids (RFC 7301) of the protocol this handler speaks (`['smtp']`, `['imap']`, `['pop3']`). A
+   * client that offers ALPN during a handshake on this listener (implicit TLS or STARTTLS) without any of them is
+   * refused with a `no_application_protocol` alert: a browser's HTTPS request sent to a mail port (the ALPACA
+   * cross-protocol attacks; RFC 9325 §3.8) never gets a session. A client that offers no ALPN, as mail clients do,
+   * is not affected. None: ALPN is not negotiated. `ServerSecurityOptions.alpnProtocols` overrides it.
+   */
+  readonly alpnProtocols?: readonly string[];
 }
 /** DI token for {@link ConnectionHandler}. */
 export const ConnectionHandler = Symbol.for('postern.ConnectionHandler') as ServiceIdentifier<ConnectionHandler>;

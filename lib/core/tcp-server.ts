@@ -243,7 +243,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
     const realLocalPort = socket.localPort ?? 0;
     // The same meta and options objects for every direct connection (issue 15: allocation per connection).
     this.connectionMeta ??= { proto: this.name };
-    this.directOptions ??= { idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined };
+    this.directOptions ??= { idPrefix: this.options.connectionIdPrefix, secureAtOnce: this.options.security !== undefined, alpnProtocols: this.handler.alpnProtocols };
     const connectionOptions = options.proxied ? { ...this.directOptions, ...options } : this.directOptions;
     const conn = new Connection(socket, this.log, this.connectionMeta, connectionOptions);
     const info = this.listenerInfo(realLocalPort);

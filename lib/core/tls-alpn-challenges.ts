@@ -43,20 +43,24 @@ export class TlsAlpnChallenges {
  * RFC 8737 §3: a validation server offers only `acme-tls/1` with the domain as SNI and must be shown the challenge
  * certificate. OpenSSL asks for ALPN before it picks the certificate (SNI callback), so the ALPN choice of this
  * handshake is remembered and the SNI callback then returns the challenge context. Only while a validation is
- * pending, because an ALPN callback must accept one of the client's protocols: it then echoes the client's first
- * one, as the mail protocols define no ALPN behaviour of their own.
- * Called by {@link ServerSecurity.socketOptions} with its `options` while `security.acmeChallenges` is active.
+ * pending, because the selection then runs in JavaScript: other clients get the first of `alpn` (the listener's ids,
+ * in its order of preference) that they offer, or `no_application_protocol` when they offer none of them, as the
+ * static list would; with ALPN off (`alpn` undefined) the client's first id is echoed, since the callback must accept
+ * one. Called by {@link ServerSecurity.socketOptions} with its `options` while `security.acmeChallenges` is active.
  */
-export function withAcmeChallenges(security: ServerSecurity, options: tls.TLSSocketOptions, hello: ClientHelloSummary | undefined): tls.TLSSocketOptions {
+export function withAcmeChallenges(security: ServerSecurity, options: tls.TLSSocketOptions, hello: ClientHelloSummary | undefined, alpn: readonly string[] | undefined): tls.TLSSocketOptions {
   // Under TLS 1.2 the SNI callback runs before the ALPN callback: only a ClientHello read ahead can tell it.
   let validating = hello !== undefined && isAcmeValidation(security.acmeChallenges, hello.alpn, hello.servername);
   return {
     ...options,
+    // Node refuses a static list beside the callback.
+    ALPNProtocols: undefined,
     // An ACME CA's validation connection presents no client certificate and must still see the challenge answered.
     rejectUnauthorized: false,
     ALPNCallback: ({ servername, protocols }) => {
       validating = isAcmeValidation(security.acmeChallenges, protocols, servername);
-      return validating ? ACME_TLS_ALPN_PROTOCOL : protocols[0];
+      if (validating) return ACME_TLS_ALPN_PROTOCOL;
+      return alpn === undefined ? protocols[0] : alpn.find((id) => protocols.includes(id));
     },
     SNICallback: (name, cb) => cb(null, (validating ? security.acmeChallenges.contextFor(name) : undefined) ?? security.contextFor(name)),
   };

@@ -22,6 +22,8 @@ export interface TlsFacts {
   readonly chain: X509Chain;
   /** Policy errors computed for the peer certificate. */
   readonly policyErrors: SslPolicyErrors;
+  /** The ALPN protocol id the handshake negotiated (RFC 7301), if any. .NET: `SslStream.NegotiatedApplicationProtocol`. */
+  readonly alpnProtocol?: string;
 }
 
 /**
@@ -45,5 +47,6 @@ export function factsOf(s: tls.TLSSocket, chain: X509Chain, policyErrors: SslPol
     peerCertificate: chain.certificates[0],
     chain,
     policyErrors,
+    alpnProtocol: s.alpnProtocol || undefined,
   };
 }

@@ -50,8 +50,9 @@ export function startServerHandshake<T>(
   listener: ServerHandshakeListener<T>,
   subject: T,
   hello?: ClientHelloSummary,
+  alpnProtocols?: readonly string[],
 ): ServerHandshake {
-  return new ServerHandshake(new tls.TLSSocket(socket, security.socketOptions(hello)), security, sender, listener as ServerHandshakeListener<unknown>, subject);
+  return new ServerHandshake(new tls.TLSSocket(socket, security.socketOptions(hello, alpnProtocols)), security, sender, listener as ServerHandshakeListener<unknown>, subject);
 }
 
 /** {@link serverHandshake}'s outcome as a promise. */

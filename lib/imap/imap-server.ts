@@ -9,6 +9,8 @@ import type { ImapHooks } from './imap-hooks.js';
 import { RecentTracker } from './imap-recent.js';
 import type { ImapSettings } from './imap-options.js';
 
+const IMAP_ALPN: readonly string[] = Object.freeze(['imap']);
+
 /**
  * The IMAP `ConnectionHandler`: one instance serves both listeners (STARTTLS port and implicit-TLS port),
  * running one {@link ImapConnection} per accepted connection and releasing its store view and watch when it
@@ -16,6 +18,8 @@ import type { ImapSettings } from './imap-options.js';
  * bound at resolution time).
  */
 export class ImapServer extends SessionHandler<ImapConnection> {
+  /** ALPN id `imap` (IANA, RFC 2595): see `ConnectionHandler.alpnProtocols`. */
+  readonly alpnProtocols: readonly string[] = IMAP_ALPN;
   private readonly recent = new RecentTracker();
   private session?: typeof ImapConnection;
 

@@ -10,6 +10,9 @@ import { LmtpConnection } from './lmtp-connection.js';
  * says `421 4.3.2` like SMTP.
  */
 export class LmtpServer extends SmtpServer {
+  /** LMTP has no ALPN id (none is registered, and LMTP clients offer none): not negotiated. */
+  override readonly alpnProtocols: readonly string[] | undefined = undefined;
+
   protected override createSession(connection: Connection, listener: ListenerInfo): LmtpConnection {
     return new LmtpConnection(connection, this.depsFor(listener));
   }

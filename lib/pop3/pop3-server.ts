@@ -9,12 +9,16 @@ import type { Pop3Hooks } from './pop3-hooks.js';
 import type { Pop3Settings } from './pop3-options.js';
 import { errLine } from './pop3-replies.js';
 
+const POP3_ALPN: readonly string[] = Object.freeze(['pop3']);
+
 /**
  * The POP3 `ConnectionHandler`: one instance serves both listeners (STLS port and implicit-TLS port),
  * running one {@link Pop3Connection} per accepted connection and releasing its maildrop lock when it ends.
  * Shutdown says `-ERR [SYS/TEMP] server shutting down` and applies no deletions. Built by `pop3Module` (a singleton).
  */
 export class Pop3Server extends SessionHandler<Pop3Connection> {
+  /** ALPN id `pop3` (IANA, RFC 2595): see `ConnectionHandler.alpnProtocols`. */
+  readonly alpnProtocols: readonly string[] = POP3_ALPN;
   private session?: typeof Pop3Connection;
 
   constructor(

@@ -7,6 +7,8 @@ import type { SmtpBackend, SmtpHooks } from './smtp-backend.js';
 import { SmtpConnection, type SmtpConnectionDeps } from './smtp-connection.js';
 import type { SmtpSettings } from './smtp-options.js';
 
+const SMTP_ALPN: readonly string[] = Object.freeze(['smtp']);
+
 /**
  * The SMTP `ConnectionHandler`: one instance serves both listeners (STARTTLS and implicit TLS); each
  * connection gets its own {@link SmtpConnection}. Shutdown says `421 4.3.2`. Built as a singleton by
@@ -14,6 +16,11 @@ import type { SmtpSettings } from './smtp-options.js';
  * listeners); hooks that change while the server runs go through {@link setRuntimeHooks}.
  */
 export class SmtpServer extends SessionHandler<SmtpConnection> {
+  /**
+   * ALPN id `smtp` (not in IANA's registry, which has `imap` and `pop3`; the one nginx's mail proxy and Delta Chat
+   * use): see `ConnectionHandler.alpnProtocols`.
+   */
+  readonly alpnProtocols: readonly string[] | undefined = SMTP_ALPN;
   private runtimeHooks: readonly SmtpHooks[] = [];
 
   constructor(

@@ -89,6 +89,8 @@ describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
       [['--ca', '/nonexistent/ca.pem@imaps'], '--ca@imaps: cannot read /nonexistent/ca.pem (ENOENT)'],
       [['--tls-groups', 'X25519:P-999@smtps'], '--tls-groups@smtps: OpenSSL does not know the group "P-999" (expected names such as X25519, P-256, P-384, P-521, X448, ffdhe2048)'],
       [['--tls-groups', 'X25519:'], '--tls-groups: "X25519:" has an empty name (expected e.g. X25519:P-256:P-384)'],
+      [['--tls-alpn', 'imap,@imaps'], '--tls-alpn@imaps: "" is not a valid ALPN protocol id (1 to 255 printable ASCII characters, no space or comma; e.g. imap)'],
+      [['--tls-alpn', 'http 1.1'], '--tls-alpn: "http 1.1" is not a valid ALPN protocol id (1 to 255 printable ASCII characters, no space or comma; e.g. imap)'],
     ];
     for (const [argv, message] of cases) expect(() => parseCliArgs(argv), argv.join(' ')).to.throw(UsageError).with.property('message', message);
   });
@@ -130,6 +132,26 @@ describe('cli: TLS flags for one listener (VALUE@LISTENER)', function () {
       (err: NodeJS.ErrnoException) => err.code,
     );
     expect(refused, 'imaps keeps the default groups').to.equal('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+  });
+
+  it('takes --tls-alpn LIST|none for all listeners or one: none@imaps lets a browser-like offer through there only (postern process)', async () => {
+    expect(parseCliArgs(['--tls-alpn', 'imap,x-mine']).config.tls).to.deep.include({ alpnProtocols: ['imap', 'x-mine'] });
+    expect(parseCliArgs(['--tls-alpn', 'none']).config.tls).to.deep.include({ alpnProtocols: false });
+    expect(security(['--tls-alpn', 'none@imaps'], 'imap', 'imaps')).to.deep.equal({ alpnProtocols: false });
+    const ports = ['smtps', 'imaps'].flatMap((n) => [`--${n}-port`, '0']);
+    const p = startPostern([...ports, '--only', 'smtps,imaps', '--cert', file('server.pem'), '--key', file('server-key.pem'), '--tls-alpn', 'none@imaps']);
+    running.push(p);
+    await p.ready(2);
+    const browserLike = { ca: certs.ca.cert, servername: 'localhost', ALPNProtocols: ['h2', 'http/1.1'] };
+    const imaps = await LineClient.connect(p.ports.imaps!, { tls: browserLike });
+    clients.push(imaps);
+    expect(await imaps.readLine()).to.match(/^\* OK /);
+    expect((imaps.raw as tls.TLSSocket).alpnProtocol).to.equal(false);
+    const refused = await LineClient.connect(p.ports.smtps!, { tls: browserLike }).then(
+      () => undefined,
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    expect(refused, 'smtps keeps strict ALPN').to.equal('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL');
   });
 
   it('checks a STARTTLS listener\'s own certificate at start: a key that does not match stops the start (exit 2)', async () => {
