@@ -96,6 +96,18 @@ describe('protocol: an HTTP request on a mail port ends the session', function (
     expect(lines.slice(1)).to.deep.equal(['* BYE HTTP request refused', '']);
   });
 
+  it('IMAP: request lines that do not parse as IMAP (parentheses, a quote, `*`, an authority) get the same BYE', async () => {
+    for (const line of ['GET /a(b) HTTP/1.1', 'GET /"x HTTP/1.1', 'OPTIONS * HTTP/1.1', 'CONNECT example.com:443 HTTP/1.1', 'DELETE /x{3} HTTP/1.1']) {
+      const c = await LineClient.connect(server.ports.imap!);
+      clients.push(c);
+      await c.expect(/^\* OK /);
+      c.send(`${line}\r\nHost: x\r\n\r\n`);
+      expect(await c.readLine(), line).to.equal('* BYE HTTP request refused');
+      await c.closed();
+      expect(c.pending, line).to.equal('');
+    }
+  });
+
   it('IMAP: a tag that is an HTTP method on a known command still works', async () => {
     const c = await LineClient.connect(server.ports.imap!);
     clients.push(c);
