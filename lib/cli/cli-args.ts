@@ -57,6 +57,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'tls-alpn': { type: 'string', multiple: true },
         'cert-dir': { type: 'string', multiple: true },
         'allow-insecure-auth': { type: 'boolean' },
+        dsn: { type: 'boolean' },
         'http-auth': { type: 'string' },
         'http-cors': { type: 'string' },
         chaos: { type: 'string' },
@@ -149,7 +150,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
 
   const tls = tlsOptions(str);
   const listenerTls = asUsage(() => listenerTlsSections(tlsFlags, tls));
-  const smtpSection = { ...(str('postmaster') !== undefined ? { postmaster: str('postmaster') } : {}), ...listenerTls.smtp };
+  const smtpSection = { ...(str('postmaster') !== undefined ? { postmaster: str('postmaster') } : {}), ...(values.dsn === true ? { dsn: true } : {}), ...listenerTls.smtp };
 
   return {
     help: values.help === true,
@@ -171,7 +172,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       log: { level: logLevel ?? 'info', format: (logFormat as 'text' | 'json' | undefined) ?? 'text' },
       ...listenerTls,
       smtp: Object.keys(smtpSection).length > 0 ? smtpSection : undefined,
-      ...withListenerTls(lmtpOptions(str('lmtp-socket'), str('lmtp-socket-mode'), str('postmaster')), listenerTls.lmtp),
+      ...withListenerTls(lmtpOptions(str('lmtp-socket'), str('lmtp-socket-mode'), str('postmaster'), values.dsn === true), listenerTls.lmtp),
       limits: limitOptions(str),
       authThrottle: throttleOptions(str),
       metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),

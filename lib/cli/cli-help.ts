@@ -22,6 +22,8 @@ Users and mail store
   --store postgres://USER:PASSWORD@HOST:PORT/DB  PostgreSQL, shared by every node on that database
                             (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
+  --dsn                     offer DSN (RFC 3461) on SMTP and LMTP and keep each message's RET, ENVID, NOTIFY and
+                            ORCPT in its envelope (HTTP API: envelope.dsn); Postern itself sends no notices
 
 TLS
   --cert FILE --key FILE    PEM certificate (with chain) and key

@@ -22,12 +22,13 @@ export function withListenerTls(options: Pick<MailServerConfig, 'lmtp'>, tls: Re
 }
 
 /** `--lmtp-socket PATH` (and the postmaster, which LMTP's default backend needs when SMTP is off) → `lmtp`. */
-export function lmtpOptions(socket: string | undefined, mode: string | undefined, postmaster: string | undefined): Pick<MailServerConfig, 'lmtp'> {
+export function lmtpOptions(socket: string | undefined, mode: string | undefined, postmaster: string | undefined, dsn = false): Pick<MailServerConfig, 'lmtp'> {
   if (mode !== undefined && socket === undefined) throw new UsageError('--lmtp-socket-mode needs --lmtp-socket');
   if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) throw new UsageError(`--lmtp-socket-mode: expected an octal file mode such as 660, got "${mode}"`);
-  if (socket === undefined) return postmaster !== undefined ? { lmtp: { postmaster } } : {};
+  const shared = { ...(postmaster !== undefined ? { postmaster } : {}), ...(dsn ? { dsn } : {}) };
+  if (socket === undefined) return Object.keys(shared).length > 0 ? { lmtp: shared } : {};
   if (socket === '' || socket.includes('\0')) throw new UsageError('--lmtp-socket: expected a file path');
-  return { lmtp: { socket, ...(mode !== undefined ? { socketMode: parseInt(mode, 8) } : {}), ...(postmaster !== undefined ? { postmaster } : {}) } };
+  return { lmtp: { socket, ...(mode !== undefined ? { socketMode: parseInt(mode, 8) } : {}), ...shared } };
 }
 
 /** `--auth-failures-per-*` → `authThrottle` (only the flags given). */

@@ -174,6 +174,16 @@ export interface DeliveryEnvelope {
   readonly protocol?: string;
   /** When the transaction ended (ISO 8601). */
   readonly receivedAt: string;
+  /**
+   * The DSN requests of the transaction (RFC 3461; only with `smtp.dsn`), when the client made any: MAIL's `RET` and
+   * `ENVID`, and for each forward-path of {@link rcptTo}, in the same order, its `NOTIFY` and `ORCPT` (`{}` when it
+   * gave neither; `recipients` absent when none did).
+   */
+  readonly dsn?: {
+    readonly ret?: 'FULL' | 'HDRS';
+    readonly envid?: string;
+    readonly recipients?: readonly { readonly notify?: readonly string[]; readonly orcpt?: { readonly addressType: string; readonly address: string } }[];
+  };
 }
 
 /**

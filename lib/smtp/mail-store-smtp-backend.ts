@@ -226,6 +226,22 @@ async function deliverToUser(store: MailStore, username: string, raw: Buffer, en
  * other mail test tool keeps the TLS facts). `receivedAt` is when the body was complete.
  */
 export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
+  const record = envelopeRecord(envelope, receivedAt);
+  const { ret, envid } = envelope.mailParams;
+  const recipients = envelope.rcptParams;
+  if (ret === undefined && envid === undefined && recipients === undefined) return record;
+  // A DSN request (RFC 3461, `smtp.dsn`): rare, so its record is the common one plus `dsn`.
+  const dsn: Mutable<NonNullable<DeliveryEnvelope['dsn']>> = {};
+  if (ret !== undefined) dsn.ret = ret;
+  if (envid !== undefined) dsn.envid = envid;
+  if (recipients !== undefined) dsn.recipients = recipients.map((p) => ({ ...(p.notify ? { notify: [...p.notify] } : {}), ...(p.orcpt ? { orcpt: { ...p.orcpt } } : {}) }));
+  return { ...record, dsn };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** {@link deliveryEnvelope} without the DSN requests. */
+function envelopeRecord(envelope: Envelope, receivedAt: Date): DeliveryEnvelope {
   const security = envelope.peer.security;
   // One object literal per shape, keys in the same order as always: every field in the object itself (fields added
   // one by one spill into a second, out-of-object array), and the strings shared between records. Issue 15: a store

@@ -14,10 +14,25 @@ export interface MailParams {
   readonly smtpUtf8: boolean;
   /** `AUTH=` (RFC 4954 §5), xtext-decoded; `<>` when the client does not vouch for the sender. */
   readonly auth?: string;
+  /** DSN (RFC 3461 §4.3, with `smtp.dsn`): `RET=`, how much of the message a failure notice should return. */
+  readonly ret?: 'FULL' | 'HDRS';
+  /** DSN (RFC 3461 §4.4, with `smtp.dsn`): `ENVID=`, xtext-decoded, to be quoted in every notice. */
+  readonly envid?: string;
 }
 
-/** Parameters of RCPT TO (none are supported yet; unknown ones are refused with 555 before the backend runs). */
-export type RcptParams = Readonly<Record<string, never>>;
+/** A `NOTIFY` keyword (RFC 3461 §4.1); `NEVER` comes alone. */
+export type DsnNotify = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+/**
+ * Parameters of RCPT TO: the DSN requests (RFC 3461 §4.1, §4.2) when `smtp.dsn` is on; any other parameter (and these
+ * without `smtp.dsn`) is refused with 555 before hooks and backend run.
+ */
+export interface RcptParams {
+  /** `NOTIFY=`: when to send a notice for this recipient, upper-case, in the client's order; `['NEVER']` for never. */
+  readonly notify?: readonly DsnNotify[];
+  /** `ORCPT=`: the original recipient, e.g. `{ addressType: 'rfc822', address: 'alice@example.com' }` (xtext-decoded). */
+  readonly orcpt?: { readonly addressType: string; readonly address: string };
+}
 
 /** The transaction a body belongs to. */
 export interface Envelope {
@@ -26,6 +41,11 @@ export interface Envelope {
   readonly mailParams: MailParams;
   /** Forward-paths in the order accepted (duplicates kept as the client sent them). */
   readonly rcptTo: readonly string[];
+  /**
+   * The RCPT TO parameters of each forward-path, in the same order as {@link rcptTo}; present only when a client gave
+   * any (DSN's `NOTIFY`/`ORCPT` with `smtp.dsn`), with `{}` for the recipients that gave none.
+   */
+  readonly rcptParams?: readonly RcptParams[];
   /** The EHLO/HELO argument. */
   readonly helo: string;
   /** The authenticated user (canonical name from the Authenticator), if any. */

@@ -15,7 +15,7 @@ import type { MessageHeader } from './message-header.js';
 import { BodyDelivery } from './smtp-body.js';
 import type { BodyConsumer, WholeBodyConsumer } from './smtp-body.js';
 import type { HeaderHook } from './message-editor.js';
-import type { Envelope, MailParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
+import type { Envelope, MailParams, RcptParams, SmtpBackend, SmtpContext, SmtpHooks, SmtpSession } from './smtp-backend.js';
 import { SMTP_COMMANDS } from './smtp-commands.js';
 import type { SmtpSettings } from './smtp-options.js';
 import { receivedHeader, withKeyword } from './smtp-received.js';
@@ -44,6 +44,8 @@ export interface Transaction {
   readonly from: string;
   readonly params: MailParams;
   readonly rcptTo: string[];
+  /** Each recipient's parameters beside `rcptTo`, once some recipient gave any (DSN); absent otherwise. */
+  rcptParams?: RcptParams[];
   bdat?: BdatTransfer;
 }
 
@@ -456,7 +458,7 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
 
   /** The envelope of the current transaction. */
   envelope(tx: Transaction): Envelope {
-    return {
+    const envelope: Envelope = {
       mailFrom: tx.from,
       mailParams: tx.params,
       rcptTo: [...tx.rcptTo],
@@ -465,6 +467,8 @@ export class SmtpConnection extends TextSession implements DispatchTarget<SmtpSt
       protocol: withKeyword(this.isExtended, this.isSecure, this.isAuthenticated, tx.params.smtpUtf8),
       peer: this.peer,
     };
+    // DSN's per-recipient requests, when any recipient made one (rare: the common envelope keeps its shape).
+    return tx.rcptParams === undefined ? envelope : { ...envelope, rcptParams: [...tx.rcptParams] };
   }
 
   /**

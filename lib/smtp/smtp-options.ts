@@ -106,6 +106,14 @@ export interface SmtpOptions {
    * a server MUST accept `<Postmaster>` (and `postmaster@` its domains). Default: the first user in name order.
    */
   postmaster?: string;
+  /**
+   * Offer DSN (RFC 3461): EHLO lists `DSN`, MAIL takes `RET` and `ENVID`, RCPT takes `NOTIFY` and `ORCPT`, and the
+   * requests reach hooks and backend (`MailParams`, `RcptParams`) and are stored with the message
+   * (`DeliveryEnvelope.dsn`). Off by default: a server that offers DSN must send the notices asked for (a "delivered"
+   * notice for `NOTIFY=SUCCESS`, RFC 3461 §5.2.2), and Postern sends no mail — with this on, your hooks or backend
+   * take that duty (a test double only records what the client asked). Without it the four parameters get `555`.
+   */
+  dsn?: boolean;
 }
 
 /** Fully resolved SMTP settings: {@link SmtpOptions} with defaults plus the global switches that concern SMTP. */
@@ -125,6 +133,8 @@ export interface SmtpSettings {
   readonly bareLf: BareLfPolicy;
   /** See {@link SmtpOptions.postmaster}; undefined means the first user in name order. */
   readonly postmaster?: string;
+  /** See {@link SmtpOptions.dsn}. */
+  readonly dsn: boolean;
   /** Global `allowInsecureAuth`: AUTH offered and accepted before TLS. */
   readonly allowInsecureAuth: boolean;
   /** Global `authDisabled`: any login succeeds and unknown local recipients get a mailbox. */
@@ -158,6 +168,7 @@ export function resolveSmtpSettings(options: SmtpOptions = {}, globals: { allowI
     acceptedDomains: (options.acceptedDomains ?? []).map((d) => d.toLowerCase()),
     bareLf: options.bareLf ?? 'reject',
     postmaster: options.postmaster,
+    dsn: options.dsn === true,
     allowInsecureAuth: globals.allowInsecureAuth === true,
     authDisabled: globals.authDisabled === true,
   };

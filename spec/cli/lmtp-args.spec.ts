@@ -33,6 +33,27 @@ describe('cli: LMTP flags (--lmtp-port, --lmtp-socket, lmtp in --only)', functio
     expect(HELP).to.contain('--lmtp-port PORT').and.to.contain('default 3024').and.to.contain('--lmtp-socket PATH');
   });
 
+  it('--dsn offers DSN on SMTP and LMTP: both sections get dsn, and a postern process lists DSN after LHLO and EHLO', async () => {
+    const parsed = parseCliArgs(['--dsn', '--lmtp-port', '2424']).config;
+    expect(parsed.smtp).to.deep.include({ dsn: true });
+    expect(parsed.lmtp).to.deep.equal({ dsn: true });
+    expect(parseCliArgs([]).config.smtp).to.equal(undefined);
+    expect(HELP).to.contain('--dsn');
+    const [lmtp, smtp] = [await freePort(), await freePort()];
+    const p = startPostern(['--only', 'lmtp,smtp', '--lmtp-port', String(lmtp), '--smtp-port', String(smtp), '--dsn', '--cert', path.join(dir, 'server.pem'), '--key', path.join(dir, 'server-key.pem')]);
+    running.push(p);
+    await p.ready(2);
+    for (const [port, hello] of [[lmtp, 'LHLO'], [smtp, 'EHLO']] as const) {
+      const c = await LineClient.connect(port);
+      try {
+        await c.readLine();
+        expect(await c.command(`${hello} client.test`, /^250 /), hello).to.include('250-DSN');
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
   it('refuses a socket mode without a socket, and a mode that is not octal', () => {
     expect(() => parseCliArgs(['--lmtp-socket-mode', '660'])).to.throw(UsageError, '--lmtp-socket-mode needs --lmtp-socket');
     expect(() => parseCliArgs(['--lmtp-socket', '/x.sock', '--lmtp-socket-mode', 'rw'])).to.throw(UsageError, '--lmtp-socket-mode: expected an octal file mode such as 660, got "rw"');

@@ -1,4 +1,4 @@
-import type { MailParams, RcptParams } from '../smtp-backend.js';
+import type { DsnNotify, MailParams, RcptParams } from '../smtp-backend.js';
 import type { SmtpConnection, Transaction } from '../smtp-connection.js';
 import { decodeXtext, isNonAscii, parsePath } from '../smtp-address.js';
 import { REPLIES, reply, SmtpReplyError } from '../smtp-replies.js';
@@ -6,13 +6,31 @@ import { REPLIES, reply, SmtpReplyError } from '../smtp-replies.js';
 /** RFC 6531 §3.5: a non-ASCII address needs the SMTPUTF8 parameter on MAIL. */
 const NEEDS_SMTPUTF8 = (): SmtpReplyError => new SmtpReplyError(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8');
 
-function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number): MailParams {
+function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number, dsn: boolean): MailParams {
   let size: number | undefined;
   let body: MailParams['body'];
   let smtpUtf8 = false;
   let auth: string | undefined;
+  let ret: MailParams['ret'];
+  let envid: string | undefined;
   for (const [key, value] of raw) {
+    // DSN's parameters are unknown ones unless DSN is offered (EHLO lists it only then).
+    if (!dsn && (key === 'RET' || key === 'ENVID')) throw new SmtpReplyError(555, '5.5.4', `MAIL parameter ${key} not recognized`);
     switch (key) {
+      case 'RET': {
+        // RFC 3461 §4.3: RET=FULL / RET=HDRS.
+        const v = value === true ? '' : value.toUpperCase();
+        if (v !== 'FULL' && v !== 'HDRS') throw new SmtpReplyError(501, '5.5.4', 'RET must be FULL or HDRS', true);
+        ret = v;
+        break;
+      }
+      case 'ENVID': {
+        // RFC 3461 §4.4: xtext of printable US-ASCII, at most 100 characters.
+        const v = value === true ? '' : decodeXtext(value);
+        if (!/^[\x21-\x7e]{1,100}$/.test(v)) throw new SmtpReplyError(501, '5.5.4', 'ENVID must be 1 to 100 printable US-ASCII characters (xtext)', true);
+        envid = v;
+        break;
+      }
       case 'SIZE':
         // RFC 1870 §3: SIZE=<digits>; refuse early when it cannot fit (552 5.3.4, §6.2).
         if (value === true || !/^\d{1,20}$/.test(value)) throw new SmtpReplyError(501, '5.5.4', 'Bad SIZE value', true);
@@ -41,7 +59,36 @@ function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number): M
         throw new SmtpReplyError(555, '5.5.4', `MAIL parameter ${key} not recognized`);
     }
   }
-  return { size, body, smtpUtf8, auth };
+  // The DSN fields only when given: the common MAIL keeps its four-field shape.
+  if (ret === undefined && envid === undefined) return { size, body, smtpUtf8, auth };
+  return { size, body, smtpUtf8, auth, ret, envid };
+}
+
+/** RCPT TO without parameters (the common case): one frozen object for all. */
+const NO_RCPT_PARAMS: RcptParams = Object.freeze({});
+const NOTIFY_KEYWORDS: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'DELAY']);
+
+/** RCPT TO's parameters: DSN's NOTIFY and ORCPT (RFC 3461 §4.1, §4.2) when offered; any other one is refused with 555. */
+function rcptParams(raw: ReadonlyMap<string, string | true>, dsn: boolean): RcptParams {
+  let notify: DsnNotify[] | undefined;
+  let orcpt: RcptParams['orcpt'];
+  for (const [key, value] of raw) {
+    if (dsn && key === 'NOTIFY') {
+      const words = value === true ? [''] : value.toUpperCase().split(',');
+      const ok = words.length === 1 && words[0] === 'NEVER' ? true : words.every((w) => NOTIFY_KEYWORDS.has(w)) && new Set(words).size === words.length;
+      if (!ok) throw new SmtpReplyError(501, '5.5.4', 'NOTIFY must be NEVER or a list of SUCCESS, FAILURE and DELAY', true);
+      notify = words as DsnNotify[];
+    } else if (dsn && key === 'ORCPT') {
+      // RFC 3461 §4.2: addr-type ";" xtext, the decoded address at most 500 characters.
+      const m = value === true ? null : /^([A-Za-z0-9][A-Za-z0-9-]*);(.+)$/.exec(value);
+      const address = m ? decodeXtext(m[2]!) : '';
+      if (!m || address.length > 500) throw new SmtpReplyError(501, '5.5.4', 'ORCPT must be addr-type;xtext (e.g. rfc822;alice@example.com)', true);
+      orcpt = { addressType: m[1]!.toLowerCase(), address };
+    } else {
+      throw new SmtpReplyError(555, '5.5.4', `RCPT parameter ${key} not recognized`);
+    }
+  }
+  return notify !== undefined && orcpt !== undefined ? { notify, orcpt } : notify !== undefined ? { notify } : { orcpt };
 }
 
 /**
@@ -54,7 +101,7 @@ export function mailFrom(conn: SmtpConnection, args: string): void | Promise<voi
   if (s.requireTls && !conn.isSecure) throw new SmtpReplyError(530, '5.7.0', 'Must issue a STARTTLS command first');
   if (s.requireAuth && !conn.isAuthenticated) throw new SmtpReplyError(530, '5.7.0', 'Authentication required');
   const { address, params: raw } = parsePath(args, 'FROM');
-  const params = mailParams(raw, s.maxMessageSize);
+  const params = mailParams(raw, s.maxMessageSize, s.dsn);
   if (isNonAscii(address) && !params.smtpUtf8) throw NEEDS_SMTPUTF8();
   if (conn.deps.hooks.length > 0) return mailFromHooked(conn, address, params);
   const deciding = conn.backend.mailFrom(address, params);
@@ -84,25 +131,29 @@ export function rcptTo(conn: SmtpConnection, args: string): void | Promise<void>
   const tx = conn.tx;
   if (!tx) throw new Error('RCPT without a transaction');
   const { address, params: raw } = parsePath(args, 'TO');
-  if (raw.size > 0) throw new SmtpReplyError(555, '5.5.4', `RCPT parameter ${[...raw.keys()][0]} not recognized`);
+  const params = raw.size === 0 ? NO_RCPT_PARAMS : rcptParams(raw, conn.settings.dsn);
   if (isNonAscii(address) && !tx.params.smtpUtf8) throw NEEDS_SMTPUTF8();
   if (tx.rcptTo.length >= conn.settings.maxRecipients) throw new SmtpReplyError(452, '4.5.3', 'Too many recipients');
-  const params: RcptParams = {};
   if (conn.deps.hooks.length > 0) return rcptToHooked(conn, tx, address, params);
   const deciding = conn.backend.rcptTo(address, params);
-  if (deciding !== undefined) return deciding.then(() => addRecipient(conn, tx, address));
-  addRecipient(conn, tx, address);
+  if (deciding !== undefined) return deciding.then(() => addRecipient(conn, tx, address, params));
+  addRecipient(conn, tx, address, params);
 }
 
 /** RCPT TO with hooks bound: each hook's `onRcptTo` in order, then the backend. */
 async function rcptToHooked(conn: SmtpConnection, tx: Transaction, address: string, params: RcptParams): Promise<void> {
   await conn.runHooks((h) => h.onRcptTo?.(address, params, conn.context));
   await conn.backend.rcptTo(address, params);
-  addRecipient(conn, tx, address);
+  addRecipient(conn, tx, address, params);
 }
 
-/** A recipient accepted by the hooks and the backend. */
-function addRecipient(conn: SmtpConnection, tx: Transaction, address: string): void {
+/**
+ * A recipient accepted by the hooks and the backend. Its parameters are kept beside it only once some recipient of
+ * the transaction gave any (`rcptParams`, filled with `{}` for the ones before): a plain RCPT adds nothing.
+ */
+function addRecipient(conn: SmtpConnection, tx: Transaction, address: string, params: RcptParams): void {
+  if (tx.rcptParams !== undefined) tx.rcptParams.push(params);
+  else if (params !== NO_RCPT_PARAMS) tx.rcptParams = [...tx.rcptTo.map(() => NO_RCPT_PARAMS), params];
   tx.rcptTo.push(address);
   conn.enter('rcpt');
   conn.send(reply(250, '2.1.5', `Recipient <${address}> OK`));

@@ -12,6 +12,8 @@ export interface CapabilityInputs {
   readonly supportsSharedSecrets?: boolean;
   /** The SASL mechanisms available on this session, in order (from the registry): the AUTH keyword's list. */
   readonly saslMechanisms?: readonly string[];
+  /** DSN (RFC 3461) is offered (`smtp.dsn`). */
+  readonly dsn?: boolean;
 }
 
 /**
@@ -21,6 +23,7 @@ export interface CapabilityInputs {
  */
 export function ehloKeywords(c: CapabilityInputs): string[] {
   const keys = ['PIPELINING', `SIZE ${c.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING'];
+  if (c.dsn) keys.push('DSN');
   if (!c.secure) keys.push('STARTTLS');
   const mechanisms = c.saslMechanisms ?? ['PLAIN', 'LOGIN', ...(c.supportsSharedSecrets ? ['CRAM-MD5'] : [])];
   if (advertisesAuth(c) && mechanisms.length > 0) keys.push(`AUTH ${mechanisms.join(' ')}`);
@@ -65,13 +68,13 @@ const KEYWORD_LINES = new WeakMap<object, Map<string, string>>();
 const KEYWORD_VARIANTS = 16;
 
 /** {@link ehloKeywords}' lines as they are sent, made once per settings and variant (issue 15: two EHLO per STARTTLS session). */
-function keywordLines(settings: { readonly maxMessageSize: number }, secure: boolean, allowInsecureAuth: boolean, mechanisms: readonly string[]): string {
+function keywordLines(settings: { readonly maxMessageSize: number; readonly dsn?: boolean }, secure: boolean, allowInsecureAuth: boolean, mechanisms: readonly string[]): string {
   let variants = KEYWORD_LINES.get(settings);
   if (variants === undefined) KEYWORD_LINES.set(settings, (variants = new Map()));
   const key = `${secure ? 's' : 'p'}${allowInsecureAuth ? 'i' : ''} ${mechanisms.join(' ')}`;
   let lines = variants.get(key);
   if (lines === undefined) {
-    const keys = ehloKeywords({ secure, allowInsecureAuth, maxMessageSize: settings.maxMessageSize, saslMechanisms: mechanisms });
+    const keys = ehloKeywords({ secure, allowInsecureAuth, maxMessageSize: settings.maxMessageSize, saslMechanisms: mechanisms, dsn: settings.dsn });
     lines = multiline(250, keys);
     if (variants.size >= KEYWORD_VARIANTS) variants.clear();
     variants.set(key, lines);
