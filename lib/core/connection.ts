@@ -1,63 +1,13 @@
-import { createRequire } from 'node:module';
-import type * as Zlib from 'node:zlib';
-import { EventEmitter } from 'node:events';
-import type { X509Certificate } from 'node:crypto';
-import type net from 'node:net';
 import type tls from 'node:tls';
-import type { Logger } from '../log/logger.js';
 import type { ClientSecurity } from './client-security.js';
-import { SslPolicyErrors, type X509Chain } from './policy-errors.js';
 import type { ServerSecurity } from './server-security.js';
 import { peekClientHello, type ClientHelloSummary } from './client-hello.js';
-import { clientHandshake, startServerHandshake, type ServerHandshake, type ServerHandshakeListener, type TlsFacts } from './tls-upgrade.js';
+import { ConnectionSocket, loadZlib } from './connection-socket.js';
+import type { CloseReason, UpgradeOwner } from './connection-options.js';
+import { clientHandshake, startServerHandshake, type ServerHandshakeListener, type TlsFacts } from './tls-upgrade.js';
 import { TlsHandshakeError } from './tls-errors.js';
 
-/** The security state of a connection: one record, never a pile of booleans. */
-export interface SecurityState {
-  /** True once a TLS handshake succeeded and the policy accepted the peer. */
-  readonly tls: boolean;
-  readonly protocol?: string;
-  readonly cipher?: string;
-  /** SNI server name the client asked for (server side) or the target host (client side). */
-  readonly sni?: string;
-  /** The peer's certificate (a client certificate on the server side). */
-  readonly peerCertificate?: X509Certificate;
-  /** The peer's chain with statuses. */
-  readonly chain?: X509Chain;
-  /** Policy errors the validation saw (accepted ones included). */
-  readonly policyErrors: SslPolicyErrors;
-  /** The ALPN protocol id negotiated (`imap`, `smtp`…), if the client offered one the listener speaks. */
-  readonly alpnProtocol?: string;
-}
-
-/** Why a connection closed. */
-export type CloseReason = 'peer-closed' | 'closed' | 'idle-timeout' | 'error' | 'tls-failed' | 'server-shutdown' | 'refused';
-
-/** Events of a {@link Connection}. */
-export interface ConnectionEvents {
-  data: [chunk: Buffer];
-  /** The idle timer fired. Without a listener the connection closes itself with reason `idle-timeout`. */
-  timeout: [];
-  /** Emitted exactly once. */
-  close: [reason: CloseReason];
-  /** A TLS handshake succeeded (implicit TLS or STARTTLS) and the policy accepted the peer. */
-  secured: [security: SecurityState];
-  /** A TLS handshake failed; `reason` is the `TlsHandshakeError` reason. */
-  'tls-failed': [reason: string];
-  drain: [];
-}
-
-let nextId = 1;
-
-/**
- * @internal Who hears how a server-side upgrade started by {@link Connection.secureAccepted} ended: `TcpServer`'s
- * implicit-TLS accept path (no promise per connection, issue 15), and {@link Connection.authenticateAsServer}'s promise.
- */
-export interface UpgradeOwner<A> {
-  connectionSecured(connection: Connection, arg: A): void;
-  /** The upgrade failed; the connection is closed (reason `tls-failed`) or closing by then, except when `prepare()` failed. */
-  connectionNotSecured(connection: Connection, err: unknown, arg: A): void;
-}
+export type { CloseReason, ConnectionEvents, ConnectionOptions, SecurityState, UpgradeOwner } from './connection-options.js';
 
 /** {@link Connection.authenticateAsServer}'s promise as an {@link UpgradeOwner}. */
 const SETTLE_PROMISE: UpgradeOwner<{ resolve: () => void; reject: (err: unknown) => void }> = {
@@ -69,37 +19,6 @@ const SETTLE_PROMISE: UpgradeOwner<{ resolve: () => void; reject: (err: unknown)
   },
 };
 
-/** Options of the {@link Connection} constructor. */
-export interface ConnectionOptions {
-  /** Client side: the host name or address dialled. */
-  dialledHost?: string;
-  /** Server side: the client's endpoints from a trusted PROXY protocol header (see `TcpServerOptions.proxyProtocol`). */
-  proxied?: { readonly source: { address: string; port: number }; readonly destination?: { address: string; port: number } };
-  /** Prepended to the id (`w2-` gives `w2-c1f`), so ids stay unique when several processes serve one listener. */
-  idPrefix?: string;
-  /**
-   * The owner calls {@link Connection.authenticateAsServer} (or closes) in the same turn, before any plaintext could
-   * be read (an implicit-TLS listener): the plaintext socket then gets only the error listener, not the read, idle
-   * and drain listeners the upgrade would remove again at once.
-   */
-  secureAtOnce?: boolean;
-  /**
-   * Server side: the ALPN ids of the protocol spoken on this connection (`ConnectionHandler.alpnProtocols`), which
-   * {@link authenticateAsServer} and the implicit-TLS accept negotiate unless the `ServerSecurity` sets its own.
-   */
-  alpnProtocols?: readonly string[];
-}
-
-/** Socket write buffer above which a compressed write reports backpressure (as `socket.write` would). */
-const COMPRESSED_WRITE_HIGH_WATER = 64 * 1024;
-
-let zlibModule: typeof Zlib | undefined;
-/** node:zlib, loaded by the first {@link Connection.startCompression} (IMAP COMPRESS) rather than at `import 'postern'`. */
-function loadZlib(): typeof Zlib {
-  zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof Zlib;
-  return zlibModule;
-}
-
 /**
  * One accepted (or dialled) TCP connection that can be upgraded to TLS in place.
  *
@@ -107,103 +26,7 @@ function loadZlib(): typeof Zlib {
  * Created by `TcpServer` (server side) or `TcpClient` (client side); whoever created it closes it when the
  * server or client closes. `close`/`destroy` are idempotent and `'close'` is emitted exactly once.
  */
-export class Connection extends EventEmitter<ConnectionEvents> {
-  /** Process-unique id, present in every log line about this connection (`cid`). */
-  readonly id: string;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
-  /** The host name or address a client connection was dialled with (set by `TcpClient`); undefined on accepted connections. */
-  readonly dialledHost?: string;
-  /**
-   * The proxy's own address when the client's came from a PROXY protocol header (then `remoteAddress`/`remotePort`
-   * are the client's and `localAddress`/`localPort` the address the client dialled); undefined for direct peers.
-   */
-  readonly proxy?: { readonly address: string; readonly port: number };
-  /** Logger with `cid` and `remote` bound. */
-  readonly log: Logger;
-  /** Server side: the protocol's ALPN ids (`ConnectionOptions.alpnProtocols`); undefined: none negotiated. */
-  readonly alpnProtocols?: readonly string[];
-  private socket: net.Socket;
-  private securityState: SecurityState = { tls: false, policyErrors: SslPolicyErrors.None };
-  private closeReason?: CloseReason;
-  private upgrading = false;
-  private idleMs = 0;
-  // The socket listeners are prototype methods bound once per connection, not arrow closures: V8 keeps the optimized
-  // code of a closure only while a closure that ran it is alive, so per-connection closures (above all those that
-  // have not run yet when a full collection comes, such as a close listener) were recompiled again and again (issue 15).
-  private readonly onData = this.forwardData.bind(this);
-  private forwardData(chunk: Buffer): void {
-    this.emit('data', chunk);
-  }
-
-  /**
-   * Wraps an already connected socket. Attaches the error listener first, so no socket error reaches the process.
-   * `dialledHost` (client side) is the name used to connect; `authenticateAsClient` checks the certificate against it.
-   * `proxied` (server side) carries the endpoints a trusted PROXY protocol header named; `idPrefix` makes ids unique
-   * across processes (cluster workers).
-   */
-  constructor(socket: net.Socket, log: Logger, meta: Record<string, unknown> = {}, options: ConnectionOptions = {}) {
-    super();
-    this.dialledHost = options.dialledHost;
-    this.alpnProtocols = options.alpnProtocols;
-    this.id = `${options.idPrefix ?? ''}c${(nextId++).toString(36)}`;
-    this.socket = socket;
-    const via = options.proxied;
-    this.remoteAddress = via?.source.address ?? socket.remoteAddress ?? '';
-    this.remotePort = via?.source.port ?? socket.remotePort ?? 0;
-    // Read at accept, not on first use: once the socket is closed Node no longer knows it, and a backend may read
-    // `context.peer` after the close (a lazy read saved one `getsockname` per connection; issue 15, third pass).
-    this.localAddress = via?.destination?.address ?? socket.localAddress ?? '';
-    this.localPort = via?.destination?.port ?? socket.localPort ?? 0;
-    if (via) this.proxy = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    // Built key by key rather than from spreads (issue 15: one object per connection, same key order as before).
-    const bound: Record<string, unknown> = { cid: this.id, remote: `${this.remoteAddress}:${this.remotePort}` };
-    if (this.proxy) bound.proxy = `${this.proxy.address}:${this.proxy.port}`;
-    for (const k in meta) bound[k] = meta[k];
-    this.log = log.child(bound);
-    socket.setNoDelay(true);
-    socket.on('error', this.onError);
-    if (options.secureAtOnce) this.watchClose(socket);
-    else this.attach(socket);
-  }
-
-  /** True after a successful TLS handshake. */
-  get isSecure(): boolean {
-    return this.securityState.tls;
-  }
-
-  /** TLS facts (protocol, cipher, SNI, peer certificate, policy errors). */
-  get security(): SecurityState {
-    return this.securityState;
-  }
-
-  /** True once closed or closing. */
-  get isClosed(): boolean {
-    return this.closeReason !== undefined;
-  }
-
-  /** Bytes waiting in the socket's write buffer (backpressure). */
-  get writableLength(): number {
-    return this.socket.writableLength;
-  }
-
-  /**
-   * Writes bytes to the peer (through TLS when secure). Returns false when the write buffer is full; wait for
-   * `'drain'`. Writing after close is ignored.
-   */
-  write(data: string | Buffer): boolean {
-    if (this.closeReason !== undefined || this.socket.destroyed) return false;
-    if (this.deflater) {
-      this.deflater.write(data);
-      // Each write is a complete unit for the peer (a reply): flush it out of the compressor (RFC 4978 §4).
-      this.deflater.flush(loadZlib().constants.Z_SYNC_FLUSH);
-      return this.socket.writableLength < COMPRESSED_WRITE_HIGH_WATER;
-    }
-    return this.socket.write(data);
-  }
-
+export class Connection extends ConnectionSocket {
   /** True once {@link startCompression} ran. */
   get isCompressed(): boolean {
     return this.deflater !== undefined;
@@ -240,32 +63,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     deflater.on('error', fail);
   }
 
-  private userPaused = false;
-  private inflater?: Zlib.InflateRaw;
-  private deflater?: Zlib.DeflateRaw;
   /** The socket's data listener once compressed (bound in {@link startCompression}, not made for every connection). */
   private compressedData(chunk: Buffer): void {
     if (this.inflater && !this.inflater.write(chunk)) this.socket.pause();
-  }
-
-  /** Stops `'data'` events (backpressure while a command is processed). */
-  pause(): void {
-    this.userPaused = true;
-    this.socket.pause();
-    this.inflater?.pause();
-  }
-
-  /** Resumes `'data'` events. */
-  resume(): void {
-    this.userPaused = false;
-    this.inflater?.resume();
-    if (!this.upgrading) this.socket.resume();
-  }
-
-  /** Sets (or with 0 clears) the idle timeout: `'timeout'` fires after `ms` without traffic either way. */
-  setIdleTimeout(ms: number): void {
-    this.idleMs = ms;
-    this.socket.setTimeout(ms);
   }
 
   /**
@@ -334,54 +134,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     await this.finishUpgrade(tlsSocket, facts);
   }
 
-  /** Half-closes after flushing pending writes; resolves once the socket is fully closed. Idempotent. */
-  close(reason: CloseReason = 'closed'): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.socket.destroyed) {
-        this.markClosed(reason);
-        resolve();
-        return;
-      }
-      // A peer that never closes its side must not keep us: destroy after a short grace period. Cleared at the close:
-      // a pending timer would hold the connection's whole object graph (sockets, session) for the full 2 s, long
-      // enough to be promoted to the old generation — at a few thousand connections a second, full GCs for nothing.
-      const socket = this.socket;
-      const t = setTimeout(destroyCurrentSocket, 2_000, this);
-      t.unref();
-      socket.once('close', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      this.closeReason ??= reason;
-      // Compressed: the last replies may still be in the deflater; end the socket once it has emitted them.
-      if (this.deflater && !this.deflater.writableEnded) {
-        this.deflater.once('end', () => socket.end());
-        this.deflater.end();
-        this.deflater.resume();
-      } else socket.end();
-    });
-  }
-
-  /** Closes at once, dropping unsent data. Idempotent. */
-  destroy(reason: CloseReason = 'closed'): void {
-    this.closeReason ??= reason;
-    this.socket.destroy();
-  }
-
-  /** Waits until the write buffer has drained (or the connection closed). */
-  async drained(): Promise<void> {
-    if (this.socket.writableLength === 0 || this.isClosed) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.off('drain', done);
-        this.off('close', done);
-        resolve();
-      };
-      this.on('drain', done);
-      this.on('close', done);
-    });
-  }
-
   private beginUpgrade(): void {
     if (this.securityState.tls) throw new TlsHandshakeError('protocol', 'connection is already secure');
     if (this.upgrading) throw new TlsHandshakeError('protocol', 'a TLS handshake is already in progress');
@@ -426,11 +178,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.watched = tlsSocket;
   }
 
-  private handshake?: ServerHandshake;
   private upgradeOwner?: UpgradeOwner<unknown>;
   private upgradeArg?: unknown;
-  /** The plaintext socket under the TLS one: destroyed once the TLS socket closed. */
-  private plainSocket?: net.Socket;
 
   /** How the server handshake of {@link startServerTls} ends; one object for every connection. */
   private static readonly UPGRADE_LISTENER: ServerHandshakeListener<Connection> = {
@@ -490,64 +239,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.watchClose(this.socket);
   }
 
-  /**
-   * Makes sure `'close'` is emitted for `socket`. A socket can close while nobody listens (a peer resetting
-   * mid-handshake, or during an async validation callback); without this the Connection would never emit
-   * `'close'` and TcpServer would keep counting it as live.
-   */
-  private watchClose(socket: net.Socket): void {
-    if (socket.closed) this.markClosed(this.closeReason ?? 'peer-closed');
-    else if (this.watched !== socket) {
-      socket.on('close', this.onClose);
-      this.watched = socket;
-    }
-  }
-
-  /** The socket {@link onClose} listens to (a field rather than a search of the socket's listeners). */
-  private watched?: net.Socket;
-
-  /** Adds the read, idle and drain listeners and the close watch; the socket has the error listener already. */
-  private attach(socket: net.Socket): void {
-    socket.on('data', this.onData);
-    socket.on('timeout', this.onTimeout);
-    socket.on('drain', this.onDrain);
-    this.watchClose(socket);
-  }
-
-  private detach(socket: net.Socket): void {
-    socket.off('data', this.onData);
-    socket.off('timeout', this.onTimeout);
-    socket.off('drain', this.onDrain);
-    if (this.watched === socket) {
-      socket.off('close', this.onClose);
-      this.watched = undefined;
-    }
-    if (this.idleMs > 0) socket.setTimeout(0);
-  }
-
-  private readonly onError = this.onSocketError.bind(this);
-  private readonly onTimeout = this.timedOut.bind(this);
-  private readonly onDrain = this.drainedOut.bind(this);
-  private readonly onClose = this.socketClosed.bind(this);
   /** The client side's close listener on its TLS socket (made by the first {@link finishUpgrade}). */
   private onPlainRelease?: () => void;
-
-  private timedOut(): void {
-    if (this.listenerCount('timeout') > 0) this.emit('timeout');
-    else this.destroy('idle-timeout');
-  }
-
-  private drainedOut(): void {
-    this.emit('drain');
-  }
-
-  private socketClosed(): void {
-    this.releasePlain();
-    // During a server handshake the close fails the handshake, which closes with reason `tls-failed`.
-    if (this.handshake?.pending) this.handshake.socketClosed();
-    // During an async validation callback nobody is told yet: the upgrade's end sees the closed socket.
-    else if (!this.upgrading) this.markClosed(this.closeReason ?? 'peer-closed');
-  }
 
   /**
    * The error listener of a TLS socket of {@link startServerTls}: as {@link onSocketError}, and during the handshake
@@ -558,37 +251,4 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.handshake?.pending) this.handshake.socketError(err);
   }
   private onTlsError?: (err: NodeJS.ErrnoException) => void;
-
-  /** Once the TLS socket closed: destroys the plaintext socket under it (its handle is closed with the TLS one). */
-  private releasePlain(): void {
-    const plain = this.plainSocket;
-    if (plain && !plain.destroyed) plain.destroy();
-  }
-
-  private onSocketError(err: NodeJS.ErrnoException): void {
-    // Resets and aborted handshakes are a peer's doing, not our bug.
-    this.log.debug('socket error', { code: err.code, error: err.message });
-    // During a handshake the upgrade reports the failure itself and closes with reason `tls-failed`.
-    if (this.upgrading) return;
-    // A stream error destroys its socket, but a TLS error after the handshake (a record that fails to decrypt) is
-    // only emitted: without this the connection would sit open, unusable, until its idle timeout.
-    this.destroy(err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'peer-closed' : 'error');
-  }
-
-  private closeEmitted = false;
-  private markClosed(reason: CloseReason): void {
-    if (this.closeEmitted) return;
-    this.closeEmitted = true;
-    this.closeReason ??= reason;
-    this.emit('close', this.closeReason);
-  }
 }
-
-/**
- * `close()`'s grace timer: destroys whatever socket the connection has by then (plain or TLS). `close()` has set the
- * close reason already, so `destroy()` keeps it. A module-level function, not a closure per close.
- */
-function destroyCurrentSocket(c: Connection): void {
-  c.destroy();
-}
-
