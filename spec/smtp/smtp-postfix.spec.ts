@@ -21,10 +21,11 @@ describe('smtp: Postfix relays to Postern as to an MX (STARTTLS verified)', func
   before(async function () {
     if (!(await postfixUsable())) this.skip(); // postfix missing (.ci/run installs it) or not root (Postfix's master needs it)
   });
-  beforeEach(async () => {
+  beforeEach(async function () {
     dir = await mkdtemp(path.join(os.tmpdir(), 'postern-postfix-smtp-'));
     await chmod(dir, 0o755); // the postfix user reads the CA file and its own data directory under here
-    server = await startMailServer({ protocols: ['smtp', 'imaps'], users: ['alice:secret@example.com'], smtp: { hostname: 'mx.example.com' } });
+    const dsn = this.currentTest?.title.includes('DSN') === true;
+    server = await startMailServer({ protocols: ['smtp', 'imaps'], users: ['alice:secret@example.com'], smtp: { hostname: 'mx.example.com', dsn } });
     const caFile = path.join(dir, 'ca.pem');
     await writeFile(caFile, server.ca, { mode: 0o644 });
     relay = await startPostfixSmtpRelay(dir, server.ports.smtp!, caFile);
@@ -77,6 +78,18 @@ describe('smtp: Postfix relays to Postern as to an MX (STARTTLS verified)', func
     await submit(['alice@example.com'], raw, 'søren@relay.test');
     const [msg] = await server!.waitForMessages(1, 20_000);
     expect(msg!.raw.toString('utf8')).to.match(/^Return-Path: <søren@relay\.test>\r\nReceived: from mx\.relay\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.com with UTF8SMTPS /);
+    await logMatching('the delivery', /to=<alice@example\.com>.*status=sent \(250 2\.0\.0 /);
+  });
+
+  it("passes a client's DSN requests on to Postern with DSN on: ENVID, RET, NOTIFY and the ORCPT Postfix adds", async () => {
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: relay!.port, secure: false, ignoreTLS: true });
+    try {
+      await t.sendMail({ from: 'sender@relay.test', to: 'alice@example.com', subject: 'dsn relayed', text: 'x', dsn: { id: 'relay-1', return: 'headers', notify: ['success', 'failure'] } });
+    } finally {
+      t.close();
+    }
+    const [msg] = await server!.waitForMessages(1, 20_000);
+    expect(msg!.envelope!.dsn).to.deep.equal({ ret: 'HDRS', envid: 'relay-1', recipients: [{ notify: ['SUCCESS', 'FAILURE'], orcpt: { addressType: 'rfc822', address: 'alice@example.com' } }] });
     await logMatching('the delivery', /to=<alice@example\.com>.*status=sent \(250 2\.0\.0 /);
   });
 
