@@ -3,6 +3,7 @@ import { chmod } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { pollUntil } from '../../bench/refs/processes.js';
+import { allMessages } from '../../lib/test-double/store-queries.js';
 import { testCertificates } from '../support/certs.js';
 import { startLmtp, storedByUser, type LmtpFixture } from './lmtp-harness.js';
 import { postfixUsable, startPostfixRelay, type PostfixRelay } from './postfix-relay.js';
@@ -60,12 +61,32 @@ describe('lmtp: Postfix relays into Postern, mail read over IMAP', function () {
     // Postfix's trace header, then Postern's: LHLO from Postfix, over TLS.
     expect(msg.source).to.match(/Received: from mx\.relay\.test \(\[127\.0\.0\.1\]\)\r\n\tby lmtp\.test with LMTPS \(TLSv1\.[23]:/);
     expect(msg.source).to.match(/Received: from [^\r\n]*\r\n\tby mx\.relay\.test \(Postfix\)/);
-    const log = await pollUntil('the bounce of bob in the Postfix log', async () => {
+    // Both lines, whichever Postfix writes first (waiting for one and asserting the other raced in smtp-postfix).
+    const log = await pollUntil('the bounce of bob and the delivery to alice in the Postfix log', async () => {
       const text = await relay!.log();
-      return /to=<bob@example\.com>.*status=bounced.*552 5\.2\.2/.test(text) ? text : undefined;
+      return /to=<bob@example\.com>.*status=bounced.*552 5\.2\.2/.test(text) && /to=<alice@example\.com>.*status=sent/.test(text) ? text : undefined;
     });
     expect(log).to.match(/to=<alice@example\.com>.*relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+.*status=sent \(250 2\.0\.0 <alice@example\.com> Message accepted/);
     expect((await storedByUser(f.store)).bob).to.equal(undefined);
+  });
+
+  it('with lmtp.dsn, Postfix passes a DSN request on over LMTP: ENVID, RET, NOTIFY and its ORCPT are stored with the message', async () => {
+    f = await startLmtp({ only: ['lmtp'], lmtp: { dsn: true } });
+    await chmod(f.dir, 0o755);
+    relay = await startPostfixRelay(f.dir, `lmtp:inet:127.0.0.1:${f.port('lmtp')}`);
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.port, secure: false, ignoreTLS: true });
+    try {
+      await transport.sendMail({ from: 'sender@remote.test', to: 'carol@example.com', subject: 'dsn', text: 'x', dsn: { id: 'lmtp-7', return: 'full', notify: ['delay', 'failure'] } });
+    } finally {
+      transport.close();
+    }
+    const store = f.store;
+    const [row] = await pollUntil('carol to get the message', async () => {
+      const rows = await allMessages(store);
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(row!.message.envelope?.protocol).to.equal('lmtp');
+    expect(row!.message.envelope?.dsn).to.deep.equal({ ret: 'FULL', envid: 'lmtp-7', recipients: [{ notify: ['FAILURE', 'DELAY'], orcpt: { addressType: 'rfc822', address: 'carol@example.com' } }] });
   });
 
   it('mailbox_transport = lmtp:unix: delivers over the Unix socket (--lmtp-socket)', async () => {
