@@ -171,6 +171,7 @@ export { PLAIN } from './protocol/sasl/plain.js';
 export { LOGIN } from './protocol/sasl/login.js';
 export { CRAM_MD5 } from './protocol/sasl/cram-md5.js';
 export { SCRAM_SHA_256, scramSha256, SCRAM_ITERATIONS, type ScramOptions } from './protocol/sasl/scram-sha-256.js';
+export { deriveScramKeys, encodeScramKeys, decodeScramKeys, type ScramKeys, type ScramParameters } from './protocol/sasl/scram-keys.js';
 export { ExternalMechanism, hasValidatedClientCertificate } from './protocol/sasl/external.js';
 export { CertificateLoginMapper } from './contracts/certificate-login.js';
 export {

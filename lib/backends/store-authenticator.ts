@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { inject, injectable } from '../vendor/inversify.js';
 import type { AuthRequest, AuthResult, Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { PosternConfig } from '../di/config.js';
+import { SCRAM_ITERATIONS, type ScramParameters } from '../protocol/sasl/scram-keys.js';
 
 /**
  * The default {@link Authenticator} (bound under `DefaultAuthenticator`; `Authenticator` resolves to it unless
@@ -30,6 +31,23 @@ export class StoreAuthenticator implements Authenticator {
     return this.config.authDisabled === true;
   }
 
+  /** SCRAM-SHA-256 from stored keys: when the store keeps them for every user (Maildir makes them with each hash). */
+  get supportsScramKeys(): boolean {
+    return this.config.authDisabled !== true && this.store.users.keepsScramKeys === true;
+  }
+
+  /** Per-process key of the made-up salts of unknown logins. */
+  private readonly decoyKey = randomBytes(32);
+
+  /** {@inheritDoc Authenticator.scramParameters} */
+  async scramParameters(login: string): Promise<ScramParameters> {
+    const user = await this.store.users.find(login);
+    const keys = user === undefined ? undefined : await this.store.users.scramKeysFor?.(user);
+    if (keys) return { salt: keys.salt, iterations: keys.iterations };
+    // RFC 5802 §5.1: the same made-up salt every time for this login, so unknown logins look like known ones.
+    return { salt: createHmac('sha256', this.decoyKey).update(login.toLowerCase()).digest().subarray(0, 16), iterations: SCRAM_ITERATIONS };
+  }
+
   async authenticate(request: AuthRequest): Promise<AuthResult> {
     const login = request.username;
     if (request.authzid && request.authzid !== login) return { ok: false, reason: 'invalid-credentials' };
@@ -53,7 +71,12 @@ export class StoreAuthenticator implements Authenticator {
     if (request.verifyWithSecret) {
       const user = await this.store.users.find(login);
       const secret = user ? await this.store.users.secretFor(user) : undefined;
-      if (user && secret !== undefined && request.verifyWithSecret(secret)) return { ok: true, username: user };
+      if (user && secret !== undefined) return request.verifyWithSecret(secret) ? { ok: true, username: user } : { ok: false, reason: 'invalid-credentials' };
+    }
+    if (request.verifyWithScramKeys) {
+      const user = await this.store.users.find(login);
+      const keys = user === undefined ? undefined : await this.store.users.scramKeysFor?.(user);
+      if (user && keys && request.verifyWithScramKeys(keys)) return { ok: true, username: user };
     }
     return { ok: false, reason: 'invalid-credentials' };
   }

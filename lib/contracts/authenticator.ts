@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { ScramKeys, ScramParameters } from '../protocol/sasl/scram-keys.js';
 import type { PeerInfo } from './peer-info.js';
 
 /** One authentication attempt, protocol-neutral. */
@@ -15,6 +16,11 @@ export interface AuthRequest {
   readonly password?: string;
   /** For challenge-response mechanisms: verifies a response given the user's shared secret. */
   readonly verifyWithSecret?: (secret: string) => boolean;
+  /**
+   * SCRAM-SHA-256: verifies the client's proof given the user's stored SCRAM keys (for an Authenticator that keeps
+   * keys rather than the password; see {@link Authenticator.scramParameters}). SCRAM also gives `verifyWithSecret`.
+   */
+  readonly verifyWithScramKeys?: (keys: ScramKeys) => boolean;
   /**
    * SASL EXTERNAL (RFC 4422 appendix A): the TLS client certificate passed validation and the
    * `CertificateLoginMapper` mapped it to `certificateLogin`; `username` is the identity to log in as (the
@@ -41,6 +47,16 @@ export interface Authenticator {
    * server must prove it knows the client's password, which it cannot when it never checks one. Absent: false.
    */
   readonly acceptsAnyCredentials?: boolean;
+  /**
+   * True when every user has stored SCRAM-SHA-256 keys ({@link scramParameters} and `verifyWithScramKeys` can serve
+   * them): SCRAM-SHA-256 is then offered even without plaintext secrets. Absent: false.
+   */
+  readonly supportsScramKeys?: boolean;
+  /**
+   * The salt and iteration count of `login`'s stored SCRAM keys, for SCRAM's server-first message; for an unknown
+   * login, made-up values that stay the same for that login (RFC 5802 §5.1: the answer must not tell who exists).
+   */
+  scramParameters?(login: string): Promise<ScramParameters>;
 }
 /** DI token of {@link Authenticator}: what every protocol asks. Rebind it to replace or decorate the default. */
 export const Authenticator = Symbol.for('postern.Authenticator') as ServiceIdentifier<Authenticator>;

@@ -1,6 +1,7 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { Readable } from 'node:stream';
 import type { MimePart } from '../mime/mime-parse.js';
+import type { ScramKeys } from '../protocol/sasl/scram-keys.js';
 
 /**
  * The mail store shared by SMTP (delivery), POP3 and IMAP (access).
@@ -125,6 +126,14 @@ export interface UserDirectory {
    * prefers one (fetchmail tries CRAM-MD5 first) is not refused, delayed and counted as a failed login each time.
    */
   readonly keepsSecrets: boolean;
+  /**
+   * Optional: true when every user has SCRAM-SHA-256 keys ({@link scramKeysFor} answers for each), so that the default
+   * Authenticator can offer SCRAM-SHA-256 without plaintext secrets. The Maildir store makes keys whenever it hashes a
+   * password; users written by an earlier version have none until their password is set again.
+   */
+  readonly keepsScramKeys?: boolean;
+  /** Optional: a user's stored SCRAM-SHA-256 keys (canonical username), or undefined. */
+  scramKeysFor?(username: string): Promise<ScramKeys | undefined>;
   /** Every canonical username, sorted. */
   list(): Promise<string[]>;
   /**

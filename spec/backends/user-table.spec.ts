@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { MailStoreError } from '../../lib/contracts/mail-store.js';
 import { checkPassword, hashPassword, UserTable, type UserRecord } from '../../lib/backends/shared/user-table.js';
+import { deriveScramKeys } from '../../lib/protocol/sasl/scram-keys.js';
 
 /** [code, message] of a rejected promise's MailStoreError. */
 async function refusal(promise: Promise<unknown>): Promise<[string, string]> {
@@ -35,19 +36,32 @@ describe('shared UserTable: records, password forms and saving', () => {
     };
     const hashedOnly = new UserTable({ hashPasswords: true, keepPlaintext: false, persist });
     await hashedOnly.add({ username: 'a', password: 'pw' });
-    expect(Object.keys(saved[0]![0]!).sort()).to.deep.equal(['addresses', 'scrypt', 'username']);
+    expect(Object.keys(saved[0]![0]!).sort()).to.deep.equal(['addresses', 'scram', 'scrypt', 'username']);
     expect(await hashedOnly.secretFor('a')).to.equal(undefined);
     expect(hashedOnly.keepsSecrets).to.equal(false);
+    // SCRAM-SHA-256 keys beside every hash: the password's own, with the stored salt.
+    const keys = (await hashedOnly.scramKeysFor('a'))!;
+    expect(deriveScramKeys('pw', keys.salt, keys.iterations)).to.deep.equal(keys);
+    expect(hashedOnly.keepsScramKeys).to.equal(true);
+    expect(await hashedOnly.scramKeysFor('nobody')).to.equal(undefined);
     expect(await hashedOnly.verify('a', 'pw')).to.equal('a');
     expect(await hashedOnly.verify('a', 'nope')).to.equal(undefined);
     const both = new UserTable({ hashPasswords: true, keepPlaintext: true, persist });
     await both.add({ username: 'b', password: 'pw' });
-    expect(Object.keys(saved[1]![0]!).sort()).to.deep.equal(['addresses', 'password', 'scrypt', 'username']);
+    expect(Object.keys(saved[1]![0]!).sort()).to.deep.equal(['addresses', 'password', 'scram', 'scrypt', 'username']);
     expect(await both.secretFor('b')).to.equal('pw');
     expect(both.keepsSecrets).to.equal(true);
     const plain = new UserTable({ hashPasswords: false, keepPlaintext: false });
     await plain.add({ username: 'c', password: 'pw' });
     expect(await plain.secretFor('c')).to.equal('pw');
+    expect(plain.keepsScramKeys, 'no hashes, no keys: the plaintext serves SCRAM').to.equal(false);
+    // A record without keys (written by an earlier version) turns keepsScramKeys off until its password is set again.
+    const legacy = new UserTable({ hashPasswords: true, keepPlaintext: false }, [{ username: 'old', addresses: [], scrypt: 'scrypt$1$1$1$AA==$AA==' }]);
+    expect(legacy.keepsScramKeys).to.equal(false);
+    await legacy.add({ username: 'old', password: 'new' });
+    expect(legacy.keepsScramKeys).to.equal(true);
+    legacy.replaceAll([{ username: 'old', addresses: [] }]);
+    expect(legacy.keepsScramKeys).to.equal(false);
     expect(plain.keepsSecrets).to.equal(true);
     expect(await plain.verify('c', 'pw')).to.equal('c');
     expect(await plain.verify('c', 'pW')).to.equal(undefined);

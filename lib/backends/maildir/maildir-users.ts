@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailStoreError, type UserDirectory } from '../../contracts/mail-store.js';
+import type { ScramKeys } from '../../protocol/sasl/scram-keys.js';
 import { UserTable, type UserRecord } from '../shared/user-table.js';
 import { acquireDotLock, DotLockBusyError } from './dot-lock.js';
 import { isErrno, replaceFile } from './durable-fs.js';
@@ -53,6 +54,19 @@ export class MaildirUsers implements UserDirectory {
   /** {@inheritDoc UserDirectory.keepsSecrets} */
   get keepsSecrets(): boolean {
     return this.options.keepPlaintextPasswords;
+  }
+
+  /**
+   * {@inheritDoc UserDirectory.keepsScramKeys} False until `users.json` was first read, and while any user in it has no
+   * keys (written by an earlier version: its password must be set again, e.g. by `--user` at the next start).
+   */
+  get keepsScramKeys(): boolean {
+    return this.loaded?.keepsScramKeys ?? false;
+  }
+
+  /** {@inheritDoc UserDirectory.scramKeysFor} */
+  async scramKeysFor(username: string): Promise<ScramKeys | undefined> {
+    return (await this.fresh(false)).scramKeysFor(username);
   }
 
   /** {@inheritDoc UserDirectory.add} */
@@ -129,9 +143,12 @@ export class MaildirUsers implements UserDirectory {
   }
 
   private table(): Promise<UserTable> {
-    this.loading ??= this.load();
+    this.loading ??= this.load().then((t) => (this.loaded = t));
     return this.loading;
   }
+
+  /** The table once loaded (for the synchronous {@link keepsScramKeys}). */
+  private loaded?: UserTable;
 
   /**
    * The user table, re-read first when `users.json` changed on disk since this process last read or wrote it

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual, type BinaryLike, type ScryptOptions } from 'node:crypto';
 import { MailStoreError, type UserDirectory } from '../../contracts/mail-store.js';
+import { decodeScramKeys, deriveScramKeys, encodeScramKeys, type ScramKeys } from '../../protocol/sasl/scram-keys.js';
 
 /** One user as a backend keeps it. Exactly one of `password` / `scrypt` is needed to verify. */
 export interface UserRecord {
@@ -10,6 +11,8 @@ export interface UserRecord {
   password?: string;
   /** `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>`. */
   scrypt?: string;
+  /** SCRAM-SHA-256 keys, `SCRAM-SHA-256$<iterations>$<salt>$<StoredKey>$<ServerKey>` (made beside every scrypt hash). */
+  scram?: string;
 }
 
 /** How a {@link UserTable} keeps credentials and where it saves them. */
@@ -89,8 +92,12 @@ export class UserTable implements UserDirectory {
     }
     const record: UserRecord = { username: user.username, addresses: [...addresses].sort() };
     if (this.options.keepPlaintext || !this.options.hashPasswords) record.password = user.password;
-    if (this.options.hashPasswords) record.scrypt = await hashPassword(user.password);
+    if (this.options.hashPasswords) {
+      record.scrypt = await hashPassword(user.password);
+      record.scram = encodeScramKeys(deriveScramKeys(user.password));
+    }
     this.byName.set(user.username, record);
+    this.allHaveScram = undefined;
     await this.save();
   }
 
@@ -101,6 +108,24 @@ export class UserTable implements UserDirectory {
     if (record.scrypt !== undefined) return (await checkPassword(password, record.scrypt)) ? record.username : undefined;
     if (record.password !== undefined) return sameText(password, record.password) ? record.username : undefined;
     return undefined;
+  }
+
+  /**
+   * {@inheritDoc UserDirectory.keepsScramKeys} A table that hashes passwords makes SCRAM keys with each hash; a record
+   * written before that (no `scram`) keeps this false until its password is set again.
+   */
+  get keepsScramKeys(): boolean {
+    // Asked at every EHLO/CAPA/CAPABILITY: worked out once per change of the table.
+    this.allHaveScram ??= this.options.hashPasswords && [...this.byName.values()].every((r) => r.scram !== undefined);
+    return this.allHaveScram;
+  }
+
+  private allHaveScram?: boolean;
+
+  /** {@inheritDoc UserDirectory.scramKeysFor} */
+  async scramKeysFor(username: string): Promise<ScramKeys | undefined> {
+    const encoded = this.byName.get(username)?.scram;
+    return encoded === undefined ? undefined : decodeScramKeys(encoded);
   }
 
   /** {@inheritDoc UserDirectory.findByAddress} */
@@ -129,6 +154,7 @@ export class UserTable implements UserDirectory {
    */
   async remove(username: string): Promise<boolean> {
     if (!this.byName.delete(username)) return false;
+    this.allHaveScram = undefined;
     await this.save();
     return true;
   }
@@ -140,6 +166,7 @@ export class UserTable implements UserDirectory {
   replaceAll(records: UserRecord[]): void {
     this.byName.clear();
     for (const record of records) this.byName.set(record.username, record);
+    this.allHaveScram = undefined;
   }
 
   /** Synchronous lookup of a username or address (for the stores). */

@@ -1,12 +1,13 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { Authenticator, AuthRequest } from '../../contracts/authenticator.js';
 import type { PeerInfo } from '../../contracts/peer-info.js';
+import type { ScramParameters } from './scram-keys.js';
 
 /**
  * What a SASL exchange produced for the login policy: credentials for the `Authenticator`, minus the protocol and
  * peer (the session adds those).
  */
-export type SaslCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret' | 'external'>;
+export type SaslCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret' | 'verifyWithScramKeys' | 'external'>;
 
 /**
  * One step of a server-side SASL exchange (RFC 4422 §3), go-sasl's `Server.Next` result:
@@ -53,6 +54,13 @@ export interface SaslSessionInfo {
   readonly supportsSharedSecrets: boolean;
   /** The bound Authenticator accepts any credentials (auth disabled): nothing can prove the password to the client. */
   readonly acceptsAnyCredentials?: boolean;
+  /** The bound Authenticator keeps SCRAM-SHA-256 keys for every user (`Authenticator.supportsScramKeys`). */
+  readonly supportsScramKeys?: boolean;
+  /**
+   * The salt and iteration count of a login's stored SCRAM keys (`Authenticator.scramParameters`), present when the
+   * Authenticator keeps such keys: SCRAM-SHA-256 announces them instead of a fresh salt.
+   */
+  readonly scramParameters?: (login: string) => Promise<ScramParameters>;
 }
 
 /**
@@ -78,7 +86,10 @@ export const SaslMechanism = Symbol.for('postern.SaslMechanism') as ServiceIdent
 
 /** What the mechanisms see of a session whose logins `authenticator` decides (SMTP, POP3 and IMAP build it alike). */
 export function saslSessionInfo(peer: PeerInfo, hostname: string, authenticator: Authenticator): SaslSessionInfo {
-  return { peer, hostname, supportsSharedSecrets: authenticator.supportsSharedSecrets, acceptsAnyCredentials: authenticator.acceptsAnyCredentials === true };
+  const info = { peer, hostname, supportsSharedSecrets: authenticator.supportsSharedSecrets, acceptsAnyCredentials: authenticator.acceptsAnyCredentials === true };
+  // Only for an Authenticator that keeps SCRAM keys (a hashed store): the others keep the short shape.
+  if (authenticator.supportsScramKeys !== true || authenticator.scramParameters === undefined) return info;
+  return { ...info, supportsScramKeys: true, scramParameters: (login: string) => authenticator.scramParameters!(login) };
 }
 
 /** Names of the mechanisms available on a session, in registry order. */

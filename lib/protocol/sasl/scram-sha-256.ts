@@ -1,8 +1,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SaslMalformedError, type SaslMechanism, type SaslServer, type SaslStep } from './sasl-mechanism.js';
+import { SCRAM_ITERATIONS, type ScramKeys } from './scram-keys.js';
 
-/** PBKDF2 iterations of the salted password: RFC 7677 §4's minimum, as Dovecot and Cyrus use by default. */
-export const SCRAM_ITERATIONS = 4096;
+export { SCRAM_ITERATIONS } from './scram-keys.js';
 
 /** RFC 5802 §5.1 `saslname`: `=2C` and `=3D` stand for `,` and `=`; any other `=` is malformed. */
 function saslname(text: string, what: string): string {
@@ -67,19 +67,24 @@ export function scramSha256(options: ScramOptions = {}): SaslMechanism {
     name: 'SCRAM-SHA-256',
     acceptsInitialResponse: true,
     // Not where any login works: no password to prove (the client would refuse a success without the signature).
-    isAvailable: (session) => session.supportsSharedSecrets && session.acceptsAnyCredentials !== true,
-    start(): SaslServer {
+    isAvailable: (session) => (session.supportsSharedSecrets || session.supportsScramKeys === true) && session.acceptsAnyCredentials !== true,
+    start(session): SaslServer {
       let first: ClientFirst | undefined;
       let serverFirst = '';
       let salt: Buffer = Buffer.alloc(0);
+      let iterations = SCRAM_ITERATIONS;
       return {
         async next(response): Promise<SaslStep> {
           if (first === undefined) {
             // RFC 4422 §5: a client-first mechanism without an initial response gets an empty challenge first.
             if (response === undefined) return { challenge: Buffer.alloc(0) };
             first = parseClientFirst(response.toString('utf8'));
-            salt = newSalt();
-            serverFirst = `r=${first.nonce}${serverNonce()},s=${salt.toString('base64')},i=${SCRAM_ITERATIONS}`;
+            // A directory that keeps SCRAM keys names the salt and iteration count they were made with (a made-up,
+            // stable salt for an unknown login, so the answer does not tell which logins exist: RFC 5802 §5.1).
+            const stored = session.scramParameters ? await session.scramParameters(first.username) : undefined;
+            salt = stored?.salt ?? newSalt();
+            iterations = stored?.iterations ?? SCRAM_ITERATIONS;
+            serverFirst = `r=${first.nonce}${serverNonce()},s=${salt.toString('base64')},i=${iterations}`;
             return { challenge: Buffer.from(serverFirst) };
           }
           const text = (response ?? Buffer.alloc(0)).toString('utf8');
@@ -91,18 +96,24 @@ export function scramSha256(options: ScramOptions = {}): SaslMechanism {
           const authMessage = `${first.bare},${serverFirst},${withoutProof}`;
           const proof = Buffer.from(m[3]!, 'base64');
           let serverSignature: Buffer | undefined;
-          const verifyWithSecret = (secret: string): boolean => {
-            const salted = pbkdf2Sync(Buffer.from(secret, 'utf8'), salt, SCRAM_ITERATIONS, 32, 'sha256');
-            const storedKey = createHash('sha256').update(hmac(salted, 'Client Key')).digest();
+          /** RFC 5802 §3: the proof recovers ClientKey, whose hash must be StoredKey; ServerKey signs the answer. */
+          const verifyWithKeys = (storedKey: Buffer, serverKey: () => Buffer): boolean => {
             const signature = hmac(storedKey, authMessage);
-            if (proof.length !== signature.length) return false;
+            if (proof.length !== signature.length || storedKey.length !== signature.length) return false;
             const clientKey = Buffer.from(proof.map((b, i) => b ^ signature[i]!));
             const ok = timingSafeEqual(createHash('sha256').update(clientKey).digest(), storedKey);
-            if (ok) serverSignature = hmac(hmac(salted, 'Server Key'), authMessage);
+            if (ok) serverSignature = hmac(serverKey(), authMessage);
             return ok;
           };
+          const verifyWithSecret = (secret: string): boolean => {
+            const salted = pbkdf2Sync(Buffer.from(secret, 'utf8'), salt, iterations, 32, 'sha256');
+            return verifyWithKeys(createHash('sha256').update(hmac(salted, 'Client Key')).digest(), () => hmac(salted, 'Server Key'));
+          };
+          // Keys made with another salt or count than this exchange announced cannot match the client's proof.
+          const verifyWithScramKeys = (keys: ScramKeys): boolean =>
+            keys.salt.equals(salt) && keys.iterations === iterations && verifyWithKeys(keys.storedKey, () => keys.serverKey);
           return {
-            done: { username: first.username, authzid: first.authzid, verifyWithSecret },
+            done: { username: first.username, authzid: first.authzid, verifyWithSecret, verifyWithScramKeys },
             successData: () => (serverSignature ? Buffer.from(`v=${serverSignature.toString('base64')}`) : undefined),
           };
         },
