@@ -14,7 +14,7 @@ import { decodeScramKeys, deriveScramKeys, encodeScramKeys } from '../../lib/pro
 import { scramSha256 } from '../../lib/protocol/sasl/scram-sha-256.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { LineClient } from '../support/line-client.js';
-import { mbsyncConfig, runTool, type ToolRun } from '../support/tool.js';
+import { mbsyncInboxConfig, runTool, type ToolRun } from '../support/tool.js';
 
 /** RFC 7677 §3: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096 iterations. */
 const RFC7677 = {
@@ -160,10 +160,7 @@ describe('sasl: SCRAM-SHA-256 from stored keys', function () {
       it('mbsync picks SCRAM-SHA-256 by itself against the Maildir store and syncs over IMAPS', async function () {
         const s = await start();
         await writeFile(path.join(dir, 'ca.pem'), s.ca);
-        const local = path.join(dir, 'mail');
-        await mkdir(local);
-        const rc = path.join(dir, 'mbsyncrc');
-        await writeFile(rc, mbsyncConfig({ port: s.ports.imaps!, ssl: 'IMAPS', user: 'alice', pass: 'pencil', ca: path.join(dir, 'ca.pem'), local, channel: ['Patterns INBOX', 'Create Near', 'SyncState *'] }));
+        const rc = await mbsyncInboxConfig(dir, s.ports.imaps!, 'pencil', path.join(dir, 'ca.pem'));
         const run = await tool(this, 'mbsync', ['-V', '-c', rc, '-a']);
         expect(run.code, run.stderr).to.equal(0);
         expect(run.stdout + run.stderr).to.contain('Authenticating with SASL mechanism SCRAM-SHA-256');

@@ -12,7 +12,7 @@ import { SaslMalformedError, type SaslSessionInfo, type SaslStep } from '../../l
 import { scramSha256 } from '../../lib/protocol/sasl/scram-sha-256.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { LineClient } from '../support/line-client.js';
-import { mbsyncConfig, runTool, type ToolRun } from '../support/tool.js';
+import { mbsyncInboxConfig, runTool, type ToolRun } from '../support/tool.js';
 
 const session: SaslSessionInfo = {
   peer: { id: 'c1', protocol: 'smtp', remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, security: { tls: true, policyErrors: SslPolicyErrors.None } },
@@ -243,10 +243,8 @@ describe('sasl: SCRAM-SHA-256', function () {
     });
 
     it('mbsync picks SCRAM-SHA-256 by itself (Cyrus SASL) and syncs over IMAPS', async function () {
+      const rc = await mbsyncInboxConfig(dir, server.ports.imaps!, 'pencil', path.join(dir, 'ca.pem'));
       const local = path.join(dir, 'mail');
-      await mkdir(local);
-      const rc = path.join(dir, 'mbsyncrc');
-      await writeFile(rc, mbsyncConfig({ port: server.ports.imaps!, ssl: 'IMAPS', user: 'alice', pass: 'pencil', ca: path.join(dir, 'ca.pem'), local, channel: ['Patterns INBOX', 'Create Near', 'SyncState *'] }));
       const run = await tool(this, 'mbsync', ['-V', '-c', rc, '-a']);
       expect(run.code, run.stderr).to.equal(0);
       expect(run.stdout + run.stderr).to.contain('Authenticating with SASL mechanism SCRAM-SHA-256');

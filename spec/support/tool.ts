@@ -1,5 +1,7 @@
 /** Runs a third-party command-line tool (a real mail client) for the interop specs. */
 import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
 /** How one run ended. */
 export interface ToolRun {
@@ -40,6 +42,18 @@ export function mbsyncConfig(o: MbsyncConfig): string {
     ...['MaildirStore local', `Path ${o.local}/`, `Inbox ${o.local}/INBOX`, 'SubFolders Verbatim', ''],
     ...['Channel all', 'Far :remote:', 'Near :local:', ...o.channel, ''],
   ].join('\n');
+}
+
+/**
+ * Writes `<dir>/mbsyncrc` for alice's INBOX over IMAPS into the Maildir `<dir>/mail` (created), trusting `ca` (a file),
+ * and returns its path: the SCRAM specs' mbsync run (`mbsync -V -c RC -a`).
+ */
+export async function mbsyncInboxConfig(dir: string, port: number, pass: string, ca: string): Promise<string> {
+  const local = path.join(dir, 'mail');
+  await mkdir(local, { recursive: true });
+  const rc = path.join(dir, 'mbsyncrc');
+  await writeFile(rc, mbsyncConfig({ port, ssl: 'IMAPS', user: 'alice', pass, ca, local, channel: ['Patterns INBOX', 'Create Near', 'SyncState *'] }));
+  return rc;
 }
 
 /**
