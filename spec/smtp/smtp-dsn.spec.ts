@@ -166,6 +166,8 @@ print('sent')
       ['RCPT TO:<alice@example.com> NOTIFY=SUCCESS,SUCCESS', '501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE and DELAY'],
       ['RCPT TO:<alice@example.com> NOTIFY=', '501 5.5.4 Bad parameter syntax'],
       ['RCPT TO:<alice@example.com> ORCPT=alice@example.com', '501 5.5.4 ORCPT must be addr-type;xtext (e.g. rfc822;alice@example.com)'],
+      ['RCPT TO:<alice@example.com> ORCPT=rfc_822;alice@example.com', '501 5.5.4 ORCPT must be addr-type;xtext (e.g. rfc822;alice@example.com)'],
+      ['RCPT TO:<alice@example.com> ORCPT=rfc822;al+zzice@example.com', '501 5.5.4 Bad xtext encoding'],
       [`RCPT TO:<alice@example.com> ORCPT=rfc822;${'a'.repeat(495)}@x.test`, '501 5.5.4 ORCPT must be addr-type;xtext (e.g. rfc822;alice@example.com)'],
       ['RCPT TO:<alice@example.com> XFOO=1', '555 5.5.4 RCPT parameter XFOO not recognized'],
     ];
