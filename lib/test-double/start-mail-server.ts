@@ -171,7 +171,16 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
   // SMTP and LMTP share the hooks: the runtime ones apply to both.
   const smtpServers = [SmtpServer, LmtpServer].filter((t) => container.isBound(t)).map((t) => container.get<SmtpServer>(t));
   for (const s of smtpServers) s.setRuntimeHooks(options.smtpHooks ?? []);
-  const ready = await server.start();
+  let ready: Awaited<ReturnType<MailServer['start']>>;
+  try {
+    ready = await server.start();
+  } catch (err) {
+    // A start that fails after the store opened (bad users, postmaster, TLS material) releases it, and every
+    // listener already bound: an embedding test process must still be able to exit (a PostgreSQL pool would hold it).
+    await server.stop();
+    await container.unbindAllAsync();
+    throw err;
+  }
   const store = container.get(MailStore);
   ca ??= await trustAnchorOf(container.get(ServerSecurityToken));
   const ports: Partial<Record<ListenerName, number>> = {};

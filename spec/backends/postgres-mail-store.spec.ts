@@ -326,6 +326,23 @@ describe('PostgresMailStore', function () {
       }
     });
 
+    it('closes its PostgreSQL connections when the test double fails to start after the store opened', async () => {
+      db = await database();
+      const sessions = async (): Promise<number> => {
+        const client = new pg.Client({ connectionString: db!.url });
+        await client.connect();
+        try {
+          const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'postern'");
+          return rows[0]!.n;
+        } finally {
+          await client.end();
+        }
+      };
+      const failing = startMailServer({ store: db.url, users: ['alice:pw@example.org'], protocols: ['smtp'], smtp: { postmaster: 'nobody' }, tls: { certificate: (await testCertificates()).server } });
+      expect(await codeOfError(failing)).to.equal('postmaster "nobody" is not a user (add it with --user or users)');
+      expect(await sessions(), 'pool and LISTEN sessions closed').to.equal(0);
+    });
+
     it('refuses a URL without a database or with another scheme, never echoing the password', () => {
       expect(() => new PostgresMailStore({ url: 'postgres://u:hunter2@127.0.0.1:5432' })).to.throw(/without a database name/);
       expect(() => new PostgresMailStore({ url: 'mysql://u:hunter2@127.0.0.1/db' })).to.throw(/unknown scheme "mysql:"/);
