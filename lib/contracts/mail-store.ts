@@ -128,8 +128,8 @@ export interface UserDirectory {
   readonly keepsSecrets: boolean;
   /**
    * Optional: true when every user has SCRAM-SHA-256 keys ({@link scramKeysFor} answers for each), so that the default
-   * Authenticator can offer SCRAM-SHA-256 without plaintext secrets. The Maildir store makes keys whenever it hashes a
-   * password; users written by an earlier version have none until their password is set again.
+   * Authenticator can offer SCRAM-SHA-256 without plaintext secrets. The Maildir and PostgreSQL stores make keys
+   * whenever they hash a password; users written by an earlier version have none until their password is set again.
    */
   readonly keepsScramKeys?: boolean;
   /** Optional: a user's stored SCRAM-SHA-256 keys (canonical username), or undefined. */

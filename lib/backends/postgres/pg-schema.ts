@@ -16,7 +16,7 @@ export const MIGRATION_LOCK_KEY = 0x5053544e;
 /**
  * The schema, oldest step first.
  *
- * - `users`/`addresses`: the shared user directory (scrypt hashes; plaintext only when asked for).
+ * - `users`/`addresses`: the shared user directory (scrypt hashes and SCRAM-SHA-256 keys; plaintext only when asked for).
  * - `mailboxes`: one row per selectable mailbox. UIDNEXT and HIGHESTMODSEQ live here, and every UID or MODSEQ is
  *   taken by an UPDATE of this row, whose row lock serializes allocation across every node (RFC 3501 §2.3.1.1,
  *   RFC 7162 §3.1). UIDVALIDITY comes from a sequence seeded with the epoch second, so a recreated name always gets a
@@ -96,6 +96,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE postern_messages ADD COLUMN saved_at timestamptz;
       ALTER TABLE postern_messages ALTER COLUMN saved_at SET DEFAULT now();
     `,
+  },
+  {
+    version: 3,
+    name: 'scram keys',
+    // RFC 5802 §3: each user's SCRAM-SHA-256 salt, iteration count, StoredKey and ServerKey (`encodeScramKeys`' form),
+    // written beside the scrypt hash so SCRAM works without plaintext. Users from before this step keep NULL until
+    // their password is set again (SCRAM is not offered while any user has none).
+    sql: 'ALTER TABLE postern_users ADD COLUMN scram text;',
   },
 ];
 
