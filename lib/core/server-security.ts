@@ -3,16 +3,16 @@ import { watch, type FSWatcher } from 'node:fs';
 import tls from 'node:tls';
 import type { ServiceIdentifier } from 'inversify';
 import { toVersionRange, DEFAULT_PROTOCOLS } from './ssl-protocols.js';
-import { TlsAlpnChallenges, withAcmeChallenges } from './tls-alpn-challenges.js';
+import { TlsAlpnChallenges } from './tls-alpn-challenges.js';
 import { AcmeHttpChallenges } from './acme-http-challenges.js';
-import { OcspStapler, type OcspStaplerEvents } from './ocsp-stapler.js';
+import type { OcspStaplerEvents } from './ocsp-stapler.js';
 import { assertTicketKeys, derivedTicketKeys, TICKET_KEY_ROTATION_MS, TicketKeyRotation } from './ticket-keys.js';
 import type { CertificateStore } from './certificate-store.js';
 import type { ClientHelloSummary } from './client-hello.js';
-import { certificateOfContext } from './certificate-store-loader.js';
-import { CertificateError, filesOf, issuerOf, leafOf, loadMaterial, splitPemList, type Material } from './certificate-material.js';
+import { filesOf, loadMaterial, splitPemList, type Material } from './certificate-material.js';
 import { assertAlpnProtocols, assertGroups, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
-import { createServerContext, openCertificateStore, StoreContexts } from './server-contexts.js';
+import { createServerContext } from './server-contexts.js';
+import { ServedCertificates } from './served-certificates.js';
 
 export { CertificateError, fingerprintOf, splitPemList } from './certificate-material.js';
 export { DEFAULT_TLS12_CIPHERS, DEFAULT_TLS_GROUPS, HANDSHAKE_TIMEOUT_MS, type CertificateSource, type ServerSecurityOptions } from './server-security-options.js';
@@ -41,27 +41,17 @@ export class ServerSecurity {
   ocspEvents?: OcspStaplerEvents;
   /** Where a store opened from `certificateStore` options reports reloads and skipped files (set by the assembly). */
   certificateStoreEvents?: OcspStaplerEvents;
-  /** The certificate store serving SNI names and the contexts built for its certificates, once the store is open. */
-  private storeContexts?: StoreContexts;
-  private readonly stapler = new OcspStapler({
-    info: (message, meta) => this.ocspEvents?.info(message, meta),
-    warn: (message, meta) => this.ocspEvents?.warn(message, meta),
-  });
-  private stapling: Promise<void> = Promise.resolve();
-  private defaultContext?: tls.SecureContext;
-  private sniContexts = new Map<string, tls.SecureContext>();
+  /** The contexts, store and staples handshakes are served from, rebuilt by every prepare and reload. */
+  private readonly served = new ServedCertificates(this, (m) => this.createContext(m));
   private preparing?: Promise<void>;
   private watchers: FSWatcher[] = [];
   private reloadTimer?: NodeJS.Timeout;
-  private leaf?: X509Certificate;
-  private generatedPem?: { cert: string; key: string };
   private readonly rotation?: TicketKeyRotation;
   /** The configuration this one was made from by {@link derive}. */
   private readonly parent?: ServerSecurity;
   /** True when made by {@link derive} without a certificate of its own: it serves the parent's. */
   private inheritsCertificate = false;
   private readonly derived = new Set<ServerSecurity>();
-  private mainMaterial?: Material;
   /** Called after every successful reload (for logging); errors of a watched reload go to `onReloadError`. */
   onReload?: () => void;
   /** Called once when a self-signed certificate was generated because none is configured (log its fingerprint). */
@@ -136,10 +126,7 @@ export class ServerSecurity {
   private applyTicketKeys(keys: Buffer): void {
     this.ticketKeys = Buffer.from(keys);
     for (const child of this.derived) if (child.rotation) child.applyTicketKeys(derivedTicketKeys(keys, child.ticketLabel));
-    for (const context of [this.defaultContext, ...this.sniContexts.values()]) {
-      // tls.Server#setTicketKeys does exactly this on its own context; our contexts serve TLSSockets directly.
-      (context as unknown as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(this.ticketKeys);
-    }
+    this.served.setTicketKeys(this.ticketKeys);
   }
 
   /** True when the client must present a certificate. */
@@ -159,23 +146,23 @@ export class ServerSecurity {
 
   /** The default certificate (after prepare). */
   get certificate(): X509Certificate | undefined {
-    return this.leaf;
+    return this.served.leaf;
   }
 
   /** SHA-256 fingerprint of the default certificate, `AB:CD:…` (after prepare). */
   get fingerprint256(): string | undefined {
-    return this.leaf?.fingerprint256;
+    return this.served.leaf?.fingerprint256;
   }
 
   /** The PEM of the self-signed certificate generated because none was configured (clients may trust it). */
   get generatedCertificatePem(): string | undefined {
-    return this.generatedPem?.cert ?? (this.inheritsCertificate ? this.parent?.generatedCertificatePem : undefined);
+    return this.served.generated?.cert ?? (this.inheritsCertificate ? this.parent?.generatedCertificatePem : undefined);
   }
 
   /** True while the certificate served is the one generated in memory (here, or by the configuration it inherits it from). */
   get isSelfSigned(): boolean {
     if (this.inheritsCertificate && this.parent) return this.parent.isSelfSigned;
-    return this.generatedPem !== undefined && this.options.certificate === undefined;
+    return this.served.generated !== undefined && this.options.certificate === undefined;
   }
 
   /** The trusted client CAs as X509Certificate objects (for chain checks). */
@@ -189,7 +176,7 @@ export class ServerSecurity {
    */
   prepare(): Promise<void> {
     this.preparing ??= this.build().then(() => {
-      if (this.generatedPem && this.leaf) this.onSelfSigned?.(this.leaf.fingerprint256);
+      if (this.served.generated && this.served.leaf) this.onSelfSigned?.(this.served.leaf.fingerprint256);
       this.startWatching();
       this.rotation?.start();
     });
@@ -201,17 +188,17 @@ export class ServerSecurity {
    * retry). Handshakes do not wait for it: until then they go without a staple.
    */
   whenStapled(): Promise<void> {
-    return this.stapling;
+    return this.served.whenStapled();
   }
 
   /** The OCSP response currently stapled for the default certificate (DER), if any. */
   get stapledResponse(): Buffer | undefined {
-    return this.stapler.responseFor(null);
+    return this.served.stapledResponse;
   }
 
   /** True once {@link prepare} has finished: {@link contextFor} can then be called synchronously. */
   get isPrepared(): boolean {
-    return this.defaultContext !== undefined;
+    return this.served.isBuilt;
   }
 
   /**
@@ -241,36 +228,12 @@ export class ServerSecurity {
 
   /** The context for an SNI name (exact match, then `*.parent` wildcard), else the default. */
   contextFor(servername?: string): tls.SecureContext {
-    if (!this.defaultContext) throw new CertificateError('ServerSecurity.prepare() has not completed');
-    if (servername) {
-      const name = servername.toLowerCase();
-      const exact = this.sniContexts.get(name);
-      if (exact) return exact;
-      const dot = name.indexOf('.');
-      if (dot > 0) {
-        const wild = this.sniContexts.get('*' + name.slice(dot));
-        if (wild) return wild;
-      }
-      const stored = this.storeContexts?.contextFor(name);
-      if (stored) return stored;
-    }
-    return this.defaultContext;
+    return this.served.contextFor(servername);
   }
 
   /** The certificate store serving SNI names (after prepare), if one is configured. */
   get certificateStore(): CertificateStore | undefined {
-    return this.storeContexts?.store;
-  }
-
-  /** Opens (or adopts) the configured certificate store once; its changes drop the contexts built from it. */
-  private async openStore(): Promise<void> {
-    const o = this.options.certificateStore;
-    if (!o || this.storeContexts) return;
-    const opened = await openCertificateStore(o, this.parent, this.certificateStoreEvents);
-    if (!opened) return;
-    this.storeContexts = new StoreContexts(opened.store, opened.owned, (m) => this.createContext(m), (err) => this.onReloadError?.(err), () => {
-      if (this.options.ocspStapling !== false && this.staplingEntries.length > 0) this.trackStapling();
-    });
+    return this.served.certificateStore;
   }
 
   /**
@@ -278,113 +241,37 @@ export class ServerSecurity {
    * (see `peekClientHello`), lets a pending ACME validation be answered under TLS 1.2 too.
    */
   socketOptions(hello?: ClientHelloSummary, alpnProtocols?: readonly string[]): tls.TLSSocketOptions {
-    const options: tls.TLSSocketOptions = {
-      isServer: true,
-      secureContext: this.contextFor(),
-      requestCert: this.requestsClientCertificate,
-      // Chain errors never fail Node's handshake (its verify callback accepts everything): our policy decides on them,
-      // with the flags, once the handshake is done. A missing certificate that no callback may accept is refused by
-      // OpenSSL inside the handshake instead, so the client gets a TLS alert (certificate_required in TLS 1.3,
-      // handshake_failure in TLS 1.2) rather than a connection closed without a word.
-      rejectUnauthorized: this.requiresClientCertificate && this.options.validationCallback === undefined,
-      SNICallback: this.sniContexts.size > 0 || this.storeContexts ? (name, cb) => cb(null, this.contextFor(name)) : undefined,
-    };
-    // Node asks for a staple through a tls.Server's OCSPRequest event, also for sockets wrapped by hand. Assigned,
-    // not spread into the literal: a spread there goes through V8's runtime on every handshake (issue 15).
-    if (this.stapler.isActive) options.server = this.stapler.carrier;
-    const alpn = this.alpnIds(alpnProtocols);
-    // Node selects in C++ from this list and answers a client that offers none of it with no_application_protocol.
-    if (alpn !== undefined) options.ALPNProtocols = this.alpnWire(alpn);
-    return this.acmeChallenges.isActive ? withAcmeChallenges(this, options, hello, alpn) : options;
-  }
-
-  /**
-   * The ALPN ids a handshake negotiates: this configuration's `alpnProtocols`, else the protocol's (`fromProtocol`);
-   * undefined when ALPN is off (`false`, an empty list, or neither).
-   */
-  private alpnIds(fromProtocol: readonly string[] | undefined): readonly string[] | undefined {
-    const ids = this.options.alpnProtocols ?? fromProtocol;
-    return ids && ids.length > 0 ? ids : undefined;
-  }
-
-  /** ALPN lists in wire format (RFC 7301 §3.1), made once per list (the protocols' lists are frozen constants). */
-  private readonly alpnWires = new Map<readonly string[], Buffer>();
-  private alpnWire(ids: readonly string[]): Buffer {
-    let wire = this.alpnWires.get(ids);
-    if (wire === undefined) {
-      wire = Buffer.concat(ids.map((id) => Buffer.concat([Buffer.from([id.length]), Buffer.from(id, 'latin1')])));
-      this.alpnWires.set(ids, wire);
-    }
-    return wire;
+    return this.served.socketOptions(hello, alpnProtocols);
   }
 
   /** Stops watching files and the ticket-key schedule. Idempotent. */
   close(): void {
     this.parent?.derived.delete(this);
-    this.storeContexts?.close();
+    this.served.close();
     this.rotation?.stop();
     for (const w of this.watchers) w.close();
     this.watchers = [];
-    this.stapler.close();
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
   }
 
   private async build(): Promise<void> {
-    await this.openStore();
+    await this.served.openStore(this.parent);
     const main = await this.loadMain();
-    const defaultContext = this.createContext(main);
-    const sni = new Map<string, tls.SecureContext>();
-    const sniMaterials: Material[] = [];
-    for (const [name, source] of Object.entries(this.options.sni ?? {})) {
-      const material = await loadMaterial(source);
-      sniMaterials.push(material);
-      sni.set(name.toLowerCase(), this.createContext(material));
-    }
-    this.leaf = leafOf(main) ?? certificateOfContext(defaultContext);
-    this.defaultContext = defaultContext;
-    this.sniContexts = sni;
-    this.mainMaterial = main;
-    this.storeContexts?.reset();
+    const sniMaterials = await this.served.build(main, this.options.sni ?? {});
     for (const child of this.derived) {
       // A derived configuration that serves this certificate follows it; its own failure is its own to report.
       if (child.inheritsCertificate && child.isPrepared) child.reload().catch((err: unknown) => child.onReloadError?.(err));
     }
-    if (this.options.ocspStapling !== false && this.leaf) {
-      const entries = [{ leaf: this.leaf, issuer: issuerOf(main) }];
-      for (const material of sniMaterials) {
-        const leaf = leafOf(material);
-        if (leaf) entries.push({ leaf, issuer: issuerOf(material) });
-      }
-      this.staplingEntries = entries;
-      this.trackStapling();
-    }
-  }
-
-  /** The configured certificates to staple for (default first), without the store's. */
-  private staplingEntries: Array<{ leaf: X509Certificate; issuer?: X509Certificate }> = [];
-
-  /** Staples for the configured certificates and for the store's server certificates (issuer found in the store). */
-  private trackStapling(): void {
-    const serves = (c: X509Certificate): boolean => c.keyUsage === undefined || c.keyUsage.includes('1.3.6.1.5.5.7.3.1'); // EKU serverAuth
-    const fromStore = (this.storeContexts?.store.certificates ?? []).filter((e) => e.hasPrivateKey && e.issuer && serves(e.certificate)).map((e) => ({ leaf: e.certificate, issuer: e.issuer }));
-    this.stapling = this.stapler.track([...this.staplingEntries, ...fromStore]);
+    if (this.options.ocspStapling !== false) this.served.staple(sniMaterials);
   }
 
   private async loadMain(): Promise<Material> {
     const parent = this.parent;
     if (parent && this.inheritsCertificate) {
       await parent.prepare();
-      return parent.mainMaterial!;
+      return parent.served.main!;
     }
-    return this.options.certificate ? await loadMaterial(this.options.certificate) : await this.selfSigned();
-  }
-
-  private async selfSigned(): Promise<Material> {
-    if (!this.generatedPem) {
-      const { generateSelfSigned } = await import('./self-signed.js');
-      this.generatedPem = await generateSelfSigned(this.options.selfSignedHosts ?? ['localhost', '127.0.0.1', '::1']);
-    }
-    return { cert: this.generatedPem.cert, key: this.generatedPem.key };
+    return this.options.certificate ? await loadMaterial(this.options.certificate) : await this.served.selfSigned();
   }
 
   private createContext(m: Material): tls.SecureContext {
