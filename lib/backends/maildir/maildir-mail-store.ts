@@ -1,11 +1,10 @@
-import { inject, injectable, preDestroy, type ServiceIdentifier } from '../../vendor/inversify.js';
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { inject, injectable, preDestroy } from '../../vendor/inversify.js';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   MailStoreError,
   type DeliverOptions,
   type MailStore,
-  type MailStoreOptions,
   type MailboxEvent,
   type MailboxWatching,
   type MaildropLocking,
@@ -16,12 +15,16 @@ import {
 import { INBOX, isInbox, normalizeMailboxName } from '../shared/mailbox-names.js';
 import { MailboxEvents, nextUidValidity } from '../shared/store-events.js';
 import { acquireDotLock, DotLockBusyError } from './dot-lock.js';
-import { isErrno, replaceFile } from './durable-fs.js';
+import { isErrno } from './durable-fs.js';
 import type { MaildirFolder, FolderChanges, FolderOptions } from './maildir-folder.js';
+import { MaildirMailStoreOptions } from './maildir-mail-store-options.js';
 import { folderDirName, mailboxOfDirName, userDirName } from './maildir-names.js';
+import { MaildirSubscriptions } from './maildir-subscriptions.js';
 import type { MaildirUserContext } from './maildir-user-mailboxes.js';
 import { MaildirUsers } from './maildir-users.js';
 
+export { MaildirMailStoreOptions } from './maildir-mail-store-options.js';
+export { SUBSCRIPTIONS_FILE } from './maildir-subscriptions.js';
 export { USERS_FILE, USERS_LOCK_FILE } from './maildir-users.js';
 
 /**
@@ -35,23 +38,6 @@ async function folderClass(): Promise<typeof MaildirFolder> {
   return (await folderCode).MaildirFolder;
 }
 
-/** Options of {@link MaildirMailStore}. */
-export interface MaildirMailStoreOptions extends MailStoreOptions {
-  /** Root directory: holds `users.json` and `mail/<user>/` (created on first use). */
-  readonly root: string;
-  /** fsync message files, directories and state files before resolving (default true; false only for throwaway tests). */
-  readonly fsync?: boolean;
-  /**
-   * Keep each password in plaintext next to its scrypt hash so that `secretFor` can serve APOP and CRAM-MD5
-   * (default false: only the hash is stored and `secretFor` resolves undefined).
-   */
-  readonly keepPlaintextPasswords?: boolean;
-}
-/** Injection token of {@link MaildirMailStoreOptions}. */
-export const MaildirMailStoreOptions = Symbol.for('postern.MaildirMailStoreOptions') as ServiceIdentifier<MaildirMailStoreOptions>;
-
-/** Per-user subscription list (one UTF-8 mailbox name per line) in the user's Maildir. */
-export const SUBSCRIPTIONS_FILE = 'postern-subscriptions';
 /** The POP3 maildrop lock file (RFC 1939 §8) in the user's Maildir. */
 export const MAILDROP_LOCK_FILE = 'postern-maildrop.lock';
 
@@ -84,12 +70,12 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
   private readonly events = new MailboxEvents();
   private watchers = 0;
   private uidValidityFloor = 0;
-  /** The subscriptions last read per user, with the file's identity then (see {@link readSubscriptions}). */
-  private readonly subscriptionsRead = new Map<string, { identity: string; names: string[] }>();
+  private readonly subscriptions: MaildirSubscriptions;
 
   /** Stores options only; the root is read on first use. */
   constructor(@inject(MaildirMailStoreOptions) private readonly options: MaildirMailStoreOptions) {
     this.users = new MaildirUsers({ root: options.root, keepPlaintextPasswords: options.keepPlaintextPasswords === true, durable: options.fsync !== false });
+    this.subscriptions = new MaildirSubscriptions(this.durable);
   }
 
   private get durable(): boolean {
@@ -282,41 +268,14 @@ export class MaildirMailStore implements MailStore, MaildropLocking, MailboxWatc
     this.adopt(this.key(username, to), folder);
   }
 
-  /**
-   * @internal {@inheritDoc MaildirUserContext.readSubscriptions}
-   * The last content read is reused while the file's identity (inode, size, mtime) is unchanged: one `stat` instead of
-   * a read per STATUS/SELECT. A file changed less than a second before it was read is read again next time (a change
-   * in the same mtime tick would not show in its stat).
-   */
+  /** @internal {@inheritDoc MaildirUserContext.readSubscriptions} See {@link MaildirSubscriptions.read}. */
   async readSubscriptions(username: string): Promise<Set<string>> {
-    const path = join(this.userRoot(username), SUBSCRIPTIONS_FILE);
-    let info;
-    try {
-      info = await stat(path, { bigint: true });
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return new Set();
-      throw err;
-    }
-    const identity = `${info.ino}:${info.size}:${info.mtimeNs}`;
-    const cached = this.subscriptionsRead.get(username);
-    if (cached?.identity === identity) return new Set(cached.names);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return new Set();
-      throw err;
-    }
-    const names = text.split('\n').filter((line) => line.length > 0);
-    if (Date.now() - Number(info.mtimeNs / 1_000_000n) > 1000) this.subscriptionsRead.set(username, { identity, names });
-    else this.subscriptionsRead.delete(username);
-    return new Set(names);
+    return this.subscriptions.read(username, this.userRoot(username));
   }
 
   /** @internal {@inheritDoc MaildirUserContext.writeSubscriptions} */
   async writeSubscriptions(username: string, names: Set<string>): Promise<void> {
-    const text = [...names].sort().map((name) => name + '\n').join('');
-    await replaceFile(join(this.userRoot(username), SUBSCRIPTIONS_FILE), text, this.durable);
+    await this.subscriptions.write(this.userRoot(username), names);
   }
 
   /** @internal {@inheritDoc MaildirUserContext.emit} */
