@@ -55,7 +55,12 @@ export class ServedCertificates {
     return this.defaultContext !== undefined;
   }
 
-  /** Seals new session tickets of the default and SNI names' contexts with `keys` (store contexts keep the keys they were built with). */
+  /**
+   * Seals new session tickets with `keys`. OpenSSL seals and opens tickets with the keys of the context a socket
+   * started with (its `session_ctx`, the default context here), also after the SNI callback switched it to a name's
+   * context: the default's keys are the ones that count, for SNI and certificate-store names alike (ticket-keys.spec).
+   * The SNI names' contexts get them too, so that nothing depends on that detail for them.
+   */
   setTicketKeys(keys: Buffer): void {
     for (const context of [this.defaultContext, ...this.sniContexts.values()]) {
       // tls.Server#setTicketKeys does exactly this on its own context; our contexts serve TLSSockets directly.

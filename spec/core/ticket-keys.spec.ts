@@ -1,10 +1,13 @@
 import { expect } from 'chai';
 import { constants as cryptoConstants } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import tls from 'node:tls';
 import { ServerSecurity, type ServerSecurityOptions } from '../../lib/core/server-security.js';
 import { TcpServer } from '../../lib/core/tcp-server.js';
 import { generateTicketKeys, TICKET_KEY_BYTES, TicketKeyRotation } from '../../lib/core/ticket-keys.js';
-import type { DevCertificates } from '../../lib/core/dev-certificates.js';
+import { generateServerCertificate, type DevCertificates } from '../../lib/core/dev-certificates.js';
 import { createLogger } from '../../lib/log/logger.js';
 import { NoteHandler } from '../../samples/custom-protocol.js';
 import { testCertificates } from '../support/certs.js';
@@ -63,6 +66,30 @@ describe('core: session tickets and their keys', () => {
     const after = await handshake(a.port, certs.ca.cert, undefined);
     expect((await handshake(b.port, certs.ca.cert, after.session)).reused).to.equal(true);
     expect(() => a.security.setTicketKeys(Buffer.alloc(47))).to.throw(RangeError, `${TICKET_KEY_BYTES} bytes`);
+  });
+
+  // OpenSSL seals tickets with the keys of the context a socket started with (the default one), also when SNI picked a
+  // store certificate's context, so the store's contexts need no keys of their own: this fails when the default
+  // context keeps its old keys.
+  it('setTicketKeys also applies to SNI names served from the certificate store', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'postern-ticket-store-'));
+    try {
+      const aTest = await generateServerCertificate(certs.ca, ['a.test']);
+      await writeFile(path.join(dir, 'a.pem'), aTest.cert + aTest.key);
+      const store = { certificateStore: { directory: dir } };
+      const a = await start(store);
+      const b = await start({ ...store, ticketKeyRotationMs: 0 });
+      const sni = { servername: 'a.test' };
+      const before = await handshake(a.port, certs.ca.cert, undefined, sni); // builds a.test's context with the first keys
+      const keys = generateTicketKeys();
+      a.security.setTicketKeys(keys);
+      b.security.setTicketKeys(keys);
+      expect((await handshake(a.port, certs.ca.cert, before.session, sni)).reused, 'a ticket sealed with the old keys').to.equal(false);
+      const after = await handshake(a.port, certs.ca.cert, undefined, sni);
+      expect((await handshake(b.port, certs.ca.cert, after.session, sni)).reused, 'a ticket sealed with the new keys, on the other server').to.equal(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps working keys across reload(): rebuilt contexts get the current ticket keys', async () => {
