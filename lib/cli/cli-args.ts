@@ -2,12 +2,13 @@
  * The `postern` command line: flags → a {@link MailServerConfig}. The option groups live in `cli-option-groups.ts`,
  * the help text in `cli-help.ts`, the error type and file readers in `cli-usage.ts`.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
 import { acmeOptions, certLoginOption, chaosOption, isLoopbackHost, limitOptions, lmtpOptions, parsePort, parseWorkers, proxyOptions, throttleOptions, tlsOptions, withListenerTls } from './cli-option-groups.js';
+import { withOptionSources, type OptionValues } from './cli-sources.js';
 import { asUsage, UsageError } from './cli-usage.js';
 
 export { UsageError } from './cli-usage.js';
@@ -21,74 +22,75 @@ export interface CliArgs {
   readonly config: MailServerConfig;
 }
 
+/** Every option of the command, as `node:util`'s parseArgs takes them (also read from the environment and `--config`). */
+export const CLI_OPTIONS = {
+  host: { type: 'string' },
+  only: { type: 'string' },
+  'port-offset': { type: 'string' },
+  ...Object.fromEntries(LISTENER_NAMES.map((n) => [`${n}-port`, { type: 'string' as const }])),
+  'lmtp-socket': { type: 'string' },
+  'lmtp-socket-mode': { type: 'string' },
+  user: { type: 'string', multiple: true },
+  'auth-disabled': { type: 'boolean' },
+  store: { type: 'string' },
+  postmaster: { type: 'string' },
+  cert: { type: 'string', multiple: true },
+  key: { type: 'string', multiple: true },
+  pfx: { type: 'string', multiple: true },
+  passphrase: { type: 'string', multiple: true },
+  ca: { type: 'string', multiple: true },
+  'client-cert': { type: 'string', multiple: true },
+  'cert-login': { type: 'string' },
+  'tls-min': { type: 'string', multiple: true },
+  'tls-groups': { type: 'string', multiple: true },
+  'tls-alpn': { type: 'string', multiple: true },
+  'cert-dir': { type: 'string', multiple: true },
+  'allow-insecure-auth': { type: 'boolean' },
+  dsn: { type: 'boolean' },
+  'http-auth': { type: 'string' },
+  'http-cors': { type: 'string' },
+  chaos: { type: 'string' },
+  'acme-directory': { type: 'string' },
+  'acme-email': { type: 'string' },
+  'acme-domain': { type: 'string' },
+  'acme-state': { type: 'string' },
+  'acme-ca': { type: 'string' },
+  'acme-challenge': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
+  'max-connections-per-address-total': { type: 'string' },
+  'max-connections-total': { type: 'string' },
+  'pre-auth-timeout': { type: 'string' },
+  'command-timeout': { type: 'string' },
+  'auth-failures-per-address': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'auth-failures-per-account': { type: 'string' },
+  workers: { type: 'string' },
+  'proxy-protocol': { type: 'boolean' },
+  'proxy-trusted': { type: 'string' },
+  'proxy-listeners': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} satisfies ParseArgsConfig['options'];
+
 /**
- * Parses the command line into a {@link MailServerConfig}. Reads certificate files named on it, so that an
- * unreadable file is a usage error before anything listens.
+ * Parses the command line into a {@link MailServerConfig}, completed from `env` (`POSTERN_SMTP_PORT`…) and the
+ * `--config` file (see `cli-sources.ts`). Reads certificate files named on it, so that an unreadable file is a usage
+ * error before anything listens.
+ * @param env the environment to read `POSTERN_*` options from (the command passes `process.env`; none by default).
  * @throws UsageError with a one-line message.
  */
-export function parseCliArgs(argv: readonly string[]): CliArgs {
-  const portOptions = Object.fromEntries(LISTENER_NAMES.map((n) => [`${n}-port`, { type: 'string' as const }]));
-  let values: Record<string, string | boolean | string[] | undefined>;
+export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): CliArgs {
+  let values: OptionValues;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        host: { type: 'string' },
-        only: { type: 'string' },
-        'port-offset': { type: 'string' },
-        ...portOptions,
-        'lmtp-socket': { type: 'string' },
-        'lmtp-socket-mode': { type: 'string' },
-        user: { type: 'string', multiple: true },
-        'auth-disabled': { type: 'boolean' },
-        store: { type: 'string' },
-        postmaster: { type: 'string' },
-        cert: { type: 'string', multiple: true },
-        key: { type: 'string', multiple: true },
-        pfx: { type: 'string', multiple: true },
-        passphrase: { type: 'string', multiple: true },
-        ca: { type: 'string', multiple: true },
-        'client-cert': { type: 'string', multiple: true },
-        'cert-login': { type: 'string' },
-        'tls-min': { type: 'string', multiple: true },
-        'tls-groups': { type: 'string', multiple: true },
-        'tls-alpn': { type: 'string', multiple: true },
-        'cert-dir': { type: 'string', multiple: true },
-        'allow-insecure-auth': { type: 'boolean' },
-        dsn: { type: 'boolean' },
-        'http-auth': { type: 'string' },
-        'http-cors': { type: 'string' },
-        chaos: { type: 'string' },
-        'acme-directory': { type: 'string' },
-        'acme-email': { type: 'string' },
-        'acme-domain': { type: 'string' },
-        'acme-state': { type: 'string' },
-        'acme-ca': { type: 'string' },
-        'acme-challenge': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'max-connections-per-address': { type: 'string' },
-        'max-connections-per-address-total': { type: 'string' },
-        'max-connections-total': { type: 'string' },
-        'pre-auth-timeout': { type: 'string' },
-        'command-timeout': { type: 'string' },
-        'auth-failures-per-address': { type: 'string' },
-        'metrics-port': { type: 'string' },
-        'auth-failures-per-account': { type: 'string' },
-        workers: { type: 'string' },
-        'proxy-protocol': { type: 'boolean' },
-        'proxy-trusted': { type: 'string' },
-        'proxy-listeners': { type: 'string' },
-        'log-level': { type: 'string' },
-        'log-format': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    }));
+    ({ values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: CLI_OPTIONS }));
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0]);
   }
+  values = withOptionSources(values, CLI_OPTIONS, env);
   // The TLS flags may be given once per listener (`VALUE@LISTENER`); `str` reads their shared value.
   let tlsFlags: SplitTlsFlags = { shared: {}, listeners: {} };
   const str = (k: string): string | undefined => (isTlsFlag(k) ? tlsFlags.shared[k] : (values[k] as string | undefined));

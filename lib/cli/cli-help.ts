@@ -85,6 +85,13 @@ Scaling out
   --proxy-trusted CIDR[,CIDR…]   the proxies allowed to send it (required with --proxy-protocol)
   --proxy-listeners LIST    only these listeners expect the header (default: every listener)
 
+Configuration file and environment
+  --config FILE             more options, one per line: a flag's name without --, then its value
+                            ("smtp-port 2525", "user = alice:secret@example.com", "auth-disabled"; # comments)
+  POSTERN_<FLAG>            every flag also comes from the environment: POSTERN_SMTP_PORT=2525, POSTERN_CONFIG=FILE;
+                            repeatable flags one value per line, booleans true|false. The command line wins over the
+                            environment, the environment over the file
+
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
   --log-format text|json    (default text)

@@ -26,7 +26,7 @@ import { createDefaultFolders } from './default-folders.js';
 export async function runCli(argv: readonly string[], out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<number> {
   let config: MailServerConfig;
   try {
-    const args = parseCliArgs(argv);
+    const args = parseCliArgs(argv, process.env);
     if (args.help) {
       out(HELP);
       return 0;

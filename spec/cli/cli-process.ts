@@ -19,9 +19,9 @@ export interface PosternProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `postern` with `args`. The caller stops it (afterEach). */
-export function startPostern(args: string[]): PosternProcess {
-  const child = spawn(process.execPath, [POSTERN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `postern` with `args` (and `env` added to this process's environment). The caller stops it (afterEach). */
+export function startPostern(args: string[], env: NodeJS.ProcessEnv = {}): PosternProcess {
+  const child = spawn(process.execPath, [POSTERN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const stdout: string[] = [];
   const ports: Record<string, number> = {};
   let partial = '';
@@ -74,8 +74,8 @@ export function startPostern(args: string[]): PosternProcess {
 }
 
 /** Runs `postern` to completion (for flags that exit at once) and returns its exit code and output. */
-export async function runPostern(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = startPostern(args);
+export async function runPostern(args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = startPostern(args, env);
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   const code = await p.exited();
   clearTimeout(timer);
