@@ -87,6 +87,8 @@ export { SmtpServer } from './smtp/smtp-server.js';
 export { SmtpBackend, SmtpHooks } from './smtp/smtp-backend.js';
 export type { SmtpSession, SmtpContext, Envelope, MailParams, RcptParams, SmtpAuthInfo } from './smtp/smtp-backend.js';
 export { MailStoreSmtpBackend } from './smtp/mail-store-smtp-backend.js';
+export { DsnNoticeSender, LocalDsnNoticeSender, deliveredNotice, successNoticeRecipients } from './smtp/dsn-notices.js';
+export type { DsnNotice, DeliveredReport } from './smtp/dsn-notices.js';
 export { SmtpReplyError } from './smtp/smtp-replies.js';
 export { SmtpSettings, resolveSmtpSettings, SMTP_PORT, SMTPS_PORT } from './smtp/smtp-options.js';
 export type { SmtpOptions, SmtpListenerOptions, BareLfPolicy } from './smtp/smtp-options.js';

@@ -23,7 +23,8 @@ Users and mail store
                             (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
   --dsn                     offer DSN (RFC 3461) on SMTP and LMTP and keep each message's RET, ENVID, NOTIFY and
-                            ORCPT in its envelope (HTTP API: envelope.dsn); Postern itself sends no notices
+                            ORCPT in its envelope (HTTP API: envelope.dsn); NOTIFY=SUCCESS deliveries are reported
+                            to local senders only (Postern sends no mail out)
 
 TLS
   --cert FILE --key FILE    PEM certificate (with chain) and key

@@ -3,10 +3,13 @@ import { Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { LMTP_PORT, LmtpSettings, resolveLmtpSettings, type LmtpOptions } from '../lmtp/lmtp-options.js';
 import { LmtpServer } from '../lmtp/lmtp-server.js';
+import { Logger } from '../log/logger.js';
+import { DsnNoticeSender } from '../smtp/dsn-notices.js';
 import { MailStoreSmtpBackend } from '../smtp/mail-store-smtp-backend.js';
 import { SmtpBackend, SmtpHooks } from '../smtp/smtp-backend.js';
 import { PosternConfig } from './config.js';
 import { ServerSecurityToken, withAuthThrottle } from './core.module.js';
+import { bindDsnNoticeSender } from './smtp.module.js';
 import { ProtocolModule, type ProtocolDescriptor } from './protocol-descriptor.js';
 
 /** The `lmtp` section of a config, typed (`false` gives undefined). */
@@ -30,8 +33,12 @@ export const lmtpModule = new ProtocolModule(
     bindServer: ({ bind, isBound }) => {
       bind(LmtpSettings).toResolvedValue((config: PosternConfig) => resolveLmtpSettings(lmtpSection(config) ?? {}, config), [PosternConfig]).inSingletonScope();
       if (!isBound(SmtpBackend)) {
+        bindDsnNoticeSender(bind, isBound, LmtpSettings);
         bind(SmtpBackend)
-          .toResolvedValue((store: MailStore, settings: LmtpSettings) => new MailStoreSmtpBackend(store, settings), [MailStore, LmtpSettings])
+          .toResolvedValue(
+            (store: MailStore, settings: LmtpSettings, notices: DsnNoticeSender, log: Logger) => new MailStoreSmtpBackend(store, settings, notices, log.child({ proto: 'lmtp' })),
+            [MailStore, LmtpSettings, DsnNoticeSender, Logger],
+          )
           .inSingletonScope();
       }
       bind(LmtpServer)

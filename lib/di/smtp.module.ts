@@ -1,6 +1,9 @@
+import type { ContainerModuleLoadOptions, ServiceIdentifier } from '../vendor/inversify.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
+import { Logger } from '../log/logger.js';
+import { DsnNoticeSender, LocalDsnNoticeSender } from '../smtp/dsn-notices.js';
 import { MailStoreSmtpBackend } from '../smtp/mail-store-smtp-backend.js';
 import { SmtpBackend, SmtpHooks } from '../smtp/smtp-backend.js';
 import { resolveSmtpSettings, SMTP_PORT, SmtpSettings, SMTPS_PORT, type SmtpOptions } from '../smtp/smtp-options.js';
@@ -30,10 +33,14 @@ export const smtpModule = new ProtocolModule(
     ],
   },
   {
-    bindServer: ({ bind }) => {
+    bindServer: ({ bind, isBound }) => {
       bind(SmtpSettings).toResolvedValue((config: PosternConfig) => resolveSmtpSettings(smtpSection(config) ?? {}, config), [PosternConfig]).inSingletonScope();
+      bindDsnNoticeSender(bind, isBound, SmtpSettings);
       bind(MailStoreSmtpBackend)
-        .toResolvedValue((store: MailStore, settings: SmtpSettings) => new MailStoreSmtpBackend(store, settings), [MailStore, SmtpSettings])
+        .toResolvedValue(
+          (store: MailStore, settings: SmtpSettings, notices: DsnNoticeSender, log: Logger) => new MailStoreSmtpBackend(store, settings, notices, log.child({ proto: 'smtp' })),
+          [MailStore, SmtpSettings, DsnNoticeSender, Logger],
+        )
         .inSingletonScope();
       bind(SmtpBackend).toService(MailStoreSmtpBackend);
       bind(SmtpServer)
@@ -63,4 +70,20 @@ export function isSmtpListenerEnabled(config: PosternConfig, name: string): bool
   const section = smtpSection(config);
   if (!section || section.enabled === false) return false;
   return name === 'smtp' || name === 'smtps' ? section[name]?.enabled !== false : true;
+}
+
+/**
+ * Binds the default {@link DsnNoticeSender} ({@link LocalDsnNoticeSender}: notices for local senders go into the
+ * store) unless one is bound already; SMTP and LMTP share it. `settings` is the protocol's settings token, read for
+ * `authDisabled`.
+ */
+export function bindDsnNoticeSender(
+  bind: ContainerModuleLoadOptions['bind'],
+  isBound: ContainerModuleLoadOptions['isBound'],
+  settings: ServiceIdentifier<{ readonly authDisabled: boolean }>,
+): void {
+  if (isBound(DsnNoticeSender)) return;
+  bind(DsnNoticeSender)
+    .toResolvedValue((store: MailStore, s: { readonly authDisabled: boolean }, log: Logger) => new LocalDsnNoticeSender(store, s.authDisabled, log.child({ proto: 'dsn' })), [MailStore, settings, Logger])
+    .inSingletonScope();
 }

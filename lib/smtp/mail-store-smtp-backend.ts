@@ -5,6 +5,8 @@ import { domainOf } from './smtp-address.js';
 import type { SmtpSettings } from './smtp-options.js';
 import { SmtpReplyError } from './smtp-replies.js';
 import { ARENA_MESSAGE_MAX, ARENA_SIZE, MessageSlabs } from './message-slabs.js';
+import { deliveredNotice, successNoticeRecipients, type DsnNoticeSender } from './dsn-notices.js';
+import type { Logger } from '../log/logger.js';
 
 /**
  * The default {@link SmtpBackend}: final delivery into the {@link MailStore} (a message for a local user lands in
@@ -21,20 +23,29 @@ import { ARENA_MESSAGE_MAX, ARENA_SIZE, MessageSlabs } from './message-slabs.js'
  * The body is collected and handed to `MailStore.deliver` once per distinct recipient, with a `Return-Path:` header
  * (RFC 5321 §4.4: added at final delivery) before the server's `Received:` header, and with the transaction's
  * {@link DeliveryEnvelope} (every RCPT TO, so Bcc recipients stay visible; HELO, user, client, TLS facts, time).
+ *
+ * With DSN (`smtp.dsn`), the recipients stored whose RCPT said `NOTIFY=SUCCESS` are reported to the sender in one
+ * "delivered" notice (RFC 3461 §5.2.2, see `dsn-notices.ts`), handed to `notices` before the client hears `250`.
  */
 export class MailStoreSmtpBackend implements SmtpBackend {
   /** Where this store's messages are copied to (with their `Return-Path:`). */
   private readonly slabs: MessageSlabs;
 
+  /**
+   * @param notices sends the "delivered" notices DSN asks for (none: not sent).
+   * @param log where a failed notice is reported.
+   */
   constructor(
     private readonly store: MailStore,
     private readonly settings: SmtpSettings,
+    private readonly notices?: DsnNoticeSender,
+    private readonly log?: Logger,
   ) {
     this.slabs = poolFor(store);
   }
 
   async openSession(context: SmtpContext): Promise<SmtpSession> {
-    return new MailStoreSmtpSession(this.store, this.settings, context, this.slabs);
+    return new MailStoreSmtpSession(this.store, this.settings, context, this.slabs, this.notices, this.log);
   }
 }
 
@@ -47,6 +58,8 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     private readonly settings: SmtpSettings,
     private readonly context: SmtpContext,
     private readonly slabs: MessageSlabs,
+    private readonly notices: DsnNoticeSender | undefined,
+    private readonly log: Logger | undefined,
   ) {}
 
   /** Any sender: decided at once, no promise (issue 15). */
@@ -88,7 +101,7 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   dataChunks(chunks: readonly Buffer[], size: number, envelope: Envelope): Promise<void> {
     const raw = withReturnPath(this.slabs, envelope, chunks, size);
     const rcpts = envelope.rcptTo;
-    if (rcpts.length === 1 && this.aliases === undefined) {
+    if (rcpts.length === 1 && this.aliases === undefined && envelope.rcptParams === undefined) {
       return this.deliverOne(rcpts[0], undefined, raw, deliveryEnvelope(envelope, new Date())).then(throwIfRefused);
     }
     return this.deliverAll(raw, envelope, throwRefusal);
@@ -104,16 +117,31 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
    * throw to stop: SMTP's all-or-nothing `data`).
    */
   private async deliverAll(raw: Buffer, envelope: Envelope, report: (rcpt: string, err?: SmtpReplyError) => void): Promise<void> {
-    const facts = deliveryEnvelope(envelope, new Date());
+    const arrivedAt = new Date();
+    const facts = deliveryEnvelope(envelope, arrivedAt);
     const rcpts = envelope.rcptTo;
     // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
     const done = new Map<string, SmtpReplyError | undefined>();
     for (const rcpt of rcpts) {
-      const lower = rcpt.toLowerCase();
-      const alias = this.aliases?.get(lower);
-      const key = alias !== undefined ? `\0${alias}` : lower;
+      const alias = this.aliases?.get(rcpt.toLowerCase());
+      const key = deliveryKey(this.aliases, rcpt);
       if (!done.has(key)) done.set(key, await this.deliverOne(rcpt, alias, raw, facts));
       report(rcpt, done.get(key));
+    }
+    if (envelope.rcptParams !== undefined) {
+      const delivered = successNoticeRecipients(envelope).filter((i) => done.get(deliveryKey(this.aliases, rcpts[i]!)) === undefined);
+      if (delivered.length > 0) await this.notify(raw, envelope, delivered, arrivedAt);
+    }
+  }
+
+  /** Sends the "delivered" notice for `delivered` (RFC 3461 §5.2.2); a failure is logged, the delivery stands. */
+  private async notify(message: Buffer, envelope: Envelope, delivered: number[], arrivedAt: Date): Promise<void> {
+    if (this.notices === undefined) return;
+    const notice = deliveredNotice({ hostname: this.context.hostname, envelope, delivered, message, arrivedAt });
+    try {
+      await this.notices.send(notice);
+    } catch (err) {
+      this.log?.warn('delivery notice failed', { to: notice.to, reason: (err as Error).message });
     }
   }
 
@@ -129,6 +157,13 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Which stored copy serves `rcpt`: its address, or its alias target (`<Postmaster>` and `postmaster@x` are one mailbox). */
+function deliveryKey(aliases: ReadonlyMap<string, string> | undefined, rcpt: string): string {
+  const lower = rcpt.toLowerCase();
+  const alias = aliases?.get(lower);
+  return alias !== undefined ? `\0${alias}` : lower;
 }
 
 /** SMTP's all-or-nothing outcome: the first recipient refused refuses the message. */

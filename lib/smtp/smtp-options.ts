@@ -110,8 +110,9 @@ export interface SmtpOptions {
    * Offer DSN (RFC 3461): EHLO lists `DSN`, MAIL takes `RET` and `ENVID`, RCPT takes `NOTIFY` and `ORCPT`, and the
    * requests reach hooks and backend (`MailParams`, `RcptParams`) and are stored with the message
    * (`DeliveryEnvelope.dsn`). Off by default: a server that offers DSN must send the notices asked for (a "delivered"
-   * notice for `NOTIFY=SUCCESS`, RFC 3461 §5.2.2), and Postern sends no mail — with this on, your hooks or backend
-   * take that duty (a test double only records what the client asked). Without it the four parameters get `555`.
+   * notice for `NOTIFY=SUCCESS`, RFC 3461 §5.2.2), and Postern sends no mail out: the default backend reports to local
+   * senders (their INBOX) through the `DsnNoticeSender`, which you rebind to reach others (`dsn-notices.ts`).
+   * Without it the four parameters get `555`.
    */
   dsn?: boolean;
 }

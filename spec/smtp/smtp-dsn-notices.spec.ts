@@ -1,0 +1,189 @@
+/**
+ * "Delivered" notices (RFC 3461 §5.2.2) with `smtp.dsn`: a recipient whose RCPT said NOTIFY=SUCCESS is reported to
+ * a local sender in one RFC 3464 report in the sender's INBOX. Python's smtplib sends (SMTP and LMTP), Python's
+ * imaplib fetches the report and its email package parses it as a mail client would; the cases that must send
+ * nothing, a sender that is not local, a rebound DsnNoticeSender and a failing one are checked too.
+ */
+import { expect } from 'chai';
+import { ContainerModule } from 'inversify';
+import { Logger } from '../../lib/log/logger.js';
+import { DsnNoticeSender, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
+import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
+import { python } from '../support/python.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+
+/** Sends one message with smtplib (`lmtp`: smtplib.LMTP) and prints each recipient's refusal, if any. */
+const SEND = `
+import smtplib, sys, json
+port, lmtp, sender, rcpts, mail_opts, rcpt_opts = int(sys.argv[1]), sys.argv[2] == 'lmtp', sys.argv[3], json.loads(sys.argv[4]), json.loads(sys.argv[5]), json.loads(sys.argv[6])
+s = smtplib.LMTP('127.0.0.1', port) if lmtp else smtplib.SMTP('127.0.0.1', port, timeout=10)
+s.ehlo('client.test')
+s.mail(sender, mail_opts)
+for r, opts in zip(rcpts, rcpt_opts):
+    code, text = s.rcpt(r, opts)
+    assert code == 250, (code, text)
+code, text = s.data(b'From: <' + sender.encode() + b'>\\r\\nSubject: report me\\r\\nMessage-ID: <m1@client.test>\\r\\n\\r\\nhello\\r\\n')
+print(code)
+s.quit()
+`;
+
+/** Logs in to IMAP as argv[2] and prints the INBOX's last message parsed by Python's email package, as JSON. */
+const READ_REPORT = `
+import imaplib, sys, json, email
+from email import policy
+c = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+c.login(sys.argv[2], 'secret')
+typ, data = c.select('INBOX')
+n = int(data[0])
+typ, data = c.fetch(str(n), '(RFC822)')
+m = email.message_from_bytes(data[0][1], policy=policy.compat32)
+parts = m.get_payload()
+status = parts[1].get_payload()
+print(json.dumps({
+  'count': n,
+  'returnPath': m['Return-Path'], 'from': m['From'], 'to': m['To'], 'subject': m['Subject'], 'autoSubmitted': m['Auto-Submitted'],
+  'type': m.get_content_type(), 'reportType': m.get_param('report-type'),
+  'parts': [p.get_content_type() for p in parts],
+  'perMessage': dict(status[0].items()),
+  'perRecipient': [dict(r.items()) for r in status[1:]],
+  'headers': parts[2].get_payload(),
+}))
+c.logout()
+`;
+
+interface Report {
+  count: number;
+  returnPath: string;
+  from: string;
+  to: string;
+  subject: string;
+  autoSubmitted: string;
+  type: string;
+  reportType: string;
+  parts: string[];
+  perMessage: Record<string, string>;
+  perRecipient: Array<Record<string, string>>;
+  headers: string;
+}
+
+describe('smtp: DSN "delivered" notices (RFC 3461 §5.2.2, RFC 3464)', function () {
+  this.timeout(60_000);
+  let server: RunningMailServer | undefined;
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  const USERS = ['alice:secret@example.com', 'bob:secret@example.com', 'carol:secret@example.com'];
+  const start = async (options: Parameters<typeof startMailServer>[0] = {}): Promise<RunningMailServer> =>
+    (server = await startMailServer({ protocols: ['smtp', 'imap', 'lmtp'], users: USERS, smtp: { dsn: true, hostname: 'mx.example.com' }, lmtp: { dsn: true, hostname: 'mx.example.com' }, allowInsecureAuth: true, ...options }));
+
+  async function send(s: RunningMailServer, sender: string, rcpts: string[], mailOptions: string[], rcptOptions: string[][], via: 'smtp' | 'lmtp' = 'smtp'): Promise<string> {
+    const port = via === 'lmtp' ? s.ports.lmtp! : s.ports.smtp!;
+    const out = await python(SEND, [String(port), via, sender, JSON.stringify(rcpts), JSON.stringify(mailOptions), JSON.stringify(rcptOptions)]);
+    if (out === undefined) throw new Error('python3 is not installed (.ci/run installs it)');
+    return out.trim();
+  }
+  const readReport = async (s: RunningMailServer, user: string): Promise<Report> => JSON.parse((await python(READ_REPORT, [String(s.ports.imap), user]))!) as Report;
+  const inbox = async (s: RunningMailServer, user: string): Promise<string[]> => (await s.receivedMessages()).filter((m) => m.username === user).map((m) => m.subject ?? '');
+
+  it('reports to a local sender, in its INBOX, the recipients that asked for SUCCESS: one RFC 3464 report, read over IMAP', async () => {
+    const s = await start();
+    const sent = await send(s, 'bob@example.com', ['alice@example.com', 'carol@example.com', 'Alice@Example.com'], ['RET=FULL', 'ENVID=order+2B42'], [
+      ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;alice+2Balias@example.com'],
+      ['NOTIFY=FAILURE'],
+      ['NOTIFY=SUCCESS'],
+    ]);
+    expect(sent).to.equal('250');
+    await s.waitForMessages(3); // alice, carol and bob's report (Alice@Example.com is alice's copy)
+    const report = await readReport(s, 'bob');
+    expect(report).to.deep.include({
+      count: 1,
+      returnPath: '<>',
+      from: 'Mail Delivery System <MAILER-DAEMON@mx.example.com>',
+      to: '<bob@example.com>',
+      subject: 'Successful Mail Delivery Report',
+      autoSubmitted: 'auto-replied',
+      type: 'multipart/report',
+      reportType: 'delivery-status',
+    });
+    expect(report.parts).to.deep.equal(['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+    expect(report.perMessage).to.include({ 'Reporting-MTA': 'dns; mx.example.com', 'Original-Envelope-Id': 'order+42' });
+    expect(new Date(report.perMessage['Arrival-Date']!).getTime()).to.be.closeTo(Date.now(), 60_000);
+    expect(report.perRecipient).to.deep.equal([
+      { 'Original-Recipient': 'rfc822; alice+alias@example.com', 'Final-Recipient': 'rfc822; alice@example.com', Action: 'delivered', Status: '2.0.0' },
+      { 'Final-Recipient': 'rfc822; Alice@Example.com', Action: 'delivered', Status: '2.0.0' },
+    ]);
+    // Only the headers come back on success, whatever RET says (RFC 3461 §4.3).
+    expect(report.headers).to.contain('Subject: report me').and.contain('Message-ID: <m1@client.test>').and.not.contain('hello');
+  });
+
+  it('sends nothing for NOTIFY=FAILURE, NEVER, no NOTIFY, or the null sender <>', async () => {
+    const log = new RecordingLogger();
+    const s = await start({ modules: [new ContainerModule(({ rebind }) => void rebind(Logger).toConstantValue(log))] });
+    expect(await send(s, 'bob@example.com', ['alice@example.com', 'carol@example.com'], [], [['NOTIFY=FAILURE,DELAY'], ['NOTIFY=NEVER']])).to.equal('250');
+    expect(await send(s, 'bob@example.com', ['alice@example.com'], [], [[]])).to.equal('250');
+    expect(await send(s, '', ['alice@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
+    await s.waitForMessages(4);
+    expect(await inbox(s, 'bob')).to.deep.equal([]);
+    expect(log.records.filter((r) => r.message.startsWith('delivery notice'))).to.deep.equal([]);
+  });
+
+  it('LMTP: one report for the recipients delivered, after the per-recipient replies', async () => {
+    const s = await start();
+    expect(await send(s, 'carol@example.com', ['alice@example.com', 'bob@example.com'], ['ENVID=lmtp-1'], [['NOTIFY=SUCCESS'], ['NOTIFY=SUCCESS']], 'lmtp')).to.equal('250');
+    await s.waitForMessages(3);
+    const report = await readReport(s, 'carol');
+    expect(report.perMessage['Original-Envelope-Id']).to.equal('lmtp-1');
+    expect(report.perRecipient.map((r) => r['Final-Recipient'])).to.deep.equal(['rfc822; alice@example.com', 'rfc822; bob@example.com']);
+  });
+
+  it('LMTP: leaves out a recipient refused at DATA (its user removed meanwhile: 550 5.1.1 for it alone)', async () => {
+    const s = await start();
+    s.setSmtpHooks([{ onData: async (body) => void (body.resume(), await s.store.users.remove!('bob')) }]);
+    expect(await send(s, 'carol@example.com', ['alice@example.com', 'bob@example.com'], [], [['NOTIFY=SUCCESS'], ['NOTIFY=SUCCESS']], 'lmtp')).to.equal('250');
+    await s.waitForMessages(2);
+    const report = await readReport(s, 'carol');
+    expect(report.perRecipient.map((r) => r['Final-Recipient'])).to.deep.equal(['rfc822; alice@example.com']);
+  });
+
+  it('with authDisabled, stores the report in a mailbox made for the sender, as every other message in that mode', async () => {
+    const s = await start({ authDisabled: true, users: [] });
+    expect(await send(s, 'app@shop.test', ['customer@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
+    const messages = await s.waitForMessages(2);
+    expect(messages.map((m) => [m.username, m.subject]).sort()).to.deep.equal([
+      ['app@shop.test', 'Successful Mail Delivery Report'],
+      ['customer@example.com', 'report me'],
+    ]);
+  });
+
+  it('logs (warn) a report for a sender that is not local instead of sending it; the message is delivered', async () => {
+    const log = new RecordingLogger();
+    const s = await start({ modules: [new ContainerModule(({ rebind }) => void rebind(Logger).toConstantValue(log))] });
+    expect(await send(s, 'someone@elsewhere.test', ['alice@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
+    expect(await inbox(s, 'alice')).to.deep.equal(['report me']);
+    const line = log.records.find((r) => r.message.startsWith('delivery notice'));
+    expect(line).to.deep.include({ level: 'warn', message: 'delivery notice not sent: the sender is not a local user and no DsnNoticeSender is bound' });
+    expect(line!.meta).to.include({ to: 'someone@elsewhere.test', recipients: 1, proto: 'dsn' });
+  });
+
+  it('hands every report to a rebound DsnNoticeSender; one that fails is logged and the 250 stands', async () => {
+    const notices: DsnNotice[] = [];
+    let fail = false;
+    const log = new RecordingLogger();
+    const sender: DsnNoticeSender = {
+      send: async (notice) => {
+        if (fail) throw new Error('relay down');
+        notices.push(notice);
+      },
+    };
+    const s = await start({ modules: [new ContainerModule(({ rebind }) => (rebind(DsnNoticeSender).toConstantValue(sender), void rebind(Logger).toConstantValue(log)))] });
+    expect(await send(s, 'someone@elsewhere.test', ['alice@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
+    expect(notices.map((n) => ({ to: n.to, recipients: n.recipients }))).to.deep.equal([{ to: 'someone@elsewhere.test', recipients: ['alice@example.com'] }]);
+    expect(notices[0]!.raw.toString()).to.match(/^From: Mail Delivery System <MAILER-DAEMON@mx\.example\.com>\r\n/);
+    fail = true;
+    expect(await send(s, 'someone@elsewhere.test', ['alice@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
+    expect(await inbox(s, 'alice')).to.deep.equal(['report me', 'report me']);
+    expect(log.records.find((r) => r.message === 'delivery notice failed')).to.deep.include({ level: 'warn', meta: { to: 'someone@elsewhere.test', reason: 'relay down', proto: 'smtp' } });
+  });
+});
