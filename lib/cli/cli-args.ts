@@ -7,7 +7,8 @@ import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
-import { acmeOptions, certLoginOption, chaosOption, isLoopbackHost, limitOptions, lmtpOptions, parsePort, parseWorkers, proxyOptions, throttleOptions, tlsOptions, withListenerTls } from './cli-option-groups.js';
+import { acmeOptions, certLoginOption, chaosOption, isLoopbackHost, limitOptions, lmtpOptions, parsePort, parseWorkers, proxyOptions, quotaOptions, throttleOptions, tlsOptions, withListenerTls } from './cli-option-groups.js';
+import type { QuotaOptions } from '../contracts/quota.js';
 import { withOptionSources, type OptionValues } from './cli-sources.js';
 import { asUsage, UsageError } from './cli-usage.js';
 
@@ -32,6 +33,8 @@ export const CLI_OPTIONS = {
   'lmtp-socket-mode': { type: 'string' },
   user: { type: 'string', multiple: true },
   'auth-disabled': { type: 'boolean' },
+  quota: { type: 'string' },
+  'user-quota': { type: 'string', multiple: true },
   store: { type: 'string' },
   postmaster: { type: 'string' },
   cert: { type: 'string', multiple: true },
@@ -176,6 +179,7 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
       smtp: Object.keys(smtpSection).length > 0 ? smtpSection : undefined,
       ...withListenerTls(lmtpOptions(str('lmtp-socket'), str('lmtp-socket-mode'), str('postmaster'), values.dsn === true), listenerTls.lmtp),
       limits: limitOptions(str),
+      ...withQuota(quotaOptions(str('quota'), values['user-quota'] as string[] | undefined)),
       authThrottle: throttleOptions(str),
       metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
       ...(workers !== undefined ? { workers } : {}),
@@ -184,4 +188,9 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
       chaos,
     },
   };
+}
+
+/** `{ quota }` when there is one, else nothing (the config keeps no `quota: undefined` key). */
+function withQuota(quota: QuotaOptions | undefined): { quota?: QuotaOptions } {
+  return quota === undefined ? {} : { quota };
 }

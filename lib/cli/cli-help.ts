@@ -22,6 +22,9 @@ Users and mail store
   --store postgres://USER:PASSWORD@HOST:PORT/DB  PostgreSQL, shared by every node on that database
                             (also postgresql://; without a password in the URL, PGPASSWORD is used)
   --postmaster LOGIN        who receives mail for <postmaster> (default: the first user by name)
+  --quota SIZE              storage quota of every user (RFC 9208; 52428800, 512K, 50M, 2G): past it SMTP and
+                            LMTP answer 552 5.2.2, IMAP APPEND/COPY NO [OVERQUOTA]; IMAP offers QUOTA (default none)
+  --user-quota LOGIN:SIZE   one user's quota, over --quota (repeatable)
   --dsn                     offer DSN (RFC 3461) on SMTP and LMTP and keep each message's RET, ENVID, NOTIFY and
                             ORCPT in its envelope (HTTP API: envelope.dsn); NOTIFY=SUCCESS deliveries are reported
                             to local senders only (Postern sends no mail out)

@@ -13,6 +13,7 @@ import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
 import { LISTENER_NAMES, type MailServerConfig } from '../di/mail-server.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 import { certificateDirectory, tlsAlpn, tlsGroups } from './cli-tls.js';
+import type { QuotaOptions } from '../contracts/quota.js';
 import { asUsage, readFile, readFileBuffer, UsageError, wholeNumber } from './cli-usage.js';
 
 /** The LMTP section with the `security` of an `…@lmtp` TLS flag added. */
@@ -198,4 +199,36 @@ export function parsePort(v: string, flag: string, allowZeroBase = false): numbe
 /** True for names and addresses that only this machine can reach (127.0.0.0/8, ::1, localhost). */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Octets per size suffix: powers of 1024, as Dovecot and Postfix read `K`, `M`, `G`. */
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/**
+ * A size in octets: a whole number, optionally followed by `K`, `M`, `G` or `T` (case-insensitive, powers of 1024),
+ * above 0 and at most `Number.MAX_SAFE_INTEGER`.
+ * @throws UsageError naming `flag`.
+ */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+)([KMGT]?)B?$/i.exec(text.trim());
+  const octets = m === null ? NaN : Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!;
+  if (!Number.isSafeInteger(octets) || octets <= 0) throw new UsageError(`${flag}: expected a size such as 52428800, 512K, 50M or 2G, got "${text}"`);
+  return octets;
+}
+
+/**
+ * `--quota SIZE` (every user) and `--user-quota LOGIN:SIZE` (repeatable; LOGIN is the canonical username, and the
+ * size overrides `--quota` for that user) → the storage quota (RFC 9208), or undefined when neither is given.
+ */
+export function quotaOptions(all: string | undefined, perUser: readonly string[] | undefined): QuotaOptions | undefined {
+  if (all === undefined && (perUser === undefined || perUser.length === 0)) return undefined;
+  const users: Record<string, number> = {};
+  for (const spec of perUser ?? []) {
+    const colon = spec.lastIndexOf(':');
+    if (colon <= 0) throw new UsageError(`--user-quota: expected LOGIN:SIZE, got "${spec}"`);
+    const login = spec.slice(0, colon);
+    if (Object.prototype.hasOwnProperty.call(users, login)) throw new UsageError(`--user-quota: ${login} is given twice`);
+    users[login] = parseSize(spec.slice(colon + 1), '--user-quota');
+  }
+  return { ...(all !== undefined ? { storage: parseSize(all, '--quota') } : {}), ...(Object.keys(users).length > 0 ? { users } : {}) };
 }

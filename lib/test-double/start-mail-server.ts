@@ -4,6 +4,7 @@ import type { Container, ContainerModule } from 'inversify';
 import { readFile } from 'node:fs/promises';
 import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
 import { MailStore } from '../contracts/mail-store.js';
+import type { QuotaOptions } from '../contracts/quota.js';
 import { createMailServerContainer, MailServer, MAIL_LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
@@ -61,6 +62,11 @@ export interface MailServerOptions {
   lmtp?: LmtpOptions;
   /** With your own `tls.certificate`: the CA (PEM) clients should trust, reported back as `ca`. */
   ca?: string;
+  /**
+   * Storage quota (RFC 9208), in octets: `{ storage }` for every user, `users` per canonical username. Past it SMTP
+   * and LMTP answer `552 5.2.2`, IMAP APPEND/COPY `NO [OVERQUOTA]`, and IMAP offers QUOTA.
+   */
+  quota?: QuotaOptions;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
   /** PROXY protocol on the listeners (see `PosternConfig.proxyProtocol`): `{ trusted: ['127.0.0.1/32'] }`. */
@@ -164,6 +170,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     modules: options.modules,
     proxyProtocol: options.proxyProtocol,
     chaos: options.chaos,
+    ...(options.quota !== undefined ? { quota: options.quota } : {}),
   };
   const container = createMailServerContainer(config);
   const server = new MailServer(container);
