@@ -20,6 +20,8 @@ export { MAX_WORKERS, workerCount } from './cli-option-groups.js';
 export interface CliArgs {
   readonly help: boolean;
   readonly version: boolean;
+  /** `--check`: check the configuration and exit. */
+  readonly check: boolean;
   readonly config: MailServerConfig;
 }
 
@@ -75,6 +77,7 @@ export const CLI_OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   config: { type: 'string' },
+  check: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } satisfies ParseArgsConfig['options'];
@@ -160,6 +163,7 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
   return {
     help: values.help === true,
     version: values.version === true,
+    check: values.check === true,
     config: {
       host: str('host') ?? '127.0.0.1',
       // The command also serves the HTTP API and inbox unless --only says otherwise; LMTP when --lmtp-port asks for it.

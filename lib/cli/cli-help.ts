@@ -99,6 +99,8 @@ Configuration file and environment
 Logging and misc
   --log-level error|warn|info|debug   (default info; logs go to stderr)
   --log-format text|json    (default text)
+  --check                   read the configuration and the TLS files, print what would listen, and exit
+                            (0: OK; 2 and one line: what a start would refuse); binds nothing, opens no store
   -h, --help                this text
   -v, --version             print the version
 `;

@@ -15,7 +15,7 @@ export type OptionTypes = Readonly<Record<string, { readonly type: 'string' | 'b
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
 /** Options that only make sense as arguments. */
-const ARGUMENTS_ONLY = new Set(['help', 'version', 'config']);
+const ARGUMENTS_ONLY = new Set(['help', 'version', 'config', 'check']);
 
 /** The environment variable of an option: `POSTERN_` and its name in upper case, `-` as `_` (`POSTERN_SMTP_PORT`). */
 export function envName(option: string): string {

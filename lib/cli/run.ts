@@ -18,6 +18,7 @@ import { MetricsServer } from '../metrics/metrics-server.js';
 import { MetricsRegistry } from '../metrics/postern-metrics.js';
 import { AuthThrottleToken } from '../protocol/auth-throttle.js';
 import { parseCliArgs, UsageError, HELP, workerCount } from './cli-args.js';
+import { checkConfig } from './cli-check.js';
 import { runPrimary, readyLine } from './cluster-primary.js';
 import { joinCluster, workerLimits } from './cluster-worker.js';
 import { createDefaultFolders } from './default-folders.js';
@@ -36,6 +37,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
       return 0;
     }
     config = args.config;
+    if (args.check) return await checkConfig(config, out);
   } catch (err) {
     return fail(err);
   }
