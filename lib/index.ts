@@ -89,6 +89,8 @@ export type { SmtpSession, SmtpContext, Envelope, MailParams, RcptParams, SmtpAu
 export { MailStoreSmtpBackend } from './smtp/mail-store-smtp-backend.js';
 export { DsnNoticeSender, LocalDsnNoticeSender, deliveredNotice, successNoticeRecipients } from './smtp/dsn-notices.js';
 export type { DsnNotice, DeliveredReport } from './smtp/dsn-notices.js';
+export { RelayDsnNoticeSender, parseDsnRelayUrl } from './smtp/dsn-relay.js';
+export type { DsnRelayOptions } from './smtp/dsn-relay.js';
 export { SmtpReplyError } from './smtp/smtp-replies.js';
 export { SmtpSettings, resolveSmtpSettings, SMTP_PORT, SMTPS_PORT } from './smtp/smtp-options.js';
 export type { SmtpOptions, SmtpListenerOptions, BareLfPolicy } from './smtp/smtp-options.js';

@@ -7,7 +7,7 @@ import { checkPostgresUrl } from '../backends/postgres/postgres-mail-store.js';
 import { DEFAULT_PORTS, LISTENER_NAMES, MAIL_LISTENER_NAMES, isPostgresUrl, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import { parseUserSpec } from '../test-double/user-spec.js';
 import { isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
-import { acmeOptions, certLoginOption, chaosOption, isLoopbackHost, limitOptions, lmtpOptions, parsePort, parseWorkers, proxyOptions, quotaOptions, throttleOptions, tlsOptions, withListenerTls } from './cli-option-groups.js';
+import { acmeOptions, certLoginOption, chaosOption, dsnRelayOption, isLoopbackHost, limitOptions, lmtpOptions, parsePort, parseWorkers, proxyOptions, quotaOptions, throttleOptions, tlsOptions, withListenerTls } from './cli-option-groups.js';
 import type { QuotaOptions } from '../contracts/quota.js';
 import { withOptionSources, type OptionValues } from './cli-sources.js';
 import { asUsage, UsageError } from './cli-usage.js';
@@ -52,6 +52,8 @@ export const CLI_OPTIONS = {
   'cert-dir': { type: 'string', multiple: true },
   'allow-insecure-auth': { type: 'boolean' },
   dsn: { type: 'boolean' },
+  'dsn-relay': { type: 'string' },
+  'dsn-relay-ca': { type: 'string' },
   'http-auth': { type: 'string' },
   'http-cors': { type: 'string' },
   chaos: { type: 'string' },
@@ -184,6 +186,7 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
       ...withListenerTls(lmtpOptions(str('lmtp-socket'), str('lmtp-socket-mode'), str('postmaster'), values.dsn === true), listenerTls.lmtp),
       limits: limitOptions(str),
       ...withQuota(quotaOptions(str('quota'), values['user-quota'] as string[] | undefined)),
+      ...dsnRelayOption(str('dsn-relay'), str('dsn-relay-ca'), values.dsn === true),
       authThrottle: throttleOptions(str),
       metricsPort: str('metrics-port') === undefined ? undefined : parsePort(str('metrics-port')!, '--metrics-port'),
       ...(workers !== undefined ? { workers } : {}),

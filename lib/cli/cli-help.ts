@@ -27,7 +27,9 @@ Users and mail store
   --user-quota LOGIN:SIZE   one user's quota, over --quota (repeatable)
   --dsn                     offer DSN (RFC 3461) on SMTP and LMTP and keep each message's RET, ENVID, NOTIFY and
                             ORCPT in its envelope (HTTP API: envelope.dsn); NOTIFY=SUCCESS deliveries are reported
-                            to local senders only (Postern sends no mail out)
+                            to local senders' INBOX, to others through --dsn-relay
+  --dsn-relay smtp[s]://[USER:PASSWORD@]HOST[:PORT]   relay the DSN notices of senders that are not local users
+                            through this SMTP server (your MTA), from <>; --dsn-relay-ca FILE to verify it
 
 TLS
   --cert FILE --key FILE    PEM certificate (with chain) and key

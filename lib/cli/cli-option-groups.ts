@@ -14,6 +14,7 @@ import { LISTENER_NAMES, type MailServerConfig } from '../di/mail-server.js';
 import { parseChaosConfig, type ChaosConfig } from '../chaos/chaos.js';
 import { certificateDirectory, tlsAlpn, tlsGroups } from './cli-tls.js';
 import type { QuotaOptions } from '../contracts/quota.js';
+import { parseDsnRelayUrl, type DsnRelayOptions } from '../smtp/dsn-relay.js';
 import { asUsage, readFile, readFileBuffer, UsageError, wholeNumber } from './cli-usage.js';
 
 /** The LMTP section with the `security` of an `…@lmtp` TLS flag added. */
@@ -231,4 +232,24 @@ export function quotaOptions(all: string | undefined, perUser: readonly string[]
     users[login] = parseSize(spec.slice(colon + 1), '--user-quota');
   }
   return { ...(all !== undefined ? { storage: parseSize(all, '--quota') } : {}), ...(Object.keys(users).length > 0 ? { users } : {}) };
+}
+
+/**
+ * `--dsn-relay URL` (needs `--dsn`) and `--dsn-relay-ca FILE` → `dsnRelay`, the URL checked now (a bad one is a usage
+ * error that never shows its password).
+ */
+export function dsnRelayOption(url: string | undefined, caFile: string | undefined, dsn: boolean): { dsnRelay?: DsnRelayOptions } {
+  if (url === undefined) {
+    if (caFile !== undefined) throw new UsageError('--dsn-relay-ca needs --dsn-relay');
+    return {};
+  }
+  if (!dsn) throw new UsageError('--dsn-relay needs --dsn (it carries the notices DSN asks for)');
+  asUsage(() => {
+    try {
+      parseDsnRelayUrl(url);
+    } catch (err) {
+      throw new Error(`--dsn-relay: ${(err as Error).message}`);
+    }
+  });
+  return { dsnRelay: { url, ...(caFile !== undefined ? { ca: readFile(caFile, '--dsn-relay-ca') } : {}) } };
 }

@@ -1,6 +1,7 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { CertificateLoginOption } from '../backends/certificate-login-mappers.js';
 import type { QuotaOptions } from '../contracts/quota.js';
+import type { DsnRelayOptions } from '../smtp/dsn-relay.js';
 import type { AcmeOptions } from '../core/acme-certificates.js';
 import type { ServerLimits } from '../core/connection-limits.js';
 import type { AuthThrottleOptions } from '../protocol/auth-throttle.js';
@@ -45,6 +46,11 @@ export interface PosternConfig {
   users?: ReadonlyArray<{ username: string; password: string; addresses?: string[] }>;
   /** Mail store: `memory` (default), `maildir:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (also `postgresql://`). */
   store?: string;
+  /**
+   * DSN notices (with `smtp.dsn`/`lmtp.dsn`) for senders that are not local users go to this SMTP relay (your MTA),
+   * from the null reverse-path; without it they are logged as not sent. See `dsn-relay.ts`.
+   */
+  dsnRelay?: DsnRelayOptions;
   /** Storage quota per user (RFC 9208), enforced around whatever store is bound. */
   quota?: QuotaOptions;
   /** Protocol sections; omitted sections use their defaults, `false` disables the protocol. */

@@ -4,6 +4,7 @@ import { Authenticator } from '../contracts/authenticator.js';
 import { MailStore } from '../contracts/mail-store.js';
 import { Logger } from '../log/logger.js';
 import { DsnNoticeSender, LocalDsnNoticeSender } from '../smtp/dsn-notices.js';
+import { RelayDsnNoticeSender } from '../smtp/dsn-relay.js';
 import { MailStoreSmtpBackend } from '../smtp/mail-store-smtp-backend.js';
 import { SmtpBackend, SmtpHooks } from '../smtp/smtp-backend.js';
 import { resolveSmtpSettings, SMTP_PORT, SmtpSettings, SMTPS_PORT, type SmtpOptions } from '../smtp/smtp-options.js';
@@ -74,7 +75,8 @@ export function isSmtpListenerEnabled(config: PosternConfig, name: string): bool
 
 /**
  * Binds the default {@link DsnNoticeSender} ({@link LocalDsnNoticeSender}: notices for local senders go into the
- * store) unless one is bound already; SMTP and LMTP share it. `settings` is the protocol's settings token, read for
+ * store; with `config.dsnRelay`, {@link RelayDsnNoticeSender} sends the others there) unless one is bound already;
+ * SMTP and LMTP share it. `settings` is the protocol's settings token, read for
  * `authDisabled`.
  */
 export function bindDsnNoticeSender(
@@ -84,6 +86,13 @@ export function bindDsnNoticeSender(
 ): void {
   if (isBound(DsnNoticeSender)) return;
   bind(DsnNoticeSender)
-    .toResolvedValue((store: MailStore, s: { readonly authDisabled: boolean }, log: Logger) => new LocalDsnNoticeSender(store, s.authDisabled, log.child({ proto: 'dsn' })), [MailStore, settings, Logger])
+    .toResolvedValue(
+      (store: MailStore, s: { readonly authDisabled: boolean }, log: Logger, config: PosternConfig) => {
+        const dsnLog = log.child({ proto: 'dsn' });
+        const local = new LocalDsnNoticeSender(store, s.authDisabled, dsnLog);
+        return config.dsnRelay ? new RelayDsnNoticeSender(local, config.dsnRelay, dsnLog) : local;
+      },
+      [MailStore, settings, Logger, PosternConfig],
+    )
     .inSingletonScope();
 }

@@ -47,9 +47,13 @@ export class LocalDsnNoticeSender implements DsnNoticeSender {
     private readonly log: Logger,
   ) {}
 
+  /** True when a notice to `address` stays here: a local user's address, or any address with `authDisabled`. */
+  async isLocal(address: string): Promise<boolean> {
+    return this.authDisabled || (await this.store.users.findByAddress(address)) !== undefined;
+  }
+
   async send(notice: DsnNotice): Promise<void> {
-    const local = this.authDisabled || (await this.store.users.findByAddress(notice.to)) !== undefined;
-    if (!local) {
+    if (!(await this.isLocal(notice.to))) {
       this.log.warn('delivery notice not sent: the sender is not a local user and no DsnNoticeSender is bound', { to: notice.to, recipients: notice.recipients.length });
       return;
     }

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { ServerSecurityToken, splitPemList, type ServerSecurity, type ServerSecurityOptions } from '../core/server-security.js';
 import { MailStore } from '../contracts/mail-store.js';
 import type { QuotaOptions } from '../contracts/quota.js';
+import type { DsnRelayOptions } from '../smtp/dsn-relay.js';
 import { createMailServerContainer, MailServer, MAIL_LISTENER_NAMES, type ListenerName, type MailServerConfig } from '../di/mail-server.js';
 import type { LoggerOptions } from '../log/logger.js';
 import type { ImapOptions } from '../imap/imap-options.js';
@@ -67,6 +68,8 @@ export interface MailServerOptions {
    * and LMTP answer `552 5.2.2`, IMAP APPEND/COPY `NO [OVERQUOTA]`, and IMAP offers QUOTA.
    */
   quota?: QuotaOptions;
+  /** With `smtp.dsn`: where delivery notices for senders that are not local go (an SMTP relay); see `PosternConfig.dsnRelay`. */
+  dsnRelay?: DsnRelayOptions;
   /** Extra container modules (your hooks, or rebinding). */
   modules?: readonly ContainerModule[];
   /** PROXY protocol on the listeners (see `PosternConfig.proxyProtocol`): `{ trusted: ['127.0.0.1/32'] }`. */
@@ -171,6 +174,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     proxyProtocol: options.proxyProtocol,
     chaos: options.chaos,
     ...(options.quota !== undefined ? { quota: options.quota } : {}),
+    ...(options.dsnRelay !== undefined ? { dsnRelay: options.dsnRelay } : {}),
   };
   const container = createMailServerContainer(config);
   const server = new MailServer(container);

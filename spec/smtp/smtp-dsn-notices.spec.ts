@@ -6,8 +6,11 @@
  */
 import { expect } from 'chai';
 import { ContainerModule } from 'inversify';
+import net from 'node:net';
+import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
 import { Logger } from '../../lib/log/logger.js';
 import { DsnNoticeSender, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
+import { parseDsnRelayUrl } from '../../lib/smtp/dsn-relay.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
 import { RecordingLogger } from '../support/recording-logger.js';
@@ -185,5 +188,97 @@ describe('smtp: DSN "delivered" notices (RFC 3461 §5.2.2, RFC 3464)', function 
     expect(await send(s, 'someone@elsewhere.test', ['alice@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
     expect(await inbox(s, 'alice')).to.deep.equal(['report me', 'report me']);
     expect(log.records.find((r) => r.message === 'delivery notice failed')).to.deep.include({ level: 'warn', meta: { to: 'someone@elsewhere.test', reason: 'relay down', proto: 'smtp' } });
+  });
+});
+
+describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function () {
+  this.timeout(60_000);
+  let relay: RunningMailServer;
+  let server: RunningMailServer | undefined;
+  let log: RecordingLogger;
+  before(async () => {
+    relay = await startMailServer({ protocols: ['smtp'], authDisabled: true });
+  });
+  after(async () => relay.stop());
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+    await relay.purge();
+  });
+
+  const start = async (url: string): Promise<RunningMailServer> => {
+    log = new RecordingLogger();
+    return (server = await startMailServer({
+      protocols: ['smtp'],
+      users: ['alice:secret@example.com', 'bob:secret@example.com'],
+      smtp: { dsn: true, hostname: 'mx.example.com' },
+      dsnRelay: { url, ca: relay.ca },
+      modules: [new ContainerModule(({ rebind }) => void rebind(Logger).toConstantValue(log))],
+    }));
+  };
+  const send = async (s: RunningMailServer, sender: string): Promise<string> =>
+    (await python(SEND, [String(s.ports.smtp), 'smtp', sender, JSON.stringify(['alice@example.com']), '[]', JSON.stringify([['NOTIFY=SUCCESS']])]))!.trim();
+
+  it('relays the report for a sender that is not local from <> over verified STARTTLS (nodemailer), and keeps a local one here', async () => {
+    const s = await start(`smtp://127.0.0.1:${relay.ports.smtp}`);
+    expect(await send(s, 'app@elsewhere.test')).to.equal('250');
+    const [report] = await relay.waitForMessages(1);
+    expect(report).to.deep.include({ username: 'app@elsewhere.test', subject: 'Successful Mail Delivery Report' });
+    expect(report!.envelope).to.deep.include({ mailFrom: '', rcptTo: ['app@elsewhere.test'] });
+    expect(report!.envelope!.tls?.protocol).to.equal('TLSv1.3');
+    expect(log.records.find((r) => r.message === 'delivery notice relayed')?.meta).to.include({ to: 'app@elsewhere.test', relay: `127.0.0.1:${relay.ports.smtp}` });
+    expect(await send(s, 'bob@example.com')).to.equal('250');
+    await s.waitForMessage((m) => m.username === 'bob' && m.subject === 'Successful Mail Delivery Report');
+    expect(await relay.receivedMessages()).to.have.length(1);
+  });
+
+  it('logs a relay that cannot be reached (delivery notice failed, ECONNREFUSED) and the 250 stands', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const s = await start(`smtp://127.0.0.1:${closed}`);
+    expect(await send(s, 'app@elsewhere.test')).to.equal('250');
+    expect((await s.receivedMessages()).map((m) => m.username)).to.deep.equal(['alice']);
+    const failed = log.records.find((r) => r.message === 'delivery notice failed');
+    expect(failed?.meta).to.include({ to: 'app@elsewhere.test' });
+    expect(String(failed?.meta.reason)).to.contain('ECONNREFUSED');
+  });
+
+  it('reads smtp:// and smtps:// URLs with their default ports and credentials, and refuses anything else without echoing a password', () => {
+    expect(parseDsnRelayUrl('smtp://mx.example.com')).to.deep.equal({ host: 'mx.example.com', port: 25, secure: false });
+    expect(parseDsnRelayUrl('smtps://u%40x:p%3Aw@[::1]')).to.deep.equal({ host: '::1', port: 465, secure: true, auth: { user: 'u@x', pass: 'p:w' } });
+    expect(parseDsnRelayUrl('smtp://127.0.0.1:2525/')).to.deep.equal({ host: '127.0.0.1', port: 2525, secure: false });
+    const refused = (url: string): string => {
+      try {
+        parseDsnRelayUrl(url);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused('http://u:hunter2@relay')).to.equal('expected smtp://HOST[:PORT] or smtps://HOST[:PORT], not a http: URL');
+    expect(refused('relay:25')).to.equal('expected smtp://HOST[:PORT] or smtps://HOST[:PORT], not a relay: URL');
+    expect(refused('not a url')).to.equal('expected smtp://HOST[:PORT] or smtps://HOST[:PORT]');
+    expect(refused('smtp://u:hunter2@relay/x')).to.equal('the relay URL takes no path, query or fragment');
+    expect(refused('smtp://relay?tls=no')).to.equal('the relay URL takes no path, query or fragment');
+  });
+
+  it('postern: --dsn-relay needs --dsn, --dsn-relay-ca needs --dsn-relay, a bad URL is a usage error', () => {
+    const usage = (args: string[]): string => {
+      try {
+        parseCliArgs(args);
+      } catch (err) {
+        expect(err).to.be.instanceOf(UsageError);
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(usage(['--dsn-relay', 'smtp://relay'])).to.equal('--dsn-relay needs --dsn (it carries the notices DSN asks for)');
+    expect(usage(['--dsn-relay-ca', 'ca.pem'])).to.equal('--dsn-relay-ca needs --dsn-relay');
+    expect(usage(['--dsn', '--dsn-relay', 'ftp://u:hunter2@relay'])).to.equal('--dsn-relay: expected smtp://HOST[:PORT] or smtps://HOST[:PORT], not a ftp: URL');
+    expect(parseCliArgs(['--dsn', '--dsn-relay', 'smtp://relay:2525']).config.dsnRelay).to.deep.equal({ url: 'smtp://relay:2525' });
   });
 });
