@@ -113,6 +113,13 @@ describe('PostgreSQL store: SCRAM-SHA-256 from stored keys', function () {
     expect(await greeting(s)).to.contain(' AUTH=SCRAM-SHA-256');
   });
 
+  it('offers SCRAM-SHA-256 in the first greeting of a node started without --user on a database whose users have keys', async () => {
+    await (await start()).stop();
+    servers.length = 0;
+    const s = await start([]);
+    expect(await greeting(s)).to.contain(' AUTH=SCRAM-SHA-256');
+  });
+
   it('offers SCRAM-SHA-256 as soon as this node removes the last user without keys', async () => {
     await (await start(['alice:pencil@example.com', 'bob:secret@example.com'])).stop();
     servers.length = 0;

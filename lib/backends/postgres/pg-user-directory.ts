@@ -67,8 +67,8 @@ export class PgUserDirectory implements UserDirectory {
   /** When the last check started (undefined: never), so that concurrent readers start one query, not one each. */
   private scramCheckedAt?: number;
 
-  /** Asks the database whether every user has SCRAM keys (a table with no users counts as yes). */
-  private async checkScramKeys(): Promise<void> {
+  /** Asks the database now whether every user has SCRAM keys: the store's `start()` does, so the first greeting knows. */
+  async checkScramKeys(): Promise<void> {
     this.scramCheckedAt = Date.now();
     const { rows } = await this.db.query<{ all: boolean }>('SELECT NOT EXISTS (SELECT 1 FROM postern_users WHERE scram IS NULL) AS all');
     this.allHaveScram = rows[0]!.all;

@@ -118,9 +118,13 @@ export class PostgresMailStore implements MailStore, MaildropLocking, MailboxWat
     this.inserter = new MessageInserter(this.db, this.node);
   }
 
-  /** Connects, migrates the schema and starts listening for other nodes' changes. Optional: every call does it. */
+  /**
+   * Connects, migrates the schema, starts listening for other nodes' changes and reads whether SCRAM-SHA-256 can be
+   * offered (every user has keys), so the first greeting already knows. Optional: every call does the rest.
+   */
   async start(): Promise<void> {
     await this.db.ready();
+    await this.users.checkScramKeys();
   }
 
   /** {@inheritDoc MailStore.deliver} */
