@@ -2,13 +2,14 @@
 // @ts-check
 /**
  * Runs StrykerJS one source file at a time (`npm run mutate:each -- lib/core lib/protocol/line-reader.ts …`), each with
- * only the specs that import that file (or, for a file no spec imports, the directory's list in stryker.config.mjs), so
+ * only the specs that import that file (or, for a file no spec imports, the specs that import a lib/ module importing
+ * it, such as the module it was split out of; failing that, the directory's list in stryker.config.mjs), so
  * each run's initial test pass and each mutant's tests stay short on a shared 2-core machine. Runs under `nice -n 10`
  * with one worker, incrementally (a second run of a file re-tests only the mutants whose code or covering tests
  * changed; delete reports/mutation/<file>/ for a fresh run). After each file it prints a score line; at the end a Markdown table of every file that has a report
  * under reports/mutation/ (also from earlier runs) with the total of those files.
  *
- * `--summary` only prints the table from the reports already there; `--survivors` also lists each surviving or
+ * `--specs` only prints which specs each file would be run with. `--summary` only prints the table from the reports already there; `--survivors` also lists each surviving or
  * uncovered mutant (file:line, mutator, replacement) of those reports, for killing or for the equivalent list. `MUTATE_SPECS` overrides the spec choice for every
  * file. Exit code: 0, or 1 when a Stryker run failed. CI runs no mutation testing.
  */
@@ -29,11 +30,28 @@ function sources(p) {
     .sort();
 }
 
-/** Spec files (as dist/…js) whose source imports `file` by its module name. */
-function specsImporting(file) {
-  const needle = `/${path.basename(file, '.ts')}.js'`;
+/** Spec files (as dist/…js) whose source imports one of `files` by its module name. */
+function specsImportingAny(files) {
+  const needles = files.map((f) => `/${path.basename(f, '.ts')}.js'`);
   const all = sources('spec').filter((f) => f.endsWith('.spec.ts'));
-  return all.filter((f) => readFileSync(f, 'utf8').includes(needle)).map((f) => `dist/${f.replace(/\.ts$/, '.js')}`);
+  return all.filter((f) => needles.some((n) => readFileSync(f, 'utf8').includes(n))).map((f) => `dist/${f.replace(/\.ts$/, '.js')}`);
+}
+
+/** The lib/ files beside `file` or elsewhere under lib/ that import it directly (`from './name.js'` or `../dir/name.js'`). */
+function libImporters(file) {
+  const needle = `/${path.basename(file, '.ts')}.js'`;
+  return sources('lib').filter((f) => f !== file && readFileSync(f, 'utf8').includes(needle));
+}
+
+/**
+ * The specs that import `file`; for a file no spec imports (a piece split out of a larger module, reached through it),
+ * the specs that import one of its direct importers under lib/ (lib/index.ts left out: every spec would qualify).
+ */
+function specsImporting(file) {
+  const direct = specsImportingAny([file]);
+  if (direct.length > 0) return direct;
+  // dist/spec/index.spec.js imports modules only to see what loads lazily; it exercises none of them.
+  return specsImportingAny(libImporters(file).filter((f) => f !== 'lib/index.ts')).filter((f) => f !== 'dist/spec/index.spec.js');
 }
 
 /** Directories mutated with their stryker.config.mjs spec list rather than each file's importers. */
@@ -55,6 +73,12 @@ function row(name, c) {
   const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)} %` : '–');
   const total = valid + c.CompileError + c.RuntimeError;
   return `| ${name} | ${total} (${c.CompileError + c.RuntimeError}) | ${c.Killed} + ${c.Timeout} | ${c.Survived} | ${c.NoCoverage} | ${pct(detected, valid)} (${pct(detected, covered)}) |`;
+}
+
+if (args.includes('--specs')) {
+  // Which specs each file would be mutated with, without running Stryker.
+  for (const file of targets.flatMap(sources)) console.log(`${file}: ${specsImporting(file).join(' ') || '(the directory list)'}`);
+  process.exit(0);
 }
 
 let failed = false;
