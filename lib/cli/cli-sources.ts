@@ -64,7 +64,7 @@ export function optionsFromEnv(options: OptionTypes, env: NodeJS.ProcessEnv): Op
  */
 export function optionsFromFile(options: OptionTypes, text: string, file: string): OptionValues {
   const values: OptionValues = {};
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/); // a byte-order mark from an editor is not part of the first name
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;

@@ -54,6 +54,7 @@ describe('cli: options from the environment and a configuration file', function 
       const text = '# Postern\n\nsmtp-port 2525\n--user = alice:pass word@example.com\nuser bob:x=y@example.com\r\nauth-disabled\n';
       expect(optionsFromFile(OPTIONS, text, 'f')).to.deep.equal({ 'smtp-port': '2525', user: ['alice:pass word@example.com', 'bob:x=y@example.com'], 'auth-disabled': true });
       expect(optionsFromFile(OPTIONS, 'auth-disabled = true\nauth-disabled false\n', 'f')).to.deep.equal({});
+      expect(optionsFromFile(OPTIONS, '\uFEFFsmtp-port 25\r\n', 'f'), 'a UTF-8 byte-order mark').to.deep.equal({ 'smtp-port': '25' });
     });
 
     const refusals: Array<[string, string]> = [
