@@ -13,7 +13,8 @@ import { readyLine } from './cluster-primary.js';
 /** Checks `config` (see the module comment); resolves 0, or rejects with the error a start would have met. */
 export async function checkConfig(config: MailServerConfig, out: (line: string) => void): Promise<number> {
   if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
-  const container = createMailServerContainer(config);
+  // Warnings a start logs (the generated certificate) are said below in the check's own words.
+  const container = createMailServerContainer({ ...config, log: { ...config.log, level: 'error' } });
   try {
     const security = container.get(ServerSecurityToken);
     await security.prepare();

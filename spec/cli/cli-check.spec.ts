@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CLI_OPTIONS } from '../../lib/cli/cli-args.js';
 import { optionsFromEnv } from '../../lib/cli/cli-sources.js';
 import { testCertificates } from '../support/certs.js';
@@ -63,6 +64,22 @@ describe('cli: postern --check', function () {
     expect(r.stdout).to.equal('');
     expect(r.stderr.trim().split('\n')).to.have.length(1);
     expect(r.stderr).to.match(/^postern: error: .*cannot use the certificate/);
+  });
+
+  it("checks the README's sample configuration file, samples/config/postern.conf", async () => {
+    const sample = fileURLToPath(new URL('../../../samples/config/postern.conf', import.meta.url));
+    const r = await runPostern(['--check', '--config', sample]);
+    expect(r.stderr).to.equal('');
+    expect(r.code).to.equal(0);
+    expect(r.stdout.split('\n')).to.deep.equal([
+      'postern: smtp would listen on 127.0.0.1:2525 (STARTTLS)',
+      'postern: smtps would listen on 127.0.0.1:2465 (implicit TLS)',
+      'postern: imap would listen on 127.0.0.1:2143 (STARTTLS)',
+      'postern: imaps would listen on 127.0.0.1:2993 (implicit TLS)',
+      'postern: pop3s would listen on 127.0.0.1:2995 (implicit TLS)',
+      'postern: no --cert/--pfx: a self-signed certificate would be generated at each start',
+      'postern: configuration OK (2 user(s); nothing was started and the store was not opened)',
+    ]);
   });
 
   it('is an argument only: POSTERN_CHECK and a config file line cannot turn every start into a check', () => {
