@@ -80,6 +80,7 @@ export function imapCapabilities(input: ImapCapabilityInput): string[] {
     'THREAD=REFERENCES',
     `APPENDLIMIT=${input.maxLiteralSize}`,
     'STATUS=SIZE',
+    'PREVIEW',
   );
   if (input.hasQuota) caps.push('QUOTA', 'QUOTA=RES-STORAGE');
   if (input.hasObjectIds) caps.push('OBJECTID', 'SAVEDATE');

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { isMailStoreError } from '../../contracts/mail-store.js';
 import { OBJECT_FETCH_ITEMS, objectFetchValues, type ObjectFetchItem } from '../imap-objectid.js';
+import { cachedPreview, previewModifiers } from '../imap-preview.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTransferEncodingError, type FetchRequest } from '../imap-fetch.js';
 import { parseFetchModifiers } from '../imap-condstore.js';
@@ -17,28 +18,43 @@ const FETCH_FLUSH_OCTETS = 64 * 1024;
 /** Messages loaded ahead while one FETCH response is written (a bound on concurrent reads and on memory). */
 const FETCH_WINDOW = 8;
 
-/** Attributes the FETCH command answers itself, outside `imap-fetch.ts`: MODSEQ and, with OBJECTID, the object ones. */
+/** Attributes the FETCH command answers itself, outside `imap-fetch.ts`: MODSEQ, PREVIEW and, with OBJECTID, the object ones. */
 interface SplitAttributes {
   /** The RFC 3501 attributes left for `imap-fetch.ts` (undefined when none). */
   readonly rest: ImapValue | undefined;
   /** MODSEQ was asked for (RFC 7162 §3.1.5). */
   readonly modseq: boolean;
+  /** PREVIEW was asked for (RFC 8970), with or without `(LAZY)`. */
+  readonly preview: boolean;
   /** EMAILID, THREADID, SAVEDATE in request order (RFC 8474 §5, RFC 8514 §3). */
   readonly objects: ObjectFetchItem[];
 }
 
-/** Takes MODSEQ, and the object items when `objectIds`, out of the attribute list; unknown names stay for imap-fetch to refuse. */
+/**
+ * Takes MODSEQ, PREVIEW with its modifier list, and the object items when `objectIds`, out of the attribute list;
+ * unknown names stay for imap-fetch to refuse.
+ * @throws ProtocolSyntaxError for a PREVIEW modifier other than LAZY.
+ */
 function splitAttributes(arg: ImapValue | undefined, objectIds: boolean): SplitAttributes {
   const objectOf = (v: ImapValue): ObjectFetchItem | undefined =>
     objectIds && v.type === 'atom' ? OBJECT_FETCH_ITEMS.find((name) => name === v.value.toUpperCase()) : undefined;
-  const isOwn = (v: ImapValue): boolean => isAtomNamed(v, 'MODSEQ') || objectOf(v) !== undefined;
+  const isOwn = (v: ImapValue): boolean => isAtomNamed(v, 'MODSEQ') || isAtomNamed(v, 'PREVIEW') || objectOf(v) !== undefined;
   const single = arg !== undefined && arg.type !== 'list' ? [arg] : undefined;
   const items = single ?? (arg?.type === 'list' ? arg.items : []);
-  if (!items.some(isOwn)) return { rest: arg, modseq: false, objects: [] };
-  const rest = items.filter((i) => !isOwn(i));
+  if (!items.some(isOwn)) return { rest: arg, modseq: false, preview: false, objects: [] };
+  const rest: ImapValue[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    if (isAtomNamed(item, 'PREVIEW')) {
+      const modifiers = previewModifiers(items[i + 1]);
+      if (modifiers === 'other') throw new ProtocolSyntaxError('PREVIEW takes only the LAZY modifier');
+      if (modifiers === 'lazy') i++;
+    } else if (!isOwn(item)) rest.push(item);
+  }
   return {
     rest: rest.length > 0 ? { type: 'list', items: rest } : undefined,
     modseq: items.some((i) => isAtomNamed(i, 'MODSEQ')),
+    preview: items.some((i) => isAtomNamed(i, 'PREVIEW')),
     objects: items.map(objectOf).filter((o): o is ObjectFetchItem => o !== undefined),
   };
 }
@@ -55,8 +71,12 @@ function splitAttributes(arg: ImapValue | undefined, objectIds: boolean): SplitA
  */
 export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> {
   const uid = cmd.command === 'UID FETCH';
-  const [setArg, attArg, modifierArg, ...rest] = cmd.args;
+  const [setArg, attArg, given, ...rest] = cmd.args;
   if (rest.length > 0) throw new ProtocolSyntaxError('FETCH sequence-set attributes [(modifiers)]');
+  // `FETCH 1 PREVIEW (LAZY)`: without the attribute list's parentheses, PREVIEW's modifier list comes where FETCH's
+  // own modifiers would (RFC 8970 §5 grammar): a list of LAZY alone is PREVIEW's.
+  const previewOwnsList = attArg !== undefined && isAtomNamed(attArg, 'PREVIEW') && previewModifiers(given) === 'lazy';
+  const modifierArg = previewOwnsList ? undefined : given;
   const mailbox = s.selected;
   let seqs = resolveSet(setArg, mailbox, uid);
   const modifiers = parseFetchModifiers(modifierArg);
@@ -97,7 +117,10 @@ export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> 
   const build = (seq: number): Promise<{ items?: ImapResponseValue[]; err?: unknown; stream?: boolean }> => {
     const m = mailbox.at(seq);
     const stream = streamed !== undefined && shouldStream(m);
-    return buildFetchItems(m, stream ? streamed.rest : request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) }).then(
+    const built = buildFetchItems(m, stream ? streamed.rest : request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) });
+    // PREVIEW (RFC 8970) after the other items; it reads the message but never sets \Seen.
+    const withPreview = split.preview ? built.then(async (items) => [...items, atom('PREVIEW'), await cachedPreview(m)]) : built;
+    return withPreview.then(
       (items) => ({ items, stream }),
       (err: unknown) => ({ err }),
     );
