@@ -42,6 +42,8 @@ export interface DeliveryEnvelope {
     readonly envid?: string;
     readonly recipients?: readonly { readonly notify?: readonly string[]; readonly orcpt?: { readonly addressType: string; readonly address: string } }[];
   };
+  /** The sender gave `REQUIRETLS` (RFC 8689): TLS was required on every hop. */
+  readonly requireTls?: true;
 }
 
 /**

@@ -46,7 +46,6 @@ function htmlText(html: string): string {
 
 /** Whitespace and control characters collapsed to single spaces, trimmed, cut to {@link PREVIEW_MAX_CHARS} code points. */
 function previewOf(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what must not reach a preview
   const flat = text.replace(/[\s\u0000-\u001f\u007f-\u009f\u200b\ufeff]+/g, ' ').trim();
   const chars = Array.from(flat);
   return chars.length <= PREVIEW_MAX_CHARS ? flat : chars.slice(0, PREVIEW_MAX_CHARS).join('').trimEnd();

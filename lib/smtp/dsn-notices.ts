@@ -23,6 +23,8 @@ export interface DsnNotice {
   readonly recipients: readonly string[];
   /** The notice itself (RFC 5322, `multipart/report; report-type=delivery-status`), CRLF line ends. */
   readonly raw: Buffer;
+  /** The original message required TLS (REQUIRETLS, RFC 8689): the notice must travel under REQUIRETLS too (§5). */
+  readonly requireTls?: true;
 }
 
 /** Sends the "delivered" notices of the default SMTP/LMTP backend (`MailStoreSmtpBackend`, with `smtp.dsn`). */
@@ -138,7 +140,7 @@ export function deliveredNotice(report: DeliveredReport): DsnNotice {
     '',
   ].join('\r\n');
   const raw = Buffer.concat([Buffer.from(text, 'utf8'), headers, Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1')]);
-  return { to: envelope.mailFrom, recipients, raw };
+  return { to: envelope.mailFrom, recipients, raw, ...(envelope.mailParams.requireTls ? { requireTls: true as const } : {}) };
 }
 
 /** The header block of `message` up to and including its last header line's CRLF (all of it when no blank line). */

@@ -47,7 +47,7 @@ export function parseDsnRelayUrl(url: string): Relay {
 
 /** Sends nodemailer's way: one message, its envelope given. */
 interface Transport {
-  sendMail(message: { envelope: { from: false; to: string[] }; raw: Buffer }): Promise<unknown>;
+  sendMail(message: { envelope: { from: false; to: string[] }; raw: Buffer; requireTLSExtensionEnabled?: boolean }): Promise<unknown>;
 }
 
 /**
@@ -70,7 +70,9 @@ export class RelayDsnNoticeSender implements DsnNoticeSender {
   async send(notice: DsnNotice): Promise<void> {
     if (await this.local.isLocal(notice.to)) return this.local.send(notice);
     const transport = await (this.transport ??= this.createTransport());
-    await transport.sendMail({ envelope: { from: false, to: [notice.to] }, raw: notice.raw });
+    // A report on a REQUIRETLS message is sent under REQUIRETLS too (RFC 8689 §5): nodemailer then refuses a relay
+    // that does not offer it, or a session without TLS.
+    await transport.sendMail({ envelope: { from: false, to: [notice.to] }, raw: notice.raw, ...(notice.requireTls ? { requireTLSExtensionEnabled: true } : {}) });
     this.log.info('delivery notice relayed', { to: notice.to, recipients: notice.recipients.length, relay: `${this.relay.host}:${this.relay.port}` });
   }
 

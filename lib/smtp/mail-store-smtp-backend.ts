@@ -264,13 +264,14 @@ export function deliveryEnvelope(envelope: Envelope, receivedAt: Date): Delivery
   const record = envelopeRecord(envelope, receivedAt);
   const { ret, envid } = envelope.mailParams;
   const recipients = envelope.rcptParams;
-  if (ret === undefined && envid === undefined && recipients === undefined) return record;
+  const requireTls = envelope.mailParams.requireTls;
+  if (ret === undefined && envid === undefined && recipients === undefined) return requireTls ? { ...record, requireTls } : record;
   // A DSN request (RFC 3461, `smtp.dsn`): rare, so its record is the common one plus `dsn`.
   const dsn: Mutable<NonNullable<DeliveryEnvelope['dsn']>> = {};
   if (ret !== undefined) dsn.ret = ret;
   if (envid !== undefined) dsn.envid = envid;
   if (recipients !== undefined) dsn.recipients = recipients.map((p) => ({ ...(p.notify ? { notify: [...p.notify] } : {}), ...(p.orcpt ? { orcpt: { ...p.orcpt } } : {}) }));
-  return { ...record, dsn };
+  return requireTls ? { ...record, dsn, requireTls } : { ...record, dsn };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -18,6 +18,11 @@ export interface MailParams {
   readonly ret?: 'FULL' | 'HDRS';
   /** DSN (RFC 3461 §4.4, with `smtp.dsn`): `ENVID=`, xtext-decoded, to be quoted in every notice. */
   readonly envid?: string;
+  /**
+   * `REQUIRETLS` (RFC 8689 §4.1) was given: the sender requires TLS on every hop of this message. Accepted only on a
+   * TLS session (the keyword is offered only there).
+   */
+  readonly requireTls?: true;
 }
 
 /** A `NOTIFY` keyword (RFC 3461 §4.1); `NEVER` comes alone. */

@@ -115,6 +115,13 @@ export interface SmtpOptions {
    * Without it the four parameters get `555`.
    */
   dsn?: boolean;
+  /**
+   * Offer REQUIRETLS (RFC 8689) on TLS sessions (default true): EHLO lists it after STARTTLS and on the implicit-TLS
+   * port, MAIL takes `REQUIRETLS`, hooks see `MailParams.requireTls` and the store keeps `envelope.requireTls`. Postern
+   * delivers into its own store, so the requirement is met; a relayed DSN report of such a message keeps it. `false`
+   * stops offering it (the parameter then gets `555`).
+   */
+  requireTlsExtension?: boolean;
 }
 
 /** Fully resolved SMTP settings: {@link SmtpOptions} with defaults plus the global switches that concern SMTP. */
@@ -136,6 +143,8 @@ export interface SmtpSettings {
   readonly postmaster?: string;
   /** See {@link SmtpOptions.dsn}. */
   readonly dsn: boolean;
+  /** See {@link SmtpOptions.requireTlsExtension}. */
+  readonly requireTlsExtension: boolean;
   /** Global `allowInsecureAuth`: AUTH offered and accepted before TLS. */
   readonly allowInsecureAuth: boolean;
   /** Global `authDisabled`: any login succeeds and unknown local recipients get a mailbox. */
@@ -170,6 +179,7 @@ export function resolveSmtpSettings(options: SmtpOptions = {}, globals: { allowI
     bareLf: options.bareLf ?? 'reject',
     postmaster: options.postmaster,
     dsn: options.dsn === true,
+    requireTlsExtension: options.requireTlsExtension !== false,
     allowInsecureAuth: globals.allowInsecureAuth === true,
     authDisabled: globals.authDisabled === true,
   };

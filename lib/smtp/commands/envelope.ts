@@ -6,13 +6,18 @@ import { REPLIES, reply, SmtpReplyError } from '../smtp-replies.js';
 /** RFC 6531 §3.5: a non-ASCII address needs the SMTPUTF8 parameter on MAIL. */
 const NEEDS_SMTPUTF8 = (): SmtpReplyError => new SmtpReplyError(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8');
 
-function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number, dsn: boolean): MailParams {
+/**
+ * MAIL's parameters. `dsn`: DSN is offered; `requireTls`: REQUIRETLS is offered on this session (RFC 8689: over TLS
+ * only), else those parameters are unknown ones (555).
+ */
+function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number, dsn: boolean, requireTls: boolean): MailParams {
   let size: number | undefined;
   let body: MailParams['body'];
   let smtpUtf8 = false;
   let auth: string | undefined;
   let ret: MailParams['ret'];
   let envid: string | undefined;
+  let tlsRequired = false;
   for (const [key, value] of raw) {
     // DSN's parameters are unknown ones unless DSN is offered (EHLO lists it only then).
     if (!dsn && (key === 'RET' || key === 'ENVID')) throw new SmtpReplyError(555, '5.5.4', `MAIL parameter ${key} not recognized`);
@@ -49,6 +54,12 @@ function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number, ds
         if (value !== true) throw new SmtpReplyError(501, '5.5.4', 'SMTPUTF8 takes no value', true);
         smtpUtf8 = true;
         break;
+      case 'REQUIRETLS':
+        // RFC 8689 §4.1: no value; only where EHLO offered it (a TLS session).
+        if (!requireTls) throw new SmtpReplyError(555, '5.5.4', 'MAIL parameter REQUIRETLS not recognized');
+        if (value !== true) throw new SmtpReplyError(501, '5.5.4', 'REQUIRETLS takes no value', true);
+        tlsRequired = true;
+        break;
       case 'AUTH':
         // RFC 4954 §5: AUTH=<xtext mailbox> or AUTH=<>; recorded, never trusted.
         if (value === true) throw new SmtpReplyError(501, '5.5.4', 'AUTH= needs a value', true);
@@ -59,9 +70,9 @@ function mailParams(raw: ReadonlyMap<string, string | true>, maxSize: number, ds
         throw new SmtpReplyError(555, '5.5.4', `MAIL parameter ${key} not recognized`);
     }
   }
-  // The DSN fields only when given: the common MAIL keeps its four-field shape.
-  if (ret === undefined && envid === undefined) return { size, body, smtpUtf8, auth };
-  return { size, body, smtpUtf8, auth, ret, envid };
+  // The DSN and REQUIRETLS fields only when given: the common MAIL keeps its four-field shape.
+  if (ret === undefined && envid === undefined && !tlsRequired) return { size, body, smtpUtf8, auth };
+  return { size, body, smtpUtf8, auth, ret, envid, ...(tlsRequired ? { requireTls: true as const } : {}) };
 }
 
 /** RCPT TO without parameters (the common case): one frozen object for all. */
@@ -101,7 +112,7 @@ export function mailFrom(conn: SmtpConnection, args: string): void | Promise<voi
   if (s.requireTls && !conn.isSecure) throw new SmtpReplyError(530, '5.7.0', 'Must issue a STARTTLS command first');
   if (s.requireAuth && !conn.isAuthenticated) throw new SmtpReplyError(530, '5.7.0', 'Authentication required');
   const { address, params: raw } = parsePath(args, 'FROM');
-  const params = mailParams(raw, s.maxMessageSize, s.dsn);
+  const params = mailParams(raw, s.maxMessageSize, s.dsn, s.requireTlsExtension && conn.isSecure);
   if (isNonAscii(address) && !params.smtpUtf8) throw NEEDS_SMTPUTF8();
   if (conn.deps.hooks.length > 0) return mailFromHooked(conn, address, params);
   const deciding = conn.backend.mailFrom(address, params);

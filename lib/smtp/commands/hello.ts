@@ -14,6 +14,8 @@ export interface CapabilityInputs {
   readonly saslMechanisms?: readonly string[];
   /** DSN (RFC 3461) is offered (`smtp.dsn`). */
   readonly dsn?: boolean;
+  /** REQUIRETLS (RFC 8689) is offered on TLS sessions (`smtp.requireTlsExtension`, default on). */
+  readonly requireTlsExtension?: boolean;
 }
 
 /**
@@ -24,6 +26,8 @@ export interface CapabilityInputs {
 export function ehloKeywords(c: CapabilityInputs): string[] {
   const keys = ['PIPELINING', `SIZE ${c.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING'];
   if (c.dsn) keys.push('DSN');
+  // RFC 8689 §4.1: REQUIRETLS only on a session protected by TLS.
+  if (c.secure && c.requireTlsExtension) keys.push('REQUIRETLS');
   if (!c.secure) keys.push('STARTTLS');
   const mechanisms = c.saslMechanisms ?? ['PLAIN', 'LOGIN', ...(c.supportsSharedSecrets ? ['CRAM-MD5'] : [])];
   if (advertisesAuth(c) && mechanisms.length > 0) keys.push(`AUTH ${mechanisms.join(' ')}`);
@@ -68,13 +72,25 @@ const KEYWORD_LINES = new WeakMap<object, Map<string, string>>();
 const KEYWORD_VARIANTS = 16;
 
 /** {@link ehloKeywords}' lines as they are sent, made once per settings and variant (issue 15: two EHLO per STARTTLS session). */
-function keywordLines(settings: { readonly maxMessageSize: number; readonly dsn?: boolean }, secure: boolean, allowInsecureAuth: boolean, mechanisms: readonly string[]): string {
+function keywordLines(
+  settings: { readonly maxMessageSize: number; readonly dsn?: boolean; readonly requireTlsExtension?: boolean },
+  secure: boolean,
+  allowInsecureAuth: boolean,
+  mechanisms: readonly string[],
+): string {
   let variants = KEYWORD_LINES.get(settings);
   if (variants === undefined) KEYWORD_LINES.set(settings, (variants = new Map()));
   const key = `${secure ? 's' : 'p'}${allowInsecureAuth ? 'i' : ''} ${mechanisms.join(' ')}`;
   let lines = variants.get(key);
   if (lines === undefined) {
-    const keys = ehloKeywords({ secure, allowInsecureAuth, maxMessageSize: settings.maxMessageSize, saslMechanisms: mechanisms, dsn: settings.dsn });
+    const keys = ehloKeywords({
+      secure,
+      allowInsecureAuth,
+      maxMessageSize: settings.maxMessageSize,
+      saslMechanisms: mechanisms,
+      dsn: settings.dsn,
+      requireTlsExtension: settings.requireTlsExtension,
+    });
     lines = multiline(250, keys);
     if (variants.size >= KEYWORD_VARIANTS) variants.clear();
     variants.set(key, lines);
