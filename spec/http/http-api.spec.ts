@@ -49,6 +49,23 @@ describe('http: the HTTP API (/api/v1) over real HTTP', () => {
     expect((await json(await fetch(`${base}/api/v1/messages?mailbox=inbox&limit=1&offset=1`))).messages.map((m: { subject: string }) => m.subject)).to.deep.equal(['first one']);
   });
 
+  it("returns the envelope's DSN requests and REQUIRETLS as the client gave them (nodemailer's dsn and requireTLSExtensionEnabled)", async () => {
+    const { s, base } = await start({ smtp: { dsn: true } });
+    await send(s, {
+      from: 'ann@sender.test',
+      to: 'alice@example.test',
+      subject: 'asked for',
+      text: 'x',
+      dsn: { id: 'order-7', return: 'headers', notify: ['failure', 'delay'], recipient: 'alice@example.test' },
+      requireTLSExtensionEnabled: true,
+    } as Mail.Options);
+    await s.waitForMessages(1);
+    const [m] = (await json(await fetch(`${base}/api/v1/messages`))).messages;
+    expect(m.envelope.requireTls).to.equal(true);
+    expect(m.envelope.dsn).to.deep.equal({ ret: 'HDRS', envid: 'order-7', recipients: [{ notify: ['FAILURE', 'DELAY'], orcpt: { addressType: 'rfc822', address: 'alice@example.test' } }] });
+    expect((await json(await fetch(`${base}/api/v1/messages/${encodeURIComponent(m.id)}`))).envelope).to.deep.include({ requireTls: true });
+  });
+
   it('serves one message parsed, its raw source, its HTML sandboxed and its attachments as downloads', async () => {
     const { s, base } = await start();
     await send(s, {
