@@ -66,6 +66,7 @@ export class LocalDsnNoticeSender implements DsnNoticeSender {
 }
 
 const RETURN_PATH_NULL = Buffer.from('Return-Path: <>\r\n', 'latin1');
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** The forward-paths of `envelope` whose RCPT asked for a notice on success (`NOTIFY=…SUCCESS…`), in RCPT order. */
 export function successNoticeRecipients(envelope: Envelope): number[] {
@@ -103,8 +104,17 @@ export function deliveredNotice(report: DeliveredReport): DsnNotice {
   const perMessage = [`Reporting-MTA: dns; ${hostname}`, ...(envelope.mailParams.envid !== undefined ? [`Original-Envelope-Id: ${envelope.mailParams.envid}`] : []), `Arrival-Date: ${date}`];
   const perRecipient = report.delivered.map((i) => {
     const orcpt = envelope.rcptParams?.[i]?.orcpt;
-    return [...(orcpt ? [`Original-Recipient: ${orcpt.addressType}; ${orcpt.address}`] : []), `Final-Recipient: rfc822; ${envelope.rcptTo[i]}`, 'Action: delivered', 'Status: 2.0.0'];
+    const final = envelope.rcptTo[i]!;
+    return [
+      ...(orcpt ? [`Original-Recipient: ${orcpt.addressType}; ${orcpt.address}`] : []),
+      `Final-Recipient: ${NON_ASCII.test(final) ? 'utf-8' : 'rfc822'}; ${final}`,
+      'Action: delivered',
+      'Status: 2.0.0',
+    ];
   });
+  // RFC 6533 (SMTPUTF8): UTF-8 addresses make the report a message/global-delivery-status with `utf-8` address types,
+  // and the text part UTF-8.
+  const global = NON_ASCII.test(envelope.mailFrom) || recipients.some((r) => NON_ASCII.test(r));
   const headers = headerBlock(report.message);
   const eightBit = headers.some((b) => b > 0x7f);
   const text = [
@@ -121,12 +131,14 @@ export function deliveredNotice(report: DeliveredReport): DsnNotice {
     '',
     `--${boundary}`,
     'Content-Description: Notification',
-    'Content-Type: text/plain; charset=us-ascii',
+    `Content-Type: text/plain; charset=${global ? 'utf-8' : 'us-ascii'}`,
+    ...(global ? ['Content-Transfer-Encoding: 8bit'] : []),
     '',
     ...human,
     `--${boundary}`,
     'Content-Description: Delivery report',
-    'Content-Type: message/delivery-status',
+    `Content-Type: ${global ? 'message/global-delivery-status' : 'message/delivery-status'}`,
+    ...(global ? ['Content-Transfer-Encoding: 8bit'] : []),
     '',
     ...perMessage,
     ...perRecipient.flatMap((fields) => ['', ...fields]),

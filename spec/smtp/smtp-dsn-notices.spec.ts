@@ -9,7 +9,7 @@ import { ContainerModule } from 'inversify';
 import net from 'node:net';
 import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
 import { Logger } from '../../lib/log/logger.js';
-import { DsnNoticeSender, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
+import { deliveredNotice, DsnNoticeSender, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
 import { parseDsnRelayUrl } from '../../lib/smtp/dsn-relay.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
@@ -119,6 +119,30 @@ describe('smtp: DSN "delivered" notices (RFC 3461 §5.2.2, RFC 3464)', function 
     ]);
     // Only the headers come back on success, whatever RET says (RFC 3461 §4.3).
     expect(report.headers).to.contain('Subject: report me').and.contain('Message-ID: <m1@client.test>').and.not.contain('hello');
+  });
+
+  it('makes a message/global-delivery-status report with utf-8 address types for SMTPUTF8 addresses (RFC 6533)', () => {
+    const peer = { id: 'c1', protocol: 'smtp', remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, security: { tls: false, policyErrors: 0 } } as const;
+    const base = { mailParams: { smtpUtf8: true }, helo: 'client.test', protocol: 'UTF8SMTP', peer };
+    const utf8 = deliveredNotice({
+      hostname: 'mx.example.com',
+      envelope: { ...base, mailFrom: 'bøb@exämple.com', rcptTo: ['ålice@example.com', 'carol@example.com'], rcptParams: [{ notify: ['SUCCESS'] }, { notify: ['SUCCESS'] }] },
+      delivered: [0, 1],
+      message: Buffer.from('Subject: hej\r\n\r\nbody\r\n'),
+      arrivedAt: new Date('2026-12-01T12:00:00Z'),
+    }).raw.toString('utf8');
+    expect(utf8).to.contain('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n');
+    expect(utf8).to.contain('Content-Type: message/global-delivery-status\r\nContent-Transfer-Encoding: 8bit\r\n');
+    expect(utf8).to.contain('\r\nFinal-Recipient: utf-8; ålice@example.com\r\n').and.contain('\r\nFinal-Recipient: rfc822; carol@example.com\r\n');
+    expect(utf8).to.contain('To: <bøb@exämple.com>\r\n').and.contain('Date: Tue, 01 Dec 2026 12:00:00 +0000\r\n');
+    const ascii = deliveredNotice({
+      hostname: 'mx.example.com',
+      envelope: { ...base, mailFrom: 'bob@example.com', rcptTo: ['alice@example.com'], rcptParams: [{ notify: ['SUCCESS'] }] },
+      delivered: [0],
+      message: Buffer.from('Subject: hej\r\n\r\nbody\r\n'),
+      arrivedAt: new Date(),
+    }).raw.toString('utf8');
+    expect(ascii).to.contain('Content-Type: text/plain; charset=us-ascii\r\n\r\n').and.contain('Content-Type: message/delivery-status\r\n\r\n');
   });
 
   it('sends nothing for NOTIFY=FAILURE, NEVER, no NOTIFY, or the null sender <>', async () => {
