@@ -18,10 +18,9 @@ import { testCertificates } from '../support/certs.js';
 import { LineClient } from '../support/line-client.js';
 import { hasOpenssl, sClient } from '../support/s-client.js';
 import { runTool } from '../support/tool.js';
+import { CHROMIUM, CHROMIUM_FLAGS, CHROMIUM_LAUNCH_TIMEOUT_MS } from '../support/chromium.js';
 
 /** Debian's Chromium (`.ci/run` installs it); never a downloaded browser. */
-const CHROMIUM = process.env.POSTERN_CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** What a TLS client saw: the negotiated protocol, or the error code of a refused handshake. */
 async function handshake(port: number, ca: string, alpn: readonly string[] | undefined): Promise<{ alpn: string | false } | { error: string }> {
@@ -122,7 +121,8 @@ describe('core: strict ALPN on the TLS listeners', function () {
     }
   });
 
-  describe('a real browser', () => {
+  describe('a real browser', function () {
+    this.timeout(CHROMIUM_LAUNCH_TIMEOUT_MS + 60_000);
     let profile: string;
     before(function () {
       if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed (.ci/run installs Debian's chromium)`);
@@ -134,7 +134,7 @@ describe('core: strict ALPN on the TLS listeners', function () {
     /** Navigates headless Chromium (trusting any certificate: the attacker's page has a valid one) to `url`. */
     async function navigate(url: string): Promise<string> {
       profile = await mkdtemp(path.join(os.tmpdir(), 'postern-alpaca-'));
-      const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, ignoreHTTPSErrors: true, timeout: 30_000 });
+      const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, ignoreHTTPSErrors: true, timeout: CHROMIUM_LAUNCH_TIMEOUT_MS });
       try {
         const page = context.pages()[0] ?? (await context.newPage());
         return await page.goto(url, { timeout: 15_000 }).then(

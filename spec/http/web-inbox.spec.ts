@@ -9,13 +9,12 @@ import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
+import { CHROMIUM, CHROMIUM_FLAGS, CHROMIUM_LAUNCH_TIMEOUT_MS } from '../support/chromium.js';
 
 /** Debian's Chromium (`.ci/run` installs it); never a downloaded browser. */
-const CHROMIUM = process.env.POSTERN_CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('http: the web inbox in headless Chromium', function () {
-  this.timeout(60_000);
+  this.timeout(CHROMIUM_LAUNCH_TIMEOUT_MS + 60_000);
   let server: RunningMailServer;
   let context: BrowserContext;
   let page: Page;
@@ -31,7 +30,7 @@ describe('http: the web inbox in headless Chromium', function () {
     server = await startMailServer({ protocols: ['smtp'], http: true, users: ['alice:pw@example.test'] });
     base = `http://127.0.0.1:${server.ports.http}`;
     profile = await mkdtemp(path.join(tmpdir(), 'postern-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: CHROMIUM_LAUNCH_TIMEOUT_MS });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('request', (r) => requested.push(r.url()));
     page.on('dialog', (d) => {
