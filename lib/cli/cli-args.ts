@@ -9,7 +9,7 @@ import { parseUserSpec } from '../test-double/user-spec.js';
 import { isTlsFlag, listenerTlsSections, splitTlsFlags, type SplitTlsFlags } from './cli-tls.js';
 import { acmeOptions, certLoginOption, chaosOption, dsnRelayOption, isLoopbackHost, limitOptions, lmtpOptions, parsePort, parseWorkers, proxyOptions, quotaOptions, throttleOptions, tlsOptions, withListenerTls } from './cli-option-groups.js';
 import type { QuotaOptions } from '../contracts/quota.js';
-import { withOptionSources, type OptionValues } from './cli-sources.js';
+import { withOptionSources, type OptionOrigins, type OptionValues } from './cli-sources.js';
 import { asUsage, UsageError } from './cli-usage.js';
 
 export { UsageError } from './cli-usage.js';
@@ -98,7 +98,21 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0]);
   }
-  values = withOptionSources(values, CLI_OPTIONS, env);
+  const origins: OptionOrigins = new Map();
+  const merged = withOptionSources(values, CLI_OPTIONS, env, origins);
+  try {
+    return argsFrom(merged);
+  } catch (err) {
+    // A bad value from the environment or the file says where it was set (`… (set by POSTERN_LOG_LEVEL)`).
+    const flag = err instanceof UsageError ? /^--([a-z0-9-]+)/.exec(err.message)?.[1] : undefined;
+    const origin = flag === undefined ? undefined : origins.get(flag);
+    if (origin !== undefined) throw new UsageError(`${(err as Error).message} (set by ${origin})`);
+    throw err;
+  }
+}
+
+/** The {@link CliArgs} of the options, whatever their sources. */
+function argsFrom(values: OptionValues): CliArgs {
   // The TLS flags may be given once per listener (`VALUE@LISTENER`); `str` reads their shared value.
   let tlsFlags: SplitTlsFlags = { shared: {}, listeners: {} };
   const str = (k: string): string | undefined => (isTlsFlag(k) ? tlsFlags.shared[k] : (values[k] as string | undefined));

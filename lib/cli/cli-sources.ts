@@ -13,6 +13,8 @@ import { UsageError, readFile } from './cli-usage.js';
 export type OptionTypes = Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean }>>;
 /** What parseArgs resolves per option. */
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
+/** Where each option taken from the environment or the file was set (`POSTERN_SMTP_PORT`, `--config FILE line 3`). */
+export type OptionOrigins = Map<string, string>;
 
 /** Options that only make sense as arguments. */
 const ARGUMENTS_ONLY = new Set(['help', 'version', 'config', 'check']);
@@ -62,7 +64,7 @@ export function optionsFromEnv(options: OptionTypes, env: NodeJS.ProcessEnv): Op
  * @throws UsageError naming the file and line: an unknown option, a missing value, a second value of an option that
  *   takes one, or a boolean with another value.
  */
-export function optionsFromFile(options: OptionTypes, text: string, file: string): OptionValues {
+export function optionsFromFile(options: OptionTypes, text: string, file: string, origins?: OptionOrigins): OptionValues {
   const values: OptionValues = {};
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/); // a byte-order mark from an editor is not part of the first name
   for (let i = 0; i < lines.length; i++) {
@@ -76,6 +78,7 @@ export function optionsFromFile(options: OptionTypes, text: string, file: string
       throw new UsageError(`${where}: unknown option "${name ?? line}"`);
     }
     const value = match[2]!.trim();
+    if (!origins?.has(name)) origins?.set(name, `--config ${file} line ${i + 1}`);
     if (spec.type === 'boolean') {
       const on = value === '' ? true : truth(value);
       if (on === undefined) throw new UsageError(`${where}: ${name} takes true or false, got "${value}"`);
@@ -99,13 +102,21 @@ export function optionsFromFile(options: OptionTypes, text: string, file: string
  * `--config` or `POSTERN_CONFIG`: each option the arguments do not set is taken from the first of those that does.
  * @throws UsageError from either source, or for an unreadable file.
  */
-export function withOptionSources(values: OptionValues, options: OptionTypes, env: NodeJS.ProcessEnv): OptionValues {
+export function withOptionSources(values: OptionValues, options: OptionTypes, env: NodeJS.ProcessEnv, origins?: OptionOrigins): OptionValues {
   const configFile = (values.config as string | undefined) ?? (env.POSTERN_CONFIG?.trim() || undefined);
-  const sources = [optionsFromEnv(options, env)];
-  if (configFile !== undefined) sources.push(optionsFromFile(options, readFile(configFile, '--config'), configFile));
+  const fileOrigins: OptionOrigins = new Map();
+  const sources: Array<[OptionValues, (name: string) => string]> = [[optionsFromEnv(options, env), envName]];
+  if (configFile !== undefined) {
+    const fromFile = optionsFromFile(options, readFile(configFile, '--config'), configFile, fileOrigins);
+    sources.push([fromFile, (name) => fileOrigins.get(name) ?? `--config ${configFile}`]);
+  }
   const merged: OptionValues = { ...values };
-  for (const source of sources) {
-    for (const [name, value] of Object.entries(source)) if (merged[name] === undefined) merged[name] = value;
+  for (const [source, origin] of sources) {
+    for (const [name, value] of Object.entries(source)) {
+      if (merged[name] !== undefined) continue;
+      merged[name] = value;
+      origins?.set(name, origin(name));
+    }
   }
   return merged;
 }

@@ -91,10 +91,18 @@ describe('cli: options from the environment and a configuration file', function 
       expect(parseCliArgs([]).config.ports!.smtp).to.equal(undefined);
     });
 
+    it('says where a refused value was set: the variable, or the file and line', async () => {
+      await writeFile(file('bad-level.conf'), '# levels\nsmtp-port 2525\nlog-level loud\n');
+      const expected = '--log-level: expected error, warn, info or debug, got "loud"';
+      expect(usage(() => parseCliArgs(['--log-level', 'loud']))).to.equal(expected);
+      expect(usage(() => parseCliArgs([], { POSTERN_LOG_LEVEL: 'loud' }))).to.equal(`${expected} (set by POSTERN_LOG_LEVEL)`);
+      expect(usage(() => parseCliArgs(['--config', file('bad-level.conf')]))).to.equal(`${expected} (set by --config ${file('bad-level.conf')} line 3)`);
+    });
+
     it("checks a value from the file or the environment as it checks the command line's", async () => {
       await writeFile(file('bad-port.conf'), 'smtp-port 99999\n');
-      expect(usage(() => parseCliArgs(['--config', file('bad-port.conf')]))).to.equal(usage(() => parseCliArgs(['--smtp-port', '99999'])));
-      expect(usage(() => parseCliArgs([], { POSTERN_STORE: 'mysql://x' }))).to.match(/^--store: expected memory, maildir:PATH or postgres:/);
+      expect(usage(() => parseCliArgs(['--config', file('bad-port.conf')]))).to.equal(`${usage(() => parseCliArgs(['--smtp-port', '99999']))} (set by --config ${file('bad-port.conf')} line 1)`);
+      expect(usage(() => parseCliArgs([], { POSTERN_STORE: 'mysql://x' }))).to.match(/^--store: expected memory, maildir:PATH or postgres:.* \(set by POSTERN_STORE\)$/);
       expect(usage(() => parseCliArgs(['--config', file('missing.conf')]))).to.equal(`--config: cannot read ${file('missing.conf')} (ENOENT)`);
     });
   });
