@@ -139,6 +139,22 @@ describe('PostgreSQL store: SCRAM-SHA-256 from stored keys', function () {
     await untilScram(s, true);
   });
 
+  it('re-checks on the first greeting after a quiet second: a user without keys added meanwhile turns SCRAM-SHA-256 off', async () => {
+    const s = await start();
+    await sql.query("INSERT INTO postern_users (username, scrypt) SELECT 'carol', scrypt FROM postern_users WHERE username = 'alice'");
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // no reader: the answer is older than SCRAM_RECHECK_MS
+    await untilScram(s, false);
+  });
+
+  it('answers the stored keys by username, and none for a user without keys, an unknown user or a name with NUL', async () => {
+    const s = await start(['alice:pencil@example.com', 'bob:secret@example.com']);
+    await sql.query("UPDATE postern_users SET scram = NULL WHERE username = 'bob'");
+    expect(await s.store.users.scramKeysFor!('alice')).to.deep.equal(decodeScramKeys((await row('alice')).scram!));
+    expect(await s.store.users.scramKeysFor!('bob')).to.equal(undefined);
+    expect(await s.store.users.scramKeysFor!('nobody')).to.equal(undefined);
+    expect(await s.store.users.scramKeysFor!('al\u0000ice')).to.equal(undefined);
+  });
+
   it('msmtp submits with SCRAM-SHA-256 from the stored keys (and checks our signature); a wrong password gets 535 5.7.8', async function () {
     const s = await start();
     const dir = await mkdtemp(path.join(os.tmpdir(), 'postern-pg-scram-'));

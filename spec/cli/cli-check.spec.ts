@@ -3,14 +3,19 @@
  * and nothing is bound (a port another process holds does not matter); a start's refusal is the same one line.
  */
 import { expect } from 'chai';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { ContainerModule } from 'inversify';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI_OPTIONS } from '../../lib/cli/cli-args.js';
+import { CLI_OPTIONS, parseCliArgs } from '../../lib/cli/cli-args.js';
+import { checkConfig } from '../../lib/cli/cli-check.js';
 import { optionsFromEnv } from '../../lib/cli/cli-sources.js';
+import { ListenerSecuritiesToken } from '../../lib/core/listener-securities.js';
+import { Logger } from '../../lib/log/logger.js';
 import { testCertificates } from '../support/certs.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { runPostern } from './cli-process.js';
 
 describe('cli: postern --check', function () {
@@ -80,6 +85,83 @@ describe('cli: postern --check', function () {
       'postern: no --cert/--pfx: a self-signed certificate would be generated at each start',
       'postern: configuration OK (2 user(s); nothing was started and the store was not opened)',
     ]);
+  });
+
+  describe('checkConfig in this process (what postern --check runs after parsing its options)', () => {
+    /** The lines checkConfig prints for `argv` parsed as the command parses it, with its resolved code. */
+    const check = async (argv: string[]): Promise<string[]> => {
+      const lines: string[] = [];
+      expect(await checkConfig(parseCliArgs(argv, {}).config, (l) => lines.push(l))).to.equal(0);
+      return lines;
+    };
+    const refusal = async (run: Promise<number>): Promise<string> => {
+      try {
+        await run;
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'resolved';
+    };
+
+    it('prints each listener of --only at --host, its port from --*-port or the default plus --port-offset, and its kind of TLS', async () => {
+      expect(await check(['--cert', file('cert.pem'), '--key', file('key.pem'), '--host', '::1', '--only', 'smtp,pop3,pop3s,imap,http', '--pop3-port', '1110', '--port-offset', '7', '--user', 'a:1@example.com'])).to.deep.equal([
+        'postern: smtp would listen on [::1]:3032 (STARTTLS)',
+        'postern: pop3 would listen on [::1]:1110 (STLS)',
+        'postern: pop3s would listen on [::1]:4002 (implicit TLS)',
+        'postern: imap would listen on [::1]:3150 (STARTTLS)',
+        'postern: http would listen on [::1]:8032 (HTTP API and web inbox)',
+        'postern: configuration OK (1 user(s); nothing was started and the store was not opened)',
+      ]);
+    });
+
+    it('prints the LMTP socket that would be made, and no self-signed line when a certificate is configured', async () => {
+      expect(await check(['--cert', file('cert.pem'), '--key', file('key.pem'), '--only', 'lmtp', '--lmtp-port', '2424', '--lmtp-socket', file('lmtp.sock')])).to.deep.equal([
+        'postern: lmtp would listen on 127.0.0.1:2424 (STARTTLS)',
+        `postern: lmtp-socket would listen on ${file('lmtp.sock')} (Unix socket, STARTTLS)`,
+        'postern: configuration OK (0 user(s); nothing was started and the store was not opened)',
+      ]);
+    });
+
+    it('prints the self-signed line when no certificate is configured; 127.0.0.1 and no users when the config names none', async () => {
+      const lines: string[] = [];
+      expect(await checkConfig({ only: ['imaps'], log: { level: 'error' } }, (l) => lines.push(l))).to.equal(0);
+      expect(lines).to.deep.equal([
+        'postern: imaps would listen on 127.0.0.1:3993 (implicit TLS)',
+        'postern: no --cert/--pfx: a self-signed certificate would be generated at each start',
+        'postern: configuration OK (0 user(s); nothing was started and the store was not opened)',
+      ]);
+    });
+
+    it('with no --only lists no listener, and leaves no watcher behind: a certificate file rewritten afterwards is not reloaded', async () => {
+      const log = new RecordingLogger();
+      const lines: string[] = [];
+      const config = {
+        tls: { certificate: { certFile: file('cert.pem'), keyFile: file('key.pem') }, watchFiles: true },
+        modules: [new ContainerModule(({ rebind }) => void rebind(Logger).toConstantValue(log))],
+      };
+      expect(await checkConfig(config, (l) => lines.push(l))).to.equal(0);
+      expect(lines).to.deep.equal(['postern: configuration OK (0 user(s); nothing was started and the store was not opened)']);
+      await writeFile(file('cert.pem'), await readFile(file('cert.pem')));
+      await new Promise((resolve) => setTimeout(resolve, 800)); // a watcher reloads 200 ms after the last change
+      expect(log.records.map((r) => r.message)).to.deep.equal([]);
+    });
+
+    it('checks a container whose modules unbind the per-listener securities, as a start does (they are optional)', async () => {
+      const lines: string[] = [];
+      const modules = [new ContainerModule(({ unbind }) => void unbind(ListenerSecuritiesToken))];
+      expect(await checkConfig({ only: ['smtp'], tls: { certificate: { certFile: file('cert.pem'), keyFile: file('key.pem') } }, modules }, (l) => lines.push(l))).to.equal(0);
+      expect(lines).to.deep.equal(['postern: smtp would listen on 127.0.0.1:3025 (STARTTLS)', 'postern: configuration OK (0 user(s); nothing was started and the store was not opened)']);
+    });
+
+    it("rejects as a start would: a listener's own key that does not match its certificate; a certificate with ACME", async () => {
+      const argv = ['--cert', `${file('cert.pem')}@imaps`, '--key', `${file('other-key.pem')}@imaps`, '--only', 'smtp,imaps', '--log-level', 'error'];
+      expect(await refusal(checkConfig(parseCliArgs(argv, {}).config, () => undefined))).to.match(/cannot use the certificate/);
+      const certs = await testCertificates();
+      const acme = { directoryUrl: 'https://acme.invalid/directory', email: 'ops@example.com', domains: ['mail.example.com'], stateDir: file('acme') };
+      const lines: string[] = [];
+      expect(await refusal(checkConfig({ acme, tls: { certificate: { cert: certs.server.cert, key: certs.server.key } } }, (l) => lines.push(l)))).to.equal('use either a configured certificate or ACME, not both');
+      expect(lines).to.deep.equal([]);
+    });
   });
 
   it('is an argument only: POSTERN_CHECK and a config file line cannot turn every start into a check', () => {

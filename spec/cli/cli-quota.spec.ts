@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
-import { parseSize } from '../../lib/cli/cli-option-groups.js';
+import { parseSize, quotaOptions } from '../../lib/cli/cli-option-groups.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
 import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
@@ -68,11 +68,27 @@ describe('cli: storage quotas (--quota, --user-quota)', function () {
     expect(parseCliArgs([]).config).not.to.have.property('quota');
   });
 
+  it('reads a size with spaces around it, and a login with a colon up to its last colon', () => {
+    expect(parseSize(' 2K\t', 'f')).to.equal(2048);
+    expect(parseCliArgs(['--user-quota', 'a:b@x.test:3K']).config.quota).to.deep.equal({ users: { 'a:b@x.test': 3072 } });
+  });
+
+  it('gives --quota alone a storage limit and no per-user table; neither flag (or an empty list) gives no quota', () => {
+    expect(parseCliArgs(['--quota', '1M']).config.quota).to.deep.equal({ storage: 1024 ** 2 });
+    expect(quotaOptions(undefined, undefined)).to.equal(undefined);
+    expect(quotaOptions(undefined, [])).to.equal(undefined);
+    expect(quotaOptions('2K', [])).to.deep.equal({ storage: 2048 });
+  });
+
   const refusals: Array<[string[], string]> = [
     [['--quota', '0'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "0"'],
     [['--quota', '5X'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "5X"'],
     [['--quota=-1'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "-1"'],
     [['--quota', '99999999999T'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "99999999999T"'],
+    [['--quota', 'x5K'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "x5K"'],
+    [['--quota', '5Kx'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "5Kx"'],
+    [['--quota', '5KBB'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "5KBB"'],
+    [['--quota', 'K'], '--quota: expected a size such as 52428800, 512K, 50M or 2G, got "K"'],
     [['--user-quota', 'alice'], '--user-quota: expected LOGIN:SIZE, got "alice"'],
     [['--user-quota', ':1K'], '--user-quota: expected LOGIN:SIZE, got ":1K"'],
     [['--user-quota', 'alice:1.5G'], '--user-quota: expected a size such as 52428800, 512K, 50M or 2G, got "1.5G"'],

@@ -57,6 +57,32 @@ describe('cli: options from the environment and a configuration file', function 
       expect(optionsFromFile(OPTIONS, '\uFEFFsmtp-port 25\r\n', 'f'), 'a UTF-8 byte-order mark').to.deep.equal({ 'smtp-port': '25' });
     });
 
+    it('takes every boolean word in either source, any case, spaces around it: true/yes/on/1 and false/no/off/0', () => {
+      for (const word of ['true', 'yes', 'on', '1', ' ON ', 'Yes\t']) {
+        expect(optionsFromEnv(OPTIONS, { POSTERN_AUTH_DISABLED: word }), `env ${JSON.stringify(word)}`).to.deep.equal({ 'auth-disabled': true });
+        expect(optionsFromFile(OPTIONS, `auth-disabled ${word}`, 'f'), `file ${JSON.stringify(word)}`).to.deep.equal({ 'auth-disabled': true });
+      }
+      for (const word of ['false', 'no', 'off', '0', ' NO ', 'False\t']) {
+        expect(optionsFromEnv(OPTIONS, { POSTERN_AUTH_DISABLED: word }), `env ${JSON.stringify(word)}`).to.deep.equal({});
+        expect(optionsFromFile(OPTIONS, `auth-disabled\nauth-disabled ${word}`, 'f'), `file ${JSON.stringify(word)}`).to.deep.equal({});
+      }
+    });
+
+    it('reads the environment: a variable of spaces is unset; LF alone separates values; each value is trimmed', () => {
+      expect(optionsFromEnv(OPTIONS, { POSTERN_SMTP_PORT: '   ', POSTERN_AUTH_DISABLED: ' \t ', POSTERN_USER: ' \n ' })).to.deep.equal({});
+      expect(optionsFromEnv(OPTIONS, { POSTERN_USER: ' a:1@x \n\tb:2@y ' })).to.deep.equal({ user: ['a:1@x', 'b:2@y'] });
+    });
+
+    it('reads a file: indented lines and comments, name=value with no spaces, several spaces before =', () => {
+      const text = '  # indented comment\n\t smtp-port=2525  \n  user  =  alice:1@example.com\n user   bob:2@example.com\n';
+      expect(optionsFromFile(OPTIONS, text, 'f')).to.deep.equal({ 'smtp-port': '2525', user: ['alice:1@example.com', 'bob:2@example.com'] });
+      expect(optionsFromFile(OPTIONS, 'user =alice:1@example.com', 'f')).to.deep.equal({ user: ['alice:1@example.com'] });
+    });
+
+    it('refuses a line with a bare CR inside (a file with old Mac line ends) instead of reading half of it', () => {
+      expect(usage(() => optionsFromFile(OPTIONS, 'smtp-port 2525\ruser a:1@x', 'f'))).to.equal('--config f: line 1: unknown option "smtp-port 2525\ruser a:1@x"');
+    });
+
     const refusals: Array<[string, string]> = [
       ['smtp-prot 25', '--config f: line 1: unknown option "smtp-prot"'],
       ['\n# ok\nhelp', '--config f: line 3: unknown option "help"'],
@@ -84,6 +110,12 @@ describe('cli: options from the environment and a configuration file', function 
       expect(config.log!.level).to.equal('debug');
       expect(parseCliArgs(['--user', 'arg:1@example.com', '--config', file('a.conf')], env).config.users!.map((u) => u.username)).to.deep.equal(['arg']);
       expect(parseCliArgs(['--config', file('a.conf')], {}).config.users!.map((u) => u.username)).to.deep.equal(['file']);
+    });
+
+    it('takes POSTERN_CONFIG trimmed, and one of spaces as no file', async () => {
+      await writeFile(file('b.conf'), 'smtp-port 2011\n');
+      expect(parseCliArgs([], { POSTERN_CONFIG: `  ${file('b.conf')}\n` }).config.ports!.smtp).to.equal(2011);
+      expect(parseCliArgs([], { POSTERN_CONFIG: '   ', POSTERN_SMTP_PORT: '2012' }).config.ports!.smtp).to.equal(2012);
     });
 
     it('reads nothing from the environment unless given one (the command passes process.env)', () => {

@@ -6,10 +6,14 @@
  */
 import { expect } from 'chai';
 import { ContainerModule } from 'inversify';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
 import { Logger } from '../../lib/log/logger.js';
-import { deliveredNotice, DsnNoticeSender, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
+import { deliveredNotice, DsnNoticeSender, successNoticeRecipients, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
+import type { Envelope } from '../../lib/smtp/smtp-backend.js';
 import { parseDsnRelayUrl } from '../../lib/smtp/dsn-relay.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
@@ -175,13 +179,17 @@ describe('smtp: DSN "delivered" notices (RFC 3461 §5.2.2, RFC 3464)', function 
   });
 
   it('with authDisabled, stores the report in a mailbox made for the sender, as every other message in that mode', async () => {
-    const s = await start({ authDisabled: true, users: [] });
+    const log = new RecordingLogger();
+    const s = await start({ authDisabled: true, users: [], modules: [new ContainerModule(({ rebind }) => void rebind(Logger).toConstantValue(log))] });
     expect(await send(s, 'app@shop.test', ['customer@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
     const messages = await s.waitForMessages(2);
     expect(messages.map((m) => [m.username, m.subject]).sort()).to.deep.equal([
       ['app@shop.test', 'Successful Mail Delivery Report'],
       ['customer@example.com', 'report me'],
     ]);
+    const stored = log.records.filter((r) => r.message.startsWith('delivery notice'));
+    expect(stored.map((r) => [r.level, r.message])).to.deep.equal([['info', 'delivery notice stored']]);
+    expect(stored[0]!.meta).to.include({ to: 'app@shop.test', recipients: 1, proto: 'dsn' });
   });
 
   it('logs (warn) a report for a sender that is not local instead of sending it; the message is delivered', async () => {
@@ -212,6 +220,117 @@ describe('smtp: DSN "delivered" notices (RFC 3461 §5.2.2, RFC 3464)', function 
     expect(await send(s, 'someone@elsewhere.test', ['alice@example.com'], [], [['NOTIFY=SUCCESS']])).to.equal('250');
     expect(await inbox(s, 'alice')).to.deep.equal(['report me', 'report me']);
     expect(log.records.find((r) => r.message === 'delivery notice failed')).to.deep.include({ level: 'warn', meta: { to: 'someone@elsewhere.test', reason: 'relay down', proto: 'smtp' } });
+  });
+});
+
+describe('smtp: the "delivered" report, byte for byte (deliveredNotice, successNoticeRecipients)', () => {
+  const envelope = (over: Partial<Envelope> = {}): Envelope => ({
+    mailFrom: 'bob@example.com',
+    mailParams: { smtpUtf8: false, envid: 'order+42' },
+    rcptTo: ['alice@example.com', 'carol@example.com', 'Alice@Example.com'],
+    rcptParams: [{ notify: ['SUCCESS', 'FAILURE'], orcpt: { addressType: 'rfc822', address: 'alice+alias@example.com' } }, { notify: ['FAILURE'] }, { notify: ['DELAY', 'SUCCESS'] }],
+    helo: 'client.test',
+    protocol: 'ESMTP',
+    peer: {} as Envelope['peer'], // not read by the report
+    ...over,
+  });
+  const arrivedAt = new Date(Date.UTC(2026, 11, 1, 23, 5, 9));
+  /** The notice's text with its random boundary and Message-ID replaced by BOUNDARY and ID (each checked for shape). */
+  const text = (notice: DsnNotice): string => {
+    const raw = notice.raw.toString('utf8');
+    const boundary = /boundary="(=_postern_dsn_[0-9a-f]{24})"/.exec(raw)![1]!;
+    const id = /^Message-ID: <([0-9a-f]{24})\.dsn@/m.exec(raw)![1]!;
+    return raw.split(boundary).join('BOUNDARY').split(id).join('ID');
+  };
+  const head = (headers: string[]): string[] => [
+    'From: Mail Delivery System <MAILER-DAEMON@mx.example.com>',
+    'To: <bob@example.com>',
+    'Subject: Successful Mail Delivery Report',
+    'Date: Tue, 01 Dec 2026 23:05:09 +0000',
+    'Message-ID: <ID.dsn@mx.example.com>',
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="BOUNDARY"',
+    '',
+    'This is a MIME-encapsulated message.',
+    '',
+    '--BOUNDARY',
+    'Content-Description: Notification',
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    'This is the mail system at host mx.example.com.',
+    '',
+    'Your message was delivered to the following recipients:',
+    '',
+    '  <alice@example.com>: delivered to the mailbox',
+    '  <Alice@Example.com>: delivered to the mailbox',
+    '',
+    '--BOUNDARY',
+    'Content-Description: Delivery report',
+    'Content-Type: message/delivery-status',
+    '',
+    ...headers,
+  ];
+
+  it('picks the recipients whose NOTIFY has SUCCESS, in RCPT order; none without parameters or for the null sender', () => {
+    expect(successNoticeRecipients(envelope())).to.deep.equal([0, 2]);
+    expect(successNoticeRecipients(envelope({ rcptParams: [{}, { notify: ['SUCCESS'] }, { orcpt: { addressType: 'rfc822', address: 'x@y' } }] }))).to.deep.equal([1]);
+    expect(successNoticeRecipients(envelope({ rcptParams: undefined }))).to.deep.equal([]);
+    expect(successNoticeRecipients(envelope({ mailFrom: '' }))).to.deep.equal([]);
+  });
+
+  it('is an RFC 3464 report: every header, the human part, the per-message and per-recipient fields, the header block', () => {
+    const message = Buffer.from('From: <bob@example.com>\r\nSubject: report me\r\n\r\nhello\r\n\r\nbye\r\n');
+    const notice = deliveredNotice({ hostname: 'mx.example.com', envelope: envelope(), delivered: [0, 2], message, arrivedAt });
+    expect(notice.to).to.equal('bob@example.com');
+    expect(notice.recipients).to.deep.equal(['alice@example.com', 'Alice@Example.com']);
+    expect(text(notice)).to.equal(
+      [
+        ...head([
+          'Reporting-MTA: dns; mx.example.com',
+          'Original-Envelope-Id: order+42',
+          'Arrival-Date: Tue, 01 Dec 2026 23:05:09 +0000',
+          '',
+          'Original-Recipient: rfc822; alice+alias@example.com',
+          'Final-Recipient: rfc822; alice@example.com',
+          'Action: delivered',
+          'Status: 2.0.0',
+          '',
+          'Final-Recipient: rfc822; Alice@Example.com',
+          'Action: delivered',
+          'Status: 2.0.0',
+          '',
+          '--BOUNDARY',
+          'Content-Description: Message headers',
+          'Content-Type: text/rfc822-headers',
+          '',
+          'From: <bob@example.com>',
+          'Subject: report me',
+          '',
+          '--BOUNDARY--',
+          '',
+        ]),
+      ].join('\r\n'),
+    );
+    const again = deliveredNotice({ hostname: 'mx.example.com', envelope: envelope(), delivered: [0, 2], message, arrivedAt }).raw.toString();
+    expect(/boundary="([^"]+)"/.exec(again)![1], 'a new boundary each time').not.to.equal(/boundary="([^"]+)"/.exec(notice.raw.toString())![1]);
+    expect(/^Message-ID: (.*)$/m.exec(again)![1], 'a new Message-ID each time').not.to.equal(/^Message-ID: (.*)$/m.exec(notice.raw.toString())![1]);
+  });
+
+  it('without ENVID has no Original-Envelope-Id; a message with no blank line returns whole; DEL is still 7-bit', () => {
+    const message = Buffer.from('Subject: only headers\x7f\r\nX-A: 1\r\n');
+    const notice = deliveredNotice({ hostname: 'mx.example.com', envelope: envelope({ mailParams: { smtpUtf8: false } }), delivered: [0, 2], message, arrivedAt });
+    expect(text(notice)).to.contain(
+      ['', 'Reporting-MTA: dns; mx.example.com', 'Arrival-Date: Tue, 01 Dec 2026 23:05:09 +0000', '', 'Original-Recipient: rfc822; alice+alias@example.com', ''].join('\r\n'),
+    );
+    expect(text(notice)).to.match(/\r\nContent-Type: text\/rfc822-headers\r\n\r\nSubject: only headers\x7f\r\nX-A: 1\r\n\r\n--BOUNDARY--\r\n$/);
+  });
+
+  it('returns UTF-8 headers (SMTPUTF8) as message/global-headers, 8bit (RFC 6533 §3.5)', () => {
+    const message = Buffer.from('Subject: Grüße\r\n\r\nbody\r\n', 'utf8');
+    const notice = deliveredNotice({ hostname: 'mx.example.com', envelope: envelope(), delivered: [2], message, arrivedAt });
+    expect(text(notice)).to.match(/\r\n--BOUNDARY\r\nContent-Description: Message headers\r\nContent-Type: message\/global-headers\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSubject: Grüße\r\n\r\n--BOUNDARY--\r\n$/);
+    expect(notice.raw.includes(Buffer.from('Grüße', 'utf8'))).to.equal(true);
   });
 });
 
@@ -256,6 +375,28 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
     expect(await relay.receivedMessages()).to.have.length(1);
   });
 
+  it('smtps:// with a user: implicit TLS from the first byte, logged in to the relay as that user (AUTH over TLS)', async () => {
+    const secure = await startMailServer({ protocols: ['smtps'], authDisabled: true });
+    try {
+      log = new RecordingLogger();
+      server = await startMailServer({
+        protocols: ['smtp'],
+        users: ['alice:secret@example.com'],
+        smtp: { dsn: true, hostname: 'mx.example.com' },
+        dsnRelay: { url: `smtps://dsn%40mx:p%3Ass@127.0.0.1:${secure.ports.smtps}`, ca: secure.ca },
+        modules: [new ContainerModule(({ rebind }) => void rebind(Logger).toConstantValue(log))],
+      });
+      expect(await send(server, 'app@elsewhere.test')).to.equal('250');
+      const [report] = await secure.waitForMessages(1);
+      expect(report).to.deep.include({ username: 'app@elsewhere.test', subject: 'Successful Mail Delivery Report' });
+      expect(report!.envelope).to.deep.include({ mailFrom: '', rcptTo: ['app@elsewhere.test'], authUser: 'dsn@mx' });
+      expect(report!.envelope!.tls?.protocol).to.equal('TLSv1.3');
+      expect(log.records.find((r) => r.message === 'delivery notice relayed')?.meta).to.include({ to: 'app@elsewhere.test', recipients: 1, relay: `127.0.0.1:${secure.ports.smtps}` });
+    } finally {
+      await secure.stop();
+    }
+  });
+
   it('logs a relay that cannot be reached (delivery notice failed, ECONNREFUSED) and the 250 stands', async () => {
     const closed = await new Promise<number>((resolve) => {
       const probe = net.createServer().listen(0, '127.0.0.1', () => {
@@ -288,21 +429,32 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
     expect(refused('not a url')).to.equal('expected smtp://HOST[:PORT] or smtps://HOST[:PORT]');
     expect(refused('smtp://u:hunter2@relay/x')).to.equal('the relay URL takes no path, query or fragment');
     expect(refused('smtp://relay?tls=no')).to.equal('the relay URL takes no path, query or fragment');
+    expect(refused('smtp://relay#x')).to.equal('the relay URL takes no path, query or fragment');
+    expect(refused('smtp://')).to.equal('the relay URL names no host');
   });
 
-  it('postern: --dsn-relay needs --dsn, --dsn-relay-ca needs --dsn-relay, a bad URL is a usage error', () => {
-    const usage = (args: string[]): string => {
-      try {
-        parseCliArgs(args);
-      } catch (err) {
-        expect(err).to.be.instanceOf(UsageError);
-        return (err as Error).message;
-      }
-      return 'accepted';
-    };
-    expect(usage(['--dsn-relay', 'smtp://relay'])).to.equal('--dsn-relay needs --dsn (it carries the notices DSN asks for)');
-    expect(usage(['--dsn-relay-ca', 'ca.pem'])).to.equal('--dsn-relay-ca needs --dsn-relay');
-    expect(usage(['--dsn', '--dsn-relay', 'ftp://u:hunter2@relay'])).to.equal('--dsn-relay: expected smtp://HOST[:PORT] or smtps://HOST[:PORT], not a ftp: URL');
-    expect(parseCliArgs(['--dsn', '--dsn-relay', 'smtp://relay:2525']).config.dsnRelay).to.deep.equal({ url: 'smtp://relay:2525' });
+  it('postern: --dsn-relay needs --dsn, --dsn-relay-ca needs --dsn-relay (and is read as the CA), a bad URL is a usage error', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'postern-dsn-relay-'));
+    try {
+      const caFile = path.join(dir, 'relay-ca.pem');
+      await writeFile(caFile, relay.ca);
+      const usage = (args: string[]): string => {
+        try {
+          parseCliArgs(args);
+        } catch (err) {
+          expect(err).to.be.instanceOf(UsageError);
+          return (err as Error).message;
+        }
+        return 'accepted';
+      };
+      expect(usage(['--dsn-relay', 'smtp://relay'])).to.equal('--dsn-relay needs --dsn (it carries the notices DSN asks for)');
+      expect(usage(['--dsn-relay-ca', 'ca.pem'])).to.equal('--dsn-relay-ca needs --dsn-relay');
+      expect(usage(['--dsn', '--dsn-relay', 'ftp://u:hunter2@relay'])).to.equal('--dsn-relay: expected smtp://HOST[:PORT] or smtps://HOST[:PORT], not a ftp: URL');
+      expect(parseCliArgs(['--dsn', '--dsn-relay', 'smtp://relay:2525']).config.dsnRelay).to.deep.equal({ url: 'smtp://relay:2525' });
+      expect(parseCliArgs(['--dsn', '--dsn-relay', 'smtp://relay:2525', '--dsn-relay-ca', caFile]).config.dsnRelay).to.deep.equal({ url: 'smtp://relay:2525', ca: relay.ca });
+      expect(usage(['--dsn', '--dsn-relay', 'smtp://relay', '--dsn-relay-ca', `${caFile}.missing`])).to.equal(`--dsn-relay-ca: cannot read ${caFile}.missing (ENOENT)`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
