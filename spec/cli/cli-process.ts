@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -121,4 +122,15 @@ export async function logged(p: PosternProcess, match: (r: Record<string, unknow
     };
     p.child.stderr!.on('data', onData);
   });
+}
+
+/** The message of the UsageError `fn` throws (failing the spec when it throws something else, or nothing). */
+export function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect((err as Error).name, String(err)).to.equal('UsageError');
+    return (err as Error).message;
+  }
+  throw new Error('no UsageError');
 }

@@ -4,21 +4,13 @@
  * with GETQUOTAROOT (RFC 9208).
  */
 import { expect } from 'chai';
-import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
+import { parseCliArgs } from '../../lib/cli/cli-args.js';
 import { parseSize, quotaOptions } from '../../lib/cli/cli-option-groups.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
-import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
+import { runPostern, startPostern, usageMessage, type PosternProcess } from './cli-process.js';
 
-const usage = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(UsageError);
-    return (err as Error).message;
-  }
-  throw new Error('no UsageError');
-};
+const usage = usageMessage;
 
 /** Sends `size` octets from bob to argv[2] over SMTP (no TLS needed: no AUTH) and prints the reply to DATA. */
 const SEND = `

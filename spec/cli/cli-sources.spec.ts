@@ -7,11 +7,11 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
+import { parseCliArgs } from '../../lib/cli/cli-args.js';
 import { envName, optionsFromEnv, optionsFromFile } from '../../lib/cli/cli-sources.js';
 import { testCertificates } from '../support/certs.js';
 import { LineClient } from '../support/line-client.js';
-import { runPostern, startPostern, type PosternProcess } from './cli-process.js';
+import { type PosternProcess, runPostern, startPostern, usageMessage } from './cli-process.js';
 
 const OPTIONS = { 'smtp-port': { type: 'string' }, user: { type: 'string', multiple: true }, 'auth-disabled': { type: 'boolean' }, help: { type: 'boolean' } } as const;
 
@@ -24,15 +24,7 @@ describe('cli: options from the environment and a configuration file', function 
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 
-  const usage = (fn: () => unknown): string => {
-    try {
-      fn();
-    } catch (err) {
-      expect(err).to.be.instanceOf(UsageError);
-      return (err as Error).message;
-    }
-    throw new Error('no UsageError');
-  };
+  const usage = usageMessage;
 
   describe('reading each source', () => {
     it('names each variable POSTERN_ and the flag in upper case, - as _', () => {
