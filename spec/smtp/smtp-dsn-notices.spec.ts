@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseCliArgs, UsageError } from '../../lib/cli/cli-args.js';
+import { parseCliArgs } from '../../lib/cli/cli-args.js';
 import { Logger } from '../../lib/log/logger.js';
 import { deliveredNotice, DsnNoticeSender, successNoticeRecipients, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
 import type { Envelope } from '../../lib/smtp/smtp-backend.js';
@@ -18,6 +18,7 @@ import { parseDsnRelayUrl } from '../../lib/smtp/dsn-relay.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
 import { RecordingLogger } from '../support/recording-logger.js';
+import { usageMessage } from '../cli/cli-process.js';
 
 /** Sends one message with smtplib (`lmtp`: smtplib.LMTP) and prints each recipient's refusal, if any. */
 const SEND = `
@@ -438,15 +439,7 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
     try {
       const caFile = path.join(dir, 'relay-ca.pem');
       await writeFile(caFile, relay.ca);
-      const usage = (args: string[]): string => {
-        try {
-          parseCliArgs(args);
-        } catch (err) {
-          expect(err).to.be.instanceOf(UsageError);
-          return (err as Error).message;
-        }
-        return 'accepted';
-      };
+      const usage = (args: string[]): string => usageMessage(() => parseCliArgs(args));
       expect(usage(['--dsn-relay', 'smtp://relay'])).to.equal('--dsn-relay needs --dsn (it carries the notices DSN asks for)');
       expect(usage(['--dsn-relay-ca', 'ca.pem'])).to.equal('--dsn-relay-ca needs --dsn-relay');
       expect(usage(['--dsn', '--dsn-relay', 'ftp://u:hunter2@relay'])).to.equal('--dsn-relay: expected smtp://HOST[:PORT] or smtps://HOST[:PORT], not a ftp: URL');
