@@ -38,11 +38,11 @@ export const HEALTHY_UPTIME_MS = 30_000;
 export const WORKER_STOP_TIMEOUT_MS = 15_000;
 
 /** Prints a ready line the way the single-process command does. */
-export function readyLine(l: ReadyListener): string {
+export function readyLine(l: ReadyListener, state = 'ready on'): string {
   const verb = listenerDescriptor(l.name)?.listener?.startTlsVerb ?? 'STARTTLS';
   const kind = l.name === 'http' ? 'HTTP API and web inbox' : l.tls === 'implicit' ? 'implicit TLS' : verb;
-  if (l.path !== undefined) return `postern: ${l.name} ready on ${l.path} (Unix socket, ${kind})`;
-  return `postern: ${l.name} ready on ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${kind})`;
+  if (l.path !== undefined) return `postern: ${l.name} ${state} ${l.path} (Unix socket, ${kind})`;
+  return `postern: ${l.name} ${state} ${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} (${kind})`;
 }
 
 /**

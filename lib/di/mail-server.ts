@@ -75,7 +75,7 @@ export interface ReadyListener {
  */
 export function createMailServerContainer(config: MailServerConfig = {}): Container {
   const only = new Set(config.only ?? MAIL_LISTENER_NAMES);
-  const port = (name: ListenerName): number => config.ports?.[name] ?? (config.anyPort ? 0 : DEFAULT_PORTS[name] + (config.portOffset ?? 0));
+  const port = (name: ListenerName): number => listenerPort(config, name);
   const section = (p: ProtocolDescriptor): Record<string, unknown> | false => {
     const given = (config as Record<string, unknown>)[p.section];
     if (given === false) return false;
@@ -151,7 +151,7 @@ export class MailServer {
   async start(): Promise<ReadyListener[]> {
     const log = this.container.get(Logger);
     const config = this.container.get(PosternConfig);
-    if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
+    assertOneCertificateSource(config);
     // A store with a start step (PostgreSQL: connect and migrate) fails here, before any listener, not at first use.
     await (this.store as { start?: () => Promise<void> }).start?.();
     for (const user of config.users ?? []) await this.store.users.add({ ...user, addresses: user.addresses ? [...user.addresses] : undefined });
@@ -200,6 +200,16 @@ export class MailServer {
     this.started = [];
     await Promise.all(started.map((l) => l.close()));
   }
+}
+
+/** The port a listener of `config` binds: its own, else 0 with `anyPort`, else the default plus `portOffset`. */
+export function listenerPort(config: MailServerConfig, name: ListenerName): number {
+  return config.ports?.[name] ?? (config.anyPort ? 0 : DEFAULT_PORTS[name] + (config.portOffset ?? 0));
+}
+
+/** @throws Error when `config` names both a certificate and ACME (a start and `postern --check` refuse it alike). */
+export function assertOneCertificateSource(config: MailServerConfig): void {
+  if (config.acme && config.tls?.certificate) throw new Error('use either a configured certificate or ACME, not both');
 }
 
 /** `127.0.0.1:3525`, `[::1]:3525` — the address and port a listen error names (the port alone when the address is unknown). */
