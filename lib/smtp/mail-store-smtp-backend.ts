@@ -123,14 +123,19 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
     const rcpts = envelope.rcptTo;
     // One copy per recipient address, and one per alias target (`<Postmaster>` and `postmaster@x` are one mailbox).
     const done = new Map<string, SmtpReplyError | undefined>();
+    // Each recipient's outcome, in RCPT order (for DSN's reports), when a RCPT gave DSN parameters.
+    const outcomes: Array<SmtpReplyError | undefined> | undefined = envelope.rcptParams !== undefined ? [] : undefined;
     for (const rcpt of rcpts) {
-      const alias = this.aliases?.get(rcpt.toLowerCase());
-      const key = deliveryKey(this.aliases, rcpt);
+      const lower = rcpt.toLowerCase();
+      const alias = this.aliases?.get(lower);
+      const key = alias !== undefined ? `\0${alias}` : lower;
       if (!done.has(key)) done.set(key, await this.deliverOne(rcpt, alias, raw, facts));
-      report(rcpt, done.get(key));
+      const outcome = done.get(key);
+      outcomes?.push(outcome);
+      report(rcpt, outcome);
     }
-    if (envelope.rcptParams !== undefined) {
-      const delivered = successNoticeRecipients(envelope).filter((i) => done.get(deliveryKey(this.aliases, rcpts[i]!)) === undefined);
+    if (outcomes !== undefined) {
+      const delivered = successNoticeRecipients(envelope).filter((i) => outcomes[i] === undefined);
       if (delivered.length > 0) await this.notify(raw, envelope, delivered, arrivedAt);
     }
   }
@@ -158,13 +163,6 @@ class MailStoreSmtpSession implements SmtpSession, LmtpDataSession {
   }
 
   async close(): Promise<void> {}
-}
-
-/** Which stored copy serves `rcpt`: its address, or its alias target (`<Postmaster>` and `postmaster@x` are one mailbox). */
-function deliveryKey(aliases: ReadonlyMap<string, string> | undefined, rcpt: string): string {
-  const lower = rcpt.toLowerCase();
-  const alias = aliases?.get(lower);
-  return alias !== undefined ? `\0${alias}` : lower;
 }
 
 /** SMTP's all-or-nothing outcome: the first recipient refused refuses the message. */
