@@ -9,6 +9,7 @@ import { generateDevCertificates, type DevCertificates } from '../lib/core/dev-c
 import { format, SMOKE, type BenchResult } from './harness.js';
 import { tlsHandshake } from './tls-handshake.bench.js';
 import { tlsCost } from './tls-cost.bench.js';
+import { instructionCounts } from './instructions.bench.js';
 import { smtpHotpath } from './smtp-hotpath.bench.js';
 import { pipelining } from './pipelining.bench.js';
 import { sessionMemory } from './session-memory.bench.js';
@@ -29,6 +30,7 @@ const benches: Array<(certs: DevCertificates) => Promise<BenchResult | readonly 
   tlsHandshake,
   tlsCost,
   smtpHotpath,
+  instructionCounts,
   pipelining,
   sessionMemory,
   storedMessageMemory,

@@ -34,7 +34,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * The reference, in its own process: smtp-server on a STARTTLS port and an implicit-TLS port, no AUTH, a recipient
  * check for the bench address, and an `onData` that keeps every body as one Buffer (as the memory store does).
  */
-const REFERENCE_SERVER = `
+export const REFERENCE_SERVER = `
 const { SMTPServer } = require('smtp-server');
 const fs = require('node:fs');
 const [cert, key, plainPort, securePort] = process.argv.slice(1);

@@ -11,7 +11,7 @@ import type { NotedResult } from './smtp-transaction.bench.js';
 const POSTERN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 
 /** The reference: a bare `tls.createServer` that sends the same greeting, in its own process. */
-const BARE_SERVER = `
+export const BARE_SERVER = `
 const tls = require('node:tls'), fs = require('node:fs');
 const [cert, key, port] = process.argv.slice(1);
 const server = tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key), minVersion: 'TLSv1.2' }, (s) => {
@@ -40,7 +40,7 @@ function stopChild(server: Server): Promise<void> {
  * One TLS connection that waits for the greeting line, then closes. With `wantTicket`, also waits for the TLS 1.3
  * session ticket (it arrives after the greeting) and resolves it for resumption.
  */
-function greetOnce(port: number, ca: string, options: { session?: Buffer; wantTicket?: boolean } = {}): Promise<{ session?: Buffer; reused: boolean }> {
+export function greetOnce(port: number, ca: string, options: { session?: Buffer; wantTicket?: boolean } = {}): Promise<{ session?: Buffer; reused: boolean }> {
   return new Promise((resolve, reject) => {
     let ticket: Buffer | undefined;
     let reused: boolean | undefined;
