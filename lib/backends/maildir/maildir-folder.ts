@@ -6,13 +6,14 @@ import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type Messa
 import { emailIdOfName } from '../shared/object-ids.js';
 import type { CachedMessage } from './folder-cache.js';
 import { isErrno } from './durable-fs.js';
-import { cacheEntryOf, FolderEngine, type NewMessage } from './folder-engine.js';
+import { FolderEngine } from './folder-engine.js';
 import { SYNC_IO_MAX_OCTETS } from './folder-files.js';
 import { FolderLog } from './folder-log.js';
 import { FolderWatcher } from './folder-watch.js';
 import { logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirsSync, UIDLIST_FILE } from './folder-scan.js';
 import { FolderState, flagsOfEntry, noChanges, type Entry, type FolderChanges } from './folder-state.js';
 import { saveDateOfBaseName } from './maildir-names.js';
+import { cacheEntryOf, prepareMessage, type NewMessage } from './new-message.js';
 
 export type { Entry, FolderChanges } from './folder-state.js';
 export { WATCH_POLL_MS } from './folder-watch.js';
@@ -193,7 +194,7 @@ export class MaildirFolder extends FolderEngine {
   async addMany(items: readonly NewMessage[]): Promise<Array<PromiseSettledResult<Entry>>> {
     const written = await Promise.allSettled(
       items.map((item) => {
-        const prepared = this.prepare(item);
+        const prepared = prepareMessage(item, this.path, this.durable, this.cache);
         const tracked = prepared.catch(() => undefined);
         this.preparing.add(tracked);
         void tracked.then(() => this.preparing.delete(tracked));
