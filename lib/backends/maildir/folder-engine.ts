@@ -33,9 +33,10 @@ const CONFIRM_SCAN_FACTOR = 10;
 const CONFIRM_SCAN_MIN_INTERVAL_MS = 200;
 
 /**
- * The base class of {@link MaildirFolder}, which describes how the whole works. Holds what the folder's calls share and
- * runs every task that changes the state or the directories: {@link exclusive} orders them, {@link enqueue} queues a
- * change for the next group commit, {@link withLock} takes the folder lock and catches up with the log first.
+ * The base class (under `FolderReader`) of {@link MaildirFolder}, which describes how the whole works. Holds what the
+ * folder's calls share and runs every task that changes the state or the directories: {@link exclusive} orders them,
+ * {@link enqueue} queues a change for the next group commit, {@link withLock} takes the folder lock and catches up with
+ * the log first.
  */
 export abstract class FolderEngine {
   protected state = new FolderState();
