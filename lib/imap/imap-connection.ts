@@ -1,6 +1,4 @@
 import type { Connection } from '../core/connection.js';
-import type { AuthRequest } from '../contracts/authenticator.js';
-import { supportsWatch, type UserMailboxes } from '../contracts/mail-store.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import { isHttpMethod } from '../protocol/http-request.js';
 import type { ReplyError } from '../protocol/reply-error.js';
@@ -11,15 +9,14 @@ import { IMAP_COMMANDS } from './imap-commands.js';
 import { earlyGuardFailure, guardReply } from './imap-guards.js';
 import { hookMailboxName } from './imap-hooks.js';
 import { ImapCommandReader, type LiteralRequest } from './imap-command-reader.js';
+import { ImapLoginSession } from './imap-login-session.js';
 import type { ImapCommand } from './imap-parser.js';
 import { ImapError, taggedLine, untaggedLine } from './imap-replies.js';
-import { ImapSessionState, type ImapContext } from './imap-session-state.js';
+import type { ImapContext } from './imap-session-state.js';
 import type { ImapState } from './imap-state.js';
 
 export type { EnableableExtension, ImapContext } from './imap-session-state.js';
-
-/** Credentials of one login attempt, as LOGIN or AUTHENTICATE decoded them. */
-export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'password' | 'verifyWithSecret' | 'external'>;
+export type { ImapCredentials } from './imap-login-session.js';
 
 /**
  * One IMAP4rev1 session (RFC 3501), on the STARTTLS port or the implicit-TLS port alike.
@@ -30,15 +27,12 @@ export type ImapCredentials = Pick<AuthRequest, 'username' | 'authzid' | 'passwo
  * {@link ok}, which first sends the untagged updates that are due (RFC 3501 §5.2, §7; kept by
  * {@link ImapUpdates}, which also runs IDLE) and then the tagged OK.
  *
- * The user view and the store watch are released in {@link closed}, whatever ended the session. The base class
- * {@link ImapSessionState} holds the state that handlers read and change, with its accessors.
+ * The user view and the store watch are released in {@link closed}, whatever ended the session. The base classes
+ * hold the rest: {@link ImapLoginSession} the login's completion point and that release, `ImapSessionState` the state
+ * that handlers read and change, with its accessors.
  */
-export class ImapConnection extends ImapSessionState implements DispatchTarget<ImapState> {
+export class ImapConnection extends ImapLoginSession implements DispatchTarget<ImapState> {
   private readonly commands: ImapCommandReader;
-  private unwatch?: () => void;
-  private closeAfterReply = false;
-  private released = false;
-  private readonly stop = new AbortController();
 
   constructor(connection: Connection, ctx: ImapContext) {
     super(connection, ctx);
@@ -249,52 +243,6 @@ export class ImapConnection extends ImapSessionState implements DispatchTarget<I
     await this.end('server-shutdown');
   }
 
-  /**
-   * Checks credentials with the Authenticator, opens the user's mailboxes, starts watching the store and
-   * enters the authenticated state, replying `OK [CAPABILITY …]`. A failed login is answered after the
-   * configured delay. LOGIN and every AUTHENTICATE mechanism end here, IMAP's one completion point; the one
-   * failed-login policy ({@link TextSession.checkLogin}) runs first (`rejected`: the SASL mechanism refused already).
-   * @throws ImapError `NO [AUTHENTICATIONFAILED]` for wrong credentials, `NO [UNAVAILABLE]` for a temporary failure.
-   * `confirm` is the SASL mechanism's success-data step (SCRAM's server signature), run once the credentials are
-   * accepted and before the login hooks; false means it refused and replied, and the login stops there.
-   */
-  async login(mechanism: string, credentials: ImapCredentials, rejected = false, confirm?: () => Promise<boolean>): Promise<void> {
-    const { failedLoginDelayMs: delayMs, maxLoginFailures: maxFailures } = this.ctx.settings;
-    const check = await this.checkLogin(this.ctx.authenticator, { protocol: 'imap', mechanism, ...credentials, peer: this.peer() }, { delayMs, maxFailures }, rejected);
-    if (!check.ok) {
-      if (check.why === 'throttled') throw new ImapError('NO', 'UNAVAILABLE', 'Too many failed logins, try again later');
-      if (check.why === 'temporary') throw new ImapError('NO', 'UNAVAILABLE', 'Authentication temporarily unavailable');
-      if (check.isLast) this.closeAfterReply = true;
-      throw new ImapError('NO', 'AUTHENTICATIONFAILED', 'Authentication failed');
-    }
-    // The mechanism's success data (SCRAM's server signature) before anything else: the client may still refuse.
-    if (confirm && !(await confirm())) return;
-    await runHooks(this.ctx.hooks, (h) => h.onLogin?.({ username: check.username, mechanism, peer: this.peer() }));
-    this.recordLoginSuccess(credentials.username, mechanism);
-    let view: UserMailboxes;
-    try {
-      view = await this.ctx.store.openUser(check.username);
-    } catch (err) {
-      throw mapStoreError(err);
-    }
-    if (this.isEnding) {
-      await view.release().catch(() => undefined);
-      return;
-    }
-    this.view = view;
-    this.user = view.username;
-    // Without MailboxWatching the session sees other sessions' changes only when it re-reads the mailbox.
-    const store = this.ctx.store;
-    this.unwatch = supportsWatch(store)
-      ? store.watch((event) => {
-          if (event.username === this.user) this.updates.note(event);
-        })
-      : undefined;
-    this.current = 'authenticated';
-    this.log.info('auth succeeded', { user: view.username, mechanism });
-    await this.ok('Logged in', `CAPABILITY ${this.capabilities().join(' ')}`);
-  }
-
   /** LOGOUT (RFC 3501 §6.1.3): `* BYE`, tagged OK, close. */
   async logout(): Promise<void> {
     this.current = 'logout';
@@ -327,15 +275,5 @@ export class ImapConnection extends ImapSessionState implements DispatchTarget<I
     }
     this.log.debug('C: DONE');
     await this.ok('IDLE terminated');
-  }
-
-  /** Releases the store watch and the user view. Idempotent; called when the session is over. */
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    this.stop.abort();
-    this.unwatch?.();
-    this.mailbox = undefined;
-    await this.view?.release().catch((err: unknown) => this.log.warn('view release failed', { error: (err as Error)?.message }));
   }
 }

@@ -52,9 +52,10 @@ export type EnableableExtension = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT' | 'IMA
 const SEQUENCE_COMMANDS = new Set(['FETCH', 'STORE', 'SEARCH', 'COPY', 'SORT', 'THREAD']);
 
 /**
- * The base class of {@link ImapConnection}: the session's state with the accessors and transitions its command
- * handlers use, and the {@link ImapUpdates} that report changes of the selected mailbox. ImapConnection runs the
- * session on the wire and sets the state on login, LOGOUT and around each command.
+ * The base of `ImapLoginSession`, and so of {@link ImapConnection}: the session's state with the accessors and
+ * transitions its command handlers use, and the {@link ImapUpdates} that report changes of the selected mailbox.
+ * ImapConnection runs the session on the wire and sets the state on LOGOUT and around each command, ImapLoginSession
+ * on login.
  */
 export abstract class ImapSessionState extends TextSession {
   protected current: ImapState = 'not-authenticated';

@@ -32,9 +32,9 @@ export type LoginCheck =
   | { readonly ok: false; readonly why: 'throttled' | 'temporary' | 'invalid'; readonly isLast: boolean };
 
 /**
- * The base of `TextSession`: the failed-login policy ({@link checkLogin} and its parts) and the SASL continuation
- * reader ({@link readContinuation}), called by the protocols' login commands. The session members they use that
- * `TextSession` defines are declared here.
+ * The base of `FaultSession`, and so of `TextSession`: the failed-login policy ({@link checkLogin} and its parts) and
+ * the SASL continuation reader ({@link readContinuation}), called by the protocols' login commands. The session members
+ * they use that `TextSession` defines are declared here.
  */
 export abstract class LoginSession extends LimitedSession {
   private loginFailures = 0;

@@ -1,12 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CloseReason } from '../core/connection.js';
 import type { ServerSecurity } from '../core/server-security.js';
 import { TlsHandshakeError } from '../core/tls-errors.js';
 import { debugEnabled } from '../log/logger.js';
-import { REPLY_QUEUE_LIMIT, THROTTLE_TICK_MS } from './limits.js';
+import { REPLY_QUEUE_LIMIT } from './limits.js';
 import type { LineResult } from './line-reader.js';
-import type { FaultAction, FaultInjector, FaultStage } from './faults.js';
-import { LoginSession } from './session-login.js';
+import { FaultSession } from './fault-session.js';
 
 export type { SessionLimits } from './session-limits.js';
 export type { LoginCheck, LoginPolicy } from './session-login.js';
@@ -22,20 +20,15 @@ export type { LoginCheck, LoginPolicy } from './session-login.js';
  * `run` returns when the connection has closed. {@link end} says goodbye and closes.
  *
  * Its bases hold the rest: `LimitedSession` (`session-limits.ts`) the connection, the reader, the limits and the
- * timers; `LoginSession` (`session-login.ts`) the failed-login policy and the SASL continuation reader.
+ * timers; `LoginSession` (`session-login.ts`) the failed-login policy and the SASL continuation reader;
+ * `FaultSession` (`fault-session.ts`) fault injection.
  */
-export abstract class TextSession extends LoginSession {
+export abstract class TextSession extends FaultSession {
   private out: Array<string | Buffer> = [];
   /** Length of `out` (string lengths approximate octets; only compared with REPLY_QUEUE_LIMIT). */
   private queued = 0;
   private errors = 0;
   private ending = false;
-  /** Fault injection ("chaos"), set by the SessionHandler before {@link run}; none by default. */
-  faults?: { readonly injector: FaultInjector; readonly protocol: string };
-  /** Output limit set by a `throttle` fault, in octets per second; 0 = unlimited. */
-  private throttleBps = 0;
-  /** Set by a `tls-abort` fault: the next STARTTLS/STLS handshake is cut off. */
-  private abortNextHandshake = false;
 
   /** Size of the replies queued and not yet written (diagnostics; bounded by REPLY_QUEUE_LIMIT plus one reply). */
   get queuedReplyLength(): number {
@@ -86,73 +79,6 @@ export abstract class TextSession extends LoginSession {
     if (this.throttleBps > 0) return this.writeThrottled(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     if (!this.connection.write(data)) return this.connection.drained();
     return undefined;
-  }
-
-  /** Writes in slices of a tenth of the allowed rate, one slice per 100 ms (a `throttle` fault: a slow link). */
-  private async writeThrottled(data: Buffer): Promise<void> {
-    const slice = Math.max(1, Math.floor(this.throttleBps / 10));
-    for (let i = 0; i < data.length && !this.connection.isClosed; i += slice) {
-      if (i > 0) await sleep(THROTTLE_TICK_MS, undefined, { signal: this.gone }).catch(() => undefined);
-      if (!this.connection.write(data.subarray(i, i + slice))) await this.connection.drained();
-    }
-  }
-
-  /**
-   * Asks the fault injector about `stage` and applies its answer. Resolves true when the stage was consumed (a
-   * reply was sent instead, or the connection is gone): the caller then does nothing more for it. No rule fires
-   * (the common case): `false` at once, with no promise (issue 15: asked before every MAIL and RCPT).
-   */
-  injectFault(stage: FaultStage, subjects: readonly string[] = []): boolean | Promise<boolean> {
-    if (!this.faults) return false;
-    const action = this.faults.injector.decide(this.faults.protocol, stage, subjects);
-    if (!action) return false;
-    this.log.info('fault injected', { stage, action: action.kind });
-    return this.applyFault(stage, action);
-  }
-
-  private async applyFault(stage: FaultStage, action: FaultAction): Promise<boolean> {
-    switch (action.kind) {
-      case 'delay':
-        await this.flush();
-        await sleep(action.ms, undefined, { signal: this.gone }).catch(() => undefined);
-        return this.isEnding;
-      case 'throttle':
-        this.throttleBps = action.bytesPerSecond;
-        return false;
-      case 'tls-abort':
-        this.abortNextHandshake = true;
-        return false;
-      case 'disconnect':
-        this.out = [];
-        this.queued = 0;
-        this.ending = true;
-        this.connection.destroy('refused');
-        return true;
-      case 'reply':
-        await this.sendFaultReply(action.text, stage);
-        if (stage === 'connect' || stage === 'greeting') await this.end('refused');
-        return true;
-    }
-  }
-
-  /**
-   * Sends a fault's reply line in the protocol's framing (IMAP adds the command's tag) and applies the protocol's
-   * rule for it (SMTP closes after `421`). The default sends the line as it is.
-   */
-  protected async sendFaultReply(text: string, _stage: FaultStage): Promise<void> {
-    this.send(text + '\r\n');
-  }
-
-  /** The fault stage of a command about to run (and what an address pattern matches), or undefined. */
-  protected faultStage(_verb: string, _args: string): { stage: FaultStage; subjects?: string[] } | undefined {
-    return undefined;
-  }
-
-  /** DispatchTarget: runs the fault stage of a command whose guards passed; true when the command must not run. */
-  beforeCommand(verb: string, args: string): boolean | Promise<boolean> {
-    if (!this.faults) return false;
-    const s = this.faultStage(verb, args);
-    return s ? this.injectFault(s.stage, s.subjects) : false;
   }
 
   /**
@@ -278,6 +204,14 @@ export abstract class TextSession extends LoginSession {
   /** Resets the consecutive-error count (called after a successful command). */
   clearErrors(): void {
     this.errors = 0;
+  }
+
+  /** Drops the queued replies and destroys the connection without a goodbye (a `disconnect` fault). */
+  protected disconnect(): void {
+    this.out = [];
+    this.queued = 0;
+    this.ending = true;
+    this.connection.destroy('refused');
   }
 
   /** Flushes and closes the connection. Idempotent. */

@@ -1,26 +1,22 @@
 /**
  * The machinery under a {@link MaildirFolder} (its base class): the folder's state and log, the folder lock with the
- * log catch-up and directory scans done under it, and the group commit that makes queued changes durable, with the new
- * message files each caller writes to `tmp/` beforehand and the compaction of the log. `maildir-folder.ts` builds the
- * folder's API on it and re-exports {@link FOLDER_LOCK_FILE} and {@link NewMessage}.
+ * log catch-up and directory scans done under it, and the group commit that makes queued changes durable, with the
+ * compaction of the log. The new message files each caller writes to `tmp/` beforehand are `new-message.ts`'s.
+ * `maildir-folder.ts` builds the folder's API on it and re-exports {@link FOLDER_LOCK_FILE} and `NewMessage`.
  */
-import { link, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MailStoreError, type DeliveryEnvelope } from '../../contracts/mail-store.js';
-import { parseMime } from '../../mime/mime-parse.js';
-import { canonicalSize, pruneStructure } from '../../mime/mime-structure.js';
-import type { CachedMessage } from './folder-cache.js';
-import { isKeyword, normalizeFlags } from '../shared/message-flags.js';
+import { MailStoreError } from '../../contracts/mail-store.js';
 import { acquireDotLock } from './dot-lock.js';
 import { isErrno } from './durable-fs.js';
 import { FolderCache } from './folder-cache.js';
-import { FolderDirs, writeMessageFile } from './folder-files.js';
+import { FolderDirs } from './folder-files.js';
 import { FolderLog } from './folder-log.js';
-import { performOp, type AddOp, type CommitContext, type Deferred, type Op } from './folder-ops.js';
+import { performOp, type CommitContext, type Deferred, type Op } from './folder-ops.js';
 import { maildirFs } from './maildir-fs.js';
 import { diffWithDirs, logPathOf, stampDirsSync, stampMs, type DirStamp } from './folder-scan.js';
-import { FolderState, fileNameOf, noChanges, type Entry, type FolderChanges, type LogRecord } from './folder-state.js';
-import { lettersOfFlags, uniqueBaseName } from './maildir-names.js';
+import { FolderState, fileNameOf, noChanges, type FolderChanges, type LogRecord } from './folder-state.js';
+
+export { cacheEntryOf, type NewMessage } from './new-message.js';
 
 /** The folder lock file (O_EXCL dotlock) held around log appends, UID allocation and directory scans. */
 export const FOLDER_LOCK_FILE = 'postern-log.lock';
@@ -36,27 +32,11 @@ const CONFIRM_SCAN_FACTOR = 10;
  */
 const CONFIRM_SCAN_MIN_INTERVAL_MS = 200;
 
-/** What the index cache keeps of a message. */
-export function cacheEntryOf(raw: Buffer): CachedMessage {
-  return { structure: pruneStructure(parseMime(raw)), canonicalSize: canonicalSize(raw) };
-}
-
-/** One message for {@link MaildirFolder.addMany}: `raw` octets, or an existing file to hard-link (COPY). */
-export interface NewMessage {
-  readonly raw?: Buffer | undefined;
-  readonly source?: { path: string; size: number } | undefined;
-  readonly flags: Iterable<string>;
-  readonly internalDate: Date;
-  /** The delivery envelope, stored with the message. */
-  readonly envelope?: DeliveryEnvelope | undefined;
-  /** The EMAILID to keep (a copy's source's, RFC 8474 §5.1); by default the new file's base name gives one. */
-  readonly emailId?: string | undefined;
-}
-
 /**
- * The base class of {@link MaildirFolder}, which describes how the whole works. Holds what the folder's calls share and
- * runs every task that changes the state or the directories: {@link exclusive} orders them, {@link enqueue} queues a
- * change for the next group commit, {@link withLock} takes the folder lock and catches up with the log first.
+ * The base class (under `FolderReader`) of {@link MaildirFolder}, which describes how the whole works. Holds what the
+ * folder's calls share and runs every task that changes the state or the directories: {@link exclusive} orders them,
+ * {@link enqueue} queues a change for the next group commit, {@link withLock} takes the folder lock and catches up with
+ * the log first.
  */
 export abstract class FolderEngine {
   protected state = new FolderState();
@@ -84,42 +64,6 @@ export abstract class FolderEngine {
   ) {
     this.log = new FolderLog(logPathOf(path), durable);
     this.cache = new FolderCache(path);
-  }
-
-  /**
-   * Puts a new message's file in `tmp/` (written, and fsynced when durable, or hard-linked from its source) and describes
-   * its entry. Runs outside the queue, in parallel with other callers; {@link enqueue} then commits it.
-   */
-  protected async prepare(item: NewMessage): Promise<Omit<AddOp, 'done'>> {
-    const { raw, source, internalDate } = item;
-    const size = source?.size ?? raw!.length;
-    const normalized = normalizeFlags(item.flags);
-    const base = uniqueBaseName(size);
-    const letters = lettersOfFlags(normalized);
-    const tmp = join(this.path, 'tmp', base);
-    let linked = false;
-    if (source !== undefined) {
-      try {
-        await link(source.path, tmp);
-        linked = true;
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) throw new MailStoreError('NO_SUCH_MESSAGE', 'message vanished');
-      }
-    }
-    if (!linked) await writeMessageFile(tmp, raw ?? (await readFile(source!.path)), internalDate, this.durable);
-    // Fill the index cache on delivery (the octets are at hand): later FETCH ENVELOPE/BODYSTRUCTURE read no file.
-    if (raw !== undefined) this.cache.put(base, cacheEntryOf(raw));
-    const entry: Omit<Entry, 'uid' | 'modseq'> = {
-      base,
-      dir: letters.length > 0 ? 'cur' : 'new',
-      letters,
-      keywords: normalized.filter(isKeyword),
-      size,
-      internalDate: internalDate.getTime(),
-      ...(item.envelope === undefined ? {} : { envelope: item.envelope }),
-      ...(item.emailId === undefined ? {} : { emailId: item.emailId }),
-    };
-    return { kind: 'add', tmp, entry };
   }
 
   /** Closes the kept log file and directories (both come back on next use). */

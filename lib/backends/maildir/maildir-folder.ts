@@ -1,25 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { MailStoreError, type CachedStructure, type DeliveryEnvelope, type MessageIdentity, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
-import { emailIdOfName } from '../shared/object-ids.js';
-import type { CachedMessage } from './folder-cache.js';
+import type { DeliveryEnvelope } from '../../contracts/mail-store.js';
 import { isErrno } from './durable-fs.js';
-import { cacheEntryOf, FolderEngine, type NewMessage } from './folder-engine.js';
-import { SYNC_IO_MAX_OCTETS } from './folder-files.js';
 import { FolderLog } from './folder-log.js';
+import { FolderReader } from './folder-reader.js';
 import { FolderWatcher } from './folder-watch.js';
-import { logPathOf, messagePath, migrateUidList, removeLeftovers, stampDirsSync, UIDLIST_FILE } from './folder-scan.js';
+import { logPathOf, migrateUidList, removeLeftovers, stampDirsSync, UIDLIST_FILE } from './folder-scan.js';
 import { FolderState, flagsOfEntry, noChanges, type Entry, type FolderChanges } from './folder-state.js';
-import { saveDateOfBaseName } from './maildir-names.js';
+import { prepareMessage, type NewMessage } from './new-message.js';
 
 export type { Entry, FolderChanges } from './folder-state.js';
 export { WATCH_POLL_MS } from './folder-watch.js';
 export { FOLDER_LOCK_FILE, type NewMessage } from './folder-engine.js';
-
-/** Chunk size of {@link MaildirFolder.openStream}. */
-const STREAM_CHUNK_OCTETS = 64 * 1024;
 
 /** Options of a {@link MaildirFolder}. */
 export interface FolderOptions {
@@ -39,9 +31,10 @@ export interface FolderOptions {
  *   fsyncs each touched directory once and appends + fsyncs the group's records once. Calls resolve after that.
  * - Several processes may share the folder: every writer holds the lock file and reads the log tail first.
  *
- * The state, the lock, the scans and the group commit are in the base class {@link FolderEngine}; this class adds the API.
+ * The state, the lock, the scans and the group commit are in the base class `FolderEngine`, the reads of messages in
+ * {@link FolderReader} above it; this class adds the rest of the API.
  */
-export class MaildirFolder extends FolderEngine {
+export class MaildirFolder extends FolderReader {
   private readonly watcher = new FolderWatcher(() => {
     if (!this.deleted) this.refresh().catch(() => undefined); // a vanished folder is noticed by the next access
   });
@@ -118,34 +111,6 @@ export class MaildirFolder extends FolderEngine {
   }
 
   /**
-   * RFC 8474 §5.1 EMAILID of an entry: the one it was copied with (COPY and MOVE keep their source's), else a hash of
-   * its unique file name, the message's persistent identity in this folder.
-   */
-  emailIdOf(entry: Entry): string {
-    return entry.emailId ?? emailIdOfName(entry.base);
-  }
-
-  /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
-  messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage & MessageIdentity {
-    const base = entry.base;
-    const saveDate = saveDateOfBaseName(base);
-    return {
-      emailId: this.emailIdOf(entry),
-      ...(saveDate === undefined ? {} : { saveDate }),
-      structure: async () => (await this.cachedOf(base)).structure,
-      canonicalSize: async () => (await this.cachedOf(base)).canonicalSize,
-      uid: entry.uid,
-      internalDate: new Date(entry.internalDate),
-      size: entry.size,
-      modseq: entry.modseq,
-      flags: flagsOfEntry(entry),
-      ...(entry.envelope === undefined ? {} : { envelope: entry.envelope }),
-      raw: () => this.read(base),
-      openStream: () => this.openStream(base),
-    };
-  }
-
-  /**
    * Catches up with changes by other processes and tools; reports and resolves them.
    * When the log has not grown and `new/`/`cur/` kept their stamp (three blocking `stat`s, microseconds), it resolves
    * at once without queueing behind this folder's commits. Otherwise it runs in the folder's queue, and callers that come
@@ -193,7 +158,7 @@ export class MaildirFolder extends FolderEngine {
   async addMany(items: readonly NewMessage[]): Promise<Array<PromiseSettledResult<Entry>>> {
     const written = await Promise.allSettled(
       items.map((item) => {
-        const prepared = this.prepare(item);
+        const prepared = prepareMessage(item, this.path, this.durable, this.cache);
         const tracked = prepared.catch(() => undefined);
         this.preparing.add(tracked);
         void tracked.then(() => this.preparing.delete(tracked));
@@ -220,61 +185,6 @@ export class MaildirFolder extends FolderEngine {
   /** Deletes the files of the given UIDs; resolves the UIDs removed, ascending. */
   remove(uids: number[]): Promise<number[]> {
     return this.enqueue((done) => ({ kind: 'expunge', uids, done }));
-  }
-
-  /**
-   * The MIME structure and canonical size of a message from the index cache; from the file (then cached) the first time.
-   * @throws MailStoreError `NO_SUCH_MESSAGE` when it is gone and was not cached.
-   */
-  async cachedOf(base: string): Promise<CachedMessage> {
-    const cached = await this.cache.get(base);
-    if (cached !== undefined) return cached;
-    const fresh = cacheEntryOf(await this.read(base));
-    this.cache.put(base, fresh);
-    return fresh;
-  }
-
-  /** Current path of a message file. */
-  pathOf(entry: Entry): string {
-    return messagePath(this.path, entry);
-  }
-
-  /**
-   * Reads a message by its base name, following concurrent renames.
-   * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
-   */
-  async read(base: string): Promise<Buffer> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const entry = this.state.byBase(base);
-      if (entry === undefined || this.deleted) break;
-      try {
-        return entry.size <= SYNC_IO_MAX_OCTETS ? readFileSync(this.pathOf(entry)) : await readFile(this.pathOf(entry));
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
-      }
-      await this.refresh().catch(() => undefined);
-    }
-    throw new MailStoreError('NO_SUCH_MESSAGE', 'message no longer exists');
-  }
-
-  /**
-   * Opens a message for streaming (64 KiB chunks), following concurrent renames; once open, a rename or expunge
-   * does not disturb the reader.
-   * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
-   */
-  async openStream(base: string): Promise<Readable> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const entry = this.state.byBase(base);
-      if (entry === undefined || this.deleted) break;
-      try {
-        const handle = await open(this.pathOf(entry), 'r');
-        return handle.createReadStream({ highWaterMark: STREAM_CHUNK_OCTETS });
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
-      }
-      await this.refresh().catch(() => undefined);
-    }
-    throw new MailStoreError('NO_SUCH_MESSAGE', 'message no longer exists');
   }
 
   /** Follows a rename of the folder directory. */
