@@ -20,6 +20,7 @@ export const DerTag = {
   OID: 0x06,
   ENUMERATED: 0x0a,
   SEQUENCE: 0x30,
+  SET: 0x31,
   GENERALIZED_TIME: 0x18,
 } as const;
 

@@ -1,9 +1,10 @@
 /**
- * PKCS#12 (RFC 7292) packing of a PEM pair ({@link toPkcs12}) without an openssl binary, with the minimal DER
- * encoders it needs. `dev-certificates.ts` re-exports {@link toPkcs12}; its `writeDevCertificates` writes `server.pfx`
+ * PKCS#12 (RFC 7292) packing of a PEM pair ({@link toPkcs12}) without an openssl binary, on `der.ts`'s DER
+ * encoders. `dev-certificates.ts` re-exports {@link toPkcs12}; its `writeDevCertificates` writes `server.pfx`
  * with it.
  */
 import { createHash, createHmac, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { DerTag, encode, encodeOid, encodeUnsignedInteger } from './der.js';
 import type { PemPair } from './dev-certificates.js';
 
 /**
@@ -51,38 +52,11 @@ function pkcs12MacKey(passphrase: string, salt: Buffer, iterations: number): Buf
   return a;
 }
 
-/** Minimal DER (X.690 §8) encoders for the few types PKCS#12 needs. */
-function tlv(tag: number, ...parts: Buffer[]): Buffer {
-  const content = Buffer.concat(parts);
-  let n = content.length;
-  let length: Buffer;
-  if (n < 0x80) {
-    length = Buffer.from([n]);
-  } else {
-    const bytes: number[] = [];
-    for (; n > 0; n >>= 8) bytes.unshift(n & 0xff);
-    length = Buffer.from([0x80 | bytes.length, ...bytes]);
-  }
-  return Buffer.concat([Buffer.from([tag]), length, content]);
-}
-const seq = (...parts: Buffer[]): Buffer => tlv(0x30, ...parts);
-const set = (...parts: Buffer[]): Buffer => tlv(0x31, ...parts);
-const octets = (b: Buffer): Buffer => tlv(0x04, b);
-const ctx0 = (...parts: Buffer[]): Buffer => tlv(0xa0, ...parts);
+/** The few DER (X.690 §8) types PKCS#12 needs, on der.ts's encoders. */
+const seq = (...parts: Buffer[]): Buffer => encode(DerTag.SEQUENCE, ...parts);
+const set = (...parts: Buffer[]): Buffer => encode(DerTag.SET, ...parts);
+const octets = (b: Buffer): Buffer => encode(DerTag.OCTET_STRING, b);
+const ctx0 = (...parts: Buffer[]): Buffer => encode(0xa0, ...parts);
 const pkcs7Data = (content: Buffer): Buffer => seq(oid(PKCS7_DATA), ctx0(octets(content)));
-function integer(value: number): Buffer {
-  const bytes: number[] = [];
-  for (let n = value; bytes.length === 0 || n > 0; n >>= 8) bytes.unshift(n & 0xff);
-  if ((bytes[0] & 0x80) !== 0) bytes.unshift(0);
-  return tlv(0x02, Buffer.from(bytes));
-}
-function oid(dotted: string): Buffer {
-  const arcs = dotted.split('.').map(Number);
-  const out = [40 * arcs[0] + arcs[1]];
-  for (const arc of arcs.slice(2)) {
-    const group = [arc & 0x7f];
-    for (let v = arc >> 7; v > 0; v >>= 7) group.unshift(0x80 | (v & 0x7f));
-    out.push(...group);
-  }
-  return tlv(0x06, Buffer.from(out));
-}
+const integer = (value: number): Buffer => encodeUnsignedInteger(value.toString(16));
+const oid = encodeOid;

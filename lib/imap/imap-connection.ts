@@ -37,7 +37,6 @@ export class ImapConnection extends ImapLoginSession implements DispatchTarget<I
   constructor(connection: Connection, ctx: ImapContext) {
     super(connection, ctx);
     this.commands = new ImapCommandReader(this, ctx.settings);
-    connection.once('close', () => this.stop.abort());
   }
 
   /** The command being run, for the tagged replies this session sends (handlers get it as their argument). */

@@ -24,7 +24,6 @@ export abstract class ImapLoginSession extends ImapSessionState {
   /** Set when a refused login was the last one allowed: `ImapConnection.sendReplyError` then says BYE and closes. */
   protected closeAfterReply = false;
   private released = false;
-  protected readonly stop = new AbortController();
 
   /**
    * Checks credentials with the Authenticator, opens the user's mailboxes, starts watching the store and
@@ -76,7 +75,6 @@ export abstract class ImapLoginSession extends ImapSessionState {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    this.stop.abort();
     this.unwatch?.();
     this.mailbox = undefined;
     await this.view?.release().catch((err: unknown) => this.log.warn('view release failed', { error: (err as Error)?.message }));

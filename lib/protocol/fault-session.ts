@@ -56,7 +56,7 @@ export abstract class FaultSession extends LoginSession {
         this.abortNextHandshake = true;
         return false;
       case 'disconnect':
-        this.disconnect();
+        this.destroyWithoutGoodbye();
         return true;
       case 'reply':
         await this.sendFaultReply(action.text, stage);
@@ -85,6 +85,6 @@ export abstract class FaultSession extends LoginSession {
     return s ? this.injectFault(s.stage, s.subjects) : false;
   }
 
-  /** `TextSession.disconnect`: a `disconnect` fault drops the queued replies and the connection without a word. */
-  protected abstract disconnect(): void;
+  /** `TextSession.destroyWithoutGoodbye`: a `disconnect` fault drops the queued replies and the connection without a word. */
+  protected abstract destroyWithoutGoodbye(): void;
 }

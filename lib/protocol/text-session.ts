@@ -207,7 +207,7 @@ export abstract class TextSession extends FaultSession {
   }
 
   /** Drops the queued replies and destroys the connection without a goodbye (a `disconnect` fault). */
-  protected disconnect(): void {
+  protected destroyWithoutGoodbye(): void {
     this.out = [];
     this.queued = 0;
     this.ending = true;
