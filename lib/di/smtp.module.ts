@@ -94,5 +94,6 @@ export function bindDsnNoticeSender(
       },
       [MailStore, settings, Logger, PosternConfig],
     )
-    .inSingletonScope();
+    .inSingletonScope()
+    .onDeactivation((sender) => sender.close?.());
 }

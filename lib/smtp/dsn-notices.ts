@@ -34,6 +34,8 @@ export interface DsnNoticeSender {
    * and does not fail the delivery (the message is in the store either way).
    */
   send(notice: DsnNotice): Promise<void>;
+  /** Called once by the container's shutdown (`unbindAllAsync`) when present: finish or give up what is pending. */
+  close?(): Promise<void>;
 }
 /** DI token for the {@link DsnNoticeSender} (bound by the SMTP and LMTP modules to {@link LocalDsnNoticeSender}). */
 export const DsnNoticeSender = Symbol.for('postern.DsnNoticeSender') as ServiceIdentifier<DsnNoticeSender>;

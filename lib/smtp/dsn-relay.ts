@@ -5,9 +5,14 @@
  */
 import type { Logger } from '../log/logger.js';
 import type { DsnNotice, DsnNoticeSender, LocalDsnNoticeSender } from './dsn-notices.js';
+import { DsnRelayQueue, type DsnRelayQueueOptions } from './dsn-relay-queue.js';
 
-/** Where notices for senders that are not local go. */
-export interface DsnRelayOptions {
+/**
+ * Where notices for senders that are not local go. They are relayed in the background (the client's `250` does not
+ * wait), retried on `retryDelaysMs`' schedule while the relay is down or answers 4xx, and dropped with a warn line
+ * after a 5xx or the last retry; held in memory, so a restart loses the ones still waiting (logged at shutdown).
+ */
+export interface DsnRelayOptions extends DsnRelayQueueOptions {
   /**
    * `smtp://[USER:PASSWORD@]HOST[:PORT]` (default port 25; STARTTLS when the relay offers it) or `smtps://…` (implicit
    * TLS, default port 465). With a user, the relay is logged in to (AUTH PLAIN/LOGIN, over TLS).
@@ -50,13 +55,18 @@ interface Transport {
   sendMail(message: { envelope: { from: false; to: string[] }; raw: Buffer; requireTLSExtensionEnabled?: boolean }): Promise<unknown>;
 }
 
+/** nodemailer's timeouts for the relay (its defaults wait up to 2 and 10 minutes): a stuck relay holds up the queue. */
+const RELAY_TIMEOUTS = { connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as const;
+
 /**
  * The {@link DsnNoticeSender} of `dsnRelay`: a notice for a local sender goes into the store as with
- * {@link LocalDsnNoticeSender}; any other is submitted to the relay. nodemailer is loaded on the first relayed notice.
+ * {@link LocalDsnNoticeSender}; any other is queued for the relay ({@link DsnRelayQueue}) and submitted in the
+ * background. nodemailer is loaded on the first relayed notice.
  */
 export class RelayDsnNoticeSender implements DsnNoticeSender {
   private readonly relay: Relay;
   private transport?: Promise<Transport>;
+  private readonly queue: DsnRelayQueue;
 
   /** @throws Error for a bad {@link DsnRelayOptions.url} (at start, not at the first notice). */
   constructor(
@@ -65,15 +75,31 @@ export class RelayDsnNoticeSender implements DsnNoticeSender {
     private readonly log: Logger,
   ) {
     this.relay = parseDsnRelayUrl(options.url);
+    this.queue = new DsnRelayQueue(this.relayOne.bind(this), options, log);
   }
 
+  /** A local sender's notice is stored before this resolves; any other is queued for the relay (see {@link close}). */
   async send(notice: DsnNotice): Promise<void> {
     if (await this.local.isLocal(notice.to)) return this.local.send(notice);
+    this.queue.add(notice);
+  }
+
+  /** Notices waiting for the relay. */
+  get queued(): number {
+    return this.queue.size;
+  }
+
+  /** Stops relaying (the container's shutdown): logs the notices still waiting, which are lost. */
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+
+  private async relayOne(notice: DsnNotice, attempt: number): Promise<void> {
     const transport = await (this.transport ??= this.createTransport());
     // A report on a REQUIRETLS message is sent under REQUIRETLS too (RFC 8689 §5): nodemailer then refuses a relay
     // that does not offer it, or a session without TLS.
     await transport.sendMail({ envelope: { from: false, to: [notice.to] }, raw: notice.raw, ...(notice.requireTls ? { requireTLSExtensionEnabled: true } : {}) });
-    this.log.info('delivery notice relayed', { to: notice.to, recipients: notice.recipients.length, relay: `${this.relay.host}:${this.relay.port}` });
+    this.log.info('delivery notice relayed', { to: notice.to, recipients: notice.recipients.length, relay: `${this.relay.host}:${this.relay.port}`, attempt });
   }
 
   private async createTransport(): Promise<Transport> {
@@ -84,6 +110,7 @@ export class RelayDsnNoticeSender implements DsnNoticeSender {
       port,
       secure,
       ...(auth ? { auth } : {}),
+      ...RELAY_TIMEOUTS,
       tls: { minVersion: 'TLSv1.2', ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}) },
     }) as unknown as Transport;
   }

@@ -14,7 +14,7 @@ import { parseCliArgs } from '../../lib/cli/cli-args.js';
 import { Logger } from '../../lib/log/logger.js';
 import { deliveredNotice, DsnNoticeSender, successNoticeRecipients, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
 import type { Envelope } from '../../lib/smtp/smtp-backend.js';
-import { parseDsnRelayUrl } from '../../lib/smtp/dsn-relay.js';
+import { parseDsnRelayUrl, type DsnRelayOptions } from '../../lib/smtp/dsn-relay.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
 import { RecordingLogger } from '../support/recording-logger.js';
@@ -335,6 +335,16 @@ describe('smtp: the "delivered" report, byte for byte (deliveredNotice, successN
   });
 });
 
+/** A loopback port nothing listens on (bound once, then closed). */
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function () {
   this.timeout(60_000);
   let relay: RunningMailServer;
@@ -350,13 +360,13 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
     await relay.purge();
   });
 
-  const start = async (url: string): Promise<RunningMailServer> => {
+  const start = async (url: string, queue: Omit<DsnRelayOptions, 'url' | 'ca'> = {}): Promise<RunningMailServer> => {
     log = new RecordingLogger();
     return (server = await startMailServer({
       protocols: ['smtp'],
       users: ['alice:secret@example.com', 'bob:secret@example.com'],
       smtp: { dsn: true, hostname: 'mx.example.com' },
-      dsnRelay: { url, ca: relay.ca },
+      dsnRelay: { url, ca: relay.ca, ...queue },
       modules: [new ContainerModule(({ rebind }) => void rebind(Logger).toConstantValue(log))],
     }));
   };
@@ -370,7 +380,7 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
     expect(report).to.deep.include({ username: 'app@elsewhere.test', subject: 'Successful Mail Delivery Report' });
     expect(report!.envelope).to.deep.include({ mailFrom: '', rcptTo: ['app@elsewhere.test'] });
     expect(report!.envelope!.tls?.protocol).to.equal('TLSv1.3');
-    expect(log.records.find((r) => r.message === 'delivery notice relayed')?.meta).to.include({ to: 'app@elsewhere.test', relay: `127.0.0.1:${relay.ports.smtp}` });
+    expect((await log.next('delivery notice relayed')).meta).to.include({ to: 'app@elsewhere.test', relay: `127.0.0.1:${relay.ports.smtp}` });
     expect(await send(s, 'bob@example.com')).to.equal('250');
     await s.waitForMessage((m) => m.username === 'bob' && m.subject === 'Successful Mail Delivery Report');
     expect(await relay.receivedMessages()).to.have.length(1);
@@ -392,25 +402,112 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
       expect(report).to.deep.include({ username: 'app@elsewhere.test', subject: 'Successful Mail Delivery Report' });
       expect(report!.envelope).to.deep.include({ mailFrom: '', rcptTo: ['app@elsewhere.test'], authUser: 'dsn@mx' });
       expect(report!.envelope!.tls?.protocol).to.equal('TLSv1.3');
-      expect(log.records.find((r) => r.message === 'delivery notice relayed')?.meta).to.include({ to: 'app@elsewhere.test', recipients: 1, relay: `127.0.0.1:${secure.ports.smtps}` });
+      expect((await log.next('delivery notice relayed')).meta).to.include({ to: 'app@elsewhere.test', recipients: 1, relay: `127.0.0.1:${secure.ports.smtps}` });
     } finally {
       await secure.stop();
     }
   });
 
-  it('logs a relay that cannot be reached (delivery notice failed, ECONNREFUSED) and the 250 stands', async () => {
-    const closed = await new Promise<number>((resolve) => {
-      const probe = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as net.AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
-    const s = await start(`smtp://127.0.0.1:${closed}`);
+  it('logs a relay that cannot be reached (delivery notice failed, ECONNREFUSED, a retry planned) and the 250 stands', async () => {
+    const closed = await freePort();
+    const s = await start(`smtp://127.0.0.1:${closed}`, { retryDelaysMs: [60_000] });
     expect(await send(s, 'app@elsewhere.test')).to.equal('250');
     expect((await s.receivedMessages()).map((m) => m.username)).to.deep.equal(['alice']);
-    const failed = log.records.find((r) => r.message === 'delivery notice failed');
-    expect(failed?.meta).to.include({ to: 'app@elsewhere.test' });
-    expect(String(failed?.meta.reason)).to.contain('ECONNREFUSED');
+    const failed = await log.next('delivery notice failed');
+    expect(failed.meta).to.include({ to: 'app@elsewhere.test', attempt: 1, retryInMs: 60_000 });
+    expect(failed.level).to.equal('warn');
+    expect(String(failed.meta.reason)).to.contain('ECONNREFUSED');
+    // The report waits for its retry in memory; a shutdown says it is lost.
+    await s.stop();
+    server = undefined;
+    expect(log.find('warn', 'delivery notices not relayed').map((r) => r.meta)).to.deep.equal([{ proto: 'dsn', count: 1, to: 'app@elsewhere.test' }]);
+  });
+
+  it('answers 250 without waiting for the relay: one that accepts and never greets holds the report, not the client', async () => {
+    const silent = net.createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const s = await start(`smtp://127.0.0.1:${(silent.address() as net.AddressInfo).port}`);
+      const t0 = Date.now();
+      expect(await send(s, 'app@elsewhere.test')).to.equal('250');
+      // nodemailer waits 30 s for a greeting: the client's 250 came long before that.
+      expect(Date.now() - t0).to.be.below(10_000);
+      expect(log.find('delivery notice relayed')).to.deep.equal([]);
+      expect(log.find('delivery notice failed')).to.deep.equal([]);
+      await s.stop();
+      server = undefined;
+      expect(log.find('warn', 'delivery notices not relayed').map((r) => r.meta)).to.deep.equal([{ proto: 'dsn', count: 1, to: 'app@elsewhere.test' }]);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('retries a relay that was down and relays the report once it is up', async () => {
+    const port = await freePort();
+    const s = await start(`smtp://127.0.0.1:${port}`, { retryDelaysMs: [500, 500, 500, 500, 500, 500] });
+    expect(await send(s, 'app@elsewhere.test')).to.equal('250');
+    expect((await log.next('delivery notice failed')).meta).to.include({ to: 'app@elsewhere.test', attempt: 1 });
+    const late = await startMailServer({ protocols: ['smtp'], authDisabled: true, ports: { smtp: port } }); // the process's development CA, as `relay`'s
+    try {
+      const relayed = await log.next('delivery notice relayed', 10_000);
+      expect(relayed.meta.attempt).to.be.within(2, 7);
+      const [report] = await late.waitForMessages(1);
+      expect(report!.username).to.equal('app@elsewhere.test');
+      expect(report!.raw.toString('latin1')).to.match(/^Return-Path: <>\r\n/);
+    } finally {
+      await late.stop();
+    }
+  });
+
+  it('drops a report the relay refuses with a 5xx reply, without a retry', async () => {
+    let sessions = 0;
+    // A relay that refuses the null sender: 550 to MAIL FROM:<>.
+    const refusing = net.createServer((socket) => {
+      sessions++;
+      socket.on('error', () => undefined);
+      socket.write('220 refusing.test ESMTP\r\n');
+      let buffered = '';
+      socket.on('data', (d: Buffer) => {
+        buffered += d.toString('latin1');
+        let end: number;
+        while ((end = buffered.indexOf('\r\n')) >= 0) {
+          const line = buffered.slice(0, end).toUpperCase();
+          buffered = buffered.slice(end + 2);
+          if (line.startsWith('EHLO') || line.startsWith('HELO')) socket.write('250 refusing.test\r\n');
+          else if (line.startsWith('MAIL')) socket.write('550 5.7.1 No reports here\r\n');
+          else if (line.startsWith('QUIT')) socket.end('221 2.0.0 Bye\r\n');
+          else socket.write('503 5.5.1 Bad sequence\r\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    try {
+      const s = await start(`smtp://127.0.0.1:${(refusing.address() as net.AddressInfo).port}`, { retryDelaysMs: [100, 100] });
+      expect(await send(s, 'app@elsewhere.test')).to.equal('250');
+      const dropped = await log.next('delivery notice dropped');
+      expect(dropped.meta).to.include({ to: 'app@elsewhere.test', attempts: 1, refused: true });
+      expect(String(dropped.meta.reason)).to.contain('550 5.7.1 No reports here');
+      await new Promise((r) => setTimeout(r, 400));
+      expect(sessions).to.equal(1);
+      expect(log.find('delivery notice failed')).to.deep.equal([]);
+    } finally {
+      refusing.close();
+    }
+  });
+
+  it('gives a report up after its last retry, and holds no more than maxQueued', async () => {
+    const closed = await freePort();
+    // Waits long enough that the first report is still queued when the second arrives (python starts in ~0.1 s).
+    const s = await start(`smtp://127.0.0.1:${closed}`, { retryDelaysMs: [1_000, 1_000], maxQueued: 1 });
+    expect(await send(s, 'app@elsewhere.test')).to.equal('250');
+    expect(await send(s, 'other@elsewhere.test')).to.equal('250');
+    const dropped = (): Array<Record<string, unknown>> => log.find('warn', 'delivery notice dropped').map((r) => r.meta);
+    // The second report found the queue full (the first waits for its retries), then the first ran out of them.
+    for (let i = 0; i < 200 && dropped().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(dropped()[0]).to.include({ to: 'other@elsewhere.test', reason: 'queue full', max: 1, attempts: 0 });
+    expect(dropped()[1]).to.include({ to: 'app@elsewhere.test', attempts: 3 });
+    expect(String(dropped()[1]!.reason)).to.contain('ECONNREFUSED');
+    expect(log.find('delivery notice failed').map((r) => r.meta.attempt)).to.deep.equal([1, 2]);
   });
 
   it('reads smtp:// and smtps:// URLs with their default ports and credentials, and refuses anything else without echoing a password', () => {
