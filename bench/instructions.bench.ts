@@ -12,7 +12,7 @@
  * and the floor (`refs/floor-smtp.ts`). Goals are checked on the instructions outside V8's optimizing compilers, whose
  * share under callgrind (a quarter of a connection's count) is an artefact of the slowdown (see `refs/callgrind.ts`);
  * each note gives both. `BENCH_CG_CONNECTIONS` (default 300) resumed/full connections and
- * `BENCH_CG_TRANSACTIONS` (default 100) transactions are counted after a warm-up of twice as many (connections:
+ * `BENCH_CG_TRANSACTIONS` (default 300) transactions are counted after a warm-up of twice as many (connections:
  * `BENCH_CG_WARMUP`, default 600); pipelined messages: 1,000 after 1,500.
  */
 import { join } from 'node:path';
@@ -111,7 +111,7 @@ export async function instructionCounts(certs: DevCertificates): Promise<NotedRe
   }
   const connections = iterations(Number(process.env.BENCH_CG_CONNECTIONS ?? 300), 4);
   const warm = iterations(Number(process.env.BENCH_CG_WARMUP ?? 600), 8);
-  const transactions = iterations(Number(process.env.BENCH_CG_TRANSACTIONS ?? 100), 3);
+  const transactions = iterations(Number(process.env.BENCH_CG_TRANSACTIONS ?? 300), 3);
   const pipelined = iterations(1000, 10);
   const dir = await workDir('postern-instructions-');
   const started: CountedProcess[] = [];
