@@ -12,9 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseCliArgs } from '../../lib/cli/cli-args.js';
 import { Logger } from '../../lib/log/logger.js';
-import { deliveredNotice, DsnNoticeSender, successNoticeRecipients, type DsnNotice } from '../../lib/smtp/dsn-notices.js';
+import { deliveredNotice, DsnNoticeSender, successNoticeRecipients, type DsnNotice, type LocalDsnNoticeSender } from '../../lib/smtp/dsn-notices.js';
 import type { Envelope } from '../../lib/smtp/smtp-backend.js';
-import { parseDsnRelayUrl, type DsnRelayOptions } from '../../lib/smtp/dsn-relay.js';
+import { parseDsnRelayUrl, RelayDsnNoticeSender, type DsnRelayOptions } from '../../lib/smtp/dsn-relay.js';
 import { startMailServer, type RunningMailServer } from '../../lib/test-double/start-mail-server.js';
 import { python } from '../support/python.js';
 import { RecordingLogger } from '../support/recording-logger.js';
@@ -373,6 +373,15 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
   const send = async (s: RunningMailServer, sender: string): Promise<string> =>
     (await python(SEND, [String(s.ports.smtp), 'smtp', sender, JSON.stringify(['alice@example.com']), '[]', JSON.stringify([['NOTIFY=SUCCESS']])]))!.trim();
 
+  // For RelayDsnNoticeSender on its own: a local sender where no sender is local, and a notice in deliveredNotice's shape.
+  const notLocal = { isLocal: async () => false } as unknown as LocalDsnNoticeSender;
+  const dsnNotice = (to: string, requireTls = false): DsnNotice => ({
+    to,
+    recipients: ['alice@example.com'],
+    raw: Buffer.from(`From: <mailer-daemon@mx.example.com>\r\nTo: <${to}>\r\nSubject: Successful Mail Delivery Report\r\n\r\nreport\r\n`, 'latin1'),
+    ...(requireTls ? { requireTls: true as const } : {}),
+  });
+
   it('relays the report for a sender that is not local from <> over verified STARTTLS (nodemailer), and keeps a local one here', async () => {
     const s = await start(`smtp://127.0.0.1:${relay.ports.smtp}`);
     expect(await send(s, 'app@elsewhere.test')).to.equal('250');
@@ -508,6 +517,88 @@ describe('smtp: DSN notices through a relay (dsnRelay, --dsn-relay)', function (
     expect(dropped()[1]).to.include({ to: 'app@elsewhere.test', attempts: 3 });
     expect(String(dropped()[1]!.reason)).to.contain('ECONNREFUSED');
     expect(log.find('delivery notice failed').map((r) => r.meta.attempt)).to.deep.equal([1, 2]);
+  });
+
+  it('relays the report on a REQUIRETLS message under REQUIRETLS (RFC 8689 §5), and drops it at a relay that does not offer it', async () => {
+    const relayVia = async (url: string, ca: string): Promise<void> => {
+      const sender = new RelayDsnNoticeSender(notLocal, { url, ca, retryDelaysMs: [] }, log);
+      await sender.send(dsnNotice('tls@elsewhere.test', true));
+      await sender.send(dsnNotice('plain@elsewhere.test'));
+      expect(sender.queued).to.equal(2);
+      for (let i = 0; i < 200 && sender.queued > 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(sender.queued).to.equal(0);
+      await sender.close();
+    };
+    log = new RecordingLogger();
+    await relayVia(`smtp://127.0.0.1:${relay.ports.smtp}`, relay.ca);
+    const reports = await relay.waitForMessages(2);
+    expect(reports.map((m) => [m.username, m.envelope!.mailFrom, m.envelope!.requireTls])).to.deep.equal([
+      ['tls@elsewhere.test', '', true],
+      ['plain@elsewhere.test', '', undefined],
+    ]);
+    expect(log.find('info', 'delivery notice relayed').map((r) => r.meta)).to.deep.equal(
+      ['tls@elsewhere.test', 'plain@elsewhere.test'].map((to) => ({ to, recipients: 1, relay: `127.0.0.1:${relay.ports.smtp}`, attempt: 1 })),
+    );
+    const without = await startMailServer({ protocols: ['smtp'], authDisabled: true, smtp: { requireTlsExtension: false } });
+    try {
+      log = new RecordingLogger();
+      await relayVia(`smtp://127.0.0.1:${without.ports.smtp}`, without.ca);
+      expect((await without.receivedMessages()).map((m) => m.username)).to.deep.equal(['plain@elsewhere.test']);
+      expect(log.find('warn', 'delivery notice dropped').map((r) => r.meta)).to.deep.equal([
+        { to: 'tls@elsewhere.test', reason: 'Server does not support REQUIRETLS extension (RFC 8689)', attempts: 1 },
+      ]);
+    } finally {
+      await without.stop();
+    }
+  });
+
+  it('stores a local sender\'s notice through the local sender before send() resolves, and queues nothing for the relay', async () => {
+    const stored: string[] = [];
+    const local = {
+      isLocal: async (address: string) => address === 'bob@example.com',
+      send: async (n: DsnNotice) => {
+        await new Promise((r) => setTimeout(r, 10));
+        stored.push(n.to);
+      },
+    } as unknown as LocalDsnNoticeSender;
+    log = new RecordingLogger();
+    const sender = new RelayDsnNoticeSender(local, { url: `smtp://127.0.0.1:${await freePort()}` }, log);
+    await sender.send(dsnNotice('bob@example.com'));
+    expect(stored).to.deep.equal(['bob@example.com']);
+    expect(sender.queued).to.equal(0);
+    await sender.close();
+    expect(log.records).to.deep.equal([]);
+  });
+
+  it('gives up on a relay that greets and then stalls after 60 s without a byte (nodemailer\'s own wait is 10 min); the report waits for its retry', async () => {
+    // Answers nothing after its greeting; the 60 s socket timeout is emitted by the test instead of waited for.
+    const stalling = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write('220 stalling.test ESMTP\r\n');
+    });
+    await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', r));
+    const port = (stalling.address() as net.AddressInfo).port;
+    const realSetTimeout = net.Socket.prototype.setTimeout;
+    const timeouts: Array<[net.Socket, number]> = [];
+    net.Socket.prototype.setTimeout = function (this: net.Socket, ms: number, callback?: () => void) {
+      if (this.remotePort === port) timeouts.push([this, ms]);
+      return realSetTimeout.call(this, ms, callback);
+    } as typeof realSetTimeout;
+    try {
+      log = new RecordingLogger();
+      const sender = new RelayDsnNoticeSender(notLocal, { url: `smtp://127.0.0.1:${port}`, retryDelaysMs: [60_000] }, log);
+      await sender.send(dsnNotice('app@elsewhere.test'));
+      for (let i = 0; i < 200 && timeouts.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(timeouts.map(([, ms]) => ms)).to.deep.equal([60_000]);
+      timeouts[0]![0].emit('timeout');
+      expect((await log.next('delivery notice failed')).meta).to.deep.equal({ to: 'app@elsewhere.test', reason: 'Timeout', attempt: 1, retryInMs: 60_000 });
+      expect(sender.queued).to.equal(1);
+      await sender.close();
+      expect(log.find('warn', 'delivery notices not relayed').map((r) => r.meta)).to.deep.equal([{ count: 1, to: 'app@elsewhere.test' }]);
+    } finally {
+      net.Socket.prototype.setTimeout = realSetTimeout;
+      stalling.close();
+    }
   });
 
   it('reads smtp:// and smtps:// URLs with their default ports and credentials, and refuses anything else without echoing a password', () => {
