@@ -20,6 +20,11 @@ export interface DsnRelayOptions extends DsnRelayQueueOptions {
   readonly url: string;
   /** PEM CA certificate(s) to verify the relay's certificate with, instead of Node's bundled roots. */
   readonly ca?: string | Buffer;
+  /**
+   * How long the relay may keep an attempt waiting: for the connection, for its greeting, and for each reply (default
+   * 30 s, 30 s and 60 s). A timed-out attempt is retried like a relay that is down.
+   */
+  readonly timeoutMs?: number;
 }
 
 /** The relay's address, parsed and checked once. */
@@ -110,7 +115,7 @@ export class RelayDsnNoticeSender implements DsnNoticeSender {
       port,
       secure,
       ...(auth ? { auth } : {}),
-      ...RELAY_TIMEOUTS,
+      ...(this.options.timeoutMs !== undefined ? { connectionTimeout: this.options.timeoutMs, greetingTimeout: this.options.timeoutMs, socketTimeout: this.options.timeoutMs } : RELAY_TIMEOUTS),
       tls: { minVersion: 'TLSv1.2', ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}) },
     }) as unknown as Transport;
   }
