@@ -58,6 +58,21 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
   const sent = (): string[] => calls.map((c) => `${c.to} #${c.attempt}`);
   const records = (): Array<[string, string, Record<string, unknown>]> => log.records.map((r) => [r.level, r.message, { ...r.meta }]);
   const waitForCalls = (n: number): Promise<void> => waitUntil(() => calls.length >= n, `${n} call(s) of the relay`, 2_000);
+  /** Queues a@x.test and fails its first attempt; resolves once the timer of its retry is armed. */
+  const failFirst = async (q: DsnRelayQueue, timers: ReturnType<typeof heldTimers>): Promise<void> => {
+    q.add(notice('a@x.test'));
+    calls[0]!.reject(new Error('down'));
+    await waitUntil(() => timers.armed.length === 1, 'the retry timer', 2_000);
+  };
+  /** Runs `body` with the timers of these delays held (`heldTimers`), and puts the real timers back whatever happens. */
+  const withHeldTimers = async (delays: readonly number[], body: (timers: ReturnType<typeof heldTimers>) => Promise<void>): Promise<void> => {
+    const timers = heldTimers(...delays);
+    try {
+      await body(timers);
+    } finally {
+      timers.restore();
+    }
+  };
 
   it('isPermanentRefusal: a numeric responseCode from 500 to 599, nothing else', () => {
     const table = [499, 500, 550, 599, 600].map((code) => [code, isPermanentRefusal({ responseCode: code })]);
@@ -103,8 +118,7 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
   it('retries a failed report at each wait of retryDelaysMs (an unref\'d timer, not before it is due), then drops it', async () => {
     const T = 1_700_000_000_000;
     clock.use(T);
-    const timers = heldTimers(1, 10, 20);
-    try {
+    await withHeldTimers([1, 10, 20], async (timers) => {
       const q = queue({ retryDelaysMs: [10, 20] });
       q.add(notice('a@x.test'));
       calls[0]!.reject(new Error('connect ECONNREFUSED 127.0.0.1:25'));
@@ -138,17 +152,14 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
         ['warn', 'delivery notice failed', { to: 'a@x.test', reason: 'greeting never received', attempt: 2, retryInMs: 20 }],
         ['warn', 'delivery notice dropped', { to: 'a@x.test', reason: 'connect ECONNREFUSED 127.0.0.1:25', attempts: 3 }],
       ]);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('without retryDelaysMs, waits 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, and drops the report at the 7th failure', async () => {
     const T = 1_700_000_000_000;
     clock.use(T);
     const schedule = [30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000];
-    const timers = heldTimers(...schedule);
-    try {
+    await withHeldTimers(schedule, async (timers) => {
       const q = queue();
       q.add(notice('a@x.test'));
       for (let i = 0; i < schedule.length; i++) {
@@ -164,15 +175,12 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
       expect(sent()).to.deep.equal([1, 2, 3, 4, 5, 6, 7].map((n) => `a@x.test #${n}`));
       expect(log.find('delivery notice failed').map((r) => r.meta.retryInMs)).to.deep.equal(schedule);
       expect(log.find('delivery notice dropped').map((r) => r.meta)).to.deep.equal([{ to: 'a@x.test', reason: 'down 7', attempts: 7 }]);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('drops a report at a 5xx reply without a retry; a 4xx one is retried', async () => {
     clock.use(1_700_000_000_000);
-    const timers = heldTimers(50);
-    try {
+    await withHeldTimers([50], async (timers) => {
       const q = queue({ retryDelaysMs: [50] });
       q.add(notice('a@x.test'));
       calls[0]!.reject(replyError(550, '550 5.7.1 No reports here'));
@@ -188,9 +196,7 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
         ['warn', 'delivery notice dropped', { to: 'a@x.test', reason: 'Mail command failed: 550 5.7.1 No reports here', attempts: 1, refused: true }],
         ['warn', 'delivery notice failed', { to: 'b@x.test', reason: 'Mail command failed: 451 4.3.0 Try later', attempt: 1, retryInMs: 50 }],
       ]);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('logs as the reason an error\'s message, or what was thrown as a string (no retries: dropped at once)', async () => {
@@ -211,12 +217,9 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
   it('sends a new report before one waiting for its retry, then the retry when due', async () => {
     const T = 1_700_000_000_000;
     clock.use(T);
-    const timers = heldTimers(30, 50);
-    try {
+    await withHeldTimers([30, 50], async (timers) => {
       const q = queue({ retryDelaysMs: [50] });
-      q.add(notice('a@x.test'));
-      calls[0]!.reject(new Error('down'));
-      await waitUntil(() => timers.armed.length === 1, 'the retry timer', 2_000);
+      await failFirst(q, timers);
       clock.t = T + 20;
       // b is due now, a in 30 ms: b goes first, and the timer for a is cleared (one timer at a time).
       q.add(notice('b@x.test'));
@@ -231,20 +234,15 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
       expect(sent()).to.deep.equal(['a@x.test #1', 'b@x.test #1', 'a@x.test #2']);
       calls[2]!.resolve();
       await waitUntil(() => q.size === 0, 'an empty queue', 2_000);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('sends a new report before a retry that is already overdue: a report not tried yet is due from the start', async () => {
     const T = 1_700_000_000_000;
     clock.use(T);
-    const timers = heldTimers(50);
-    try {
+    await withHeldTimers([50], async (timers) => {
       const q = queue({ retryDelaysMs: [50] });
-      q.add(notice('a@x.test'));
-      calls[0]!.reject(new Error('down'));
-      await waitUntil(() => timers.armed.length === 1, 'the retry timer', 2_000);
+      await failFirst(q, timers);
       clock.t = T + 20;
       q.add(notice('b@x.test'));
       // c comes while b is being sent, after a's retry fell due (T + 50): c still goes before it.
@@ -255,9 +253,7 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
       calls[2]!.resolve();
       await waitForCalls(4);
       expect(sent()).to.deep.equal(['a@x.test #1', 'b@x.test #1', 'c@x.test #1', 'a@x.test #2']);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('holds at most maxQueued reports, the one being sent included; past that a new one is dropped and logged', async () => {
@@ -285,8 +281,7 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
   });
 
   it('close(): an idle queue logs nothing and sets no timer; a report added after it is dropped (shutting down)', async () => {
-    const timers = heldTimers(DSN_RELAY_CLOSE_WAIT_MS);
-    try {
+    await withHeldTimers([DSN_RELAY_CLOSE_WAIT_MS], async (timers) => {
       const q = queue();
       await q.close();
       expect(timers.armed).to.deep.equal([]);
@@ -296,14 +291,11 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
       expect(calls).to.deep.equal([]);
       expect(q.size).to.equal(0);
       expect(records()).to.deep.equal([['warn', 'delivery notice dropped', { to: 'late@x.test', reason: 'shutting down', attempts: 0 }]]);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('close() waits for the report being sent, starts no other, clears its bound, and logs the ones never relayed', async () => {
-    const timers = heldTimers(DSN_RELAY_CLOSE_WAIT_MS);
-    try {
+    await withHeldTimers([DSN_RELAY_CLOSE_WAIT_MS], async (timers) => {
       const q = queue();
       q.add(notice('a@x.test'));
       q.add(notice('b@x.test'));
@@ -319,14 +311,11 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
       expect(timers.cleared.has(timers.armed[0]!.handle)).to.equal(true);
       expect(q.size).to.equal(0);
       expect(records()).to.deep.equal([['warn', 'delivery notices not relayed', { count: 2, to: 'b@x.test,c@x.test' }]]);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it(`close() gives up on a report still being sent after ${DSN_RELAY_CLOSE_WAIT_MS} ms and counts it as not relayed`, async () => {
-    const timers = heldTimers(DSN_RELAY_CLOSE_WAIT_MS);
-    try {
+    await withHeldTimers([DSN_RELAY_CLOSE_WAIT_MS], async (timers) => {
       const q = queue();
       q.add(notice('a@x.test'));
       q.add(notice('b@x.test'));
@@ -343,25 +332,18 @@ describe('DsnRelayQueue: order, retries, the 5xx drop, the bound and close() (ds
       await settle();
       expect(sent()).to.deep.equal(['a@x.test #1']);
       expect(log.records).to.have.length(1);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('close() clears a pending retry timer; the report waiting for it is logged as not relayed', async () => {
     clock.use(1_700_000_000_000);
-    const timers = heldTimers(50);
-    try {
+    await withHeldTimers([50], async (timers) => {
       const q = queue({ retryDelaysMs: [50] });
-      q.add(notice('a@x.test'));
-      calls[0]!.reject(new Error('down'));
-      await waitUntil(() => timers.armed.length === 1, 'the retry timer', 2_000);
+      await failFirst(q, timers);
       await q.close();
       expect(timers.cleared.has(timers.armed[0]!.handle)).to.equal(true);
       expect(records().slice(1)).to.deep.equal([['warn', 'delivery notices not relayed', { count: 1, to: 'a@x.test' }]]);
-    } finally {
-      timers.restore();
-    }
+    });
   });
 
   it('close() during an attempt that fails: no retry starts, even one due at once', async () => {
