@@ -148,7 +148,10 @@ export abstract class ConnectionSocket extends EventEmitter<ConnectionEvents> {
   /** Sets (or with 0 clears) the idle timeout: `'timeout'` fires after `ms` without traffic either way. */
   setIdleTimeout(ms: number): void {
     this.idleMs = ms;
-    this.socket.setTimeout(ms);
+    // Only the socket whose listeners are attached can time out usefully. Before an implicit-TLS handshake and during
+    // an upgrade the plaintext socket has no timeout listener, and `secured` arms the TLS socket with `idleMs` (issue
+    // 15: an implicit-TLS connection made and cleared a timer on its plaintext socket for nothing).
+    if (this.attachedTo === this.socket) this.socket.setTimeout(ms);
   }
 
   /** Half-closes after flushing pending writes; resolves once the socket is fully closed. Idempotent. */
@@ -220,18 +223,25 @@ export abstract class ConnectionSocket extends EventEmitter<ConnectionEvents> {
     socket.on('data', this.onData);
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
+    this.attachedTo = socket;
     this.watchClose(socket);
   }
 
+  /** The socket {@link attach} put the read, idle and drain listeners on (until {@link detach}). */
+  private attachedTo?: net.Socket;
+
   protected detach(socket: net.Socket): void {
-    socket.off('data', this.onData);
-    socket.off('timeout', this.onTimeout);
-    socket.off('drain', this.onDrain);
+    if (this.attachedTo === socket) {
+      socket.off('data', this.onData);
+      socket.off('timeout', this.onTimeout);
+      socket.off('drain', this.onDrain);
+      this.attachedTo = undefined;
+      if (this.idleMs > 0) socket.setTimeout(0);
+    }
     if (this.watched === socket) {
       socket.off('close', this.onClose);
       this.watched = undefined;
     }
-    if (this.idleMs > 0) socket.setTimeout(0);
   }
 
   protected readonly onError = this.onSocketError.bind(this);

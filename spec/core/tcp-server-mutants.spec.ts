@@ -385,6 +385,14 @@ describe('core: TcpServer edges (tcp-server mutants)', function () {
       expect(again).to.deep.equal({ secured: true, data: 'busy\r\n' });
     });
 
+    it('times a silent session out at idleTimeoutMs once its handshake is done (the TLS socket carries the idle timer)', async () => {
+      const s = server({ security: new ServerSecurity({ certificate: certs.server }), idleTimeoutMs: 40 });
+      const { port } = await s.start();
+      const reason = nextClosed(s);
+      expect(await tlsClient(port)).to.deep.equal({ secured: true, data: 'hi\r\n' });
+      expect(await reason).to.equal('idle-timeout');
+    });
+
     it('drops the client before the handshake when beforeHandshake() says false (tls-failed), and goes on when it says nothing else', async () => {
       const seen: boolean[] = [];
       let verdict: boolean | undefined = false;
