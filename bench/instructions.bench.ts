@@ -11,9 +11,17 @@
  * line at close), the `postern` command (default log level), nodemailer's `smtp-server` (`smtpHotpath`'s reference)
  * and the floor (`refs/floor-smtp.ts`). Goals are checked on the instructions outside V8's optimizing compilers, whose
  * share under callgrind (a quarter of a connection's count) is an artefact of the slowdown (see `refs/callgrind.ts`);
- * each note gives both. `BENCH_CG_CONNECTIONS` (default 300) resumed/full connections and
- * `BENCH_CG_TRANSACTIONS` (default 300) transactions are counted after a warm-up of twice as many (connections:
- * `BENCH_CG_WARMUP`, default 600); pipelined messages: 1,000 after 1,500.
+ * each note gives both. `BENCH_CG_CONNECTIONS` (default 1,000) resumed/full connections are counted after
+ * `BENCH_CG_WARMUP` (default 5,000) resumed and a quarter as many full ones, `BENCH_CG_TRANSACTIONS` (default 1,000)
+ * transactions after twice as many; pipelined messages: 1,000 after 1,500.
+ *
+ * The counts are of a server in its steady state, as `tlsCost`'s (4,000 connections of each kind before it measures):
+ * code that runs once per connection reaches V8's optimizing compiler only after a few thousand connections
+ * (`--trace-opt` under callgrind still showed Postern's `startServerTlsOr`, `secured` and `handOver` and Node's
+ * `Duplex` and `ReadableState` compiled for the first time between the 2,000th and the 3,000th connection). Until then
+ * it runs in V8's interpreter and baseline tier, through the inline caches' builtins, which a long-running server does
+ * not pay; the more JavaScript a server runs per connection, the more that early phase weighs. The earlier defaults
+ * (300 after 600, stop 31) measured it: resumed 1.12–1.13 there, 1.08 in the steady state (`bench/RESULTS.md`, stop 32).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,9 +117,9 @@ export async function instructionCounts(certs: DevCertificates): Promise<NotedRe
     console.log(`instruction counts: skipped, ${problem}`);
     return [];
   }
-  const connections = iterations(Number(process.env.BENCH_CG_CONNECTIONS ?? 300), 4);
-  const warm = iterations(Number(process.env.BENCH_CG_WARMUP ?? 600), 8);
-  const transactions = iterations(Number(process.env.BENCH_CG_TRANSACTIONS ?? 300), 3);
+  const connections = iterations(Number(process.env.BENCH_CG_CONNECTIONS ?? 1000), 4);
+  const warm = iterations(Number(process.env.BENCH_CG_WARMUP ?? 5000), 8);
+  const transactions = iterations(Number(process.env.BENCH_CG_TRANSACTIONS ?? 1000), 3);
   const pipelined = iterations(1000, 10);
   const dir = await workDir('postern-instructions-');
   const started: CountedProcess[] = [];
