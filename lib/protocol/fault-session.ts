@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { THROTTLE_TICK_MS } from './limits.js';
 import type { FaultAction, FaultInjector, FaultStage } from './faults.js';
-import { LoginSession } from './session-login.js';
+import { LoginSession } from './login-session.js';
 
 /**
  * The base of `TextSession`: asks the fault injector at each stage ({@link injectFault}, {@link beforeCommand}) and

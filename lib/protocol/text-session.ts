@@ -6,8 +6,8 @@ import { REPLY_QUEUE_LIMIT } from './limits.js';
 import type { LineResult } from './line-reader.js';
 import { FaultSession } from './fault-session.js';
 
-export type { SessionLimits } from './session-limits.js';
-export type { LoginCheck, LoginPolicy } from './session-login.js';
+export type { SessionLimits } from './limited-session.js';
+export type { LoginCheck, LoginPolicy } from './login-session.js';
 
 /**
  * Base of the SMTP, POP3 and IMAP sessions (and yours): owns the connection, the line reader, the reply
@@ -19,8 +19,8 @@ export type { LoginCheck, LoginPolicy } from './session-login.js';
  * Lifecycle: `TcpServer` calls the protocol's `handle()`, which constructs the session and awaits {@link run};
  * `run` returns when the connection has closed. {@link end} says goodbye and closes.
  *
- * Its bases hold the rest: `LimitedSession` (`session-limits.ts`) the connection, the reader, the limits and the
- * timers; `LoginSession` (`session-login.ts`) the failed-login policy and the SASL continuation reader;
+ * Its bases hold the rest: `LimitedSession` (`limited-session.ts`) the connection, the reader, the limits and the
+ * timers; `LoginSession` (`login-session.ts`) the failed-login policy and the SASL continuation reader;
  * `FaultSession` (`fault-session.ts`) fault injection.
  */
 export abstract class TextSession extends FaultSession {

@@ -14,7 +14,7 @@ import type { LineResult } from './line-reader.js';
 import { BUILTIN_SASL_MECHANISMS } from './sasl/builtin-mechanisms.js';
 import type { ContinuationResult } from './sasl/sasl-engine.js';
 import type { SaslMechanism } from './sasl/sasl-mechanism.js';
-import { LimitedSession } from './session-limits.js';
+import { LimitedSession } from './limited-session.js';
 
 /** The one failed-login policy's knobs: the delay before a refusal, and the failures that end the session. */
 export interface LoginPolicy {
