@@ -63,6 +63,11 @@ interface Transport {
 /** nodemailer's timeouts for the relay (its defaults wait up to 2 and 10 minutes): a stuck relay holds up the queue. */
 const RELAY_TIMEOUTS = { connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as const;
 
+/** nodemailer's three waits: {@link RELAY_TIMEOUTS}, or `timeoutMs` (`DsnRelayOptions.timeoutMs`) for each. */
+function relayTimeouts(timeoutMs: number | undefined): { connectionTimeout: number; greetingTimeout: number; socketTimeout: number } {
+  return timeoutMs === undefined ? RELAY_TIMEOUTS : { connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs };
+}
+
 /**
  * The {@link DsnNoticeSender} of `dsnRelay`: a notice for a local sender goes into the store as with
  * {@link LocalDsnNoticeSender}; any other is queued for the relay ({@link DsnRelayQueue}) and submitted in the
@@ -115,7 +120,7 @@ export class RelayDsnNoticeSender implements DsnNoticeSender {
       port,
       secure,
       ...(auth ? { auth } : {}),
-      ...(this.options.timeoutMs !== undefined ? { connectionTimeout: this.options.timeoutMs, greetingTimeout: this.options.timeoutMs, socketTimeout: this.options.timeoutMs } : RELAY_TIMEOUTS),
+      ...relayTimeouts(this.options.timeoutMs),
       tls: { minVersion: 'TLSv1.2', ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}) },
     }) as unknown as Transport;
   }
