@@ -10,7 +10,8 @@
  * `mail minimum` (bare plus what any mail server does per connection: reads, an idle timeout, Nagle off, one log
  * line at close), the `postern` command (default log level), nodemailer's `smtp-server` (`smtpHotpath`'s reference)
  * and the floor (`refs/floor-smtp.ts`). Goals are checked on the instructions outside V8's optimizing compilers, whose
- * share under callgrind (a quarter of a connection's count) is an artefact of the slowdown (see `refs/callgrind.ts`);
+ * share under callgrind (a quarter of a connection's count in a short run; 0–5 K instructions in the steady state counted
+ * here) is an artefact of the slowdown (see `refs/callgrind.ts`);
  * each note gives both. `BENCH_CG_CONNECTIONS` (default 1,000) resumed/full connections are counted after
  * `BENCH_CG_WARMUP` (default 5,000) resumed and a quarter as many full ones, `BENCH_CG_TRANSACTIONS` (default 1,000)
  * transactions after twice as many; pipelined messages: 1,000 after 1,500.
@@ -21,7 +22,7 @@
  * `Duplex` and `ReadableState` compiled for the first time between the 2,000th and the 3,000th connection). Until then
  * it runs in V8's interpreter and baseline tier, through the inline caches' builtins, which a long-running server does
  * not pay; the more JavaScript a server runs per connection, the more that early phase weighs. The earlier defaults
- * (300 after 600, stop 31) measured it: resumed 1.12–1.13 there, 1.08 in the steady state (`bench/RESULTS.md`, stop 32).
+ * (300 after 600, stop 31) measured it: resumed 1.12–1.13 there, 1.06–1.08 in the steady state (`bench/RESULTS.md`, stop 32).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
