@@ -15,6 +15,7 @@ import { buildEnvelope } from './imap-envelope.js';
 import type { FetchAttribute, FetchRequest } from './imap-fetch-attributes.js';
 import { atom, formatInternalDate, literal, preserialized, type ImapResponseValue, type ImapWireOut } from './imap-format.js';
 import { headerValue, parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
+import { cachedPreview } from './imap-preview.js';
 
 export { FetchAttributeError, needsContent, parseFetchAttributes } from './imap-fetch-attributes.js';
 export type { FetchAttribute, FetchRequest, SectionSpecifier, SimpleFetchName } from './imap-fetch-attributes.js';
@@ -25,6 +26,11 @@ export interface FetchBuildOptions {
   readonly flags?: Iterable<string>;
   /** Add FLAGS even if not requested: RFC 3501 §6.4.5 wants it when this FETCH set `\Seen`. */
   readonly includeFlags?: boolean;
+  /**
+   * Add PREVIEW (RFC 8970) after the other items, made from the message already read for them when there is one (a
+   * `FETCH 1:* (BODY[] PREVIEW)` reads each message once).
+   */
+  readonly preview?: boolean;
 }
 
 /** Section text for the response name: `1.2.HEADER.FIELDS (FROM TO)`. */
@@ -201,5 +207,6 @@ export async function buildFetchItems(
     }
   }
   if (options.includeFlags && !hasFlags) out.push(atom('FLAGS'), flags);
+  if (options.preview) out.push(atom('PREVIEW'), await cachedPreview(message, request.needsContent && cached === undefined ? raw : undefined));
   return out;
 }

@@ -66,11 +66,11 @@ export function messagePreview(raw: Buffer): string {
 /** Previews made so far, per stored message object (a client that lists a mailbox again asks again). */
 const made = new WeakMap<object, string>();
 
-/** {@link messagePreview} of `message`, made once per message object. */
-export async function cachedPreview(message: { raw(): Promise<Buffer> }): Promise<string> {
+/** {@link messagePreview} of `message`, made once per message object; from `raw` when the caller has read it already. */
+export async function cachedPreview(message: { raw(): Promise<Buffer> }, raw?: Buffer): Promise<string> {
   let preview = made.get(message);
   if (preview === undefined) {
-    preview = messagePreview(await message.raw());
+    preview = messagePreview(raw ?? (await message.raw()));
     made.set(message, preview);
   }
   return preview;

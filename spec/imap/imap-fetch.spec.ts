@@ -7,6 +7,7 @@ import {
 } from '../../lib/imap/imap-fetch.js';
 import { serializeImap } from '../../lib/imap/imap-format.js';
 import { parseCommandText } from '../../lib/imap/imap-parser.js';
+import type { StoredMessage } from '../../lib/contracts/mail-store.js';
 import { ALTERNATIVE, crlf, FORWARD, NESTED, SIMPLE, stored } from './imap-messages.js';
 
 /** Parses the attribute part of `FETCH 1 <atts>` the way the session will. */
@@ -118,6 +119,21 @@ describe('imap-fetch', () => {
     it('adds FLAGS when asked to after an implicit \\Seen', async () => {
       const items = await buildFetchItems(stored(SIMPLE), request('BODY[TEXT]<0.2>'), { flags: ['\\Seen'], includeFlags: true });
       expect(serializeImap(items).toString()).to.equal('(BODY[TEXT]<0> {2}\r\nHi FLAGS (\\Seen))');
+    });
+
+    it('makes PREVIEW last, from the message already read for the other items (one read per message)', async () => {
+      let reads = 0;
+      const counted = (): StoredMessage => {
+        const message = stored(SIMPLE);
+        return { ...message, raw: () => (reads++, message.raw()) };
+      };
+      const withBody = await buildFetchItems(counted(), request('(BODY.PEEK[TEXT] UID)'), { preview: true });
+      expect(serializeImap(withBody).toString()).to.equal('(BODY[TEXT] {14}\r\nHi Bob,\r\nbye\r\n UID 1 PREVIEW "Hi Bob, bye")');
+      expect(reads).to.equal(1);
+      // Nothing else needs the body: PREVIEW reads it itself, once.
+      const alone = await buildFetchItems(counted(), request('UID'), { preview: true });
+      expect(serializeImap(alone).toString()).to.equal('(UID 1 PREVIEW "Hi Bob, bye")');
+      expect(reads).to.equal(2);
     });
   });
 

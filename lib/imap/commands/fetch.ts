@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { isMailStoreError } from '../../contracts/mail-store.js';
 import { OBJECT_FETCH_ITEMS, objectFetchValues, type ObjectFetchItem } from '../imap-objectid.js';
-import { cachedPreview, previewModifiers } from '../imap-preview.js';
+import { previewModifiers } from '../imap-preview.js';
 import { ProtocolSyntaxError } from '../../protocol/reply-error.js';
 import { buildFetchItems, FetchAttributeError, parseFetchAttributes, UnknownTransferEncodingError, type FetchRequest } from '../imap-fetch.js';
 import { parseFetchModifiers } from '../imap-condstore.js';
@@ -117,10 +117,9 @@ export async function fetch(s: ImapConnection, cmd: ImapCommand): Promise<void> 
   const build = (seq: number): Promise<{ items?: ImapResponseValue[]; err?: unknown; stream?: boolean }> => {
     const m = mailbox.at(seq);
     const stream = streamed !== undefined && shouldStream(m);
-    const built = buildFetchItems(m, stream ? streamed.rest : request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid) });
-    // PREVIEW (RFC 8970) after the other items; it reads the message but never sets \Seen.
-    const withPreview = split.preview ? built.then(async (items) => [...items, atom('PREVIEW'), await cachedPreview(m)]) : built;
-    return withPreview.then(
+    // PREVIEW (RFC 8970) comes after the other items; it reads the message but never sets \Seen.
+    const built = buildFetchItems(m, stream ? streamed.rest : request, { flags: mailbox.flagsOf(m), includeFlags: seen.has(m.uid), preview: split.preview });
+    return built.then(
       (items) => ({ items, stream }),
       (err: unknown) => ({ err }),
     );
