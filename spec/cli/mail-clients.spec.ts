@@ -204,6 +204,22 @@ describe('cli: real mail clients against the postern command (Maildir store)', f
       expect(failedLogins()).to.deep.equal([]);
       expect((await mailbox()).map((m) => m.flags)).to.deep.equal([['\\Seen'], ['\\Seen']]); // IMAP fetch marks them read
     });
+
+    it('fetches over POP3 STLS, upgrading before anything of the login leaves, at its first attempt', async function () {
+      await deliver('stls one');
+      const out = path.join(work, 'stls.out');
+      const run = await fetchmail(this, `poll localhost service ${p.ports.pop3} protocol POP3 uidl`, out);
+      const log = run.stdout + run.stderr;
+      expect(run.code, log).to.equal(0);
+      expect(log).to.contain('upgrade to TLS succeeded');
+      const upgrade = log.indexOf('POP3> STLS');
+      expect(upgrade, log).to.be.greaterThan(0);
+      // Nothing of the login (USER, PASS, APOP, AUTH) goes out before the upgrade; after it, exactly one login.
+      expect(log.slice(0, upgrade)).not.to.match(/POP3> (USER|PASS|APOP|AUTH)/);
+      expect(log.slice(upgrade).match(/POP3< \+OK maildrop locked/g)).to.have.length(1);
+      expect((await readFile(out, 'utf8')).match(/^Subject: stls one$/gm)).to.have.length(1);
+      expect(failedLogins()).to.deep.equal([]);
+    });
   });
 
   describe('mbsync (isync)', () => {
