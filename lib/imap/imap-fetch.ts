@@ -155,7 +155,9 @@ export async function buildFetchItems(
   // ENVELOPE, BODY and BODYSTRUCTURE alone can come from the store's cached structure: no message file is read.
   const structureOnly = request.attributes.every((a) => a.kind === 'simple' && !['RFC822', 'RFC822.HEADER', 'RFC822.TEXT'].includes(a.name));
   const cached = request.needsContent && structureOnly && hasCachedStructure(message) ? await message.structure() : undefined;
-  const raw = request.needsContent && cached === undefined ? await message.raw() : Buffer.alloc(0);
+  // Whether the message itself is read for these items; PREVIEW then makes its text from the same copy.
+  const reads = request.needsContent && cached === undefined;
+  const raw = reads ? await message.raw() : Buffer.alloc(0);
   let tree: MimePart | undefined = cached;
   const mime = (): MimePart => (tree ??= parseMime(raw));
   const flags = [...(options.flags ?? message.flags)].map(atom);
@@ -207,6 +209,6 @@ export async function buildFetchItems(
     }
   }
   if (options.includeFlags && !hasFlags) out.push(atom('FLAGS'), flags);
-  if (options.preview) out.push(atom('PREVIEW'), await cachedPreview(message, request.needsContent && cached === undefined ? raw : undefined));
+  if (options.preview) out.push(atom('PREVIEW'), await cachedPreview(message, reads ? raw : undefined));
   return out;
 }
