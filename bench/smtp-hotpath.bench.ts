@@ -252,9 +252,9 @@ export async function smtpHotpath(certs: DevCertificates): Promise<NotedResult[]
         { name: `STARTTLS ${senders}`, unit: 'tx', ops: tx(senders), run: (s: Server) => concurrentSenders(s.plainPort, certs, senders, tx(senders), small) },
         { name: `implicit TLS ${senders}`, unit: 'tx', ops: tx(senders), run: (s: Server) => implicitSenders(s.securePort, certs, senders, tx(senders), small) },
       ]);
-      // A pipelined round must be long against one mark-compact of the server (30–50 ms with 100,000 stored, and one
-      // falls every 1,500–6,000 messages): with 1,000 messages (~0.25 s) a round held none or one, which moved its
-      // rate by ±15 % (stop 33). `BENCH_PIPELINED` (default 4,000) 10 KB messages and a fortieth as many 1 MB ones.
+      // A pipelined round must be long against one mark-compact of the server (25–40 ms with 100,000 stored, one per
+      // 800–6,000 messages): a round of 1,000 messages (~0.3 s) held none or one, which moved its rate by ~15 %
+      // (bench/RESULTS.md, stop 33). `BENCH_PIPELINED` (default 4,000) 10 KB messages and a fortieth as many 1 MB ones.
       const nSmall = Number(process.env.BENCH_PIPELINED ?? iterations(4000, 20));
       const nLarge = SMOKE ? 2 : Math.max(2, Math.round(nSmall / 40));
       const smallBatch = Array.from({ length: nSmall }, () => small);
