@@ -4,8 +4,11 @@
  * encoding and charset decoded, whitespace runs collapsed to one space, at most 256 characters (§3.3). A message
  * with no such text gets the empty string (§3.2: nothing meaningful to show). Fetching it never sets `\Seen`.
  */
+import type { Readable } from 'node:stream';
+import { hasCachedStructure, isStreamable, type StoredMessage } from '../contracts/mail-store.js';
 import { parseMime, type MimePart } from '../mime/mime-parse.js';
 import { decodeCharset, decodeTransferEncoding } from './imap-decode.js';
+import { LITERAL_STREAM_FROM_OCTETS } from './imap-fetch-stream.js';
 import { headerValue } from './imap-mime.js';
 import { isAtomNamed, type ImapValue } from './imap-parser.js';
 
@@ -51,11 +54,13 @@ function previewOf(text: string): string {
   return chars.length <= PREVIEW_MAX_CHARS ? flat : chars.slice(0, PREVIEW_MAX_CHARS).join('').trimEnd();
 }
 
-/** The RFC 8970 preview of `raw` (see the module comment). */
-export function messagePreview(raw: Buffer): string {
-  const root = parseMime(raw);
-  const part = firstText(root, 'plain') ?? firstText(root, 'html');
-  if (part === undefined) return '';
+/** The part a preview is made of: the first readable `text/plain` part, else the first `text/html` one. */
+function previewPart(root: MimePart): MimePart | undefined {
+  return firstText(root, 'plain') ?? firstText(root, 'html');
+}
+
+/** The preview of `part`, from octets of its message that reach at least {@link PREVIEW_SOURCE_OCTETS} into its body. */
+function partPreview(raw: Buffer, part: MimePart): string {
   const body = raw.subarray(part.bodyStart, Math.min(part.end, part.bodyStart + PREVIEW_SOURCE_OCTETS));
   const decoded = decodeTransferEncoding(body, headerValue(part.fields, 'content-transfer-encoding'));
   if (decoded === undefined) return ''; // an unknown transfer encoding: nothing readable (RFC 8970 §3.2)
@@ -63,14 +68,51 @@ export function messagePreview(raw: Buffer): string {
   return previewOf(part.subtype === 'html' ? htmlText(text) : text);
 }
 
+/** The RFC 8970 preview of `raw` (see the module comment). */
+export function messagePreview(raw: Buffer): string {
+  const part = previewPart(parseMime(raw));
+  return part === undefined ? '' : partPreview(raw, part);
+}
+
+/**
+ * The preview of a stored message. A large one (a streamed literal's size) whose store keeps its structure and can
+ * stream it is read only up to {@link PREVIEW_SOURCE_OCTETS} into its text part: listing previews of messages that
+ * carry big attachments costs a few KB each, not the messages.
+ */
+async function storedPreview(message: StoredMessage): Promise<string> {
+  if (message.size < LITERAL_STREAM_FROM_OCTETS || !hasCachedStructure(message) || !isStreamable(message)) return messagePreview(await message.raw());
+  const part = previewPart(await message.structure());
+  if (part === undefined) return '';
+  return partPreview(await readPrefix(await message.openStream(), Math.min(part.end, part.bodyStart + PREVIEW_SOURCE_OCTETS)), part);
+}
+
+/** The first `octets` of `stream` (fewer when it ends first); the stream is destroyed once they are in. */
+async function readPrefix(stream: Readable, octets: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length >= octets) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks, Math.min(length, octets));
+}
+
 /** Previews made so far, per stored message object (a client that lists a mailbox again asks again). */
 const made = new WeakMap<object, string>();
 
-/** {@link messagePreview} of `message`, made once per message object; from `raw` when the caller has read it already. */
-export async function cachedPreview(message: { raw(): Promise<Buffer> }, raw?: Buffer): Promise<string> {
+/**
+ * The preview of `message` (see the module comment), made once per message object: from `raw` when the caller has
+ * read the message already, else from as little of it as the store allows.
+ */
+export async function cachedPreview(message: StoredMessage, raw?: Buffer): Promise<string> {
   let preview = made.get(message);
   if (preview === undefined) {
-    preview = messagePreview(raw ?? (await message.raw()));
+    preview = raw !== undefined ? messagePreview(raw) : await storedPreview(message);
     made.set(message, preview);
   }
   return preview;

@@ -2,12 +2,15 @@
 import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { expect } from 'chai';
 import { imapModule } from '../../lib/di/imap.module.js';
 import { maildirModule } from '../../lib/di/maildir.module.js';
+import { isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
 import { LITERAL_STREAM_FROM_OCTETS, streamedFetch } from '../../lib/imap/imap-fetch-stream.js';
-import { parseFetchAttributes } from '../../lib/imap/imap-fetch.js';
+import { buildFetchItems, parseFetchAttributes } from '../../lib/imap/imap-fetch.js';
+import { serializeImap } from '../../lib/imap/imap-format.js';
 import { parseCommandText } from '../../lib/imap/imap-parser.js';
 import { ALICE, message, startImap, type ImapHarness } from './imap-harness.js';
 
@@ -20,6 +23,27 @@ function big(size: number): Buffer {
     length += line.length + 2;
   }
   return Buffer.from(lines.join('\r\n') + '\r\n', 'latin1');
+}
+
+/** A message of `text` (or only an attachment when undefined) and then a base64 attachment of about `size` octets. */
+function withAttachment(text: string | undefined, size: number): Buffer {
+  const data = Buffer.alloc(Math.ceil((size * 3) / 4), 7).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const first = text === undefined ? [] : ['--m', 'Content-Type: text/plain; charset=utf-8', '', text];
+  const lines = ['From: <bob@example.com>', 'Subject: report', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="m"', '', ...first];
+  lines.push('--m', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', 'Content-Disposition: attachment; filename="data.bin"', '');
+  return Buffer.from([...lines, data, '--m--', ''].join('\r\n'), 'utf8');
+}
+
+/** `message` with its whole reads (`raw()`) and its streamed octets counted. */
+function counted(message: StoredMessage): { message: StoredMessage; reads: { whole: number; streamed: number } } {
+  if (!isStreamable(message)) throw new Error('a Maildir message can be streamed');
+  const reads = { whole: 0, streamed: 0 };
+  const openStream = async (): Promise<Readable> => {
+    const stream = await message.openStream();
+    stream.on('data', (chunk: Buffer) => (reads.streamed += chunk.length));
+    return stream;
+  };
+  return { message: { ...message, raw: () => (reads.whole++, message.raw()), openStream } as StoredMessage, reads };
 }
 
 /** Sends tagged commands over implicit TLS and collects the raw octets up to each tagged reply. */
@@ -125,5 +149,22 @@ describe('imap: FETCH streams a large whole message as its literal (Maildir stor
     expect(rfc822!.subarray(0, head.length).equals(head)).to.equal(true);
     expect(rfc822!.subarray(head.length, head.length + large.length).equals(large)).to.equal(true);
     expect(rfc822!.subarray(head.length + large.length).toString('latin1')).to.match(/^ FLAGS \(\\Seen( \\Recent)?\)\)\r\nT3 OK/);
+  });
+  it('makes PREVIEW of a large message from the start of its text part, not the attachment after it', async () => {
+    const text = 'Quarterly numbers attached, the summary is below.';
+    const large = withAttachment(text, LITERAL_STREAM_FROM_OCTETS * 4);
+    const { message, reads } = counted(await h.store.deliver(ALICE.addresses[0], large));
+    const items = await buildFetchItems(message, parseFetchAttributes(parseCommandText('t FETCH 1 UID').args[1], {}), { preview: true });
+    expect(serializeImap(items).toString()).to.equal(`(UID 1 PREVIEW "${text}")`);
+    // One chunk of the file (64 KiB) of a 1 MB message, never the whole of it.
+    expect(reads).to.deep.equal({ whole: 0, streamed: 64 * 1024 });
+    // No readable text at all: the cached structure says so, and nothing of the file is read.
+    const bare = counted(await h.store.deliver(ALICE.addresses[0], withAttachment(undefined, LITERAL_STREAM_FROM_OCTETS * 2)));
+    expect(serializeImap(await buildFetchItems(bare.message, parseFetchAttributes(parseCommandText('t FETCH 2 UID').args[1], {}), { preview: true })).toString()).to.equal('(UID 2 PREVIEW "")');
+    expect(bare.reads).to.deep.equal({ whole: 0, streamed: 0 });
+    // On the wire, beside the streamed literal of the whole message.
+    const [, , fetch] = await rawSession(h.securePort, h.certs.ca.cert, [`LOGIN alice "${ALICE.password}"`, 'EXAMINE INBOX', 'FETCH 1 (BODY.PEEK[] PREVIEW)']);
+    const expected = Buffer.concat([Buffer.from(`* 1 FETCH (BODY[] {${large.length}}\r\n`), large, Buffer.from(` PREVIEW "${text}")\r\nT2 OK`)]);
+    expect(fetch!.subarray(0, expected.length).equals(expected)).to.equal(true);
   });
 });
