@@ -122,11 +122,11 @@ export class Pop3Connection extends Pop3SessionState implements DispatchTarget<P
       if (isMailStoreError(err, 'NO_SUCH_MESSAGE')) throw new Pop3Error(undefined, 'message was removed by another session');
       throw err;
     };
-    // RETR of a large message from a store that can stream: it is never held whole in memory. Small messages are
-    // read whole, which costs fewer system calls than a stream.
+    // RETR or TOP of a large message from a store that can stream: it is never held whole in memory, and TOP reads
+    // no further than its lines. Small messages are read whole, which costs fewer system calls than a stream.
     const message = entry.message;
-    const stream = bodyLines === undefined && entry.size >= STREAM_FROM_OCTETS && isStreamable(message) ? await message.openStream().catch(removed) : undefined;
-    const chunks = stream !== undefined ? wireChunksOf(stream) : wireChunks(await message.raw().catch(removed), bodyLines);
+    const stream = entry.size >= STREAM_FROM_OCTETS && isStreamable(message) ? await message.openStream().catch(removed) : undefined;
+    const chunks = stream !== undefined ? wireChunksOf(stream, bodyLines) : wireChunks(await message.raw().catch(removed), bodyLines);
     this.send(okLine(bodyLines === undefined ? `${entry.size} octets` : 'top of message follows'));
     this.streaming = true;
     try {

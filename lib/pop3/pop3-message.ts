@@ -46,6 +46,17 @@ function isWireForm(raw: Buffer): boolean {
   return true;
 }
 
+/** How far a TOP (RFC 1939 §7) has come: still in the header, and the body lines it may still send. */
+interface TopProgress {
+  inHeader: boolean;
+  bodyLeft: number;
+}
+
+/** True once a TOP has sent its header and all the body lines it asked for. */
+function topDone(top: TopProgress): boolean {
+  return !top.inHeader && top.bodyLeft <= 0;
+}
+
 /**
  * Yields the byte-stuffed wire form of `raw` (every line CRLF-terminated, lines starting with `.` get an extra
  * `.`), without the terminating `.CRLF`, in chunks of about {@link WIRE_CHUNK_OCTETS}: only one chunk is copied
@@ -59,16 +70,24 @@ export function* wireChunks(raw: Buffer, bodyLines?: number): Generator<Buffer, 
     for (let i = 0; i < raw.length; i += WIRE_CHUNK_OCTETS) yield raw.subarray(i, i + WIRE_CHUNK_OCTETS);
     return;
   }
+  const top = bodyLines === undefined ? undefined : { inHeader: true, bodyLeft: bodyLines };
+  yield* stuffedLines(raw, top);
+  // RFC 1939 §7: TOP sends the header and the blank line after it, even for a message that has no body.
+  if (top?.inHeader) yield CRLF;
+}
+
+/** The byte-stuffed lines of `raw` in chunks (see {@link wireChunks}); with `top`, only those TOP still sends. */
+function* stuffedLines(raw: Buffer, top?: TopProgress): Generator<Buffer, void, undefined> {
   let parts: Buffer[] = [];
   let pending = 0;
-  let inHeader = true;
-  let bodyLeft = bodyLines ?? Infinity;
   for (const [start, end] of lines(raw)) {
-    if (!inHeader) {
-      if (bodyLeft <= 0) break;
-      bodyLeft--;
-    } else if (start === end) {
-      inHeader = false;
+    if (top !== undefined) {
+      if (!top.inHeader) {
+        if (top.bodyLeft <= 0) break;
+        top.bodyLeft--;
+      } else if (start === end) {
+        top.inHeader = false;
+      }
     }
     if (end > start && raw[start] === DOT) parts.push(DOT_BYTE);
     parts.push(raw.subarray(start, end), CRLF);
@@ -79,16 +98,17 @@ export function* wireChunks(raw: Buffer, bodyLines?: number): Generator<Buffer, 
       pending = 0;
     }
   }
-  // RFC 1939 §7: TOP sends the header and the blank line after it, even for a message that has no body.
-  if (bodyLines !== undefined && inHeader) parts.push(CRLF);
   if (parts.length > 0) yield Buffer.concat(parts);
 }
 
 /**
- * {@link wireChunks} of a whole message (RETR) read from a stream: the stream's chunks are cut after their last line
- * end, so that only about one chunk plus one line is held at a time whatever the message size.
+ * {@link wireChunks} of a message read from a stream (RETR, or TOP with `bodyLines`): the stream's chunks are cut
+ * after their last line end, so that only about one chunk plus one line is held at a time whatever the message
+ * size. A TOP stops reading once its lines are out: the rest of a large message is never read.
  */
-export async function* wireChunksOf(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+export async function* wireChunksOf(stream: AsyncIterable<Buffer>, bodyLines?: number): AsyncGenerator<Buffer, void, undefined> {
+  const top = bodyLines === undefined ? undefined : { inHeader: true, bodyLeft: bodyLines };
+  const wire = (data: Buffer): Generator<Buffer, void, undefined> => (top === undefined ? wireChunks(data) : stuffedLines(data, top));
   let carry: Buffer = Buffer.alloc(0);
   for await (const chunk of stream) {
     const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
@@ -97,8 +117,10 @@ export async function* wireChunksOf(stream: AsyncIterable<Buffer>): AsyncGenerat
       carry = data;
       continue;
     }
-    yield* wireChunks(data.subarray(0, last + 1));
+    yield* wire(data.subarray(0, last + 1));
+    if (top !== undefined && topDone(top)) return;
     carry = data.subarray(last + 1);
   }
-  if (carry.length > 0) yield* wireChunks(carry);
+  if (carry.length > 0) yield* wire(carry);
+  if (top?.inHeader) yield CRLF;
 }

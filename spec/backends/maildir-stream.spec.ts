@@ -3,9 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { isStreamable } from '../../lib/contracts/mail-store.js';
+import { isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
 import { MaildirMailStore } from '../../lib/backends/maildir/maildir-mail-store.js';
 import { wireChunks, wireChunksOf } from '../../lib/pop3/pop3-message.js';
+import { startMailServer } from '../../lib/test-double/start-mail-server.js';
+import { LineClient } from '../support/line-client.js';
 
 /** A message with CRLF and bare LF line ends, dot-leading lines, and a last line without a line end. */
 function awkward(lines: number): Buffer {
@@ -26,6 +28,17 @@ function chunked(raw: Buffer, size: number): Readable {
   const parts: Buffer[] = [];
   for (let i = 0; i < raw.length; i += size) parts.push(raw.subarray(i, i + size));
   return Readable.from(parts);
+}
+
+/** `message` with its whole reads (`raw()`) and its streamed octets added to `reads`. */
+function counted(message: StoredMessage, reads: { whole: number; streamed: number }): StoredMessage {
+  if (!isStreamable(message)) return message;
+  const openStream = async (): Promise<Readable> => {
+    const stream = await message.openStream();
+    stream.on('data', (chunk: Buffer) => (reads.streamed += chunk.length));
+    return stream;
+  };
+  return { ...message, raw: () => (reads.whole++, message.raw()), openStream } as StoredMessage;
 }
 
 describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a stream', () => {
@@ -70,5 +83,50 @@ describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a st
       expect(err).to.have.property('code', 'NO_SUCH_MESSAGE');
     }
     await view.release();
+  });
+  it('gives TOP the same octets from a stream cut anywhere as from the whole buffer, and reads no further', async () => {
+    const raw = awkward(5000);
+    for (const lines of [0, 1, 7, 4999, 10_000]) {
+      const whole = await collect(wireChunks(raw, lines));
+      for (const size of [1, 7, 4096, raw.length]) {
+        expect((await collect(wireChunksOf(chunked(raw, size), lines))).equals(whole), `TOP ${lines}, chunks of ${size}`).to.equal(true);
+      }
+    }
+    // A header without the blank line after it: TOP adds the blank line (RFC 1939 §7), from a stream too.
+    const headerOnly = Buffer.from('Subject: no body\r\n.X-Dot: 1');
+    for (const size of [1, 5, 100]) expect((await collect(wireChunksOf(chunked(headerOnly, size), 3))).toString()).to.equal('Subject: no body\r\n..X-Dot: 1\r\n\r\n');
+    let pulled = 0;
+    async function* pieces(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < raw.length; i += 4096, pulled++) yield raw.subarray(i, i + 4096);
+    }
+    expect((await collect(wireChunksOf(pieces(), 2))).toString()).to.equal('Subject: big\r\n\r\n..dot line 0\r\nline 1 z\r\n');
+    expect(pulled).to.equal(0); // the generator stopped within its first piece
+  });
+
+  it('answers POP3 TOP of a large message from the first chunk of its file, never reading it whole', async function () {
+    this.timeout(30_000);
+    const server = await startMailServer({ protocols: ['pop3'], store: `maildir:${root}`, users: ['alice:secret@example.org'], allowInsecureAuth: true });
+    const client = await LineClient.connect(server.ports.pop3!);
+    try {
+      const raw = awkward(40_000); // about 1.9 MB
+      await server.store.deliver('alice@example.org', raw);
+      const reads = { whole: 0, streamed: 0 };
+      const openUser = server.store.openUser.bind(server.store);
+      server.store.openUser = async (username) => {
+        const view = await openUser(username);
+        const messages = view.messages.bind(view);
+        view.messages = async (mailbox, options) => (await messages(mailbox, options)).map((m) => counted(m, reads));
+        return view;
+      };
+      await client.expect(/^\+OK/);
+      await client.command('USER alice', /^\+OK/);
+      await client.command('PASS secret', /^\+OK/);
+      expect(await client.command('TOP 1 2', /^\.$/)).to.deep.equal(['+OK top of message follows', 'Subject: big', '', '..dot line 0', 'line 1 z', '.']);
+      expect(reads).to.deep.equal({ whole: 0, streamed: 64 * 1024 });
+      await client.command('QUIT', /^\+OK/);
+    } finally {
+      await client.close();
+      await server.stop();
+    }
   });
 });
