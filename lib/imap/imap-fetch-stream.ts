@@ -5,9 +5,10 @@
  */
 import { isStreamable, type StoredMessage, type StreamableMessage } from '../contracts/mail-store.js';
 import { needsContent, type FetchAttribute, type FetchRequest } from './imap-fetch.js';
+import { LARGE_MESSAGE_OCTETS } from './imap-partial-read.js';
 
 /** Messages from this size on are streamed (the same threshold as POP3 RETR): below it one read is cheaper. */
-export const LITERAL_STREAM_FROM_OCTETS = 256 * 1024;
+export const LITERAL_STREAM_FROM_OCTETS = LARGE_MESSAGE_OCTETS;
 
 /** A request that can stream its whole-message attribute. */
 export interface StreamedFetch {

@@ -15,6 +15,7 @@ import { buildEnvelope } from './imap-envelope.js';
 import type { FetchAttribute, FetchRequest } from './imap-fetch-attributes.js';
 import { atom, formatInternalDate, literal, preserialized, type ImapResponseValue, type ImapWireOut } from './imap-format.js';
 import { headerValue, parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
+import { needsHeaderAtMost, readPrefix, readsInPart } from './imap-partial-read.js';
 import { cachedPreview } from './imap-preview.js';
 
 export { FetchAttributeError, needsContent, parseFetchAttributes } from './imap-fetch-attributes.js';
@@ -154,11 +155,14 @@ export async function buildFetchItems(
 ): Promise<ImapResponseValue[]> {
   // ENVELOPE, BODY and BODYSTRUCTURE alone can come from the store's cached structure: no message file is read.
   const structureOnly = request.attributes.every((a) => a.kind === 'simple' && !['RFC822', 'RFC822.HEADER', 'RFC822.TEXT'].includes(a.name));
-  const cached = request.needsContent && structureOnly && hasCachedStructure(message) ? await message.structure() : undefined;
-  // Whether the message itself is read for these items; PREVIEW then makes its text from the same copy.
+  // A message list's header sections of a large message: its header is read, not the message (imap-partial-read.ts).
+  const headerOnly = request.needsContent && !structureOnly && request.attributes.every(needsHeaderAtMost) && readsInPart(message);
+  const cached = request.needsContent && (structureOnly || headerOnly) && hasCachedStructure(message) ? await message.structure() : undefined;
+  // Whether the whole message is read for these items; PREVIEW then makes its text from the same copy.
   const reads = request.needsContent && cached === undefined;
-  const raw = reads ? await message.raw() : Buffer.alloc(0);
-  let tree: MimePart | undefined = cached;
+  const raw = reads ? await message.raw() : headerOnly && cached ? await readPrefix(message, cached.bodyStart) : Buffer.alloc(0);
+  // The cached structure keeps only some header fields: header sections parse the header that was read.
+  let tree: MimePart | undefined = headerOnly ? undefined : cached;
   const mime = (): MimePart => (tree ??= parseMime(raw));
   const flags = [...(options.flags ?? message.flags)].map(atom);
   const out: ImapResponseValue[] = [];

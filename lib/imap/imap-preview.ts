@@ -4,11 +4,10 @@
  * encoding and charset decoded, whitespace runs collapsed to one space, at most 256 characters (§3.3). A message
  * with no such text gets the empty string (§3.2: nothing meaningful to show). Fetching it never sets `\Seen`.
  */
-import type { Readable } from 'node:stream';
-import { hasCachedStructure, isStreamable, type StoredMessage } from '../contracts/mail-store.js';
+import type { StoredMessage } from '../contracts/mail-store.js';
 import { parseMime, type MimePart } from '../mime/mime-parse.js';
 import { decodeCharset, decodeTransferEncoding } from './imap-decode.js';
-import { LITERAL_STREAM_FROM_OCTETS } from './imap-fetch-stream.js';
+import { readPrefix, readsInPart } from './imap-partial-read.js';
 import { headerValue } from './imap-mime.js';
 import { isAtomNamed, type ImapValue } from './imap-parser.js';
 
@@ -75,31 +74,15 @@ export function messagePreview(raw: Buffer): string {
 }
 
 /**
- * The preview of a stored message. A large one (a streamed literal's size) whose store keeps its structure and can
- * stream it is read only up to {@link PREVIEW_SOURCE_OCTETS} into its text part: listing previews of messages that
- * carry big attachments costs a few KB each, not the messages.
+ * The preview of a stored message. A large one whose store keeps its structure and can stream it is read only up to
+ * {@link PREVIEW_SOURCE_OCTETS} into its text part: listing previews of messages that carry big attachments costs a
+ * few KB each, not the messages.
  */
 async function storedPreview(message: StoredMessage): Promise<string> {
-  if (message.size < LITERAL_STREAM_FROM_OCTETS || !hasCachedStructure(message) || !isStreamable(message)) return messagePreview(await message.raw());
+  if (!readsInPart(message)) return messagePreview(await message.raw());
   const part = previewPart(await message.structure());
   if (part === undefined) return '';
-  return partPreview(await readPrefix(await message.openStream(), Math.min(part.end, part.bodyStart + PREVIEW_SOURCE_OCTETS)), part);
-}
-
-/** The first `octets` of `stream` (fewer when it ends first); the stream is destroyed once they are in. */
-async function readPrefix(stream: Readable, octets: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  try {
-    for await (const chunk of stream) {
-      chunks.push(chunk as Buffer);
-      length += (chunk as Buffer).length;
-      if (length >= octets) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks, Math.min(length, octets));
+  return partPreview(await readPrefix(message, Math.min(part.end, part.bodyStart + PREVIEW_SOURCE_OCTETS)), part);
 }
 
 /** Previews made so far, per stored message object (a client that lists a mailbox again asks again). */

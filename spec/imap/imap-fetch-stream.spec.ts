@@ -167,4 +167,24 @@ describe('imap: FETCH streams a large whole message as its literal (Maildir stor
     const expected = Buffer.concat([Buffer.from(`* 1 FETCH (BODY[] {${large.length}}\r\n`), large, Buffer.from(` PREVIEW "${text}")\r\nT2 OK`)]);
     expect(fetch!.subarray(0, expected.length).equals(expected)).to.equal(true);
   });
+  it('answers a message list (header sections, ENVELOPE, BODYSTRUCTURE, PREVIEW) of a large message from its header', async () => {
+    const large = withAttachment('Numbers attached.', LITERAL_STREAM_FROM_OCTETS * 4);
+    const delivered = await h.store.deliver(ALICE.addresses[0], large);
+    const { message, reads } = counted(delivered);
+    // The same message read whole: what every item must equal.
+    const whole: StoredMessage = { uid: delivered.uid, internalDate: delivered.internalDate, size: delivered.size, flags: delivered.flags, modseq: delivered.modseq, raw: async () => large };
+    const atts = '(UID FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT MIME-VERSION)] BODY.PEEK[HEADER.FIELDS.NOT (FROM)] BODY.PEEK[HEADER]<10.20> RFC822.HEADER)';
+    const req = parseFetchAttributes(parseCommandText(`t FETCH 1 ${atts}`).args[1], {});
+    const got = serializeImap(await buildFetchItems(message, req, { preview: true })).toString();
+    expect(got).to.equal(serializeImap(await buildFetchItems(whole, req, { preview: true })).toString());
+    expect(got).to.include('BODY[HEADER.FIELDS (SUBJECT MIME-VERSION)] {38}\r\nSubject: report\r\nMIME-Version: 1.0\r\n\r\n');
+    // The header's first chunk of the file, and PREVIEW's: never the 1 MB message.
+    expect(reads).to.deep.equal({ whole: 0, streamed: 2 * 64 * 1024 });
+    // A section of the body still reads the message whole.
+    const text = counted(delivered);
+    await buildFetchItems(text.message, parseFetchAttributes(parseCommandText('t FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[1])').args[1], {}));
+    expect(text.reads).to.deep.equal({ whole: 1, streamed: 0 });
+    const [, , fetch] = await rawSession(h.securePort, h.certs.ca.cert, [`LOGIN alice "${ALICE.password}"`, 'EXAMINE INBOX', 'FETCH 1 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])']);
+    expect(fetch!.toString('latin1')).to.match(/^\* 1 FETCH \(UID 1 BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{19\}\r\nSubject: report\r\n\r\n\)\r\nT2 OK /);
+  });
 });
