@@ -14,8 +14,8 @@ import { decodeTransferEncoding } from './imap-decode.js';
 import { buildEnvelope } from './imap-envelope.js';
 import type { FetchAttribute, FetchRequest } from './imap-fetch-attributes.js';
 import { atom, formatInternalDate, literal, preserialized, type ImapResponseValue, type ImapWireOut } from './imap-format.js';
-import { headerValue, parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
-import { needsHeaderAtMost, readPrefix, readsInPart } from './imap-partial-read.js';
+import { findPart, headerValue, parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
+import { endsBeforeMessageEnd, octetsNeeded, readPrefix, readsInPart } from './imap-partial-read.js';
 import { cachedPreview } from './imap-preview.js';
 
 export { FetchAttributeError, needsContent, parseFetchAttributes } from './imap-fetch-attributes.js';
@@ -42,27 +42,6 @@ function sectionName(a: Extract<FetchAttribute, { kind: 'section' }>): string {
   return `${a.name}[${parts}${fields}]${origin}`;
 }
 
-/** Finds the part for a numeric path (RFC 3501 §6.4.5 part numbering); undefined when it does not exist. */
-export function findPart(root: MimePart, path: readonly number[]): MimePart | undefined {
-  let cur = root;
-  let atMessage = true;
-  for (const n of path) {
-    if (!atMessage && cur.message) {
-      cur = cur.message;
-      atMessage = true;
-    }
-    if (cur.children.length > 0) {
-      const child = cur.children[n - 1];
-      if (!child) return undefined;
-      cur = child;
-    } else if (!(atMessage && n === 1)) {
-      return undefined;
-    }
-    atMessage = false;
-  }
-  return cur;
-}
-
 function selectFields(raw: Buffer, fields: readonly HeaderField[], names: readonly string[], not: boolean): Buffer {
   const wanted = new Set(names);
   const chunks: Buffer[] = [];
@@ -76,8 +55,12 @@ function selectFields(raw: Buffer, fields: readonly HeaderField[], names: readon
   return Buffer.concat(chunks);
 }
 
-/** The octets of a section, or undefined when the part or the message it names does not exist. */
-export function extractSection(raw: Buffer, root: MimePart, a: Extract<FetchAttribute, { kind: 'section' }>): Buffer | undefined {
+/**
+ * The octets of a section, or undefined when the part or the message it names does not exist. `pruned`: `root` is a
+ * store's cached structure, whose header fields are only some of them (`STRUCTURE_FIELDS`): HEADER.FIELDS then
+ * parses the header from `raw`.
+ */
+export function extractSection(raw: Buffer, root: MimePart, a: Extract<FetchAttribute, { kind: 'section' }>, pruned = false): Buffer | undefined {
   const part = findPart(root, a.path);
   if (!part) return undefined;
   if (a.specifier === '' && a.path.length === 0) return raw;
@@ -92,7 +75,7 @@ export function extractSection(raw: Buffer, root: MimePart, a: Extract<FetchAttr
     case 'TEXT':
       return raw.subarray(message.bodyStart, message.end);
     default:
-      return selectFields(raw, message.fields, a.fields, a.specifier === 'HEADER.FIELDS.NOT');
+      return selectFields(raw, pruned ? parseHeader(raw, message.start, message.bodyStart).fields : message.fields, a.fields, a.specifier === 'HEADER.FIELDS.NOT');
   }
 }
 
@@ -104,10 +87,10 @@ export class UnknownTransferEncodingError extends Error {
   }
 }
 
-function sectionValue(raw: Buffer, mime: () => MimePart, a: Extract<FetchAttribute, { kind: 'section' }>): ImapResponseValue {
+function sectionValue(raw: Buffer, mime: () => MimePart, a: Extract<FetchAttribute, { kind: 'section' }>, pruned: boolean): ImapResponseValue {
   // The whole message (BODY[], BINARY[]) needs no MIME parse.
   const whole = a.path.length === 0 && a.specifier === '';
-  let data = whole ? raw : extractSection(raw, mime(), a);
+  let data = whole ? raw : extractSection(raw, mime(), a, pruned);
   if (data === undefined) return null;
   if (a.name !== 'BODY' && !whole) {
     const part = findPart(mime(), a.path);
@@ -155,21 +138,22 @@ export async function buildFetchItems(
 ): Promise<ImapResponseValue[]> {
   // ENVELOPE, BODY and BODYSTRUCTURE alone can come from the store's cached structure: no message file is read.
   const structureOnly = request.attributes.every((a) => a.kind === 'simple' && !['RFC822', 'RFC822.HEADER', 'RFC822.TEXT'].includes(a.name));
-  // A message list's header sections of a large message: its header is read, not the message (imap-partial-read.ts).
-  const headerOnly = request.needsContent && !structureOnly && request.attributes.every(needsHeaderAtMost) && readsInPart(message);
-  const cached = request.needsContent && (structureOnly || headerOnly) && hasCachedStructure(message) ? await message.structure() : undefined;
+  // Headers and parts of a large message (a message list, a text beside an attachment): the message is read up to
+  // the end of the last octet asked for, as the cached structure places it (imap-partial-read.ts).
+  const inPart = request.needsContent && !structureOnly && request.attributes.every(endsBeforeMessageEnd) && readsInPart(message);
+  const cached = request.needsContent && (structureOnly || inPart) && hasCachedStructure(message) ? await message.structure() : undefined;
   // Whether the whole message is read for these items; PREVIEW then makes its text from the same copy.
   const reads = request.needsContent && cached === undefined;
-  const raw = reads ? await message.raw() : headerOnly && cached ? await readPrefix(message, cached.bodyStart) : Buffer.alloc(0);
-  // The cached structure keeps only some header fields: header sections parse the header that was read.
-  let tree: MimePart | undefined = headerOnly ? undefined : cached;
+  const upTo = inPart && cached ? Math.max(0, ...request.attributes.map((a) => octetsNeeded(a, cached))) : 0;
+  const raw = reads ? await message.raw() : upTo > 0 && readsInPart(message) ? await readPrefix(message, upTo) : Buffer.alloc(0);
+  let tree: MimePart | undefined = cached;
   const mime = (): MimePart => (tree ??= parseMime(raw));
   const flags = [...(options.flags ?? message.flags)].map(atom);
   const out: ImapResponseValue[] = [];
   let hasFlags = false;
   for (const a of request.attributes) {
     if (a.kind === 'section') {
-      out.push(atom(sectionName(a)), sectionValue(raw, mime, a));
+      out.push(atom(sectionName(a)), sectionValue(raw, mime, a, inPart));
       continue;
     }
     out.push(atom(a.name));

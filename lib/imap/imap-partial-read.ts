@@ -1,12 +1,15 @@
 /**
  * Reading a large message only as far as a FETCH needs it. A message list asks for the header of every message
- * (`BODY.PEEK[HEADER.FIELDS (…)]`, `BODY.PEEK[HEADER]`, `RFC822.HEADER`) and for PREVIEW; from a store that keeps
- * each message's structure and can stream it (Maildir), a large message is read up to the end of its header, or
- * into its text part, instead of whole: a mailbox of mail with big attachments lists at the cost of its headers.
+ * (`BODY.PEEK[HEADER.FIELDS (…)]`, `BODY.PEEK[HEADER]`, `RFC822.HEADER`) and for PREVIEW, and a client showing a
+ * message with an attachment asks for its text part (`BODY.PEEK[1]`); from a store that keeps each message's
+ * structure and can stream it (Maildir), a large message is read up to the end of what is asked for, instead of
+ * whole: a mailbox of mail with big attachments lists, and shows its texts, at the cost of its headers and texts.
  */
 import type { Readable } from 'node:stream';
 import { hasCachedStructure, isStreamable, type CachedStructure, type StoredMessage, type StreamableMessage } from '../contracts/mail-store.js';
-import type { FetchAttribute } from './imap-fetch-attributes.js';
+import type { MimePart } from '../mime/mime-parse.js';
+import type { FetchAttribute, SectionSpecifier } from './imap-fetch-attributes.js';
+import { findPart } from './imap-mime.js';
 
 /** From this size on a message is streamed or read in part rather than read whole (below it one read is cheaper). */
 export const LARGE_MESSAGE_OCTETS = 256 * 1024;
@@ -34,10 +37,36 @@ export async function readPrefix(message: StreamableMessage, octets: number): Pr
 }
 
 /**
- * True when the message's header is all of its octets `attribute` needs, given a cached structure for ENVELOPE,
- * BODY and BODYSTRUCTURE: the top-level header sections of BODY and RFC822.HEADER, or no octets at all.
+ * True when the octets `attribute` needs can end before the message's end (see {@link octetsNeeded}): every
+ * attribute but the whole message and its whole text (`BODY[]`, `BODY[TEXT]`, `RFC822`, `RFC822.TEXT`), which
+ * reach the end anyway unless a partial range (`BODY.PEEK[]<0.2048>`) bounds them.
  */
-export function needsHeaderAtMost(attribute: FetchAttribute): boolean {
+export function endsBeforeMessageEnd(attribute: FetchAttribute): boolean {
   if (attribute.kind === 'simple') return attribute.name !== 'RFC822' && attribute.name !== 'RFC822.TEXT';
-  return attribute.name === 'BODY' && attribute.path.length === 0 && attribute.specifier.startsWith('HEADER');
+  if (attribute.path.length > 0 || (attribute.specifier !== '' && attribute.specifier !== 'TEXT')) return true;
+  return attribute.name === 'BODY' && attribute.partial !== undefined;
+}
+
+/**
+ * How many octets from the message's start `attribute` needs, by the offsets of `root` (the cached structure): the
+ * header's end for header items, a part's end for a part (its header's end for `.MIME`), the end of the range of a
+ * partial BODY section; 0 for items that need no octets or name a part that does not exist.
+ */
+export function octetsNeeded(attribute: FetchAttribute, root: MimePart): number {
+  if (attribute.kind === 'simple') return attribute.name === 'RFC822.HEADER' ? root.bodyStart : 0;
+  const part = findPart(root, attribute.path);
+  if (part === undefined) return 0;
+  const [start, end] = sectionOffsets(attribute.specifier, attribute.path.length === 0 ? root : part.message, part) ?? [0, 0];
+  // A BODY range counts in the section's own octets (BINARY's in decoded ones; HEADER.FIELDS's in the fields chosen).
+  const partial = attribute.partial;
+  if (partial === undefined || attribute.name !== 'BODY' || attribute.specifier.startsWith('HEADER.FIELDS')) return end;
+  return Math.min(end, start + partial.offset + partial.length);
+}
+
+/** Where a section of `part` (or of `message`, the part's embedded or the top-level message) starts and ends. */
+function sectionOffsets(specifier: SectionSpecifier, message: MimePart | undefined, part: MimePart): readonly [number, number] | undefined {
+  if (specifier === '') return message === part ? [part.start, part.end] : [part.bodyStart, part.end];
+  if (specifier === 'MIME') return [part.start, part.bodyStart];
+  if (message === undefined) return undefined;
+  return specifier === 'TEXT' ? [message.bodyStart, message.end] : [message.start, message.bodyStart];
 }

@@ -167,7 +167,7 @@ describe('imap: FETCH streams a large whole message as its literal (Maildir stor
     const expected = Buffer.concat([Buffer.from(`* 1 FETCH (BODY[] {${large.length}}\r\n`), large, Buffer.from(` PREVIEW "${text}")\r\nT2 OK`)]);
     expect(fetch!.subarray(0, expected.length).equals(expected)).to.equal(true);
   });
-  it('answers a message list (header sections, ENVELOPE, BODYSTRUCTURE, PREVIEW) of a large message from its header', async () => {
+  it('answers a message list (header sections, ENVELOPE, BODYSTRUCTURE, PREVIEW) and a text part of a large message from the start of its file', async () => {
     const large = withAttachment('Numbers attached.', LITERAL_STREAM_FROM_OCTETS * 4);
     const delivered = await h.store.deliver(ALICE.addresses[0], large);
     const { message, reads } = counted(delivered);
@@ -180,9 +180,17 @@ describe('imap: FETCH streams a large whole message as its literal (Maildir stor
     expect(got).to.include('BODY[HEADER.FIELDS (SUBJECT MIME-VERSION)] {38}\r\nSubject: report\r\nMIME-Version: 1.0\r\n\r\n');
     // The header's first chunk of the file, and PREVIEW's: never the 1 MB message.
     expect(reads).to.deep.equal({ whole: 0, streamed: 2 * 64 * 1024 });
-    // A section of the body still reads the message whole.
+    // The text beside the attachment, its MIME header, ranges: up to where the last of them ends (one chunk here).
+    const parts = counted(delivered);
+    const partAtts = '(BODY.PEEK[1] BODY.PEEK[1.MIME] BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[]<0.100> BODY.PEEK[TEXT]<2.30> BODY.PEEK[2]<0.10>)';
+    const partReq = parseFetchAttributes(parseCommandText(`t FETCH 1 ${partAtts}`).args[1], {});
+    const partGot = serializeImap(await buildFetchItems(parts.message, partReq)).toString();
+    expect(partGot).to.equal(serializeImap(await buildFetchItems(whole, partReq)).toString());
+    expect(partGot).to.include('BODY[1] {17}\r\nNumbers attached. BODY[1.MIME]');
+    expect(parts.reads).to.deep.equal({ whole: 0, streamed: 64 * 1024 });
+    // The whole text (or the whole message) reaches the end: read whole, as before.
     const text = counted(delivered);
-    await buildFetchItems(text.message, parseFetchAttributes(parseCommandText('t FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[1])').args[1], {}));
+    await buildFetchItems(text.message, parseFetchAttributes(parseCommandText('t FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[TEXT])').args[1], {}));
     expect(text.reads).to.deep.equal({ whole: 1, streamed: 0 });
     const [, , fetch] = await rawSession(h.securePort, h.certs.ca.cert, [`LOGIN alice "${ALICE.password}"`, 'EXAMINE INBOX', 'FETCH 1 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])']);
     expect(fetch!.toString('latin1')).to.match(/^\* 1 FETCH \(UID 1 BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{19\}\r\nSubject: report\r\n\r\n\)\r\nT2 OK /);
