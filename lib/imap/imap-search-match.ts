@@ -4,11 +4,12 @@
  * String keys match case-insensitively as substrings of RFC 2047-decoded header values and of the decoded
  * (transfer encoding and charset) text of the body's text parts. Message content is loaded only when a key needs it.
  */
-import type { MessageIdentity } from '../contracts/mail-store.js';
+import { hasCachedStructure, hasMessageIdentity, type MessageIdentity, type StoredMessage } from '../contracts/mail-store.js';
 import { STRUCTURE_FIELDS } from '../mime/mime-structure.js';
 import { decodedBodyText, decodeHeaderWords } from './imap-decode.js';
 import { addressSearchText } from './imap-envelope.js';
-import { parseMime, type MimePart } from './imap-mime.js';
+import { parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
+import { readPrefix, readsInPart } from './imap-partial-read.js';
 import { parseSearchDate, type SearchDay, type SearchKey } from './imap-search.js';
 import { sequenceSetContains } from './imap-sequence.js';
 
@@ -34,6 +35,19 @@ export interface SearchCandidate {
    * ({@link STRUCTURE_FIELDS}: FROM, TO, CC, BCC, SUBJECT, the sent date…) are answered from it without reading the message.
    */
   structure?(): Promise<MimePart>;
+  /**
+   * The message's header octets alone, when the store gives them without the rest (a large Maildir message, see
+   * `imap-partial-read.ts`): header keys on other fields read only the header.
+   */
+  header?(): Promise<Buffer>;
+}
+
+/** `m` as SEARCH sees it: sequence number `seq`, `recent` for this session; its store's cached structure and header. */
+export function searchCandidate(m: StoredMessage, seq: number, recent: boolean): SearchCandidate {
+  const identity = hasMessageIdentity(m) ? m : undefined;
+  const candidate = { seq, uid: m.uid, flags: m.flags, recent, internalDate: m.internalDate, size: m.size, modseq: m.modseq, identity, raw: () => m.raw() };
+  if (readsInPart(m)) return { ...candidate, structure: () => m.structure(), header: async () => readPrefix(m, (await m.structure()).bodyStart) };
+  return hasCachedStructure(m) ? { ...candidate, structure: () => m.structure() } : candidate;
 }
 
 /** Mailbox facts for `*` and `$`. */
@@ -52,6 +66,7 @@ export interface SearchContext {
 class Content {
   private tree?: Promise<{ raw: Buffer; root: MimePart }>;
   private body?: string;
+  private headerFields?: Promise<readonly HeaderField[]>;
   constructor(private readonly candidate: SearchCandidate) {}
 
   async parsed(): Promise<{ raw: Buffer; root: MimePart }> {
@@ -60,8 +75,15 @@ class Content {
   }
 
   async headers(field: string): Promise<string[]> {
-    const root = this.candidate.structure && STRUCTURE_FIELDS.has(field) ? await this.candidate.structure() : (await this.parsed()).root;
-    return root.fields.filter((f) => f.name.toLowerCase() === field).map((f) => decodeHeaderWords(f.value));
+    const fields = this.candidate.structure && STRUCTURE_FIELDS.has(field) ? (await this.candidate.structure()).fields : await this.allFields();
+    return fields.filter((f) => f.name.toLowerCase() === field).map((f) => decodeHeaderWords(f.value));
+  }
+
+  /** Every header field: from the header alone when the candidate gives it, else from the message read whole. */
+  private allFields(): Promise<readonly HeaderField[]> {
+    const header = this.candidate.header;
+    if (header === undefined || this.tree !== undefined) return this.parsed().then((p) => p.root.fields);
+    return (this.headerFields ??= header().then((octets) => parseHeader(octets, 0, octets.length).fields));
   }
 
   async headerText(): Promise<string> {

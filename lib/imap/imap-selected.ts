@@ -1,8 +1,8 @@
-import { hasCachedStructure, hasMailboxIdentity, hasMessageIdentity, isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
+import { hasMailboxIdentity, isMailStoreError, SYSTEM_FLAGS, type MailboxEvent, type StoredMessage, type UserMailboxes } from '../contracts/mail-store.js';
 import { atom, serializeImap, serializeImapItems, type ImapResponseValue } from './imap-format.js';
 import { ContextSearches } from './imap-context-search.js';
 import type { RecentTracker } from './imap-recent.js';
-import type { SearchCandidate } from './imap-search-match.js';
+import { searchCandidate, type SearchCandidate } from './imap-search-match.js';
 import { formatSequenceSet } from './imap-sequence.js';
 
 /** Untagged responses produced by {@link SelectedMailbox.sync}, and whether the mailbox vanished. */
@@ -254,9 +254,7 @@ export class SelectedMailbox {
   /** Message `seq` as SEARCH sees it. */
   candidate(seq: number): SearchCandidate {
     const m = this.at(seq);
-    const identity = hasMessageIdentity(m) ? m : undefined;
-    const candidate = { seq, uid: m.uid, flags: m.flags, recent: this.recent.has(m.uid), internalDate: m.internalDate, size: m.size, modseq: m.modseq, identity, raw: () => m.raw() };
-    return hasCachedStructure(m) ? { ...candidate, structure: () => m.structure() } : candidate;
+    return searchCandidate(m, seq, this.recent.has(m.uid));
   }
 
   /** Messages whose modseq is above `modseq` (RFC 7162 §3.1.4.1 CHANGEDSINCE), as sequence numbers. */
