@@ -26,6 +26,23 @@ export function refMessage(i: number, size: number): Buffer {
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
+/**
+ * Message number `i` as mail with an attachment: {@link refMessage}'s header as multipart/mixed, a short text part,
+ * then an application/octet-stream part of about `size` octets (base64 lines). What a message list meets in a
+ * mailbox of reports and photos: a small header in front of a large body.
+ */
+export function refMessageWithAttachment(i: number, size: number): Buffer {
+  const plain = refMessage(i, size);
+  const headEnd = plain.indexOf('\r\n\r\n') + 4;
+  const head = plain
+    .subarray(0, headEnd)
+    .toString('latin1')
+    .replace(/Content-Type: text\/plain; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n/, 'Content-Type: multipart/mixed; boundary="part"\r\n');
+  const text = `--part\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nReport ${i} attached.\r\n--part\r\n`;
+  const attachment = `Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="report-${i}.bin"\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head + text + attachment, 'latin1'), plain.subarray(headEnd), Buffer.from('--part--\r\n', 'latin1')]);
+}
+
 /** `count` messages of about `size` octets each. */
 export function refMessages(count: number, size: number): Buffer[] {
   return Array.from({ length: count }, (_, i) => refMessage(i, size));

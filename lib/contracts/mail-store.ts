@@ -5,8 +5,8 @@ import type { MailboxEvent, UserMailboxes } from './user-mailboxes.js';
 
 // The users, the stored messages and a session's view of the mailboxes have their own modules; every name stays
 // importable from here, where stores, protocols and `lib/index.ts` import the contract from.
-export { hasCachedStructure, hasMessageIdentity, isStreamable, SYSTEM_FLAGS } from './stored-message.js';
-export type { CachedStructure, DeliveryEnvelope, MessageIdentity, StoredMessage, StreamableMessage } from './stored-message.js';
+export { canReadPrefix, hasCachedStructure, hasMessageIdentity, isStreamable, SYSTEM_FLAGS } from './stored-message.js';
+export type { CachedStructure, DeliveryEnvelope, MessageIdentity, PrefixReadableMessage, StoredMessage, StreamableMessage } from './stored-message.js';
 export type { UserDirectory } from './user-directory.js';
 export { hasMailboxIdentity } from './user-mailboxes.js';
 export type { MailboxEvent, MailboxIdentity, MailboxInfo, UserMailboxes } from './user-mailboxes.js';

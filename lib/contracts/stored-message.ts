@@ -120,6 +120,24 @@ export function isStreamable(message: StoredMessage): message is StoredMessage &
 }
 
 /**
+ * Optional capability of a {@link StoredMessage}: its first octets without the rest, so that a large message's header
+ * or first part is read without the message (IMAP header sections, a text part, PREVIEW; see
+ * `lib/imap/imap-partial-read.ts`). With {@link CachedStructure}, whose offsets say how far to read.
+ */
+export interface PrefixReadableMessage {
+  /**
+   * The first `octets` of the message (all of it when it is shorter).
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when the message was expunged meanwhile.
+   */
+  readPrefix(octets: number): Promise<Buffer>;
+}
+
+/** True when `message` offers {@link PrefixReadableMessage}. */
+export function canReadPrefix(message: StoredMessage): message is StoredMessage & PrefixReadableMessage {
+  return typeof (message as Partial<PrefixReadableMessage>).readPrefix === 'function';
+}
+
+/**
  * Optional capability of a {@link StoredMessage}: persistent object identifiers (RFC 8474 §5) and the save date
  * (RFC 8514). Present on every message of a store that offers {@link ObjectIdentity}.
  */

@@ -6,7 +6,7 @@
  * whole: a mailbox of mail with big attachments lists, and shows its texts, at the cost of its headers and texts.
  */
 import type { Readable } from 'node:stream';
-import { hasCachedStructure, isStreamable, type CachedStructure, type StoredMessage, type StreamableMessage } from '../contracts/mail-store.js';
+import { canReadPrefix, hasCachedStructure, isStreamable, type CachedStructure, type PrefixReadableMessage, type StoredMessage, type StreamableMessage } from '../contracts/mail-store.js';
 import type { MimePart } from '../mime/mime-parse.js';
 import type { FetchAttribute, SectionSpecifier } from './imap-fetch-attributes.js';
 import { findPart } from './imap-mime.js';
@@ -14,13 +14,14 @@ import { findPart } from './imap-mime.js';
 /** From this size on a message is streamed or read in part rather than read whole (below it one read is cheaper). */
 export const LARGE_MESSAGE_OCTETS = 256 * 1024;
 
-/** True when `message` is large and its store gives its structure and a stream of it. */
-export function readsInPart(message: StoredMessage): message is StoredMessage & CachedStructure & StreamableMessage {
-  return message.size >= LARGE_MESSAGE_OCTETS && hasCachedStructure(message) && isStreamable(message);
+/** True when `message` is large and its store gives its structure and its first octets (or a stream of it). */
+export function readsInPart(message: StoredMessage): message is StoredMessage & CachedStructure & (PrefixReadableMessage | StreamableMessage) {
+  return message.size >= LARGE_MESSAGE_OCTETS && hasCachedStructure(message) && (canReadPrefix(message) || isStreamable(message));
 }
 
-/** The first `octets` of the message (fewer when it is shorter); the stream is closed once they are in. */
-export async function readPrefix(message: StreamableMessage, octets: number): Promise<Buffer> {
+/** The first `octets` of the message (fewer when it is shorter): the store's own prefix read, else its stream's start. */
+export async function readPrefix(message: PrefixReadableMessage | StreamableMessage, octets: number): Promise<Buffer> {
+  if ('readPrefix' in message) return message.readPrefix(octets);
   const stream: Readable = await message.openStream();
   const chunks: Buffer[] = [];
   let length = 0;

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
+import { canReadPrefix, isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
+import { SYNC_IO_MAX_OCTETS } from '../../lib/backends/maildir/folder-files.js';
 import { MaildirMailStore } from '../../lib/backends/maildir/maildir-mail-store.js';
 import { wireChunks, wireChunksOf } from '../../lib/pop3/pop3-message.js';
 import { startMailServer } from '../../lib/test-double/start-mail-server.js';
@@ -75,12 +76,20 @@ describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a st
     }
     expect(Buffer.concat(out).equals(raw)).to.equal(true);
     expect(Math.max(...sizes)).to.be.at.most(64 * 1024);
+    // Its first octets alone (PrefixReadableMessage), after the rename too: one synchronous read for a few KB, one
+    // asynchronous read past SYNC_IO_MAX_OCTETS, all of it when asked for more.
+    if (!canReadPrefix(stored)) expect.fail('a Maildir message can be read in part');
+    for (const octets of [0, 100, SYNC_IO_MAX_OCTETS + 1, raw.length + 10]) {
+      expect((await stored.readPrefix(octets)).equals(raw.subarray(0, octets)), `prefix of ${octets}`).to.equal(true);
+    }
     await view.expunge('INBOX', [stored.uid]);
-    try {
-      await stored.openStream();
-      expect.fail('an expunged message must not open');
-    } catch (err) {
-      expect(err).to.have.property('code', 'NO_SUCH_MESSAGE');
+    for (const read of [() => stored.openStream(), () => stored.readPrefix(100)]) {
+      try {
+        await read();
+        expect.fail('an expunged message must not be read');
+      } catch (err) {
+        expect(err).to.have.property('code', 'NO_SUCH_MESSAGE');
+      }
     }
     await view.release();
   });

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { expect } from 'chai';
 import { imapModule } from '../../lib/di/imap.module.js';
 import { maildirModule } from '../../lib/di/maildir.module.js';
-import { isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
+import { canReadPrefix, isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
 import { LITERAL_STREAM_FROM_OCTETS, streamedFetch } from '../../lib/imap/imap-fetch-stream.js';
 import { buildFetchItems, parseFetchAttributes } from '../../lib/imap/imap-fetch.js';
 import { serializeImap } from '../../lib/imap/imap-format.js';
@@ -34,16 +34,35 @@ function withAttachment(text: string | undefined, size: number): Buffer {
   return Buffer.from([...lines, data, '--m--', ''].join('\r\n'), 'utf8');
 }
 
-/** `message` with its whole reads (`raw()`) and its streamed octets counted. */
-function counted(message: StoredMessage): { message: StoredMessage; reads: { whole: number; streamed: number } } {
-  if (!isStreamable(message)) throw new Error('a Maildir message can be streamed');
-  const reads = { whole: 0, streamed: 0 };
+/** What was read of a message: whole (`raw()`), streamed octets, and the length of each prefix read. */
+interface Reads {
+  whole: number;
+  streamed: number;
+  prefixes: number[];
+}
+
+/** `message` with its reads counted (see {@link Reads}). */
+function counted(message: StoredMessage): { message: StoredMessage; reads: Reads } {
+  if (!isStreamable(message) || !canReadPrefix(message)) throw new Error('a Maildir message can be streamed and read in part');
+  const reads: Reads = { whole: 0, streamed: 0, prefixes: [] };
   const openStream = async (): Promise<Readable> => {
     const stream = await message.openStream();
     stream.on('data', (chunk: Buffer) => (reads.streamed += chunk.length));
     return stream;
   };
-  return { message: { ...message, raw: () => (reads.whole++, message.raw()), openStream } as StoredMessage, reads };
+  const readPrefix = async (octets: number): Promise<Buffer> => {
+    const prefix = await message.readPrefix(octets);
+    reads.prefixes.push(prefix.length);
+    return prefix;
+  };
+  return { message: { ...message, raw: () => (reads.whole++, message.raw()), openStream, readPrefix } as StoredMessage, reads };
+}
+
+/** Where `marker` ends in `raw`. */
+function endOf(raw: Buffer, marker: string): number {
+  const at = raw.indexOf(marker);
+  if (at < 0) throw new Error(`no ${marker} in the message`);
+  return at + Buffer.byteLength(marker);
 }
 
 /** Sends tagged commands over implicit TLS and collects the raw octets up to each tagged reply. */
@@ -156,12 +175,12 @@ describe('imap: FETCH streams a large whole message as its literal (Maildir stor
     const { message, reads } = counted(await h.store.deliver(ALICE.addresses[0], large));
     const items = await buildFetchItems(message, parseFetchAttributes(parseCommandText('t FETCH 1 UID').args[1], {}), { preview: true });
     expect(serializeImap(items).toString()).to.equal(`(UID 1 PREVIEW "${text}")`);
-    // One chunk of the file (64 KiB) of a 1 MB message, never the whole of it.
-    expect(reads).to.deep.equal({ whole: 0, streamed: 64 * 1024 });
+    // The file up to the text part's end, never the 1 MB message.
+    expect(reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [endOf(large, text)] });
     // No readable text at all: the cached structure says so, and nothing of the file is read.
     const bare = counted(await h.store.deliver(ALICE.addresses[0], withAttachment(undefined, LITERAL_STREAM_FROM_OCTETS * 2)));
     expect(serializeImap(await buildFetchItems(bare.message, parseFetchAttributes(parseCommandText('t FETCH 2 UID').args[1], {}), { preview: true })).toString()).to.equal('(UID 2 PREVIEW "")');
-    expect(bare.reads).to.deep.equal({ whole: 0, streamed: 0 });
+    expect(bare.reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [] });
     // On the wire, beside the streamed literal of the whole message.
     const [, , fetch] = await rawSession(h.securePort, h.certs.ca.cert, [`LOGIN alice "${ALICE.password}"`, 'EXAMINE INBOX', 'FETCH 1 (BODY.PEEK[] PREVIEW)']);
     const expected = Buffer.concat([Buffer.from(`* 1 FETCH (BODY[] {${large.length}}\r\n`), large, Buffer.from(` PREVIEW "${text}")\r\nT2 OK`)]);
@@ -178,20 +197,20 @@ describe('imap: FETCH streams a large whole message as its literal (Maildir stor
     const got = serializeImap(await buildFetchItems(message, req, { preview: true })).toString();
     expect(got).to.equal(serializeImap(await buildFetchItems(whole, req, { preview: true })).toString());
     expect(got).to.include('BODY[HEADER.FIELDS (SUBJECT MIME-VERSION)] {38}\r\nSubject: report\r\nMIME-Version: 1.0\r\n\r\n');
-    // The header's first chunk of the file, and PREVIEW's: never the 1 MB message.
-    expect(reads).to.deep.equal({ whole: 0, streamed: 2 * 64 * 1024 });
-    // The text beside the attachment, its MIME header, ranges: up to where the last of them ends (one chunk here).
+    // The header, then up to the text part's end for PREVIEW: never the 1 MB message.
+    expect(reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [endOf(large, '\r\n\r\n'), endOf(large, 'Numbers attached.')] });
+    // The text beside the attachment, its MIME header, ranges: up to where the last of them ends, in one read.
     const parts = counted(delivered);
     const partAtts = '(BODY.PEEK[1] BODY.PEEK[1.MIME] BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[]<0.100> BODY.PEEK[TEXT]<2.30> BODY.PEEK[2]<0.10>)';
     const partReq = parseFetchAttributes(parseCommandText(`t FETCH 1 ${partAtts}`).args[1], {});
     const partGot = serializeImap(await buildFetchItems(parts.message, partReq)).toString();
     expect(partGot).to.equal(serializeImap(await buildFetchItems(whole, partReq)).toString());
     expect(partGot).to.include('BODY[1] {17}\r\nNumbers attached. BODY[1.MIME]');
-    expect(parts.reads).to.deep.equal({ whole: 0, streamed: 64 * 1024 });
+    expect(parts.reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [endOf(large, 'filename="data.bin"\r\n\r\n') + 10] });
     // The whole text (or the whole message) reaches the end: read whole, as before.
     const text = counted(delivered);
     await buildFetchItems(text.message, parseFetchAttributes(parseCommandText('t FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[TEXT])').args[1], {}));
-    expect(text.reads).to.deep.equal({ whole: 1, streamed: 0 });
+    expect(text.reads).to.deep.equal({ whole: 1, streamed: 0, prefixes: [] });
     const [, , fetch] = await rawSession(h.securePort, h.certs.ca.cert, [`LOGIN alice "${ALICE.password}"`, 'EXAMINE INBOX', 'FETCH 1 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])']);
     expect(fetch!.toString('latin1')).to.match(/^\* 1 FETCH \(UID 1 BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{19\}\r\nSubject: report\r\n\r\n\)\r\nT2 OK /);
   });

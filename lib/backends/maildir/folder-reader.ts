@@ -3,10 +3,10 @@
  * snapshots with their identity and their structure from the index cache, and reads of message files that follow
  * concurrent renames.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { MailStoreError, type CachedStructure, type MessageIdentity, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
+import { MailStoreError, type CachedStructure, type MessageIdentity, type PrefixReadableMessage, type StoredMessage, type StreamableMessage } from '../../contracts/mail-store.js';
 import { emailIdOfName } from '../shared/object-ids.js';
 import { isErrno } from './durable-fs.js';
 import type { CachedMessage } from './folder-cache.js';
@@ -35,7 +35,7 @@ export abstract class FolderReader extends FolderEngine {
   }
 
   /** A snapshot whose `raw()` follows later renames of the file, with its structure from the index cache. */
-  messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage & MessageIdentity {
+  messageOf(entry: Entry): StoredMessage & CachedStructure & StreamableMessage & PrefixReadableMessage & MessageIdentity {
     const base = entry.base;
     const saveDate = saveDateOfBaseName(base);
     return {
@@ -51,6 +51,7 @@ export abstract class FolderReader extends FolderEngine {
       ...(entry.envelope === undefined ? {} : { envelope: entry.envelope }),
       raw: () => this.read(base),
       openStream: () => this.openStream(base),
+      readPrefix: (octets: number) => this.readPrefix(base, octets),
     };
   }
 
@@ -75,18 +76,35 @@ export abstract class FolderReader extends FolderEngine {
    * Reads a message by its base name, following concurrent renames.
    * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
    */
-  async read(base: string): Promise<Buffer> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const entry = this.state.byBase(base);
-      if (entry === undefined || this.deleted) break;
-      try {
-        return entry.size <= SYNC_IO_MAX_OCTETS ? readFileSync(this.pathOf(entry)) : await readFile(this.pathOf(entry));
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
+  read(base: string): Promise<Buffer> {
+    return this.following(base, (path, entry) => (entry.size <= SYNC_IO_MAX_OCTETS ? readFileSync(path) : readFile(path)));
+  }
+
+  /**
+   * The first `octets` of a message, following concurrent renames: one synchronous read up to `SYNC_IO_MAX_OCTETS`
+   * (a few microseconds from the page cache, where a stream's open, read and close are thread-pool round trips).
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
+   */
+  readPrefix(base: string, octets: number): Promise<Buffer> {
+    return this.following(base, async (path, entry) => {
+      const length = Math.min(octets, entry.size);
+      if (length > SYNC_IO_MAX_OCTETS) {
+        const handle = await open(path, 'r');
+        try {
+          const { buffer, bytesRead } = await handle.read(Buffer.allocUnsafe(length), 0, length, 0);
+          return buffer.subarray(0, bytesRead);
+        } finally {
+          await handle.close();
+        }
       }
-      await this.refresh().catch(() => undefined);
-    }
-    throw new MailStoreError('NO_SUCH_MESSAGE', 'message no longer exists');
+      const fd = openSync(path, 'r');
+      try {
+        const buffer = Buffer.allocUnsafe(length);
+        return buffer.subarray(0, readSync(fd, buffer, 0, length, 0));
+      } finally {
+        closeSync(fd);
+      }
+    });
   }
 
   /**
@@ -94,13 +112,21 @@ export abstract class FolderReader extends FolderEngine {
    * does not disturb the reader.
    * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
    */
-  async openStream(base: string): Promise<Readable> {
+  openStream(base: string): Promise<Readable> {
+    return this.following(base, async (path) => (await open(path, 'r')).createReadStream({ highWaterMark: STREAM_CHUNK_OCTETS }));
+  }
+
+  /**
+   * Runs `use` on the current path of a message, again after catching up with the folder when the file was renamed
+   * away meanwhile (flags changed by another session, or moved from `new/` to `cur/`), up to three times.
+   * @throws MailStoreError `NO_SUCH_MESSAGE` when it was expunged or its folder deleted.
+   */
+  private async following<T>(base: string, use: (path: string, entry: Entry) => T | Promise<T>): Promise<T> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const entry = this.state.byBase(base);
       if (entry === undefined || this.deleted) break;
       try {
-        const handle = await open(this.pathOf(entry), 'r');
-        return handle.createReadStream({ highWaterMark: STREAM_CHUNK_OCTETS });
+        return await use(this.pathOf(entry), entry);
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }
