@@ -59,6 +59,9 @@ export * as limits from './protocol/limits.js';
 
 // Contracts.
 export { MailStore, MailStoreError, MailStoreOptions, isMailStoreError, supportsMaildropLock, supportsWatch } from './contracts/mail-store.js';
+// A stored message's optional capabilities (what a store of your own may offer, and the checks Postern makes).
+export { canReadPrefix, hasCachedStructure, hasMessageIdentity, isStreamable } from './contracts/mail-store.js';
+export type { CachedStructure, MessageIdentity, PrefixReadableMessage, StreamableMessage } from './contracts/mail-store.js';
 export type {
   UserMailboxes,
   StoredMessage,
