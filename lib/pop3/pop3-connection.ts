@@ -1,9 +1,10 @@
-import { isMailStoreError, isStreamable } from '../contracts/mail-store.js';
+import type { Readable } from 'node:stream';
+import { canReadPrefix, isMailStoreError, isStreamable } from '../contracts/mail-store.js';
 import { dispatch, type DispatchTarget, type GuardFailure } from '../protocol/command-table.js';
 import type { FaultStage } from '../protocol/faults.js';
 import { POP3_COMMANDS } from './pop3-commands.js';
 import type { MaildropEntry } from './pop3-maildrop.js';
-import { wireChunks, wireChunksOf } from './pop3-message.js';
+import { prefixThenRest, WIRE_CHUNK_OCTETS, wireChunks, wireChunksOf } from './pop3-message.js';
 import { END_OF_MULTILINE, errLine, okLine, Pop3Error } from './pop3-replies.js';
 import { Pop3SessionState } from './pop3-session-state.js';
 import type { Pop3State } from './pop3-state.js';
@@ -123,10 +124,19 @@ export class Pop3Connection extends Pop3SessionState implements DispatchTarget<P
       throw err;
     };
     // RETR or TOP of a large message from a store that can stream: it is never held whole in memory, and TOP reads
-    // no further than its lines. Small messages are read whole, which costs fewer system calls than a stream.
+    // no further than its lines (from one prefix read when the store offers it). Small messages are read whole,
+    // which costs fewer system calls than a stream.
     const message = entry.message;
-    const stream = entry.size >= STREAM_FROM_OCTETS && isStreamable(message) ? await message.openStream().catch(removed) : undefined;
-    const chunks = stream !== undefined ? wireChunksOf(stream, bodyLines) : wireChunks(await message.raw().catch(removed), bodyLines);
+    const large = entry.size >= STREAM_FROM_OCTETS && isStreamable(message);
+    let stream: Readable | undefined;
+    let chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
+    if (large && bodyLines !== undefined && canReadPrefix(message)) {
+      const prefix = await message.readPrefix(WIRE_CHUNK_OCTETS).catch(removed);
+      chunks = wireChunksOf(prefixThenRest(prefix, WIRE_CHUNK_OCTETS, () => message.openStream()), bodyLines);
+    } else {
+      stream = large ? await message.openStream().catch(removed) : undefined;
+      chunks = stream !== undefined ? wireChunksOf(stream, bodyLines) : wireChunks(await message.raw().catch(removed), bodyLines);
+    }
     this.send(okLine(bodyLines === undefined ? `${entry.size} octets` : 'top of message follows'));
     this.streaming = true;
     try {

@@ -124,3 +124,27 @@ export async function* wireChunksOf(stream: AsyncIterable<Buffer>, bodyLines?: n
   if (carry.length > 0) yield* wire(carry);
   if (top?.inHeader) yield CRLF;
 }
+
+/**
+ * A message's octets for TOP from a store that reads prefixes (`PrefixReadableMessage`): `prefix`, its first octets
+ * read at once, then, only when TOP needs more lines than they hold and the message goes on, the rest from its stream
+ * (`open`, closed when the consumer stops). TOP of a few lines thus costs one read, not a stream's open and reads.
+ */
+export async function* prefixThenRest(prefix: Buffer, asked: number, open: () => Promise<AsyncIterable<Buffer> & { destroy(): void }>): AsyncGenerator<Buffer, void, undefined> {
+  yield prefix;
+  if (prefix.length < asked) return; // the prefix is the whole message
+  const stream = await open();
+  try {
+    let skip = prefix.length;
+    for await (const chunk of stream) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      yield skip > 0 ? chunk.subarray(skip) : chunk;
+      skip = 0;
+    }
+  } finally {
+    stream.destroy();
+  }
+}

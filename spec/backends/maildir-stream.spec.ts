@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { canReadPrefix, isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
 import { SYNC_IO_MAX_OCTETS } from '../../lib/backends/maildir/folder-files.js';
 import { MaildirMailStore } from '../../lib/backends/maildir/maildir-mail-store.js';
-import { wireChunks, wireChunksOf } from '../../lib/pop3/pop3-message.js';
+import { prefixThenRest, wireChunks, wireChunksOf } from '../../lib/pop3/pop3-message.js';
 import { startMailServer } from '../../lib/test-double/start-mail-server.js';
 import { LineClient } from '../support/line-client.js';
 
@@ -31,15 +31,27 @@ function chunked(raw: Buffer, size: number): Readable {
   return Readable.from(parts);
 }
 
-/** `message` with its whole reads (`raw()`) and its streamed octets added to `reads`. */
-function counted(message: StoredMessage, reads: { whole: number; streamed: number }): StoredMessage {
-  if (!isStreamable(message)) return message;
+/** What was read of a message: whole (`raw()`), streamed octets, and the length of each prefix read. */
+interface Reads {
+  whole: number;
+  streamed: number;
+  prefixes: number[];
+}
+
+/** `message` with its reads added to `reads`. */
+function counted(message: StoredMessage, reads: Reads): StoredMessage {
+  if (!isStreamable(message) || !canReadPrefix(message)) return message;
   const openStream = async (): Promise<Readable> => {
     const stream = await message.openStream();
     stream.on('data', (chunk: Buffer) => (reads.streamed += chunk.length));
     return stream;
   };
-  return { ...message, raw: () => (reads.whole++, message.raw()), openStream } as StoredMessage;
+  const readPrefix = async (octets: number): Promise<Buffer> => {
+    const prefix = await message.readPrefix(octets);
+    reads.prefixes.push(prefix.length);
+    return prefix;
+  };
+  return { ...message, raw: () => (reads.whole++, message.raw()), openStream, readPrefix } as StoredMessage;
 }
 
 describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a stream', () => {
@@ -101,6 +113,17 @@ describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a st
         expect((await collect(wireChunksOf(chunked(raw, size), lines))).equals(whole), `TOP ${lines}, chunks of ${size}`).to.equal(true);
       }
     }
+    // A prefix read first, then the stream from where it stopped (its chunks need not line up with the prefix).
+    for (const lines of [2, 300, 10_000]) {
+      const whole = await collect(wireChunks(raw, lines));
+      for (const [first, size] of [[1000, 7], [4096, 4096], [5000, 65536]] as const) {
+        const rest = async (): Promise<Readable> => chunked(raw, size);
+        expect((await collect(wireChunksOf(prefixThenRest(raw.subarray(0, first), first, rest), lines))).equals(whole), `TOP ${lines} after ${first}, chunks of ${size}`).to.equal(true);
+      }
+    }
+    // A prefix shorter than asked for is the whole message: no stream is opened.
+    const noStream = async (): Promise<Readable> => expect.fail('the whole message was read already');
+    expect((await collect(wireChunksOf(prefixThenRest(raw, raw.length + 1, noStream), 10_000))).equals(await collect(wireChunks(raw, 10_000)))).to.equal(true);
     // A header without the blank line after it: TOP adds the blank line (RFC 1939 §7), from a stream too.
     const headerOnly = Buffer.from('Subject: no body\r\n.X-Dot: 1');
     for (const size of [1, 5, 100]) expect((await collect(wireChunksOf(chunked(headerOnly, size), 3))).toString()).to.equal('Subject: no body\r\n..X-Dot: 1\r\n\r\n');
@@ -112,14 +135,14 @@ describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a st
     expect(pulled).to.equal(0); // the generator stopped within its first piece
   });
 
-  it('answers POP3 TOP of a large message from the first chunk of its file, never reading it whole', async function () {
+  it('answers POP3 TOP of a large message from one read of its start, streaming the rest only for more lines', async function () {
     this.timeout(30_000);
     const server = await startMailServer({ protocols: ['pop3'], store: `maildir:${root}`, users: ['alice:secret@example.org'], allowInsecureAuth: true });
     const client = await LineClient.connect(server.ports.pop3!);
     try {
       const raw = awkward(40_000); // about 1.9 MB
       await server.store.deliver('alice@example.org', raw);
-      const reads = { whole: 0, streamed: 0 };
+      const reads: Reads = { whole: 0, streamed: 0, prefixes: [] };
       const openUser = server.store.openUser.bind(server.store);
       server.store.openUser = async (username) => {
         const view = await openUser(username);
@@ -131,7 +154,15 @@ describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a st
       await client.command('USER alice', /^\+OK/);
       await client.command('PASS secret', /^\+OK/);
       expect(await client.command('TOP 1 2', /^\.$/)).to.deep.equal(['+OK top of message follows', 'Subject: big', '', '..dot line 0', 'line 1 z', '.']);
-      expect(reads).to.deep.equal({ whole: 0, streamed: 64 * 1024 });
+      expect(reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [64 * 1024] });
+      // More lines than the first 64 KiB hold: the stream goes on from where the read stopped, octet for octet.
+      Object.assign(reads, { whole: 0, streamed: 0, prefixes: [] });
+      const top = await client.command('TOP 1 5000', /^\.$/);
+      const expected = Buffer.concat([...wireChunks(raw, 5000)]).toString('latin1').split('\r\n').slice(0, -1);
+      expect(top.slice(1, -1)).to.deep.equal(expected);
+      expect(reads.whole).to.equal(0);
+      expect(reads.prefixes).to.deep.equal([64 * 1024]);
+      expect(reads.streamed).to.be.within(64 * 1024 + 1, raw.length - 1);
       await client.command('QUIT', /^\+OK/);
     } finally {
       await client.close();
