@@ -3,11 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { canReadPrefix, isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
+import { canReadPrefix, isStreamable } from '../../lib/contracts/mail-store.js';
 import { SYNC_IO_MAX_OCTETS } from '../../lib/backends/maildir/folder-files.js';
 import { MaildirMailStore } from '../../lib/backends/maildir/maildir-mail-store.js';
 import { prefixThenRest, wireChunks, wireChunksOf } from '../../lib/pop3/pop3-message.js';
 import { startMailServer } from '../../lib/test-double/start-mail-server.js';
+import { countingReads, noReads } from '../support/counted-reads.js';
 import { LineClient } from '../support/line-client.js';
 
 /** A message with CRLF and bare LF line ends, dot-leading lines, and a last line without a line end. */
@@ -29,29 +30,6 @@ function chunked(raw: Buffer, size: number): Readable {
   const parts: Buffer[] = [];
   for (let i = 0; i < raw.length; i += size) parts.push(raw.subarray(i, i + size));
   return Readable.from(parts);
-}
-
-/** What was read of a message: whole (`raw()`), streamed octets, and the length of each prefix read. */
-interface Reads {
-  whole: number;
-  streamed: number;
-  prefixes: number[];
-}
-
-/** `message` with its reads added to `reads`. */
-function counted(message: StoredMessage, reads: Reads): StoredMessage {
-  if (!isStreamable(message) || !canReadPrefix(message)) return message;
-  const openStream = async (): Promise<Readable> => {
-    const stream = await message.openStream();
-    stream.on('data', (chunk: Buffer) => (reads.streamed += chunk.length));
-    return stream;
-  };
-  const readPrefix = async (octets: number): Promise<Buffer> => {
-    const prefix = await message.readPrefix(octets);
-    reads.prefixes.push(prefix.length);
-    return prefix;
-  };
-  return { ...message, raw: () => (reads.whole++, message.raw()), openStream, readPrefix } as StoredMessage;
 }
 
 describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a stream', () => {
@@ -142,12 +120,12 @@ describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a st
     try {
       const raw = awkward(40_000); // about 1.9 MB
       await server.store.deliver('alice@example.org', raw);
-      const reads: Reads = { whole: 0, streamed: 0, prefixes: [] };
+      const reads = noReads();
       const openUser = server.store.openUser.bind(server.store);
       server.store.openUser = async (username) => {
         const view = await openUser(username);
         const messages = view.messages.bind(view);
-        view.messages = async (mailbox, options) => (await messages(mailbox, options)).map((m) => counted(m, reads));
+        view.messages = async (mailbox, options) => (await messages(mailbox, options)).map((m) => countingReads(m, reads));
         return view;
       };
       await client.expect(/^\+OK/);
@@ -156,7 +134,7 @@ describe('MaildirMailStore streaming (StreamableMessage) and POP3 RETR from a st
       expect(await client.command('TOP 1 2', /^\.$/)).to.deep.equal(['+OK top of message follows', 'Subject: big', '', '..dot line 0', 'line 1 z', '.']);
       expect(reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [64 * 1024] });
       // More lines than the first 64 KiB hold: the stream goes on from where the read stopped, octet for octet.
-      Object.assign(reads, { whole: 0, streamed: 0, prefixes: [] });
+      Object.assign(reads, noReads());
       const top = await client.command('TOP 1 5000', /^\.$/);
       const expected = Buffer.concat([...wireChunks(raw, 5000)]).toString('latin1').split('\r\n').slice(0, -1);
       expect(top.slice(1, -1)).to.deep.equal(expected);

@@ -2,16 +2,16 @@
 import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { expect } from 'chai';
 import { imapModule } from '../../lib/di/imap.module.js';
 import { maildirModule } from '../../lib/di/maildir.module.js';
-import { canReadPrefix, isStreamable, type StoredMessage } from '../../lib/contracts/mail-store.js';
+import type { StoredMessage } from '../../lib/contracts/mail-store.js';
 import { LITERAL_STREAM_FROM_OCTETS, streamedFetch } from '../../lib/imap/imap-fetch-stream.js';
 import { buildFetchItems, parseFetchAttributes } from '../../lib/imap/imap-fetch.js';
 import { serializeImap } from '../../lib/imap/imap-format.js';
 import { parseCommandText } from '../../lib/imap/imap-parser.js';
+import { countingReads, noReads, type Reads } from '../support/counted-reads.js';
 import { ALICE, message, startImap, type ImapHarness } from './imap-harness.js';
 
 /** A message of about `size` octets with CRLF lines, some starting with a dot. */
@@ -34,28 +34,10 @@ function withAttachment(text: string | undefined, size: number): Buffer {
   return Buffer.from([...lines, data, '--m--', ''].join('\r\n'), 'utf8');
 }
 
-/** What was read of a message: whole (`raw()`), streamed octets, and the length of each prefix read. */
-interface Reads {
-  whole: number;
-  streamed: number;
-  prefixes: number[];
-}
-
-/** `message` with its reads counted (see {@link Reads}). */
+/** `message` with what is read of it counted. */
 function counted(message: StoredMessage): { message: StoredMessage; reads: Reads } {
-  if (!isStreamable(message) || !canReadPrefix(message)) throw new Error('a Maildir message can be streamed and read in part');
-  const reads: Reads = { whole: 0, streamed: 0, prefixes: [] };
-  const openStream = async (): Promise<Readable> => {
-    const stream = await message.openStream();
-    stream.on('data', (chunk: Buffer) => (reads.streamed += chunk.length));
-    return stream;
-  };
-  const readPrefix = async (octets: number): Promise<Buffer> => {
-    const prefix = await message.readPrefix(octets);
-    reads.prefixes.push(prefix.length);
-    return prefix;
-  };
-  return { message: { ...message, raw: () => (reads.whole++, message.raw()), openStream, readPrefix } as StoredMessage, reads };
+  const reads = noReads();
+  return { message: countingReads(message, reads), reads };
 }
 
 /** Where `marker` ends in `raw`. */

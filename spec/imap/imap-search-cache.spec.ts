@@ -3,25 +3,14 @@ import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { canReadPrefix, type StoredMessage } from '../../lib/contracts/mail-store.js';
 import { imapModule } from '../../lib/di/imap.module.js';
 import { maildirModule } from '../../lib/di/maildir.module.js';
 import { LARGE_MESSAGE_OCTETS } from '../../lib/imap/imap-partial-read.js';
 import { parseCommandText } from '../../lib/imap/imap-parser.js';
 import { matchesSearch, searchCandidate } from '../../lib/imap/imap-search-match.js';
 import { parseSearch } from '../../lib/imap/imap-search.js';
+import { countingReads, noReads, type Reads } from '../support/counted-reads.js';
 import { ALICE, message, startImap, type ImapHarness } from './imap-harness.js';
-
-/** `m` with its whole reads (`raw()`) and the length of each prefix read counted in `reads`. */
-function counted(m: StoredMessage, reads: { whole: number; prefixes: number[] }): StoredMessage {
-  if (!canReadPrefix(m)) throw new Error('a Maildir message can be read in part');
-  const readPrefix = async (octets: number): Promise<Buffer> => {
-    const prefix = await m.readPrefix(octets);
-    reads.prefixes.push(prefix.length);
-    return prefix;
-  };
-  return { ...m, raw: () => (reads.whole++, m.raw()), readPrefix } as StoredMessage;
-}
 
 describe('imap: header SEARCH from the index cache (Maildir store)', () => {
   let h: ImapHarness;
@@ -54,18 +43,18 @@ describe('imap: header SEARCH from the index cache (Maildir store)', () => {
     const body = `${'filler line of a large message\r\n'.repeat(Math.ceil(LARGE_MESSAGE_OCTETS / 32))}needle\r\n`;
     const raw = Buffer.from(message('large', body).replace('\r\n\r\n', '\r\nX-Tag: blue\r\n\r\n'), 'latin1');
     const stored = await h.store.deliver(ALICE.addresses[0], raw);
-    const matches = async (keys: string, reads: { whole: number; prefixes: number[] }): Promise<boolean> =>
-      matchesSearch(parseSearch(parseCommandText(`t SEARCH ${keys}`).args).key, searchCandidate(counted(stored, reads), 1, false), { messageCount: 1, maxUid: 1 });
+    const matches = async (keys: string, reads: Reads): Promise<boolean> =>
+      matchesSearch(parseSearch(parseCommandText(`t SEARCH ${keys}`).args).key, searchCandidate(countingReads(stored, reads), 1, false), { messageCount: 1, maxUid: 1 });
     const headerLength = raw.indexOf('\r\n\r\n') + 4;
-    const header = { whole: 0, prefixes: [] };
+    const header = noReads();
     expect(await matches('HEADER X-Tag blue SUBJECT large', header)).to.equal(true);
-    expect(header).to.deep.equal({ whole: 0, prefixes: [headerLength] });
-    const missing = { whole: 0, prefixes: [] };
+    expect(header).to.deep.equal({ whole: 0, streamed: 0, prefixes: [headerLength] });
+    const missing = noReads();
     expect(await matches('HEADER X-Tag green', missing)).to.equal(false);
-    expect(missing).to.deep.equal({ whole: 0, prefixes: [headerLength] });
-    const both = { whole: 0, prefixes: [] };
+    expect(missing).to.deep.equal({ whole: 0, streamed: 0, prefixes: [headerLength] });
+    const both = noReads();
     expect(await matches('BODY needle HEADER X-Tag blue', both)).to.equal(true);
-    expect(both).to.deep.equal({ whole: 1, prefixes: [] }); // the body's read serves the header too
+    expect(both).to.deep.equal({ whole: 1, streamed: 0, prefixes: [] }); // the body's read serves the header too
     const c = await h.loginAlice();
     await c.command('S EXAMINE INBOX', /^S OK/);
     expect(await c.command('A SEARCH HEADER X-Tag blue', /^A /)).to.deep.equal(['* SEARCH 1', 'A OK SEARCH completed']);
