@@ -15,7 +15,7 @@ import { buildEnvelope } from './imap-envelope.js';
 import type { FetchAttribute, FetchRequest } from './imap-fetch-attributes.js';
 import { atom, formatInternalDate, literal, preserialized, type ImapResponseValue, type ImapWireOut } from './imap-format.js';
 import { findPart, headerValue, parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
-import { endsBeforeMessageEnd, octetsNeeded, readPrefix, readsInPart } from './imap-partial-read.js';
+import { endsBeforeMessageEnd, octetsNeeded, readsInPart } from './imap-partial-read.js';
 import { cachedPreview } from './imap-preview.js';
 
 export { FetchAttributeError, needsContent, parseFetchAttributes } from './imap-fetch-attributes.js';
@@ -140,12 +140,13 @@ export async function buildFetchItems(
   const structureOnly = request.attributes.every((a) => a.kind === 'simple' && !['RFC822', 'RFC822.HEADER', 'RFC822.TEXT'].includes(a.name));
   // Headers and parts of a large message (a message list, a text beside an attachment): the message is read up to
   // the end of the last octet asked for, as the cached structure places it (imap-partial-read.ts).
-  const inPart = request.needsContent && !structureOnly && request.attributes.every(endsBeforeMessageEnd) && readsInPart(message);
+  const partly = readsInPart(message) ? message : undefined;
+  const inPart = partly !== undefined && request.needsContent && !structureOnly && request.attributes.every(endsBeforeMessageEnd);
   const cached = request.needsContent && (structureOnly || inPart) && hasCachedStructure(message) ? await message.structure() : undefined;
   // Whether the whole message is read for these items; PREVIEW then makes its text from the same copy.
   const reads = request.needsContent && cached === undefined;
   const upTo = inPart && cached ? Math.max(0, ...request.attributes.map((a) => octetsNeeded(a, cached))) : 0;
-  const raw = reads ? await message.raw() : upTo > 0 && readsInPart(message) ? await readPrefix(message, upTo) : Buffer.alloc(0);
+  const raw = reads ? await message.raw() : inPart && upTo > 0 ? await partly.readPrefix(upTo) : Buffer.alloc(0);
   let tree: MimePart | undefined = cached;
   const mime = (): MimePart => (tree ??= parseMime(raw));
   const flags = [...(options.flags ?? message.flags)].map(atom);

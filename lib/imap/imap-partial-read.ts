@@ -2,11 +2,10 @@
  * Reading a large message only as far as a FETCH needs it. A message list asks for the header of every message
  * (`BODY.PEEK[HEADER.FIELDS (…)]`, `BODY.PEEK[HEADER]`, `RFC822.HEADER`) and for PREVIEW, and a client showing a
  * message with an attachment asks for its text part (`BODY.PEEK[1]`); from a store that keeps each message's
- * structure and can stream it (Maildir), a large message is read up to the end of what is asked for, instead of
+ * structure and reads its first octets alone (`PrefixReadableMessage`: Maildir), a large message is read up to the end of what is asked for, instead of
  * whole: a mailbox of mail with big attachments lists, and shows its texts, at the cost of its headers and texts.
  */
-import type { Readable } from 'node:stream';
-import { canReadPrefix, hasCachedStructure, isStreamable, type CachedStructure, type PrefixReadableMessage, type StoredMessage, type StreamableMessage } from '../contracts/mail-store.js';
+import { canReadPrefix, hasCachedStructure, type CachedStructure, type PrefixReadableMessage, type StoredMessage } from '../contracts/mail-store.js';
 import type { MimePart } from '../mime/mime-parse.js';
 import type { FetchAttribute, SectionSpecifier } from './imap-fetch-attributes.js';
 import { findPart } from './imap-mime.js';
@@ -14,27 +13,9 @@ import { findPart } from './imap-mime.js';
 /** From this size on a message is streamed or read in part rather than read whole (below it one read is cheaper). */
 export const LARGE_MESSAGE_OCTETS = 256 * 1024;
 
-/** True when `message` is large and its store gives its structure and its first octets (or a stream of it). */
-export function readsInPart(message: StoredMessage): message is StoredMessage & CachedStructure & (PrefixReadableMessage | StreamableMessage) {
-  return message.size >= LARGE_MESSAGE_OCTETS && hasCachedStructure(message) && (canReadPrefix(message) || isStreamable(message));
-}
-
-/** The first `octets` of the message (fewer when it is shorter): the store's own prefix read, else its stream's start. */
-export async function readPrefix(message: PrefixReadableMessage | StreamableMessage, octets: number): Promise<Buffer> {
-  if ('readPrefix' in message) return message.readPrefix(octets);
-  const stream: Readable = await message.openStream();
-  const chunks: Buffer[] = [];
-  let length = 0;
-  try {
-    for await (const chunk of stream) {
-      chunks.push(chunk as Buffer);
-      length += (chunk as Buffer).length;
-      if (length >= octets) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks, Math.min(length, octets));
+/** True when `message` is large and its store gives its structure and its first octets alone. */
+export function readsInPart(message: StoredMessage): message is StoredMessage & CachedStructure & PrefixReadableMessage {
+  return message.size >= LARGE_MESSAGE_OCTETS && hasCachedStructure(message) && canReadPrefix(message);
 }
 
 /**

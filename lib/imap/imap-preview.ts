@@ -7,7 +7,7 @@
 import type { StoredMessage } from '../contracts/mail-store.js';
 import { parseMime, type MimePart } from '../mime/mime-parse.js';
 import { decodeCharset, decodeTransferEncoding } from './imap-decode.js';
-import { readPrefix, readsInPart } from './imap-partial-read.js';
+import { readsInPart } from './imap-partial-read.js';
 import { headerValue } from './imap-mime.js';
 import { isAtomNamed, type ImapValue } from './imap-parser.js';
 
@@ -74,7 +74,7 @@ export function messagePreview(raw: Buffer): string {
 }
 
 /**
- * The preview of a stored message. A large one whose store keeps its structure and can stream it is read only up to
+ * The preview of a stored message. A large one whose store keeps its structure and reads its start alone is read up to
  * {@link PREVIEW_SOURCE_OCTETS} into its text part: listing previews of messages that carry big attachments costs a
  * few KB each, not the messages.
  */
@@ -82,7 +82,7 @@ async function storedPreview(message: StoredMessage): Promise<string> {
   if (!readsInPart(message)) return messagePreview(await message.raw());
   const part = previewPart(await message.structure());
   if (part === undefined) return '';
-  return partPreview(await readPrefix(message, Math.min(part.end, part.bodyStart + PREVIEW_SOURCE_OCTETS)), part);
+  return partPreview(await message.readPrefix(Math.min(part.end, part.bodyStart + PREVIEW_SOURCE_OCTETS)), part);
 }
 
 /** Previews made so far, per stored message object (a client that lists a mailbox again asks again). */

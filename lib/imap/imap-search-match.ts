@@ -9,7 +9,7 @@ import { STRUCTURE_FIELDS } from '../mime/mime-structure.js';
 import { decodedBodyText, decodeHeaderWords } from './imap-decode.js';
 import { addressSearchText } from './imap-envelope.js';
 import { parseHeader, parseMime, type HeaderField, type MimePart } from './imap-mime.js';
-import { readPrefix, readsInPart } from './imap-partial-read.js';
+import { readsInPart } from './imap-partial-read.js';
 import { parseSearchDate, type SearchDay, type SearchKey } from './imap-search.js';
 import { sequenceSetContains } from './imap-sequence.js';
 
@@ -46,7 +46,7 @@ export interface SearchCandidate {
 export function searchCandidate(m: StoredMessage, seq: number, recent: boolean): SearchCandidate {
   const identity = hasMessageIdentity(m) ? m : undefined;
   const candidate = { seq, uid: m.uid, flags: m.flags, recent, internalDate: m.internalDate, size: m.size, modseq: m.modseq, identity, raw: () => m.raw() };
-  if (readsInPart(m)) return { ...candidate, structure: () => m.structure(), header: async () => readPrefix(m, (await m.structure()).bodyStart) };
+  if (readsInPart(m)) return { ...candidate, structure: () => m.structure(), header: async () => m.readPrefix((await m.structure()).bodyStart) };
   return hasCachedStructure(m) ? { ...candidate, structure: () => m.structure() } : candidate;
 }
 

@@ -183,11 +183,13 @@ describe('imap: FETCH streams a large whole message as its literal (Maildir stor
     expect(reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [endOf(large, '\r\n\r\n'), endOf(large, 'Numbers attached.')] });
     // The text beside the attachment, its MIME header, ranges: up to where the last of them ends, in one read.
     const parts = counted(delivered);
-    const partAtts = '(BODY.PEEK[1] BODY.PEEK[1.MIME] BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[]<0.100> BODY.PEEK[TEXT]<2.30> BODY.PEEK[2]<0.10>)';
+    // Sections that name nothing (a part 3, the header of a part that is no message) are NIL, as from the whole message.
+    const partAtts = '(BODY.PEEK[1] BODY.PEEK[1.MIME] BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[]<0.100> BODY.PEEK[TEXT]<2.30> BODY.PEEK[2]<0.10> BODY.PEEK[3] BODY.PEEK[2.HEADER])';
     const partReq = parseFetchAttributes(parseCommandText(`t FETCH 1 ${partAtts}`).args[1], {});
     const partGot = serializeImap(await buildFetchItems(parts.message, partReq)).toString();
     expect(partGot).to.equal(serializeImap(await buildFetchItems(whole, partReq)).toString());
     expect(partGot).to.include('BODY[1] {17}\r\nNumbers attached. BODY[1.MIME]');
+    expect(partGot).to.include(' BODY[3] NIL BODY[2.HEADER] NIL)');
     expect(parts.reads).to.deep.equal({ whole: 0, streamed: 0, prefixes: [endOf(large, 'filename="data.bin"\r\n\r\n') + 10] });
     // The whole text (or the whole message) reaches the end: read whole, as before.
     const text = counted(delivered);
